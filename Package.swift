@@ -1,0 +1,119 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+/// One settings list for every Swift target (STYLE.md: Swift 6 mode, strict imports and existentials).
+let swiftSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+    .enableUpcomingFeature("NonisolatedNonsendingByDefault"),
+]
+
+let package = Package(
+    name: "MediaQueue",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "mediaqueue", targets: ["mediaqueue"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+    ],
+    targets: [
+        // C libraries from Debian, each imported by exactly one wrapper target.
+        .systemLibrary(
+            name: "CRabbitMQ",
+            pkgConfig: "librabbitmq",
+            providers: [.apt(["librabbitmq-dev", "libssl-dev"])]
+        ),
+        .systemLibrary(
+            name: "CLibXML2",
+            pkgConfig: "libxml-2.0",
+            providers: [.apt(["libxml2-dev"])]
+        ),
+
+        // Wrappers.
+        .target(
+            name: "MediaQueueXML",
+            dependencies: ["CLibXML2"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "MediaQueueAMQP",
+            dependencies: ["CRabbitMQ", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+
+        // Pure model, CI codecs and the store protocol with its memory store.
+        .target(
+            name: "MediaQueueCore",
+            dependencies: ["MediaQueueXML"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "MediaQueueSQLite",
+            dependencies: ["MediaQueueCore", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "MediaQueueWorkers",
+            dependencies: ["MediaQueueCore", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "MediaQueueEngine",
+            dependencies: [
+                "MediaQueueCore", "MediaQueueAMQP",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "MediaQueueApp",
+            dependencies: [
+                "MediaQueueCore", "MediaQueueAMQP", "MediaQueueEngine", "MediaQueueWorkers", "MediaQueueSQLite",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "mediaqueue",
+            dependencies: [
+                "MediaQueueApp",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        .target(
+            name: "MediaQueueTestSupport",
+            path: "Tests/MediaQueueTestSupport",
+            swiftSettings: swiftSettings
+        ),
+
+        // Tests: unit tests per target, integration tests against the real broker, ffmpeg and SQLite.
+        .testTarget(name: "MediaQueueXMLTests", dependencies: ["MediaQueueXML", "MediaQueueTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "MediaQueueCoreTests", dependencies: ["MediaQueueCore", "MediaQueueTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "MediaQueueAMQPTests", dependencies: ["MediaQueueAMQP", "MediaQueueTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "MediaQueueSQLiteTests",
+            dependencies: ["MediaQueueSQLite", "MediaQueueCore", "MediaQueueTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "MediaQueueWorkersTests",
+            dependencies: ["MediaQueueWorkers", "MediaQueueCore", "MediaQueueTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "MediaQueueIntegrationTests",
+            dependencies: ["MediaQueueApp", "MediaQueueCore", "MediaQueueAMQP", "MediaQueueEngine", "MediaQueueTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

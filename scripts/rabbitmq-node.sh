@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# A private RabbitMQ node on loopback, with its own ports and data folder, so tests never touch
+# a broker they did not start. Usage: rabbitmq-node.sh start|stop|restart|status DIR [AMQP_PORT]
+# The node name and ports are derived from AMQP_PORT (default 5673); DIR holds mnesia, logs and pid.
+set -euo pipefail
+
+cmd=${1:?usage: rabbitmq-node.sh start|stop|restart|status DIR [AMQP_PORT]}
+dir=${2:?data folder required}
+port=${3:-5673}
+dir=$(mkdir -p "$dir" && cd "$dir" && pwd)
+
+export RABBITMQ_NODENAME="mqtest${port}@localhost"
+export RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
+export RABBITMQ_NODE_PORT="$port"
+export RABBITMQ_DIST_PORT=$((port + 20001))
+export RABBITMQ_MNESIA_BASE="$dir/mnesia"
+export RABBITMQ_LOG_BASE="$dir/log"
+export RABBITMQ_PID_FILE="$dir/pid"
+export RABBITMQ_ENABLED_PLUGINS_FILE="$dir/enabled_plugins"
+export RABBITMQ_CONFIG_FILE="$dir/rabbitmq"
+
+prepare() {
+    [ -f "$dir/enabled_plugins" ] || echo '[].' > "$dir/enabled_plugins"
+    if [ ! -f "$dir/rabbitmq.conf" ]; then
+        {
+            echo "loopback_users = none"
+            # Short enough that the long-job test can outlive it (the broker checks about once a minute).
+            echo "consumer_timeout = ${RABBITMQ_TEST_CONSUMER_TIMEOUT_MS:-60000}"
+        } > "$dir/rabbitmq.conf"
+    fi
+    # The Debian wrappers switch to the rabbitmq user when run as root.
+    if id rabbitmq >/dev/null 2>&1; then chown -R rabbitmq:rabbitmq "$dir"; fi
+}
+
+start() {
+    prepare
+    rabbitmq-server -detached >/dev/null 2>&1 || true
+    rabbitmqctl -n "$RABBITMQ_NODENAME" wait "$dir/pid" --timeout 90 >/dev/null
+}
+
+stop() {
+    rabbitmqctl -n "$RABBITMQ_NODENAME" stop >/dev/null 2>&1 || true
+    # Wait until the port is free so that a restart does not race the old node.
+    for _ in $(seq 1 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || return 0
+        sleep 0.1
+    done
+}
+
+case "$cmd" in
+    start) start ;;
+    stop) stop ;;
+    restart) stop; start ;;
+    status) rabbitmqctl -n "$RABBITMQ_NODENAME" status >/dev/null 2>&1 ;;
+    *) echo "unknown command: $cmd" >&2; exit 2 ;;
+esac
