@@ -1,0 +1,94 @@
+internal import CLibXML2
+
+/// Why a document could not be parsed.
+public struct XMLParseError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// libxml2's explanation, trimmed.
+    public var reason: String
+    /// 1-based line of the error, when libxml2 knows it.
+    public var line: Int
+
+    public var description: String {
+        line > 0 ? "malformed XML at line \(line): \(reason)" : "malformed XML: \(reason)"
+    }
+}
+
+/// Parses XML documents into `XMLTree`s with libxml2.
+///
+/// The parser never reaches the network (`XML_PARSE_NONET`) and never expands external entities,
+/// so request bodies cannot make it read files or URLs.
+public enum XMLDocumentParser {
+    /// Parses `bytes` and returns the root element.
+    public static func parse(_ bytes: some Collection<UInt8>) throws(XMLParseError) -> XMLTree {
+        if bytes.isEmpty { throw XMLParseError(reason: "the document is empty", line: 0) }
+        CLibXML2_silenceErrors()
+        guard let context = xmlNewParserCtxt() else {
+            throw XMLParseError(reason: "libxml2 could not allocate a parser", line: 0)
+        }
+        defer { xmlFreeParserCtxt(context) }
+
+        let options = Int32(XML_PARSE_NONET.rawValue | XML_PARSE_NOCDATA.rawValue | XML_PARSE_NOBLANKS.rawValue)
+        let contiguous = Array(bytes)
+        let document = contiguous.withUnsafeBufferPointer { buffer in
+            buffer.baseAddress!.withMemoryRebound(to: CChar.self, capacity: buffer.count) { base in
+                xmlCtxtReadMemory(context, base, Int32(buffer.count), nil, "UTF-8", options)
+            }
+        }
+        guard let document else {
+            throw lastError(context)
+        }
+        defer { xmlFreeDoc(document) }
+        guard let root = xmlDocGetRootElement(document) else {
+            throw XMLParseError(reason: "the document has no root element", line: 0)
+        }
+        return tree(root)
+    }
+
+    /// Parses a UTF-8 string.
+    public static func parse(_ string: String) throws(XMLParseError) -> XMLTree {
+        try parse(Array(string.utf8))
+    }
+
+    private static func lastError(_ context: xmlParserCtxtPtr) -> XMLParseError {
+        guard let error = xmlCtxtGetLastError(context) else {
+            return XMLParseError(reason: "unknown parse error", line: 0)
+        }
+        let message = error.pointee.message.map { String(cString: $0) } ?? "unknown parse error"
+        return XMLParseError(
+            reason: message.trimmingCharacters(in: " \n\r\t"),
+            line: Int(error.pointee.line)
+        )
+    }
+
+    // The nodes belong to `document`, which outlives this walk (freed by the caller's defer).
+    private static func tree(_ node: xmlNodePtr) -> XMLTree {
+        var element = XMLTree(String(cString: node.pointee.name))
+        var text = ""
+        var child = node.pointee.children
+        while let current = child {
+            switch current.pointee.type {
+            case XML_ELEMENT_NODE:
+                element.children.append(tree(current))
+            case XML_TEXT_NODE, XML_CDATA_SECTION_NODE:
+                if let content = current.pointee.content {
+                    text += String(cString: content)
+                }
+            default:
+                break  // comments and processing instructions carry nothing CI defines
+            }
+            child = current.pointee.next
+        }
+        // Whitespace between child elements is layout, not content.
+        element.text = element.children.isEmpty ? text : ""
+        return element
+    }
+}
+
+extension String {
+    func trimmingCharacters(in set: String) -> String {
+        let scalars = Set(set.unicodeScalars)
+        var view = Substring(self)
+        while let first = view.unicodeScalars.first, scalars.contains(first) { view = view.dropFirst() }
+        while let last = view.unicodeScalars.last, scalars.contains(last) { view = view.dropLast() }
+        return String(view)
+    }
+}

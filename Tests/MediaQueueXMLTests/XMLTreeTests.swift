@@ -1,0 +1,71 @@
+import MediaQueueXML
+import Testing
+
+@Suite struct XMLTreeTests {
+    @Test func parsesNestedElementsAndKeepsLeafTextExactly() throws {
+        let tree = try XMLDocumentParser.parse("""
+            <?xml version="1.0"?>
+            <Request>
+              <Tag>Snapshot</Tag>
+              <Operation><UserData>  spaced &amp; &lt;kept&gt;  </UserData><Output><Object>a/${Number}.jpg</Object></Output></Operation>
+            </Request>
+            """)
+        #expect(tree.name == "Request")
+        #expect(tree.text("Tag") == "Snapshot")
+        #expect(tree.text("Operation", "UserData") == "  spaced & <kept>  ")
+        #expect(tree.text("Operation", "Output", "Object") == "a/${Number}.jpg")
+        #expect(tree.text("Operation", "Missing") == nil)
+    }
+
+    @Test func cdataIsText() throws {
+        let tree = try XMLDocumentParser.parse("<A><B><![CDATA[x<y]]></B></A>")
+        #expect(tree.text("B") == "x<y")
+    }
+
+    @Test func repeatedElementsStayInOrder() throws {
+        let tree = try XMLDocumentParser.parse("<R><Op><N>1</N></Op><Op><N>2</N></Op><Other/><Op><N>3</N></Op></R>")
+        #expect(tree.all("Op").compactMap { $0.text("N") } == ["1", "2", "3"])
+    }
+
+    @Test(arguments: ["", "not xml", "<Request><Tag>x</Request>", "<a></b>", "<?xml version=\"1.0\"?>"])
+    func malformedInputIsAnErrorNotACrash(_ input: String) {
+        #expect(throws: XMLParseError.self) { try XMLDocumentParser.parse(input) }
+    }
+
+    @Test func errorSaysWhereAndWhy() {
+        do {
+            _ = try XMLDocumentParser.parse("<Request>\n<Tag>x</Tga>\n</Request>")
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.line == 2)
+            #expect(error.description.contains("Tag"))
+        }
+    }
+
+    @Test func externalEntitiesAreNotExpanded() throws {
+        let doc = """
+            <?xml version="1.0"?>
+            <!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]>
+            <r><v>&x;</v></r>
+            """
+        let tree = try? XMLDocumentParser.parse(doc)
+        #expect(tree?.text("v")?.contains("root:") != true)
+    }
+
+    @Test func serializesAndRoundTrips() throws {
+        let tree = XMLTree("Response", children: [
+            XMLTree("Message", text: ""),
+            XMLTree("UserData", text: "a & b <c> \"d\""),
+            XMLTree("List", children: [XMLTree("Item", text: "1"), XMLTree("Item", text: "2")]),
+        ])
+        let string = tree.xmlString()
+        #expect(string == "<Response><Message/><UserData>a &amp; b &lt;c&gt; \"d\"</UserData><List><Item>1</Item><Item>2</Item></List></Response>")
+        #expect(try XMLDocumentParser.parse(string) == tree)
+        #expect(try XMLDocumentParser.parse(tree.xmlBytes(declaration: true)) == tree)
+    }
+
+    @Test func unicodeSurvivesARoundTrip() throws {
+        let tree = XMLTree("R", children: [XMLTree("Name", text: "队列-1 ✓")])
+        #expect(try XMLDocumentParser.parse(tree.xmlString()) == tree)
+    }
+}
