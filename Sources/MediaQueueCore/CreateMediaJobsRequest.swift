@@ -1,0 +1,120 @@
+public import MediaQueueXML
+
+/// A parsed CreateMediaJobs `<Request>`: one or several operations with their shared input,
+/// queue and callback settings.
+public struct CreateMediaJobsRequest: Sendable, Hashable {
+    /// One operation of the request; it becomes one job.
+    public struct Operation: Sendable, Hashable {
+        public var tag: String
+        public var input: XMLTree
+        /// The `<Operation>` element without `Tag`, with `JobLevel` normalised.
+        public var operation: XMLTree
+        public var jobLevel: Int
+    }
+
+    public var queueID: QueueID?
+    public var queueType: String?
+    public var callback: CallbackOverride
+    public var operations: [Operation]
+
+    /// The largest `UserData` CI accepts.
+    public static let maxUserDataLength = 1024
+
+    /// Parses and validates a request body (XML; a JSON object of the same shape is accepted too).
+    ///
+    /// `validate` checks one operation for its tag (the workers know their own fields) and throws
+    /// for a tag nothing runs. Every error names the element it is about.
+    public static func parse(
+        _ body: [UInt8],
+        validate: (Operation) throws(CIError) -> Void
+    ) throws(CIError) -> CreateMediaJobsRequest {
+        let tree: XMLTree
+        if let first = body.first(where: { !($0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09) }), first == UInt8(ascii: "{") {
+            tree = try JSONTree.parse(body, rootName: "Request")
+        } else {
+            do {
+                tree = try XMLDocumentParser.parse(body)
+            } catch {
+                throw CIError(.invalidArgument, "the body is not a CreateMediaJobs request: \(error)", element: "Request")
+            }
+        }
+        return try parse(tree, validate: validate)
+    }
+
+    /// Validates an already-parsed `<Request>` element.
+    public static func parse(
+        _ request: XMLTree,
+        validate: (Operation) throws(CIError) -> Void
+    ) throws(CIError) -> CreateMediaJobsRequest {
+        guard request.name == "Request" else {
+            throw CIError.invalid(request.name, "the root element must be Request")
+        }
+        let topTag = request.text("Tag")?.trimmed
+        let operationElements = request.all("Operation")
+        if operationElements.isEmpty {
+            throw CIError.invalid("Operation", "is required")
+        }
+        var queueID: QueueID?
+        if let id = request.text("QueueId")?.trimmed, !id.isEmpty {
+            queueID = QueueID(rawValue: id)
+        }
+        let queueType = request.text("QueueType")?.trimmed
+        let callback = try CallbackOverride(request: request)
+        let sharedInput = request["Input"]
+
+        var operations: [Operation] = []
+        for (index, element) in operationElements.enumerated() {
+            let path = operationElements.count > 1 ? "Operation[\(index + 1)]" : "Operation"
+            guard let tag = element.text("Tag")?.trimmed ?? topTag, !tag.isEmpty else {
+                throw CIError.invalid("Tag", "is required")
+            }
+            guard let input = element["Input"] ?? sharedInput else {
+                throw CIError.invalid("Input", "is required")
+            }
+            var operation = element
+            operation.remove("Tag")
+            operation.remove("Input")
+            let level = try jobLevel(operation, path: path)
+            operation.set(XMLTree("JobLevel", text: String(level)))
+            if let userData = operation.text("UserData"), userData.utf8.count > maxUserDataLength {
+                throw CIError.invalid("\(path).UserData", "is longer than \(maxUserDataLength) bytes")
+            }
+            let parsed = Operation(tag: tag, input: input, operation: operation, jobLevel: level)
+            try validate(parsed)
+            operations.append(parsed)
+        }
+        return CreateMediaJobsRequest(queueID: queueID, queueType: queueType, callback: callback, operations: operations)
+    }
+
+    private static func jobLevel(_ operation: XMLTree, path: String) throws(CIError) -> Int {
+        guard let text = operation.text("JobLevel")?.trimmed, !text.isEmpty else { return 0 }
+        guard let level = Int(text), (0...2).contains(level) else {
+            throw CIError.invalid("\(path).JobLevel", "must be 0, 1 or 2, not '\(text)'")
+        }
+        return level
+    }
+}
+
+extension CreateMediaJobsRequest.Operation {
+    /// `Input.Object`, required by every worker that reads from the bucket.
+    public func requireInputObject() throws(CIError) -> String {
+        guard let object = input.text("Object")?.trimmed, !object.isEmpty else {
+            throw CIError.invalid("Input.Object", "is required")
+        }
+        if object.split(separator: "/").contains("..") || object.hasPrefix("/") {
+            throw CIError.invalid("Input.Object", "must be a key inside the bucket")
+        }
+        return object
+    }
+
+    /// `Operation.Output.Object`, required by every worker that writes files.
+    public func requireOutputObject() throws(CIError) -> String {
+        guard let object = operation.text("Output", "Object")?.trimmed, !object.isEmpty else {
+            throw CIError.invalid("Operation.Output.Object", "is required")
+        }
+        if object.split(separator: "/").contains("..") || object.hasPrefix("/") {
+            throw CIError.invalid("Operation.Output.Object", "must be a key inside the bucket")
+        }
+        return object
+    }
+}

@@ -1,0 +1,84 @@
+public import MediaQueueXML
+
+/// One media job: what was asked (`input`, `operation` as submitted), where it waits, and how far
+/// it got.
+public struct Job: Sendable, Hashable {
+    public var id: JobID
+    public var bucket: String
+    public var queueID: QueueID
+    public var tag: String
+    public var state: JobState
+    /// CI's `JobLevel`: 0, 1 or 2; higher runs first.
+    public var jobLevel: Int
+    /// Submission order within the store, assigned when the job is stored; ties in `jobLevel` run
+    /// in this order.
+    public var sequence: Int64
+    /// The `<Input>` element as submitted.
+    public var input: XMLTree
+    /// The `<Operation>` element as submitted (without `Tag`), echoed back in `JobsDetail`.
+    public var operation: XMLTree
+    public var callback: CallbackOverride
+    public var creationTime: Timestamp
+    public var startTime: Timestamp?
+    public var endTime: Timestamp?
+    public var progress: Int
+    /// `Success` unless the job failed; then a CI-style failure code.
+    public var code: String
+    public var message: String
+    /// `<MediaResult>` once the job succeeded.
+    public var mediaResult: XMLTree?
+    /// `<MediaInfo>` of the output (or, for MediaInfo jobs, of the input).
+    public var mediaInfo: XMLTree?
+    /// Which process runs the job, and until when its claim holds unless renewed.
+    public var lease: Lease?
+    /// How many times the job has been claimed (more than once after a process died).
+    public var attempts: Int
+    /// Set when a running job was asked to stop; the process running it ends it as `Cancel`.
+    public var cancelRequested: Bool
+
+    public struct Lease: Sendable, Hashable {
+        public var owner: String
+        public var expiresAt: Timestamp
+        public init(owner: String, expiresAt: Timestamp) {
+            self.owner = owner
+            self.expiresAt = expiresAt
+        }
+    }
+
+    public init(
+        id: JobID = .generate(), bucket: String, queueID: QueueID, tag: String, state: JobState = .submitted,
+        jobLevel: Int = 0, sequence: Int64 = 0, input: XMLTree, operation: XMLTree,
+        callback: CallbackOverride = CallbackOverride(), creationTime: Timestamp, startTime: Timestamp? = nil,
+        endTime: Timestamp? = nil, progress: Int = 0, code: String = "Success", message: String = "",
+        mediaResult: XMLTree? = nil, mediaInfo: XMLTree? = nil, lease: Lease? = nil, attempts: Int = 0,
+        cancelRequested: Bool = false
+    ) {
+        self.id = id
+        self.bucket = bucket
+        self.queueID = queueID
+        self.tag = tag
+        self.state = state
+        self.jobLevel = jobLevel
+        self.sequence = sequence
+        self.input = input
+        self.operation = operation
+        self.callback = callback
+        self.creationTime = creationTime
+        self.startTime = startTime
+        self.endTime = endTime
+        self.progress = progress
+        self.code = code
+        self.message = message
+        self.mediaResult = mediaResult
+        self.mediaInfo = mediaInfo
+        self.lease = lease
+        self.attempts = attempts
+        self.cancelRequested = cancelRequested
+    }
+
+    /// `Input.Object`, the key of the input in the bucket.
+    public var inputObject: String? { input.text("Object") }
+
+    /// `Operation.UserData`.
+    public var userData: String? { operation.text("UserData") }
+}

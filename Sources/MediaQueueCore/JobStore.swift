@@ -1,0 +1,184 @@
+/// The queue of record: buckets' queues, jobs, the callback outbox and idempotency keys, in one
+/// transactional store.
+///
+/// Every method is one transaction. Drivers: `MemoryJobStore` (tests), SQLite, PostgreSQL.
+public protocol JobStore: Sendable {
+    // MARK: Queues
+
+    /// The bucket's queue named `queue-1`, created (with `template`'s settings) the first time
+    /// the bucket is used.
+    func ensureDefaultQueue(bucket: String, template: MediaQueue) async throws -> MediaQueue
+
+    /// Adds a queue; throws `CIError` `InvalidArgument` if the bucket already has one by that name.
+    func createQueue(_ queue: MediaQueue) async throws
+
+    /// Queues of one bucket (or of every bucket), ordered by creation.
+    func queues(bucket: String?) async throws -> [MediaQueue]
+
+    func queue(id: QueueID) async throws -> MediaQueue?
+
+    /// Stores `queue`'s new settings. Pausing turns its `Submitted` jobs into `Pause`; enabling
+    /// turns `Pause` jobs back into `Submitted`, in their original order.
+    func updateQueue(_ queue: MediaQueue) async throws
+
+    /// Removes a queue that holds no unfinished job.
+    func deleteQueue(id: QueueID) async throws
+
+    // MARK: Jobs
+
+    /// Stores each submission's jobs in one transaction. A submission whose idempotency key was
+    /// seen before returns the jobs created then; one that would overfill its queue is refused.
+    /// Jobs to a paused queue are stored as `Pause`. Sequence numbers are assigned here.
+    func submit(_ submissions: [Submission]) async throws -> [SubmissionOutcome]
+
+    func job(id: JobID) async throws -> Job?
+
+    /// Claims jobs to run, in priority order per queue: queues `Active`, fewer than
+    /// `MaxConcurrent` running, `JobLevel` descending then submission order. A `Running` job whose
+    /// lease expired counts as waiting. Claimed jobs become `Running` with the lease.
+    func claimJobs(owner: String, now: Timestamp, leaseUntil: Timestamp, limit: Int) async throws -> [Job]
+
+    /// Extends the leases of jobs `owner` still holds; returns those it no longer holds.
+    func renewLeases(_ ids: [JobID], owner: String, until: Timestamp) async throws -> [JobID]
+
+    /// Records progress of a running job.
+    func updateProgress(_ id: JobID, progress: Int) async throws
+
+    /// Ends a job `owner` holds, and stores its callback deliveries, in one transaction.
+    /// Returns false (and changes nothing) if the job is no longer held by `owner`.
+    func finish(_ job: Job, owner: String, outbox: [OutboxEntry]) async throws -> Bool
+
+    /// Cancels a job: `Submitted` or `Pause` jobs end as `Cancel` at once; a `Running` job is
+    /// marked so that the process running it stops it. Throws `CIError` for unknown or finished jobs.
+    func cancel(_ id: JobID, now: Timestamp) async throws -> CancelOutcome
+
+    /// Ids of running jobs held by `owner` that were asked to stop.
+    func cancelRequests(owner: String) async throws -> [JobID]
+
+    /// Jobs filtered and paged, for listing.
+    func jobs(_ query: JobQuery) async throws -> [Job]
+
+    // MARK: Outbox
+
+    /// Deliveries due at `now`, oldest first.
+    func dueOutbox(now: Timestamp, limit: Int) async throws -> [OutboxEntry]
+
+    func markDelivered(_ ids: [String], at: Timestamp) async throws
+
+    /// Records a failed attempt: retried at `nextAttempt`, or dead when it is nil.
+    func markAttemptFailed(_ id: String, error: String, nextAttempt: Timestamp?) async throws
+
+    /// Deliveries that exhausted their attempts.
+    func deadOutbox(limit: Int) async throws -> [OutboxEntry]
+
+    /// Makes dead deliveries due again; returns how many.
+    func redriveDead(now: Timestamp) async throws -> Int
+
+    // MARK: Housekeeping
+
+    /// Forgets idempotency keys recorded before `cutoff`.
+    func purgeIdempotencyKeys(before cutoff: Timestamp) async throws
+}
+
+/// Jobs that one submission (one AMQP message or one HTTP request) creates.
+public struct Submission: Sendable, Hashable {
+    /// The AMQP `message-id` or `ClientToken`; nil when the client gave none.
+    public var idempotencyKey: String?
+    public var jobs: [Job]
+
+    public init(idempotencyKey: String?, jobs: [Job]) {
+        self.idempotencyKey = idempotencyKey
+        self.jobs = jobs
+    }
+}
+
+public enum SubmissionOutcome: Sendable, Hashable {
+    /// Stored now (with sequence numbers and initial state).
+    case created([Job])
+    /// The same key was submitted before; these are the jobs it created.
+    case duplicate([JobID])
+    /// Not stored, for this reason.
+    case refused(CIError)
+}
+
+public enum CancelOutcome: Sendable, Hashable {
+    /// The job was waiting and is now `Cancel`.
+    case cancelled(Job)
+    /// The job is running; its process will stop it.
+    case stopping(Job)
+}
+
+/// A filter for listing jobs.
+public struct JobQuery: Sendable, Hashable {
+    public var bucket: String?
+    public var queueID: QueueID?
+    public var tag: String?
+    public var states: Set<JobState>
+    public var createdFrom: Timestamp?
+    public var createdTo: Timestamp?
+    public var newestFirst: Bool
+    /// Continue after this sequence number (the previous page's last).
+    public var after: Int64?
+    public var limit: Int
+
+    public init(
+        bucket: String? = nil, queueID: QueueID? = nil, tag: String? = nil, states: Set<JobState> = [],
+        createdFrom: Timestamp? = nil, createdTo: Timestamp? = nil, newestFirst: Bool = true,
+        after: Int64? = nil, limit: Int = 10
+    ) {
+        self.bucket = bucket
+        self.queueID = queueID
+        self.tag = tag
+        self.states = states
+        self.createdFrom = createdFrom
+        self.createdTo = createdTo
+        self.newestFirst = newestFirst
+        self.after = after
+        self.limit = limit
+    }
+}
+
+/// One callback delivery waiting in the transactional outbox.
+public struct OutboxEntry: Sendable, Hashable {
+    /// The event id: stable across retries (AMQP `message-id`, `webhook-id`).
+    public var id: String
+    public var jobID: JobID
+    public var bucket: String
+    public var target: CallbackTarget.Destination
+    /// AMQP routing key for topic delivery (`job.<QueueId>.<Tag>.<State>`).
+    public var routingKey: String
+    public var body: [UInt8]
+    public var contentType: String
+    public var attempts: Int
+    public var nextAttempt: Timestamp
+    public var createdAt: Timestamp
+    public var lastError: String?
+
+    public init(
+        id: String = "e" + randomHex32(), jobID: JobID, bucket: String, target: CallbackTarget.Destination,
+        routingKey: String, body: [UInt8], contentType: String, attempts: Int = 0, nextAttempt: Timestamp,
+        createdAt: Timestamp, lastError: String? = nil
+    ) {
+        self.id = id
+        self.jobID = jobID
+        self.bucket = bucket
+        self.target = target
+        self.routingKey = routingKey
+        self.body = body
+        self.contentType = contentType
+        self.attempts = attempts
+        self.nextAttempt = nextAttempt
+        self.createdAt = createdAt
+        self.lastError = lastError
+    }
+
+    /// The outbox entry that announces `job`'s end to `target`.
+    public static func taskFinish(_ job: Job, target: CallbackTarget, formatting: CIFormatting, now: Timestamp) -> OutboxEntry {
+        let body = CallbackBody.taskFinish(job, format: target.format, formatting: formatting)
+        return OutboxEntry(
+            jobID: job.id, bucket: job.bucket, target: target.destination,
+            routingKey: "job.\(job.queueID.rawValue).\(job.tag).\(job.state.rawValue)",
+            body: body.bytes, contentType: body.contentType, nextAttempt: now, createdAt: now
+        )
+    }
+}

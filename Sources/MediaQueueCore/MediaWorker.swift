@@ -1,0 +1,58 @@
+public import MediaQueueXML
+
+/// Runs one kind of job (one CI `Tag`). The dispatcher finds workers by tag; the intake asks them
+/// to validate operations before anything is stored.
+public protocol MediaWorker: Sendable {
+    /// The CI tag this worker runs, e.g. `Snapshot`.
+    var tag: String { get }
+
+    /// Throws a `CIError` naming the offending element when the operation cannot run.
+    func validate(_ operation: CreateMediaJobsRequest.Operation) throws(CIError)
+
+    /// Does the work. Task cancellation means the job was cancelled: stop promptly (end child
+    /// processes) and throw `CancellationError`. Any other thrown error fails the job.
+    func run(_ job: Job, context: WorkContext) async throws -> WorkResult
+}
+
+/// What a worker may use while it runs a job.
+public struct WorkContext: Sendable {
+    /// Folder that holds the bucket's objects (`<storage root>/<bucket>`).
+    public var bucketRoot: String
+    public var formatting: CIFormatting
+    /// Reports progress, 0 to 100; cheap to call often (the dispatcher keeps the latest).
+    public var reportProgress: @Sendable (Int) -> Void
+
+    public init(bucketRoot: String, formatting: CIFormatting, reportProgress: @escaping @Sendable (Int) -> Void) {
+        self.bucketRoot = bucketRoot
+        self.formatting = formatting
+        self.reportProgress = reportProgress
+    }
+}
+
+/// A finished job's results.
+public struct WorkResult: Sendable, Hashable {
+    public var mediaResult: XMLTree?
+    public var mediaInfo: XMLTree?
+
+    public init(mediaResult: XMLTree? = nil, mediaInfo: XMLTree? = nil) {
+        self.mediaResult = mediaResult
+        self.mediaInfo = mediaInfo
+    }
+}
+
+/// A failure that a worker reports as the job's `Code` and `Message` (e.g. `InputNotExist`).
+public struct WorkFailure: Error, Sendable, Hashable, CustomStringConvertible {
+    public var code: String
+    public var message: String
+
+    public init(code: String, message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { "\(code): \(message)" }
+
+    public static func inputNotExist(_ object: String) -> WorkFailure {
+        WorkFailure(code: "InputNotExist", message: "the input object '\(object)' does not exist")
+    }
+}

@@ -1,0 +1,270 @@
+import Synchronization
+
+/// A `JobStore` in memory, with the same semantics as the database drivers, for unit tests.
+public final class MemoryJobStore: JobStore {
+    private struct State {
+        var queues: [QueueID: MediaQueue] = [:]
+        var queueOrder: [QueueID] = []
+        var jobs: [JobID: Job] = [:]
+        var nextSequence: Int64 = 1
+        var keys: [String: (ids: [JobID], at: Timestamp)] = [:]
+        var outbox: [String: OutboxEntry] = [:]
+        var delivered: Set<String> = []
+        var dead: Set<String> = []
+    }
+
+    private let state = Mutex(State())
+    private let time: any TimeSource
+
+    public init(time: any TimeSource = SystemTimeSource()) {
+        self.time = time
+    }
+
+    public func ensureDefaultQueue(bucket: String, template: MediaQueue) async throws -> MediaQueue {
+        state.withLock { state in
+            let queues = state.queues
+            if let existing = state.queueOrder.compactMap({ queues[$0] })
+                .first(where: { $0.bucket == bucket && $0.name == MediaQueue.defaultName }) {
+                return existing
+            }
+            var queue = template
+            queue.bucket = bucket
+            queue.name = MediaQueue.defaultName
+            state.queues[queue.id] = queue
+            state.queueOrder.append(queue.id)
+            return queue
+        }
+    }
+
+    public func createQueue(_ queue: MediaQueue) async throws {
+        try state.withLock { state throws(CIError) in
+            if state.queues.values.contains(where: { $0.bucket == queue.bucket && $0.name == queue.name }) {
+                throw CIError.invalid("Name", "the bucket already has a queue named '\(queue.name)'")
+            }
+            state.queues[queue.id] = queue
+            state.queueOrder.append(queue.id)
+        }
+    }
+
+    public func queues(bucket: String?) async throws -> [MediaQueue] {
+        state.withLock { state in
+            state.queueOrder.compactMap { state.queues[$0] }.filter { bucket == nil || $0.bucket == bucket }
+        }
+    }
+
+    public func queue(id: QueueID) async throws -> MediaQueue? {
+        state.withLock { $0.queues[id] }
+    }
+
+    public func updateQueue(_ queue: MediaQueue) async throws {
+        try state.withLock { state throws(CIError) in
+            guard let old = state.queues[queue.id] else { throw CIError(.noSuchQueue, "queue \(queue.id) does not exist") }
+            state.queues[queue.id] = queue
+            guard old.state != queue.state else { return }
+            let (from, to): (JobState, JobState) = queue.state == .paused ? (.submitted, .pause) : (.pause, .submitted)
+            for (id, job) in state.jobs where job.queueID == queue.id && job.state == from {
+                state.jobs[id]?.state = to
+            }
+        }
+    }
+
+    public func deleteQueue(id: QueueID) async throws {
+        try state.withLock { state throws(CIError) in
+            guard state.queues[id] != nil else { throw CIError(.noSuchQueue, "queue \(id) does not exist") }
+            if state.jobs.values.contains(where: { $0.queueID == id && !$0.state.isTerminal }) {
+                throw CIError(.invalidArgument, "queue \(id) still holds unfinished jobs", element: "QueueId")
+            }
+            state.queues[id] = nil
+            state.queueOrder.removeAll { $0 == id }
+        }
+    }
+
+    public func submit(_ submissions: [Submission]) async throws -> [SubmissionOutcome] {
+        state.withLock { state in
+            submissions.map { submission in
+                if let key = submission.idempotencyKey, let seen = state.keys[key] {
+                    return .duplicate(seen.ids)
+                }
+                var perQueue: [QueueID: Int] = [:]
+                for job in submission.jobs { perQueue[job.queueID, default: 0] += 1 }
+                for (queueID, count) in perQueue {
+                    guard let queue = state.queues[queueID] else {
+                        return .refused(CIError(.noSuchQueue, "queue \(queueID) does not exist", element: "QueueId"))
+                    }
+                    let waiting = state.jobs.values.count { $0.queueID == queueID && !$0.state.isTerminal }
+                    if waiting + count > queue.maxSize {
+                        return .refused(CIError(.queueFull, "queue \(queueID) already holds \(waiting) unfinished jobs (MaxSize \(queue.maxSize))", element: "QueueId"))
+                    }
+                }
+                var created: [Job] = []
+                for var job in submission.jobs {
+                    job.sequence = state.nextSequence
+                    state.nextSequence += 1
+                    job.state = state.queues[job.queueID]?.state == .paused ? .pause : .submitted
+                    state.jobs[job.id] = job
+                    created.append(job)
+                }
+                if let key = submission.idempotencyKey {
+                    state.keys[key] = (created.map(\.id), time.now)
+                }
+                return .created(created)
+            }
+        }
+    }
+
+    public func job(id: JobID) async throws -> Job? {
+        state.withLock { $0.jobs[id] }
+    }
+
+    public func claimJobs(owner: String, now: Timestamp, leaseUntil: Timestamp, limit: Int) async throws -> [Job] {
+        state.withLock { state in
+            var claimed: [Job] = []
+            for queueID in state.queueOrder {
+                guard claimed.count < limit, let queue = state.queues[queueID], queue.state == .active else { continue }
+                let inQueue = state.jobs.values.filter { $0.queueID == queueID }
+                let running = inQueue.count { $0.state == .running && ($0.lease?.expiresAt ?? now) > now }
+                let free = min(queue.maxConcurrent - running, limit - claimed.count)
+                guard free > 0 else { continue }
+                let waiting = inQueue
+                    .filter { $0.state == .submitted || ($0.state == .running && ($0.lease?.expiresAt ?? now) <= now) }
+                    .sorted { ($0.jobLevel, -$0.sequence) > ($1.jobLevel, -$1.sequence) }
+                for var job in waiting.prefix(free) {
+                    job.state = .running
+                    job.startTime = job.startTime ?? now
+                    job.lease = Job.Lease(owner: owner, expiresAt: leaseUntil)
+                    job.attempts += 1
+                    state.jobs[job.id] = job
+                    claimed.append(job)
+                }
+            }
+            return claimed
+        }
+    }
+
+    public func renewLeases(_ ids: [JobID], owner: String, until: Timestamp) async throws -> [JobID] {
+        state.withLock { state in
+            var lost: [JobID] = []
+            for id in ids {
+                if let job = state.jobs[id], job.state == .running, job.lease?.owner == owner {
+                    state.jobs[id]?.lease?.expiresAt = until
+                } else {
+                    lost.append(id)
+                }
+            }
+            return lost
+        }
+    }
+
+    public func updateProgress(_ id: JobID, progress: Int) async throws {
+        state.withLock { state in
+            if state.jobs[id]?.state == .running { state.jobs[id]?.progress = progress }
+        }
+    }
+
+    public func finish(_ job: Job, owner: String, outbox: [OutboxEntry]) async throws -> Bool {
+        state.withLock { state in
+            guard let current = state.jobs[job.id], current.state == .running, current.lease?.owner == owner else { return false }
+            var finished = job
+            finished.lease = nil
+            state.jobs[job.id] = finished
+            for entry in outbox { state.outbox[entry.id] = entry }
+            return true
+        }
+    }
+
+    public func cancel(_ id: JobID, now: Timestamp) async throws -> CancelOutcome {
+        try state.withLock { state throws(CIError) in
+            guard var job = state.jobs[id] else { throw CIError(.noSuchJob, "job \(id) does not exist") }
+            switch job.state {
+            case .submitted, .pause:
+                job.state = .cancel
+                job.endTime = now
+                state.jobs[id] = job
+                return .cancelled(job)
+            case .running:
+                job.cancelRequested = true
+                state.jobs[id] = job
+                return .stopping(job)
+            case .success, .failed, .cancel:
+                throw CIError(.invalidJobState, "job \(id) has already ended as \(job.state.rawValue)")
+            }
+        }
+    }
+
+    public func cancelRequests(owner: String) async throws -> [JobID] {
+        state.withLock { state in
+            state.jobs.values.filter { $0.state == .running && $0.cancelRequested && $0.lease?.owner == owner }.map(\.id)
+        }
+    }
+
+    public func jobs(_ query: JobQuery) async throws -> [Job] {
+        state.withLock { state in
+            let matching = state.jobs.values.filter { job in
+                (query.bucket == nil || job.bucket == query.bucket)
+                    && (query.queueID == nil || job.queueID == query.queueID)
+                    && (query.tag == nil || job.tag == query.tag)
+                    && (query.states.isEmpty || query.states.contains(job.state))
+                    && (query.createdFrom.map { job.creationTime >= $0 } ?? true)
+                    && (query.createdTo.map { job.creationTime <= $0 } ?? true)
+                    && (query.after.map { query.newestFirst ? job.sequence < $0 : job.sequence > $0 } ?? true)
+            }
+            let sorted = matching.sorted { query.newestFirst ? $0.sequence > $1.sequence : $0.sequence < $1.sequence }
+            return Array(sorted.prefix(query.limit))
+        }
+    }
+
+    public func dueOutbox(now: Timestamp, limit: Int) async throws -> [OutboxEntry] {
+        state.withLock { state in
+            Array(state.outbox.values
+                .filter { !state.delivered.contains($0.id) && !state.dead.contains($0.id) && $0.nextAttempt <= now }
+                .sorted { ($0.nextAttempt, $0.createdAt) < ($1.nextAttempt, $1.createdAt) }
+                .prefix(limit))
+        }
+    }
+
+    public func markDelivered(_ ids: [String], at: Timestamp) async throws {
+        state.withLock { state in
+            for id in ids where state.outbox[id] != nil {
+                state.delivered.insert(id)
+                state.outbox[id]?.attempts += 1
+            }
+        }
+    }
+
+    public func markAttemptFailed(_ id: String, error: String, nextAttempt: Timestamp?) async throws {
+        state.withLock { state in
+            guard state.outbox[id] != nil else { return }
+            state.outbox[id]?.attempts += 1
+            state.outbox[id]?.lastError = error
+            if let nextAttempt {
+                state.outbox[id]?.nextAttempt = nextAttempt
+            } else {
+                state.dead.insert(id)
+            }
+        }
+    }
+
+    public func deadOutbox(limit: Int) async throws -> [OutboxEntry] {
+        state.withLock { state in
+            Array(state.dead.compactMap { state.outbox[$0] }.sorted { $0.createdAt < $1.createdAt }.prefix(limit))
+        }
+    }
+
+    public func redriveDead(now: Timestamp) async throws -> Int {
+        state.withLock { state in
+            let ids = state.dead
+            for id in ids {
+                state.outbox[id]?.nextAttempt = now
+                state.outbox[id]?.attempts = 0
+            }
+            state.dead.removeAll()
+            return ids.count
+        }
+    }
+
+    public func purgeIdempotencyKeys(before cutoff: Timestamp) async throws {
+        state.withLock { state in
+            state.keys = state.keys.filter { $0.value.at >= cutoff }
+        }
+    }
+}
