@@ -1,6 +1,7 @@
 /// Thrown when an awaited condition did not become true in time.
 public struct TimedOut: Error, CustomStringConvertible {
     public let description: String
+    public init(description: String) { self.description = description }
 }
 
 /// Polls `condition` until it returns a value, or throws `TimedOut` after `timeout`.

@@ -1,0 +1,109 @@
+import Foundation
+import GRDB
+public import MediaQueueCore
+import MediaQueueXML
+
+/// The embedded `JobStore`: one SQLite file in WAL mode, shared safely by several processes on
+/// one machine (SQLite's file locks serialise writers; readers never block).
+///
+/// Durability: `synchronous = NORMAL` in WAL mode keeps every committed transaction across a
+/// process crash (what an AMQP ack after commit relies on); only an OS crash or power loss may
+/// roll back the last transactions.
+public final class SQLiteJobStore: JobStore {
+    let pool: DatabasePool
+    let time: any TimeSource
+
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    public init(path: String, time: any TimeSource = SystemTimeSource()) throws {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        configuration.label = "MediaQueue"
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
+        let folder = (path as NSString).deletingLastPathComponent
+        if !folder.isEmpty {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        }
+        pool = try DatabasePool(path: path, configuration: configuration)
+        self.time = time
+        try Self.migrator.migrate(pool)
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE queues (
+                    ordinal INTEGER PRIMARY KEY AUTOINCREMENT,
+                    id TEXT NOT NULL UNIQUE,
+                    bucket TEXT NOT NULL,
+                    name TEXT NOT NULL,
+                    state TEXT NOT NULL,
+                    max_concurrent INTEGER NOT NULL,
+                    max_size INTEGER NOT NULL,
+                    category TEXT NOT NULL,
+                    notify_config TEXT NOT NULL,
+                    create_time INTEGER NOT NULL,
+                    update_time INTEGER NOT NULL,
+                    UNIQUE (bucket, name)
+                );
+                CREATE TABLE jobs (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    id TEXT NOT NULL UNIQUE,
+                    bucket TEXT NOT NULL,
+                    queue_id TEXT NOT NULL,
+                    tag TEXT NOT NULL,
+                    state TEXT NOT NULL,
+                    job_level INTEGER NOT NULL,
+                    input TEXT NOT NULL,
+                    operation TEXT NOT NULL,
+                    callback TEXT NOT NULL,
+                    creation_time INTEGER NOT NULL,
+                    start_time INTEGER,
+                    end_time INTEGER,
+                    progress INTEGER NOT NULL DEFAULT 0,
+                    code TEXT NOT NULL,
+                    message TEXT NOT NULL,
+                    media_result TEXT,
+                    media_info TEXT,
+                    lease_owner TEXT,
+                    lease_expires INTEGER,
+                    attempts INTEGER NOT NULL DEFAULT 0,
+                    cancel_requested INTEGER NOT NULL DEFAULT 0
+                );
+                -- The dispatcher's order: per queue and state, highest level first, then submission.
+                CREATE INDEX jobs_dispatch ON jobs (queue_id, state, job_level DESC, seq);
+                CREATE INDEX jobs_bucket ON jobs (bucket, seq);
+                CREATE INDEX jobs_lease ON jobs (lease_owner) WHERE lease_owner IS NOT NULL;
+                CREATE TABLE idempotency_keys (
+                    key TEXT PRIMARY KEY,
+                    job_ids TEXT NOT NULL,
+                    created_at INTEGER NOT NULL
+                );
+                CREATE INDEX idempotency_keys_age ON idempotency_keys (created_at);
+                CREATE TABLE outbox (
+                    id TEXT PRIMARY KEY,
+                    job_id TEXT NOT NULL,
+                    bucket TEXT NOT NULL,
+                    kind TEXT NOT NULL,
+                    url TEXT,
+                    mq_mode TEXT,
+                    mq_name TEXT,
+                    mq_region TEXT,
+                    routing_key TEXT NOT NULL,
+                    body BLOB NOT NULL,
+                    content_type TEXT NOT NULL,
+                    attempts INTEGER NOT NULL DEFAULT 0,
+                    next_attempt INTEGER NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    status TEXT NOT NULL DEFAULT 'pending',
+                    last_error TEXT,
+                    delivered_at INTEGER
+                );
+                CREATE INDEX outbox_due ON outbox (status, next_attempt);
+                """)
+        }
+        return migrator
+    }
+}

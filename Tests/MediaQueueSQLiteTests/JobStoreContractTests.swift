@@ -1,0 +1,237 @@
+import Foundation
+import MediaQueueCore
+import MediaQueueSQLite
+import MediaQueueTestSupport
+import MediaQueueXML
+import Testing
+
+/// The behaviour every `JobStore` driver must share, run against the memory store and a real
+/// SQLite file.
+enum StoreKind: String, CaseIterable, CustomTestStringConvertible {
+    case memory, sqlite
+    var testDescription: String { rawValue }
+
+    func make(time: any TimeSource = SystemTimeSource()) throws -> any JobStore {
+        switch self {
+        case .memory: return MemoryJobStore(time: time)
+        case .sqlite:
+            let path = FileManager.default.temporaryDirectory
+                .appendingPathComponent(TestEnvironment.uniqueName("store")).appendingPathComponent("mq.sqlite").path
+            return try SQLiteJobStore(path: path, time: time)
+        }
+    }
+}
+
+func template(_ now: Timestamp = Timestamp(seconds: 1_700_000_000), maxConcurrent: Int = 10, maxSize: Int = 10_000) -> MediaQueue {
+    MediaQueue(bucket: "", name: "", maxConcurrent: maxConcurrent, maxSize: maxSize, createTime: now)
+}
+
+func newJob(_ queue: MediaQueue, level: Int = 0, userData: String = "") -> Job {
+    Job(
+        bucket: queue.bucket, queueID: queue.id, tag: "Snapshot", jobLevel: level,
+        input: XMLTree("Input", children: [XMLTree("Object", text: "in/a.mp4")]),
+        operation: XMLTree("Operation", children: [XMLTree("JobLevel", text: String(level)), XMLTree("UserData", text: userData)]),
+        creationTime: Timestamp(seconds: 1_700_000_000)
+    )
+}
+
+func submitOne(_ store: any JobStore, _ job: Job, key: String? = nil) async throws -> Job {
+    let outcomes = try await store.submit([Submission(idempotencyKey: key, jobs: [job])])
+    guard case .created(let jobs) = outcomes.first else { throw TimedOut(description: "not created: \(outcomes)") }
+    return jobs[0]
+}
+
+@Suite struct JobStoreContractTests {
+    @Test(arguments: StoreKind.allCases)
+    func everyBucketGetsOneDefaultQueue(_ kind: StoreKind) async throws {
+        let store = try kind.make()
+        let first = try await store.ensureDefaultQueue(bucket: "b-1", template: template())
+        let again = try await store.ensureDefaultQueue(bucket: "b-1", template: template())
+        let other = try await store.ensureDefaultQueue(bucket: "b-2", template: template())
+        #expect(first.id == again.id)
+        #expect(first.name == "queue-1")
+        #expect(QueueID.looksLikeID(first.id.rawValue))
+        #expect(other.id != first.id)
+        #expect(try await store.queues(bucket: "b-1").map(\.id) == [first.id])
+    }
+
+    @Test func sqliteKeepsQueuesAndJobsAcrossReopening() async throws {
+        let path = FileManager.default.temporaryDirectory
+            .appendingPathComponent(TestEnvironment.uniqueName("store")).appendingPathComponent("mq.sqlite").path
+        var store: SQLiteJobStore? = try SQLiteJobStore(path: path)
+        let queue = try await store!.ensureDefaultQueue(bucket: "b", template: template())
+        let job = try await submitOne(store!, newJob(queue, userData: "kept"))
+        store = nil
+        let reopened = try SQLiteJobStore(path: path)
+        #expect(try await reopened.ensureDefaultQueue(bucket: "b", template: template()).id == queue.id)
+        let loaded = try #require(try await reopened.job(id: job.id))
+        #expect(loaded.userData == "kept")
+        #expect(loaded.state == .submitted)
+        #expect(loaded.input == job.input)
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func aRepeatedIdempotencyKeyCreatesNoSecondJob(_ kind: StoreKind) async throws {
+        let store = try kind.make()
+        let queue = try await store.ensureDefaultQueue(bucket: "b", template: template())
+        let first = try await store.submit([Submission(idempotencyKey: "msg-1", jobs: [newJob(queue), newJob(queue)])])
+        let again = try await store.submit([Submission(idempotencyKey: "msg-1", jobs: [newJob(queue)])])
+        guard case .created(let jobs) = first[0], case .duplicate(let ids) = again[0] else {
+            Issue.record("unexpected outcomes \(first) \(again)")
+            return
+        }
+        #expect(ids == jobs.map(\.id))
+        #expect(try await store.jobs(JobQuery(limit: 100)).count == 2)
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func claimsFollowLevelThenSubmissionAndRespectMaxConcurrent(_ kind: StoreKind) async throws {
+        let store = try kind.make()
+        var queue = try await store.ensureDefaultQueue(bucket: "b", template: template(maxConcurrent: 2))
+        queue.maxConcurrent = 2
+        let levels = [0, 2, 1, 2, 0, 1]
+        var submitted: [Job] = []
+        for (index, level) in levels.enumerated() {
+            submitted.append(try await submitOne(store, newJob(queue, level: level, userData: "\(index)")))
+        }
+        let now = Timestamp(seconds: 1_700_000_000)
+        let firstTwo = try await store.claimJobs(owner: "n1", now: now, leaseUntil: now + .seconds(30), limit: 10)
+        #expect(firstTwo.map(\.userData) == ["1", "3"])
+        #expect(try await store.claimJobs(owner: "n1", now: now, leaseUntil: now + .seconds(30), limit: 10).isEmpty)
+        for job in firstTwo {
+            var done = job
+            done.state = .success
+            done.endTime = now
+            #expect(try await store.finish(done, owner: "n1", outbox: []))
+        }
+        let next = try await store.claimJobs(owner: "n1", now: now, leaseUntil: now + .seconds(30), limit: 10)
+        #expect(next.map(\.userData) == ["2", "5"])
+        #expect(next.allSatisfy { $0.state == .running && $0.lease?.owner == "n1" && $0.startTime == now })
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func pausingHoldsJobsAndEnablingReturnsThemInOrder(_ kind: StoreKind) async throws {
+        let store = try kind.make()
+        var queue = try await store.ensureDefaultQueue(bucket: "b", template: template())
+        let early = try await submitOne(store, newJob(queue, userData: "early"))
+        queue.state = .paused
+        try await store.updateQueue(queue)
+        #expect(try await store.job(id: early.id)?.state == .pause)
+        let late = try await submitOne(store, newJob(queue, userData: "late"))
+        #expect(late.state == .pause)
+        let now = Timestamp(seconds: 1_700_000_000)
+        #expect(try await store.claimJobs(owner: "n", now: now, leaseUntil: now + .seconds(30), limit: 10).isEmpty)
+        queue.state = .active
+        try await store.updateQueue(queue)
+        #expect(try await store.queue(id: queue.id)?.state == .active)
+        let claimed = try await store.claimJobs(owner: "n", now: now, leaseUntil: now + .seconds(30), limit: 10)
+        #expect(claimed.map(\.userData) == ["early", "late"])
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func aFullQueueRefusesTheWholeSubmission(_ kind: StoreKind) async throws {
+        let store = try kind.make()
+        let queue = try await store.ensureDefaultQueue(bucket: "b", template: template(maxSize: 2))
+        _ = try await submitOne(store, newJob(queue))
+        let outcome = try await store.submit([Submission(idempotencyKey: "k", jobs: [newJob(queue), newJob(queue)])])
+        guard case .refused(let error) = outcome[0] else {
+            Issue.record("expected a refusal, got \(outcome)")
+            return
+        }
+        #expect(error.code == .queueFull)
+        #expect(try await store.jobs(JobQuery(limit: 10)).count == 1)
+        // The refused key is not remembered: a retry after space frees up is accepted.
+        _ = try await submitOne(store, newJob(queue), key: "k")
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func aJobWhoseLeaseExpiredIsClaimedAgainAndTheOldOwnerCannotFinishIt(_ kind: StoreKind) async throws {
+        let time = ManualTimeSource()
+        let store = try kind.make(time: time)
+        let queue = try await store.ensureDefaultQueue(bucket: "b", template: template(maxConcurrent: 1))
+        let job = try await submitOne(store, newJob(queue))
+        let start = time.now
+        let claimed = try await store.claimJobs(owner: "dead-node", now: start, leaseUntil: start + .seconds(30), limit: 1)
+        #expect(claimed.map(\.id) == [job.id])
+        #expect(try await store.claimJobs(owner: "n2", now: start + .seconds(10), leaseUntil: start + .seconds(40), limit: 1).isEmpty)
+        let later = start + .seconds(31)
+        let reclaimed = try await store.claimJobs(owner: "n2", now: later, leaseUntil: later + .seconds(30), limit: 1)
+        #expect(reclaimed.map(\.id) == [job.id])
+        #expect(reclaimed.first?.attempts == 2)
+        var finished = reclaimed[0]
+        finished.state = .success
+        #expect(try await store.finish(finished, owner: "dead-node", outbox: []) == false)
+        #expect(try await store.renewLeases([job.id], owner: "dead-node", until: later + .seconds(60)) == [job.id])
+        #expect(try await store.renewLeases([job.id], owner: "n2", until: later + .seconds(60)).isEmpty)
+        #expect(try await store.finish(finished, owner: "n2", outbox: []))
+        #expect(try await store.job(id: job.id)?.state == .success)
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func finishingStoresTheOutboxAndFailedDeliveriesGoDeadThenRedrive(_ kind: StoreKind) async throws {
+        let store = try kind.make()
+        let queue = try await store.ensureDefaultQueue(bucket: "b", template: template())
+        _ = try await submitOne(store, newJob(queue))
+        let now = Timestamp(seconds: 1_700_000_000)
+        var job = try await store.claimJobs(owner: "n", now: now, leaseUntil: now + .seconds(30), limit: 1)[0]
+        job.state = .success
+        job.endTime = now
+        let target = CallbackTarget(destination: .mq(mode: .topic, name: "events", region: "sh"), format: .xml)
+        let entry = OutboxEntry.taskFinish(job, target: target, formatting: CIFormatting(), now: now)
+        #expect(try await store.finish(job, owner: "n", outbox: [entry]))
+        let due = try await store.dueOutbox(now: now, limit: 10)
+        #expect(due.map(\.id) == [entry.id])
+        #expect(due.first?.routingKey == "job.\(queue.id).Snapshot.Success")
+        #expect(due.first?.body == entry.body)
+        #expect(due.first?.target == target.destination)
+
+        try await store.markAttemptFailed(entry.id, error: "broker down", nextAttempt: now + .seconds(5))
+        #expect(try await store.dueOutbox(now: now, limit: 10).isEmpty)
+        #expect(try await store.dueOutbox(now: now + .seconds(5), limit: 10).first?.attempts == 1)
+        try await store.markAttemptFailed(entry.id, error: "still down", nextAttempt: nil)
+        #expect(try await store.deadOutbox(limit: 10).first?.lastError == "still down")
+        #expect(try await store.dueOutbox(now: now + .seconds(3600), limit: 10).isEmpty)
+        #expect(try await store.redriveDead(now: now) == 1)
+        #expect(try await store.dueOutbox(now: now, limit: 10).map(\.id) == [entry.id])
+        try await store.markDelivered([entry.id], at: now)
+        #expect(try await store.dueOutbox(now: now + .seconds(3600), limit: 10).isEmpty)
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func cancelEndsWaitingJobsFlagsRunningOnesAndRefusesFinishedOnes(_ kind: StoreKind) async throws {
+        let store = try kind.make()
+        let queue = try await store.ensureDefaultQueue(bucket: "b", template: template(maxConcurrent: 1))
+        let running = try await submitOne(store, newJob(queue))
+        let waiting = try await submitOne(store, newJob(queue))
+        let now = Timestamp(seconds: 1_700_000_000)
+        _ = try await store.claimJobs(owner: "n", now: now, leaseUntil: now + .seconds(30), limit: 5)
+
+        guard case .cancelled(let cancelled) = try await store.cancel(waiting.id, now: now) else {
+            Issue.record("waiting job not cancelled")
+            return
+        }
+        #expect(cancelled.state == .cancel)
+        guard case .stopping = try await store.cancel(running.id, now: now) else {
+            Issue.record("running job not flagged")
+            return
+        }
+        #expect(try await store.cancelRequests(owner: "n") == [running.id])
+        await #expect(throws: CIError.self) { try await store.cancel(waiting.id, now: now) }
+        await #expect(throws: CIError.self) { try await store.cancel(JobID.generate(), now: now) }
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func listingFiltersAndPages(_ kind: StoreKind) async throws {
+        let store = try kind.make()
+        let queue = try await store.ensureDefaultQueue(bucket: "b", template: template())
+        for index in 0..<5 { _ = try await submitOne(store, newJob(queue, userData: "\(index)")) }
+        let page1 = try await store.jobs(JobQuery(bucket: "b", limit: 2))
+        #expect(page1.map(\.userData) == ["4", "3"])
+        let page2 = try await store.jobs(JobQuery(bucket: "b", after: page1.last?.sequence, limit: 2))
+        #expect(page2.map(\.userData) == ["2", "1"])
+        let ascending = try await store.jobs(JobQuery(bucket: "b", newestFirst: false, limit: 10))
+        #expect(ascending.map(\.userData) == ["0", "1", "2", "3", "4"])
+        #expect(try await store.jobs(JobQuery(bucket: "b", states: [.running], limit: 10)).isEmpty)
+        #expect(try await store.jobs(JobQuery(bucket: "other", limit: 10)).isEmpty)
+    }
+}
