@@ -39,3 +39,13 @@ public struct CallbackTarget: Sendable, Hashable {
         }
     }
 }
+
+extension CallbackTarget.Destination {
+    /// Which relay delivers it.
+    public var channel: NotifyConfig.Channel {
+        switch self {
+        case .url: .url
+        case .mq: .tdmq
+        }
+    }
+}

@@ -41,6 +41,10 @@ public protocol JobStore: Sendable {
     /// Extends the leases of jobs `owner` still holds; returns those it no longer holds.
     func renewLeases(_ ids: [JobID], owner: String, until: Timestamp) async throws -> [JobID]
 
+    /// Gives a running job back to its queue (state `Submitted`, no lease), e.g. when its process
+    /// shuts down before the job ended; it keeps its place in the order.
+    func release(_ ids: [JobID], owner: String) async throws
+
     /// Records progress of a running job.
     func updateProgress(_ id: JobID, progress: Int) async throws
 
@@ -60,8 +64,8 @@ public protocol JobStore: Sendable {
 
     // MARK: Outbox
 
-    /// Deliveries due at `now`, oldest first.
-    func dueOutbox(now: Timestamp, limit: Int) async throws -> [OutboxEntry]
+    /// Deliveries over `channel` due at `now`, oldest first.
+    func dueOutbox(_ channel: NotifyConfig.Channel, now: Timestamp, limit: Int) async throws -> [OutboxEntry]
 
     func markDelivered(_ ids: [String], at: Timestamp) async throws
 

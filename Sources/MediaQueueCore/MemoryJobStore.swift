@@ -155,6 +155,15 @@ public final class MemoryJobStore: JobStore {
         }
     }
 
+    public func release(_ ids: [JobID], owner: String) async throws {
+        state.withLock { state in
+            for id in ids where state.jobs[id]?.state == .running && state.jobs[id]?.lease?.owner == owner {
+                state.jobs[id]?.state = .submitted
+                state.jobs[id]?.lease = nil
+            }
+        }
+    }
+
     public func updateProgress(_ id: JobID, progress: Int) async throws {
         state.withLock { state in
             if state.jobs[id]?.state == .running { state.jobs[id]?.progress = progress }
@@ -213,10 +222,11 @@ public final class MemoryJobStore: JobStore {
         }
     }
 
-    public func dueOutbox(now: Timestamp, limit: Int) async throws -> [OutboxEntry] {
+    public func dueOutbox(_ channel: NotifyConfig.Channel, now: Timestamp, limit: Int) async throws -> [OutboxEntry] {
         state.withLock { state in
             Array(state.outbox.values
                 .filter { !state.delivered.contains($0.id) && !state.dead.contains($0.id) && $0.nextAttempt <= now }
+                .filter { $0.target.channel == channel }
                 .sorted { ($0.nextAttempt, $0.createdAt) < ($1.nextAttempt, $1.createdAt) }
                 .prefix(limit))
         }

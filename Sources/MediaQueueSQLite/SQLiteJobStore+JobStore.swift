@@ -249,6 +249,18 @@ extension SQLiteJobStore {
         }
     }
 
+    public func release(_ ids: [JobID], owner: String) async throws {
+        guard !ids.isEmpty else { return }
+        try await transaction { db in
+            for id in ids {
+                try db.execute(
+                    sql: "UPDATE jobs SET state = 'Submitted', lease_owner = NULL, lease_expires = NULL WHERE id = ? AND state = 'Running' AND lease_owner = ?",
+                    arguments: [id.rawValue, owner]
+                )
+            }
+        }
+    }
+
     public func updateProgress(_ id: JobID, progress: Int) async throws {
         try await transaction { db in
             try db.execute(sql: "UPDATE jobs SET progress = ? WHERE id = ? AND state = 'Running'", arguments: [progress, id.rawValue])
@@ -357,12 +369,12 @@ extension SQLiteJobStore {
 
     // MARK: Outbox
 
-    public func dueOutbox(now: Timestamp, limit: Int) async throws -> [OutboxEntry] {
+    public func dueOutbox(_ channel: NotifyConfig.Channel, now: Timestamp, limit: Int) async throws -> [OutboxEntry] {
         try await read { db in
             try Row.fetchAll(
                 db,
-                sql: "SELECT * FROM outbox WHERE status = 'pending' AND next_attempt <= ? ORDER BY next_attempt, created_at LIMIT ?",
-                arguments: [now.milliseconds, limit]
+                sql: "SELECT * FROM outbox WHERE status = 'pending' AND kind = ? AND next_attempt <= ? ORDER BY next_attempt, created_at LIMIT ?",
+                arguments: [channel == .url ? "url" : "mq", now.milliseconds, limit]
             ).map(Self.outboxEntry)
         }
     }

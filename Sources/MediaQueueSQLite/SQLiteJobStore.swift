@@ -101,7 +101,7 @@ public final class SQLiteJobStore: JobStore {
                     last_error TEXT,
                     delivered_at INTEGER
                 );
-                CREATE INDEX outbox_due ON outbox (status, next_attempt);
+                CREATE INDEX outbox_due ON outbox (status, kind, next_attempt);
                 """)
         }
         return migrator

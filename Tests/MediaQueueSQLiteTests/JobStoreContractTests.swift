@@ -179,22 +179,23 @@ func submitOne(_ store: any JobStore, _ job: Job, key: String? = nil) async thro
         let target = CallbackTarget(destination: .mq(mode: .topic, name: "events", region: "sh"), format: .xml)
         let entry = OutboxEntry.taskFinish(job, target: target, formatting: CIFormatting(), now: now)
         #expect(try await store.finish(job, owner: "n", outbox: [entry]))
-        let due = try await store.dueOutbox(now: now, limit: 10)
+        let due = try await store.dueOutbox(.tdmq, now: now, limit: 10)
         #expect(due.map(\.id) == [entry.id])
         #expect(due.first?.routingKey == "job.\(queue.id).Snapshot.Success")
         #expect(due.first?.body == entry.body)
         #expect(due.first?.target == target.destination)
+        #expect(try await store.dueOutbox(.url, now: now, limit: 10).isEmpty)
 
         try await store.markAttemptFailed(entry.id, error: "broker down", nextAttempt: now + .seconds(5))
-        #expect(try await store.dueOutbox(now: now, limit: 10).isEmpty)
-        #expect(try await store.dueOutbox(now: now + .seconds(5), limit: 10).first?.attempts == 1)
+        #expect(try await store.dueOutbox(.tdmq, now: now, limit: 10).isEmpty)
+        #expect(try await store.dueOutbox(.tdmq, now: now + .seconds(5), limit: 10).first?.attempts == 1)
         try await store.markAttemptFailed(entry.id, error: "still down", nextAttempt: nil)
         #expect(try await store.deadOutbox(limit: 10).first?.lastError == "still down")
-        #expect(try await store.dueOutbox(now: now + .seconds(3600), limit: 10).isEmpty)
+        #expect(try await store.dueOutbox(.tdmq, now: now + .seconds(3600), limit: 10).isEmpty)
         #expect(try await store.redriveDead(now: now) == 1)
-        #expect(try await store.dueOutbox(now: now, limit: 10).map(\.id) == [entry.id])
+        #expect(try await store.dueOutbox(.tdmq, now: now, limit: 10).map(\.id) == [entry.id])
         try await store.markDelivered([entry.id], at: now)
-        #expect(try await store.dueOutbox(now: now + .seconds(3600), limit: 10).isEmpty)
+        #expect(try await store.dueOutbox(.tdmq, now: now + .seconds(3600), limit: 10).isEmpty)
     }
 
     @Test(arguments: StoreKind.allCases)
@@ -233,5 +234,20 @@ func submitOne(_ store: any JobStore, _ job: Job, key: String? = nil) async thro
         #expect(ascending.map(\.userData) == ["0", "1", "2", "3", "4"])
         #expect(try await store.jobs(JobQuery(bucket: "b", states: [.running], limit: 10)).isEmpty)
         #expect(try await store.jobs(JobQuery(bucket: "other", limit: 10)).isEmpty)
+    }
+}
+
+extension JobStoreContractTests {
+    @Test(arguments: StoreKind.allCases)
+    func aReleasedJobWaitsAgainInItsPlace(_ kind: StoreKind) async throws {
+        let store = try kind.make()
+        let queue = try await store.ensureDefaultQueue(bucket: "b", template: template(maxConcurrent: 1))
+        let first = try await submitOne(store, newJob(queue, userData: "first"))
+        _ = try await submitOne(store, newJob(queue, userData: "second"))
+        let now = Timestamp(seconds: 1_700_000_000)
+        #expect(try await store.claimJobs(owner: "n", now: now, leaseUntil: now + .seconds(30), limit: 5).map(\.id) == [first.id])
+        try await store.release([first.id], owner: "n")
+        #expect(try await store.job(id: first.id)?.state == .submitted)
+        #expect(try await store.claimJobs(owner: "m", now: now, leaseUntil: now + .seconds(30), limit: 1).map(\.id) == [first.id])
     }
 }
