@@ -9,7 +9,7 @@ dir=${2:?data folder required}
 port=${3:-5673}
 dir=$(mkdir -p "$dir" && cd "$dir" && pwd)
 
-export RABBITMQ_NODENAME="mqtest${port}@localhost"
+export RABBITMQ_NODENAME="${RABBITMQ_NODE_BASENAME:-mqtest${port}}@localhost"
 export RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
 export RABBITMQ_NODE_PORT="$port"
 export RABBITMQ_DIST_PORT=$((port + 20001))
@@ -23,9 +23,10 @@ prepare() {
     [ -f "$dir/enabled_plugins" ] || echo '[].' > "$dir/enabled_plugins"
     if [ ! -f "$dir/rabbitmq.conf" ]; then
         {
-            echo "loopback_users = none"
-            # Short enough that the long-job test can outlive it (the broker checks about once a minute).
-            echo "consumer_timeout = ${RABBITMQ_TEST_CONSUMER_TIMEOUT_MS:-60000}"
+            # Tests may shorten consumer_timeout so that a long-job test can outlive it.
+            if [ -n "${RABBITMQ_CONSUMER_TIMEOUT_MS:-}" ]; then
+                echo "consumer_timeout = $RABBITMQ_CONSUMER_TIMEOUT_MS"
+            fi
         } > "$dir/rabbitmq.conf"
     fi
     # The Debian wrappers switch to the rabbitmq user when run as root.

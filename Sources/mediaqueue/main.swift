@@ -1,1 +1,192 @@
-print("mediaqueue")
+import ArgumentParser
+import Foundation
+import Logging
+import MediaQueueApp
+import MediaQueueCore
+import MediaQueueXML
+
+@main
+struct MediaQueueCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mediaqueue",
+        abstract: "A self-hosted media-processing job service that speaks Tencent Cloud Infinite's wire formats.",
+        subcommands: [Serve.self, Submit.self, Jobs.self, QueueCommand.self]
+    )
+}
+
+/// Options every subcommand shares.
+struct GlobalOptions: ParsableArguments {
+    @Option(name: .long, help: "A JSON configuration file; MEDIAQUEUE_* environment variables override it.")
+    var config: String?
+
+    func load() throws -> MediaQueueConfiguration {
+        try MediaQueueConfiguration.load(file: config)
+    }
+
+    func logger(_ configuration: MediaQueueConfiguration) -> Logger {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = Logger.Level(rawValue: configuration.logLevel) ?? .info
+            return handler
+        }
+        return Logger(label: "mediaqueue")
+    }
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the service: intake, dispatcher, workers and callback relay.")
+
+    @OptionGroup var options: GlobalOptions
+
+    @Option(name: .long, help: "Comma-separated roles to run: intake, dispatch, relay (default: all).")
+    var role: String?
+
+    func run() async throws {
+        var configuration = try options.load()
+        if let role {
+            try configuration.apply(["roles": role], source: "--role")
+        }
+        let logger = options.logger(configuration)
+        let application = try MediaQueueApplication(configuration: configuration, logger: logger)
+        print("mediaqueue: consuming \(configuration.intakeQueue) on \(redacted(configuration.amqpURL)); data in \(configuration.dataDir)")
+        try await application.run()
+    }
+}
+
+struct Submit: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Publish a CreateMediaJobs request to the intake queue and print the new JobIds.")
+
+    @OptionGroup var options: GlobalOptions
+
+    @Option(name: .long, help: "The request file (a CreateMediaJobs <Request>).")
+    var request: String
+
+    @Option(name: .long, help: "The bucket (default: the configured one).")
+    var bucket: String?
+
+    @Option(name: .long, help: "Seconds to wait for the service's answer.")
+    var timeout: Int = 30
+
+    func run() async throws {
+        let configuration = try options.load()
+        let logger = options.logger(configuration)
+        let body = try [UInt8](Data(contentsOf: URL(fileURLWithPath: request)))
+        let application = try MediaQueueApplication(configuration: configuration, logger: logger)
+        let connection = try application.makeConnection(url: configuration.amqpURL, name: "submit")
+        let reply = try await withThrowingTaskGroup(of: Submitter.Reply?.self) { group in
+            group.addTask { try await connection.run(); return nil }
+            group.addTask {
+                try await Submitter(connection: connection, intakeQueue: configuration.intakeQueue)
+                    .submit(body, bucket: bucket, timeout: .seconds(timeout))
+            }
+            defer { group.cancelAll() }
+            while let result = try await group.next() {
+                if let result { return result }
+            }
+            throw ValidationError("the connection ended before the service answered")
+        }
+        switch reply {
+        case .accepted(let response):
+            for detail in response.all("JobsDetail") {
+                print(detail.text("JobId") ?? "")
+            }
+        case .refused(let error):
+            throw ValidationError("refused: \(error.text("Code") ?? "") \(error.text("Message") ?? "")")
+        }
+    }
+}
+
+struct Jobs: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Look at and cancel jobs.", subcommands: [Get.self, Cancel.self])
+
+    struct Get: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print a job's JobsDetail (XML).")
+        @OptionGroup var options: GlobalOptions
+        @Argument(help: "The JobId.") var id: String
+
+        func run() async throws {
+            let configuration = try options.load()
+            let application = try MediaQueueApplication(configuration: configuration, logger: options.logger(configuration))
+            guard let job = try await application.store.job(id: JobID(rawValue: id)) else {
+                throw ValidationError("no job \(id)")
+            }
+            print(XMLTree("Response", children: [job.jobsDetail(configuration.formatting)]).xmlString())
+        }
+    }
+
+    struct Cancel: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Cancel a waiting job, or stop a running one.")
+        @OptionGroup var options: GlobalOptions
+        @Argument(help: "The JobId.") var id: String
+
+        func run() async throws {
+            let configuration = try options.load()
+            let application = try MediaQueueApplication(configuration: configuration, logger: options.logger(configuration))
+            do {
+                switch try await application.store.cancel(JobID(rawValue: id), now: SystemTimeSource().now) {
+                case .cancelled: print("\(id): Cancel")
+                case .stopping: print("\(id): Running, stopping")
+                }
+            } catch let error as CIError {
+                throw ValidationError("\(error.code): \(error.message)")
+            }
+        }
+    }
+}
+
+struct QueueCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "queue", abstract: "List and configure media queues.", subcommands: [List.self, Update.self])
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print the queues (CI's QueueList, XML).")
+        @OptionGroup var options: GlobalOptions
+        @Option(name: .long, help: "Only this bucket's queues.") var bucket: String?
+
+        func run() async throws {
+            let configuration = try options.load()
+            let application = try MediaQueueApplication(configuration: configuration, logger: options.logger(configuration))
+            _ = try await application.prepare()
+            let queues = try await application.store.queues(bucket: bucket)
+            print(XMLTree("Response", children: queues.map { $0.xml(times: configuration.formatting.times) }).xmlString())
+        }
+    }
+
+    struct Update: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Apply a CI UpdateMediaQueue <Request> (Name, State, NotifyConfig) to a queue.")
+        @OptionGroup var options: GlobalOptions
+        @Argument(help: "The QueueId, or the queue's name in the configured bucket (e.g. queue-1).") var queue: String
+        @Option(name: .long, help: "The request file.") var request: String
+
+        func run() async throws {
+            let configuration = try options.load()
+            let application = try MediaQueueApplication(configuration: configuration, logger: options.logger(configuration))
+            _ = try await application.prepare()
+            let update: QueueUpdateRequest
+            do {
+                update = try QueueUpdateRequest.parse([UInt8](Data(contentsOf: URL(fileURLWithPath: request))))
+            } catch let error as CIError {
+                throw ValidationError("\(error.code): \(error.message)")
+            }
+            let all = try await application.store.queues(bucket: nil)
+            guard var target = all.first(where: { $0.id.rawValue == queue })
+                ?? all.first(where: { $0.name == queue && $0.bucket == configuration.bucket })
+            else {
+                throw ValidationError("no queue \(queue)")
+            }
+            if let name = update.name { target.name = name }
+            if let state = update.state { target.state = state }
+            if let notifyConfig = update.notifyConfig { target.notifyConfig = notifyConfig }
+            target.updateTime = SystemTimeSource().now
+            try await application.store.updateQueue(target)
+            print(XMLTree("Response", children: [target.xml("Queue", times: configuration.formatting.times)]).xmlString())
+        }
+    }
+}
+
+/// The URL without its password, for printing.
+func redacted(_ url: String) -> String {
+    guard let at = url.firstIndex(of: "@"), let scheme = url.range(of: "://") else { return url }
+    let credentials = url[scheme.upperBound..<at]
+    guard let colon = credentials.firstIndex(of: ":") else { return url }
+    return url.replacingCharacters(in: colon..<at, with: ":***")
+}

@@ -1,0 +1,123 @@
+import Foundation
+public import Logging
+import MediaQueueAMQP
+public import MediaQueueCore
+import MediaQueueEngine
+import MediaQueueSQLite
+import MediaQueueWorkers
+public import ServiceLifecycle
+
+/// The composition root: builds the store, the broker connections, the workers and the services
+/// from a configuration. `mediaqueue serve` runs it; integration tests run it in-process.
+public struct MediaQueueApplication: Sendable {
+    public let configuration: MediaQueueConfiguration
+    public let store: any JobStore
+    public let logger: Logger
+    /// Identifies this process in job leases.
+    public let nodeID: String
+
+    public init(configuration: MediaQueueConfiguration, store: (any JobStore)? = nil, logger: Logger) throws {
+        self.configuration = configuration
+        self.logger = logger
+        self.store = try store ?? SQLiteJobStore(path: configuration.databasePath)
+        self.nodeID = "\(ProcessInfo.processInfo.hostName)/\(ProcessInfo.processInfo.processIdentifier)/\(randomHex32().prefix(6))"
+    }
+
+    /// The job types this process runs.
+    public var workers: WorkerRegistry {
+        var workers: [any MediaWorker] = [
+            MediaInfoWorker(ffprobePath: configuration.ffprobePath),
+            SnapshotWorker(ffmpegPath: configuration.ffmpegPath, ffprobePath: configuration.ffprobePath),
+        ]
+        if configuration.enableNoop { workers.append(NoopWorker()) }
+        return WorkerRegistry(workers)
+    }
+
+    /// The queues a submission can go to, with new buckets' defaults from the configuration.
+    public func queueDirectory() -> QueueDirectory {
+        let configuration = self.configuration
+        return QueueDirectory(store: store) { configuration.defaultQueueTemplate(now: SystemTimeSource().now) }
+    }
+
+    /// Creates the default bucket's `queue-1` if this is the first start, so it is there to be
+    /// listed and configured before any job arrives.
+    public func prepare() async throws -> MediaQueue {
+        try FileManager.default.createDirectory(atPath: configuration.resolvedStorageDir + "/" + configuration.bucket, withIntermediateDirectories: true)
+        return try await queueDirectory().defaultQueue(bucket: configuration.bucket)
+    }
+
+    /// A broker connection configured from `url` and the TLS settings.
+    public func makeConnection(url: String, name: String) throws -> AMQPConnection {
+        var amqp = try AMQPConfiguration(url: url)
+        amqp.caCertificatePath = configuration.amqpCACertificate
+        amqp.connectionName = "mediaqueue \(name) \(nodeID)"
+        return AMQPConnection(configuration: amqp, logger: logger)
+    }
+
+    /// The services of the configured roles, ready for a `ServiceGroup`.
+    public func makeServices() throws -> [any Service] {
+        let configuration = self.configuration
+        let formatting = configuration.formatting
+        let dispatcherWakeup = Wakeup()
+        let relayWakeup = Wakeup()
+        let workers = self.workers
+        // Connections come first in the list: the group stops services in reverse order, so they
+        // close only after the services that use them have finished.
+        var connections: [any Service] = []
+        var services: [any Service] = []
+
+        if configuration.roles.contains(.intake) {
+            let connection = try makeConnection(url: configuration.amqpURL, name: "intake")
+            connections.append(AMQPConnectionService(connection))
+            services.append(IntakeService(
+                connection: connection, store: store, queues: queueDirectory(), workers: workers,
+                options: IntakeOptions(queue: configuration.intakeQueue, deadLetterQueue: configuration.deadLetterQueue, defaultBucket: configuration.bucket),
+                formatting: formatting, dispatcherWakeup: dispatcherWakeup, logger: logger
+            ))
+        }
+        if configuration.roles.contains(.dispatch) {
+            services.append(DispatcherService(
+                store: store, workers: workers,
+                options: DispatcherOptions(
+                    owner: nodeID, storageRoot: configuration.resolvedStorageDir, maxRunningJobs: configuration.maxRunningJobs,
+                    leaseDuration: .seconds(configuration.leaseSeconds)
+                ),
+                formatting: formatting, wakeup: dispatcherWakeup, relayWakeup: relayWakeup, logger: logger
+            ))
+        }
+        if configuration.roles.contains(.relay) {
+            let fallback = try makeConnection(url: configuration.amqpURL, name: "relay")
+            connections.append(AMQPConnectionService(fallback))
+            var regional: [String: AMQPConnection] = [:]
+            for (region, url) in configuration.mqRegions.sorted(by: { $0.key < $1.key }) {
+                let connection = try makeConnection(url: url, name: "relay \(region)")
+                connections.append(AMQPConnectionService(connection))
+                regional[region] = connection
+            }
+            services.append(TDMQRelayService(
+                store: store, regions: MQRegions(connections: regional, fallback: fallback), options: RelayOptions(),
+                wakeup: relayWakeup, logger: logger
+            ))
+        }
+        // Shutdown runs from the end of the list: intake stops first, then dispatch, then the
+        // relay flushes, then the connections close.
+        return connections + services.reversed()
+    }
+
+    /// Runs every service until SIGTERM or SIGINT, then drains: intake stops first, running jobs
+    /// get time to finish, pending callbacks are flushed, connections close last.
+    /// `handleSignals: false` for in-process use (tests), where cancelling the task stops it.
+    public func run(handleSignals: Bool = true) async throws {
+        let queue = try await prepare()
+        logger.info("mediaqueue started", metadata: [
+            "bucket": "\(configuration.bucket)", "queue.id": "\(queue.id)", "storage": "\(configuration.resolvedStorageDir)",
+            "intake": "\(configuration.intakeQueue)", "roles": "\(configuration.roles.map(\.rawValue).sorted().joined(separator: ","))",
+        ])
+        let group = ServiceGroup(configuration: .init(
+            services: try makeServices().map { .init(service: $0) },
+            gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
+            logger: logger
+        ))
+        try await group.run()
+    }
+}

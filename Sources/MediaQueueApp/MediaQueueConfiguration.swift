@@ -1,0 +1,180 @@
+import Foundation
+public import MediaQueueCore
+
+/// Everything `mediaqueue` can be told, from (lowest to highest precedence) defaults, a JSON
+/// configuration file and `MEDIAQUEUE_*` environment variables. The README lists every key.
+public struct MediaQueueConfiguration: Sendable, Hashable {
+    /// Broker for the intake and for TDMQ callbacks (`MEDIAQUEUE_AMQP_URL`).
+    public var amqpURL = "amqp://guest:guest@127.0.0.1:5672/"
+    /// CA file for `amqps://` (`MEDIAQUEUE_AMQP_CA_FILE`).
+    public var amqpCACertificate: String?
+    /// Brokers per TDMQ region (`MEDIAQUEUE_MQ_REGIONS`: `sh=amqp://…,bj=amqp://…`); unlisted
+    /// regions use `amqpURL`.
+    public var mqRegions: [String: String] = [:]
+    /// Holds the SQLite file and, unless `storageDir` is set, `storage/` (`MEDIAQUEUE_DATA_DIR`).
+    public var dataDir = "./.data"
+    /// Root of the buckets' objects, laid out `<root>/<bucket>/<object>` (`MEDIAQUEUE_STORAGE_DIR`).
+    public var storageDir: String?
+    /// The bucket of submissions that name none (`MEDIAQUEUE_BUCKET`).
+    public var bucket = "media-1250000000"
+    /// Where the REST API listens (`MEDIAQUEUE_HTTP_ADDRESS`).
+    public var httpAddress = "127.0.0.1:8080"
+    /// Intake queue and its dead-letter queue (`MEDIAQUEUE_INTAKE_QUEUE`, `MEDIAQUEUE_DEAD_LETTER_QUEUE`).
+    public var intakeQueue = "mediaqueue.jobs"
+    public var deadLetterQueue = "mediaqueue.jobs.dead"
+    /// Topic exchange of the default queue's callback rule (`MEDIAQUEUE_EVENTS_EXCHANGE`); empty
+    /// for no default rule.
+    public var eventsExchange = "job-events"
+    /// Result format of that rule, XML or JSON (`MEDIAQUEUE_EVENTS_FORMAT`).
+    public var eventsFormat = "XML"
+    /// Settings of new default queues (`MEDIAQUEUE_QUEUE_MAX_CONCURRENT`, `MEDIAQUEUE_QUEUE_MAX_SIZE`).
+    public var queueMaxConcurrent = 10
+    public var queueMaxSize = 10_000
+    /// Jobs one process runs at once over all queues (`MEDIAQUEUE_MAX_RUNNING_JOBS`).
+    public var maxRunningJobs = 16
+    /// Region reported in `JobsDetail` (`MEDIAQUEUE_REGION`).
+    public var region = "ap-local"
+    /// Offset of printed times, `+0800` style (`MEDIAQUEUE_UTC_OFFSET`).
+    public var utcOffset = "+0000"
+    /// Lease length in seconds (`MEDIAQUEUE_LEASE_SECONDS`).
+    public var leaseSeconds = 60
+    /// Registers the `Noop` tag, for benchmarks (`MEDIAQUEUE_ENABLE_NOOP=1`).
+    public var enableNoop = false
+    /// ffmpeg and ffprobe (`MEDIAQUEUE_FFMPEG`, `MEDIAQUEUE_FFPROBE`).
+    public var ffmpegPath = "/usr/bin/ffmpeg"
+    public var ffprobePath = "/usr/bin/ffprobe"
+    /// What `serve` runs (`MEDIAQUEUE_ROLES`: any of intake, dispatch, relay).
+    public var roles: Set<Role> = Set(Role.allCases)
+    /// `trace` … `critical` (`MEDIAQUEUE_LOG_LEVEL`).
+    public var logLevel = "info"
+
+    public enum Role: String, Sendable, Hashable, CaseIterable, Codable {
+        case intake, dispatch, relay
+    }
+
+    public init() {}
+
+    public var resolvedStorageDir: String { storageDir ?? dataDir + "/storage" }
+    public var databasePath: String { dataDir + "/mediaqueue.sqlite" }
+
+    /// Loads a configuration: defaults, then `file` (JSON with the keys above), then `environment`.
+    public static func load(file: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> MediaQueueConfiguration {
+        var configuration = MediaQueueConfiguration()
+        if let file {
+            let data = try Data(contentsOf: URL(fileURLWithPath: file))
+            guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+                throw ConfigurationError("\(file): the configuration file must hold a JSON object")
+            }
+            try configuration.apply(object.mapValues { "\($0)" }.merging(Self.nested(object)) { $1 }, source: file)
+        }
+        try configuration.apply(environment.reduce(into: [:]) { result, pair in
+            if pair.key.hasPrefix("MEDIAQUEUE_") { result[Self.keyName(pair.key)] = pair.value }
+        }, source: "environment")
+        try configuration.validate()
+        return configuration
+    }
+
+    /// `MEDIAQUEUE_AMQP_URL` → `amqpURL`: the file keys are the environment names in camel case.
+    static func keyName(_ variable: String) -> String {
+        let words = variable.dropFirst("MEDIAQUEUE_".count).lowercased().split(separator: "_")
+        let camel = words.enumerated().map { index, word in
+            index == 0 ? String(word) : word.prefix(1).uppercased() + word.dropFirst()
+        }.joined()
+        return camel.replacingOccurrences(of: "Url", with: "URL")
+    }
+
+    /// JSON objects (like `mqRegions`) flattened to the environment's `key=value,…` form.
+    static func nested(_ object: [String: Any]) -> [String: String] {
+        object.compactMapValues { value in
+            (value as? [String: Any]).map { $0.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: ",") }
+                ?? (value as? [Any]).map { $0.map { "\($0)" }.joined(separator: ",") }
+        }
+    }
+
+    mutating func apply(_ values: [String: String], source: String) throws {
+        func int(_ key: String, _ value: String) throws -> Int {
+            guard let number = Int(value.trimmingCharacters(in: .whitespaces)) else {
+                throw ConfigurationError("\(source): \(key) must be a whole number, not '\(value)'")
+            }
+            return number
+        }
+        for (key, value) in values {
+            switch key {
+            case "amqpURL": amqpURL = value
+            case "amqpCaFile", "amqpCACertificate": amqpCACertificate = value.isEmpty ? nil : value
+            case "mqRegions":
+                mqRegions = [:]
+                for pair in value.split(separator: ",") {
+                    let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
+                    guard parts.count == 2 else { throw ConfigurationError("\(source): mqRegions entries look like sh=amqp://host/, not '\(pair)'") }
+                    mqRegions[parts[0].trimmingCharacters(in: .whitespaces)] = parts[1].trimmingCharacters(in: .whitespaces)
+                }
+            case "dataDir": dataDir = value
+            case "storageDir": storageDir = value.isEmpty ? nil : value
+            case "bucket": bucket = value
+            case "httpAddress": httpAddress = value
+            case "intakeQueue": intakeQueue = value
+            case "deadLetterQueue": deadLetterQueue = value
+            case "eventsExchange": eventsExchange = value
+            case "eventsFormat": eventsFormat = value.uppercased()
+            case "queueMaxConcurrent": queueMaxConcurrent = try int(key, value)
+            case "queueMaxSize": queueMaxSize = try int(key, value)
+            case "maxRunningJobs": maxRunningJobs = try int(key, value)
+            case "region": region = value
+            case "utcOffset": utcOffset = value
+            case "leaseSeconds": leaseSeconds = try int(key, value)
+            case "enableNoop": enableNoop = ["1", "true", "yes", "on"].contains(value.lowercased())
+            case "ffmpeg", "ffmpegPath": ffmpegPath = value
+            case "ffprobe", "ffprobePath": ffprobePath = value
+            case "roles":
+                roles = []
+                for name in value.split(separator: ",") {
+                    guard let role = Role(rawValue: name.trimmingCharacters(in: .whitespaces).lowercased()) else {
+                        throw ConfigurationError("\(source): unknown role '\(name)' (roles: intake, dispatch, relay)")
+                    }
+                    roles.insert(role)
+                }
+            case "logLevel": logLevel = value.lowercased()
+            default:
+                if source != "environment" { throw ConfigurationError("\(source): unknown key '\(key)'") }
+            }
+        }
+    }
+
+    func validate() throws {
+        try BucketName.validate(bucket)
+        guard utcOffsetSeconds != nil else { throw ConfigurationError("utcOffset must look like +0800, not '\(utcOffset)'") }
+        guard ["XML", "JSON"].contains(eventsFormat) else { throw ConfigurationError("eventsFormat must be XML or JSON") }
+        guard queueMaxConcurrent > 0, queueMaxSize > 0, maxRunningJobs > 0, leaseSeconds >= 5 else {
+            throw ConfigurationError("queueMaxConcurrent, queueMaxSize and maxRunningJobs must be positive, leaseSeconds at least 5")
+        }
+    }
+
+    var utcOffsetSeconds: Int? {
+        let digits = utcOffset.dropFirst().filter { $0 != ":" }
+        guard let sign = utcOffset.first, sign == "+" || sign == "-", digits.count == 4, let value = Int(digits) else { return nil }
+        return (value / 100 * 3600 + value % 100 * 60) * (sign == "-" ? -1 : 1)
+    }
+
+    /// How documents show times and the region.
+    public var formatting: CIFormatting {
+        CIFormatting(times: CITimeFormat(utcOffsetSeconds: utcOffsetSeconds ?? 0), region: region)
+    }
+
+    /// Settings of a bucket's `queue-1` when it is first created.
+    public func defaultQueueTemplate(now: Timestamp) -> MediaQueue {
+        let rule = eventsExchange.isEmpty
+            ? NotifyConfig()
+            : NotifyConfig.topic(eventsExchange, format: eventsFormat == "JSON" ? .json : .xml)
+        return MediaQueue(
+            bucket: bucket, name: MediaQueue.defaultName, maxConcurrent: queueMaxConcurrent, maxSize: queueMaxSize,
+            notifyConfig: rule, createTime: now
+        )
+    }
+}
+
+/// A configuration value that cannot be used; the message names the key and the source.
+public struct ConfigurationError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}

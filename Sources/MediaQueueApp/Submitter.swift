@@ -1,0 +1,63 @@
+import Foundation
+public import MediaQueueAMQP
+public import MediaQueueCore
+import MediaQueueXML
+
+/// Publishes a CreateMediaJobs request to the intake queue and waits for the service's reply,
+/// as any AMQP producer can (`reply_to` + `correlation_id`). Used by `mediaqueue submit`.
+public struct Submitter: Sendable {
+    let connection: AMQPConnection
+    let intakeQueue: String
+
+    public init(connection: AMQPConnection, intakeQueue: String) {
+        self.connection = connection
+        self.intakeQueue = intakeQueue
+    }
+
+    /// What the service answered.
+    public enum Reply: Sendable {
+        /// The CreateMediaJobs `<Response>` with one `JobsDetail` per job.
+        case accepted(XMLTree)
+        /// The `<Error>` the submission was refused with (it is also in the dead-letter queue).
+        case refused(XMLTree)
+    }
+
+    public func submit(_ body: [UInt8], bucket: String?, timeout: Duration) async throws -> Reply {
+        let replyQueue = try await connection.declareQueue(AMQPQueue(name: "", durable: false, exclusive: true, autoDelete: true))
+        let consumer = try await connection.consume(queue: replyQueue, prefetch: 10)
+        defer { Task { await consumer.cancel() } }
+        let messageID = "submit-" + randomHex32()
+        var properties = AMQPProperties(contentType: "application/xml", messageID: messageID, correlationID: messageID, replyTo: replyQueue, persistent: true)
+        if let bucket { properties.headers[IntakeHeaders.bucket] = .string(bucket) }
+        try await connection.publish(AMQPOutgoingMessage(routingKey: intakeQueue, body: body, properties: properties, mandatory: true))
+
+        return try await withThrowingTaskGroup(of: Reply.self) { group in
+            group.addTask {
+                while let batch = await consumer.nextBatch(max: 10) {
+                    for message in batch where message.properties.correlationID == messageID {
+                        connection.ack(message.deliveryTag)
+                        let tree = try XMLDocumentParser.parse(message.body)
+                        return tree.name == "Error" ? .refused(tree) : .accepted(tree)
+                    }
+                }
+                throw SubmitError("the connection closed before the service answered")
+            }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                throw SubmitError("no answer within \(timeout); is `mediaqueue serve` running and consuming \(intakeQueue)?")
+            }
+            let reply = try await group.next()!
+            group.cancelAll()
+            return reply
+        }
+    }
+}
+
+enum IntakeHeaders {
+    static let bucket = "x-ci-bucket"
+}
+
+struct SubmitError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

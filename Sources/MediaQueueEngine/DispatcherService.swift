@@ -1,0 +1,280 @@
+public import Logging
+public import MediaQueueCore
+import Synchronization
+public import ServiceLifecycle
+
+/// Settings of the dispatcher.
+public struct DispatcherOptions: Sendable {
+    /// Identifies this process in leases; unique per process.
+    public var owner: String
+    /// Folder that holds every bucket's objects (`<root>/<bucket>/<object>`).
+    public var storageRoot: String
+    /// Jobs this process runs at once, over all queues (each queue also has its own MaxConcurrent).
+    public var maxRunningJobs: Int
+    /// How long a claim holds without renewal; a job whose process died runs again after this.
+    public var leaseDuration: Duration
+    /// How often leases of running jobs are renewed and cancel requests are looked for.
+    public var housekeepingInterval: Duration
+    /// How long the dispatcher sleeps when it finds nothing to do (a signal wakes it sooner).
+    public var pollInterval: Duration
+    /// On shutdown, how long running jobs may take to finish before they are stopped and handed back.
+    public var drainTimeout: Duration
+
+    public init(
+        owner: String, storageRoot: String, maxRunningJobs: Int = 16, leaseDuration: Duration = .seconds(60),
+        housekeepingInterval: Duration = .seconds(1), pollInterval: Duration = .milliseconds(250),
+        drainTimeout: Duration = .seconds(30)
+    ) {
+        self.owner = owner
+        self.storageRoot = storageRoot
+        self.maxRunningJobs = maxRunningJobs
+        self.leaseDuration = leaseDuration
+        self.housekeepingInterval = housekeepingInterval
+        self.pollInterval = pollInterval
+        self.drainTimeout = drainTimeout
+    }
+}
+
+/// Runs jobs in the order the store gives them, within each queue's `MaxConcurrent` and this
+/// process's `maxRunningJobs`, and ends each in one transaction with its callback deliveries.
+///
+/// Claims are leases: renewed while a job runs; if this process dies, another (or this one,
+/// restarted) claims the job again once the lease expires.
+public struct DispatcherService: Service {
+    let store: any JobStore
+    let workers: WorkerRegistry
+    let options: DispatcherOptions
+    let formatting: CIFormatting
+    let time: any TimeSource
+    let wakeup: Wakeup
+    let relayWakeup: Wakeup?
+    let logger: Logger
+
+    public init(
+        store: any JobStore, workers: WorkerRegistry, options: DispatcherOptions, formatting: CIFormatting,
+        time: any TimeSource = SystemTimeSource(), wakeup: Wakeup, relayWakeup: Wakeup? = nil, logger: Logger
+    ) {
+        self.store = store
+        self.workers = workers
+        self.options = options
+        self.formatting = formatting
+        self.time = time
+        self.wakeup = wakeup
+        self.relayWakeup = relayWakeup
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let running = RunningJobs()
+        let stopping = Atomic<Bool>(false)
+        await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                group.addTask { await housekeeping(running, stopping: stopping) }
+                while !stopping.load(ordering: .relaxed) && !Task.isCancelled {
+                    let free = options.maxRunningJobs - running.count
+                    var claimed: [Job] = []
+                    if free > 0 {
+                        do {
+                            let now = time.now
+                            claimed = try await store.claimJobs(owner: options.owner, now: now, leaseUntil: now + options.leaseDuration, limit: free)
+                        } catch {
+                            logger.error("dispatcher could not claim jobs", metadata: ["error": "\(error)"])
+                        }
+                    }
+                    for job in claimed {
+                        running.insert(job.id)
+                        group.addTask { await execute(job, running) }
+                    }
+                    // A full claim means more may be waiting: go round at once.
+                    if claimed.isEmpty || claimed.count < free {
+                        await wakeup.wait(upTo: options.pollInterval)
+                    }
+                }
+                await drain(running)
+            }
+        } onGracefulShutdown: {
+            stopping.store(true, ordering: .relaxed)
+            wakeup.signal()
+        }
+        logger.debug("dispatcher stopped")
+    }
+
+    /// Lets running jobs finish for up to `drainTimeout`, then stops them and hands them back to
+    /// their queues, so another process (or this one, restarted) runs them.
+    private func drain(_ running: RunningJobs) async {
+        let deadline = ContinuousClock.now + options.drainTimeout
+        while running.count > 0 && ContinuousClock.now < deadline {
+            await wakeup.wait(upTo: .milliseconds(100))
+        }
+        running.stopAll(.shutdown)
+    }
+
+    private func housekeeping(_ running: RunningJobs, stopping: Atomic<Bool>) async {
+        var lastRenewal = ContinuousClock.now
+        while running.count > 0 || !stopping.load(ordering: .relaxed) {
+            try? await Task.sleep(for: options.housekeepingInterval)
+            if Task.isCancelled { return }
+            let ids = running.ids
+            guard !ids.isEmpty else { continue }
+            do {
+                if ContinuousClock.now - lastRenewal >= options.leaseDuration / 3 {
+                    lastRenewal = ContinuousClock.now
+                    let lost = try await store.renewLeases(ids, owner: options.owner, until: time.now + options.leaseDuration)
+                    for id in lost {
+                        logger.warning("dispatcher lost the lease of a running job", metadata: ["job.id": "\(id)"])
+                        running.stop(id, .leaseLost)
+                    }
+                }
+                for id in try await store.cancelRequests(owner: options.owner) {
+                    running.stop(id, .cancelled)
+                }
+                for (id, progress) in running.takeProgress() {
+                    try await store.updateProgress(id, progress: progress)
+                }
+            } catch {
+                logger.error("dispatcher housekeeping failed", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// Runs one claimed job to its end and records the outcome.
+    private func execute(_ claimed: Job, _ running: RunningJobs) async {
+        defer {
+            running.remove(claimed.id)
+            wakeup.signal()
+        }
+        var job = claimed
+        let logger = self.logger.with(job: job)
+        logger.debug("job started")
+
+        let outcome: Result<WorkResult, any Error>
+        var stopReason: RunningJobs.StopReason?
+        if let worker = workers.worker(for: job.tag) {
+            let context = WorkContext(
+                bucketRoot: options.storageRoot + "/" + job.bucket, formatting: formatting,
+                reportProgress: { running.setProgress(claimed.id, $0) }
+            )
+            let task = Task { try await worker.run(claimed, context: context) }
+            running.attach(claimed.id, task)
+            outcome = await task.result
+            stopReason = running.stopReason(claimed.id)
+        } else {
+            outcome = .failure(WorkFailure(code: "UnsupportedTag", message: "no worker runs tag '\(job.tag)' in this process"))
+        }
+
+        switch (outcome, stopReason) {
+        case (.failure, .shutdown?):
+            try? await store.release([job.id], owner: options.owner)
+            logger.info("job handed back at shutdown")
+            return
+        case (_, .leaseLost?):
+            return  // another process owns the job now
+        case (.success(let result), _):
+            job.state = .success
+            job.progress = 100
+            job.mediaResult = result.mediaResult
+            job.mediaInfo = result.mediaInfo
+        case (.failure, .cancelled?):
+            job.state = .cancel
+        case (.failure(let failure as WorkFailure), _):
+            job.state = .failed
+            job.code = failure.code
+            job.message = failure.message
+        case (.failure(let error), _):
+            job.state = .failed
+            job.code = "InternalError"
+            job.message = "\(error)"
+        }
+        job.endTime = time.now
+        await finish(job, logger: logger)
+    }
+
+    private func finish(_ job: Job, logger: Logger) async {
+        do {
+            var outbox: [OutboxEntry] = []
+            if let queue = try await store.queue(id: job.queueID),
+               let target = CallbackTarget.resolve(rule: queue.notifyConfig, override: job.callback) {
+                outbox.append(.taskFinish(job, target: target, formatting: formatting, now: time.now))
+            }
+            if try await store.finish(job, owner: options.owner, outbox: outbox) {
+                logger.debug("job ended", metadata: ["job.state": "\(job.state.rawValue)"])
+                if !outbox.isEmpty { relayWakeup?.signal() }
+            } else {
+                logger.warning("job ended after its lease was lost; the outcome was not recorded")
+            }
+        } catch {
+            // The lease will expire and the job runs again: at least once, never lost.
+            logger.error("could not record a job's end", metadata: ["error": "\(error)"])
+        }
+    }
+}
+
+extension Logger {
+    func with(job: Job) -> Logger {
+        var logger = self
+        logger[metadataKey: "job.id"] = "\(job.id)"
+        logger[metadataKey: "queue.id"] = "\(job.queueID)"
+        return logger
+    }
+}
+
+/// The jobs this process is running: their tasks, latest progress and why any was stopped.
+final class RunningJobs: Sendable {
+    enum StopReason: Sendable { case cancelled, shutdown, leaseLost }
+
+    private struct Entry {
+        var task: Task<WorkResult, any Error>?
+        var progress: Int?
+        var stopReason: StopReason?
+    }
+
+    private let entries = Mutex<[JobID: Entry]>([:])
+
+    var count: Int { entries.withLock { $0.count } }
+    var ids: [JobID] { entries.withLock { Array($0.keys) } }
+
+    func insert(_ id: JobID) { entries.withLock { $0[id] = Entry() } }
+    func remove(_ id: JobID) { _ = entries.withLock { $0.removeValue(forKey: id) } }
+
+    /// Remembers the worker's task; if a stop was asked before it started, it is cancelled at once.
+    func attach(_ id: JobID, _ task: Task<WorkResult, any Error>) {
+        let cancelNow = entries.withLock { entries -> Bool in
+            entries[id]?.task = task
+            return entries[id]?.stopReason != nil
+        }
+        if cancelNow { task.cancel() }
+    }
+
+    func stop(_ id: JobID, _ reason: StopReason) {
+        let task = entries.withLock { entries -> Task<WorkResult, any Error>? in
+            guard entries[id] != nil, entries[id]?.stopReason == nil else { return nil }
+            entries[id]?.stopReason = reason
+            return entries[id]?.task
+        }
+        task?.cancel()
+    }
+
+    func stopAll(_ reason: StopReason) {
+        for id in ids { stop(id, reason) }
+    }
+
+    func stopReason(_ id: JobID) -> StopReason? { entries.withLock { $0[id]?.stopReason } }
+
+    func setProgress(_ id: JobID, _ progress: Int) {
+        entries.withLock { $0[id]?.progress = min(100, max(0, progress)) }
+    }
+
+    /// Progress reported since the last call, to be written to the store.
+    func takeProgress() -> [(JobID, Int)] {
+        entries.withLock { entries in
+            var changed: [(JobID, Int)] = []
+            for (id, entry) in entries {
+                if let progress = entry.progress {
+                    changed.append((id, progress))
+                    entries[id]?.progress = nil
+                }
+            }
+            return changed
+        }
+    }
+}

@@ -1,0 +1,208 @@
+public import Logging
+public import MediaQueueAMQP
+public import MediaQueueCore
+import MediaQueueXML
+public import ServiceLifecycle
+
+/// Settings of the AMQP intake.
+public struct IntakeOptions: Sendable {
+    /// The queue producers publish CreateMediaJobs requests to.
+    public var queue: String
+    /// Where submissions that cannot be accepted go, with the reason in headers.
+    public var deadLetterQueue: String
+    /// Unacknowledged deliveries the broker may push ahead; bounds memory, not order (the store orders).
+    public var prefetch: UInt16
+    /// At most this many messages are stored in one transaction.
+    public var batchSize: Int
+    /// The bucket of messages without an `x-ci-bucket` header.
+    public var defaultBucket: String
+
+    public init(queue: String = "mediaqueue.jobs", deadLetterQueue: String = "mediaqueue.jobs.dead", prefetch: UInt16 = 500, batchSize: Int = 250, defaultBucket: String) {
+        self.queue = queue
+        self.deadLetterQueue = deadLetterQueue
+        self.prefetch = prefetch
+        self.batchSize = batchSize
+        self.defaultBucket = defaultBucket
+    }
+
+    /// Header that names a submission's bucket.
+    public static let bucketHeader = "x-ci-bucket"
+    /// Header with an idempotency key, for producers that cannot set `message-id`.
+    public static let clientTokenHeader = "ClientToken"
+}
+
+/// Takes CreateMediaJobs requests from the intake queue into the store.
+///
+/// Messages are stored in batches, one transaction each, and acknowledged only after the commit:
+/// a crash between commit and ack redelivers them, and the idempotency key (`message-id`) turns
+/// the redelivery into a no-op. A message that cannot be accepted is published to the
+/// dead-letter queue with the reason (confirmed) before it is acknowledged.
+public struct IntakeService: Service {
+    let connection: AMQPConnection
+    let store: any JobStore
+    let queues: QueueDirectory
+    let workers: WorkerRegistry
+    let options: IntakeOptions
+    let formatting: CIFormatting
+    let time: any TimeSource
+    let dispatcherWakeup: Wakeup?
+    let logger: Logger
+
+    public init(
+        connection: AMQPConnection, store: any JobStore, queues: QueueDirectory, workers: WorkerRegistry,
+        options: IntakeOptions, formatting: CIFormatting, time: any TimeSource = SystemTimeSource(),
+        dispatcherWakeup: Wakeup? = nil, logger: Logger
+    ) {
+        self.connection = connection
+        self.store = store
+        self.queues = queues
+        self.workers = workers
+        self.options = options
+        self.formatting = formatting
+        self.time = time
+        self.dispatcherWakeup = dispatcherWakeup
+        self.logger = logger
+    }
+
+    /// The intake queue and its dead-letter queue, both durable.
+    public var topology: AMQPTopology {
+        AMQPTopology(queues: [
+            AMQPQueue(name: options.queue, durable: true),
+            AMQPQueue(name: options.deadLetterQueue, durable: true),
+        ])
+    }
+
+    public func run() async throws {
+        try await connection.declare(topology)
+        let consumer = try await connection.consume(queue: options.queue, prefetch: options.prefetch)
+        logger.info("intake consuming", metadata: ["queue": "\(options.queue)"])
+        await withGracefulShutdownHandler {
+            while let batch = await consumer.nextBatch(max: options.batchSize) {
+                await handle(batch)
+            }
+        } onGracefulShutdown: {
+            // Stop taking new submissions first; what was delivered but not acked is redelivered.
+            Task { await consumer.cancel() }
+        }
+        logger.debug("intake stopped")
+    }
+
+    /// Stores one batch, answers and dead-letters what needs it, then acknowledges.
+    func handle(_ batch: [AMQPMessage]) async {
+        var accepted: [(message: AMQPMessage, submission: Submission)] = []
+        var rejected: [(message: AMQPMessage, error: CIError)] = []
+        let now = time.now
+        let outcomes: [SubmissionOutcome]
+        do {
+            for message in batch {
+                do {
+                    accepted.append((message, try await submission(for: message, now: now)))
+                } catch where error.code != .internalError {
+                    rejected.append((message, error))
+                }
+            }
+            outcomes = try await store.submit(accepted.map(\.submission))
+        } catch {
+            // The store failed (disk full, locked too long): the messages are fine, so they go back
+            // to the broker rather than to the dead-letter queue.
+            logger.error("intake could not store a batch", metadata: ["error": "\(error)", "messages": "\(batch.count)"])
+            for message in batch { connection.nack(message.deliveryTag, requeue: true) }
+            try? await Task.sleep(for: .seconds(1))
+            return
+        }
+
+        var outgoing: [AMQPOutgoingMessage] = []
+        var created = 0
+        for ((message, _), outcome) in zip(accepted, outcomes) {
+            switch outcome {
+            case .created(let jobs):
+                created += jobs.count
+                if let reply = reply(to: message, jobs: jobs) { outgoing.append(reply) }
+            case .duplicate(let ids):
+                logger.debug("intake ignored a redelivered submission", metadata: ["message.id": "\(message.properties.messageID ?? "")"])
+                if message.properties.replyTo != nil {
+                    var jobs: [Job] = []
+                    for id in ids { if let job = try? await store.job(id: id) { jobs.append(job) } }
+                    if let reply = reply(to: message, jobs: jobs) { outgoing.append(reply) }
+                }
+            case .refused(let error):
+                rejected.append((message, error))
+            }
+        }
+        for (message, error) in rejected {
+            logger.notice("intake dead-lettered a submission", metadata: ["error": "\(error)", "message.id": "\(message.properties.messageID ?? "")"])
+            outgoing.append(deadLetter(message, error: error))
+            if let reply = errorReply(to: message, error: error) { outgoing.append(reply) }
+        }
+
+        if !outgoing.isEmpty {
+            let results = await connection.publish(batch: outgoing)
+            if let failure = results.first(where: { if case .failure = $0 { true } else { false } }) {
+                // Without a confirmed dead letter the message must not be acked; the broker redelivers
+                // it (stored jobs are protected by their idempotency key).
+                logger.warning("intake could not publish replies or dead letters", metadata: ["error": "\(failure)"])
+                for message in batch { connection.nack(message.deliveryTag, requeue: true) }
+                return
+            }
+        }
+        if created > 0 { dispatcherWakeup?.signal() }
+        // One consumer per channel and batches handled in order: everything up to the last tag is settled.
+        if let last = batch.last { connection.ack(last.deliveryTag, multiple: true) }
+    }
+
+    func submission(for message: AMQPMessage, now: Timestamp) async throws(CIError) -> Submission {
+        let bucket = message.properties.headers[IntakeOptions.bucketHeader]?.stringValue ?? options.defaultBucket
+        try BucketName.validate(bucket)
+        let request = try CreateMediaJobsRequest.parse(message.body) { operation throws(CIError) in
+            try workers.validate(operation)
+        }
+        let queue = try await queues.resolve(bucket: bucket, queueID: request.queueID)
+        let jobs = request.operations.map { operation in
+            Job(
+                bucket: bucket, queueID: queue.id, tag: operation.tag, jobLevel: operation.jobLevel,
+                input: operation.input, operation: operation.operation, callback: request.callback, creationTime: now
+            )
+        }
+        let key = message.properties.messageID ?? message.properties.headers[IntakeOptions.clientTokenHeader]?.stringValue
+        return Submission(idempotencyKey: key.map { "\(bucket)/\($0)" }, jobs: jobs)
+    }
+
+    func reply(to message: AMQPMessage, jobs: [Job]) -> AMQPOutgoingMessage? {
+        guard let replyTo = message.properties.replyTo, !replyTo.isEmpty else { return nil }
+        let body = XMLTree("Response", children: jobs.map { $0.jobsDetail(formatting) })
+        return AMQPOutgoingMessage(
+            routingKey: replyTo, body: body.xmlBytes(),
+            properties: AMQPProperties(contentType: "application/xml", correlationID: message.properties.correlationID ?? message.properties.messageID)
+        )
+    }
+
+    func errorReply(to message: AMQPMessage, error: CIError) -> AMQPOutgoingMessage? {
+        guard let replyTo = message.properties.replyTo, !replyTo.isEmpty else { return nil }
+        return AMQPOutgoingMessage(
+            routingKey: replyTo, body: error.xml(requestID: message.properties.messageID ?? "").xmlBytes(),
+            properties: AMQPProperties(contentType: "application/xml", correlationID: message.properties.correlationID ?? message.properties.messageID)
+        )
+    }
+
+    func deadLetter(_ message: AMQPMessage, error: CIError) -> AMQPOutgoingMessage {
+        var properties = message.properties
+        properties.persistent = true
+        properties.headers["x-mediaqueue-error-code"] = .string(error.code.rawValue)
+        properties.headers["x-mediaqueue-error-message"] = .string(error.message)
+        if let element = error.element { properties.headers["x-mediaqueue-error-element"] = .string(element) }
+        properties.headers["x-mediaqueue-source-queue"] = .string(options.queue)
+        return AMQPOutgoingMessage(routingKey: options.deadLetterQueue, body: message.body, properties: properties)
+    }
+}
+
+extension AMQPFieldValue {
+    /// The value as text, for headers producers may send as strings or as bytes.
+    var stringValue: String? {
+        switch self {
+        case .string(let value): value
+        case .bytes(let bytes): String(decoding: bytes, as: UTF8.self)
+        case .int(let value): String(value)
+        default: nil
+        }
+    }
+}

@@ -1,0 +1,155 @@
+public import Logging
+public import MediaQueueAMQP
+public import MediaQueueCore
+import Synchronization
+public import ServiceLifecycle
+
+/// Settings of the callback relays.
+public struct RelayOptions: Sendable {
+    /// Deliveries read from the outbox per round.
+    public var batchSize: Int
+    /// How long a relay sleeps when nothing is due (a signal wakes it sooner).
+    public var pollInterval: Duration
+    public var retrySchedule: RetrySchedule
+
+    public init(batchSize: Int = 500, pollInterval: Duration = .milliseconds(250), retrySchedule: RetrySchedule = .standard) {
+        self.batchSize = batchSize
+        self.pollInterval = pollInterval
+        self.retrySchedule = retrySchedule
+    }
+}
+
+/// The brokers that TDMQ-type callback rules publish to, by CI region code (`MqRegion`).
+public struct MQRegions: Sendable {
+    public var connections: [String: AMQPConnection]
+    /// Used for regions not listed (every region may point at the local broker).
+    public var fallback: AMQPConnection
+
+    public init(connections: [String: AMQPConnection] = [:], fallback: AMQPConnection) {
+        self.connections = connections
+        self.fallback = fallback
+    }
+
+    public func connection(for region: String) -> AMQPConnection {
+        connections[region] ?? fallback
+    }
+}
+
+/// Delivers TDMQ-type callbacks from the outbox: `MqMode=Queue` to the durable queue `MqName`,
+/// `MqMode=Topic` to the durable topic exchange `MqName` with routing key
+/// `job.<QueueId>.<Tag>.<State>`. A delivery is marked done only after the broker confirmed it;
+/// a crash in between repeats it with the same `message-id` (the event id).
+public struct TDMQRelayService: Service {
+    let store: any JobStore
+    let regions: MQRegions
+    let options: RelayOptions
+    let time: any TimeSource
+    let wakeup: Wakeup
+    let logger: Logger
+
+    public init(store: any JobStore, regions: MQRegions, options: RelayOptions, time: any TimeSource = SystemTimeSource(), wakeup: Wakeup, logger: Logger) {
+        self.store = store
+        self.regions = regions
+        self.options = options
+        self.time = time
+        self.wakeup = wakeup
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let declared = DeclaredDestinations()
+        // Drains what is due, then waits; on shutdown, finishes the round it is in.
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            var delivered = 0
+            do {
+                let due = try await store.dueOutbox(.tdmq, now: time.now, limit: options.batchSize)
+                if !due.isEmpty { delivered = await deliver(due, declared: declared) }
+                if due.count == options.batchSize && delivered > 0 { continue }
+            } catch {
+                logger.error("relay could not read the outbox", metadata: ["error": "\(error)"])
+            }
+            await wakeup.wait(upTo: options.pollInterval)
+        }
+    }
+
+    /// Publishes a batch, grouped by broker, and records each result; returns how many succeeded.
+    func deliver(_ entries: [OutboxEntry], declared: DeclaredDestinations) async -> Int {
+        var byRegion: [String: [OutboxEntry]] = [:]
+        for entry in entries {
+            guard case .mq(_, _, let region) = entry.target else { continue }
+            byRegion[region, default: []].append(entry)
+        }
+        var deliveredIDs: [String] = []
+        for (region, group) in byRegion {
+            let connection = regions.connection(for: region)
+            var ready: [OutboxEntry] = []
+            for entry in group {
+                do {
+                    try await declared.ensure(entry.target, on: connection)
+                    ready.append(entry)
+                } catch {
+                    await recordFailure(entry, error: "\(error)")
+                }
+            }
+            let results = await connection.publish(batch: ready.map(message(for:)))
+            for (entry, result) in zip(ready, results) {
+                switch result {
+                case .success: deliveredIDs.append(entry.id)
+                case .failure(let error): await recordFailure(entry, error: "\(error)")
+                }
+            }
+        }
+        do {
+            try await store.markDelivered(deliveredIDs, at: time.now)
+        } catch {
+            // Delivered but not recorded: sent again later with the same message-id.
+            logger.error("relay could not record deliveries", metadata: ["error": "\(error)"])
+        }
+        return deliveredIDs.count
+    }
+
+    func message(for entry: OutboxEntry) -> AMQPOutgoingMessage {
+        var properties = AMQPProperties(contentType: entry.contentType, messageID: entry.id, persistent: true)
+        properties.headers = ["x-ci-job-id": .string(entry.jobID.rawValue), "x-ci-event": .string(NotifyConfig.Event.taskFinish.rawValue)]
+        switch entry.target {
+        case .mq(.topic, let name, _):
+            return AMQPOutgoingMessage(exchange: name, routingKey: entry.routingKey, body: entry.body, properties: properties)
+        case .mq(.queue, let name, _):
+            // Mandatory: if the queue was deleted, the broker returns the message and we retry.
+            return AMQPOutgoingMessage(exchange: "", routingKey: name, body: entry.body, properties: properties, mandatory: true)
+        case .url:
+            preconditionFailure("the TDMQ relay only reads TDMQ deliveries")
+        }
+    }
+
+    func recordFailure(_ entry: OutboxEntry, error: String) async {
+        let next = options.retrySchedule.nextAttempt(after: entry.attempts + 1, now: time.now)
+        if next == nil {
+            logger.error("callback delivery is dead after its last attempt", metadata: ["event.id": "\(entry.id)", "job.id": "\(entry.jobID)", "error": "\(error)"])
+        } else {
+            logger.warning("callback delivery failed; it will be retried", metadata: ["event.id": "\(entry.id)", "error": "\(error)"])
+        }
+        do {
+            try await store.markAttemptFailed(entry.id, error: error, nextAttempt: next)
+        } catch {
+            logger.error("relay could not record a failed delivery", metadata: ["error": "\(error)"])
+        }
+    }
+}
+
+/// Queues and exchanges the relay has declared, so each is declared once per process (and
+/// remembered by the connection for redeclaration after a reconnect).
+final class DeclaredDestinations: Sendable {
+    private let names = Mutex<Set<String>>([])
+
+    func ensure(_ target: CallbackTarget.Destination, on connection: AMQPConnection) async throws {
+        guard case .mq(let mode, let name, let region) = target else { return }
+        let key = "\(region)/\(mode.rawValue)/\(name)"
+        if names.withLock({ $0.contains(key) }) { return }
+        switch mode {
+        case .topic: try await connection.declare(AMQPTopology(exchanges: [AMQPExchange(name: name, type: "topic", durable: true)]))
+        case .queue: try await connection.declare(AMQPTopology(queues: [AMQPQueue(name: name, durable: true)]))
+        }
+        _ = names.withLock { $0.insert(key) }
+    }
+}

@@ -1,0 +1,68 @@
+import Foundation
+import MediaQueueAMQP
+import MediaQueueCore
+import MediaQueueTestSupport
+import MediaQueueXML
+import Testing
+
+/// Submissions that cannot be accepted are dead-lettered with the reason, and the service goes
+/// on with the next message.
+@Suite struct BadInputTests {
+    @Test func badSubmissionsAreDeadLetteredWithTheirReasonAndTheNextGoodOneRuns() async throws {
+        let harness = try ServiceHarness()
+        try SampleMedia.makeVideo(at: harness.bucketRoot + "/input/a.mp4", seconds: 2)
+        let events = try await harness.subscribeToEvents()
+        let (_, service) = try harness.startService()
+        defer { service.cancel() }
+        try await harness.waitForIntake()
+
+        let bad: [(body: String, id: String, element: String)] = [
+            ("this is not XML", "bad-not-xml", "Request"),
+            ("<Request><Tag>Teleport</Tag><Input><Object>input/a.mp4</Object></Input><Operation/></Request>", "bad-tag", "Tag"),
+            ("<Request><Tag>Snapshot</Tag><Input/><Operation><Output><Object>o/${Number}.jpg</Object></Output></Operation></Request>", "bad-input", "Input.Object"),
+            (snapshotRequest(level: 7), "bad-level", "Operation.JobLevel"),
+        ]
+        for submission in bad {
+            try await harness.publish(submission.body, messageID: submission.id)
+        }
+        try await harness.publish(mediaInfoRequest(userData: "good"), messageID: "good")
+
+        let event = try #require(try await harness.receive(1, from: events).first)
+        #expect(event.xml?["JobsDetail"]?.text("Operation", "UserData") == "good")
+
+        let dead = try await harness.deadLetters(bad.count)
+        for submission in bad {
+            let letter = try #require(dead.first { $0.properties.messageID == submission.id })
+            #expect(letter.text == submission.body, "the original body is kept")
+            #expect(letter.properties.headers["x-mediaqueue-error-code"] == .string("InvalidArgument"))
+            #expect(letter.properties.headers["x-mediaqueue-error-element"] == .string(submission.element))
+            guard case .string(let message)? = letter.properties.headers["x-mediaqueue-error-message"] else {
+                Issue.record("no reason for \(submission.id)")
+                continue
+            }
+            #expect(!message.isEmpty)
+        }
+        #expect(try await harness.client.queueStatus(harness.configuration.intakeQueue).messages == 0)
+    }
+
+    @Test func aMissingInputFileFailsTheJobWithInputNotExistAndTheServiceGoesOn() async throws {
+        let harness = try ServiceHarness()
+        try SampleMedia.makeVideo(at: harness.bucketRoot + "/input/a.mp4", seconds: 2)
+        let events = try await harness.subscribeToEvents()
+        let (_, service) = try harness.startService()
+        defer { service.cancel() }
+        try await harness.waitForIntake()
+
+        try await harness.publish(snapshotRequest(object: "input/missing.mp4", userData: "missing"))
+        try await harness.publish(mediaInfoRequest(userData: "after"))
+        let received = try await harness.receive(2, from: events)
+        let byUserData = Dictionary(uniqueKeysWithValues: received.compactMap { message -> (String, XMLTree)? in
+            guard let detail = message.xml?["JobsDetail"], let userData = detail.text("Operation", "UserData") else { return nil }
+            return (userData, detail)
+        })
+        #expect(byUserData["missing"]?.text("State") == "Failed")
+        #expect(byUserData["missing"]?.text("Code") == "InputNotExist")
+        #expect(received.contains { $0.routingKey.hasSuffix(".Snapshot.Failed") })
+        #expect(byUserData["after"]?.text("State") == "Success")
+    }
+}

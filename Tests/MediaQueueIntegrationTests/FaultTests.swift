@@ -1,0 +1,121 @@
+import Foundation
+import MediaQueueAMQP
+import MediaQueueCore
+import MediaQueueSQLite
+import MediaQueueTestSupport
+import MediaQueueXML
+import Testing
+
+/// A store that commits a submission and then fails as if the process had died before its ack:
+/// the broker redelivers the message, exactly as after a crash between commit and ack.
+final class CrashAfterFirstCommitStore: JobStore, @unchecked Sendable {
+    // @unchecked: `crashed` is only touched inside `submit`, which the intake calls from one task.
+    let base: any JobStore
+    private var crashed = false
+
+    init(_ base: any JobStore) { self.base = base }
+
+    struct SimulatedCrash: Error {}
+
+    func submit(_ submissions: [Submission]) async throws -> [SubmissionOutcome] {
+        let outcomes = try await base.submit(submissions)
+        if !crashed {
+            crashed = true
+            throw SimulatedCrash()
+        }
+        return outcomes
+    }
+
+    func ensureDefaultQueue(bucket: String, template: MediaQueue) async throws -> MediaQueue { try await base.ensureDefaultQueue(bucket: bucket, template: template) }
+    func createQueue(_ queue: MediaQueue) async throws { try await base.createQueue(queue) }
+    func queues(bucket: String?) async throws -> [MediaQueue] { try await base.queues(bucket: bucket) }
+    func queue(id: QueueID) async throws -> MediaQueue? { try await base.queue(id: id) }
+    func updateQueue(_ queue: MediaQueue) async throws { try await base.updateQueue(queue) }
+    func deleteQueue(id: QueueID) async throws { try await base.deleteQueue(id: id) }
+    func job(id: JobID) async throws -> Job? { try await base.job(id: id) }
+    func claimJobs(owner: String, now: Timestamp, leaseUntil: Timestamp, limit: Int) async throws -> [Job] {
+        try await base.claimJobs(owner: owner, now: now, leaseUntil: leaseUntil, limit: limit)
+    }
+    func renewLeases(_ ids: [JobID], owner: String, until: Timestamp) async throws -> [JobID] { try await base.renewLeases(ids, owner: owner, until: until) }
+    func release(_ ids: [JobID], owner: String) async throws { try await base.release(ids, owner: owner) }
+    func updateProgress(_ id: JobID, progress: Int) async throws { try await base.updateProgress(id, progress: progress) }
+    func finish(_ job: Job, owner: String, outbox: [OutboxEntry]) async throws -> Bool { try await base.finish(job, owner: owner, outbox: outbox) }
+    func cancel(_ id: JobID, now: Timestamp) async throws -> CancelOutcome { try await base.cancel(id, now: now) }
+    func cancelRequests(owner: String) async throws -> [JobID] { try await base.cancelRequests(owner: owner) }
+    func jobs(_ query: JobQuery) async throws -> [Job] { try await base.jobs(query) }
+    func dueOutbox(_ channel: NotifyConfig.Channel, now: Timestamp, limit: Int) async throws -> [OutboxEntry] { try await base.dueOutbox(channel, now: now, limit: limit) }
+    func markDelivered(_ ids: [String], at: Timestamp) async throws { try await base.markDelivered(ids, at: at) }
+    func markAttemptFailed(_ id: String, error: String, nextAttempt: Timestamp?) async throws { try await base.markAttemptFailed(id, error: error, nextAttempt: nextAttempt) }
+    func deadOutbox(limit: Int) async throws -> [OutboxEntry] { try await base.deadOutbox(limit: limit) }
+    func redriveDead(now: Timestamp) async throws -> Int { try await base.redriveDead(now: now) }
+    func purgeIdempotencyKeys(before cutoff: Timestamp) async throws { try await base.purgeIdempotencyKeys(before: cutoff) }
+}
+
+@Suite struct FaultTests {
+    @Test func aSubmissionRedeliveredAfterCommitButBeforeAckCreatesNoSecondJob() async throws {
+        let harness = try ServiceHarness()
+        try SampleMedia.makeVideo(at: harness.bucketRoot + "/input/a.mp4", seconds: 2)
+        let store = CrashAfterFirstCommitStore(try SQLiteJobStore(path: harness.configuration.databasePath))
+        let events = try await harness.subscribeToEvents()
+        let (_, service) = try harness.startService(store: store)
+        defer { service.cancel() }
+        try await harness.waitForIntake()
+
+        try await harness.publish(mediaInfoRequest(userData: "once"), messageID: "only-once")
+        let event = try #require(try await harness.receive(1, from: events).first)
+        #expect(event.xml?["JobsDetail"]?.text("Operation", "UserData") == "once")
+
+        try await eventually("the redelivered message to be settled") {
+            try await harness.client.queueStatus(harness.configuration.intakeQueue).messages == 0
+        }
+        let jobs = try await store.jobs(JobQuery(limit: 10))
+        #expect(jobs.count == 1, "the redelivery must not create a second job")
+        #expect(try await store.dueOutbox(.tdmq, now: Timestamp(seconds: Int64.max / 2000), limit: 10).isEmpty)
+    }
+
+    @Test(.enabled(if: FaultBroker.isAvailable, "needs the fault broker of scripts/test.sh"))
+    func afterABrokerRestartJobsFlowAgainAndNoEventIsLost() async throws {
+        try await FaultBroker.shared.withExclusiveAccess {
+            let harness = try ServiceHarness(brokerURL: FaultBroker.shared.url)
+            try SampleMedia.makeVideo(at: harness.bucketRoot + "/input/a.mp4", seconds: 2)
+            // A durable subscription, so that it outlives the restart like a real subscriber's.
+            let subscription = TestEnvironment.uniqueName("it.subscriber")
+            try await harness.client.declare(AMQPTopology(
+                exchanges: [AMQPExchange(name: harness.configuration.eventsExchange, type: "topic", durable: true)],
+                queues: [AMQPQueue(name: subscription, durable: true)],
+                bindings: [AMQPBinding(queue: subscription, exchange: harness.configuration.eventsExchange, routingKey: "job.#")]
+            ))
+            let events = try await harness.client.consume(queue: subscription, prefetch: 50)
+            let (application, service) = try harness.startService()
+            defer { service.cancel() }
+            try await harness.waitForIntake()
+
+            try await harness.publish(mediaInfoRequest(userData: "before"))
+            #expect(try await harness.receive(1, from: events).first?.xml?["JobsDetail"]?.text("Operation", "UserData") == "before")
+
+            // A job is waiting in a paused queue; the broker goes down; the queue is enabled and the
+            // job ends while there is no broker to announce it to.
+            var queue = try await application.prepare()
+            queue.state = .paused
+            try await application.store.updateQueue(queue)
+            try await harness.publish(mediaInfoRequest(userData: "during"))
+            try await eventually("the job to be stored") {
+                try await application.store.jobs(JobQuery(states: [.pause], limit: 5)).count == 1
+            }
+            try await FaultBroker.control("stop")
+            queue.state = .active
+            try await application.store.updateQueue(queue)
+            try await eventually("the job to end while the broker is down") {
+                try await application.store.jobs(JobQuery(states: [.success], limit: 5)).count == 2
+            }
+            try await FaultBroker.control("start")
+
+            try await harness.client.waitUntilConnected()
+            try await harness.waitForIntake()
+            try await harness.publish(mediaInfoRequest(userData: "after"))
+            let later = try await harness.receive(2, from: events, timeout: .seconds(120))
+            let names = Set(later.compactMap { $0.xml?["JobsDetail"]?.text("Operation", "UserData") })
+            #expect(names == ["during", "after"])
+        }
+    }
+}

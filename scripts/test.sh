@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The test command: installs what is missing, starts two private RabbitMQ nodes on loopback
+# (a shared one, and one that restart tests may stop), builds, runs the whole suite, and stops
+# what it started, also when something fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+scripts/install-packages.sh
+
+main_port=${MEDIAQUEUE_TEST_PORT:-5681}
+fault_port=${MEDIAQUEUE_TEST_FAULT_PORT:-5682}
+work=$(mktemp -d /tmp/mediaqueue-test.XXXXXX)
+chmod 755 "$work"
+epmd_was_running=0
+pgrep -x epmd >/dev/null && epmd_was_running=1
+
+cleanup() {
+    status=$?
+    scripts/rabbitmq-node.sh stop "$work/main" "$main_port" || true
+    scripts/rabbitmq-node.sh stop "$work/fault" "$fault_port" || true
+    # epmd starts with the first node; stop it only if this script started it (it refuses while
+    # other nodes are registered).
+    [ "$epmd_was_running" = 1 ] || epmd -kill >/dev/null 2>&1 || true
+    rm -rf "$work"
+    exit $status
+}
+trap cleanup EXIT INT TERM
+
+for port in "$main_port" "$fault_port"; do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+        echo "port $port is in use; set MEDIAQUEUE_TEST_PORT / MEDIAQUEUE_TEST_FAULT_PORT" >&2
+        exit 1
+    fi
+done
+
+echo "starting test brokers on 127.0.0.1:$main_port and :$fault_port" >&2
+# The long-job test needs a short consumer_timeout on the shared broker.
+RABBITMQ_CONSUMER_TIMEOUT_MS=20000 scripts/rabbitmq-node.sh start "$work/main" "$main_port" &
+main_pid=$!
+scripts/rabbitmq-node.sh start "$work/fault" "$fault_port" &
+fault_pid=$!
+
+# C modules may be imported only by their wrapper targets (checked while the brokers start).
+leaks=$(grep -rlE '^\s*(@_implementationOnly |internal |public |package )?import (CRabbitMQ|CLibXML2|CCurl)\b' Sources \
+    | grep -vE '^Sources/(MediaQueueAMQP|MediaQueueXML|MediaQueueHTTPClient)/' || true)
+if [ -n "$leaks" ]; then
+    echo "a C module is imported outside its wrapper target: $leaks" >&2
+    exit 1
+fi
+
+swift build --build-tests 2>&1 | tee "$work/build.log" | grep -E "warning:|error:" | grep -v "^.*\.build/" || true
+if grep -q "error:" "$work/build.log"; then
+    tail -50 "$work/build.log" >&2
+    exit 1
+fi
+wait "$main_pid" "$fault_pid"
+
+export MEDIAQUEUE_TEST_AMQP_URL="amqp://guest:guest@127.0.0.1:$main_port/"
+export MEDIAQUEUE_TEST_FAULT_AMQP_URL="amqp://guest:guest@127.0.0.1:$fault_port/"
+export FAULT_DIR="$work/fault" FAULT_PORT="$fault_port"
+export MEDIAQUEUE_TEST_FAULT_BROKER_CTL="$root/scripts/fault-broker.sh"
+export MEDIAQUEUE_TEST_MEDIAQUEUE_BINARY="$root/.build/debug/mediaqueue"
+
+swift test --skip-build "$@"
