@@ -78,6 +78,7 @@ let package = Package(
                 "MediaQueueCore", "MediaQueueAMQP", "MediaQueueEngine", "MediaQueueWorkers", "MediaQueueSQLite",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -107,7 +108,10 @@ let package = Package(
         ),
         .testTarget(
             name: "MediaQueueWorkersTests",
-            dependencies: ["MediaQueueWorkers", "MediaQueueCore", "MediaQueueTestSupport"],
+            dependencies: [
+                "MediaQueueWorkers", "MediaQueueCore", "MediaQueueXML", "MediaQueueTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,11 +1,12 @@
 import Foundation
 public import Logging
-import MediaQueueAMQP
+public import MediaQueueAMQP
 public import MediaQueueCore
-import MediaQueueEngine
+public import MediaQueueEngine
 import MediaQueueSQLite
 import MediaQueueWorkers
 public import ServiceLifecycle
+import UnixSignals
 
 /// The composition root: builds the store, the broker connections, the workers and the services
 /// from a configuration. `mediaqueue serve` runs it; integration tests run it in-process.
@@ -25,9 +26,10 @@ public struct MediaQueueApplication: Sendable {
 
     /// The job types this process runs.
     public var workers: WorkerRegistry {
+        let ffmpeg = FFmpegConfiguration(ffmpegPath: configuration.ffmpegPath, ffprobePath: configuration.ffprobePath)
         var workers: [any MediaWorker] = [
-            MediaInfoWorker(ffprobePath: configuration.ffprobePath),
-            SnapshotWorker(ffmpegPath: configuration.ffmpegPath, ffprobePath: configuration.ffprobePath),
+            MediaInfoWorker(configuration: ffmpeg, logger: logger),
+            SnapshotWorker(configuration: ffmpeg, logger: logger),
         ]
         if configuration.enableNoop { workers.append(NoopWorker()) }
         return WorkerRegistry(workers)

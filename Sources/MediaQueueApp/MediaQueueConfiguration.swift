@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 public import MediaQueueCore
 
 /// Everything `mediaqueue` can be told, from (lowest to highest precedence) defaults, a JSON
@@ -139,6 +139,11 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
                 if source != "environment" { throw ConfigurationError("\(source): unknown key '\(key)'") }
             }
         }
+    }
+
+    /// Sets the roles from a comma-separated list (`serve --role`).
+    public mutating func setRoles(_ list: String) throws {
+        try apply(["roles": list], source: "--role")
     }
 
     func validate() throws {

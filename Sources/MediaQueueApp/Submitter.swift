@@ -1,7 +1,7 @@
 import Foundation
 public import MediaQueueAMQP
-public import MediaQueueCore
-import MediaQueueXML
+import MediaQueueCore
+public import MediaQueueXML
 
 /// Publishes a CreateMediaJobs request to the intake queue and waits for the service's reply,
 /// as any AMQP producer can (`reply_to` + `correlation_id`). Used by `mediaqueue submit`.
@@ -49,6 +49,28 @@ public struct Submitter: Sendable {
             let reply = try await group.next()!
             group.cancelAll()
             return reply
+        }
+    }
+}
+
+extension MediaQueueApplication {
+    /// Opens a connection to the configured broker, submits `body`, and closes it again.
+    public func submit(_ body: [UInt8], bucket: String?, timeout: Duration) async throws -> Submitter.Reply {
+        let connection = try makeConnection(url: configuration.amqpURL, name: "submit")
+        let intakeQueue = configuration.intakeQueue
+        return try await withThrowingTaskGroup(of: Submitter.Reply?.self) { group in
+            group.addTask {
+                try await connection.run()
+                return nil
+            }
+            group.addTask {
+                try await Submitter(connection: connection, intakeQueue: intakeQueue).submit(body, bucket: bucket, timeout: timeout)
+            }
+            defer { group.cancelAll() }
+            while let result = try await group.next() {
+                if let result { return result }
+            }
+            throw SubmitError("the connection ended before the service answered")
         }
     }
 }

@@ -66,11 +66,11 @@ public struct DispatcherService: Service {
 
     public func run() async throws {
         let running = RunningJobs()
-        let stopping = Atomic<Bool>(false)
+        let stopping = StopFlag()
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 group.addTask { await housekeeping(running, stopping: stopping) }
-                while !stopping.load(ordering: .relaxed) && !Task.isCancelled {
+                while !stopping.isSet && !Task.isCancelled {
                     let free = options.maxRunningJobs - running.count
                     var claimed: [Job] = []
                     if free > 0 {
@@ -93,7 +93,7 @@ public struct DispatcherService: Service {
                 await drain(running)
             }
         } onGracefulShutdown: {
-            stopping.store(true, ordering: .relaxed)
+            stopping.set()
             wakeup.signal()
         }
         logger.debug("dispatcher stopped")
@@ -109,9 +109,9 @@ public struct DispatcherService: Service {
         running.stopAll(.shutdown)
     }
 
-    private func housekeeping(_ running: RunningJobs, stopping: Atomic<Bool>) async {
+    private func housekeeping(_ running: RunningJobs, stopping: StopFlag) async {
         var lastRenewal = ContinuousClock.now
-        while running.count > 0 || !stopping.load(ordering: .relaxed) {
+        while running.count > 0 || !stopping.isSet {
             try? await Task.sleep(for: options.housekeepingInterval)
             if Task.isCancelled { return }
             let ids = running.ids
@@ -277,4 +277,11 @@ final class RunningJobs: Sendable {
             return changed
         }
     }
+}
+
+/// Set once, read often: tells the dispatcher's loops that shutdown began.
+final class StopFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+    var isSet: Bool { value.load(ordering: .relaxed) }
+    func set() { value.store(true, ordering: .relaxed) }
 }

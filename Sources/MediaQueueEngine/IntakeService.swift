@@ -95,9 +95,12 @@ public struct IntakeService: Service {
         let outcomes: [SubmissionOutcome]
         do {
             for message in batch {
-                do {
-                    accepted.append((message, try await submission(for: message, now: now)))
-                } catch where error.code != .internalError {
+                switch await submission(for: message, now: now) {
+                case .success(let submission):
+                    accepted.append((message, submission))
+                case .failure(let error) where error.code == .internalError:
+                    throw error
+                case .failure(let error):
                     rejected.append((message, error))
                 }
             }
@@ -150,7 +153,18 @@ public struct IntakeService: Service {
         if let last = batch.last { connection.ack(last.deliveryTag, multiple: true) }
     }
 
-    func submission(for message: AMQPMessage, now: Timestamp) async throws(CIError) -> Submission {
+    /// The jobs a message asks for, or why it cannot be accepted.
+    func submission(for message: AMQPMessage, now: Timestamp) async -> Result<Submission, CIError> {
+        do {
+            return .success(try await parseSubmission(message, now: now))
+        } catch let error as CIError {
+            return .failure(error)
+        } catch {
+            return .failure(CIError(.internalError, "\(error)"))
+        }
+    }
+
+    private func parseSubmission(_ message: AMQPMessage, now: Timestamp) async throws -> Submission {
         let bucket = message.properties.headers[IntakeOptions.bucketHeader]?.stringValue ?? options.defaultBucket
         try BucketName.validate(bucket)
         let request = try CreateMediaJobsRequest.parse(message.body) { operation throws(CIError) in

@@ -44,7 +44,7 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         var configuration = try options.load()
         if let role {
-            try configuration.apply(["roles": role], source: "--role")
+            try configuration.setRoles(role)
         }
         let logger = options.logger(configuration)
         let application = try MediaQueueApplication(configuration: configuration, logger: logger)
@@ -72,19 +72,7 @@ struct Submit: AsyncParsableCommand {
         let logger = options.logger(configuration)
         let body = try [UInt8](Data(contentsOf: URL(fileURLWithPath: request)))
         let application = try MediaQueueApplication(configuration: configuration, logger: logger)
-        let connection = try application.makeConnection(url: configuration.amqpURL, name: "submit")
-        let reply = try await withThrowingTaskGroup(of: Submitter.Reply?.self) { group in
-            group.addTask { try await connection.run(); return nil }
-            group.addTask {
-                try await Submitter(connection: connection, intakeQueue: configuration.intakeQueue)
-                    .submit(body, bucket: bucket, timeout: .seconds(timeout))
-            }
-            defer { group.cancelAll() }
-            while let result = try await group.next() {
-                if let result { return result }
-            }
-            throw ValidationError("the connection ended before the service answered")
-        }
+        let reply = try await application.submit(body, bucket: bucket, timeout: .seconds(timeout))
         switch reply {
         case .accepted(let response):
             for detail in response.all("JobsDetail") {

@@ -1,5 +1,6 @@
 import Foundation
 import MediaQueueAMQP
+import MediaQueueApp
 import MediaQueueCore
 import MediaQueueTestSupport
 import MediaQueueXML
@@ -10,7 +11,7 @@ import Testing
 @Suite struct BadInputTests {
     @Test func badSubmissionsAreDeadLetteredWithTheirReasonAndTheNextGoodOneRuns() async throws {
         let harness = try ServiceHarness()
-        try SampleMedia.makeVideo(at: harness.bucketRoot + "/input/a.mp4", seconds: 2)
+        try await SampleMedia.makeVideo(at: harness.bucketRoot + "/input/a.mp4", seconds: 2)
         let events = try await harness.subscribeToEvents()
         let (_, service) = try harness.startService()
         defer { service.cancel() }
@@ -47,7 +48,7 @@ import Testing
 
     @Test func aMissingInputFileFailsTheJobWithInputNotExistAndTheServiceGoesOn() async throws {
         let harness = try ServiceHarness()
-        try SampleMedia.makeVideo(at: harness.bucketRoot + "/input/a.mp4", seconds: 2)
+        try await SampleMedia.makeVideo(at: harness.bucketRoot + "/input/a.mp4", seconds: 2)
         let events = try await harness.subscribeToEvents()
         let (_, service) = try harness.startService()
         defer { service.cancel() }

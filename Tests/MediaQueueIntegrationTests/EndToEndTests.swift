@@ -11,7 +11,7 @@ import Testing
 @Suite struct EndToEndTests {
     @Test func aSnapshotJobWritesItsFilesAndAnnouncesTaskFinishOnTheRulesTopic() async throws {
         let harness = try ServiceHarness()
-        try SampleMedia.makeVideo(at: harness.bucketRoot + "/input/a.mp4", seconds: 5)
+        try await SampleMedia.makeVideo(at: harness.bucketRoot + "/input/a.mp4", seconds: 5)
         let events = try await harness.subscribeToEvents()
         let (application, service) = try harness.startService()
         defer { service.cancel() }
@@ -53,7 +53,7 @@ import Testing
 
     @Test func aMediaInfoJobReportsTheInputsMediaInfoAndRepliesToTheProducer() async throws {
         let harness = try ServiceHarness()
-        try SampleMedia.makeVideo(at: harness.bucketRoot + "/input/a.mp4", seconds: 3)
+        try await SampleMedia.makeVideo(at: harness.bucketRoot + "/input/a.mp4", seconds: 3)
         let events = try await harness.subscribeToEvents()
         let (_, service) = try harness.startService()
         defer { service.cancel() }
@@ -84,7 +84,7 @@ import Testing
 
     @Test func aJSONRuleSetThroughUpdateMediaQueueDeliversJSONBodies() async throws {
         let harness = try ServiceHarness()
-        try SampleMedia.makeVideo(at: harness.bucketRoot + "/input/a.mp4", seconds: 2)
+        try await SampleMedia.makeVideo(at: harness.bucketRoot + "/input/a.mp4", seconds: 2)
         let events = try await harness.subscribeToEvents()
         let (application, service) = try harness.startService()
         defer { service.cancel() }
@@ -110,7 +110,7 @@ import Testing
 
     @Test func aQueueModeOverrideDeliversToThatQueueAndNoSilencesTheRule() async throws {
         let harness = try ServiceHarness()
-        try SampleMedia.makeVideo(at: harness.bucketRoot + "/input/a.mp4", seconds: 2)
+        try await SampleMedia.makeVideo(at: harness.bucketRoot + "/input/a.mp4", seconds: 2)
         let events = try await harness.subscribeToEvents()
         let (_, service) = try harness.startService()
         defer { service.cancel() }

@@ -1,5 +1,6 @@
 import Foundation
 import MediaQueueAMQP
+import MediaQueueApp
 import MediaQueueCore
 import MediaQueueSQLite
 import MediaQueueTestSupport
@@ -54,7 +55,7 @@ final class CrashAfterFirstCommitStore: JobStore, @unchecked Sendable {
 @Suite struct FaultTests {
     @Test func aSubmissionRedeliveredAfterCommitButBeforeAckCreatesNoSecondJob() async throws {
         let harness = try ServiceHarness()
-        try SampleMedia.makeVideo(at: harness.bucketRoot + "/input/a.mp4", seconds: 2)
+        try await SampleMedia.makeVideo(at: harness.bucketRoot + "/input/a.mp4", seconds: 2)
         let store = CrashAfterFirstCommitStore(try SQLiteJobStore(path: harness.configuration.databasePath))
         let events = try await harness.subscribeToEvents()
         let (_, service) = try harness.startService(store: store)
@@ -77,7 +78,7 @@ final class CrashAfterFirstCommitStore: JobStore, @unchecked Sendable {
     func afterABrokerRestartJobsFlowAgainAndNoEventIsLost() async throws {
         try await FaultBroker.shared.withExclusiveAccess {
             let harness = try ServiceHarness(brokerURL: FaultBroker.shared.url)
-            try SampleMedia.makeVideo(at: harness.bucketRoot + "/input/a.mp4", seconds: 2)
+            try await SampleMedia.makeVideo(at: harness.bucketRoot + "/input/a.mp4", seconds: 2)
             // A durable subscription, so that it outlives the restart like a real subscriber's.
             let subscription = TestEnvironment.uniqueName("it.subscriber")
             try await harness.client.declare(AMQPTopology(

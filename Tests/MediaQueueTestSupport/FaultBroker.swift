@@ -47,29 +47,7 @@ public actor FaultBroker {
     }
 }
 
-struct ShellCommandFailed: Error, CustomStringConvertible {
-    let description: String
-}
-
-/// Runs a shell command to completion on a thread of its own and throws when it fails.
+/// Runs a shell command to completion off the cooperative pool and throws when it fails.
 public func runShell(_ command: String) async throws {
-    try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-        let thread = Thread {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/bin/bash")
-            process.arguments = ["-c", command]
-            do {
-                try process.run()
-                process.waitUntilExit()
-                if process.terminationStatus == 0 {
-                    continuation.resume()
-                } else {
-                    continuation.resume(throwing: ShellCommandFailed(description: "`\(command)` exited \(process.terminationStatus)"))
-                }
-            } catch {
-                continuation.resume(throwing: error)
-            }
-        }
-        thread.start()
-    }
+    try await runCommand("/bin/bash", ["-c", command])
 }

@@ -17,6 +17,12 @@ public enum TestEnvironment {
     /// A command line that takes one argument, `stop`, `start` or `restart`, for the fault broker.
     public static var faultBrokerControl: String? { value("MEDIAQUEUE_TEST_FAULT_BROKER_CTL") }
 
+    /// `amqps://` URL of the fault broker's TLS listener (scripts/fault-broker.sh makes one).
+    public static var faultAMQPSURL: String? { value("MEDIAQUEUE_TEST_FAULT_AMQPS_URL") }
+
+    /// PEM file of the test CA that signed the fault broker's TLS certificate.
+    public static var faultCACertificatePath: String? { value("MEDIAQUEUE_TEST_FAULT_CA_FILE") }
+
     /// A name no other test (or earlier run) uses, for queues, exchanges and folders.
     public static func uniqueName(_ prefix: String) -> String {
         "\(prefix).\(UUID().uuidString.prefix(8).lowercased())"

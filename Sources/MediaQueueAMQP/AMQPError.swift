@@ -1,0 +1,48 @@
+/// An error from the AMQP client.
+///
+/// `description` is safe to show and to log: it never contains a password.
+public struct AMQPError: Error, Sendable, CustomStringConvertible {
+    /// What kind of failure this is; compare with the static members.
+    public struct Code: Sendable, Hashable, CustomStringConvertible {
+        private enum Value: String, Sendable, Hashable {
+            case invalidURL, connectionFailed, connectionLost, returned, nacked, channelClosed, shutdown
+        }
+
+        private let value: Value
+        private init(_ value: Value) { self.value = value }
+
+        /// The configuration's URL (or another setting) is not valid.
+        public static let invalidURL = Code(.invalidURL)
+        /// Connecting or logging in failed.
+        public static let connectionFailed = Code(.connectionFailed)
+        /// The connection was lost while the operation was under way; the operation may be retried.
+        public static let connectionLost = Code(.connectionLost)
+        /// A `mandatory` message could not be routed to any queue and came back.
+        public static let returned = Code(.returned)
+        /// The broker refused a published message (basic.nack).
+        public static let nacked = Code(.nacked)
+        /// The broker closed the channel, e.g. PRECONDITION_FAILED or NOT_FOUND; the message holds
+        /// the broker's reply code and text.
+        public static let channelClosed = Code(.channelClosed)
+        /// The connection's `run()` ended (or never started and was cancelled).
+        public static let shutdown = Code(.shutdown)
+
+        public var description: String { value.rawValue }
+    }
+
+    /// What kind of failure this is.
+    public var code: Code
+    /// A human-readable explanation, safe to log.
+    public var message: String
+    /// For `.channelClosed` and broker-initiated connection closes: the AMQP reply code (e.g. 404, 406).
+    public var replyCode: UInt16?
+
+    /// Creates an error.
+    public init(_ code: Code, _ message: String, replyCode: UInt16? = nil) {
+        self.code = code
+        self.message = message
+        self.replyCode = replyCode
+    }
+
+    public var description: String { "AMQPError.\(code): \(message)" }
+}

@@ -1,0 +1,224 @@
+import Glibc
+import Synchronization
+
+/// Delivers the result of a request made to the connection thread.
+typealias Reply<T: Sendable> = @Sendable (Result<T, AMQPError>) -> Void
+
+/// Settling a delivery.
+enum Settlement: Sendable {
+    case ack(multiple: Bool)
+    case nack(multiple: Bool, requeue: Bool)
+    case reject(requeue: Bool)
+}
+
+/// A request other than a publish, for the connection thread.
+enum Command: Sendable {
+    case declare(AMQPTopology, Reply<Void>)
+    case declareQueue(AMQPQueue, Reply<String>)
+    case bind(AMQPBinding, Reply<Void>)
+    case deleteQueue(String, Reply<Void>)
+    case deleteExchange(String, Reply<Void>)
+    case queueStatus(String, Reply<QueueStatus>)
+    case get(String, Reply<AMQPMessage?>)
+    case consume(AMQPConsumer, Reply<Void>)
+    case cancel(AMQPConsumer, Reply<Void>)
+    case settle(AMQPDeliveryTag, Settlement)
+
+    /// Fails the request (settlements have nobody waiting).
+    func fail(_ error: AMQPError) {
+        switch self {
+        case .declare(_, let reply), .bind(_, let reply), .deleteQueue(_, let reply), .deleteExchange(_, let reply):
+            reply(.failure(error))
+        case .declareQueue(_, let reply): reply(.failure(error))
+        case .queueStatus(_, let reply): reply(.failure(error))
+        case .get(_, let reply): reply(.failure(error))
+        case .consume(let consumer, let reply):
+            consumer.finish()
+            reply(.failure(error))
+        case .cancel(let consumer, let reply):
+            consumer.finish()
+            reply(.success(()))
+        case .settle: break
+        }
+    }
+}
+
+/// Result of a passive queue declare.
+struct QueueStatus: Sendable {
+    var messages: UInt32
+    var consumers: UInt32
+}
+
+/// A publish waiting to be sent or confirmed.
+struct PendingPublish: Sendable {
+    var message: AMQPOutgoingMessage
+    var reply: Reply<Void>
+}
+
+/// Where Swift tasks leave requests for the connection thread, and how they learn about its state.
+///
+/// All fields sit behind one `Mutex`; a byte written to a pipe wakes the thread when it polls.
+final class Mailbox: Sendable {
+    enum Phase: Sendable { case notStarted, running, finished }
+
+    struct State {
+        var phase: Phase = .notStarted
+        var stopRequested = false
+        var connected = false
+        var connections: UInt64 = 0
+        var commands: [Command] = []
+        var publishes: [PendingPublish] = []
+        var publishHead = 0
+        var wakeFD: Int32 = -1
+        var wakePending = false
+        var connectedWaiters: [UInt64: CheckedContinuation<Void, any Error>] = [:]
+        var nextWaiterID: UInt64 = 0
+    }
+
+    let state = Mutex(State())
+
+    // MARK: Called by Swift tasks
+
+    /// Marks `run()` as started; false if it was started before.
+    func start(wakeFD: Int32) -> Bool {
+        state.withLock { state in
+            guard state.phase == .notStarted else { return false }
+            state.phase = .running
+            state.wakeFD = wakeFD
+            return true
+        }
+    }
+
+    /// Asks the thread to close and end.
+    func requestStop() {
+        state.withLock { state in
+            state.stopRequested = true
+            Self.wake(&state)
+        }
+    }
+
+    /// Queues a command, or fails it at once if `run()` has ended.
+    func enqueue(_ command: Command) {
+        let accepted = state.withLock { state in
+            guard state.phase != .finished else { return false }
+            state.commands.append(command)
+            Self.wake(&state)
+            return true
+        }
+        if !accepted { command.fail(.init(.shutdown, "the AMQP connection is not running")) }
+    }
+
+    /// Queues publishes, or fails them at once if `run()` has ended.
+    func enqueue(_ publishes: [PendingPublish]) {
+        let accepted = state.withLock { state in
+            guard state.phase != .finished else { return false }
+            state.publishes.append(contentsOf: publishes)
+            Self.wake(&state)
+            return true
+        }
+        if !accepted {
+            for publish in publishes { publish.reply(.failure(.init(.shutdown, "the AMQP connection is not running"))) }
+        }
+    }
+
+    func waitUntilConnected() async throws {
+        let id = state.withLock { state -> UInt64 in
+            state.nextWaiterID += 1
+            return state.nextWaiterID
+        }
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let result: Result<Void, any Error>? = state.withLock { state in
+                    if state.phase == .finished { return .failure(AMQPError(.shutdown, "the AMQP connection is not running")) }
+                    if state.connected { return .success(()) }
+                    // Registered after a cancellation already ran: fail at once instead of waiting forever.
+                    if Task.isCancelled { return .failure(CancellationError()) }
+                    state.connectedWaiters[id] = continuation
+                    return nil
+                }
+                if let result { continuation.resume(with: result) }
+            }
+        } onCancel: {
+            let waiter = state.withLock { $0.connectedWaiters.removeValue(forKey: id) }
+            waiter?.resume(throwing: CancellationError())
+        }
+    }
+
+    /// Writes one byte to the wake-up pipe unless one is already pending. Called with the lock held,
+    /// so the thread cannot close the pipe in between (it sets `.finished` under the lock first).
+    private static func wake(_ state: inout State) {
+        guard state.phase == .running, !state.wakePending, state.wakeFD >= 0 else { return }
+        state.wakePending = true
+        var byte: UInt8 = 1
+        // The write end is non-blocking; a full pipe already means "wake up", so the result is ignored.
+        _ = write(state.wakeFD, &byte, 1)
+    }
+
+    // MARK: Called by the connection thread
+
+    var isStopRequested: Bool { state.withLock { $0.stopRequested } }
+
+    /// Takes every queued command and clears the wake-up flag.
+    func takeCommands() -> [Command] {
+        state.withLock { state in
+            state.wakePending = false
+            guard !state.commands.isEmpty else { return [] }
+            let commands = state.commands
+            state.commands = []
+            return commands
+        }
+    }
+
+    /// Takes up to `limit` queued publishes, oldest first.
+    func takePublishes(limit: Int) -> [PendingPublish] {
+        state.withLock { state in
+            let available = state.publishes.count - state.publishHead
+            let count = min(limit, available)
+            guard count > 0 else { return [] }
+            let taken = Array(state.publishes[state.publishHead..<(state.publishHead + count)])
+            state.publishHead += count
+            if state.publishHead == state.publishes.count {
+                state.publishes.removeAll(keepingCapacity: true)
+                state.publishHead = 0
+            } else if state.publishHead > 4096 {
+                state.publishes.removeFirst(state.publishHead)
+                state.publishHead = 0
+            }
+            return taken
+        }
+    }
+
+    var hasPublishes: Bool { state.withLock { $0.publishes.count > $0.publishHead } }
+
+    /// Records whether the thread is connected, and releases `waitUntilConnected` callers.
+    func setConnected(_ connected: Bool) {
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, any Error>] in
+            state.connected = connected
+            guard connected else { return [] }
+            state.connections += 1
+            let waiters = Array(state.connectedWaiters.values)
+            state.connectedWaiters = [:]
+            return waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Ends the mailbox: from now on every request fails with `.shutdown`; returns what was still queued.
+    func finish() -> (commands: [Command], publishes: [PendingPublish], waiters: [CheckedContinuation<Void, any Error>]) {
+        state.withLock { state in
+            state.phase = .finished
+            state.connected = false
+            state.wakeFD = -1
+            let result = (
+                state.commands,
+                Array(state.publishes[state.publishHead...]),
+                Array(state.connectedWaiters.values)
+            )
+            state.commands = []
+            state.publishes = []
+            state.publishHead = 0
+            state.connectedWaiters = [:]
+            return result
+        }
+    }
+}

@@ -1,0 +1,37 @@
+import Foundation
+
+/// Where the media workers find ffmpeg and ffprobe, and how patiently they stop them.
+public struct FFmpegConfiguration: Sendable, Hashable {
+    /// Path of the `ffmpeg` executable.
+    public var ffmpegPath: String
+    /// Path of the `ffprobe` executable.
+    public var ffprobePath: String
+    /// How long a cancelled ffmpeg may take to stop after SIGTERM before it gets SIGKILL.
+    public var terminationGracePeriod: Duration
+
+    /// Paths default to the first match on `PATH` (else `/usr/bin/<name>`).
+    public init(ffmpegPath: String? = nil, ffprobePath: String? = nil, terminationGracePeriod: Duration = .seconds(2)) {
+        self.ffmpegPath = ffmpegPath ?? Self.resolve("ffmpeg")
+        self.ffprobePath = ffprobePath ?? Self.resolve("ffprobe")
+        self.terminationGracePeriod = terminationGracePeriod
+    }
+
+    /// The first executable named `name` on `PATH`, or `/usr/bin/<name>` when there is none
+    /// (the launch then fails with a message naming that path).
+    public static func resolve(_ name: String) -> String {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
+        for folder in path.split(separator: ":") where !folder.isEmpty {
+            let candidate = "\(folder)/\(name)"
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        return "/usr/bin/\(name)"
+    }
+
+    func ffmpeg(_ arguments: [String]) -> MediaProcess {
+        MediaProcess(executable: ffmpegPath, arguments: arguments, terminationGracePeriod: terminationGracePeriod)
+    }
+
+    func ffprobe(_ arguments: [String]) -> MediaProcess {
+        MediaProcess(executable: ffprobePath, arguments: arguments, terminationGracePeriod: terminationGracePeriod)
+    }
+}

@@ -1,0 +1,29 @@
+import Foundation
+
+/// CI's wildcards in `Output.Object`: `${Number}` (shot index from 0), `${jobid}`,
+/// `${InputName}` (input file name without extension) and `${ext}`.
+struct OutputObjectTemplate: Sendable, Hashable {
+    static let number = "${Number}"
+
+    var template: String
+    var jobID: String
+    var inputName: String
+    /// What `${ext}` stands for, e.g. `jpg`.
+    var ext: String
+
+    /// The object key of shot `number`.
+    func object(number: Int) -> String {
+        template
+            .replacingOccurrences(of: Self.number, with: String(number))
+            .replacingOccurrences(of: "${jobid}", with: jobID)
+            .replacingOccurrences(of: "${InputName}", with: inputName)
+            .replacingOccurrences(of: "${ext}", with: ext)
+    }
+
+    /// The extension the keys end with (after `${ext}` is filled in), lowercased; empty when none.
+    var fileExtension: String {
+        let file = object(number: 0).split(separator: "/").last ?? ""
+        guard let dot = file.lastIndex(of: ".") else { return "" }
+        return file[file.index(after: dot)...].lowercased()
+    }
+}

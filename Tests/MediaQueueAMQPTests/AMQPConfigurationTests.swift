@@ -1,0 +1,65 @@
+import MediaQueueAMQP
+import Testing
+
+@Suite("AMQP URL parsing")
+struct AMQPConfigurationTests {
+    @Test func defaults() throws {
+        let configuration = try AMQPConfiguration(url: "amqp://broker.example")
+        #expect(configuration.description.contains("amqp://guest:***@broker.example:5672/"))
+        #expect(configuration.verifyPeer)
+        #expect(configuration.heartbeat == .seconds(10))
+        #expect(configuration.connectTimeout == .seconds(10))
+        #expect(configuration.reconnectDelay == .milliseconds(100) ... .seconds(5))
+        #expect(configuration.confirmWindow == 1000)
+    }
+
+    @Test func explicitPartsAndVhostDecoding() throws {
+        let configuration = try AMQPConfiguration(url: "amqp://alice:s3cret@10.0.0.5:5999/media%2Fqueue")
+        #expect(configuration.description.contains("amqp://alice:***@10.0.0.5:5999/media%2Fqueue"))
+        let root = try AMQPConfiguration(url: "amqp://h/%2F")
+        #expect(root.description.contains("@h:5672/"))
+        let empty = try AMQPConfiguration(url: "amqp://h/")
+        #expect(empty.description.hasSuffix("@h:5672/, heartbeat: 10.0 seconds, confirmWindow: 1000, connectionName: mediaqueue)"))
+    }
+
+    @Test func amqpsUsesPort5671() throws {
+        let configuration = try AMQPConfiguration(url: "amqps://u:p@secure.example/vh")
+        #expect(configuration.description.contains("amqps://u:***@secure.example:5671/vh"))
+    }
+
+    @Test func ipv6Host() throws {
+        let configuration = try AMQPConfiguration(url: "amqp://[::1]:5673/")
+        #expect(configuration.description.contains("@[::1]:5673/"))
+    }
+
+    @Test(arguments: [
+        ("http://h/", "scheme"),
+        ("broker:5672", "scheme"),
+        ("amqp://h:99999/", "port"),
+        ("amqp://h:abc/", "port"),
+        ("amqp://h:0/", "port"),
+        ("amqp://h/%zz", "percent"),
+    ])
+    func invalidURLs(url: String, mentions: String) {
+        #expect {
+            _ = try AMQPConfiguration(url: url)
+        } throws: { error in
+            guard let error = error as? AMQPError else { return false }
+            return error.code == .invalidURL && error.message.contains(mentions)
+        }
+    }
+
+    @Test func passwordNeverShown() throws {
+        let configuration = try AMQPConfiguration(url: "amqp://user:TopSecretPw@host:1234/")
+        #expect(!configuration.description.contains("TopSecretPw"))
+        #expect(!String(describing: configuration).contains("TopSecretPw"))
+        do {
+            _ = try AMQPConfiguration(url: "amqp://user:TopSecretPw@host:99999/")
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.code == .invalidURL)
+            #expect(!error.description.contains("TopSecretPw"))
+            #expect(!error.message.contains("TopSecretPw"))
+        }
+    }
+}

@@ -1,0 +1,277 @@
+import Foundation
+@testable import MediaQueueAMQP
+import MediaQueueTestSupport
+import Testing
+
+@Suite("AMQP client against the test broker")
+struct AMQPConnectionTests {
+    @Test func topologyPublishConsumeKeepsEveryProperty() async throws {
+        let exchange = TestEnvironment.uniqueName("amqp.props.x")
+        let queue = TestEnvironment.uniqueName("amqp.props.q")
+        let deadLetter = TestEnvironment.uniqueName("amqp.props.dlx")
+        try await withConnection { connection in
+            try await connection.declare(AMQPTopology(
+                exchanges: [
+                    AMQPExchange(name: exchange, type: "topic", durable: false, autoDelete: false),
+                    AMQPExchange(name: deadLetter, type: "fanout", durable: false),
+                ],
+                queues: [AMQPQueue(name: queue, durable: false, arguments: [
+                    "x-max-priority": .int(10),
+                    "x-dead-letter-exchange": .string(deadLetter),
+                ])],
+                bindings: [AMQPBinding(queue: queue, exchange: exchange, routingKey: "media.#")]
+            ))
+            let properties = AMQPProperties(
+                contentType: "application/json", contentEncoding: "identity",
+                messageID: "msg-1", correlationID: "corr-1", replyTo: "replies",
+                persistent: true, priority: 7, timestamp: 1_700_000_000, type: "job.created",
+                appID: "mediaqueue-tests", expiration: "600000",
+                headers: [
+                    "string": "value", "int": .int(-42), "big": .int(1 << 40), "bool": true, "double": 2.5,
+                    "bytes": .bytes([0, 1, 255]), "array": .array(["a", .int(1), false]),
+                    "table": .table(["nested": "yes", "n": .int(3)]),
+                ]
+            )
+            let body = Array("{\"hello\":\"wörld\"}".utf8) + [0, 255]
+            try await connection.publish(AMQPOutgoingMessage(exchange: exchange, routingKey: "media.transcode", body: body, properties: properties))
+
+            let consumer = try await connection.consume(queue: queue, prefetch: 10)
+            let messages = await receive(1, from: consumer, ackingWith: connection)
+            try #require(messages.count == 1)
+            let message = messages[0]
+            #expect(message.body == body)
+            #expect(message.properties == properties)
+            #expect(message.exchange == exchange)
+            #expect(message.routingKey == "media.transcode")
+            #expect(!message.redelivered)
+            await consumer.cancel()
+            #expect(await consumer.nextBatch(max: 1) == nil)
+            try await eventually("ack to empty the queue") { try await connection.queueStatus(queue).messages == 0 }
+            try await connection.deleteQueue(queue)
+            try await connection.deleteExchange(exchange)
+            try await connection.deleteExchange(deadLetter)
+        }
+    }
+
+    @Test func redeclareWithOtherArgumentsFailsAndConnectionGoesOn() async throws {
+        let queue = TestEnvironment.uniqueName("amqp.redeclare")
+        try await withConnection { connection in
+            try await connection.declare(AMQPTopology(queues: [AMQPQueue(name: queue, durable: false, arguments: ["x-max-priority": .int(5)])]))
+            await #expect(throws: Never.self) {
+                // Same arguments again: fine.
+                try await connection.declare(AMQPTopology(queues: [AMQPQueue(name: queue, durable: false, arguments: ["x-max-priority": .int(5)])]))
+            }
+            do {
+                _ = try await connection.declareQueue(AMQPQueue(name: queue, durable: false, arguments: ["x-max-priority": .int(9)]))
+                Issue.record("redeclaring with other arguments should fail")
+            } catch let error as AMQPError {
+                #expect(error.code == .channelClosed)
+                #expect(error.replyCode == 406)
+                #expect(error.message.contains("PRECONDITION_FAILED"))
+                #expect(error.message.contains("x-max-priority"))
+            }
+            // The connection keeps working.
+            try await connection.publish(AMQPOutgoingMessage(routingKey: queue, body: "after".bytes))
+            let consumer = try await connection.consume(queue: queue, prefetch: 1)
+            let messages = await receive(1, from: consumer, ackingWith: connection)
+            #expect(messages.map(\.text) == ["after"])
+            #expect(connection.connectionCount == 1)
+            await consumer.cancel()
+            try await connection.deleteQueue(queue)
+        }
+    }
+
+    @Test func missingQueueAndExchangeAreChannelErrors() async throws {
+        let missing = TestEnvironment.uniqueName("amqp.missing")
+        try await withConnection { connection in
+            await expectAMQPError(.channelClosed, containing: "NOT_FOUND") {
+                _ = try await connection.queueStatus(missing)
+            }
+            await expectAMQPError(.channelClosed, containing: "NOT_FOUND") {
+                _ = try await connection.consume(queue: missing, prefetch: 1)
+            }
+            // Publishing to a missing exchange closes the publish channel; that publish fails and
+            // the next one works.
+            await expectAMQPError(.channelClosed, containing: "NOT_FOUND") {
+                try await connection.publish(AMQPOutgoingMessage(exchange: missing, routingKey: "k", body: []))
+            }
+            let queue = try await connection.declareQueue(AMQPQueue(name: "", durable: false, exclusive: true, autoDelete: true))
+            #expect(queue.hasPrefix("amq.gen-"))
+            #expect(try await connection.get(queue: queue) == nil)
+            try await connection.publish(AMQPOutgoingMessage(routingKey: queue, body: "ok".bytes))
+            let got = try await connection.get(queue: queue)
+            #expect(got?.text == "ok")
+            #expect(connection.connectionCount == 1)
+        }
+    }
+
+    @Test func mandatoryUnroutableIsReturned() async throws {
+        let exchange = TestEnvironment.uniqueName("amqp.mandatory.x")
+        let queue = TestEnvironment.uniqueName("amqp.mandatory.q")
+        try await withConnection { connection in
+            try await connection.declare(AMQPTopology(
+                exchanges: [AMQPExchange(name: exchange, type: "direct", durable: false)],
+                queues: [AMQPQueue(name: queue, durable: false)],
+                bindings: [AMQPBinding(queue: queue, exchange: exchange, routingKey: "routable")]
+            ))
+            await expectAMQPError(.returned, containing: "NO_ROUTE") {
+                try await connection.publish(AMQPOutgoingMessage(exchange: exchange, routingKey: "nowhere", body: "x".bytes, mandatory: true))
+            }
+            try await connection.publish(AMQPOutgoingMessage(exchange: exchange, routingKey: "routable", body: "y".bytes, mandatory: true))
+            // Not mandatory: unroutable messages are simply dropped and confirmed.
+            try await connection.publish(AMQPOutgoingMessage(exchange: exchange, routingKey: "nowhere", body: "z".bytes))
+            // Mixed in one batch: each gets its own outcome.
+            let results = await connection.publish(batch: (0..<20).map { index in
+                AMQPOutgoingMessage(
+                    exchange: exchange, routingKey: index.isMultiple(of: 2) ? "routable" : "nowhere", body: [],
+                    properties: AMQPProperties(messageID: "m\(index)"), mandatory: true
+                )
+            })
+            for (index, result) in results.enumerated() {
+                if index.isMultiple(of: 2) {
+                    #expect((try? result.get()) != nil, "message \(index) should be confirmed")
+                } else {
+                    if case .failure(let error) = result { #expect(error.code == .returned) } else { Issue.record("message \(index) should be returned") }
+                }
+            }
+            #expect(try await connection.queueStatus(queue).messages == 11)
+            try await connection.deleteQueue(queue)
+            try await connection.deleteExchange(exchange)
+        }
+    }
+
+    @Test func nackRequeuesAndRejectDeadLetters() async throws {
+        let queue = TestEnvironment.uniqueName("amqp.dlx.q")
+        let deadLetterExchange = TestEnvironment.uniqueName("amqp.dlx.x")
+        let deadLetterQueue = TestEnvironment.uniqueName("amqp.dlx.dead")
+        try await withConnection { connection in
+            try await connection.declare(AMQPTopology(
+                exchanges: [AMQPExchange(name: deadLetterExchange, type: "fanout", durable: false)],
+                queues: [
+                    AMQPQueue(name: deadLetterQueue, durable: false),
+                    AMQPQueue(name: queue, durable: false, arguments: ["x-dead-letter-exchange": .string(deadLetterExchange)]),
+                ],
+                bindings: [AMQPBinding(queue: deadLetterQueue, exchange: deadLetterExchange)]
+            ))
+            try await connection.publish(AMQPOutgoingMessage(routingKey: queue, body: "job".bytes))
+            let consumer = try await connection.consume(queue: queue, prefetch: 1)
+
+            let first = await receive(1, from: consumer)
+            try #require(first.count == 1)
+            #expect(!first[0].redelivered)
+            connection.nack(first[0].deliveryTag, requeue: true)
+
+            let second = await receive(1, from: consumer)
+            try #require(second.count == 1)
+            #expect(second[0].text == "job")
+            #expect(second[0].redelivered)
+            connection.reject(second[0].deliveryTag, requeue: false)
+
+            let dead = try await eventually("message in the dead-letter queue") { try await connection.get(queue: deadLetterQueue) }
+            #expect(dead.text == "job")
+            #expect(dead.properties.headers["x-death"] != nil)
+            #expect(try await connection.queueStatus(queue).messages == 0)
+            await consumer.cancel()
+            try await connection.deleteQueue(queue)
+            try await connection.deleteQueue(deadLetterQueue)
+            try await connection.deleteExchange(deadLetterExchange)
+        }
+    }
+
+    @Test func batchLargerThanConfirmWindow() async throws {
+        let queue = TestEnvironment.uniqueName("amqp.batch")
+        let count = 5_000
+        try await withConnection(configure: { $0.confirmWindow = 256 }) { connection in
+            try await connection.declare(AMQPTopology(queues: [AMQPQueue(name: queue, durable: true)]))
+            let messages = (0..<count).map { index in
+                AMQPOutgoingMessage(
+                    routingKey: queue, body: Array("message \(index) ".utf8) + Array(repeating: 0x2A, count: 100),
+                    properties: AMQPProperties(messageID: "\(index)", persistent: true)
+                )
+            }
+            let publishStart = ContinuousClock.now
+            let results = await connection.publish(batch: messages)
+            let publishTime = publishStart.duration(to: .now)
+            #expect(results.count == count)
+            #expect(results.allSatisfy { (try? $0.get()) != nil })
+            #expect(try await connection.queueStatus(queue).messages == UInt32(count))
+
+            let consumeStart = ContinuousClock.now
+            let consumer = try await connection.consume(queue: queue, prefetch: 200)
+            var seen = Set<String>()
+            var duplicates = 0
+            while seen.count < count, let batch = await consumer.nextBatch(max: 100) {
+                for message in batch where !seen.insert(message.properties.messageID ?? "").inserted { duplicates += 1 }
+                connection.ack(batch[batch.count - 1].deliveryTag, multiple: true)
+            }
+            let consumeTime = consumeStart.duration(to: .now)
+            #expect(seen == Set((0..<count).map { "\($0)" }))
+            #expect(duplicates == 0)
+            try await eventually("acks to empty the queue") { try await connection.queueStatus(queue).messages == 0 }
+            print("AMQP 5,000 persistent messages: publish+confirm \(rate(count, publishTime)) msg/s (window 256), consume+ack \(rate(count, consumeTime)) msg/s (prefetch 200, multiple acks)")
+            await consumer.cancel()
+            try await connection.deleteQueue(queue)
+        }
+    }
+
+    @Test func prefetchIsHonoured() async throws {
+        let queue = TestEnvironment.uniqueName("amqp.prefetch")
+        try await withConnection { connection in
+            try await connection.declare(AMQPTopology(queues: [AMQPQueue(name: queue, durable: false)]))
+            let results = await connection.publish(batch: (0..<20).map { AMQPOutgoingMessage(routingKey: queue, body: "\($0)".bytes) })
+            #expect(results.allSatisfy { (try? $0.get()) != nil })
+            let consumer = try await connection.consume(queue: queue, prefetch: 5)
+            var held = await receive(5, from: consumer)
+            #expect(held.count == 5)
+            // The broker holds back the rest: 15 stay ready and nothing more arrives.
+            try await eventually("15 messages ready") { try await connection.queueStatus(queue).messages == 15 }
+            #expect(try await connection.queueStatus(queue).messages == 15)
+            connection.ack(held.removeFirst().deliveryTag)
+            let next = await receive(1, from: consumer)
+            #expect(next.count == 1)
+            try await eventually("14 messages ready") { try await connection.queueStatus(queue).messages == 14 }
+            #expect(try await connection.queueStatus(queue).messages == 14)
+            await consumer.cancel()
+            try await connection.deleteQueue(queue)
+        }
+    }
+
+    @Test func idleConnectionSurvivesOnHeartbeats() async throws {
+        let queue = TestEnvironment.uniqueName("amqp.heartbeat")
+        try await withConnection(configure: { $0.heartbeat = .seconds(2) }) { connection in
+            try await connection.declare(AMQPTopology(queues: [AMQPQueue(name: queue, durable: false)]))
+            let consumer = try await connection.consume(queue: queue, prefetch: 1)
+            // Idle for more than three heartbeat intervals: without heartbeats the broker would drop
+            // the connection after two missed ones (this is a wait, not a timing assertion).
+            try await Task.sleep(for: .seconds(7))
+            #expect(connection.isConnected)
+            #expect(connection.connectionCount == 1)
+            try await connection.publish(AMQPOutgoingMessage(routingKey: queue, body: "still here".bytes))
+            let messages = await receive(1, from: consumer, ackingWith: connection)
+            #expect(messages.map(\.text) == ["still here"])
+            #expect(connection.connectionCount == 1)
+            await consumer.cancel()
+            try await connection.deleteQueue(queue)
+        }
+    }
+
+    @Test func runEndsCleanlyAndFailsLaterRequests() async throws {
+        let configuration = try AMQPConfiguration(url: TestEnvironment.amqpURL)
+        let connection = AMQPConnection(configuration: configuration, logger: testLogger)
+        let running = Task { try await connection.run() }
+        try await connectedWithin(connection)
+        let queue = try await connection.declareQueue(AMQPQueue(name: "", durable: false, exclusive: true, autoDelete: true))
+        let consumer = try await connection.consume(queue: queue, prefetch: 1)
+        running.cancel()
+        try await running.value
+        #expect(await consumer.nextBatch(max: 1) == nil)
+        await expectAMQPError(.shutdown) { try await connection.waitUntilConnected() }
+        await expectAMQPError(.shutdown) { try await connection.publish(AMQPOutgoingMessage(routingKey: queue, body: [])) }
+        await expectAMQPError(.shutdown) { try await connection.run() }
+    }
+}
+
+func rate(_ count: Int, _ duration: Duration) -> Int {
+    let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    return seconds > 0 ? Int(Double(count) / seconds) : 0
+}

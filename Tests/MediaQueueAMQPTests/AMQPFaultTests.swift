@@ -1,0 +1,107 @@
+import Foundation
+@testable import MediaQueueAMQP
+import MediaQueueTestSupport
+import Testing
+
+/// Tests that stop and start the fault broker, or use its TLS listener. Each holds the fault
+/// broker exclusively; they are skipped when no fault broker is configured.
+@Suite("AMQP client with the fault broker", .enabled(if: FaultBroker.isAvailable))
+struct AMQPFaultTests {
+    /// Decision documented here: a publish requested while the connection is down waits in the
+    /// mailbox and succeeds after the reconnect; only publishes already sent and unconfirmed when
+    /// the connection drops fail with `.connectionLost`.
+    @Test func brokerRestartKeepsConsumersTopologyAndPersistentMessages() async throws {
+        try await FaultBroker.shared.withExclusiveAccess {
+            let liveQueue = TestEnvironment.uniqueName("amqp.restart.live")
+            let storedQueue = TestEnvironment.uniqueName("amqp.restart.stored")
+            try await withConnection(url: FaultBroker.shared.url, configure: {
+                $0.heartbeat = .seconds(2)
+                $0.reconnectDelay = .milliseconds(100) ... .seconds(1)
+            }) { connection in
+                try await connection.declare(AMQPTopology(queues: [
+                    AMQPQueue(name: liveQueue, durable: true),
+                    AMQPQueue(name: storedQueue, durable: true),
+                ]))
+                let consumer = try await connection.consume(queue: liveQueue, prefetch: 10)
+                try await connection.publish(AMQPOutgoingMessage(routingKey: liveQueue, body: "before".bytes, properties: .init(persistent: true)))
+                #expect(await receive(1, from: consumer, ackingWith: connection).map(\.text) == ["before"])
+                for index in 0..<3 {
+                    try await connection.publish(AMQPOutgoingMessage(
+                        routingKey: storedQueue, body: "stored \(index)".bytes, properties: .init(persistent: true)
+                    ))
+                }
+
+                try await FaultBroker.control("stop")
+                try await eventually("the client to notice the outage") { !connection.isConnected }
+                let duringOutage = Task {
+                    try await connection.publish(AMQPOutgoingMessage(routingKey: liveQueue, body: "during".bytes, properties: .init(persistent: true)))
+                }
+                try await FaultBroker.control("start")
+                try await connectedWithin(connection, timeout: .seconds(60))
+                #expect(connection.connectionCount == 2)
+                try await duringOutage.value
+                try await connection.publish(AMQPOutgoingMessage(routingKey: liveQueue, body: "after".bytes, properties: .init(persistent: true)))
+
+                // The same consumer object goes on: no re-creation.
+                let received = await receive(2, from: consumer, ackingWith: connection)
+                #expect(Set(received.map(\.text)) == ["during", "after"])
+
+                var stored: [String] = []
+                while let message = try await connection.get(queue: storedQueue) { stored.append(message.text) }
+                #expect(stored == ["stored 0", "stored 1", "stored 2"])
+
+                await consumer.cancel()
+                try await connection.deleteQueue(liveQueue)
+                try await connection.deleteQueue(storedQueue)
+            }
+        }
+    }
+
+    @Test func inFlightPublishesFailWithConnectionLostOrSucceed() async throws {
+        try await FaultBroker.shared.withExclusiveAccess {
+            let queue = TestEnvironment.uniqueName("amqp.restart.inflight")
+            try await withConnection(url: FaultBroker.shared.url, configure: {
+                $0.reconnectDelay = .milliseconds(100) ... .seconds(1)
+            }) { connection in
+                try await connection.declare(AMQPTopology(queues: [AMQPQueue(name: queue, durable: true)]))
+                let batch = Task {
+                    await connection.publish(batch: (0..<20_000).map { index in
+                        AMQPOutgoingMessage(routingKey: queue, body: Array(repeating: 1, count: 1000), properties: .init(messageID: "\(index)", persistent: true))
+                    })
+                }
+                try await eventually("some messages stored") { try await connection.queueStatus(queue).messages > 0 }
+                try await FaultBroker.control("restart")
+                let results = await batch.value
+                // Every publish settles: confirmed, or failed with `.connectionLost` (to be retried);
+                // nothing else and nothing left hanging.
+                let failures = results.compactMap { result -> AMQPError? in
+                    if case .failure(let error) = result { return error } else { return nil }
+                }
+                #expect(failures.allSatisfy { $0.code == .connectionLost }, "\(failures.prefix(3))")
+                let confirmed = results.count - failures.count
+                try await connectedWithin(connection, timeout: .seconds(60))
+                // Confirmed persistent messages survived the restart.
+                #expect(try await connection.queueStatus(queue).messages >= UInt32(confirmed))
+                try await connection.deleteQueue(queue)
+            }
+        }
+    }
+
+    @Test(.enabled(if: TestEnvironment.faultAMQPSURL != nil && TestEnvironment.faultCACertificatePath != nil))
+    func tlsWithTestCA() async throws {
+        try await FaultBroker.shared.withExclusiveAccess {
+            let url = try #require(TestEnvironment.faultAMQPSURL)
+            let queue = TestEnvironment.uniqueName("amqp.tls")
+            try await withConnection(url: url, configure: {
+                $0.caCertificatePath = TestEnvironment.faultCACertificatePath
+                $0.verifyPeer = true
+            }) { connection in
+                let name = try await connection.declareQueue(AMQPQueue(name: queue, durable: false, exclusive: true))
+                try await connection.publish(AMQPOutgoingMessage(routingKey: name, body: "over TLS".bytes))
+                let consumer = try await connection.consume(queue: name, prefetch: 5)
+                #expect(await receive(1, from: consumer, ackingWith: connection).map(\.text) == ["over TLS"])
+                await consumer.cancel()
+            }
+        }
+    }
+}

@@ -1,0 +1,81 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What a command printed and how it ended.
+public struct CommandOutput: Sendable {
+    public var status: Int32
+    public var stdout: String
+    public var stderr: String
+}
+
+/// Thrown by `runCommand` when the command exits with a non-zero status.
+public struct CommandFailed: Error, CustomStringConvertible {
+    public let description: String
+    public init(description: String) { self.description = description }
+}
+
+/// Runs `executable` with `arguments` (no shell) on a thread of its own and returns its output;
+/// throws `CommandFailed` on a non-zero exit unless `allowFailure` is set.
+///
+/// Uses `posix_spawn` and `waitpid` rather than Foundation's `Process`, whose exit detection
+/// depends on SIGCHLD reaching it (seen here: a finished child left a zombie and the wait hung).
+/// Output goes to temporary files, so a chatty command can never fill a pipe and stall.
+@discardableResult
+public func runCommand(_ executable: String, _ arguments: [String], allowFailure: Bool = false) async throws -> CommandOutput {
+    let output = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<CommandOutput, any Error>) in
+        let thread = Thread {
+            continuation.resume(with: Result { try spawnAndWait(executable, arguments) })
+        }
+        thread.start()
+    }
+    if output.status != 0, !allowFailure {
+        throw CommandFailed(description: "\(executable) \(arguments.joined(separator: " ")) exited \(output.status): \(output.stderr)")
+    }
+    return output
+}
+
+private func spawnAndWait(_ executable: String, _ arguments: [String]) throws -> CommandOutput {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("cmd-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: folder) }
+    let outPath = folder.appendingPathComponent("out").path
+    let errPath = folder.appendingPathComponent("err").path
+
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+
+    // The child starts with no blocked signals and default handlers, whatever this thread has.
+    var attributes = posix_spawnattr_t()
+    posix_spawnattr_init(&attributes)
+    defer { posix_spawnattr_destroy(&attributes) }
+    var emptyMask = sigset_t()
+    sigemptyset(&emptyMask)
+    posix_spawnattr_setsigmask(&attributes, &emptyMask)
+    var defaults = sigset_t()
+    sigfillset(&defaults)
+    posix_spawnattr_setsigdefault(&attributes, &defaults)
+    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+
+    let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+    defer { for pointer in argv { free(pointer) } }
+    var pid = pid_t()
+    let spawned = posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
+    guard spawned == 0 else {
+        throw CommandFailed(description: "could not start \(executable): \(String(cString: strerror(spawned)))")
+    }
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    let exitStatus: Int32 = (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
+    return CommandOutput(
+        status: exitStatus,
+        stdout: (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "",
+        stderr: (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
+    )
+}
