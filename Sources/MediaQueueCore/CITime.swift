@@ -94,6 +94,10 @@ public struct Timestamp: Sendable, Hashable, Comparable {
 
     public static func < (lhs: Timestamp, rhs: Timestamp) -> Bool { lhs.milliseconds < rhs.milliseconds }
 
+    public static func - (lhs: Timestamp, rhs: Duration) -> Timestamp {
+        lhs + (.zero - rhs)
+    }
+
     public static func + (lhs: Timestamp, rhs: Duration) -> Timestamp {
         let (seconds, attoseconds) = rhs.components
         return Timestamp(milliseconds: lhs.milliseconds + seconds * 1000 + attoseconds / 1_000_000_000_000_000)

@@ -16,8 +16,14 @@ public struct IntakeOptions: Sendable {
     public var batchSize: Int
     /// The bucket of messages without an `x-ci-bucket` header.
     public var defaultBucket: String
+    /// How long a `message-id` is remembered: a copy arriving within this window creates no job.
+    public var idempotencyWindow: Duration
 
-    public init(queue: String = "mediaqueue.jobs", deadLetterQueue: String = "mediaqueue.jobs.dead", prefetch: UInt16 = 500, batchSize: Int = 250, defaultBucket: String) {
+    public init(
+        queue: String = "mediaqueue.jobs", deadLetterQueue: String = "mediaqueue.jobs.dead", prefetch: UInt16 = 500,
+        batchSize: Int = 250, defaultBucket: String, idempotencyWindow: Duration = .seconds(24 * 3600)
+    ) {
+        self.idempotencyWindow = idempotencyWindow
         self.queue = queue
         self.deadLetterQueue = deadLetterQueue
         self.prefetch = prefetch
@@ -77,14 +83,30 @@ public struct IntakeService: Service {
         let consumer = try await connection.consume(queue: options.queue, prefetch: options.prefetch)
         logger.info("intake consuming", metadata: ["queue": "\(options.queue)"])
         await withGracefulShutdownHandler {
-            while let batch = await consumer.nextBatch(max: options.batchSize) {
-                await handle(batch)
+            await withDiscardingTaskGroup { group in
+                group.addTask { await forgetOldIdempotencyKeys() }
+                while let batch = await consumer.nextBatch(max: options.batchSize) {
+                    await handle(batch)
+                }
+                group.cancelAll()
             }
         } onGracefulShutdown: {
             // Stop taking new submissions first; what was delivered but not acked is redelivered.
             Task { await consumer.cancel() }
         }
         logger.debug("intake stopped")
+    }
+
+    /// Purges idempotency keys older than the window, once an hour.
+    private func forgetOldIdempotencyKeys() async {
+        while !Task.isCancelled {
+            do {
+                try await store.purgeIdempotencyKeys(before: time.now - options.idempotencyWindow)
+            } catch {
+                logger.warning("intake could not purge old idempotency keys", metadata: ["error": "\(error)"])
+            }
+            try? await Task.sleep(for: .seconds(3600))
+        }
     }
 
     /// Stores one batch, answers and dead-letters what needs it, then acknowledges.

@@ -23,10 +23,14 @@ struct GlobalOptions: ParsableArguments {
         try MediaQueueConfiguration.load(file: config)
     }
 
-    func logger(_ configuration: MediaQueueConfiguration) -> Logger {
+    /// A logger at the configured level; one-shot commands (`submit`, `jobs`, `queue`) log only
+    /// warnings and worse unless the level is set lower than `info`.
+    func logger(_ configuration: MediaQueueConfiguration, oneShot: Bool = true) -> Logger {
+        let configured = Logger.Level(rawValue: configuration.logLevel) ?? .info
+        let level = oneShot && configured == .info ? Logger.Level.warning : configured
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = Logger.Level(rawValue: configuration.logLevel) ?? .info
+            handler.logLevel = level
             return handler
         }
         return Logger(label: "mediaqueue")
@@ -46,9 +50,12 @@ struct Serve: AsyncParsableCommand {
         if let role {
             try configuration.setRoles(role)
         }
-        let logger = options.logger(configuration)
+        let logger = options.logger(configuration, oneShot: false)
         let application = try MediaQueueApplication(configuration: configuration, logger: logger)
-        print("mediaqueue: consuming \(configuration.intakeQueue) on \(redacted(configuration.amqpURL)); data in \(configuration.dataDir)")
+        // Written straight to the file descriptor: scripts wait for this line on a pipe, where
+        // print's buffer would hold it back.
+        let line = "mediaqueue: consuming \(configuration.intakeQueue) on \(redacted(configuration.amqpURL)); data in \(configuration.dataDir)\n"
+        FileHandle.standardOutput.write(Data(line.utf8))
         try await application.run()
     }
 }
@@ -79,7 +86,7 @@ struct Submit: AsyncParsableCommand {
                 print(detail.text("JobId") ?? "")
             }
         case .refused(let error):
-            throw ValidationError("refused: \(error.text("Code") ?? "") \(error.text("Message") ?? "")")
+            throw CommandError("refused: \(error.text("Code") ?? "") \(error.text("Message") ?? "")")
         }
     }
 }
@@ -96,7 +103,7 @@ struct Jobs: AsyncParsableCommand {
             let configuration = try options.load()
             let application = try MediaQueueApplication(configuration: configuration, logger: options.logger(configuration))
             guard let job = try await application.store.job(id: JobID(rawValue: id)) else {
-                throw ValidationError("no job \(id)")
+                throw CommandError("no job \(id)")
             }
             print(XMLTree("Response", children: [job.jobsDetail(configuration.formatting)]).xmlString())
         }
@@ -116,7 +123,7 @@ struct Jobs: AsyncParsableCommand {
                 case .stopping: print("\(id): Running, stopping")
                 }
             } catch let error as CIError {
-                throw ValidationError("\(error.code): \(error.message)")
+                throw CommandError("\(error.code): \(error.message)")
             }
         }
     }
@@ -153,13 +160,13 @@ struct QueueCommand: AsyncParsableCommand {
             do {
                 update = try QueueUpdateRequest.parse([UInt8](Data(contentsOf: URL(fileURLWithPath: request))))
             } catch let error as CIError {
-                throw ValidationError("\(error.code): \(error.message)")
+                throw CommandError("\(error.code): \(error.message)")
             }
             let all = try await application.store.queues(bucket: nil)
             guard var target = all.first(where: { $0.id.rawValue == queue })
                 ?? all.first(where: { $0.name == queue && $0.bucket == configuration.bucket })
             else {
-                throw ValidationError("no queue \(queue)")
+                throw CommandError("no queue \(queue)")
             }
             if let name = update.name { target.name = name }
             if let state = update.state { target.state = state }
@@ -177,4 +184,10 @@ func redacted(_ url: String) -> String {
     let credentials = url[scheme.upperBound..<at]
     guard let colon = credentials.firstIndex(of: ":") else { return url }
     return url.replacingCharacters(in: colon..<at, with: ":***")
+}
+
+/// A failure to report in one line, without the usage text that `ValidationError` adds.
+struct CommandError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }
