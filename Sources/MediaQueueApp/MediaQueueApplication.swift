@@ -16,9 +16,12 @@ public struct MediaQueueApplication: Sendable {
     public let logger: Logger
     /// Identifies this process in job leases.
     public let nodeID: String
+    /// Workers beyond the built-in ones (benchmarks and tests register their own).
+    let extraWorkers: [any MediaWorker]
 
-    public init(configuration: MediaQueueConfiguration, store: (any JobStore)? = nil, logger: Logger) throws {
+    public init(configuration: MediaQueueConfiguration, store: (any JobStore)? = nil, extraWorkers: [any MediaWorker] = [], logger: Logger) throws {
         self.configuration = configuration
+        self.extraWorkers = extraWorkers
         self.logger = logger
         self.store = try store ?? SQLiteJobStore(path: configuration.databasePath)
         self.nodeID = "\(ProcessInfo.processInfo.hostName)/\(ProcessInfo.processInfo.processIdentifier)/\(randomHex32().prefix(6))"
@@ -32,7 +35,7 @@ public struct MediaQueueApplication: Sendable {
             SnapshotWorker(configuration: ffmpeg, logger: logger),
         ]
         if configuration.enableNoop { workers.append(NoopWorker()) }
-        return WorkerRegistry(workers)
+        return WorkerRegistry(workers + extraWorkers)
     }
 
     /// The queues a submission can go to, with new buckets' defaults from the configuration.

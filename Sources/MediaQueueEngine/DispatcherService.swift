@@ -149,7 +149,11 @@ public struct DispatcherService: Service {
 
         let outcome: Result<WorkResult, any Error>
         var stopReason: RunningJobs.StopReason?
-        if let worker = workers.worker(for: job.tag) {
+        if claimed.cancelRequested {
+            // Cancelled while its previous process was dead: end it without running it again.
+            outcome = .failure(CancellationError())
+            stopReason = .cancelled
+        } else if let worker = workers.worker(for: job.tag) {
             let context = WorkContext(
                 bucketRoot: options.storageRoot + "/" + job.bucket, formatting: formatting,
                 reportProgress: { running.setProgress(claimed.id, $0) }
@@ -163,7 +167,8 @@ public struct DispatcherService: Service {
         }
 
         switch (outcome, stopReason) {
-        case (.failure, .shutdown?):
+        case (.failure, .shutdown?), (.failure(is CancellationError), nil):
+            // Stopped because this process is stopping, not because anyone cancelled the job.
             try? await store.release([job.id], owner: options.owner)
             logger.info("job handed back at shutdown")
             return

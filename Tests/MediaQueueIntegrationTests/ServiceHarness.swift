@@ -39,8 +39,8 @@ final class ServiceHarness: Sendable {
     var bucketRoot: String { configuration.resolvedStorageDir + "/" + configuration.bucket }
 
     /// Starts `mediaqueue serve`'s services in a task; cancel the task to stop them.
-    func startService(store: (any JobStore)? = nil) throws -> (MediaQueueApplication, Task<Void, any Error>) {
-        let application = try MediaQueueApplication(configuration: configuration, store: store, logger: logger)
+    func startService(store: (any JobStore)? = nil, workers: [any MediaWorker] = []) throws -> (MediaQueueApplication, Task<Void, any Error>) {
+        let application = try MediaQueueApplication(configuration: configuration, store: store, extraWorkers: workers, logger: logger)
         let task = Task { try await application.run(handleSignals: false) }
         return (application, task)
     }
@@ -65,6 +65,14 @@ final class ServiceHarness: Sendable {
         var properties = AMQPProperties(contentType: "application/xml", messageID: messageID, persistent: true)
         properties.headers = headers
         try await client.publish(AMQPOutgoingMessage(routingKey: configuration.intakeQueue, body: Array(body.utf8), properties: properties))
+    }
+
+    /// Publishes many submissions in one confirmed batch, in order.
+    func publish(batch bodies: [String]) async throws {
+        let messages = bodies.map {
+            AMQPOutgoingMessage(routingKey: configuration.intakeQueue, body: Array($0.utf8), properties: AMQPProperties(persistent: true))
+        }
+        for result in await client.publish(batch: messages) { try result.get() }
     }
 
     /// Collects `count` messages from `consumer`, acking each; throws if they do not all come in time.
