@@ -91,6 +91,17 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // Benchmarks (not part of the product): `swift run -c release mediaqueue-dispatch-bench`.
+        .executableTarget(
+            name: "mediaqueue-dispatch-bench",
+            dependencies: [
+                "MediaQueueCore", "MediaQueueEngine", "MediaQueueSQLite", "MediaQueueXML",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/DispatchBenchmark",
+            swiftSettings: swiftSettings
+        ),
+
         .target(
             name: "MediaQueueTestSupport",
             path: "Tests/MediaQueueTestSupport",

@@ -77,6 +77,8 @@ public struct DispatcherService: Service {
                         do {
                             let now = time.now
                             claimed = try await store.claimJobs(owner: options.owner, now: now, leaseUntil: now + options.leaseDuration, limit: free)
+                        } catch is CancellationError {
+                            break
                         } catch {
                             logger.error("dispatcher could not claim jobs", metadata: ["error": "\(error)"])
                         }
@@ -207,6 +209,9 @@ public struct DispatcherService: Service {
             } else {
                 logger.warning("job ended after its lease was lost; the outcome was not recorded")
             }
+        } catch is CancellationError {
+            // The process is being torn down; the lease expires and the job runs again.
+            logger.debug("job's end not recorded: the dispatcher was cancelled")
         } catch {
             // The lease will expire and the job runs again: at least once, never lost.
             logger.error("could not record a job's end", metadata: ["error": "\(error)"])
