@@ -2,7 +2,7 @@ import Foundation
 public import Logging
 public import MediaQueueAMQP
 public import MediaQueueCore
-public import MediaQueueEngine
+import MediaQueueEngine
 import MediaQueueSQLite
 import MediaQueueWorkers
 public import ServiceLifecycle
@@ -75,7 +75,7 @@ public struct MediaQueueApplication: Sendable {
             let connection = try makeConnection(url: configuration.amqpURL, name: "intake")
             connections.append(AMQPConnectionService(connection))
             services.append(IntakeService(
-                connection: connection, store: store, queues: queueDirectory(), workers: workers,
+                connection: connection, store: store, factory: SubmissionFactory(queues: queueDirectory(), workers: workers),
                 options: IntakeOptions(queue: configuration.intakeQueue, deadLetterQueue: configuration.deadLetterQueue, defaultBucket: configuration.bucket),
                 formatting: formatting, dispatcherWakeup: dispatcherWakeup, logger: logger
             ))
