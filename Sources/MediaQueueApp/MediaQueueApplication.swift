@@ -1,6 +1,7 @@
 import Foundation
 public import Logging
 public import MediaQueueAMQP
+public import MediaQueueAPI
 public import MediaQueueCore
 import MediaQueueEngine
 import MediaQueueSQLite
@@ -59,8 +60,18 @@ public struct MediaQueueApplication: Sendable {
         return AMQPConnection(configuration: amqp, logger: logger)
     }
 
-    /// The services of the configured roles, ready for a `ServiceGroup`.
-    public func makeServices() throws -> [any Service] {
+    /// The REST API's settings from the configuration.
+    public func apiOptions() throws -> APIOptions {
+        let address = try APIOptions.address(configuration.httpAddress)
+        return APIOptions(
+            host: address.host, port: address.port, credentials: try Credential.parseList(configuration.credentials),
+            allowAnonymous: configuration.anonymous, hostSuffixes: configuration.hostSuffixes, maxBodyBytes: configuration.maxBodyBytes
+        )
+    }
+
+    /// The services of the configured roles, ready for a `ServiceGroup`. `onListening` receives
+    /// the API's address once it accepts connections.
+    public func makeServices(onListening: @escaping @Sendable (String, Int) -> Void = { _, _ in }) throws -> [any Service] {
         let configuration = self.configuration
         let formatting = configuration.formatting
         let dispatcherWakeup = Wakeup()
@@ -104,6 +115,13 @@ public struct MediaQueueApplication: Sendable {
                 wakeup: relayWakeup, logger: logger
             ))
         }
+        if configuration.roles.contains(.api) {
+            services.append(APIService(
+                options: try apiOptions(), store: store,
+                factory: SubmissionFactory(queues: queueDirectory(), workers: workers), formatting: formatting, logger: logger,
+                onSubmitted: { dispatcherWakeup.signal() }, onListening: onListening
+            ))
+        }
         // Shutdown runs from the end of the list: intake stops first, then dispatch, then the
         // relay flushes, then the connections close.
         return connections + services.reversed()
@@ -112,14 +130,14 @@ public struct MediaQueueApplication: Sendable {
     /// Runs every service until SIGTERM or SIGINT, then drains: intake stops first, running jobs
     /// get time to finish, pending callbacks are flushed, connections close last.
     /// `handleSignals: false` for in-process use (tests), where cancelling the task stops it.
-    public func run(handleSignals: Bool = true) async throws {
+    public func run(handleSignals: Bool = true, onListening: @escaping @Sendable (String, Int) -> Void = { _, _ in }) async throws {
         let queue = try await prepare()
         logger.info("mediaqueue started", metadata: [
             "bucket": "\(configuration.bucket)", "queue.id": "\(queue.id)", "storage": "\(configuration.resolvedStorageDir)",
             "intake": "\(configuration.intakeQueue)", "roles": "\(configuration.roles.map(\.rawValue).sorted().joined(separator: ","))",
         ])
         let group = ServiceGroup(configuration: .init(
-            services: try makeServices().map { .init(service: $0) },
+            services: try makeServices(onListening: onListening).map { .init(service: $0) },
             gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
             logger: logger
         ))

@@ -42,7 +42,7 @@ struct Serve: AsyncParsableCommand {
 
     @OptionGroup var options: GlobalOptions
 
-    @Option(name: .long, help: "Comma-separated roles to run: intake, dispatch, relay (default: all).")
+    @Option(name: .long, help: "Comma-separated roles to run: intake, dispatch, relay, api (default: all).")
     var role: String?
 
     func run() async throws {
@@ -56,7 +56,9 @@ struct Serve: AsyncParsableCommand {
         // print's buffer would hold it back.
         let line = "mediaqueue: consuming \(configuration.intakeQueue) on \(redacted(configuration.amqpURL)); data in \(configuration.dataDir)\n"
         FileHandle.standardOutput.write(Data(line.utf8))
-        try await application.run()
+        try await application.run { host, port in
+            FileHandle.standardOutput.write(Data("mediaqueue: API listening on http://\(host):\(port)\n".utf8))
+        }
     }
 }
 

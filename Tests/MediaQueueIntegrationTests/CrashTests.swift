@@ -27,6 +27,7 @@ import Testing
             "MEDIAQUEUE_MAX_RUNNING_JOBS": "2",
             "MEDIAQUEUE_LEASE_SECONDS": "5",
             "MEDIAQUEUE_LOG_LEVEL": "warning",
+            "MEDIAQUEUE_HTTP_ADDRESS": "127.0.0.1:0",
         ]
         let log = configuration.dataDir + "/serve.log"
         try FileManager.default.createDirectory(atPath: configuration.dataDir, withIntermediateDirectories: true)

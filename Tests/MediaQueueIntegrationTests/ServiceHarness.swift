@@ -24,6 +24,7 @@ final class ServiceHarness: Sendable {
         configuration.deadLetterQueue = configuration.intakeQueue + ".dead"
         configuration.eventsExchange = TestEnvironment.uniqueName("it.events")
         configuration.maxRunningJobs = 4
+        configuration.httpAddress = "127.0.0.1:0"  // any free port: tests run side by side
         configure(&configuration)
         self.configuration = configuration
         var logger = Logger(label: "test")
