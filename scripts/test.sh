@@ -18,7 +18,7 @@ pgrep -x epmd >/dev/null && epmd_was_running=1
 cleanup() {
     status=$?
     scripts/rabbitmq-node.sh stop "$work/main" "$main_port" || true
-    scripts/rabbitmq-node.sh stop "$work/fault" "$fault_port" || true
+    FAULT_DIR="$work/fault" FAULT_PORT="$fault_port" scripts/fault-broker.sh stop || true
     # epmd starts with the first node; stop it only if this script started it (it refuses while
     # other nodes are registered).
     [ "$epmd_was_running" = 1 ] || epmd -kill >/dev/null 2>&1 || true
@@ -27,7 +27,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-for port in "$main_port" "$fault_port"; do
+for port in "$main_port" "$fault_port" "$((fault_port + 100))"; do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
         echo "port $port is in use; set MEDIAQUEUE_TEST_PORT / MEDIAQUEUE_TEST_FAULT_PORT" >&2
         exit 1
@@ -38,7 +38,9 @@ echo "starting test brokers on 127.0.0.1:$main_port and :$fault_port" >&2
 # The long-job test needs a short consumer_timeout on the shared broker.
 RABBITMQ_CONSUMER_TIMEOUT_MS=20000 scripts/rabbitmq-node.sh start "$work/main" "$main_port" &
 main_pid=$!
-scripts/rabbitmq-node.sh start "$work/fault" "$fault_port" &
+fault_tls_port=$((fault_port + 100))
+export FAULT_DIR="$work/fault" FAULT_PORT="$fault_port" FAULT_TLS_PORT="$fault_tls_port"
+scripts/fault-broker.sh start &
 fault_pid=$!
 
 # C modules may be imported only by their wrapper targets (checked while the brokers start).
@@ -56,10 +58,18 @@ if grep -q "error:" "$work/build.log"; then
 fi
 wait "$main_pid" "$fault_pid"
 
+# Tencent's Python SDK for the API's end-to-end test, in a virtual environment under .build.
+venv=.build/test-venv
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+"$venv/bin/python" -c "import qcloud_cos" 2>/dev/null \
+    || "$venv/bin/pip" install -q --disable-pip-version-check cos-python-sdk-v5 >/dev/null
+export MEDIAQUEUE_TEST_PYTHON="$root/$venv/bin/python"
+
 export MEDIAQUEUE_TEST_AMQP_URL="amqp://guest:guest@127.0.0.1:$main_port/"
 export MEDIAQUEUE_TEST_FAULT_AMQP_URL="amqp://guest:guest@127.0.0.1:$fault_port/"
-export FAULT_DIR="$work/fault" FAULT_PORT="$fault_port"
 export MEDIAQUEUE_TEST_FAULT_BROKER_CTL="$root/scripts/fault-broker.sh"
+export MEDIAQUEUE_TEST_FAULT_AMQPS_URL="amqps://guest:guest@localhost:$fault_tls_port/"
+export MEDIAQUEUE_TEST_FAULT_CA_FILE="$work/fault/tls/ca.pem"
 export MEDIAQUEUE_TEST_MEDIAQUEUE_BINARY="$root/.build/debug/mediaqueue"
 
 swift test --skip-build "$@"

@@ -40,9 +40,11 @@ final class ServiceHarness: Sendable {
     var bucketRoot: String { configuration.resolvedStorageDir + "/" + configuration.bucket }
 
     /// Starts `mediaqueue serve`'s services in a task; cancel the task to stop them.
-    func startService(store: (any JobStore)? = nil, workers: [any MediaWorker] = []) throws -> (MediaQueueApplication, Task<Void, any Error>) {
+    func startService(
+        store: (any JobStore)? = nil, workers: [any MediaWorker] = [], onListening: @escaping @Sendable (String, Int) -> Void = { _, _ in }
+    ) throws -> (MediaQueueApplication, Task<Void, any Error>) {
         let application = try MediaQueueApplication(configuration: configuration, store: store, extraWorkers: workers, logger: logger)
-        let task = Task { try await application.run(handleSignals: false) }
+        let task = Task { try await application.run(handleSignals: false, onListening: onListening) }
         return (application, task)
     }
 
