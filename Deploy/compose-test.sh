@@ -106,7 +106,9 @@ trap 'reason="interrupted"; exit 130' INT TERM
 
 # ---- 1. tools -----------------------------------------------------------------------------
 log "packages"
-scripts/install-packages.sh podman runc debootstrap python3-venv || fail "installing podman runc debootstrap failed"
+# netavark and aardvark-dns (podman's recommends) give compose networks their service-name DNS.
+scripts/install-packages.sh podman runc debootstrap netavark aardvark-dns python3-venv \
+    || fail "installing podman runc debootstrap netavark aardvark-dns python3-venv failed"
 requirements="podman-compose==1.6.0 pika==1.3.2"
 if [ "$(cat "$cache/venv/requirements" 2>/dev/null)" != "$requirements" ]; then
     log "$requirements into $cache/venv"
@@ -130,6 +132,7 @@ cgroup_manager = "cgroupfs"
 events_logger = "file"
 tmp_dir = "$work/libpod"
 [network]
+network_backend = "netavark"
 network_config_dir = "$work/networks"
 EOF
 cat >"$work/storage.conf" <<EOF
@@ -185,9 +188,11 @@ binary=$(swift build -c release --static-swift-stdlib --product mediaqueue --sho
 install -D -m 755 "$binary" "$cache/image/mediaqueue"
 
 log "images: rabbitmq:3.13-management stand-in, mediaqueue (runtime-prebuilt), callback receiver"
-podman build -q -t docker.io/library/rabbitmq:3.13-management Deploy/test/rabbitmq >"$work/build-rabbitmq.log" 2>&1 \
+# Image builds use the host's network: they only fetch packages, and the private store's default
+# bridge would take podman's default subnet, which the machine's own podman0/cni-podman0 may hold.
+podman build -q --network=host -t docker.io/library/rabbitmq:3.13-management Deploy/test/rabbitmq >"$work/build-rabbitmq.log" 2>&1 \
     || { tail -30 "$work/build-rabbitmq.log" >&2; fail "building the RabbitMQ stand-in image failed"; }
-compose build >"$work/build-compose.log" 2>&1 \
+compose --podman-build-args=--network=host build >"$work/build-compose.log" 2>&1 \
     || { tail -40 "$work/build-compose.log" >&2; fail "podman-compose build failed"; }
 
 # ---- 4. up --------------------------------------------------------------------------------
