@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The compose test: runs docker-compose.yml for real with podman (no Docker engine and no image
-# registry here; see Docs/compose.md), a Snapshot job end to end, then takes everything down.
+# registry here; Docs/compose.md has the details), a Snapshot job end to end, then takes everything down.
 #
 #   Deploy/compose-test.sh          (scripts/test.sh calls it after the Swift tests)
 #
@@ -224,9 +224,9 @@ receiver=$(container callback-receiver)
 [ -n "$receiver" ] || fail "the callback receiver is not running"
 
 # ---- 5. the README's first job --------------------------------------------------------------
-log "first job: a video in the data volume"
-podman exec "$mq" sh -c 'mkdir -p /data/storage/media-1250000000/input && ffmpeg -loglevel error \
-    -f lavfi -i testsrc=duration=5:size=640x360:rate=25 -pix_fmt yuv420p /data/storage/media-1250000000/input/a.mp4' \
+log "first job: a video in the data volume (the README's Docker step 1)"
+podman exec "$mq" sh -c 'mkdir -p storage/media-1250000000/input && ffmpeg -loglevel error \
+    -f lavfi -i testsrc=duration=5:size=640x360:rate=25 -pix_fmt yuv420p storage/media-1250000000/input/a.mp4' \
     || fail "could not make the input video in the mediaqueue container"
 
 log "first job: publish examples/snapshot.xml on 127.0.0.1:$MEDIAQUEUE_COMPOSE_AMQP_PORT, wait for TaskFinish"
@@ -242,9 +242,17 @@ for n in 0 1 2; do
 done
 log "first job: $job_id, snap-0.jpg snap-1.jpg snap-2.jpg in the volume"
 
-until=$(( $(date +%s) + 30 ))
-until podman logs "$receiver" 2>&1 | grep -q "callback: .*event=TaskFinish job=$job_id"; do
-    [ "$(date +%s)" -lt "$until" ] || fail "the example callback receiver logged no TaskFinish for $job_id"
-    sleep 1
+# The README's Docker step 3 as written: the CLI inside the container, the example baked in.
+log "first job, README's Docker step 3: mediaqueue submit in the container"
+cli_job=$(podman exec "$mq" mediaqueue submit --request /usr/share/mediaqueue/examples/snapshot.xml) \
+    || fail "\`mediaqueue submit\` in the mediaqueue container failed"
+[[ "$cli_job" =~ ^j[0-9a-f]{32}$ ]] || fail "\`mediaqueue submit\` printed '$cli_job', not a JobId"
+
+for id in "$job_id" "$cli_job"; do
+    until=$(( $(date +%s) + 60 ))
+    until podman logs "$receiver" 2>&1 | grep -q "callback: .*event=TaskFinish job=$id"; do
+        [ "$(date +%s)" -lt "$until" ] || fail "the example callback receiver logged no TaskFinish for $id"
+        sleep 1
+    done
+    log "callback receiver: $(podman logs "$receiver" 2>&1 | grep "job=$id" | head -1)"
 done
-log "callback receiver: $(podman logs "$receiver" 2>&1 | grep "job=$job_id" | head -1)"
