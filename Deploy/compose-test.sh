@@ -26,7 +26,10 @@ root=$PWD
 cache=$root/.build/compose
 mkdir -p "$cache"
 started=$(date +%s)
-log() { echo "compose: [$(( $(date +%s) - started ))s] $*" >&2; }
+# The script's own stdout and stderr, kept as fds 3 and 4: a signal's trap runs inside whatever
+# command was running, with that command's redirections (often to a log file).
+exec 3>&1 4>&2
+log() { echo "compose: [$(( $(date +%s) - started ))s] $*" >&4; }
 
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo -E"
@@ -45,21 +48,22 @@ cleanup() {
     if [ -n "$work" ] && [ -d "$work" ]; then
         if [ "$status" -ne 0 ] && [ "$compose_started" = 1 ]; then
             log "last logs of the stack:"
-            compose logs --tail 40 2>&1 | tail -150 >&2
+            compose logs --tail 40 2>&1 | tail -150 >&4
         fi
         if [ "${MEDIAQUEUE_COMPOSE_KEEP:-0}" = 1 ]; then
             log "kept: CONTAINERS_CONF=$work/containers.conf CONTAINERS_STORAGE_CONF=$work/storage.conf podman ps;" \
                 "remove with: $0 --remove $work $project"
         else
+            echo "== $(date -Is) $project $work" >>"$cache/cleanup.log"
             remove_all "$work" "$project" >>"$cache/cleanup.log" 2>&1 \
                 || log "cleanup was incomplete, see $cache/cleanup.log"
         fi
     fi
     if [ "$status" -eq 0 ]; then
         log "done"
-        echo "compose: ok"
+        echo "compose: ok" >&3
     else
-        echo "compose: FAILED: ${reason:-exit status $status (see the output above)}"
+        echo "compose: FAILED: ${reason:-exit status $status (see the output above)}" >&3
     fi
     exit "$status"
 }
