@@ -73,3 +73,12 @@ export MEDIAQUEUE_TEST_FAULT_CA_FILE="$work/fault/tls/ca.pem"
 export MEDIAQUEUE_TEST_MEDIAQUEUE_BINARY="$root/.build/debug/mediaqueue"
 
 swift test --skip-build "$@"
+
+# ---- compose test: docker-compose.yml run for real with podman (Deploy/compose-test.sh, about
+# 2 minutes once its base image is cached). Developers may skip it with MEDIAQUEUE_SKIP_COMPOSE=1;
+# CI (.ci/run) runs it.
+if [ "${MEDIAQUEUE_SKIP_COMPOSE:-0}" = 1 ]; then
+    echo "compose: skipped (MEDIAQUEUE_SKIP_COMPOSE=1)" >&2
+else
+    Deploy/compose-test.sh
+fi
