@@ -10,7 +10,7 @@ struct MediaQueueCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mediaqueue",
         abstract: "A self-hosted media-processing job service that speaks Tencent Cloud Infinite's wire formats.",
-        subcommands: [Serve.self, Submit.self, Jobs.self, QueueCommand.self]
+        subcommands: [Serve.self, Submit.self, Jobs.self, QueueCommand.self, Templates.self]
     )
 }
 
@@ -174,6 +174,25 @@ struct QueueCommand: AsyncParsableCommand {
             target.updateTime = SystemTimeSource().now
             try await application.store.updateQueue(target)
             print(XMLTree("Response", children: [target.xml("Queue", times: configuration.formatting.times)]).xmlString())
+        }
+    }
+}
+
+struct Templates: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show the built-in media templates.", subcommands: [List.self])
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print the templates Operation.TemplateId may name.")
+        @Flag(name: .long, help: "Print CI's DescribeMediaTemplates XML instead of a table.") var xml = false
+
+        func run() {
+            if xml {
+                print(MediaQueueApplication.templateList.xmlString())
+                return
+            }
+            for row in MediaQueueApplication.templateRows {
+                print([row.id, row.tag.padding(toLength: 9, withPad: " ", startingAt: 0), row.name.padding(toLength: 16, withPad: " ", startingAt: 0), row.summary].joined(separator: "  "))
+            }
         }
     }
 }
