@@ -66,8 +66,13 @@ struct AnimationOptions: Sendable, Hashable {
         var chain: [String] = []
         if let rate = samplingRate { chain.append("fps=\(String(format: "%.6f", rate))") }
         if let fps, onlyKeyFrames || intervalOfFrame != nil || framesPerSecond != nil {
-            // Taken frames play back at Fps, one after the other.
-            chain.append("setpts=N/(\(String(format: "%.6f", fps))*TB)")
+            // Taken frames play back at Fps, one after the other (fps then only sets the rate the
+            // encoder sees: every frame already sits in its own slot).
+            let rate = String(format: "%.6f", fps)
+            // A fine time base first: after `fps` it is 1/rate, too coarse for the new times.
+            chain.append("settb=AVTB")
+            chain.append("setpts=N/(\(rate)*TB)")
+            chain.append("fps=\(rate)")
         }
         if width != nil || height != nil {
             chain.append("scale=\(width ?? -1):\(height ?? -1):flags=lanczos")

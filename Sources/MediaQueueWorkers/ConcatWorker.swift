@@ -5,8 +5,9 @@ import MediaQueueXML
 
 /// Runs `Concat` jobs: the fragments of `Operation.ConcatTemplate` and `Input.Object` joined in
 /// the order `ConcatOptions` describes, re-encoded into its `Container`/`Video`/`Audio`. Pieces
-/// of other sizes are fitted into the output size (the first piece's, unless `Width`/`Height`
-/// say otherwise) with black bars; a piece without audio contributes silence.
+/// of other sizes are fitted into the output size (the input's, unless `Width`/`Height` say
+/// otherwise) with black bars; the frame rate is `Fps` or the input's; a piece without audio
+/// contributes silence.
 ///
 /// Failures: `InputNotExist` (the input or any fragment); `InvalidInput` (not readable media, a
 /// piece without video for a video output); `InvalidArgument` (a fragment URL of another
@@ -66,7 +67,8 @@ public struct ConcatWorker: MediaWorker {
         for fragment in options.fragments where fragment.mode == .start {
             pieces.append(try await piece(fragment, job: job, context: context))
         }
-        pieces.append(Piece(input: main, probe: try await probe(main)))
+        let mainPiece = Piece(input: main, probe: try await probe(main))
+        pieces.append(mainPiece)
         for fragment in options.fragments where fragment.mode == .end {
             pieces.append(try await piece(fragment, job: job, context: context))
         }
@@ -78,9 +80,9 @@ public struct ConcatWorker: MediaWorker {
             for piece in pieces where piece.probe.video == nil {
                 throw WorkFailure.invalidInput("'\(piece.input.object)' has no video stream to join into a video output")
             }
-            size = Self.outputSize(video, first: pieces[0].probe.video)
+            size = Self.outputSize(video, source: mainPiece.probe.video)
         }
-        let fps = video?.fps ?? pieces[0].probe.video?.rational("avg_frame_rate") ?? 25
+        let fps = video?.fps ?? mainPiece.probe.video?.rational("avg_frame_rate") ?? 25
         let audio = output.audio
         let layout = (audio?.channels ?? 2) == 1 ? "mono" : "stereo"
 
@@ -158,11 +160,11 @@ public struct ConcatWorker: MediaWorker {
         try await MediaProbe.run(path: input.path, displayName: input.object, configuration: configuration)
     }
 
-    /// `Width`/`Height` when both are set; one of them with the other from the first piece's
-    /// aspect ratio; else the first piece's size. Always even (4:2:0 needs it).
-    static func outputSize(_ video: TranscodeOptions.Video?, first: MediaProbe.Section?) -> (width: Int, height: Int) {
-        let sourceWidth = first?.number("width") ?? 640
-        let sourceHeight = first?.number("height") ?? 360
+    /// `Width`/`Height` when both are set; one of them with the other from the input's aspect
+    /// ratio; else the input's size. Always even (4:2:0 needs it).
+    static func outputSize(_ video: TranscodeOptions.Video?, source: MediaProbe.Section?) -> (width: Int, height: Int) {
+        let sourceWidth = source?.number("width") ?? 640
+        let sourceHeight = source?.number("height") ?? 360
         func even(_ value: Double) -> Int { max(2, Int((value / 2).rounded()) * 2) }
         switch (video?.width, video?.height) {
         case (let width?, let height?): return (width, height)
