@@ -123,7 +123,7 @@ public struct ConcatWorker: MediaWorker {
         defer { staging.remove() }
         let stem = TranscodeWorker.stem(OutputStaging.fileName(ofKey: object))
         arguments += output.containerArguments(
-            output: staging.path(for: object), segmentPattern: output.format == .hls ? staging.folder + "/" + stem + "-%d.ts" : nil
+            output: staging.path(for: object), segmentPattern: output.format == .hls ? FFmpegConfiguration.patternEscaped(staging.folder + "/" + stem) + "-%d.ts" : nil
         )
 
         let durations = pieces.map(\.duration)

@@ -58,6 +58,12 @@ extension FFmpegConfiguration {
         }
     }
 
+    /// A path inside an ffmpeg file-name pattern (image2, segment and HLS segment names), where
+    /// `%` starts a number; `%%` is a literal `%`.
+    static func patternEscaped(_ path: String) -> String {
+        path.replacingOccurrences(of: "%", with: "%%")
+    }
+
     /// Formats seconds for ffmpeg's time options: fixed notation (its parser has no exponents).
     static func seconds(_ value: Double) -> String {
         String(format: "%.3f", value)

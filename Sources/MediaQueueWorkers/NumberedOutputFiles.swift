@@ -30,7 +30,7 @@ struct NumberedOutputFiles: Sendable {
     }
 
     /// The output pattern for ffmpeg's image2 and segment muxers (`%d` from 0).
-    var ffmpegPattern: String { "\(temporaryFolder)/\(temporaryPrefix)%d.\(fileExtension)" }
+    var ffmpegPattern: String { "\(FFmpegConfiguration.patternEscaped(temporaryFolder))/\(temporaryPrefix)%d.\(fileExtension)" }
 
     /// Checks every key stays inside the bucket and creates the temporary folder.
     func prepare() throws(WorkFailure) {

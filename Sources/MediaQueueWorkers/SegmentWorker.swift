@@ -67,14 +67,14 @@ public struct SegmentWorker: MediaWorker {
         case .hls, .m3u8:
             arguments += [
                 "-hls_time", String(options.duration ?? SegmentOptions.playlistDefaultDuration), "-hls_list_size", "0",
-                "-hls_playlist_type", "vod", "-hls_segment_filename", staging.folder + "/" + stem + "-%d.ts",
+                "-hls_playlist_type", "vod", "-hls_segment_filename", FFmpegConfiguration.patternEscaped(staging.folder + "/" + stem) + "-%d.ts",
                 "-f", "hls", staging.path(for: first),
             ]
         case .mp4, .ts, .mkv:
             if let duration = options.duration {
                 arguments += [
                     "-f", "segment", "-segment_time", String(duration), "-reset_timestamps", "1", "-segment_format", options.format.muxer,
-                    "-segment_start_number", "0", staging.folder + "/segment-%d." + options.format.fileExtension,
+                    "-segment_start_number", "0", FFmpegConfiguration.patternEscaped(staging.folder) + "/segment-%d." + options.format.fileExtension,
                 ]
             } else {
                 if options.format == .mp4 { arguments += ["-movflags", "+faststart"] }

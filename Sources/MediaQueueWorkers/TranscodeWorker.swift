@@ -78,7 +78,7 @@ public struct TranscodeWorker: MediaWorker {
         let staging = try OutputStaging(bucketRoot: context.bucketRoot, jobID: job.id.rawValue, object: object)
         defer { staging.remove() }
         let stem = Self.stem(OutputStaging.fileName(ofKey: object))
-        let segmentPattern = options.format == .hls ? staging.folder + "/" + stem + "-%d.ts" : nil
+        let segmentPattern = options.format == .hls ? FFmpegConfiguration.patternEscaped(staging.folder + "/" + stem) + "-%d.ts" : nil
 
         var arguments: [String] = []
         if plan.start > 0 { arguments += ["-ss", FFmpegConfiguration.seconds(plan.start)] }
