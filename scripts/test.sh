@@ -19,9 +19,11 @@ cleanup() {
     status=$?
     scripts/rabbitmq-node.sh stop "$work/main" "$main_port" || true
     FAULT_DIR="$work/fault" FAULT_PORT="$fault_port" scripts/fault-broker.sh stop || true
-    # epmd starts with the first node; stop it only if this script started it (it refuses while
-    # other nodes are registered).
-    [ "$epmd_was_running" = 1 ] || epmd -kill >/dev/null 2>&1 || true
+    # epmd starts with the first node; stop it only if this script started it and no other
+    # node (another run's broker) still uses it.
+    if [ "$epmd_was_running" = 0 ] && ! epmd -names 2>/dev/null | grep -q "^name "; then
+        epmd -kill >/dev/null 2>&1 || true
+    fi
     rm -rf "$work"
     exit $status
 }

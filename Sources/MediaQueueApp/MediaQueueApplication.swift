@@ -30,10 +30,17 @@ public struct MediaQueueApplication: Sendable {
 
     /// The job types this process runs.
     public var workers: WorkerRegistry {
-        let ffmpeg = FFmpegConfiguration(ffmpegPath: configuration.ffmpegPath, ffprobePath: configuration.ffprobePath)
+        let ffmpeg = FFmpegConfiguration(
+            ffmpegPath: configuration.ffmpegPath, ffprobePath: configuration.ffprobePath,
+            jobTimeout: .seconds(configuration.jobTimeoutSeconds)
+        )
         var workers: [any MediaWorker] = [
             MediaInfoWorker(configuration: ffmpeg, logger: logger),
             SnapshotWorker(configuration: ffmpeg, logger: logger),
+            TranscodeWorker(configuration: ffmpeg, logger: logger),
+            AnimationWorker(configuration: ffmpeg, logger: logger),
+            ConcatWorker(configuration: ffmpeg, logger: logger),
+            SegmentWorker(configuration: ffmpeg, logger: logger),
         ]
         if configuration.enableNoop { workers.append(NoopWorker()) }
         return WorkerRegistry(workers + extraWorkers)

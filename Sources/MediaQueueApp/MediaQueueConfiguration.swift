@@ -1,5 +1,6 @@
 public import Foundation
 public import MediaQueueCore
+import MediaQueueWorkers
 
 /// Everything `mediaqueue` can be told, from (lowest to highest precedence) defaults, a JSON
 /// configuration file and `MEDIAQUEUE_*` environment variables. The README lists every key.
@@ -43,6 +44,9 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
     /// ffmpeg and ffprobe (`MEDIAQUEUE_FFMPEG`, `MEDIAQUEUE_FFPROBE`).
     public var ffmpegPath = "/usr/bin/ffmpeg"
     public var ffprobePath = "/usr/bin/ffprobe"
+    /// The longest a job may run before ffmpeg is stopped and it fails with `JobTimeout`
+    /// (`MEDIAQUEUE_JOB_TIMEOUT_SECONDS`, default 6 h).
+    public var jobTimeoutSeconds = 6 * 3600
     /// API key pairs (`MEDIAQUEUE_CREDENTIALS`: `SecretId:SecretKey:bucket1,bucket2;…`).
     public var credentials = ""
     /// Serve unsigned API requests (`MEDIAQUEUE_ANONYMOUS=1`); off by default.
@@ -134,6 +138,7 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
             case "enableNoop": enableNoop = ["1", "true", "yes", "on"].contains(value.lowercased())
             case "ffmpeg", "ffmpegPath": ffmpegPath = value
             case "ffprobe", "ffprobePath": ffprobePath = value
+            case "jobTimeoutSeconds": jobTimeoutSeconds = try int(key, value)
             case "roles":
                 roles = []
                 for name in value.split(separator: ",") {
@@ -165,6 +170,7 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
         guard queueMaxConcurrent > 0, queueMaxSize > 0, maxRunningJobs > 0, leaseSeconds >= 5 else {
             throw ConfigurationError("queueMaxConcurrent, queueMaxSize and maxRunningJobs must be positive, leaseSeconds at least 5")
         }
+        guard jobTimeoutSeconds > 0 else { throw ConfigurationError("jobTimeoutSeconds must be positive") }
     }
 
     var utcOffsetSeconds: Int? {
@@ -175,7 +181,7 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
 
     /// How documents show times and the region.
     public var formatting: CIFormatting {
-        CIFormatting(times: CITimeFormat(utcOffsetSeconds: utcOffsetSeconds ?? 0), region: region)
+        CIFormatting(times: CITimeFormat(utcOffsetSeconds: utcOffsetSeconds ?? 0), region: region, templateNames: SystemTemplates.names)
     }
 
     /// Settings of a bucket's `queue-1` when it is first created.

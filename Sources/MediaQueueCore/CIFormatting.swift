@@ -5,10 +5,14 @@ public import MediaQueueXML
 public struct CIFormatting: Sendable, Hashable {
     public var times: CITimeFormat
     public var region: String
+    /// Names of the templates `Operation.TemplateId` may name, by id: `JobsDetail` echoes the
+    /// name as `TemplateName` (the templates themselves belong to the workers).
+    public var templateNames: [String: String]
 
-    public init(times: CITimeFormat = CITimeFormat(), region: String = "ap-local") {
+    public init(times: CITimeFormat = CITimeFormat(), region: String = "ap-local", templateNames: [String: String] = [:]) {
         self.times = times
         self.region = region
+        self.templateNames = templateNames
     }
 }
 
@@ -23,6 +27,10 @@ extension Job {
 
         var operationElement = operation
         operationElement.name = "Operation"
+        if let index = operation.children.firstIndex(where: { $0.name == "TemplateId" }), operation["TemplateName"] == nil,
+           let name = formatting.templateNames[operation.children[index].text.trimmed] {
+            operationElement.children.insert(XMLTree("TemplateName", text: name), at: index + 1)
+        }
         if let mediaInfo { operationElement.set(mediaInfo) }
         if let mediaResult { operationElement.set(mediaResult) }
 

@@ -12,7 +12,11 @@ struct BucketInput: Sendable {
     init(job: Job, context: WorkContext) throws(WorkFailure) {
         // Validation refused a missing key at submission; a stored job without one cannot exist
         // unless the store was edited, and then it simply does not exist.
-        let object = job.inputObject?.trimmingCharacters(in: .whitespaces) ?? ""
+        try self.init(object: job.inputObject?.trimmingCharacters(in: .whitespaces) ?? "", context: context)
+    }
+
+    /// Another object of the job's bucket (e.g. a Concat fragment); the key was checked at submission.
+    init(object: String, context: WorkContext) throws(WorkFailure) {
         let path = context.bucketRoot + "/" + object
         var isFolder: ObjCBool = false
         guard !object.isEmpty,

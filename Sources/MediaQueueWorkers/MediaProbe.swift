@@ -40,6 +40,9 @@ struct MediaProbe: Sendable, Hashable {
     /// The first video stream, if any.
     var video: Section? { streams.first { $0["codec_type"] == "video" } }
 
+    /// The first audio stream, if any.
+    var audio: Section? { streams.first { $0["codec_type"] == "audio" } }
+
     /// The playable length in seconds: the video stream's, else the container's.
     var duration: Double? { video?.number("duration") ?? format.number("duration") }
 

@@ -1,6 +1,7 @@
 import Foundation
+import MediaQueueCore
 
-/// CI's wildcards in `Output.Object`: `${Number}` (shot index from 0), `${jobid}`,
+/// CI's wildcards in `Output.Object`: `${Number}` (file index from 0), `${jobid}`,
 /// `${InputName}` (input file name without extension) and `${ext}`.
 struct OutputObjectTemplate: Sendable, Hashable {
     static let number = "${Number}"
@@ -11,8 +12,8 @@ struct OutputObjectTemplate: Sendable, Hashable {
     /// What `${ext}` stands for, e.g. `jpg`.
     var ext: String
 
-    /// The object key of shot `number`.
-    func object(number: Int) -> String {
+    /// The object key of file `number`.
+    func object(number: Int = 0) -> String {
         template
             .replacingOccurrences(of: Self.number, with: String(number))
             .replacingOccurrences(of: "${jobid}", with: jobID)
@@ -25,5 +26,17 @@ struct OutputObjectTemplate: Sendable, Hashable {
         let file = object(number: 0).split(separator: "/").last ?? ""
         guard let dot = file.lastIndex(of: ".") else { return "" }
         return file[file.index(after: dot)...].lowercased()
+    }
+
+    /// Whether the template holds `${Number}`.
+    var isNumbered: Bool { template.contains(Self.number) }
+
+    /// Refuses a key that would leave the bucket: the wildcards may bring in `..` (an input named
+    /// `...mp4`), which validation at submission could not see.
+    static func checkInsideBucket(_ object: String) throws(WorkFailure) {
+        if object.isEmpty || object.hasPrefix("/") || object.contains("\0")
+            || object.split(separator: "/", omittingEmptySubsequences: false).contains(where: { $0 == ".." || $0 == "." || $0.isEmpty }) {
+            throw WorkFailure.invalidArgument("Operation.Output.Object", "'\(object)' is not a key inside the bucket")
+        }
     }
 }

@@ -1,15 +1,44 @@
 import MediaQueueCore
 import MediaQueueXML
 
-/// A Snapshot operation's `Operation.Snapshot` and `Operation.Output.Object`, checked against
-/// CI's ranges (spec §7.3). Every error names the element it is about.
+/// A Snapshot operation's `Operation.Snapshot` (or its template's), `Operation.Output.Object`
+/// and `Operation.Output.SpriteObject`, checked against CI's ranges (spec §7.3). Every error
+/// names the element it is about.
 struct SnapshotOptions: Sendable, Hashable {
     /// How shot times are chosen.
-    enum Mode: String, Sendable, Hashable {
+    enum Mode: String, Sendable, Hashable, CaseIterable {
         /// From `Start`, every `TimeInterval` seconds (or every frame without one), up to `Count`.
         case interval = "Interval"
         /// `Count` shots evenly spaced from `Start` to the end.
         case average = "Average"
+        /// The key frames from `Start` on, up to `Count`.
+        case keyFrame = "KeyFrame"
+    }
+
+    /// What the job writes: shots, sprites (shots tiled into grids), or both.
+    enum OutMode: String, Sendable, Hashable, CaseIterable {
+        case onlySnapshot = "OnlySnapshot"
+        case onlySprite = "OnlySprite"
+        case snapshotAndSprite = "SnapshotAndSprite"
+
+        var writesShots: Bool { self != .onlySprite }
+        var writesSprites: Bool { self != .onlySnapshot }
+    }
+
+    /// `SpriteSnapshotConfig`: how shots are tiled into sprite images.
+    struct Sprite: Sendable, Hashable {
+        var cellWidth: Int?
+        var cellHeight: Int?
+        var padding = 0
+        var margin = 0
+        /// An ffmpeg colour (`black`, `#RRGGBB`, `0xRRGGBB@0.5`).
+        var color: String
+        var columns: Int
+        var lines: Int
+        /// The `Output.SpriteObject` template.
+        var outputObject: String
+
+        var cellsPerSprite: Int { columns * lines }
     }
 
     var mode: Mode = .interval
@@ -20,80 +49,85 @@ struct SnapshotOptions: Sendable, Hashable {
     var height: Int?
     /// In Interval mode, fall back to Average when the video is too short for `Count` shots.
     var isCheckCount = false
+    var outMode: OutMode = .onlySnapshot
+    /// Set when `outMode` writes sprites.
+    var sprite: Sprite?
     /// The `Output.Object` template, e.g. `out/snap-${Number}.jpg`.
     var outputObject: String
+    /// The template named by `Operation.TemplateId`, if any.
+    var template: MediaTemplate?
 
     static let countRange = 1...10_000
     static let sizeRange = 128...4096
     static let maxTimeInterval = 3600.0
 
-    /// Reads the stored `<Operation>` element; `requireOutputObject()` has already checked the key
-    /// at submission, this re-reads it for the run.
+    /// Reads the stored `<Operation>` element; validation at submission and the run both use it.
     init(operation: XMLTree) throws(CIError) {
         guard let output = operation.text("Output", "Object")?.trimmed, !output.isEmpty else {
-            throw Self.invalid("Operation.Output.Object", "is required")
+            throw OperationFields.invalid("Operation.Output.Object", "is required")
         }
         outputObject = output
-        let snapshot = operation["Snapshot"] ?? XMLTree("Snapshot")
+        let resolved = try SystemTemplates.resolve(operation, tag: "Snapshot", container: "Snapshot")
+        template = resolved.template
+        let snapshot = OperationFields(resolved.element, path: "Operation.Snapshot")
 
-        if let text = Self.value(snapshot, "Mode") {
-            guard let mode = Mode(rawValue: text) else {
-                throw Self.invalid("Operation.Snapshot.Mode", "'\(text)' is not supported yet (supported: Interval, Average)")
-            }
-            self.mode = mode
+        if let mode = try snapshot.choice("Mode", Mode.allCases.map(\.rawValue)) {
+            self.mode = Mode(rawValue: mode)!
         }
-        if let text = Self.value(snapshot, "Start") {
-            guard let start = Double(text), start.isFinite, start >= 0 else {
-                throw Self.invalid("Operation.Snapshot.Start", "must be a number of seconds ≥ 0, not '\(text)'")
-            }
-            self.start = start
+        start = try snapshot.number("Start", above: 0, inclusive: true, unit: " seconds") ?? 0
+        timeInterval = try snapshot.number("TimeInterval", above: 0, upTo: Self.maxTimeInterval, unit: " seconds")
+        count = try snapshot.int("Count", in: Self.countRange) ?? 1
+        width = try snapshot.int("Width", in: Self.sizeRange, unit: " pixels")
+        height = try snapshot.int("Height", in: Self.sizeRange, unit: " pixels")
+        isCheckCount = try snapshot.bool("IsCheckCount") ?? false
+        if let outMode = try snapshot.choice("SnapshotOutMode", OutMode.allCases.map(\.rawValue)) {
+            self.outMode = OutMode(rawValue: outMode)!
         }
-        if let text = Self.value(snapshot, "TimeInterval") {
-            guard let interval = Double(text), interval > 0, interval <= Self.maxTimeInterval else {
-                throw Self.invalid("Operation.Snapshot.TimeInterval", "must be in (0, 3600] seconds, not '\(text)'")
-            }
-            timeInterval = interval
+        // Per-shot image processing and black-frame detection are not built; refusing beats ignoring.
+        try snapshot.refuse("CIParam", "is not supported yet; choose the image format by the output extension (.jpg or .png)")
+        try snapshot.refuse("IsCheckBlack", unless: { $0.lowercased() == "false" })
+
+        if outMode.writesShots, count > 1, !outputObject.contains(OutputObjectTemplate.number) {
+            throw OperationFields.invalid("Operation.Output.Object", "must contain ${Number} when Count is more than 1")
         }
-        if let text = Self.value(snapshot, "Count") {
-            guard let count = Int(text), Self.countRange.contains(count) else {
-                throw Self.invalid("Operation.Snapshot.Count", "must be an integer in (0, 10000], not '\(text)'")
-            }
-            self.count = count
-        }
-        width = try Self.size(snapshot, "Width")
-        height = try Self.size(snapshot, "Height")
-        if let text = Self.value(snapshot, "IsCheckCount") {
-            isCheckCount = text.lowercased() == "true"
-        }
-        // Sprites and per-shot image processing are not built; refusing beats ignoring them.
-        if let text = Self.value(snapshot, "SnapshotOutMode"), text != "OnlySnapshot" {
-            throw Self.invalid("Operation.Snapshot.SnapshotOutMode", "'\(text)' is not supported yet (supported: OnlySnapshot)")
-        }
-        if Self.value(snapshot, "CIParam") != nil {
-            throw Self.invalid("Operation.Snapshot.CIParam", "is not supported yet; choose the image format by the output extension (.jpg or .png)")
-        }
-        if count > 1, !outputObject.contains(OutputObjectTemplate.number) {
-            throw Self.invalid("Operation.Output.Object", "must contain ${Number} when Count is more than 1")
+        if outMode.writesSprites {
+            sprite = try Self.sprite(snapshot.child("SpriteSnapshotConfig"), operation: operation, count: count)
         }
     }
 
-    /// A field's trimmed text; nil when absent or empty (CI treats empty as unset).
-    private static func value(_ snapshot: XMLTree, _ name: String) -> String? {
-        guard let text = snapshot.text(name)?.trimmed, !text.isEmpty else { return nil }
-        return text
-    }
-
-    private static func size(_ snapshot: XMLTree, _ name: String) throws(CIError) -> Int? {
-        guard let text = value(snapshot, name) else { return nil }
-        guard let size = Int(text), sizeRange.contains(size) else {
-            throw invalid("Operation.Snapshot.\(name)", "must be an integer in [128, 4096] pixels, not '\(text)'")
+    private static func sprite(_ config: OperationFields, operation: XMLTree, count: Int) throws(CIError) -> Sprite {
+        guard let object = operation.text("Output", "SpriteObject")?.trimmed, !object.isEmpty else {
+            throw OperationFields.invalid("Operation.Output.SpriteObject", "is required when SnapshotOutMode writes sprites")
         }
-        return size
+        if object.split(separator: "/").contains("..") || object.hasPrefix("/") {
+            throw OperationFields.invalid("Operation.Output.SpriteObject", "must be a key inside the bucket")
+        }
+        guard let color = config.string("Color") else { throw config.invalid("Color", "is required") }
+        // Goes into an ffmpeg filter graph: only what colour syntax needs, nothing that separates filters.
+        guard color.utf8.allSatisfy({ $0.isASCIILetterOrDigit || $0 == UInt8(ascii: "#") || $0 == UInt8(ascii: "@") || $0 == UInt8(ascii: ".") }) else {
+            throw config.invalid("Color", "'\(color)' is not a colour (a name such as white, #RRGGBB or 0xRRGGBB, optionally @alpha)")
+        }
+        guard let columns = try config.int("Columns", in: 1...10_000) else { throw config.invalid("Columns", "is required") }
+        guard let lines = try config.int("Lines", in: 1...10_000) else { throw config.invalid("Lines", "is required") }
+        let sprite = Sprite(
+            cellWidth: try config.int("CellWidth", in: 8...4096, unit: " pixels"),
+            cellHeight: try config.int("CellHeight", in: 8...4096, unit: " pixels"),
+            padding: try config.int("Padding", in: 0...1024, unit: " pixels") ?? 0,
+            margin: try config.int("Margin", in: 0...1024, unit: " pixels") ?? 0,
+            color: color, columns: columns, lines: lines, outputObject: object
+        )
+        if count > sprite.cellsPerSprite, !object.contains(OutputObjectTemplate.number) {
+            throw OperationFields.invalid(
+                "Operation.Output.SpriteObject", "must contain ${Number}: Count \(count) needs more than one \(columns)x\(lines) sprite"
+            )
+        }
+        return sprite
     }
+}
 
-    /// The same shape as MediaQueueCore's `CIError.invalid`, which is internal there.
-    static func invalid(_ element: String, _ message: String) -> CIError {
-        CIError(.invalidArgument, "\(element): \(message)", element: element)
+extension UInt8 {
+    var isASCIILetterOrDigit: Bool {
+        (self >= 48 && self <= 57) || (self >= 65 && self <= 90) || (self >= 97 && self <= 122)
     }
 }
 

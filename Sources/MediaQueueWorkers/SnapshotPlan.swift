@@ -31,6 +31,11 @@ struct SnapshotPlan: Sendable, Hashable {
             interval = remaining / Double(options.count)
             maxShots = options.count
             expectedShots = options.count
+        case .keyFrame:
+            // Which frames are key frames is known only while decoding.
+            interval = nil
+            maxShots = options.count
+            expectedShots = options.count
         case .interval:
             if let step = options.timeInterval {
                 // Shot k is at start + k·step and must be before the end.

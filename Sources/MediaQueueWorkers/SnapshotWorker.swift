@@ -6,13 +6,16 @@ import MediaQueueXML
 /// Runs `Snapshot` jobs: still images of the input video, written to the bucket under
 /// `Operation.Output.Object` and listed in CI's `<MediaResult>` with their MD5s.
 ///
-/// Supported: `Mode` `Interval` (default) and `Average`, `Start`, `TimeInterval`, `Count`,
-/// `Width`/`Height` (one alone keeps the aspect ratio), `IsCheckCount`; JPEG output, or PNG when
-/// the key ends in `.png`. One ffmpeg run renders every shot.
+/// Supported: `Mode` `Interval` (default), `Average` and `KeyFrame`, `Start`, `TimeInterval`,
+/// `Count`, `Width`/`Height` (one alone keeps the aspect ratio), `IsCheckCount`;
+/// `SnapshotOutMode` `OnlySnapshot`, `OnlySprite` and `SnapshotAndSprite` with
+/// `SpriteSnapshotConfig` (sprites written to `Output.SpriteObject`, listed in
+/// `SpriteOutputFile`); `Operation.TemplateId` of a Snapshot template. JPEG output, or PNG when
+/// the key ends in `.png`. One ffmpeg run renders every shot and sprite.
 ///
 /// Failures: `InputNotExist`; `InvalidInput` (not readable media, or no video stream);
 /// `InvalidArgument` (`Start` beyond the end); `ProcessingFailed` with ffmpeg's reason;
-/// `OutputWriteFailed`; `InternalError` when ffmpeg cannot start.
+/// `OutputWriteFailed`; `JobTimeout`; `InternalError` when ffmpeg cannot start.
 public struct SnapshotWorker: MediaWorker {
     public let tag = "Snapshot"
 
@@ -28,20 +31,27 @@ public struct SnapshotWorker: MediaWorker {
     }
 
     /// Requires `Input.Object` and `Operation.Output.Object` and checks `Operation.Snapshot`
-    /// against CI's ranges.
+    /// (or the template it names) against CI's ranges.
     public func validate(_ operation: CreateMediaJobsRequest.Operation) throws(CIError) {
-        _ = try operation.requireInputObject()
+        _ = try operation.requireBucketInputObject()
         _ = try operation.requireOutputObject()
         _ = try SnapshotOptions(operation: operation.operation)
     }
 
-    /// Renders the shots and returns `WorkResult(mediaResult:)`; failures are `WorkFailure`s.
+    /// Renders the shots and sprites and returns `WorkResult(mediaResult:)`; failures are
+    /// `WorkFailure`s.
     public func run(_ job: Job, context: WorkContext) async throws -> WorkResult {
+        try await withJobTimeout(configuration.jobTimeout) { [self] in
+            try await snapshot(job, context: context)
+        }
+    }
+
+    private func snapshot(_ job: Job, context: WorkContext) async throws -> WorkResult {
         let options: SnapshotOptions
         do {
             options = try SnapshotOptions(operation: job.operation)
         } catch {
-            throw WorkFailure(code: error.code.rawValue, message: error.message)
+            throw error.asWorkFailure
         }
         let input = try BucketInput(job: job, context: context)
         let probe = try await MediaProbe.run(path: input.path, displayName: input.object, configuration: configuration)
@@ -50,30 +60,54 @@ public struct SnapshotWorker: MediaWorker {
         }
         let plan = try SnapshotPlan(options: options, duration: probe.duration, frameRate: video.rational("avg_frame_rate"))
         let names = OutputObjectTemplate(template: options.outputObject, jobID: job.id.rawValue, inputName: input.name, ext: "jpg")
-        let files = SnapshotFiles(bucketRoot: context.bucketRoot, names: names, maxShots: plan.maxShots)
-        try files.prepare()
+        let shots = options.outMode.writesShots
+            ? NumberedOutputFiles(bucketRoot: context.bucketRoot, names: names, maxShots: plan.maxShots, kind: "shot") : nil
+        let sprites = options.sprite.map { sprite in
+            NumberedOutputFiles(
+                bucketRoot: context.bucketRoot,
+                names: OutputObjectTemplate(template: sprite.outputObject, jobID: job.id.rawValue, inputName: input.name, ext: "jpg"),
+                maxShots: (plan.maxShots + sprite.cellsPerSprite - 1) / sprite.cellsPerSprite, kind: "sprite"
+            )
+        }
+        try shots?.prepare()
+        try sprites?.prepare()
         logger.debug("taking snapshots", metadata: [
             "job.id": "\(job.id)", "input": "\(input.object)", "shots.max": "\(plan.maxShots)",
         ])
 
-        let published: [SnapshotFiles.Published]
+        let publishedShots: [PublishedObject]
+        let publishedSprites: [PublishedObject]
         do {
-            defer { files.removeTemporaryFiles() }
-            try await render(plan: plan, options: options, input: input, files: files, context: context)
-            published = try files.publish()
+            defer {
+                shots?.removeTemporaryFiles()
+                sprites?.removeTemporaryFiles()
+            }
+            try await render(plan: plan, options: options, input: input, shots: shots, sprites: sprites, context: context)
+            publishedShots = try shots?.publish() ?? []
+            do {
+                publishedSprites = try sprites?.publish() ?? []
+            } catch {
+                for shot in publishedShots { try? FileManager.default.removeItem(atPath: context.bucketRoot + "/" + shot.object) }
+                throw error
+            }
         }
-        guard !published.isEmpty else {
+        guard !publishedShots.isEmpty || !publishedSprites.isEmpty else {
             throw WorkFailure.invalidArgument("Operation.Snapshot.Start", "the input has no video frame at or after it")
         }
         context.reportProgress(100)
-        logger.debug("snapshots written", metadata: ["job.id": "\(job.id)", "shots": "\(published.count)"])
-        return WorkResult(mediaResult: Self.mediaResult(published, bucket: job.bucket, region: context.formatting.region))
+        logger.debug("snapshots written", metadata: [
+            "job.id": "\(job.id)", "shots": "\(publishedShots.count)", "sprites": "\(publishedSprites.count)",
+        ])
+        return WorkResult(mediaResult: MediaResult.xml(
+            publishedShots, sprites: publishedSprites, bucket: job.bucket, region: context.formatting.region
+        ))
     }
 
-    /// One ffmpeg run for every shot; progress comes from `-progress pipe:1` (`frame=` counts
-    /// written shots).
+    /// One ffmpeg run for every shot and sprite; progress comes from `-progress pipe:1`
+    /// (`frame=` counts written images of the first output).
     private func render(
-        plan: SnapshotPlan, options: SnapshotOptions, input: BucketInput, files: SnapshotFiles, context: WorkContext
+        plan: SnapshotPlan, options: SnapshotOptions, input: BucketInput, shots: NumberedOutputFiles?,
+        sprites: NumberedOutputFiles?, context: WorkContext
     ) async throws {
         var filters: [String] = []
         if let interval = plan.interval {
@@ -85,48 +119,31 @@ public struct SnapshotWorker: MediaWorker {
             // -2: the missing side follows the aspect ratio, rounded to an even size.
             filters.append("scale=\(options.width ?? -2):\(options.height ?? -2)")
         }
-        var arguments = [
-            "-nostdin", "-hide_banner", "-loglevel", "error", "-nostats", "-progress", "pipe:1", "-y",
-            // Fixed notation: ffmpeg's time syntax has no exponents (`1e-05`).
-            "-ss", String(format: "%.3f", plan.start), "-i", input.path,
-            "-map", "0:v:0", "-an", "-sn", "-dn",
-        ]
-        if !filters.isEmpty { arguments += ["-vf", filters.joined(separator: ",")] }
-        arguments += ["-fps_mode", "passthrough", "-frames:v", String(plan.maxShots)]
-        if files.imageExtension == "jpg" { arguments += ["-q:v", "2"] }
-        arguments += ["-start_number", "0", files.ffmpegPattern]
+        // Both outputs see the same shots, so the graph itself stops after the last one.
+        filters.append("trim=end_frame=\(plan.maxShots)")
+        var graph = "[0:v]" + filters.joined(separator: ",")
+        if let sprite = options.sprite {
+            var tiling: [String] = []
+            if sprite.cellWidth != nil || sprite.cellHeight != nil {
+                tiling.append("scale=\(sprite.cellWidth ?? -2):\(sprite.cellHeight ?? -2)")
+            }
+            tiling.append("tile=\(sprite.columns)x\(sprite.lines):margin=\(sprite.margin):padding=\(sprite.padding):color=\(sprite.color)")
+            graph += shots != nil ? ",split=2[shots][cells];[cells]" : ","
+            graph += tiling.joined(separator: ",") + "[sprites]"
+        } else {
+            graph += "[shots]"
+        }
 
-        let expected = plan.expectedShots
-        let reportProgress = context.reportProgress
-        reportProgress(0)
-        let output: MediaProcess.Output
-        do {
-            output = try await configuration.ffmpeg(arguments).run(stdout: .lines { line in
-                guard line.hasPrefix("frame="), let frames = Int(line.dropFirst(6)) else { return }
-                // 99 at most until the files are published.
-                reportProgress(min(99, frames * 100 / max(expected, 1)))
-            })
-        } catch let error as MediaProcess.LaunchError {
-            throw WorkFailure.toolUnavailable(error.description)
+        var arguments: [String] = []
+        if options.mode == .keyFrame { arguments += ["-skip_frame", "nokey"] }
+        arguments += ["-ss", FFmpegConfiguration.seconds(plan.start), "-i", input.path, "-filter_complex", graph]
+        for (label, files) in [("shots", shots), ("sprites", sprites)] {
+            guard let files else { continue }
+            arguments += ["-map", "[\(label)]", "-fps_mode", "passthrough", "-frames:v", String(files.maxShots)]
+            if files.fileExtension == "jpg" { arguments += ["-q:v", "2"] }
+            arguments += ["-start_number", "0", files.ffmpegPattern]
         }
-        guard output.succeeded else {
-            let reason = output.reason()
-                .replacingOccurrences(of: input.path, with: input.object)
-                .replacingOccurrences(of: context.bucketRoot + "/", with: "")
-            throw WorkFailure.processingFailed(reason)
-        }
-    }
-
-    /// `<MediaResult><OutputFile>` with one `ObjectName` and one `Md5Info` per shot.
-    static func mediaResult(_ published: [SnapshotFiles.Published], bucket: String, region: String) -> XMLTree {
-        var outputFile = XMLTree("OutputFile", children: [
-            XMLTree("Bucket", text: bucket),
-            XMLTree("Region", text: region),
-        ])
-        outputFile.children += published.map { XMLTree("ObjectName", text: $0.object) }
-        outputFile.children += published.map {
-            XMLTree("Md5Info", children: [XMLTree("Md5", text: $0.md5), XMLTree("ObjectName", text: $0.object)])
-        }
-        return XMLTree("MediaResult", children: [outputFile])
+        let expected = shots != nil ? plan.expectedShots : (sprites?.maxShots ?? 1)
+        try await configuration.runFFmpeg(arguments, meter: .frames(expected), context: context, hiding: [(input.path, input.object)])
     }
 }

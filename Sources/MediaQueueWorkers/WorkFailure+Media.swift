@@ -1,3 +1,4 @@
+import Foundation
 public import MediaQueueCore
 
 /// The failure codes the media workers report in a job's `Code` (CI documents no vocabulary for
@@ -27,5 +28,15 @@ extension WorkFailure {
     /// ffmpeg or ffprobe could not be started; the details are in the message and the log.
     public static func toolUnavailable(_ reason: String) -> WorkFailure {
         WorkFailure(code: "InternalError", message: reason)
+    }
+}
+
+extension WorkFailure {
+    /// The job ran past its time limit (`FFmpegConfiguration.jobTimeout`); ffmpeg was stopped and
+    /// partial outputs removed.
+    public static func jobTimeout(_ limit: Duration) -> WorkFailure {
+        let seconds = Double(limit.components.seconds) + Double(limit.components.attoseconds) / 1e18
+        let shown = String(format: "%g", seconds)
+        return WorkFailure(code: "JobTimeout", message: "the job did not finish within its time limit of \(shown) s and was stopped")
     }
 }

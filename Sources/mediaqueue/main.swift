@@ -10,7 +10,7 @@ struct MediaQueueCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mediaqueue",
         abstract: "A self-hosted media-processing job service that speaks Tencent Cloud Infinite's wire formats.",
-        subcommands: [Serve.self, Submit.self, Jobs.self, QueueCommand.self]
+        subcommands: [Serve.self, Submit.self, Jobs.self, QueueCommand.self, Templates.self]
     )
 }
 
@@ -258,6 +258,25 @@ func cliAsync<T>(_ body: () async throws -> T) async throws -> T {
         return try await body()
     } catch let error as CIError {
         throw CommandError("\(error.code): \(error.message)")
+    }
+}
+
+struct Templates: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show the built-in media templates.", subcommands: [List.self])
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print the templates Operation.TemplateId may name.")
+        @Flag(name: .long, help: "Print CI's DescribeMediaTemplates XML instead of a table.") var xml = false
+
+        func run() {
+            if xml {
+                print(MediaQueueApplication.templateList.xmlString())
+                return
+            }
+            for row in MediaQueueApplication.templateRows {
+                print([row.id, row.tag.padding(toLength: 9, withPad: " ", startingAt: 0), row.name.padding(toLength: 16, withPad: " ", startingAt: 0), row.summary].joined(separator: "  "))
+            }
+        }
     }
 }
 

@@ -148,7 +148,7 @@ struct SnapshotWorkerTests {
     }
 
     @Test("validation names the element at fault", arguments: [
-        ("<Snapshot><Mode>KeyFrame</Mode></Snapshot>", "Operation.Snapshot.Mode"),
+        ("<Snapshot><Mode>Burst</Mode></Snapshot>", "Operation.Snapshot.Mode"),
         ("<Snapshot><Start>-1</Start></Snapshot>", "Operation.Snapshot.Start"),
         ("<Snapshot><Start>soon</Start></Snapshot>", "Operation.Snapshot.Start"),
         ("<Snapshot><TimeInterval>0</TimeInterval></Snapshot>", "Operation.Snapshot.TimeInterval"),
@@ -158,7 +158,8 @@ struct SnapshotWorkerTests {
         ("<Snapshot><Count>1.5</Count></Snapshot>", "Operation.Snapshot.Count"),
         ("<Snapshot><Width>127</Width></Snapshot>", "Operation.Snapshot.Width"),
         ("<Snapshot><Height>4097</Height></Snapshot>", "Operation.Snapshot.Height"),
-        ("<Snapshot><SnapshotOutMode>OnlySprite</SnapshotOutMode></Snapshot>", "Operation.Snapshot.SnapshotOutMode"),
+        ("<Snapshot><SnapshotOutMode>Sprites</SnapshotOutMode></Snapshot>", "Operation.Snapshot.SnapshotOutMode"),
+        ("<Snapshot><SnapshotOutMode>OnlySprite</SnapshotOutMode></Snapshot>", "Operation.Output.SpriteObject"),
         ("<Snapshot><CIParam>imageMogr2/format/png</CIParam></Snapshot>", "Operation.Snapshot.CIParam"),
         ("<Snapshot><Count>3</Count></Snapshot><Output><Object>out/one.jpg</Object></Output>", "Operation.Output.Object"),
         ("<Snapshot><Count>1</Count></Snapshot>", "Operation.Output.Object"),
@@ -245,10 +246,7 @@ struct SnapshotWorkerTests {
         let bucket = try await bucketWithVideo(seconds: 60)
         defer { bucket.remove() }
         // A wrapper that records ffmpeg's pid; `exec` keeps it, so the pid is ffmpeg's own.
-        let pidFile = bucket.root + "/ffmpeg.pid"
-        let wrapper = bucket.root + "/ffmpeg"
-        try Data("#!/bin/sh\necho $$ > '\(pidFile)'\nexec /usr/bin/ffmpeg \"$@\"\n".utf8).write(to: URL(fileURLWithPath: wrapper))
-        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: wrapper)
+        let (wrapper, pidFile) = try await recordingFFmpeg(in: bucket)
         let worker = SnapshotWorker(configuration: FFmpegConfiguration(ffmpegPath: wrapper), logger: quietLogger)
         // Every frame of a minute, upscaled to 3840 px PNGs: minutes of work, so it is surely
         // cancelled mid-run.

@@ -1,54 +1,48 @@
 import Foundation
 import MediaQueueCore
 
-/// The files one Snapshot job writes: ffmpeg renders into hidden temporary names beside the
-/// first output, and only finished files are renamed to their object keys, so a client never
-/// sees a half-written image. Whatever the job wrote is removed again when it fails or is
-/// cancelled.
-struct SnapshotFiles: Sendable {
-    /// One published shot.
-    struct Published: Sendable, Hashable {
-        var object: String
-        var md5: String
-    }
-
+/// Numbered files of one job (snapshots, sprites, segments; `${Number}` from 0): ffmpeg writes
+/// them under hidden temporary names beside the first output (its `%d` pattern), and only
+/// finished files are renamed to their object keys, so a client never sees a half-written file.
+/// Whatever the job wrote is removed again when it fails or is cancelled.
+struct NumberedOutputFiles: Sendable {
     let bucketRoot: String
     let names: OutputObjectTemplate
     let maxShots: Int
+    /// The extension of the temporary files, which tells ffmpeg's muxer what to write.
+    let fileExtension: String
     /// The folder of the first output key, where the temporary files go (same file system as
     /// every output, so renaming is atomic).
     let temporaryFolder: String
     private let temporaryPrefix: String
 
-    init(bucketRoot: String, names: OutputObjectTemplate, maxShots: Int) {
+    /// - Parameters:
+    ///   - kind: tells apart the temporary files of two sets of one job (shots and sprites).
+    ///   - fileExtension: nil for images: `png` when the keys end in `.png`, else `jpg` (JPEG is
+    ///     CI's default shot format).
+    init(bucketRoot: String, names: OutputObjectTemplate, maxShots: Int, kind: String = "out", fileExtension: String? = nil) {
         self.bucketRoot = bucketRoot
         self.names = names
         self.maxShots = maxShots
+        self.fileExtension = fileExtension ?? (names.fileExtension == "png" ? "png" : "jpg")
         temporaryFolder = Self.folder(of: bucketRoot + "/" + names.object(number: 0))
-        temporaryPrefix = ".mediaqueue-\(names.jobID)-"
+        temporaryPrefix = ".mediaqueue-\(names.jobID)-\(kind)-"
     }
 
-    /// The output pattern for ffmpeg's image2 muxer (`%d` from `-start_number 0`).
-    var ffmpegPattern: String { "\(temporaryFolder)/\(temporaryPrefix)%d.\(imageExtension)" }
-
-    /// `png` when the keys end in `.png`, else `jpg` (JPEG is CI's default shot format).
-    var imageExtension: String { names.fileExtension == "png" ? "png" : "jpg" }
+    /// The output pattern for ffmpeg's image2 and segment muxers (`%d` from 0).
+    var ffmpegPattern: String { "\(FFmpegConfiguration.patternEscaped(temporaryFolder))/\(temporaryPrefix)%d.\(fileExtension)" }
 
     /// Checks every key stays inside the bucket and creates the temporary folder.
     func prepare() throws(WorkFailure) {
         for number in 0..<maxShots {
-            let object = names.object(number: number)
-            // The wildcards may bring in `..` (e.g. an input named `...mp4`); never leave the bucket.
-            if object.hasPrefix("/") || object.split(separator: "/").contains(where: { $0 == ".." || $0 == "." }) {
-                throw WorkFailure.invalidArgument("Operation.Output.Object", "'\(object)' is not a key inside the bucket")
-            }
+            try OutputObjectTemplate.checkInsideBucket(names.object(number: number))
         }
-        try createFolder(temporaryFolder, for: names.object(number: 0))
+        try OutputStaging.createFolder(temporaryFolder, for: names.object(number: 0))
     }
 
     /// Hashes the shots ffmpeg wrote (consecutive from 0), then renames them to their keys.
     /// On failure the renamed files are removed again and the error is thrown.
-    func publish() throws -> [Published] {
+    func publish() throws -> [PublishedObject] {
         var shots: [(temporary: String, object: String, md5: String)] = []
         for number in 0..<maxShots {
             let temporary = temporaryPath(number)
@@ -68,7 +62,7 @@ struct SnapshotFiles: Sendable {
             for shot in shots {
                 let path = bucketRoot + "/" + shot.object
                 let folder = Self.folder(of: path)
-                if folder != temporaryFolder { try createFolder(folder, for: shot.object) }
+                if folder != temporaryFolder { try OutputStaging.createFolder(folder, for: shot.object) }
                 // rename(2) replaces an existing object atomically, as an overwrite in CI would.
                 guard rename(shot.temporary, path) == 0 else {
                     throw WorkFailure.outputWriteFailed(shot.object, String(cString: strerror(errno)))
@@ -79,7 +73,7 @@ struct SnapshotFiles: Sendable {
             for path in renamed { try? FileManager.default.removeItem(atPath: path) }
             throw error
         }
-        return shots.map { Published(object: $0.object, md5: $0.md5) }
+        return shots.map { PublishedObject(object: $0.object, md5: $0.md5) }
     }
 
     /// Removes the temporary files; published files are the job's result and stay.
@@ -91,22 +85,7 @@ struct SnapshotFiles: Sendable {
     }
 
     private func temporaryPath(_ number: Int) -> String {
-        "\(temporaryFolder)/\(temporaryPrefix)\(number).\(imageExtension)"
-    }
-
-    private func createFolder(_ folder: String, for object: String) throws(WorkFailure) {
-        var isFolder: ObjCBool = false
-        if FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder) {
-            guard isFolder.boolValue else {
-                throw WorkFailure.outputWriteFailed(object, "a file is in the way of its folder")
-            }
-            return
-        }
-        do {
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        } catch {
-            throw WorkFailure.outputWriteFailed(object, "cannot create its folder")
-        }
+        "\(temporaryFolder)/\(temporaryPrefix)\(number).\(fileExtension)"
     }
 
     private static func folder(of path: String) -> String {

@@ -1,0 +1,91 @@
+import Foundation
+public import Logging
+public import MediaQueueCore
+import MediaQueueXML
+
+/// Runs `Animation` jobs: a GIF or animated WebP of (part of) `Input.Object`, as
+/// `Operation.Animation` (or the template `Operation.TemplateId` names) asks, written to
+/// `Operation.Output.Object` (`${ext}` is gif or webp). See `AnimationOptions` for which frames
+/// are taken.
+///
+/// Failures: `InputNotExist`; `InvalidInput` (not readable media, no video stream);
+/// `InvalidArgument` (`TimeInterval.Start` beyond the end); `ProcessingFailed` with ffmpeg's
+/// reason; `OutputWriteFailed`; `JobTimeout`; `InternalError` when ffmpeg cannot start.
+public struct AnimationWorker: MediaWorker {
+    public let tag = "Animation"
+
+    private let configuration: FFmpegConfiguration
+    private let logger: Logger
+
+    /// - Parameters:
+    ///   - configuration: where ffmpeg and ffprobe are, and the job time limit.
+    ///   - logger: receives debug lines per job; the worker never creates a logger itself.
+    public init(configuration: FFmpegConfiguration = FFmpegConfiguration(), logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    public func validate(_ operation: CreateMediaJobsRequest.Operation) throws(CIError) {
+        _ = try operation.requireBucketInputObject()
+        _ = try operation.requireOutputObject()
+        _ = try AnimationOptions(operation: operation.operation)
+    }
+
+    /// Renders the animation and returns `WorkResult(mediaResult:mediaInfo:)`.
+    public func run(_ job: Job, context: WorkContext) async throws -> WorkResult {
+        try await withJobTimeout(configuration.jobTimeout) { [self] in
+            try await animate(job, context: context)
+        }
+    }
+
+    private func animate(_ job: Job, context: WorkContext) async throws -> WorkResult {
+        let options: AnimationOptions
+        do {
+            options = try AnimationOptions(operation: job.operation)
+        } catch {
+            throw error.asWorkFailure
+        }
+        let input = try BucketInput(job: job, context: context)
+        let probe = try await MediaProbe.run(path: input.path, displayName: input.object, configuration: configuration)
+        guard probe.video != nil else {
+            throw WorkFailure.invalidInput("'\(input.object)' has no video stream")
+        }
+        let span = try MediaTimeSpan(
+            start: options.start, duration: options.duration, inputDuration: probe.duration, field: "Operation.Animation.TimeInterval.Start"
+        )
+        let object = OutputObjectTemplate(
+            template: job.operation.text("Output", "Object")?.trimmed ?? "", jobID: job.id.rawValue, inputName: input.name,
+            ext: options.format.rawValue
+        ).object()
+        let staging = try OutputStaging(bucketRoot: context.bucketRoot, jobID: job.id.rawValue, object: object)
+        defer { staging.remove() }
+
+        var arguments: [String] = []
+        if options.onlyKeyFrames { arguments += ["-skip_frame", "nokey"] }
+        if span.start > 0 { arguments += ["-ss", FFmpegConfiguration.seconds(span.start)] }
+        if let duration = options.duration { arguments += ["-t", FFmpegConfiguration.seconds(duration)] }
+        arguments += ["-i", input.path, "-filter_complex", options.filterGraph(), "-map", "[out]", "-an", "-sn", "-dn"]
+        if options.onlyKeyFrames && options.fps == nil {
+            // Key frames keep their own times: the animation plays at the video's pace.
+            arguments += ["-fps_mode", "vfr"]
+        }
+        switch options.format {
+        case .gif:
+            arguments += ["-loop", "0", "-f", "gif"]
+        case .webp:
+            arguments += ["-c:v", "libwebp_anim", "-lossless", "0", "-quality", String(Int(options.quality ?? 75)), "-loop", "0", "-f", "webp"]
+        }
+        arguments.append(staging.path(for: object))
+
+        logger.debug("animating", metadata: ["job.id": "\(job.id)", "input": "\(input.object)", "format": "\(options.format.rawValue)"])
+        try await configuration.runFFmpeg(
+            arguments, meter: .duration(span.expectedDuration), context: context,
+            hiding: [(input.path, input.object), (staging.folder + "/", staging.outputFolder.isEmpty ? "" : staging.outputFolder + "/")]
+        )
+        // ffprobe reads GIF fully; animated WebP only partly, so its MediaInfo may be missing.
+        let mediaInfo = try? await MediaProbe.run(path: staging.path(for: object), displayName: object, configuration: configuration).mediaInfo()
+        let published = try staging.publish([object])
+        context.reportProgress(100)
+        return WorkResult(mediaResult: MediaResult.xml(published, bucket: job.bucket, region: context.formatting.region), mediaInfo: mediaInfo)
+    }
+}

@@ -1,0 +1,36 @@
+import MediaQueueCore
+
+/// Runs one job's work under the per-job time limit (`FFmpegConfiguration.jobTimeout`).
+///
+/// When the limit passes first, the work is cancelled (which stops its ffmpeg and removes its
+/// partial outputs, as any cancellation does) and the job fails with `JobTimeout`. A cancellation
+/// of the caller stays a `CancellationError`, so a cancelled job still ends as `Cancel`.
+func withJobTimeout(
+    _ limit: Duration, _ work: @escaping @Sendable () async throws -> WorkResult
+) async throws -> WorkResult {
+    try await withThrowingTaskGroup(of: TimedOutcome.self) { group in
+        group.addTask { .finished(try await work()) }
+        group.addTask {
+            try await Task.sleep(for: limit)
+            return .timedOut
+        }
+        // The first child to end decides; the other is cancelled and awaited before returning.
+        defer { group.cancelAll() }
+        switch try await group.next()! {
+        case .finished(let value):
+            return value
+        case .timedOut:
+            group.cancelAll()
+            // Let the work end (ffmpeg stopped, outputs removed) before the job is reported.
+            while let _ = try? await group.next() {}
+            try Task.checkCancellation()
+            throw WorkFailure.jobTimeout(limit)
+        }
+    }
+}
+
+/// Which child of `withJobTimeout` ended first.
+private enum TimedOutcome: Sendable {
+    case finished(WorkResult)
+    case timedOut
+}

@@ -1,0 +1,64 @@
+import Foundation
+import MediaQueueAMQP
+import MediaQueueApp
+import MediaQueueCore
+import MediaQueueTestSupport
+import MediaQueueXML
+import Testing
+
+/// The media workers through the whole service: registration, the TemplateName echo, results in
+/// the TaskFinish event, and the job time limit ending a stuck job as Failed.
+@Suite struct MediaWorkersEndToEndTests {
+    @Test func aTranscodeJobByTemplateIdSucceedsAndEchoesTheTemplateName() async throws {
+        let harness = try ServiceHarness()
+        try await SampleMedia.makeVideo(at: harness.bucketRoot + "/input/a.mp4", seconds: 1)
+        let events = try await harness.subscribeToEvents()
+        let (_, service) = try harness.startService()
+        defer { service.cancel() }
+        try await harness.waitForIntake()
+
+        // MP4-H264-SD; the inline Transcode loses to it.
+        try await harness.publish("""
+            <Request><Tag>Transcode</Tag><Input><Object>input/a.mp4</Object></Input><Operation>
+            <TemplateId>t0cba0cccc978d16d1318ebe6ecd6bf14c</TemplateId>
+            <Transcode><Container><Format>flv</Format></Container></Transcode>
+            <Output><Object>out/${InputName}-sd.${ext}</Object></Output></Operation></Request>
+            """)
+        let event = try #require(try await harness.receive(1, from: events).first)
+        let detail = try #require(event.xml?["JobsDetail"])
+        #expect(event.routingKey.hasSuffix(".Transcode.Success"))
+        #expect(detail.text("State") == "Success")
+        #expect(detail.text("Operation", "TemplateName") == "MP4-H264-SD")
+        #expect(detail["Operation"]?["MediaResult"]?["OutputFile"]?.all("ObjectName").map(\.text) == ["out/a-sd.mp4"])
+        #expect(detail.text("Operation", "MediaInfo", "Stream", "Video", "Height") == "480")
+        #expect(FileManager.default.fileExists(atPath: harness.bucketRoot + "/out/a-sd.mp4"))
+    }
+
+    @Test func aJobPastItsTimeLimitEndsFailedWithJobTimeout() async throws {
+        let scripts = FileManager.default.temporaryDirectory.appendingPathComponent(TestEnvironment.uniqueName("hang")).path
+        try FileManager.default.createDirectory(atPath: scripts, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: scripts) }
+        // Written by a child shell, so no child forked meanwhile holds it open for writing (ETXTBSY).
+        let hanging = scripts + "/ffmpeg"
+        try await runCommand("/bin/sh", ["-c", "printf '#!/bin/sh\\nexec sleep 600\\n' > \"$1\" && chmod 755 \"$1\"", "sh", hanging])
+        let harness = try ServiceHarness { configuration in
+            configuration.ffmpegPath = hanging
+            configuration.jobTimeoutSeconds = 1
+        }
+        try await SampleMedia.makeVideo(at: harness.bucketRoot + "/input/a.mp4", seconds: 3)
+        let events = try await harness.subscribeToEvents()
+        let (_, service) = try harness.startService()
+        defer { service.cancel() }
+        try await harness.waitForIntake()
+
+        try await harness.publish(snapshotRequest(output: "out/one.jpg", count: 1))
+        let event = try #require(try await harness.receive(1, from: events).first)
+        let detail = try #require(event.xml?["JobsDetail"])
+        #expect(event.routingKey.hasSuffix(".Snapshot.Failed"))
+        #expect(detail.text("State") == "Failed")
+        #expect(detail.text("Code") == "JobTimeout")
+        #expect(detail.text("Message")?.contains("time limit of 1 s") == true)
+        let left = (try? FileManager.default.subpathsOfDirectory(atPath: harness.bucketRoot + "/out")) ?? []
+        #expect(left.isEmpty)
+    }
+}
