@@ -49,7 +49,9 @@ public struct APIService: Service {
         )
     }
 
+    /// `run()`, not `runService()`: the latter installs its own signal handlers and service group,
+    /// so on SIGTERM the API would stop on its own and our group would see it end unexpectedly.
     public func run() async throws {
-        try await makeApplication().runService()
+        try await makeApplication().run()
     }
 }
