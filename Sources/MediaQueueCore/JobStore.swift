@@ -48,9 +48,10 @@ public protocol JobStore: Sendable {
     /// Records progress of a running job.
     func updateProgress(_ id: JobID, progress: Int) async throws
 
-    /// Ends a job `owner` holds, and stores its callback deliveries, in one transaction.
-    /// Returns false (and changes nothing) if the job is no longer held by `owner`.
-    func finish(_ job: Job, owner: String, outbox: [OutboxEntry]) async throws -> Bool
+    /// Ends jobs `owner` holds, each with its callback deliveries, all in one transaction (group
+    /// commit: one write for many finished jobs). Returns, per job, false (and changes nothing for
+    /// it) if the job is no longer held by `owner`.
+    func finish(_ jobs: [FinishedJob], owner: String) async throws -> [Bool]
 
     /// Cancels a job: `Submitted` or `Pause` jobs end as `Cancel` at once; a `Running` job is
     /// marked so that the process running it stops it. Throws `CIError` for unknown or finished jobs.
@@ -82,6 +83,24 @@ public protocol JobStore: Sendable {
 
     /// Forgets idempotency keys recorded before `cutoff`.
     func purgeIdempotencyKeys(before cutoff: Timestamp) async throws
+}
+
+/// A job in its terminal state and the callback deliveries that announce it.
+public struct FinishedJob: Sendable, Hashable {
+    public var job: Job
+    public var outbox: [OutboxEntry]
+
+    public init(job: Job, outbox: [OutboxEntry]) {
+        self.job = job
+        self.outbox = outbox
+    }
+}
+
+extension JobStore {
+    /// Ends one job (see `finish(_:owner:)`).
+    public func finish(_ job: Job, owner: String, outbox: [OutboxEntry]) async throws -> Bool {
+        try await finish([FinishedJob(job: job, outbox: outbox)], owner: owner).first ?? false
+    }
 }
 
 /// Jobs that one submission (one AMQP message or one HTTP request) creates.

@@ -170,14 +170,17 @@ public final class MemoryJobStore: JobStore {
         }
     }
 
-    public func finish(_ job: Job, owner: String, outbox: [OutboxEntry]) async throws -> Bool {
+    public func finish(_ jobs: [FinishedJob], owner: String) async throws -> [Bool] {
         state.withLock { state in
-            guard let current = state.jobs[job.id], current.state == .running, current.lease?.owner == owner else { return false }
-            var finished = job
-            finished.lease = nil
-            state.jobs[job.id] = finished
-            for entry in outbox { state.outbox[entry.id] = entry }
-            return true
+            jobs.map { finished in
+                let job = finished.job
+                guard let current = state.jobs[job.id], current.state == .running, current.lease?.owner == owner else { return false }
+                var ended = job
+                ended.lease = nil
+                state.jobs[job.id] = ended
+                for entry in finished.outbox { state.outbox[entry.id] = entry }
+                return true
+            }
         }
     }
 

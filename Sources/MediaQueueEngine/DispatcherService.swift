@@ -65,6 +65,8 @@ public struct DispatcherService: Service {
     }
 
     public func run() async throws {
+        let completions = CompletionBatcher(store: store, owner: options.owner)
+        let rules = QueueRuleCache(store: store)
         let running = RunningJobs()
         let stopping = StopFlag()
         await withGracefulShutdownHandler {
@@ -85,7 +87,7 @@ public struct DispatcherService: Service {
                     }
                     for job in claimed {
                         running.insert(job.id)
-                        group.addTask { await execute(job, running) }
+                        group.addTask { await execute(job, running, completions: completions, rules: rules) }
                     }
                     // A full claim means more may be waiting: go round at once.
                     if claimed.isEmpty || claimed.count < free {
@@ -140,7 +142,7 @@ public struct DispatcherService: Service {
     }
 
     /// Runs one claimed job to its end and records the outcome.
-    private func execute(_ claimed: Job, _ running: RunningJobs) async {
+    private func execute(_ claimed: Job, _ running: RunningJobs, completions: CompletionBatcher, rules: QueueRuleCache) async {
         defer {
             running.remove(claimed.id)
             wakeup.signal()
@@ -193,17 +195,17 @@ public struct DispatcherService: Service {
             job.message = "\(error)"
         }
         job.endTime = time.now
-        await finish(job, logger: logger)
+        await finish(job, completions: completions, rules: rules, logger: logger)
     }
 
-    private func finish(_ job: Job, logger: Logger) async {
+    private func finish(_ job: Job, completions: CompletionBatcher, rules: QueueRuleCache, logger: Logger) async {
         do {
             var outbox: [OutboxEntry] = []
-            if let queue = try await store.queue(id: job.queueID),
+            if let queue = try await rules.queue(job.queueID),
                let target = CallbackTarget.resolve(rule: queue.notifyConfig, override: job.callback) {
                 outbox.append(.taskFinish(job, target: target, formatting: formatting, now: time.now))
             }
-            if try await store.finish(job, owner: options.owner, outbox: outbox) {
+            if try await completions.finish(FinishedJob(job: job, outbox: outbox)) {
                 logger.debug("job ended", metadata: ["job.state": "\(job.state.rawValue)"])
                 if !outbox.isEmpty { relayWakeup?.signal() }
             } else {

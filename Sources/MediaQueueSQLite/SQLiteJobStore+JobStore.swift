@@ -267,22 +267,24 @@ extension SQLiteJobStore {
         }
     }
 
-    public func finish(_ job: Job, owner: String, outbox: [OutboxEntry]) async throws -> Bool {
-        try await transaction { db in
-            try db.execute(
-                sql: """
-                    UPDATE jobs SET state = ?, end_time = ?, progress = ?, code = ?, message = ?, media_result = ?,
-                        media_info = ?, lease_owner = NULL, lease_expires = NULL
-                    WHERE id = ? AND state = 'Running' AND lease_owner = ?
-                    """,
-                arguments: [
+    public func finish(_ jobs: [FinishedJob], owner: String) async throws -> [Bool] {
+        guard !jobs.isEmpty else { return [] }
+        return try await transaction { db in
+            let update = try db.cachedStatement(sql: """
+                UPDATE jobs SET state = ?, end_time = ?, progress = ?, code = ?, message = ?, media_result = ?,
+                    media_info = ?, lease_owner = NULL, lease_expires = NULL
+                WHERE id = ? AND state = 'Running' AND lease_owner = ?
+                """)
+            return try jobs.map { finished in
+                let job = finished.job
+                try update.execute(arguments: [
                     job.state.rawValue, job.endTime?.milliseconds, job.progress, job.code, job.message,
                     job.mediaResult?.xmlString(), job.mediaInfo?.xmlString(), job.id.rawValue, owner,
-                ]
-            )
-            guard db.changesCount == 1 else { return false }
-            for entry in outbox { try Self.insertOutbox(entry, db) }
-            return true
+                ])
+                guard db.changesCount == 1 else { return false }
+                for entry in finished.outbox { try Self.insertOutbox(entry, db) }
+                return true
+            }
         }
     }
 
@@ -296,12 +298,11 @@ extension SQLiteJobStore {
             name = mqName
             region = mqRegion
         }
-        try db.execute(
-            sql: """
-                INSERT INTO outbox (id, job_id, bucket, kind, url, mq_mode, mq_name, mq_region, routing_key, body,
-                    content_type, attempts, next_attempt, created_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """,
+        try db.cachedStatement(sql: """
+            INSERT INTO outbox (id, job_id, bucket, kind, url, mq_mode, mq_name, mq_region, routing_key, body,
+                content_type, attempts, next_attempt, created_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """).execute(
             arguments: [
                 entry.id, entry.jobID.rawValue, entry.bucket, kind, url, mode, name, region, entry.routingKey,
                 Data(entry.body), entry.contentType, entry.attempts, entry.nextAttempt.milliseconds, entry.createdAt.milliseconds,
@@ -382,11 +383,9 @@ extension SQLiteJobStore {
     public func markDelivered(_ ids: [String], at: Timestamp) async throws {
         guard !ids.isEmpty else { return }
         try await transaction { db in
+            let update = try db.cachedStatement(sql: "UPDATE outbox SET status = 'delivered', attempts = attempts + 1, delivered_at = ? WHERE id = ?")
             for id in ids {
-                try db.execute(
-                    sql: "UPDATE outbox SET status = 'delivered', attempts = attempts + 1, delivered_at = ? WHERE id = ?",
-                    arguments: [at.milliseconds, id]
-                )
+                try update.execute(arguments: [at.milliseconds, id])
             }
         }
     }

@@ -42,12 +42,11 @@ extension SQLiteJobStore {
     }
 
     static func insert(_ job: Job, _ db: Database) throws -> Int64 {
-        try db.execute(
-            sql: """
-                INSERT INTO jobs (id, bucket, queue_id, tag, state, job_level, input, operation, callback,
-                    creation_time, start_time, end_time, progress, code, message)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """,
+        try db.cachedStatement(sql: """
+            INSERT INTO jobs (id, bucket, queue_id, tag, state, job_level, input, operation, callback,
+                creation_time, start_time, end_time, progress, code, message)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """).execute(
             arguments: [
                 job.id.rawValue, job.bucket, job.queueID.rawValue, job.tag, job.state.rawValue, job.jobLevel,
                 job.input.xmlString(), job.operation.xmlString(), callbackXML(job.callback),

@@ -40,7 +40,7 @@ final class CrashAfterFirstCommitStore: JobStore, @unchecked Sendable {
     func renewLeases(_ ids: [JobID], owner: String, until: Timestamp) async throws -> [JobID] { try await base.renewLeases(ids, owner: owner, until: until) }
     func release(_ ids: [JobID], owner: String) async throws { try await base.release(ids, owner: owner) }
     func updateProgress(_ id: JobID, progress: Int) async throws { try await base.updateProgress(id, progress: progress) }
-    func finish(_ job: Job, owner: String, outbox: [OutboxEntry]) async throws -> Bool { try await base.finish(job, owner: owner, outbox: outbox) }
+    func finish(_ jobs: [FinishedJob], owner: String) async throws -> [Bool] { try await base.finish(jobs, owner: owner) }
     func cancel(_ id: JobID, now: Timestamp) async throws -> CancelOutcome { try await base.cancel(id, now: now) }
     func cancelRequests(owner: String) async throws -> [JobID] { try await base.cancelRequests(owner: owner) }
     func jobs(_ query: JobQuery) async throws -> [Job] { try await base.jobs(query) }
