@@ -139,7 +139,7 @@ extension SQLiteJobStore {
             outcomes.reserveCapacity(submissions.count)
             submissionLoop: for submission in submissions {
                 if let key = submission.idempotencyKey,
-                   let ids = try String.fetchOne(db, sql: "SELECT job_ids FROM idempotency_keys WHERE key = ?", arguments: [key]) {
+                   let ids = try String.fetchOne(db.cachedStatement(sql: "SELECT job_ids FROM idempotency_keys WHERE key = ?"), arguments: [key]) {
                     outcomes.append(.duplicate(ids.split(separator: ",").map { JobID(rawValue: String($0)) }))
                     continue
                 }
@@ -168,10 +168,8 @@ extension SQLiteJobStore {
                     created.append(job)
                 }
                 if let key = submission.idempotencyKey {
-                    try db.execute(
-                        sql: "INSERT INTO idempotency_keys (key, job_ids, created_at) VALUES (?, ?, ?)",
-                        arguments: [key, created.map(\.id.rawValue).joined(separator: ","), now.milliseconds]
-                    )
+                    try db.cachedStatement(sql: "INSERT INTO idempotency_keys (key, job_ids, created_at) VALUES (?, ?, ?)")
+                        .execute(arguments: [key, created.map(\.id.rawValue).joined(separator: ","), now.milliseconds])
                 }
                 outcomes.append(.created(created))
             }
