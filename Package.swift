@@ -21,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // C libraries from Debian, each imported by exactly one wrapper target.
@@ -34,6 +35,11 @@ let package = Package(
             pkgConfig: "libxml-2.0",
             providers: [.apt(["libxml2-dev"])]
         ),
+        .systemLibrary(
+            name: "CCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]
+        ),
 
         // Wrappers.
         .target(
@@ -44,6 +50,11 @@ let package = Package(
         .target(
             name: "MediaQueueAMQP",
             dependencies: ["CRabbitMQ", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "MediaQueueHTTPClient",
+            dependencies: ["CCurl"],
             swiftSettings: swiftSettings
         ),
 
@@ -66,7 +77,8 @@ let package = Package(
         .target(
             name: "MediaQueueEngine",
             dependencies: [
-                "MediaQueueCore", "MediaQueueAMQP",
+                "MediaQueueCore", "MediaQueueAMQP", "MediaQueueHTTPClient",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -75,7 +87,7 @@ let package = Package(
         .target(
             name: "MediaQueueApp",
             dependencies: [
-                "MediaQueueCore", "MediaQueueAMQP", "MediaQueueEngine", "MediaQueueWorkers", "MediaQueueSQLite",
+                "MediaQueueCore", "MediaQueueAMQP", "MediaQueueEngine", "MediaQueueWorkers", "MediaQueueSQLite", "MediaQueueHTTPClient",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -101,6 +113,12 @@ let package = Package(
         .testTarget(name: "MediaQueueXMLTests", dependencies: ["MediaQueueXML", "MediaQueueTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "MediaQueueCoreTests", dependencies: ["MediaQueueCore", "MediaQueueTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "MediaQueueAMQPTests", dependencies: ["MediaQueueAMQP", "MediaQueueTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "MediaQueueHTTPClientTests", dependencies: ["MediaQueueHTTPClient", "MediaQueueTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "MediaQueueEngineTests",
+            dependencies: ["MediaQueueEngine", "MediaQueueCore", "MediaQueueHTTPClient", "MediaQueueTestSupport"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "MediaQueueSQLiteTests",
             dependencies: ["MediaQueueSQLite", "MediaQueueCore", "MediaQueueTestSupport"],
@@ -116,7 +134,9 @@ let package = Package(
         ),
         .testTarget(
             name: "MediaQueueIntegrationTests",
-            dependencies: ["MediaQueueApp", "MediaQueueCore", "MediaQueueAMQP", "MediaQueueEngine", "MediaQueueTestSupport"],
+            dependencies: [
+                "MediaQueueApp", "MediaQueueCore", "MediaQueueAMQP", "MediaQueueEngine", "MediaQueueSQLite", "MediaQueueTestSupport",
+            ],
             swiftSettings: swiftSettings
         ),
     ]
