@@ -28,7 +28,7 @@ public enum TestEnvironment {
         "\(prefix).\(UUID().uuidString.prefix(8).lowercased())"
     }
 
-    static func value(_ name: String) -> String? {
+    public static func value(_ name: String) -> String? {
         guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty else { return nil }
         return value
     }
