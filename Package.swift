@@ -116,7 +116,10 @@ let package = Package(
         .testTarget(name: "MediaQueueHTTPClientTests", dependencies: ["MediaQueueHTTPClient", "MediaQueueTestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "MediaQueueEngineTests",
-            dependencies: ["MediaQueueEngine", "MediaQueueCore", "MediaQueueHTTPClient", "MediaQueueTestSupport"],
+            dependencies: [
+                "MediaQueueEngine", "MediaQueueCore", "MediaQueueHTTPClient", "MediaQueueXML", "MediaQueueTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

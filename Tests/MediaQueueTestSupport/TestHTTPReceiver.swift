@@ -44,8 +44,7 @@ public final class TestHTTPReceiver: Sendable {
 
     /// Listens on `port` (0: any free port); `reply` gets each request and its index (from 0).
     public init(port: UInt16 = 0, reply: @escaping @Sendable (Request, Int) -> Reply = { _, _ in .status(200) }) throws {
-        self.reply = reply
-        listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard listener >= 0 else { throw ReceiverError(description: "socket: \(String(cString: strerror(errno)))") }
         var yes: Int32 = 1
         setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
@@ -72,6 +71,8 @@ public final class TestHTTPReceiver: Sendable {
         _ = withUnsafeMutablePointer(to: &actual) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) }
         }
+        self.reply = reply
+        self.listener = listener
         self.port = UInt16(bigEndian: actual.sin_port)
         let thread = Thread { [self] in acceptLoop() }
         thread.start()
