@@ -43,7 +43,7 @@ import Testing
     /// Runs a relay until the returned task is cancelled.
     func startRelay(
         schedule: [Duration] = [.milliseconds(100)], maxPerEndpoint: Int = 8, batchSize: Int = 500,
-        timeout: Duration = .seconds(5), policy: AddressPolicy = loopbackOnly
+        timeout: Duration = .seconds(5), policy: AddressPolicy = loopbackOnly, time: any TimeSource = SystemTimeSource()
     ) -> Task<Void, any Error> {
         var logger = Logger(label: "test")
         logger.logLevel = .critical
@@ -54,7 +54,7 @@ import Testing
                 batchSize: batchSize, pollInterval: .milliseconds(20), retrySchedule: RetrySchedule(delays: schedule, jitter: 0),
                 maxPerEndpoint: maxPerEndpoint
             ),
-            wakeup: Wakeup(), logger: logger
+            time: time, wakeup: Wakeup(), logger: logger
         )
         return Task { try await relay.run() }
     }
@@ -73,19 +73,34 @@ import Testing
     @Test func fiveHundredThreeTimesThenOKIsOneDeliveryAfterFourAttemptsWithGrowingDelays() async throws {
         let receiver = try TestHTTPReceiver { _, index in index < 3 ? .status(500, body: "busy") : .status(200) }
         let entry = try await enqueue(receiver.url())
-        // Delays far enough apart that a loaded machine's scheduling noise cannot reorder the gaps.
-        let relay = startRelay(schedule: [.milliseconds(100), .milliseconds(800), .milliseconds(2000), .seconds(5)])
+        // An injected clock: each attempt waits for the clock to reach its scheduled time, so
+        // the test checks the schedule exactly instead of timing a busy machine.
+        let clock = ManualTimeSource(SystemTimeSource().now)
+        let start = clock.now
+        let delays: [Duration] = [.milliseconds(100), .milliseconds(800), .milliseconds(2000), .seconds(5)]
+        let relay = startRelay(schedule: delays, time: clock)
         defer { relay.cancel() }
 
+        var elapsed: Duration = .zero
+        for attempt in 1...3 {
+            try await eventually("attempt \(attempt) to be recorded") { try await stored(entry.id)?.attempts == attempt }
+            let scheduled = try #require(try await stored(entry.id)).nextAttempt
+            #expect(scheduled == start + elapsed + delays[attempt - 1], "attempt \(attempt)")
+            #expect(receiver.requests.count == attempt)
+            // Not a moment early: just before the scheduled time nothing more is sent.
+            clock.advance(by: delays[attempt - 1] - .milliseconds(1))
+            try await Task.sleep(for: .milliseconds(100))
+            #expect(receiver.requests.count == attempt)
+            clock.advance(by: .milliseconds(1))
+            elapsed += delays[attempt - 1]
+        }
         try await eventually("the delivery to be accepted") { try await isDelivered(entry.id) }
         let requests = receiver.requests
         #expect(requests.count == 4)
         #expect(Set(requests.map { $0.headers["webhook-id"] }) == [entry.id])
-        let gaps = zip(requests.dropFirst(), requests).map { $0.receivedAt - $1.receivedAt }
-        #expect(gaps[0] >= .milliseconds(100) && gaps[1] >= .milliseconds(800) && gaps[2] >= .milliseconds(2000), "\(gaps)")
-        #expect(gaps[0] < gaps[1] && gaps[1] < gaps[2], "\(gaps)")
-        try await Task.sleep(for: .milliseconds(300))
-        #expect(receiver.requests.count == 4)
+        // Each attempt carries its own timestamp, from the (injected) clock.
+        let stamps = requests.compactMap { Int64($0.headers["webhook-timestamp"] ?? "") }
+        #expect(stamps == stamps.sorted() && stamps.first == start.seconds && stamps.last == (start + elapsed).seconds)
     }
 
     @Test func retryAfterIsHonoured() async throws {
@@ -161,7 +176,7 @@ import Testing
         for index in 0..<6 { slowEntries.append(try await enqueue(slow.url(), dueIn: .seconds(-60 + index))) }
         var fastEntries: [OutboxEntry] = []
         for _ in 0..<5 { fastEntries.append(try await enqueue(fast.url())) }
-        let relay = startRelay(schedule: [.milliseconds(100), .milliseconds(100), .milliseconds(100)], maxPerEndpoint: 2, batchSize: 3, timeout: .seconds(3))
+        let relay = startRelay(schedule: [.milliseconds(100), .milliseconds(100), .milliseconds(100)], maxPerEndpoint: 2, batchSize: 3, timeout: .seconds(5))
         defer { relay.cancel() }
 
         try await eventually("the fast endpoint's deliveries") {

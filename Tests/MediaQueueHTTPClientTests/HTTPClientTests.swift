@@ -167,3 +167,4 @@ import Testing
         }
     }
 }
+
