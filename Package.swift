@@ -21,7 +21,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         // C libraries from Debian, each imported by exactly one wrapper target.
@@ -85,9 +87,23 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "MediaQueueAPI",
+            dependencies: [
+                "MediaQueueCore", "MediaQueueXML",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "MediaQueueApp",
             dependencies: [
-                "MediaQueueCore", "MediaQueueAMQP", "MediaQueueEngine", "MediaQueueWorkers", "MediaQueueSQLite", "MediaQueueHTTPClient",
+                "MediaQueueCore", "MediaQueueAMQP", "MediaQueueEngine", "MediaQueueWorkers", "MediaQueueSQLite", "MediaQueueAPI",
+                "MediaQueueHTTPClient",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -103,6 +119,17 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // Benchmarks (not part of the product): `swift run -c release mediaqueue-dispatch-bench`.
+        .executableTarget(
+            name: "mediaqueue-dispatch-bench",
+            dependencies: [
+                "MediaQueueCore", "MediaQueueEngine", "MediaQueueSQLite", "MediaQueueXML",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/DispatchBenchmark",
+            swiftSettings: swiftSettings
+        ),
+
         .target(
             name: "MediaQueueTestSupport",
             path: "Tests/MediaQueueTestSupport",
@@ -111,6 +138,15 @@ let package = Package(
 
         // Tests: unit tests per target, integration tests against the real broker, ffmpeg and SQLite.
         .testTarget(name: "MediaQueueXMLTests", dependencies: ["MediaQueueXML", "MediaQueueTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "MediaQueueAPITests",
+            dependencies: [
+                "MediaQueueAPI", "MediaQueueCore", "MediaQueueXML", "MediaQueueTestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "MediaQueueCoreTests", dependencies: ["MediaQueueCore", "MediaQueueTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "MediaQueueAMQPTests", dependencies: ["MediaQueueAMQP", "MediaQueueTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "MediaQueueHTTPClientTests", dependencies: ["MediaQueueHTTPClient", "MediaQueueTestSupport"], swiftSettings: swiftSettings),

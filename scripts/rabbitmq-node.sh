@@ -34,6 +34,9 @@ prepare() {
 }
 
 start() {
+    # Already up: a second `rabbitmq-server -detached` would fail, but only after overwriting the
+    # pid file, and `rabbitmqctl wait` would then wait for a process that is gone.
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
     prepare
     rabbitmq-server -detached >/dev/null 2>&1 || true
     rabbitmqctl -n "$RABBITMQ_NODENAME" wait "$dir/pid" --timeout 90 >/dev/null

@@ -18,7 +18,7 @@ pgrep -x epmd >/dev/null && epmd_was_running=1
 cleanup() {
     status=$?
     scripts/rabbitmq-node.sh stop "$work/main" "$main_port" || true
-    scripts/rabbitmq-node.sh stop "$work/fault" "$fault_port" || true
+    FAULT_DIR="$work/fault" FAULT_PORT="$fault_port" scripts/fault-broker.sh stop || true
     # epmd starts with the first node; stop it only if this script started it (it refuses while
     # other nodes are registered).
     [ "$epmd_was_running" = 1 ] || epmd -kill >/dev/null 2>&1 || true
@@ -27,7 +27,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-for port in "$main_port" "$fault_port"; do
+for port in "$main_port" "$fault_port" "$((fault_port + 100))"; do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
         echo "port $port is in use; set MEDIAQUEUE_TEST_PORT / MEDIAQUEUE_TEST_FAULT_PORT" >&2
         exit 1
@@ -38,7 +38,9 @@ echo "starting test brokers on 127.0.0.1:$main_port and :$fault_port" >&2
 # The long-job test needs a short consumer_timeout on the shared broker.
 RABBITMQ_CONSUMER_TIMEOUT_MS=20000 scripts/rabbitmq-node.sh start "$work/main" "$main_port" &
 main_pid=$!
-scripts/rabbitmq-node.sh start "$work/fault" "$fault_port" &
+fault_tls_port=$((fault_port + 100))
+export FAULT_DIR="$work/fault" FAULT_PORT="$fault_port" FAULT_TLS_PORT="$fault_tls_port"
+scripts/fault-broker.sh start &
 fault_pid=$!
 
 # C modules may be imported only by their wrapper targets (checked while the brokers start).
@@ -49,17 +51,6 @@ if [ -n "$leaks" ]; then
     exit 1
 fi
 
-# The standardwebhooks package from PyPI verifies callback signatures in the tests (an
-# implementation we did not write); without it they are checked with Python's hmac alone.
-venv="$root/.build/webhooks-venv"
-if ! "$venv/bin/python" -c "import standardwebhooks" 2>/dev/null; then
-    { python3 -m venv "$venv" && "$venv/bin/pip" install -q standardwebhooks==1.1.0; } >&2 \
-        || echo "could not install standardwebhooks; signatures are checked with Python's hmac only" >&2
-fi
-if "$venv/bin/python" -c "import standardwebhooks" 2>/dev/null; then
-    export MEDIAQUEUE_TEST_WEBHOOKS_PYTHON="$venv/bin/python"
-fi
-
 swift build --build-tests 2>&1 | tee "$work/build.log" | grep -E "warning:|error:" | grep -v "^.*\.build/" || true
 if grep -q "error:" "$work/build.log"; then
     tail -50 "$work/build.log" >&2
@@ -67,10 +58,35 @@ if grep -q "error:" "$work/build.log"; then
 fi
 wait "$main_pid" "$fault_pid"
 
+# Tencent's Python SDK for the API's end-to-end test, in a virtual environment under .build.
+venv=.build/test-venv
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+"$venv/bin/python" -c "import qcloud_cos" 2>/dev/null \
+    || "$venv/bin/pip" install -q --disable-pip-version-check cos-python-sdk-v5 >/dev/null
+export MEDIAQUEUE_TEST_PYTHON="$root/$venv/bin/python"
+# The standardwebhooks package verifies callback signatures in the tests (an implementation we did
+# not write); without it they are checked with Python's hmac alone.
+"$venv/bin/python" -c "import standardwebhooks" 2>/dev/null \
+    || "$venv/bin/pip" install -q --disable-pip-version-check standardwebhooks==1.1.0 >/dev/null \
+    || echo "could not install standardwebhooks; signatures are checked with Python's hmac only" >&2
+if "$venv/bin/python" -c "import standardwebhooks" 2>/dev/null; then
+    export MEDIAQUEUE_TEST_WEBHOOKS_PYTHON="$root/$venv/bin/python"
+fi
+
 export MEDIAQUEUE_TEST_AMQP_URL="amqp://guest:guest@127.0.0.1:$main_port/"
 export MEDIAQUEUE_TEST_FAULT_AMQP_URL="amqp://guest:guest@127.0.0.1:$fault_port/"
-export FAULT_DIR="$work/fault" FAULT_PORT="$fault_port"
 export MEDIAQUEUE_TEST_FAULT_BROKER_CTL="$root/scripts/fault-broker.sh"
+export MEDIAQUEUE_TEST_FAULT_AMQPS_URL="amqps://guest:guest@localhost:$fault_tls_port/"
+export MEDIAQUEUE_TEST_FAULT_CA_FILE="$work/fault/tls/ca.pem"
 export MEDIAQUEUE_TEST_MEDIAQUEUE_BINARY="$root/.build/debug/mediaqueue"
 
 swift test --skip-build "$@"
+
+# ---- compose test: docker-compose.yml run for real with podman (Deploy/compose-test.sh, about
+# 2 minutes once its base image is cached). Developers may skip it with MEDIAQUEUE_SKIP_COMPOSE=1;
+# CI (.ci/run) runs it.
+if [ "${MEDIAQUEUE_SKIP_COMPOSE:-0}" = 1 ]; then
+    echo "compose: skipped (MEDIAQUEUE_SKIP_COMPOSE=1)" >&2
+else
+    Deploy/compose-test.sh
+fi

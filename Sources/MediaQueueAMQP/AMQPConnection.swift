@@ -36,7 +36,11 @@ public final class AMQPConnection: Sendable {
         let endpoint = try configuration.endpoint()
         var fds: [Int32] = [-1, -1]
         guard pipe(&fds) == 0 else { throw AMQPError(.connectionFailed, "cannot create the wake-up pipe: errno \(errno)") }
-        for fd in fds { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
+        for fd in fds {
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+            // Close-on-exec: a process the server spawns must not inherit (and keep open) the pipe.
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        }
         guard mailbox.start(wakeFD: fds[1]) else {
             close(fds[0])
             close(fds[1])

@@ -49,8 +49,11 @@ final class ConnectionWorker {
     private var topologies: [AMQPTopology] = []
     private var consumers: [UInt64: ConsumerRecord] = [:]
     private var consumerByChannel: [UInt16: UInt64] = [:]
-    /// Commands taken from the mailbox while disconnected, run once connected again.
+    /// Commands taken from the mailbox but not run yet (taken while disconnected, or left over
+    /// when the connection dropped), run once connected again.
     private var deferred: [Command] = []
+    /// Publishes taken from the mailbox but not sent yet (left over when the connection dropped).
+    private var unsent: [PendingPublish] = []
 
     init(configuration: AMQPConfiguration, endpoint: AMQPEndpoint, logger: Logger, mailbox: Mailbox, wakeReadFD: Int32, wakeWriteFD: Int32) {
         self.configuration = configuration
@@ -221,13 +224,8 @@ final class ConnectionWorker {
             if let stopDeadline {
                 if inFlight.isEmpty || ContinuousClock.now >= stopDeadline { return }
             } else {
-                let commands = deferred + mailbox.takeCommands()
-                deferred = []
-                for command in commands { try execute(command) }
-                let room = configuration.confirmWindow - inFlight.count
-                if room > 0 {
-                    for publish in mailbox.takePublishes(limit: room) { try send(publish) }
-                }
+                try executeCommands()
+                try sendPublishes()
             }
 
             var framesRead = 0
@@ -244,7 +242,7 @@ final class ConnectionWorker {
 
             let busy = framesRead == Self.framesPerTurn
                 || amqp_frames_enqueued(connection) != 0 || amqp_data_in_buffer(connection) != 0
-                || (stopDeadline == nil && inFlight.count < configuration.confirmWindow && mailbox.hasPublishes)
+                || (stopDeadline == nil && inFlight.count < configuration.confirmWindow && (!unsent.isEmpty || mailbox.hasPublishes))
             if busy { continue }
             var fds = [
                 pollfd(fd: socketFD, events: Int16(POLLIN), revents: 0),
@@ -252,6 +250,39 @@ final class ConnectionWorker {
             ]
             let timeout = stopDeadline == nil ? pollTimeout : 50
             if poll(&fds, 2, timeout) > 0, fds[1].revents != 0 { drainWakePipe() }
+        }
+    }
+
+    /// Runs deferred and newly queued commands. If the connection drops, the command under way
+    /// fails with `.connectionLost` and the rest wait for the next connection.
+    private func executeCommands() throws(ConnectionDown) {
+        let commands = deferred + mailbox.takeCommands()
+        deferred = []
+        var next = 0
+        do {
+            while next < commands.count {
+                next += 1
+                try execute(commands[next - 1])
+            }
+        } catch {
+            // Every `execute` case replies only after its last throwing call, so this is the only reply.
+            commands[next - 1].fail(AMQPError(.connectionLost, "connection lost during the request: \(error.description)"))
+            deferred = Array(commands[next...])
+            throw error
+        }
+    }
+
+    /// Sends queued publishes while the confirm window has room. A publish whose send fails is in
+    /// flight (it fails with `.connectionLost`); those not sent yet wait for the next connection.
+    private func sendPublishes() throws(ConnectionDown) {
+        let room = configuration.confirmWindow - inFlight.count
+        guard room > 0 else { return }
+        if unsent.isEmpty { unsent = mailbox.takePublishes(limit: room) }
+        var sent = 0
+        defer { unsent.removeFirst(sent) }
+        while sent < unsent.count, inFlight.count < configuration.confirmWindow {
+            sent += 1
+            try send(unsent[sent - 1])
         }
     }
 
@@ -718,7 +749,8 @@ final class ConnectionWorker {
         let (commands, publishes, waiters) = mailbox.finish()
         for command in deferred + commands { command.fail(shutdown) }
         deferred = []
-        for publish in publishes { publish.reply(.failure(shutdown)) }
+        for publish in unsent + publishes { publish.reply(.failure(shutdown)) }
+        unsent = []
         for waiter in waiters { waiter.resume(throwing: shutdown) }
         let failed = inFlight
         inFlight = [:]

@@ -1,8 +1,9 @@
 import Foundation
 public import Logging
 public import MediaQueueAMQP
+public import MediaQueueAPI
 public import MediaQueueCore
-public import MediaQueueEngine
+import MediaQueueEngine
 import MediaQueueHTTPClient
 import MediaQueueSQLite
 import MediaQueueWorkers
@@ -17,9 +18,12 @@ public struct MediaQueueApplication: Sendable {
     public let logger: Logger
     /// Identifies this process in job leases.
     public let nodeID: String
+    /// Workers beyond the built-in ones (benchmarks and tests register their own).
+    let extraWorkers: [any MediaWorker]
 
-    public init(configuration: MediaQueueConfiguration, store: (any JobStore)? = nil, logger: Logger) throws {
+    public init(configuration: MediaQueueConfiguration, store: (any JobStore)? = nil, extraWorkers: [any MediaWorker] = [], logger: Logger) throws {
         self.configuration = configuration
+        self.extraWorkers = extraWorkers
         self.logger = logger
         self.store = try store ?? SQLiteJobStore(path: configuration.databasePath)
         self.nodeID = "\(ProcessInfo.processInfo.hostName)/\(ProcessInfo.processInfo.processIdentifier)/\(randomHex32().prefix(6))"
@@ -33,7 +37,7 @@ public struct MediaQueueApplication: Sendable {
             SnapshotWorker(configuration: ffmpeg, logger: logger),
         ]
         if configuration.enableNoop { workers.append(NoopWorker()) }
-        return WorkerRegistry(workers)
+        return WorkerRegistry(workers + extraWorkers)
     }
 
     /// The queues a submission can go to, with new buckets' defaults from the configuration.
@@ -57,8 +61,18 @@ public struct MediaQueueApplication: Sendable {
         return AMQPConnection(configuration: amqp, logger: logger)
     }
 
-    /// The services of the configured roles, ready for a `ServiceGroup`.
-    public func makeServices() throws -> [any Service] {
+    /// The REST API's settings from the configuration.
+    public func apiOptions() throws -> APIOptions {
+        let address = try APIOptions.address(configuration.httpAddress)
+        return APIOptions(
+            host: address.host, port: address.port, credentials: try Credential.parseList(configuration.credentials),
+            allowAnonymous: configuration.anonymous, hostSuffixes: configuration.hostSuffixes, maxBodyBytes: configuration.maxBodyBytes
+        )
+    }
+
+    /// The services of the configured roles, ready for a `ServiceGroup`. `onListening` receives
+    /// the API's address once it accepts connections.
+    public func makeServices(onListening: @escaping @Sendable (String, Int) -> Void = { _, _ in }) throws -> [any Service] {
         let configuration = self.configuration
         let formatting = configuration.formatting
         let dispatcherWakeup = Wakeup()
@@ -74,7 +88,7 @@ public struct MediaQueueApplication: Sendable {
             let connection = try makeConnection(url: configuration.amqpURL, name: "intake")
             connections.append(AMQPConnectionService(connection))
             services.append(IntakeService(
-                connection: connection, store: store, queues: queueDirectory(), workers: workers,
+                connection: connection, store: store, factory: SubmissionFactory(queues: queueDirectory(), workers: workers),
                 options: IntakeOptions(queue: configuration.intakeQueue, deadLetterQueue: configuration.deadLetterQueue, defaultBucket: configuration.bucket),
                 formatting: formatting, dispatcherWakeup: dispatcherWakeup, logger: logger
             ))
@@ -107,6 +121,13 @@ public struct MediaQueueApplication: Sendable {
                 options: configuration.httpRelayOptions, wakeup: httpRelayWakeup, logger: logger
             ))
         }
+        if configuration.roles.contains(.api) {
+            services.append(APIService(
+                options: try apiOptions(), store: store,
+                factory: SubmissionFactory(queues: queueDirectory(), workers: workers), formatting: formatting, logger: logger,
+                onSubmitted: { dispatcherWakeup.signal() }, onListening: onListening
+            ))
+        }
         // Shutdown runs from the end of the list: intake stops first, then dispatch, then the
         // relay flushes, then the connections close.
         return connections + services.reversed()
@@ -115,14 +136,14 @@ public struct MediaQueueApplication: Sendable {
     /// Runs every service until SIGTERM or SIGINT, then drains: intake stops first, running jobs
     /// get time to finish, pending callbacks are flushed, connections close last.
     /// `handleSignals: false` for in-process use (tests), where cancelling the task stops it.
-    public func run(handleSignals: Bool = true) async throws {
+    public func run(handleSignals: Bool = true, onListening: @escaping @Sendable (String, Int) -> Void = { _, _ in }) async throws {
         let queue = try await prepare()
         logger.info("mediaqueue started", metadata: [
             "bucket": "\(configuration.bucket)", "queue.id": "\(queue.id)", "storage": "\(configuration.resolvedStorageDir)",
             "intake": "\(configuration.intakeQueue)", "roles": "\(configuration.roles.map(\.rawValue).sorted().joined(separator: ","))",
         ])
         let group = ServiceGroup(configuration: .init(
-            services: try makeServices().map { .init(service: $0) },
+            services: try makeServices(onListening: onListening).map { .init(service: $0) },
             gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
             logger: logger
         ))

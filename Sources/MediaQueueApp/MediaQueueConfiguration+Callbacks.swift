@@ -86,4 +86,10 @@ extension MediaQueueConfiguration {
             throw CIError(.invalidArgument, "\(element): \(refusal)", element: element)
         }
     }
+
+    /// `checkCallbackURL` for an enabled `Url` rule.
+    public func checkCallbackRule(_ rule: NotifyConfig) throws(CIError) {
+        guard rule.isOn, rule.type == .url else { return }
+        try checkCallbackURL(rule.url, element: "NotifyConfig.Url")
+    }
 }

@@ -43,7 +43,15 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
     /// ffmpeg and ffprobe (`MEDIAQUEUE_FFMPEG`, `MEDIAQUEUE_FFPROBE`).
     public var ffmpegPath = "/usr/bin/ffmpeg"
     public var ffprobePath = "/usr/bin/ffprobe"
-    /// What `serve` runs (`MEDIAQUEUE_ROLES`: any of intake, dispatch, relay).
+    /// API key pairs (`MEDIAQUEUE_CREDENTIALS`: `SecretId:SecretKey:bucket1,bucket2;…`).
+    public var credentials = ""
+    /// Serve unsigned API requests (`MEDIAQUEUE_ANONYMOUS=1`); off by default.
+    public var anonymous = false
+    /// Host suffixes naming a bucket as `<bucket>.<suffix>` (`MEDIAQUEUE_HOST_SUFFIXES`, comma-separated).
+    public var hostSuffixes: [String] = []
+    /// Largest API request body in bytes (`MEDIAQUEUE_MAX_BODY_BYTES`).
+    public var maxBodyBytes = 1 << 20
+    /// What `serve` runs (`MEDIAQUEUE_ROLES`: any of intake, dispatch, relay, api).
     public var roles: Set<Role> = Set(Role.allCases)
     /// `trace` … `critical` (`MEDIAQUEUE_LOG_LEVEL`).
     public var logLevel = "info"
@@ -59,7 +67,7 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
     public var callbackMaxPerEndpoint = 8
 
     public enum Role: String, Sendable, Hashable, CaseIterable, Codable {
-        case intake, dispatch, relay
+        case intake, dispatch, relay, api
     }
 
     public init() {}
@@ -140,11 +148,15 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
                 roles = []
                 for name in value.split(separator: ",") {
                     guard let role = Role(rawValue: name.trimmingCharacters(in: .whitespaces).lowercased()) else {
-                        throw ConfigurationError("\(source): unknown role '\(name)' (roles: intake, dispatch, relay)")
+                        throw ConfigurationError("\(source): unknown role '\(name)' (roles: intake, dispatch, relay, api)")
                     }
                     roles.insert(role)
                 }
             case "logLevel": logLevel = value.lowercased()
+            case "credentials": credentials = value
+            case "anonymous": anonymous = ["1", "true", "yes", "on"].contains(value.lowercased())
+            case "hostSuffixes": hostSuffixes = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            case "maxBodyBytes": maxBodyBytes = try int(key, value)
             default:
                 if try applyCallbackSetting(key, value, source: source) { continue }
                 if source != "environment" { throw ConfigurationError("\(source): unknown key '\(key)'") }

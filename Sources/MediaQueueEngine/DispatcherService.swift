@@ -77,6 +77,8 @@ public struct DispatcherService: Service {
                         do {
                             let now = time.now
                             claimed = try await store.claimJobs(owner: options.owner, now: now, leaseUntil: now + options.leaseDuration, limit: free)
+                        } catch is CancellationError {
+                            break
                         } catch {
                             logger.error("dispatcher could not claim jobs", metadata: ["error": "\(error)"])
                         }
@@ -149,7 +151,11 @@ public struct DispatcherService: Service {
 
         let outcome: Result<WorkResult, any Error>
         var stopReason: RunningJobs.StopReason?
-        if let worker = workers.worker(for: job.tag) {
+        if claimed.cancelRequested {
+            // Cancelled while its previous process was dead: end it without running it again.
+            outcome = .failure(CancellationError())
+            stopReason = .cancelled
+        } else if let worker = workers.worker(for: job.tag) {
             let context = WorkContext(
                 bucketRoot: options.storageRoot + "/" + job.bucket, formatting: formatting,
                 reportProgress: { running.setProgress(claimed.id, $0) }
@@ -163,7 +169,8 @@ public struct DispatcherService: Service {
         }
 
         switch (outcome, stopReason) {
-        case (.failure, .shutdown?):
+        case (.failure, .shutdown?), (.failure(is CancellationError), nil):
+            // Stopped because this process is stopping, not because anyone cancelled the job.
             try? await store.release([job.id], owner: options.owner)
             logger.info("job handed back at shutdown")
             return
@@ -202,6 +209,9 @@ public struct DispatcherService: Service {
             } else {
                 logger.warning("job ended after its lease was lost; the outcome was not recorded")
             }
+        } catch is CancellationError {
+            // The process is being torn down; the lease expires and the job runs again.
+            logger.debug("job's end not recorded: the dispatcher was cancelled")
         } catch {
             // The lease will expire and the job runs again: at least once, never lost.
             logger.error("could not record a job's end", metadata: ["error": "\(error)"])

@@ -46,8 +46,7 @@ public struct IntakeOptions: Sendable {
 public struct IntakeService: Service {
     let connection: AMQPConnection
     let store: any JobStore
-    let queues: QueueDirectory
-    let workers: WorkerRegistry
+    let factory: SubmissionFactory
     let options: IntakeOptions
     let formatting: CIFormatting
     let time: any TimeSource
@@ -55,14 +54,12 @@ public struct IntakeService: Service {
     let logger: Logger
 
     public init(
-        connection: AMQPConnection, store: any JobStore, queues: QueueDirectory, workers: WorkerRegistry,
-        options: IntakeOptions, formatting: CIFormatting, time: any TimeSource = SystemTimeSource(),
+        connection: AMQPConnection, store: any JobStore, factory: SubmissionFactory, options: IntakeOptions, formatting: CIFormatting, time: any TimeSource = SystemTimeSource(),
         dispatcherWakeup: Wakeup? = nil, logger: Logger
     ) {
         self.connection = connection
         self.store = store
-        self.queues = queues
-        self.workers = workers
+        self.factory = factory
         self.options = options
         self.formatting = formatting
         self.time = time
@@ -177,30 +174,9 @@ public struct IntakeService: Service {
 
     /// The jobs a message asks for, or why it cannot be accepted.
     func submission(for message: AMQPMessage, now: Timestamp) async -> Result<Submission, CIError> {
-        do {
-            return .success(try await parseSubmission(message, now: now))
-        } catch let error as CIError {
-            return .failure(error)
-        } catch {
-            return .failure(CIError(.internalError, "\(error)"))
-        }
-    }
-
-    private func parseSubmission(_ message: AMQPMessage, now: Timestamp) async throws -> Submission {
         let bucket = message.properties.headers[IntakeOptions.bucketHeader]?.stringValue ?? options.defaultBucket
-        try BucketName.validate(bucket)
-        let request = try CreateMediaJobsRequest.parse(message.body) { operation throws(CIError) in
-            try workers.validate(operation)
-        }
-        let queue = try await queues.resolve(bucket: bucket, queueID: request.queueID)
-        let jobs = request.operations.map { operation in
-            Job(
-                bucket: bucket, queueID: queue.id, tag: operation.tag, jobLevel: operation.jobLevel,
-                input: operation.input, operation: operation.operation, callback: request.callback, creationTime: now
-            )
-        }
         let key = message.properties.messageID ?? message.properties.headers[IntakeOptions.clientTokenHeader]?.stringValue
-        return Submission(idempotencyKey: key.map { "\(bucket)/\($0)" }, jobs: jobs)
+        return await factory.submission(body: message.body, bucket: bucket, idempotencyKey: key, now: now)
     }
 
     func reply(to message: AMQPMessage, jobs: [Job]) -> AMQPOutgoingMessage? {

@@ -101,6 +101,8 @@ public struct TDMQRelayService: Service {
         }
         do {
             try await store.markDelivered(deliveredIDs, at: time.now)
+        } catch is CancellationError {
+            logger.debug("deliveries not recorded: the relay was cancelled; they are sent again later")
         } catch {
             // Delivered but not recorded: sent again later with the same message-id.
             logger.error("relay could not record deliveries", metadata: ["error": "\(error)"])

@@ -255,6 +255,19 @@ struct AMQPConnectionTests {
         }
     }
 
+    @Test func deletingTheQueueEndsItsConsumer() async throws {
+        let queue = TestEnvironment.uniqueName("amqp.deleted")
+        try await withConnection { connection in
+            try await connection.declare(AMQPTopology(queues: [AMQPQueue(name: queue, durable: false)]))
+            let consumer = try await connection.consume(queue: queue, prefetch: 1)
+            #expect(try await connection.queueStatus(queue).consumers == 1)
+            try await connection.deleteQueue(queue)
+            // The broker sends basic.cancel (consumer_cancel_notify): the stream ends.
+            #expect(await consumer.nextBatch(max: 1) == nil)
+            #expect(connection.connectionCount == 1)
+        }
+    }
+
     @Test func runEndsCleanlyAndFailsLaterRequests() async throws {
         let configuration = try AMQPConfiguration(url: TestEnvironment.amqpURL)
         let connection = AMQPConnection(configuration: configuration, logger: testLogger)

@@ -24,6 +24,7 @@ final class ServiceHarness: Sendable {
         configuration.deadLetterQueue = configuration.intakeQueue + ".dead"
         configuration.eventsExchange = TestEnvironment.uniqueName("it.events")
         configuration.maxRunningJobs = 4
+        configuration.httpAddress = "127.0.0.1:0"  // any free port: tests run side by side
         configure(&configuration)
         self.configuration = configuration
         var logger = Logger(label: "test")
@@ -39,9 +40,11 @@ final class ServiceHarness: Sendable {
     var bucketRoot: String { configuration.resolvedStorageDir + "/" + configuration.bucket }
 
     /// Starts `mediaqueue serve`'s services in a task; cancel the task to stop them.
-    func startService(store: (any JobStore)? = nil) throws -> (MediaQueueApplication, Task<Void, any Error>) {
-        let application = try MediaQueueApplication(configuration: configuration, store: store, logger: logger)
-        let task = Task { try await application.run(handleSignals: false) }
+    func startService(
+        store: (any JobStore)? = nil, workers: [any MediaWorker] = [], onListening: @escaping @Sendable (String, Int) -> Void = { _, _ in }
+    ) throws -> (MediaQueueApplication, Task<Void, any Error>) {
+        let application = try MediaQueueApplication(configuration: configuration, store: store, extraWorkers: workers, logger: logger)
+        let task = Task { try await application.run(handleSignals: false, onListening: onListening) }
         return (application, task)
     }
 
@@ -65,6 +68,14 @@ final class ServiceHarness: Sendable {
         var properties = AMQPProperties(contentType: "application/xml", messageID: messageID, persistent: true)
         properties.headers = headers
         try await client.publish(AMQPOutgoingMessage(routingKey: configuration.intakeQueue, body: Array(body.utf8), properties: properties))
+    }
+
+    /// Publishes many submissions in one confirmed batch, in order.
+    func publish(batch bodies: [String]) async throws {
+        let messages = bodies.map {
+            AMQPOutgoingMessage(routingKey: configuration.intakeQueue, body: Array($0.utf8), properties: AMQPProperties(persistent: true))
+        }
+        for result in await client.publish(batch: messages) { try result.get() }
     }
 
     /// Collects `count` messages from `consumer`, acking each; throws if they do not all come in time.

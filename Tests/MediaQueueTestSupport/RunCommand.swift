@@ -63,6 +63,7 @@ private func spawnAndWait(_ executable: String, _ arguments: [String]) throws ->
     posix_spawnattr_setsigdefault(&attributes, &defaults)
     posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
 
+    markDescriptorsCloseOnExec()
     let argv = ([executable] + arguments).map { strdup($0) } + [nil]
     defer { for pointer in argv { free(pointer) } }
     var pid = pid_t()
@@ -78,4 +79,13 @@ private func spawnAndWait(_ executable: String, _ arguments: [String]) throws ->
         stdout: (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "",
         stderr: (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
     )
+}
+
+/// Keeps the test process's descriptors (sockets, pipes) out of children, as `Process` does: a
+/// broker daemonized by a command would otherwise hold them open forever. The test process never
+/// execs anything else, so close-on-exec on everything above stderr is harmless.
+func markDescriptorsCloseOnExec() {
+    for name in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? [] {
+        if let descriptor = Int32(name), descriptor > 2 { _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC) }
+    }
 }

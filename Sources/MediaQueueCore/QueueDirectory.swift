@@ -1,4 +1,4 @@
-public import MediaQueueCore
+
 import Synchronization
 
 /// Finds the queue a submission goes to: the one it names, or its bucket's `queue-1`, created on

@@ -1,0 +1,32 @@
+import MediaQueueCore
+
+/// The API's own errors (authentication, limits) in CI's error shape, and the HTTP status of
+/// every `CIError` code.
+enum APIError {
+    static let accessDenied = CIError.Code("AccessDenied")
+    static let signatureDoesNotMatch = CIError.Code("SignatureDoesNotMatch")
+    static let invalidAccessKeyID = CIError.Code("InvalidAccessKeyId")
+    static let requestExpired = CIError.Code("RequestExpired")
+    static let requestNotYetValid = CIError.Code("RequestNotYetValid")
+    static let entityTooLarge = CIError.Code("EntityTooLarge")
+    static let noSuchBucket = CIError.Code("NoSuchBucket")
+    static let methodNotAllowed = CIError.Code("MethodNotAllowed")
+    static let notFound = CIError.Code("NotFound")
+
+    static func malformedAuthorization(_ why: String) -> CIError {
+        CIError(accessDenied, "malformed Authorization header: \(why)")
+    }
+
+    /// The HTTP status CI-style clients expect for a code.
+    static func status(of code: CIError.Code) -> Int {
+        switch code {
+        case accessDenied, signatureDoesNotMatch, invalidAccessKeyID, requestExpired, requestNotYetValid: 403
+        case .noSuchQueue, .noSuchJob, noSuchBucket, notFound: 404
+        case methodNotAllowed: 405
+        case .invalidJobState: 409
+        case entityTooLarge: 413
+        case .internalError: 500
+        default: 400
+        }
+    }
+}

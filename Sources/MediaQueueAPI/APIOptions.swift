@@ -1,0 +1,36 @@
+public import MediaQueueCore
+
+/// Settings of the REST API.
+public struct APIOptions: Sendable {
+    public var host: String
+    public var port: Int
+    /// Key pairs allowed to call the API, each for its own buckets.
+    public var credentials: [Credential]
+    /// Requests without `Authorization` are served (for any bucket). Off unless configured.
+    public var allowAnonymous: Bool
+    /// Host suffixes that name a bucket in the first label: `<bucket>.<suffix>`, besides CI's own
+    /// `<bucket>.ci.<region>.myqcloud.com` and `<bucket>.cos.<region>.myqcloud.com`.
+    public var hostSuffixes: [String]
+    /// Largest request body accepted (413 beyond).
+    public var maxBodyBytes: Int
+
+    public init(
+        host: String = "127.0.0.1", port: Int = 8080, credentials: [Credential] = [], allowAnonymous: Bool = false,
+        hostSuffixes: [String] = [], maxBodyBytes: Int = 1 << 20
+    ) {
+        self.host = host
+        self.port = port
+        self.credentials = credentials
+        self.allowAnonymous = allowAnonymous
+        self.hostSuffixes = hostSuffixes
+        self.maxBodyBytes = maxBodyBytes
+    }
+
+    /// Parses `host:port` (`MEDIAQUEUE_HTTP_ADDRESS`).
+    public static func address(_ text: String) throws(CIError) -> (host: String, port: Int) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
+            throw CIError(.invalidArgument, "the HTTP address must look like 127.0.0.1:8080, not '\(text)'")
+        }
+        return (String(text[..<colon]), port)
+    }
+}

@@ -1,0 +1,55 @@
+public import Hummingbird
+public import Logging
+public import MediaQueueCore
+import NIOCore
+public import ServiceLifecycle
+
+/// The CI REST API (Hummingbird 2) as a service of the process's `ServiceGroup`.
+public struct APIService: Service {
+    let options: APIOptions
+    let controller: CIController
+    let time: any TimeSource
+    let logger: Logger
+    let onListening: @Sendable (String, Int) -> Void
+
+    /// `onSubmitted` is called after `POST /jobs` stored jobs (to wake the dispatcher);
+    /// `onListening` with the address once the server accepts connections.
+    public init(
+        options: APIOptions, store: any JobStore, factory: SubmissionFactory, formatting: CIFormatting,
+        time: any TimeSource = SystemTimeSource(), logger: Logger,
+        onSubmitted: @escaping @Sendable () -> Void = {}, onListening: @escaping @Sendable (String, Int) -> Void = { _, _ in }
+    ) {
+        self.options = options
+        self.controller = CIController(
+            store: store, factory: factory, formatting: formatting, time: time, maxBodyBytes: options.maxBodyBytes, onSubmitted: onSubmitted
+        )
+        self.time = time
+        self.logger = logger
+        self.onListening = onListening
+    }
+
+    /// The router with every endpoint and the CI middleware; tests drive it with HummingbirdTesting.
+    public func makeRouter() -> Router<APIContext> {
+        let router = Router(context: APIContext.self)
+        router.middlewares.add(CIMiddleware(options: options, time: time, logger: logger))
+        controller.addRoutes(to: router)
+        return router
+    }
+
+    public func makeApplication() -> some ApplicationProtocol {
+        let onListening = self.onListening
+        let host = options.host
+        return Application(
+            router: makeRouter(),
+            configuration: .init(address: .hostname(options.host, port: options.port), serverName: "MediaQueue"),
+            onServerRunning: { channel in
+                onListening(host, channel.localAddress?.port ?? 0)
+            },
+            logger: logger
+        )
+    }
+
+    public func run() async throws {
+        try await makeApplication().runService()
+    }
+}

@@ -1,0 +1,241 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+import Logging
+import MediaQueueCore
+import MediaQueueXML
+import NIOCore
+
+/// The CI endpoints: `/mediabucket`, `/queue`, `/jobs` (spec/ci-api.md §2 and §4).
+struct CIController: Sendable {
+    let store: any JobStore
+    let factory: SubmissionFactory
+    let formatting: CIFormatting
+    let time: any TimeSource
+    let maxBodyBytes: Int
+    let onSubmitted: @Sendable () -> Void
+
+    /// Each route is registered twice: as CI has it, and path style behind `/<bucket>`.
+    func addRoutes(to router: Router<APIContext>) {
+        for prefix in ["", "/:bucket"] {
+            router.post("\(prefix)/mediabucket") { request, context in try await activate(request, context) }
+            router.get("\(prefix)/queue") { request, context in try await listQueues(request, context) }
+            router.put("\(prefix)/queue/:queueId") { request, context in try await updateQueue(request, context) }
+            router.post("\(prefix)/jobs") { request, context in try await createJobs(request, context) }
+            router.get("\(prefix)/jobs") { request, context in try await listJobs(request, context) }
+            router.get("\(prefix)/jobs/:jobIds") { request, context in try await describeJobs(request, context) }
+            router.put("\(prefix)/jobs/:jobIds") { request, context in try await cancelJob(request, context) }
+        }
+    }
+
+    // MARK: Queues
+
+    func activate(_ request: Request, _ context: APIContext) async throws -> Response {
+        let queue = try await factory.queues.defaultQueue(bucket: context.bucket)
+        return xml(XMLTree("Response", children: [
+            XMLTree("RequestId", text: context.requestID),
+            XMLTree("MediaBucket", children: [
+                XMLTree("Name", text: context.bucket),
+                XMLTree("BucketId", text: context.bucket),
+                XMLTree("Region", text: formatting.region),
+                XMLTree("CreateTime", text: formatting.times.format(queue.createTime)),
+            ]),
+        ]))
+    }
+
+    func listQueues(_ request: Request, _ context: APIContext) async throws -> Response {
+        let query = request.uri.queryParameters
+        _ = try await factory.queues.defaultQueue(bucket: context.bucket)
+        let queues = try await store.queues(bucket: context.bucket)
+        var children = [XMLTree("RequestId", text: context.requestID)]
+
+        let requested = (query.nonEmpty("queueIds") ?? query.nonEmpty("queueId"))?
+            .split(separator: ",").map { String($0).trimmed }.filter { !$0.isEmpty } ?? []
+        if !requested.isEmpty {
+            var missing: [String] = []
+            for id in requested {
+                if let queue = queues.first(where: { $0.id.rawValue == id }) {
+                    children.append(queue.xml(times: formatting.times))
+                } else {
+                    missing.append(id)
+                }
+            }
+            if !missing.isEmpty {
+                children.append(XMLTree("NonExistPIDs", children: missing.map { XMLTree("QueueID", text: $0) }))
+            }
+            return xml(XMLTree("Response", children: children))
+        }
+
+        var selected = queues
+        if let state = query.nonEmpty("state"), state.lowercased() != "all" {
+            guard let wanted = MediaQueue.State(rawValue: state.prefix(1).uppercased() + state.dropFirst().lowercased()) else {
+                throw CIError(.invalidArgument, "state must be Active, Paused or All, not '\(state)'", element: "state")
+            }
+            selected = selected.filter { $0.state == wanted }
+        }
+        if let category = query.nonEmpty("category"), category != "CateAll" {
+            selected = selected.filter { $0.category == category }
+        }
+        let pageNumber = try query.int("pageNumber", default: 1, range: 1...100_000)
+        let pageSize = try query.int("pageSize", default: 10, range: 1...100)
+        let page = selected.dropFirst((pageNumber - 1) * pageSize).prefix(pageSize)
+        children += [
+            XMLTree("TotalCount", text: String(selected.count)),
+            XMLTree("PageNumber", text: String(pageNumber)),
+            XMLTree("PageSize", text: String(pageSize)),
+        ]
+        children += page.map { $0.xml(times: formatting.times) }
+        return xml(XMLTree("Response", children: children))
+    }
+
+    func updateQueue(_ request: Request, _ context: APIContext) async throws -> Response {
+        let id = try context.parameters.require("queueId")
+        let update = try QueueUpdateRequest.parse(try await body(request))
+        guard var queue = try await store.queue(id: QueueID(rawValue: id)), queue.bucket == context.bucket else {
+            throw CIError(.noSuchQueue, "queue \(id) does not exist in bucket \(context.bucket)", element: "QueueId")
+        }
+        if let name = update.name { queue.name = name }
+        if let state = update.state { queue.state = state }
+        if let notifyConfig = update.notifyConfig { queue.notifyConfig = notifyConfig }
+        queue.updateTime = time.now
+        try await store.updateQueue(queue)
+        return xml(XMLTree("Response", children: [
+            XMLTree("RequestId", text: context.requestID),
+            queue.xml("Queue", times: formatting.times),
+        ]))
+    }
+
+    // MARK: Jobs
+
+    func createJobs(_ request: Request, _ context: APIContext) async throws -> Response {
+        let bytes = try await body(request)
+        let token = request.headers[.clientToken]
+        let submission = try await factory.submission(body: bytes, bucket: context.bucket, idempotencyKey: token, now: time.now).get()
+        guard let outcome = try await store.submit([submission]).first else {
+            throw CIError(.internalError, "the store returned no outcome")
+        }
+        var jobs: [Job] = []
+        switch outcome {
+        case .created(let created):
+            jobs = created
+            onSubmitted()
+        case .duplicate(let ids):
+            for id in ids { if let job = try await store.job(id: id) { jobs.append(job) } }
+        case .refused(let error):
+            throw error
+        }
+        return xml(XMLTree("Response", children: jobs.map { $0.jobsDetail(formatting) }))
+    }
+
+    func describeJobs(_ request: Request, _ context: APIContext) async throws -> Response {
+        let list = try context.parameters.require("jobIds")
+        let ids = (list.removingPercentEncoding ?? list).split(separator: ",").map { String($0).trimmed }.filter { !$0.isEmpty }
+        guard !ids.isEmpty, ids.count <= 100 else { throw CIError(.invalidArgument, "name 1 to 100 job ids", element: "JobId") }
+        var children: [XMLTree] = []
+        var missing: [String] = []
+        for id in ids {
+            if let job = try await store.job(id: JobID(rawValue: id)), job.bucket == context.bucket {
+                children.append(job.jobsDetail(formatting))
+            } else {
+                missing.append(id)
+            }
+        }
+        children += missing.map { XMLTree("NonExistJobIds", text: $0) }
+        return xml(XMLTree("Response", children: children))
+    }
+
+    func listJobs(_ request: Request, _ context: APIContext) async throws -> Response {
+        let query = request.uri.queryParameters
+        var filter = JobQuery(bucket: context.bucket)
+        filter.tag = query.nonEmpty("tag")
+        filter.queueID = query.nonEmpty("queueId").map(QueueID.init(rawValue:))
+        if let states = query.nonEmpty("states") {
+            for name in states.split(separator: ",").map({ String($0).trimmed }) where name.lowercased() != "all" {
+                guard let state = JobState(ciName: name) else {
+                    throw CIError(.invalidArgument, "states: unknown state '\(name)'", element: "states")
+                }
+                filter.states.insert(state)
+            }
+        }
+        switch query.nonEmpty("orderByTime")?.lowercased() {
+        case nil, "desc": filter.newestFirst = true
+        case "asc": filter.newestFirst = false
+        case let other?: throw CIError(.invalidArgument, "orderByTime must be Desc or Asc, not '\(other)'", element: "orderByTime")
+        }
+        filter.createdFrom = try query.time("startCreationTime")
+        filter.createdTo = try query.time("endCreationTime")
+        let size = try query.int("size", default: 10, range: 1...100)
+        if let token = query.nonEmpty("nextToken") {
+            guard let after = Int64(token) else { throw CIError(.invalidArgument, "nextToken is not one this service gave", element: "nextToken") }
+            filter.after = after
+        }
+        filter.limit = size + 1
+        let jobs = try await store.jobs(filter)
+        let page = jobs.prefix(size)
+        var children = page.map { $0.jobsDetail(formatting) }
+        children.append(XMLTree("NextToken", text: jobs.count > size ? String(page.last!.sequence) : ""))
+        return xml(XMLTree("Response", children: children))
+    }
+
+    func cancelJob(_ request: Request, _ context: APIContext) async throws -> Response {
+        let id = try context.parameters.require("jobIds")
+        guard request.uri.queryParameters.has("cancel") else {
+            throw CIError(.invalidArgument, "PUT /jobs/<id> needs ?cancel", element: "cancel")
+        }
+        guard let job = try await store.job(id: JobID(rawValue: id)), job.bucket == context.bucket else {
+            throw CIError(.noSuchJob, "job \(id) does not exist")
+        }
+        _ = try await store.cancel(job.id, now: time.now)
+        return Response(status: .ok)
+    }
+
+    // MARK: Helpers
+
+    func body(_ request: Request) async throws -> [UInt8] {
+        var request = request
+        do {
+            let buffer = try await request.collectBody(upTo: maxBodyBytes)
+            return Array(buffer.readableBytesView)
+        } catch is NIOTooManyBytesError {
+            throw CIError(APIError.entityTooLarge, "the request body is larger than \(maxBodyBytes) bytes")
+        }
+    }
+
+    func xml(_ tree: XMLTree) -> Response {
+        Response(
+            status: .ok,
+            headers: [.contentType: "application/xml"],
+            body: .init(byteBuffer: ByteBuffer(bytes: tree.xmlBytes(declaration: true)))
+        )
+    }
+}
+
+extension HTTPField.Name {
+    /// An idempotency key for `POST /jobs` (CI's `ClientToken`).
+    static let clientToken = HTTPField.Name("x-ci-client-token")!
+}
+
+extension FlatDictionary<Substring, Substring> {
+    /// The parameter's value, or nil when absent or empty (the SDKs send empty values for "not given").
+    func nonEmpty(_ name: String) -> String? {
+        guard let value = self[name[...]], !value.isEmpty else { return nil }
+        return String(value)
+    }
+
+    func time(_ name: String) throws(CIError) -> Timestamp? {
+        guard let text = nonEmpty(name) else { return nil }
+        guard let time = CITimeFormat.parse(text) else {
+            throw CIError(.invalidArgument, "\(name) must look like 2001-01-01T00:00:00+0800", element: name)
+        }
+        return time
+    }
+
+    func int(_ name: String, default value: Int, range: ClosedRange<Int>) throws(CIError) -> Int {
+        guard let text = nonEmpty(name) else { return value }
+        guard let number = Int(text), range.contains(number) else {
+            throw CIError(.invalidArgument, "\(name) must be a whole number from \(range.lowerBound) to \(range.upperBound)", element: name)
+        }
+        return number
+    }
+}

@@ -1,0 +1,120 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import MediaQueueCore
+import MediaQueueXML
+
+/// Names the bucket, checks the COS signature, stamps `x-ci-request-id`, and turns every error
+/// into CI's `<Error>` body with a fitting status.
+struct CIMiddleware: RouterMiddleware {
+    typealias Context = APIContext
+
+    let options: APIOptions
+    let time: any TimeSource
+    let logger: Logger
+    private let credentials: [String: Credential]
+
+    init(options: APIOptions, time: any TimeSource, logger: Logger) {
+        self.options = options
+        self.time = time
+        self.logger = logger
+        self.credentials = Dictionary(options.credentials.map { ($0.secretID, $0) }, uniquingKeysWith: { _, last in last })
+    }
+
+    // `@concurrent` matches the protocol as Hummingbird declares it (NonisolatedNonsendingByDefault is on here).
+    @concurrent
+    func handle(_ request: Request, context: APIContext, next: @concurrent (Request, APIContext) async throws -> Response) async throws -> Response {
+        var context = context
+        context.requestID = randomHex32()
+        var response: Response
+        do {
+            context.bucket = try bucket(of: request)
+            try authenticate(request, bucket: context.bucket)
+            response = try await next(request, context)
+        } catch let error as CIError {
+            response = errorResponse(error, request: request, context: context)
+        } catch let error as HTTPError {
+            let code: CIError.Code = switch error.status {
+            case .contentTooLarge: APIError.entityTooLarge
+            case .notFound: APIError.notFound
+            case .methodNotAllowed: APIError.methodNotAllowed
+            default: .invalidArgument
+            }
+            let message = error.status == .contentTooLarge
+                ? "the request body is larger than \(options.maxBodyBytes) bytes"
+                : (error.body ?? "\(error.status.reasonPhrase)")
+            response = errorResponse(CIError(code, message), request: request, context: context)
+        } catch {
+            logger.error("API request failed", metadata: ["error": "\(error)", "request.id": "\(context.requestID)"])
+            response = errorResponse(CIError(.internalError, "internal error; see the service log for request \(context.requestID)"), request: request, context: context)
+        }
+        response.headers[.ciRequestID] = context.requestID
+        response.headers[.server] = "MediaQueue"
+        return response
+    }
+
+    /// `<bucket>.ci.<region>.myqcloud.com`, `<bucket>.cos.<region>.myqcloud.com` (what the SDKs
+    /// send, even to an IP), `<bucket>.<configured suffix>`, or path style `/<bucket>/queue…`.
+    func bucket(of request: Request) throws(CIError) -> String {
+        var host = (request.head.authority ?? "").lowercased()
+        if let colon = host.lastIndex(of: ":"), !host.hasSuffix("]") { host = String(host[..<colon]) }
+        let labels = host.split(separator: ".")
+        if labels.count == 5, labels[1] == "ci" || labels[1] == "cos", labels[3] == "myqcloud", labels[4] == "com" {
+            return String(labels[0])
+        }
+        for suffix in options.hostSuffixes where host.hasSuffix("." + suffix.lowercased()) {
+            let name = host.dropLast(suffix.count + 1)
+            if !name.contains(".") { return String(name) }
+        }
+        let segments = request.uri.path.split(separator: "/")
+        if segments.count >= 2, Self.resources.contains(String(segments[1])) {
+            let bucket = String(segments[0])
+            try BucketName.validate(bucket)
+            return bucket
+        }
+        throw CIError(APIError.noSuchBucket, "name the bucket in the Host header (<bucket>.ci.<region>.myqcloud.com) or as the first path segment (/<bucket>/queue)")
+    }
+
+    static let resources: Set<String> = ["queue", "jobs", "mediabucket"]
+
+    func authenticate(_ request: Request, bucket: String) throws(CIError) {
+        guard let header = request.headers[.authorization], !header.isEmpty else {
+            if options.allowAnonymous { return }
+            throw CIError(APIError.accessDenied, "the request is not signed (Authorization header missing)")
+        }
+        let authorization = try COSAuthorization(header: header)
+        guard let credential = credentials[authorization.secretID] else {
+            throw CIError(APIError.invalidAccessKeyID, "the SecretId in q-ak is not known")
+        }
+        let now = time.now.seconds
+        if now < authorization.signStart { throw CIError(APIError.requestNotYetValid, "the signature is not valid before \(authorization.signStart)") }
+        if now > authorization.signEnd { throw CIError(APIError.requestExpired, "the signature expired at \(authorization.signEnd)") }
+        let headers = request.headers.map { ($0.name.canonicalName, $0.value) }
+            + [("host", request.head.authority ?? "")]
+        let parameters = request.uri.queryParameters.map { (String($0.key), String($0.value)) }
+        let expected = authorization.expectedSignature(
+            secretKey: credential.secretKey, method: request.method.rawValue, path: request.uri.path.removingPercentEncoding ?? request.uri.path,
+            headers: headers, parameters: parameters
+        )
+        guard constantTimeEquals(expected, authorization.signature) else {
+            throw CIError(APIError.signatureDoesNotMatch, "the request signature does not match; check the SecretKey and what was signed")
+        }
+        guard credential.buckets.contains(bucket) else {
+            throw CIError(APIError.accessDenied, "this key may not use bucket \(bucket)")
+        }
+    }
+
+    func errorResponse(_ error: CIError, request: Request, context: APIContext) -> Response {
+        let body = error.xml(requestID: context.requestID, resource: request.uri.path).xmlBytes(declaration: true)
+        return Response(
+            status: .init(code: APIError.status(of: error.code)),
+            headers: [.contentType: "application/xml"],
+            body: .init(byteBuffer: ByteBuffer(bytes: body))
+        )
+    }
+}
+
+extension HTTPField.Name {
+    static let ciRequestID = HTTPField.Name("x-ci-request-id")!
+}

@@ -1,0 +1,33 @@
+/// Turns a CreateMediaJobs request body into the jobs to store, the same way for every way in
+/// (AMQP intake, `POST /jobs`): parse, validate each operation with its tag's worker, find the
+/// queue, and build `Submitted` jobs.
+public struct SubmissionFactory: Sendable {
+    public let queues: QueueDirectory
+    public let workers: WorkerRegistry
+
+    public init(queues: QueueDirectory, workers: WorkerRegistry) {
+        self.queues = queues
+        self.workers = workers
+    }
+
+    /// The submission for `body` in `bucket`, or the `CIError` that refuses it. A store that cannot
+    /// be read gives `InternalError`, which callers treat as "try again", not as bad input.
+    public func submission(body: [UInt8], bucket: String, idempotencyKey: String?, now: Timestamp) async -> Result<Submission, CIError> {
+        do {
+            try BucketName.validate(bucket)
+            let request = try CreateMediaJobsRequest.parse(body) { operation throws(CIError) in
+                try workers.validate(operation)
+            }
+            let queue = try await queues.resolve(bucket: bucket, queueID: request.queueID)
+            let jobs = request.operations.map { operation in
+                Job(
+                    bucket: bucket, queueID: queue.id, tag: operation.tag, jobLevel: operation.jobLevel,
+                    input: operation.input, operation: operation.operation, callback: request.callback, creationTime: now
+                )
+            }
+            return .success(Submission(idempotencyKey: idempotencyKey.map { "\(bucket)/\($0)" }, jobs: jobs))
+        } catch {
+            return .failure(error)
+        }
+    }
+}

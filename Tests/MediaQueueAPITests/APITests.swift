@@ -1,0 +1,248 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import MediaQueueAPI
+import MediaQueueCore
+import MediaQueueXML
+import Testing
+
+@Suite struct SignatureTests {
+    @Test func aCorrectlySignedRequestIsServedAndEveryResponseHasARequestID() async throws {
+        let fixture = APIFixture()
+        try await fixture.test { client in
+            let response = try await APIFixture.signed(client, .get, "/queue", query: ["state": "All", "pageNumber": "", "pageSize": "", "queueIds": ""])
+            #expect(response.status == .ok)
+            #expect(response.headers[HTTPField.Name("x-ci-request-id")!]?.isEmpty == false)
+        }
+    }
+
+    @Test func unsignedMalformedExpiredEarlyWrongAndForeignRequestsAre403WithACIErrorBody() async throws {
+        let fixture = APIFixture()
+        try await fixture.test { client in
+            let unsigned = try await client.execute(uri: "/\(APIFixture.bucket)/queue", method: .get)
+            #expect(unsigned.status == .forbidden)
+            #expect(unsigned.errorCode == "AccessDenied")
+            #expect(unsigned.xml?.text("RequestId") == unsigned.headers[HTTPField.Name("x-ci-request-id")!])
+
+            let malformed = try await client.execute(uri: "/\(APIFixture.bucket)/queue", method: .get, headers: [.authorization: "q-sign-algorithm=md5&q-ak=x"])
+            #expect(malformed.status == .forbidden)
+
+            let expired = try await APIFixture.signed(client, .get, "/queue", start: APIFixture.now - 7200, end: APIFixture.now - 3600)
+            #expect(expired.status == .forbidden)
+            #expect(expired.errorCode == "RequestExpired")
+
+            let early = try await APIFixture.signed(client, .get, "/queue", start: APIFixture.now + 3600, end: APIFixture.now + 7200)
+            #expect(early.errorCode == "RequestNotYetValid")
+
+            let wrongKey = try await APIFixture.signed(client, .get, "/queue", key: "not-the-key")
+            #expect(wrongKey.status == .forbidden)
+            #expect(wrongKey.errorCode == "SignatureDoesNotMatch")
+
+            let unknown = try await APIFixture.signed(client, .get, "/queue", secretID: "AKIDnobody")
+            #expect(unknown.errorCode == "InvalidAccessKeyId")
+
+            let foreign = try await APIFixture.signed(client, .get, "/queue", secretID: "AKIDother", key: "other-key")
+            #expect(foreign.status == .forbidden)
+            #expect(foreign.errorCode == "AccessDenied")
+        }
+    }
+
+    @Test func aSignatureCoversTheListedParameters() async throws {
+        let fixture = APIFixture()
+        try await fixture.test { client in
+            // Signed for state=Active, sent with state=Paused: the signature no longer matches.
+            let authorization = TestSigner.authorization(
+                secretID: APIFixture.secretID, secretKey: APIFixture.secretKey, method: "GET", path: "/\(APIFixture.bucket)/queue",
+                headers: ["host": "localhost"], parameters: ["state": "Active"], start: APIFixture.now - 60, end: APIFixture.now + 60
+            )
+            let response = try await client.execute(uri: "/\(APIFixture.bucket)/queue?state=Paused", method: .get, headers: [.authorization: authorization])
+            #expect(response.errorCode == "SignatureDoesNotMatch")
+        }
+    }
+
+    @Test func anonymousAccessIsOffUnlessConfigured() async throws {
+        try await APIFixture(anonymous: true).test { client in
+            let response = try await client.execute(uri: "/\(APIFixture.bucket)/queue", method: .get)
+            #expect(response.status == .ok)
+        }
+    }
+
+    @Test func credentialsParseFromTheEnvironmentForm() throws {
+        let list = try Credential.parseList("AKID1:key1:a-1,b-2; AKID2:key2:c-3")
+        #expect(list.map(\.secretID) == ["AKID1", "AKID2"])
+        #expect(list[0].buckets == ["a-1", "b-2"])
+        #expect(!list[0].description.contains("key1"), "secrets never printed")
+        #expect(throws: CIError.self) { try Credential.parseList("AKID1:key1") }
+    }
+}
+
+@Suite struct QueueEndpointTests {
+    @Test func listingCreatesQueue1AndPagesAndReportsUnknownIDs() async throws {
+        let fixture = APIFixture()
+        try await fixture.test { client in
+            let list = try #require(try await APIFixture.signed(client, .get, "/queue").xml)
+            #expect(list.text("TotalCount") == "1")
+            #expect(list.text("PageNumber") == "1")
+            #expect(list.text("PageSize") == "10")
+            let queue = try #require(list["QueueList"])
+            #expect(queue.text("Name") == "queue-1")
+            #expect(queue.text("State") == "Active")
+            #expect(queue.text("MaxConcurrent") == "2")
+            let id = try #require(queue.text("QueueId"))
+
+            let byID = try #require(try await APIFixture.signed(client, .get, "/queue", query: ["queueIds": "\(id),pmissing"]).xml)
+            #expect(byID.all("QueueList").count == 1)
+            #expect(byID["NonExistPIDs"]?.all("QueueID").map(\.text) == ["pmissing"])
+            #expect(byID["TotalCount"] == nil)
+
+            let paused = try #require(try await APIFixture.signed(client, .get, "/queue", query: ["state": "Paused"]).xml)
+            #expect(paused.text("TotalCount") == "0")
+            let bad = try await APIFixture.signed(client, .get, "/queue", query: ["pageSize": "many"])
+            #expect(bad.status == .badRequest)
+        }
+    }
+
+    @Test func updatingAQueuePausesItAndSetsItsRule() async throws {
+        let fixture = APIFixture()
+        try await fixture.test { client in
+            let id = try #require(try await APIFixture.signed(client, .get, "/queue").xml?["QueueList"]?.text("QueueId"))
+            let body = """
+                <Request><Name>My-Queue</Name><State>Paused</State><NotifyConfig><State>On</State><Type>Url</Type>
+                <Url>http://callback.example/cb</Url><Event>TaskFinish</Event><ResultFormat>JSON</ResultFormat></NotifyConfig></Request>
+                """
+            let response = try await APIFixture.signed(client, .put, "/queue/\(id)", body: body)
+            #expect(response.status == .ok)
+            let queue = try #require(response.xml?["Queue"])
+            #expect(queue.text("Name") == "My-Queue")
+            #expect(queue.text("State") == "Paused")
+            #expect(queue.text("NotifyConfig", "Url") == "http://callback.example/cb")
+            #expect(try await fixture.store.queue(id: QueueID(rawValue: id))?.state == .paused)
+
+            let malformed = try await APIFixture.signed(client, .put, "/queue/\(id)", body: "<Request><State>Sleeping</State></Request>")
+            #expect(malformed.status == .badRequest)
+            #expect(malformed.errorCode == "InvalidArgument")
+            #expect(try await fixture.store.queue(id: QueueID(rawValue: id))?.name == "My-Queue", "nothing stored")
+
+            let unknown = try await APIFixture.signed(client, .put, "/queue/p00000000000000000000000000000000", body: "<Request/>")
+            #expect(unknown.status == .notFound)
+            #expect(unknown.errorCode == "NoSuchQueue")
+        }
+    }
+
+    @Test func activatingTheBucketAnswersMediaBucket() async throws {
+        try await APIFixture().test { client in
+            let response = try #require(try await APIFixture.signed(client, .post, "/mediabucket").xml)
+            #expect(response.text("MediaBucket", "Name") == APIFixture.bucket)
+        }
+    }
+}
+
+@Suite struct JobEndpointTests {
+    @Test func creatingJobsAnswersJobsDetailAndBadRequestsStoreNothing() async throws {
+        let fixture = APIFixture()
+        try await fixture.test { client in
+            let created = try await APIFixture.signed(client, .post, "/jobs", body: jobRequest(level: 2, userData: "first"))
+            #expect(created.status == .ok)
+            let detail = try #require(created.xml?["JobsDetail"])
+            #expect(detail.text("State") == "Submitted")
+            #expect(detail.text("Operation", "JobLevel") == "2")
+            #expect(detail.text("Operation", "UserData") == "first")
+            #expect(detail.text("StartTime") == "-")
+
+            let badLevel = try await APIFixture.signed(client, .post, "/jobs", body: jobRequest(level: 7))
+            #expect(badLevel.status == .badRequest)
+            #expect(badLevel.errorCode == "InvalidArgument")
+            #expect(badLevel.xml?.text("Message")?.contains("JobLevel") == true)
+            let notXML = try await APIFixture.signed(client, .post, "/jobs", body: "<Request><Tag>")
+            #expect(notXML.status == .badRequest)
+            let unknownTag = try await APIFixture.signed(client, .post, "/jobs", body: "<Request><Tag>Teleport</Tag><Input><Object>a</Object></Input><Operation/></Request>")
+            #expect(unknownTag.status == .badRequest)
+            let unknownQueue = try await APIFixture.signed(client, .post, "/jobs", body: "<Request><Tag>Snapshot</Tag><QueueId>pnope</QueueId><Input><Object>a</Object></Input><Operation/></Request>")
+            #expect(unknownQueue.status == .notFound)
+            #expect(try await fixture.store.jobs(JobQuery(limit: 10)).count == 1)
+        }
+    }
+
+    @Test func aBodyOverTheLimitIs413() async throws {
+        try await APIFixture(maxBodyBytes: 64).test { client in
+            let response = try await APIFixture.signed(client, .post, "/jobs", body: jobRequest())
+            #expect(response.status == .contentTooLarge)
+            #expect(response.errorCode == "EntityTooLarge")
+        }
+    }
+
+    @Test func aFullQueueRefusesWithAClearError() async throws {
+        let fixture = APIFixture()
+        try await fixture.test { client in
+            for index in 0..<5 { _ = try await APIFixture.signed(client, .post, "/jobs", body: jobRequest(userData: "\(index)")) }
+            let refused = try await APIFixture.signed(client, .post, "/jobs", body: jobRequest())
+            #expect(refused.status == .badRequest)
+            #expect(refused.errorCode == "QueueFull")
+        }
+    }
+
+    @Test func describingFoundAndMissingJobs() async throws {
+        let fixture = APIFixture()
+        try await fixture.test { client in
+            let first = try #require(try await APIFixture.signed(client, .post, "/jobs", body: jobRequest()).xml?.text("JobsDetail", "JobId"))
+            let second = try #require(try await APIFixture.signed(client, .post, "/jobs", body: jobRequest()).xml?.text("JobsDetail", "JobId"))
+            let response = try #require(try await APIFixture.signed(client, .get, "/jobs/\(first),jmissing,\(second)").xml)
+            #expect(response.all("JobsDetail").compactMap { $0.text("JobId") } == [first, second])
+            #expect(response.all("NonExistJobIds").map(\.text) == ["jmissing"])
+            let none = try #require(try await APIFixture.signed(client, .get, "/jobs/jmissing").xml)
+            #expect(none["JobsDetail"] == nil)
+        }
+    }
+
+    @Test func listingFiltersAndPagesWithNextToken() async throws {
+        let fixture = APIFixture()
+        try await fixture.test { client in
+            for index in 0..<5 { _ = try await APIFixture.signed(client, .post, "/jobs", body: jobRequest(userData: "\(index)")) }
+            let firstPage = try #require(try await APIFixture.signed(client, .get, "/jobs", query: ["tag": "Snapshot", "size": "2", "nextToken": ""]).xml)
+            #expect(firstPage.all("JobsDetail").compactMap { $0.text("Operation", "UserData") } == ["4", "3"])
+            let token = try #require(firstPage.text("NextToken"))
+            #expect(!token.isEmpty)
+            let secondPage = try #require(try await APIFixture.signed(client, .get, "/jobs", query: ["tag": "Snapshot", "size": "2", "nextToken": token]).xml)
+            #expect(secondPage.all("JobsDetail").compactMap { $0.text("Operation", "UserData") } == ["2", "1"])
+            let ascending = try #require(try await APIFixture.signed(client, .get, "/jobs", query: ["orderByTime": "Asc", "size": "100"]).xml)
+            #expect(ascending.all("JobsDetail").compactMap { $0.text("Operation", "UserData") } == ["0", "1", "2", "3", "4"])
+            #expect(ascending.text("NextToken") == "")
+            let running = try #require(try await APIFixture.signed(client, .get, "/jobs", query: ["states": "Running,Failed"]).xml)
+            #expect(running["JobsDetail"] == nil)
+            let tooBig = try await APIFixture.signed(client, .get, "/jobs", query: ["size": "101"])
+            #expect(tooBig.status == .badRequest)
+            let badTime = try await APIFixture.signed(client, .get, "/jobs", query: ["startCreationTime": "yesterday"])
+            #expect(badTime.status == .badRequest)
+            let window = try #require(try await APIFixture.signed(
+                client, .get, "/jobs", query: ["startCreationTime": "2023-11-14T22:13:20+0000", "endCreationTime": "2023-11-14T22:13:20+0000", "size": "100"]
+            ).xml)
+            #expect(window.all("JobsDetail").count == 5)
+        }
+    }
+
+    @Test func cancellingAnswersEmpty200AndRefusesFinishedAndUnknownJobs() async throws {
+        let fixture = APIFixture()
+        try await fixture.test { client in
+            let id = try #require(try await APIFixture.signed(client, .post, "/jobs", body: jobRequest()).xml?.text("JobsDetail", "JobId"))
+            let cancelled = try await APIFixture.signed(client, .put, "/jobs/\(id)", query: ["cancel": ""])
+            #expect(cancelled.status == .ok)
+            #expect(cancelled.body.readableBytes == 0)
+            #expect(try await fixture.store.job(id: JobID(rawValue: id))?.state == .cancel)
+            let again = try await APIFixture.signed(client, .put, "/jobs/\(id)", query: ["cancel": ""])
+            #expect(again.status == .conflict)
+            #expect(again.errorCode == "InvalidJobState")
+            let unknown = try await APIFixture.signed(client, .put, "/jobs/jmissing", query: ["cancel": ""])
+            #expect(unknown.status == .notFound)
+            #expect(unknown.errorCode == "NoSuchJob")
+        }
+    }
+
+    @Test func unknownPathsAreCIErrors() async throws {
+        try await APIFixture().test { client in
+            let response = try await APIFixture.signed(client, .get, "/nothing-here")
+            #expect(response.status == .notFound || response.status == .forbidden)
+            #expect(response.xml?.name == "Error")
+        }
+    }
+}

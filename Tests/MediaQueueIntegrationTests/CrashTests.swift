@@ -1,0 +1,62 @@
+import Foundation
+import MediaQueueAMQP
+import MediaQueueApp
+import MediaQueueCore
+import MediaQueueSQLite
+import MediaQueueTestSupport
+import MediaQueueXML
+import Testing
+
+/// `kill -9` of the real `mediaqueue serve` binary in the middle of a run.
+@Suite struct CrashTests {
+    static var binary: String? { ProcessInfo.processInfo.environment["MEDIAQUEUE_TEST_MEDIAQUEUE_BINARY"] }
+
+    @Test(.enabled(if: CrashTests.binary != nil, "needs MEDIAQUEUE_TEST_MEDIAQUEUE_BINARY (scripts/test.sh sets it)"))
+    func afterAKillEveryJobEndsExactlyOnceAndNoneIsLost() async throws {
+        let harness = try ServiceHarness()
+        try await SampleMedia.makeVideo(at: harness.bucketRoot + "/input/a.mp4", seconds: 3)
+        let events = try await harness.subscribeToEvents()
+        let configuration = harness.configuration
+        let environment = [
+            "MEDIAQUEUE_AMQP_URL": configuration.amqpURL,
+            "MEDIAQUEUE_DATA_DIR": configuration.dataDir,
+            "MEDIAQUEUE_BUCKET": configuration.bucket,
+            "MEDIAQUEUE_INTAKE_QUEUE": configuration.intakeQueue,
+            "MEDIAQUEUE_DEAD_LETTER_QUEUE": configuration.deadLetterQueue,
+            "MEDIAQUEUE_EVENTS_EXCHANGE": configuration.eventsExchange,
+            "MEDIAQUEUE_MAX_RUNNING_JOBS": "2",
+            "MEDIAQUEUE_LEASE_SECONDS": "5",
+            "MEDIAQUEUE_LOG_LEVEL": "warning",
+            "MEDIAQUEUE_HTTP_ADDRESS": "127.0.0.1:0",
+        ]
+        let log = configuration.dataDir + "/serve.log"
+        try FileManager.default.createDirectory(atPath: configuration.dataDir, withIntermediateDirectories: true)
+        let total = 40
+        let binary = try #require(Self.binary)
+        let first = try ChildProcess(binary, ["serve"], environment: environment, logPath: log)
+        try await harness.waitForIntake()
+        try await harness.publish(batch: (0..<total).map { snapshotRequest(output: "out/\($0)/s-${Number}.jpg", count: 2, userData: "job-\($0)") })
+
+        var received = try await harness.receive(8, from: events)
+        await first.stop()  // SIGKILL: no shutdown, leases left behind, maybe a job mid-ffmpeg
+        let process = try ChildProcess(binary, ["serve"], environment: environment, logPath: log)
+        defer { Task { await process.stop() } }
+
+        let store = try SQLiteJobStore(path: configuration.databasePath)
+        try await eventually("every job to end", timeout: .seconds(240)) {
+            try await store.jobs(JobQuery(states: [.success, .failed, .cancel], limit: 1000)).count == total
+        }
+        let jobs = try await store.jobs(JobQuery(limit: 1000))
+        #expect(jobs.count == total, "no job was lost or created twice")
+        #expect(jobs.allSatisfy { $0.state == .success }, "\(jobs.filter { $0.state != .success }.map { "\($0.id) \($0.state) \($0.message)" }) \(process.logTail)")
+        // At least once: every job's event arrives; a job re-run after the crash may announce twice.
+        try await eventually("every job's event", timeout: .seconds(120)) {
+            let ids = Set(received.compactMap { $0.xml?["JobsDetail"]?.text("JobId") })
+            if ids.count >= total { return true }
+            received += try await harness.receive(1, from: events, timeout: .seconds(60))
+            return false
+        }
+        let announced = Set(received.compactMap { $0.xml?["JobsDetail"]?.text("JobId") })
+        #expect(announced == Set(jobs.map(\.id.rawValue)))
+    }
+}

@@ -1,0 +1,162 @@
+import Foundation
+import MediaQueueAMQP
+import MediaQueueApp
+import MediaQueueCore
+import MediaQueueSQLite
+import MediaQueueTestSupport
+import MediaQueueXML
+import Testing
+
+/// Priority, MaxConcurrent, pause and enable, cancel, and crashes, against the real broker and a
+/// SQLite file.
+@Suite struct SchedulingTests {
+    @Test func higherLevelsRunFirstOverTheWholeBacklogThenSubmissionOrder() async throws {
+        let harness = try ServiceHarness { $0.queueMaxConcurrent = 1 }
+        let worker = RecordingWorker()
+        let (application, service) = try harness.startService(workers: [worker])
+        defer { service.cancel() }
+        try await harness.waitForIntake()
+
+        var queue = try await application.prepare()
+        queue.state = .paused
+        try await application.store.updateQueue(queue)
+        let low = (0..<2000).map { "low-\($0)" }
+        let high = (0..<200).map { "high-\($0)" }
+        try await harness.publish(batch: low.map { recordRequest($0, level: 0) })
+        try await harness.publish(batch: high.map { recordRequest($0, level: 2) })
+        try await eventually("2,200 jobs waiting as Pause") {
+            try await application.store.jobs(JobQuery(states: [.pause], limit: 3000)).count == 2200
+        }
+
+        queue.state = .active
+        try await application.store.updateQueue(queue)
+        try await eventually("every job to start", timeout: .seconds(240)) { worker.startOrder.count >= 2200 }
+        #expect(Array(worker.startOrder.prefix(200)) == high)
+        #expect(Array(worker.startOrder.dropFirst(200)) == low)
+    }
+
+    @Test func pausingStopsNewStartsShowsPauseAndEnablingFinishesEveryJobOnce() async throws {
+        let harness = try ServiceHarness { $0.queueMaxConcurrent = 4 }
+        let worker = RecordingWorker(delay: .milliseconds(5))
+        let (application, service) = try harness.startService(workers: [worker])
+        defer { service.cancel() }
+        try await harness.waitForIntake()
+        var queue = try await application.prepare()
+
+        let names = (0..<500).map { "job-\($0)" }
+        try await harness.publish(batch: names.map { recordRequest($0) })
+        try await eventually("some jobs to have started") { worker.startOrder.count >= 40 }
+        queue.state = .paused
+        try await application.store.updateQueue(queue)
+        // What had been claimed when the pause was acknowledged; nothing else may start now.
+        let claimedAtPause = Set(try await application.store.jobs(JobQuery(states: [.running, .success], limit: 1000)).compactMap(\.userData))
+
+        try await eventually("the running jobs to finish") {
+            try await application.store.jobs(JobQuery(states: [.running], limit: 10)).isEmpty
+        }
+        let waiting = try await application.store.jobs(JobQuery(states: [.submitted, .pause], limit: 1000))
+        #expect(waiting.allSatisfy { $0.state == .pause }, "every waiting job shows Pause")
+        #expect(waiting.count == 500 - claimedAtPause.count)
+        // Give the dispatcher several polling rounds in which it must not start anything.
+        try await Task.sleep(for: .seconds(1))
+        #expect(Set(worker.startOrder).isSubset(of: claimedAtPause), "no job started after the pause")
+
+        queue.state = .active
+        try await application.store.updateQueue(queue)
+        try await eventually("all 500 to succeed", timeout: .seconds(120)) {
+            try await application.store.jobs(JobQuery(states: [.success], limit: 1000)).count == 500
+        }
+        #expect(worker.startOrder.count == 500, "none ran twice")
+        #expect(Set(worker.startOrder) == Set(names))
+    }
+
+    @Test func cancelWorksInEveryStateAndThroughARestart() async throws {
+        let harness = try ServiceHarness { $0.queueMaxConcurrent = 1 }
+        let events = try await harness.subscribeToEvents()
+        let worker = RecordingWorker(delay: .seconds(600))
+        var (application, service) = try harness.startService(workers: [worker])
+        try await harness.waitForIntake()
+        var queue = try await application.prepare()
+        let store = application.store
+        func job(_ userData: String) async throws -> Job {
+            try await eventually("job \(userData)") {
+                try await store.jobs(JobQuery(limit: 100)).first { $0.userData == userData }
+            }
+        }
+
+        // Running: its worker is stopped and it ends as Cancel, with a callback.
+        try await harness.publish(recordRequest("running"))
+        try await eventually("the first job to start") { worker.startOrder == ["running"] }
+        // Submitted: waits behind it (MaxConcurrent 1).
+        try await harness.publish(recordRequest("submitted"))
+        let submitted = try await job("submitted")
+        #expect(submitted.state == .submitted)
+        guard case .cancelled(let cancelledWaiting) = try await store.cancel(submitted.id, now: SystemTimeSource().now) else {
+            Issue.record("a Submitted job must be cancelled at once")
+            return
+        }
+        #expect(cancelledWaiting.state == .cancel)
+
+        let running = try await job("running")
+        guard case .stopping = try await store.cancel(running.id, now: SystemTimeSource().now) else {
+            Issue.record("a Running job must be stopped")
+            return
+        }
+        let event = try #require(try await harness.receive(1, from: events).first)
+        #expect(event.routingKey.hasSuffix(".Record.Cancel"))
+        #expect(event.xml?["JobsDetail"]?.text("JobId") == running.id.rawValue)
+        #expect(try await store.job(id: running.id)?.state == .cancel)
+
+        // Pause: a waiting job in a paused queue.
+        queue.state = .paused
+        try await store.updateQueue(queue)
+        try await harness.publish(recordRequest("paused"))
+        let paused = try await job("paused")
+        #expect(paused.state == .pause)
+        _ = try await store.cancel(paused.id, now: SystemTimeSource().now)
+        #expect(try await store.job(id: paused.id)?.state == .cancel)
+
+        // Finished jobs cannot be cancelled: a clear error.
+        await #expect(throws: CIError.self) { try await store.cancel(running.id, now: SystemTimeSource().now) }
+
+        // Through a restart: cancelled while the service was down, it never runs.
+        queue.state = .active
+        try await store.updateQueue(queue)
+        service.cancel()
+        _ = await service.result
+        queue.state = .paused
+        try await store.updateQueue(queue)
+        try await harness.publish(recordRequest("while-down"))
+        (application, service) = try harness.startService(workers: [worker])
+        defer { service.cancel() }
+        let whileDown = try await job("while-down")
+        _ = try await application.store.cancel(whileDown.id, now: SystemTimeSource().now)
+        queue.state = .active
+        try await application.store.updateQueue(queue)
+        try await harness.publish(recordRequest("after"))
+        try await eventually("the next job to start") { worker.startOrder.contains("after") }
+        #expect(!worker.startOrder.contains("while-down"))
+        #expect(!worker.startOrder.contains("submitted"))
+        #expect(!worker.startOrder.contains("paused"))
+        #expect(try await application.store.job(id: whileDown.id)?.state == .cancel)
+    }
+
+    @Test func aJobOutlivingTheBrokersConsumerTimeoutIsNotRedeliveredOrDuplicated() async throws {
+        // scripts/test.sh gives the shared broker consumer_timeout = 20 s; the broker checks about
+        // once a minute, so the job runs well past both.
+        let harness = try ServiceHarness()
+        let events = try await harness.subscribeToEvents()
+        let worker = RecordingWorker(delay: .seconds(80))
+        let (application, service) = try harness.startService(workers: [worker])
+        defer { service.cancel() }
+        try await harness.waitForIntake()
+
+        try await harness.publish(recordRequest("long"), messageID: "long-1")
+        let event = try #require(try await harness.receive(1, from: events, timeout: .seconds(180)).first)
+        #expect(event.xml?["JobsDetail"]?.text("State") == "Success")
+        #expect(worker.startOrder == ["long"])
+        #expect(try await application.store.jobs(JobQuery(limit: 10)).count == 1)
+        #expect(try await harness.client.queueStatus(harness.configuration.intakeQueue).messages == 0)
+        #expect(try await harness.client.queueStatus(harness.configuration.intakeQueue).consumers == 1, "the intake's channel is still open")
+    }
+}
