@@ -34,7 +34,7 @@ extension SQLiteJobStore {
                 db,
                 sql: """
                     SELECT * FROM outbox WHERE status = 'pending' AND kind = ? AND next_attempt <= ?
-                    AND endpoint NOT IN (\(databaseQuestionMarks(count: excluded.count)))
+                    AND (endpoint IS NULL OR endpoint NOT IN (\(databaseQuestionMarks(count: excluded.count))))
                     ORDER BY next_attempt, created_at LIMIT ?
                     """,
                 arguments: arguments
