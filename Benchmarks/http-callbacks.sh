@@ -21,6 +21,7 @@ http_port=${HTTP_PORT:-18080}
 amqp_port=${AMQP_PORT:-5693}
 bench=$(cd "${BENCH_DIR:-$root/../shared/bench}" && pwd)
 work=$(mktemp -d /tmp/mq-http-bench.XXXXXX)
+chmod 755 "$work"   # the broker runs as the rabbitmq user
 pids=()
 
 cleanup() {
@@ -40,7 +41,7 @@ if ! "$venv/bin/python" -c "import aiohttp, pika" 2>/dev/null; then
     "$venv/bin/pip" install -q -r "$bench/requirements.txt"
 fi
 py="$venv/bin/python"
-swift build -c release --product mediaqueue 2>&1 | grep -E "error|warning: " || true
+swift build -c release --product mediaqueue 2>&1 | grep -E "error|warning: " | grep -v "\.build/\|swift-distributed-tracing" || true
 mq="$root/.build/release/mediaqueue"
 
 echo "# starting a private broker on 127.0.0.1:$amqp_port" >&2
@@ -84,9 +85,10 @@ sleep 1
 relay=$!
 pids+=("$relay")
 wait "$receiver" || true
+relay_cpu=$(ps -o times= -p "$relay" | tr -d ' ')
 kill "$relay"; wait "$relay" 2>/dev/null || true
 mq_line=$(tail -1 "$work/receiver-mq.log")
-echo "mediaqueue: $mq_line (delivered in the store: $(pending delivered), signed, keep-alive, max $concurrency per endpoint)"
+echo "mediaqueue: $mq_line (delivered in the store: $(pending delivered), signed, keep-alive, max $concurrency per endpoint; relay process CPU ${relay_cpu}s)"
 
 # (3) The reference sender against a fresh receiver.
 "$py" "$bench/http_receiver.py" --port "$http_port" --n "$n" --idle 30 > "$work/receiver-ref.log" 2>/dev/null &
