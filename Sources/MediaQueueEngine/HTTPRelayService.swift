@@ -19,13 +19,23 @@ public struct HTTPRelayOptions: Sendable {
     public var maxInFlight: Int
     /// A `Retry-After` longer than this is cut to it.
     public var maxRetryAfter: Duration
-    /// A delivery being sent is leased for the client's total timeout plus this: if the process
-    /// dies meanwhile, the delivery is due again when the lease ends.
+    /// Deliveries taken from the outbox ahead of sending, per endpoint, as a multiple of
+    /// `maxPerEndpoint`: the store is read and written once per batch, not once per request.
+    public var prefetch: Int
+    /// Taken-ahead deliveries over all endpoints at most.
+    public var maxPrefetched: Int
+    /// While requests are in flight, results are gathered this long before they are written,
+    /// so that one transaction records many of them.
+    public var coalesce: Duration
+    /// A delivery taken from the outbox is leased for the time it may wait and be sent (the
+    /// client's total timeout times `prefetch + 1`) plus this: if the process dies meanwhile, the
+    /// delivery is due again when the lease ends.
     public var leaseMargin: Duration
 
     public init(
         batchSize: Int = 500, pollInterval: Duration = .milliseconds(250), retrySchedule: RetrySchedule = .standard,
-        maxPerEndpoint: Int = 8, maxInFlight: Int = 512, maxRetryAfter: Duration = .seconds(86_400), leaseMargin: Duration = .seconds(10)
+        maxPerEndpoint: Int = 8, maxInFlight: Int = 512, maxRetryAfter: Duration = .seconds(86_400), prefetch: Int = 4,
+        maxPrefetched: Int = 10_000, coalesce: Duration = .milliseconds(2), leaseMargin: Duration = .seconds(10)
     ) {
         self.batchSize = batchSize
         self.pollInterval = pollInterval
@@ -33,6 +43,9 @@ public struct HTTPRelayOptions: Sendable {
         self.maxPerEndpoint = maxPerEndpoint
         self.maxInFlight = maxInFlight
         self.maxRetryAfter = maxRetryAfter
+        self.prefetch = prefetch
+        self.maxPrefetched = maxPrefetched
+        self.coalesce = coalesce
         self.leaseMargin = leaseMargin
     }
 }
@@ -46,10 +59,13 @@ public struct HTTPRelayOptions: Sendable {
 /// - Headers: `Content-Type` of the body, `webhook-id` (the event id, the same on every attempt),
 ///   `webhook-timestamp` (this attempt), `webhook-signature` (`v1,` HMAC-SHA256 with the
 ///   bucket's secret), and `x-ci-job-id`, `x-ci-event` as on TDMQ messages.
-/// - At most `maxPerEndpoint` requests per `host:port`; due deliveries to endpoints at their
-///   limit are left out of the outbox query, so they never hide deliveries to others.
-/// - A delivery is leased while it is sent and marked only after the answer: a crash repeats it
-///   (same `webhook-id`) and never loses it.
+/// - At most `maxPerEndpoint` requests per `host:port`, each sent by a sender task that works
+///   through its endpoint's queue. An endpoint's queue holds at most `maxPerEndpoint × prefetch`
+///   deliveries; endpoints with a full queue are left out of the outbox query, so a backlog (or
+///   a dead endpoint) never hides deliveries to others.
+/// - Deliveries are taken from the outbox in batches, leased, and marked only after the answer
+///   (results are written in batches too): a crash repeats a delivery (same `webhook-id`) when
+///   its lease ends, and never loses one.
 public struct HTTPRelayService: Service {
     let store: any JobStore
     let client: HTTPClient
@@ -74,48 +90,64 @@ public struct HTTPRelayService: Service {
             while !Task.isShuttingDownGracefully && !Task.isCancelled {
                 await record(flights.takeFinished())
                 do {
-                    try await startDue(flights, signers: signers, group: &group)
+                    try await takeDue(flights)
                 } catch {
                     logger.error("HTTP relay could not read the outbox", metadata: ["error": "\(error)"])
                 }
+                startSenders(flights, signers: signers, group: &group)
                 await wakeup.wait(upTo: options.pollInterval)
+                if flights.isBusy { try? await Task.sleep(for: options.coalesce) }
             }
+            // Senders finish the request they are in (cancelled with the task, or answered on a
+            // graceful shutdown) and take no more.
+            flights.stop()
         }
-        // Every request has ended (answered, timed out, or cancelled with the task). Their
-        // results are recorded outside the (possibly cancelled) task so the store takes them.
+        // Results, and the deliveries taken but never sent, go back to the store outside the
+        // (possibly cancelled) task, so the store takes them.
         let finished = flights.takeFinished()
-        await Task { await record(finished) }.value
+        let unsent = flights.takeUnsent()
+        await Task {
+            await record(finished)
+            if !unsent.isEmpty {
+                // Due again at once rather than when their leases end.
+                let leaseEnd = unsent.map(\.leaseUntil).max() ?? time.now
+                _ = try? await store.deferOutbox(unsent.map(\.entry.id), dueBy: leaseEnd, until: time.now)
+            }
+        }.value
     }
 
-    /// Starts what is due, endpoint limits allowing: a few reads, each leaving out the
-    /// endpoints that are full, so a backlog for one endpoint cannot fill every read.
-    func startDue(_ flights: Flights, signers: Signers, group: inout DiscardingTaskGroup) async throws {
+    /// Takes due deliveries from the outbox, leased, into the endpoints' queues: a few reads,
+    /// each leaving out endpoints whose queue is full, so a backlog for one endpoint cannot fill
+    /// every read.
+    func takeDue(_ flights: Flights) async throws {
+        let queueLimit = options.maxPerEndpoint * max(1, options.prefetch)
         for _ in 0..<4 {
-            let free = options.maxInFlight - flights.total
-            guard free > 0 else { return }
+            let room = options.maxPrefetched - flights.queuedTotal
+            guard room > 0 else { return }
             let now = time.now
-            let limit = min(options.batchSize, free)
-            let due = try await store.dueOutbox(.url, now: now, limit: limit, excludingEndpoints: flights.full(options.maxPerEndpoint))
-            let chosen = flights.reserve(due, maxPerEndpoint: options.maxPerEndpoint, maxTotal: options.maxInFlight)
+            let limit = min(options.batchSize, room)
+            let due = try await store.dueOutbox(.url, now: now, limit: limit, excludingEndpoints: flights.full(queueLimit))
+            let chosen = flights.select(due, queueLimit: queueLimit)
             guard !chosen.isEmpty else { return }
-            let leaseUntil = now + client.configuration.timeout + options.leaseMargin
-            let leased: Set<String>
-            do {
-                leased = Set(try await store.deferOutbox(chosen.map(\.id), dueBy: now, until: leaseUntil))
-            } catch {
-                flights.unreserve(chosen)
-                throw error
-            }
+            let leaseUntil = now + client.configuration.timeout * (max(1, options.prefetch) + 1) + options.leaseMargin
             // Taken by another relay since the read: not ours to send.
-            flights.unreserve(chosen.filter { !leased.contains($0.id) })
-            for entry in chosen where leased.contains(entry.id) {
-                group.addTask {
-                    let outcome = await attempt(entry, signers: signers)
-                    flights.finish(Flights.Finished(entry: entry, outcome: outcome, leaseUntil: leaseUntil))
+            let leased = Set(try await store.deferOutbox(chosen.map(\.id), dueBy: now, until: leaseUntil))
+            flights.enqueue(chosen.filter { leased.contains($0.id) }.map { Flights.Leased(entry: $0, leaseUntil: leaseUntil) })
+            if due.count < limit { return }
+        }
+    }
+
+    /// Starts a sender per free slot of each endpoint with queued deliveries. A sender sends its
+    /// endpoint's deliveries one after the other until the queue is empty.
+    func startSenders(_ flights: Flights, signers: Signers, group: inout DiscardingTaskGroup) {
+        for endpoint in flights.newSenders(maxPerEndpoint: options.maxPerEndpoint, maxTotal: options.maxInFlight) {
+            group.addTask {
+                while let item = flights.next(endpoint) {
+                    let outcome = await attempt(item.entry, signers: signers)
+                    flights.finish(Flights.Finished(entry: item.entry, outcome: outcome, leaseUntil: item.leaseUntil))
                     wakeup.signal()
                 }
             }
-            if due.count < limit { return }
         }
     }
 
@@ -226,8 +258,14 @@ public enum HTTPDeliveryOutcome: Sendable, Hashable {
     }
 }
 
-/// Requests in flight, per endpoint, and the results waiting to be recorded.
+/// Deliveries taken from the outbox, per endpoint: queued, being sent by the endpoint's
+/// senders, and finished, waiting to be recorded.
 final class Flights: Sendable {
+    struct Leased: Sendable {
+        var entry: OutboxEntry
+        var leaseUntil: Timestamp
+    }
+
     struct Finished: Sendable {
         var entry: OutboxEntry
         var outcome: HTTPDeliveryOutcome
@@ -235,46 +273,90 @@ final class Flights: Sendable {
     }
 
     private struct State {
-        var perEndpoint: [String: Int] = [:]
+        var queues: [String: [Leased]] = [:]
         var ids: Set<String> = []
+        var queuedTotal = 0
+        var senders: [String: Int] = [:]
+        var sendersTotal = 0
         var finished: [Finished] = []
+        var stopped = false
     }
 
     private let state = Mutex(State())
 
-    var total: Int { state.withLock { $0.ids.count } }
+    var queuedTotal: Int { state.withLock { $0.queuedTotal } }
 
-    /// Endpoints with `maxPerEndpoint` requests in flight.
-    func full(_ maxPerEndpoint: Int) -> Set<String> {
-        state.withLock { Set($0.perEndpoint.filter { $0.value >= maxPerEndpoint }.keys) }
+    /// Whether requests are in flight (results will come in soon).
+    var isBusy: Bool { state.withLock { $0.sendersTotal > 0 } }
+
+    /// Endpoints whose queue holds `queueLimit` deliveries.
+    func full(_ queueLimit: Int) -> Set<String> {
+        state.withLock { Set($0.queues.filter { $0.value.count >= queueLimit }.keys) }
     }
 
-    /// Takes from `due`, in order, what the limits allow, and counts it as in flight.
-    func reserve(_ due: [OutboxEntry], maxPerEndpoint: Int, maxTotal: Int) -> [OutboxEntry] {
+    /// What of `due` fits in the endpoints' queues (and is not already held).
+    func select(_ due: [OutboxEntry], queueLimit: Int) -> [OutboxEntry] {
         state.withLock { state in
-            var chosen: [OutboxEntry] = []
-            for entry in due where state.ids.count < maxTotal && !state.ids.contains(entry.id) {
+            var counts: [String: Int] = [:]
+            return due.filter { entry in
+                guard !state.ids.contains(entry.id) else { return false }
                 let endpoint = entry.endpoint
-                guard state.perEndpoint[endpoint, default: 0] < maxPerEndpoint else { continue }
-                state.perEndpoint[endpoint, default: 0] += 1
-                state.ids.insert(entry.id)
-                chosen.append(entry)
+                let count = counts[endpoint] ?? state.queues[endpoint]?.count ?? 0
+                guard count < queueLimit else { return false }
+                counts[endpoint] = count + 1
+                return true
             }
-            return chosen
         }
     }
 
-    func unreserve(_ entries: [OutboxEntry]) {
+    func enqueue(_ leased: [Leased]) {
         state.withLock { state in
-            for entry in entries where state.ids.remove(entry.id) != nil {
-                Self.release(entry.endpoint, in: &state)
+            for item in leased where state.ids.insert(item.entry.id).inserted {
+                state.queues[item.entry.endpoint, default: []].append(item)
+                state.queuedTotal += 1
             }
+        }
+    }
+
+    /// Endpoints to start a sender for, one element per sender, counted as running.
+    func newSenders(maxPerEndpoint: Int, maxTotal: Int) -> [String] {
+        state.withLock { state in
+            guard !state.stopped else { return [] }
+            var started: [String] = []
+            for (endpoint, queue) in state.queues.sorted(by: { $0.key < $1.key }) {
+                let running = state.senders[endpoint, default: 0]
+                // Running senders may be in the middle of a request: a free slot takes a queued delivery now.
+                let wanted = min(maxPerEndpoint - running, queue.count, maxTotal - state.sendersTotal)
+                guard wanted > 0 else { continue }
+                state.senders[endpoint] = running + wanted
+                state.sendersTotal += wanted
+                started += Array(repeating: endpoint, count: wanted)
+            }
+            return started
+        }
+    }
+
+    /// The next delivery for a sender of `endpoint`; nil (and the sender is done) when there is
+    /// none or the relay stops.
+    func next(_ endpoint: String) -> Leased? {
+        state.withLock { state in
+            if !state.stopped, var queue = state.queues[endpoint], !queue.isEmpty {
+                let item = queue.removeFirst()
+                state.queues[endpoint] = queue
+                state.queuedTotal -= 1
+                return item
+            }
+            let left = state.senders[endpoint, default: 1] - 1
+            state.senders[endpoint] = left > 0 ? left : nil
+            state.sendersTotal -= 1
+            if state.queues[endpoint]?.isEmpty == true { state.queues[endpoint] = nil }
+            return nil
         }
     }
 
     func finish(_ result: Finished) {
         state.withLock { state in
-            if state.ids.remove(result.entry.id) != nil { Self.release(result.entry.endpoint, in: &state) }
+            state.ids.remove(result.entry.id)
             state.finished.append(result)
         }
     }
@@ -286,9 +368,20 @@ final class Flights: Sendable {
         }
     }
 
-    private static func release(_ endpoint: String, in state: inout State) {
-        let left = state.perEndpoint[endpoint, default: 1] - 1
-        state.perEndpoint[endpoint] = left > 0 ? left : nil
+    /// Senders take nothing more.
+    func stop() {
+        state.withLock { $0.stopped = true }
+    }
+
+    /// Queued deliveries no sender took.
+    func takeUnsent() -> [Leased] {
+        state.withLock { state in
+            defer {
+                state.queues = [:]
+                state.queuedTotal = 0
+            }
+            return state.queues.values.flatMap { $0 }
+        }
     }
 }
 
