@@ -37,6 +37,11 @@ let package = Package(
             pkgConfig: "libxml-2.0",
             providers: [.apt(["libxml2-dev"])]
         ),
+        .systemLibrary(
+            name: "CCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]
+        ),
 
         // Wrappers.
         .target(
@@ -47,6 +52,11 @@ let package = Package(
         .target(
             name: "MediaQueueAMQP",
             dependencies: ["CRabbitMQ", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "MediaQueueHTTPClient",
+            dependencies: ["CCurl"],
             swiftSettings: swiftSettings
         ),
 
@@ -69,7 +79,8 @@ let package = Package(
         .target(
             name: "MediaQueueEngine",
             dependencies: [
-                "MediaQueueCore", "MediaQueueAMQP",
+                "MediaQueueCore", "MediaQueueAMQP", "MediaQueueHTTPClient",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -92,6 +103,7 @@ let package = Package(
             name: "MediaQueueApp",
             dependencies: [
                 "MediaQueueCore", "MediaQueueAMQP", "MediaQueueEngine", "MediaQueueWorkers", "MediaQueueSQLite", "MediaQueueAPI",
+                "MediaQueueHTTPClient",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -137,6 +149,15 @@ let package = Package(
         ),
         .testTarget(name: "MediaQueueCoreTests", dependencies: ["MediaQueueCore", "MediaQueueTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "MediaQueueAMQPTests", dependencies: ["MediaQueueAMQP", "MediaQueueTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "MediaQueueHTTPClientTests", dependencies: ["MediaQueueHTTPClient", "MediaQueueTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "MediaQueueEngineTests",
+            dependencies: [
+                "MediaQueueEngine", "MediaQueueCore", "MediaQueueHTTPClient", "MediaQueueXML", "MediaQueueTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "MediaQueueSQLiteTests",
             dependencies: ["MediaQueueSQLite", "MediaQueueCore", "MediaQueueTestSupport"],
@@ -152,7 +173,9 @@ let package = Package(
         ),
         .testTarget(
             name: "MediaQueueIntegrationTests",
-            dependencies: ["MediaQueueApp", "MediaQueueCore", "MediaQueueAMQP", "MediaQueueEngine", "MediaQueueTestSupport"],
+            dependencies: [
+                "MediaQueueApp", "MediaQueueCore", "MediaQueueAMQP", "MediaQueueEngine", "MediaQueueSQLite", "MediaQueueTestSupport",
+            ],
             swiftSettings: swiftSettings
         ),
     ]

@@ -4,6 +4,7 @@ public import MediaQueueAMQP
 public import MediaQueueAPI
 public import MediaQueueCore
 import MediaQueueEngine
+import MediaQueueHTTPClient
 import MediaQueueSQLite
 import MediaQueueWorkers
 public import ServiceLifecycle
@@ -82,7 +83,8 @@ public struct MediaQueueApplication: Sendable {
         let configuration = self.configuration
         let formatting = configuration.formatting
         let dispatcherWakeup = Wakeup()
-        let relayWakeup = Wakeup()
+        let httpRelayWakeup = Wakeup()
+        let relayWakeup = Wakeup(alsoWaking: [httpRelayWakeup])
         let workers = self.workers
         // Connections come first in the list: the group stops services in reverse order, so they
         // close only after the services that use them have finished.
@@ -118,8 +120,12 @@ public struct MediaQueueApplication: Sendable {
                 regional[region] = connection
             }
             services.append(TDMQRelayService(
-                store: store, regions: MQRegions(connections: regional, fallback: fallback), options: RelayOptions(),
-                wakeup: relayWakeup, logger: logger
+                store: store, regions: MQRegions(connections: regional, fallback: fallback),
+                options: RelayOptions(retrySchedule: configuration.retrySchedule), wakeup: relayWakeup, logger: logger
+            ))
+            services.append(HTTPRelayService(
+                store: store, client: HTTPClient(configuration: configuration.httpClientConfiguration),
+                options: configuration.httpRelayOptions, wakeup: httpRelayWakeup, logger: logger
             ))
         }
         if configuration.roles.contains(.api) {

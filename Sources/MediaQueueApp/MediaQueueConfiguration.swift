@@ -59,6 +59,16 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
     public var roles: Set<Role> = Set(Role.allCases)
     /// `trace` … `critical` (`MEDIAQUEUE_LOG_LEVEL`).
     public var logLevel = "info"
+    /// Callback retry delays (`MEDIAQUEUE_CALLBACK_RETRY_SCHEDULE`, alias `…_RETRY_DELAYS`:
+    /// `0,5s,30s,2m,…`; a bare number is seconds); nil for `RetrySchedule.standard`.
+    public var callbackRetrySchedule: [Duration]?
+    /// CIDRs exempt from the SSRF guard (`MEDIAQUEUE_CALLBACK_ALLOWED_NETWORKS`, e.g. `127.0.0.0/8`).
+    public var callbackAllowedNetworks: [String] = []
+    /// HTTP callback timeouts (`MEDIAQUEUE_CALLBACK_CONNECT_TIMEOUT`, `MEDIAQUEUE_CALLBACK_TIMEOUT`).
+    public var callbackConnectTimeout: Duration = .seconds(10)
+    public var callbackTimeout: Duration = .seconds(30)
+    /// HTTP callback requests in flight per `host:port` (`MEDIAQUEUE_CALLBACK_MAX_PER_ENDPOINT`).
+    public var callbackMaxPerEndpoint = 8
 
     public enum Role: String, Sendable, Hashable, CaseIterable, Codable {
         case intake, dispatch, relay, api
@@ -153,6 +163,7 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
             case "hostSuffixes": hostSuffixes = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
             case "maxBodyBytes": maxBodyBytes = try int(key, value)
             default:
+                if try applyCallbackSetting(key, value, source: source) { continue }
                 if source != "environment" { throw ConfigurationError("\(source): unknown key '\(key)'") }
             }
         }
@@ -171,6 +182,7 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
             throw ConfigurationError("queueMaxConcurrent, queueMaxSize and maxRunningJobs must be positive, leaseSeconds at least 5")
         }
         guard jobTimeoutSeconds > 0 else { throw ConfigurationError("jobTimeoutSeconds must be positive") }
+        try validateCallbackSettings()
     }
 
     var utcOffsetSeconds: Int? {

@@ -79,6 +79,22 @@ public protocol JobStore: Sendable {
     /// Makes dead deliveries due again; returns how many.
     func redriveDead(now: Timestamp) async throws -> Int
 
+    /// Like `dueOutbox`, without deliveries to `excludingEndpoints` (`OutboxEntry.endpoint`):
+    /// the HTTP relay leaves out endpoints already at their concurrency limit, so that a backlog
+    /// for one endpoint never hides due deliveries to others.
+    func dueOutbox(_ channel: NotifyConfig.Channel, now: Timestamp, limit: Int, excludingEndpoints: Set<String>) async throws -> [OutboxEntry]
+
+    /// Moves the next attempt of each pending delivery in `ids` whose next attempt is at or
+    /// before `dueBy` to `until`, without counting an attempt; returns the ids it moved. The HTTP
+    /// relay leases what it sends (`dueBy: now, until: now + lease`), so no other relay takes it
+    /// and a crash only delays it; it hands back what it did not finish (`until: now`).
+    func deferOutbox(_ ids: [String], dueBy: Timestamp, until: Timestamp) async throws -> [String]
+
+    // MARK: Callback signing
+
+    /// The bucket's secret for signing HTTP callbacks (`whsec_…`), created the first time.
+    func webhookSecret(bucket: String) async throws -> String
+
     // MARK: Housekeeping
 
     /// Forgets idempotency keys recorded before `cutoff`.
@@ -100,6 +116,15 @@ extension JobStore {
     /// Ends one job (see `finish(_:owner:)`).
     public func finish(_ job: Job, owner: String, outbox: [OutboxEntry]) async throws -> Bool {
         try await finish([FinishedJob(job: job, outbox: outbox)], owner: owner).first ?? false
+    }
+}
+
+extension JobStore {
+    /// Filters `dueOutbox`'s answer: correct, but a driver should exclude in its query so that
+    /// excluded deliveries do not use up `limit`.
+    public func dueOutbox(_ channel: NotifyConfig.Channel, now: Timestamp, limit: Int, excludingEndpoints: Set<String>) async throws -> [OutboxEntry] {
+        let due = try await dueOutbox(channel, now: now, limit: limit)
+        return excludingEndpoints.isEmpty ? due : due.filter { !excludingEndpoints.contains($0.endpoint) }
     }
 }
 

@@ -11,6 +11,7 @@ public final class MemoryJobStore: JobStore {
         var outbox: [String: OutboxEntry] = [:]
         var delivered: Set<String> = []
         var dead: Set<String> = []
+        var webhookSecrets: [String: String] = [:]
     }
 
     private let state = Mutex(State())
@@ -272,6 +273,36 @@ public final class MemoryJobStore: JobStore {
             }
             state.dead.removeAll()
             return ids.count
+        }
+    }
+
+    public func dueOutbox(_ channel: NotifyConfig.Channel, now: Timestamp, limit: Int, excludingEndpoints: Set<String>) async throws -> [OutboxEntry] {
+        state.withLock { state in
+            Array(state.outbox.values
+                .filter { !state.delivered.contains($0.id) && !state.dead.contains($0.id) && $0.nextAttempt <= now }
+                .filter { $0.target.channel == channel && !excludingEndpoints.contains($0.endpoint) }
+                .sorted { ($0.nextAttempt, $0.createdAt) < ($1.nextAttempt, $1.createdAt) }
+                .prefix(limit))
+        }
+    }
+
+    public func deferOutbox(_ ids: [String], dueBy: Timestamp, until: Timestamp) async throws -> [String] {
+        state.withLock { state in
+            ids.filter { id in
+                guard let entry = state.outbox[id], !state.delivered.contains(id), !state.dead.contains(id),
+                      entry.nextAttempt <= dueBy else { return false }
+                state.outbox[id]?.nextAttempt = until
+                return true
+            }
+        }
+    }
+
+    public func webhookSecret(bucket: String) async throws -> String {
+        state.withLock { state in
+            if let secret = state.webhookSecrets[bucket] { return secret }
+            let secret = WebhookSecret.generate()
+            state.webhookSecrets[bucket] = secret
+            return secret
         }
     }
 

@@ -298,12 +298,13 @@ extension SQLiteJobStore {
         }
         try db.cachedStatement(sql: """
             INSERT INTO outbox (id, job_id, bucket, kind, url, mq_mode, mq_name, mq_region, routing_key, body,
-                content_type, attempts, next_attempt, created_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                content_type, attempts, next_attempt, created_at, endpoint)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """).execute(
             arguments: [
                 entry.id, entry.jobID.rawValue, entry.bucket, kind, url, mode, name, region, entry.routingKey,
                 Data(entry.body), entry.contentType, entry.attempts, entry.nextAttempt.milliseconds, entry.createdAt.milliseconds,
+                entry.endpoint,
             ]
         )
     }

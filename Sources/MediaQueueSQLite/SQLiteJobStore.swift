@@ -104,6 +104,9 @@ public final class SQLiteJobStore: JobStore {
                 CREATE INDEX outbox_due ON outbox (status, kind, next_attempt);
                 """)
         }
+        migrator.registerMigration("v2") { db in
+            try migrateV2(db)
+        }
         return migrator
     }
 }

@@ -10,7 +10,7 @@ struct MediaQueueCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mediaqueue",
         abstract: "A self-hosted media-processing job service that speaks Tencent Cloud Infinite's wire formats.",
-        subcommands: [Serve.self, Submit.self, Jobs.self, QueueCommand.self, Templates.self]
+        subcommands: [Serve.self, Submit.self, Jobs.self, QueueCommand.self, Templates.self, CallbacksCommand.self]
     )
 }
 
@@ -170,7 +170,10 @@ struct QueueCommand: AsyncParsableCommand {
             if let request {
                 let update = try cli { try QueueUpdateRequest.parse([UInt8](Data(contentsOf: URL(fileURLWithPath: request)))) }
                 if let state = update.state { queue.state = state }
-                if let rule = update.notifyConfig { queue.notifyConfig = rule }
+                if let rule = update.notifyConfig {
+                    try cli { try configuration.checkCallbackRule(rule) }
+                    queue.notifyConfig = rule
+                }
             }
             try await cliAsync { try await application.store.createQueue(queue) }
             print(XMLTree("Response", children: [queue.xml("Queue", times: configuration.formatting.times)]).xmlString())
@@ -197,7 +200,10 @@ struct QueueCommand: AsyncParsableCommand {
                 let update = try cli { try QueueUpdateRequest.parse([UInt8](Data(contentsOf: URL(fileURLWithPath: request)))) }
                 if let name = update.name { target.name = name }
                 if let state = update.state { target.state = state }
-                if let notifyConfig = update.notifyConfig { target.notifyConfig = notifyConfig }
+                if let notifyConfig = update.notifyConfig {
+                    try cli { try configuration.checkCallbackRule(notifyConfig) }
+                    target.notifyConfig = notifyConfig
+                }
             }
             if let state {
                 guard let value = MediaQueue.State(rawValue: state.prefix(1).uppercased() + state.dropFirst().lowercased()) else {
@@ -292,4 +298,70 @@ func redacted(_ url: String) -> String {
 struct CommandError: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
+}
+
+// MARK: callbacks
+
+struct CallbacksCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "callbacks",
+        abstract: "Dead callback deliveries and signing secrets.",
+        subcommands: [Dead.self, Redrive.self, Secret.self]
+    )
+
+    struct Dead: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List deliveries that used up their attempts: event id, job id, target, attempts, last error.")
+        @OptionGroup var options: GlobalOptions
+        @Option(name: .long, help: "List at most this many.") var limit: Int = 1000
+
+        func run() async throws {
+            let configuration = try options.load()
+            let application = try MediaQueueApplication(configuration: configuration, logger: options.logger(configuration))
+            let dead = try await application.store.deadOutbox(limit: limit)
+            if dead.isEmpty {
+                print("no dead deliveries")
+                return
+            }
+            print(["EVENT", "JOB", "TARGET", "ATTEMPTS", "LAST ERROR"].joined(separator: "\t"))
+            for entry in dead {
+                let target: String
+                switch entry.target {
+                case .url(let url): target = url
+                case .mq(let mode, let name, let region): target = "tdmq:\(mode.rawValue.lowercased())/\(region)/\(name)"
+                }
+                let error = (entry.lastError ?? "").replacingNewlines
+                print([entry.id, entry.jobID.rawValue, target, String(entry.attempts), error].joined(separator: "\t"))
+            }
+        }
+    }
+
+    struct Redrive: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Make every dead delivery due again, with a fresh set of attempts.")
+        @OptionGroup var options: GlobalOptions
+
+        func run() async throws {
+            let configuration = try options.load()
+            let application = try MediaQueueApplication(configuration: configuration, logger: options.logger(configuration))
+            let count = try await application.store.redriveDead(now: SystemTimeSource().now)
+            print("\(count) dead deliver\(count == 1 ? "y" : "ies") due again")
+        }
+    }
+
+    struct Secret: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print a bucket's secret for verifying callback signatures (created if it has none).")
+        @OptionGroup var options: GlobalOptions
+        @Option(name: .long, help: "The bucket (default: the configured one).") var bucket: String?
+
+        func run() async throws {
+            let configuration = try options.load()
+            let application = try MediaQueueApplication(configuration: configuration, logger: options.logger(configuration))
+            print(try await application.store.webhookSecret(bucket: bucket ?? configuration.bucket))
+        }
+    }
+}
+
+extension String {
+    var replacingNewlines: String {
+        String(map { $0 == "\n" || $0 == "\r" || $0 == "\t" ? " " : $0 })
+    }
 }

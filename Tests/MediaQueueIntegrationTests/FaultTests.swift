@@ -50,6 +50,11 @@ final class CrashAfterFirstCommitStore: JobStore, @unchecked Sendable {
     func deadOutbox(limit: Int) async throws -> [OutboxEntry] { try await base.deadOutbox(limit: limit) }
     func redriveDead(now: Timestamp) async throws -> Int { try await base.redriveDead(now: now) }
     func purgeIdempotencyKeys(before cutoff: Timestamp) async throws { try await base.purgeIdempotencyKeys(before: cutoff) }
+    func dueOutbox(_ channel: NotifyConfig.Channel, now: Timestamp, limit: Int, excludingEndpoints: Set<String>) async throws -> [OutboxEntry] {
+        try await base.dueOutbox(channel, now: now, limit: limit, excludingEndpoints: excludingEndpoints)
+    }
+    func deferOutbox(_ ids: [String], dueBy: Timestamp, until: Timestamp) async throws -> [String] { try await base.deferOutbox(ids, dueBy: dueBy, until: until) }
+    func webhookSecret(bucket: String) async throws -> String { try await base.webhookSecret(bucket: bucket) }
 }
 
 @Suite struct FaultTests {

@@ -23,12 +23,19 @@ public enum TestEnvironment {
     /// PEM file of the test CA that signed the fault broker's TLS certificate.
     public static var faultCACertificatePath: String? { value("MEDIAQUEUE_TEST_FAULT_CA_FILE") }
 
+    /// The `mediaqueue` executable built with the tests.
+    public static var mediaqueueBinary: String {
+        value("MEDIAQUEUE_TEST_MEDIAQUEUE_BINARY")
+            ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent(".build/debug/mediaqueue").path
+    }
+
     /// A name no other test (or earlier run) uses, for queues, exchanges and folders.
     public static func uniqueName(_ prefix: String) -> String {
         "\(prefix).\(UUID().uuidString.prefix(8).lowercased())"
     }
 
-    static func value(_ name: String) -> String? {
+    public static func value(_ name: String) -> String? {
         guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty else { return nil }
         return value
     }

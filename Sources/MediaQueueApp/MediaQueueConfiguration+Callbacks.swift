@@ -1,0 +1,95 @@
+import Foundation
+public import MediaQueueCore
+public import MediaQueueEngine
+public import MediaQueueHTTPClient
+
+/// The HTTP callback settings: parsing, checks, and the options they make.
+extension MediaQueueConfiguration {
+    /// Applies one `callback…` key; returns false for keys that are not about callbacks.
+    mutating func applyCallbackSetting(_ key: String, _ value: String, source: String) throws -> Bool {
+        switch key {
+        case "callbackRetrySchedule", "callbackRetryDelays":
+            var delays: [Duration] = []
+            for item in value.split(separator: ",") {
+                guard let delay = Self.parseDuration(String(item)) else {
+                    throw ConfigurationError("\(source): \(key) is a comma-separated list of delays such as 0,5s,30s,2m, not '\(value)'")
+                }
+                delays.append(delay)
+            }
+            callbackRetrySchedule = delays.isEmpty ? nil : delays
+        case "callbackAllowedNetworks":
+            callbackAllowedNetworks = value.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        case "callbackConnectTimeout", "callbackTimeout":
+            guard let duration = Self.parseDuration(value), duration > .zero else {
+                throw ConfigurationError("\(source): \(key) must be a positive duration such as 10s or 500ms, not '\(value)'")
+            }
+            if key == "callbackTimeout" { callbackTimeout = duration } else { callbackConnectTimeout = duration }
+        case "callbackMaxPerEndpoint":
+            guard let number = Int(value.trimmingCharacters(in: .whitespaces)), number > 0 else {
+                throw ConfigurationError("\(source): \(key) must be a positive whole number, not '\(value)'")
+            }
+            callbackMaxPerEndpoint = number
+        default:
+            return false
+        }
+        return true
+    }
+
+    func validateCallbackSettings() throws {
+        if case .failure(let error) = IPNetwork.parseList(callbackAllowedNetworks.joined(separator: ",")) {
+            throw ConfigurationError("callbackAllowedNetworks: \(error)")
+        }
+    }
+
+    /// `250ms`, `5s`, `2m`, `1h`, or a bare number of seconds (`0`, `1.5`).
+    static func parseDuration(_ text: String) -> Duration? {
+        let trimmed = text.trimmingCharacters(in: .whitespaces).lowercased()
+        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
+        var number = Substring(trimmed)
+        var scale = 1.0
+        for (suffix, factor) in units where trimmed.hasSuffix(suffix) {
+            number = trimmed.dropLast(suffix.count)
+            scale = factor
+            break
+        }
+        guard let value = Double(number), value >= 0, value.isFinite else { return nil }
+        return .milliseconds(Int64((value * scale * 1000).rounded()))
+    }
+
+    /// The SSRF guard's exemptions.
+    public var callbackAddressPolicy: AddressPolicy {
+        AddressPolicy(allowedNetworks: callbackAllowedNetworks.compactMap(IPNetwork.init))
+    }
+
+    /// Settings of the HTTP client that sends callbacks.
+    public var httpClientConfiguration: HTTPClientConfiguration {
+        HTTPClientConfiguration(connectTimeout: callbackConnectTimeout, timeout: callbackTimeout, addressPolicy: callbackAddressPolicy)
+    }
+
+    /// The configured retry schedule, or the standard one.
+    public var retrySchedule: RetrySchedule {
+        callbackRetrySchedule.map { RetrySchedule(delays: $0) } ?? .standard
+    }
+
+    /// Settings of the HTTP relay.
+    public var httpRelayOptions: HTTPRelayOptions {
+        HTTPRelayOptions(retrySchedule: retrySchedule, maxPerEndpoint: callbackMaxPerEndpoint)
+    }
+
+    /// Refuses a callback URL whose host is a literal address the SSRF guard would refuse (the
+    /// guard checks every address again at connect time; this only gives the early, clear error).
+    public func checkCallbackURL(_ url: String, element: String) throws(CIError) {
+        let endpoint = CallbackEndpoint.of(url: url)
+        guard let colon = endpoint.lastIndex(of: ":") else { return }
+        guard let address = IPAddress(String(endpoint[..<colon])) else { return }
+        if let refusal = callbackAddressPolicy.refusal(for: address) {
+            throw CIError(.invalidArgument, "\(element): \(refusal)", element: element)
+        }
+    }
+
+    /// `checkCallbackURL` for an enabled `Url` rule.
+    public func checkCallbackRule(_ rule: NotifyConfig) throws(CIError) {
+        guard rule.isOn, rule.type == .url else { return }
+        try checkCallbackURL(rule.url, element: "NotifyConfig.Url")
+    }
+}

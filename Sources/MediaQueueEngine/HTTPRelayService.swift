@@ -1,0 +1,410 @@
+public import Logging
+public import MediaQueueCore
+public import MediaQueueHTTPClient
+import Synchronization
+public import ServiceLifecycle
+
+/// Settings of the HTTP callback relay.
+public struct HTTPRelayOptions: Sendable {
+    /// Most deliveries read from the outbox at once.
+    public var batchSize: Int
+    /// How long the relay sleeps when nothing is due (a finished request or a finished job wakes it sooner).
+    public var pollInterval: Duration
+    /// Delays between attempts; after the last one a delivery is dead.
+    public var retrySchedule: RetrySchedule
+    /// Requests in flight to one endpoint (`host:port`) at most, so that a slow or dead endpoint
+    /// holds only its own slots while deliveries to every other endpoint go on.
+    public var maxPerEndpoint: Int
+    /// Requests in flight over all endpoints at most.
+    public var maxInFlight: Int
+    /// A `Retry-After` longer than this is cut to it.
+    public var maxRetryAfter: Duration
+    /// Deliveries taken from the outbox ahead of sending, per endpoint, as a multiple of
+    /// `maxPerEndpoint`: the store is read and written once per batch, not once per request.
+    public var prefetch: Int
+    /// Taken-ahead deliveries over all endpoints at most.
+    public var maxPrefetched: Int
+    /// While requests are in flight, results are gathered this long before they are written,
+    /// so that one transaction records many of them.
+    public var coalesce: Duration
+    /// A delivery taken from the outbox is leased for the time it may wait and be sent (the
+    /// client's total timeout times `prefetch + 1`) plus this: if the process dies meanwhile, the
+    /// delivery is due again when the lease ends.
+    public var leaseMargin: Duration
+
+    public init(
+        batchSize: Int = 500, pollInterval: Duration = .milliseconds(250), retrySchedule: RetrySchedule = .standard,
+        maxPerEndpoint: Int = 8, maxInFlight: Int = 512, maxRetryAfter: Duration = .seconds(86_400), prefetch: Int = 4,
+        maxPrefetched: Int = 10_000, coalesce: Duration = .milliseconds(2), leaseMargin: Duration = .seconds(10)
+    ) {
+        self.batchSize = batchSize
+        self.pollInterval = pollInterval
+        self.retrySchedule = retrySchedule
+        self.maxPerEndpoint = maxPerEndpoint
+        self.maxInFlight = maxInFlight
+        self.maxRetryAfter = maxRetryAfter
+        self.prefetch = prefetch
+        self.maxPrefetched = maxPrefetched
+        self.coalesce = coalesce
+        self.leaseMargin = leaseMargin
+    }
+}
+
+/// Delivers `Url`-type callbacks from the outbox as signed HTTP POSTs (Standard Webhooks).
+///
+/// - Success is a 2xx answer only. `410 Gone` makes the delivery dead at once. Anything else
+///   (another status, a timeout, a refused address, a failed connection) is retried on the
+///   schedule, with jitter, or after the server's `Retry-After`; after the last attempt the
+///   delivery is dead (`mediaqueue callbacks dead`, `… redrive`).
+/// - Headers: `Content-Type` of the body, `webhook-id` (the event id, the same on every attempt),
+///   `webhook-timestamp` (this attempt), `webhook-signature` (`v1,` HMAC-SHA256 with the
+///   bucket's secret), and `x-ci-job-id`, `x-ci-event` as on TDMQ messages.
+/// - At most `maxPerEndpoint` requests per `host:port`, each sent by a sender task that works
+///   through its endpoint's queue. An endpoint's queue holds at most `maxPerEndpoint × prefetch`
+///   deliveries; endpoints with a full queue are left out of the outbox query, so a backlog (or
+///   a dead endpoint) never hides deliveries to others.
+/// - Deliveries are taken from the outbox in batches, leased, and marked only after the answer
+///   (results are written in batches too): a crash repeats a delivery (same `webhook-id`) when
+///   its lease ends, and never loses one.
+public struct HTTPRelayService: Service {
+    let store: any JobStore
+    let client: HTTPClient
+    let options: HTTPRelayOptions
+    let time: any TimeSource
+    let wakeup: Wakeup
+    let logger: Logger
+
+    public init(store: any JobStore, client: HTTPClient, options: HTTPRelayOptions, time: any TimeSource = SystemTimeSource(), wakeup: Wakeup, logger: Logger) {
+        self.store = store
+        self.client = client
+        self.options = options
+        self.time = time
+        self.wakeup = wakeup
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let flights = Flights()
+        let signers = Signers(store: store)
+        await withDiscardingTaskGroup { group in
+            while !Task.isShuttingDownGracefully && !Task.isCancelled {
+                await record(flights.takeFinished())
+                do {
+                    try await takeDue(flights)
+                } catch {
+                    logger.error("HTTP relay could not read the outbox", metadata: ["error": "\(error)"])
+                }
+                startSenders(flights, signers: signers, group: &group)
+                await wakeup.wait(upTo: options.pollInterval)
+                if flights.isBusy { try? await Task.sleep(for: options.coalesce) }
+            }
+            // Senders finish the request they are in (cancelled with the task, or answered on a
+            // graceful shutdown) and take no more.
+            flights.stop()
+        }
+        // Results, and the deliveries taken but never sent, go back to the store outside the
+        // (possibly cancelled) task, so the store takes them.
+        let finished = flights.takeFinished()
+        let unsent = flights.takeUnsent()
+        await Task {
+            await record(finished)
+            if !unsent.isEmpty {
+                // Due again at once rather than when their leases end.
+                let leaseEnd = unsent.map(\.leaseUntil).max() ?? time.now
+                _ = try? await store.deferOutbox(unsent.map(\.entry.id), dueBy: leaseEnd, until: time.now)
+            }
+        }.value
+    }
+
+    /// Takes due deliveries from the outbox, leased, into the endpoints' queues: a few reads,
+    /// each leaving out endpoints whose queue is full, so a backlog for one endpoint cannot fill
+    /// every read.
+    func takeDue(_ flights: Flights) async throws {
+        let queueLimit = options.maxPerEndpoint * max(1, options.prefetch)
+        for _ in 0..<4 {
+            let room = options.maxPrefetched - flights.queuedTotal
+            guard room > 0 else { return }
+            let now = time.now
+            let limit = min(options.batchSize, room)
+            let due = try await store.dueOutbox(.url, now: now, limit: limit, excludingEndpoints: flights.full(queueLimit))
+            let chosen = flights.select(due, queueLimit: queueLimit)
+            guard !chosen.isEmpty else { return }
+            let leaseUntil = now + client.configuration.timeout * (max(1, options.prefetch) + 1) + options.leaseMargin
+            // Taken by another relay since the read: not ours to send.
+            let leased = Set(try await store.deferOutbox(chosen.map(\.id), dueBy: now, until: leaseUntil))
+            flights.enqueue(chosen.filter { leased.contains($0.id) }.map { Flights.Leased(entry: $0, leaseUntil: leaseUntil) })
+            if due.count < limit { return }
+        }
+    }
+
+    /// Starts a sender per free slot of each endpoint with queued deliveries. A sender sends its
+    /// endpoint's deliveries one after the other until the queue is empty.
+    func startSenders(_ flights: Flights, signers: Signers, group: inout DiscardingTaskGroup) {
+        for endpoint in flights.newSenders(maxPerEndpoint: options.maxPerEndpoint, maxTotal: options.maxInFlight) {
+            group.addTask {
+                while let item = flights.next(endpoint) {
+                    let outcome = await attempt(item.entry, signers: signers)
+                    flights.finish(Flights.Finished(entry: item.entry, outcome: outcome, leaseUntil: item.leaseUntil))
+                    wakeup.signal()
+                }
+            }
+        }
+    }
+
+    /// One POST of one delivery.
+    func attempt(_ entry: OutboxEntry, signers: Signers) async -> HTTPDeliveryOutcome {
+        guard case .url(let url) = entry.target else { return .gone("not a URL delivery") }
+        let signer: WebhookSigner
+        do {
+            signer = try await signers.signer(bucket: entry.bucket)
+        } catch {
+            return .retry("could not read the bucket's signing secret: \(error)", retryAfter: nil)
+        }
+        let timestamp = time.now.seconds
+        let request = HTTPRequest(url: url, headers: [
+            HTTPHeader("Content-Type", entry.contentType),
+            HTTPHeader("webhook-id", entry.id),
+            HTTPHeader("webhook-timestamp", String(timestamp)),
+            HTTPHeader("webhook-signature", signer.signature(id: entry.id, timestamp: timestamp, body: entry.body)),
+            HTTPHeader("x-ci-job-id", entry.jobID.rawValue),
+            HTTPHeader("x-ci-event", NotifyConfig.Event.taskFinish.rawValue),
+        ], body: entry.body)
+        do {
+            return HTTPDeliveryOutcome(response: try await client.post(request), now: time.now)
+        } catch is CancellationError {
+            return .cancelled
+        } catch {
+            return .retry("\(error)", retryAfter: nil)
+        }
+    }
+
+    /// Writes the results of finished requests to the store.
+    func record(_ finished: [Flights.Finished]) async {
+        guard !finished.isEmpty else { return }
+        let now = time.now
+        let delivered = finished.filter { $0.outcome == .delivered }.map(\.entry.id)
+        do {
+            try await store.markDelivered(delivered, at: now)
+        } catch {
+            // Delivered but not recorded: sent again when the lease ends, with the same webhook-id.
+            logger.error("HTTP relay could not record deliveries", metadata: ["error": "\(error)"])
+        }
+        var released: [String] = []
+        for item in finished {
+            let entry = item.entry
+            let metadata: Logger.Metadata = ["event.id": "\(entry.id)", "job.id": "\(entry.jobID)", "callback.endpoint": "\(entry.endpoint)"]
+            let error: String
+            let next: Timestamp?
+            switch item.outcome {
+            case .delivered:
+                continue
+            case .cancelled:
+                released.append(entry.id)
+                continue
+            case .gone(let reason):
+                error = reason
+                next = nil
+            case .retry(let reason, let retryAfter):
+                error = reason
+                next = options.retrySchedule.nextAttempt(after: entry.attempts + 1, now: now).map { scheduled in
+                    retryAfter.map { now + min($0, options.maxRetryAfter) } ?? scheduled
+                }
+            }
+            if next == nil {
+                logger.error("callback delivery is dead", metadata: metadata.merging(["error": "\(error)", "attempts": "\(entry.attempts + 1)"]) { $1 })
+            } else {
+                logger.warning("callback delivery failed; it will be retried", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+            }
+            do {
+                try await store.markAttemptFailed(entry.id, error: error, nextAttempt: next)
+            } catch {
+                logger.error("HTTP relay could not record a failed delivery", metadata: ["error": "\(error)"])
+            }
+        }
+        if !released.isEmpty {
+            // Interrupted by shutdown: due again at once rather than when the lease ends.
+            let leaseEnd = finished.map(\.leaseUntil).max() ?? now
+            _ = try? await store.deferOutbox(released, dueBy: leaseEnd, until: now)
+        }
+    }
+}
+
+/// What one attempt means for its delivery.
+public enum HTTPDeliveryOutcome: Sendable, Hashable {
+    /// 2xx.
+    case delivered
+    /// Try again, on the schedule or after the server's `Retry-After`.
+    case retry(String, retryAfter: Duration?)
+    /// 410 Gone: the receiver says it will never want it.
+    case gone(String)
+    /// The relay stopped before the answer; not an attempt.
+    case cancelled
+
+    /// Judges a response: 2xx delivered, 410 gone, anything else (3xx included: redirects are
+    /// not followed) retried, after `Retry-After` when the server sent one.
+    public init(response: HTTPResponse, now: Timestamp) {
+        switch response.status {
+        case 200..<300:
+            self = .delivered
+        case 410:
+            self = .gone("HTTP 410 Gone")
+        default:
+            let retryAfter = response.header("Retry-After").flatMap { RetryAfter.delay($0, now: now) }
+            var reason = "HTTP \(response.status)"
+            let snippet = String(decoding: response.body.prefix(200), as: UTF8.self).trimmedSpaces
+            if !snippet.isEmpty { reason += ": \(snippet)" }
+            self = .retry(reason, retryAfter: retryAfter)
+        }
+    }
+}
+
+/// Deliveries taken from the outbox, per endpoint: queued, being sent by the endpoint's
+/// senders, and finished, waiting to be recorded.
+final class Flights: Sendable {
+    struct Leased: Sendable {
+        var entry: OutboxEntry
+        var leaseUntil: Timestamp
+    }
+
+    struct Finished: Sendable {
+        var entry: OutboxEntry
+        var outcome: HTTPDeliveryOutcome
+        var leaseUntil: Timestamp
+    }
+
+    private struct State {
+        var queues: [String: [Leased]] = [:]
+        var ids: Set<String> = []
+        var queuedTotal = 0
+        var senders: [String: Int] = [:]
+        var sendersTotal = 0
+        var finished: [Finished] = []
+        var stopped = false
+    }
+
+    private let state = Mutex(State())
+
+    var queuedTotal: Int { state.withLock { $0.queuedTotal } }
+
+    /// Whether requests are in flight (results will come in soon).
+    var isBusy: Bool { state.withLock { $0.sendersTotal > 0 } }
+
+    /// Endpoints whose queue holds `queueLimit` deliveries.
+    func full(_ queueLimit: Int) -> Set<String> {
+        state.withLock { Set($0.queues.filter { $0.value.count >= queueLimit }.keys) }
+    }
+
+    /// What of `due` fits in the endpoints' queues (and is not already held).
+    func select(_ due: [OutboxEntry], queueLimit: Int) -> [OutboxEntry] {
+        state.withLock { state in
+            var counts: [String: Int] = [:]
+            return due.filter { entry in
+                guard !state.ids.contains(entry.id) else { return false }
+                let endpoint = entry.endpoint
+                let count = counts[endpoint] ?? state.queues[endpoint]?.count ?? 0
+                guard count < queueLimit else { return false }
+                counts[endpoint] = count + 1
+                return true
+            }
+        }
+    }
+
+    func enqueue(_ leased: [Leased]) {
+        state.withLock { state in
+            for item in leased where state.ids.insert(item.entry.id).inserted {
+                state.queues[item.entry.endpoint, default: []].append(item)
+                state.queuedTotal += 1
+            }
+        }
+    }
+
+    /// Endpoints to start a sender for, one element per sender, counted as running.
+    func newSenders(maxPerEndpoint: Int, maxTotal: Int) -> [String] {
+        state.withLock { state in
+            guard !state.stopped else { return [] }
+            var started: [String] = []
+            for (endpoint, queue) in state.queues.sorted(by: { $0.key < $1.key }) {
+                let running = state.senders[endpoint, default: 0]
+                // Running senders may be in the middle of a request: a free slot takes a queued delivery now.
+                let wanted = min(maxPerEndpoint - running, queue.count, maxTotal - state.sendersTotal)
+                guard wanted > 0 else { continue }
+                state.senders[endpoint] = running + wanted
+                state.sendersTotal += wanted
+                started += Array(repeating: endpoint, count: wanted)
+            }
+            return started
+        }
+    }
+
+    /// The next delivery for a sender of `endpoint`; nil (and the sender is done) when there is
+    /// none or the relay stops.
+    func next(_ endpoint: String) -> Leased? {
+        state.withLock { state in
+            if !state.stopped, var queue = state.queues[endpoint], !queue.isEmpty {
+                let item = queue.removeFirst()
+                state.queues[endpoint] = queue
+                state.queuedTotal -= 1
+                return item
+            }
+            let left = state.senders[endpoint, default: 1] - 1
+            state.senders[endpoint] = left > 0 ? left : nil
+            state.sendersTotal -= 1
+            if state.queues[endpoint]?.isEmpty == true { state.queues[endpoint] = nil }
+            return nil
+        }
+    }
+
+    func finish(_ result: Finished) {
+        state.withLock { state in
+            state.ids.remove(result.entry.id)
+            state.finished.append(result)
+        }
+    }
+
+    func takeFinished() -> [Finished] {
+        state.withLock { state in
+            defer { state.finished = [] }
+            return state.finished
+        }
+    }
+
+    /// Senders take nothing more.
+    func stop() {
+        state.withLock { $0.stopped = true }
+    }
+
+    /// Queued deliveries no sender took.
+    func takeUnsent() -> [Leased] {
+        state.withLock { state in
+            defer {
+                state.queues = [:]
+                state.queuedTotal = 0
+            }
+            return state.queues.values.flatMap { $0 }
+        }
+    }
+}
+
+/// Signers per bucket, read from the store once per process.
+final class Signers: Sendable {
+    private let store: any JobStore
+    private let cache = Mutex<[String: WebhookSigner]>([:])
+
+    init(store: any JobStore) {
+        self.store = store
+    }
+
+    func signer(bucket: String) async throws -> WebhookSigner {
+        if let signer = cache.withLock({ $0[bucket] }) { return signer }
+        let secret = try await store.webhookSecret(bucket: bucket)
+        guard let signer = WebhookSigner(secret: secret) else {
+            throw SigningSecretError(description: "the signing secret of bucket \(bucket) is not whsec_ followed by base64")
+        }
+        cache.withLock { $0[bucket] = signer }
+        return signer
+    }
+}
+
+struct SigningSecretError: Error, CustomStringConvertible {
+    let description: String
+}

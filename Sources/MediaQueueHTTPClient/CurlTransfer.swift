@@ -1,0 +1,140 @@
+import CCurl
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One request on its way through libcurl: what to send, what came back, and the continuation
+/// of the task waiting for it.
+///
+/// `@unchecked Sendable`: it is created by the calling task and handed to the loop thread
+/// through the mailbox lock; from then on only the loop thread touches its mutable state
+/// (libcurl's callbacks run on that thread, inside `curl_multi_perform`), until the thread
+/// resumes the continuation with a value copy and forgets it.
+final class CurlTransfer: @unchecked Sendable {
+    let id: UInt64
+    let request: HTTPRequest
+    let configuration: HTTPClientConfiguration
+    private var continuation: CheckedContinuation<HTTPResponse, any Error>?
+
+    // Filled by libcurl's callbacks on the loop thread.
+    var status = 0
+    var headers: [HTTPHeader] = []
+    var body: [UInt8] = []
+    /// Set when the SSRF guard refused an address; the transfer then fails to connect.
+    var refusals: [String] = []
+
+    /// libcurl's explanation of a failure (`CURLOPT_ERRORBUFFER`); owned here, freed in deinit,
+    /// and set on the easy handle only while this transfer uses it.
+    let errorBuffer: UnsafeMutablePointer<CChar>
+    /// The request headers as libcurl wants them; freed when the transfer ends.
+    var headerList: UnsafeMutablePointer<curl_slist>?
+
+    init(id: UInt64, request: HTTPRequest, configuration: HTTPClientConfiguration, continuation: CheckedContinuation<HTTPResponse, any Error>) {
+        self.id = id
+        self.request = request
+        self.configuration = configuration
+        self.continuation = continuation
+        errorBuffer = .allocate(capacity: Int(CURL_ERROR_SIZE))
+        errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE))
+    }
+
+    deinit {
+        if let headerList { curl_slist_free_all(headerList) }
+        errorBuffer.deallocate()
+    }
+
+    /// Resumes the waiting task once; later calls do nothing.
+    func complete(_ result: Result<HTTPResponse, any Error>) {
+        if let headerList {
+            curl_slist_free_all(headerList)
+            self.headerList = nil
+        }
+        continuation?.resume(with: result)
+        continuation = nil
+    }
+
+    /// libcurl's error text for this transfer, if it wrote one.
+    var curlMessage: String {
+        errorBuffer.pointee == 0 ? "" : String(cString: errorBuffer)
+    }
+
+    /// Turns a failed transfer's `CURLcode` into the client's error: the one place where C
+    /// codes become Swift errors.
+    func error(for code: CURLcode) -> HTTPClientError {
+        let detail = curlMessage.isEmpty ? String(cString: curl_easy_strerror(code)) : curlMessage
+        if !refusals.isEmpty, code == CURLE_COULDNT_CONNECT {
+            return HTTPClientError(.addressRefused, refusals.joined(separator: "; "))
+        }
+        switch code {
+        case CURLE_OPERATION_TIMEDOUT:
+            return HTTPClientError(.timedOut, detail)
+        case CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_RESOLVE_PROXY:
+            return HTTPClientError(.resolveFailed, detail)
+        case CURLE_COULDNT_CONNECT:
+            return HTTPClientError(.connectFailed, detail)
+        case CURLE_URL_MALFORMAT, CURLE_UNSUPPORTED_PROTOCOL:
+            return HTTPClientError(.invalidURL, detail)
+        case CURLE_SSL_CONNECT_ERROR, CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_CERTPROBLEM, CURLE_SSL_CIPHER,
+             CURLE_SSL_CACERT_BADFILE, CURLE_SSL_ISSUER_ERROR, CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+            return HTTPClientError(.tls, detail)
+        default:
+            return HTTPClientError(.transport, detail)
+        }
+    }
+
+    // MARK: libcurl callbacks (C function pointers: they capture nothing and find the transfer
+    // through the context pointer, an unretained reference that the loop keeps alive while the
+    // easy handle works for it)
+
+    static let writeBody: CCurl_data_callback = { data, size, count, context in
+        let length = size * count
+        guard let data, let context else { return length }
+        let transfer = Unmanaged<CurlTransfer>.fromOpaque(context).takeUnretainedValue()
+        let room = transfer.configuration.maxResponseBodyBytes - transfer.body.count
+        if room > 0 {
+            transfer.body.append(contentsOf: UnsafeRawBufferPointer(start: data, count: min(length, room)))
+        }
+        // Always claim the whole chunk: a shorter count would abort the transfer.
+        return length
+    }
+
+    static let readHeader: CCurl_data_callback = { data, size, count, context in
+        let length = size * count
+        guard let data, let context else { return length }
+        let transfer = Unmanaged<CurlTransfer>.fromOpaque(context).takeUnretainedValue()
+        var line = String(decoding: UnsafeRawBufferPointer(start: data, count: length), as: UTF8.self)
+        while line.last == "\n" || line.last == "\r" { line.removeLast() }
+        if line.hasPrefix("HTTP/") {
+            // A new response begins (after a 100 Continue, say): keep only the final one's headers.
+            transfer.headers = []
+            let parts = line.split(separator: " ", maxSplits: 2)
+            if parts.count >= 2, let status = Int(parts[1]) { transfer.status = status }
+        } else if let colon = line.firstIndex(of: ":") {
+            let name = String(line[..<colon]).trimmingSpaces
+            let value = String(line[line.index(after: colon)...]).trimmingSpaces
+            transfer.headers.append(HTTPHeader(name, value))
+        }
+        return length
+    }
+
+    /// The SSRF guard: libcurl calls this with each resolved address before connecting to it.
+    /// Returning `CURL_SOCKET_BAD` makes libcurl try the next address, then fail to connect.
+    static let openSocket: curl_opensocket_callback = { context, purpose, address in
+        guard let context, let address else { return CCurl_socket_bad() }
+        let transfer = Unmanaged<CurlTransfer>.fromOpaque(context).takeUnretainedValue()
+        let bytes = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 16) { buffer -> [UInt8] in
+            let count = CCurl_sockaddr_ip(address, buffer.baseAddress!)
+            return Array(buffer.prefix(Int(count)))
+        }
+        guard let ip = IPAddress(bytes: bytes) else {
+            transfer.refusals.append("address family \(address.pointee.family) is not IPv4 or IPv6")
+            return CCurl_socket_bad()
+        }
+        if let refusal = transfer.configuration.addressPolicy.refusal(for: ip) {
+            transfer.refusals.append(refusal)
+            return CCurl_socket_bad()
+        }
+        return socket(address.pointee.family, address.pointee.socktype, address.pointee.protocol)
+    }
+}

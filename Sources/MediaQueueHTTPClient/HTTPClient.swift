@@ -1,0 +1,49 @@
+import Synchronization
+
+/// An HTTP client for webhook delivery, on libcurl: POSTs a body with headers and returns the
+/// status, headers and (the start of) the body.
+///
+/// - Connect and total timeouts from the configuration (10 s and 30 s by default).
+/// - Redirects are not followed; only `http` and `https`; no proxy.
+/// - Keep-alive connections are reused per host (one connection cache for all requests).
+/// - The SSRF guard (`AddressPolicy`) is applied to every resolved address before connecting.
+/// - libcurl runs on one dedicated thread of the client's own (see `CurlMultiLoop`), never on
+///   the cooperative pool; the thread starts with the first request and ends with `shutdown()`
+///   or when the client is released.
+public final class HTTPClient: Sendable {
+    public let configuration: HTTPClientConfiguration
+    private let loop: CurlMultiLoop
+    private let nextID = Atomic<UInt64>(1)
+
+    public init(configuration: HTTPClientConfiguration = HTTPClientConfiguration()) {
+        self.configuration = configuration
+        loop = CurlMultiLoop(configuration: configuration)
+    }
+
+    deinit { loop.stop() }
+
+    /// Sends a POST. Throws `HTTPClientError` when no response came (timeout, refused address,
+    /// connection failure), `CancellationError` when the task was cancelled; any status code is
+    /// a response, not an error.
+    public func post(_ request: HTTPRequest) async throws -> HTTPResponse {
+        let id = nextID.add(1, ordering: .relaxed).oldValue
+        let configuration = self.configuration
+        let loop = self.loop
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                if Task.isCancelled {
+                    continuation.resume(throwing: CancellationError())
+                    return
+                }
+                loop.submit(CurlTransfer(id: id, request: request, configuration: configuration, continuation: continuation))
+            }
+        } onCancel: {
+            loop.cancel(id)
+        }
+    }
+
+    /// Fails requests in flight with `.shutdown` and stops the thread; later requests fail at once.
+    public func shutdown() {
+        loop.stop()
+    }
+}

@@ -1,0 +1,70 @@
+/// Settings of an `HTTPClient`.
+public struct HTTPClientConfiguration: Sendable, Hashable {
+    /// Longest wait for a connection (DNS, TCP and TLS) to be established.
+    public var connectTimeout: Duration
+    /// Longest a whole request may take, connecting included.
+    public var timeout: Duration
+    /// Which resolved addresses may be connected to (the SSRF guard).
+    public var addressPolicy: AddressPolicy
+    /// Response bodies are cut after this many bytes (the rest is read and dropped).
+    public var maxResponseBodyBytes: Int
+    public var userAgent: String
+    /// Idle keep-alive connections kept open, over all hosts.
+    public var maxIdleConnections: Int
+
+    public init(
+        connectTimeout: Duration = .seconds(10), timeout: Duration = .seconds(30), addressPolicy: AddressPolicy = .publicOnly,
+        maxResponseBodyBytes: Int = 16 * 1024, userAgent: String = "MediaQueue", maxIdleConnections: Int = 256
+    ) {
+        self.connectTimeout = connectTimeout
+        self.timeout = timeout
+        self.addressPolicy = addressPolicy
+        self.maxResponseBodyBytes = maxResponseBodyBytes
+        self.userAgent = userAgent
+        self.maxIdleConnections = maxIdleConnections
+    }
+}
+
+/// One header of a request or response.
+public struct HTTPHeader: Sendable, Hashable {
+    public var name: String
+    public var value: String
+
+    public init(_ name: String, _ value: String) {
+        self.name = name
+        self.value = value
+    }
+}
+
+/// A POST to send.
+public struct HTTPRequest: Sendable, Hashable {
+    public var url: String
+    public var headers: [HTTPHeader]
+    public var body: [UInt8]
+
+    public init(url: String, headers: [HTTPHeader] = [], body: [UInt8]) {
+        self.url = url
+        self.headers = headers
+        self.body = body
+    }
+}
+
+/// What the server answered: any status, including 3xx (redirects are never followed) and errors.
+public struct HTTPResponse: Sendable, Hashable {
+    public var status: Int
+    /// Headers of the final response, in order.
+    public var headers: [HTTPHeader]
+    /// The body, at most `maxResponseBodyBytes` of it.
+    public var body: [UInt8]
+
+    public init(status: Int, headers: [HTTPHeader] = [], body: [UInt8] = []) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+
+    /// The first header named `name` (case-insensitive).
+    public func header(_ name: String) -> String? {
+        headers.first { $0.name.lowercased() == name.lowercased() }?.value
+    }
+}

@@ -1,0 +1,300 @@
+import Foundation
+import Logging
+import MediaQueueCore
+import MediaQueueEngine
+import MediaQueueHTTPClient
+import MediaQueueTestSupport
+import MediaQueueXML
+import Synchronization
+import Testing
+
+/// The HTTP relay with the memory store and the real libcurl client, against real HTTP
+/// receivers on loopback.
+@Suite struct HTTPRelayTests {
+    let store = MemoryJobStore()
+
+    static let loopbackOnly = AddressPolicy(allowedNetworks: [IPNetwork("127.0.0.0/8")!])
+
+    /// Puts a delivery of `body` to `url` in the outbox (through a job's end, as the dispatcher does).
+    @discardableResult
+    func enqueue(
+        _ url: String, body: String = "<Response><EventName>TaskFinish</EventName></Response>", contentType: String = "application/xml",
+        dueIn offset: Duration = .zero
+    ) async throws -> OutboxEntry {
+        let queue = try await store.ensureDefaultQueue(bucket: "b-1", template: MediaQueue(bucket: "", name: "", createTime: SystemTimeSource().now))
+        var job = Job(
+            bucket: "b-1", queueID: queue.id, tag: "MediaInfo", input: XMLTree("Input"), operation: XMLTree("Operation"),
+            creationTime: SystemTimeSource().now
+        )
+        let outcomes = try await store.submit([Submission(idempotencyKey: nil, jobs: [job])])
+        guard case .created(let created) = outcomes.first else { throw TimedOut(description: "job not stored") }
+        job = created[0]
+        let now = SystemTimeSource().now
+        _ = try await store.claimJobs(owner: "t", now: now, leaseUntil: now + .seconds(60), limit: 100)
+        job.state = .success
+        let entry = OutboxEntry(
+            jobID: job.id, bucket: "b-1", target: .url(url), routingKey: "job.x", body: Array(body.utf8),
+            contentType: contentType, nextAttempt: now + offset, createdAt: now + offset
+        )
+        #expect(try await store.finish(job, owner: "t", outbox: [entry]))
+        return entry
+    }
+
+    /// Runs a relay until the returned task is cancelled.
+    func startRelay(
+        schedule: [Duration] = [.milliseconds(100)], maxPerEndpoint: Int = 8, batchSize: Int = 500,
+        timeout: Duration = .seconds(5), policy: AddressPolicy = loopbackOnly, time: any TimeSource = SystemTimeSource()
+    ) -> Task<Void, any Error> {
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let client = HTTPClient(configuration: HTTPClientConfiguration(connectTimeout: .seconds(2), timeout: timeout, addressPolicy: policy))
+        let relay = HTTPRelayService(
+            store: store, client: client,
+            options: HTTPRelayOptions(
+                batchSize: batchSize, pollInterval: .milliseconds(20), retrySchedule: RetrySchedule(delays: schedule, jitter: 0),
+                maxPerEndpoint: maxPerEndpoint
+            ),
+            time: time, wakeup: Wakeup(), logger: logger
+        )
+        return Task { try await relay.run() }
+    }
+
+    /// The entry as the store has it now, if it is still pending or dead; nil once delivered.
+    func stored(_ id: String) async throws -> OutboxEntry? {
+        let far = SystemTimeSource().now + .seconds(1_000_000)
+        if let entry = try await store.dueOutbox(.url, now: far, limit: 10_000).first(where: { $0.id == id }) { return entry }
+        return try await store.deadOutbox(limit: 10_000).first { $0.id == id }
+    }
+
+    func isDelivered(_ id: String) async throws -> Bool { try await stored(id) == nil }
+
+    func isDead(_ id: String) async throws -> Bool { try await store.deadOutbox(limit: 10_000).contains { $0.id == id } }
+
+    @Test func fiveHundredThreeTimesThenOKIsOneDeliveryAfterFourAttemptsWithGrowingDelays() async throws {
+        let receiver = try TestHTTPReceiver { _, index in index < 3 ? .status(500, body: "busy") : .status(200) }
+        let entry = try await enqueue(receiver.url())
+        // An injected clock: each attempt waits for the clock to reach its scheduled time, so
+        // the test checks the schedule exactly instead of timing a busy machine.
+        let clock = ManualTimeSource(SystemTimeSource().now)
+        let start = clock.now
+        let delays: [Duration] = [.milliseconds(100), .milliseconds(800), .milliseconds(2000), .seconds(5)]
+        let relay = startRelay(schedule: delays, time: clock)
+        defer { relay.cancel() }
+
+        var elapsed: Duration = .zero
+        for attempt in 1...3 {
+            try await eventually("attempt \(attempt) to be recorded") { try await stored(entry.id)?.attempts == attempt }
+            let scheduled = try #require(try await stored(entry.id)).nextAttempt
+            #expect(scheduled == start + elapsed + delays[attempt - 1], "attempt \(attempt)")
+            #expect(receiver.requests.count == attempt)
+            // Not a moment early: just before the scheduled time nothing more is sent.
+            clock.advance(by: delays[attempt - 1] - .milliseconds(1))
+            try await Task.sleep(for: .milliseconds(100))
+            #expect(receiver.requests.count == attempt)
+            clock.advance(by: .milliseconds(1))
+            elapsed += delays[attempt - 1]
+        }
+        try await eventually("the delivery to be accepted") { try await isDelivered(entry.id) }
+        let requests = receiver.requests
+        #expect(requests.count == 4)
+        #expect(Set(requests.map { $0.headers["webhook-id"] }) == [entry.id])
+        // Each attempt carries its own timestamp, from the (injected) clock.
+        let stamps = requests.compactMap { Int64($0.headers["webhook-timestamp"] ?? "") }
+        #expect(stamps == stamps.sorted() && stamps.first == start.seconds && stamps.last == (start + elapsed).seconds)
+    }
+
+    @Test func retryAfterIsHonoured() async throws {
+        let receiver = try TestHTTPReceiver { _, index in
+            index == 0 ? .status(503, headers: ["Retry-After": "2"]) : .status(204)
+        }
+        let entry = try await enqueue(receiver.url())
+        let relay = startRelay(schedule: [.milliseconds(50), .milliseconds(50)])
+        defer { relay.cancel() }
+
+        try await eventually("the delivery to be accepted") { try await isDelivered(entry.id) }
+        let requests = receiver.requests
+        #expect(requests.count == 2)
+        #expect(requests[1].receivedAt - requests[0].receivedAt >= .milliseconds(1900))
+    }
+
+    @Test func goneStopsRetryingAtOnce() async throws {
+        let receiver = try TestHTTPReceiver { _, _ in .status(410) }
+        let entry = try await enqueue(receiver.url())
+        let relay = startRelay(schedule: [.milliseconds(50), .milliseconds(50), .milliseconds(50)])
+        defer { relay.cancel() }
+
+        try await eventually("the delivery to be dead") { try await isDead(entry.id) }
+        let dead = try #require(try await stored(entry.id))
+        #expect(dead.attempts == 1)
+        #expect(dead.lastError == "HTTP 410 Gone")
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(receiver.requests.count == 1)
+    }
+
+    @Test func aDeliveryThatFailsEveryAttemptIsDeadAndRedriveDeliversIt() async throws {
+        let accepting = Flag()
+        let receiver = try TestHTTPReceiver { _, _ in accepting.isSet ? .status(200) : .status(500, body: "down for maintenance") }
+        let entry = try await enqueue(receiver.url())
+        let relay = startRelay(schedule: [.milliseconds(50), .milliseconds(50)])
+        defer { relay.cancel() }
+
+        try await eventually("the delivery to be dead") { try await isDead(entry.id) }
+        let dead = try #require(try await store.deadOutbox(limit: 10).first)
+        #expect(dead.id == entry.id)
+        #expect(dead.attempts == 3)
+        #expect(dead.lastError == "HTTP 500: down for maintenance")
+        #expect(receiver.requests.count == 3)
+
+        accepting.set()
+        #expect(try await store.redriveDead(now: SystemTimeSource().now) == 1)
+        try await eventually("the redriven delivery to be accepted") { try await isDelivered(entry.id) }
+        #expect(receiver.requests.count == 4)
+        #expect(receiver.requests.last?.headers["webhook-id"] == entry.id)
+    }
+
+    @Test func aReceiverThatIsDownThenBackGetsTheDelivery() async throws {
+        let placeholder = try TestHTTPReceiver()
+        let port = placeholder.port
+        placeholder.stop()
+        let entry = try await enqueue(placeholder.url())
+        let relay = startRelay(schedule: Array(repeating: .milliseconds(200), count: 50))
+        defer { relay.cancel() }
+
+        try await eventually("two failed attempts") { try await stored(entry.id).map { $0.attempts >= 2 } ?? false }
+        #expect(try await stored(entry.id)?.lastError?.contains("connectFailed") == true)
+        let receiver = try TestHTTPReceiver(port: port)
+        try await eventually("the delivery to be accepted") { try await isDelivered(entry.id) }
+        #expect(receiver.requests.map { $0.headers["webhook-id"] } == [entry.id])
+    }
+
+    @Test func anEndpointThatNeverAnswersHoldsOnlyItsOwnSlotsWhileAnotherEndpointsDeliveriesGoOn() async throws {
+        let slow = try TestHTTPReceiver { _, _ in .hang }
+        let fast = try TestHTTPReceiver()
+        // The slow endpoint's deliveries are older and more than one outbox read holds, so a
+        // relay that read the outbox blindly would see nothing else.
+        var slowEntries: [OutboxEntry] = []
+        for index in 0..<6 { slowEntries.append(try await enqueue(slow.url(), dueIn: .seconds(-60 + index))) }
+        var fastEntries: [OutboxEntry] = []
+        for _ in 0..<5 { fastEntries.append(try await enqueue(fast.url())) }
+        let relay = startRelay(schedule: [.milliseconds(100), .milliseconds(100), .milliseconds(100)], maxPerEndpoint: 2, batchSize: 3, timeout: .seconds(5))
+        defer { relay.cancel() }
+
+        try await eventually("the fast endpoint's deliveries") {
+            for entry in fastEntries where !(try await isDelivered(entry.id)) { return false }
+            return true
+        }
+        // All of them went through while the slow endpoint's first requests were still hanging.
+        for entry in slowEntries { #expect(try await stored(entry.id)?.attempts == 0) }
+        #expect(slow.requests.count <= 2)
+        #expect(Set(fast.requests.compactMap { $0.headers["webhook-id"] }) == Set(fastEntries.map(\.id)))
+
+        try await eventually("a timed-out attempt to be recorded", timeout: .seconds(30)) {
+            for entry in slowEntries {
+                if let stored = try await stored(entry.id), stored.attempts >= 1 {
+                    return stored.lastError?.contains("timedOut") == true
+                }
+            }
+            return false
+        }
+        try await eventually("the slow endpoint to be tried again", timeout: .seconds(30)) { slow.requests.count > 2 }
+    }
+
+    @Test func theSSRFGuardRefusesALoopbackTargetWhenLoopbackIsNotAllowed() async throws {
+        let receiver = try TestHTTPReceiver()
+        let entry = try await enqueue("http://localhost:\(receiver.port)/callback")
+        let relay = startRelay(schedule: [.seconds(60)], policy: .publicOnly)
+        defer { relay.cancel() }
+
+        try await eventually("the refused attempt") { try await stored(entry.id).map { $0.attempts == 1 } ?? false }
+        let failed = try #require(try await stored(entry.id))
+        #expect(failed.lastError?.contains("addressRefused") == true)
+        #expect(failed.lastError?.contains("loopback") == true)
+        #expect(receiver.requests.isEmpty)
+    }
+
+    @Test(arguments: [
+        ("application/xml", "<Response><EventName>TaskFinish</EventName><JobsDetail><State>Success</State></JobsDetail></Response>"),
+        ("application/json", #"{"EventName":"TaskFinish","JobsDetail":{"State":"Success","Message":"é ✓"}}"#),
+    ])
+    func theSignatureVerifiesWithAnImplementationWeDidNotWrite(_ contentType: String, _ body: String) async throws {
+        let receiver = try TestHTTPReceiver()
+        let entry = try await enqueue(receiver.url(), body: body, contentType: contentType)
+        let relay = startRelay()
+        defer { relay.cancel() }
+
+        try await eventually("the delivery") { !receiver.requests.isEmpty }
+        let request = try #require(receiver.requests.first)
+        #expect(request.headers["webhook-id"] == entry.id)
+        let timestamp = try #require(Int64(request.headers["webhook-timestamp"] ?? ""))
+        #expect(abs(timestamp - Int64(Date().timeIntervalSince1970)) < 60)
+        #expect(request.headers["webhook-signature"]?.hasPrefix("v1,") == true)
+        #expect(request.text == body)
+        #expect(request.headers["content-type"] == contentType)
+
+        let secret = try await store.webhookSecret(bucket: "b-1")
+        #expect(secret.hasPrefix("whsec_"))
+        #expect(WebhookSecret.keyBytes(secret)?.count == 32)
+        let verdicts = try await WebhookVerifier.verify(secret: secret, headers: request.headers, body: request.body)
+        #expect(verdicts["stdlib"] == "ok")
+        if WebhookVerifier.hasPackage { #expect(verdicts["standardwebhooks"] == "ok") }
+        // A tampered body does not verify.
+        let tampered = try await WebhookVerifier.verify(secret: secret, headers: request.headers, body: request.body + [32])
+        #expect(tampered["stdlib"] == "mismatch")
+    }
+}
+
+/// A flag a receiver's reply closure can read.
+final class Flag: Sendable {
+    private let value = Mutex(false)
+    var isSet: Bool { value.withLock { $0 } }
+    func set() { value.withLock { $0 = true } }
+}
+
+@Suite struct HTTPDeliveryRulesTests {
+    @Test func theSignerMatchesTheStandardWebhooksTestVector() throws {
+        let signer = try #require(WebhookSigner(secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"))
+        let signature = signer.signature(id: "msg_p5jXN8AQM9LWM0D4loKWxJek", timestamp: 1_614_265_330, body: Array(#"{"test": 2432232314}"#.utf8))
+        #expect(signature == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=")
+    }
+
+    @Test func retryAfterReadsSecondsAndHTTPDates() {
+        let now = Timestamp(seconds: 784_111_777 - 10)  // 10 s before Sun, 06 Nov 1994 08:49:37 GMT
+        #expect(RetryAfter.delay("120", now: now) == .seconds(120))
+        #expect(RetryAfter.delay(" 0 ", now: now) == .zero)
+        #expect(RetryAfter.delay("Sun, 06 Nov 1994 08:49:37 GMT", now: now) == .seconds(10))
+        #expect(RetryAfter.delay("Sunday, 06-Nov-94 08:49:37 GMT", now: now) == .seconds(10))
+        #expect(RetryAfter.delay("Sun Nov  6 08:49:37 1994", now: now) == .seconds(10))
+        #expect(RetryAfter.delay("Sun, 06 Nov 1994 08:49:27 GMT", now: now + .seconds(60)) == .zero)
+        #expect(RetryAfter.delay("soon", now: now) == nil)
+        #expect(RetryAfter.delay("-5", now: now) == nil)
+    }
+
+    @Test func outcomesFollowTheStatus() {
+        let now = Timestamp(seconds: 1_700_000_000)
+        #expect(HTTPDeliveryOutcome(response: HTTPResponse(status: 200), now: now) == .delivered)
+        #expect(HTTPDeliveryOutcome(response: HTTPResponse(status: 204), now: now) == .delivered)
+        #expect(HTTPDeliveryOutcome(response: HTTPResponse(status: 410), now: now) == .gone("HTTP 410 Gone"))
+        #expect(HTTPDeliveryOutcome(response: HTTPResponse(status: 302), now: now) == .retry("HTTP 302", retryAfter: nil))
+        #expect(HTTPDeliveryOutcome(response: HTTPResponse(status: 404, body: Array("nope".utf8)), now: now) == .retry("HTTP 404: nope", retryAfter: nil))
+        let throttled = HTTPResponse(status: 429, headers: [HTTPHeader("retry-after", "7")])
+        #expect(HTTPDeliveryOutcome(response: throttled, now: now) == .retry("HTTP 429", retryAfter: .seconds(7)))
+    }
+
+    @Test func endpointsAreHostAndPort() {
+        #expect(CallbackEndpoint.of(url: "http://Example.com/cb") == "example.com:80")
+        #expect(CallbackEndpoint.of(url: "https://example.com/cb?x") == "example.com:443")
+        #expect(CallbackEndpoint.of(url: "http://user:pw@example.com:8080") == "example.com:8080")
+        #expect(CallbackEndpoint.of(url: "http://[::1]:9000/x") == "[::1]:9000")
+        #expect(CallbackEndpoint.of(url: "http://127.0.0.1:18080/a") == CallbackEndpoint.of(url: "http://127.0.0.1:18080/b"))
+    }
+
+    @Test func secretsAreWhsecAndBase64() {
+        let secret = WebhookSecret.generate()
+        #expect(secret.hasPrefix("whsec_"))
+        #expect(WebhookSecret.keyBytes(secret)?.count == 32)
+        #expect(WebhookSecret.generate() != secret)
+        #expect(WebhookSecret.base64(Array("hello".utf8)) == "aGVsbG8=")
+        #expect(WebhookSecret.decodeBase64("aGVsbG8=") == Array("hello".utf8))
+        #expect(WebhookSecret.decodeBase64("aGVsbG8") == Array("hello".utf8))
+    }
+}

@@ -1,0 +1,170 @@
+import Foundation
+import MediaQueueHTTPClient
+import MediaQueueTestSupport
+import Testing
+
+/// The libcurl client against a real HTTP server on loopback.
+@Suite struct HTTPClientTests {
+    static let loopback = HTTPClientConfiguration(
+        connectTimeout: .seconds(2), timeout: .seconds(5), addressPolicy: AddressPolicy(allowedNetworks: [IPNetwork("127.0.0.0/8")!])
+    )
+
+    @Test func postsTheBodyAndHeadersAndReturnsStatusHeadersAndBody() async throws {
+        let receiver = try TestHTTPReceiver { request, _ in
+            .status(201, headers: ["X-Echo": request.headers["x-test"] ?? ""], body: "got \(request.body.count) bytes")
+        }
+        let client = HTTPClient(configuration: Self.loopback)
+        let body = Array("<Response>é</Response>".utf8)
+        let response = try await client.post(HTTPRequest(
+            url: receiver.url("/cb?x=1"), headers: [HTTPHeader("Content-Type", "application/xml"), HTTPHeader("X-Test", "abc")], body: body
+        ))
+        #expect(response.status == 201)
+        #expect(response.header("x-echo") == "abc")
+        #expect(String(decoding: response.body, as: UTF8.self) == "got \(body.count) bytes")
+        let request = try #require(receiver.requests.first)
+        #expect(request.method == "POST")
+        #expect(request.path == "/cb?x=1")
+        #expect(request.body == body)
+        #expect(request.headers["content-type"] == "application/xml")
+        #expect(request.headers["expect"] == nil)
+    }
+
+    @Test func keepsTheConnectionAliveAcrossRequestsToTheSameHost() async throws {
+        let receiver = try TestHTTPReceiver()
+        let client = HTTPClient(configuration: Self.loopback)
+        for index in 0..<5 {
+            let response = try await client.post(HTTPRequest(url: receiver.url(), body: Array("\(index)".utf8)))
+            #expect(response.status == 200)
+        }
+        #expect(receiver.requests.count == 5)
+        #expect(receiver.connectionCount == 1)
+    }
+
+    @Test func manyConcurrentRequestsAllComeBack() async throws {
+        let receiver = try TestHTTPReceiver { request, _ in .status(200, body: request.text) }
+        let client = HTTPClient(configuration: Self.loopback)
+        let bodies = try await withThrowingTaskGroup(of: String.self) { group in
+            for index in 0..<200 {
+                group.addTask {
+                    let response = try await client.post(HTTPRequest(url: receiver.url(), body: Array("n\(index)".utf8)))
+                    return String(decoding: response.body, as: UTF8.self)
+                }
+            }
+            return try await group.reduce(into: Set<String>()) { $0.insert($1) }
+        }
+        #expect(bodies == Set((0..<200).map { "n\($0)" }))
+    }
+
+    @Test func doesNotFollowRedirects() async throws {
+        let target = try TestHTTPReceiver()
+        let receiver = try TestHTTPReceiver { _, _ in .status(302, headers: ["Location": target.url()]) }
+        let response = try await HTTPClient(configuration: Self.loopback).post(HTTPRequest(url: receiver.url(), body: []))
+        #expect(response.status == 302)
+        #expect(target.requests.isEmpty)
+    }
+
+    @Test func aServerThatNeverAnswersTimesOut() async throws {
+        let receiver = try TestHTTPReceiver { _, _ in .hang }
+        var configuration = Self.loopback
+        configuration.timeout = .milliseconds(500)
+        let client = HTTPClient(configuration: configuration)
+        let started = ContinuousClock.now
+        let error = await #expect(throws: HTTPClientError.self) {
+            try await client.post(HTTPRequest(url: receiver.url(), body: []))
+        }
+        #expect(error?.code == .timedOut)
+        #expect(ContinuousClock.now - started < .seconds(5))
+        #expect(receiver.requests.count == 1)
+    }
+
+    @Test func aClosedPortFailsToConnect() async throws {
+        let receiver = try TestHTTPReceiver()
+        let url = receiver.url()
+        receiver.stop()
+        try await Task.sleep(for: .milliseconds(100))
+        let error = await #expect(throws: HTTPClientError.self) {
+            try await HTTPClient(configuration: Self.loopback).post(HTTPRequest(url: url, body: []))
+        }
+        #expect(error?.code == .connectFailed)
+    }
+
+    @Test func theSSRFGuardRefusesLoopbackAfterResolvingTheName() async throws {
+        let receiver = try TestHTTPReceiver()
+        let client = HTTPClient(configuration: HTTPClientConfiguration(connectTimeout: .seconds(2), timeout: .seconds(5)))
+        for url in [receiver.url(), "http://localhost:\(receiver.port)/callback"] {
+            let error = await #expect(throws: HTTPClientError.self) {
+                try await client.post(HTTPRequest(url: url, body: []))
+            }
+            #expect(error?.code == .addressRefused)
+            #expect(error?.message.contains("loopback") == true)
+        }
+        #expect(receiver.requests.isEmpty)
+    }
+
+    @Test func onlyHTTPAndHTTPSAreSpoken() async throws {
+        let error = await #expect(throws: HTTPClientError.self) {
+            try await HTTPClient(configuration: Self.loopback).post(HTTPRequest(url: "file:///etc/passwd", body: []))
+        }
+        #expect(error?.code == .invalidURL)
+    }
+
+    @Test func cancellingTheTaskStopsTheRequest() async throws {
+        let receiver = try TestHTTPReceiver { _, _ in .hang }
+        let client = HTTPClient(configuration: Self.loopback)
+        let task = Task { try await client.post(HTTPRequest(url: receiver.url(), body: [])) }
+        try await eventually("the request to arrive") { !receiver.requests.isEmpty }
+        task.cancel()
+        await #expect(throws: CancellationError.self) { try await task.value }
+    }
+}
+
+@Suite struct AddressPolicyTests {
+    @Test(arguments: [
+        ("10.1.2.3", "private"), ("172.16.0.1", "private"), ("172.31.255.255", "private"), ("192.168.1.1", "private"),
+        ("127.0.0.1", "loopback"), ("127.8.8.8", "loopback"), ("169.254.169.254", "link-local"), ("100.64.0.1", "CGNAT"),
+        ("100.127.255.255", "CGNAT"), ("224.0.0.1", "multicast"), ("239.255.255.250", "multicast"), ("0.0.0.0", "reserved"),
+        ("240.0.0.1", "reserved"), ("255.255.255.255", "reserved"), ("192.0.2.7", "documentation"), ("198.18.0.1", "benchmarking"),
+        ("::1", "loopback"), ("::", "unspecified"), ("fe80::1", "link-local"), ("fc00::1", "unique local"), ("fd12:3456::1", "unique local"),
+        ("ff02::1", "multicast"), ("::ffff:10.0.0.1", "private"), ("::ffff:127.0.0.1", "loopback"), ("64:ff9b::a9fe:a9fe", "link-local"),
+        ("2001:db8::1", "documentation"),
+    ])
+    func refusesNonPublicAddresses(_ text: String, _ kind: String) throws {
+        let address = try #require(IPAddress(text))
+        let refusal = try #require(AddressPolicy.publicOnly.refusal(for: address))
+        #expect(refusal.contains(kind))
+    }
+
+    @Test(arguments: ["8.8.8.8", "1.1.1.1", "100.63.255.255", "100.128.0.0", "172.32.0.1", "2606:4700:4700::1111", "::ffff:8.8.8.8", "64:ff9b::808:808"])
+    func allowsPublicAddresses(_ text: String) throws {
+        #expect(AddressPolicy.publicOnly.allows(try #require(IPAddress(text))))
+    }
+
+    @Test func allowedNetworksAreExempt() throws {
+        let policy = AddressPolicy(allowedNetworks: [IPNetwork("127.0.0.0/8")!, IPNetwork("fd00::/8")!])
+        #expect(policy.allows(IPAddress("127.0.0.1")!))
+        #expect(policy.allows(IPAddress("::ffff:127.0.0.1")!))
+        #expect(policy.allows(IPAddress("fd00::5")!))
+        #expect(!policy.allows(IPAddress("::1")!))
+        #expect(!policy.allows(IPAddress("10.0.0.1")!))
+    }
+
+    @Test func parsesAndPrintsAddresses() {
+        #expect(IPAddress("2001:db8:0:0:1:0:0:1")?.description == "2001:db8::1:0:0:1")
+        #expect(IPAddress("[::1]")?.description == "::1")
+        #expect(IPAddress("fe80::1%eth0")?.description == "fe80::1")
+        #expect(IPAddress("::ffff:1.2.3.4")?.bytes.suffix(4) == [1, 2, 3, 4])
+        #expect(IPAddress("1.2.3") == nil)
+        #expect(IPAddress("1.2.3.256") == nil)
+        #expect(IPAddress("1::2::3") == nil)
+        #expect(IPAddress("example.com") == nil)
+        #expect(IPNetwork("10.0.0.0/33") == nil)
+        #expect(IPNetwork("10.0.0.0/8")?.contains(IPAddress("10.255.0.1")!) == true)
+        #expect(IPNetwork("10.0.0.0/8")?.contains(IPAddress("11.0.0.1")!) == false)
+        if case .failure(let error) = IPNetwork.parseList("127.0.0.0/8, nonsense") {
+            #expect(error.text == "nonsense")
+        } else {
+            Issue.record("a bad entry was accepted")
+        }
+    }
+}
+

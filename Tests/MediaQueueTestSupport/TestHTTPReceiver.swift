@@ -1,0 +1,201 @@
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A small real HTTP/1.1 server on 127.0.0.1 for callback tests: keep-alive, one thread per
+/// connection, every request recorded, and each answer chosen by the test.
+///
+/// Blocking POSIX sockets on threads of its own, so it never depends on the code under test.
+public final class TestHTTPReceiver: Sendable {
+    public struct Request: Sendable {
+        public var method: String
+        public var path: String
+        /// Header names in lowercase.
+        public var headers: [String: String]
+        public var body: [UInt8]
+        public var receivedAt: ContinuousClock.Instant
+        /// Which connection (counted from 0) carried it.
+        public var connection: Int
+
+        public var text: String { String(decoding: body, as: UTF8.self) }
+    }
+
+    public enum Reply: Sendable {
+        /// Answer with this status, extra headers and body.
+        case status(Int, headers: [String: String] = [:], body: String = "")
+        /// Never answer; keep the connection open until the client gives up or the receiver stops.
+        case hang
+    }
+
+    private struct State {
+        var requests: [Request] = []
+        var connections: [Int32] = []
+        var connectionCount = 0
+        var stopped = false
+    }
+
+    public let port: UInt16
+    private let listener: Int32
+    private let state = Mutex(State())
+    private let reply: @Sendable (Request, Int) -> Reply
+
+    /// Listens on `port` (0: any free port); `reply` gets each request and its index (from 0).
+    public init(port: UInt16 = 0, reply: @escaping @Sendable (Request, Int) -> Reply = { _, _ in .status(200) }) throws {
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard listener >= 0 else { throw ReceiverError(description: "socket: \(String(cString: strerror(errno)))") }
+        var yes: Int32 = 1
+        setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = port.bigEndian
+        address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+        // A receiver stopped a moment ago may still hold the port: try for a while.
+        var bound: Int32 = -1
+        for _ in 0..<100 {
+            bound = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            if bound == 0 || errno != EADDRINUSE { break }
+            usleep(20_000)
+        }
+        guard bound == 0, listen(listener, 128) == 0 else {
+            let message = String(cString: strerror(errno))
+            close(listener)
+            throw ReceiverError(description: "bind/listen on 127.0.0.1:\(port): \(message)")
+        }
+        var actual = sockaddr_in()
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &actual) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) }
+        }
+        self.reply = reply
+        self.listener = listener
+        self.port = UInt16(bigEndian: actual.sin_port)
+        let thread = Thread { [self] in acceptLoop() }
+        thread.start()
+    }
+
+    deinit { stop() }
+
+    /// `http://127.0.0.1:<port><path>`.
+    public func url(_ path: String = "/callback") -> String { "http://127.0.0.1:\(port)\(path)" }
+
+    /// Every request so far, in arrival order.
+    public var requests: [Request] { state.withLock { $0.requests } }
+
+    /// Connections accepted so far.
+    public var connectionCount: Int { state.withLock { $0.connectionCount } }
+
+    /// Closes the listener and every connection (hanging ones included).
+    public func stop() {
+        let fds = state.withLock { state -> [Int32] in
+            guard !state.stopped else { return [] }
+            state.stopped = true
+            return state.connections
+        }
+        // shutdown() wakes threads blocked in accept() or recv() on these sockets.
+        shutdown(listener, Int32(SHUT_RDWR))
+        for fd in fds { shutdown(fd, Int32(SHUT_RDWR)) }
+    }
+
+    private func acceptLoop() {
+        defer { close(listener) }
+        while true {
+            let fd = accept(listener, nil, nil)
+            if fd < 0 {
+                if errno == EINTR { continue }
+                return
+            }
+            let index = state.withLock { state -> Int? in
+                guard !state.stopped else { return nil }
+                state.connections.append(fd)
+                state.connectionCount += 1
+                return state.connectionCount - 1
+            }
+            guard let index else {
+                close(fd)
+                return
+            }
+            let thread = Thread { [self] in serve(fd, connection: index) }
+            thread.start()
+        }
+    }
+
+    private func serve(_ fd: Int32, connection: Int) {
+        defer {
+            state.withLock { $0.connections.removeAll { $0 == fd } }
+            close(fd)
+        }
+        var buffer: [UInt8] = []
+        while true {
+            guard let (head, bodyStart) = readHead(fd, &buffer) else { return }
+            let lines = String(decoding: head, as: UTF8.self).components(separatedBy: "\r\n")
+            let requestLine = lines.first?.split(separator: " ") ?? []
+            var headers: [String: String] = [:]
+            for line in lines.dropFirst() {
+                guard let colon = line.firstIndex(of: ":") else { continue }
+                headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            }
+            let length = Int(headers["content-length"] ?? "0") ?? 0
+            buffer.removeFirst(bodyStart)
+            while buffer.count < length {
+                guard readMore(fd, &buffer) else { return }
+            }
+            let body = Array(buffer.prefix(length))
+            buffer.removeFirst(length)
+            let request = Request(
+                method: requestLine.first.map(String.init) ?? "", path: requestLine.dropFirst().first.map(String.init) ?? "",
+                headers: headers, body: body, receivedAt: .now, connection: connection
+            )
+            let index = state.withLock { state -> Int in
+                state.requests.append(request)
+                return state.requests.count - 1
+            }
+            switch reply(request, index) {
+            case .hang:
+                // Read (and drop) until the client hangs up or the receiver stops.
+                while readMore(fd, &buffer) { buffer.removeAll() }
+                return
+            case .status(let status, let extra, let text):
+                var response = "HTTP/1.1 \(status) Status\r\nContent-Length: \(text.utf8.count)\r\nConnection: keep-alive\r\n"
+                for (name, value) in extra { response += "\(name): \(value)\r\n" }
+                response += "\r\n" + text
+                let bytes = Array(response.utf8)
+                var sent = 0
+                while sent < bytes.count {
+                    let written = bytes[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                    if written <= 0 { return }
+                    sent += written
+                }
+            }
+        }
+    }
+
+    /// Reads until the end of a request head; returns it and where the body starts.
+    private func readHead(_ fd: Int32, _ buffer: inout [UInt8]) -> ([UInt8], Int)? {
+        let marker: [UInt8] = [13, 10, 13, 10]
+        while true {
+            if buffer.count >= 4 {
+                for index in 0...(buffer.count - 4) where buffer[index..<index + 4].elementsEqual(marker) {
+                    return (Array(buffer[..<index]), index + 4)
+                }
+            }
+            guard readMore(fd, &buffer) else { return nil }
+        }
+    }
+
+    private func readMore(_ fd: Int32, _ buffer: inout [UInt8]) -> Bool {
+        var chunk = [UInt8](repeating: 0, count: 16 * 1024)
+        let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        guard count > 0 else { return false }
+        buffer += chunk[..<count]
+        return true
+    }
+}
+
+public struct ReceiverError: Error, CustomStringConvertible {
+    public let description: String
+}
