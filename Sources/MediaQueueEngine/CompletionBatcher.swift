@@ -4,29 +4,36 @@ import Synchronization
 /// Group commit for finished jobs: jobs that end while a write is in flight are written together
 /// in the next transaction, so the store sees one write per batch instead of one per job.
 ///
+/// Each batch reads the callback rule of every queue it touches once, just before it commits, so
+/// a rule change applies to every job recorded after it, at one read per queue per batch.
 /// The first caller to find no write in flight starts one; later callers only enqueue and wait.
 /// Each caller still learns whether its own job was recorded (false when its lease was lost).
 public final class CompletionBatcher: Sendable {
     private typealias Waiter = CheckedContinuation<Result<Bool, any Error>, Never>
 
     private struct State {
-        var pending: [(job: FinishedJob, waiter: Waiter)] = []
+        var pending: [(job: Job, waiter: Waiter)] = []
         var writing = false
     }
 
     private let state = Mutex(State())
     private let store: any JobStore
     private let owner: String
+    private let formatting: CIFormatting
+    private let time: any TimeSource
     private let maxBatch: Int
 
-    public init(store: any JobStore, owner: String, maxBatch: Int = 500) {
+    public init(store: any JobStore, owner: String, formatting: CIFormatting, time: any TimeSource, maxBatch: Int = 500) {
         self.store = store
         self.owner = owner
+        self.formatting = formatting
+        self.time = time
         self.maxBatch = maxBatch
     }
 
-    /// Records `job`'s end (with its outbox rows) and returns once it is committed.
-    public func finish(_ job: FinishedJob) async throws -> Bool {
+    /// Records `job`'s end, with the callback its queue's rule (or its own override) asks for,
+    /// and returns once it is committed.
+    public func finish(_ job: Job) async throws -> Bool {
         let result = await withCheckedContinuation { (waiter: Waiter) in
             let startWriting = state.withLock { state -> Bool in
                 state.pending.append((job, waiter))
@@ -43,7 +50,7 @@ public final class CompletionBatcher: Sendable {
 
     private func writeUntilEmpty() async {
         while true {
-            let batch = state.withLock { state -> [(job: FinishedJob, waiter: Waiter)] in
+            let batch = state.withLock { state -> [(job: Job, waiter: Waiter)] in
                 guard !state.pending.isEmpty else {
                     state.writing = false
                     return []
@@ -54,32 +61,25 @@ public final class CompletionBatcher: Sendable {
             }
             guard !batch.isEmpty else { return }
             do {
-                let recorded = try await store.finish(batch.map(\.job), owner: owner)
+                let finished = try await withCallbacks(batch.map(\.job))
+                let recorded = try await store.finish(finished, owner: owner)
                 for (entry, ok) in zip(batch, recorded) { entry.waiter.resume(returning: .success(ok)) }
             } catch {
                 for entry in batch { entry.waiter.resume(returning: .failure(error)) }
             }
         }
     }
-}
 
-/// Queues' callback rules as of at most `maxAge` ago: completing a job needs its queue's rule,
-/// and reading it from the store for every job would cost a round trip each.
-final class QueueRuleCache: Sendable {
-    private let store: any JobStore
-    private let maxAge: Duration
-    private let entries = Mutex<[QueueID: (queue: MediaQueue?, at: ContinuousClock.Instant)]>([:])
-
-    init(store: any JobStore, maxAge: Duration = .seconds(1)) {
-        self.store = store
-        self.maxAge = maxAge
-    }
-
-    func queue(_ id: QueueID) async throws -> MediaQueue? {
-        let now = ContinuousClock.now
-        if let cached = entries.withLock({ $0[id] }), now - cached.at < maxAge { return cached.queue }
-        let queue = try await store.queue(id: id)
-        entries.withLock { $0[id] = (queue, now) }
-        return queue
+    /// Each job with the outbox row its callback target asks for, reading each queue once.
+    private func withCallbacks(_ jobs: [Job]) async throws -> [FinishedJob] {
+        var queues: [QueueID: MediaQueue?] = [:]
+        for id in Set(jobs.map(\.queueID)) { queues[id] = try await store.queue(id: id) }
+        let now = time.now
+        return jobs.map { job in
+            guard let queue = queues[job.queueID] ?? nil,
+                  let target = CallbackTarget.resolve(rule: queue.notifyConfig, override: job.callback)
+            else { return FinishedJob(job: job, outbox: []) }
+            return FinishedJob(job: job, outbox: [.taskFinish(job, target: target, formatting: formatting, now: now)])
+        }
     }
 }

@@ -65,8 +65,7 @@ public struct DispatcherService: Service {
     }
 
     public func run() async throws {
-        let completions = CompletionBatcher(store: store, owner: options.owner)
-        let rules = QueueRuleCache(store: store)
+        let completions = CompletionBatcher(store: store, owner: options.owner, formatting: formatting, time: time)
         let running = RunningJobs()
         let stopping = StopFlag()
         await withGracefulShutdownHandler {
@@ -87,7 +86,7 @@ public struct DispatcherService: Service {
                     }
                     for job in claimed {
                         running.insert(job.id)
-                        group.addTask { await execute(job, running, completions: completions, rules: rules) }
+                        group.addTask { await execute(job, running, completions: completions) }
                     }
                     // A full claim means more may be waiting: go round at once.
                     if claimed.isEmpty || claimed.count < free {
@@ -142,7 +141,7 @@ public struct DispatcherService: Service {
     }
 
     /// Runs one claimed job to its end and records the outcome.
-    private func execute(_ claimed: Job, _ running: RunningJobs, completions: CompletionBatcher, rules: QueueRuleCache) async {
+    private func execute(_ claimed: Job, _ running: RunningJobs, completions: CompletionBatcher) async {
         defer {
             running.remove(claimed.id)
             wakeup.signal()
@@ -195,19 +194,14 @@ public struct DispatcherService: Service {
             job.message = "\(error)"
         }
         job.endTime = time.now
-        await finish(job, completions: completions, rules: rules, logger: logger)
+        await finish(job, completions: completions, logger: logger)
     }
 
-    private func finish(_ job: Job, completions: CompletionBatcher, rules: QueueRuleCache, logger: Logger) async {
+    private func finish(_ job: Job, completions: CompletionBatcher, logger: Logger) async {
         do {
-            var outbox: [OutboxEntry] = []
-            if let queue = try await rules.queue(job.queueID),
-               let target = CallbackTarget.resolve(rule: queue.notifyConfig, override: job.callback) {
-                outbox.append(.taskFinish(job, target: target, formatting: formatting, now: time.now))
-            }
-            if try await completions.finish(FinishedJob(job: job, outbox: outbox)) {
+            if try await completions.finish(job) {
                 logger.debug("job ended", metadata: ["job.state": "\(job.state.rawValue)"])
-                if !outbox.isEmpty { relayWakeup?.signal() }
+                relayWakeup?.signal()
             } else {
                 logger.warning("job ended after its lease was lost; the outcome was not recorded")
             }
