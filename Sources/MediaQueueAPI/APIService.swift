@@ -17,11 +17,13 @@ public struct APIService: Service {
     public init(
         options: APIOptions, store: any JobStore, factory: SubmissionFactory, formatting: CIFormatting,
         time: any TimeSource = SystemTimeSource(), logger: Logger,
-        onSubmitted: @escaping @Sendable () -> Void = {}, onListening: @escaping @Sendable (String, Int) -> Void = { _, _ in }
+        onSubmitted: @escaping @Sendable () -> Void = {}, onListening: @escaping @Sendable (String, Int) -> Void = { _, _ in },
+        checkRule: @escaping @Sendable (NotifyConfig) throws(CIError) -> Void = { _ in }
     ) {
         self.options = options
         self.controller = CIController(
-            store: store, factory: factory, formatting: formatting, time: time, maxBodyBytes: options.maxBodyBytes, onSubmitted: onSubmitted
+            store: store, factory: factory, formatting: formatting, time: time, maxBodyBytes: options.maxBodyBytes, onSubmitted: onSubmitted,
+            checkRule: checkRule
         )
         self.time = time
         self.logger = logger

@@ -15,6 +15,8 @@ struct CIController: Sendable {
     let time: any TimeSource
     let maxBodyBytes: Int
     let onSubmitted: @Sendable () -> Void
+    /// Refuses a callback rule early (a literal private address, say); the same check as the CLI's.
+    let checkRule: @Sendable (NotifyConfig) throws(CIError) -> Void
 
     /// Each route is registered twice: as CI has it, and path style behind `/<bucket>`.
     func addRoutes(to router: Router<APIContext>) {
@@ -97,7 +99,10 @@ struct CIController: Sendable {
         }
         if let name = update.name { queue.name = name }
         if let state = update.state { queue.state = state }
-        if let notifyConfig = update.notifyConfig { queue.notifyConfig = notifyConfig }
+        if let notifyConfig = update.notifyConfig {
+            try checkRule(notifyConfig)
+            queue.notifyConfig = notifyConfig
+        }
         queue.updateTime = time.now
         try await store.updateQueue(queue)
         return xml(XMLTree("Response", children: [

@@ -68,6 +68,15 @@ public struct MediaQueueApplication: Sendable {
         return AMQPConnection(configuration: amqp, logger: logger)
     }
 
+    /// How AMQP and HTTP submissions become jobs; a job's own `CallBack` URL gets the same early
+    /// address check as queue rules.
+    func submissionFactory(_ workers: WorkerRegistry) -> SubmissionFactory {
+        let configuration = self.configuration
+        return SubmissionFactory(queues: queueDirectory(), workers: workers) { url throws(CIError) in
+            try configuration.checkCallbackURL(url, element: "CallBack")
+        }
+    }
+
     /// The REST API's settings from the configuration.
     public func apiOptions() throws -> APIOptions {
         let address = try APIOptions.address(configuration.httpAddress)
@@ -95,7 +104,7 @@ public struct MediaQueueApplication: Sendable {
             let connection = try makeConnection(url: configuration.amqpURL, name: "intake")
             connections.append(AMQPConnectionService(connection))
             services.append(IntakeService(
-                connection: connection, store: store, factory: SubmissionFactory(queues: queueDirectory(), workers: workers),
+                connection: connection, store: store, factory: submissionFactory(workers),
                 options: IntakeOptions(queue: configuration.intakeQueue, deadLetterQueue: configuration.deadLetterQueue, defaultBucket: configuration.bucket),
                 formatting: formatting, dispatcherWakeup: dispatcherWakeup, logger: logger
             ))
@@ -131,8 +140,9 @@ public struct MediaQueueApplication: Sendable {
         if configuration.roles.contains(.api) {
             services.append(APIService(
                 options: try apiOptions(), store: store,
-                factory: SubmissionFactory(queues: queueDirectory(), workers: workers), formatting: formatting, logger: logger,
-                onSubmitted: { dispatcherWakeup.signal() }, onListening: onListening
+                factory: submissionFactory(workers), formatting: formatting, logger: logger,
+                onSubmitted: { dispatcherWakeup.signal() }, onListening: onListening,
+                checkRule: { rule throws(CIError) in try configuration.checkCallbackRule(rule) }
             ))
         }
         // Shutdown runs from the end of the list: intake stops first, then dispatch, then the

@@ -4,10 +4,14 @@
 public struct SubmissionFactory: Sendable {
     public let queues: QueueDirectory
     public let workers: WorkerRegistry
+    /// Refuses a job's own `CallBack` URL early (e.g. a literal private address the delivery's
+    /// SSRF guard would refuse anyway); nil checks nothing.
+    let checkCallbackURL: (@Sendable (String) throws(CIError) -> Void)?
 
-    public init(queues: QueueDirectory, workers: WorkerRegistry) {
+    public init(queues: QueueDirectory, workers: WorkerRegistry, checkCallbackURL: (@Sendable (String) throws(CIError) -> Void)? = nil) {
         self.queues = queues
         self.workers = workers
+        self.checkCallbackURL = checkCallbackURL
     }
 
     /// The submission for `body` in `bucket`, or the `CIError` that refuses it. A store that cannot
@@ -17,6 +21,9 @@ public struct SubmissionFactory: Sendable {
             try BucketName.validate(bucket)
             let request = try CreateMediaJobsRequest.parse(body) { operation throws(CIError) in
                 try workers.validate(operation)
+            }
+            if let url = request.callback.url, !request.callback.isSilenced {
+                try checkCallbackURL?(url)
             }
             let queue = try await queues.resolve(bucket: bucket, queueID: request.queueID)
             let jobs = request.operations.map { operation in

@@ -1,9 +1,13 @@
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import MediaQueueAMQP
 import MediaQueueApp
 import MediaQueueCore
 import MediaQueueTestSupport
 import MediaQueueXML
+import Synchronization
 import Testing
 
 /// Submissions that cannot be accepted are dead-lettered with the reason, and the service goes
@@ -65,5 +69,43 @@ import Testing
         #expect(byUserData["missing"]?.text("Code") == "InputNotExist")
         #expect(received.contains { $0.routingKey.hasSuffix(".Snapshot.Failed") })
         #expect(byUserData["after"]?.text("State") == "Success")
+    }
+}
+
+/// A callback URL whose host is a literal private address is refused when it is given, not only
+/// when its delivery would be attempted (the connect-time guard refuses it either way).
+@Suite struct CallbackAddressTests {
+    @Test func aJobsOwnCallBackToAPrivateAddressIsDeadLetteredNamingCallBack() async throws {
+        let harness = try ServiceHarness()
+        let (_, service) = try harness.startService()
+        defer { service.cancel() }
+        try await harness.waitForIntake()
+
+        try await harness.publish("""
+            <Request><Tag>MediaInfo</Tag><Input><Object>input/a.mp4</Object></Input><Operation/>
+            <CallBack>http://10.1.2.3/cb</CallBack></Request>
+            """, messageID: "private-callback")
+        let letter = try #require(try await harness.deadLetters(1).first)
+        #expect(letter.properties.messageID == "private-callback")
+        #expect(letter.properties.headers["x-mediaqueue-error-element"] == .string("CallBack"))
+    }
+
+    @Test func theAPIRefusesARuleToAPrivateAddressAndStoresNothing() async throws {
+        let harness = try ServiceHarness { $0.anonymous = true }
+        let port = Mutex<Int?>(nil)
+        let (application, service) = try harness.startService(onListening: { _, listening in port.withLock { $0 = listening } })
+        defer { service.cancel() }
+        let listening = try await eventually("the API to listen") { port.withLock { $0 } }
+        let queue = try await application.prepare()
+
+        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(listening)/\(harness.configuration.bucket)/queue/\(queue.id)")!)
+        request.httpMethod = "PUT"
+        request.httpBody = Data("""
+            <Request><NotifyConfig><State>On</State><Type>Url</Type><Event>TaskFinish</Event><Url>http://192.168.1.10/cb</Url></NotifyConfig></Request>
+            """.utf8)
+        let (body, response) = try await URLSession.shared.data(for: request)
+        #expect((response as? HTTPURLResponse)?.statusCode == 400)
+        #expect(String(decoding: body, as: UTF8.self).contains("NotifyConfig.Url"))
+        #expect(try await application.store.queue(id: queue.id)?.notifyConfig == queue.notifyConfig)
     }
 }
