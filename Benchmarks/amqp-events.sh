@@ -13,45 +13,17 @@
 # Knobs: AMQP_PORT (5694), BENCH_DIR (../shared/bench).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-root=$PWD
 n=${1:-20000}
 amqp_port=${AMQP_PORT:-5694}
-bench=$(cd "${BENCH_DIR:-$root/../shared/bench}" && pwd)
-work=$(mktemp -d /tmp/mq-amqp-bench.XXXXXX)
-chmod 755 "$work"   # the broker runs as the rabbitmq user
-pids=()
-cleanup() {
-    status=$?
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-    scripts/rabbitmq-node.sh stop "$work/broker" "$amqp_port" >/dev/null 2>&1 || true
-    rm -rf "$work"
-    exit $status
-}
-trap cleanup EXIT INT TERM
-
-scripts/install-packages.sh
-venv="$root/.build/bench-venv"
-if ! "$venv/bin/python" -c "import aiohttp, pika" 2>/dev/null; then
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install -q -r "$bench/requirements.txt"
-fi
-py="$venv/bin/python"
-swift build -c release --product mediaqueue 2>&1 | grep -E "error|warning: " | grep -v "\.build/\|swift-distributed-tracing" || true
-mq="$root/.build/release/mediaqueue"
-
-echo "# starting a private broker on 127.0.0.1:$amqp_port" >&2
-scripts/rabbitmq-node.sh start "$work/broker" "$amqp_port" >/dev/null
+work_prefix=mq-amqp-bench
+source Benchmarks/lib.sh
 export AMQP_PORT=$amqp_port JOBS_QUEUE=bench.amqp.jobs EVENTS_EXCHANGE=job-events
 export MEDIAQUEUE_AMQP_URL="amqp://guest:guest@127.0.0.1:$amqp_port/" MEDIAQUEUE_HTTP_ADDRESS=127.0.0.1:0
 export MEDIAQUEUE_DATA_DIR="$work/data" MEDIAQUEUE_INTAKE_QUEUE=$JOBS_QUEUE MEDIAQUEUE_DEAD_LETTER_QUEUE=$JOBS_QUEUE.dead
 export MEDIAQUEUE_EVENTS_EXCHANGE=$EVENTS_EXCHANGE MEDIAQUEUE_ENABLE_NOOP=1 MEDIAQUEUE_QUEUE_MAX_SIZE=$((n + 1000))
 export MEDIAQUEUE_QUEUE_MAX_CONCURRENT=256 MEDIAQUEUE_MAX_RUNNING_JOBS=256 MEDIAQUEUE_LOG_LEVEL=warning
 run_id="amqpbench$$-"
-pending() {
-    "$py" -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(\"SELECT COUNT(*) FROM outbox WHERE kind='mq' AND status=?\", (sys.argv[2],)).fetchone()[0])" \
-        "$MEDIAQUEUE_DATA_DIR/mediaqueue.sqlite" "$1"
-}
+pending() { outbox_count mq "$1"; }
 
 # (1) N pending TDMQ deliveries, no relay running; producer.py's rate is the reference.
 "$mq" serve --role intake,dispatch > "$work/fill.log" 2>&1 &

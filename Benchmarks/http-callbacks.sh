@@ -14,38 +14,12 @@
 # AMQP_PORT (5693), BENCH_DIR (../shared/bench).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-root=$PWD
 n=${1:-20000}
 concurrency=${CONCURRENCY:-32}
 http_port=${HTTP_PORT:-18080}
 amqp_port=${AMQP_PORT:-5693}
-bench=$(cd "${BENCH_DIR:-$root/../shared/bench}" && pwd)
-work=$(mktemp -d /tmp/mq-http-bench.XXXXXX)
-chmod 755 "$work"   # the broker runs as the rabbitmq user
-pids=()
-
-cleanup() {
-    status=$?
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-    scripts/rabbitmq-node.sh stop "$work/broker" "$amqp_port" >/dev/null 2>&1 || true
-    rm -rf "$work"
-    exit $status
-}
-trap cleanup EXIT INT TERM
-
-scripts/install-packages.sh
-venv="$root/.build/bench-venv"
-if ! "$venv/bin/python" -c "import aiohttp, pika" 2>/dev/null; then
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install -q -r "$bench/requirements.txt"
-fi
-py="$venv/bin/python"
-swift build -c release --product mediaqueue 2>&1 | grep -E "error|warning: " | grep -v "\.build/\|swift-distributed-tracing" || true
-mq="$root/.build/release/mediaqueue"
-
-echo "# starting a private broker on 127.0.0.1:$amqp_port" >&2
-scripts/rabbitmq-node.sh start "$work/broker" "$amqp_port" >/dev/null
+work_prefix=mq-http-bench
+source Benchmarks/lib.sh
 
 export AMQP_PORT=$amqp_port JOBS_QUEUE=bench.http.jobs
 export MEDIAQUEUE_AMQP_URL="amqp://guest:guest@127.0.0.1:$amqp_port/"
@@ -54,10 +28,7 @@ export MEDIAQUEUE_ENABLE_NOOP=1 MEDIAQUEUE_QUEUE_MAX_SIZE=$((n + 1000)) MEDIAQUE
 export MEDIAQUEUE_CALLBACK_ALLOWED_NETWORKS=127.0.0.0/8 MEDIAQUEUE_CALLBACK_MAX_PER_ENDPOINT=$concurrency
 url="http://127.0.0.1:$http_port/cb"
 
-pending() {
-    "$py" -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(\"SELECT COUNT(*) FROM outbox WHERE kind='url' AND status=?\", (sys.argv[2],)).fetchone()[0])" \
-        "$MEDIAQUEUE_DATA_DIR/mediaqueue.sqlite" "$1"
-}
+pending() { outbox_count url "$1"; }
 
 # (1) N pending deliveries, no relay running.
 cat > "$work/rule.xml" <<XML
