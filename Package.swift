@@ -73,7 +73,7 @@ let package = Package(
         ),
         .target(
             name: "MediaQueueWorkers",
-            dependencies: ["MediaQueueCore", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["MediaQueueCore", "MediaQueueHTTPClient", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -123,7 +123,7 @@ let package = Package(
         .executableTarget(
             name: "mediaqueue-dispatch-bench",
             dependencies: [
-                "MediaQueueCore", "MediaQueueEngine", "MediaQueueSQLite", "MediaQueueXML",
+                "MediaQueueCore", "MediaQueueEngine", "MediaQueueSQLite", "MediaQueueWorkers", "MediaQueueXML",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/DispatchBenchmark",
@@ -166,7 +166,7 @@ let package = Package(
         .testTarget(
             name: "MediaQueueWorkersTests",
             dependencies: [
-                "MediaQueueWorkers", "MediaQueueCore", "MediaQueueXML", "MediaQueueTestSupport",
+                "MediaQueueWorkers", "MediaQueueCore", "MediaQueueHTTPClient", "MediaQueueXML", "MediaQueueTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

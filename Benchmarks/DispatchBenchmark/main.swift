@@ -3,6 +3,7 @@ import Logging
 import MediaQueueCore
 import MediaQueueEngine
 import MediaQueueSQLite
+import MediaQueueWorkers
 import MediaQueueXML
 import Synchronization
 
@@ -47,7 +48,7 @@ func measure(backlog: Int, measured: Int) async throws -> Double {
     logger.logLevel = .critical
     let dispatcher = DispatcherService(
         store: store, workers: WorkerRegistry([worker]),
-        options: DispatcherOptions(owner: "bench", storageRoot: folder.path, maxRunningJobs: 64),
+        options: DispatcherOptions(owner: "bench", storage: LocalObjectStorage(root: folder.path), maxRunningJobs: 64),
         formatting: CIFormatting(), wakeup: Wakeup(), logger: logger
     )
     let task = Task { try await dispatcher.run() }

@@ -113,7 +113,12 @@ public struct MediaQueueApplication: Sendable {
             services.append(DispatcherService(
                 store: store, workers: workers,
                 options: DispatcherOptions(
-                    owner: nodeID, storageRoot: configuration.resolvedStorageDir, maxRunningJobs: configuration.maxRunningJobs,
+                    owner: nodeID, storage: LocalObjectStorage(root: configuration.resolvedStorageDir),
+                    downloader: HTTPInputDownloader(
+                        client: HTTPClient(configuration: configuration.inputURLClientConfiguration),
+                        maxBytes: configuration.inputURLMaxBytes, timeout: .seconds(configuration.inputURLTimeoutSeconds)
+                    ),
+                    maxRunningJobs: configuration.maxRunningJobs,
                     leaseDuration: .seconds(configuration.leaseSeconds)
                 ),
                 formatting: formatting, wakeup: dispatcherWakeup, relayWakeup: relayWakeup, logger: logger

@@ -66,6 +66,15 @@ extension MediaQueueConfiguration {
         HTTPClientConfiguration(connectTimeout: callbackConnectTimeout, timeout: callbackTimeout, addressPolicy: callbackAddressPolicy)
     }
 
+    /// Settings of the HTTP client that fetches `Input.Url`: the callbacks' SSRF guard (the same
+    /// allowed networks), their connect timeout, and the download time limit.
+    public var inputURLClientConfiguration: HTTPClientConfiguration {
+        HTTPClientConfiguration(
+            connectTimeout: callbackConnectTimeout, timeout: .seconds(inputURLTimeoutSeconds), addressPolicy: callbackAddressPolicy,
+            maxIdleConnections: 16
+        )
+    }
+
     /// The configured retry schedule, or the standard one.
     public var retrySchedule: RetrySchedule {
         callbackRetrySchedule.map { RetrySchedule(delays: $0) } ?? .standard

@@ -47,6 +47,10 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
     /// The longest a job may run before ffmpeg is stopped and it fails with `JobTimeout`
     /// (`MEDIAQUEUE_JOB_TIMEOUT_SECONDS`, default 6 h).
     public var jobTimeoutSeconds = 6 * 3600
+    /// Largest `Input.Url` download in bytes (`MEDIAQUEUE_INPUT_URL_MAX_BYTES`, default 2 GiB).
+    public var inputURLMaxBytes = 2 << 30
+    /// Longest an `Input.Url` download may take (`MEDIAQUEUE_INPUT_URL_TIMEOUT_SECONDS`, default 600).
+    public var inputURLTimeoutSeconds = 600
     /// API key pairs (`MEDIAQUEUE_CREDENTIALS`: `SecretId:SecretKey:bucket1,bucket2;…`).
     public var credentials = ""
     /// Serve unsigned API requests (`MEDIAQUEUE_ANONYMOUS=1`); off by default.
@@ -149,6 +153,8 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
             case "ffmpeg", "ffmpegPath": ffmpegPath = value
             case "ffprobe", "ffprobePath": ffprobePath = value
             case "jobTimeoutSeconds": jobTimeoutSeconds = try int(key, value)
+            case "inputUrlMaxBytes", "inputURLMaxBytes": inputURLMaxBytes = try int(key, value)
+            case "inputUrlTimeoutSeconds", "inputURLTimeoutSeconds": inputURLTimeoutSeconds = try int(key, value)
             case "roles":
                 roles = []
                 for name in value.split(separator: ",") {
@@ -182,6 +188,9 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
             throw ConfigurationError("queueMaxConcurrent, queueMaxSize and maxRunningJobs must be positive, leaseSeconds at least 5")
         }
         guard jobTimeoutSeconds > 0 else { throw ConfigurationError("jobTimeoutSeconds must be positive") }
+        guard inputURLMaxBytes > 0, inputURLTimeoutSeconds > 0 else {
+            throw ConfigurationError("inputUrlMaxBytes and inputUrlTimeoutSeconds must be positive")
+        }
         try validateCallbackSettings()
     }
 

@@ -96,15 +96,18 @@ public struct CreateMediaJobsRequest: Sendable, Hashable {
 }
 
 extension CreateMediaJobsRequest.Operation {
-    /// `Input.Object`, required by every worker that reads from the bucket.
+    /// `Input.Object`, required by every worker that reads only from the bucket.
     public func requireInputObject() throws(CIError) -> String {
         guard let object = input.text("Object")?.trimmed, !object.isEmpty else {
             throw CIError.invalid("Input.Object", "is required")
         }
-        if object.split(separator: "/").contains("..") || object.hasPrefix("/") {
-            throw CIError.invalid("Input.Object", "must be a key inside the bucket")
-        }
-        return object
+        return try Self.key(object, element: "Input.Object").rawValue
+    }
+
+    /// The input of a worker that reads one media file: `Input.Object` in the bucket or
+    /// `Input.Url` (http or https), exactly one of them.
+    public func requireInput() throws(CIError) -> InputSource {
+        try InputSource(input)
     }
 
     /// `Operation.Output.Object`, required by every worker that writes files.
@@ -112,9 +115,65 @@ extension CreateMediaJobsRequest.Operation {
         guard let object = operation.text("Output", "Object")?.trimmed, !object.isEmpty else {
             throw CIError.invalid("Operation.Output.Object", "is required")
         }
-        if object.split(separator: "/").contains("..") || object.hasPrefix("/") {
-            throw CIError.invalid("Operation.Output.Object", "must be a key inside the bucket")
+        return try Self.key(object, element: "Operation.Output.Object").rawValue
+    }
+
+    static func key(_ text: String, element: String) throws(CIError) -> ObjectKey {
+        do {
+            return try ObjectKey(text)
+        } catch {
+            throw CIError.invalid(element, "must be a key inside the bucket: it \(error.reason)")
         }
-        return object
+    }
+}
+
+/// Where a job's input comes from: an object of its bucket, or a URL fetched when it runs.
+public enum InputSource: Sendable, Hashable, CustomStringConvertible {
+    case object(ObjectKey)
+    case url(String)
+
+    public static let maxURLLength = 2048
+
+    /// Reads `Input.Object` or `Input.Url` from a request's (or a stored job's) `<Input>`,
+    /// refusing both, neither, a key outside the bucket and a URL that is not http(s).
+    public init(_ input: XMLTree) throws(CIError) {
+        let object = input.text("Object")?.trimmed ?? ""
+        let url = input.text("Url")?.trimmed ?? ""
+        switch (object.isEmpty, url.isEmpty) {
+        case (true, true):
+            throw CIError.invalid("Input.Object", "is required (or Input.Url)")
+        case (false, false):
+            throw CIError.invalid("Input.Url", "cannot be given together with Input.Object; give one of them")
+        case (false, true):
+            self = .object(try CreateMediaJobsRequest.Operation.key(object, element: "Input.Object"))
+        case (true, false):
+            if let problem = Self.urlProblem(url) { throw CIError.invalid("Input.Url", problem) }
+            self = .url(url)
+        }
+    }
+
+    /// The key or the URL, as the client gave it (used in messages instead of server paths).
+    public var description: String {
+        switch self {
+        case .object(let key): key.rawValue
+        case .url(let url): url
+        }
+    }
+
+    /// Why `url` cannot be fetched as an input, or nil. Addresses are checked when the URL is
+    /// fetched (every resolved address, by the HTTP client's guard), not here.
+    static func urlProblem(_ url: String) -> String? {
+        if url.utf8.count > maxURLLength { return "is longer than \(maxURLLength) bytes" }
+        if url.unicodeScalars.contains(where: { $0.value <= 0x20 || $0.value == 0x7F }) {
+            return "contains a space or a control character"
+        }
+        let lower = url.lowercased()
+        let scheme = lower.hasPrefix("https://") ? "https://" : lower.hasPrefix("http://") ? "http://" : nil
+        guard let scheme else { return "must be an http or https URL, not '\(url)'" }
+        let rest = url.dropFirst(scheme.count)
+        let authority = rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+        let host = authority.split(separator: "@", omittingEmptySubsequences: false).last ?? ""
+        if host.isEmpty || host.hasPrefix(":") { return "has no host: '\(url)'" }
+        return nil
     }
 }

@@ -79,6 +79,9 @@ public struct Job: Sendable, Hashable {
     /// `Input.Object`, the key of the input in the bucket.
     public var inputObject: String? { input.text("Object") }
 
+    /// `Input.Object` or `Input.Url`, checked again as at submission (the stored XML is read back).
+    public func inputSource() throws(CIError) -> InputSource { try InputSource(input) }
+
     /// `Operation.UserData`.
     public var userData: String? { operation.text("UserData") }
 }

@@ -16,14 +16,23 @@ public protocol MediaWorker: Sendable {
 
 /// What a worker may use while it runs a job.
 public struct WorkContext: Sendable {
-    /// Folder that holds the bucket's objects (`<storage root>/<bucket>`).
-    public var bucketRoot: String
+    /// The job's bucket, as its objects are stored under.
+    public var bucket: String
+    /// Where the bucket's objects are read from and published to.
+    public var storage: any ObjectStorage
+    /// Fetches `Input.Url`; nil when this process does not fetch URLs (such jobs then fail).
+    public var downloader: (any InputDownloader)?
     public var formatting: CIFormatting
     /// Reports progress, 0 to 100; cheap to call often (the dispatcher keeps the latest).
     public var reportProgress: @Sendable (Int) -> Void
 
-    public init(bucketRoot: String, formatting: CIFormatting, reportProgress: @escaping @Sendable (Int) -> Void) {
-        self.bucketRoot = bucketRoot
+    public init(
+        bucket: String, storage: any ObjectStorage, downloader: (any InputDownloader)? = nil, formatting: CIFormatting,
+        reportProgress: @escaping @Sendable (Int) -> Void
+    ) {
+        self.bucket = bucket
+        self.storage = storage
+        self.downloader = downloader
         self.formatting = formatting
         self.reportProgress = reportProgress
     }

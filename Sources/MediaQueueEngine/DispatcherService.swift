@@ -7,8 +7,10 @@ public import ServiceLifecycle
 public struct DispatcherOptions: Sendable {
     /// Identifies this process in leases; unique per process.
     public var owner: String
-    /// Folder that holds every bucket's objects (`<root>/<bucket>/<object>`).
-    public var storageRoot: String
+    /// Where the buckets' objects are read and written.
+    public var storage: any ObjectStorage
+    /// Fetches jobs' `Input.Url`; nil: such jobs fail with `InputFetchFailed`.
+    public var downloader: (any InputDownloader)?
     /// Jobs this process runs at once, over all queues (each queue also has its own MaxConcurrent).
     public var maxRunningJobs: Int
     /// How long a claim holds without renewal; a job whose process died runs again after this.
@@ -21,12 +23,13 @@ public struct DispatcherOptions: Sendable {
     public var drainTimeout: Duration
 
     public init(
-        owner: String, storageRoot: String, maxRunningJobs: Int = 16, leaseDuration: Duration = .seconds(60),
+        owner: String, storage: any ObjectStorage, downloader: (any InputDownloader)? = nil, maxRunningJobs: Int = 16, leaseDuration: Duration = .seconds(60),
         housekeepingInterval: Duration = .seconds(1), pollInterval: Duration = .milliseconds(250),
         drainTimeout: Duration = .seconds(30)
     ) {
         self.owner = owner
-        self.storageRoot = storageRoot
+        self.storage = storage
+        self.downloader = downloader
         self.maxRunningJobs = maxRunningJobs
         self.leaseDuration = leaseDuration
         self.housekeepingInterval = housekeepingInterval
@@ -158,7 +161,7 @@ public struct DispatcherService: Service {
             stopReason = .cancelled
         } else if let worker = workers.worker(for: job.tag) {
             let context = WorkContext(
-                bucketRoot: options.storageRoot + "/" + job.bucket, formatting: formatting,
+                bucket: job.bucket, storage: options.storage, downloader: options.downloader, formatting: formatting,
                 reportProgress: { running.setProgress(claimed.id, $0) }
             )
             let task = Task { try await worker.run(claimed, context: context) }

@@ -168,16 +168,25 @@ final class CurlMultiLoop: @unchecked Sendable {
         check(CCurl_easy_setopt_string(handle, CURLOPT_PROXY, ""), "no proxy")
         check(CCurl_easy_setopt_long(handle, CURLOPT_NOSIGNAL, 1), "no signals")
         check(CCurl_easy_setopt_long(handle, CURLOPT_CONNECTTIMEOUT_MS, configuration.connectTimeout.milliseconds), "connect timeout")
-        check(CCurl_easy_setopt_long(handle, CURLOPT_TIMEOUT_MS, configuration.timeout.milliseconds), "timeout")
+        check(CCurl_easy_setopt_long(handle, CURLOPT_TIMEOUT_MS, (transfer.request.timeout ?? configuration.timeout).milliseconds), "timeout")
         check(CCurl_easy_setopt_long(handle, CURLOPT_TCP_KEEPALIVE, 1), "TCP keep-alive")
         check(CCurl_easy_setopt_string(handle, CURLOPT_USERAGENT, configuration.userAgent), "user agent")
         check(CCurl_easy_setopt_pointer(handle, CURLOPT_ERRORBUFFER, transfer.errorBuffer), "error buffer")
 
-        // The body is copied by libcurl (COPYPOSTFIELDS), after its size is set.
-        check(CCurl_easy_setopt_off_t(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(transfer.request.body.count)), "body size")
-        let body = transfer.request.body.isEmpty ? [0] : transfer.request.body
-        body.withUnsafeBytes { bytes in
-            check(CCurl_easy_setopt_pointer(handle, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: bytes.baseAddress)), "body")
+        switch transfer.request.method {
+        case .get:
+            check(CCurl_easy_setopt_long(handle, CURLOPT_HTTPGET, 1), "GET")
+        case .post:
+            // The body is copied by libcurl (COPYPOSTFIELDS), after its size is set.
+            check(CCurl_easy_setopt_off_t(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(transfer.request.body.count)), "body size")
+            let body = transfer.request.body.isEmpty ? [0] : transfer.request.body
+            body.withUnsafeBytes { bytes in
+                check(CCurl_easy_setopt_pointer(handle, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: bytes.baseAddress)), "body")
+            }
+        }
+        if let sink = transfer.sink {
+            // Refuses a body whose Content-Length is already over the limit before it arrives.
+            check(CCurl_easy_setopt_off_t(handle, CURLOPT_MAXFILESIZE_LARGE, curl_off_t(sink.maxBytes)), "size limit")
         }
 
         var list: UnsafeMutablePointer<curl_slist>?

@@ -15,6 +15,8 @@ final class CurlTransfer: @unchecked Sendable {
     let id: UInt64
     let request: HTTPRequest
     let configuration: HTTPClientConfiguration
+    /// Where a download's 2xx body goes; nil for POSTs (the body is kept in memory).
+    let sink: DownloadSink?
     private var continuation: CheckedContinuation<HTTPResponse, any Error>?
 
     // Filled by libcurl's callbacks on the loop thread.
@@ -30,10 +32,14 @@ final class CurlTransfer: @unchecked Sendable {
     /// The request headers as libcurl wants them; freed when the transfer ends.
     var headerList: UnsafeMutablePointer<curl_slist>?
 
-    init(id: UInt64, request: HTTPRequest, configuration: HTTPClientConfiguration, continuation: CheckedContinuation<HTTPResponse, any Error>) {
+    init(
+        id: UInt64, request: HTTPRequest, configuration: HTTPClientConfiguration, sink: DownloadSink? = nil,
+        continuation: CheckedContinuation<HTTPResponse, any Error>
+    ) {
         self.id = id
         self.request = request
         self.configuration = configuration
+        self.sink = sink
         self.continuation = continuation
         errorBuffer = .allocate(capacity: Int(CURL_ERROR_SIZE))
         errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE))
@@ -66,6 +72,14 @@ final class CurlTransfer: @unchecked Sendable {
         if !refusals.isEmpty, code == CURLE_COULDNT_CONNECT {
             return HTTPClientError(.addressRefused, refusals.joined(separator: "; "))
         }
+        if let sink {
+            if code == CURLE_FILESIZE_EXCEEDED || sink.exceeded {
+                return HTTPClientError(.tooLarge, "the body is longer than the limit of \(sink.maxBytes) bytes")
+            }
+            if let writeError = sink.writeError {
+                return HTTPClientError(.fileWrite, "cannot write the download file: \(String(cString: strerror(writeError)))")
+            }
+        }
         switch code {
         case CURLE_OPERATION_TIMEDOUT:
             return HTTPClientError(.timedOut, detail)
@@ -91,6 +105,10 @@ final class CurlTransfer: @unchecked Sendable {
         let length = size * count
         guard let data, let context else { return length }
         let transfer = Unmanaged<CurlTransfer>.fromOpaque(context).takeUnretainedValue()
+        if let sink = transfer.sink, (200..<300).contains(transfer.status) {
+            // A short count makes libcurl stop the transfer with CURLE_WRITE_ERROR.
+            return sink.write(UnsafeRawBufferPointer(start: data, count: length)) ? length : 0
+        }
         let room = transfer.configuration.maxResponseBodyBytes - transfer.body.count
         if room > 0 {
             transfer.body.append(contentsOf: UnsafeRawBufferPointer(start: data, count: min(length, room)))

@@ -1,5 +1,9 @@
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// An HTTP client for webhook delivery, on libcurl: POSTs a body with headers and returns the
 /// status, headers and (the start of) the body.
 ///
@@ -26,6 +30,30 @@ public final class HTTPClient: Sendable {
     /// connection failure), `CancellationError` when the task was cancelled; any status code is
     /// a response, not an error.
     public func post(_ request: HTTPRequest) async throws -> HTTPResponse {
+        var request = request
+        request.method = .post
+        return try await send(request, sink: nil)
+    }
+
+    /// GETs `url` and writes a 2xx response's body to the file at `path` (created, or truncated
+    /// if it exists; left in place whatever happens, for the caller to remove). Other statuses
+    /// are answers, not errors: their body is kept in memory (`maxResponseBodyBytes`) and nothing
+    /// is written. Throws `HTTPClientError` with `.tooLarge` when the body is longer than
+    /// `maxBytes` (announced or as it arrives; the transfer stops there), `.timedOut` after
+    /// `timeout`, and the other codes as `post` does.
+    public func download(_ url: String, toFile path: String, maxBytes: Int, timeout: Duration) async throws -> HTTPDownload {
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else {
+            throw HTTPClientError(.fileWrite, "cannot create the download file: \(String(cString: strerror(errno)))")
+        }
+        defer { close(descriptor) }
+        let sink = DownloadSink(descriptor: descriptor, maxBytes: maxBytes)
+        let request = HTTPRequest(method: .get, url: url, body: [], timeout: timeout)
+        let response = try await send(request, sink: sink)
+        return HTTPDownload(response: response, bytesWritten: sink.written)
+    }
+
+    private func send(_ request: HTTPRequest, sink: DownloadSink?) async throws -> HTTPResponse {
         let id = nextID.add(1, ordering: .relaxed).oldValue
         let configuration = self.configuration
         let loop = self.loop
@@ -35,7 +63,7 @@ public final class HTTPClient: Sendable {
                     continuation.resume(throwing: CancellationError())
                     return
                 }
-                loop.submit(CurlTransfer(id: id, request: request, configuration: configuration, continuation: continuation))
+                loop.submit(CurlTransfer(id: id, request: request, configuration: configuration, sink: sink, continuation: continuation))
             }
         } onCancel: {
             loop.cancel(id)

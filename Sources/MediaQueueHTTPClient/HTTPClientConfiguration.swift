@@ -36,17 +36,35 @@ public struct HTTPHeader: Sendable, Hashable {
     }
 }
 
-/// A POST to send.
+/// A request to send: a POST with a body (`HTTPClient.post`) or a GET (`HTTPClient.download`).
 public struct HTTPRequest: Sendable, Hashable {
+    public enum Method: Sendable, Hashable {
+        case get, post
+    }
+
+    public var method: Method
     public var url: String
     public var headers: [HTTPHeader]
     public var body: [UInt8]
+    /// Overrides the configuration's total timeout for this request.
+    public var timeout: Duration?
 
-    public init(url: String, headers: [HTTPHeader] = [], body: [UInt8]) {
+    public init(method: Method = .post, url: String, headers: [HTTPHeader] = [], body: [UInt8], timeout: Duration? = nil) {
+        self.method = method
         self.url = url
         self.headers = headers
         self.body = body
+        self.timeout = timeout
     }
+}
+
+/// What a download got: the response (its body only when the status was not 2xx) and how many
+/// bytes of a 2xx body were written to the file.
+public struct HTTPDownload: Sendable, Hashable {
+    public var response: HTTPResponse
+    public var bytesWritten: Int
+
+    public var succeeded: Bool { (200..<300).contains(response.status) }
 }
 
 /// What the server answered: any status, including 3xx (redirects are never followed) and errors.

@@ -2,7 +2,7 @@
 public struct HTTPClientError: Error, Hashable, CustomStringConvertible {
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         private enum Base: String, Sendable, Hashable {
-            case invalidURL, addressRefused, resolveFailed, connectFailed, timedOut, tls, transport, shutdown
+            case invalidURL, addressRefused, resolveFailed, connectFailed, timedOut, tls, transport, tooLarge, fileWrite, shutdown
         }
         private let base: Base
 
@@ -20,6 +20,10 @@ public struct HTTPClientError: Error, Hashable, CustomStringConvertible {
         public static let tls = Code(base: .tls)
         /// The connection failed while sending or receiving.
         public static let transport = Code(base: .transport)
+        /// A download's body is longer than its limit (by Content-Length or as it arrived).
+        public static let tooLarge = Code(base: .tooLarge)
+        /// A download's body could not be written to its file.
+        public static let fileWrite = Code(base: .fileWrite)
         /// The client was shut down.
         public static let shutdown = Code(base: .shutdown)
 

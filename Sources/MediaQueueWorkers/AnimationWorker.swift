@@ -11,10 +11,10 @@ import MediaQueueXML
 /// Failures: `InputNotExist`; `InvalidInput` (not readable media, no video stream);
 /// `InvalidArgument` (`TimeInterval.Start` beyond the end); `ProcessingFailed` with ffmpeg's
 /// reason; `OutputWriteFailed`; `JobTimeout`; `InternalError` when ffmpeg cannot start.
-public struct AnimationWorker: MediaWorker {
+public struct AnimationWorker: FFmpegWorker {
     public let tag = "Animation"
 
-    private let configuration: FFmpegConfiguration
+    let configuration: FFmpegConfiguration
     private let logger: Logger
 
     /// - Parameters:
@@ -25,30 +25,15 @@ public struct AnimationWorker: MediaWorker {
         self.logger = logger
     }
 
-    public func validate(_ operation: CreateMediaJobsRequest.Operation) throws(CIError) {
-        _ = try operation.requireBucketInputObject()
-        _ = try operation.requireOutputObject()
-        _ = try AnimationOptions(operation: operation.operation)
+    static func options(_ operation: XMLTree) throws(CIError) -> AnimationOptions {
+        try AnimationOptions(operation: operation)
     }
 
     /// Renders the animation and returns `WorkResult(mediaResult:mediaInfo:)`.
-    public func run(_ job: Job, context: WorkContext) async throws -> WorkResult {
-        try await withJobTimeout(configuration.jobTimeout) { [self] in
-            try await animate(job, context: context)
-        }
-    }
-
-    private func animate(_ job: Job, context: WorkContext) async throws -> WorkResult {
-        let options: AnimationOptions
-        do {
-            options = try AnimationOptions(operation: job.operation)
-        } catch {
-            throw error.asWorkFailure
-        }
-        let input = try BucketInput(job: job, context: context)
-        let probe = try await MediaProbe.run(path: input.path, displayName: input.object, configuration: configuration)
+    func perform(_ job: Job, input: JobInput, options: AnimationOptions, context: WorkContext) async throws -> WorkResult {
+        let probe = try await MediaProbe.run(path: input.path, displayName: input.displayName, configuration: configuration)
         guard probe.video != nil else {
-            throw WorkFailure.invalidInput("'\(input.object)' has no video stream")
+            throw WorkFailure.invalidInput("'\(input.displayName)' has no video stream")
         }
         let span = try MediaTimeSpan(
             start: options.start, duration: options.duration, inputDuration: probe.duration, field: "Operation.Animation.TimeInterval.Start"
@@ -57,7 +42,7 @@ public struct AnimationWorker: MediaWorker {
             template: job.operation.text("Output", "Object")?.trimmed ?? "", jobID: job.id.rawValue, inputName: input.name,
             ext: options.format.rawValue
         ).object()
-        let staging = try OutputStaging(bucketRoot: context.bucketRoot, jobID: job.id.rawValue, object: object)
+        let staging = try OutputStaging(context: context, jobID: job.id.rawValue, object: object)
         defer { staging.remove() }
 
         var arguments: [String] = []
@@ -77,10 +62,10 @@ public struct AnimationWorker: MediaWorker {
         }
         arguments.append(staging.path(for: object))
 
-        logger.debug("animating", metadata: ["job.id": "\(job.id)", "input": "\(input.object)", "format": "\(options.format.rawValue)"])
+        logger.debug("animating", metadata: ["job.id": "\(job.id)", "input": "\(input.displayName)", "format": "\(options.format.rawValue)"])
         try await configuration.runFFmpeg(
             arguments, meter: .duration(span.expectedDuration), context: context,
-            hiding: [(input.path, input.object), (staging.folder + "/", staging.outputFolder.isEmpty ? "" : staging.outputFolder + "/")]
+            hiding: [input.hiding, staging.hiding]
         )
         // ffprobe reads GIF fully; animated WebP only partly, so its MediaInfo may be missing.
         let mediaInfo = try? await MediaProbe.run(path: staging.path(for: object), displayName: object, configuration: configuration).mediaInfo()

@@ -18,7 +18,7 @@ struct ConcatOptions: Sendable, Hashable {
         }
 
         /// The object key in the bucket.
-        var object: String
+        var object: ObjectKey
         /// The host the `Url` named, checked against the job's bucket at run time; nil for a bare key.
         var host: String?
         var mode: Mode
@@ -68,8 +68,11 @@ struct ConcatOptions: Sendable, Hashable {
             host = urlHost.lowercased()
             object = String(components.path.drop(while: { $0 == "/" }))
         }
-        if object.isEmpty || object.hasPrefix("/") || object.split(separator: "/").contains("..") || object.contains("\0") {
-            throw fields.invalid("Url", "must name an object inside the bucket")
+        let key: ObjectKey
+        do {
+            key = try ObjectKey(object)
+        } catch {
+            throw fields.invalid("Url", "must name an object inside the bucket: it \(error.reason)")
         }
         let mode = try fields.choice("Mode", Fragment.Mode.allCases.map(\.rawValue)).flatMap(Fragment.Mode.init) ?? .start
         let start = try fields.number("StartTime", above: 0, inclusive: true, unit: " seconds")
@@ -77,6 +80,6 @@ struct ConcatOptions: Sendable, Hashable {
         if let end, end <= (start ?? 0) {
             throw fields.invalid("EndTime", "must be after StartTime")
         }
-        return Fragment(object: object, host: host, mode: mode, startTime: start, endTime: end, path: fields.path)
+        return Fragment(object: key, host: host, mode: mode, startTime: start, endTime: end, path: fields.path)
     }
 }

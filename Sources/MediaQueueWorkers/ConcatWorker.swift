@@ -12,10 +12,10 @@ import MediaQueueXML
 /// Failures: `InputNotExist` (the input or any fragment); `InvalidInput` (not readable media, a
 /// piece without video for a video output); `InvalidArgument` (a fragment URL of another
 /// bucket); `ProcessingFailed`; `OutputWriteFailed`; `JobTimeout`; `InternalError`.
-public struct ConcatWorker: MediaWorker {
+public struct ConcatWorker: FFmpegWorker {
     public let tag = "Concat"
 
-    private let configuration: FFmpegConfiguration
+    let configuration: FFmpegConfiguration
     private let logger: Logger
 
     /// - Parameters:
@@ -26,22 +26,13 @@ public struct ConcatWorker: MediaWorker {
         self.logger = logger
     }
 
-    public func validate(_ operation: CreateMediaJobsRequest.Operation) throws(CIError) {
-        _ = try operation.requireBucketInputObject()
-        _ = try operation.requireOutputObject()
-        _ = try ConcatOptions(operation: operation.operation)
-    }
-
-    /// Joins the pieces and returns `WorkResult(mediaResult:mediaInfo:)`.
-    public func run(_ job: Job, context: WorkContext) async throws -> WorkResult {
-        try await withJobTimeout(configuration.jobTimeout) { [self] in
-            try await concat(job, context: context)
-        }
+    static func options(_ operation: XMLTree) throws(CIError) -> ConcatOptions {
+        try ConcatOptions(operation: operation)
     }
 
     /// One piece of the output: a stored object, probed, with its cut.
     private struct Piece {
-        var input: BucketInput
+        var input: JobInput
         var probe: MediaProbe
         var start: Double?
         var end: Double?
@@ -55,14 +46,8 @@ public struct ConcatWorker: MediaWorker {
         }
     }
 
-    private func concat(_ job: Job, context: WorkContext) async throws -> WorkResult {
-        let options: ConcatOptions
-        do {
-            options = try ConcatOptions(operation: job.operation)
-        } catch {
-            throw error.asWorkFailure
-        }
-        let main = try BucketInput(job: job, context: context)
+    /// Joins the pieces and returns `WorkResult(mediaResult:mediaInfo:)`.
+    func perform(_ job: Job, input main: JobInput, options: ConcatOptions, context: WorkContext) async throws -> WorkResult {
         var pieces: [Piece] = []
         for fragment in options.fragments where fragment.mode == .start {
             pieces.append(try await piece(fragment, job: job, context: context))
@@ -78,7 +63,7 @@ public struct ConcatWorker: MediaWorker {
         var size: (width: Int, height: Int)?
         if video != nil {
             for piece in pieces where piece.probe.video == nil {
-                throw WorkFailure.invalidInput("'\(piece.input.object)' has no video stream to join into a video output")
+                throw WorkFailure.invalidInput("'\(piece.input.displayName)' has no video stream to join into a video output")
             }
             size = Self.outputSize(video, source: mainPiece.probe.video)
         }
@@ -119,7 +104,7 @@ public struct ConcatWorker: MediaWorker {
             template: job.operation.text("Output", "Object")?.trimmed ?? "", jobID: job.id.rawValue, inputName: main.name,
             ext: output.format.fileExtension
         ).object()
-        let staging = try OutputStaging(bucketRoot: context.bucketRoot, jobID: job.id.rawValue, object: object)
+        let staging = try OutputStaging(context: context, jobID: job.id.rawValue, object: object)
         defer { staging.remove() }
         let stem = TranscodeWorker.stem(OutputStaging.fileName(ofKey: object))
         arguments += output.containerArguments(
@@ -131,8 +116,7 @@ public struct ConcatWorker: MediaWorker {
         logger.debug("concatenating", metadata: ["job.id": "\(job.id)", "pieces": "\(pieces.count)"])
         try await configuration.runFFmpeg(
             arguments, meter: .duration(expected), context: context,
-            hiding: pieces.map { ($0.input.path, $0.input.object) }
-                + [(staging.folder + "/", staging.outputFolder.isEmpty ? "" : staging.outputFolder + "/")]
+            hiding: pieces.map(\.input.hiding) + [staging.hiding]
         )
 
         let mediaInfo = try? await MediaProbe.run(path: staging.path(for: object), displayName: object, configuration: configuration).mediaInfo()
@@ -152,12 +136,12 @@ public struct ConcatWorker: MediaWorker {
         if let host = fragment.host, !host.hasPrefix(job.bucket + ".") {
             throw WorkFailure.invalidArgument("\(fragment.path).Url", "the host '\(host)' is not this bucket's (\(job.bucket).…)")
         }
-        let input = try BucketInput(object: fragment.object, context: context)
+        let input = try JobInput.object(fragment.object, context: context)
         return Piece(input: input, probe: try await probe(input), start: fragment.startTime, end: fragment.endTime)
     }
 
-    private func probe(_ input: BucketInput) async throws -> MediaProbe {
-        try await MediaProbe.run(path: input.path, displayName: input.object, configuration: configuration)
+    private func probe(_ input: JobInput) async throws -> MediaProbe {
+        try await MediaProbe.run(path: input.path, displayName: input.displayName, configuration: configuration)
     }
 
     /// `Width`/`Height` when both are set; one of them with the other from the input's aspect

@@ -51,7 +51,7 @@ extension FFmpegConfiguration {
         guard output.succeeded else {
             var reason = output.reason()
             // Longest paths first, so a folder never replaces part of a file path below it.
-            for (path, shownAs) in (hiding + [(context.bucketRoot + "/", "")]).sorted(by: { $0.path.count > $1.path.count }) {
+            for (path, shownAs) in (hiding + context.storage.displayPrefixes(bucket: context.bucket)).sorted(by: { $0.path.count > $1.path.count }) {
                 reason = reason.replacingOccurrences(of: path, with: shownAs)
             }
             throw WorkFailure.processingFailed(reason)

@@ -1,14 +1,15 @@
 public import Logging
 public import MediaQueueCore
+import MediaQueueXML
 
-/// Runs `MediaInfo` jobs: ffprobe on `Input.Object`, reported as CI's `<MediaInfo>`.
+/// Runs `MediaInfo` jobs: ffprobe on `Input.Object` (or `Input.Url`), reported as CI's `<MediaInfo>`.
 ///
 /// Failures: `InputNotExist` when the object is missing, `InvalidInput` with ffprobe's reason
 /// when the file is not readable media, `JobTimeout`, `InternalError` when ffprobe cannot start.
-public struct MediaInfoWorker: MediaWorker {
+public struct MediaInfoWorker: FFmpegWorker {
     public let tag = "MediaInfo"
 
-    private let configuration: FFmpegConfiguration
+    let configuration: FFmpegConfiguration
     private let logger: Logger
 
     /// - Parameters:
@@ -19,22 +20,16 @@ public struct MediaInfoWorker: MediaWorker {
         self.logger = logger
     }
 
-    /// Requires `Input.Object`; a MediaInfo operation has no fields of its own.
-    public func validate(_ operation: CreateMediaJobsRequest.Operation) throws(CIError) {
-        _ = try operation.requireBucketInputObject()
-    }
+    /// MediaInfo writes no file.
+    static var writesOutput: Bool { false }
+
+    /// A MediaInfo operation has no fields of its own.
+    static func options(_ operation: XMLTree) throws(CIError) {}
 
     /// Probes the input and returns `WorkResult(mediaInfo:)`; failures are `WorkFailure`s.
-    public func run(_ job: Job, context: WorkContext) async throws -> WorkResult {
-        try await withJobTimeout(configuration.jobTimeout) { [self] in
-            try await probe(job, context: context)
-        }
-    }
-
-    private func probe(_ job: Job, context: WorkContext) async throws -> WorkResult {
-        let input = try BucketInput(job: job, context: context)
-        logger.debug("probing media", metadata: ["job.id": "\(job.id)", "input": "\(input.object)"])
-        let probe = try await MediaProbe.run(path: input.path, displayName: input.object, configuration: configuration)
+    func perform(_ job: Job, input: JobInput, options: Void, context: WorkContext) async throws -> WorkResult {
+        logger.debug("probing media", metadata: ["job.id": "\(job.id)", "input": "\(input.displayName)"])
+        let probe = try await MediaProbe.run(path: input.path, displayName: input.displayName, configuration: configuration)
         context.reportProgress(100)
         return WorkResult(mediaInfo: probe.mediaInfo())
     }

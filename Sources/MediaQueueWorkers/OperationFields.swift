@@ -109,19 +109,6 @@ struct OperationFields: Sendable {
     }
 }
 
-extension CreateMediaJobsRequest.Operation {
-    /// `Input.Object`, refusing `Input.Url`: inputs come from the bucket's storage until the
-    /// HTTP client lands (then `Input.Url` is fetched with libcurl).
-    func requireBucketInputObject() throws(CIError) -> String {
-        if let url = input.text("Url")?.trimmed, !url.isEmpty {
-            throw OperationFields.invalid(
-                "Input.Url", "is not supported yet; store the media in the bucket and name it with Input.Object"
-            )
-        }
-        return try requireInputObject()
-    }
-}
-
 extension CIError {
     /// The same failure, reported by a running job (a stored operation re-read at run time).
     var asWorkFailure: WorkFailure { WorkFailure(code: code.rawValue, message: message) }

@@ -31,12 +31,13 @@ struct OutputObjectTemplate: Sendable, Hashable {
     /// Whether the template holds `${Number}`.
     var isNumbered: Bool { template.contains(Self.number) }
 
-    /// Refuses a key that would leave the bucket: the wildcards may bring in `..` (an input named
-    /// `...mp4`), which validation at submission could not see.
-    static func checkInsideBucket(_ object: String) throws(WorkFailure) {
-        if object.isEmpty || object.hasPrefix("/") || object.contains("\0")
-            || object.split(separator: "/", omittingEmptySubsequences: false).contains(where: { $0 == ".." || $0 == "." || $0.isEmpty }) {
-            throw WorkFailure.invalidArgument("Operation.Output.Object", "'\(object)' is not a key inside the bucket")
+    /// The key a filled-in template names, refused when it would leave the bucket: the wildcards
+    /// may bring in `..` (an input named `...mp4`), which validation at submission could not see.
+    static func key(_ object: String) throws(WorkFailure) -> ObjectKey {
+        do {
+            return try ObjectKey(object)
+        } catch {
+            throw WorkFailure.invalidArgument("Operation.Output.Object", error.description)
         }
     }
 }

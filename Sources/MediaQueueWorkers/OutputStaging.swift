@@ -1,27 +1,28 @@
 import Foundation
 import MediaQueueCore
 
-/// The files one job writes, staged in a hidden folder beside its outputs
-/// (`<output folder>/.mediaqueue-<jobid>/`) under their final file names, and renamed to their
-/// object keys only once ffmpeg has finished: a client never sees a half-written file, and HLS
-/// playlists keep pointing at their segments, which keep their names.
+/// The files one job writes, staged in a folder of the storage's beside its outputs under their
+/// final file names, and published to their object keys only once ffmpeg has finished: a client
+/// never sees a half-written file, and HLS playlists keep pointing at their segments, which keep
+/// their names.
 ///
 /// `remove()` deletes the staging folder with whatever is left in it; a failed or cancelled job
 /// therefore leaves nothing behind.
 struct OutputStaging: Sendable {
-    let bucketRoot: String
+    let storage: any ObjectStorage
+    let bucket: String
     /// The key's folder of the first output, e.g. `out/hls` (empty at the bucket's top).
     let outputFolder: String
-    /// Absolute path of the staging folder.
+    /// Local path of the staging folder.
     let folder: String
 
-    /// Checks `object` stays inside the bucket and creates the staging folder next to it.
-    init(bucketRoot: String, jobID: String, object: String) throws(WorkFailure) {
-        try OutputObjectTemplate.checkInsideBucket(object)
-        self.bucketRoot = bucketRoot
-        outputFolder = Self.folder(ofKey: object)
-        folder = bucketRoot + "/" + (outputFolder.isEmpty ? "" : outputFolder + "/") + ".mediaqueue-\(jobID)"
-        try Self.createFolder(folder, for: object)
+    /// Checks `object` stays inside the bucket and creates the staging folder for it.
+    init(context: WorkContext, jobID: String, object: String) throws(WorkFailure) {
+        let key = try OutputObjectTemplate.key(object)
+        storage = context.storage
+        bucket = context.bucket
+        outputFolder = key.folder
+        folder = try storage.makeStagingFolder(bucket: bucket, name: jobID, for: key)
     }
 
     /// Where ffmpeg writes the file that becomes `object` (its file name inside the staging folder).
@@ -34,77 +35,61 @@ struct OutputStaging: Sendable {
         outputFolder.isEmpty ? name : outputFolder + "/" + name
     }
 
+    /// `(path, shown as)` for hiding the staging folder in ffmpeg's messages.
+    var hiding: (path: String, shownAs: String) {
+        (folder + "/", outputFolder.isEmpty ? "" : outputFolder + "/")
+    }
+
     /// The names of the files in the staging folder, sorted naturally (`a-2.ts` before `a-10.ts`).
     func stagedFiles() -> [String] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
         return names.sorted { $0.compare($1, options: .numeric) == .orderedAscending }
     }
 
-    /// Hashes the staged files of `objects`, then renames them to their keys in that order
-    /// (put a playlist last, so it never points at segments that are not there yet). On failure
-    /// the files renamed so far are removed and the error is thrown.
+    /// Hashes the staged files of `objects`, then publishes them in that order (see
+    /// `publish(_:)` with pairs).
     func publish(_ objects: [String]) throws -> [PublishedObject] {
         try publish(objects.map { (Self.fileName(ofKey: $0), $0) })
     }
 
-    /// Publishes staged file `file` as `object`, for each pair in order (see `publish(_:)`).
+    /// Publishes staged file `file` as `object`, for each pair in order (put a playlist last, so
+    /// it never points at segments that are not there yet). On failure the objects published so
+    /// far are removed again and the error is thrown.
     func publish(_ files: [(file: String, object: String)]) throws -> [PublishedObject] {
-        var published: [PublishedObject] = []
-        for (file, object) in files {
-            try OutputObjectTemplate.checkInsideBucket(object)
-            try Task.checkCancellation()
-            do {
-                published.append(PublishedObject(object: object, md5: try MD5.hexDigest(ofFile: folder + "/" + file)))
-            } catch {
-                throw WorkFailure.outputWriteFailed(object, "ffmpeg did not write it")
-            }
-        }
-        var renamed: [String] = []
-        do {
-            for (file, object) in files {
-                let target = bucketRoot + "/" + object
-                try Self.createFolder(Self.folder(ofPath: target), for: object)
-                // rename(2) replaces an existing object atomically, as an overwrite in CI would.
-                guard rename(folder + "/" + file, target) == 0 else {
-                    throw WorkFailure.outputWriteFailed(object, String(cString: strerror(errno)))
-                }
-                renamed.append(target)
-            }
-        } catch {
-            for path in renamed { try? FileManager.default.removeItem(atPath: path) }
-            throw error
-        }
-        return published
+        try Self.publish(files.map { (folder + "/" + $0.file, $0.object) }, storage: storage, bucket: bucket)
     }
 
     /// Removes the staging folder and what is left in it; published files stay.
     func remove() {
-        try? FileManager.default.removeItem(atPath: folder)
+        storage.removeStagingFolder(folder)
     }
 
-    static func createFolder(_ folder: String, for object: String) throws(WorkFailure) {
-        var isFolder: ObjCBool = false
-        if FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder) {
-            guard isFolder.boolValue else {
-                throw WorkFailure.outputWriteFailed(object, "a file is in the way of its folder")
+    /// Hashes every local file, then publishes each as its object, in order; on failure the
+    /// objects published so far are removed again and the error is thrown.
+    static func publish(
+        _ files: [(path: String, object: String)], storage: any ObjectStorage, bucket: String
+    ) throws -> [PublishedObject] {
+        var published: [PublishedObject] = []
+        for (path, object) in files {
+            let key = try OutputObjectTemplate.key(object)
+            try Task.checkCancellation()
+            do {
+                published.append(PublishedObject(key: key, md5: try MD5.hexDigest(ofFile: path)))
+            } catch {
+                throw WorkFailure.outputWriteFailed(object, "ffmpeg did not write it")
             }
-            return
         }
+        var done: [ObjectKey] = []
         do {
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            for ((path, _), output) in zip(files, published) {
+                try storage.publish(path, bucket: bucket, as: output.key)
+                done.append(output.key)
+            }
         } catch {
-            throw WorkFailure.outputWriteFailed(object, "cannot create its folder")
+            for key in done { storage.remove(bucket: bucket, key: key) }
+            throw error
         }
-    }
-
-    static func folder(ofKey key: String) -> String {
-        guard let slash = key.lastIndex(of: "/") else { return "" }
-        return String(key[..<slash])
-    }
-
-    static func folder(ofPath path: String) -> String {
-        guard let slash = path.lastIndex(of: "/") else { return "." }
-        return String(path[..<slash])
+        return published
     }
 
     static func fileName(ofKey key: String) -> String {
@@ -114,6 +99,15 @@ struct OutputStaging: Sendable {
 
 /// One output written to the bucket, with the MD5 CI reports for it.
 struct PublishedObject: Sendable, Hashable {
-    var object: String
+    var key: ObjectKey
     var md5: String
+
+    var object: String { key.rawValue }
+}
+
+extension WorkContext {
+    /// Removes objects a job published before it failed.
+    func unpublish(_ objects: [PublishedObject]) {
+        for object in objects { storage.remove(bucket: bucket, key: object.key) }
+    }
 }

@@ -10,10 +10,10 @@ import MediaQueueXML
 /// Failures: `InputNotExist`; `InvalidInput` (not readable media); `InvalidArgument`
 /// (`StartTime` beyond the end); `ProcessingFailed` with ffmpeg's reason (e.g. codecs the
 /// container cannot hold); `OutputWriteFailed`; `JobTimeout`; `InternalError`.
-public struct SegmentWorker: MediaWorker {
+public struct SegmentWorker: FFmpegWorker {
     public let tag = "Segment"
 
-    private let configuration: FFmpegConfiguration
+    let configuration: FFmpegConfiguration
     private let logger: Logger
 
     /// - Parameters:
@@ -24,36 +24,21 @@ public struct SegmentWorker: MediaWorker {
         self.logger = logger
     }
 
-    public func validate(_ operation: CreateMediaJobsRequest.Operation) throws(CIError) {
-        _ = try operation.requireBucketInputObject()
-        _ = try operation.requireOutputObject()
-        _ = try SegmentOptions(operation: operation.operation)
+    static func options(_ operation: XMLTree) throws(CIError) -> SegmentOptions {
+        try SegmentOptions(operation: operation)
     }
 
     /// Remuxes and returns `WorkResult(mediaResult:mediaInfo:)`; the MediaInfo is the first
     /// output's (the playlist for HLS).
-    public func run(_ job: Job, context: WorkContext) async throws -> WorkResult {
-        try await withJobTimeout(configuration.jobTimeout) { [self] in
-            try await segment(job, context: context)
-        }
-    }
-
-    private func segment(_ job: Job, context: WorkContext) async throws -> WorkResult {
-        let options: SegmentOptions
-        do {
-            options = try SegmentOptions(operation: job.operation)
-        } catch {
-            throw error.asWorkFailure
-        }
-        let input = try BucketInput(job: job, context: context)
-        let probe = try await MediaProbe.run(path: input.path, displayName: input.object, configuration: configuration)
+    func perform(_ job: Job, input: JobInput, options: SegmentOptions, context: WorkContext) async throws -> WorkResult {
+        let probe = try await MediaProbe.run(path: input.path, displayName: input.displayName, configuration: configuration)
         let span = try MediaTimeSpan(
             start: options.startTime, duration: options.endTime.map { $0 - options.startTime }, inputDuration: probe.duration,
             field: "Operation.Segment.StartTime"
         )
         let names = OutputObjectTemplate(template: options.outputObject, jobID: job.id.rawValue, inputName: input.name, ext: options.format.fileExtension)
         let first = names.object(number: 0)
-        let staging = try OutputStaging(bucketRoot: context.bucketRoot, jobID: job.id.rawValue, object: first)
+        let staging = try OutputStaging(context: context, jobID: job.id.rawValue, object: first)
         defer { staging.remove() }
 
         var arguments: [String] = []
@@ -82,10 +67,10 @@ public struct SegmentWorker: MediaWorker {
             }
         }
 
-        logger.debug("segmenting", metadata: ["job.id": "\(job.id)", "input": "\(input.object)", "format": "\(options.format.rawValue)"])
+        logger.debug("segmenting", metadata: ["job.id": "\(job.id)", "input": "\(input.displayName)", "format": "\(options.format.rawValue)"])
         try await configuration.runFFmpeg(
             arguments, meter: .duration(span.expectedDuration), context: context,
-            hiding: [(input.path, input.object), (staging.folder + "/", staging.outputFolder.isEmpty ? "" : staging.outputFolder + "/")]
+            hiding: [input.hiding, staging.hiding]
         )
 
         var files: [(file: String, object: String)] = []

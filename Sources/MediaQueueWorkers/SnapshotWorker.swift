@@ -16,10 +16,10 @@ import MediaQueueXML
 /// Failures: `InputNotExist`; `InvalidInput` (not readable media, or no video stream);
 /// `InvalidArgument` (`Start` beyond the end); `ProcessingFailed` with ffmpeg's reason;
 /// `OutputWriteFailed`; `JobTimeout`; `InternalError` when ffmpeg cannot start.
-public struct SnapshotWorker: MediaWorker {
+public struct SnapshotWorker: FFmpegWorker {
     public let tag = "Snapshot"
 
-    private let configuration: FFmpegConfiguration
+    let configuration: FFmpegConfiguration
     private let logger: Logger
 
     /// - Parameters:
@@ -30,66 +30,45 @@ public struct SnapshotWorker: MediaWorker {
         self.logger = logger
     }
 
-    /// Requires `Input.Object` and `Operation.Output.Object` and checks `Operation.Snapshot`
-    /// (or the template it names) against CI's ranges.
-    public func validate(_ operation: CreateMediaJobsRequest.Operation) throws(CIError) {
-        _ = try operation.requireBucketInputObject()
-        _ = try operation.requireOutputObject()
-        _ = try SnapshotOptions(operation: operation.operation)
+    /// Checks `Operation.Snapshot` (or the template it names) against CI's ranges.
+    static func options(_ operation: XMLTree) throws(CIError) -> SnapshotOptions {
+        try SnapshotOptions(operation: operation)
     }
 
     /// Renders the shots and sprites and returns `WorkResult(mediaResult:)`; failures are
     /// `WorkFailure`s.
-    public func run(_ job: Job, context: WorkContext) async throws -> WorkResult {
-        try await withJobTimeout(configuration.jobTimeout) { [self] in
-            try await snapshot(job, context: context)
-        }
-    }
-
-    private func snapshot(_ job: Job, context: WorkContext) async throws -> WorkResult {
-        let options: SnapshotOptions
-        do {
-            options = try SnapshotOptions(operation: job.operation)
-        } catch {
-            throw error.asWorkFailure
-        }
-        let input = try BucketInput(job: job, context: context)
-        let probe = try await MediaProbe.run(path: input.path, displayName: input.object, configuration: configuration)
+    func perform(_ job: Job, input: JobInput, options: SnapshotOptions, context: WorkContext) async throws -> WorkResult {
+        let probe = try await MediaProbe.run(path: input.path, displayName: input.displayName, configuration: configuration)
         guard let video = probe.video else {
-            throw WorkFailure.invalidInput("'\(input.object)' has no video stream")
+            throw WorkFailure.invalidInput("'\(input.displayName)' has no video stream")
         }
         let plan = try SnapshotPlan(options: options, duration: probe.duration, frameRate: video.rational("avg_frame_rate"))
         let names = OutputObjectTemplate(template: options.outputObject, jobID: job.id.rawValue, inputName: input.name, ext: "jpg")
         let shots = options.outMode.writesShots
-            ? NumberedOutputFiles(bucketRoot: context.bucketRoot, names: names, maxShots: plan.maxShots, kind: "shot") : nil
-        let sprites = options.sprite.map { sprite in
-            NumberedOutputFiles(
-                bucketRoot: context.bucketRoot,
+            ? try NumberedOutputFiles(context: context, names: names, maxShots: plan.maxShots, kind: "shot") : nil
+        defer { shots?.removeTemporaryFiles() }
+        var sprites: NumberedOutputFiles?
+        if let sprite = options.sprite {
+            sprites = try NumberedOutputFiles(
+                context: context,
                 names: OutputObjectTemplate(template: sprite.outputObject, jobID: job.id.rawValue, inputName: input.name, ext: "jpg"),
                 maxShots: (plan.maxShots + sprite.cellsPerSprite - 1) / sprite.cellsPerSprite, kind: "sprite"
             )
         }
-        try shots?.prepare()
-        try sprites?.prepare()
+        defer { sprites?.removeTemporaryFiles() }
         logger.debug("taking snapshots", metadata: [
-            "job.id": "\(job.id)", "input": "\(input.object)", "shots.max": "\(plan.maxShots)",
+            "job.id": "\(job.id)", "input": "\(input.displayName)", "shots.max": "\(plan.maxShots)",
         ])
 
         let publishedShots: [PublishedObject]
         let publishedSprites: [PublishedObject]
+        try await render(plan: plan, options: options, input: input, shots: shots, sprites: sprites, context: context)
+        publishedShots = try shots?.publish() ?? []
         do {
-            defer {
-                shots?.removeTemporaryFiles()
-                sprites?.removeTemporaryFiles()
-            }
-            try await render(plan: plan, options: options, input: input, shots: shots, sprites: sprites, context: context)
-            publishedShots = try shots?.publish() ?? []
-            do {
-                publishedSprites = try sprites?.publish() ?? []
-            } catch {
-                for shot in publishedShots { try? FileManager.default.removeItem(atPath: context.bucketRoot + "/" + shot.object) }
-                throw error
-            }
+            publishedSprites = try sprites?.publish() ?? []
+        } catch {
+            context.unpublish(publishedShots)
+            throw error
         }
         guard !publishedShots.isEmpty || !publishedSprites.isEmpty else {
             throw WorkFailure.invalidArgument("Operation.Snapshot.Start", "the input has no video frame at or after it")
@@ -106,7 +85,7 @@ public struct SnapshotWorker: MediaWorker {
     /// One ffmpeg run for every shot and sprite; progress comes from `-progress pipe:1`
     /// (`frame=` counts written images of the first output).
     private func render(
-        plan: SnapshotPlan, options: SnapshotOptions, input: BucketInput, shots: NumberedOutputFiles?,
+        plan: SnapshotPlan, options: SnapshotOptions, input: JobInput, shots: NumberedOutputFiles?,
         sprites: NumberedOutputFiles?, context: WorkContext
     ) async throws {
         var filters: [String] = []
@@ -144,6 +123,6 @@ public struct SnapshotWorker: MediaWorker {
             arguments += ["-start_number", "0", files.ffmpegPattern]
         }
         let expected = shots != nil ? plan.expectedShots : (sprites?.maxShots ?? 1)
-        try await configuration.runFFmpeg(arguments, meter: .frames(expected), context: context, hiding: [(input.path, input.object)])
+        try await configuration.runFFmpeg(arguments, meter: .frames(expected), context: context, hiding: [input.hiding])
     }
 }

@@ -14,10 +14,10 @@ import MediaQueueXML
 /// Failures: `InputNotExist`; `InvalidInput` (not readable media, nothing to transcode);
 /// `InvalidArgument` (`TimeInterval.Start` beyond the end); `ProcessingFailed` with ffmpeg's
 /// reason; `OutputWriteFailed`; `JobTimeout`; `InternalError` when ffmpeg cannot start.
-public struct TranscodeWorker: MediaWorker {
+public struct TranscodeWorker: FFmpegWorker {
     public let tag = "Transcode"
 
-    private let configuration: FFmpegConfiguration
+    let configuration: FFmpegConfiguration
     private let logger: Logger
 
     /// - Parameters:
@@ -28,21 +28,8 @@ public struct TranscodeWorker: MediaWorker {
         self.logger = logger
     }
 
-    /// Requires `Input.Object` and `Operation.Output.Object`, resolves `TemplateId` and checks
-    /// the transcode settings against CI's ranges and container/codec table.
-    public func validate(_ operation: CreateMediaJobsRequest.Operation) throws(CIError) {
-        _ = try operation.requireBucketInputObject()
-        _ = try operation.requireOutputObject()
-        _ = try Self.options(operation.operation)
-    }
-
-    /// Transcodes and returns `WorkResult(mediaResult:mediaInfo:)`; failures are `WorkFailure`s.
-    public func run(_ job: Job, context: WorkContext) async throws -> WorkResult {
-        try await withJobTimeout(configuration.jobTimeout) { [self] in
-            try await transcode(job, context: context)
-        }
-    }
-
+    /// Resolves `TemplateId` and checks the transcode settings against CI's ranges and
+    /// container/codec table.
     static func options(_ operation: XMLTree) throws(CIError) -> TranscodeOptions {
         let fields = OperationFields(operation, path: "Operation")
         for name in ["Watermark", "WatermarkTemplateId", "RemoveWatermark", "DigitalWatermark"] {
@@ -55,27 +42,21 @@ public struct TranscodeWorker: MediaWorker {
         return try TranscodeOptions(element, path: "Operation.Transcode")
     }
 
-    private func transcode(_ job: Job, context: WorkContext) async throws -> WorkResult {
-        let options: TranscodeOptions
-        do {
-            options = try Self.options(job.operation)
-        } catch {
-            throw error.asWorkFailure
-        }
-        let input = try BucketInput(job: job, context: context)
-        let probe = try await MediaProbe.run(path: input.path, displayName: input.object, configuration: configuration)
+    /// Transcodes and returns `WorkResult(mediaResult:mediaInfo:)`; failures are `WorkFailure`s.
+    func perform(_ job: Job, input: JobInput, options: TranscodeOptions, context: WorkContext) async throws -> WorkResult {
+        let probe = try await MediaProbe.run(path: input.path, displayName: input.displayName, configuration: configuration)
         let plan = try MediaTimeSpan(start: options.start, duration: options.duration, inputDuration: probe.duration, field: "Operation.Transcode.TimeInterval.Start")
         let mapsVideo = options.video != nil && probe.video != nil
         let mapsAudio = options.audio != nil && probe.audio != nil
         guard mapsVideo || mapsAudio else {
-            throw WorkFailure.invalidInput("'\(input.object)' has no \(options.format.holdsVideo ? "video or audio" : "audio") stream to transcode")
+            throw WorkFailure.invalidInput("'\(input.displayName)' has no \(options.format.holdsVideo ? "video or audio" : "audio") stream to transcode")
         }
 
         let object = OutputObjectTemplate(
             template: job.operation.text("Output", "Object")?.trimmed ?? "", jobID: job.id.rawValue, inputName: input.name,
             ext: options.format.fileExtension
         ).object()
-        let staging = try OutputStaging(bucketRoot: context.bucketRoot, jobID: job.id.rawValue, object: object)
+        let staging = try OutputStaging(context: context, jobID: job.id.rawValue, object: object)
         defer { staging.remove() }
         let stem = Self.stem(OutputStaging.fileName(ofKey: object))
         let segmentPattern = options.format == .hls ? FFmpegConfiguration.patternEscaped(staging.folder + "/" + stem) + "-%d.ts" : nil
@@ -93,10 +74,10 @@ public struct TranscodeWorker: MediaWorker {
         if mapsAudio { arguments += ["-map", "0:a:0"] + options.audioCodecArguments() }
         arguments += options.containerArguments(output: staging.path(for: object), segmentPattern: segmentPattern)
 
-        logger.debug("transcoding", metadata: ["job.id": "\(job.id)", "input": "\(input.object)", "format": "\(options.format.rawValue)"])
+        logger.debug("transcoding", metadata: ["job.id": "\(job.id)", "input": "\(input.displayName)", "format": "\(options.format.rawValue)"])
         try await configuration.runFFmpeg(
             arguments, meter: .duration(plan.expectedDuration), context: context,
-            hiding: [(input.path, input.object), (staging.folder + "/", staging.outputFolder.isEmpty ? "" : staging.outputFolder + "/")]
+            hiding: [input.hiding, staging.hiding]
         )
 
         // The output's MediaInfo, probed before it is published.

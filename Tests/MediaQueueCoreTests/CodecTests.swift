@@ -249,3 +249,51 @@ import Testing
         #expect(JobID.generate() != JobID.generate())
     }
 }
+
+@Suite struct ObjectKeyAndInputSourceTests {
+    @Test(arguments: [
+        ("", "is empty"), ("/abs/a.mp4", "starts with '/'"), ("a/../b", "'..' segment"), ("../a", "'..' segment"),
+        ("a/./b", "'.' segment"), ("a//b", "empty segment"), ("a/", "empty segment"), ("a\u{0}b", "control character"),
+        ("a\nb", "control character"), ("out/.mediaqueue-x/a.mp4", "reserved"), (String(repeating: "k", count: 851), "longer than 850"),
+    ])
+    func keysThatLeaveTheBucketAreRefusedWithTheReason(key: String, reason: String) {
+        #expect(throws: ObjectKey.Invalid.self) { try ObjectKey(key) }
+        #expect(ObjectKey.problem(key)?.contains(reason) == true, "\(key.debugDescription): \(ObjectKey.problem(key) ?? "accepted")")
+    }
+
+    @Test func ordinaryKeysAreAcceptedAndSplitIntoFolderAndFileName() throws {
+        let key = try ObjectKey("in/2026 clips/a.b.mp4")
+        #expect(key.folder == "in/2026 clips")
+        #expect(key.fileName == "a.b.mp4")
+        #expect(try ObjectKey("top.mp4").folder == "")
+        #expect(try ObjectKey("...mp4").fileName == "...mp4")
+    }
+
+    static func input(_ inner: String) -> XMLTree {
+        try! XMLDocumentParser.parse("<Input>\(inner)</Input>")
+    }
+
+    @Test func anInputIsAnObjectOrAnHTTPURLButNotBoth() throws {
+        #expect(try InputSource(Self.input("<Object>in/a.mp4</Object>")) == .object(try ObjectKey("in/a.mp4")))
+        #expect(try InputSource(Self.input("<Url>https://media.example.com/a.mp4?sign=x</Url>")) == .url("https://media.example.com/a.mp4?sign=x"))
+        #expect(try InputSource(Self.input("<Url>HTTP://user@example.com:8080</Url>")) == .url("HTTP://user@example.com:8080"))
+        let refused: [(String, String, String)] = [
+            ("", "Input.Object", "is required"),
+            ("<Object>a.mp4</Object><Url>https://example.com/a.mp4</Url>", "Input.Url", "together"),
+            ("<Url>ftp://example.com/a.mp4</Url>", "Input.Url", "http or https"),
+            ("<Url>file:///etc/passwd</Url>", "Input.Url", "http or https"),
+            ("<Url>https:///a.mp4</Url>", "Input.Url", "no host"),
+            ("<Url>https://example.com/a b.mp4</Url>", "Input.Url", "space"),
+            ("<Object>a/../../b</Object>", "Input.Object", "'..' segment"),
+        ]
+        for (inner, element, message) in refused {
+            do {
+                _ = try InputSource(Self.input(inner))
+                Issue.record("accepted \(inner)")
+            } catch {
+                #expect(error.element == element, "\(inner)")
+                #expect(error.message.contains(message), "\(inner): \(error.message)")
+            }
+        }
+    }
+}

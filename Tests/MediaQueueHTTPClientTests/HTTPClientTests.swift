@@ -170,3 +170,70 @@ import Testing
     }
 }
 
+
+/// `HTTPClient.download`, which fetches jobs' `Input.Url`, against a real server on loopback.
+@Suite struct HTTPDownloadTests {
+    let folder: String
+
+    init() throws {
+        folder = NSTemporaryDirectory() + "/" + TestEnvironment.uniqueName("download")
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    }
+
+    static let body = (0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+
+    @Test(arguments: [false, true])
+    func aSuccessfulGetWritesTheWholeBodyToTheFile(chunked: Bool) async throws {
+        let receiver = try TestHTTPReceiver { _, _ in chunked ? .chunked(Self.body) : .bytes(200, body: Self.body) }
+        let path = folder + "/a.bin"
+        let download = try await HTTPClient(configuration: HTTPClientTests.loopback)
+            .download(receiver.url("/media/a.bin?sig=1"), toFile: path, maxBytes: 1 << 20, timeout: .seconds(5))
+        #expect(download.succeeded)
+        #expect(download.bytesWritten == Self.body.count)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == Data(Self.body))
+        #expect(receiver.requests.first?.method == "GET")
+        #expect(receiver.requests.first?.path == "/media/a.bin?sig=1")
+    }
+
+    @Test func aNon2xxAnswerIsReturnedAndNothingIsWritten() async throws {
+        let receiver = try TestHTTPReceiver { _, _ in .status(404, body: "NoSuchKey") }
+        let path = folder + "/a.bin"
+        let download = try await HTTPClient(configuration: HTTPClientTests.loopback)
+            .download(receiver.url("/a.bin"), toFile: path, maxBytes: 1 << 20, timeout: .seconds(5))
+        #expect(!download.succeeded)
+        #expect(download.response.status == 404)
+        #expect(String(decoding: download.response.body, as: UTF8.self) == "NoSuchKey")
+        #expect(download.bytesWritten == 0)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)).isEmpty)
+    }
+
+    @Test(arguments: [false, true])
+    func aBodyOverTheLimitStopsTheTransferWithTooLarge(chunked: Bool) async throws {
+        let receiver = try TestHTTPReceiver { _, _ in chunked ? .chunked(Self.body) : .bytes(200, body: Self.body) }
+        let error = await #expect(throws: HTTPClientError.self) {
+            try await HTTPClient(configuration: HTTPClientTests.loopback)
+                .download(receiver.url("/a.bin"), toFile: folder + "/a.bin", maxBytes: 100_000, timeout: .seconds(5))
+        }
+        #expect(error?.code == .tooLarge)
+        let written = (try? FileManager.default.attributesOfItem(atPath: folder + "/a.bin")[.size] as? Int) ?? 0
+        #expect(written <= 100_000)
+    }
+
+    @Test func theSSRFGuardAppliesToDownloads() async throws {
+        let receiver = try TestHTTPReceiver { _, _ in .bytes(200, body: Self.body) }
+        let error = await #expect(throws: HTTPClientError.self) {
+            try await HTTPClient().download(receiver.url("/a.bin"), toFile: folder + "/a.bin", maxBytes: 1 << 20, timeout: .seconds(5))
+        }
+        #expect(error?.code == .addressRefused)
+        #expect(receiver.requests.isEmpty)
+    }
+
+    @Test func theDownloadTimeLimitEndsAHangingServer() async throws {
+        let receiver = try TestHTTPReceiver { _, _ in .hang }
+        let error = await #expect(throws: HTTPClientError.self) {
+            try await HTTPClient(configuration: HTTPClientTests.loopback)
+                .download(receiver.url("/a.bin"), toFile: folder + "/a.bin", maxBytes: 1 << 20, timeout: .milliseconds(500))
+        }
+        #expect(error?.code == .timedOut)
+    }
+}

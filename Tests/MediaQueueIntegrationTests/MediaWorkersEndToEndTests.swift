@@ -34,6 +34,44 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: harness.bucketRoot + "/out/a-sd.mp4"))
     }
 
+    @Test func aJobWithInputUrlFetchesItOverHTTPAndAPrivateURLIsRefusedByDefault() async throws {
+        let served = FileManager.default.temporaryDirectory.appendingPathComponent(TestEnvironment.uniqueName("served")).path
+        defer { try? FileManager.default.removeItem(atPath: served) }
+        try await SampleMedia.makeVideo(at: served + "/clip.mp4", seconds: 1)
+        let video = Array(try Data(contentsOf: URL(fileURLWithPath: served + "/clip.mp4")))
+        let origin = try TestHTTPReceiver { _, _ in .bytes(200, body: video) }
+        defer { origin.stop() }
+        let request = """
+            <Request><Tag>MediaInfo</Tag><Input><Url>\(origin.url("/media/clip.mp4"))</Url></Input><Operation><UserData>u</UserData></Operation></Request>
+            """
+
+        // Loopback allowed, as an operator would allow a private media origin.
+        let allowed = try ServiceHarness { $0.callbackAllowedNetworks = ["127.0.0.0/8"] }
+        let events = try await allowed.subscribeToEvents()
+        let (_, service) = try allowed.startService()
+        try await allowed.waitForIntake()
+        try await allowed.publish(request)
+        let detail = try #require(try await allowed.receive(1, from: events).first?.xml?["JobsDetail"])
+        service.cancel()
+        #expect(detail.text("State") == "Success")
+        #expect(detail.text("Input", "Url") == origin.url("/media/clip.mp4"))
+        #expect(detail.text("Operation", "MediaInfo", "Stream", "Video", "Width") == "320")
+        #expect(origin.requests.map(\.method) == ["GET"])
+
+        // The default guard: the same URL ends Failed with the reason, and nothing is requested.
+        let guarded = try ServiceHarness()
+        let guardedEvents = try await guarded.subscribeToEvents()
+        let (_, guardedService) = try guarded.startService()
+        defer { guardedService.cancel() }
+        try await guarded.waitForIntake()
+        try await guarded.publish(request)
+        let failed = try #require(try await guarded.receive(1, from: guardedEvents).first?.xml?["JobsDetail"])
+        #expect(failed.text("State") == "Failed")
+        #expect(failed.text("Code") == "InputFetchFailed")
+        #expect(failed.text("Message")?.contains("loopback") == true)
+        #expect(origin.requests.count == 1)
+    }
+
     @Test func aJobPastItsTimeLimitEndsFailedWithJobTimeout() async throws {
         let scripts = FileManager.default.temporaryDirectory.appendingPathComponent(TestEnvironment.uniqueName("hang")).path
         try FileManager.default.createDirectory(atPath: scripts, withIntermediateDirectories: true)

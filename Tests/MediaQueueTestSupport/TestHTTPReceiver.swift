@@ -26,6 +26,10 @@ public final class TestHTTPReceiver: Sendable {
     public enum Reply: Sendable {
         /// Answer with this status, extra headers and body.
         case status(Int, headers: [String: String] = [:], body: String = "")
+        /// Answer with this status and binary body (a file served for a download).
+        case bytes(Int, body: [UInt8])
+        /// Answer 200 with this body in chunked encoding, so no length is announced up front.
+        case chunked([UInt8])
         /// Never answer; keep the connection open until the client gives up or the receiver stops.
         case hang
     }
@@ -160,18 +164,39 @@ public final class TestHTTPReceiver: Sendable {
                 while readMore(fd, &buffer) { buffer.removeAll() }
                 return
             case .status(let status, let extra, let text):
-                var response = "HTTP/1.1 \(status) Status\r\nContent-Length: \(text.utf8.count)\r\nConnection: keep-alive\r\n"
-                for (name, value) in extra { response += "\(name): \(value)\r\n" }
-                response += "\r\n" + text
-                let bytes = Array(response.utf8)
-                var sent = 0
-                while sent < bytes.count {
-                    let written = bytes[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-                    if written <= 0 { return }
-                    sent += written
-                }
+                guard write(fd, status: status, headers: extra, body: Array(text.utf8)) else { return }
+            case .bytes(let status, let body):
+                guard write(fd, status: status, headers: [:], body: body) else { return }
+            case .chunked(let body):
+                guard write(fd, status: 200, headers: [:], body: body, chunked: true) else { return }
             }
         }
+    }
+
+    /// Sends one response; false when the client has gone.
+    private func write(_ fd: Int32, status: Int, headers: [String: String], body: [UInt8], chunked: Bool = false) -> Bool {
+        var head = "HTTP/1.1 \(status) Status\r\nConnection: keep-alive\r\n"
+        head += chunked ? "Transfer-Encoding: chunked\r\n" : "Content-Length: \(body.count)\r\n"
+        for (name, value) in headers { head += "\(name): \(value)\r\n" }
+        var bytes = Array((head + "\r\n").utf8)
+        if chunked {
+            var offset = 0
+            while offset < body.count {
+                let end = min(body.count, offset + 16 * 1024)
+                bytes += Array((String(end - offset, radix: 16) + "\r\n").utf8) + body[offset..<end] + [13, 10]
+                offset = end
+            }
+            bytes += Array("0\r\n\r\n".utf8)
+        } else {
+            bytes += body
+        }
+        var sent = 0
+        while sent < bytes.count {
+            let written = bytes[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if written <= 0 { return false }
+            sent += written
+        }
+        return true
     }
 
     /// Reads until the end of a request head; returns it and where the body starts.

@@ -102,7 +102,8 @@ struct SegmentWorkerTests {
         let job = try segmentJob("<Format>ts</Format>", output: "out/a.ts", bucket: bucket)
         #expect(await workFailure { try await worker.run(job, context: makeContext(bucket)) }?.code == "InputNotExist")
         try SampleMedia.makeCorruptFile(at: bucket.path("input/a.mp4"))
-        #expect(await workFailure { try await worker.run(job, context: makeContext(bucket)) }?.code == "InvalidInput")
+        let corrupt = await workFailure { try await worker.run(job, context: makeContext(bucket)) }
+        #expect(corrupt?.code == "InvalidInput", "\(String(describing: corrupt))")
         #expect(bucket.objects() == ["input/a.mp4"])
     }
 

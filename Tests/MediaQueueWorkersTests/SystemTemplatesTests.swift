@@ -38,19 +38,32 @@ struct SystemTemplatesTests {
         }
     }
 
-    @Test("Input.Url is refused by every worker, naming Input.Url")
+    @Test("every worker takes Input.Url as its input and refuses a bad one naming Input.Url")
     func inputURL() {
         let workers: [any MediaWorker] = [
             TranscodeWorker(logger: quietLogger), AnimationWorker(logger: quietLogger), SnapshotWorker(logger: quietLogger),
             ConcatWorker(logger: quietLogger), SegmentWorker(logger: quietLogger), MediaInfoWorker(logger: quietLogger),
         ]
         for worker in workers {
-            let body = "<Request><Tag>\(worker.tag)</Tag><Input><Url>https://example.com/a.mp4</Url></Input><Operation><Output><Object>o</Object></Output></Operation></Request>"
+            for url in ["ftp://example.com/a.mp4", "https:///a.mp4", "https://example.com/a b.mp4"] {
+                let body = "<Request><Tag>\(worker.tag)</Tag><Input><Url>\(url)</Url></Input><Operation><Output><Object>o</Object></Output></Operation></Request>"
+                do {
+                    _ = try CreateMediaJobsRequest.parse(Array(body.utf8), validate: worker.validate)
+                    Issue.record("\(worker.tag) accepted \(url)")
+                } catch {
+                    #expect(error.element == "Input.Url", "\(worker.tag)")
+                }
+            }
+        }
+        // A good URL gets past the input check: whatever is refused next is not Input.Url.
+        for worker in workers {
+            let error = validationError(tag: worker.tag, input: nil, operationXML: "<Output><Object>o.mp4</Object></Output>", worker: worker)
+            #expect(error?.element == "Input.Object", "\(worker.tag)")
+            let body = "<Request><Tag>\(worker.tag)</Tag><Input><Url>https://media.example.com/a.mp4</Url></Input><Operation><Output><Object>o.mp4</Object></Output></Operation></Request>"
             do {
                 _ = try CreateMediaJobsRequest.parse(Array(body.utf8), validate: worker.validate)
-                Issue.record("\(worker.tag) accepted Input.Url")
             } catch {
-                #expect(error.element == "Input.Url", "\(worker.tag)")
+                #expect(error.element != "Input.Url" && error.element != "Input.Object", "\(worker.tag): \(error.message)")
             }
         }
     }

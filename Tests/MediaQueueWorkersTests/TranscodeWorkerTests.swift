@@ -246,17 +246,6 @@ struct TranscodeWorkerTests {
         }
     }
 
-    @Test("Input.Url is refused for now, naming Input.Url")
-    func inputURL() {
-        let body = "<Request><Tag>Transcode</Tag><Input><Url>https://example.com/a.mp4</Url></Input><Operation><Transcode><Container><Format>mp4</Format></Container></Transcode><Output><Object>o.mp4</Object></Output></Operation></Request>"
-        do {
-            _ = try CreateMediaJobsRequest.parse(Array(body.utf8), validate: worker.validate)
-            Issue.record("accepted")
-        } catch {
-            #expect(error.element == "Input.Url")
-        }
-    }
-
     @Test("a missing input fails with InputNotExist")
     func missingInput() async throws {
         let bucket = try TemporaryBucket()

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import MediaQueueCore
 import MediaQueueTestSupport
+import MediaQueueWorkers
 import MediaQueueXML
 import Synchronization
 
@@ -37,9 +38,15 @@ func makeJob(_ operation: CreateMediaJobsRequest.Operation, bucket: TemporaryBuc
     )
 }
 
-/// A context on `bucket` that records progress into `progress`.
-func makeContext(_ bucket: TemporaryBucket, progress: ProgressLog = ProgressLog()) -> WorkContext {
-    WorkContext(bucketRoot: bucket.bucketRoot, formatting: CIFormatting(region: "ap-test")) { progress.record($0) }
+/// A context on `bucket` (local storage) that records progress into `progress`; `downloader`
+/// fetches `Input.Url`.
+func makeContext(
+    _ bucket: TemporaryBucket, progress: ProgressLog = ProgressLog(), downloader: (any InputDownloader)? = nil
+) -> WorkContext {
+    WorkContext(
+        bucket: bucket.bucket, storage: LocalObjectStorage(root: bucket.root), downloader: downloader,
+        formatting: CIFormatting(region: "ap-test")
+    ) { progress.record($0) }
 }
 
 /// The `WorkFailure` a run threw, or nil when it succeeded or threw something else.

@@ -1,0 +1,57 @@
+/// An object key that stays inside its bucket: what `Input.Object`, `Output.Object` and fragment
+/// keys must be before any storage sees them.
+///
+/// Refused: empty keys, keys longer than COS's 850 bytes, a leading `/`, empty, `.` or `..`
+/// segments, NUL and other control characters, and segments starting with `.mediaqueue-`
+/// (reserved for the staging folders of running jobs).
+public struct ObjectKey: Sendable, Hashable, CustomStringConvertible {
+    public let rawValue: String
+
+    public static let maxLength = 850
+    /// Prefix of the folders in which running jobs stage their files; no key may name one.
+    public static let reservedPrefix = ".mediaqueue-"
+
+    /// Throws `ObjectKey.Invalid` saying what is wrong with `rawValue`.
+    public init(_ rawValue: String) throws(Invalid) {
+        if let problem = Self.problem(rawValue) { throw Invalid(key: rawValue, reason: problem) }
+        self.rawValue = rawValue
+    }
+
+    public var description: String { rawValue }
+
+    /// The folder part (`a/b` of `a/b/c.mp4`); empty at the bucket's top.
+    public var folder: String {
+        guard let slash = rawValue.lastIndex(of: "/") else { return "" }
+        return String(rawValue[..<slash])
+    }
+
+    /// The last segment (`c.mp4` of `a/b/c.mp4`).
+    public var fileName: String {
+        guard let slash = rawValue.lastIndex(of: "/") else { return rawValue }
+        return String(rawValue[rawValue.index(after: slash)...])
+    }
+
+    /// Why `key` is not a key inside a bucket, or nil when it is one.
+    public static func problem(_ key: String) -> String? {
+        if key.isEmpty { return "is empty" }
+        if key.utf8.count > maxLength { return "is longer than \(maxLength) bytes" }
+        if key.hasPrefix("/") { return "starts with '/'" }
+        if key.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
+            return "contains a control character"
+        }
+        for segment in key.split(separator: "/", omittingEmptySubsequences: false) {
+            if segment.isEmpty { return "has an empty segment ('//' or a trailing '/')" }
+            if segment == "." || segment == ".." { return "has a '\(segment)' segment" }
+            if segment.hasPrefix(reservedPrefix) { return "has a segment starting with '\(reservedPrefix)', which is reserved" }
+        }
+        return nil
+    }
+
+    /// A key that is not inside its bucket.
+    public struct Invalid: Error, Sendable, Hashable, CustomStringConvertible {
+        public var key: String
+        public var reason: String
+
+        public var description: String { "'\(key)' is not a key inside the bucket: it \(reason)" }
+    }
+}

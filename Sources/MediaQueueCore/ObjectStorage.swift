@@ -1,0 +1,41 @@
+/// Where buckets keep their objects, as the media workers use them.
+///
+/// ffmpeg and ffprobe read and write local files, so a storage hands out local paths: the file
+/// of an input object, and a staging folder for a job's outputs, from which finished files are
+/// published as objects. A local folder is the only storage today (`LocalObjectStorage` in
+/// MediaQueueWorkers); a remote one would download inputs into a scratch folder and upload on
+/// `publish`.
+///
+/// Keys reach a storage only as `ObjectKey`s, which cannot leave their bucket.
+public protocol ObjectStorage: Sendable {
+    /// A local file with the content of object `key`, or nil when the bucket has no such object.
+    func readableFile(bucket: String, key: ObjectKey) -> String?
+
+    /// Creates an empty folder in which a job writes files before they are published to `key`
+    /// and keys beside it (publishing from it must be cheap and atomic, e.g. the same file
+    /// system); nil: files that are never published (a downloaded input). `name` is unique per
+    /// job and purpose, e.g. `<jobid>-shot`. Failures name `key`.
+    func makeStagingFolder(bucket: String, name: String, for key: ObjectKey?) throws(WorkFailure) -> String
+
+    /// Makes the local file at `path` the object `key`, replacing an existing object atomically;
+    /// the file is moved, not copied.
+    func publish(_ path: String, bucket: String, as key: ObjectKey) throws(WorkFailure)
+
+    /// Removes object `key` (undoing part of a publish that failed); a missing object is fine.
+    func remove(bucket: String, key: ObjectKey)
+
+    /// Removes a staging folder made by `makeStagingFolder` and whatever is still in it.
+    func removeStagingFolder(_ path: String)
+
+    /// Local path prefixes of the bucket's files, each with what a client knows it as, for
+    /// removing server paths from messages (ffmpeg's errors name the files it opened).
+    func displayPrefixes(bucket: String) -> [(path: String, shownAs: String)]
+}
+
+/// Downloads a job's `Input.Url` (an http or https URL) into a local file.
+public protocol InputDownloader: Sendable {
+    /// Writes the body of a successful GET of `url` to the file at `path` (created or replaced).
+    /// Throws a `WorkFailure` with a CI-style code when the URL cannot be fetched, or
+    /// `CancellationError` when the task was cancelled.
+    func download(_ url: String, to path: String) async throws
+}

@@ -1,0 +1,74 @@
+import Foundation
+public import MediaQueueCore
+
+/// Buckets as folders of one local directory: object `a/b.mp4` of bucket `media-1250000000` is
+/// the file `<root>/media-1250000000/a/b.mp4`.
+///
+/// Staging folders are hidden folders beside the outputs (`<folder>/.mediaqueue-<name>/`): on
+/// the same file system, so publishing is one atomic `rename(2)`, and out of every key's reach
+/// (`ObjectKey` refuses the `.mediaqueue-` prefix).
+public struct LocalObjectStorage: ObjectStorage {
+    public let root: String
+
+    public init(root: String) {
+        self.root = root
+    }
+
+    public func readableFile(bucket: String, key: ObjectKey) -> String? {
+        let path = bucketFolder(bucket) + "/" + key.rawValue
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), !isFolder.boolValue else { return nil }
+        return path
+    }
+
+    public func makeStagingFolder(bucket: String, name: String, for key: ObjectKey?) throws(WorkFailure) -> String {
+        let folder = key?.folder ?? ""
+        let parent = bucketFolder(bucket) + (folder.isEmpty ? "" : "/" + folder)
+        let staging = parent + "/" + ObjectKey.reservedPrefix + name
+        // A folder left by a process that died mid-job holds nothing anyone wants.
+        try? FileManager.default.removeItem(atPath: staging)
+        try Self.createFolder(staging, for: key?.rawValue ?? "the input download")
+        return staging
+    }
+
+    public func publish(_ path: String, bucket: String, as key: ObjectKey) throws(WorkFailure) {
+        let target = bucketFolder(bucket) + "/" + key.rawValue
+        if !key.folder.isEmpty { try Self.createFolder(bucketFolder(bucket) + "/" + key.folder, for: key.rawValue) }
+        // rename(2) replaces an existing object atomically, as an overwrite in CI would.
+        guard rename(path, target) == 0 else {
+            throw WorkFailure.outputWriteFailed(key.rawValue, String(cString: strerror(errno)))
+        }
+    }
+
+    public func remove(bucket: String, key: ObjectKey) {
+        try? FileManager.default.removeItem(atPath: bucketFolder(bucket) + "/" + key.rawValue)
+    }
+
+    public func removeStagingFolder(_ path: String) {
+        try? FileManager.default.removeItem(atPath: path)
+    }
+
+    public func displayPrefixes(bucket: String) -> [(path: String, shownAs: String)] {
+        [(bucketFolder(bucket) + "/", "")]
+    }
+
+    private func bucketFolder(_ bucket: String) -> String {
+        root + "/" + bucket
+    }
+
+    /// Creates `folder` with its parents; a file in the way fails the output `object`.
+    private static func createFolder(_ folder: String, for object: String) throws(WorkFailure) {
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder) {
+            guard isFolder.boolValue else {
+                throw WorkFailure.outputWriteFailed(object, "a file is in the way of its folder")
+            }
+            return
+        }
+        do {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        } catch {
+            throw WorkFailure.outputWriteFailed(object, "cannot create its folder")
+        }
+    }
+}
