@@ -11,7 +11,7 @@ import MediaQueueXML
 /// Failures: `InputNotExist`; `InvalidInput` (not readable media, no video stream);
 /// `InvalidArgument` (`TimeInterval.Start` beyond the end); `ProcessingFailed` with ffmpeg's
 /// reason; `OutputWriteFailed`; `JobTimeout`; `InternalError` when ffmpeg cannot start.
-public struct AnimationWorker: FFmpegWorker {
+public struct AnimationWorker: MediaWorker, FFmpegWorker {
     public let tag = "Animation"
 
     let configuration: FFmpegConfiguration

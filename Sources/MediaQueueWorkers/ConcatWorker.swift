@@ -12,7 +12,7 @@ import MediaQueueXML
 /// Failures: `InputNotExist` (the input or any fragment); `InvalidInput` (not readable media, a
 /// piece without video for a video output); `InvalidArgument` (a fragment URL of another
 /// bucket); `ProcessingFailed`; `OutputWriteFailed`; `JobTimeout`; `InternalError`.
-public struct ConcatWorker: FFmpegWorker {
+public struct ConcatWorker: MediaWorker, FFmpegWorker {
     public let tag = "Concat"
 
     let configuration: FFmpegConfiguration

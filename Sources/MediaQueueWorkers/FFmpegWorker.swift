@@ -1,4 +1,4 @@
-public import MediaQueueCore
+import MediaQueueCore
 import MediaQueueXML
 
 /// What every ffmpeg-backed worker shares, so each one only says how to read its options and

@@ -6,7 +6,7 @@ import MediaQueueXML
 ///
 /// Failures: `InputNotExist` when the object is missing, `InvalidInput` with ffprobe's reason
 /// when the file is not readable media, `JobTimeout`, `InternalError` when ffprobe cannot start.
-public struct MediaInfoWorker: FFmpegWorker {
+public struct MediaInfoWorker: MediaWorker, FFmpegWorker {
     public let tag = "MediaInfo"
 
     let configuration: FFmpegConfiguration

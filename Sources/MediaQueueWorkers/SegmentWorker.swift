@@ -10,7 +10,7 @@ import MediaQueueXML
 /// Failures: `InputNotExist`; `InvalidInput` (not readable media); `InvalidArgument`
 /// (`StartTime` beyond the end); `ProcessingFailed` with ffmpeg's reason (e.g. codecs the
 /// container cannot hold); `OutputWriteFailed`; `JobTimeout`; `InternalError`.
-public struct SegmentWorker: FFmpegWorker {
+public struct SegmentWorker: MediaWorker, FFmpegWorker {
     public let tag = "Segment"
 
     let configuration: FFmpegConfiguration

@@ -16,7 +16,7 @@ import MediaQueueXML
 /// Failures: `InputNotExist`; `InvalidInput` (not readable media, or no video stream);
 /// `InvalidArgument` (`Start` beyond the end); `ProcessingFailed` with ffmpeg's reason;
 /// `OutputWriteFailed`; `JobTimeout`; `InternalError` when ffmpeg cannot start.
-public struct SnapshotWorker: FFmpegWorker {
+public struct SnapshotWorker: MediaWorker, FFmpegWorker {
     public let tag = "Snapshot"
 
     let configuration: FFmpegConfiguration

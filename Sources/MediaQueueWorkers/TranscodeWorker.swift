@@ -14,7 +14,7 @@ import MediaQueueXML
 /// Failures: `InputNotExist`; `InvalidInput` (not readable media, nothing to transcode);
 /// `InvalidArgument` (`TimeInterval.Start` beyond the end); `ProcessingFailed` with ffmpeg's
 /// reason; `OutputWriteFailed`; `JobTimeout`; `InternalError` when ffmpeg cannot start.
-public struct TranscodeWorker: FFmpegWorker {
+public struct TranscodeWorker: MediaWorker, FFmpegWorker {
     public let tag = "Transcode"
 
     let configuration: FFmpegConfiguration
