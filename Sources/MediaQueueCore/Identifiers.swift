@@ -2,7 +2,7 @@
 public struct JobID: RawRepresentable, Sendable, Hashable, Comparable, CustomStringConvertible {
     public let rawValue: String
     public init(rawValue: String) { self.rawValue = rawValue }
-    public static func generate() -> JobID { JobID(rawValue: "j" + randomHex32()) }
+    public static func generate() -> JobID { JobID(rawValue: "j" + timeOrderedHex32()) }
     public var description: String { rawValue }
     public static func < (lhs: JobID, rhs: JobID) -> Bool { lhs.rawValue < rhs.rawValue }
 }
@@ -21,17 +21,33 @@ public struct QueueID: RawRepresentable, Sendable, Hashable, Comparable, CustomS
     }
 }
 
-/// 128 random bits as 32 lowercase hex digits (ids of jobs, queues and events).
+/// 128 random bits as 32 lowercase hex digits (ids of queues, request ids).
 public func randomHex32() -> String {
     var generator = SystemRandomNumberGenerator()
-    let digits = Array("0123456789abcdef".utf8)
-    var bytes = [UInt8](repeating: 0, count: 32)
-    for half in 0..<2 {
-        var value = generator.next() as UInt64
-        for index in 0..<16 {
-            bytes[half * 16 + index] = digits[Int(value & 0xF)]
-            value >>= 4
+    return hex32(high: generator.next(), low: generator.next())
+}
+
+/// 32 lowercase hex digits that start with the wall-clock time in milliseconds (48 bits) and end
+/// with 80 random bits, like a UUIDv7 (ids of jobs and events).
+///
+/// Why: the store indexes these ids. Random ids land all over an index, so every batch of
+/// inserts rewrites a page per id; ids that grow with time are appended to the same few pages.
+/// 80 random bits keep them unique (and unguessable) among the ids of one millisecond.
+public func timeOrderedHex32() -> String {
+    var generator = SystemRandomNumberGenerator()
+    let milliseconds = UInt64(max(0, wallMilliseconds())) & 0xFFFF_FFFF_FFFF
+    let random = generator.next() as UInt64
+    return hex32(high: milliseconds << 16 | random >> 48, low: generator.next())
+}
+
+private func hex32(high: UInt64, low: UInt64) -> String {
+    String(unsafeUninitializedCapacity: 32) { buffer in
+        let digits: StaticString = "0123456789abcdef"
+        for (half, value) in [high, low].enumerated() {
+            for index in 0..<16 {
+                buffer[half * 16 + index] = digits.utf8Start[Int(value >> (60 - 4 * UInt64(index)) & 0xF)]
+            }
         }
+        return 32
     }
-    return String(decoding: bytes, as: UTF8.self)
 }

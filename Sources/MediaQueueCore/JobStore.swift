@@ -203,7 +203,7 @@ public struct OutboxEntry: Sendable, Hashable {
     public var lastError: String?
 
     public init(
-        id: String = "e" + randomHex32(), jobID: JobID, bucket: String, target: CallbackTarget.Destination,
+        id: String = "e" + timeOrderedHex32(), jobID: JobID, bucket: String, target: CallbackTarget.Destination,
         routingKey: String, body: [UInt8], contentType: String, attempts: Int = 0, nextAttempt: Timestamp,
         createdAt: Timestamp, lastError: String? = nil
     ) {

@@ -35,7 +35,7 @@ import Glibc
 import Darwin
 #endif
 
-private func wallMilliseconds() -> Int64 {
+func wallMilliseconds() -> Int64 {
     var spec = timespec()
     clock_gettime(CLOCK_REALTIME, &spec)
     return Int64(spec.tv_sec) * 1000 + Int64(spec.tv_nsec) / 1_000_000

@@ -12,32 +12,34 @@ extension SQLiteJobStore {
         lease_expires, attempts, cancel_requested
         """
 
+    /// A row of `SELECT \(jobColumns)`, read by position: GRDB's lookup by column name lowercases
+    /// the name for every access, which showed in profiles of the dispatch path.
     static func job(_ row: Row) throws -> Job {
-        let lease: Job.Lease? = (row["lease_owner"] as String?).flatMap { owner in
-            (row["lease_expires"] as Int64?).map { Job.Lease(owner: owner, expiresAt: Timestamp(milliseconds: $0)) }
+        let lease: Job.Lease? = (row[18] as String?).flatMap { owner in
+            (row[19] as Int64?).map { Job.Lease(owner: owner, expiresAt: Timestamp(milliseconds: $0)) }
         }
         return Job(
-            id: JobID(rawValue: row["id"]),
-            bucket: row["bucket"],
-            queueID: QueueID(rawValue: row["queue_id"]),
-            tag: row["tag"],
-            state: JobState(rawValue: row["state"]) ?? .failed,
-            jobLevel: row["job_level"],
-            sequence: row["seq"],
-            input: try XMLDocumentParser.parse(row["input"] as String),
-            operation: try XMLDocumentParser.parse(row["operation"] as String),
-            callback: try callback(row["callback"]),
-            creationTime: Timestamp(milliseconds: row["creation_time"]),
-            startTime: (row["start_time"] as Int64?).map(Timestamp.init(milliseconds:)),
-            endTime: (row["end_time"] as Int64?).map(Timestamp.init(milliseconds:)),
-            progress: row["progress"],
-            code: row["code"],
-            message: row["message"],
-            mediaResult: try (row["media_result"] as String?).map { try XMLDocumentParser.parse($0) },
-            mediaInfo: try (row["media_info"] as String?).map { try XMLDocumentParser.parse($0) },
+            id: JobID(rawValue: row[1]),
+            bucket: row[2],
+            queueID: QueueID(rawValue: row[3]),
+            tag: row[4],
+            state: JobState(rawValue: row[5]) ?? .failed,
+            jobLevel: row[6],
+            sequence: row[0],
+            input: try XMLDocumentParser.parse(row[7] as String),
+            operation: try XMLDocumentParser.parse(row[8] as String),
+            callback: try callback(row[9]),
+            creationTime: Timestamp(milliseconds: row[10]),
+            startTime: (row[11] as Int64?).map(Timestamp.init(milliseconds:)),
+            endTime: (row[12] as Int64?).map(Timestamp.init(milliseconds:)),
+            progress: row[13],
+            code: row[14],
+            message: row[15],
+            mediaResult: try (row[16] as String?).map { try XMLDocumentParser.parse($0) },
+            mediaInfo: try (row[17] as String?).map { try XMLDocumentParser.parse($0) },
             lease: lease,
-            attempts: row["attempts"],
-            cancelRequested: row["cancel_requested"]
+            attempts: row[20],
+            cancelRequested: row[21]
         )
     }
 
@@ -89,22 +91,25 @@ extension SQLiteJobStore {
         )
     }
 
+    static let outboxColumns = """
+        id, job_id, bucket, kind, url, mq_mode, mq_name, mq_region, routing_key, body, content_type, attempts,
+        next_attempt, created_at, last_error
+        """
+
+    /// A row of `SELECT \(outboxColumns)`, read by position (see `job(_:)`).
     static func outboxEntry(_ row: Row) -> OutboxEntry {
         let target: CallbackTarget.Destination
-        if (row["kind"] as String) == "url" {
-            target = .url(row["url"] ?? "")
+        if (row[3] as String) == "url" {
+            target = .url(row[4] ?? "")
         } else {
-            target = .mq(
-                mode: NotifyConfig.MqMode(rawValue: row["mq_mode"] ?? "") ?? .queue,
-                name: row["mq_name"] ?? "", region: row["mq_region"] ?? ""
-            )
+            target = .mq(mode: NotifyConfig.MqMode(rawValue: row[5] ?? "") ?? .queue, name: row[6] ?? "", region: row[7] ?? "")
         }
         return OutboxEntry(
-            id: row["id"], jobID: JobID(rawValue: row["job_id"]), bucket: row["bucket"], target: target,
-            routingKey: row["routing_key"], body: [UInt8](row["body"] as Data),
-            contentType: row["content_type"], attempts: row["attempts"],
-            nextAttempt: Timestamp(milliseconds: row["next_attempt"]),
-            createdAt: Timestamp(milliseconds: row["created_at"]), lastError: row["last_error"]
+            id: row[0], jobID: JobID(rawValue: row[1]), bucket: row[2], target: target,
+            routingKey: row[8], body: [UInt8](row[9] as Data),
+            contentType: row[10], attempts: row[11],
+            nextAttempt: Timestamp(milliseconds: row[12]),
+            createdAt: Timestamp(milliseconds: row[13]), lastError: row[14]
         )
     }
 }

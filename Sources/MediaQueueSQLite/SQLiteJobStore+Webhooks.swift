@@ -33,7 +33,7 @@ extension SQLiteJobStore {
             return try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT * FROM outbox WHERE status = 'pending' AND kind = ? AND next_attempt <= ?
+                    SELECT \(Self.outboxColumns) FROM outbox WHERE status = 'pending' AND kind = ? AND next_attempt <= ?
                     AND (endpoint IS NULL OR endpoint NOT IN (\(databaseQuestionMarks(count: excluded.count))))
                     ORDER BY next_attempt, created_at LIMIT ?
                     """,

@@ -250,4 +250,38 @@ extension JobStoreContractTests {
         #expect(try await store.job(id: first.id)?.state == .submitted)
         #expect(try await store.claimJobs(owner: "m", now: now, leaseUntil: now + .seconds(30), limit: 1).map(\.id) == [first.id])
     }
+
+    /// A claim takes jobs this process submitted from memory (`RecentJobs`) and others from the
+    /// file: both must come back as the database has them.
+    @Test func claimedJobsAreWhatTheDatabaseHoldsWhicheverProcessSubmittedThem() async throws {
+        let path = FileManager.default.temporaryDirectory
+            .appendingPathComponent(TestEnvironment.uniqueName("store")).appendingPathComponent("mq.sqlite").path
+        let here = try SQLiteJobStore(path: path)
+        let elsewhere = try SQLiteJobStore(path: path)
+        let queue = try await here.ensureDefaultQueue(bucket: "b", template: template(maxConcurrent: 10))
+        var mine = newJob(queue, level: 2, userData: "mine")
+        mine.callback = CallbackOverride(url: "https://example.com/cb", format: .json)
+        let submittedHere = try await submitOne(here, mine)
+        let submittedElsewhere = try await submitOne(elsewhere, newJob(queue, level: 1, userData: "theirs"))
+        let now = Timestamp(seconds: 1_700_000_000)
+
+        let claimed = try await here.claimJobs(owner: "n", now: now, leaseUntil: now + .seconds(30), limit: 5)
+        #expect(claimed.map(\.id) == [submittedHere.id, submittedElsewhere.id])
+        for job in claimed {
+            let stored = try #require(try await elsewhere.job(id: job.id))
+            #expect(job == stored)
+            #expect(job.state == .running)
+            #expect(job.lease == Job.Lease(owner: "n", expiresAt: now + .seconds(30)))
+        }
+        #expect(claimed.first?.callback == CallbackOverride(url: "https://example.com/cb", format: .json))
+
+        // Handed back and claimed again: attempts and the first start time come from the file.
+        try await here.release([submittedHere.id], owner: "n")
+        let later = now + .seconds(60)
+        let again = try #require(try await here.claimJobs(owner: "m", now: later, leaseUntil: later + .seconds(30), limit: 1).first)
+        #expect(again.id == submittedHere.id)
+        #expect(again.attempts == 2)
+        #expect(again.startTime == now)
+        #expect(again == (try await elsewhere.job(id: submittedHere.id)))
+    }
 }
