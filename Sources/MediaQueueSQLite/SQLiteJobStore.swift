@@ -25,6 +25,10 @@ public final class SQLiteJobStore: JobStore {
             // 16 MiB of page cache per connection instead of 2 MiB: the job indexes of a large
             // backlog stay cached, which halves the page reads (pread) of a busy dispatcher.
             try db.execute(sql: "PRAGMA cache_size = -16384")
+            // Checkpoint every 8,192 WAL pages (32 MiB) instead of 1,000: the index pages a busy
+            // queue rewrites in every transaction are copied to the database (and synced) once per
+            // checkpoint, so fewer checkpoints mean fewer copies and fewer fdatasync calls.
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = 8192")
         }
         let folder = (path as NSString).deletingLastPathComponent
         if !folder.isEmpty {
