@@ -61,6 +61,18 @@ public final class AMQPConsumer: Sendable {
         }
     }
 
+    /// Like `nextBatch(max:)`, but when fewer than `max` messages are there, waits `linger`
+    /// once for more to arrive: a busy intake then stores a few larger batches instead of many
+    /// small ones, each of which costs a transaction.
+    public func nextBatch(max: Int, linger: Duration) async -> [AMQPMessage]? {
+        guard var batch = await nextBatch(max: max) else { return nil }
+        if batch.count < max && linger > .zero {
+            try? await Task.sleep(for: linger)
+            if let more = takeBatch(max: max - batch.count) { batch += more }
+        }
+        return batch
+    }
+
     /// Stops the subscription (basic.cancel). Messages already returned by `nextBatch` can still be
     /// acked; those buffered but not yet returned are requeued. Afterwards `nextBatch` returns nil.
     public func cancel() async {

@@ -94,6 +94,9 @@ public struct MediaQueueApplication: Sendable {
         let dispatcherWakeup = Wakeup()
         let httpRelayWakeup = Wakeup()
         let relayWakeup = Wakeup(alsoWaking: [httpRelayWakeup])
+        // With the dispatcher and the relay in one process, committed events go to the relay in
+        // memory instead of waiting for its next outbox read.
+        let handoff = configuration.roles.isSuperset(of: [.dispatch, .relay]) ? DeliveryHandoff(wakeup: relayWakeup) : nil
         let workers = self.workers
         // Connections come first in the list: the group stops services in reverse order, so they
         // close only after the services that use them have finished.
@@ -121,7 +124,7 @@ public struct MediaQueueApplication: Sendable {
                     maxRunningJobs: configuration.maxRunningJobs,
                     leaseDuration: .seconds(configuration.leaseSeconds)
                 ),
-                formatting: formatting, wakeup: dispatcherWakeup, relayWakeup: relayWakeup, logger: logger
+                formatting: formatting, wakeup: dispatcherWakeup, relayWakeup: relayWakeup, handoff: handoff, logger: logger
             ))
         }
         if configuration.roles.contains(.relay) {
@@ -135,7 +138,7 @@ public struct MediaQueueApplication: Sendable {
             }
             services.append(TDMQRelayService(
                 store: store, regions: MQRegions(connections: regional, fallback: fallback),
-                options: RelayOptions(retrySchedule: configuration.retrySchedule), wakeup: relayWakeup, logger: logger
+                options: RelayOptions(retrySchedule: configuration.retrySchedule), wakeup: relayWakeup, handoff: handoff, logger: logger
             ))
             services.append(HTTPRelayService(
                 store: store, client: HTTPClient(configuration: configuration.httpClientConfiguration),

@@ -22,8 +22,16 @@ public final class CompletionBatcher: Sendable {
     private let formatting: CIFormatting
     private let time: any TimeSource
     private let maxBatch: Int
+    private let linger: Duration
+    private let handoff: DeliveryHandoff?
 
-    public init(store: any JobStore, owner: String, formatting: CIFormatting, time: any TimeSource, maxBatch: Int = 500) {
+    /// `handoff`: where committed TDMQ deliveries go at once (this process's relay), if anywhere.
+    public init(
+        store: any JobStore, owner: String, formatting: CIFormatting, time: any TimeSource, maxBatch: Int = 500,
+        linger: Duration = .milliseconds(1), handoff: DeliveryHandoff? = nil
+    ) {
+        self.linger = linger
+        self.handoff = handoff
         self.store = store
         self.owner = owner
         self.formatting = formatting
@@ -50,6 +58,10 @@ public final class CompletionBatcher: Sendable {
 
     private func writeUntilEmpty() async {
         while true {
+            // A moment for other jobs ending now to join the batch (one write instead of many).
+            if linger > .zero && state.withLock({ $0.pending.count < maxBatch }) {
+                try? await Task.sleep(for: linger)
+            }
             let batch = state.withLock { state -> [(job: Job, waiter: Waiter)] in
                 guard !state.pending.isEmpty else {
                     state.writing = false
@@ -62,7 +74,18 @@ public final class CompletionBatcher: Sendable {
             guard !batch.isEmpty else { return }
             do {
                 let finished = try await withCallbacks(batch.map(\.job))
-                let recorded = try await store.finish(finished, owner: owner)
+                handoff?.reserve(finished.flatMap(\.outbox))
+                let recorded: [Bool]
+                do {
+                    recorded = try await store.finish(finished, owner: owner)
+                } catch {
+                    handoff?.push([], uncommitted: finished.flatMap(\.outbox))
+                    throw error
+                }
+                handoff?.push(
+                    zip(finished, recorded).flatMap { job, ok in ok ? job.outbox : [] },
+                    uncommitted: zip(finished, recorded).flatMap { job, ok in ok ? [] : job.outbox }
+                )
                 for (entry, ok) in zip(batch, recorded) { entry.waiter.resume(returning: .success(ok)) }
             } catch {
                 for entry in batch { entry.waiter.resume(returning: .failure(error)) }

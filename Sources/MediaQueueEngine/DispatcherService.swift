@@ -21,12 +21,16 @@ public struct DispatcherOptions: Sendable {
     public var pollInterval: Duration
     /// On shutdown, how long running jobs may take to finish before they are stopped and handed back.
     public var drainTimeout: Duration
+    /// The shortest time between two claims: jobs ending one by one would otherwise cost a claim
+    /// transaction each; waiting this long lets one claim take them all.
+    public var claimInterval: Duration
 
     public init(
         owner: String, storage: any ObjectStorage, downloader: (any InputDownloader)? = nil, maxRunningJobs: Int = 16, leaseDuration: Duration = .seconds(60),
         housekeepingInterval: Duration = .seconds(1), pollInterval: Duration = .milliseconds(250),
-        drainTimeout: Duration = .seconds(30)
+        drainTimeout: Duration = .seconds(30), claimInterval: Duration = .milliseconds(2)
     ) {
+        self.claimInterval = claimInterval
         self.owner = owner
         self.storage = storage
         self.downloader = downloader
@@ -51,12 +55,15 @@ public struct DispatcherService: Service {
     let time: any TimeSource
     let wakeup: Wakeup
     let relayWakeup: Wakeup?
+    let handoff: DeliveryHandoff?
     let logger: Logger
 
     public init(
         store: any JobStore, workers: WorkerRegistry, options: DispatcherOptions, formatting: CIFormatting,
-        time: any TimeSource = SystemTimeSource(), wakeup: Wakeup, relayWakeup: Wakeup? = nil, logger: Logger
+        time: any TimeSource = SystemTimeSource(), wakeup: Wakeup, relayWakeup: Wakeup? = nil, handoff: DeliveryHandoff? = nil,
+        logger: Logger
     ) {
+        self.handoff = handoff
         self.store = store
         self.workers = workers
         self.options = options
@@ -68,13 +75,18 @@ public struct DispatcherService: Service {
     }
 
     public func run() async throws {
-        let completions = CompletionBatcher(store: store, owner: options.owner, formatting: formatting, time: time)
+        let completions = CompletionBatcher(store: store, owner: options.owner, formatting: formatting, time: time, handoff: handoff)
         let running = RunningJobs()
         let stopping = StopFlag()
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 group.addTask { await housekeeping(running, stopping: stopping) }
+                var lastClaim: ContinuousClock.Instant?
                 while !stopping.isSet && !Task.isCancelled {
+                    if let lastClaim, ContinuousClock.now - lastClaim < options.claimInterval {
+                        try? await Task.sleep(until: lastClaim + options.claimInterval)
+                    }
+                    lastClaim = .now
                     let free = options.maxRunningJobs - running.count
                     var claimed: [Job] = []
                     if free > 0 {

@@ -14,6 +14,8 @@ public struct IntakeOptions: Sendable {
     public var prefetch: UInt16
     /// At most this many messages are stored in one transaction.
     public var batchSize: Int
+    /// How long a batch smaller than `batchSize` waits for more messages before it is stored.
+    public var linger: Duration
     /// The bucket of messages without an `x-ci-bucket` header.
     public var defaultBucket: String
     /// How long a `message-id` is remembered: a copy arriving within this window creates no job.
@@ -21,13 +23,15 @@ public struct IntakeOptions: Sendable {
 
     public init(
         queue: String = "mediaqueue.jobs", deadLetterQueue: String = "mediaqueue.jobs.dead", prefetch: UInt16 = 500,
-        batchSize: Int = 250, defaultBucket: String, idempotencyWindow: Duration = .seconds(24 * 3600)
+        batchSize: Int = 250, linger: Duration = .milliseconds(2), defaultBucket: String,
+        idempotencyWindow: Duration = .seconds(24 * 3600)
     ) {
         self.idempotencyWindow = idempotencyWindow
         self.queue = queue
         self.deadLetterQueue = deadLetterQueue
         self.prefetch = prefetch
         self.batchSize = batchSize
+        self.linger = linger
         self.defaultBucket = defaultBucket
     }
 
@@ -82,7 +86,7 @@ public struct IntakeService: Service {
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 group.addTask { await forgetOldIdempotencyKeys() }
-                while let batch = await consumer.nextBatch(max: options.batchSize) {
+                while let batch = await consumer.nextBatch(max: options.batchSize, linger: options.linger) {
                     await handle(batch)
                 }
                 group.cancelAll()

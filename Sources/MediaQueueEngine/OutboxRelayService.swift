@@ -39,41 +39,70 @@ public struct MQRegions: Sendable {
 /// `MqMode=Topic` to the durable topic exchange `MqName` with routing key
 /// `job.<QueueId>.<Tag>.<State>`. A delivery is marked done only after the broker confirmed it;
 /// a crash in between repeats it with the same `message-id` (the event id).
+///
+/// Entries come from this process's dispatcher through `DeliveryHandoff` as soon as they are
+/// committed, and from the outbox at least every poll interval (retries, other processes' jobs,
+/// what a crash left behind). Recording deliveries runs beside publishing (`DeliveryRecorder`),
+/// so the next batch goes out while the last one is being recorded.
 public struct TDMQRelayService: Service {
     let store: any JobStore
     let regions: MQRegions
     let options: RelayOptions
     let time: any TimeSource
     let wakeup: Wakeup
+    let handoff: DeliveryHandoff?
     let logger: Logger
 
-    public init(store: any JobStore, regions: MQRegions, options: RelayOptions, time: any TimeSource = SystemTimeSource(), wakeup: Wakeup, logger: Logger) {
+    public init(
+        store: any JobStore, regions: MQRegions, options: RelayOptions, time: any TimeSource = SystemTimeSource(), wakeup: Wakeup,
+        handoff: DeliveryHandoff? = nil, logger: Logger
+    ) {
         self.store = store
         self.regions = regions
         self.options = options
         self.time = time
         self.wakeup = wakeup
+        self.handoff = handoff
         self.logger = logger
     }
 
     public func run() async throws {
         let declared = DeclaredDestinations()
-        // Drains what is due, then waits; on shutdown, finishes the round it is in.
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            var delivered = 0
-            do {
-                let due = try await store.dueOutbox(.tdmq, now: time.now, limit: options.batchSize)
-                if !due.isEmpty { delivered = await deliver(due, declared: declared) }
-                if due.count == options.batchSize && delivered > 0 { continue }
-            } catch {
-                logger.error("relay could not read the outbox", metadata: ["error": "\(error)"])
+        let recorder = DeliveryRecorder(store: store, time: time, handoff: handoff, logger: logger)
+        await withDiscardingTaskGroup { group in
+            group.addTask { await recorder.run() }
+            var lastRead: ContinuousClock.Instant?
+            // On shutdown, finishes the round it is in, then lets the recorder catch up.
+            while !Task.isShuttingDownGracefully && !Task.isCancelled {
+                var batch = handoff?.take(max: options.batchSize) ?? []
+                var outboxFull = false
+                // Without a handoff every wakeup means new entries in the outbox; with one, the
+                // outbox holds mostly entries already in flight here, so it is read on the timer.
+                if handoff == nil || lastRead.map({ ContinuousClock.now - $0 >= options.pollInterval }) ?? true {
+                    lastRead = .now
+                    do {
+                        let due = try await store.dueOutbox(.tdmq, now: time.now, limit: options.batchSize)
+                        let fresh = handoff?.notInFlight(due) ?? due
+                        batch += fresh
+                        outboxFull = due.count == options.batchSize && !fresh.isEmpty
+                    } catch {
+                        logger.error("relay could not read the outbox", metadata: ["error": "\(error)"])
+                    }
+                }
+                if !batch.isEmpty {
+                    let delivered = await deliver(batch, declared: declared, recorder: recorder)
+                    if outboxFull { lastRead = nil }  // more is due: read again at once
+                    if delivered > 0 || outboxFull { continue }
+                }
+                await wakeup.wait(upTo: options.pollInterval)
             }
-            await wakeup.wait(upTo: options.pollInterval)
+            recorder.stop()
         }
     }
 
-    /// Publishes a batch, grouped by broker, and records each result; returns how many succeeded.
-    func deliver(_ entries: [OutboxEntry], declared: DeclaredDestinations) async -> Int {
+    /// Publishes a batch, grouped by broker; hands the confirmed ones to `recorder` and records
+    /// failures. Returns how many were confirmed.
+    func deliver(_ entries: [OutboxEntry], declared: DeclaredDestinations, recorder: DeliveryRecorder) async -> Int {
         var byRegion: [String: [OutboxEntry]] = [:]
         for entry in entries {
             guard case .mq(_, _, let region) = entry.target else { continue }
@@ -99,14 +128,7 @@ public struct TDMQRelayService: Service {
                 }
             }
         }
-        do {
-            try await store.markDelivered(deliveredIDs, at: time.now)
-        } catch is CancellationError {
-            logger.debug("deliveries not recorded: the relay was cancelled; they are sent again later")
-        } catch {
-            // Delivered but not recorded: sent again later with the same message-id.
-            logger.error("relay could not record deliveries", metadata: ["error": "\(error)"])
-        }
+        recorder.record(deliveredIDs)
         return deliveredIDs.count
     }
 
@@ -136,6 +158,7 @@ public struct TDMQRelayService: Service {
         } catch {
             logger.error("relay could not record a failed delivery", metadata: ["error": "\(error)"])
         }
+        handoff?.release([entry.id])
     }
 }
 
@@ -153,5 +176,68 @@ final class DeclaredDestinations: Sendable {
         case .queue: try await connection.declare(AMQPTopology(queues: [AMQPQueue(name: name, durable: true)]))
         }
         _ = names.withLock { $0.insert(key) }
+    }
+}
+
+/// Records confirmed deliveries in the store in batches, beside the relay's publishing: what
+/// was confirmed while a write was in flight goes into the next write.
+final class DeliveryRecorder: Sendable {
+    private struct State {
+        var pending: [String] = []
+        var stopping = false
+    }
+
+    private let state = Mutex(State())
+    private let wakeup = Wakeup()
+    private let store: any JobStore
+    private let time: any TimeSource
+    private let handoff: DeliveryHandoff?
+    private let logger: Logger
+
+    init(store: any JobStore, time: any TimeSource, handoff: DeliveryHandoff?, logger: Logger) {
+        self.store = store
+        self.time = time
+        self.handoff = handoff
+        self.logger = logger
+    }
+
+    func record(_ ids: [String]) {
+        guard !ids.isEmpty else { return }
+        state.withLock { $0.pending.append(contentsOf: ids) }
+        wakeup.signal()
+    }
+
+    /// Makes `run` return once everything recorded so far is written.
+    func stop() {
+        state.withLock { $0.stopping = true }
+        wakeup.signal()
+    }
+
+    func run() async {
+        while true {
+            let (ids, stopping) = state.withLock { state in
+                defer { state.pending = [] }
+                return (state.pending, state.stopping)
+            }
+            if ids.isEmpty {
+                if stopping { return }
+                await wakeup.wait(upTo: .seconds(1))
+                // The events are out already: waiting a little to record more at once costs no
+                // latency anyone sees, and saves write transactions.
+                if !state.withLock({ $0.stopping }) { try? await Task.sleep(for: .milliseconds(10)) }
+                continue
+            }
+            do {
+                try await store.markDelivered(ids, at: time.now)
+                handoff?.settle(ids)
+            } catch {
+                // Delivered but not recorded: sent again later with the same message-id.
+                if !(error is CancellationError) {
+                    logger.error("relay could not record deliveries", metadata: ["error": "\(error)"])
+                }
+                handoff?.release(ids)
+                if error is CancellationError { return }
+            }
+        }
     }
 }
