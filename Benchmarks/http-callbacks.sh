@@ -52,7 +52,7 @@ echo "# outbox holds $(pending pending) pending Url deliveries" >&2
 receiver=$!
 pids+=("$receiver")
 sleep 1
-"$mq" serve --role relay > "$work/relay.log" 2>&1 &
+${RELAY_WRAPPER:-} "$mq" serve --role relay > "$work/relay.log" 2>&1 &
 relay=$!
 pids+=("$relay")
 wait "$receiver" || true

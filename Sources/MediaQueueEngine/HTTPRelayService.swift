@@ -86,13 +86,23 @@ public struct HTTPRelayService: Service {
     public func run() async throws {
         let flights = Flights()
         let signers = Signers(store: store)
+        let queueLimit = options.maxPerEndpoint * max(1, options.prefetch)
         await withDiscardingTaskGroup { group in
+            var lastFullRead: ContinuousClock.Instant?
             while !Task.isShuttingDownGracefully && !Task.isCancelled {
                 await record(flights.takeFinished())
-                do {
-                    try await takeDue(flights)
-                } catch {
-                    logger.error("HTTP relay could not read the outbox", metadata: ["error": "\(error)"])
+                // The outbox is read when there is room for what it holds: when idle, when an
+                // endpoint's queue is half empty, and on the poll timer, which also looks past
+                // full endpoints for others (new endpoints, retries). Reading after every finished
+                // request, past full endpoints each time, cost a scan of the backlog per request.
+                let fullRead = lastFullRead.map { ContinuousClock.now - $0 >= options.pollInterval } ?? true
+                if fullRead || flights.queuedTotal == 0 || flights.hasHungryEndpoint(queueLimit) {
+                    if fullRead { lastFullRead = .now }
+                    do {
+                        try await takeDue(flights, lookPastFullEndpoints: fullRead || flights.queuedTotal == 0)
+                    } catch {
+                        logger.error("HTTP relay could not read the outbox", metadata: ["error": "\(error)"])
+                    }
                 }
                 startSenders(flights, signers: signers, group: &group)
                 await wakeup.wait(upTo: options.pollInterval)
@@ -116,16 +126,20 @@ public struct HTTPRelayService: Service {
         }.value
     }
 
-    /// Takes due deliveries from the outbox, leased, into the endpoints' queues: a few reads,
-    /// each leaving out endpoints whose queue is full, so a backlog for one endpoint cannot fill
-    /// every read.
-    func takeDue(_ flights: Flights) async throws {
+    /// Takes due deliveries from the outbox, leased, into the endpoints' queues. With
+    /// `lookPastFullEndpoints`, a few reads, each leaving out endpoints whose queue is full, so a
+    /// backlog for one endpoint cannot hide the others (such a read walks past that backlog, so
+    /// it is done on the poll timer, not on every refill).
+    func takeDue(_ flights: Flights, lookPastFullEndpoints: Bool = true) async throws {
         let queueLimit = options.maxPerEndpoint * max(1, options.prefetch)
-        for _ in 0..<4 {
+        for round in 0..<4 {
+            if round > 0 && !lookPastFullEndpoints { return }
             let room = options.maxPrefetched - flights.queuedTotal
             guard room > 0 else { return }
             let now = time.now
-            let limit = min(options.batchSize, room)
+            // A refill reads about what fits; rows beyond the endpoint's room would be decoded
+            // only to be dropped.
+            let limit = min(options.batchSize, room, lookPastFullEndpoints ? options.batchSize : queueLimit)
             let due = try await store.dueOutbox(.url, now: now, limit: limit, excludingEndpoints: flights.full(queueLimit))
             let chosen = flights.select(due, queueLimit: queueLimit)
             guard !chosen.isEmpty else { return }
@@ -288,6 +302,11 @@ final class Flights: Sendable {
 
     /// Whether requests are in flight (results will come in soon).
     var isBusy: Bool { state.withLock { $0.sendersTotal > 0 } }
+
+    /// Whether an endpoint's queue is down to half of `queueLimit` (time to take more).
+    func hasHungryEndpoint(_ queueLimit: Int) -> Bool {
+        state.withLock { $0.queues.values.contains { $0.count <= queueLimit / 2 } }
+    }
 
     /// Endpoints whose queue holds `queueLimit` deliveries.
     func full(_ queueLimit: Int) -> Set<String> {

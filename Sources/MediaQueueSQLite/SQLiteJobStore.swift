@@ -116,6 +116,15 @@ public final class SQLiteJobStore: JobStore {
         migrator.registerMigration("v2") { db in
             try migrateV2(db)
         }
+        migrator.registerMigration("v3") { db in
+            // The relays read due deliveries `ORDER BY next_attempt, created_at LIMIT n`; without
+            // created_at in the index SQLite sorted every pending row for each read, so draining a
+            // backlog cost time quadratic in its size.
+            try db.execute(sql: """
+                DROP INDEX outbox_due;
+                CREATE INDEX outbox_due ON outbox (status, kind, next_attempt, created_at);
+                """)
+        }
         return migrator
     }
 }
