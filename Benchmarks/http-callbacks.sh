@@ -11,7 +11,8 @@
 # request, is MediaQueue's figure; (3) a fresh receiver and the reference sender, same N, same
 # concurrency. Prints both rates and their ratio. Knobs: CONCURRENCY (32: the reference's
 # connections and MediaQueue's MEDIAQUEUE_CALLBACK_MAX_PER_ENDPOINT), HTTP_PORT (18080),
-# AMQP_PORT (5693), BENCH_DIR (../shared/bench).
+# AMQP_PORT (5693), BENCH_DIR (../shared/bench), RELAY_WRAPPER (a command prefix for the relay, e.g.
+# `perf record -g --`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-20000}

@@ -407,9 +407,13 @@ extension SQLiteJobStore {
     public func markDelivered(_ ids: [String], at: Timestamp) async throws {
         guard !ids.isEmpty else { return }
         try await transaction { db in
-            let update = try db.cachedStatement(sql: "UPDATE outbox SET status = 'delivered', attempts = attempts + 1, delivered_at = ? WHERE id = ?")
-            for id in ids {
-                try update.execute(arguments: [at.milliseconds, id])
+            // One statement per chunk of ids rather than one per id.
+            for start in stride(from: 0, to: ids.count, by: 500) {
+                let chunk = Array(ids[start..<min(ids.count, start + 500)])
+                try db.execute(
+                    sql: "UPDATE outbox SET status = 'delivered', attempts = attempts + 1, delivered_at = ? WHERE id IN (\(databaseQuestionMarks(count: chunk.count)))",
+                    arguments: StatementArguments([at.milliseconds]) + StatementArguments(chunk)
+                )
             }
         }
     }

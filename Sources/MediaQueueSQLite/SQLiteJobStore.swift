@@ -125,6 +125,15 @@ public final class SQLiteJobStore: JobStore {
                 CREATE INDEX outbox_due ON outbox (status, kind, next_attempt, created_at);
                 """)
         }
+        migrator.registerMigration("v4") { db in
+            // Only the dispatcher's look for cancel requests of its own running jobs needs jobs by
+            // lease owner. Indexing every leased job cost two index writes per job (claim and
+            // finish); indexing only jobs with a cancel request costs nothing on that path.
+            try db.execute(sql: """
+                DROP INDEX jobs_lease;
+                CREATE INDEX jobs_cancel ON jobs (lease_owner) WHERE cancel_requested = 1;
+                """)
+        }
         return migrator
     }
 }
