@@ -93,7 +93,7 @@ public struct MediaQueueApplication: Sendable {
         let formatting = configuration.formatting
         let dispatcherWakeup = Wakeup()
         let httpRelayWakeup = Wakeup()
-        let relayWakeup = Wakeup(alsoWaking: [httpRelayWakeup])
+        let relayWakeup = Wakeup()
         // With the dispatcher and the relay in one process, committed events go to the relay in
         // memory instead of waiting for its next outbox read.
         let handoff = configuration.roles.isSuperset(of: [.dispatch, .relay]) ? DeliveryHandoff(wakeup: relayWakeup) : nil
@@ -124,7 +124,8 @@ public struct MediaQueueApplication: Sendable {
                     maxRunningJobs: configuration.maxRunningJobs,
                     leaseDuration: .seconds(configuration.leaseSeconds)
                 ),
-                formatting: formatting, wakeup: dispatcherWakeup, relayWakeup: relayWakeup, handoff: handoff, logger: logger
+                formatting: formatting, wakeup: dispatcherWakeup, relayWakeups: RelayWakeups(tdmq: relayWakeup, http: httpRelayWakeup),
+                handoff: handoff, logger: logger
             ))
         }
         if configuration.roles.contains(.relay) {

@@ -24,12 +24,14 @@ public final class CompletionBatcher: Sendable {
     private let maxBatch: Int
     private let linger: Duration
     private let handoff: DeliveryHandoff?
+    private let relayWakeups: RelayWakeups
 
     /// `handoff`: where committed TDMQ deliveries go at once (this process's relay), if anywhere.
     public init(
         store: any JobStore, owner: String, formatting: CIFormatting, time: any TimeSource, maxBatch: Int = 500,
-        linger: Duration = .milliseconds(1), handoff: DeliveryHandoff? = nil
+        linger: Duration = .milliseconds(1), handoff: DeliveryHandoff? = nil, relayWakeups: RelayWakeups = RelayWakeups()
     ) {
+        self.relayWakeups = relayWakeups
         self.linger = linger
         self.handoff = handoff
         self.store = store
@@ -82,10 +84,13 @@ public final class CompletionBatcher: Sendable {
                     handoff?.push([], uncommitted: finished.flatMap(\.outbox))
                     throw error
                 }
-                handoff?.push(
-                    zip(finished, recorded).flatMap { job, ok in ok ? job.outbox : [] },
-                    uncommitted: zip(finished, recorded).flatMap { job, ok in ok ? [] : job.outbox }
-                )
+                let committed = zip(finished, recorded).flatMap { job, ok in ok ? job.outbox : [] }
+                handoff?.push(committed, uncommitted: zip(finished, recorded).flatMap { job, ok in ok ? [] : job.outbox })
+                // One wakeup per batch and only for the relay that has something new (a handoff
+                // push wakes the TDMQ relay itself): waking both per job made the idle one read
+                // the outbox thousands of times a second.
+                if handoff == nil && committed.contains(where: \.isTDMQ) { relayWakeups.tdmq?.signal() }
+                if committed.contains(where: { !$0.isTDMQ }) { relayWakeups.http?.signal() }
                 for (entry, ok) in zip(batch, recorded) { entry.waiter.resume(returning: .success(ok)) }
             } catch {
                 for entry in batch { entry.waiter.resume(returning: .failure(error)) }

@@ -103,3 +103,14 @@ extension OutboxEntry {
         if case .mq = target { true } else { false }
     }
 }
+
+/// The relays' wakeups, signalled by the dispatcher when it committed deliveries for them.
+public struct RelayWakeups: Sendable {
+    public var tdmq: Wakeup?
+    public var http: Wakeup?
+
+    public init(tdmq: Wakeup? = nil, http: Wakeup? = nil) {
+        self.tdmq = tdmq
+        self.http = http
+    }
+}

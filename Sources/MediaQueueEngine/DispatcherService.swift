@@ -54,13 +54,13 @@ public struct DispatcherService: Service {
     let formatting: CIFormatting
     let time: any TimeSource
     let wakeup: Wakeup
-    let relayWakeup: Wakeup?
+    let relayWakeups: RelayWakeups
     let handoff: DeliveryHandoff?
     let logger: Logger
 
     public init(
         store: any JobStore, workers: WorkerRegistry, options: DispatcherOptions, formatting: CIFormatting,
-        time: any TimeSource = SystemTimeSource(), wakeup: Wakeup, relayWakeup: Wakeup? = nil, handoff: DeliveryHandoff? = nil,
+        time: any TimeSource = SystemTimeSource(), wakeup: Wakeup, relayWakeups: RelayWakeups = RelayWakeups(), handoff: DeliveryHandoff? = nil,
         logger: Logger
     ) {
         self.handoff = handoff
@@ -70,12 +70,14 @@ public struct DispatcherService: Service {
         self.formatting = formatting
         self.time = time
         self.wakeup = wakeup
-        self.relayWakeup = relayWakeup
+        self.relayWakeups = relayWakeups
         self.logger = logger
     }
 
     public func run() async throws {
-        let completions = CompletionBatcher(store: store, owner: options.owner, formatting: formatting, time: time, handoff: handoff)
+        let completions = CompletionBatcher(
+            store: store, owner: options.owner, formatting: formatting, time: time, handoff: handoff, relayWakeups: relayWakeups
+        )
         let running = RunningJobs()
         let stopping = StopFlag()
         await withGracefulShutdownHandler {
@@ -216,7 +218,6 @@ public struct DispatcherService: Service {
         do {
             if try await completions.finish(job) {
                 logger.debug("job ended", metadata: ["job.state": "\(job.state.rawValue)"])
-                relayWakeup?.signal()
             } else {
                 logger.warning("job ended after its lease was lost; the outcome was not recorded")
             }
