@@ -21,14 +21,14 @@ public struct ObjectKey: Sendable, Hashable, CustomStringConvertible {
 
     /// The folder part (`a/b` of `a/b/c.mp4`); empty at the bucket's top.
     public var folder: String {
-        guard let slash = rawValue.lastIndex(of: "/") else { return "" }
-        return String(rawValue[..<slash])
+        guard let slash = rawValue.utf8.lastIndex(of: UInt8(ascii: "/")) else { return "" }
+        return String(decoding: rawValue.utf8[..<slash], as: UTF8.self)
     }
 
     /// The last segment (`c.mp4` of `a/b/c.mp4`).
     public var fileName: String {
-        guard let slash = rawValue.lastIndex(of: "/") else { return rawValue }
-        return String(rawValue[rawValue.index(after: slash)...])
+        guard let slash = rawValue.utf8.lastIndex(of: UInt8(ascii: "/")) else { return rawValue }
+        return String(decoding: rawValue.utf8[rawValue.utf8.index(after: slash)...], as: UTF8.self)
     }
 
     /// Why `key` is not a key inside a bucket, or nil when it is one.
@@ -39,10 +39,15 @@ public struct ObjectKey: Sendable, Hashable, CustomStringConvertible {
         if key.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
             return "contains a control character"
         }
-        for segment in key.split(separator: "/", omittingEmptySubsequences: false) {
+        // By bytes, as the file system sees the key: split into Characters, a '/' followed by a
+        // combining mark would not separate segments, and "../\u{301}x" would pass.
+        let reserved = Array(reservedPrefix.utf8)
+        for segment in key.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false) {
             if segment.isEmpty { return "has an empty segment ('//' or a trailing '/')" }
-            if segment == "." || segment == ".." { return "has a '\(segment)' segment" }
-            if segment.hasPrefix(reservedPrefix) { return "has a segment starting with '\(reservedPrefix)', which is reserved" }
+            if segment.elementsEqual(".".utf8) || segment.elementsEqual("..".utf8) {
+                return "has a '\(String(decoding: segment, as: UTF8.self))' segment"
+            }
+            if segment.starts(with: reserved) { return "has a segment starting with '\(reservedPrefix)', which is reserved" }
         }
         return nil
     }

@@ -60,11 +60,13 @@ public final class DeliveryHandoff: Sendable {
         }
     }
 
-    /// The outbox entries the relay should send itself: those not in flight here.
-    func notInFlight(_ entries: [OutboxEntry]) -> [OutboxEntry] {
+    /// The outbox entries the relay should send itself: those not in flight here, which are in
+    /// flight from now on (until recorded), so the next read does not return them again while
+    /// their delivery is being recorded.
+    func claimNotInFlight(_ entries: [OutboxEntry]) -> [OutboxEntry] {
         state.withLock { state in
             prune(&state, now: .now)
-            return entries.filter { !state.inFlight.contains($0.id) }
+            return entries.filter { state.inFlight.insert($0.id).inserted }
         }
     }
 

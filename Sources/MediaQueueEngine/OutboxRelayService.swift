@@ -68,7 +68,10 @@ public struct TDMQRelayService: Service {
 
     public func run() async throws {
         let declared = DeclaredDestinations()
-        let recorder = DeliveryRecorder(store: store, time: time, handoff: handoff, logger: logger)
+        // Entries stay in flight from the read (or the hand-off) until their delivery is
+        // recorded; without a dispatcher in this process the relay still tracks its own reads.
+        let inFlight = handoff ?? DeliveryHandoff(wakeup: wakeup)
+        let recorder = DeliveryRecorder(store: store, time: time, inFlight: inFlight, logger: logger)
         await withDiscardingTaskGroup { group in
             group.addTask { await recorder.run() }
             var lastRead: ContinuousClock.Instant?
@@ -82,7 +85,7 @@ public struct TDMQRelayService: Service {
                     lastRead = .now
                     do {
                         let due = try await store.dueOutbox(.tdmq, now: time.now, limit: options.batchSize)
-                        let fresh = handoff?.notInFlight(due) ?? due
+                        let fresh = inFlight.claimNotInFlight(due)
                         batch += fresh
                         outboxFull = due.count == options.batchSize && !fresh.isEmpty
                     } catch {
@@ -90,7 +93,7 @@ public struct TDMQRelayService: Service {
                     }
                 }
                 if !batch.isEmpty {
-                    let delivered = await deliver(batch, declared: declared, recorder: recorder)
+                    let delivered = await deliver(batch, declared: declared, recorder: recorder, inFlight: inFlight)
                     if outboxFull { lastRead = nil }  // more is due: read again at once
                     if delivered > 0 || outboxFull { continue }
                 }
@@ -102,7 +105,9 @@ public struct TDMQRelayService: Service {
 
     /// Publishes a batch, grouped by broker; hands the confirmed ones to `recorder` and records
     /// failures. Returns how many were confirmed.
-    func deliver(_ entries: [OutboxEntry], declared: DeclaredDestinations, recorder: DeliveryRecorder) async -> Int {
+    func deliver(
+        _ entries: [OutboxEntry], declared: DeclaredDestinations, recorder: DeliveryRecorder, inFlight: DeliveryHandoff
+    ) async -> Int {
         var byRegion: [String: [OutboxEntry]] = [:]
         for entry in entries {
             guard case .mq(_, _, let region) = entry.target else { continue }
@@ -117,14 +122,14 @@ public struct TDMQRelayService: Service {
                     try await declared.ensure(entry.target, on: connection)
                     ready.append(entry)
                 } catch {
-                    await recordFailure(entry, error: "\(error)")
+                    await recordFailure(entry, error: "\(error)", inFlight: inFlight)
                 }
             }
             let results = await connection.publish(batch: ready.map(message(for:)))
             for (entry, result) in zip(ready, results) {
                 switch result {
                 case .success: deliveredIDs.append(entry.id)
-                case .failure(let error): await recordFailure(entry, error: "\(error)")
+                case .failure(let error): await recordFailure(entry, error: "\(error)", inFlight: inFlight)
                 }
             }
         }
@@ -146,7 +151,7 @@ public struct TDMQRelayService: Service {
         }
     }
 
-    func recordFailure(_ entry: OutboxEntry, error: String) async {
+    func recordFailure(_ entry: OutboxEntry, error: String, inFlight: DeliveryHandoff) async {
         let next = options.retrySchedule.nextAttempt(after: entry.attempts + 1, now: time.now)
         if next == nil {
             logger.error("callback delivery is dead after its last attempt", metadata: ["event.id": "\(entry.id)", "job.id": "\(entry.jobID)", "error": "\(error)"])
@@ -158,7 +163,7 @@ public struct TDMQRelayService: Service {
         } catch {
             logger.error("relay could not record a failed delivery", metadata: ["error": "\(error)"])
         }
-        handoff?.release([entry.id])
+        inFlight.release([entry.id])
     }
 }
 
@@ -191,13 +196,13 @@ final class DeliveryRecorder: Sendable {
     private let wakeup = Wakeup()
     private let store: any JobStore
     private let time: any TimeSource
-    private let handoff: DeliveryHandoff?
+    private let inFlight: DeliveryHandoff
     private let logger: Logger
 
-    init(store: any JobStore, time: any TimeSource, handoff: DeliveryHandoff?, logger: Logger) {
+    init(store: any JobStore, time: any TimeSource, inFlight: DeliveryHandoff, logger: Logger) {
         self.store = store
         self.time = time
-        self.handoff = handoff
+        self.inFlight = inFlight
         self.logger = logger
     }
 
@@ -220,7 +225,7 @@ final class DeliveryRecorder: Sendable {
                 return (state.pending, state.stopping)
             }
             if ids.isEmpty {
-                if stopping { return }
+                if stopping || Task.isCancelled { return }
                 await wakeup.wait(upTo: .seconds(1))
                 // The events are out already: waiting a little to record more at once costs no
                 // latency anyone sees, and saves write transactions.
@@ -229,15 +234,16 @@ final class DeliveryRecorder: Sendable {
             }
             do {
                 try await store.markDelivered(ids, at: time.now)
-                handoff?.settle(ids)
             } catch {
-                // Delivered but not recorded: sent again later with the same message-id.
+                // Delivered but not recorded: sent again (same message-id) once the grace period
+                // of `settle` has passed, not at once, so a store that keeps failing does not make
+                // the relay republish in a tight loop.
                 if !(error is CancellationError) {
                     logger.error("relay could not record deliveries", metadata: ["error": "\(error)"])
                 }
-                handoff?.release(ids)
                 if error is CancellationError { return }
             }
+            inFlight.settle(ids)
         }
     }
 }

@@ -35,17 +35,19 @@ final class RecentJobs: Sendable {
                 state.jobs[state.order[state.head]] = nil
                 state.head += 1
             }
-            // Claimed entries leave holes in `order`; compact it once the dead prefix dominates.
-            if state.head > 4096 && state.head * 2 > state.order.count {
-                state.order.removeFirst(state.head)
-                state.head = 0
-            }
-            if state.jobs.isEmpty {
-                state.order.removeAll(keepingCapacity: true)
+            // Claimed entries leave holes in `order`: rebuild it from the live entries once the
+            // holes outnumber them, so it stays proportional to what is cached.
+            if state.order.count - state.head > 2 * state.jobs.count + 1024 {
+                state.order = state.order[state.head...].filter { state.jobs[$0] != nil }
                 state.head = 0
             }
         }
     }
+
+    /// Entries of the eviction order, live or not (what the bound on memory is about).
+    var orderLength: Int { state.withLock { $0.order.count - $0.head } }
+
+    var count: Int { state.withLock { $0.jobs.count } }
 
     /// Removes and returns the cached jobs among `sequences`.
     func take(_ sequences: [Int64]) -> [Int64: Job] {

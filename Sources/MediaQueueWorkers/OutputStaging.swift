@@ -92,8 +92,10 @@ struct OutputStaging: Sendable {
         return published
     }
 
+    /// The last segment of a key, split by bytes as `ObjectKey` splits it.
     static func fileName(ofKey key: String) -> String {
-        key.split(separator: "/").last.map(String.init) ?? key
+        guard let slash = key.utf8.lastIndex(of: UInt8(ascii: "/")) else { return key }
+        return String(decoding: key.utf8[key.utf8.index(after: slash)...], as: UTF8.self)
     }
 }
 

@@ -17,12 +17,12 @@ import Testing
         let entries = (1...3).map { Self.entry($0) }
         handoff.reserve(entries)
         // An outbox read between the commit and the push sees the rows: the relay skips them.
-        #expect(handoff.notInFlight(entries + [Self.entry(9)]).map(\.id) == ["e9"])
+        #expect(handoff.claimNotInFlight(entries + [Self.entry(9)]).map(\.id) == ["e9"])
         // Entry 3's job lost its lease: nothing was written for it, so it is no longer reserved.
         handoff.push(Array(entries.prefix(2)), uncommitted: [entries[2]])
         #expect(handoff.take(max: 10).map(\.id) == ["e1", "e2"])
         #expect(handoff.take(max: 10).isEmpty)
-        #expect(handoff.notInFlight(entries).map(\.id) == ["e3"])
+        #expect(handoff.claimNotInFlight(entries).map(\.id) == ["e3"])
     }
 
     @Test func takeHandsOutAtMostMaxInOrder() {
@@ -38,7 +38,7 @@ import Testing
         handoff.reserve([http])
         handoff.push([http])
         #expect(handoff.take(max: 10).isEmpty)
-        #expect(handoff.notInFlight([http]).map(\.id) == ["e1"])
+        #expect(handoff.claimNotInFlight([http]).map(\.id) == ["e1"])
     }
 
     @Test func settledEntriesStayInFlightForTheGracePeriodAndFailedOnesAreReleasedAtOnce() async throws {
@@ -49,9 +49,21 @@ import Testing
         handoff.settle([delivered.id])
         handoff.release([failed.id])
         // A read that began before the delivery was recorded may still return it: skipped.
-        #expect(handoff.notInFlight([delivered, failed]).map(\.id) == ["e2"])
+        #expect(handoff.claimNotInFlight([delivered, failed]).map(\.id) == ["e2"])
         try await Task.sleep(for: .milliseconds(100))
-        #expect(handoff.notInFlight([delivered, failed]).map(\.id) == ["e1", "e2"])
+        // The failed one was taken again by the read above; the delivered one is free once more.
+        #expect(handoff.claimNotInFlight([delivered, failed]).map(\.id) == ["e1"])
+    }
+
+    @Test func whatAnOutboxReadReturnsIsNotReturnedAgainUntilItsDeliveryIsRecorded() {
+        let handoff = DeliveryHandoff(wakeup: Wakeup(), settleGrace: .zero)
+        let due = (1...3).map { Self.entry($0) }
+        #expect(handoff.claimNotInFlight(due).map(\.id) == ["e1", "e2", "e3"])
+        // The rows are still pending while their deliveries are being recorded: a second read skips them.
+        #expect(handoff.claimNotInFlight(due).isEmpty)
+        handoff.settle(["e1", "e2"])
+        handoff.release(["e3"])
+        #expect(handoff.claimNotInFlight(due).map(\.id) == ["e1", "e2", "e3"])
     }
 
     @Test func aPushWakesTheRelay() async {
