@@ -71,7 +71,13 @@ public struct TDMQRelayService: Service {
         // Entries stay in flight from the read (or the hand-off) until their delivery is
         // recorded; without a dispatcher in this process the relay still tracks its own reads.
         let inFlight = handoff ?? DeliveryHandoff(wakeup: wakeup)
-        let recorder = DeliveryRecorder(store: store, time: time, inFlight: inFlight, logger: logger)
+        // With a hand-off, publishing goes on from memory while deliveries are recorded, so
+        // recording can wait to batch more; without one, the next outbox read waits for the record.
+        let recorder = DeliveryRecorder(
+            store: store, time: time, inFlight: inFlight, linger: handoff == nil ? .zero : .milliseconds(10),
+            relayWakeup: handoff == nil ? wakeup : nil,
+            logger: logger
+        )
         await withDiscardingTaskGroup { group in
             group.addTask { await recorder.run() }
             var lastRead: ContinuousClock.Instant?
@@ -197,12 +203,18 @@ final class DeliveryRecorder: Sendable {
     private let store: any JobStore
     private let time: any TimeSource
     private let inFlight: DeliveryHandoff
+    private let linger: Duration
+    private let relayWakeup: Wakeup?
     private let logger: Logger
 
-    init(store: any JobStore, time: any TimeSource, inFlight: DeliveryHandoff, logger: Logger) {
+    /// `linger`: how long to wait for more confirmed deliveries before a write; `relayWakeup` is
+    /// signalled after each write (the recorded rows no longer hold back the relay's next read).
+    init(store: any JobStore, time: any TimeSource, inFlight: DeliveryHandoff, linger: Duration, relayWakeup: Wakeup?, logger: Logger) {
         self.store = store
         self.time = time
         self.inFlight = inFlight
+        self.linger = linger
+        self.relayWakeup = relayWakeup
         self.logger = logger
     }
 
@@ -229,7 +241,7 @@ final class DeliveryRecorder: Sendable {
                 await wakeup.wait(upTo: .seconds(1))
                 // The events are out already: waiting a little to record more at once costs no
                 // latency anyone sees, and saves write transactions.
-                if !state.withLock({ $0.stopping }) { try? await Task.sleep(for: .milliseconds(10)) }
+                if linger > .zero && !state.withLock({ $0.stopping }) { try? await Task.sleep(for: linger) }
                 continue
             }
             do {
@@ -244,6 +256,7 @@ final class DeliveryRecorder: Sendable {
                 if error is CancellationError { return }
             }
             inFlight.settle(ids)
+            relayWakeup?.signal()
         }
     }
 }

@@ -262,3 +262,36 @@ final class CallbackFlag: Sendable {
     var isSet: Bool { value.withLock { $0 } }
     func set() { value.withLock { $0 = true } }
 }
+
+/// The relay in a process of its own (roles split across processes): it reads the outbox
+/// instead of getting events handed over in memory, and must still send each event once.
+@Suite struct SplitRolesTests {
+    @Test func aRelayOfItsOwnDeliversABacklogWithEachEventOnce() async throws {
+        let harness = try ServiceHarness { $0.roles = [.intake, .dispatch] }
+        let events = try await harness.subscribeToEvents()
+        let (application, service) = try harness.startService(workers: [RecordingWorker()])
+        try await harness.waitForIntake()
+        let names = (0..<1500).map { "split-\($0)" }
+        try await harness.publish(batch: names.map { recordRequest($0) })
+        try await eventually("every job to end", timeout: .seconds(120)) {
+            try await application.store.jobs(JobQuery(states: [.success], limit: 2000)).count == names.count
+        }
+        service.cancel()
+
+        var relayOnly = harness.configuration
+        relayOnly.roles = [.relay]
+        let relay = try MediaQueueApplication(configuration: relayOnly, logger: harness.logger)
+        let relayTask = Task { try await relay.run(handleSignals: false) }
+        defer { relayTask.cancel() }
+        let received = try await harness.receive(names.count, from: events)
+        let userData = received.compactMap { $0.xml?["JobsDetail"]?.text("Operation", "UserData") }
+        #expect(Set(userData) == Set(names))
+        #expect(userData.count == names.count)
+        // Nothing more arrives: no event went out twice.
+        let extra = try? await harness.receive(1, from: events, timeout: .seconds(2))
+        #expect(extra == nil, "an event arrived twice")
+        try await eventually("every delivery to be recorded") {
+            try await relay.store.dueOutbox(.tdmq, now: Timestamp(seconds: Int64.max / 2000), limit: 10).isEmpty
+        }
+    }
+}
