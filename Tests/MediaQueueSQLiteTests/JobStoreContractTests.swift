@@ -85,6 +85,28 @@ func submitOne(_ store: any JobStore, _ job: Job, key: String? = nil) async thro
     }
 
     @Test(arguments: StoreKind.allCases)
+    func aKeyRepeatedWithinOneBatchCreatesOneJobAndKnownKeysAmongNewOnesAreFound(_ kind: StoreKind) async throws {
+        let store = try kind.make()
+        let queue = try await store.ensureDefaultQueue(bucket: "b", template: template())
+        let earlier = try await submitOne(store, newJob(queue), key: "old")
+        let outcomes = try await store.submit([
+            Submission(idempotencyKey: "new", jobs: [newJob(queue)]),
+            Submission(idempotencyKey: "old", jobs: [newJob(queue)]),
+            Submission(idempotencyKey: "new", jobs: [newJob(queue)]),
+            Submission(idempotencyKey: nil, jobs: [newJob(queue)]),
+        ])
+        guard outcomes.count == 4, case .created(let created) = outcomes[0], case .duplicate(let old) = outcomes[1],
+              case .duplicate(let repeated) = outcomes[2], case .created = outcomes[3]
+        else {
+            Issue.record("unexpected outcomes \(outcomes)")
+            return
+        }
+        #expect(old == [earlier.id])
+        #expect(repeated == created.map(\.id))
+        #expect(try await store.jobs(JobQuery(limit: 100)).count == 3)
+    }
+
+    @Test(arguments: StoreKind.allCases)
     func claimsFollowLevelThenSubmissionAndRespectMaxConcurrent(_ kind: StoreKind) async throws {
         let store = try kind.make()
         var queue = try await store.ensureDefaultQueue(bucket: "b", template: template(maxConcurrent: 2))
