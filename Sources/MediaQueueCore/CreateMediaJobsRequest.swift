@@ -96,14 +96,6 @@ public struct CreateMediaJobsRequest: Sendable, Hashable {
 }
 
 extension CreateMediaJobsRequest.Operation {
-    /// `Input.Object`, required by every worker that reads only from the bucket.
-    public func requireInputObject() throws(CIError) -> String {
-        guard let object = input.text("Object")?.trimmed, !object.isEmpty else {
-            throw CIError.invalid("Input.Object", "is required")
-        }
-        return try Self.key(object, element: "Input.Object").rawValue
-    }
-
     /// The input of a worker that reads one media file: `Input.Object` in the bucket or
     /// `Input.Url` (http or https), exactly one of them.
     public func requireInput() throws(CIError) -> InputSource {

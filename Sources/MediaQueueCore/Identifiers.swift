@@ -43,10 +43,10 @@ public func timeOrderedHex32() -> String {
 private func hex32(high: UInt64, low: UInt64) -> String {
     String(unsafeUninitializedCapacity: 32) { buffer in
         let digits: StaticString = "0123456789abcdef"
-        for (half, value) in [high, low].enumerated() {
-            for index in 0..<16 {
-                buffer[half * 16 + index] = digits.utf8Start[Int(value >> (60 - 4 * UInt64(index)) & 0xF)]
-            }
+        for index in 0..<16 {
+            let shift = UInt64(60 - 4 * index)
+            buffer[index] = digits.utf8Start[Int(high >> shift & 0xF)]
+            buffer[16 + index] = digits.utf8Start[Int(low >> shift & 0xF)]
         }
         return 32
     }

@@ -76,9 +76,6 @@ public struct Job: Sendable, Hashable {
         self.cancelRequested = cancelRequested
     }
 
-    /// `Input.Object`, the key of the input in the bucket.
-    public var inputObject: String? { input.text("Object") }
-
     /// `Input.Object` or `Input.Url`, checked again as at submission (the stored XML is read back).
     public func inputSource() throws(CIError) -> InputSource { try InputSource(input) }
 

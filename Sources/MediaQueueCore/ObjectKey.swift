@@ -26,9 +26,13 @@ public struct ObjectKey: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// The last segment (`c.mp4` of `a/b/c.mp4`).
-    public var fileName: String {
-        guard let slash = rawValue.utf8.lastIndex(of: UInt8(ascii: "/")) else { return rawValue }
-        return String(decoding: rawValue.utf8[rawValue.utf8.index(after: slash)...], as: UTF8.self)
+    public var fileName: String { Self.lastSegment(of: rawValue) }
+
+    /// What follows the last `/` of `key` (all of it when there is none), split by bytes as the
+    /// file system splits it.
+    public static func lastSegment(of key: String) -> String {
+        guard let slash = key.utf8.lastIndex(of: UInt8(ascii: "/")) else { return key }
+        return String(decoding: key.utf8[key.utf8.index(after: slash)...], as: UTF8.self)
     }
 
     /// Why `key` is not a key inside a bucket, or nil when it is one.

@@ -236,10 +236,17 @@ public struct DispatcherService: Service {
 /// jobs a second that string building showed in profiles.
 struct JobLogger {
     let logger: Logger
-    let job: Job
+    let jobID: JobID
+    let queueID: QueueID
+
+    init(logger: Logger, job: Job) {
+        self.logger = logger
+        jobID = job.id
+        queueID = job.queueID
+    }
 
     private func metadata(_ extra: Logger.Metadata) -> Logger.Metadata {
-        extra.merging(["job.id": "\(job.id)", "queue.id": "\(job.queueID)"]) { $1 }
+        extra.merging(["job.id": "\(jobID)", "queue.id": "\(queueID)"]) { $1 }
     }
 
     func debug(_ message: @autoclosure () -> Logger.Message, metadata extra: @autoclosure () -> Logger.Metadata = [:]) {

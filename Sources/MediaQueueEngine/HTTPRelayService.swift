@@ -32,6 +32,9 @@ public struct HTTPRelayOptions: Sendable {
     /// delivery is due again when the lease ends.
     public var leaseMargin: Duration
 
+    /// Deliveries queued per endpoint at most (`maxPerEndpoint × prefetch`).
+    var queueLimit: Int { maxPerEndpoint * max(1, prefetch) }
+
     public init(
         batchSize: Int = 500, pollInterval: Duration = .milliseconds(250), retrySchedule: RetrySchedule = .standard,
         maxPerEndpoint: Int = 8, maxInFlight: Int = 512, maxRetryAfter: Duration = .seconds(86_400), prefetch: Int = 4,
@@ -86,7 +89,7 @@ public struct HTTPRelayService: Service {
     public func run() async throws {
         let flights = Flights()
         let signers = Signers(store: store)
-        let queueLimit = options.maxPerEndpoint * max(1, options.prefetch)
+        let queueLimit = options.queueLimit
         await withDiscardingTaskGroup { group in
             var lastFullRead: ContinuousClock.Instant?
             while !Task.isShuttingDownGracefully && !Task.isCancelled {
@@ -131,7 +134,7 @@ public struct HTTPRelayService: Service {
     /// backlog for one endpoint cannot hide the others (such a read walks past that backlog, so
     /// it is done on the poll timer, not on every refill).
     func takeDue(_ flights: Flights, lookPastFullEndpoints: Bool = true) async throws {
-        let queueLimit = options.maxPerEndpoint * max(1, options.prefetch)
+        let queueLimit = options.queueLimit
         for round in 0..<4 {
             if round > 0 && !lookPastFullEndpoints { return }
             let room = options.maxPrefetched - flights.queuedTotal

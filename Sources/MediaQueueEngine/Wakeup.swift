@@ -12,17 +12,11 @@ public final class Wakeup: Sendable {
     }
 
     private let state = Mutex(State())
-    private let followers: [Wakeup]
 
-    /// `alsoWaking`: wakeups signalled with this one (the dispatcher's one relay wakeup reaches
-    /// the TDMQ and the HTTP relay).
-    public init(alsoWaking followers: [Wakeup] = []) {
-        self.followers = followers
-    }
+    public init() {}
 
     /// Wakes the waiter now, or makes its next `wait` return at once.
     public func signal() {
-        for follower in followers { follower.signal() }
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
             if let waiter = state.waiter {
                 state.waiter = nil

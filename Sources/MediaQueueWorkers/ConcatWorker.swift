@@ -106,7 +106,7 @@ public struct ConcatWorker: MediaWorker, FFmpegWorker {
         ).object()
         let staging = try OutputStaging(context: context, jobID: job.id.rawValue, object: object)
         defer { staging.remove() }
-        let stem = TranscodeWorker.stem(OutputStaging.fileName(ofKey: object))
+        let stem = OutputStaging.stem(OutputStaging.fileName(ofKey: object))
         arguments += output.containerArguments(
             output: staging.path(for: object), segmentPattern: output.format == .hls ? FFmpegConfiguration.patternEscaped(staging.folder + "/" + stem) + "-%d.ts" : nil
         )

@@ -74,8 +74,7 @@ struct JobInput: Sendable {
             let last = String(path.last ?? "")
             file = last.removingPercentEncoding ?? last
         }
-        guard let dot = file.lastIndex(of: "."), dot != file.startIndex else { return file.isEmpty ? "input" : file }
-        return String(file[..<dot])
+        return file.isEmpty ? "input" : OutputStaging.stem(file)
     }
 
     /// `(path, shown as)` for hiding this input's server path in ffmpeg's messages.

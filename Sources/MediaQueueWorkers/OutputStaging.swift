@@ -94,8 +94,13 @@ struct OutputStaging: Sendable {
 
     /// The last segment of a key, split by bytes as `ObjectKey` splits it.
     static func fileName(ofKey key: String) -> String {
-        guard let slash = key.utf8.lastIndex(of: UInt8(ascii: "/")) else { return key }
-        return String(decoding: key.utf8[key.utf8.index(after: slash)...], as: UTF8.self)
+        ObjectKey.lastSegment(of: key)
+    }
+
+    /// A file name without its extension (a leading dot is part of the name).
+    static func stem(_ fileName: String) -> String {
+        guard let dot = fileName.lastIndex(of: "."), dot != fileName.startIndex else { return fileName }
+        return String(fileName[..<dot])
     }
 }
 

@@ -46,7 +46,7 @@ public struct SegmentWorker: MediaWorker, FFmpegWorker {
         arguments += ["-i", input.path]
         if let duration = span.duration { arguments += ["-t", FFmpegConfiguration.seconds(duration)] }
         arguments += ["-map", "0:v:0?", "-map", "0:a:0?", "-c", "copy"]
-        let stem = TranscodeWorker.stem(OutputStaging.fileName(ofKey: first))
+        let stem = OutputStaging.stem(OutputStaging.fileName(ofKey: first))
         let numbered = !options.format.isPlaylist && options.duration != nil
         switch options.format {
         case .hls, .m3u8:

@@ -58,7 +58,7 @@ public struct TranscodeWorker: MediaWorker, FFmpegWorker {
         ).object()
         let staging = try OutputStaging(context: context, jobID: job.id.rawValue, object: object)
         defer { staging.remove() }
-        let stem = Self.stem(OutputStaging.fileName(ofKey: object))
+        let stem = OutputStaging.stem(OutputStaging.fileName(ofKey: object))
         let segmentPattern = options.format == .hls ? FFmpegConfiguration.patternEscaped(staging.folder + "/" + stem) + "-%d.ts" : nil
 
         var arguments: [String] = []
@@ -97,11 +97,5 @@ public struct TranscodeWorker: MediaWorker, FFmpegWorker {
             mediaResult: MediaResult.xml(published, bucket: job.bucket, region: context.formatting.region),
             mediaInfo: mediaInfo
         )
-    }
-
-    /// The file name without its extension.
-    static func stem(_ fileName: String) -> String {
-        guard let dot = fileName.lastIndex(of: "."), dot != fileName.startIndex else { return fileName }
-        return String(fileName[..<dot])
     }
 }

@@ -93,7 +93,7 @@ struct APIFixture {
 struct AcceptingWorker: MediaWorker {
     let tag: String
     func validate(_ operation: CreateMediaJobsRequest.Operation) throws(CIError) {
-        _ = try operation.requireInputObject()
+        _ = try operation.requireInput()
     }
     func run(_ job: Job, context: WorkContext) async throws -> WorkResult { WorkResult() }
 }

@@ -95,7 +95,7 @@ import Testing
 
     @Test func pathsOutsideTheBucketAreRefused() throws {
         let request = try Self.parse("<Request><Tag>S</Tag><Input><Object>../etc/passwd</Object></Input><Operation><Output><Object>/abs</Object></Output></Operation></Request>")
-        #expect(throws: CIError.self) { try request.operations[0].requireInputObject() }
+        #expect(throws: CIError.self) { try request.operations[0].requireInput() }
         #expect(throws: CIError.self) { try request.operations[0].requireOutputObject() }
     }
 }

@@ -44,14 +44,33 @@ private func spawnAndWait(_ executable: String, _ arguments: [String]) throws ->
     let outPath = folder.appendingPathComponent("out").path
     let errPath = folder.appendingPathComponent("err").path
 
+    let pid = try spawnChild(executable, arguments) { actions in
+        posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    }
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    let exitStatus: Int32 = (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
+    return CommandOutput(
+        status: exitStatus,
+        stdout: (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "",
+        stderr: (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
+    )
+}
+
+/// Starts `executable` with `posix_spawn`: standard input from /dev/null, standard output and
+/// error as `redirect` sets them, no blocked signals and default handlers whatever this thread
+/// has, this process's descriptors closed, and this process's environment plus `environment`.
+func spawnChild(
+    _ executable: String, _ arguments: [String], environment: [String: String] = [:],
+    redirect: (inout posix_spawn_file_actions_t) -> Void
+) throws -> pid_t {
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-    posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    redirect(&actions)
 
-    // The child starts with no blocked signals and default handlers, whatever this thread has.
     var attributes = posix_spawnattr_t()
     posix_spawnattr_init(&attributes)
     defer { posix_spawnattr_destroy(&attributes) }
@@ -64,21 +83,20 @@ private func spawnAndWait(_ executable: String, _ arguments: [String]) throws ->
     posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
 
     markDescriptorsCloseOnExec()
+    var variables = ProcessInfo.processInfo.environment
+    for (key, value) in environment { variables[key] = value }
     let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-    defer { for pointer in argv { free(pointer) } }
-    var pid = pid_t()
-    let spawned = posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
-    guard spawned == 0 else {
-        throw CommandFailed(description: "could not start \(executable): \(String(cString: strerror(spawned)))")
+    let envp = variables.map { strdup("\($0.key)=\($0.value)") } + [nil]
+    defer {
+        for pointer in argv { free(pointer) }
+        for pointer in envp { free(pointer) }
     }
-    var status: Int32 = 0
-    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-    let exitStatus: Int32 = (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
-    return CommandOutput(
-        status: exitStatus,
-        stdout: (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "",
-        stderr: (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
-    )
+    var pid = pid_t()
+    let result = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+    guard result == 0 else {
+        throw CommandFailed(description: "could not start \(executable): \(String(cString: strerror(result)))")
+    }
+    return pid
 }
 
 /// Keeps the test process's descriptors (sockets, pipes) out of children, as `Process` does: a
