@@ -29,6 +29,9 @@ public final class SQLiteJobStore: JobStore {
             // queue rewrites in every transaction are copied to the database (and synced) once per
             // checkpoint, so fewer checkpoints mean fewer copies and fewer fdatasync calls.
             try db.execute(sql: "PRAGMA wal_autocheckpoint = 8192")
+            // Temporary b-trees (the `seq IN (…)` lists of claims) in memory: on disk, every claim
+            // transaction created, wrote and unlinked a file in /var/tmp.
+            try db.execute(sql: "PRAGMA temp_store = MEMORY")
         }
         let folder = (path as NSString).deletingLastPathComponent
         if !folder.isEmpty {
