@@ -122,12 +122,11 @@ extension SQLiteJobStore {
             var queueCache: [QueueID: (state: String, maxSize: Int, unfinished: Int)] = [:]
             func queueInfo(_ id: QueueID) throws -> (state: String, maxSize: Int, unfinished: Int)? {
                 if let cached = queueCache[id] { return cached }
-                guard let row = try Row.fetchOne(db, sql: "SELECT state, max_size FROM queues WHERE id = ?", arguments: [id.rawValue]) else {
+                guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT state, max_size FROM queues WHERE id = ?"), arguments: [id.rawValue]) else {
                     return nil
                 }
                 let unfinished = try Int.fetchOne(
-                    db,
-                    sql: "SELECT COUNT(*) FROM jobs WHERE queue_id = ? AND state IN ('Submitted', 'Pause', 'Running')",
+                    db.cachedStatement(sql: "SELECT COUNT(*) FROM jobs WHERE queue_id = ? AND state IN ('Submitted', 'Pause', 'Running')"),
                     arguments: [id.rawValue]
                 ) ?? 0
                 let info = (state: row["state"] as String, maxSize: row["max_size"] as Int, unfinished: unfinished)
@@ -189,12 +188,11 @@ extension SQLiteJobStore {
         let recentJobs = self.recentJobs
         return try await transaction { db in
             var claimedSeqs: [Int64] = []
-            let queues = try Row.fetchAll(db, sql: "SELECT id, max_concurrent FROM queues WHERE state = 'Active' ORDER BY ordinal")
+            let queues = try Row.fetchAll(db.cachedStatement(sql: "SELECT id, max_concurrent FROM queues WHERE state = 'Active' ORDER BY ordinal"))
             for queue in queues where claimedSeqs.count < limit {
                 let queueID: String = queue["id"]
                 let running = try Int.fetchOne(
-                    db,
-                    sql: "SELECT COUNT(*) FROM jobs WHERE queue_id = ? AND state = 'Running' AND lease_expires > ?",
+                    db.cachedStatement(sql: "SELECT COUNT(*) FROM jobs WHERE queue_id = ? AND state = 'Running' AND lease_expires > ?"),
                     arguments: [queueID, now.milliseconds]
                 ) ?? 0
                 let free = min((queue["max_concurrent"] as Int) - running, limit - claimedSeqs.count)
@@ -204,13 +202,12 @@ extension SQLiteJobStore {
                     SELECT seq, job_level FROM jobs WHERE queue_id = ? AND state = 'Submitted'
                     ORDER BY job_level DESC, seq LIMIT ?
                     """
-                var candidates = try Row.fetchAll(db, sql: sql, arguments: [queueID, free]).map { (seq: $0["seq"] as Int64, level: $0["job_level"] as Int) }
+                var candidates = try Row.fetchAll(db.cachedStatement(sql: sql), arguments: [queueID, free]).map { (seq: $0["seq"] as Int64, level: $0["job_level"] as Int) }
                 let orphans = try Row.fetchAll(
-                    db,
-                    sql: """
+                    db.cachedStatement(sql: """
                         SELECT seq, job_level FROM jobs WHERE queue_id = ? AND state = 'Running' AND lease_expires <= ?
                         ORDER BY job_level DESC, seq LIMIT ?
-                        """,
+                        """),
                     arguments: [queueID, now.milliseconds, free]
                 ).map { (seq: $0["seq"] as Int64, level: $0["job_level"] as Int) }
                 if !orphans.isEmpty {
@@ -219,40 +216,35 @@ extension SQLiteJobStore {
                 claimedSeqs.append(contentsOf: candidates.prefix(free).map(\.seq))
             }
             guard !claimedSeqs.isEmpty else { return [] }
-            let list = claimedSeqs.map(String.init).joined(separator: ",")
-            try db.execute(
-                sql: """
-                    UPDATE jobs SET state = 'Running', start_time = COALESCE(start_time, ?), lease_owner = ?,
-                        lease_expires = ?, attempts = attempts + 1
-                    WHERE seq IN (\(list))
-                    """,
-                arguments: [now.milliseconds, owner, leaseUntil.milliseconds]
-            )
-            // Jobs submitted by this process come from memory with their mutable columns read
-            // here; the others are read in full.
-            var jobs = recentJobs.take(claimedSeqs)
-            if !jobs.isEmpty {
-                let known = jobs.keys.map(String.init).joined(separator: ",")
-                let rows = try Row.fetchAll(db, sql: "SELECT seq, start_time, progress, attempts, cancel_requested FROM jobs WHERE seq IN (\(known))")
-                for row in rows {
-                    let seq: Int64 = row[0]
-                    jobs[seq]?.state = .running
-                    jobs[seq]?.startTime = (row[1] as Int64?).map(Timestamp.init(milliseconds:))
-                    jobs[seq]?.progress = row[2]
-                    jobs[seq]?.attempts = row[3]
-                    jobs[seq]?.cancelRequested = row[4]
-                    jobs[seq]?.lease = Job.Lease(owner: owner, expiresAt: leaseUntil)
+            // One cached statement per job rather than an `IN (…)` list: a statement whose text
+            // changes is prepared anew each time (with GRDB's authorizer called for every column),
+            // which cost more than the executions at the small claims of a moderately busy service.
+            let claim = try db.cachedStatement(sql: """
+                UPDATE jobs SET state = 'Running', start_time = COALESCE(start_time, ?), lease_owner = ?,
+                    lease_expires = ?, attempts = attempts + 1
+                WHERE seq = ? RETURNING start_time, progress, attempts, cancel_requested
+                """)
+            let readJob = try db.cachedStatement(sql: "SELECT \(Self.jobColumns) FROM jobs WHERE seq = ?")
+            // Jobs submitted by this process come from memory with their mutable columns taken
+            // from the update; the others are read in full.
+            var recent = recentJobs.take(claimedSeqs)
+            var jobs: [Job] = []
+            jobs.reserveCapacity(claimedSeqs.count)
+            for seq in claimedSeqs {
+                guard let row = try Row.fetchAll(claim, arguments: [now.milliseconds, owner, leaseUntil.milliseconds, seq]).first else { continue }
+                if var job = recent.removeValue(forKey: seq) {
+                    job.state = .running
+                    job.startTime = (row[0] as Int64?).map(Timestamp.init(milliseconds:))
+                    job.progress = row[1]
+                    job.attempts = row[2]
+                    job.cancelRequested = row[3]
+                    job.lease = Job.Lease(owner: owner, expiresAt: leaseUntil)
+                    jobs.append(job)
+                } else if let full = try Row.fetchOne(readJob, arguments: [seq]) {
+                    jobs.append(try Self.job(full))
                 }
             }
-            let unknown = claimedSeqs.filter { jobs[$0] == nil }
-            if !unknown.isEmpty {
-                let rows = try Row.fetchAll(db, sql: "SELECT \(Self.jobColumns) FROM jobs WHERE seq IN (\(unknown.map(String.init).joined(separator: ",")))")
-                for row in rows {
-                    let job = try Self.job(row)
-                    jobs[job.sequence] = job
-                }
-            }
-            return claimedSeqs.compactMap { jobs[$0] }
+            return jobs
         }
     }
 
@@ -397,8 +389,7 @@ extension SQLiteJobStore {
     public func dueOutbox(_ channel: NotifyConfig.Channel, now: Timestamp, limit: Int) async throws -> [OutboxEntry] {
         try await read { db in
             try Row.fetchAll(
-                db,
-                sql: "SELECT \(Self.outboxColumns) FROM outbox WHERE status = 'pending' AND kind = ? AND next_attempt <= ? ORDER BY next_attempt, created_at LIMIT ?",
+                db.cachedStatement(sql: "SELECT \(Self.outboxColumns) FROM outbox WHERE status = 'pending' AND kind = ? AND next_attempt <= ? ORDER BY next_attempt, created_at LIMIT ?"),
                 arguments: [channel == .url ? "url" : "mq", now.milliseconds, limit]
             ).map(Self.outboxEntry)
         }
@@ -407,14 +398,10 @@ extension SQLiteJobStore {
     public func markDelivered(_ ids: [String], at: Timestamp) async throws {
         guard !ids.isEmpty else { return }
         try await transaction { db in
-            // One statement per chunk of ids rather than one per id.
-            for start in stride(from: 0, to: ids.count, by: 500) {
-                let chunk = Array(ids[start..<min(ids.count, start + 500)])
-                try db.execute(
-                    sql: "UPDATE outbox SET status = 'delivered', attempts = attempts + 1, delivered_at = ? WHERE id IN (\(databaseQuestionMarks(count: chunk.count)))",
-                    arguments: StatementArguments([at.milliseconds]) + StatementArguments(chunk)
-                )
-            }
+            // One cached statement executed per id: an `IN (…)` list changes the statement's text
+            // with the batch size, so it was prepared anew for nearly every batch.
+            let update = try db.cachedStatement(sql: "UPDATE outbox SET status = 'delivered', attempts = attempts + 1, delivered_at = ? WHERE id = ?")
+            for id in ids { try update.execute(arguments: [at.milliseconds, id]) }
         }
     }
 
