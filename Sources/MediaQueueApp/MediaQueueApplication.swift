@@ -97,6 +97,11 @@ public struct MediaQueueApplication: Sendable {
         // With the dispatcher and the relay in one process, committed events go to the relay in
         // memory instead of waiting for its next outbox read.
         let handoff = configuration.roles.isSuperset(of: [.dispatch, .relay]) ? DeliveryHandoff(wakeup: relayWakeup) : nil
+        // With the intake and the dispatcher in one process, the intake claims jobs as it stores
+        // them and hands them to the dispatcher in memory.
+        let jobHandoff = configuration.roles.isSuperset(of: [.intake, .dispatch])
+            ? JobHandoff(capacity: configuration.maxRunningJobs, owner: nodeID, leaseDuration: .seconds(configuration.leaseSeconds), claimSignal: dispatcherWakeup)
+            : nil
         let workers = self.workers
         // Connections come first in the list: the group stops services in reverse order, so they
         // close only after the services that use them have finished.
@@ -109,7 +114,7 @@ public struct MediaQueueApplication: Sendable {
             services.append(IntakeService(
                 connection: connection, store: store, factory: submissionFactory(workers),
                 options: IntakeOptions(queue: configuration.intakeQueue, deadLetterQueue: configuration.deadLetterQueue, defaultBucket: configuration.bucket),
-                formatting: formatting, dispatcherWakeup: dispatcherWakeup, logger: logger
+                formatting: formatting, dispatcherWakeup: dispatcherWakeup, jobHandoff: jobHandoff, logger: logger
             ))
         }
         if configuration.roles.contains(.dispatch) {
@@ -125,7 +130,7 @@ public struct MediaQueueApplication: Sendable {
                     leaseDuration: .seconds(configuration.leaseSeconds)
                 ),
                 formatting: formatting, wakeup: dispatcherWakeup, relayWakeups: RelayWakeups(tdmq: relayWakeup, http: httpRelayWakeup),
-                handoff: handoff, logger: logger
+                handoff: handoff, jobHandoff: jobHandoff, logger: logger
             ))
         }
         if configuration.roles.contains(.relay) {
@@ -150,7 +155,7 @@ public struct MediaQueueApplication: Sendable {
             services.append(APIService(
                 options: try apiOptions(), store: store,
                 factory: submissionFactory(workers), formatting: formatting, logger: logger,
-                onSubmitted: { dispatcherWakeup.signal() }, onListening: onListening,
+                onSubmitted: { if let jobHandoff { jobHandoff.noteWaiting() } else { dispatcherWakeup.signal() } }, onListening: onListening,
                 checkRule: { rule throws(CIError) in try configuration.checkCallbackRule(rule) }
             ))
         }

@@ -33,10 +33,16 @@ public protocol JobStore: Sendable {
 
     func job(id: JobID) async throws -> Job?
 
-    /// Claims jobs to run, in priority order per queue: queues `Active`, fewer than
-    /// `MaxConcurrent` running, `JobLevel` descending then submission order. A `Running` job whose
-    /// lease expired counts as waiting. Claimed jobs become `Running` with the lease.
-    func claimJobs(owner: String, now: Timestamp, leaseUntil: Timestamp, limit: Int) async throws -> [Job]
+    /// Claims up to `request.limit` jobs to run, in priority order per queue: queues `Active`,
+    /// fewer than `MaxConcurrent` running, `JobLevel` descending then submission order. A
+    /// `Running` job whose lease expired counts as waiting. Claimed jobs become `Running` with
+    /// the lease.
+    func claim(_ request: ClaimRequest) async throws -> ClaimResult
+
+    /// `submit`, then `claim`, in one transaction: a process that both stores and runs jobs
+    /// starts them without a claim transaction of its own. The claim chooses exactly as `claim`
+    /// does, among every waiting job, not only the new ones.
+    func submit(_ submissions: [Submission], thenClaim claim: ClaimRequest) async throws -> (outcomes: [SubmissionOutcome], claim: ClaimResult)
 
     /// Extends the leases of jobs `owner` still holds; returns those it no longer holds.
     func renewLeases(_ ids: [JobID], owner: String, until: Timestamp) async throws -> [JobID]
@@ -52,6 +58,10 @@ public protocol JobStore: Sendable {
     /// commit: one write for many finished jobs). Returns, per job, false (and changes nothing for
     /// it) if the job is no longer held by `owner`.
     func finish(_ jobs: [FinishedJob], owner: String) async throws -> [Bool]
+
+    /// `finish`, then `claim`, in one transaction: the jobs that take the finished ones' places
+    /// are claimed without a transaction of their own.
+    func finish(_ jobs: [FinishedJob], owner: String, thenClaim claim: ClaimRequest) async throws -> (recorded: [Bool], claim: ClaimResult)
 
     /// Cancels a job: `Submitted` or `Pause` jobs end as `Cancel` at once; a `Running` job is
     /// marked so that the process running it stops it. Throws `CIError` for unknown or finished jobs.
@@ -101,6 +111,35 @@ public protocol JobStore: Sendable {
     func purgeIdempotencyKeys(before cutoff: Timestamp) async throws
 }
 
+/// The arguments of a claim (see `JobStore.claim`).
+public struct ClaimRequest: Sendable, Hashable {
+    public var owner: String
+    public var now: Timestamp
+    public var leaseUntil: Timestamp
+    public var limit: Int
+
+    public init(owner: String, now: Timestamp, leaseUntil: Timestamp, limit: Int) {
+        self.owner = owner
+        self.now = now
+        self.leaseUntil = leaseUntil
+        self.limit = limit
+    }
+}
+
+/// What a claim took, and whether it may have left jobs waiting.
+public struct ClaimResult: Sendable, Hashable {
+    /// The claimed jobs, in dispatch order.
+    public var jobs: [Job]
+    /// False when no claimable job was left waiting when the claim ran; true when some may have
+    /// been (the claim's limit or a queue's `MaxConcurrent` stopped it).
+    public var moreWaiting: Bool
+
+    public init(jobs: [Job], moreWaiting: Bool) {
+        self.jobs = jobs
+        self.moreWaiting = moreWaiting
+    }
+}
+
 /// A job in its terminal state and the callback deliveries that announce it.
 public struct FinishedJob: Sendable, Hashable {
     public var job: Job
@@ -113,6 +152,11 @@ public struct FinishedJob: Sendable, Hashable {
 }
 
 extension JobStore {
+    /// The jobs of `claim(_:)`.
+    public func claimJobs(owner: String, now: Timestamp, leaseUntil: Timestamp, limit: Int) async throws -> [Job] {
+        try await claim(ClaimRequest(owner: owner, now: now, leaseUntil: leaseUntil, limit: limit)).jobs
+    }
+
     /// Ends one job (see `finish(_:owner:)`).
     public func finish(_ job: Job, owner: String, outbox: [OutboxEntry]) async throws -> Bool {
         try await finish([FinishedJob(job: job, outbox: outbox)], owner: owner).first ?? false

@@ -81,35 +81,44 @@ public final class MemoryJobStore: JobStore {
     }
 
     public func submit(_ submissions: [Submission]) async throws -> [SubmissionOutcome] {
+        state.withLock { store(submissions, in: &$0) }
+    }
+
+    public func submit(_ submissions: [Submission], thenClaim claim: ClaimRequest) async throws -> (outcomes: [SubmissionOutcome], claim: ClaimResult) {
         state.withLock { state in
-            submissions.map { submission in
-                if let key = submission.idempotencyKey, let seen = state.keys[key] {
-                    return .duplicate(seen.ids)
-                }
-                var perQueue: [QueueID: Int] = [:]
-                for job in submission.jobs { perQueue[job.queueID, default: 0] += 1 }
-                for (queueID, count) in perQueue {
-                    guard let queue = state.queues[queueID] else {
-                        return .refused(CIError(.noSuchQueue, "queue \(queueID) does not exist", element: "QueueId"))
-                    }
-                    let waiting = state.jobs.values.count { $0.queueID == queueID && !$0.state.isTerminal }
-                    if waiting + count > queue.maxSize {
-                        return .refused(CIError(.queueFull, "queue \(queueID) already holds \(waiting) unfinished jobs (MaxSize \(queue.maxSize))", element: "QueueId"))
-                    }
-                }
-                var created: [Job] = []
-                for var job in submission.jobs {
-                    job.sequence = state.nextSequence
-                    state.nextSequence += 1
-                    job.state = state.queues[job.queueID]?.state == .paused ? .pause : .submitted
-                    state.jobs[job.id] = job
-                    created.append(job)
-                }
-                if let key = submission.idempotencyKey {
-                    state.keys[key] = (created.map(\.id), time.now)
-                }
-                return .created(created)
+            let outcomes = store(submissions, in: &state)
+            return (outcomes, Self.claim(claim, in: &state))
+        }
+    }
+
+    private func store(_ submissions: [Submission], in state: inout State) -> [SubmissionOutcome] {
+        submissions.map { submission in
+            if let key = submission.idempotencyKey, let seen = state.keys[key] {
+                return .duplicate(seen.ids)
             }
+            var perQueue: [QueueID: Int] = [:]
+            for job in submission.jobs { perQueue[job.queueID, default: 0] += 1 }
+            for (queueID, count) in perQueue {
+                guard let queue = state.queues[queueID] else {
+                    return .refused(CIError(.noSuchQueue, "queue \(queueID) does not exist", element: "QueueId"))
+                }
+                let waiting = state.jobs.values.count { $0.queueID == queueID && !$0.state.isTerminal }
+                if waiting + count > queue.maxSize {
+                    return .refused(CIError(.queueFull, "queue \(queueID) already holds \(waiting) unfinished jobs (MaxSize \(queue.maxSize))", element: "QueueId"))
+                }
+            }
+            var created: [Job] = []
+            for var job in submission.jobs {
+                job.sequence = state.nextSequence
+                state.nextSequence += 1
+                job.state = state.queues[job.queueID]?.state == .paused ? .pause : .submitted
+                state.jobs[job.id] = job
+                created.append(job)
+            }
+            if let key = submission.idempotencyKey {
+                state.keys[key] = (created.map(\.id), time.now)
+            }
+            return .created(created)
         }
     }
 
@@ -117,29 +126,34 @@ public final class MemoryJobStore: JobStore {
         state.withLock { $0.jobs[id] }
     }
 
-    public func claimJobs(owner: String, now: Timestamp, leaseUntil: Timestamp, limit: Int) async throws -> [Job] {
-        state.withLock { state in
-            var claimed: [Job] = []
-            for queueID in state.queueOrder {
-                guard claimed.count < limit, let queue = state.queues[queueID], queue.state == .active else { continue }
-                let inQueue = state.jobs.values.filter { $0.queueID == queueID }
-                let running = inQueue.count { $0.state == .running && ($0.lease?.expiresAt ?? now) > now }
-                let free = min(queue.maxConcurrent - running, limit - claimed.count)
-                guard free > 0 else { continue }
-                let waiting = inQueue
-                    .filter { $0.state == .submitted || ($0.state == .running && ($0.lease?.expiresAt ?? now) <= now) }
-                    .sorted { ($0.jobLevel, -$0.sequence) > ($1.jobLevel, -$1.sequence) }
-                for var job in waiting.prefix(free) {
-                    job.state = .running
-                    job.startTime = job.startTime ?? now
-                    job.lease = Job.Lease(owner: owner, expiresAt: leaseUntil)
-                    job.attempts += 1
-                    state.jobs[job.id] = job
-                    claimed.append(job)
-                }
+    public func claim(_ request: ClaimRequest) async throws -> ClaimResult {
+        state.withLock { Self.claim(request, in: &$0) }
+    }
+
+    private static func claim(_ request: ClaimRequest, in state: inout State) -> ClaimResult {
+        let (owner, now, leaseUntil, limit) = (request.owner, request.now, request.leaseUntil, request.limit)
+        var claimed: [Job] = []
+        var moreWaiting = false
+        for queueID in state.queueOrder {
+            guard let queue = state.queues[queueID], queue.state == .active else { continue }
+            let inQueue = state.jobs.values.filter { $0.queueID == queueID }
+            let running = inQueue.count { $0.state == .running && ($0.lease?.expiresAt ?? now) > now }
+            let free = min(queue.maxConcurrent - running, limit - claimed.count)
+            let waiting = inQueue
+                .filter { $0.state == .submitted || ($0.state == .running && ($0.lease?.expiresAt ?? now) <= now) }
+                .sorted { ($0.jobLevel, -$0.sequence) > ($1.jobLevel, -$1.sequence) }
+            if waiting.count > max(free, 0) { moreWaiting = true }
+            guard free > 0 else { continue }
+            for var job in waiting.prefix(free) {
+                job.state = .running
+                job.startTime = job.startTime ?? now
+                job.lease = Job.Lease(owner: owner, expiresAt: leaseUntil)
+                job.attempts += 1
+                state.jobs[job.id] = job
+                claimed.append(job)
             }
-            return claimed
         }
+        return ClaimResult(jobs: claimed, moreWaiting: moreWaiting)
     }
 
     public func renewLeases(_ ids: [JobID], owner: String, until: Timestamp) async throws -> [JobID] {
@@ -172,16 +186,25 @@ public final class MemoryJobStore: JobStore {
     }
 
     public func finish(_ jobs: [FinishedJob], owner: String) async throws -> [Bool] {
+        state.withLock { Self.finish(jobs, owner: owner, in: &$0) }
+    }
+
+    public func finish(_ jobs: [FinishedJob], owner: String, thenClaim claim: ClaimRequest) async throws -> (recorded: [Bool], claim: ClaimResult) {
         state.withLock { state in
-            jobs.map { finished in
-                let job = finished.job
-                guard let current = state.jobs[job.id], current.state == .running, current.lease?.owner == owner else { return false }
-                var ended = job
-                ended.lease = nil
-                state.jobs[job.id] = ended
-                for entry in finished.outbox { state.outbox[entry.id] = entry }
-                return true
-            }
+            let recorded = Self.finish(jobs, owner: owner, in: &state)
+            return (recorded, Self.claim(claim, in: &state))
+        }
+    }
+
+    private static func finish(_ jobs: [FinishedJob], owner: String, in state: inout State) -> [Bool] {
+        jobs.map { finished in
+            let job = finished.job
+            guard let current = state.jobs[job.id], current.state == .running, current.lease?.owner == owner else { return false }
+            var ended = job
+            ended.lease = nil
+            state.jobs[job.id] = ended
+            for entry in finished.outbox { state.outbox[entry.id] = entry }
+            return true
         }
     }
 

@@ -8,6 +8,10 @@ import Synchronization
 /// a rule change applies to every job recorded after it, at one read per queue per batch.
 /// The first caller to find no write in flight starts one; later callers only enqueue and wait.
 /// Each caller still learns whether its own job was recorded (false when its lease was lost).
+///
+/// With a `JobHandoff`, the batch's transaction also claims jobs for the slots the batch frees
+/// (and any other free ones) and hands them to the dispatcher: the next jobs start without a
+/// claim transaction of their own. The batcher frees its jobs' slots; callers must not.
 public final class CompletionBatcher: Sendable {
     private typealias Waiter = CheckedContinuation<Result<Bool, any Error>, Never>
 
@@ -25,12 +29,15 @@ public final class CompletionBatcher: Sendable {
     private let linger: Duration
     private let handoff: DeliveryHandoff?
     private let relayWakeups: RelayWakeups
+    private let jobHandoff: JobHandoff?
 
     /// `handoff`: where committed TDMQ deliveries go at once (this process's relay), if anywhere.
     public init(
         store: any JobStore, owner: String, formatting: CIFormatting, time: any TimeSource, maxBatch: Int = 500,
-        linger: Duration = .milliseconds(1), handoff: DeliveryHandoff? = nil, relayWakeups: RelayWakeups = RelayWakeups()
+        linger: Duration = .milliseconds(1), handoff: DeliveryHandoff? = nil, relayWakeups: RelayWakeups = RelayWakeups(),
+        jobHandoff: JobHandoff? = nil
     ) {
+        self.jobHandoff = jobHandoff
         self.relayWakeups = relayWakeups
         self.linger = linger
         self.handoff = handoff
@@ -74,12 +81,14 @@ public final class CompletionBatcher: Sendable {
                 return batch
             }
             guard !batch.isEmpty else { return }
+            // The batch's jobs end now whatever the write's outcome: their slots go to the claim.
+            let slots = jobHandoff?.reserve(upTo: jobHandoff?.capacity ?? 0, freeing: batch.count) ?? 0
             do {
                 let finished = try await withCallbacks(batch.map(\.job))
                 handoff?.reserve(finished.flatMap(\.outbox))
                 let recorded: [Bool]
                 do {
-                    recorded = try await store.finish(finished, owner: owner)
+                    recorded = try await write(finished, slots: slots)
                 } catch {
                     handoff?.push([], uncommitted: finished.flatMap(\.outbox))
                     throw error
@@ -93,9 +102,24 @@ public final class CompletionBatcher: Sendable {
                 if committed.contains(where: { !$0.isTDMQ }) { relayWakeups.http?.signal() }
                 for (entry, ok) in zip(batch, recorded) { entry.waiter.resume(returning: .success(ok)) }
             } catch {
+                jobHandoff?.unreserve(slots)
                 for entry in batch { entry.waiter.resume(returning: .failure(error)) }
             }
         }
+    }
+
+    /// Ends the jobs; with `slots` reserved, claims as many in the same transaction and hands
+    /// them to the dispatcher.
+    private func write(_ finished: [FinishedJob], slots: Int) async throws -> [Bool] {
+        guard let jobHandoff, slots > 0 else { return try await store.finish(finished, owner: owner) }
+        let version = jobHandoff.claimStarting()
+        let (recorded, claim) = try await store.finish(finished, owner: owner, thenClaim: jobHandoff.claimRequest(limit: slots, now: time.now))
+        jobHandoff.claimEnded(claim, startedAt: version)
+        let refused = jobHandoff.handOver(claim.jobs, reserved: slots)
+        // The dispatcher stopped meanwhile: the jobs go back to their queues (or, failing that,
+        // run again when their leases expire).
+        if !refused.isEmpty { try? await store.release(refused.map(\.id), owner: owner) }
+        return recorded
     }
 
     /// Each job with the outbox row its callback target asks for, reading each queue once.

@@ -56,14 +56,20 @@ public struct DispatcherService: Service {
     let wakeup: Wakeup
     let relayWakeups: RelayWakeups
     let handoff: DeliveryHandoff?
+    let jobHandoff: JobHandoff
     let logger: Logger
 
     public init(
         store: any JobStore, workers: WorkerRegistry, options: DispatcherOptions, formatting: CIFormatting,
         time: any TimeSource = SystemTimeSource(), wakeup: Wakeup, relayWakeups: RelayWakeups = RelayWakeups(), handoff: DeliveryHandoff? = nil,
-        logger: Logger
+        jobHandoff: JobHandoff? = nil, logger: Logger
     ) {
         self.handoff = handoff
+        // Without an intake in this process the slots are the dispatcher's alone.
+        precondition(jobHandoff.map { $0.owner == options.owner && $0.capacity == options.maxRunningJobs } ?? true, "the hand-off must be this dispatcher's")
+        self.jobHandoff = jobHandoff ?? JobHandoff(
+            capacity: options.maxRunningJobs, owner: options.owner, leaseDuration: options.leaseDuration, claimSignal: wakeup
+        )
         self.store = store
         self.workers = workers
         self.options = options
@@ -76,31 +82,37 @@ public struct DispatcherService: Service {
 
     public func run() async throws {
         let completions = CompletionBatcher(
-            store: store, owner: options.owner, formatting: formatting, time: time, handoff: handoff, relayWakeups: relayWakeups
+            store: store, owner: options.owner, formatting: formatting, time: time, handoff: handoff, relayWakeups: relayWakeups,
+            jobHandoff: jobHandoff
         )
         let running = RunningJobs()
         let stopping = StopFlag()
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 group.addTask { await housekeeping(running, stopping: stopping) }
+                group.addTask { await startHandedOver(running, completions: completions, stopping: stopping) }
                 var lastClaim: ContinuousClock.Instant?
                 while !stopping.isSet && !Task.isCancelled {
                     if let lastClaim, ContinuousClock.now - lastClaim < options.claimInterval {
                         try? await Task.sleep(until: lastClaim + options.claimInterval)
                     }
                     lastClaim = .now
-                    let free = options.maxRunningJobs - running.count
+                    let free = jobHandoff.reserve(upTo: options.maxRunningJobs)
                     var claimed: [Job] = []
                     if free > 0 {
                         do {
-                            let now = time.now
-                            claimed = try await store.claimJobs(owner: options.owner, now: now, leaseUntil: now + options.leaseDuration, limit: free)
+                            let version = jobHandoff.claimStarting()
+                            let result = try await store.claim(jobHandoff.claimRequest(limit: free, now: time.now))
+                            jobHandoff.claimEnded(result, startedAt: version)
+                            claimed = result.jobs
                         } catch is CancellationError {
+                            jobHandoff.unreserve(free)
                             break
                         } catch {
                             logger.error("dispatcher could not claim jobs", metadata: ["error": "\(error)"])
                         }
                     }
+                    jobHandoff.unreserve(free - claimed.count)
                     for job in claimed {
                         running.insert(job.id)
                         group.addTask { await execute(job, running, completions: completions) }
@@ -115,8 +127,32 @@ public struct DispatcherService: Service {
         } onGracefulShutdown: {
             stopping.set()
             wakeup.signal()
+            jobHandoff.close()
         }
         logger.debug("dispatcher stopped")
+    }
+
+    /// Starts the jobs the intake claimed and handed over, as they come. On shutdown, the jobs
+    /// handed over but not started go back to their queues.
+    private func startHandedOver(_ running: RunningJobs, completions: CompletionBatcher, stopping: StopFlag) async {
+        await withDiscardingTaskGroup { group in
+            while !stopping.isSet && !Task.isCancelled {
+                for job in jobHandoff.takeHandedOver() {
+                    running.insert(job.id)
+                    group.addTask { await execute(job, running, completions: completions) }
+                }
+                await jobHandoff.waitForHandOver(upTo: options.pollInterval)
+            }
+        }
+        jobHandoff.close()
+        let leftovers = jobHandoff.takeHandedOver()
+        guard !leftovers.isEmpty else { return }
+        for _ in leftovers { jobHandoff.jobEnded() }
+        do {
+            try await store.release(leftovers.map(\.id), owner: options.owner)
+        } catch {
+            logger.warning("dispatcher could not hand back jobs it had not started; they run again when their leases expire", metadata: ["error": "\(error)"])
+        }
     }
 
     /// Lets running jobs finish for up to `drainTimeout`, then stops them and hands them back to
@@ -159,9 +195,12 @@ public struct DispatcherService: Service {
 
     /// Runs one claimed job to its end and records the outcome.
     private func execute(_ claimed: Job, _ running: RunningJobs, completions: CompletionBatcher) async {
+        // The completion batcher frees the slot of a job it records (and claims its successor in
+        // the same transaction); a job that ends any other way frees it here.
+        var slotFreedByBatcher = false
         defer {
             running.remove(claimed.id)
-            wakeup.signal()
+            if !slotFreedByBatcher { jobHandoff.jobEnded() }
         }
         var job = claimed
         let logger = JobLogger(logger: self.logger, job: job)
@@ -211,6 +250,7 @@ public struct DispatcherService: Service {
             job.message = "\(error)"
         }
         job.endTime = time.now
+        slotFreedByBatcher = true
         await finish(job, completions: completions, logger: logger)
     }
 

@@ -41,12 +41,23 @@ public struct IntakeOptions: Sendable {
     public static let clientTokenHeader = "ClientToken"
 }
 
+extension SubmissionOutcome {
+    /// Whether the submission created jobs.
+    fileprivate var createdJobs: Bool {
+        if case .created(let jobs) = self { !jobs.isEmpty } else { false }
+    }
+}
+
 /// Takes CreateMediaJobs requests from the intake queue into the store.
 ///
 /// Messages are stored in batches, one transaction each, and acknowledged only after the commit:
 /// a crash between commit and ack redelivers them, and the idempotency key (`message-id`) turns
 /// the redelivery into a no-op. A message that cannot be accepted is published to the
 /// dead-letter queue with the reason (confirmed) before it is acknowledged.
+///
+/// With a dispatcher in the same process (`jobHandoff`), the transaction that stores a batch
+/// also claims jobs for the dispatcher's free slots, and the claimed jobs are handed to it in
+/// memory.
 public struct IntakeService: Service {
     let connection: AMQPConnection
     let store: any JobStore
@@ -55,12 +66,14 @@ public struct IntakeService: Service {
     let formatting: CIFormatting
     let time: any TimeSource
     let dispatcherWakeup: Wakeup?
+    let jobHandoff: JobHandoff?
     let logger: Logger
 
     public init(
         connection: AMQPConnection, store: any JobStore, factory: SubmissionFactory, options: IntakeOptions, formatting: CIFormatting, time: any TimeSource = SystemTimeSource(),
-        dispatcherWakeup: Wakeup? = nil, logger: Logger
+        dispatcherWakeup: Wakeup? = nil, jobHandoff: JobHandoff? = nil, logger: Logger
     ) {
+        self.jobHandoff = jobHandoff
         self.connection = connection
         self.store = store
         self.factory = factory
@@ -116,6 +129,8 @@ public struct IntakeService: Service {
         var rejected: [(message: AMQPMessage, error: CIError)] = []
         let now = time.now
         let outcomes: [SubmissionOutcome]
+        var claimed: [Job] = []
+        var reserved = 0
         do {
             for message in batch {
                 switch await submission(for: message, now: now) {
@@ -127,8 +142,10 @@ public struct IntakeService: Service {
                     rejected.append((message, error))
                 }
             }
-            outcomes = try await store.submit(accepted.map(\.submission))
+            reserved = jobHandoff?.reserve(upTo: accepted.reduce(0) { $0 + $1.submission.jobs.count }) ?? 0
+            (outcomes, claimed) = try await storeBatch(accepted.map(\.submission), reserved: reserved)
         } catch {
+            jobHandoff?.unreserve(reserved)
             // The store failed (disk full, locked too long): the messages are fine, so they go back
             // to the broker rather than to the dead-letter queue.
             logger.error("intake could not store a batch", metadata: ["error": "\(error)", "messages": "\(batch.count)"])
@@ -137,12 +154,12 @@ public struct IntakeService: Service {
             return
         }
 
+        await handOver(claimed, reserved: reserved, outcomes: outcomes)
+
         var outgoing: [AMQPOutgoingMessage] = []
-        var created = 0
         for ((message, _), outcome) in zip(accepted, outcomes) {
             switch outcome {
             case .created(let jobs):
-                created += jobs.count
                 if let reply = reply(to: message, jobs: jobs) { outgoing.append(reply) }
             case .duplicate(let ids):
                 logger.debug("intake ignored a redelivered submission", metadata: ["message.id": "\(message.properties.messageID ?? "")"])
@@ -171,9 +188,38 @@ public struct IntakeService: Service {
                 return
             }
         }
-        if created > 0 { dispatcherWakeup?.signal() }
         // One consumer per channel and batches handled in order: everything up to the last tag is settled.
         if let last = batch.last { connection.ack(last.deliveryTag, multiple: true) }
+    }
+
+    /// Stores a batch; with `reserved` dispatcher slots, claims up to that many jobs in the same
+    /// transaction.
+    private func storeBatch(_ submissions: [Submission], reserved: Int) async throws -> (outcomes: [SubmissionOutcome], claimed: [Job]) {
+        guard let jobHandoff else { return (try await store.submit(submissions), []) }
+        guard reserved > 0 else {
+            // No free slot: the jobs wait, and the claims of the jobs ending now take them.
+            let outcomes = try await store.submit(submissions)
+            if outcomes.contains(where: \.createdJobs) { jobHandoff.noteWaiting() }
+            return (outcomes, [])
+        }
+        let version = jobHandoff.claimStarting()
+        let (outcomes, claim) = try await store.submit(submissions, thenClaim: jobHandoff.claimRequest(limit: reserved, now: time.now))
+        jobHandoff.claimEnded(claim, startedAt: version)
+        return (outcomes, claim.jobs)
+    }
+
+    /// Gives the claimed jobs to the dispatcher (or, without a hand-off, wakes it to claim).
+    private func handOver(_ claimed: [Job], reserved: Int, outcomes: [SubmissionOutcome]) async {
+        guard let jobHandoff else {
+            if outcomes.contains(where: \.createdJobs) { dispatcherWakeup?.signal() }
+            return
+        }
+        let refused = jobHandoff.handOver(claimed, reserved: reserved)
+        if !refused.isEmpty {
+            // The dispatcher stopped between the reservation and now: hand the jobs back to their
+            // queues (or, failing that, they run again when their lease expires).
+            try? await store.release(refused.map(\.id), owner: jobHandoff.owner)
+        }
     }
 
     /// The jobs a message asks for, or why it cannot be accepted.

@@ -118,63 +118,89 @@ extension SQLiteJobStore {
 
     public func submit(_ submissions: [Submission]) async throws -> [SubmissionOutcome] {
         let now = time.now
-        let outcomes = try await transaction { db in
-            var queueCache: [QueueID: (state: String, maxSize: Int, unfinished: Int)] = [:]
-            func queueInfo(_ id: QueueID) throws -> (state: String, maxSize: Int, unfinished: Int)? {
-                if let cached = queueCache[id] { return cached }
-                guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT state, max_size FROM queues WHERE id = ?"), arguments: [id.rawValue]) else {
-                    return nil
-                }
-                let unfinished = try Int.fetchOne(
-                    db.cachedStatement(sql: "SELECT COUNT(*) FROM jobs WHERE queue_id = ? AND state IN ('Submitted', 'Pause', 'Running')"),
-                    arguments: [id.rawValue]
-                ) ?? 0
-                let info = (state: row["state"] as String, maxSize: row["max_size"] as Int, unfinished: unfinished)
-                queueCache[id] = info
-                return info
-            }
-
-            var outcomes: [SubmissionOutcome] = []
-            outcomes.reserveCapacity(submissions.count)
-            submissionLoop: for submission in submissions {
-                if let key = submission.idempotencyKey,
-                   let ids = try String.fetchOne(db.cachedStatement(sql: "SELECT job_ids FROM idempotency_keys WHERE key = ?"), arguments: [key]) {
-                    outcomes.append(.duplicate(ids.split(separator: ",").map { JobID(rawValue: String($0)) }))
-                    continue
-                }
-                var perQueue: [QueueID: Int] = [:]
-                for job in submission.jobs { perQueue[job.queueID, default: 0] += 1 }
-                for (queueID, count) in perQueue {
-                    guard let info = try queueInfo(queueID) else {
-                        outcomes.append(.refused(CIError(.noSuchQueue, "queue \(queueID) does not exist", element: "QueueId")))
-                        continue submissionLoop
-                    }
-                    if info.unfinished + count > info.maxSize {
-                        outcomes.append(.refused(CIError(
-                            .queueFull,
-                            "queue \(queueID) already holds \(info.unfinished) unfinished jobs (MaxSize \(info.maxSize))",
-                            element: "QueueId"
-                        )))
-                        continue submissionLoop
-                    }
-                }
-                var created: [Job] = []
-                for var job in submission.jobs {
-                    guard let info = try queueInfo(job.queueID) else { continue }
-                    job.state = info.state == MediaQueue.State.paused.rawValue ? .pause : .submitted
-                    job.sequence = try Self.insert(job, db)
-                    queueCache[job.queueID]?.unfinished += 1
-                    created.append(job)
-                }
-                if let key = submission.idempotencyKey {
-                    try db.cachedStatement(sql: "INSERT INTO idempotency_keys (key, job_ids, created_at) VALUES (?, ?, ?)")
-                        .execute(arguments: [key, created.map(\.id.rawValue).joined(separator: ","), now.milliseconds])
-                }
-                outcomes.append(.created(created))
-            }
-            return outcomes
-        }
+        let outcomes = try await transaction { db in try Self.store(submissions, now: now, db) }
         for case .created(let jobs) in outcomes { recentJobs.insert(jobs) }
+        return outcomes
+    }
+
+    public func submit(_ submissions: [Submission], thenClaim claim: ClaimRequest) async throws -> (outcomes: [SubmissionOutcome], claim: ClaimResult) {
+        let now = time.now
+        let recentJobs = self.recentJobs
+        let (outcomes, claimed, unclaimed) = try await transaction { db in
+            let outcomes = try Self.store(submissions, now: now, db)
+            var created: [Int64: Job] = [:]
+            for case .created(let jobs) in outcomes {
+                for job in jobs { created[job.sequence] = job }
+            }
+            // The jobs just stored are at hand; older ones may be in the recent-jobs cache.
+            let claimed = try Self.claim(claim, db) { sequences in
+                var found = recentJobs.take(sequences.filter { created[$0] == nil })
+                for sequence in sequences {
+                    if let job = created.removeValue(forKey: sequence) { found[sequence] = job }
+                }
+                return found
+            }
+            return (outcomes, claimed, created.values.sorted { $0.sequence < $1.sequence })
+        }
+        recentJobs.insert(unclaimed)
+        return (outcomes, claimed)
+    }
+
+    /// Stores the submissions' jobs (see `submit`), in the caller's transaction.
+    static func store(_ submissions: [Submission], now: Timestamp, _ db: Database) throws -> [SubmissionOutcome] {
+        var queueCache: [QueueID: (state: String, maxSize: Int, unfinished: Int)] = [:]
+        func queueInfo(_ id: QueueID) throws -> (state: String, maxSize: Int, unfinished: Int)? {
+            if let cached = queueCache[id] { return cached }
+            guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT state, max_size FROM queues WHERE id = ?"), arguments: [id.rawValue]) else {
+                return nil
+            }
+            let unfinished = try Int.fetchOne(
+                db.cachedStatement(sql: "SELECT COUNT(*) FROM jobs WHERE queue_id = ? AND state IN ('Submitted', 'Pause', 'Running')"),
+                arguments: [id.rawValue]
+            ) ?? 0
+            let info = (state: row["state"] as String, maxSize: row["max_size"] as Int, unfinished: unfinished)
+            queueCache[id] = info
+            return info
+        }
+
+        var outcomes: [SubmissionOutcome] = []
+        outcomes.reserveCapacity(submissions.count)
+        submissionLoop: for submission in submissions {
+            if let key = submission.idempotencyKey,
+               let ids = try String.fetchOne(db.cachedStatement(sql: "SELECT job_ids FROM idempotency_keys WHERE key = ?"), arguments: [key]) {
+                outcomes.append(.duplicate(ids.split(separator: ",").map { JobID(rawValue: String($0)) }))
+                continue
+            }
+            var perQueue: [QueueID: Int] = [:]
+            for job in submission.jobs { perQueue[job.queueID, default: 0] += 1 }
+            for (queueID, count) in perQueue {
+                guard let info = try queueInfo(queueID) else {
+                    outcomes.append(.refused(CIError(.noSuchQueue, "queue \(queueID) does not exist", element: "QueueId")))
+                    continue submissionLoop
+                }
+                if info.unfinished + count > info.maxSize {
+                    outcomes.append(.refused(CIError(
+                        .queueFull,
+                        "queue \(queueID) already holds \(info.unfinished) unfinished jobs (MaxSize \(info.maxSize))",
+                        element: "QueueId"
+                    )))
+                    continue submissionLoop
+                }
+            }
+            var created: [Job] = []
+            for var job in submission.jobs {
+                guard let info = try queueInfo(job.queueID) else { continue }
+                job.state = info.state == MediaQueue.State.paused.rawValue ? .pause : .submitted
+                job.sequence = try Self.insert(job, db)
+                queueCache[job.queueID]?.unfinished += 1
+                created.append(job)
+            }
+            if let key = submission.idempotencyKey {
+                try db.cachedStatement(sql: "INSERT INTO idempotency_keys (key, job_ids, created_at) VALUES (?, ?, ?)")
+                    .execute(arguments: [key, created.map(\.id.rawValue).joined(separator: ","), now.milliseconds])
+            }
+            outcomes.append(.created(created))
+        }
         return outcomes
     }
 
@@ -184,68 +210,88 @@ extension SQLiteJobStore {
         }
     }
 
-    public func claimJobs(owner: String, now: Timestamp, leaseUntil: Timestamp, limit: Int) async throws -> [Job] {
+    public func claim(_ request: ClaimRequest) async throws -> ClaimResult {
         let recentJobs = self.recentJobs
-        return try await transaction { db in
-            var claimedSeqs: [Int64] = []
-            let queues = try Row.fetchAll(db.cachedStatement(sql: "SELECT id, max_concurrent FROM queues WHERE state = 'Active' ORDER BY ordinal"))
-            for queue in queues where claimedSeqs.count < limit {
-                let queueID: String = queue["id"]
-                let running = try Int.fetchOne(
-                    db.cachedStatement(sql: "SELECT COUNT(*) FROM jobs WHERE queue_id = ? AND state = 'Running' AND lease_expires > ?"),
-                    arguments: [queueID, now.milliseconds]
-                ) ?? 0
-                let free = min((queue["max_concurrent"] as Int) - running, limit - claimedSeqs.count)
-                guard free > 0 else { continue }
-                // Waiting jobs and jobs whose process died (lease expired), merged in dispatch order.
-                let sql = """
-                    SELECT seq, job_level FROM jobs WHERE queue_id = ? AND state = 'Submitted'
+        return try await transaction { db in try Self.claim(request, db, known: recentJobs.take) }
+    }
+
+    /// Claims jobs (see `claim`) in the caller's transaction. `known` returns, of the claimed
+    /// sequence numbers, the jobs already in memory.
+    static func claim(_ request: ClaimRequest, _ db: Database, known: ([Int64]) -> [Int64: Job]) throws -> ClaimResult {
+        let (owner, now, leaseUntil, limit) = (request.owner, request.now, request.leaseUntil, request.limit)
+        var claimedSeqs: [Int64] = []
+        var moreWaiting = false
+        let queues = try Row.fetchAll(db.cachedStatement(sql: "SELECT id, max_concurrent FROM queues WHERE state = 'Active' ORDER BY ordinal"))
+        for queue in queues {
+            let queueID: String = queue[0]
+            let running = try Int.fetchOne(
+                db.cachedStatement(sql: "SELECT COUNT(*) FROM jobs WHERE queue_id = ? AND state = 'Running' AND lease_expires > ?"),
+                arguments: [queueID, now.milliseconds]
+            ) ?? 0
+            let free = min((queue[1] as Int) - running, limit - claimedSeqs.count)
+            guard free > 0 else {
+                // Full (the queue, or this claim): does anything wait behind it?
+                if !moreWaiting {
+                    moreWaiting = try Bool.fetchOne(
+                        db.cachedStatement(sql: """
+                            SELECT EXISTS (SELECT 1 FROM jobs WHERE queue_id = ? AND state = 'Submitted')
+                                OR EXISTS (SELECT 1 FROM jobs WHERE queue_id = ? AND state = 'Running' AND lease_expires <= ?)
+                            """),
+                        arguments: [queueID, queueID, now.milliseconds]
+                    ) ?? true
+                }
+                continue
+            }
+            // Waiting jobs and jobs whose process died (lease expired), merged in dispatch order.
+            let sql = """
+                SELECT seq, job_level FROM jobs WHERE queue_id = ? AND state = 'Submitted'
+                ORDER BY job_level DESC, seq LIMIT ?
+                """
+            var candidates = try Row.fetchAll(db.cachedStatement(sql: sql), arguments: [queueID, free]).map { (seq: $0["seq"] as Int64, level: $0["job_level"] as Int) }
+            let orphans = try Row.fetchAll(
+                db.cachedStatement(sql: """
+                    SELECT seq, job_level FROM jobs WHERE queue_id = ? AND state = 'Running' AND lease_expires <= ?
                     ORDER BY job_level DESC, seq LIMIT ?
-                    """
-                var candidates = try Row.fetchAll(db.cachedStatement(sql: sql), arguments: [queueID, free]).map { (seq: $0["seq"] as Int64, level: $0["job_level"] as Int) }
-                let orphans = try Row.fetchAll(
-                    db.cachedStatement(sql: """
-                        SELECT seq, job_level FROM jobs WHERE queue_id = ? AND state = 'Running' AND lease_expires <= ?
-                        ORDER BY job_level DESC, seq LIMIT ?
-                        """),
-                    arguments: [queueID, now.milliseconds, free]
-                ).map { (seq: $0["seq"] as Int64, level: $0["job_level"] as Int) }
-                if !orphans.isEmpty {
-                    candidates = (candidates + orphans).sorted { ($0.level, -$0.seq) > ($1.level, -$1.seq) }
-                }
-                claimedSeqs.append(contentsOf: candidates.prefix(free).map(\.seq))
+                    """),
+                arguments: [queueID, now.milliseconds, free]
+            ).map { (seq: $0["seq"] as Int64, level: $0["job_level"] as Int) }
+            if !orphans.isEmpty {
+                candidates = (candidates + orphans).sorted { ($0.level, -$0.seq) > ($1.level, -$1.seq) }
             }
-            guard !claimedSeqs.isEmpty else { return [] }
-            // One cached statement per job rather than an `IN (…)` list: a statement whose text
-            // changes is prepared anew each time (with GRDB's authorizer called for every column),
-            // which cost more than the executions at the small claims of a moderately busy service.
-            let claim = try db.cachedStatement(sql: """
-                UPDATE jobs SET state = 'Running', start_time = COALESCE(start_time, ?), lease_owner = ?,
-                    lease_expires = ?, attempts = attempts + 1
-                WHERE seq = ? RETURNING start_time, progress, attempts, cancel_requested
-                """)
-            let readJob = try db.cachedStatement(sql: "SELECT \(Self.jobColumns) FROM jobs WHERE seq = ?")
-            // Jobs submitted by this process come from memory with their mutable columns taken
-            // from the update; the others are read in full.
-            var recent = recentJobs.take(claimedSeqs)
-            var jobs: [Job] = []
-            jobs.reserveCapacity(claimedSeqs.count)
-            for seq in claimedSeqs {
-                guard let row = try Row.fetchAll(claim, arguments: [now.milliseconds, owner, leaseUntil.milliseconds, seq]).first else { continue }
-                if var job = recent.removeValue(forKey: seq) {
-                    job.state = .running
-                    job.startTime = (row[0] as Int64?).map(Timestamp.init(milliseconds:))
-                    job.progress = row[1]
-                    job.attempts = row[2]
-                    job.cancelRequested = row[3]
-                    job.lease = Job.Lease(owner: owner, expiresAt: leaseUntil)
-                    jobs.append(job)
-                } else if let full = try Row.fetchOne(readJob, arguments: [seq]) {
-                    jobs.append(try Self.job(full))
-                }
-            }
-            return jobs
+            // As many as could be taken were there: more may wait.
+            if candidates.count >= free { moreWaiting = true }
+            claimedSeqs.append(contentsOf: candidates.prefix(free).map(\.seq))
         }
+        guard !claimedSeqs.isEmpty else { return ClaimResult(jobs: [], moreWaiting: moreWaiting) }
+        // One cached statement per job rather than an `IN (…)` list: a statement whose text
+        // changes is prepared anew each time (with GRDB's authorizer called for every column),
+        // which cost more than the executions at the small claims of a moderately busy service.
+        let claim = try db.cachedStatement(sql: """
+            UPDATE jobs SET state = 'Running', start_time = COALESCE(start_time, ?), lease_owner = ?,
+                lease_expires = ?, attempts = attempts + 1
+            WHERE seq = ? RETURNING start_time, progress, attempts, cancel_requested
+            """)
+        let readJob = try db.cachedStatement(sql: "SELECT \(Self.jobColumns) FROM jobs WHERE seq = ?")
+        // Jobs this process submitted come from memory with their mutable columns taken from the
+        // update; the others are read in full.
+        var recent = known(claimedSeqs)
+        var jobs: [Job] = []
+        jobs.reserveCapacity(claimedSeqs.count)
+        for seq in claimedSeqs {
+            guard let row = try Row.fetchAll(claim, arguments: [now.milliseconds, owner, leaseUntil.milliseconds, seq]).first else { continue }
+            if var job = recent.removeValue(forKey: seq) {
+                job.state = .running
+                job.startTime = (row[0] as Int64?).map(Timestamp.init(milliseconds:))
+                job.progress = row[1]
+                job.attempts = row[2]
+                job.cancelRequested = row[3]
+                job.lease = Job.Lease(owner: owner, expiresAt: leaseUntil)
+                jobs.append(job)
+            } else if let full = try Row.fetchOne(readJob, arguments: [seq]) {
+                jobs.append(try Self.job(full))
+            }
+        }
+        return ClaimResult(jobs: jobs, moreWaiting: moreWaiting)
     }
 
     public func renewLeases(_ ids: [JobID], owner: String, until: Timestamp) async throws -> [JobID] {
@@ -283,23 +329,34 @@ extension SQLiteJobStore {
 
     public func finish(_ jobs: [FinishedJob], owner: String) async throws -> [Bool] {
         guard !jobs.isEmpty else { return [] }
+        return try await transaction { db in try Self.finish(jobs, owner: owner, db) }
+    }
+
+    public func finish(_ jobs: [FinishedJob], owner: String, thenClaim claim: ClaimRequest) async throws -> (recorded: [Bool], claim: ClaimResult) {
+        let recentJobs = self.recentJobs
         return try await transaction { db in
-            // By seq (the rowid) rather than id: one b-tree lookup instead of two.
-            let update = try db.cachedStatement(sql: """
-                UPDATE jobs SET state = ?, end_time = ?, progress = ?, code = ?, message = ?, media_result = ?,
-                    media_info = ?, lease_owner = NULL, lease_expires = NULL
-                WHERE seq = ? AND id = ? AND state = 'Running' AND lease_owner = ?
-                """)
-            return try jobs.map { finished in
-                let job = finished.job
-                try update.execute(arguments: [
-                    job.state.rawValue, job.endTime?.milliseconds, job.progress, job.code, job.message,
-                    job.mediaResult?.xmlString(), job.mediaInfo?.xmlString(), job.sequence, job.id.rawValue, owner,
-                ])
-                guard db.changesCount == 1 else { return false }
-                for entry in finished.outbox { try Self.insertOutbox(entry, db) }
-                return true
-            }
+            let recorded = try Self.finish(jobs, owner: owner, db)
+            return (recorded, try Self.claim(claim, db, known: recentJobs.take))
+        }
+    }
+
+    /// Ends jobs (see `finish`) in the caller's transaction.
+    static func finish(_ jobs: [FinishedJob], owner: String, _ db: Database) throws -> [Bool] {
+        // By seq (the rowid) rather than id: one b-tree lookup instead of two.
+        let update = try db.cachedStatement(sql: """
+            UPDATE jobs SET state = ?, end_time = ?, progress = ?, code = ?, message = ?, media_result = ?,
+                media_info = ?, lease_owner = NULL, lease_expires = NULL
+            WHERE seq = ? AND id = ? AND state = 'Running' AND lease_owner = ?
+            """)
+        return try jobs.map { finished in
+            let job = finished.job
+            try update.execute(arguments: [
+                job.state.rawValue, job.endTime?.milliseconds, job.progress, job.code, job.message,
+                job.mediaResult?.xmlString(), job.mediaInfo?.xmlString(), job.sequence, job.id.rawValue, owner,
+            ])
+            guard db.changesCount == 1 else { return false }
+            for entry in finished.outbox { try Self.insertOutbox(entry, db) }
+            return true
         }
     }
 

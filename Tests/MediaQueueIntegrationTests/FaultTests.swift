@@ -34,8 +34,15 @@ final class CrashAfterFirstCommitStore: JobStore, @unchecked Sendable {
     func updateQueue(_ queue: MediaQueue) async throws { try await base.updateQueue(queue) }
     func deleteQueue(id: QueueID) async throws { try await base.deleteQueue(id: id) }
     func job(id: JobID) async throws -> Job? { try await base.job(id: id) }
-    func claimJobs(owner: String, now: Timestamp, leaseUntil: Timestamp, limit: Int) async throws -> [Job] {
-        try await base.claimJobs(owner: owner, now: now, leaseUntil: leaseUntil, limit: limit)
+    func claim(_ request: ClaimRequest) async throws -> ClaimResult { try await base.claim(request) }
+    func finish(_ jobs: [FinishedJob], owner: String, thenClaim claim: ClaimRequest) async throws -> (recorded: [Bool], claim: ClaimResult) {
+        try await base.finish(jobs, owner: owner, thenClaim: claim)
+    }
+    func submit(_ submissions: [Submission], thenClaim claim: ClaimRequest) async throws -> (outcomes: [SubmissionOutcome], claim: ClaimResult) {
+        // The first call stores without claiming, then fails: as after a real crash, nothing holds
+        // a lease on the stored job, and the dispatcher claims it.
+        if !crashed { return (try await submit(submissions), ClaimResult(jobs: [], moreWaiting: true)) }
+        return try await base.submit(submissions, thenClaim: claim)
     }
     func renewLeases(_ ids: [JobID], owner: String, until: Timestamp) async throws -> [JobID] { try await base.renewLeases(ids, owner: owner, until: until) }
     func release(_ ids: [JobID], owner: String) async throws { try await base.release(ids, owner: owner) }

@@ -1,0 +1,154 @@
+public import MediaQueueCore
+import Synchronization
+
+/// The dispatcher's slots for running jobs, shared with the transactions that make work or room:
+/// the intake's (which store jobs) and the completion batcher's (which end them) claim jobs for
+/// free slots in the same transaction and hand them over here, in memory.
+///
+/// Why: a claim of its own after every stored or finished batch cost a transaction (and a
+/// wake-up of the dispatcher) per batch, most of them finding nothing at a moderate load. The
+/// claims are the store's own (`JobStore.submit(_:thenClaim:)`, `finish(_:owner:thenClaim:)`),
+/// so priority order and each queue's `MaxConcurrent` hold exactly as for the dispatcher's.
+///
+/// A slot is in use from its reservation until the job that took it ends; the dispatcher
+/// reserves slots for its own claims the same way, so together they never run more than
+/// `capacity` jobs. The hand-off also remembers whether the last claims left jobs waiting
+/// (`hasBacklog`): only then does a job that ends outside a batch ask the dispatcher to claim.
+public final class JobHandoff: Sendable {
+    /// Jobs this process runs at once (the dispatcher's `maxRunningJobs`).
+    public let capacity: Int
+    /// Lease owner and duration of this process's claims.
+    public let owner: String
+    public let leaseDuration: Duration
+    /// The dispatcher's wake-up: makes it claim.
+    private let claimSignal: Wakeup
+    /// Wakes the dispatcher's starter of handed-over jobs.
+    private let handedOverSignal = Wakeup()
+
+    private struct State {
+        var inUse = 0
+        var handedOver: [Job] = []
+        var closed = false
+        /// Whether jobs may wait that no claim took; unknown (true) at first.
+        var backlog = true
+        /// Counts the times `backlog` was set, so that a claim that ran before the latest
+        /// setting cannot clear it.
+        var backlogVersion = 0
+    }
+
+    private let state = Mutex(State())
+
+    /// `claimSignal`: the dispatcher's wake-up.
+    public init(capacity: Int, owner: String, leaseDuration: Duration, claimSignal: Wakeup) {
+        self.capacity = capacity
+        self.owner = owner
+        self.leaseDuration = leaseDuration
+        self.claimSignal = claimSignal
+    }
+
+    /// The claim of up to `limit` jobs for this process, from `now`.
+    public func claimRequest(limit: Int, now: Timestamp) -> ClaimRequest {
+        ClaimRequest(owner: owner, now: now, leaseUntil: now + leaseDuration, limit: limit)
+    }
+
+    /// Reserves up to `limit` free slots, after freeing the slots of `ending` jobs that end now
+    /// (the completion batcher's, whose places the claim in their transaction takes); 0 when none
+    /// is free or the dispatcher has stopped.
+    public func reserve(upTo limit: Int, freeing ending: Int = 0) -> Int {
+        state.withLock { state in
+            state.inUse -= ending
+            guard !state.closed else { return 0 }
+            let granted = max(0, min(limit, capacity - state.inUse))
+            state.inUse += granted
+            return granted
+        }
+    }
+
+    /// Gives back reserved slots that no job took.
+    public func unreserve(_ count: Int) {
+        guard count > 0 else { return }
+        state.withLock { $0.inUse -= count }
+    }
+
+    /// Call before a claim; pass the answer to `claimEnded`.
+    public func claimStarting() -> Int {
+        state.withLock { $0.backlogVersion }
+    }
+
+    /// Records whether a claim left jobs waiting.
+    public func claimEnded(_ result: ClaimResult, startedAt version: Int) {
+        state.withLock { state in
+            if result.moreWaiting {
+                state.backlog = true
+                state.backlogVersion += 1
+            } else if state.backlogVersion == version {
+                state.backlog = false
+            }
+        }
+    }
+
+    /// Jobs were stored that no claim took: the dispatcher claims.
+    public func noteWaiting() {
+        state.withLock { state in
+            state.backlog = true
+            state.backlogVersion += 1
+        }
+        claimSignal.signal()
+    }
+
+    /// Hands jobs claimed for `owner` to the dispatcher; each takes one of the `reserved` slots
+    /// and the rest are given back. Returns the jobs the dispatcher can no longer take (it has
+    /// stopped): the caller must release them to the store.
+    public func handOver(_ jobs: [Job], reserved: Int) -> [Job] {
+        precondition(jobs.count <= reserved, "more jobs claimed than slots reserved")
+        let refused = state.withLock { state -> [Job] in
+            state.inUse -= reserved - jobs.count
+            if state.closed {
+                state.inUse -= jobs.count
+                return jobs
+            }
+            state.handedOver += jobs
+            return []
+        }
+        if refused.isEmpty && !jobs.isEmpty { handedOverSignal.signal() }
+        return refused
+    }
+
+    // MARK: The dispatcher's side
+
+    /// Returns when jobs were handed over (or the hand-off closed), or after `timeout`.
+    func waitForHandOver(upTo timeout: Duration) async {
+        await handedOverSignal.wait(upTo: timeout)
+    }
+
+    /// The jobs handed over since the last call, in the order they were claimed.
+    func takeHandedOver() -> [Job] {
+        state.withLock { state in
+            defer { state.handedOver = [] }
+            return state.handedOver
+        }
+    }
+
+    /// Frees the slot of a job that ended without the completion batcher (which frees its
+    /// jobs' slots itself); if jobs may be waiting, the dispatcher claims.
+    func jobEnded() {
+        let backlog = state.withLock { state in
+            state.inUse -= 1
+            return state.backlog
+        }
+        if backlog { claimSignal.signal() }
+    }
+
+    /// Slots reserved or taken.
+    var slotsInUse: Int { state.withLock { $0.inUse } }
+
+    /// Whether the last claims may have left jobs waiting.
+    var hasBacklog: Bool { state.withLock { $0.backlog } }
+
+    /// Refuses further reservations and hand-overs, and wakes the dispatcher's starter, which
+    /// then takes what is left and releases it to the store.
+    func close() {
+        state.withLock { $0.closed = true }
+        handedOverSignal.signal()
+    }
+}
