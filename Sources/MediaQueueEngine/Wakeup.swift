@@ -28,6 +28,9 @@ public final class Wakeup: Sendable {
         waiter?.resume()
     }
 
+    /// Whether a signal waits for the next `wait` (for tests).
+    var isSignalled: Bool { state.withLock { $0.pending } }
+
     /// Returns after a signal, after `timeout`, or on cancellation, whichever comes first.
     /// One waiter at a time.
     public func wait(upTo timeout: Duration) async {

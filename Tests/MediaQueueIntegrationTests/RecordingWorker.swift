@@ -1,12 +1,13 @@
 import MediaQueueCore
 import Synchronization
 
-/// A worker for scheduling tests: records the order in which jobs start (by `UserData`) and
-/// takes `delay` to finish, stopping at once when cancelled.
+/// A worker for scheduling tests: records the order in which jobs start (by `UserData`) and the
+/// most that ran at once, and takes `delay` to finish, stopping at once when cancelled.
 final class RecordingWorker: MediaWorker {
     let tag = "Record"
     let delay: Duration
     private let started = Mutex<[String]>([])
+    private let running = Mutex<(now: Int, most: Int)>((0, 0))
 
     init(delay: Duration = .zero) {
         self.delay = delay
@@ -14,10 +15,15 @@ final class RecordingWorker: MediaWorker {
 
     var startOrder: [String] { started.withLock { $0 } }
 
+    /// The most jobs that ran at the same time.
+    var mostAtOnce: Int { running.withLock { $0.most } }
+
     func validate(_ operation: CreateMediaJobsRequest.Operation) throws(CIError) {}
 
     func run(_ job: Job, context: WorkContext) async throws -> WorkResult {
         started.withLock { $0.append(job.userData ?? "") }
+        running.withLock { $0 = ($0.now + 1, max($0.most, $0.now + 1)) }
+        defer { running.withLock { $0.now -= 1 } }
         if delay > .zero { try await Task.sleep(for: delay) }
         return WorkResult()
     }

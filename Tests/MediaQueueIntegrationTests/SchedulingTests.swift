@@ -33,6 +33,33 @@ import Testing
         try await eventually("every job to start", timeout: .seconds(240)) { worker.startOrder.count >= 2200 }
         #expect(Array(worker.startOrder.prefix(200)) == high)
         #expect(Array(worker.startOrder.dropFirst(200)) == low)
+        #expect(worker.mostAtOnce == 1, "MaxConcurrent 1")
+    }
+
+    /// Jobs that arrive while the queue has room are claimed as they are stored, and those that
+    /// end make room for the next in the same write; neither may run more jobs than the queue's
+    /// MaxConcurrent or the process's limit allows.
+    @Test func neitherTheQueueNorTheProcessLimitIsExceeded() async throws {
+        let harness = try ServiceHarness {
+            $0.queueMaxConcurrent = 8
+            $0.maxRunningJobs = 3
+        }
+        let worker = RecordingWorker(delay: .milliseconds(10))
+        let (application, service) = try harness.startService(workers: [worker])
+        defer { service.cancel() }
+        try await harness.waitForIntake()
+        _ = try await application.prepare()
+
+        let names = (0..<120).map { "job-\($0)" }
+        for chunk in stride(from: 0, to: names.count, by: 20) {
+            try await harness.publish(batch: names[chunk..<(chunk + 20)].map { recordRequest($0, level: chunk / 20 % 3) })
+        }
+        try await eventually("all 120 to succeed", timeout: .seconds(120)) {
+            try await application.store.jobs(JobQuery(states: [.success], limit: 200)).count == 120
+        }
+        #expect(worker.startOrder.count == 120, "none ran twice")
+        #expect(Set(worker.startOrder) == Set(names))
+        #expect(worker.mostAtOnce <= 3, "the process runs at most MEDIAQUEUE_MAX_RUNNING_JOBS jobs")
     }
 
     @Test func pausingStopsNewStartsShowsPauseAndEnablingFinishesEveryJobOnce() async throws {
@@ -68,6 +95,7 @@ import Testing
         }
         #expect(worker.startOrder.count == 500, "none ran twice")
         #expect(Set(worker.startOrder) == Set(names))
+        #expect(worker.mostAtOnce <= 4, "MaxConcurrent 4")
     }
 
     @Test func cancelWorksInEveryStateAndThroughARestart() async throws {

@@ -1,0 +1,120 @@
+import MediaQueueCore
+import MediaQueueSQLite
+import MediaQueueXML
+import Testing
+
+/// Claims made inside the transactions that store or end jobs (`submit(_:thenClaim:)`,
+/// `finish(_:owner:thenClaim:)`) choose exactly as a claim of their own, and say whether they
+/// left jobs waiting.
+@Suite struct ClaimContractTests {
+    static let now = Timestamp(seconds: 1_700_000_000)
+
+    static func request(_ owner: String = "n", limit: Int) -> ClaimRequest {
+        ClaimRequest(owner: owner, now: now, leaseUntil: now + .seconds(30), limit: limit)
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func aClaimSaysWhetherItLeftJobsWaiting(_ kind: StoreKind) async throws {
+        let store = try kind.make()
+        let queue = try await store.ensureDefaultQueue(bucket: "b", template: template(maxConcurrent: 2))
+        #expect(try await store.claim(Self.request(limit: 5)) == ClaimResult(jobs: [], moreWaiting: false))
+        for index in 0..<3 { _ = try await submitOne(store, newJob(queue, userData: "\(index)")) }
+
+        // This claim's limit stops it: the others still wait.
+        let first = try await store.claim(Self.request(limit: 1))
+        #expect(first.jobs.map(\.userData) == ["0"])
+        #expect(first.moreWaiting)
+        // The queue's MaxConcurrent (2) stops the next one with a job still waiting.
+        let second = try await store.claim(Self.request(limit: 5))
+        #expect(second.jobs.map(\.userData) == ["1"])
+        #expect(second.moreWaiting)
+        #expect(try await store.claim(Self.request(limit: 5)).moreWaiting)
+
+        for job in first.jobs + second.jobs {
+            var done = job
+            done.state = .success
+            #expect(try await store.finish(done, owner: "n", outbox: []))
+        }
+        let last = try await store.claim(Self.request(limit: 5))
+        #expect(last.jobs.map(\.userData) == ["2"])
+        #expect(!last.moreWaiting)
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func aClaimWithTheSubmissionTakesWaitingJobsInPriorityOrderWithinMaxConcurrent(_ kind: StoreKind) async throws {
+        let store = try kind.make()
+        let queue = try await store.ensureDefaultQueue(bucket: "b", template: template(maxConcurrent: 3))
+        _ = try await submitOne(store, newJob(queue, level: 0, userData: "old-0"))
+        _ = try await submitOne(store, newJob(queue, level: 1, userData: "old-1"))
+
+        let (outcomes, claim) = try await store.submit(
+            [
+                Submission(idempotencyKey: "a", jobs: [newJob(queue, level: 2, userData: "new-2")]),
+                Submission(idempotencyKey: "b", jobs: [newJob(queue, level: 1, userData: "new-1")]),
+            ],
+            thenClaim: Self.request("intake", limit: 10)
+        )
+        #expect(outcomes.count == 2)
+        // Level first, then submission; three at most (MaxConcurrent), the rest waits.
+        #expect(claim.jobs.map(\.userData) == ["new-2", "old-1", "new-1"])
+        #expect(claim.moreWaiting)
+        #expect(claim.jobs.allSatisfy { $0.state == .running && $0.lease?.owner == "intake" && $0.attempts == 1 && $0.startTime == Self.now })
+        for job in claim.jobs {
+            let stored = try #require(try await store.job(id: job.id))
+            #expect(stored.state == .running)
+            #expect(stored.input == job.input && stored.operation == job.operation)
+        }
+        // The job left waiting is claimed later in full.
+        let rest = try await store.claim(Self.request(limit: 10))
+        #expect(rest.jobs.isEmpty)
+        var done = claim.jobs[0]
+        done.state = .success
+        #expect(try await store.finish(done, owner: "intake", outbox: []))
+        let later = try await store.claim(Self.request(limit: 10))
+        #expect(later.jobs.map(\.userData) == ["old-0"])
+        #expect(later.jobs.first?.operation.text("JobLevel") == "0")
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func aClaimWithTheSubmissionLeavesJobsOfAPausedQueueAlone(_ kind: StoreKind) async throws {
+        let store = try kind.make()
+        var queue = try await store.ensureDefaultQueue(bucket: "b", template: template())
+        queue.state = .paused
+        try await store.updateQueue(queue)
+        let (outcomes, claim) = try await store.submit([Submission(idempotencyKey: nil, jobs: [newJob(queue)])], thenClaim: Self.request(limit: 5))
+        guard case .created(let jobs) = outcomes.first else {
+            Issue.record("not created: \(outcomes)")
+            return
+        }
+        #expect(jobs.map(\.state) == [.pause])
+        #expect(claim == ClaimResult(jobs: [], moreWaiting: false))
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func aClaimWithTheFinishTakesTheSlotsTheFinishedJobsFree(_ kind: StoreKind) async throws {
+        let store = try kind.make()
+        let queue = try await store.ensureDefaultQueue(bucket: "b", template: template(maxConcurrent: 1))
+        _ = try await submitOne(store, newJob(queue, level: 0, userData: "first"))
+        _ = try await submitOne(store, newJob(queue, level: 0, userData: "second"))
+        _ = try await submitOne(store, newJob(queue, level: 1, userData: "urgent"))
+        var running = try await store.claim(Self.request(limit: 5)).jobs
+        #expect(running.map(\.userData) == ["urgent"])
+
+        running[0].state = .success
+        let (recorded, claim) = try await store.finish(
+            [FinishedJob(job: running[0], outbox: [])], owner: "n", thenClaim: Self.request(limit: 5)
+        )
+        #expect(recorded == [true])
+        // The queue's one slot went free in this transaction and the next job took it.
+        #expect(claim.jobs.map(\.userData) == ["first"])
+        #expect(claim.moreWaiting)
+        #expect(try await store.job(id: running[0].id)?.state == .success)
+
+        // A job whose lease was lost is not recorded, and its slot stays taken.
+        var stale = running[0]
+        stale.state = .failed
+        let (again, none) = try await store.finish([FinishedJob(job: stale, outbox: [])], owner: "n", thenClaim: Self.request(limit: 5))
+        #expect(again == [false])
+        #expect(none.jobs.isEmpty)
+    }
+}
