@@ -25,13 +25,39 @@ public struct CITimeFormat: Sendable, Hashable {
         let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
         let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
 
-        let offset = abs(utcOffsetSeconds) / 60
-        var out = ""
-        out.reserveCapacity(24)
-        out += pad(year, 4) + "-" + pad(month, 2) + "-" + pad(day, 2) + "T"
-        out += pad(secondsOfDay / 3600, 2) + ":" + pad(secondsOfDay / 60 % 60, 2) + ":" + pad(secondsOfDay % 60, 2)
-        out += (utcOffsetSeconds < 0 ? "-" : "+") + pad(Int64(offset / 60), 2) + pad(Int64(offset % 60), 2)
-        return out
+        let offset = Int64(abs(utcOffsetSeconds) / 60)
+        // Written digit by digit into one buffer: three times per callback body, and building it
+        // from padded pieces allocated a string for each.
+        return String(unsafeUninitializedCapacity: 24) { buffer in
+            var position = 0
+            func put(_ value: Int64, width: Int) {
+                var rest = value
+                for index in stride(from: position + width - 1, through: position, by: -1) {
+                    buffer[index] = UInt8(ascii: "0") + UInt8(rest % 10)
+                    rest /= 10
+                }
+                position += width
+            }
+            func put(_ character: Unicode.Scalar) {
+                buffer[position] = UInt8(ascii: character)
+                position += 1
+            }
+            put(min(max(year, 0), 9999), width: 4)
+            put("-")
+            put(month, width: 2)
+            put("-")
+            put(day, width: 2)
+            put("T")
+            put(secondsOfDay / 3600, width: 2)
+            put(":")
+            put(secondsOfDay / 60 % 60, width: 2)
+            put(":")
+            put(secondsOfDay % 60, width: 2)
+            put(utcOffsetSeconds < 0 ? "-" : "+")
+            put(offset / 60 % 100, width: 2)
+            put(offset % 60, width: 2)
+            return position
+        }
     }
 
     /// Formats an optional time; CI prints `-` for a time that has not happened.
@@ -75,11 +101,6 @@ public struct CITimeFormat: Sendable, Hashable {
         let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
         let days = era * 146_097 + dayOfEra - 719_468
         return Timestamp(seconds: days * 86_400 + hour * 3600 + minute * 60 + second - offsetSeconds)
-    }
-
-    private func pad(_ value: Int64, _ width: Int) -> String {
-        let digits = String(value)
-        return digits.count >= width ? digits : String(repeating: "0", count: width - digits.count) + digits
     }
 }
 

@@ -3,22 +3,28 @@ public import MediaQueueXML
 /// One media job: what was asked (`input`, `operation` as submitted), where it waits, and how far
 /// it got.
 public struct Job: Sendable, Hashable {
-    public var id: JobID
-    public var bucket: String
-    public var queueID: QueueID
-    public var tag: String
-    public var state: JobState
+    /// What was asked, fixed when the job is created and shared by every copy of the job: a job
+    /// is copied at each step of its way (store, claim, worker, completion), and copying these
+    /// fields one by one (two dozen reference counts) showed in profiles of the dispatch path.
+    private let request: Request
+
+    public var id: JobID { request.id }
+    public var bucket: String { request.bucket }
+    public var queueID: QueueID { request.queueID }
+    public var tag: String { request.tag }
     /// CI's `JobLevel`: 0, 1 or 2; higher runs first.
-    public var jobLevel: Int
+    public var jobLevel: Int { request.jobLevel }
+    /// The `<Input>` element as submitted.
+    public var input: XMLTree { request.input }
+    /// The `<Operation>` element as submitted (without `Tag`), echoed back in `JobsDetail`.
+    public var operation: XMLTree { request.operation }
+    public var callback: CallbackOverride { request.callback }
+    public var creationTime: Timestamp { request.creationTime }
+
+    public var state: JobState
     /// Submission order within the store, assigned when the job is stored; ties in `jobLevel` run
     /// in this order.
     public var sequence: Int64
-    /// The `<Input>` element as submitted.
-    public var input: XMLTree
-    /// The `<Operation>` element as submitted (without `Tag`), echoed back in `JobsDetail`.
-    public var operation: XMLTree
-    public var callback: CallbackOverride
-    public var creationTime: Timestamp
     public var startTime: Timestamp?
     public var endTime: Timestamp?
     public var progress: Int
@@ -53,17 +59,12 @@ public struct Job: Sendable, Hashable {
         mediaResult: XMLTree? = nil, mediaInfo: XMLTree? = nil, lease: Lease? = nil, attempts: Int = 0,
         cancelRequested: Bool = false
     ) {
-        self.id = id
-        self.bucket = bucket
-        self.queueID = queueID
-        self.tag = tag
+        self.request = Request(
+            id: id, bucket: bucket, queueID: queueID, tag: tag, jobLevel: jobLevel, input: input, operation: operation,
+            callback: callback, creationTime: creationTime
+        )
         self.state = state
-        self.jobLevel = jobLevel
         self.sequence = sequence
-        self.input = input
-        self.operation = operation
-        self.callback = callback
-        self.creationTime = creationTime
         self.startTime = startTime
         self.endTime = endTime
         self.progress = progress
@@ -81,4 +82,50 @@ public struct Job: Sendable, Hashable {
 
     /// `Operation.UserData`.
     public var userData: String? { operation.text("UserData") }
+
+    private final class Request: Sendable, Hashable {
+        let id: JobID
+        let bucket: String
+        let queueID: QueueID
+        let tag: String
+        let jobLevel: Int
+        let input: XMLTree
+        let operation: XMLTree
+        let callback: CallbackOverride
+        let creationTime: Timestamp
+
+        init(
+            id: JobID, bucket: String, queueID: QueueID, tag: String, jobLevel: Int, input: XMLTree, operation: XMLTree,
+            callback: CallbackOverride, creationTime: Timestamp
+        ) {
+            self.id = id
+            self.bucket = bucket
+            self.queueID = queueID
+            self.tag = tag
+            self.jobLevel = jobLevel
+            self.input = input
+            self.operation = operation
+            self.callback = callback
+            self.creationTime = creationTime
+        }
+
+        static func == (lhs: Request, rhs: Request) -> Bool {
+            lhs === rhs
+                || (lhs.id == rhs.id && lhs.bucket == rhs.bucket && lhs.queueID == rhs.queueID && lhs.tag == rhs.tag
+                    && lhs.jobLevel == rhs.jobLevel && lhs.input == rhs.input && lhs.operation == rhs.operation
+                    && lhs.callback == rhs.callback && lhs.creationTime == rhs.creationTime)
+        }
+
+        func hash(into hasher: inout Hasher) {
+            hasher.combine(id)
+            hasher.combine(bucket)
+            hasher.combine(queueID)
+            hasher.combine(tag)
+            hasher.combine(jobLevel)
+            hasher.combine(input)
+            hasher.combine(operation)
+            hasher.combine(callback)
+            hasher.combine(creationTime)
+        }
+    }
 }

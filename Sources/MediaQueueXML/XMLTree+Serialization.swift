@@ -39,6 +39,11 @@ extension XMLTree {
     /// Appends `text` with `&`, `<`, `>` and CR escaped. Bytes are enough: in UTF-8 those ASCII
     /// bytes never occur inside a multi-byte character.
     static func escape(_ text: String, into out: inout [UInt8]) {
+        // Most texts need no escaping: copy them whole instead of byte by byte.
+        if !text.utf8.contains(where: { $0 == UInt8(ascii: "&") || $0 == UInt8(ascii: "<") || $0 == UInt8(ascii: ">") || $0 == 0x0D }) {
+            out.append(contentsOf: text.utf8)
+            return
+        }
         for byte in text.utf8 {
             switch byte {
             case UInt8(ascii: "&"): out.append(contentsOf: "&amp;".utf8)

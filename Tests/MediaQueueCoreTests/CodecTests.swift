@@ -240,6 +240,19 @@ import Testing
         #expect(CITimeFormat.parse("yesterday") == nil)
     }
 
+    @Test func everyFormattedTimeParsesBackToItself() {
+        var generator = SystemRandomNumberGenerator()
+        for offsetMinutes in [-720, -330, 0, 345, 480, 840] {
+            let format = CITimeFormat(utcOffsetSeconds: offsetMinutes * 60)
+            for _ in 0..<500 {
+                let time = Timestamp(seconds: Int64.random(in: 0...4_102_444_800, using: &generator))
+                let text = format.format(time)
+                #expect(text.utf8.count == 24)
+                #expect(CITimeFormat.parse(text) == time, "\(text)")
+            }
+        }
+    }
+
     @Test func idsHaveCIsShape() {
         let job = JobID.generate().rawValue
         let queue = QueueID.generate().rawValue

@@ -26,12 +26,12 @@ func template(_ now: Timestamp = Timestamp(seconds: 1_700_000_000), maxConcurren
     MediaQueue(bucket: "", name: "", maxConcurrent: maxConcurrent, maxSize: maxSize, createTime: now)
 }
 
-func newJob(_ queue: MediaQueue, level: Int = 0, userData: String = "") -> Job {
+func newJob(_ queue: MediaQueue, level: Int = 0, userData: String = "", callback: CallbackOverride = CallbackOverride()) -> Job {
     Job(
         bucket: queue.bucket, queueID: queue.id, tag: "Snapshot", jobLevel: level,
         input: XMLTree("Input", children: [XMLTree("Object", text: "in/a.mp4")]),
         operation: XMLTree("Operation", children: [XMLTree("JobLevel", text: String(level)), XMLTree("UserData", text: userData)]),
-        creationTime: Timestamp(seconds: 1_700_000_000)
+        callback: callback, creationTime: Timestamp(seconds: 1_700_000_000)
     )
 }
 
@@ -281,8 +281,7 @@ extension JobStoreContractTests {
         let here = try SQLiteJobStore(path: path)
         let elsewhere = try SQLiteJobStore(path: path)
         let queue = try await here.ensureDefaultQueue(bucket: "b", template: template(maxConcurrent: 10))
-        var mine = newJob(queue, level: 2, userData: "mine")
-        mine.callback = CallbackOverride(url: "https://example.com/cb", format: .json)
+        let mine = newJob(queue, level: 2, userData: "mine", callback: CallbackOverride(url: "https://example.com/cb", format: .json))
         let submittedHere = try await submitOne(here, mine)
         let submittedElsewhere = try await submitOne(elsewhere, newJob(queue, level: 1, userData: "theirs"))
         let now = Timestamp(seconds: 1_700_000_000)
