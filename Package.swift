@@ -68,7 +68,7 @@ let package = Package(
         ),
         .target(
             name: "MediaQueueSQLite",
-            dependencies: ["MediaQueueCore", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["MediaQueueCore", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
         .target(

@@ -196,8 +196,11 @@ extension SQLiteJobStore {
                 created.append(job)
             }
             if let key = submission.idempotencyKey {
-                try db.cachedStatement(sql: "INSERT INTO idempotency_keys (key, job_ids, created_at) VALUES (?, ?, ?)")
-                    .execute(arguments: [key, created.map(\.id.rawValue).joined(separator: ","), now.milliseconds])
+                var insert = DirectStatement(try db.cachedStatement(sql: "INSERT INTO idempotency_keys (key, job_ids, created_at) VALUES (?, ?, ?)"))
+                insert.bind(key)
+                insert.bind(created.map(\.id.rawValue).joined(separator: ","))
+                insert.bind(now.milliseconds)
+                try insert.run(db)
             }
             outcomes.append(.created(created))
         }
@@ -350,10 +353,18 @@ extension SQLiteJobStore {
             """)
         return try jobs.map { finished in
             let job = finished.job
-            try update.execute(arguments: [
-                job.state.rawValue, job.endTime?.milliseconds, job.progress, job.code, job.message,
-                job.mediaResult?.xmlString(), job.mediaInfo?.xmlString(), job.sequence, job.id.rawValue, owner,
-            ])
+            var bound = DirectStatement(update)
+            bound.bind(job.state.rawValue)
+            bound.bind(job.endTime?.milliseconds)
+            bound.bind(job.progress)
+            bound.bind(job.code)
+            bound.bind(job.message)
+            bound.bind(job.mediaResult?.xmlString())
+            bound.bind(job.mediaInfo?.xmlString())
+            bound.bind(job.sequence)
+            bound.bind(job.id.rawValue)
+            bound.bind(owner)
+            try bound.run(db)
             guard db.changesCount == 1 else { return false }
             for entry in finished.outbox { try Self.insertOutbox(entry, db) }
             return true
@@ -370,17 +381,27 @@ extension SQLiteJobStore {
             name = mqName
             region = mqRegion
         }
-        try db.cachedStatement(sql: """
+        var insert = DirectStatement(try db.cachedStatement(sql: """
             INSERT INTO outbox (id, job_id, bucket, kind, url, mq_mode, mq_name, mq_region, routing_key, body,
                 content_type, attempts, next_attempt, created_at, endpoint)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """).execute(
-            arguments: [
-                entry.id, entry.jobID.rawValue, entry.bucket, kind, url, mode, name, region, entry.routingKey,
-                Data(entry.body), entry.contentType, entry.attempts, entry.nextAttempt.milliseconds, entry.createdAt.milliseconds,
-                entry.endpoint,
-            ]
-        )
+            """))
+        insert.bind(entry.id)
+        insert.bind(entry.jobID.rawValue)
+        insert.bind(entry.bucket)
+        insert.bind(kind)
+        insert.bind(url)
+        insert.bind(mode)
+        insert.bind(name)
+        insert.bind(region)
+        insert.bind(entry.routingKey)
+        insert.bind(entry.body)
+        insert.bind(entry.contentType)
+        insert.bind(entry.attempts)
+        insert.bind(entry.nextAttempt.milliseconds)
+        insert.bind(entry.createdAt.milliseconds)
+        insert.bind(entry.endpoint)
+        try insert.run(db)
     }
 
     public func cancel(_ id: JobID, now: Timestamp) async throws -> CancelOutcome {
@@ -458,7 +479,12 @@ extension SQLiteJobStore {
             // One cached statement executed per id: an `IN (…)` list changes the statement's text
             // with the batch size, so it was prepared anew for nearly every batch.
             let update = try db.cachedStatement(sql: "UPDATE outbox SET status = 'delivered', attempts = attempts + 1, delivered_at = ? WHERE id = ?")
-            for id in ids { try update.execute(arguments: [at.milliseconds, id]) }
+            for id in ids {
+                var bound = DirectStatement(update)
+                bound.bind(at.milliseconds)
+                bound.bind(id)
+                try bound.run(db)
+            }
         }
     }
 

@@ -44,18 +44,27 @@ extension SQLiteJobStore {
     }
 
     static func insert(_ job: Job, _ db: Database) throws -> Int64 {
-        try db.cachedStatement(sql: """
+        var insert = DirectStatement(try db.cachedStatement(sql: """
             INSERT INTO jobs (id, bucket, queue_id, tag, state, job_level, input, operation, callback,
                 creation_time, start_time, end_time, progress, code, message)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """).execute(
-            arguments: [
-                job.id.rawValue, job.bucket, job.queueID.rawValue, job.tag, job.state.rawValue, job.jobLevel,
-                job.input.xmlString(), job.operation.xmlString(), callbackXML(job.callback),
-                job.creationTime.milliseconds, job.startTime?.milliseconds, job.endTime?.milliseconds,
-                job.progress, job.code, job.message,
-            ]
-        )
+            """))
+        insert.bind(job.id.rawValue)
+        insert.bind(job.bucket)
+        insert.bind(job.queueID.rawValue)
+        insert.bind(job.tag)
+        insert.bind(job.state.rawValue)
+        insert.bind(job.jobLevel)
+        insert.bind(job.input.xmlString())
+        insert.bind(job.operation.xmlString())
+        insert.bind(callbackXML(job.callback))
+        insert.bind(job.creationTime.milliseconds)
+        insert.bind(job.startTime?.milliseconds)
+        insert.bind(job.endTime?.milliseconds)
+        insert.bind(job.progress)
+        insert.bind(job.code)
+        insert.bind(job.message)
+        try insert.run(db)
         return db.lastInsertedRowID
     }
 

@@ -117,4 +117,21 @@ import Testing
         #expect(again == [false])
         #expect(none.jobs.isEmpty)
     }
+
+    /// The per-job statements bind their values through SQLite's C API: a failing one still
+    /// rolls back its whole transaction, and the store goes on working.
+    @Test func aFailedWriteRollsBackItsBatchAndTheStoreGoesOn() async throws {
+        let store = try StoreKind.sqlite.make()
+        let queue = try await store.ensureDefaultQueue(bucket: "b", template: template())
+        let first = try await submitOne(store, newJob(queue, userData: "first"))
+        let fresh = newJob(queue, userData: "fresh")
+        // The same job id again violates the unique index, after `fresh` was inserted.
+        await #expect(throws: (any Error).self) {
+            try await store.submit([Submission(idempotencyKey: "k", jobs: [fresh, first])])
+        }
+        #expect(try await store.job(id: fresh.id) == nil, "the batch is rolled back")
+        let again = try await submitOne(store, newJob(queue, userData: "after"), key: "k")
+        #expect(try await store.job(id: again.id)?.userData == "after")
+        #expect(try await store.jobs(JobQuery(limit: 10)).count == 2)
+    }
 }
