@@ -129,6 +129,13 @@ let package = Package(
             path: "Benchmarks/DispatchBenchmark",
             swiftSettings: swiftSettings
         ),
+        // `Benchmarks/end-to-end.sh`: AMQP submission to confirmed event through `mediaqueue serve`.
+        .executableTarget(
+            name: "mediaqueue-e2e-bench",
+            dependencies: ["MediaQueueAMQP", .product(name: "Logging", package: "swift-log")],
+            path: "Benchmarks/EndToEnd",
+            swiftSettings: swiftSettings
+        ),
 
         .target(
             name: "MediaQueueTestSupport",
