@@ -44,6 +44,7 @@ func number(_ flag: String, _ value: String) -> Int {
 
 func fail(_ message: String) -> Never {
     FileHandle.standardError.write(Data("mediaqueue-e2e-bench: \(message)\n".utf8))
+    stopServe()
     exit(2)
 }
 
@@ -119,110 +120,128 @@ let run = "bench.e2e.\(getpid())"
 let jobsQueue = "\(run).jobs"
 let eventsExchange = "\(run).events"
 let dataDir = FileManager.default.temporaryDirectory.appendingPathComponent(run).path
-var logger = Logger(label: "mediaqueue-e2e-bench")
-logger.logLevel = .warning
+/// The serve process and its data folder, ended and removed on every way out (`fail` included).
+let started = Mutex<(serve: Process, dataDir: String)?>(nil)
 
-let connection = AMQPConnection(configuration: try AMQPConfiguration(url: options.amqpURL), logger: logger)
-let connectionTask = Task { try await connection.run() }
-try await connection.waitUntilConnected()
-
-// The subscriber first, so no event is missed.
-try await connection.declare(AMQPTopology(exchanges: [AMQPExchange(name: eventsExchange, type: "topic", durable: true)]))
-let subscription = try await connection.declareQueue(AMQPQueue(name: "", durable: false, exclusive: true, autoDelete: true))
-try await connection.bind(AMQPBinding(queue: subscription, exchange: eventsExchange, routingKey: "job.#"))
-let events = try await connection.consume(queue: subscription, prefetch: 2000)
-let arrivals = Arrivals()
-let subscriber = Task {
-    while let batch = await events.nextBatch(max: 500) {
-        let now = wallNanoseconds()
-        for message in batch {
-            if let (job, submitted) = userData(in: message.body) { arrivals.record(job: job, submitted: submitted, at: now) }
-        }
-        if let last = batch.last { connection.ack(last.deliveryTag, multiple: true) }
+func stopServe() {
+    guard let (serve, dataDir) = started.withLock({ $0 }) else { return }
+    if serve.isRunning {
+        serve.terminate()
+        serve.waitUntilExit()
     }
-}
-
-// MediaQueue with a fresh database, the benchmark's queue and exchange, and queue limits that
-// let the whole run wait at once.
-let serve = Process()
-serve.executableURL = URL(fileURLWithPath: options.mediaqueue)
-serve.arguments = ["serve"]
-var environment = ProcessInfo.processInfo.environment
-environment.merge([
-    "MEDIAQUEUE_AMQP_URL": options.amqpURL, "MEDIAQUEUE_DATA_DIR": dataDir, "MEDIAQUEUE_HTTP_ADDRESS": "127.0.0.1:0",
-    "MEDIAQUEUE_INTAKE_QUEUE": jobsQueue, "MEDIAQUEUE_DEAD_LETTER_QUEUE": "\(jobsQueue).dead",
-    "MEDIAQUEUE_EVENTS_EXCHANGE": eventsExchange, "MEDIAQUEUE_ENABLE_NOOP": "1", "MEDIAQUEUE_LOG_LEVEL": "warning",
-    "MEDIAQUEUE_QUEUE_MAX_SIZE": String(options.jobs + 1000), "MEDIAQUEUE_QUEUE_MAX_CONCURRENT": "256",
-    "MEDIAQUEUE_MAX_RUNNING_JOBS": "256",
-]) { $1 }
-serve.environment = environment
-// Its log lines go to standard error: standard output is the result line alone.
-serve.standardOutput = FileHandle.standardError
-try serve.run()
-defer {
-    if serve.isRunning { serve.terminate() }
     try? FileManager.default.removeItem(atPath: dataDir)
 }
-let ready = ContinuousClock.now + .seconds(60)
-while (try? await connection.queueStatus(jobsQueue).consumers) ?? 0 == 0 {
-    guard serve.isRunning, ContinuousClock.now < ready else { fail("mediaqueue serve did not start consuming \(jobsQueue)") }
-    try await Task.sleep(for: .milliseconds(100))
-}
 
-// The producer: batches of confirmed publishes, paced when --rate is set.
-let firstPublish = wallNanoseconds()
-let clock = ContinuousClock()
-let start = clock.now
-var published = 0
-var generator = SystemRandomNumberGenerator()
-while published < options.jobs {
-    var count = min(500, options.jobs - published)
-    if options.rate > 0 {
-        // Publish what is due by now: a millisecond's worth or so at a time.
-        let elapsed = clock.now - start
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        let due = Int(Double(options.rate) * seconds) - published
-        if due <= 0 {
-            try await Task.sleep(for: .milliseconds(1))
-            continue
+func runBenchmark() async throws {
+    var logger = Logger(label: "mediaqueue-e2e-bench")
+    logger.logLevel = .warning
+
+    let connection = AMQPConnection(configuration: try AMQPConfiguration(url: options.amqpURL), logger: logger)
+    let connectionTask = Task { try await connection.run() }
+    try await connection.waitUntilConnected()
+
+    // The subscriber first, so no event is missed.
+    try await connection.declare(AMQPTopology(exchanges: [AMQPExchange(name: eventsExchange, type: "topic", durable: true)]))
+    let subscription = try await connection.declareQueue(AMQPQueue(name: "", durable: false, exclusive: true, autoDelete: true))
+    try await connection.bind(AMQPBinding(queue: subscription, exchange: eventsExchange, routingKey: "job.#"))
+    let events = try await connection.consume(queue: subscription, prefetch: 2000)
+    let arrivals = Arrivals()
+    let subscriber = Task {
+        while let batch = await events.nextBatch(max: 500) {
+            let now = wallNanoseconds()
+            for message in batch {
+                if let (job, submitted) = userData(in: message.body) { arrivals.record(job: job, submitted: submitted, at: now) }
+            }
+            if let last = batch.last { connection.ack(last.deliveryTag, multiple: true) }
         }
-        count = min(count, due)
     }
-    let batch = (published..<(published + count)).map { job in
-        let level = Int.random(in: 0...2, using: &generator)
-        return AMQPOutgoingMessage(
-            routingKey: jobsQueue, body: request(job: job, level: level, submitted: wallNanoseconds()),
-            properties: AMQPProperties(contentType: "application/xml", messageID: "\(run)-\(job)", persistent: true, priority: UInt8(level))
-        )
+
+    // MediaQueue with a fresh database, the benchmark's queue and exchange, and queue limits that
+    // let the whole run wait at once.
+    let serve = Process()
+    serve.executableURL = URL(fileURLWithPath: options.mediaqueue)
+    serve.arguments = ["serve"]
+    var environment = ProcessInfo.processInfo.environment
+    environment.merge([
+        "MEDIAQUEUE_AMQP_URL": options.amqpURL, "MEDIAQUEUE_DATA_DIR": dataDir, "MEDIAQUEUE_HTTP_ADDRESS": "127.0.0.1:0",
+        "MEDIAQUEUE_INTAKE_QUEUE": jobsQueue, "MEDIAQUEUE_DEAD_LETTER_QUEUE": "\(jobsQueue).dead",
+        "MEDIAQUEUE_EVENTS_EXCHANGE": eventsExchange, "MEDIAQUEUE_ENABLE_NOOP": "1", "MEDIAQUEUE_LOG_LEVEL": "warning",
+        "MEDIAQUEUE_QUEUE_MAX_SIZE": String(options.jobs + 1000), "MEDIAQUEUE_QUEUE_MAX_CONCURRENT": "256",
+        "MEDIAQUEUE_MAX_RUNNING_JOBS": "256",
+    ]) { $1 }
+    serve.environment = environment
+    // Its log lines go to standard error: standard output is the result line alone.
+    serve.standardOutput = FileHandle.standardError
+    try serve.run()
+    started.withLock { $0 = (serve, dataDir) }
+    defer { stopServe() }
+    let ready = ContinuousClock.now + .seconds(60)
+    while (try? await connection.queueStatus(jobsQueue).consumers) ?? 0 == 0 {
+        guard serve.isRunning, ContinuousClock.now < ready else { fail("mediaqueue serve did not start consuming \(jobsQueue)") }
+        try await Task.sleep(for: .milliseconds(100))
     }
-    for result in await connection.publish(batch: batch) {
-        if case .failure(let error) = result { fail("a publish failed: \(error)") }
+
+    // The producer: batches of confirmed publishes, paced when --rate is set.
+    let firstPublish = wallNanoseconds()
+    let clock = ContinuousClock()
+    let start = clock.now
+    var published = 0
+    var generator = SystemRandomNumberGenerator()
+    while published < options.jobs {
+        var count = min(500, options.jobs - published)
+        if options.rate > 0 {
+            // Publish what is due by now: a millisecond's worth or so at a time.
+            let elapsed = clock.now - start
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            let due = Int(Double(options.rate) * seconds) - published
+            if due <= 0 {
+                try await Task.sleep(for: .milliseconds(1))
+                continue
+            }
+            count = min(count, due)
+        }
+        let batch = (published..<(published + count)).map { job in
+            let level = Int.random(in: 0...2, using: &generator)
+            return AMQPOutgoingMessage(
+                routingKey: jobsQueue, body: request(job: job, level: level, submitted: wallNanoseconds()),
+                properties: AMQPProperties(contentType: "application/xml", messageID: "\(run)-\(job)", persistent: true, priority: UInt8(level))
+            )
+        }
+        for result in await connection.publish(batch: batch) {
+            if case .failure(let error) = result { fail("a publish failed: \(error)") }
+        }
+        published += count
     }
-    published += count
+
+    let deadline = ContinuousClock.now + .seconds(max(120, options.jobs / 500))
+    while arrivals.count < options.jobs {
+        guard serve.isRunning else { fail("mediaqueue serve exited (status \(serve.terminationStatus))") }
+        guard ContinuousClock.now < deadline else { fail("only \(arrivals.count) of \(options.jobs) events arrived") }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+    let rss = peakRSS(of: serve.processIdentifier)
+    serve.terminate()
+    serve.waitUntilExit()
+
+    let result = arrivals.snapshot
+    let latencies = result.latencies.sorted()
+    let seconds = Double(result.lastArrival - firstPublish) / 1e9
+    print(String(
+        format: "jobs=%d rate=%@ jobs_per_s=%.0f p50_ms=%.1f p99_ms=%.1f peak_rss_mb=%.0f duplicates=%d",
+        options.jobs, options.rate > 0 ? "\(options.rate)" : "max", Double(options.jobs) / seconds,
+        percentile(latencies, 0.5), percentile(latencies, 0.99), rss ?? .nan, result.duplicates
+    ))
+
+    await events.cancel()
+    subscriber.cancel()
+    try? await connection.deleteQueue(jobsQueue)
+    try? await connection.deleteQueue("\(jobsQueue).dead")
+    try? await connection.deleteExchange(eventsExchange)
+    connectionTask.cancel()
 }
 
-let deadline = ContinuousClock.now + .seconds(max(120, options.jobs / 500))
-while arrivals.count < options.jobs {
-    guard serve.isRunning else { fail("mediaqueue serve exited (status \(serve.terminationStatus))") }
-    guard ContinuousClock.now < deadline else { fail("only \(arrivals.count) of \(options.jobs) events arrived") }
-    try await Task.sleep(for: .milliseconds(20))
+do {
+    try await runBenchmark()
+} catch {
+    fail("\(error)")
 }
-let rss = peakRSS(of: serve.processIdentifier)
-serve.terminate()
-serve.waitUntilExit()
-
-let result = arrivals.snapshot
-let latencies = result.latencies.sorted()
-let seconds = Double(result.lastArrival - firstPublish) / 1e9
-print(String(
-    format: "jobs=%d rate=%@ jobs_per_s=%.0f p50_ms=%.1f p99_ms=%.1f peak_rss_mb=%.0f duplicates=%d",
-    options.jobs, options.rate > 0 ? "\(options.rate)" : "max", Double(options.jobs) / seconds,
-    percentile(latencies, 0.5), percentile(latencies, 0.99), rss ?? .nan, result.duplicates
-))
-
-await events.cancel()
-subscriber.cancel()
-try? await connection.deleteQueue(jobsQueue)
-try? await connection.deleteQueue("\(jobsQueue).dead")
-try? await connection.deleteExchange(eventsExchange)
-connectionTask.cancel()

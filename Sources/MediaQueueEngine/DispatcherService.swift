@@ -136,20 +136,33 @@ public struct DispatcherService: Service {
     /// handed over but not started go back to their queues.
     private func startHandedOver(_ running: RunningJobs, completions: CompletionBatcher, stopping: StopFlag) async {
         await withDiscardingTaskGroup { group in
-            while !stopping.isSet && !Task.isCancelled {
-                for job in jobHandoff.takeHandedOver() {
+            while !Task.isCancelled {
+                let jobs = jobHandoff.takeHandedOver()
+                // Checked after taking: a job taken as the dispatcher stops goes back, rather than
+                // starting after the drain has looked.
+                if stopping.isSet {
+                    await giveBack(jobs)
+                    break
+                }
+                for job in jobs {
                     running.insert(job.id)
                     group.addTask { await execute(job, running, completions: completions) }
                 }
                 await jobHandoff.waitForHandOver(upTo: options.pollInterval)
             }
+            // What was handed over and not started goes back to its queue now, not after the
+            // running jobs have finished.
+            jobHandoff.close()
+            await giveBack(jobHandoff.takeHandedOver())
         }
-        jobHandoff.close()
-        let leftovers = jobHandoff.takeHandedOver()
-        guard !leftovers.isEmpty else { return }
-        for _ in leftovers { jobHandoff.jobEnded() }
+    }
+
+    /// Hands jobs that were claimed but not started back to their queues.
+    private func giveBack(_ jobs: [Job]) async {
+        guard !jobs.isEmpty else { return }
+        for _ in jobs { jobHandoff.jobEnded() }
         do {
-            try await store.release(leftovers.map(\.id), owner: options.owner)
+            try await store.release(jobs.map(\.id), owner: options.owner)
         } catch {
             logger.warning("dispatcher could not hand back jobs it had not started; they run again when their leases expire", metadata: ["error": "\(error)"])
         }

@@ -25,7 +25,7 @@ public final class JobHandoff: Sendable {
     /// Wakes the dispatcher's starter of handed-over jobs.
     private let handedOverSignal = Wakeup()
 
-    private struct State {
+    fileprivate struct State {
         var inUse = 0
         var handedOver: [Job] = []
         var closed = false
@@ -34,6 +34,9 @@ public final class JobHandoff: Sendable {
         /// Counts the times `backlog` was set, so that a claim that ran before the latest
         /// setting cannot clear it.
         var backlogVersion = 0
+        /// A reservation got no slot because others held them: when slots come back, the
+        /// dispatcher must try again (its wake-up was spent on the refusal).
+        var refusedWhileHeld = false
     }
 
     private let state = Mutex(State())
@@ -60,6 +63,7 @@ public final class JobHandoff: Sendable {
             guard !state.closed else { return 0 }
             let granted = max(0, min(limit, capacity - state.inUse))
             state.inUse += granted
+            if granted == 0 && limit > 0 { state.refusedWhileHeld = true }
             return granted
         }
     }
@@ -67,7 +71,11 @@ public final class JobHandoff: Sendable {
     /// Gives back reserved slots that no job took.
     public func unreserve(_ count: Int) {
         guard count > 0 else { return }
-        state.withLock { $0.inUse -= count }
+        let wake = state.withLock { state in
+            state.inUse -= count
+            return state.takeWakeOnReturn()
+        }
+        if wake { claimSignal.signal() }
     }
 
     /// Call before a claim; pass the answer to `claimEnded`.
@@ -101,16 +109,18 @@ public final class JobHandoff: Sendable {
     /// stopped): the caller must release them to the store.
     public func handOver(_ jobs: [Job], reserved: Int) -> [Job] {
         precondition(jobs.count <= reserved, "more jobs claimed than slots reserved")
-        let refused = state.withLock { state -> [Job] in
+        let (refused, wake) = state.withLock { state -> ([Job], Bool) in
             state.inUse -= reserved - jobs.count
+            let wake = reserved > jobs.count && state.takeWakeOnReturn()
             if state.closed {
                 state.inUse -= jobs.count
-                return jobs
+                return (jobs, wake)
             }
             state.handedOver += jobs
-            return []
+            return ([], wake)
         }
         if refused.isEmpty && !jobs.isEmpty { handedOverSignal.signal() }
+        if wake { claimSignal.signal() }
         return refused
     }
 
@@ -132,11 +142,11 @@ public final class JobHandoff: Sendable {
     /// Frees the slot of a job that ended without the completion batcher (which frees its
     /// jobs' slots itself); if jobs may be waiting, the dispatcher claims.
     func jobEnded() {
-        let backlog = state.withLock { state in
+        let wake = state.withLock { state in
             state.inUse -= 1
-            return state.backlog
+            return state.takeWakeOnReturn()
         }
-        if backlog { claimSignal.signal() }
+        if wake { claimSignal.signal() }
     }
 
     /// Slots reserved or taken.
@@ -150,5 +160,14 @@ public final class JobHandoff: Sendable {
     func close() {
         state.withLock { $0.closed = true }
         handedOverSignal.signal()
+    }
+}
+
+extension JobHandoff.State {
+    /// Slots came back: whether the dispatcher should claim (jobs may wait, or a reservation was
+    /// refused while they were held).
+    fileprivate mutating func takeWakeOnReturn() -> Bool {
+        defer { refusedWhileHeld = false }
+        return backlog || refusedWhileHeld
     }
 }

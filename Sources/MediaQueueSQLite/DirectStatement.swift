@@ -14,6 +14,8 @@ struct DirectStatement {
     private let statement: Statement
     private let handle: OpaquePointer
     private var index: Int32 = 0
+    /// The first failed bind (too big, out of memory): `run` reports it instead of writing.
+    private var bindFailure: Int32 = SQLITE_OK
 
     init(_ statement: Statement) {
         self.statement = statement
@@ -25,15 +27,13 @@ struct DirectStatement {
     mutating func bind(_ value: String) {
         index += 1
         var value = value
-        value.withUTF8 { bytes in
-            if let base = bytes.baseAddress {
-                base.withMemoryRebound(to: CChar.self, capacity: bytes.count) {
-                    _ = sqlite3_bind_text(handle, index, $0, Int32(bytes.count), transient)
-                }
-            } else {
-                _ = sqlite3_bind_text(handle, index, "", 0, transient)
+        let code = value.withUTF8 { bytes -> Int32 in
+            guard let base = bytes.baseAddress else { return sqlite3_bind_text64(handle, index, "", 0, transient, UInt8(SQLITE_UTF8)) }
+            return base.withMemoryRebound(to: CChar.self, capacity: bytes.count) { text in
+                sqlite3_bind_text64(handle, index, text, sqlite3_uint64(bytes.count), transient, UInt8(SQLITE_UTF8))
             }
         }
+        note(code)
     }
 
     mutating func bind(_ value: String?) {
@@ -42,7 +42,7 @@ struct DirectStatement {
 
     mutating func bind(_ value: Int64) {
         index += 1
-        sqlite3_bind_int64(handle, index, value)
+        note(sqlite3_bind_int64(handle, index, value))
     }
 
     mutating func bind(_ value: Int64?) {
@@ -55,23 +55,33 @@ struct DirectStatement {
 
     mutating func bind(_ value: [UInt8]) {
         index += 1
-        value.withUnsafeBytes { bytes in
+        let code = value.withUnsafeBytes { bytes in
             if let base = bytes.baseAddress {
-                _ = sqlite3_bind_blob(handle, index, base, Int32(bytes.count), transient)
+                sqlite3_bind_blob64(handle, index, base, sqlite3_uint64(bytes.count), transient)
             } else {
-                _ = sqlite3_bind_zeroblob(handle, index, 0)
+                sqlite3_bind_zeroblob(handle, index, 0)
             }
         }
+        note(code)
     }
 
     private mutating func bindNull() {
         index += 1
-        sqlite3_bind_null(handle, index)
+        note(sqlite3_bind_null(handle, index))
+    }
+
+    private mutating func note(_ code: Int32) {
+        if code != SQLITE_OK && bindFailure == SQLITE_OK { bindFailure = code }
     }
 
     /// Executes the statement; throws SQLite's error as GRDB would.
     func run(_ db: Database) throws {
         precondition(index == sqlite3_bind_parameter_count(handle), "every parameter must be bound: \(statement.sql)")
+        if bindFailure != SQLITE_OK {
+            // What is still bound may be the previous row's: clear it rather than leave it.
+            sqlite3_clear_bindings(handle)
+            throw DatabaseError(resultCode: ResultCode(rawValue: bindFailure), message: "could not bind a value", sql: statement.sql)
+        }
         while true {
             switch sqlite3_step(handle) {
             case SQLITE_DONE:
@@ -89,3 +99,4 @@ struct DirectStatement {
 
 /// SQLite copies the value during the bind call (`SQLITE_TRANSIENT`, a macro Swift cannot import).
 private let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+

@@ -71,6 +71,24 @@ import Testing
         #expect(handoff.hasBacklog)
     }
 
+    /// The dispatcher woke to claim, but the completion batcher held every slot for its own
+    /// claim: when the batcher gives unused slots back, the dispatcher must try again.
+    @Test func slotsGivenBackAfterARefusedReservationWakeTheDispatcher() async {
+        let signal = Wakeup()
+        let handoff = Self.handoff(capacity: 2, signal: signal)
+        handoff.claimEnded(ClaimResult(jobs: [], moreWaiting: false), startedAt: handoff.claimStarting())
+        let batcher = handoff.reserve(upTo: 2)
+        #expect(handoff.reserve(upTo: 2) == 0)
+        #expect(!signal.isSignalled)
+        #expect(handoff.handOver(Self.jobs(1), reserved: batcher).isEmpty)
+        #expect(signal.isSignalled, "a slot came back after a refusal")
+        await signal.wait(upTo: .seconds(3600))
+        // Without a refusal or a backlog, slots coming back wake no one.
+        let again = handoff.reserve(upTo: 1)
+        handoff.unreserve(again)
+        #expect(!signal.isSignalled)
+    }
+
     @Test func aJobEndingOutsideABatchWakesTheDispatcherOnlyIfJobsMayWait() async {
         let signal = Wakeup()
         let handoff = Self.handoff(signal: signal)
