@@ -76,23 +76,42 @@ struct DirectStatement {
 
     /// Executes the statement; throws SQLite's error as GRDB would.
     func run(_ db: Database) throws {
+        _ = try runReturningFirst(db) { _ in () }
+    }
+
+    /// Executes the statement and reads its first row, if any, with `read` (for `… RETURNING`;
+    /// the statement still runs to its end).
+    func runReturningFirst<T>(_ db: Database, _ read: (Columns) -> T) throws -> T? {
         precondition(index == sqlite3_bind_parameter_count(handle), "every parameter must be bound: \(statement.sql)")
         if bindFailure != SQLITE_OK {
             // What is still bound may be the previous row's: clear it rather than leave it.
             sqlite3_clear_bindings(handle)
             throw DatabaseError(resultCode: ResultCode(rawValue: bindFailure), message: "could not bind a value", sql: statement.sql)
         }
+        var first: T?
         while true {
             switch sqlite3_step(handle) {
             case SQLITE_DONE:
-                return
+                return first
             case SQLITE_ROW:
-                continue
+                if first == nil { first = read(Columns(handle: handle)) }
             case let code:
                 let message = db.sqliteConnection.map { String(cString: sqlite3_errmsg($0)) }
                 sqlite3_reset(handle)
                 throw DatabaseError(resultCode: ResultCode(rawValue: code), message: message, sql: statement.sql)
             }
+        }
+    }
+
+    /// The current row's values, by column position.
+    struct Columns {
+        fileprivate let handle: OpaquePointer
+
+        func int64(_ column: Int32) -> Int64 { sqlite3_column_int64(handle, column) }
+        func int(_ column: Int32) -> Int { Int(int64(column)) }
+        func bool(_ column: Int32) -> Bool { int64(column) != 0 }
+        func optionalInt64(_ column: Int32) -> Int64? {
+            sqlite3_column_type(handle, column) == SQLITE_NULL ? nil : int64(column)
         }
     }
 }

@@ -281,13 +281,21 @@ extension SQLiteJobStore {
         var jobs: [Job] = []
         jobs.reserveCapacity(claimedSeqs.count)
         for seq in claimedSeqs {
-            guard let row = try Row.fetchAll(claim, arguments: [now.milliseconds, owner, leaseUntil.milliseconds, seq]).first else { continue }
+            var update = DirectStatement(claim)
+            update.bind(now.milliseconds)
+            update.bind(owner)
+            update.bind(leaseUntil.milliseconds)
+            update.bind(seq)
+            let columns = try update.runReturningFirst(db) { row in
+                (startTime: row.optionalInt64(0), progress: row.int(1), attempts: row.int(2), cancelRequested: row.bool(3))
+            }
+            guard let columns else { continue }
             if var job = recent.removeValue(forKey: seq) {
                 job.state = .running
-                job.startTime = (row[0] as Int64?).map(Timestamp.init(milliseconds:))
-                job.progress = row[1]
-                job.attempts = row[2]
-                job.cancelRequested = row[3]
+                job.startTime = columns.startTime.map(Timestamp.init(milliseconds:))
+                job.progress = columns.progress
+                job.attempts = columns.attempts
+                job.cancelRequested = columns.cancelRequested
                 job.lease = Job.Lease(owner: owner, expiresAt: leaseUntil)
                 jobs.append(job)
             } else if let full = try Row.fetchOne(readJob, arguments: [seq]) {
