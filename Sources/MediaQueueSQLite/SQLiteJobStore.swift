@@ -8,12 +8,14 @@ import MediaQueueXML
 ///
 /// Durability: `synchronous = NORMAL` in WAL mode keeps every committed transaction across a
 /// process crash (what an AMQP ack after commit relies on); only an OS crash or power loss may
-/// roll back the last transactions.
+/// roll back the last transactions (in practice those of the last 100 ms or so, see `WALFlusher`).
 public final class SQLiteJobStore: JobStore {
     let pool: DatabasePool
     let time: any TimeSource
     /// Jobs submitted here and not claimed yet (see `RecentJobs`).
     let recentJobs = RecentJobs(limit: 20_000)
+    /// Keeps the write-ahead log synced, so checkpoints do not stall the writer (see `WALFlusher`).
+    let walFlusher: WALFlusher
 
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     public init(path: String, time: any TimeSource = SystemTimeSource()) throws {
@@ -29,8 +31,8 @@ public final class SQLiteJobStore: JobStore {
             // queue rewrites in every transaction are copied to the database (and synced) once per
             // checkpoint, so fewer checkpoints mean fewer copies and fewer fdatasync calls.
             try db.execute(sql: "PRAGMA wal_autocheckpoint = 8192")
-            // Temporary b-trees (the `seq IN (…)` lists of claims) in memory: on disk, every claim
-            // transaction created, wrote and unlinked a file in /var/tmp.
+            // Temporary b-trees (sorts, `IN` lists) in memory: on disk, SQLite created, wrote and
+            // unlinked a file in /var/tmp for many transactions.
             try db.execute(sql: "PRAGMA temp_store = MEMORY")
         }
         let folder = (path as NSString).deletingLastPathComponent
@@ -39,7 +41,12 @@ public final class SQLiteJobStore: JobStore {
         }
         pool = try DatabasePool(path: path, configuration: configuration)
         self.time = time
+        walFlusher = WALFlusher(databasePath: path)
         try Self.migrator.migrate(pool)
+    }
+
+    deinit {
+        walFlusher.stop()
     }
 
     static var migrator: DatabaseMigrator {

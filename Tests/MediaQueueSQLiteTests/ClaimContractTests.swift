@@ -1,5 +1,7 @@
+import Foundation
 import MediaQueueCore
-import MediaQueueSQLite
+@testable import MediaQueueSQLite
+import MediaQueueTestSupport
 import MediaQueueXML
 import Testing
 
@@ -133,5 +135,22 @@ import Testing
         let again = try await submitOne(store, newJob(queue, userData: "after"), key: "k")
         #expect(try await store.job(id: again.id)?.userData == "after")
         #expect(try await store.jobs(JobQuery(limit: 10)).count == 2)
+    }
+}
+
+/// Each store keeps its write-ahead log synced from a thread of its own; a store that goes away
+/// must take its thread with it, or a process that opens stores (tests, tools) leaks threads.
+@Suite struct WALFlusherTests {
+    @Test func aClosedStoreEndsItsFlusherThread() async throws {
+        var store: SQLiteJobStore? = try SQLiteJobStore(
+            path: FileManager.default.temporaryDirectory.appendingPathComponent(TestEnvironment.uniqueName("store")).appendingPathComponent("mq.sqlite").path
+        )
+        _ = try await store?.ensureDefaultQueue(bucket: "b", template: template())
+        let flusher = try #require(store?.walFlusher)
+        try await Task.sleep(for: .milliseconds(250))
+        #expect(!flusher.hasEnded)
+        store = nil
+        // The thread notices within one interval (100 ms).
+        try await eventually("the flusher thread to end", timeout: .seconds(10)) { flusher.hasEnded }
     }
 }
