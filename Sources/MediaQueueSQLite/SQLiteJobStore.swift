@@ -8,13 +8,13 @@ import MediaQueueXML
 ///
 /// Durability: `synchronous = NORMAL` in WAL mode keeps every committed transaction across a
 /// process crash (what an AMQP ack after commit relies on); only an OS crash or power loss may
-/// roll back the last transactions (in practice those of the last 100 ms or so, see `WALFlusher`).
+/// roll back the last transactions.
 public final class SQLiteJobStore: JobStore {
     let pool: DatabasePool
     let time: any TimeSource
     /// Jobs submitted here and not claimed yet (see `RecentJobs`).
     let recentJobs = RecentJobs(limit: 20_000)
-    /// Keeps the write-ahead log synced, so checkpoints do not stall the writer (see `WALFlusher`).
+    /// Writes the write-ahead log out as it grows, so checkpoints do not stall the writer.
     let walFlusher: WALFlusher
 
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.

@@ -138,7 +138,7 @@ import Testing
     }
 }
 
-/// Each store keeps its write-ahead log synced from a thread of its own; a store that goes away
+/// Each store writes its write-ahead log out from a thread of its own; a store that goes away
 /// must take its thread with it, or a process that opens stores (tests, tools) leaks threads.
 @Suite struct WALFlusherTests {
     @Test func aClosedStoreEndsItsFlusherThread() async throws {
