@@ -6,7 +6,8 @@ public struct Job: Sendable, Hashable {
     /// What was asked, fixed when the job is created and shared by every copy of the job: a job
     /// is copied at each step of its way (store, claim, worker, completion), and copying these
     /// fields one by one (two dozen reference counts) showed in profiles of the dispatch path.
-    private let request: Request
+    private let shared: Shared
+    private var request: Request { shared.request }
 
     public var id: JobID { request.id }
     public var bucket: String { request.bucket }
@@ -59,10 +60,10 @@ public struct Job: Sendable, Hashable {
         mediaResult: XMLTree? = nil, mediaInfo: XMLTree? = nil, lease: Lease? = nil, attempts: Int = 0,
         cancelRequested: Bool = false
     ) {
-        self.request = Request(
+        self.shared = Shared(Request(
             id: id, bucket: bucket, queueID: queueID, tag: tag, jobLevel: jobLevel, input: input, operation: operation,
             callback: callback, creationTime: creationTime
-        )
+        ))
         self.state = state
         self.sequence = sequence
         self.startTime = startTime
@@ -83,7 +84,7 @@ public struct Job: Sendable, Hashable {
     /// `Operation.UserData`.
     public var userData: String? { operation.text("UserData") }
 
-    private final class Request: Sendable, Hashable {
+    private struct Request: Sendable, Hashable {
         let id: JobID
         let bucket: String
         let queueID: QueueID
@@ -93,39 +94,13 @@ public struct Job: Sendable, Hashable {
         let operation: XMLTree
         let callback: CallbackOverride
         let creationTime: Timestamp
+    }
 
-        init(
-            id: JobID, bucket: String, queueID: QueueID, tag: String, jobLevel: Int, input: XMLTree, operation: XMLTree,
-            callback: CallbackOverride, creationTime: Timestamp
-        ) {
-            self.id = id
-            self.bucket = bucket
-            self.queueID = queueID
-            self.tag = tag
-            self.jobLevel = jobLevel
-            self.input = input
-            self.operation = operation
-            self.callback = callback
-            self.creationTime = creationTime
-        }
-
-        static func == (lhs: Request, rhs: Request) -> Bool {
-            lhs === rhs
-                || (lhs.id == rhs.id && lhs.bucket == rhs.bucket && lhs.queueID == rhs.queueID && lhs.tag == rhs.tag
-                    && lhs.jobLevel == rhs.jobLevel && lhs.input == rhs.input && lhs.operation == rhs.operation
-                    && lhs.callback == rhs.callback && lhs.creationTime == rhs.creationTime)
-        }
-
-        func hash(into hasher: inout Hasher) {
-            hasher.combine(id)
-            hasher.combine(bucket)
-            hasher.combine(queueID)
-            hasher.combine(tag)
-            hasher.combine(jobLevel)
-            hasher.combine(input)
-            hasher.combine(operation)
-            hasher.combine(callback)
-            hasher.combine(creationTime)
-        }
+    /// The one allocation every copy of a job shares.
+    private final class Shared: Sendable, Hashable {
+        let request: Request
+        init(_ request: Request) { self.request = request }
+        static func == (lhs: Shared, rhs: Shared) -> Bool { lhs === rhs || lhs.request == rhs.request }
+        func hash(into hasher: inout Hasher) { hasher.combine(request) }
     }
 }

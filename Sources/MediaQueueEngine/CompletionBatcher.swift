@@ -112,14 +112,9 @@ public final class CompletionBatcher: Sendable {
     /// them to the dispatcher.
     private func write(_ finished: [FinishedJob], slots: Int) async throws -> [Bool] {
         guard let jobHandoff, slots > 0 else { return try await store.finish(finished, owner: owner) }
-        let version = jobHandoff.claimStarting()
-        let (recorded, claim) = try await store.finish(finished, owner: owner, thenClaim: jobHandoff.claimRequest(limit: slots, now: time.now))
-        jobHandoff.claimEnded(claim, startedAt: version)
-        let refused = jobHandoff.handOver(claim.jobs, reserved: slots)
-        // The dispatcher stopped meanwhile: the jobs go back to their queues (or, failing that,
-        // run again when their leases expire).
-        if !refused.isEmpty { try? await store.release(refused.map(\.id), owner: owner) }
-        return recorded
+        return try await jobHandoff.claim(reserved: slots, now: time.now, store: store) { claim in
+            try await store.finish(finished, owner: owner, thenClaim: claim)
+        }.value
     }
 
     /// Each job with the outbox row its callback target asks for, reading each queue once.

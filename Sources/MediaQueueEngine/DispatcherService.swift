@@ -98,27 +98,24 @@ public struct DispatcherService: Service {
                     }
                     lastClaim = .now
                     let free = jobHandoff.reserve(upTo: options.maxRunningJobs)
-                    var claimed: [Job] = []
+                    var claimed = 0
                     if free > 0 {
                         do {
-                            let version = jobHandoff.claimStarting()
-                            let result = try await store.claim(jobHandoff.claimRequest(limit: free, now: time.now))
-                            jobHandoff.claimEnded(result, startedAt: version)
-                            claimed = result.jobs
+                            // Handed over like the intake's and the completions' claims: one
+                            // place starts jobs (`startHandedOver`).
+                            claimed = try await jobHandoff.claim(reserved: free, now: time.now, store: store) { claim in
+                                ((), try await store.claim(claim))
+                            }.claimed
                         } catch is CancellationError {
                             jobHandoff.unreserve(free)
                             break
                         } catch {
+                            jobHandoff.unreserve(free)
                             logger.error("dispatcher could not claim jobs", metadata: ["error": "\(error)"])
                         }
                     }
-                    jobHandoff.unreserve(free - claimed.count)
-                    for job in claimed {
-                        running.insert(job.id)
-                        group.addTask { await execute(job, running, completions: completions) }
-                    }
                     // A full claim means more may be waiting: go round at once.
-                    if claimed.isEmpty || claimed.count < free {
+                    if free == 0 || claimed < free {
                         await wakeup.wait(upTo: options.pollInterval)
                     }
                 }
@@ -132,8 +129,9 @@ public struct DispatcherService: Service {
         logger.debug("dispatcher stopped")
     }
 
-    /// Starts the jobs the intake claimed and handed over, as they come. On shutdown, the jobs
-    /// handed over but not started go back to their queues.
+    /// Starts the claimed jobs handed over (by the dispatcher's own claims, the intake's and the
+    /// completions'), as they come. On shutdown, the jobs handed over but not started go back to
+    /// their queues.
     private func startHandedOver(_ running: RunningJobs, completions: CompletionBatcher, stopping: StopFlag) async {
         await withDiscardingTaskGroup { group in
             while !Task.isCancelled {

@@ -129,7 +129,6 @@ public struct IntakeService: Service {
         var rejected: [(message: AMQPMessage, error: CIError)] = []
         let now = time.now
         let outcomes: [SubmissionOutcome]
-        var claimed: [Job] = []
         var reserved = 0
         do {
             for message in batch {
@@ -143,7 +142,7 @@ public struct IntakeService: Service {
                 }
             }
             reserved = jobHandoff?.reserve(upTo: accepted.reduce(0) { $0 + $1.submission.jobs.count }) ?? 0
-            (outcomes, claimed) = try await storeBatch(accepted.map(\.submission), reserved: reserved)
+            outcomes = try await storeBatch(accepted.map(\.submission), reserved: reserved)
         } catch {
             jobHandoff?.unreserve(reserved)
             // The store failed (disk full, locked too long): the messages are fine, so they go back
@@ -153,8 +152,6 @@ public struct IntakeService: Service {
             try? await Task.sleep(for: .seconds(1))
             return
         }
-
-        await handOver(claimed, reserved: reserved, outcomes: outcomes)
 
         var outgoing: [AMQPOutgoingMessage] = []
         for ((message, _), outcome) in zip(accepted, outcomes) {
@@ -192,34 +189,24 @@ public struct IntakeService: Service {
         if let last = batch.last { connection.ack(last.deliveryTag, multiple: true) }
     }
 
-    /// Stores a batch; with `reserved` dispatcher slots, claims up to that many jobs in the same
-    /// transaction.
-    private func storeBatch(_ submissions: [Submission], reserved: Int) async throws -> (outcomes: [SubmissionOutcome], claimed: [Job]) {
-        guard let jobHandoff else { return (try await store.submit(submissions), []) }
+    /// Stores a batch. With a dispatcher in this process (`jobHandoff`), the same transaction
+    /// claims up to `reserved` jobs for its slots and hands them over; without one, the
+    /// dispatcher is woken to claim.
+    private func storeBatch(_ submissions: [Submission], reserved: Int) async throws -> [SubmissionOutcome] {
+        guard let jobHandoff else {
+            let outcomes = try await store.submit(submissions)
+            if outcomes.contains(where: \.createdJobs) { dispatcherWakeup?.signal() }
+            return outcomes
+        }
         guard reserved > 0 else {
             // No free slot: the jobs wait, and the claims of the jobs ending now take them.
             let outcomes = try await store.submit(submissions)
             if outcomes.contains(where: \.createdJobs) { jobHandoff.noteWaiting() }
-            return (outcomes, [])
+            return outcomes
         }
-        let version = jobHandoff.claimStarting()
-        let (outcomes, claim) = try await store.submit(submissions, thenClaim: jobHandoff.claimRequest(limit: reserved, now: time.now))
-        jobHandoff.claimEnded(claim, startedAt: version)
-        return (outcomes, claim.jobs)
-    }
-
-    /// Gives the claimed jobs to the dispatcher (or, without a hand-off, wakes it to claim).
-    private func handOver(_ claimed: [Job], reserved: Int, outcomes: [SubmissionOutcome]) async {
-        guard let jobHandoff else {
-            if outcomes.contains(where: \.createdJobs) { dispatcherWakeup?.signal() }
-            return
-        }
-        let refused = jobHandoff.handOver(claimed, reserved: reserved)
-        if !refused.isEmpty {
-            // The dispatcher stopped between the reservation and now: hand the jobs back to their
-            // queues (or, failing that, they run again when their lease expires).
-            try? await store.release(refused.map(\.id), owner: jobHandoff.owner)
-        }
+        return try await jobHandoff.claim(reserved: reserved, now: time.now, store: store) { claim in
+            try await store.submit(submissions, thenClaim: claim)
+        }.value
     }
 
     /// The jobs a message asks for, or why it cannot be accepted.

@@ -49,9 +49,24 @@ public final class JobHandoff: Sendable {
         self.claimSignal = claimSignal
     }
 
-    /// The claim of up to `limit` jobs for this process, from `now`.
-    public func claimRequest(limit: Int, now: Timestamp) -> ClaimRequest {
-        ClaimRequest(owner: owner, now: now, leaseUntil: now + leaseDuration, limit: limit)
+    /// Claims up to `reserved` jobs (the slots just reserved) for this process in `transaction`,
+    /// a store transaction that ends with the claim (`claim`, `submit(_:thenClaim:)`,
+    /// `finish(_:owner:thenClaim:)`); records whether it left jobs waiting and hands the claimed
+    /// jobs to the dispatcher. Jobs a stopped dispatcher can no longer take go back to `store`.
+    /// Returns the transaction's own result and how many jobs it claimed. If it throws, the
+    /// caller still holds the reservation.
+    public func claim<T>(
+        reserved: Int, now: Timestamp, store: any JobStore,
+        in transaction: (ClaimRequest) async throws -> (T, ClaimResult)
+    ) async throws -> (value: T, claimed: Int) {
+        let version = claimStarting()
+        let (value, result) = try await transaction(ClaimRequest(owner: owner, now: now, leaseUntil: now + leaseDuration, limit: reserved))
+        claimEnded(result, startedAt: version)
+        let refused = handOver(result.jobs, reserved: reserved)
+        // Claimed before the dispatcher stopped, committed after: back to their queues (or,
+        // failing that, they run again when their leases expire).
+        if !refused.isEmpty { try? await store.release(refused.map(\.id), owner: owner) }
+        return (value, result.jobs.count)
     }
 
     /// Reserves up to `limit` free slots, after freeing the slots of `ending` jobs that end now
@@ -78,13 +93,13 @@ public final class JobHandoff: Sendable {
         if wake { claimSignal.signal() }
     }
 
-    /// Call before a claim; pass the answer to `claimEnded`.
-    public func claimStarting() -> Int {
+    /// Call before a claim; pass the answer to `claimEnded` (what `claim` does).
+    func claimStarting() -> Int {
         state.withLock { $0.backlogVersion }
     }
 
     /// Records whether a claim left jobs waiting.
-    public func claimEnded(_ result: ClaimResult, startedAt version: Int) {
+    func claimEnded(_ result: ClaimResult, startedAt version: Int) {
         state.withLock { state in
             if result.moreWaiting {
                 state.backlog = true
@@ -107,7 +122,7 @@ public final class JobHandoff: Sendable {
     /// Hands jobs claimed for `owner` to the dispatcher; each takes one of the `reserved` slots
     /// and the rest are given back. Returns the jobs the dispatcher can no longer take (it has
     /// stopped): the caller must release them to the store.
-    public func handOver(_ jobs: [Job], reserved: Int) -> [Job] {
+    func handOver(_ jobs: [Job], reserved: Int) -> [Job] {
         precondition(jobs.count <= reserved, "more jobs claimed than slots reserved")
         let (refused, wake) = state.withLock { state -> ([Job], Bool) in
             state.inUse -= reserved - jobs.count

@@ -250,14 +250,14 @@ extension SQLiteJobStore {
                 SELECT seq, job_level FROM jobs WHERE queue_id = ? AND state = 'Submitted'
                 ORDER BY job_level DESC, seq LIMIT ?
                 """
-            var candidates = try Row.fetchAll(db.cachedStatement(sql: sql), arguments: [queueID, free]).map { (seq: $0["seq"] as Int64, level: $0["job_level"] as Int) }
+            var candidates = try Row.fetchAll(db.cachedStatement(sql: sql), arguments: [queueID, free]).map { (seq: $0[0] as Int64, level: $0[1] as Int) }
             let orphans = try Row.fetchAll(
                 db.cachedStatement(sql: """
                     SELECT seq, job_level FROM jobs WHERE queue_id = ? AND state = 'Running' AND lease_expires <= ?
                     ORDER BY job_level DESC, seq LIMIT ?
                     """),
                 arguments: [queueID, now.milliseconds, free]
-            ).map { (seq: $0["seq"] as Int64, level: $0["job_level"] as Int) }
+            ).map { (seq: $0[0] as Int64, level: $0[1] as Int) }
             if !orphans.isEmpty {
                 candidates = (candidates + orphans).sorted { ($0.level, -$0.seq) > ($1.level, -$1.seq) }
             }
