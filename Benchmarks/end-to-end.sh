@@ -23,7 +23,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-scripts/install-packages.sh
+scripts/install-packages.sh bench
 for product in mediaqueue mediaqueue-e2e-bench; do
     swift build -c release --product "$product" 2>&1 | grep -E "error|warning: " | grep -v "\.build/\|swift-distributed-tracing" || true
 done

@@ -18,7 +18,7 @@ bench_cleanup() {
 }
 trap bench_cleanup EXIT INT TERM
 
-scripts/install-packages.sh
+scripts/install-packages.sh bench
 venv="$root/.build/bench-venv"
 if ! "$venv/bin/python" -c "import aiohttp, pika" 2>/dev/null; then
     python3 -m venv "$venv"

@@ -4,7 +4,8 @@
 #
 #   Deploy/compose-test.sh          (scripts/test.sh calls it after the Swift tests)
 #
-# 1. installs podman, runc, debootstrap (apt) and podman-compose + pika (a venv in .build/compose);
+# 1. installs the compose step's Debian packages (scripts/packages.txt: podman, netavark, iptables,
+#    runc, debootstrap, ...) and podman-compose + pika (a venv in .build/compose);
 # 2. uses a private podman store for this run (images, containers, volumes, networks), so image
 #    names are exactly the compose file's and nothing of anyone else's is touched;
 # 3. makes debian:bookworm-slim with debootstrap (rootfs tarball cached in .build/compose),
@@ -110,9 +111,9 @@ trap 'reason="interrupted"; exit 130' INT TERM
 
 # ---- 1. tools -----------------------------------------------------------------------------
 log "packages"
-# netavark and aardvark-dns (podman's recommends) give compose networks their service-name DNS.
-scripts/install-packages.sh podman runc debootstrap netavark aardvark-dns python3-venv \
-    || fail "installing podman runc debootstrap netavark aardvark-dns python3-venv failed"
+# scripts/packages.txt lists them (step compose): podman and its network backend (netavark runs
+# iptables; aardvark-dns gives compose networks their service-name DNS), runc, debootstrap.
+scripts/install-packages.sh compose || fail "the compose step's packages are not all installed (see above)"
 requirements="podman-compose==1.6.0 pika==1.3.2"
 if [ "$(cat "$cache/venv/requirements" 2>/dev/null)" != "$requirements" ]; then
     log "$requirements into $cache/venv"
@@ -219,10 +220,10 @@ wait_healthy() {
 log "up: rabbitmq (AMQP on 127.0.0.1:$MEDIAQUEUE_COMPOSE_AMQP_PORT)"
 compose_started=1
 compose up -d rabbitmq >"$work/up.log" 2>&1 || { cat "$work/up.log" >&2; fail "podman-compose up rabbitmq failed"; }
-wait_healthy rabbitmq 120
+wait_healthy rabbitmq 600
 log "up: mediaqueue, callback-receiver"
 compose up -d >>"$work/up.log" 2>&1 || { cat "$work/up.log" >&2; fail "podman-compose up failed"; }
-wait_healthy mediaqueue 60
+wait_healthy mediaqueue 600
 mq=$(container mediaqueue)
 receiver=$(container callback-receiver)
 [ -n "$receiver" ] || fail "the callback receiver is not running"
@@ -235,7 +236,7 @@ podman exec "$mq" sh -c 'mkdir -p storage/media-1250000000/input && ffmpeg -logl
 
 log "first job: publish examples/snapshot.xml on 127.0.0.1:$MEDIAQUEUE_COMPOSE_AMQP_PORT, wait for TaskFinish"
 job_id=$("$cache/venv/bin/python" Deploy/test/first-job.py \
-    "amqp://guest:guest@127.0.0.1:$MEDIAQUEUE_COMPOSE_AMQP_PORT/" examples/snapshot.xml 120) \
+    "amqp://guest:guest@127.0.0.1:$MEDIAQUEUE_COMPOSE_AMQP_PORT/" examples/snapshot.xml 600) \
     || fail "the Snapshot job did not finish with a TaskFinish event (see above)"
 
 volume=$(podman volume inspect --format '{{.Mountpoint}}' "${project}_mediaqueue-data") || fail "no volume ${project}_mediaqueue-data"
@@ -253,7 +254,7 @@ cli_job=$(podman exec "$mq" mediaqueue submit --request /usr/share/mediaqueue/ex
 [[ "$cli_job" =~ ^j[0-9a-f]{32}$ ]] || fail "\`mediaqueue submit\` printed '$cli_job', not a JobId"
 
 for id in "$job_id" "$cli_job"; do
-    until=$(( $(date +%s) + 60 ))
+    until=$(( $(date +%s) + 300 ))
     until podman logs "$receiver" 2>&1 | grep -q "callback: .*event=TaskFinish job=$id"; do
         [ "$(date +%s)" -lt "$until" ] || fail "the example callback receiver logged no TaskFinish for $id"
         sleep 1

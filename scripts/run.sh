@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/install-packages.sh
+scripts/install-packages.sh run
 
 export MEDIAQUEUE_AMQP_URL=${MEDIAQUEUE_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/}
 export MEDIAQUEUE_DATA_DIR=${MEDIAQUEUE_DATA_DIR:-$PWD/.data}

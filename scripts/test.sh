@@ -6,7 +6,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 
-scripts/install-packages.sh
+# Every step's packages first (the compose test's too, unless it is skipped), so that a missing
+# one stops the run here, naming its package; then a check that the scripts call no command that
+# scripts/packages.txt does not provide.
+steps=(test)
+[ "${MEDIAQUEUE_SKIP_COMPOSE:-0}" = 1 ] || steps+=(compose)
+scripts/install-packages.sh "${steps[@]}"
+scripts/check-packages.py
 
 main_port=${MEDIAQUEUE_TEST_PORT:-5681}
 fault_port=${MEDIAQUEUE_TEST_FAULT_PORT:-5682}
