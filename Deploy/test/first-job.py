@@ -17,7 +17,7 @@ import xml.etree.ElementTree as ET
 import pika
 
 url, request_file = sys.argv[1], sys.argv[2]
-timeout = float(sys.argv[3]) if len(sys.argv) > 3 else 120
+timeout = float(sys.argv[3]) if len(sys.argv) > 3 else 600
 deadline = time.monotonic() + timeout
 intake, exchange = "mediaqueue.jobs", "job-events"
 

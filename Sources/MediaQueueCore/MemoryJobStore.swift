@@ -12,6 +12,8 @@ public final class MemoryJobStore: JobStore {
         var delivered: Set<String> = []
         var dead: Set<String> = []
         var webhookSecrets: [String: String] = [:]
+        /// The `now` of the latest outbox reads, for tests that wait for a relay to have looked.
+        var outboxReadTimes: [Timestamp] = []
     }
 
     private let state = Mutex(State())
@@ -251,12 +253,30 @@ public final class MemoryJobStore: JobStore {
 
     public func dueOutbox(_ channel: NotifyConfig.Channel, now: Timestamp, limit: Int) async throws -> [OutboxEntry] {
         state.withLock { state in
-            Array(state.outbox.values
+            Self.recordRead(now, in: &state)
+            return Array(state.outbox.values
                 .filter { !state.delivered.contains($0.id) && !state.dead.contains($0.id) && $0.nextAttempt <= now }
                 .filter { $0.target.channel == channel }
                 .sorted { ($0.nextAttempt, $0.createdAt) < ($1.nextAttempt, $1.createdAt) }
                 .prefix(limit))
         }
+    }
+
+    private static func recordRead(_ now: Timestamp, in state: inout State) {
+        if state.outboxReadTimes.count >= 1024 { state.outboxReadTimes.removeFirst(512) }
+        state.outboxReadTimes.append(now)
+    }
+
+    /// How many of the latest outbox reads (by a relay) asked for what was due at `time` or later:
+    /// a test that moved its clock waits for reads at the new time before it checks what was sent.
+    public func outboxReads(atOrAfter time: Timestamp) -> Int {
+        state.withLock { state in state.outboxReadTimes.count { $0 >= time } }
+    }
+
+    /// The delivery as stored, pending or dead, without reading it as due; nil once delivered
+    /// (or never stored).
+    public func outboxEntry(id: String) -> OutboxEntry? {
+        state.withLock { state in state.delivered.contains(id) ? nil : state.outbox[id] }
     }
 
     public func markDelivered(_ ids: [String], at: Timestamp) async throws {
@@ -301,7 +321,8 @@ public final class MemoryJobStore: JobStore {
 
     public func dueOutbox(_ channel: NotifyConfig.Channel, now: Timestamp, limit: Int, excludingEndpoints: Set<String>) async throws -> [OutboxEntry] {
         state.withLock { state in
-            Array(state.outbox.values
+            Self.recordRead(now, in: &state)
+            return Array(state.outbox.values
                 .filter { !state.delivered.contains($0.id) && !state.dead.contains($0.id) && $0.nextAttempt <= now }
                 .filter { $0.target.channel == channel && !excludingEndpoints.contains($0.endpoint) }
                 .sorted { ($0.nextAttempt, $0.createdAt) < ($1.nextAttempt, $1.createdAt) }

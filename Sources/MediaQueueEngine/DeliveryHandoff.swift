@@ -25,10 +25,13 @@ public final class DeliveryHandoff: Sendable {
     public let wakeup: Wakeup
     /// How long a settled id still counts as in flight.
     let settleGrace: Duration
+    /// The clock the grace period is measured on (a test moves its own).
+    private let now: @Sendable () -> ContinuousClock.Instant
 
-    public init(wakeup: Wakeup, settleGrace: Duration = .seconds(5)) {
+    public init(wakeup: Wakeup, settleGrace: Duration = .seconds(5), now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }) {
         self.wakeup = wakeup
         self.settleGrace = settleGrace
+        self.now = now
     }
 
     /// Marks entries about to be committed as in flight, before the commit: otherwise an
@@ -65,17 +68,17 @@ public final class DeliveryHandoff: Sendable {
     /// their delivery is being recorded.
     func claimNotInFlight(_ entries: [OutboxEntry]) -> [OutboxEntry] {
         state.withLock { state in
-            prune(&state, now: .now)
+            prune(&state, now: now())
             return entries.filter { state.inFlight.insert($0.id).inserted }
         }
     }
 
     /// The entries are recorded as delivered in the store.
     func settle(_ ids: [String]) {
-        let now = ContinuousClock.now
+        let settledAt = now()
         state.withLock { state in
-            for id in ids { state.settled.append((id, now)) }
-            prune(&state, now: now)
+            for id in ids { state.settled.append((id, settledAt)) }
+            prune(&state, now: settledAt)
         }
     }
 

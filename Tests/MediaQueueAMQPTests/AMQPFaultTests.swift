@@ -37,8 +37,9 @@ struct AMQPFaultTests {
                     try await connection.publish(AMQPOutgoingMessage(routingKey: liveQueue, body: "during".bytes, properties: .init(persistent: true)))
                 }
                 try await FaultBroker.control("start")
-                try await connectedWithin(connection, timeout: .seconds(60))
-                #expect(connection.connectionCount == 2)
+                try await connectedWithin(connection)
+                // Reconnected (a missed heartbeat on a loaded machine may add another reconnect).
+                #expect(connection.connectionCount >= 2)
                 try await duringOutage.value
                 try await connection.publish(AMQPOutgoingMessage(routingKey: liveQueue, body: "after".bytes, properties: .init(persistent: true)))
 
@@ -80,7 +81,7 @@ struct AMQPFaultTests {
                 #expect(failures.allSatisfy { $0.code == .connectionLost }, "\(failures.prefix(3))")
                 let confirmed = results.count - failures.count
                 print("AMQP restart during a 20,000-message batch: \(confirmed) confirmed, \(failures.count) failed with connectionLost")
-                try await connectedWithin(connection, timeout: .seconds(60))
+                try await connectedWithin(connection)
                 // Confirmed persistent messages survived the restart.
                 #expect(try await connection.queueStatus(queue).messages >= UInt32(confirmed))
                 try await connection.deleteQueue(queue)

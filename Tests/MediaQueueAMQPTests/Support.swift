@@ -35,7 +35,7 @@ func withConnection<T: Sendable>(
 }
 
 /// Waits for the connection, failing (instead of hanging) if it does not come up.
-func connectedWithin(_ connection: AMQPConnection, timeout: Duration = .seconds(30)) async throws {
+func connectedWithin(_ connection: AMQPConnection, timeout: Duration = hangBound) async throws {
     try await eventually("connection to the broker", timeout: timeout) { connection.isConnected }
 }
 
@@ -45,7 +45,7 @@ func receive(
     _ count: Int,
     from consumer: AMQPConsumer,
     ackingWith connection: AMQPConnection? = nil,
-    timeout: Duration = .seconds(30)
+    timeout: Duration = hangBound
 ) async -> [AMQPMessage] {
     await withTaskGroup(of: [AMQPMessage]?.self) { group in
         group.addTask {

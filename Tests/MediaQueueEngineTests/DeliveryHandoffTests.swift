@@ -1,4 +1,5 @@
 import MediaQueueCore
+import Synchronization
 import Testing
 @testable import MediaQueueEngine
 
@@ -41,8 +42,9 @@ import Testing
         #expect(handoff.claimNotInFlight([http]).map(\.id) == ["e1"])
     }
 
-    @Test func settledEntriesStayInFlightForTheGracePeriodAndFailedOnesAreReleasedAtOnce() async throws {
-        let handoff = DeliveryHandoff(wakeup: Wakeup(), settleGrace: .milliseconds(50))
+    @Test func settledEntriesStayInFlightForTheGracePeriodAndFailedOnesAreReleasedAtOnce() {
+        let clock = Mutex(ContinuousClock.now)
+        let handoff = DeliveryHandoff(wakeup: Wakeup(), settleGrace: .seconds(5), now: { clock.withLock { $0 } })
         let delivered = Self.entry(1), failed = Self.entry(2)
         handoff.push([delivered, failed])
         _ = handoff.take(max: 10)
@@ -50,7 +52,9 @@ import Testing
         handoff.release([failed.id])
         // A read that began before the delivery was recorded may still return it: skipped.
         #expect(handoff.claimNotInFlight([delivered, failed]).map(\.id) == ["e2"])
-        try await Task.sleep(for: .milliseconds(100))
+        clock.withLock { $0 += .seconds(5) }
+        #expect(handoff.claimNotInFlight([delivered]).isEmpty, "still within the grace period")
+        clock.withLock { $0 += .milliseconds(1) }
         // The failed one was taken again by the read above; the delivered one is free once more.
         #expect(handoff.claimNotInFlight([delivered, failed]).map(\.id) == ["e1"])
     }

@@ -43,18 +43,15 @@ import Testing
         defer { Task { await process.stop() } }
 
         let store = try SQLiteJobStore(path: configuration.databasePath)
-        try await eventually("every job to end", timeout: .seconds(240)) {
-            try await store.jobs(JobQuery(states: [.success, .failed, .cancel], limit: 1000)).count == total
+        try await eventually("every job to end", reaches: total) {
+            try await store.jobs(JobQuery(states: [.success, .failed, .cancel], limit: 1000)).count
         }
         let jobs = try await store.jobs(JobQuery(limit: 1000))
         #expect(jobs.count == total, "no job was lost or created twice")
         #expect(jobs.allSatisfy { $0.state == .success }, "\(jobs.filter { $0.state != .success }.map { "\($0.id) \($0.state) \($0.message)" }) \(process.logTail)")
         // At least once: every job's event arrives; a job re-run after the crash may announce twice.
-        try await eventually("every job's event", timeout: .seconds(120)) {
-            let ids = Set(received.compactMap { $0.xml?["JobsDetail"]?.text("JobId") })
-            if ids.count >= total { return true }
-            received += try await harness.receive(1, from: events, timeout: .seconds(60))
-            return false
+        while Set(received.compactMap({ $0.xml?["JobsDetail"]?.text("JobId") })).count < total {
+            received += try await harness.receive(1, from: events)
         }
         let announced = Set(received.compactMap { $0.xml?["JobsDetail"]?.text("JobId") })
         #expect(announced == Set(jobs.map(\.id.rawValue)))

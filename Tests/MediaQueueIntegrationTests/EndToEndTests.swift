@@ -61,7 +61,7 @@ import Testing
 
         // The producer asks for a reply, as `mediaqueue submit` does.
         let reply = try await Submitter(connection: harness.client, intakeQueue: harness.configuration.intakeQueue)
-            .submit(Array(mediaInfoRequest(userData: "probe").utf8), bucket: nil, timeout: .seconds(60))
+            .submit(Array(mediaInfoRequest(userData: "probe").utf8), bucket: nil, timeout: hangBound)
         guard case .accepted(let response) = reply else {
             Issue.record("refused: \(reply)")
             return

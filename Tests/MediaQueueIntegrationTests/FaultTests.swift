@@ -129,7 +129,7 @@ final class CrashAfterFirstCommitStore: JobStore, @unchecked Sendable {
             try await harness.client.waitUntilConnected()
             try await harness.waitForIntake()
             try await harness.publish(mediaInfoRequest(userData: "after"))
-            let later = try await harness.receive(2, from: events, timeout: .seconds(120))
+            let later = try await harness.receive(2, from: events)
             let names = Set(later.compactMap { $0.xml?["JobsDetail"]?.text("Operation", "UserData") })
             #expect(names == ["during", "after"])
         }

@@ -7,7 +7,7 @@ final class RecordingWorker: MediaWorker {
     let tag = "Record"
     let delay: Duration
     private let started = Mutex<[String]>([])
-    private let running = Mutex<(now: Int, most: Int)>((0, 0))
+    private let running = Mutex<(now: Int, most: Int, ended: Int)>((0, 0, 0))
 
     init(delay: Duration = .zero) {
         self.delay = delay
@@ -18,12 +18,15 @@ final class RecordingWorker: MediaWorker {
     /// The most jobs that ran at the same time.
     var mostAtOnce: Int { running.withLock { $0.most } }
 
+    /// Runs that have ended (each job's end is recorded in the store soon after).
+    var endedCount: Int { running.withLock { $0.ended } }
+
     func validate(_ operation: CreateMediaJobsRequest.Operation) throws(CIError) {}
 
     func run(_ job: Job, context: WorkContext) async throws -> WorkResult {
         started.withLock { $0.append(job.userData ?? "") }
-        running.withLock { $0 = ($0.now + 1, max($0.most, $0.now + 1)) }
-        defer { running.withLock { $0.now -= 1 } }
+        running.withLock { $0 = ($0.now + 1, max($0.most, $0.now + 1), $0.ended) }
+        defer { running.withLock { $0 = ($0.now - 1, $0.most, $0.ended + 1) } }
         if delay > .zero { try await Task.sleep(for: delay) }
         return WorkResult()
     }

@@ -24,13 +24,13 @@ import Testing
         let high = (0..<200).map { "high-\($0)" }
         try await harness.publish(batch: low.map { recordRequest($0, level: 0) })
         try await harness.publish(batch: high.map { recordRequest($0, level: 2) })
-        try await eventually("2,200 jobs waiting as Pause") {
-            try await application.store.jobs(JobQuery(states: [.pause], limit: 3000)).count == 2200
+        try await eventually("2,200 jobs waiting as Pause", reaches: 2200, every: .milliseconds(500)) {
+            try await application.store.jobs(JobQuery(states: [.pause], limit: 3000)).count
         }
 
         queue.state = .active
         try await application.store.updateQueue(queue)
-        try await eventually("every job to start", timeout: .seconds(240)) { worker.startOrder.count >= 2200 }
+        try await eventually("every job to start", reaches: 2200) { worker.startOrder.count }
         #expect(Array(worker.startOrder.prefix(200)) == high)
         #expect(Array(worker.startOrder.dropFirst(200)) == low)
         #expect(worker.mostAtOnce == 1, "MaxConcurrent 1")
@@ -54,7 +54,8 @@ import Testing
         for chunk in stride(from: 0, to: names.count, by: 20) {
             try await harness.publish(batch: names[chunk..<(chunk + 20)].map { recordRequest($0, level: chunk / 20 % 3) })
         }
-        try await eventually("all 120 to succeed", timeout: .seconds(120)) {
+        try await eventually("all 120 to run", reaches: 120) { worker.endedCount }
+        try await eventually("all 120 to succeed") {
             try await application.store.jobs(JobQuery(states: [.success], limit: 200)).count == 120
         }
         #expect(worker.startOrder.count == 120, "none ran twice")
@@ -84,17 +85,26 @@ import Testing
         let waiting = try await application.store.jobs(JobQuery(states: [.submitted, .pause], limit: 1000))
         #expect(waiting.allSatisfy { $0.state == .pause }, "every waiting job shows Pause")
         #expect(waiting.count == 500 - claimedAtPause.count)
-        // Give the dispatcher several polling rounds in which it must not start anything.
-        try await Task.sleep(for: .seconds(1))
-        #expect(Set(worker.startOrder).isSubset(of: claimedAtPause), "no job started after the pause")
+        // Three jobs of another queue, one after the other: each was claimed by a claim that also
+        // looked at the paused queue, and none of those claims may start its jobs.
+        let other = MediaQueue(bucket: harness.configuration.bucket, name: "other", createTime: SystemTimeSource().now)
+        try await application.store.createQueue(other)
+        for round in 0..<3 {
+            try await harness.publish(recordRequest("other-\(round)").replacingOccurrences(of: "<Tag>", with: "<QueueId>\(other.id)</QueueId><Tag>"))
+            try await eventually("the other queue's job \(round) to run") { worker.startOrder.contains("other-\(round)") }
+        }
+        let startedOfPaused = worker.startOrder.filter { !$0.hasPrefix("other-") }
+        #expect(Set(startedOfPaused).isSubset(of: claimedAtPause), "no job started after the pause")
 
         queue.state = .active
         try await application.store.updateQueue(queue)
-        try await eventually("all 500 to succeed", timeout: .seconds(120)) {
-            try await application.store.jobs(JobQuery(states: [.success], limit: 1000)).count == 500
+        try await eventually("all 500 to run", reaches: 503) { worker.startOrder.count }
+        try await eventually("all 500 to succeed") {
+            try await application.store.jobs(JobQuery(queueID: queue.id, states: [.success], limit: 1000)).count == 500
         }
-        #expect(worker.startOrder.count == 500, "none ran twice")
-        #expect(Set(worker.startOrder) == Set(names))
+        let startedOfQueue = worker.startOrder.filter { !$0.hasPrefix("other-") }
+        #expect(startedOfQueue.count == 500, "none ran twice")
+        #expect(Set(startedOfQueue) == Set(names))
         #expect(worker.mostAtOnce <= 4, "MaxConcurrent 4")
     }
 
@@ -180,7 +190,7 @@ import Testing
         try await harness.waitForIntake()
 
         try await harness.publish(recordRequest("long"), messageID: "long-1")
-        let event = try #require(try await harness.receive(1, from: events, timeout: .seconds(180)).first)
+        let event = try #require(try await harness.receive(1, from: events).first)
         #expect(event.xml?["JobsDetail"]?.text("State") == "Success")
         #expect(worker.startOrder == ["long"])
         #expect(try await application.store.jobs(JobQuery(limit: 10)).count == 1)

@@ -5,6 +5,7 @@ import MediaQueueApp
 import MediaQueueCore
 import MediaQueueTestSupport
 import MediaQueueXML
+import Synchronization
 
 /// A MediaQueue service running in this process against the real test broker, a real SQLite file
 /// and real ffmpeg, on queue and exchange names no other test uses; plus a client connection for
@@ -78,21 +79,37 @@ final class ServiceHarness: Sendable {
         for result in await client.publish(batch: messages) { try result.get() }
     }
 
-    /// Collects `count` messages from `consumer`, acking each; throws if they do not all come in time.
-    func receive(_ count: Int, from consumer: AMQPConsumer, timeout: Duration = .seconds(90)) async throws -> [AMQPMessage] {
+    /// Collects `count` messages from `consumer`, acking each; throws if they stop coming, that
+    /// is when none arrives for `stall` (a long run on a slow machine is not a failure).
+    func receive(_ count: Int, from consumer: AMQPConsumer, stalledFor stall: Duration = hangBound) async throws -> [AMQPMessage] {
         let client = self.client
-        let received = try await withTimeout(timeout) { () async -> [AMQPMessage] in
-            var received: [AMQPMessage] = []
+        let received = Received()
+        let collector = Task {
             while received.count < count, let batch = await consumer.nextBatch(max: count - received.count) {
                 for message in batch { client.ack(message.deliveryTag) }
-                received += batch
+                received.append(batch)
             }
-            return received
         }
-        guard let received, received.count == count else {
-            throw TimedOut(description: "expected \(count) messages, got \(received?.count ?? 0) in \(timeout)")
+        defer { collector.cancel() }
+        try await eventually("\(count) messages", reaches: count, stalledFor: stall, every: .milliseconds(20)) { received.count }
+        return received.messages
+    }
+
+    /// Collects messages until one with `routingKey` arrives (acking each), and returns the ones
+    /// before it: a marker published after the events under test shows that nothing else came
+    /// with them, without waiting for a time to pass.
+    func receive(until routingKey: String, from consumer: AMQPConsumer) async throws -> [AMQPMessage] {
+        var before: [AMQPMessage] = []
+        while true {
+            let message = try await receive(1, from: consumer)[0]
+            if message.routingKey == routingKey { return before }
+            before.append(message)
         }
-        return received
+    }
+
+    /// Publishes a marker message to the events exchange (see `receive(until:from:)`).
+    func publishMarker(_ routingKey: String) async throws {
+        try await client.publish(AMQPOutgoingMessage(exchange: configuration.eventsExchange, routingKey: routingKey, body: []))
     }
 
     /// Messages in the dead-letter queue, read without consuming others'.
@@ -106,18 +123,12 @@ final class ServiceHarness: Sendable {
     }
 }
 
-/// Runs `body`, giving up after `timeout` with nil.
-func withTimeout<T: Sendable>(_ timeout: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T? {
-    try await withThrowingTaskGroup(of: T?.self) { group in
-        group.addTask { try await body() }
-        group.addTask {
-            try await Task.sleep(for: timeout)
-            return nil
-        }
-        let first = try await group.next()!
-        group.cancelAll()
-        return first
-    }
+/// Messages a collector task has received so far.
+private final class Received: Sendable {
+    private let state = Mutex<[AMQPMessage]>([])
+    var count: Int { state.withLock { $0.count } }
+    var messages: [AMQPMessage] { state.withLock { $0 } }
+    func append(_ batch: [AMQPMessage]) { state.withLock { $0 += batch } }
 }
 
 extension AMQPMessage {

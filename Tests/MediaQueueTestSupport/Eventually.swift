@@ -4,6 +4,11 @@ public struct TimedOut: Error, CustomStringConvertible {
     public init(description: String) { self.description = description }
 }
 
+/// How long a test waits for an outcome before it calls the code under test hung. Only a hang
+/// meets it: a wait returns as soon as its event is there, so a slow or loaded machine never
+/// gets near it.
+public let hangBound: Duration = .seconds(300)
+
 /// Polls `condition` until it returns a value, or throws `TimedOut` after `timeout`.
 ///
 /// Tests wait for asynchronous outcomes with this instead of bare sleeps: it returns as soon as
@@ -11,7 +16,7 @@ public struct TimedOut: Error, CustomStringConvertible {
 @discardableResult
 public func eventually<T>(
     _ what: String,
-    timeout: Duration = .seconds(60),
+    timeout: Duration = hangBound,
     every interval: Duration = .milliseconds(50),
     _ condition: () async throws -> T?
 ) async throws -> T {
@@ -26,9 +31,34 @@ public func eventually<T>(
 /// Polls until `condition` is true.
 public func eventually(
     _ what: String,
-    timeout: Duration = .seconds(60),
+    timeout: Duration = hangBound,
     every interval: Duration = .milliseconds(50),
     _ condition: () async throws -> Bool
 ) async throws {
     try await eventually(what, timeout: timeout, every: interval) { try await condition() ? true : nil }
+}
+
+/// Polls `progress` until it reaches `target`, failing only when it stops moving: for long runs
+/// (thousands of jobs) whose total time depends on how fast the machine is, while a stall is
+/// still caught. `progress` should be cheap: it runs every `interval`.
+public func eventually(
+    _ what: String,
+    reaches target: Int,
+    stalledFor stall: Duration = hangBound,
+    every interval: Duration = .milliseconds(200),
+    _ progress: () async throws -> Int
+) async throws {
+    var last = Int.min
+    var lastMoved = ContinuousClock.now
+    while true {
+        let value = try await progress()
+        if value >= target { return }
+        if value != last {
+            last = value
+            lastMoved = .now
+        } else if ContinuousClock.now - lastMoved >= stall {
+            throw TimedOut(description: "timed out waiting for \(what): stuck at \(value) of \(target)")
+        }
+        try await Task.sleep(for: interval)
+    }
 }

@@ -38,6 +38,8 @@ public final class TestHTTPReceiver: Sendable {
         var requests: [Request] = []
         var connections: [Int32] = []
         var connectionCount = 0
+        var inFlight = 0
+        var mostInFlight = 0
         var stopped = false
     }
 
@@ -45,6 +47,8 @@ public final class TestHTTPReceiver: Sendable {
     private let listener: Int32
     private let state = Mutex(State())
     private let reply: @Sendable (Request, Int) -> Reply
+    /// Signalled once the accept loop has closed the listener.
+    private let listenerClosed = DispatchSemaphore(value: 0)
 
     /// Listens on `port` (0: any free port); `reply` gets each request and its index (from 0).
     public init(port: UInt16 = 0, reply: @escaping @Sendable (Request, Int) -> Reply = { _, _ in .status(200) }) throws {
@@ -93,20 +97,33 @@ public final class TestHTTPReceiver: Sendable {
     /// Connections accepted so far.
     public var connectionCount: Int { state.withLock { $0.connectionCount } }
 
-    /// Closes the listener and every connection (hanging ones included).
+    /// Requests being answered now: received, and their answer not yet written (a hanging one
+    /// counts until its client gives up).
+    public var inFlight: Int { state.withLock { $0.inFlight } }
+
+    /// The most requests that were ever being answered at once.
+    public var mostInFlight: Int { state.withLock { $0.mostInFlight } }
+
+    /// Closes the listener and every connection (hanging ones included); when it returns, the
+    /// port refuses connections.
     public func stop() {
-        let fds = state.withLock { state -> [Int32] in
-            guard !state.stopped else { return [] }
+        let (fds, first) = state.withLock { state -> ([Int32], Bool) in
+            guard !state.stopped else { return ([], false) }
             state.stopped = true
-            return state.connections
+            return (state.connections, true)
         }
+        guard first else { return }
         // shutdown() wakes threads blocked in accept() or recv() on these sockets.
         shutdown(listener, Int32(SHUT_RDWR))
         for fd in fds { shutdown(fd, Int32(SHUT_RDWR)) }
+        listenerClosed.wait()
     }
 
     private func acceptLoop() {
-        defer { close(listener) }
+        defer {
+            close(listener)
+            listenerClosed.signal()
+        }
         while true {
             let fd = accept(listener, nil, nil)
             if fd < 0 {
@@ -156,19 +173,30 @@ public final class TestHTTPReceiver: Sendable {
             )
             let index = state.withLock { state -> Int in
                 state.requests.append(request)
+                state.inFlight += 1
+                state.mostInFlight = max(state.mostInFlight, state.inFlight)
                 return state.requests.count - 1
             }
-            switch reply(request, index) {
+            let answer = reply(request, index)
+            let answered = { self.state.withLock { $0.inFlight -= 1 } }
+            switch answer {
             case .hang:
                 // Read (and drop) until the client hangs up or the receiver stops.
                 while readMore(fd, &buffer) { buffer.removeAll() }
+                answered()
                 return
             case .status(let status, let extra, let text):
-                guard write(fd, status: status, headers: extra, body: Array(text.utf8)) else { return }
+                let sent = write(fd, status: status, headers: extra, body: Array(text.utf8))
+                answered()
+                guard sent else { return }
             case .bytes(let status, let body):
-                guard write(fd, status: status, headers: [:], body: body) else { return }
+                let sent = write(fd, status: status, headers: [:], body: body)
+                answered()
+                guard sent else { return }
             case .chunked(let body):
-                guard write(fd, status: 200, headers: [:], body: body, chunked: true) else { return }
+                let sent = write(fd, status: 200, headers: [:], body: body, chunked: true)
+                answered()
+                guard sent else { return }
             }
         }
     }
@@ -218,6 +246,33 @@ public final class TestHTTPReceiver: Sendable {
         guard count > 0 else { return false }
         buffer += chunk[..<count]
         return true
+    }
+}
+
+/// A gate that reply closures wait at (they run on the receiver's own threads, so blocking
+/// there holds only that request): shut until `open()`, so a test decides when an answer goes.
+public final class Gate: Sendable {
+    private let state = Mutex((open: false, waiting: [DispatchSemaphore]()))
+
+    public init() {}
+
+    /// Blocks the calling thread until the gate is open.
+    public func wait() {
+        let semaphore = DispatchSemaphore(value: 0)
+        let isOpen = state.withLock { state -> Bool in
+            if !state.open { state.waiting.append(semaphore) }
+            return state.open
+        }
+        if !isOpen { semaphore.wait() }
+    }
+
+    public func open() {
+        let waiting = state.withLock { state -> [DispatchSemaphore] in
+            state.open = true
+            defer { state.waiting = [] }
+            return state.waiting
+        }
+        for semaphore in waiting { semaphore.signal() }
     }
 }
 

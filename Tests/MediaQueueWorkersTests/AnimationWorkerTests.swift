@@ -5,7 +5,7 @@ import MediaQueueXML
 import Testing
 @testable import MediaQueueWorkers
 
-@Suite("AnimationWorker", .timeLimit(.minutes(3)))
+@Suite("AnimationWorker", .timeLimit(.minutes(10)))
 struct AnimationWorkerTests {
     let worker = AnimationWorker(logger: quietLogger)
 

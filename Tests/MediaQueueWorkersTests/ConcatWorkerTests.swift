@@ -5,7 +5,7 @@ import MediaQueueXML
 import Testing
 @testable import MediaQueueWorkers
 
-@Suite("ConcatWorker", .timeLimit(.minutes(3)))
+@Suite("ConcatWorker", .timeLimit(.minutes(10)))
 struct ConcatWorkerTests {
     let worker = ConcatWorker(logger: quietLogger)
 

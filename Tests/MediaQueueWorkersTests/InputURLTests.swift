@@ -8,11 +8,11 @@ import Testing
 
 /// Jobs whose input is `Input.Url`, fetched from a real HTTP server on loopback by the libcurl
 /// downloader, then worked on by real ffmpeg.
-@Suite("Input.Url", .timeLimit(.minutes(3)))
+@Suite("Input.Url", .timeLimit(.minutes(10)))
 struct InputURLTests {
     /// Loopback is a private address: these tests allow it, as `MEDIAQUEUE_CALLBACK_ALLOWED_NETWORKS` would.
     static let loopbackClient = HTTPClient(configuration: HTTPClientConfiguration(
-        connectTimeout: .seconds(2), timeout: .seconds(30), addressPolicy: AddressPolicy(allowedNetworks: [IPNetwork("127.0.0.0/8")!])
+        connectTimeout: .seconds(60), timeout: .seconds(600), addressPolicy: AddressPolicy(allowedNetworks: [IPNetwork("127.0.0.0/8")!])
     ))
     let transcoder = TranscodeWorker(logger: quietLogger)
 
@@ -35,7 +35,7 @@ struct InputURLTests {
     }
 
     func context(_ bucket: TemporaryBucket, maxBytes: Int = 64 << 20, client: HTTPClient = Self.loopbackClient) -> WorkContext {
-        makeContext(bucket, downloader: HTTPInputDownloader(client: client, maxBytes: maxBytes, timeout: .seconds(30)))
+        makeContext(bucket, downloader: HTTPInputDownloader(client: client, maxBytes: maxBytes, timeout: .seconds(600)))
     }
 
     @Test("a transcode reads its input from the URL; ${InputName} is the URL's file name; the download is removed")

@@ -5,7 +5,7 @@ import MediaQueueXML
 import Testing
 @testable import MediaQueueWorkers
 
-@Suite("MediaInfoWorker", .timeLimit(.minutes(1)))
+@Suite("MediaInfoWorker", .timeLimit(.minutes(10)))
 struct MediaInfoWorkerTests {
     let worker = MediaInfoWorker(logger: quietLogger)
 

@@ -20,7 +20,7 @@ final class LaunchedPID: Sendable {
     func set(_ pid: Int32) { value.withLock { $0 = pid } }
 }
 
-@Suite("MediaProcess", .timeLimit(.minutes(1)))
+@Suite("MediaProcess", .timeLimit(.minutes(10)))
 struct MediaProcessTests {
     @Test("collects stdout and reports the exit status")
     func collectsStdout() async throws {

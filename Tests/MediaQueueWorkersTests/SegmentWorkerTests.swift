@@ -5,7 +5,7 @@ import MediaQueueXML
 import Testing
 @testable import MediaQueueWorkers
 
-@Suite("SegmentWorker", .timeLimit(.minutes(3)))
+@Suite("SegmentWorker", .timeLimit(.minutes(10)))
 struct SegmentWorkerTests {
     let worker = SegmentWorker(logger: quietLogger)
 

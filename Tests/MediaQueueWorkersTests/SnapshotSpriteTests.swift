@@ -5,7 +5,7 @@ import MediaQueueXML
 import Testing
 @testable import MediaQueueWorkers
 
-@Suite("SnapshotWorker: key frames, sprites, templates, time limit", .timeLimit(.minutes(2)))
+@Suite("SnapshotWorker: key frames, sprites, templates, time limit", .timeLimit(.minutes(10)))
 struct SnapshotSpriteTests {
     let worker = SnapshotWorker(logger: quietLogger)
 

@@ -5,7 +5,7 @@ import MediaQueueXML
 import Testing
 @testable import MediaQueueWorkers
 
-@Suite("SnapshotWorker", .timeLimit(.minutes(2)))
+@Suite("SnapshotWorker", .timeLimit(.minutes(10)))
 struct SnapshotWorkerTests {
     let worker = SnapshotWorker(logger: quietLogger)
 

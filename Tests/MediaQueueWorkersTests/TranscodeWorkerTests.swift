@@ -5,7 +5,7 @@ import MediaQueueXML
 import Testing
 @testable import MediaQueueWorkers
 
-@Suite("TranscodeWorker", .timeLimit(.minutes(3)))
+@Suite("TranscodeWorker", .timeLimit(.minutes(10)))
 struct TranscodeWorkerTests {
     let worker = TranscodeWorker(logger: quietLogger)
 
