@@ -95,8 +95,10 @@ public struct MediaQueueApplication: Sendable {
         let httpRelayWakeup = Wakeup()
         let relayWakeup = Wakeup()
         // With the dispatcher and the relay in one process, committed events go to the relay in
-        // memory instead of waiting for its next outbox read.
-        let handoff = configuration.roles.isSuperset(of: [.dispatch, .relay]) ? DeliveryHandoff(wakeup: relayWakeup) : nil
+        // memory instead of waiting for its next outbox read. A relay's lease on what it sends
+        // lasts as long as a job's: a dead process's jobs and deliveries are taken over alike.
+        let relayLease = Duration.seconds(configuration.leaseSeconds)
+        let handoff = configuration.roles.isSuperset(of: [.dispatch, .relay]) ? DeliveryHandoff(wakeup: relayWakeup, lease: relayLease) : nil
         // With the intake and the dispatcher in one process, the intake claims jobs as it stores
         // them and hands them to the dispatcher in memory.
         let jobHandoff = configuration.roles.isSuperset(of: [.intake, .dispatch])
@@ -144,7 +146,8 @@ public struct MediaQueueApplication: Sendable {
             }
             services.append(TDMQRelayService(
                 store: store, regions: MQRegions(connections: regional, fallback: fallback),
-                options: RelayOptions(retrySchedule: configuration.retrySchedule), wakeup: relayWakeup, handoff: handoff, logger: logger
+                options: RelayOptions(retrySchedule: configuration.retrySchedule, lease: relayLease), wakeup: relayWakeup, handoff: handoff,
+                logger: logger
             ))
             services.append(HTTPRelayService(
                 store: store, client: HTTPClient(configuration: configuration.httpClientConfiguration),

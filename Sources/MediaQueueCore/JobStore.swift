@@ -100,6 +100,13 @@ public protocol JobStore: Sendable {
     /// and a crash only delays it; it hands back what it did not finish (`until: now`).
     func deferOutbox(_ ids: [String], dueBy: Timestamp, until: Timestamp) async throws -> [String]
 
+    /// Takes up to `limit` deliveries over `channel` due at `now` for a relay, oldest first: in
+    /// the transaction that reads them, their next attempt moves to `until` (the lease's end),
+    /// so no relay's read returns them again before then. A relay that dies leaves them to
+    /// whichever relay reads after `until`; one that fails records the attempt, which ends the
+    /// lease. Of several relays reading at once, each delivery goes to one.
+    func leaseOutbox(_ channel: NotifyConfig.Channel, now: Timestamp, until: Timestamp, limit: Int) async throws -> [OutboxEntry]
+
     // MARK: Callback signing
 
     /// The bucket's secret for signing HTTP callbacks (`whsec_…`), created the first time.
@@ -164,6 +171,20 @@ extension JobStore {
 }
 
 extension JobStore {
+    /// A read, then a compare-and-set per delivery (`deferOutbox` moves only those still due):
+    /// correct with several relays, in two transactions; a driver may do both in one.
+    public func leaseOutbox(_ channel: NotifyConfig.Channel, now: Timestamp, until: Timestamp, limit: Int) async throws -> [OutboxEntry] {
+        let due = try await dueOutbox(channel, now: now, limit: limit)
+        guard !due.isEmpty else { return [] }
+        let leased = Set(try await deferOutbox(due.map(\.id), dueBy: now, until: until))
+        return due.compactMap { entry in
+            guard leased.contains(entry.id) else { return nil }
+            var taken = entry
+            taken.nextAttempt = until
+            return taken
+        }
+    }
+
     /// Filters `dueOutbox`'s answer: correct, but a driver should exclude in its query so that
     /// excluded deliveries do not use up `limit`.
     public func dueOutbox(_ channel: NotifyConfig.Channel, now: Timestamp, limit: Int, excludingEndpoints: Set<String>) async throws -> [OutboxEntry] {

@@ -31,7 +31,8 @@ public final class CompletionBatcher: Sendable {
     private let relayWakeups: RelayWakeups
     private let jobHandoff: JobHandoff?
 
-    /// `handoff`: where committed TDMQ deliveries go at once (this process's relay), if anywhere.
+    /// `handoff`: where committed TDMQ deliveries go at once (this process's relay), if anywhere;
+    /// they are committed leased to that relay.
     public init(
         store: any JobStore, owner: String, formatting: CIFormatting, time: any TimeSource, maxBatch: Int = 500,
         linger: Duration = .milliseconds(1), handoff: DeliveryHandoff? = nil, relayWakeups: RelayWakeups = RelayWakeups(),
@@ -85,16 +86,9 @@ public final class CompletionBatcher: Sendable {
             let slots = jobHandoff?.reserve(upTo: jobHandoff?.capacity ?? 0, freeing: batch.count) ?? 0
             do {
                 let finished = try await withCallbacks(batch.map(\.job))
-                handoff?.reserve(finished.flatMap(\.outbox))
-                let recorded: [Bool]
-                do {
-                    recorded = try await write(finished, slots: slots)
-                } catch {
-                    handoff?.push([], uncommitted: finished.flatMap(\.outbox))
-                    throw error
-                }
+                let recorded = try await write(finished, slots: slots)
                 let committed = zip(finished, recorded).flatMap { job, ok in ok ? job.outbox : [] }
-                handoff?.push(committed, uncommitted: zip(finished, recorded).flatMap { job, ok in ok ? [] : job.outbox })
+                handoff?.push(committed)
                 // One wakeup per batch and only for the relay that has something new (a handoff
                 // push wakes the TDMQ relay itself): waking both per job made the idle one read
                 // the outbox thousands of times a second.
@@ -126,7 +120,8 @@ public final class CompletionBatcher: Sendable {
             guard let queue = queues[job.queueID] ?? nil,
                   let target = CallbackTarget.resolve(rule: queue.notifyConfig, override: job.callback)
             else { return FinishedJob(job: job, outbox: []) }
-            return FinishedJob(job: job, outbox: [.taskFinish(job, target: target, formatting: formatting, now: now)])
+            let entry = OutboxEntry.taskFinish(job, target: target, formatting: formatting, now: now)
+            return FinishedJob(job: job, outbox: [handoff?.leased(entry, now: now) ?? entry])
         }
     }
 }

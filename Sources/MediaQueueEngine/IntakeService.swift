@@ -153,17 +153,17 @@ public struct IntakeService: Service {
             return
         }
 
-        var outgoing: [AMQPOutgoingMessage] = []
+        var replies: [AMQPOutgoingMessage] = []
         for ((message, _), outcome) in zip(accepted, outcomes) {
             switch outcome {
             case .created(let jobs):
-                if let reply = reply(to: message, jobs: jobs) { outgoing.append(reply) }
+                if let reply = reply(to: message, jobs: jobs) { replies.append(reply) }
             case .duplicate(let ids):
                 logger.debug("intake ignored a redelivered submission", metadata: ["message.id": "\(message.properties.messageID ?? "")"])
                 if message.properties.replyTo != nil {
                     var jobs: [Job] = []
                     for id in ids { if let job = try? await store.job(id: id) { jobs.append(job) } }
-                    if let reply = reply(to: message, jobs: jobs) { outgoing.append(reply) }
+                    if let reply = reply(to: message, jobs: jobs) { replies.append(reply) }
                 }
             case .refused(let error):
                 rejected.append((message, error))
@@ -171,22 +171,34 @@ public struct IntakeService: Service {
         }
         for (message, error) in rejected {
             logger.notice("intake dead-lettered a submission", metadata: ["error": "\(error)", "message.id": "\(message.properties.messageID ?? "")"])
-            outgoing.append(deadLetter(message, error: error))
-            if let reply = errorReply(to: message, error: error) { outgoing.append(reply) }
+            if let reply = errorReply(to: message, error: error) { replies.append(reply) }
         }
 
-        if !outgoing.isEmpty {
-            let results = await connection.publish(batch: outgoing)
-            if let failure = results.first(where: { if case .failure = $0 { true } else { false } }) {
-                // Without a confirmed dead letter the message must not be acked; the broker redelivers
-                // it (stored jobs are protected by their idempotency key).
-                logger.warning("intake could not publish replies or dead letters", metadata: ["error": "\(failure)"])
-                for message in batch { connection.nack(message.deliveryTag, requeue: true) }
-                return
+        // Dead letters first in the batch, so their results line up with `rejected`.
+        let results = await connection.publish(batch: rejected.map { deadLetter($0.message, error: $0.error) } + replies)
+        if let failure = results.dropFirst(rejected.count).first(where: \.isFailure) {
+            // The submissions are settled (stored, or dead-lettered below); a lost answer is
+            // only logged: redelivering a stored message could make a second job of it.
+            logger.warning("intake could not publish a reply", metadata: ["error": "\(failure)"])
+        }
+        // Each message on its own outcome: a stored one is acked whatever else failed; a refused
+        // one only once its dead letter is confirmed, otherwise it goes back to the broker.
+        let unsettled = Set(zip(rejected, results).compactMap { rejected, result in result.isFailure ? rejected.message.deliveryTag : nil })
+        if unsettled.isEmpty {
+            // One consumer per channel and batches handled in order: everything up to the last tag is settled.
+            if let last = batch.last { connection.ack(last.deliveryTag, multiple: true) }
+            return
+        }
+        logger.warning("intake could not dead-letter submissions; they go back to the queue", metadata: ["messages": "\(unsettled.count)"])
+        for message in batch {
+            if unsettled.contains(message.deliveryTag) {
+                connection.nack(message.deliveryTag, requeue: true)
+            } else {
+                connection.ack(message.deliveryTag)
             }
         }
-        // One consumer per channel and batches handled in order: everything up to the last tag is settled.
-        if let last = batch.last { connection.ack(last.deliveryTag, multiple: true) }
+        // Not at once again: the dead-letter queue is likely still unreachable.
+        try? await Task.sleep(for: .seconds(1))
     }
 
     /// Stores a batch. With a dispatcher in this process (`jobHandoff`), the same transaction
@@ -240,7 +252,14 @@ public struct IntakeService: Service {
         properties.headers["x-mediaqueue-error-message"] = .string(error.message)
         if let element = error.element { properties.headers["x-mediaqueue-error-element"] = .string(element) }
         properties.headers["x-mediaqueue-source-queue"] = .string(options.queue)
-        return AMQPOutgoingMessage(routingKey: options.deadLetterQueue, body: message.body, properties: properties)
+        // Mandatory: a dead-letter queue that is gone returns the message instead of dropping it.
+        return AMQPOutgoingMessage(routingKey: options.deadLetterQueue, body: message.body, properties: properties, mandatory: true)
+    }
+}
+
+extension Result {
+    var isFailure: Bool {
+        if case .failure = self { true } else { false }
     }
 }
 

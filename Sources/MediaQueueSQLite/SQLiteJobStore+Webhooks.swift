@@ -1,7 +1,8 @@
 import GRDB
 public import MediaQueueCore
 
-/// HTTP callback delivery: per-bucket signing secrets, endpoint-aware due lists and leases.
+/// Callback delivery: per-bucket signing secrets, endpoint-aware due lists, and the leases both
+/// relays take on what they send.
 extension SQLiteJobStore {
     /// Schema v2: `webhook_secrets`, and the outbox's `endpoint` (`host:port`), filled in for
     /// rows written before it existed.
@@ -54,6 +55,25 @@ extension SQLiteJobStore {
                 if db.changesCount == 1 { moved.append(id) }
             }
             return moved
+        }
+    }
+
+    public func leaseOutbox(_ channel: NotifyConfig.Channel, now: Timestamp, until: Timestamp, limit: Int) async throws -> [OutboxEntry] {
+        try await transaction { db in
+            let due = try Row.fetchAll(
+                db.cachedStatement(sql: "SELECT \(Self.outboxColumns) FROM outbox WHERE status = 'pending' AND kind = ? AND next_attempt <= ? ORDER BY next_attempt, created_at LIMIT ?"),
+                arguments: [channel == .url ? "url" : "mq", now.milliseconds, limit]
+            ).map(Self.outboxEntry)
+            let lease = try db.cachedStatement(sql: "UPDATE outbox SET next_attempt = ? WHERE id = ?")
+            return try due.map { entry in
+                var bound = DirectStatement(lease)
+                bound.bind(until.milliseconds)
+                bound.bind(entry.id)
+                try bound.run(db)
+                var taken = entry
+                taken.nextAttempt = until
+                return taken
+            }
         }
     }
 

@@ -17,18 +17,7 @@ import Testing
         try await SampleMedia.makeVideo(at: harness.bucketRoot + "/input/a.mp4", seconds: 3)
         let events = try await harness.subscribeToEvents()
         let configuration = harness.configuration
-        let environment = [
-            "MEDIAQUEUE_AMQP_URL": configuration.amqpURL,
-            "MEDIAQUEUE_DATA_DIR": configuration.dataDir,
-            "MEDIAQUEUE_BUCKET": configuration.bucket,
-            "MEDIAQUEUE_INTAKE_QUEUE": configuration.intakeQueue,
-            "MEDIAQUEUE_DEAD_LETTER_QUEUE": configuration.deadLetterQueue,
-            "MEDIAQUEUE_EVENTS_EXCHANGE": configuration.eventsExchange,
-            "MEDIAQUEUE_MAX_RUNNING_JOBS": "2",
-            "MEDIAQUEUE_LEASE_SECONDS": "5",
-            "MEDIAQUEUE_LOG_LEVEL": "warning",
-            "MEDIAQUEUE_HTTP_ADDRESS": "127.0.0.1:0",
-        ]
+        let environment = harness.serveEnvironment(["MEDIAQUEUE_MAX_RUNNING_JOBS": "2", "MEDIAQUEUE_LEASE_SECONDS": "5"])
         let log = configuration.dataDir + "/serve.log"
         try FileManager.default.createDirectory(atPath: configuration.dataDir, withIntermediateDirectories: true)
         let total = 40

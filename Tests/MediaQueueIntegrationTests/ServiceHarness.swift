@@ -40,6 +40,21 @@ final class ServiceHarness: Sendable {
 
     var bucketRoot: String { configuration.resolvedStorageDir + "/" + configuration.bucket }
 
+    /// The environment of a real `mediaqueue serve` child process on this harness's broker, data
+    /// and names, with `extra` on top.
+    func serveEnvironment(_ extra: [String: String]) -> [String: String] {
+        [
+            "MEDIAQUEUE_AMQP_URL": configuration.amqpURL,
+            "MEDIAQUEUE_DATA_DIR": configuration.dataDir,
+            "MEDIAQUEUE_BUCKET": configuration.bucket,
+            "MEDIAQUEUE_INTAKE_QUEUE": configuration.intakeQueue,
+            "MEDIAQUEUE_DEAD_LETTER_QUEUE": configuration.deadLetterQueue,
+            "MEDIAQUEUE_EVENTS_EXCHANGE": configuration.eventsExchange,
+            "MEDIAQUEUE_LOG_LEVEL": "warning",
+            "MEDIAQUEUE_HTTP_ADDRESS": "127.0.0.1:0",
+        ].merging(extra) { $1 }
+    }
+
     /// Starts `mediaqueue serve`'s services in a task; cancel the task to stop them.
     func startService(
         store: (any JobStore)? = nil, workers: [any MediaWorker] = [], onListening: @escaping @Sendable (String, Int) -> Void = { _, _ in }
@@ -82,29 +97,43 @@ final class ServiceHarness: Sendable {
     /// Collects `count` messages from `consumer`, acking each; throws if they stop coming, that
     /// is when none arrives for `stall` (a long run on a slow machine is not a failure).
     func receive(_ count: Int, from consumer: AMQPConsumer, stalledFor stall: Duration = hangBound) async throws -> [AMQPMessage] {
-        let client = self.client
-        let received = Received()
-        let collector = Task {
-            while received.count < count, let batch = await consumer.nextBatch(max: count - received.count) {
-                for message in batch { client.ack(message.deliveryTag) }
-                received.append(batch)
-            }
-        }
-        defer { collector.cancel() }
-        try await eventually("\(count) messages", reaches: count, stalledFor: stall, every: .milliseconds(20)) { received.count }
-        return received.messages
+        try await collect(from: consumer, atMost: count, stalledFor: stall) { $0.count >= count }
+    }
+
+    /// Collects messages (acking each) until `done` says the ones so far are all that is
+    /// awaited; throws if they stop coming for `stall`.
+    func receive(
+        from consumer: AMQPConsumer, stalledFor stall: Duration = hangBound, until done: @escaping @Sendable ([AMQPMessage]) -> Bool
+    ) async throws -> [AMQPMessage] {
+        try await collect(from: consumer, atMost: nil, stalledFor: stall, until: done)
     }
 
     /// Collects messages until one with `routingKey` arrives (acking each), and returns the ones
     /// before it: a marker published after the events under test shows that nothing else came
     /// with them, without waiting for a time to pass.
     func receive(until routingKey: String, from consumer: AMQPConsumer) async throws -> [AMQPMessage] {
-        var before: [AMQPMessage] = []
-        while true {
-            let message = try await receive(1, from: consumer)[0]
-            if message.routingKey == routingKey { return before }
-            before.append(message)
+        let messages = try await receive(from: consumer) { $0.contains { $0.routingKey == routingKey } }
+        return Array(messages.prefix { $0.routingKey != routingKey })
+    }
+
+    private func collect(
+        from consumer: AMQPConsumer, atMost limit: Int?, stalledFor stall: Duration, until done: @escaping @Sendable ([AMQPMessage]) -> Bool
+    ) async throws -> [AMQPMessage] {
+        let client = self.client
+        let received = Received()
+        let collector = Task {
+            while !done(received.messages) {
+                guard let batch = await consumer.nextBatch(max: limit.map { $0 - received.count } ?? 1000) else { return }
+                for message in batch { client.ack(message.deliveryTag) }
+                received.append(batch)
+            }
         }
+        defer { collector.cancel() }
+        try await eventually("messages", stalledFor: stall, every: .milliseconds(20)) {
+            let messages = received.messages
+            return (done(messages), messages.count, "\(messages.count) messages")
+        }
+        return received.messages
     }
 
     /// Publishes a marker message to the events exchange (see `receive(until:from:)`).

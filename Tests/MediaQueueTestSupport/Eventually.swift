@@ -48,16 +48,29 @@ public func eventually(
     every interval: Duration = .milliseconds(200),
     _ progress: () async throws -> Int
 ) async throws {
+    try await eventually(what, stalledFor: stall, every: interval) {
+        let value = try await progress()
+        return (value >= target, value, "\(value) of \(target)")
+    }
+}
+
+/// Polls `state` until it says done, failing only when its `progress` stops moving for `stall`.
+public func eventually(
+    _ what: String,
+    stalledFor stall: Duration = hangBound,
+    every interval: Duration = .milliseconds(200),
+    _ state: () async throws -> (done: Bool, progress: Int, shown: String)
+) async throws {
     var last = Int.min
     var lastMoved = ContinuousClock.now
     while true {
-        let value = try await progress()
-        if value >= target { return }
+        let (done, value, shown) = try await state()
+        if done { return }
         if value != last {
             last = value
             lastMoved = .now
         } else if ContinuousClock.now - lastMoved >= stall {
-            throw TimedOut(description: "timed out waiting for \(what): stuck at \(value) of \(target)")
+            throw TimedOut(description: "timed out waiting for \(what): stuck at \(shown)")
         }
         try await Task.sleep(for: interval)
     }

@@ -11,11 +11,21 @@ public struct RelayOptions: Sendable {
     /// How long a relay sleeps when nothing is due (a signal wakes it sooner).
     public var pollInterval: Duration
     public var retrySchedule: RetrySchedule
+    /// How long a delivery the relay took stays its own: if the relay dies meanwhile, another
+    /// relay sends it after this (with the same `message-id`).
+    public var lease: Duration
+    /// How long the relay waits for more confirmed deliveries before recording them in one write.
+    public var recordLinger: Duration
 
-    public init(batchSize: Int = 500, pollInterval: Duration = .milliseconds(250), retrySchedule: RetrySchedule = .standard) {
+    public init(
+        batchSize: Int = 500, pollInterval: Duration = .milliseconds(250), retrySchedule: RetrySchedule = .standard,
+        lease: Duration = .seconds(60), recordLinger: Duration = .milliseconds(10)
+    ) {
         self.batchSize = batchSize
         self.pollInterval = pollInterval
         self.retrySchedule = retrySchedule
+        self.lease = lease
+        self.recordLinger = recordLinger
     }
 }
 
@@ -40,10 +50,12 @@ public struct MQRegions: Sendable {
 /// `job.<QueueId>.<Tag>.<State>`. A delivery is marked done only after the broker confirmed it;
 /// a crash in between repeats it with the same `message-id` (the event id).
 ///
-/// Entries come from this process's dispatcher through `DeliveryHandoff` as soon as they are
-/// committed, and from the outbox at least every poll interval (retries, other processes' jobs,
-/// what a crash left behind). Recording deliveries runs beside publishing (`DeliveryRecorder`),
-/// so the next batch goes out while the last one is being recorded.
+/// Every delivery the relay sends is leased to it in the store first (`JobStore.leaseOutbox`),
+/// so relays in several processes on one store send each event once. Entries come from this
+/// process's dispatcher through `DeliveryHandoff` as soon as they are committed (committed
+/// leased), and from the outbox at least every poll interval (retries, other processes' jobs,
+/// what a dead relay left behind). Recording deliveries runs beside publishing
+/// (`DeliveryRecorder`), so the next batch goes out while the last one is being recorded.
 public struct TDMQRelayService: Service {
     let store: any JobStore
     let regions: MQRegions
@@ -68,38 +80,29 @@ public struct TDMQRelayService: Service {
 
     public func run() async throws {
         let declared = DeclaredDestinations()
-        // Entries stay in flight from the read (or the hand-off) until their delivery is
-        // recorded; without a dispatcher in this process the relay still tracks its own reads.
-        let inFlight = handoff ?? DeliveryHandoff(wakeup: wakeup)
-        // With a hand-off, publishing goes on from memory while deliveries are recorded, so
-        // recording can wait to batch more; without one, the next outbox read waits for the record.
-        let recorder = DeliveryRecorder(
-            store: store, time: time, inFlight: inFlight, linger: handoff == nil ? .zero : .milliseconds(10),
-            relayWakeup: handoff == nil ? wakeup : nil,
-            logger: logger
-        )
+        let recorder = DeliveryRecorder(store: store, time: time, linger: options.recordLinger, logger: logger)
         await withDiscardingTaskGroup { group in
             group.addTask { await recorder.run() }
             var lastRead: ContinuousClock.Instant?
             // On shutdown, finishes the round it is in, then lets the recorder catch up.
             while !Task.isShuttingDownGracefully && !Task.isCancelled {
-                var batch = handoff?.take(max: options.batchSize) ?? []
+                var batch = handoff?.take(max: options.batchSize, now: time.now) ?? []
                 var outboxFull = false
-                // Without a handoff every wakeup means new entries in the outbox; with one, the
-                // outbox holds mostly entries already in flight here, so it is read on the timer.
+                // Without a handoff every wakeup means new entries in the outbox; with one, what
+                // this process commits comes through the handoff, so the outbox is read on the timer.
                 if handoff == nil || lastRead.map({ ContinuousClock.now - $0 >= options.pollInterval }) ?? true {
                     lastRead = .now
                     do {
-                        let due = try await store.dueOutbox(.tdmq, now: time.now, limit: options.batchSize)
-                        let fresh = inFlight.claimNotInFlight(due)
-                        batch += fresh
-                        outboxFull = due.count == options.batchSize && !fresh.isEmpty
+                        let now = time.now
+                        let leased = try await store.leaseOutbox(.tdmq, now: now, until: now + options.lease, limit: options.batchSize)
+                        batch += leased
+                        outboxFull = leased.count == options.batchSize
                     } catch {
                         logger.error("relay could not read the outbox", metadata: ["error": "\(error)"])
                     }
                 }
                 if !batch.isEmpty {
-                    let delivered = await deliver(batch, declared: declared, recorder: recorder, inFlight: inFlight)
+                    let delivered = await deliver(batch, declared: declared, recorder: recorder)
                     if outboxFull { lastRead = nil }  // more is due: read again at once
                     if delivered > 0 || outboxFull { continue }
                 }
@@ -107,13 +110,20 @@ public struct TDMQRelayService: Service {
             }
             recorder.stop()
         }
+        await handBack(handoff?.takeAll() ?? [])
+    }
+
+    /// Makes handed-off deliveries that were never sent due again at once, instead of when their
+    /// leases end (outside the possibly cancelled task, so the store takes the write).
+    private func handBack(_ unsent: [OutboxEntry]) async {
+        guard let leaseEnd = unsent.map(\.nextAttempt).max() else { return }
+        let store = self.store, now = time.now
+        await Task { _ = try? await store.deferOutbox(unsent.map(\.id), dueBy: leaseEnd, until: now) }.value
     }
 
     /// Publishes a batch, grouped by broker; hands the confirmed ones to `recorder` and records
     /// failures. Returns how many were confirmed.
-    func deliver(
-        _ entries: [OutboxEntry], declared: DeclaredDestinations, recorder: DeliveryRecorder, inFlight: DeliveryHandoff
-    ) async -> Int {
+    func deliver(_ entries: [OutboxEntry], declared: DeclaredDestinations, recorder: DeliveryRecorder) async -> Int {
         var byRegion: [String: [OutboxEntry]] = [:]
         for entry in entries {
             guard case .mq(_, _, let region) = entry.target else { continue }
@@ -128,14 +138,14 @@ public struct TDMQRelayService: Service {
                     try await declared.ensure(entry.target, on: connection)
                     ready.append(entry)
                 } catch {
-                    await recordFailure(entry, error: "\(error)", inFlight: inFlight)
+                    await recordFailure(entry, error: "\(error)")
                 }
             }
             let results = await connection.publish(batch: ready.map(message(for:)))
             for (entry, result) in zip(ready, results) {
                 switch result {
                 case .success: deliveredIDs.append(entry.id)
-                case .failure(let error): await recordFailure(entry, error: "\(error)", inFlight: inFlight)
+                case .failure(let error): await recordFailure(entry, error: "\(error)")
                 }
             }
         }
@@ -157,7 +167,9 @@ public struct TDMQRelayService: Service {
         }
     }
 
-    func recordFailure(_ entry: OutboxEntry, error: String, inFlight: DeliveryHandoff) async {
+    /// Records the failed attempt, which also ends the relay's lease: the delivery is due again
+    /// at its next attempt, for any relay.
+    func recordFailure(_ entry: OutboxEntry, error: String) async {
         let next = options.retrySchedule.nextAttempt(after: entry.attempts + 1, now: time.now)
         if next == nil {
             logger.error("callback delivery is dead after its last attempt", metadata: ["event.id": "\(entry.id)", "job.id": "\(entry.jobID)", "error": "\(error)"])
@@ -169,7 +181,6 @@ public struct TDMQRelayService: Service {
         } catch {
             logger.error("relay could not record a failed delivery", metadata: ["error": "\(error)"])
         }
-        inFlight.release([entry.id])
     }
 }
 
@@ -191,7 +202,8 @@ final class DeclaredDestinations: Sendable {
 }
 
 /// Records confirmed deliveries in the store in batches, beside the relay's publishing: what
-/// was confirmed while a write was in flight goes into the next write.
+/// was confirmed while a write was in flight goes into the next write. Until a delivery is
+/// recorded its lease keeps other reads from returning it.
 final class DeliveryRecorder: Sendable {
     private struct State {
         var pending: [String] = []
@@ -202,19 +214,14 @@ final class DeliveryRecorder: Sendable {
     private let wakeup = Wakeup()
     private let store: any JobStore
     private let time: any TimeSource
-    private let inFlight: DeliveryHandoff
     private let linger: Duration
-    private let relayWakeup: Wakeup?
     private let logger: Logger
 
-    /// `linger`: how long to wait for more confirmed deliveries before a write; `relayWakeup` is
-    /// signalled after each write (the recorded rows no longer hold back the relay's next read).
-    init(store: any JobStore, time: any TimeSource, inFlight: DeliveryHandoff, linger: Duration, relayWakeup: Wakeup?, logger: Logger) {
+    /// `linger`: how long to wait for more confirmed deliveries before a write.
+    init(store: any JobStore, time: any TimeSource, linger: Duration, logger: Logger) {
         self.store = store
         self.time = time
-        self.inFlight = inFlight
         self.linger = linger
-        self.relayWakeup = relayWakeup
         self.logger = logger
     }
 
@@ -247,16 +254,12 @@ final class DeliveryRecorder: Sendable {
             do {
                 try await store.markDelivered(ids, at: time.now)
             } catch {
-                // Delivered but not recorded: sent again (same message-id) once the grace period
-                // of `settle` has passed, not at once, so a store that keeps failing does not make
-                // the relay republish in a tight loop.
-                if !(error is CancellationError) {
-                    logger.error("relay could not record deliveries", metadata: ["error": "\(error)"])
-                }
+                // Delivered but not recorded: sent again (same message-id) when the lease ends,
+                // not at once, so a store that keeps failing does not make the relay republish in
+                // a tight loop.
                 if error is CancellationError { return }
+                logger.error("relay could not record deliveries", metadata: ["error": "\(error)"])
             }
-            inFlight.settle(ids)
-            relayWakeup?.signal()
         }
     }
 }

@@ -1,0 +1,104 @@
+import Foundation
+import MediaQueueAMQP
+import MediaQueueApp
+import MediaQueueCore
+import MediaQueueSQLite
+import MediaQueueTestSupport
+import MediaQueueXML
+import Testing
+
+/// Relays in processes of their own on one store, as scale-out runs them: two real
+/// `mediaqueue serve --role relay` and one `serve --role intake,dispatch` on one data folder.
+/// Each relay leases what it sends, so each event goes out once; a relay killed mid-run leaves
+/// its leased deliveries to the other once their leases end.
+@Suite(.enabled(if: CrashTests.binary != nil, "needs MEDIAQUEUE_TEST_MEDIAQUEUE_BINARY (scripts/test.sh sets it)"))
+struct RelayLeaseTests {
+    static let jobs = 2000
+
+    /// The three processes, the subscriber and the store they share.
+    struct Cluster {
+        let harness: ServiceHarness
+        let events: AMQPConsumer
+        let dispatch: ChildProcess
+        let relays: [ChildProcess]
+        let store: SQLiteJobStore
+
+        func stop() async {
+            for process in relays + [dispatch] { await process.stop() }
+        }
+    }
+
+    func start() async throws -> Cluster {
+        let harness = try ServiceHarness()
+        let events = try await harness.subscribeToEvents()
+        let configuration = harness.configuration
+        try FileManager.default.createDirectory(atPath: configuration.dataDir, withIntermediateDirectories: true)
+        let environment = harness.serveEnvironment([
+            "MEDIAQUEUE_ENABLE_NOOP": "1", "MEDIAQUEUE_MAX_RUNNING_JOBS": "64", "MEDIAQUEUE_QUEUE_MAX_CONCURRENT": "64",
+            "MEDIAQUEUE_LEASE_SECONDS": "5",
+        ])
+        let binary = try #require(CrashTests.binary)
+        func serve(_ role: String) throws -> ChildProcess {
+            try ChildProcess(binary, ["serve", "--role", role], environment: environment, logPath: configuration.dataDir + "/\(role).log")
+        }
+        let dispatch = try serve("intake,dispatch")
+        try await harness.waitForIntake()
+        let relays = [try serve("relay"), try serve("relay")]
+        return Cluster(
+            harness: harness, events: events, dispatch: dispatch, relays: relays,
+            store: try SQLiteJobStore(path: configuration.databasePath)
+        )
+    }
+
+    func publishJobs(_ harness: ServiceHarness) async throws -> [String] {
+        let names = (0..<Self.jobs).map { "lease-\($0)" }
+        try await harness.publish(batch: names.map {
+            "<Request><Tag>Noop</Tag><Input><Object>none</Object></Input><Operation><UserData>\($0)</UserData></Operation></Request>"
+        })
+        return names
+    }
+
+    func allRecorded(_ store: SQLiteJobStore) async throws {
+        try await eventually("every delivery to be recorded") {
+            try await store.dueOutbox(.tdmq, now: Timestamp(seconds: Int64.max / 2000), limit: 1).isEmpty
+        }
+    }
+
+    @Test func twoRelaysPublishEachEventExactlyOnce() async throws {
+        let cluster = try await start()
+        let names = try await publishJobs(cluster.harness)
+        let received = try await cluster.harness.receive(names.count, from: cluster.events)
+        #expect(Set(received.compactMap { $0.xml?["JobsDetail"]?.text("Operation", "UserData") }) == Set(names))
+        try await allRecorded(cluster.store)
+        await cluster.stop()
+        // Every event was confirmed before it was recorded, so all are in the subscriber's queue
+        // by now; a marker published after them shows that none came twice.
+        try await cluster.harness.publishMarker("job.marker")
+        let extra = try await cluster.harness.receive(until: "job.marker", from: cluster.events)
+        #expect(extra.count == 0, "events were published twice")
+    }
+
+    @Test func aRelayKilledMidRunLeavesItsDeliveriesToTheOtherWithTheSameMessageID() async throws {
+        let cluster = try await start()
+        let names = try await publishJobs(cluster.harness)
+        let early = try await cluster.harness.receive(Self.jobs / 4, from: cluster.events)
+        await cluster.relays[0].stop()  // SIGKILL: its leased deliveries wait for their leases to end
+
+        let later = try await cluster.harness.receive(from: cluster.events) { messages in
+            Set((early + messages).compactMap { $0.xml?["JobsDetail"]?.text("JobId") }).count >= Self.jobs
+        }
+        let received = early + later
+        try await allRecorded(cluster.store)
+        await cluster.stop()
+
+        #expect(Set(received.compactMap { $0.xml?["JobsDetail"]?.text("Operation", "UserData") }) == Set(names), "at least once")
+        // A delivery sent again (the killed relay's unrecorded ones) carries its first message-id.
+        var messageIDs: [String: Set<String>] = [:]
+        for message in received {
+            guard let job = message.xml?["JobsDetail"]?.text("JobId") else { continue }
+            messageIDs[job, default: []].insert(message.properties.messageID ?? "")
+        }
+        #expect(messageIDs.count == Self.jobs)
+        #expect(messageIDs.values.allSatisfy { $0.count == 1 && $0.first?.isEmpty == false })
+    }
+}

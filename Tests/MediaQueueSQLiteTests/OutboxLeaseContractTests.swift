@@ -1,0 +1,84 @@
+import Foundation
+import MediaQueueCore
+import MediaQueueSQLite
+import MediaQueueTestSupport
+import Testing
+
+/// The relays' lease on what they send (`leaseOutbox`), against the memory store and a real
+/// SQLite file: of relays reading at once each delivery goes to one, a dead relay's deliveries
+/// go to another once its lease ends, and a recorded attempt ends the lease.
+@Suite struct OutboxLeaseContractTests {
+    /// When the relays look: every delivery is due by then.
+    static let now = Timestamp(seconds: 1_700_000_010)
+
+    /// `count` finished jobs, each with a TDMQ delivery, the first the oldest (one a millisecond).
+    func deliveries(_ store: any JobStore, count: Int) async throws -> [OutboxEntry] {
+        let queue = try await store.ensureDefaultQueue(bucket: "b", template: template())
+        for index in 0..<count { _ = try await submitOne(store, newJob(queue, userData: "\(index)")) }
+        let jobs = try await store.claimJobs(owner: "n", now: Self.now, leaseUntil: Self.now + .seconds(30), limit: count)
+        let target = CallbackTarget(destination: .mq(mode: .topic, name: "events", region: ""), format: .xml)
+        var entries: [OutboxEntry] = []
+        for (index, var job) in jobs.enumerated() {
+            job.state = .success
+            let entry = OutboxEntry.taskFinish(job, target: target, formatting: CIFormatting(), now: Self.now - .seconds(10) + .milliseconds(index))
+            #expect(try await store.finish(job, owner: "n", outbox: [entry]))
+            entries.append(entry)
+        }
+        return entries
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func aLeasedDeliveryIsNotTakenAgainUntilItsLeaseEnds(_ kind: StoreKind) async throws {
+        let store = try kind.make()
+        let entries = try await deliveries(store, count: 3)
+        let until = Self.now + .seconds(60)
+
+        let first = try await store.leaseOutbox(.tdmq, now: Self.now, until: until, limit: 2)
+        #expect(first.map(\.id) == entries.prefix(2).map(\.id), "oldest first, up to the limit")
+        #expect(first.allSatisfy { $0.nextAttempt == until })
+        let second = try await store.leaseOutbox(.tdmq, now: Self.now, until: until, limit: 10)
+        #expect(second.map(\.id) == [entries[2].id], "only what the first lease left")
+        #expect(try await store.leaseOutbox(.tdmq, now: until - .milliseconds(1), until: until + .seconds(60), limit: 10).isEmpty)
+        #expect(try await store.leaseOutbox(.url, now: Self.now, until: until, limit: 10).isEmpty)
+
+        // The relay that took them died: at the lease's end another takes them, attempts unchanged.
+        let takenOver = try await store.leaseOutbox(.tdmq, now: until, until: until + .seconds(60), limit: 10)
+        #expect(Set(takenOver.map(\.id)) == Set(entries.map(\.id)))
+        #expect(takenOver.allSatisfy { $0.attempts == 0 })
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func aRecordedAttemptEndsTheLease(_ kind: StoreKind) async throws {
+        let store = try kind.make()
+        let entries = try await deliveries(store, count: 2)
+        let until = Self.now + .seconds(60)
+        _ = try await store.leaseOutbox(.tdmq, now: Self.now, until: until, limit: 10)
+
+        try await store.markAttemptFailed(entries[0].id, error: "broker down", nextAttempt: Self.now + .seconds(5))
+        try await store.markDelivered([entries[1].id], at: Self.now)
+        let retried = try await store.leaseOutbox(.tdmq, now: Self.now + .seconds(5), until: until, limit: 10)
+        #expect(retried.map(\.id) == [entries[0].id], "due at its next attempt; the delivered one never again")
+        #expect(retried.first?.attempts == 1)
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func relaysLeasingAtOnceGetEachDeliveryOnce(_ kind: StoreKind) async throws {
+        let store = try kind.make()
+        let entries = try await deliveries(store, count: 200)
+        let taken = try await withThrowingTaskGroup(of: [String].self) { group in
+            for _ in 0..<4 {
+                group.addTask {
+                    var mine: [String] = []
+                    while true {
+                        let batch = try await store.leaseOutbox(.tdmq, now: Self.now, until: Self.now + .seconds(60), limit: 7)
+                        if batch.isEmpty { return mine }
+                        mine += batch.map(\.id)
+                    }
+                }
+            }
+            return try await group.reduce(into: [String]()) { $0 += $1 }
+        }
+        #expect(taken.count == entries.count, "no delivery taken twice")
+        #expect(Set(taken) == Set(entries.map(\.id)))
+    }
+}
