@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // C libraries from Debian, each imported by exactly one wrapper target.
@@ -68,18 +69,23 @@ let package = Package(
         ),
         .target(
             name: "MediaQueueSQLite",
-            dependencies: ["MediaQueueCore", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift")],
+            dependencies: [
+                "MediaQueueCore", "MediaQueueXML", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "MediaQueueWorkers",
-            dependencies: ["MediaQueueCore", "MediaQueueHTTPClient", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "MediaQueueCore", "MediaQueueXML", "MediaQueueHTTPClient", .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "MediaQueueEngine",
             dependencies: [
-                "MediaQueueCore", "MediaQueueAMQP", "MediaQueueHTTPClient",
+                "MediaQueueCore", "MediaQueueXML", "MediaQueueAMQP", "MediaQueueHTTPClient",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -93,6 +99,7 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -102,8 +109,8 @@ let package = Package(
         .target(
             name: "MediaQueueApp",
             dependencies: [
-                "MediaQueueCore", "MediaQueueAMQP", "MediaQueueEngine", "MediaQueueWorkers", "MediaQueueSQLite", "MediaQueueAPI",
-                "MediaQueueHTTPClient",
+                "MediaQueueCore", "MediaQueueXML", "MediaQueueAMQP", "MediaQueueEngine", "MediaQueueWorkers", "MediaQueueSQLite",
+                "MediaQueueAPI", "MediaQueueHTTPClient",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -113,8 +120,9 @@ let package = Package(
         .executableTarget(
             name: "mediaqueue",
             dependencies: [
-                "MediaQueueApp",
+                "MediaQueueApp", "MediaQueueCore", "MediaQueueXML",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -149,13 +157,20 @@ let package = Package(
             name: "MediaQueueAPITests",
             dependencies: [
                 "MediaQueueAPI", "MediaQueueCore", "MediaQueueXML", "MediaQueueTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "MediaQueueCoreTests", dependencies: ["MediaQueueCore", "MediaQueueTestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "MediaQueueAMQPTests", dependencies: ["MediaQueueAMQP", "MediaQueueTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "MediaQueueCoreTests", dependencies: ["MediaQueueCore", "MediaQueueXML", "MediaQueueTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "MediaQueueAMQPTests",
+            dependencies: ["MediaQueueAMQP", "MediaQueueTestSupport", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "MediaQueueHTTPClientTests", dependencies: ["MediaQueueHTTPClient", "MediaQueueTestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "MediaQueueEngineTests",
@@ -167,7 +182,7 @@ let package = Package(
         ),
         .testTarget(
             name: "MediaQueueSQLiteTests",
-            dependencies: ["MediaQueueSQLite", "MediaQueueCore", "MediaQueueTestSupport"],
+            dependencies: ["MediaQueueSQLite", "MediaQueueCore", "MediaQueueXML", "MediaQueueTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -181,7 +196,8 @@ let package = Package(
         .testTarget(
             name: "MediaQueueIntegrationTests",
             dependencies: [
-                "MediaQueueApp", "MediaQueueCore", "MediaQueueAMQP", "MediaQueueEngine", "MediaQueueSQLite", "MediaQueueTestSupport",
+                "MediaQueueApp", "MediaQueueCore", "MediaQueueXML", "MediaQueueAMQP", "MediaQueueEngine", "MediaQueueSQLite",
+                "MediaQueueTestSupport", .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -59,6 +59,9 @@ if [ -n "$leaks" ]; then
     exit 1
 fi
 
+# Every module a target imports is declared for it in Package.swift.
+scripts/check-imports.py
+
 swift build --build-tests 2>&1 | tee "$work/build.log" | grep -E "warning:|error:" | grep -v "^.*\.build/" || true
 if grep -q "error:" "$work/build.log"; then
     tail -50 "$work/build.log" >&2
