@@ -1,0 +1,49 @@
+import ArgumentParser
+import Foundation
+import Logging
+import MediaQueueApp
+import MediaQueueCore
+import MediaQueueXML
+
+func positive(_ value: Int, _ option: String) throws -> Int {
+    guard value > 0 else { throw CommandError("\(option) must be at least 1") }
+    return value
+}
+
+/// Runs `body`, turning a CI error into a one-line command error.
+func cli<T>(_ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch let error as CIError {
+        throw CommandError("\(error.code): \(error.message)")
+    }
+}
+
+func cliAsync<T>(_ body: () async throws -> T) async throws -> T {
+    do {
+        return try await body()
+    } catch let error as CIError {
+        throw CommandError("\(error.code): \(error.message)")
+    }
+}
+
+func redacted(_ url: String) -> String {
+    guard let at = url.firstIndex(of: "@"), let scheme = url.range(of: "://") else { return url }
+    let credentials = url[scheme.upperBound..<at]
+    guard let colon = credentials.firstIndex(of: ":") else { return url }
+    return url.replacingCharacters(in: colon..<at, with: ":***")
+}
+
+/// A failure to report in one line, without the usage text that `ValidationError` adds.
+struct CommandError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+// MARK: callbacks
+
+extension String {
+    var replacingNewlines: String {
+        String(map { $0 == "\n" || $0 == "\r" || $0 == "\t" ? " " : $0 })
+    }
+}

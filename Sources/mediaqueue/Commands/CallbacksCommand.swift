@@ -1,0 +1,64 @@
+import ArgumentParser
+import Foundation
+import Logging
+import MediaQueueApp
+import MediaQueueCore
+import MediaQueueXML
+
+struct CallbacksCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "callbacks",
+        abstract: "Dead callback deliveries and signing secrets.",
+        subcommands: [Dead.self, Redrive.self, Secret.self]
+    )
+
+    struct Dead: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List deliveries that used up their attempts: event id, job id, target, attempts, last error.")
+        @OptionGroup var options: GlobalOptions
+        @Option(name: .long, help: "List at most this many.") var limit: Int = 1000
+
+        func run() async throws {
+            let configuration = try options.load()
+            let application = try MediaQueueApplication(configuration: configuration, logger: options.logger(configuration))
+            let dead = try await application.store.deadOutbox(limit: limit)
+            if dead.isEmpty {
+                print("no dead deliveries")
+                return
+            }
+            print(["EVENT", "JOB", "TARGET", "ATTEMPTS", "LAST ERROR"].joined(separator: "\t"))
+            for entry in dead {
+                let target: String
+                switch entry.target {
+                case .url(let url): target = url
+                case .mq(let mode, let name, let region): target = "tdmq:\(mode.rawValue.lowercased())/\(region)/\(name)"
+                }
+                let error = (entry.lastError ?? "").replacingNewlines
+                print([entry.id, entry.jobID.rawValue, target, String(entry.attempts), error].joined(separator: "\t"))
+            }
+        }
+    }
+
+    struct Redrive: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Make every dead delivery due again, with a fresh set of attempts.")
+        @OptionGroup var options: GlobalOptions
+
+        func run() async throws {
+            let configuration = try options.load()
+            let application = try MediaQueueApplication(configuration: configuration, logger: options.logger(configuration))
+            let count = try await application.store.redriveDead(now: SystemTimeSource().now)
+            print("\(count) dead deliver\(count == 1 ? "y" : "ies") due again")
+        }
+    }
+
+    struct Secret: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print a bucket's secret for verifying callback signatures (created if it has none).")
+        @OptionGroup var options: GlobalOptions
+        @Option(name: .long, help: "The bucket (default: the configured one).") var bucket: String?
+
+        func run() async throws {
+            let configuration = try options.load()
+            let application = try MediaQueueApplication(configuration: configuration, logger: options.logger(configuration))
+            print(try await application.store.webhookSecret(bucket: bucket ?? configuration.bucket))
+        }
+    }
+}

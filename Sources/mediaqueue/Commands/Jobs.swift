@@ -1,0 +1,44 @@
+import ArgumentParser
+import Foundation
+import Logging
+import MediaQueueApp
+import MediaQueueCore
+import MediaQueueXML
+
+struct Jobs: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Look at and cancel jobs.", subcommands: [Get.self, Cancel.self])
+
+    struct Get: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print a job's JobsDetail (XML).")
+        @OptionGroup var options: GlobalOptions
+        @Argument(help: "The JobId.") var id: String
+
+        func run() async throws {
+            let configuration = try options.load()
+            let application = try MediaQueueApplication(configuration: configuration, logger: options.logger(configuration))
+            guard let job = try await application.store.job(id: JobID(rawValue: id)) else {
+                throw CommandError("no job \(id)")
+            }
+            print(XMLTree("Response", children: [job.jobsDetail(configuration.formatting)]).xmlString())
+        }
+    }
+
+    struct Cancel: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Cancel a waiting job, or stop a running one.")
+        @OptionGroup var options: GlobalOptions
+        @Argument(help: "The JobId.") var id: String
+
+        func run() async throws {
+            let configuration = try options.load()
+            let application = try MediaQueueApplication(configuration: configuration, logger: options.logger(configuration))
+            do {
+                switch try await application.store.cancel(JobID(rawValue: id), now: SystemTimeSource().now) {
+                case .cancelled: print("\(id): Cancel")
+                case .stopping: print("\(id): Running, stopping")
+                }
+            } catch let error as CIError {
+                throw CommandError("\(error.code): \(error.message)")
+            }
+        }
+    }
+}

@@ -1,0 +1,120 @@
+import ArgumentParser
+import Foundation
+import Logging
+import MediaQueueApp
+import MediaQueueCore
+import MediaQueueXML
+
+struct QueueCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "queue", abstract: "List and configure media queues.", subcommands: [List.self, Create.self, Update.self, Delete.self])
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print the queues (CI's QueueList, XML).")
+        @OptionGroup var options: GlobalOptions
+        @Option(name: .long, help: "Only this bucket's queues.") var bucket: String?
+
+        func run() async throws {
+            let configuration = try options.load()
+            let application = try MediaQueueApplication(configuration: configuration, logger: options.logger(configuration))
+            _ = try await application.prepare()
+            let queues = try await application.store.queues(bucket: bucket)
+            print(XMLTree("Response", children: queues.map { $0.xml(times: configuration.formatting.times) }).xmlString())
+        }
+    }
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create another queue in a bucket (CI's API cannot; MediaQueue can).")
+        @OptionGroup var options: GlobalOptions
+        @Argument(help: "The new queue's name.") var name: String
+        @Option(name: .long, help: "The bucket (default: the configured one).") var bucket: String?
+        @Option(name: .long, help: "Jobs of this queue running at once.") var maxConcurrent: Int?
+        @Option(name: .long, help: "Unfinished jobs the queue may hold.") var maxSize: Int?
+        @Option(name: .long, help: "A CI UpdateMediaQueue <Request> with the callback rule (NotifyConfig).") var request: String?
+
+        func run() async throws {
+            let configuration = try options.load()
+            let application = try MediaQueueApplication(configuration: configuration, logger: options.logger(configuration))
+            let bucket = self.bucket ?? configuration.bucket
+            try cli { try BucketName.validate(bucket) }
+            var queue = configuration.defaultQueueTemplate(now: SystemTimeSource().now)
+            queue.bucket = bucket
+            queue.name = name
+            if let maxConcurrent { queue.maxConcurrent = try positive(maxConcurrent, "--max-concurrent") }
+            if let maxSize { queue.maxSize = try positive(maxSize, "--max-size") }
+            if let request {
+                let update = try cli { try QueueUpdateRequest.parse([UInt8](Data(contentsOf: URL(fileURLWithPath: request)))) }
+                if let state = update.state { queue.state = state }
+                if let rule = update.notifyConfig {
+                    try cli { try configuration.checkCallbackRule(rule) }
+                    queue.notifyConfig = rule
+                }
+            }
+            try await cliAsync { try await application.store.createQueue(queue) }
+            print(XMLTree("Response", children: [queue.xml("Queue", times: configuration.formatting.times)]).xmlString())
+        }
+    }
+
+    struct Update: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Change a queue: a CI UpdateMediaQueue <Request> (Name, State, NotifyConfig) and/or its limits."
+        )
+        @OptionGroup var options: GlobalOptions
+        @Argument(help: "The QueueId, or the queue's name in the configured bucket (e.g. queue-1).") var queue: String
+        @Option(name: .long, help: "The request file.") var request: String?
+        @Option(name: .long, help: "Jobs of this queue running at once.") var maxConcurrent: Int?
+        @Option(name: .long, help: "Unfinished jobs the queue may hold.") var maxSize: Int?
+        @Option(name: .long, help: "Active or Paused.") var state: String?
+
+        func run() async throws {
+            let configuration = try options.load()
+            let application = try MediaQueueApplication(configuration: configuration, logger: options.logger(configuration))
+            _ = try await application.prepare()
+            var target = try await findQueue(queue, application)
+            if let request {
+                let update = try cli { try QueueUpdateRequest.parse([UInt8](Data(contentsOf: URL(fileURLWithPath: request)))) }
+                if let name = update.name { target.name = name }
+                if let state = update.state { target.state = state }
+                if let notifyConfig = update.notifyConfig {
+                    try cli { try configuration.checkCallbackRule(notifyConfig) }
+                    target.notifyConfig = notifyConfig
+                }
+            }
+            if let state {
+                guard let value = MediaQueue.State(rawValue: state.prefix(1).uppercased() + state.dropFirst().lowercased()) else {
+                    throw CommandError("--state must be Active or Paused")
+                }
+                target.state = value
+            }
+            if let maxConcurrent { target.maxConcurrent = try positive(maxConcurrent, "--max-concurrent") }
+            if let maxSize { target.maxSize = try positive(maxSize, "--max-size") }
+            target.updateTime = SystemTimeSource().now
+            try await cliAsync { try await application.store.updateQueue(target) }
+            print(XMLTree("Response", children: [target.xml("Queue", times: configuration.formatting.times)]).xmlString())
+        }
+    }
+
+    struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Delete a queue that holds no unfinished job.")
+        @OptionGroup var options: GlobalOptions
+        @Argument(help: "The QueueId, or the queue's name in the configured bucket.") var queue: String
+
+        func run() async throws {
+            let configuration = try options.load()
+            let application = try MediaQueueApplication(configuration: configuration, logger: options.logger(configuration))
+            let target = try await findQueue(queue, application)
+            try await cliAsync { try await application.store.deleteQueue(id: target.id) }
+            print("deleted \(target.id) (\(target.name))")
+        }
+    }
+}
+
+/// The queue with this id, or with this name in the configured bucket.
+func findQueue(_ idOrName: String, _ application: MediaQueueApplication) async throws -> MediaQueue {
+    let all = try await application.store.queues(bucket: nil)
+    guard let queue = all.first(where: { $0.id.rawValue == idOrName })
+        ?? all.first(where: { $0.name == idOrName && $0.bucket == application.configuration.bucket })
+    else {
+        throw CommandError("no queue \(idOrName)")
+    }
+    return queue
+}
