@@ -1,8 +1,7 @@
 import GRDB
-public import MediaQueueCore
+import MediaQueueCore
 
-/// Callback delivery: per-bucket signing secrets, endpoint-aware due lists, and the leases both
-/// relays take on what they send.
+/// HTTP callback signing: per-bucket secrets, and schema v2 (secrets and the outbox's endpoint).
 extension SQLiteJobStore {
     /// Schema v2: `webhook_secrets`, and the outbox's `endpoint` (`host:port`), filled in for
     /// rows written before it existed.
@@ -21,59 +20,6 @@ extension SQLiteJobStore {
                 ? CallbackEndpoint.of(url: row["url"] ?? "")
                 : "mq:" + ((row["mq_region"] as String?) ?? "")
             try db.execute(sql: "UPDATE outbox SET endpoint = ? WHERE id = ?", arguments: [endpoint, row["id"] as String])
-        }
-    }
-
-    public func dueOutbox(_ channel: NotifyConfig.Channel, now: Timestamp, limit: Int, excludingEndpoints: Set<String>) async throws -> [OutboxEntry] {
-        guard !excludingEndpoints.isEmpty else { return try await dueOutbox(channel, now: now, limit: limit) }
-        let excluded = Array(excludingEndpoints)
-        return try await read { db in
-            var arguments: StatementArguments = [channel == .url ? "url" : "mq", now.milliseconds]
-            arguments += StatementArguments(excluded)
-            arguments += [limit]
-            return try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT \(Self.outboxColumns) FROM outbox WHERE status = 'pending' AND kind = ? AND next_attempt <= ?
-                    AND (endpoint IS NULL OR endpoint NOT IN (\(databaseQuestionMarks(count: excluded.count))))
-                    ORDER BY next_attempt, created_at LIMIT ?
-                    """,
-                arguments: arguments
-            ).map(Self.outboxEntry)
-        }
-    }
-
-    public func deferOutbox(_ ids: [String], dueBy: Timestamp, until: Timestamp) async throws -> [String] {
-        guard !ids.isEmpty else { return [] }
-        return try await transaction { db in
-            var moved: [String] = []
-            for id in ids {
-                try db.execute(
-                    sql: "UPDATE outbox SET next_attempt = ? WHERE id = ? AND status = 'pending' AND next_attempt <= ?",
-                    arguments: [until.milliseconds, id, dueBy.milliseconds]
-                )
-                if db.changesCount == 1 { moved.append(id) }
-            }
-            return moved
-        }
-    }
-
-    public func leaseOutbox(_ channel: NotifyConfig.Channel, now: Timestamp, until: Timestamp, limit: Int) async throws -> [OutboxEntry] {
-        try await transaction { db in
-            let due = try Row.fetchAll(
-                db.cachedStatement(sql: "SELECT \(Self.outboxColumns) FROM outbox WHERE status = 'pending' AND kind = ? AND next_attempt <= ? ORDER BY next_attempt, created_at LIMIT ?"),
-                arguments: [channel == .url ? "url" : "mq", now.milliseconds, limit]
-            ).map(Self.outboxEntry)
-            let lease = try db.cachedStatement(sql: "UPDATE outbox SET next_attempt = ? WHERE id = ?")
-            return try due.map { entry in
-                var bound = DirectStatement(lease)
-                bound.bind(until.milliseconds)
-                bound.bind(entry.id)
-                try bound.run(db)
-                var taken = entry
-                taken.nextAttempt = until
-                return taken
-            }
         }
     }
 

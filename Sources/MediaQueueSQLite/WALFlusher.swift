@@ -48,7 +48,7 @@ final class WALFlusher: Sendable {
 /// throughput at full load; only starting the write-back (WRITE alone) left the checkpoint's
 /// sync waiting for it (p99 38–160 ms).
 private func writeBack(_ descriptor: Int32) {
-    syncFileRange?(descriptor, 0, 0, 7)
+    _ = syncFileRange?(descriptor, 0, 0, 7)
 }
 
 private let syncFileRange: (@convention(c) (Int32, Int64, Int64, UInt32) -> Int32)? = {

@@ -1,0 +1,167 @@
+import Foundation
+import GRDB
+public import MediaQueueCore
+import MediaQueueXML
+
+/// Claims, leases and job ends: which jobs run where, and their terminal states with their callbacks.
+extension SQLiteJobStore {
+    public func claim(_ request: ClaimRequest) async throws -> ClaimResult {
+        let recentJobs = self.recentJobs
+        return try await transaction { db in try Self.claim(request, db, known: recentJobs.take) }
+    }
+
+    /// Claims jobs (see `claim`) in the caller's transaction. `known` returns, of the claimed
+    /// sequence numbers, the jobs already in memory.
+    static func claim(_ request: ClaimRequest, _ db: Database, known: ([Int64]) -> [Int64: Job]) throws -> ClaimResult {
+        let (owner, now, leaseUntil, limit) = (request.owner, request.now, request.leaseUntil, request.limit)
+        var claimedSeqs: [Int64] = []
+        var moreWaiting = false
+        let queues = try Row.fetchAll(db.cachedStatement(sql: "SELECT id, max_concurrent FROM queues WHERE state = 'Active' ORDER BY ordinal"))
+        for queue in queues {
+            let queueID: String = queue[0]
+            let running = try Int.fetchOne(
+                db.cachedStatement(sql: "SELECT COUNT(*) FROM jobs WHERE queue_id = ? AND state = 'Running' AND lease_expires > ?"),
+                arguments: [queueID, now.milliseconds]
+            ) ?? 0
+            let free = min((queue[1] as Int) - running, limit - claimedSeqs.count)
+            guard free > 0 else {
+                // Full (the queue, or this claim): does anything wait behind it?
+                if !moreWaiting {
+                    moreWaiting = try Bool.fetchOne(
+                        db.cachedStatement(sql: """
+                            SELECT EXISTS (SELECT 1 FROM jobs WHERE queue_id = ? AND state = 'Submitted')
+                                OR EXISTS (SELECT 1 FROM jobs WHERE queue_id = ? AND state = 'Running' AND lease_expires <= ?)
+                            """),
+                        arguments: [queueID, queueID, now.milliseconds]
+                    ) ?? true
+                }
+                continue
+            }
+            // Waiting jobs and jobs whose process died (lease expired), merged in dispatch order.
+            let sql = """
+                SELECT seq, job_level FROM jobs WHERE queue_id = ? AND state = 'Submitted'
+                ORDER BY job_level DESC, seq LIMIT ?
+                """
+            var candidates = try Row.fetchAll(db.cachedStatement(sql: sql), arguments: [queueID, free]).map { (seq: $0[0] as Int64, level: $0[1] as Int) }
+            let orphans = try Row.fetchAll(
+                db.cachedStatement(sql: """
+                    SELECT seq, job_level FROM jobs WHERE queue_id = ? AND state = 'Running' AND lease_expires <= ?
+                    ORDER BY job_level DESC, seq LIMIT ?
+                    """),
+                arguments: [queueID, now.milliseconds, free]
+            ).map { (seq: $0[0] as Int64, level: $0[1] as Int) }
+            if !orphans.isEmpty {
+                candidates = (candidates + orphans).sorted { ($0.level, -$0.seq) > ($1.level, -$1.seq) }
+            }
+            // As many as could be taken were there: more may wait.
+            if candidates.count >= free { moreWaiting = true }
+            claimedSeqs.append(contentsOf: candidates.prefix(free).map(\.seq))
+        }
+        guard !claimedSeqs.isEmpty else { return ClaimResult(jobs: [], moreWaiting: moreWaiting) }
+        // One cached statement per job rather than an `IN (…)` list: a statement whose text
+        // changes is prepared anew each time (with GRDB's authorizer called for every column),
+        // which cost more than the executions at the small claims of a moderately busy service.
+        let claim = try db.cachedStatement(sql: """
+            UPDATE jobs SET state = 'Running', start_time = COALESCE(start_time, ?), lease_owner = ?,
+                lease_expires = ?, attempts = attempts + 1
+            WHERE seq = ? RETURNING start_time, progress, attempts, cancel_requested
+            """)
+        let readJob = try db.cachedStatement(sql: "SELECT \(Self.jobColumns) FROM jobs WHERE seq = ?")
+        // Jobs this process submitted come from memory with their mutable columns taken from the
+        // update; the others are read in full.
+        var recent = known(claimedSeqs)
+        var jobs: [Job] = []
+        jobs.reserveCapacity(claimedSeqs.count)
+        for seq in claimedSeqs {
+            var update = DirectStatement(claim)
+            update.bind(now.milliseconds)
+            update.bind(owner)
+            update.bind(leaseUntil.milliseconds)
+            update.bind(seq)
+            let columns = try update.runReturningFirst(db) { row in
+                (startTime: row.optionalInt64(0), progress: row.int(1), attempts: row.int(2), cancelRequested: row.bool(3))
+            }
+            guard let columns else { continue }
+            if var job = recent.removeValue(forKey: seq) {
+                job.state = .running
+                job.startTime = columns.startTime.map(Timestamp.init(milliseconds:))
+                job.progress = columns.progress
+                job.attempts = columns.attempts
+                job.cancelRequested = columns.cancelRequested
+                job.lease = Job.Lease(owner: owner, expiresAt: leaseUntil)
+                jobs.append(job)
+            } else if let full = try Row.fetchOne(readJob, arguments: [seq]) {
+                jobs.append(try Self.job(full))
+            }
+        }
+        return ClaimResult(jobs: jobs, moreWaiting: moreWaiting)
+    }
+
+    public func renewLeases(_ ids: [JobID], owner: String, until: Timestamp) async throws -> [JobID] {
+        guard !ids.isEmpty else { return [] }
+        return try await transaction { db in
+            var lost: [JobID] = []
+            for id in ids {
+                try db.execute(
+                    sql: "UPDATE jobs SET lease_expires = ? WHERE id = ? AND state = 'Running' AND lease_owner = ?",
+                    arguments: [until.milliseconds, id.rawValue, owner]
+                )
+                if db.changesCount == 0 { lost.append(id) }
+            }
+            return lost
+        }
+    }
+
+    public func release(_ ids: [JobID], owner: String) async throws {
+        guard !ids.isEmpty else { return }
+        try await transaction { db in
+            for id in ids {
+                try db.execute(
+                    sql: "UPDATE jobs SET state = 'Submitted', lease_owner = NULL, lease_expires = NULL WHERE id = ? AND state = 'Running' AND lease_owner = ?",
+                    arguments: [id.rawValue, owner]
+                )
+            }
+        }
+    }
+
+    public func finish(_ jobs: [FinishedJob], owner: String) async throws -> [Bool] {
+        guard !jobs.isEmpty else { return [] }
+        return try await transaction { db in try Self.finish(jobs, owner: owner, db) }
+    }
+
+    public func finish(_ jobs: [FinishedJob], owner: String, thenClaim claim: ClaimRequest) async throws -> (recorded: [Bool], claim: ClaimResult) {
+        let recentJobs = self.recentJobs
+        return try await transaction { db in
+            let recorded = try Self.finish(jobs, owner: owner, db)
+            return (recorded, try Self.claim(claim, db, known: recentJobs.take))
+        }
+    }
+
+    /// Ends jobs (see `finish`) in the caller's transaction.
+    static func finish(_ jobs: [FinishedJob], owner: String, _ db: Database) throws -> [Bool] {
+        // By seq (the rowid) rather than id: one b-tree lookup instead of two.
+        let update = try db.cachedStatement(sql: """
+            UPDATE jobs SET state = ?, end_time = ?, progress = ?, code = ?, message = ?, media_result = ?,
+                media_info = ?, lease_owner = NULL, lease_expires = NULL
+            WHERE seq = ? AND id = ? AND state = 'Running' AND lease_owner = ?
+            """)
+        return try jobs.map { finished in
+            let job = finished.job
+            var bound = DirectStatement(update)
+            bound.bind(job.state.rawValue)
+            bound.bind(job.endTime?.milliseconds)
+            bound.bind(job.progress)
+            bound.bind(job.code)
+            bound.bind(job.message)
+            bound.bind(job.mediaResult?.xmlString())
+            bound.bind(job.mediaInfo?.xmlString())
+            bound.bind(job.sequence)
+            bound.bind(job.id.rawValue)
+            bound.bind(owner)
+            try bound.run(db)
+            guard db.changesCount == 1 else { return false }
+            for entry in finished.outbox { try Self.insertOutbox(entry, db) }
+            return true
+        }
+    }
+}

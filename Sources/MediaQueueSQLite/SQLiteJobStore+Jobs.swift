@@ -1,0 +1,174 @@
+import Foundation
+import GRDB
+public import MediaQueueCore
+import MediaQueueXML
+
+/// Submissions (with idempotency keys), reading and listing jobs, progress and cancel.
+extension SQLiteJobStore {
+    public func submit(_ submissions: [Submission]) async throws -> [SubmissionOutcome] {
+        let now = time.now
+        let outcomes = try await transaction { db in try Self.store(submissions, now: now, db) }
+        for case .created(let jobs) in outcomes { recentJobs.insert(jobs) }
+        return outcomes
+    }
+
+    public func submit(_ submissions: [Submission], thenClaim claim: ClaimRequest) async throws -> (outcomes: [SubmissionOutcome], claim: ClaimResult) {
+        let now = time.now
+        let recentJobs = self.recentJobs
+        let (outcomes, claimed, unclaimed) = try await transaction { db in
+            let outcomes = try Self.store(submissions, now: now, db)
+            var created: [Int64: Job] = [:]
+            for case .created(let jobs) in outcomes {
+                for job in jobs { created[job.sequence] = job }
+            }
+            // The jobs just stored are at hand; older ones may be in the recent-jobs cache.
+            let claimed = try Self.claim(claim, db) { sequences in
+                var found = recentJobs.take(sequences.filter { created[$0] == nil })
+                for sequence in sequences {
+                    if let job = created.removeValue(forKey: sequence) { found[sequence] = job }
+                }
+                return found
+            }
+            return (outcomes, claimed, created.values.sorted { $0.sequence < $1.sequence })
+        }
+        recentJobs.insert(unclaimed)
+        return (outcomes, claimed)
+    }
+
+    /// Stores the submissions' jobs (see `submit`), in the caller's transaction.
+    static func store(_ submissions: [Submission], now: Timestamp, _ db: Database) throws -> [SubmissionOutcome] {
+        var queueCache: [QueueID: (state: String, maxSize: Int, unfinished: Int)] = [:]
+        func queueInfo(_ id: QueueID) throws -> (state: String, maxSize: Int, unfinished: Int)? {
+            if let cached = queueCache[id] { return cached }
+            guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT state, max_size FROM queues WHERE id = ?"), arguments: [id.rawValue]) else {
+                return nil
+            }
+            let unfinished = try Int.fetchOne(
+                db.cachedStatement(sql: "SELECT COUNT(*) FROM jobs WHERE queue_id = ? AND state IN ('Submitted', 'Pause', 'Running')"),
+                arguments: [id.rawValue]
+            ) ?? 0
+            let info = (state: row["state"] as String, maxSize: row["max_size"] as Int, unfinished: unfinished)
+            queueCache[id] = info
+            return info
+        }
+
+        var outcomes: [SubmissionOutcome] = []
+        outcomes.reserveCapacity(submissions.count)
+        submissionLoop: for submission in submissions {
+            if let key = submission.idempotencyKey,
+               let ids = try String.fetchOne(db.cachedStatement(sql: "SELECT job_ids FROM idempotency_keys WHERE key = ?"), arguments: [key]) {
+                outcomes.append(.duplicate(ids.split(separator: ",").map { JobID(rawValue: String($0)) }))
+                continue
+            }
+            var perQueue: [QueueID: Int] = [:]
+            for job in submission.jobs { perQueue[job.queueID, default: 0] += 1 }
+            for (queueID, count) in perQueue {
+                guard let info = try queueInfo(queueID) else {
+                    outcomes.append(.refused(CIError(.noSuchQueue, "queue \(queueID) does not exist", element: "QueueId")))
+                    continue submissionLoop
+                }
+                if info.unfinished + count > info.maxSize {
+                    outcomes.append(.refused(CIError(
+                        .queueFull,
+                        "queue \(queueID) already holds \(info.unfinished) unfinished jobs (MaxSize \(info.maxSize))",
+                        element: "QueueId"
+                    )))
+                    continue submissionLoop
+                }
+            }
+            var created: [Job] = []
+            for var job in submission.jobs {
+                guard let info = try queueInfo(job.queueID) else { continue }
+                job.state = info.state == MediaQueue.State.paused.rawValue ? .pause : .submitted
+                job.sequence = try Self.insert(job, db)
+                queueCache[job.queueID]?.unfinished += 1
+                created.append(job)
+            }
+            if let key = submission.idempotencyKey {
+                var insert = DirectStatement(try db.cachedStatement(sql: "INSERT INTO idempotency_keys (key, job_ids, created_at) VALUES (?, ?, ?)"))
+                insert.bind(key)
+                insert.bind(created.map(\.id.rawValue).joined(separator: ","))
+                insert.bind(now.milliseconds)
+                try insert.run(db)
+            }
+            outcomes.append(.created(created))
+        }
+        return outcomes
+    }
+
+    public func job(id: JobID) async throws -> Job? {
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT \(Self.jobColumns) FROM jobs WHERE id = ?", arguments: [id.rawValue]).map(Self.job)
+        }
+    }
+
+    public func updateProgress(_ id: JobID, progress: Int) async throws {
+        try await transaction { db in
+            try db.execute(sql: "UPDATE jobs SET progress = ? WHERE id = ? AND state = 'Running'", arguments: [progress, id.rawValue])
+        }
+    }
+
+    public func cancel(_ id: JobID, now: Timestamp) async throws -> CancelOutcome {
+        try await transaction { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT \(Self.jobColumns) FROM jobs WHERE id = ?", arguments: [id.rawValue]) else {
+                throw CIError(.noSuchJob, "job \(id) does not exist")
+            }
+            var job = try Self.job(row)
+            switch job.state {
+            case .submitted, .pause:
+                try db.execute(sql: "UPDATE jobs SET state = 'Cancel', end_time = ? WHERE id = ?", arguments: [now.milliseconds, id.rawValue])
+                job.state = .cancel
+                job.endTime = now
+                return .cancelled(job)
+            case .running:
+                try db.execute(sql: "UPDATE jobs SET cancel_requested = 1 WHERE id = ?", arguments: [id.rawValue])
+                job.cancelRequested = true
+                return .stopping(job)
+            case .success, .failed, .cancel:
+                throw CIError(.invalidJobState, "job \(id) has already ended as \(job.state.rawValue)")
+            }
+        }
+    }
+
+    public func cancelRequests(owner: String) async throws -> [JobID] {
+        try await read { db in
+            try String.fetchAll(
+                db,
+                sql: "SELECT id FROM jobs WHERE lease_owner = ? AND state = 'Running' AND cancel_requested = 1",
+                arguments: [owner]
+            ).map(JobID.init(rawValue:))
+        }
+    }
+
+    public func jobs(_ query: JobQuery) async throws -> [Job] {
+        try await read { db in
+            var conditions: [String] = []
+            var arguments = StatementArguments()
+            if let bucket = query.bucket { conditions.append("bucket = ?"); arguments += [bucket] }
+            if let queueID = query.queueID { conditions.append("queue_id = ?"); arguments += [queueID.rawValue] }
+            if let tag = query.tag { conditions.append("tag = ?"); arguments += [tag] }
+            if !query.states.isEmpty {
+                conditions.append("state IN (\(query.states.map { "'\($0.rawValue)'" }.sorted().joined(separator: ",")))")
+            }
+            if let from = query.createdFrom { conditions.append("creation_time >= ?"); arguments += [from.milliseconds] }
+            if let to = query.createdTo { conditions.append("creation_time <= ?"); arguments += [to.milliseconds] }
+            if let after = query.after {
+                conditions.append(query.newestFirst ? "seq < ?" : "seq > ?")
+                arguments += [after]
+            }
+            let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+            arguments += [query.limit]
+            return try Row.fetchAll(
+                db,
+                sql: "SELECT \(Self.jobColumns) FROM jobs \(whereClause) ORDER BY seq \(query.newestFirst ? "DESC" : "ASC") LIMIT ?",
+                arguments: arguments
+            ).map(Self.job)
+        }
+    }
+
+    public func purgeIdempotencyKeys(before cutoff: Timestamp) async throws {
+        try await transaction { db in
+            try db.execute(sql: "DELETE FROM idempotency_keys WHERE created_at < ?", arguments: [cutoff.milliseconds])
+        }
+    }
+}

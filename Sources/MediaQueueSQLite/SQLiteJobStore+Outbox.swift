@@ -1,0 +1,150 @@
+import Foundation
+import GRDB
+public import MediaQueueCore
+import MediaQueueXML
+
+/// The callback outbox: due deliveries, the relays' leases, attempts, dead deliveries and redrive.
+extension SQLiteJobStore {
+    static func insertOutbox(_ entry: OutboxEntry, _ db: Database) throws {
+        var kind = "url", url: String?, mode: String?, name: String?, region: String?
+        switch entry.target {
+        case .url(let target): url = target
+        case .mq(let mqMode, let mqName, let mqRegion):
+            kind = "mq"
+            mode = mqMode.rawValue
+            name = mqName
+            region = mqRegion
+        }
+        var insert = DirectStatement(try db.cachedStatement(sql: """
+            INSERT INTO outbox (id, job_id, bucket, kind, url, mq_mode, mq_name, mq_region, routing_key, body,
+                content_type, attempts, next_attempt, created_at, endpoint)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """))
+        insert.bind(entry.id)
+        insert.bind(entry.jobID.rawValue)
+        insert.bind(entry.bucket)
+        insert.bind(kind)
+        insert.bind(url)
+        insert.bind(mode)
+        insert.bind(name)
+        insert.bind(region)
+        insert.bind(entry.routingKey)
+        insert.bind(entry.body)
+        insert.bind(entry.contentType)
+        insert.bind(entry.attempts)
+        insert.bind(entry.nextAttempt.milliseconds)
+        insert.bind(entry.createdAt.milliseconds)
+        insert.bind(entry.endpoint)
+        try insert.run(db)
+    }
+
+    public func dueOutbox(_ channel: NotifyConfig.Channel, now: Timestamp, limit: Int) async throws -> [OutboxEntry] {
+        try await read { db in
+            try Row.fetchAll(
+                db.cachedStatement(sql: "SELECT \(Self.outboxColumns) FROM outbox WHERE status = 'pending' AND kind = ? AND next_attempt <= ? ORDER BY next_attempt, created_at LIMIT ?"),
+                arguments: [channel == .url ? "url" : "mq", now.milliseconds, limit]
+            ).map(Self.outboxEntry)
+        }
+    }
+
+    public func markDelivered(_ ids: [String], at: Timestamp) async throws {
+        guard !ids.isEmpty else { return }
+        try await transaction { db in
+            // One cached statement executed per id: an `IN (…)` list changes the statement's text
+            // with the batch size, so it was prepared anew for nearly every batch.
+            let update = try db.cachedStatement(sql: "UPDATE outbox SET status = 'delivered', attempts = attempts + 1, delivered_at = ? WHERE id = ?")
+            for id in ids {
+                var bound = DirectStatement(update)
+                bound.bind(at.milliseconds)
+                bound.bind(id)
+                try bound.run(db)
+            }
+        }
+    }
+
+    public func markAttemptFailed(_ id: String, error: String, nextAttempt: Timestamp?) async throws {
+        try await transaction { db in
+            if let nextAttempt {
+                try db.execute(
+                    sql: "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt = ? WHERE id = ?",
+                    arguments: [error, nextAttempt.milliseconds, id]
+                )
+            } else {
+                try db.execute(
+                    sql: "UPDATE outbox SET attempts = attempts + 1, last_error = ?, status = 'dead' WHERE id = ?",
+                    arguments: [error, id]
+                )
+            }
+        }
+    }
+
+    public func deadOutbox(limit: Int) async throws -> [OutboxEntry] {
+        try await read { db in
+            try Row.fetchAll(db, sql: "SELECT \(Self.outboxColumns) FROM outbox WHERE status = 'dead' ORDER BY created_at LIMIT ?", arguments: [limit])
+                .map(Self.outboxEntry)
+        }
+    }
+
+    public func redriveDead(now: Timestamp) async throws -> Int {
+        try await transaction { db in
+            try db.execute(
+                sql: "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt = ? WHERE status = 'dead'",
+                arguments: [now.milliseconds]
+            )
+            return db.changesCount
+        }
+    }
+
+    public func dueOutbox(_ channel: NotifyConfig.Channel, now: Timestamp, limit: Int, excludingEndpoints: Set<String>) async throws -> [OutboxEntry] {
+        guard !excludingEndpoints.isEmpty else { return try await dueOutbox(channel, now: now, limit: limit) }
+        let excluded = Array(excludingEndpoints)
+        return try await read { db in
+            var arguments: StatementArguments = [channel == .url ? "url" : "mq", now.milliseconds]
+            arguments += StatementArguments(excluded)
+            arguments += [limit]
+            return try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT \(Self.outboxColumns) FROM outbox WHERE status = 'pending' AND kind = ? AND next_attempt <= ?
+                    AND (endpoint IS NULL OR endpoint NOT IN (\(databaseQuestionMarks(count: excluded.count))))
+                    ORDER BY next_attempt, created_at LIMIT ?
+                    """,
+                arguments: arguments
+            ).map(Self.outboxEntry)
+        }
+    }
+
+    public func deferOutbox(_ ids: [String], dueBy: Timestamp, until: Timestamp) async throws -> [String] {
+        guard !ids.isEmpty else { return [] }
+        return try await transaction { db in
+            var moved: [String] = []
+            for id in ids {
+                try db.execute(
+                    sql: "UPDATE outbox SET next_attempt = ? WHERE id = ? AND status = 'pending' AND next_attempt <= ?",
+                    arguments: [until.milliseconds, id, dueBy.milliseconds]
+                )
+                if db.changesCount == 1 { moved.append(id) }
+            }
+            return moved
+        }
+    }
+
+    public func leaseOutbox(_ channel: NotifyConfig.Channel, now: Timestamp, until: Timestamp, limit: Int) async throws -> [OutboxEntry] {
+        try await transaction { db in
+            let due = try Row.fetchAll(
+                db.cachedStatement(sql: "SELECT \(Self.outboxColumns) FROM outbox WHERE status = 'pending' AND kind = ? AND next_attempt <= ? ORDER BY next_attempt, created_at LIMIT ?"),
+                arguments: [channel == .url ? "url" : "mq", now.milliseconds, limit]
+            ).map(Self.outboxEntry)
+            let lease = try db.cachedStatement(sql: "UPDATE outbox SET next_attempt = ? WHERE id = ?")
+            return try due.map { entry in
+                var bound = DirectStatement(lease)
+                bound.bind(until.milliseconds)
+                bound.bind(entry.id)
+                try bound.run(db)
+                var taken = entry
+                taken.nextAttempt = until
+                return taken
+            }
+        }
+    }
+}
