@@ -95,10 +95,10 @@ public struct MediaQueueApplication: Sendable {
         let httpRelayWakeup = Wakeup()
         let relayWakeup = Wakeup()
         // With the dispatcher and the relay in one process, committed events go to the relay in
-        // memory instead of waiting for its next outbox read. A relay's lease on what it sends
-        // lasts as long as a job's: a dead process's jobs and deliveries are taken over alike.
-        let relayLease = Duration.seconds(configuration.leaseSeconds)
-        let handoff = configuration.roles.isSuperset(of: [.dispatch, .relay]) ? DeliveryHandoff(wakeup: relayWakeup, lease: relayLease) : nil
+        // memory instead of waiting for its next outbox read, leased to that relay for as long
+        // as the relay leases what it reads.
+        let relayOptions = RelayOptions(retrySchedule: configuration.retrySchedule, lease: .seconds(configuration.relayLeaseSeconds))
+        let handoff = configuration.roles.isSuperset(of: [.dispatch, .relay]) ? DeliveryHandoff(wakeup: relayWakeup, lease: relayOptions.lease) : nil
         // With the intake and the dispatcher in one process, the intake claims jobs as it stores
         // them and hands them to the dispatcher in memory.
         let jobHandoff = configuration.roles.isSuperset(of: [.intake, .dispatch])
@@ -146,8 +146,7 @@ public struct MediaQueueApplication: Sendable {
             }
             services.append(TDMQRelayService(
                 store: store, regions: MQRegions(connections: regional, fallback: fallback),
-                options: RelayOptions(retrySchedule: configuration.retrySchedule, lease: relayLease), wakeup: relayWakeup, handoff: handoff,
-                logger: logger
+                options: relayOptions, wakeup: relayWakeup, handoff: handoff, logger: logger
             ))
             services.append(HTTPRelayService(
                 store: store, client: HTTPClient(configuration: configuration.httpClientConfiguration),

@@ -39,6 +39,10 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
     public var utcOffset = "+0000"
     /// Lease length in seconds (`MEDIAQUEUE_LEASE_SECONDS`).
     public var leaseSeconds = 60
+    /// How long a TDMQ delivery stays leased to the relay that took it
+    /// (`MEDIAQUEUE_RELAY_LEASE_SECONDS`): a dead relay's unsent events go out from another relay,
+    /// or from the restarted process, after this.
+    public var relayLeaseSeconds = 15
     /// Registers the `Noop` tag, for benchmarks (`MEDIAQUEUE_ENABLE_NOOP=1`).
     public var enableNoop = false
     /// ffmpeg and ffprobe (`MEDIAQUEUE_FFMPEG`, `MEDIAQUEUE_FFPROBE`).
@@ -149,6 +153,7 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
             case "region": region = value
             case "utcOffset": utcOffset = value
             case "leaseSeconds": leaseSeconds = try int(key, value)
+            case "relayLeaseSeconds": relayLeaseSeconds = try int(key, value)
             case "enableNoop": enableNoop = ["1", "true", "yes", "on"].contains(value.lowercased())
             case "ffmpeg", "ffmpegPath": ffmpegPath = value
             case "ffprobe", "ffprobePath": ffprobePath = value
@@ -184,8 +189,10 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
         try BucketName.validate(bucket)
         guard utcOffsetSeconds != nil else { throw ConfigurationError("utcOffset must look like +0800, not '\(utcOffset)'") }
         guard ["XML", "JSON"].contains(eventsFormat) else { throw ConfigurationError("eventsFormat must be XML or JSON") }
-        guard queueMaxConcurrent > 0, queueMaxSize > 0, maxRunningJobs > 0, leaseSeconds >= 5 else {
-            throw ConfigurationError("queueMaxConcurrent, queueMaxSize and maxRunningJobs must be positive, leaseSeconds at least 5")
+        guard queueMaxConcurrent > 0, queueMaxSize > 0, maxRunningJobs > 0, leaseSeconds >= 5, relayLeaseSeconds >= 2 else {
+            throw ConfigurationError(
+                "queueMaxConcurrent, queueMaxSize and maxRunningJobs must be positive, leaseSeconds at least 5, relayLeaseSeconds at least 2"
+            )
         }
         guard jobTimeoutSeconds > 0 else { throw ConfigurationError("jobTimeoutSeconds must be positive") }
         guard inputURLMaxBytes > 0, inputURLTimeoutSeconds > 0 else {

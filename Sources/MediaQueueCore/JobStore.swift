@@ -80,7 +80,8 @@ public protocol JobStore: Sendable {
 
     func markDelivered(_ ids: [String], at: Timestamp) async throws
 
-    /// Records a failed attempt: retried at `nextAttempt`, or dead when it is nil.
+    /// Records a failed attempt on a pending delivery (one delivered meanwhile, by another relay,
+    /// stays delivered): retried at `nextAttempt`, or dead when it is nil.
     func markAttemptFailed(_ id: String, error: String, nextAttempt: Timestamp?) async throws
 
     /// Deliveries that exhausted their attempts.

@@ -290,7 +290,7 @@ public final class MemoryJobStore: JobStore {
 
     public func markAttemptFailed(_ id: String, error: String, nextAttempt: Timestamp?) async throws {
         state.withLock { state in
-            guard state.outbox[id] != nil else { return }
+            guard state.outbox[id] != nil, !state.delivered.contains(id), !state.dead.contains(id) else { return }
             state.outbox[id]?.attempts += 1
             state.outbox[id]?.lastError = error
             if let nextAttempt {

@@ -11,7 +11,7 @@ import Synchronization
 /// then. If this process dies first, whichever relay reads after the lease's end sends it, with
 /// the same `message-id`. The hand-off only saves the wait for a read.
 public final class DeliveryHandoff: Sendable {
-    private let queued = Mutex<[OutboxEntry]>([])
+    private let state = Mutex((queued: [OutboxEntry](), closed: false))
     /// Signalled when entries are handed off.
     public let wakeup: Wakeup
     /// How long a handed-off delivery stays leased to this process's relay.
@@ -23,9 +23,10 @@ public final class DeliveryHandoff: Sendable {
     }
 
     /// `entry` as it is to be committed: a TDMQ delivery leased to this process's relay until
-    /// `now + lease`; other targets unchanged (their relays read the outbox).
+    /// `now + lease`; other targets, and everything once the relay has stopped, unchanged
+    /// (due at once, for whichever relay reads the outbox).
     public func leased(_ entry: OutboxEntry, now: Timestamp) -> OutboxEntry {
-        guard entry.isTDMQ else { return entry }
+        guard entry.isTDMQ, !state.withLock({ $0.closed }) else { return entry }
         var leased = entry
         leased.nextAttempt = now + lease
         return leased
@@ -35,7 +36,9 @@ public final class DeliveryHandoff: Sendable {
     public func push(_ committed: [OutboxEntry]) {
         let tdmq = committed.filter(\.isTDMQ)
         guard !tdmq.isEmpty else { return }
-        queued.withLock { $0.append(contentsOf: tdmq) }
+        state.withLock { state in
+            if !state.closed { state.queued.append(contentsOf: tdmq) }
+        }
         wakeup.signal()
     }
 
@@ -43,24 +46,26 @@ public final class DeliveryHandoff: Sendable {
     /// Those whose lease has ended are dropped: they are the outbox's again, for whichever relay
     /// leases them next, and sending them from here too could send them twice.
     func take(max: Int, now: Timestamp) -> [OutboxEntry] {
-        queued.withLock { queued in
+        state.withLock { state in
             var batch: [OutboxEntry] = []
             var taken = 0
-            for entry in queued {
+            for entry in state.queued {
                 if batch.count == max { break }
                 taken += 1
                 if entry.nextAttempt > now { batch.append(entry) }
             }
-            queued.removeFirst(taken)
+            state.queued.removeFirst(taken)
             return batch
         }
     }
 
-    /// Everything still handed off (at shutdown, to make it due again at once).
-    func takeAll() -> [OutboxEntry] {
-        queued.withLock { queued in
-            defer { queued = [] }
-            return queued
+    /// The relay stops: returns what is still handed off (to be made due again at once), and
+    /// from now on deliveries are committed unleased and not handed off.
+    func close() -> [OutboxEntry] {
+        state.withLock { state in
+            state.closed = true
+            defer { state.queued = [] }
+            return state.queued
         }
     }
 }

@@ -169,8 +169,9 @@ public struct IntakeService: Service {
                 rejected.append((message, error))
             }
         }
+        // A refused message's producer is answered each time it is handled, also while its dead
+        // letter cannot be confirmed (it is refused either way).
         for (message, error) in rejected {
-            logger.notice("intake dead-lettered a submission", metadata: ["error": "\(error)", "message.id": "\(message.properties.messageID ?? "")"])
             if let reply = errorReply(to: message, error: error) { replies.append(reply) }
         }
 
@@ -183,6 +184,9 @@ public struct IntakeService: Service {
         }
         // Each message on its own outcome: a stored one is acked whatever else failed; a refused
         // one only once its dead letter is confirmed, otherwise it goes back to the broker.
+        for ((message, error), result) in zip(rejected, results) where !result.isFailure {
+            logger.notice("intake dead-lettered a submission", metadata: ["error": "\(error)", "message.id": "\(message.properties.messageID ?? "")"])
+        }
         let unsettled = Set(zip(rejected, results).compactMap { rejected, result in result.isFailure ? rejected.message.deliveryTag : nil })
         if unsettled.isEmpty {
             // One consumer per channel and batches handled in order: everything up to the last tag is settled.

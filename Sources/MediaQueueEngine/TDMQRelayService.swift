@@ -19,7 +19,7 @@ public struct RelayOptions: Sendable {
 
     public init(
         batchSize: Int = 500, pollInterval: Duration = .milliseconds(250), retrySchedule: RetrySchedule = .standard,
-        lease: Duration = .seconds(60), recordLinger: Duration = .milliseconds(10)
+        lease: Duration = .seconds(15), recordLinger: Duration = .milliseconds(10)
     ) {
         self.batchSize = batchSize
         self.pollInterval = pollInterval
@@ -95,7 +95,10 @@ public struct TDMQRelayService: Service {
                     do {
                         let now = time.now
                         let leased = try await store.leaseOutbox(.tdmq, now: now, until: now + options.lease, limit: options.batchSize)
-                        batch += leased
+                        // A handed-off entry whose lease ended since `take` may be leased again
+                        // here: the new lease is the one that counts.
+                        let leasedIDs = Set(leased.map(\.id))
+                        batch = batch.filter { !leasedIDs.contains($0.id) } + leased
                         outboxFull = leased.count == options.batchSize
                     } catch {
                         logger.error("relay could not read the outbox", metadata: ["error": "\(error)"])
@@ -110,15 +113,26 @@ public struct TDMQRelayService: Service {
             }
             recorder.stop()
         }
-        await handBack(handoff?.takeAll() ?? [])
+        // Outside the (possibly cancelled) task, so the store takes the writes.
+        let unsent = handoff?.close() ?? []
+        let relayStore = store, relayTime = time, relayLogger = logger
+        await Task {
+            await recorder.flush()
+            await Self.handBack(unsent, store: relayStore, now: relayTime.now, logger: relayLogger)
+        }.value
     }
 
-    /// Makes handed-off deliveries that were never sent due again at once, instead of when their
-    /// leases end (outside the possibly cancelled task, so the store takes the write).
-    private func handBack(_ unsent: [OutboxEntry]) async {
-        guard let leaseEnd = unsent.map(\.nextAttempt).max() else { return }
-        let store = self.store, now = time.now
-        await Task { _ = try? await store.deferOutbox(unsent.map(\.id), dueBy: leaseEnd, until: now) }.value
+    /// Makes handed-off deliveries that were never sent due again at once instead of when their
+    /// leases end: each only if its lease is still the one this relay holds (its next attempt is
+    /// still that lease's end), so a lease another relay took since is left alone.
+    private static func handBack(_ unsent: [OutboxEntry], store: any JobStore, now: Timestamp, logger: Logger) async {
+        for (leaseEnd, entries) in Dictionary(grouping: unsent.filter { $0.nextAttempt > now }, by: \.nextAttempt) {
+            do {
+                _ = try await store.deferOutbox(entries.map(\.id), dueBy: leaseEnd, until: now)
+            } catch {
+                logger.warning("relay could not hand back unsent deliveries; they go out when their leases end", metadata: ["error": "\(error)"])
+            }
+        }
     }
 
     /// Publishes a batch, grouped by broker; hands the confirmed ones to `recorder` and records
@@ -133,7 +147,9 @@ public struct TDMQRelayService: Service {
         for (region, group) in byRegion {
             let connection = regions.connection(for: region)
             var ready: [OutboxEntry] = []
-            for entry in group {
+            // Declaring may have waited (a broker down): an entry whose lease ended meanwhile may
+            // be another relay's now, and is left to it.
+            for entry in group where entry.nextAttempt > time.now {
                 do {
                     try await declared.ensure(entry.target, on: connection)
                     ready.append(entry)
@@ -253,13 +269,31 @@ final class DeliveryRecorder: Sendable {
             }
             do {
                 try await store.markDelivered(ids, at: time.now)
+            } catch is CancellationError {
+                // Kept for `flush`, which writes them outside the cancelled task.
+                state.withLock { $0.pending.insert(contentsOf: ids, at: 0) }
+                return
             } catch {
                 // Delivered but not recorded: sent again (same message-id) when the lease ends,
                 // not at once, so a store that keeps failing does not make the relay republish in
                 // a tight loop.
-                if error is CancellationError { return }
                 logger.error("relay could not record deliveries", metadata: ["error": "\(error)"])
             }
+        }
+    }
+
+    /// Writes what is still to be recorded (after `run` returned; call from a task that is not
+    /// cancelled).
+    func flush() async {
+        let ids = state.withLock { state in
+            defer { state.pending = [] }
+            return state.pending
+        }
+        guard !ids.isEmpty else { return }
+        do {
+            try await store.markDelivered(ids, at: time.now)
+        } catch {
+            logger.error("relay could not record deliveries", metadata: ["error": "\(error)"])
         }
     }
 }

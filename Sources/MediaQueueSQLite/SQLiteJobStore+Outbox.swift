@@ -66,12 +66,12 @@ extension SQLiteJobStore {
         try await transaction { db in
             if let nextAttempt {
                 try db.execute(
-                    sql: "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt = ? WHERE id = ?",
+                    sql: "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt = ? WHERE id = ? AND status = 'pending'",
                     arguments: [error, nextAttempt.milliseconds, id]
                 )
             } else {
                 try db.execute(
-                    sql: "UPDATE outbox SET attempts = attempts + 1, last_error = ?, status = 'dead' WHERE id = ?",
+                    sql: "UPDATE outbox SET attempts = attempts + 1, last_error = ?, status = 'dead' WHERE id = ? AND status = 'pending'",
                     arguments: [error, id]
                 )
             }
@@ -130,7 +130,15 @@ extension SQLiteJobStore {
     }
 
     public func leaseOutbox(_ channel: NotifyConfig.Channel, now: Timestamp, until: Timestamp, limit: Int) async throws -> [OutboxEntry] {
-        try await transaction { db in
+        // Most polls find nothing due: a read says so without taking the write lock.
+        let anyDue = try await read { db in
+            try Bool.fetchOne(
+                db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM outbox WHERE status = 'pending' AND kind = ? AND next_attempt <= ?)"),
+                arguments: [channel == .url ? "url" : "mq", now.milliseconds]
+            ) ?? false
+        }
+        guard anyDue else { return [] }
+        return try await transaction { db in
             let due = try Row.fetchAll(
                 db.cachedStatement(sql: "SELECT \(Self.outboxColumns) FROM outbox WHERE status = 'pending' AND kind = ? AND next_attempt <= ? ORDER BY next_attempt, created_at LIMIT ?"),
                 arguments: [channel == .url ? "url" : "mq", now.milliseconds, limit]

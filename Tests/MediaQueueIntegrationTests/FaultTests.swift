@@ -61,6 +61,9 @@ final class CrashAfterFirstCommitStore: JobStore, @unchecked Sendable {
         try await base.dueOutbox(channel, now: now, limit: limit, excludingEndpoints: excludingEndpoints)
     }
     func deferOutbox(_ ids: [String], dueBy: Timestamp, until: Timestamp) async throws -> [String] { try await base.deferOutbox(ids, dueBy: dueBy, until: until) }
+    func leaseOutbox(_ channel: NotifyConfig.Channel, now: Timestamp, until: Timestamp, limit: Int) async throws -> [OutboxEntry] {
+        try await base.leaseOutbox(channel, now: now, until: until, limit: limit)
+    }
     func webhookSecret(bucket: String) async throws -> String { try await base.webhookSecret(bucket: bucket) }
 }
 

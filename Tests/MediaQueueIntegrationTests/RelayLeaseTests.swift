@@ -28,15 +28,15 @@ struct RelayLeaseTests {
         }
     }
 
-    func start() async throws -> Cluster {
+    /// `relayLease`: MEDIAQUEUE_RELAY_LEASE_SECONDS (the default where no relay dies).
+    func start(relayLease: Int? = nil) async throws -> Cluster {
         let harness = try ServiceHarness()
         let events = try await harness.subscribeToEvents()
         let configuration = harness.configuration
         try FileManager.default.createDirectory(atPath: configuration.dataDir, withIntermediateDirectories: true)
-        let environment = harness.serveEnvironment([
-            "MEDIAQUEUE_ENABLE_NOOP": "1", "MEDIAQUEUE_MAX_RUNNING_JOBS": "64", "MEDIAQUEUE_QUEUE_MAX_CONCURRENT": "64",
-            "MEDIAQUEUE_LEASE_SECONDS": "5",
-        ])
+        var extra = ["MEDIAQUEUE_ENABLE_NOOP": "1", "MEDIAQUEUE_MAX_RUNNING_JOBS": "64", "MEDIAQUEUE_QUEUE_MAX_CONCURRENT": "64"]
+        if let relayLease { extra["MEDIAQUEUE_RELAY_LEASE_SECONDS"] = String(relayLease) }
+        let environment = harness.serveEnvironment(extra)
         let binary = try #require(CrashTests.binary)
         func serve(_ role: String) throws -> ChildProcess {
             try ChildProcess(binary, ["serve", "--role", role], environment: environment, logPath: configuration.dataDir + "/\(role).log")
@@ -66,6 +66,7 @@ struct RelayLeaseTests {
 
     @Test func twoRelaysPublishEachEventExactlyOnce() async throws {
         let cluster = try await start()
+        defer { Task { await cluster.stop() } }
         let names = try await publishJobs(cluster.harness)
         let received = try await cluster.harness.receive(names.count, from: cluster.events)
         #expect(Set(received.compactMap { $0.xml?["JobsDetail"]?.text("Operation", "UserData") }) == Set(names))
@@ -79,7 +80,8 @@ struct RelayLeaseTests {
     }
 
     @Test func aRelayKilledMidRunLeavesItsDeliveriesToTheOtherWithTheSameMessageID() async throws {
-        let cluster = try await start()
+        let cluster = try await start(relayLease: 3)
+        defer { Task { await cluster.stop() } }
         let names = try await publishJobs(cluster.harness)
         let early = try await cluster.harness.receive(Self.jobs / 4, from: cluster.events)
         await cluster.relays[0].stop()  // SIGKILL: its leased deliveries wait for their leases to end

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -9,6 +10,7 @@ import Glibc
 public final class ChildProcess: Sendable {
     public let pid: Int32
     public let logPath: String
+    private let stopped = Mutex(false)
 
     /// Starts `executable` with `arguments` and this process's environment plus `environment`.
     public init(_ executable: String, _ arguments: [String], environment: [String: String], logPath: String) throws {
@@ -19,8 +21,10 @@ public final class ChildProcess: Sendable {
         self.logPath = logPath
     }
 
-    /// Sends `signal` (default SIGKILL) and waits (off the cooperative pool) until the process is gone.
+    /// Sends `signal` (default SIGKILL) and waits (off the cooperative pool) until the process is
+    /// gone. Once it has been reaped its pid may be another process's: a second call does nothing.
     public func stop(_ signal: Int32 = 9) async {
+        guard stopped.withLock({ stopped in defer { stopped = true }; return !stopped }) else { return }
         kill(pid, signal)
         let pid = self.pid
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
