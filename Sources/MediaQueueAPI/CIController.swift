@@ -71,7 +71,7 @@ struct CIController: Sendable {
 
         var selected = queues
         if let state = query.nonEmpty("state"), state.lowercased() != "all" {
-            guard let wanted = MediaQueue.State(rawValue: state.prefix(1).uppercased() + state.dropFirst().lowercased()) else {
+            guard let wanted = MediaQueue.State(anyCase: state) else {
                 throw CIError(.invalidArgument, "state must be Active, Paused or All, not '\(state)'", element: "state")
             }
             selected = selected.filter { $0.state == wanted }
@@ -97,12 +97,7 @@ struct CIController: Sendable {
         guard var queue = try await store.queue(id: QueueID(rawValue: id)), queue.bucket == context.bucket else {
             throw CIError(.noSuchQueue, "queue \(id) does not exist in bucket \(context.bucket)", element: "QueueId")
         }
-        if let name = update.name { queue.name = name }
-        if let state = update.state { queue.state = state }
-        if let notifyConfig = update.notifyConfig {
-            try checkRule(notifyConfig)
-            queue.notifyConfig = notifyConfig
-        }
+        try queue.apply(update, checkRule: checkRule)
         queue.updateTime = time.now
         try await store.updateQueue(queue)
         return xml(XMLTree("Response", children: [
@@ -126,7 +121,7 @@ struct CIController: Sendable {
             jobs = created
             onSubmitted()
         case .duplicate(let ids):
-            for id in ids { if let job = try await store.job(id: id) { jobs.append(job) } }
+            jobs = try await store.jobs(ids: ids)
         case .refused(let error):
             throw error
         }

@@ -33,15 +33,43 @@ public struct QueueUpdateRequest: Sendable, Hashable {
             update.name = name
         }
         if let state = request.text("State")?.trimmed, !state.isEmpty {
-            switch state.lowercased() {
-            case "active": update.state = .active
-            case "paused": update.state = .paused
-            default: throw CIError.invalid("State", "must be Active or Paused, not '\(state)'")
+            guard let value = MediaQueue.State(anyCase: state) else {
+                throw CIError.invalid("State", "must be Active or Paused, not '\(state)'")
             }
+            update.state = value
         }
         if let config = request["NotifyConfig"] {
             update.notifyConfig = try NotifyConfig(xml: config)
         }
         return update
+    }
+}
+
+extension MediaQueue {
+    /// Applies CI's UpdateMediaQueue request (the API's `PUT /queue/<id>`, the CLI's `queue
+    /// update` and `queue create --request`): its name, state and callback rule, each when
+    /// given; `checkRule` vets the rule first (the configuration's SSRF guard).
+    public mutating func apply(_ update: QueueUpdateRequest, checkRule: (NotifyConfig) throws(CIError) -> Void) throws(CIError) {
+        if let rule = update.notifyConfig { try checkRule(rule) }
+        if let name = update.name { self.name = name }
+        if let state = update.state { self.state = state }
+        if let rule = update.notifyConfig { notifyConfig = rule }
+    }
+}
+
+extension MediaQueue.State {
+    /// `Active` or `Paused`, in any letter case (query parameters, command-line options).
+    public init?(anyCase text: some StringProtocol) {
+        self.init(rawValue: text.prefix(1).uppercased() + text.dropFirst().lowercased())
+    }
+}
+
+extension JobStore {
+    /// The jobs a repeated submission created the first time (by its idempotency key), as they
+    /// are now; ids whose job is gone are left out.
+    public func jobs(ids: [JobID]) async throws -> [Job] {
+        var jobs: [Job] = []
+        for id in ids { if let job = try await job(id: id) { jobs.append(job) } }
+        return jobs
     }
 }

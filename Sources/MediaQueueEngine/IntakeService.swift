@@ -160,10 +160,8 @@ public struct IntakeService: Service {
                 if let reply = reply(to: message, jobs: jobs) { replies.append(reply) }
             case .duplicate(let ids):
                 logger.debug("intake ignored a redelivered submission", metadata: ["message.id": "\(message.properties.messageID ?? "")"])
-                if message.properties.replyTo != nil {
-                    var jobs: [Job] = []
-                    for id in ids { if let job = try? await store.job(id: id) { jobs.append(job) } }
-                    if let reply = reply(to: message, jobs: jobs) { replies.append(reply) }
+                if message.properties.replyTo != nil, let reply = reply(to: message, jobs: (try? await store.jobs(ids: ids)) ?? []) {
+                    replies.append(reply)
                 }
             case .refused(let error):
                 rejected.append((message, error))

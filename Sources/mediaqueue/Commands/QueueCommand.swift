@@ -43,11 +43,8 @@ struct QueueCommand: AsyncParsableCommand {
             if let maxSize { queue.maxSize = try positive(maxSize, "--max-size") }
             if let request {
                 let update = try cli { try QueueUpdateRequest.parse([UInt8](Data(contentsOf: URL(fileURLWithPath: request)))) }
-                if let state = update.state { queue.state = state }
-                if let rule = update.notifyConfig {
-                    try cli { try configuration.checkCallbackRule(rule) }
-                    queue.notifyConfig = rule
-                }
+                try cli { try queue.apply(update, checkRule: configuration.checkCallbackRule) }
+                queue.name = name  // the argument names the new queue
             }
             try await cliAsync { try await application.store.createQueue(queue) }
             print(XMLTree("Response", children: [queue.xml("Queue", times: configuration.formatting.times)]).xmlString())
@@ -72,15 +69,10 @@ struct QueueCommand: AsyncParsableCommand {
             var target = try await findQueue(queue, application)
             if let request {
                 let update = try cli { try QueueUpdateRequest.parse([UInt8](Data(contentsOf: URL(fileURLWithPath: request)))) }
-                if let name = update.name { target.name = name }
-                if let state = update.state { target.state = state }
-                if let notifyConfig = update.notifyConfig {
-                    try cli { try configuration.checkCallbackRule(notifyConfig) }
-                    target.notifyConfig = notifyConfig
-                }
+                try cli { try target.apply(update, checkRule: configuration.checkCallbackRule) }
             }
             if let state {
-                guard let value = MediaQueue.State(rawValue: state.prefix(1).uppercased() + state.dropFirst().lowercased()) else {
+                guard let value = MediaQueue.State(anyCase: state) else {
                     throw CommandError("--state must be Active or Paused")
                 }
                 target.state = value

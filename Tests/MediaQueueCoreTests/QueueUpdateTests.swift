@@ -1,0 +1,48 @@
+import MediaQueueCore
+import Testing
+
+/// CI's UpdateMediaQueue rules, which the API and the CLI share.
+@Suite struct QueueUpdateTests {
+    static func queue() -> MediaQueue { MediaQueue(bucket: "b-1250000000", name: "queue-1", createTime: Timestamp(seconds: 1_700_000_000)) }
+
+    static func update(_ body: String) throws -> QueueUpdateRequest { try QueueUpdateRequest.parse(Array("<Request>\(body)</Request>".utf8)) }
+
+    @Test func nameStateAndRuleAreAppliedWhenGivenAndTheRestIsKept() throws {
+        var queue = Self.queue()
+        try queue.apply(try Self.update("<State>paused</State>"), checkRule: { _ in })
+        #expect(queue.state == .paused)
+        #expect(queue.name == "queue-1")
+        try queue.apply(try Self.update("""
+            <Name>renamed</Name><NotifyConfig><State>On</State><Type>Url</Type><Event>TaskFinish</Event>
+            <Url>https://example.com/cb</Url></NotifyConfig>
+            """), checkRule: { _ in })
+        #expect(queue.name == "renamed")
+        #expect(queue.state == .paused)
+        #expect(queue.notifyConfig.url == "https://example.com/cb")
+    }
+
+    @Test func aRefusedRuleChangesNothing() throws {
+        var queue = Self.queue()
+        let before = queue
+        let update = try Self.update("""
+            <Name>renamed</Name><State>Paused</State><NotifyConfig><State>On</State><Type>Url</Type><Event>TaskFinish</Event>
+            <Url>http://10.0.0.8/cb</Url></NotifyConfig>
+            """)
+        let error = #expect(throws: CIError.self) {
+            try queue.apply(update, checkRule: { _ throws(CIError) in throw CIError(.invalidArgument, "private address", element: "NotifyConfig.Url") })
+        }
+        #expect(error?.element == "NotifyConfig.Url")
+        #expect(queue == before)
+    }
+
+    @Test(arguments: [("Active", MediaQueue.State.active), ("paused", .paused), ("PAUSED", .paused), ("aCtIvE", .active)])
+    func statesAreReadInAnyLetterCase(_ text: String, _ state: MediaQueue.State) {
+        #expect(MediaQueue.State(anyCase: text) == state)
+    }
+
+    @Test func otherStatesAreRefused() throws {
+        #expect(MediaQueue.State(anyCase: "All") == nil)
+        let error = #expect(throws: CIError.self) { try Self.update("<State>Running</State>") }
+        #expect(error?.message.contains("Active or Paused") == true)
+    }
+}
