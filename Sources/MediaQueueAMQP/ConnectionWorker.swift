@@ -27,18 +27,8 @@ final class ConnectionWorker {
     private var channelSessions: [UInt16: UInt64] = [:]
     private var nextSession: UInt64 = 0
 
-    private struct InFlight {
-        var reply: Reply<Void>
-        var mandatory: Bool
-        var exchange: String
-        var routingKey: String
-        var messageID: String?
-        var returnedReason: String?
-    }
-
-    private var nextPublishTag: UInt64 = 1
-    private var lowestUnconfirmed: UInt64 = 1
-    private var inFlight: [UInt64: InFlight] = [:]
+    /// Publishes sent on the publish channel and not confirmed yet.
+    private var inFlight = PublisherConfirms<Reply<Void>>()
 
     private struct ConsumerRecord {
         var consumer: AMQPConsumer
@@ -205,8 +195,7 @@ final class ConnectionWorker {
         if let error = try RabbitMQStatus.channelOutcome(of: amqp_get_rpc_reply(connection), connection: connection, channel: Self.publishChannel, what: "confirm.select") {
             throw ConnectionDown(description: error.message)
         }
-        nextPublishTag = 1
-        lowestUnconfirmed = 1
+        inFlight.channelOpened()
     }
 
     // MARK: - Serving
@@ -523,12 +512,10 @@ final class ConnectionWorker {
     private func send(_ publish: PendingPublish) throws(ConnectionDown) {
         guard let connection else { throw ConnectionDown(description: "not connected") }
         let message = publish.message
-        let tag = nextPublishTag
-        nextPublishTag += 1
         // Registered before sending: if the send fails the publish fails with `.connectionLost`
         // in tearDown, since the broker may or may not have received it.
-        inFlight[tag] = InFlight(
-            reply: publish.reply, mandatory: message.mandatory, exchange: message.exchange,
+        _ = inFlight.register(
+            publish.reply, mandatory: message.mandatory, exchange: message.exchange,
             routingKey: message.routingKey, messageID: message.properties.messageID
         )
         let arena = CArena()
@@ -546,27 +533,7 @@ final class ConnectionWorker {
     }
 
     private func confirm(upTo tag: UInt64, multiple: Bool, acked: Bool) {
-        if multiple {
-            var current = lowestUnconfirmed
-            while current <= tag {
-                if let entry = inFlight.removeValue(forKey: current) { complete(entry, acked: acked) }
-                current += 1
-            }
-            lowestUnconfirmed = max(lowestUnconfirmed, tag + 1)
-        } else if let entry = inFlight.removeValue(forKey: tag) {
-            complete(entry, acked: acked)
-            while lowestUnconfirmed < nextPublishTag, inFlight[lowestUnconfirmed] == nil { lowestUnconfirmed += 1 }
-        }
-    }
-
-    private func complete(_ entry: InFlight, acked: Bool) {
-        if !acked {
-            entry.reply(.failure(AMQPError(.nacked, "the broker refused the message (basic.nack) for exchange '\(entry.exchange)', routing key '\(entry.routingKey)'")))
-        } else if let reason = entry.returnedReason {
-            entry.reply(.failure(AMQPError(.returned, "unroutable mandatory message for exchange '\(entry.exchange)', routing key '\(entry.routingKey)': \(reason)")))
-        } else {
-            entry.reply(.success(()))
-        }
+        for (reply, result) in inFlight.confirm(upTo: tag, multiple: multiple, acked: acked) { reply(result) }
     }
 
     // MARK: - Incoming frames
@@ -637,23 +604,10 @@ final class ConnectionWorker {
         }
     }
 
-    /// Marks the oldest unconfirmed mandatory publish that matches a basic.return. A return has no
-    /// delivery tag; it arrives before the ack of its message, and the match uses exchange, routing
-    /// key and message id, so set a message id when mandatory publishes to one key can differ in
-    /// routability while in flight together.
     private func markReturned(exchange: String, routingKey: String, messageID: String?, reason: String) {
-        var tag = lowestUnconfirmed
-        while tag < nextPublishTag {
-            if var entry = inFlight[tag], entry.mandatory, entry.returnedReason == nil,
-                entry.exchange == exchange, entry.routingKey == routingKey, entry.messageID == messageID
-            {
-                entry.returnedReason = reason
-                inFlight[tag] = entry
-                return
-            }
-            tag += 1
+        if !inFlight.markReturned(exchange: exchange, routingKey: routingKey, messageID: messageID, reason: reason) {
+            logger.debug("AMQP basic.return without a matching publish", metadata: ["amqp.routingKey": "\(routingKey)"])
         }
-        logger.debug("AMQP basic.return without a matching publish", metadata: ["amqp.routingKey": "\(routingKey)"])
     }
 
     /// The broker closed `channel` (close-ok already sent): fail or resume what used it.
@@ -664,10 +618,8 @@ final class ConnectionWorker {
         case Self.publishChannel:
             // Which publish caused it is unknown (e.g. one to a missing exchange): every unconfirmed
             // publish fails, since the broker drops confirms of a closed channel.
-            let failed = inFlight
-            inFlight = [:]
-            for (_, entry) in failed.sorted(by: { $0.key < $1.key }) {
-                entry.reply(.failure(AMQPError(.channelClosed, "publishing: broker closed the channel: \(reason)", replyCode: code)))
+            for reply in inFlight.abandonAll() {
+                reply(.failure(AMQPError(.channelClosed, "publishing: broker closed the channel: \(reason)", replyCode: code)))
             }
             try openPublishChannel()
         case Self.rpcChannel:
@@ -726,10 +678,8 @@ final class ConnectionWorker {
     /// buffered deliveries are dropped (the broker redelivers them), consumers wait to be resumed.
     private func tearDown(reason: String) {
         mailbox.setConnected(false)
-        let failed = inFlight
-        inFlight = [:]
-        for (_, entry) in failed.sorted(by: { $0.key < $1.key }) {
-            entry.reply(.failure(AMQPError(.connectionLost, "connection lost before the broker confirmed the message: \(reason)")))
+        for reply in inFlight.abandonAll() {
+            reply(.failure(AMQPError(.connectionLost, "connection lost before the broker confirmed the message: \(reason)")))
         }
         channelSessions = [:]
         consumerByChannel = [:]
@@ -766,9 +716,7 @@ final class ConnectionWorker {
         for publish in unsent + publishes { publish.reply(.failure(shutdown)) }
         unsent = []
         for waiter in waiters { waiter.resume(throwing: shutdown) }
-        let failed = inFlight
-        inFlight = [:]
-        for (_, entry) in failed.sorted(by: { $0.key < $1.key }) { entry.reply(.failure(shutdown)) }
+        for reply in inFlight.abandonAll() { reply(.failure(shutdown)) }
         for record in consumers.values {
             _ = record.consumer.drainBuffered()
             record.consumer.finish()
