@@ -31,6 +31,9 @@ public struct HTTPRelayOptions: Sendable {
     /// client's total timeout times `prefetch + 1`) plus this: if the process dies meanwhile, the
     /// delivery is due again when the lease ends.
     public var leaseMargin: Duration
+    /// Outbox reads per poll-timer round, each leaving out the endpoints whose queue is full,
+    /// so a backlog for a few endpoints cannot hide the others.
+    public var readRounds: Int
 
     /// Deliveries queued per endpoint at most (`maxPerEndpoint × prefetch`).
     var queueLimit: Int { maxPerEndpoint * max(1, prefetch) }
@@ -38,8 +41,9 @@ public struct HTTPRelayOptions: Sendable {
     public init(
         batchSize: Int = 500, pollInterval: Duration = .milliseconds(250), retrySchedule: RetrySchedule = .standard,
         maxPerEndpoint: Int = 8, maxInFlight: Int = 512, maxRetryAfter: Duration = .seconds(86_400), prefetch: Int = 4,
-        maxPrefetched: Int = 10_000, coalesce: Duration = .milliseconds(2), leaseMargin: Duration = .seconds(10)
+        maxPrefetched: Int = 10_000, coalesce: Duration = .milliseconds(2), leaseMargin: Duration = .seconds(10), readRounds: Int = 4
     ) {
+        self.readRounds = readRounds
         self.batchSize = batchSize
         self.pollInterval = pollInterval
         self.retrySchedule = retrySchedule
@@ -135,7 +139,7 @@ public struct HTTPRelayService: Service {
     /// it is done on the poll timer, not on every refill).
     func takeDue(_ flights: Flights, lookPastFullEndpoints: Bool = true) async throws {
         let queueLimit = options.queueLimit
-        for round in 0..<4 {
+        for round in 0..<max(1, options.readRounds) {
             if round > 0 && !lookPastFullEndpoints { return }
             let room = options.maxPrefetched - flights.queuedTotal
             guard room > 0 else { return }

@@ -20,13 +20,20 @@ public struct IntakeOptions: Sendable {
     public var defaultBucket: String
     /// How long a `message-id` is remembered: a copy arriving within this window creates no job.
     public var idempotencyWindow: Duration
+    /// How often keys older than the window are purged.
+    public var purgeInterval: Duration
+    /// The pause after a batch that could not be stored, or whose dead letters could not be
+    /// published, before the next one (the cause is likely still there).
+    public var retryPause: Duration
 
     public init(
         queue: String = "mediaqueue.jobs", deadLetterQueue: String = "mediaqueue.jobs.dead", prefetch: UInt16 = 500,
         batchSize: Int = 250, linger: Duration = .milliseconds(2), defaultBucket: String,
-        idempotencyWindow: Duration = .seconds(24 * 3600)
+        idempotencyWindow: Duration = .seconds(24 * 3600), purgeInterval: Duration = .seconds(3600), retryPause: Duration = .seconds(1)
     ) {
         self.idempotencyWindow = idempotencyWindow
+        self.purgeInterval = purgeInterval
+        self.retryPause = retryPause
         self.queue = queue
         self.deadLetterQueue = deadLetterQueue
         self.prefetch = prefetch
@@ -111,7 +118,7 @@ public struct IntakeService: Service {
         logger.debug("intake stopped")
     }
 
-    /// Purges idempotency keys older than the window, once an hour.
+    /// Purges idempotency keys older than the window, every `purgeInterval`.
     private func forgetOldIdempotencyKeys() async {
         while !Task.isCancelled {
             do {
@@ -119,7 +126,7 @@ public struct IntakeService: Service {
             } catch {
                 logger.warning("intake could not purge old idempotency keys", metadata: ["error": "\(error)"])
             }
-            try? await Task.sleep(for: .seconds(3600))
+            try? await Task.sleep(for: options.purgeInterval)
         }
     }
 
@@ -149,7 +156,7 @@ public struct IntakeService: Service {
             // to the broker rather than to the dead-letter queue.
             logger.error("intake could not store a batch", metadata: ["error": "\(error)", "messages": "\(batch.count)"])
             for message in batch { connection.nack(message.deliveryTag, requeue: true) }
-            try? await Task.sleep(for: .seconds(1))
+            try? await Task.sleep(for: options.retryPause)
             return
         }
 
@@ -200,7 +207,7 @@ public struct IntakeService: Service {
             }
         }
         // Not at once again: the dead-letter queue is likely still unreachable.
-        try? await Task.sleep(for: .seconds(1))
+        try? await Task.sleep(for: options.retryPause)
     }
 
     /// Stores a batch. With a dispatcher in this process (`jobHandoff`), the same transaction

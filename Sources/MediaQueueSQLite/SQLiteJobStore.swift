@@ -13,12 +13,15 @@ public final class SQLiteJobStore: JobStore {
     let pool: DatabasePool
     let time: any TimeSource
     /// Jobs submitted here and not claimed yet (see `RecentJobs`).
-    let recentJobs = RecentJobs(limit: 20_000)
+    let recentJobs: RecentJobs
     /// Writes the write-ahead log out as it grows, so checkpoints do not stall the writer.
     let walFlusher: WALFlusher
 
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
-    public init(path: String, time: any TimeSource = SystemTimeSource()) throws {
+    /// `recentJobsLimit`: how many submitted, unclaimed jobs are kept in memory so that their
+    /// claim does not read them back (more are read from the file).
+    public init(path: String, time: any TimeSource = SystemTimeSource(), recentJobsLimit: Int = 20_000) throws {
+        recentJobs = RecentJobs(limit: recentJobsLimit)
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
         configuration.label = "MediaQueue"
