@@ -38,13 +38,20 @@ extension SQLiteJobStore {
         try insert.run(db)
     }
 
+    /// The `kind` column of a channel's rows.
+    static func kind(_ channel: NotifyConfig.Channel) -> String { channel == .url ? "url" : "mq" }
+
+    /// Pending rows over `channel` due at `now`, oldest first (the relays' read, on the
+    /// `outbox_due` index).
+    static func due(_ channel: NotifyConfig.Channel, now: Timestamp, limit: Int, _ db: Database) throws -> [OutboxEntry] {
+        try Row.fetchAll(
+            db.cachedStatement(sql: "SELECT \(outboxColumns) FROM outbox WHERE status = 'pending' AND kind = ? AND next_attempt <= ? ORDER BY next_attempt, created_at LIMIT ?"),
+            arguments: [kind(channel), now.milliseconds, limit]
+        ).map(outboxEntry)
+    }
+
     public func dueOutbox(_ channel: NotifyConfig.Channel, now: Timestamp, limit: Int) async throws -> [OutboxEntry] {
-        try await read { db in
-            try Row.fetchAll(
-                db.cachedStatement(sql: "SELECT \(Self.outboxColumns) FROM outbox WHERE status = 'pending' AND kind = ? AND next_attempt <= ? ORDER BY next_attempt, created_at LIMIT ?"),
-                arguments: [channel == .url ? "url" : "mq", now.milliseconds, limit]
-            ).map(Self.outboxEntry)
-        }
+        try await read { db in try Self.due(channel, now: now, limit: limit, db) }
     }
 
     public func markDelivered(_ ids: [String], at: Timestamp) async throws {
@@ -99,7 +106,7 @@ extension SQLiteJobStore {
         guard !excludingEndpoints.isEmpty else { return try await dueOutbox(channel, now: now, limit: limit) }
         let excluded = Array(excludingEndpoints)
         return try await read { db in
-            var arguments: StatementArguments = [channel == .url ? "url" : "mq", now.milliseconds]
+            var arguments: StatementArguments = [Self.kind(channel), now.milliseconds]
             arguments += StatementArguments(excluded)
             arguments += [limit]
             return try Row.fetchAll(
@@ -134,15 +141,12 @@ extension SQLiteJobStore {
         let anyDue = try await read { db in
             try Bool.fetchOne(
                 db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM outbox WHERE status = 'pending' AND kind = ? AND next_attempt <= ?)"),
-                arguments: [channel == .url ? "url" : "mq", now.milliseconds]
+                arguments: [Self.kind(channel), now.milliseconds]
             ) ?? false
         }
         guard anyDue else { return [] }
         return try await transaction { db in
-            let due = try Row.fetchAll(
-                db.cachedStatement(sql: "SELECT \(Self.outboxColumns) FROM outbox WHERE status = 'pending' AND kind = ? AND next_attempt <= ? ORDER BY next_attempt, created_at LIMIT ?"),
-                arguments: [channel == .url ? "url" : "mq", now.milliseconds, limit]
-            ).map(Self.outboxEntry)
+            let due = try Self.due(channel, now: now, limit: limit, db)
             let lease = try db.cachedStatement(sql: "UPDATE outbox SET next_attempt = ? WHERE id = ?")
             return try due.map { entry in
                 var bound = DirectStatement(lease)

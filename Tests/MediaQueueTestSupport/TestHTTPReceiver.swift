@@ -16,7 +16,6 @@ public final class TestHTTPReceiver: Sendable {
         /// Header names in lowercase.
         public var headers: [String: String]
         public var body: [UInt8]
-        public var receivedAt: ContinuousClock.Instant
         /// Which connection (counted from 0) carried it.
         public var connection: Int
 
@@ -169,7 +168,7 @@ public final class TestHTTPReceiver: Sendable {
             buffer.removeFirst(length)
             let request = Request(
                 method: requestLine.first.map(String.init) ?? "", path: requestLine.dropFirst().first.map(String.init) ?? "",
-                headers: headers, body: body, receivedAt: .now, connection: connection
+                headers: headers, body: body, connection: connection
             )
             let index = state.withLock { state -> Int in
                 state.requests.append(request)
