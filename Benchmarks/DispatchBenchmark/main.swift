@@ -49,7 +49,7 @@ func measure(backlog: Int, measured: Int) async throws -> Double {
     let dispatcher = DispatcherService(
         store: store, workers: WorkerRegistry([worker]),
         options: DispatcherOptions(owner: "bench", storage: LocalObjectStorage(root: folder.path), maxRunningJobs: 64),
-        formatting: CIFormatting(), wakeup: Wakeup(), logger: logger
+        formatting: CIFormatting(), logger: logger
     )
     let task = Task { try await dispatcher.run() }
     let clock = ContinuousClock()

@@ -91,7 +91,6 @@ public struct MediaQueueApplication: Sendable {
     public func makeServices(onListening: @escaping @Sendable (String, Int) -> Void = { _, _ in }) throws -> [any Service] {
         let configuration = self.configuration
         let formatting = configuration.formatting
-        let dispatcherWakeup = Wakeup()
         let httpRelayWakeup = Wakeup()
         let relayWakeup = Wakeup()
         // With the dispatcher and the relay in one process, committed events go to the relay in
@@ -99,28 +98,16 @@ public struct MediaQueueApplication: Sendable {
         // as the relay leases what it reads.
         let relayOptions = RelayOptions(retrySchedule: configuration.retrySchedule, lease: .seconds(configuration.relayLeaseSeconds))
         let handoff = configuration.roles.isSuperset(of: [.dispatch, .relay]) ? DeliveryHandoff(wakeup: relayWakeup, lease: relayOptions.lease) : nil
-        // With the intake and the dispatcher in one process, the intake claims jobs as it stores
-        // them and hands them to the dispatcher in memory.
-        let jobHandoff = configuration.roles.isSuperset(of: [.intake, .dispatch])
-            ? JobHandoff(capacity: configuration.maxRunningJobs, owner: nodeID, leaseDuration: .seconds(configuration.leaseSeconds), claimSignal: dispatcherWakeup)
-            : nil
         let workers = self.workers
         // Connections come first in the list: the group stops services in reverse order, so they
         // close only after the services that use them have finished.
         var connections: [any Service] = []
         var services: [any Service] = []
 
-        if configuration.roles.contains(.intake) {
-            let connection = try makeConnection(url: configuration.amqpURL, name: "intake")
-            connections.append(AMQPConnectionService(connection))
-            services.append(IntakeService(
-                connection: connection, store: store, factory: submissionFactory(workers),
-                options: IntakeOptions(queue: configuration.intakeQueue, deadLetterQueue: configuration.deadLetterQueue, defaultBucket: configuration.bucket),
-                formatting: formatting, dispatcherWakeup: dispatcherWakeup, jobHandoff: jobHandoff, logger: logger
-            ))
-        }
-        if configuration.roles.contains(.dispatch) {
-            services.append(DispatcherService(
+        // Its handle lets this process's intake claim jobs as it stores them (handed over in
+        // memory) and its API say that jobs were stored.
+        let dispatcher = configuration.roles.contains(.dispatch)
+            ? DispatcherService(
                 store: store, workers: workers,
                 options: DispatcherOptions(
                     owner: nodeID, storage: LocalObjectStorage(root: configuration.resolvedStorageDir),
@@ -131,10 +118,21 @@ public struct MediaQueueApplication: Sendable {
                     maxRunningJobs: configuration.maxRunningJobs,
                     leaseDuration: .seconds(configuration.leaseSeconds)
                 ),
-                formatting: formatting, wakeup: dispatcherWakeup, relayWakeups: RelayWakeups(tdmq: relayWakeup, http: httpRelayWakeup),
-                handoff: handoff, jobHandoff: jobHandoff, logger: logger
+                formatting: formatting, relayWakeups: RelayWakeups(tdmq: relayWakeup, http: httpRelayWakeup),
+                handoff: handoff, logger: logger
+            )
+            : nil
+
+        if configuration.roles.contains(.intake) {
+            let connection = try makeConnection(url: configuration.amqpURL, name: "intake")
+            connections.append(AMQPConnectionService(connection))
+            services.append(IntakeService(
+                connection: connection, store: store, factory: submissionFactory(workers),
+                options: IntakeOptions(queue: configuration.intakeQueue, deadLetterQueue: configuration.deadLetterQueue, defaultBucket: configuration.bucket),
+                formatting: formatting, dispatcher: dispatcher?.handle, logger: logger
             ))
         }
+        if let dispatcher { services.append(dispatcher) }
         if configuration.roles.contains(.relay) {
             let fallback = try makeConnection(url: configuration.amqpURL, name: "relay")
             connections.append(AMQPConnectionService(fallback))
@@ -157,7 +155,7 @@ public struct MediaQueueApplication: Sendable {
             services.append(APIService(
                 options: try apiOptions(), store: store,
                 factory: submissionFactory(workers), formatting: formatting, logger: logger,
-                onSubmitted: { if let jobHandoff { jobHandoff.noteWaiting() } else { dispatcherWakeup.signal() } }, onListening: onListening,
+                onSubmitted: { dispatcher?.handle.jobsStored() }, onListening: onListening,
                 checkRule: { rule throws(CIError) in try configuration.checkCallbackRule(rule) }
             ))
         }

@@ -9,9 +9,9 @@ import Synchronization
 /// The first caller to find no write in flight starts one; later callers only enqueue and wait.
 /// Each caller still learns whether its own job was recorded (false when its lease was lost).
 ///
-/// With a `JobHandoff`, the batch's transaction also claims jobs for the slots the batch frees
-/// (and any other free ones) and hands them to the dispatcher: the next jobs start without a
-/// claim transaction of their own. The batcher frees its jobs' slots; callers must not.
+/// The batch's transaction also claims jobs, through the dispatcher's handle, for the slots the
+/// batch frees (and any other free ones): the next jobs start without a claim transaction of
+/// their own. The batch frees its jobs' slots; callers must not.
 public final class CompletionBatcher: Sendable {
     private typealias Waiter = CheckedContinuation<Result<Bool, any Error>, Never>
 
@@ -22,28 +22,25 @@ public final class CompletionBatcher: Sendable {
 
     private let state = Mutex(State())
     private let store: any JobStore
-    private let owner: String
+    private let dispatcher: DispatcherHandle
     private let formatting: CIFormatting
     private let time: any TimeSource
     private let maxBatch: Int
     private let linger: Duration
     private let handoff: DeliveryHandoff?
     private let relayWakeups: RelayWakeups
-    private let jobHandoff: JobHandoff?
 
     /// `handoff`: where committed TDMQ deliveries go at once (this process's relay), if anywhere;
     /// they are committed leased to that relay.
-    public init(
-        store: any JobStore, owner: String, formatting: CIFormatting, time: any TimeSource, maxBatch: Int = 500,
-        linger: Duration = .milliseconds(1), handoff: DeliveryHandoff? = nil, relayWakeups: RelayWakeups = RelayWakeups(),
-        jobHandoff: JobHandoff? = nil
+    init(
+        store: any JobStore, dispatcher: DispatcherHandle, formatting: CIFormatting, time: any TimeSource, maxBatch: Int = 500,
+        linger: Duration = .milliseconds(1), handoff: DeliveryHandoff? = nil, relayWakeups: RelayWakeups = RelayWakeups()
     ) {
-        self.jobHandoff = jobHandoff
+        self.dispatcher = dispatcher
         self.relayWakeups = relayWakeups
         self.linger = linger
         self.handoff = handoff
         self.store = store
-        self.owner = owner
         self.formatting = formatting
         self.time = time
         self.maxBatch = maxBatch
@@ -51,7 +48,7 @@ public final class CompletionBatcher: Sendable {
 
     /// Records `job`'s end, with the callback its queue's rule (or its own override) asks for,
     /// and returns once it is committed.
-    public func finish(_ job: Job) async throws -> Bool {
+    func finish(_ job: Job) async throws -> Bool {
         let result = await withCheckedContinuation { (waiter: Waiter) in
             let startWriting = state.withLock { state -> Bool in
                 state.pending.append((job, waiter))
@@ -82,11 +79,8 @@ public final class CompletionBatcher: Sendable {
                 return batch
             }
             guard !batch.isEmpty else { return }
-            // The batch's jobs end now whatever the write's outcome: their slots go to the claim.
-            let slots = jobHandoff?.reserve(upTo: jobHandoff?.capacity ?? 0, freeing: batch.count) ?? 0
             do {
-                let finished = try await withCallbacks(batch.map(\.job))
-                let recorded = try await write(finished, slots: slots)
+                let (finished, recorded) = try await write(batch.map(\.job))
                 let committed = zip(finished, recorded).flatMap { job, ok in ok ? job.outbox : [] }
                 handoff?.push(committed)
                 // One wakeup per batch and only for the relay that has something new (a handoff
@@ -96,19 +90,23 @@ public final class CompletionBatcher: Sendable {
                 if committed.contains(where: { !$0.isTDMQ }) { relayWakeups.http?.signal() }
                 for (entry, ok) in zip(batch, recorded) { entry.waiter.resume(returning: .success(ok)) }
             } catch {
-                jobHandoff?.unreserve(slots)
                 for entry in batch { entry.waiter.resume(returning: .failure(error)) }
             }
         }
     }
 
-    /// Ends the jobs; with `slots` reserved, claims as many in the same transaction and hands
-    /// them to the dispatcher.
-    private func write(_ finished: [FinishedJob], slots: Int) async throws -> [Bool] {
-        guard let jobHandoff, slots > 0 else { return try await store.finish(finished, owner: owner) }
-        return try await jobHandoff.claim(reserved: slots, now: time.now, store: store) { claim in
-            try await store.finish(finished, owner: owner, thenClaim: claim)
-        }.value
+    /// Ends the jobs, whatever the write's outcome for their slots, and claims for the freed
+    /// slots (and any other free ones) in the same transaction.
+    private func write(_ jobs: [Job]) async throws -> (finished: [FinishedJob], recorded: [Bool]) {
+        let owner = dispatcher.owner
+        return try await dispatcher.claim(upTo: .max, ending: jobs.count, now: time.now) { claim in
+            let finished = try await withCallbacks(jobs)
+            guard let claim else {
+                return ((finished, try await store.finish(finished, owner: owner)), ClaimResult(jobs: [], moreWaiting: false))
+            }
+            let (recorded, claimed) = try await store.finish(finished, owner: owner, thenClaim: claim)
+            return ((finished, recorded), claimed)
+        }
     }
 
     /// Each job with the outbox row its callback target asks for, reading each queue once.

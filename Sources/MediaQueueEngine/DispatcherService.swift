@@ -47,95 +47,84 @@ public struct DispatcherOptions: Sendable {
 ///
 /// Claims are leases: renewed while a job runs; if this process dies, another (or this one,
 /// restarted) claims the job again once the lease expires.
+///
+/// Its slots are `handle`'s alone: the intake of this process claims through it, and so does the
+/// completion path, which claims the successors of the jobs it ends in the same transaction.
 public struct DispatcherService: Service {
     let store: any JobStore
     let workers: WorkerRegistry
     let options: DispatcherOptions
     let formatting: CIFormatting
     let time: any TimeSource
-    let wakeup: Wakeup
     let relayWakeups: RelayWakeups
     let handoff: DeliveryHandoff?
-    let jobHandoff: JobHandoff
+    /// The door for this process's intake and API: they claim through it or say jobs were stored.
+    public let handle: DispatcherHandle
     let logger: Logger
 
     public init(
         store: any JobStore, workers: WorkerRegistry, options: DispatcherOptions, formatting: CIFormatting,
-        time: any TimeSource = SystemTimeSource(), wakeup: Wakeup, relayWakeups: RelayWakeups = RelayWakeups(), handoff: DeliveryHandoff? = nil,
-        jobHandoff: JobHandoff? = nil, logger: Logger
+        time: any TimeSource = SystemTimeSource(), relayWakeups: RelayWakeups = RelayWakeups(), handoff: DeliveryHandoff? = nil,
+        logger: Logger
     ) {
         self.handoff = handoff
-        // Without an intake in this process the slots are the dispatcher's alone.
-        precondition(jobHandoff.map { $0.owner == options.owner && $0.capacity == options.maxRunningJobs } ?? true, "the hand-off must be this dispatcher's")
-        self.jobHandoff = jobHandoff ?? JobHandoff(
-            capacity: options.maxRunningJobs, owner: options.owner, leaseDuration: options.leaseDuration, claimSignal: wakeup
-        )
+        handle = DispatcherHandle(capacity: options.maxRunningJobs, owner: options.owner, leaseDuration: options.leaseDuration, store: store, logger: logger)
         self.store = store
         self.workers = workers
         self.options = options
         self.formatting = formatting
         self.time = time
-        self.wakeup = wakeup
         self.relayWakeups = relayWakeups
         self.logger = logger
     }
 
     public func run() async throws {
         let completions = CompletionBatcher(
-            store: store, owner: options.owner, formatting: formatting, time: time, handoff: handoff, relayWakeups: relayWakeups,
-            jobHandoff: jobHandoff
+            store: store, dispatcher: handle, formatting: formatting, time: time, handoff: handoff, relayWakeups: relayWakeups
         )
         let running = RunningJobs()
         let stopping = StopFlag()
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 group.addTask { await housekeeping(running, stopping: stopping) }
-                group.addTask { await startHandedOver(running, completions: completions, stopping: stopping) }
+                group.addTask { await startClaimed(running, completions: completions, stopping: stopping) }
                 var lastClaim: ContinuousClock.Instant?
                 while !stopping.isSet && !Task.isCancelled {
                     if let lastClaim, ContinuousClock.now - lastClaim < options.claimInterval {
                         try? await Task.sleep(until: lastClaim + options.claimInterval)
                     }
                     lastClaim = .now
-                    let free = jobHandoff.reserve(upTo: options.maxRunningJobs)
-                    var claimed = 0
-                    if free > 0 {
-                        do {
-                            // Handed over like the intake's and the completions' claims: one
-                            // place starts jobs (`startHandedOver`).
-                            claimed = try await jobHandoff.claim(reserved: free, now: time.now, store: store) { claim in
-                                ((), try await store.claim(claim))
-                            }.claimed
-                        } catch is CancellationError {
-                            jobHandoff.unreserve(free)
-                            break
-                        } catch {
-                            jobHandoff.unreserve(free)
-                            logger.error("dispatcher could not claim jobs", metadata: ["error": "\(error)"])
+                    do {
+                        try await handle.claim(upTo: .max, now: time.now) { claim in
+                            guard let claim else { return ((), ClaimResult(jobs: [], moreWaiting: false)) }
+                            return ((), try await store.claim(claim))
                         }
+                    } catch is CancellationError {
+                        break
+                    } catch {
+                        logger.error("dispatcher could not claim jobs", metadata: ["error": "\(error)"])
                     }
-                    // A full claim means more may be waiting: go round at once.
-                    if free == 0 || claimed < free {
-                        await wakeup.wait(upTo: options.pollInterval)
-                    }
+                    // The handle wakes it when slots come back and jobs may wait for them.
+                    await handle.claimWakeup.wait(upTo: options.pollInterval)
                 }
                 await drain(running)
             }
         } onGracefulShutdown: {
+            // The handle first: once `stopping` shows, no claim can hand over another job.
+            handle.stop()
             stopping.set()
-            wakeup.signal()
-            jobHandoff.close()
+            handle.claimWakeup.signal()
         }
         logger.debug("dispatcher stopped")
     }
 
-    /// Starts the claimed jobs handed over (by the dispatcher's own claims, the intake's and the
-    /// completions'), as they come. On shutdown, the jobs handed over but not started go back to
+    /// Starts the jobs claimed through the handle (by the dispatcher's own claims, the intake's
+    /// and the completions'), as they come. On shutdown, the claimed jobs not started go back to
     /// their queues.
-    private func startHandedOver(_ running: RunningJobs, completions: CompletionBatcher, stopping: StopFlag) async {
+    private func startClaimed(_ running: RunningJobs, completions: CompletionBatcher, stopping: StopFlag) async {
         await withDiscardingTaskGroup { group in
             while !Task.isCancelled {
-                let jobs = jobHandoff.takeHandedOver()
+                let jobs = await handle.takeToStart()
                 // Checked after taking: a job taken as the dispatcher stops goes back, rather than
                 // starting after the drain has looked.
                 if stopping.isSet {
@@ -146,19 +135,18 @@ public struct DispatcherService: Service {
                     running.insert(job.id)
                     group.addTask { await execute(job, running, completions: completions) }
                 }
-                await jobHandoff.waitForHandOver(upTo: options.pollInterval)
+                await handle.startWakeup.wait(upTo: options.pollInterval)
             }
-            // What was handed over and not started goes back to its queue now, not after the
-            // running jobs have finished.
-            jobHandoff.close()
-            await giveBack(jobHandoff.takeHandedOver())
+            // What was claimed and not started goes back to its queue now, not after the running
+            // jobs have finished (the stopped handle releases it).
+            _ = await handle.takeToStart()
         }
     }
 
     /// Hands jobs that were claimed but not started back to their queues.
     private func giveBack(_ jobs: [Job]) async {
         guard !jobs.isEmpty else { return }
-        for _ in jobs { jobHandoff.jobEnded() }
+        for _ in jobs { handle.jobEnded() }
         do {
             try await store.release(jobs.map(\.id), owner: options.owner)
         } catch {
@@ -171,7 +159,7 @@ public struct DispatcherService: Service {
     private func drain(_ running: RunningJobs) async {
         let deadline = ContinuousClock.now + options.drainTimeout
         while running.count > 0 && ContinuousClock.now < deadline {
-            await wakeup.wait(upTo: .milliseconds(100))
+            await handle.claimWakeup.wait(upTo: .milliseconds(100))
         }
         running.stopAll(.shutdown)
     }
@@ -204,17 +192,22 @@ public struct DispatcherService: Service {
         }
     }
 
-    /// Runs one claimed job to its end and records the outcome.
+    /// Runs one claimed job to its end and records the outcome; its slot is freed once, by the
+    /// completion path that records it or here when there is nothing to record.
     private func execute(_ claimed: Job, _ running: RunningJobs, completions: CompletionBatcher) async {
-        // The completion batcher frees the slot of a job it records (and claims its successor in
-        // the same transaction); a job that ends any other way frees it here.
-        var slotFreedByBatcher = false
-        defer {
-            running.remove(claimed.id)
-            if !slotFreedByBatcher { jobHandoff.jobEnded() }
+        defer { running.remove(claimed.id) }
+        let logger = JobLogger(logger: self.logger, job: claimed)
+        if let ended = await run(claimed, running, logger: logger) {
+            await finish(ended, completions: completions, logger: logger)
+        } else {
+            handle.jobEnded()
         }
+    }
+
+    /// The job as it ended, or nil when there is nothing to record: handed back at shutdown, or
+    /// its lease lost to another process.
+    private func run(_ claimed: Job, _ running: RunningJobs, logger: JobLogger) async -> Job? {
         var job = claimed
-        let logger = JobLogger(logger: self.logger, job: job)
         logger.debug("job started")
 
         let outcome: Result<WorkResult, any Error>
@@ -241,9 +234,9 @@ public struct DispatcherService: Service {
             // Stopped because this process is stopping, not because anyone cancelled the job.
             try? await store.release([job.id], owner: options.owner)
             logger.info("job handed back at shutdown")
-            return
+            return nil
         case (_, .leaseLost?):
-            return  // another process owns the job now
+            return nil  // another process owns the job now
         case (.success(let result), _):
             job.state = .success
             job.progress = 100
@@ -261,8 +254,7 @@ public struct DispatcherService: Service {
             job.message = "\(error)"
         }
         job.endTime = time.now
-        slotFreedByBatcher = true
-        await finish(job, completions: completions, logger: logger)
+        return job
     }
 
     private func finish(_ job: Job, completions: CompletionBatcher, logger: JobLogger) async {

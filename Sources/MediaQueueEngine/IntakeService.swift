@@ -62,7 +62,7 @@ extension SubmissionOutcome {
 /// the redelivery into a no-op. A message that cannot be accepted is published to the
 /// dead-letter queue with the reason (confirmed) before it is acknowledged.
 ///
-/// With a dispatcher in the same process (`jobHandoff`), the transaction that stores a batch
+/// With a dispatcher in the same process (`dispatcher`), the transaction that stores a batch
 /// also claims jobs for the dispatcher's free slots, and the claimed jobs are handed to it in
 /// memory.
 public struct IntakeService: Service {
@@ -72,22 +72,20 @@ public struct IntakeService: Service {
     let options: IntakeOptions
     let formatting: CIFormatting
     let time: any TimeSource
-    let dispatcherWakeup: Wakeup?
-    let jobHandoff: JobHandoff?
+    let dispatcher: DispatcherHandle?
     let logger: Logger
 
     public init(
         connection: AMQPConnection, store: any JobStore, factory: SubmissionFactory, options: IntakeOptions, formatting: CIFormatting, time: any TimeSource = SystemTimeSource(),
-        dispatcherWakeup: Wakeup? = nil, jobHandoff: JobHandoff? = nil, logger: Logger
+        dispatcher: DispatcherHandle? = nil, logger: Logger
     ) {
-        self.jobHandoff = jobHandoff
+        self.dispatcher = dispatcher
         self.connection = connection
         self.store = store
         self.factory = factory
         self.options = options
         self.formatting = formatting
         self.time = time
-        self.dispatcherWakeup = dispatcherWakeup
         self.logger = logger
     }
 
@@ -136,7 +134,6 @@ public struct IntakeService: Service {
         var rejected: [(message: AMQPMessage, error: CIError)] = []
         let now = time.now
         let outcomes: [SubmissionOutcome]
-        var reserved = 0
         do {
             for message in batch {
                 switch await submission(for: message, now: now) {
@@ -148,10 +145,8 @@ public struct IntakeService: Service {
                     rejected.append((message, error))
                 }
             }
-            reserved = jobHandoff?.reserve(upTo: accepted.reduce(0) { $0 + $1.submission.jobs.count }) ?? 0
-            outcomes = try await storeBatch(accepted.map(\.submission), reserved: reserved)
+            outcomes = try await storeBatch(accepted.map(\.submission))
         } catch {
-            jobHandoff?.unreserve(reserved)
             // The store failed (disk full, locked too long): the messages are fine, so they go back
             // to the broker rather than to the dead-letter queue.
             logger.error("intake could not store a batch", metadata: ["error": "\(error)", "messages": "\(batch.count)"])
@@ -210,24 +205,19 @@ public struct IntakeService: Service {
         try? await Task.sleep(for: options.retryPause)
     }
 
-    /// Stores a batch. With a dispatcher in this process (`jobHandoff`), the same transaction
-    /// claims up to `reserved` jobs for its slots and hands them over; without one, the
-    /// dispatcher is woken to claim.
-    private func storeBatch(_ submissions: [Submission], reserved: Int) async throws -> [SubmissionOutcome] {
-        guard let jobHandoff else {
-            let outcomes = try await store.submit(submissions)
-            if outcomes.contains(where: \.createdJobs) { dispatcherWakeup?.signal() }
-            return outcomes
+    /// Stores a batch. With a dispatcher in this process, the same transaction claims jobs for
+    /// its free slots (up to the batch's job count) and hands them over; otherwise the dispatchers
+    /// of other processes find the jobs when they poll.
+    private func storeBatch(_ submissions: [Submission]) async throws -> [SubmissionOutcome] {
+        guard let dispatcher else { return try await store.submit(submissions) }
+        return try await dispatcher.claim(upTo: submissions.reduce(0) { $0 + $1.jobs.count }, now: time.now) { claim in
+            guard let claim else {
+                // No free slot: the jobs wait, and the claims of the jobs ending now take them.
+                let outcomes = try await store.submit(submissions)
+                return (outcomes, ClaimResult(jobs: [], moreWaiting: outcomes.contains(where: \.createdJobs)))
+            }
+            return try await store.submit(submissions, thenClaim: claim)
         }
-        guard reserved > 0 else {
-            // No free slot: the jobs wait, and the claims of the jobs ending now take them.
-            let outcomes = try await store.submit(submissions)
-            if outcomes.contains(where: \.createdJobs) { jobHandoff.noteWaiting() }
-            return outcomes
-        }
-        return try await jobHandoff.claim(reserved: reserved, now: time.now, store: store) { claim in
-            try await store.submit(submissions, thenClaim: claim)
-        }.value
     }
 
     /// The jobs a message asks for, or why it cannot be accepted.

@@ -1,0 +1,142 @@
+public import MediaQueueCore
+
+/// The dispatcher's slots and the claimed jobs on their way to start, as a value: events go in,
+/// actions come out. Only `DispatcherHandle` holds one (behind a lock) and performs its actions;
+/// nothing else counts slots.
+///
+/// A slot is in use from the moment a claim reserves it until the job that took it ends (or the
+/// claim gives it back unused). Claims come from three transactions: the dispatcher's own, the
+/// intake's (which stores jobs and claims in one transaction) and the completion path's (which
+/// ends jobs and claims their successors in one), so they run concurrently; the state decides
+/// how many slots each may claim, so that together they never exceed `capacity`.
+///
+/// It also remembers whether jobs may be waiting that no claim took (`backlog`): only then does a
+/// slot coming back make the dispatcher claim.
+struct DispatchState {
+    /// What a claim may take: its slots, and the backlog's version when it began (a claim that
+    /// began before jobs were stored cannot have seen them, so it cannot clear the backlog).
+    struct Claim: Hashable {
+        let slots: Int
+        fileprivate let backlogVersion: Int
+    }
+
+    /// What the event asks of the handle.
+    struct Actions: Equatable {
+        /// Make the dispatcher claim: slots are free and jobs may be waiting.
+        var claim = false
+        /// Wake the dispatcher's starter: claimed jobs wait to start (`takeToStart`).
+        var start = false
+        /// Claimed jobs no one will start (the dispatcher stopped): back to their queues.
+        var release: [Job] = []
+    }
+
+    let capacity: Int
+    /// Slots reserved by claims in flight or taken by jobs handed over, started or running.
+    private(set) var slotsInUse = 0
+    /// Claimed jobs the starter has not taken yet, in claim order.
+    private(set) var toStart: [Job] = []
+    private(set) var stopped = false
+    /// Whether jobs may wait that no claim took; unknown (true) at first.
+    private(set) var backlog = true
+    private var backlogVersion = 0
+    /// A claim got no slot because others held them: when slots come back, the dispatcher claims
+    /// (the wake-up that led to the refused claim was spent on it).
+    private var refusedWhileHeld = false
+
+    init(capacity: Int) {
+        precondition(capacity > 0, "a dispatcher runs at least one job")
+        self.capacity = capacity
+    }
+
+    var freeSlots: Int { capacity - slotsInUse }
+
+    // MARK: Events
+
+    /// A claim begins: frees the slots of `ending` jobs that its transaction ends (the
+    /// completion path's), then reserves up to `limit` free slots; none once stopped.
+    mutating func claimBegins(upTo limit: Int, ending: Int = 0) -> Claim {
+        slotsInUse -= ending
+        let slots = stopped ? 0 : max(0, min(limit, freeSlots))
+        slotsInUse += slots
+        if slots == 0 && limit > 0 && !stopped { refusedWhileHeld = true }
+        return Claim(slots: slots, backlogVersion: backlogVersion)
+    }
+
+    /// The claim's transaction committed with `result`; a claim of no slots reports whether it
+    /// stored jobs it could not take (`moreWaiting`).
+    ///
+    /// Slots the claim did not use wake no one when it saw every job stored (no `jobsStored` since
+    /// it began): what it left waiting is held by `MaxConcurrent` or a pause, which only a job
+    /// ending (or the dispatcher's poll, for an enable) changes; claiming again at once would spin.
+    /// Jobs it left waiting while using every slot it had (or having none) make the dispatcher
+    /// claim if slots came back meanwhile.
+    mutating func claimCommitted(_ claim: Claim, _ result: ClaimResult) -> Actions {
+        precondition(result.jobs.count <= claim.slots, "more jobs claimed than slots reserved")
+        let sawEveryJob = claim.backlogVersion == backlogVersion
+        let unused = claim.slots - result.jobs.count
+        if result.moreWaiting {
+            noteBacklog()
+        } else if claim.slots > 0 && sawEveryJob {
+            backlog = false
+        }
+        var actions = slotsReturned(unused, jobsMayWait: !sawEveryJob)
+        if result.moreWaiting && !stopped && freeSlots > 0 && unused == 0 {
+            actions.claim = true
+        }
+        if stopped {
+            slotsInUse -= result.jobs.count
+            actions.release = result.jobs
+        } else if !result.jobs.isEmpty {
+            toStart += result.jobs
+            actions.start = true
+        }
+        return actions
+    }
+
+    /// The claim's transaction failed: its slots come back unused.
+    mutating func claimFailed(_ claim: Claim) -> Actions {
+        slotsReturned(claim.slots, jobsMayWait: backlog)
+    }
+
+    /// Jobs were stored that no claim of this process took (the API's submissions).
+    mutating func jobsStored() -> Actions {
+        noteBacklog()
+        return Actions(claim: !stopped && freeSlots > 0)
+    }
+
+    /// Jobs ended other than in a completion claim (handed back, lease lost, end not recorded).
+    mutating func jobsEnded(_ count: Int = 1) -> Actions {
+        slotsReturned(count, jobsMayWait: backlog)
+    }
+
+    /// The starter takes the claimed jobs: to start, or to release once stopped (their slots
+    /// come back).
+    mutating func takeToStart() -> (start: [Job], release: [Job]) {
+        defer { toStart = [] }
+        guard stopped else { return (toStart, []) }
+        slotsInUse -= toStart.count
+        return ([], toStart)
+    }
+
+    /// Shutdown: no more claims; the starter is woken to release what waits to start.
+    mutating func stop() -> Actions {
+        stopped = true
+        return Actions(start: true)
+    }
+
+    // MARK: Rules
+
+    private mutating func noteBacklog() {
+        backlog = true
+        backlogVersion += 1
+    }
+
+    /// Slots come back: the dispatcher claims if a claim was refused meanwhile, or if jobs may
+    /// wait that these slots could take.
+    private mutating func slotsReturned(_ count: Int, jobsMayWait: Bool) -> Actions {
+        guard count > 0 else { return Actions() }
+        slotsInUse -= count
+        defer { refusedWhileHeld = false }
+        return Actions(claim: !stopped && (jobsMayWait || refusedWhileHeld))
+    }
+}
