@@ -175,7 +175,7 @@ let package = Package(
         .testTarget(
             name: "MediaQueueEngineTests",
             dependencies: [
-                "MediaQueueEngine", "MediaQueueCore", "MediaQueueHTTPClient", "MediaQueueXML", "MediaQueueTestSupport",
+                "MediaQueueEngine", "MediaQueueAMQP", "MediaQueueCore", "MediaQueueHTTPClient", "MediaQueueXML", "MediaQueueTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

@@ -13,7 +13,7 @@ import Synchronization
 /// Delivery is at least once: a publish that was in flight when the connection dropped fails with
 /// `.connectionLost` (retry it), and deliveries not yet acked when it dropped come again; acks for
 /// them are ignored.
-public final class AMQPConnection: Sendable {
+public final class AMQPConnection: MessageBroker {
     /// The configuration this connection was created with.
     public let configuration: AMQPConfiguration
     let logger: Logger

@@ -5,7 +5,7 @@ import Synchronization
 /// It survives reconnects: the connection subscribes it again with the same prefetch, and
 /// `nextBatch` simply goes on returning messages. Messages buffered but not yet returned when the
 /// connection drops are discarded (the broker redelivers them).
-public final class AMQPConsumer: Sendable {
+public final class AMQPConsumer: MessageConsumer {
     /// The queue consumed from.
     public let queue: String
     /// Maximum unacknowledged deliveries (basic.qos per consumer).
@@ -61,16 +61,9 @@ public final class AMQPConsumer: Sendable {
         }
     }
 
-    /// Like `nextBatch(max:)`, but when fewer than `max` messages are there, waits `linger`
-    /// once for more to arrive: a busy intake then stores a few larger batches instead of many
-    /// small ones, each of which costs a transaction.
-    public func nextBatch(max: Int, linger: Duration) async -> [AMQPMessage]? {
-        guard var batch = await nextBatch(max: max) else { return nil }
-        if batch.count < max && linger > .zero {
-            try? await Task.sleep(for: linger)
-            if let more = takeBatch(max: max - batch.count) { batch += more }
-        }
-        return batch
+    /// Up to `max` deliveries buffered already, without waiting.
+    public func takeBuffered(max: Int) -> [AMQPMessage] {
+        takeBatch(max: max) ?? []
     }
 
     /// Stops the subscription (basic.cancel). Messages already returned by `nextBatch` can still be

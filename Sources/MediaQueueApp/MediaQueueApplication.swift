@@ -127,7 +127,7 @@ public struct MediaQueueApplication: Sendable {
             let connection = try makeConnection(url: configuration.amqpURL, name: "intake")
             connections.append(AMQPConnectionService(connection))
             services.append(IntakeService(
-                connection: connection, store: store, factory: submissionFactory(workers),
+                broker: connection, store: store, factory: submissionFactory(workers),
                 options: IntakeOptions(queue: configuration.intakeQueue, deadLetterQueue: configuration.deadLetterQueue, defaultBucket: configuration.bucket),
                 formatting: formatting, dispatcher: dispatcher?.handle, logger: logger
             ))
@@ -136,14 +136,14 @@ public struct MediaQueueApplication: Sendable {
         if configuration.roles.contains(.relay) {
             let fallback = try makeConnection(url: configuration.amqpURL, name: "relay")
             connections.append(AMQPConnectionService(fallback))
-            var regional: [String: AMQPConnection] = [:]
+            var regional: [String: any MessageBroker] = [:]
             for (region, url) in configuration.mqRegions.sorted(by: { $0.key < $1.key }) {
                 let connection = try makeConnection(url: url, name: "relay \(region)")
                 connections.append(AMQPConnectionService(connection))
                 regional[region] = connection
             }
             services.append(TDMQRelayService(
-                store: store, regions: MQRegions(connections: regional, fallback: fallback),
+                store: store, regions: MQRegions(brokers: regional, fallback: fallback),
                 options: relayOptions, wakeup: relayWakeup, handoff: handoff, logger: logger
             ))
             services.append(HTTPRelayService(

@@ -36,7 +36,12 @@ public func randomHex32() -> String {
 /// inserts rewrites a page per id; ids that grow with time are appended to the same few pages.
 /// 80 random bits keep them unique (and unguessable) among the ids of one millisecond.
 public func timeOrderedHex32() -> String {
-    let milliseconds = UInt64(max(0, wallMilliseconds())) & 0xFFFF_FFFF_FFFF
+    timeOrderedHex32(at: wallMilliseconds())
+}
+
+/// `timeOrderedHex32` for a given time (milliseconds since the epoch).
+func timeOrderedHex32(at wallMilliseconds: Int64) -> String {
+    let milliseconds = UInt64(max(0, wallMilliseconds)) & 0xFFFF_FFFF_FFFF
     let random = bufferedRandom.next()
     return hex32(high: milliseconds << 16 | random >> 48, low: bufferedRandom.next())
 }

@@ -67,7 +67,7 @@ public final class CompletionBatcher: Sendable {
         while true {
             // A moment for other jobs ending now to join the batch (one write instead of many).
             if linger > .zero && state.withLock({ $0.pending.count < maxBatch }) {
-                try? await Task.sleep(for: linger)
+                try? await time.sleep(for: linger)
             }
             let batch = state.withLock { state -> [(job: Job, waiter: Waiter)] in
                 guard !state.pending.isEmpty else {

@@ -20,13 +20,15 @@ public final class DispatcherHandle: Sendable {
     private let store: any JobStore
     private let state: Mutex<DispatchState>
     /// Makes the dispatcher claim.
-    let claimWakeup = Wakeup()
+    let claimWakeup: Wakeup
     /// Wakes the dispatcher's starter of claimed jobs.
-    let startWakeup = Wakeup()
+    let startWakeup: Wakeup
     private let logger: Logger
 
-    init(capacity: Int, owner: String, leaseDuration: Duration, store: any JobStore, logger: Logger) {
+    init(capacity: Int, owner: String, leaseDuration: Duration, store: any JobStore, time: any TimeSource, logger: Logger) {
         state = Mutex(DispatchState(capacity: capacity))
+        claimWakeup = Wakeup(time: time)
+        startWakeup = Wakeup(time: time)
         self.owner = owner
         self.leaseDuration = leaseDuration
         self.store = store

@@ -68,7 +68,9 @@ public struct DispatcherService: Service {
         logger: Logger
     ) {
         self.handoff = handoff
-        handle = DispatcherHandle(capacity: options.maxRunningJobs, owner: options.owner, leaseDuration: options.leaseDuration, store: store, logger: logger)
+        handle = DispatcherHandle(
+            capacity: options.maxRunningJobs, owner: options.owner, leaseDuration: options.leaseDuration, store: store, time: time, logger: logger
+        )
         self.store = store
         self.workers = workers
         self.options = options
@@ -88,12 +90,12 @@ public struct DispatcherService: Service {
             await withDiscardingTaskGroup { group in
                 group.addTask { await housekeeping(running, stopping: stopping) }
                 group.addTask { await startClaimed(running, completions: completions, stopping: stopping) }
-                var lastClaim: ContinuousClock.Instant?
+                var lastClaim: Timestamp?
                 while !stopping.isSet && !Task.isCancelled {
-                    if let lastClaim, ContinuousClock.now - lastClaim < options.claimInterval {
-                        try? await Task.sleep(until: lastClaim + options.claimInterval)
+                    if let lastClaim, time.now < lastClaim + options.claimInterval {
+                        try? await time.sleep(for: options.claimInterval)
                     }
-                    lastClaim = .now
+                    lastClaim = time.now
                     do {
                         try await handle.claim(upTo: .max, now: time.now) { claim in
                             guard let claim else { return ((), ClaimResult(jobs: [], moreWaiting: false)) }
@@ -157,23 +159,23 @@ public struct DispatcherService: Service {
     /// Lets running jobs finish for up to `drainTimeout`, then stops them and hands them back to
     /// their queues, so another process (or this one, restarted) runs them.
     private func drain(_ running: RunningJobs) async {
-        let deadline = ContinuousClock.now + options.drainTimeout
-        while running.count > 0 && ContinuousClock.now < deadline {
+        let deadline = time.now + options.drainTimeout
+        while running.count > 0 && time.now < deadline {
             await handle.claimWakeup.wait(upTo: .milliseconds(100))
         }
         running.stopAll(.shutdown)
     }
 
     private func housekeeping(_ running: RunningJobs, stopping: StopFlag) async {
-        var lastRenewal = ContinuousClock.now
+        var lastRenewal = time.now
         while running.count > 0 || !stopping.isSet {
-            try? await Task.sleep(for: options.housekeepingInterval)
+            try? await time.sleep(for: options.housekeepingInterval)
             if Task.isCancelled { return }
             let ids = running.ids
             guard !ids.isEmpty else { continue }
             do {
-                if ContinuousClock.now - lastRenewal >= options.leaseDuration / 3 {
-                    lastRenewal = ContinuousClock.now
+                if time.now >= lastRenewal + options.leaseDuration / 3 {
+                    lastRenewal = time.now
                     let lost = try await store.renewLeases(ids, owner: options.owner, until: time.now + options.leaseDuration)
                     for id in lost {
                         logger.warning("dispatcher lost the lease of a running job", metadata: ["job.id": "\(id)"])

@@ -95,16 +95,16 @@ public struct HTTPRelayService: Service {
         let signers = Signers(store: store)
         let queueLimit = options.queueLimit
         await withDiscardingTaskGroup { group in
-            var lastFullRead: ContinuousClock.Instant?
+            var lastFullRead: Timestamp?
             while !Task.isShuttingDownGracefully && !Task.isCancelled {
                 await record(flights.takeFinished())
                 // The outbox is read when there is room for what it holds: when idle, when an
                 // endpoint's queue is half empty, and on the poll timer, which also looks past
                 // full endpoints for others (new endpoints, retries). Reading after every finished
                 // request, past full endpoints each time, cost a scan of the backlog per request.
-                let fullRead = lastFullRead.map { ContinuousClock.now - $0 >= options.pollInterval } ?? true
+                let fullRead = lastFullRead.map { time.now >= $0 + options.pollInterval } ?? true
                 if fullRead || flights.queuedTotal == 0 || flights.hasHungryEndpoint(queueLimit) {
-                    if fullRead { lastFullRead = .now }
+                    if fullRead { lastFullRead = time.now }
                     do {
                         try await takeDue(flights, lookPastFullEndpoints: fullRead || flights.queuedTotal == 0)
                     } catch {
@@ -113,7 +113,7 @@ public struct HTTPRelayService: Service {
                 }
                 startSenders(flights, signers: signers, group: &group)
                 await wakeup.wait(upTo: options.pollInterval)
-                if flights.isBusy { try? await Task.sleep(for: options.coalesce) }
+                if flights.isBusy { try? await time.sleep(for: options.coalesce) }
             }
             // Senders finish the request they are in (cancelled with the task, or answered on a
             // graceful shutdown) and take no more.

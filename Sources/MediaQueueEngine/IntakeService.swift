@@ -66,7 +66,7 @@ extension SubmissionOutcome {
 /// also claims jobs for the dispatcher's free slots, and the claimed jobs are handed to it in
 /// memory.
 public struct IntakeService: Service {
-    let connection: AMQPConnection
+    let broker: any MessageBroker
     let store: any JobStore
     let factory: SubmissionFactory
     let options: IntakeOptions
@@ -76,11 +76,11 @@ public struct IntakeService: Service {
     let logger: Logger
 
     public init(
-        connection: AMQPConnection, store: any JobStore, factory: SubmissionFactory, options: IntakeOptions, formatting: CIFormatting, time: any TimeSource = SystemTimeSource(),
+        broker: any MessageBroker, store: any JobStore, factory: SubmissionFactory, options: IntakeOptions, formatting: CIFormatting, time: any TimeSource = SystemTimeSource(),
         dispatcher: DispatcherHandle? = nil, logger: Logger
     ) {
         self.dispatcher = dispatcher
-        self.connection = connection
+        self.broker = broker
         self.store = store
         self.factory = factory
         self.options = options
@@ -98,13 +98,13 @@ public struct IntakeService: Service {
     }
 
     public func run() async throws {
-        try await connection.declare(topology)
-        let consumer = try await connection.consume(queue: options.queue, prefetch: options.prefetch)
+        try await broker.declare(topology)
+        let consumer = try await broker.consume(queue: options.queue, prefetch: options.prefetch)
         logger.info("intake consuming", metadata: ["queue": "\(options.queue)"])
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 group.addTask { await forgetOldIdempotencyKeys() }
-                while let batch = await consumer.nextBatch(max: options.batchSize, linger: options.linger) {
+                while let batch = await nextBatch(of: consumer) {
                     await handle(batch)
                 }
                 group.cancelAll()
@@ -116,6 +116,18 @@ public struct IntakeService: Service {
         logger.debug("intake stopped")
     }
 
+    /// The next deliveries, up to `batchSize`; when fewer are there, waits `linger` once for
+    /// more: a busy intake then stores a few larger batches instead of many small ones, each of
+    /// which costs a transaction.
+    private func nextBatch(of consumer: some MessageConsumer) async -> [AMQPMessage]? {
+        guard var batch = await consumer.nextBatch(max: options.batchSize) else { return nil }
+        if batch.count < options.batchSize && options.linger > .zero {
+            try? await time.sleep(for: options.linger)
+            batch += consumer.takeBuffered(max: options.batchSize - batch.count)
+        }
+        return batch
+    }
+
     /// Purges idempotency keys older than the window, every `purgeInterval`.
     private func forgetOldIdempotencyKeys() async {
         while !Task.isCancelled {
@@ -124,7 +136,7 @@ public struct IntakeService: Service {
             } catch {
                 logger.warning("intake could not purge old idempotency keys", metadata: ["error": "\(error)"])
             }
-            try? await Task.sleep(for: options.purgeInterval)
+            try? await time.sleep(for: options.purgeInterval)
         }
     }
 
@@ -150,8 +162,8 @@ public struct IntakeService: Service {
             // The store failed (disk full, locked too long): the messages are fine, so they go back
             // to the broker rather than to the dead-letter queue.
             logger.error("intake could not store a batch", metadata: ["error": "\(error)", "messages": "\(batch.count)"])
-            for message in batch { connection.nack(message.deliveryTag, requeue: true) }
-            try? await Task.sleep(for: options.retryPause)
+            for message in batch { broker.nack(message.deliveryTag, multiple: false, requeue: true) }
+            try? await time.sleep(for: options.retryPause)
             return
         }
 
@@ -176,7 +188,7 @@ public struct IntakeService: Service {
         }
 
         // Dead letters first in the batch, so their results line up with `rejected`.
-        let results = await connection.publish(batch: rejected.map { deadLetter($0.message, error: $0.error) } + replies)
+        let results = await broker.publish(batch: rejected.map { deadLetter($0.message, error: $0.error) } + replies)
         if let failure = results.dropFirst(rejected.count).first(where: \.isFailure) {
             // The submissions are settled (stored, or dead-lettered below); a lost answer is
             // only logged: redelivering a stored message could make a second job of it.
@@ -190,19 +202,19 @@ public struct IntakeService: Service {
         let unsettled = Set(zip(rejected, results).compactMap { rejected, result in result.isFailure ? rejected.message.deliveryTag : nil })
         if unsettled.isEmpty {
             // One consumer per channel and batches handled in order: everything up to the last tag is settled.
-            if let last = batch.last { connection.ack(last.deliveryTag, multiple: true) }
+            if let last = batch.last { broker.ack(last.deliveryTag, multiple: true) }
             return
         }
         logger.warning("intake could not dead-letter submissions; they go back to the queue", metadata: ["messages": "\(unsettled.count)"])
         for message in batch {
             if unsettled.contains(message.deliveryTag) {
-                connection.nack(message.deliveryTag, requeue: true)
+                broker.nack(message.deliveryTag, multiple: false, requeue: true)
             } else {
-                connection.ack(message.deliveryTag)
+                broker.ack(message.deliveryTag, multiple: false)
             }
         }
         // Not at once again: the dead-letter queue is likely still unreachable.
-        try? await Task.sleep(for: options.retryPause)
+        try? await time.sleep(for: options.retryPause)
     }
 
     /// Stores a batch. With a dispatcher in this process, the same transaction claims jobs for

@@ -31,17 +31,17 @@ public struct RelayOptions: Sendable {
 
 /// The brokers that TDMQ-type callback rules publish to, by CI region code (`MqRegion`).
 public struct MQRegions: Sendable {
-    public var connections: [String: AMQPConnection]
+    public var brokers: [String: any MessageBroker]
     /// Used for regions not listed (every region may point at the local broker).
-    public var fallback: AMQPConnection
+    public var fallback: any MessageBroker
 
-    public init(connections: [String: AMQPConnection] = [:], fallback: AMQPConnection) {
-        self.connections = connections
+    public init(brokers: [String: any MessageBroker] = [:], fallback: any MessageBroker) {
+        self.brokers = brokers
         self.fallback = fallback
     }
 
-    public func connection(for region: String) -> AMQPConnection {
-        connections[region] ?? fallback
+    public func broker(for region: String) -> any MessageBroker {
+        brokers[region] ?? fallback
     }
 }
 
@@ -83,15 +83,15 @@ public struct TDMQRelayService: Service {
         let recorder = DeliveryRecorder(store: store, time: time, linger: options.recordLinger, logger: logger)
         await withDiscardingTaskGroup { group in
             group.addTask { await recorder.run() }
-            var lastRead: ContinuousClock.Instant?
+            var lastRead: Timestamp?
             // On shutdown, finishes the round it is in, then lets the recorder catch up.
             while !Task.isShuttingDownGracefully && !Task.isCancelled {
                 var batch = handoff?.take(max: options.batchSize, now: time.now) ?? []
                 var outboxFull = false
                 // Without a handoff every wakeup means new entries in the outbox; with one, what
                 // this process commits comes through the handoff, so the outbox is read on the timer.
-                if handoff == nil || lastRead.map({ ContinuousClock.now - $0 >= options.pollInterval }) ?? true {
-                    lastRead = .now
+                if handoff == nil || lastRead.map({ time.now >= $0 + options.pollInterval }) ?? true {
+                    lastRead = time.now
                     do {
                         let now = time.now
                         let leased = try await store.leaseOutbox(.tdmq, now: now, until: now + options.lease, limit: options.batchSize)
@@ -145,19 +145,19 @@ public struct TDMQRelayService: Service {
         }
         var deliveredIDs: [String] = []
         for (region, group) in byRegion {
-            let connection = regions.connection(for: region)
+            let broker = regions.broker(for: region)
             var ready: [OutboxEntry] = []
             // Declaring may have waited (a broker down): an entry whose lease ended meanwhile may
             // be another relay's now, and is left to it.
             for entry in group where entry.nextAttempt > time.now {
                 do {
-                    try await declared.ensure(entry.target, on: connection)
+                    try await declared.ensure(entry.target, on: broker)
                     ready.append(entry)
                 } catch {
                     await recordFailure(entry, error: "\(error)")
                 }
             }
-            let results = await connection.publish(batch: ready.map(message(for:)))
+            let results = await broker.publish(batch: ready.map(message(for:)))
             for (entry, result) in zip(ready, results) {
                 switch result {
                 case .success: deliveredIDs.append(entry.id)
@@ -205,13 +205,13 @@ public struct TDMQRelayService: Service {
 final class DeclaredDestinations: Sendable {
     private let names = Mutex<Set<String>>([])
 
-    func ensure(_ target: CallbackTarget.Destination, on connection: AMQPConnection) async throws {
+    func ensure(_ target: CallbackTarget.Destination, on broker: any MessageBroker) async throws {
         guard case .mq(let mode, let name, let region) = target else { return }
         let key = "\(region)/\(mode.rawValue)/\(name)"
         if names.withLock({ $0.contains(key) }) { return }
         switch mode {
-        case .topic: try await connection.declare(AMQPTopology(exchanges: [AMQPExchange(name: name, type: "topic", durable: true)]))
-        case .queue: try await connection.declare(AMQPTopology(queues: [AMQPQueue(name: name, durable: true)]))
+        case .topic: try await broker.declare(AMQPTopology(exchanges: [AMQPExchange(name: name, type: "topic", durable: true)]))
+        case .queue: try await broker.declare(AMQPTopology(queues: [AMQPQueue(name: name, durable: true)]))
         }
         _ = names.withLock { $0.insert(key) }
     }
@@ -227,7 +227,7 @@ final class DeliveryRecorder: Sendable {
     }
 
     private let state = Mutex(State())
-    private let wakeup = Wakeup()
+    private let wakeup: Wakeup
     private let store: any JobStore
     private let time: any TimeSource
     private let linger: Duration
@@ -239,6 +239,7 @@ final class DeliveryRecorder: Sendable {
         self.time = time
         self.linger = linger
         self.logger = logger
+        wakeup = Wakeup(time: time)
     }
 
     func record(_ ids: [String]) {
@@ -264,7 +265,7 @@ final class DeliveryRecorder: Sendable {
                 await wakeup.wait(upTo: .seconds(1))
                 // The events are out already: waiting a little to record more at once costs no
                 // latency anyone sees, and saves write transactions.
-                if linger > .zero && !state.withLock({ $0.stopping }) { try? await Task.sleep(for: linger) }
+                if linger > .zero && !state.withLock({ $0.stopping }) { try? await time.sleep(for: linger) }
                 continue
             }
             do {

@@ -1,3 +1,4 @@
+public import MediaQueueCore
 import Synchronization
 
 /// Lets one service wake another without waiting for its next poll: the intake wakes the
@@ -12,8 +13,12 @@ public final class Wakeup: Sendable {
     }
 
     private let state = Mutex(State())
+    /// What `wait`'s timeout is measured on.
+    private let time: any TimeSource
 
-    public init() {}
+    public init(time: any TimeSource = SystemTimeSource()) {
+        self.time = time
+    }
 
     /// Wakes the waiter now, or makes its next `wait` return at once.
     public func signal() {
@@ -45,7 +50,7 @@ public final class Wakeup: Sendable {
         guard let generation else { return }
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
-                try? await Task.sleep(for: timeout)
+                try? await self.time.sleep(for: timeout)
                 self.expire(generation)
             }
             await withTaskCancellationHandler {

@@ -189,14 +189,11 @@ struct AMQPConnectionTests {
                     properties: AMQPProperties(messageID: "\(index)", persistent: true)
                 )
             }
-            let publishStart = ContinuousClock.now
             let results = await connection.publish(batch: messages)
-            let publishTime = publishStart.duration(to: .now)
             #expect(results.count == count)
             #expect(results.allSatisfy { (try? $0.get()) != nil })
             #expect(try await connection.queueStatus(queue).messages == UInt32(count))
 
-            let consumeStart = ContinuousClock.now
             let consumer = try await connection.consume(queue: queue, prefetch: 200)
             var seen = Set<String>()
             var duplicates = 0
@@ -204,11 +201,9 @@ struct AMQPConnectionTests {
                 for message in batch where !seen.insert(message.properties.messageID ?? "").inserted { duplicates += 1 }
                 connection.ack(batch[batch.count - 1].deliveryTag, multiple: true)
             }
-            let consumeTime = consumeStart.duration(to: .now)
             #expect(seen == Set((0..<count).map { "\($0)" }))
             #expect(duplicates == 0)
             try await eventually("acks to empty the queue") { try await connection.queueStatus(queue).messages == 0 }
-            print("AMQP 5,000 persistent messages: publish+confirm \(rate(count, publishTime)) msg/s (window 256), consume+ack \(rate(count, consumeTime)) msg/s (prefetch 200, multiple acks)")
             await consumer.cancel()
             try await connection.deleteQueue(queue)
         }
@@ -283,9 +278,4 @@ struct AMQPConnectionTests {
         await expectAMQPError(.shutdown) { try await connection.publish(AMQPOutgoingMessage(routingKey: queue, body: [])) }
         await expectAMQPError(.shutdown) { try await connection.run() }
     }
-}
-
-func rate(_ count: Int, _ duration: Duration) -> Int {
-    let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-    return seconds > 0 ? Int(Double(count) / seconds) : 0
 }

@@ -1,4 +1,4 @@
-import MediaQueueCore
+@testable import MediaQueueCore
 import Testing
 
 @Suite struct IdentifierTests {
@@ -27,11 +27,10 @@ import Testing
 
     /// Job ids start with the time, so a later id sorts after an earlier one (the store's index
     /// appends them), while the random part differs within one millisecond.
-    @Test func jobIDsSortByCreationTime() async throws {
-        let first = JobID.generate()
-        try await Task.sleep(for: .milliseconds(3))
-        let second = JobID.generate()
-        #expect(first < second)
+    @Test func jobIDsSortByCreationTime() {
+        let now = Int64(1_800_000_000_000)
+        #expect(timeOrderedHex32(at: now) < timeOrderedHex32(at: now + 1))
+        #expect(timeOrderedHex32(at: now + 999) < timeOrderedHex32(at: now + 1000))
         let sameMillisecond = (0..<100).map { _ in JobID.generate().rawValue }
         #expect(Set(sameMillisecond.map { $0.suffix(20) }).count == 100)
     }

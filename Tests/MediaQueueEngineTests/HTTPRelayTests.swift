@@ -52,7 +52,8 @@ import Testing
             store: store, client: client,
             options: HTTPRelayOptions(
                 batchSize: batchSize, pollInterval: .milliseconds(20), retrySchedule: RetrySchedule(delays: schedule, jitter: 0),
-                maxPerEndpoint: maxPerEndpoint
+                // No coalescing pause: on a manual clock it would wait for the test to move time.
+                maxPerEndpoint: maxPerEndpoint, coalesce: .zero
             ),
             time: time, wakeup: Wakeup(), logger: logger
         )

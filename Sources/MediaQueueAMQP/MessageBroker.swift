@@ -1,0 +1,33 @@
+/// What the engine needs from a message broker: declare its queues and exchanges, consume in
+/// batches and settle each delivery, and publish batches that the broker confirms (or returns,
+/// when a mandatory message cannot be routed).
+///
+/// `AMQPConnection` (rabbitmq-c, RabbitMQ) is the broker of a running service; `MemoryBroker`
+/// keeps the same rules in memory for unit tests of the services that use one.
+public protocol MessageBroker: Sendable {
+    associatedtype Consumer: MessageConsumer
+
+    /// Declares queues, exchanges and bindings (idempotent); throws if the broker refuses one.
+    func declare(_ topology: AMQPTopology) async throws
+    /// Starts consuming from `queue`, with at most `prefetch` unacknowledged deliveries.
+    func consume(queue: String, prefetch: UInt16) async throws -> Consumer
+    /// Publishes all and returns one result per message, in order, once each is settled: success
+    /// when the broker confirmed it; a failure when it nacked it, returned it (mandatory and
+    /// unroutable: `.returned`) or the connection was lost before the confirm.
+    func publish(batch: [AMQPOutgoingMessage]) async -> [Result<Void, AMQPError>]
+    /// Acknowledges a delivery (and, with `multiple`, every earlier one of its consumer).
+    func ack(_ tag: AMQPDeliveryTag, multiple: Bool)
+    /// Negatively acknowledges a delivery; with `requeue` it is delivered again (redelivered).
+    func nack(_ tag: AMQPDeliveryTag, multiple: Bool, requeue: Bool)
+}
+
+/// One subscription of a `MessageBroker`.
+public protocol MessageConsumer: Sendable {
+    /// Waits for at least one delivery and returns up to `max` that are there; nil once the
+    /// subscription ended (cancelled, its queue deleted, the broker gone, the task cancelled).
+    func nextBatch(max: Int) async -> [AMQPMessage]?
+    /// Up to `max` deliveries that are there already, without waiting.
+    func takeBuffered(max: Int) -> [AMQPMessage]
+    /// Ends the subscription; deliveries not yet returned go back to the queue.
+    func cancel() async
+}

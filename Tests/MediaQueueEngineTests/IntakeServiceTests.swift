@@ -1,0 +1,165 @@
+import Logging
+import MediaQueueAMQP
+import MediaQueueCore
+import MediaQueueXML
+import MediaQueueTestSupport
+import Testing
+@testable import MediaQueueEngine
+
+/// The intake on the in-memory broker and the memory store: what a producer sees (its job
+/// stored once, an answer, a dead letter with the reason) and what the broker sees (every
+/// delivery settled, each on its own outcome). Time is a manual clock: the pause after a failed
+/// dead letter passes when the test moves it.
+@Suite(.timeLimit(.minutes(1))) struct IntakeServiceTests {
+    struct RecordWorker: MediaWorker {
+        var tag: String { "Record" }
+        func validate(_ operation: CreateMediaJobsRequest.Operation) throws(CIError) {}
+        func run(_ job: Job, context: WorkContext) async throws -> WorkResult { WorkResult() }
+    }
+
+    let broker = MemoryBroker()
+    let store = MemoryJobStore()
+    let clock = ManualTimeSource()
+    var options = IntakeOptions(linger: .zero, defaultBucket: "b-1")
+
+    static func request(_ userData: String) -> [UInt8] {
+        Array("<Request><Tag>Record</Tag><Input><Object>in.mp4</Object></Input><Operation><UserData>\(userData)</UserData></Operation></Request>".utf8)
+    }
+
+    func message(_ body: [UInt8], id: String? = nil, replyTo: String? = nil) -> AMQPOutgoingMessage {
+        AMQPOutgoingMessage(routingKey: options.queue, body: body, properties: AMQPProperties(messageID: id, replyTo: replyTo, persistent: true))
+    }
+
+    /// Runs the intake until the returned task is cancelled; returns once it consumes.
+    func startIntake() async throws -> Task<Void, any Error> {
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let queues = QueueDirectory(store: store) { MediaQueue(bucket: "", name: "", createTime: Timestamp(seconds: 0)) }
+        let intake = IntakeService(
+            broker: broker, store: store, factory: SubmissionFactory(queues: queues, workers: WorkerRegistry([RecordWorker()])),
+            options: options, formatting: CIFormatting(), time: clock, logger: logger
+        )
+        // The intake declares its queues: producers may publish once they are there.
+        try await broker.declare(intake.topology)
+        return Task { try await intake.run() }
+    }
+
+    func publish(_ messages: AMQPOutgoingMessage...) async {
+        for result in await broker.publish(batch: messages) { #expect((try? result.get()) != nil) }
+    }
+
+    /// Waits until the intake queue is empty and every delivery of it settled.
+    func waitUntilSettled() async throws {
+        let queue = options.queue
+        try await broker.wait { $0.messages(in: queue).isEmpty && ($0.unacknowledged[queue] ?? 0) == 0 ? true : nil }
+    }
+
+    func storedUserData() async throws -> [String] {
+        try await store.jobs(JobQuery(limit: 100)).compactMap(\.userData).sorted()
+    }
+
+    @Test func aSubmissionIsStoredAnsweredAndAcked() async throws {
+        let intake = try await startIntake()
+        defer { intake.cancel() }
+        try await broker.declare(AMQPTopology(queues: [AMQPQueue(name: "replies")]))
+        await publish(message(Self.request("one"), id: "m-1", replyTo: "replies"))
+
+        let reply = try await broker.wait { $0.messages(in: "replies").first }
+        try await waitUntilSettled()
+        let jobs = try await store.jobs(JobQuery(limit: 100))
+        #expect(jobs.map(\.userData) == ["one"])
+        #expect(reply.properties.correlationID == "m-1")
+        let answer = try XMLDocumentParser.parse(reply.body)
+        #expect(answer.name == "Response")
+        #expect(answer.text("JobsDetail", "JobId") == jobs.first?.id.rawValue)
+        #expect(broker.snapshot.misuse.isEmpty)
+    }
+
+    @Test func aSubmissionDeliveredTwiceWithItsMessageIDIsOneJob() async throws {
+        let intake = try await startIntake()
+        defer { intake.cancel() }
+        await publish(message(Self.request("once"), id: "m-2"))
+        try await waitUntilSettled()
+        await publish(message(Self.request("once"), id: "m-2"))
+        try await waitUntilSettled()
+        #expect(try await storedUserData() == ["once"])
+    }
+
+    @Test func badInputIsDeadLetteredWithItsReasonAndMakesNoJob() async throws {
+        let intake = try await startIntake()
+        defer { intake.cancel() }
+        await publish(message(Array("not xml".utf8), id: "bad-1"))
+
+        let dead = try await broker.wait { $0.messages(in: options.deadLetterQueue).first }
+        try await waitUntilSettled()
+        #expect(dead.body == Array("not xml".utf8))
+        #expect(dead.properties.messageID == "bad-1")
+        #expect(dead.properties.headers["x-mediaqueue-error-code"]?.stringValue == CIError.Code.invalidArgument.rawValue)
+        #expect(dead.properties.headers["x-mediaqueue-source-queue"]?.stringValue == options.queue)
+        #expect(try await storedUserData().isEmpty)
+    }
+
+    /// The broker nacks the dead letter: the refused message goes back to the queue (it is not
+    /// settled), the stored ones beside it in the batch are acked and never become second jobs
+    /// (they carry no message-id, so nothing else would stop that), and once the broker takes
+    /// dead letters again the refused one lands there.
+    @Test func aRefusedDeadLetterRequeuesOnlyItsMessage() async throws {
+        let deadLetterQueue = options.deadLetterQueue
+        broker.refusePublishes { $0.routingKey == deadLetterQueue }
+        try await broker.declare(AMQPTopology(queues: [AMQPQueue(name: options.queue)]))
+        // In the queue before the intake starts: one batch.
+        await publish(message(Self.request("first")), message(Array("not xml".utf8)), message(Self.request("second")))
+        let intake = try await startIntake()
+        defer { intake.cancel() }
+
+        // After the batch, the intake pauses (beside its purge timer's sleep) before the next.
+        await clock.sleepers(atLeast: 2)
+        let waiting = broker.snapshot.messages(in: options.queue)
+        #expect(waiting.map(\.body) == [Array("not xml".utf8)])
+        #expect(waiting.first?.redelivered == true)
+        #expect(try await storedUserData() == ["first", "second"])
+
+        broker.refusePublishes(nil)
+        clock.advance(by: options.retryPause)
+        let dead = try await broker.wait { $0.messages(in: deadLetterQueue).first }
+        try await waitUntilSettled()
+        #expect(dead.body == Array("not xml".utf8))
+        #expect(try await storedUserData() == ["first", "second"], "each stored once")
+        #expect(broker.snapshot.misuse.isEmpty)
+    }
+
+    /// An answer the broker refuses is only logged: the submission was stored, so its message is
+    /// acked (redelivering it would make a second job of a message without message-id).
+    @Test func aRefusedReplyStillSettlesTheStoredSubmission() async throws {
+        broker.refusePublishes { $0.routingKey == "replies" }
+        try await broker.declare(AMQPTopology(queues: [AMQPQueue(name: "replies")]))
+        let intake = try await startIntake()
+        defer { intake.cancel() }
+        await publish(message(Self.request("answered"), replyTo: "replies"))
+        try await waitUntilSettled()
+        #expect(try await storedUserData() == ["answered"])
+        #expect(broker.snapshot.messages(in: "replies").isEmpty)
+    }
+
+    /// With a linger, the deliveries that arrive while the intake waits join its batch.
+    @Test func aLingeringIntakeStoresWhatArrivesMeanwhileInOneBatch() async throws {
+        var options = self.options
+        options.linger = .milliseconds(5)
+        let lingering = IntakeServiceTests(options: options)
+        let intake = try await lingering.startIntake()
+        defer { intake.cancel() }
+        try await lingering.broker.declare(AMQPTopology(queues: [AMQPQueue(name: "replies")]))
+        await lingering.publish(lingering.message(Self.request("a"), replyTo: "replies"))
+        // Purge timer and linger.
+        await lingering.clock.sleepers(atLeast: 2)
+        await lingering.publish(
+            lingering.message(Self.request("b"), replyTo: "replies"), lingering.message(Self.request("c"), replyTo: "replies")
+        )
+        #expect(lingering.broker.snapshot.messages(in: "replies").isEmpty, "nothing stored while it lingers")
+        lingering.clock.advance(by: options.linger)
+        try await lingering.waitUntilSettled()
+        let replies = try await lingering.broker.wait { $0.messages(in: "replies").count == 3 ? $0.messages(in: "replies") : nil }
+        #expect(replies.count == 3)
+        #expect(try await lingering.storedUserData() == ["a", "b", "c"])
+    }
+}

@@ -1,0 +1,125 @@
+import Logging
+import MediaQueueAMQP
+import MediaQueueCore
+import MediaQueueXML
+import MediaQueueTestSupport
+import Testing
+@testable import MediaQueueEngine
+
+/// The TDMQ relay on the in-memory broker and the memory store: each event reaches its queue or
+/// topic once the broker confirmed it, carries its event id as `message-id`, and a refused
+/// publish comes again on the retry schedule (on a manual clock) with the same id.
+@Suite(.timeLimit(.minutes(1))) struct TDMQRelayTests {
+    let broker = MemoryBroker()
+    let clock = ManualTimeSource()
+    let store: MemoryJobStore
+    let schedule = RetrySchedule(delays: [.seconds(5)], jitter: 0)
+
+    init() {
+        store = MemoryJobStore(time: clock)
+    }
+
+    /// Puts events for `target` in the outbox, through jobs' ends as the dispatcher does.
+    @discardableResult
+    func enqueue(_ count: Int = 1, target: CallbackTarget.Destination) async throws -> [OutboxEntry] {
+        let queue = try await store.ensureDefaultQueue(bucket: "b-1", template: MediaQueue(bucket: "", name: "", createTime: clock.now))
+        var entries: [OutboxEntry] = []
+        for _ in 0..<count {
+            let job = Job(bucket: "b-1", queueID: queue.id, tag: "Noop", input: XMLTree("Input"), operation: XMLTree("Operation"), creationTime: clock.now)
+            _ = try await store.submit([Submission(idempotencyKey: nil, jobs: [job])])
+        }
+        // Claimed and ended in rounds: the queue runs at most its MaxConcurrent at once.
+        while entries.count < count {
+            let claimed = try await store.claimJobs(owner: "t", now: clock.now, leaseUntil: clock.now + .seconds(60), limit: count - entries.count)
+            try #require(!claimed.isEmpty)
+            for var job in claimed {
+                job.state = .success
+                let entry = OutboxEntry(
+                    jobID: job.id, bucket: "b-1", target: target, routingKey: "job.\(queue.id).Noop.Success", body: Array("<Response/>".utf8),
+                    contentType: "application/xml", nextAttempt: clock.now, createdAt: clock.now
+                )
+                #expect(try await store.finish(job, owner: "t", outbox: [entry]))
+                entries.append(entry)
+            }
+        }
+        return entries
+    }
+
+    /// Runs a relay until the returned task is cancelled.
+    func startRelay() -> Task<Void, any Error> {
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let relay = TDMQRelayService(
+            store: store, regions: MQRegions(fallback: broker),
+            options: RelayOptions(pollInterval: .milliseconds(250), retrySchedule: schedule, recordLinger: .zero),
+            time: clock, wakeup: Wakeup(time: clock), logger: logger
+        )
+        return Task { try await relay.run() }
+    }
+
+    func waitUntilDelivered(_ entries: [OutboxEntry]) async throws {
+        try await eventually("\(entries.count) deliveries recorded") { entries.allSatisfy { store.outboxEntry(id: $0.id) == nil } }
+    }
+
+    @Test func anEventReachesItsQueueWithItsIDAndIsRecordedDelivered() async throws {
+        let entry = try #require(try await enqueue(target: .mq(mode: .queue, name: "job-events", region: "")).first)
+        let relay = startRelay()
+        defer { relay.cancel() }
+        let message = try await broker.wait { $0.messages(in: "job-events").first }
+        try await waitUntilDelivered([entry])
+        #expect(message.properties.messageID == entry.id)
+        #expect(message.properties.persistent)
+        #expect(message.properties.headers["x-ci-job-id"]?.stringValue == entry.jobID.rawValue)
+        #expect(message.body == entry.body)
+    }
+
+    @Test func aTopicEventIsRoutedByItsRoutingKey() async throws {
+        // A subscriber bound to finished jobs of any queue.
+        try await broker.declare(AMQPTopology(
+            exchanges: [AMQPExchange(name: "ci-events", type: "topic")], queues: [AMQPQueue(name: "finished")],
+            bindings: [AMQPBinding(queue: "finished", exchange: "ci-events", routingKey: "job.*.*.Success")]
+        ))
+        let entry = try #require(try await enqueue(target: .mq(mode: .topic, name: "ci-events", region: "")).first)
+        let relay = startRelay()
+        defer { relay.cancel() }
+        let message = try await broker.wait { $0.messages(in: "finished").first }
+        #expect(message.routingKey == entry.routingKey)
+        #expect(message.properties.messageID == entry.id)
+        try await waitUntilDelivered([entry])
+    }
+
+    @Test func aRefusedPublishIsRetriedOnScheduleWithTheSameMessageID() async throws {
+        broker.refusePublishes { $0.routingKey == "job-events" }
+        let entry = try #require(try await enqueue(target: .mq(mode: .queue, name: "job-events", region: "")).first)
+        let start = clock.now
+        let relay = startRelay()
+        defer { relay.cancel() }
+        try await eventually("the failed attempt to be recorded") { store.outboxEntry(id: entry.id)?.attempts == 1 }
+        #expect(store.outboxEntry(id: entry.id)?.nextAttempt == start + .seconds(5))
+        #expect(broker.snapshot.messages(in: "job-events").isEmpty)
+
+        broker.refusePublishes(nil)
+        // Once the relay waits for its next poll (beside its recorder's wait), time moves on.
+        await clock.sleepers(atLeast: 2)
+        clock.advance(by: .seconds(5))
+        let message = try await broker.wait { $0.messages(in: "job-events").first }
+        #expect(message.properties.messageID == entry.id)
+        try await waitUntilDelivered([entry])
+        #expect(broker.snapshot.messages(in: "job-events").count == 1)
+    }
+
+    /// Two relays on one store lease what they send: each event is published once.
+    @Test func twoRelaysOnOneStorePublishEachEventOnce() async throws {
+        let entries = try await enqueue(300, target: .mq(mode: .queue, name: "job-events", region: ""))
+        let first = startRelay()
+        let second = startRelay()
+        defer {
+            first.cancel()
+            second.cancel()
+        }
+        try await waitUntilDelivered(entries)
+        let ids = broker.snapshot.messages(in: "job-events").compactMap(\.properties.messageID)
+        #expect(ids.count == entries.count)
+        #expect(Set(ids) == Set(entries.map(\.id)))
+    }
+}
