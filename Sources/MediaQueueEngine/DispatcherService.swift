@@ -92,8 +92,9 @@ public struct DispatcherService: Service {
                 group.addTask { await startClaimed(running, completions: completions, stopping: stopping) }
                 var lastClaim: Timestamp?
                 while !stopping.isSet && !Task.isCancelled {
-                    if let lastClaim, time.now < lastClaim + options.claimInterval {
-                        try? await time.sleep(for: options.claimInterval)
+                    if let lastClaim {
+                        let wait = (lastClaim + options.claimInterval).milliseconds - time.now.milliseconds
+                        if wait > 0 { try? await time.sleep(for: .milliseconds(wait)) }
                     }
                     lastClaim = time.now
                     do {
