@@ -25,12 +25,15 @@ public struct WorkContext: Sendable {
     public var formatting: CIFormatting
     /// Reports progress, 0 to 100; cheap to call often (the dispatcher keeps the latest).
     public var reportProgress: @Sendable (Int) -> Void
+    /// What the job's time limit is measured on.
+    public var time: any TimeSource
 
     public init(
         bucket: String, storage: any ObjectStorage, downloader: (any InputDownloader)? = nil, formatting: CIFormatting,
-        reportProgress: @escaping @Sendable (Int) -> Void
+        time: any TimeSource = SystemTimeSource(), reportProgress: @escaping @Sendable (Int) -> Void
     ) {
         self.bucket = bucket
+        self.time = time
         self.storage = storage
         self.downloader = downloader
         self.formatting = formatting

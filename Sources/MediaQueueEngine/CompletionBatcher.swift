@@ -33,8 +33,8 @@ public final class CompletionBatcher: Sendable {
     /// `handoff`: where committed TDMQ deliveries go at once (this process's relay), if anywhere;
     /// they are committed leased to that relay.
     init(
-        store: any JobStore, dispatcher: DispatcherHandle, formatting: CIFormatting, time: any TimeSource, maxBatch: Int = 500,
-        linger: Duration = .milliseconds(1), handoff: DeliveryHandoff? = nil, relayWakeups: RelayWakeups = RelayWakeups()
+        store: any JobStore, dispatcher: DispatcherHandle, formatting: CIFormatting, time: any TimeSource, maxBatch: Int,
+        linger: Duration, handoff: DeliveryHandoff? = nil, relayWakeups: RelayWakeups = RelayWakeups()
     ) {
         self.dispatcher = dispatcher
         self.relayWakeups = relayWakeups
@@ -99,7 +99,7 @@ public final class CompletionBatcher: Sendable {
     /// slots (and any other free ones) in the same transaction.
     private func write(_ jobs: [Job]) async throws -> (finished: [FinishedJob], recorded: [Bool]) {
         let owner = dispatcher.owner
-        return try await dispatcher.claim(upTo: .max, ending: jobs.count, now: time.now) { claim in
+        return try await dispatcher.claim(upTo: .max, ending: jobs.count, onlyForBacklog: true, now: time.now) { claim in
             let finished = try await withCallbacks(jobs)
             guard let claim else {
                 return ((finished, try await store.finish(finished, owner: owner)), ClaimResult(jobs: [], moreWaiting: false))

@@ -54,8 +54,16 @@ struct DispatchState {
 
     /// A claim begins: frees the slots of `ending` jobs that its transaction ends (the
     /// completion path's), then reserves up to `limit` free slots; none once stopped.
-    mutating func claimBegins(upTo limit: Int, ending: Int = 0) -> Claim {
+    ///
+    /// `onlyForBacklog` (the completion path): reserve nothing unless jobs may wait that no claim
+    /// took. Without a backlog every stored job was claimed by the transaction that stored it;
+    /// slots held by such a claim would only refuse the intake's next claim, which then stores
+    /// without claiming and makes the dispatcher claim in a transaction of its own.
+    mutating func claimBegins(upTo limit: Int, ending: Int = 0, onlyForBacklog: Bool = false) -> Claim {
         slotsInUse -= ending
+        if onlyForBacklog && !backlog && !refusedWhileHeld {
+            return Claim(slots: 0, backlogVersion: backlogVersion)
+        }
         let slots = stopped ? 0 : max(0, min(limit, freeSlots))
         slotsInUse += slots
         if slots == 0 && limit > 0 && !stopped { refusedWhileHeld = true }

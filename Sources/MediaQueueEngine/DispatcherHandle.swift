@@ -39,11 +39,12 @@ public final class DispatcherHandle: Sendable {
     /// freeing the slots of `ending` jobs that the transaction ends; hands the claimed jobs to the
     /// dispatcher. The request is nil when no slot is free: the transaction then claims nothing
     /// and reports in `moreWaiting` whether it stored jobs that wait.
+    /// `onlyForBacklog`: claim only if jobs may wait that no claim took (see `DispatchState`).
     public func claim<T>(
-        upTo limit: Int, ending: Int = 0, now: Timestamp,
+        upTo limit: Int, ending: Int = 0, onlyForBacklog: Bool = false, now: Timestamp,
         in transaction: (ClaimRequest?) async throws -> (T, ClaimResult)
     ) async throws -> T {
-        let claim = state.withLock { $0.claimBegins(upTo: limit, ending: ending) }
+        let claim = state.withLock { $0.claimBegins(upTo: limit, ending: ending, onlyForBacklog: onlyForBacklog) }
         let request = claim.slots > 0 ? ClaimRequest(owner: owner, now: now, leaseUntil: now + leaseDuration, limit: claim.slots) : nil
         let value: T
         let result: ClaimResult

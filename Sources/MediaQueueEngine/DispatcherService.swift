@@ -24,13 +24,21 @@ public struct DispatcherOptions: Sendable {
     /// The shortest time between two claims: jobs ending one by one would otherwise cost a claim
     /// transaction each; waiting this long lets one claim take them all.
     public var claimInterval: Duration
+    /// At most this many finished jobs are recorded in one transaction.
+    public var completionBatchSize: Int
+    /// How long the recording of finished jobs waits for more to end before it writes a batch
+    /// smaller than `completionBatchSize`.
+    public var completionLinger: Duration
 
     public init(
         owner: String, storage: any ObjectStorage, downloader: (any InputDownloader)? = nil, maxRunningJobs: Int = 16, leaseDuration: Duration = .seconds(60),
         housekeepingInterval: Duration = .seconds(1), pollInterval: Duration = .milliseconds(250),
-        drainTimeout: Duration = .seconds(30), claimInterval: Duration = .milliseconds(2)
+        drainTimeout: Duration = .seconds(30), claimInterval: Duration = .milliseconds(2),
+        completionBatchSize: Int = 500, completionLinger: Duration = .milliseconds(1)
     ) {
         self.claimInterval = claimInterval
+        self.completionBatchSize = completionBatchSize
+        self.completionLinger = completionLinger
         self.owner = owner
         self.storage = storage
         self.downloader = downloader
@@ -82,7 +90,8 @@ public struct DispatcherService: Service {
 
     public func run() async throws {
         let completions = CompletionBatcher(
-            store: store, dispatcher: handle, formatting: formatting, time: time, handoff: handoff, relayWakeups: relayWakeups
+            store: store, dispatcher: handle, formatting: formatting, time: time, maxBatch: options.completionBatchSize,
+            linger: options.completionLinger, handoff: handoff, relayWakeups: relayWakeups
         )
         let running = RunningJobs()
         let stopping = StopFlag()
@@ -221,7 +230,7 @@ public struct DispatcherService: Service {
             stopReason = .cancelled
         } else if let worker = workers.worker(for: job.tag) {
             let context = WorkContext(
-                bucket: job.bucket, storage: options.storage, downloader: options.downloader, formatting: formatting,
+                bucket: job.bucket, storage: options.storage, downloader: options.downloader, formatting: formatting, time: time,
                 reportProgress: { running.setProgress(claimed.id, $0) }
             )
             let task = Task { try await worker.run(claimed, context: context) }

@@ -37,24 +37,24 @@ extension SQLiteJobStore {
                 }
                 continue
             }
-            // Waiting jobs and jobs whose process died (lease expired), merged in dispatch order.
+            // Waiting jobs and jobs whose process died (lease expired), merged in dispatch order;
+            // one more than fit tells whether more wait.
             let sql = """
                 SELECT seq, job_level FROM jobs WHERE queue_id = ? AND state = 'Submitted'
                 ORDER BY job_level DESC, seq LIMIT ?
                 """
-            var candidates = try Row.fetchAll(db.cachedStatement(sql: sql), arguments: [queueID, free]).map { (seq: $0[0] as Int64, level: $0[1] as Int) }
+            var candidates = try Row.fetchAll(db.cachedStatement(sql: sql), arguments: [queueID, free + 1]).map { (seq: $0[0] as Int64, level: $0[1] as Int) }
             let orphans = try Row.fetchAll(
                 db.cachedStatement(sql: """
                     SELECT seq, job_level FROM jobs WHERE queue_id = ? AND state = 'Running' AND lease_expires <= ?
                     ORDER BY job_level DESC, seq LIMIT ?
                     """),
-                arguments: [queueID, now.milliseconds, free]
+                arguments: [queueID, now.milliseconds, free + 1]
             ).map { (seq: $0[0] as Int64, level: $0[1] as Int) }
             if !orphans.isEmpty {
                 candidates = (candidates + orphans).sorted { ($0.level, -$0.seq) > ($1.level, -$1.seq) }
             }
-            // As many as could be taken were there: more may wait.
-            if candidates.count >= free { moreWaiting = true }
+            if candidates.count > free { moreWaiting = true }
             claimedSeqs.append(contentsOf: candidates.prefix(free).map(\.seq))
         }
         guard !claimedSeqs.isEmpty else { return ClaimResult(jobs: [], moreWaiting: moreWaiting) }

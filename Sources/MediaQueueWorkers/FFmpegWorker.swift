@@ -35,7 +35,7 @@ extension FFmpegWorker {
     }
 
     public func run(_ job: Job, context: WorkContext) async throws -> WorkResult {
-        try await withJobTimeout(configuration.jobTimeout) { [self] in
+        try await withJobTimeout(configuration.jobTimeout, on: context.time) { [self] in
             let options: Options
             do throws(CIError) {
                 options = try Self.options(job.operation)

@@ -6,12 +6,12 @@ import MediaQueueCore
 /// partial outputs, as any cancellation does) and the job fails with `JobTimeout`. A cancellation
 /// of the caller stays a `CancellationError`, so a cancelled job still ends as `Cancel`.
 func withJobTimeout(
-    _ limit: Duration, _ work: @escaping @Sendable () async throws -> WorkResult
+    _ limit: Duration, on time: any TimeSource, _ work: @escaping @Sendable () async throws -> WorkResult
 ) async throws -> WorkResult {
     try await withThrowingTaskGroup(of: TimedOutcome.self) { group in
         group.addTask { .finished(try await work()) }
         group.addTask {
-            try await Task.sleep(for: limit)
+            try await time.sleep(for: limit)
             return .timedOut
         }
         // The first child to end decides; the other is cancelled and awaited before returning.

@@ -34,6 +34,24 @@ import Testing
         #expect(state.slotsInUse == 4)
     }
 
+    /// Every stored job was claimed where it was stored: the completion path's claim takes no
+    /// slot, so the intake's next claim is not refused (which would have cost the dispatcher a
+    /// claim of its own); with jobs waiting it takes the freed slots and the free ones.
+    @Test func theCompletionPathClaimsOnlyForABacklog() {
+        var state = DispatchState(capacity: 4)
+        let intake = state.claimBegins(upTo: 2)
+        _ = state.claimCommitted(intake, ClaimResult(jobs: Self.jobs(1...2), moreWaiting: false))
+        let completion = state.claimBegins(upTo: .max, ending: 1, onlyForBacklog: true)
+        #expect(completion.slots == 0)
+        #expect(state.claimBegins(upTo: 3).slots == 3)
+        #expect(state.claimCommitted(completion, ClaimResult(jobs: [], moreWaiting: false)) == DispatchState.Actions())
+
+        var backlogged = DispatchState(capacity: 4)
+        let full = backlogged.claimBegins(upTo: 4)
+        _ = backlogged.claimCommitted(full, ClaimResult(jobs: Self.jobs(1...4), moreWaiting: true))
+        #expect(backlogged.claimBegins(upTo: .max, ending: 2, onlyForBacklog: true).slots == 2)
+    }
+
     @Test func claimedJobsKeepTheirSlotsAndUnusedOnesComeBack() {
         var state = DispatchState(capacity: 4)
         let claim = state.claimBegins(upTo: .max)
@@ -253,7 +271,7 @@ private struct World {
                 dispatcherWoken = false
                 pollDue = false
             }
-            let claim = state.claimBegins(upTo: kind == .intake ? 1 : .max, ending: ending)
+            let claim = state.claimBegins(upTo: kind == .intake ? 1 : .max, ending: ending, onlyForBacklog: kind == .completion)
             if state.stopped && claim.slots > 0 { claimedAfterStop = true }
             inFlight.append(InFlight(kind: kind, claim: claim))
         case .transacts(let index):

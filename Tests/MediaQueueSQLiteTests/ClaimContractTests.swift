@@ -42,6 +42,20 @@ import Testing
         #expect(!last.moreWaiting)
     }
 
+    /// The intake claims exactly the jobs it stores: such a claim must not report a backlog, or
+    /// every intake batch would make the dispatcher claim again for nothing.
+    @Test(arguments: StoreKind.allCases)
+    func aClaimThatTakesExactlyWhatWaitsLeavesNothingWaiting(_ kind: StoreKind) async throws {
+        let store = try kind.make()
+        let queue = try await store.ensureDefaultQueue(bucket: "b", template: template(maxConcurrent: 10))
+        let (_, claim) = try await store.submit(
+            [Submission(idempotencyKey: "a", jobs: [newJob(queue, userData: "a"), newJob(queue, userData: "b")])],
+            thenClaim: Self.request("intake", limit: 2)
+        )
+        #expect(claim.jobs.map(\.userData) == ["a", "b"])
+        #expect(!claim.moreWaiting)
+    }
+
     @Test(arguments: StoreKind.allCases)
     func aClaimWithTheSubmissionTakesWaitingJobsInPriorityOrderWithinMaxConcurrent(_ kind: StoreKind) async throws {
         let store = try kind.make()

@@ -118,24 +118,25 @@ func expectCancellationCleansUp(
     #expect(bucket.objects() == inputs.sorted())
 }
 
-/// Runs `job` on `worker` whose ffprobe and ffmpeg hang, with a tiny time limit: the job fails
-/// with `JobTimeout`, the hanging tool is gone and nothing is left behind.
-///
-/// Both tools hang so the job is stuck in a tool whenever the limit passes, however slowly a
-/// loaded machine starts them; the limit may pass before any tool started, and then there is
-/// no pid to check.
+/// Runs `job` on `worker` whose ffprobe and ffmpeg hang, and lets its time limit pass on a
+/// manual clock once a tool runs: the job fails with `JobTimeout`, the hanging tool is gone and
+/// nothing is left behind.
 func expectTimeoutFails(
     makeWorker: (FFmpegConfiguration) -> some MediaWorker, job: (TemporaryBucket) throws -> Job, bucket: TemporaryBucket, inputs: [String]
 ) async throws {
     let tool = try await hangingFFmpeg(in: bucket)
     let worker = makeWorker(FFmpegConfiguration(ffmpegPath: tool.path, ffprobePath: tool.path, jobTimeout: .milliseconds(500)))
     let job = try job(bucket)
-    let failure = await workFailure { try await worker.run(job, context: makeContext(bucket)) }
+    let clock = ManualTimeSource()
+    let context = makeContext(bucket, time: clock)
+    let run = Task { await workFailure { try await worker.run(job, context: context) } }
+    let pid = try await recordedPID(tool.pidFile)
+    await clock.sleepers(atLeast: 1)
+    clock.advance(by: .milliseconds(500))
+    let failure = await run.value
     #expect(failure?.code == "JobTimeout")
     #expect(failure?.message.contains("0.5 s") == true)
-    // MediaProcess reaps its child before the run returns: a launched tool is gone by now.
-    if let pid = (try? String(contentsOfFile: tool.pidFile, encoding: .utf8)).flatMap({ Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }) {
-        #expect(!processExists(pid))
-    }
+    // MediaProcess reaps its child before the run returns.
+    #expect(!processExists(pid))
     #expect(bucket.objects() == inputs.sorted())
 }

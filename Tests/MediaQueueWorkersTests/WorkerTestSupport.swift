@@ -41,11 +41,12 @@ func makeJob(_ operation: CreateMediaJobsRequest.Operation, bucket: TemporaryBuc
 /// A context on `bucket` (local storage) that records progress into `progress`; `downloader`
 /// fetches `Input.Url`.
 func makeContext(
-    _ bucket: TemporaryBucket, progress: ProgressLog = ProgressLog(), downloader: (any InputDownloader)? = nil
+    _ bucket: TemporaryBucket, progress: ProgressLog = ProgressLog(), downloader: (any InputDownloader)? = nil,
+    time: any TimeSource = SystemTimeSource()
 ) -> WorkContext {
     WorkContext(
         bucket: bucket.bucket, storage: LocalObjectStorage(root: bucket.root), downloader: downloader,
-        formatting: CIFormatting(region: "ap-test")
+        formatting: CIFormatting(region: "ap-test"), time: time
     ) { progress.record($0) }
 }
 
