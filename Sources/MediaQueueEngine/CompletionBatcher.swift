@@ -18,15 +18,15 @@ public final class CompletionBatcher: Sendable {
     private struct State {
         var pending: [(job: Job, waiter: Waiter)] = []
         var writing = false
+        var linger: BatchLinger
     }
 
-    private let state = Mutex(State())
+    private let state: Mutex<State>
     private let store: any JobStore
     private let dispatcher: DispatcherHandle
     private let formatting: CIFormatting
     private let time: any TimeSource
     private let maxBatch: Int
-    private let linger: Duration
     private let handoff: DeliveryHandoff?
     private let relayWakeups: RelayWakeups
 
@@ -38,7 +38,7 @@ public final class CompletionBatcher: Sendable {
     ) {
         self.dispatcher = dispatcher
         self.relayWakeups = relayWakeups
-        self.linger = linger
+        state = Mutex(State(linger: BatchLinger(linger)))
         self.handoff = handoff
         self.store = store
         self.formatting = formatting
@@ -65,10 +65,10 @@ public final class CompletionBatcher: Sendable {
 
     private func writeUntilEmpty() async {
         while true {
-            // A moment for other jobs ending now to join the batch (one write instead of many).
-            if linger > .zero && state.withLock({ $0.pending.count < maxBatch }) {
-                try? await time.sleep(for: linger)
-            }
+            // A moment for other jobs ending now to join the batch (one write instead of many),
+            // while jobs end together (`BatchLinger`).
+            let linger = state.withLock { $0.linger.shouldWait(size: $0.pending.count, limit: maxBatch) ? $0.linger.duration : nil }
+            if let linger { try? await time.sleep(for: linger) }
             let batch = state.withLock { state -> [(job: Job, waiter: Waiter)] in
                 guard !state.pending.isEmpty else {
                     state.writing = false
@@ -76,6 +76,7 @@ public final class CompletionBatcher: Sendable {
                 }
                 let batch = Array(state.pending.prefix(maxBatch))
                 state.pending.removeFirst(batch.count)
+                state.linger.record(size: batch.count)
                 return batch
             }
             guard !batch.isEmpty else { return }

@@ -27,14 +27,14 @@ public struct DispatcherOptions: Sendable {
     /// At most this many finished jobs are recorded in one transaction.
     public var completionBatchSize: Int
     /// How long the recording of finished jobs waits for more to end before it writes a batch
-    /// smaller than `completionBatchSize`.
+    /// smaller than `completionBatchSize`, while jobs end together (a lone job is written at once).
     public var completionLinger: Duration
 
     public init(
         owner: String, storage: any ObjectStorage, downloader: (any InputDownloader)? = nil, maxRunningJobs: Int = 16, leaseDuration: Duration = .seconds(60),
         housekeepingInterval: Duration = .seconds(1), pollInterval: Duration = .milliseconds(250),
         drainTimeout: Duration = .seconds(30), claimInterval: Duration = .milliseconds(2),
-        completionBatchSize: Int = 500, completionLinger: Duration = .milliseconds(1)
+        completionBatchSize: Int = 500, completionLinger: Duration = .milliseconds(3)
     ) {
         self.claimInterval = claimInterval
         self.completionBatchSize = completionBatchSize

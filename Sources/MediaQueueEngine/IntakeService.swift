@@ -14,7 +14,8 @@ public struct IntakeOptions: Sendable {
     public var prefetch: UInt16
     /// At most this many messages are stored in one transaction.
     public var batchSize: Int
-    /// How long a batch smaller than `batchSize` waits for more messages before it is stored.
+    /// How long a batch smaller than `batchSize` waits for more messages before it is stored,
+    /// while the intake is busy (a lone message on an idle intake is stored at once).
     public var linger: Duration
     /// The bucket of messages without an `x-ci-bucket` header.
     public var defaultBucket: String
@@ -28,7 +29,7 @@ public struct IntakeOptions: Sendable {
 
     public init(
         queue: String = "mediaqueue.jobs", deadLetterQueue: String = "mediaqueue.jobs.dead", prefetch: UInt16 = 500,
-        batchSize: Int = 250, linger: Duration = .milliseconds(2), defaultBucket: String,
+        batchSize: Int = 250, linger: Duration = .milliseconds(5), defaultBucket: String,
         idempotencyWindow: Duration = .seconds(24 * 3600), purgeInterval: Duration = .seconds(3600), retryPause: Duration = .seconds(1)
     ) {
         self.idempotencyWindow = idempotencyWindow
@@ -104,7 +105,9 @@ public struct IntakeService: Service {
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 group.addTask { await forgetOldIdempotencyKeys() }
-                while let batch = await nextBatch(of: consumer) {
+                var linger = BatchLinger(options.linger)
+                while let batch = await nextBatch(of: consumer, linger: linger) {
+                    linger.record(size: batch.count)
                     await handle(batch)
                 }
                 group.cancelAll()
@@ -116,13 +119,13 @@ public struct IntakeService: Service {
         logger.debug("intake stopped")
     }
 
-    /// The next deliveries, up to `batchSize`; when fewer are there, waits `linger` once for
-    /// more: a busy intake then stores a few larger batches instead of many small ones, each of
-    /// which costs a transaction.
-    private func nextBatch(of consumer: some MessageConsumer) async -> [AMQPMessage]? {
+    /// The next deliveries, up to `batchSize`; when fewer are there and the intake is busy
+    /// (`BatchLinger`), waits `linger` once for more: a busy intake then stores a few larger
+    /// batches instead of many small ones, each of which costs a transaction.
+    private func nextBatch(of consumer: some MessageConsumer, linger: BatchLinger) async -> [AMQPMessage]? {
         guard var batch = await consumer.nextBatch(max: options.batchSize) else { return nil }
-        if batch.count < options.batchSize && options.linger > .zero {
-            try? await time.sleep(for: options.linger)
+        if linger.shouldWait(size: batch.count, limit: options.batchSize) {
+            try? await time.sleep(for: linger.duration)
             batch += consumer.takeBuffered(max: options.batchSize - batch.count)
         }
         return batch

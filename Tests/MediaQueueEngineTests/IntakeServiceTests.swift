@@ -141,25 +141,34 @@ import Testing
         #expect(broker.snapshot.messages(in: "replies").isEmpty)
     }
 
-    /// With a linger, the deliveries that arrive while the intake waits join its batch.
-    @Test func aLingeringIntakeStoresWhatArrivesMeanwhileInOneBatch() async throws {
+    /// With a linger, a lone message on an idle intake is stored at once; once batches hold
+    /// several messages, the deliveries that arrive while the intake waits join its batch.
+    @Test func aBusyIntakeLingersAndStoresWhatArrivesMeanwhileInOneBatch() async throws {
         var options = self.options
         options.linger = .milliseconds(5)
         let lingering = IntakeServiceTests(options: options)
         let intake = try await lingering.startIntake()
         defer { intake.cancel() }
         try await lingering.broker.declare(AMQPTopology(queues: [AMQPQueue(name: "replies")]))
+        func replies(_ count: Int) async throws {
+            try await lingering.broker.wait { $0.messages(in: "replies").count == count ? true : nil }
+        }
+        // Idle: stored without the clock moving.
         await lingering.publish(lingering.message(Self.request("a"), replyTo: "replies"))
-        // Purge timer and linger.
-        await lingering.clock.sleepers(atLeast: 2)
+        try await replies(1)
+        // Two at once: a batch with company, still stored at once (the one before it was alone).
         await lingering.publish(
             lingering.message(Self.request("b"), replyTo: "replies"), lingering.message(Self.request("c"), replyTo: "replies")
         )
-        #expect(lingering.broker.snapshot.messages(in: "replies").isEmpty, "nothing stored while it lingers")
+        try await replies(3)
+        // Busy now: the next batch waits for more (purge timer and linger asleep).
+        await lingering.publish(lingering.message(Self.request("d"), replyTo: "replies"))
+        await lingering.clock.sleepers(atLeast: 2)
+        await lingering.publish(lingering.message(Self.request("e"), replyTo: "replies"))
+        #expect(lingering.broker.snapshot.messages(in: "replies").count == 3, "nothing stored while it lingers")
         lingering.clock.advance(by: options.linger)
         try await lingering.waitUntilSettled()
-        let replies = try await lingering.broker.wait { $0.messages(in: "replies").count == 3 ? $0.messages(in: "replies") : nil }
-        #expect(replies.count == 3)
-        #expect(try await lingering.storedUserData() == ["a", "b", "c"])
+        try await replies(5)
+        #expect(try await lingering.storedUserData() == ["a", "b", "c", "d", "e"])
     }
 }
