@@ -40,9 +40,13 @@ public struct AMQPConfiguration: Sendable, CustomStringConvertible {
         try AMQPEndpoint(parsing: url)
     }
 
+    /// The URL with the password replaced by `***`, for logs and probes.
+    public var redactedURL: String {
+        (try? AMQPEndpoint(parsing: url))?.redactedURL ?? "<invalid URL>"
+    }
+
     public var description: String {
-        let shown = (try? AMQPEndpoint(parsing: url))?.redactedURL ?? "<invalid URL>"
-        return "AMQPConfiguration(url: \(shown), heartbeat: \(heartbeat), confirmWindow: \(confirmWindow), connectionName: \(connectionName))"
+        "AMQPConfiguration(url: \(redactedURL), heartbeat: \(heartbeat), confirmWindow: \(confirmWindow), connectionName: \(connectionName))"
     }
 }
 

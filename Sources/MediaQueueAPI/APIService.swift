@@ -11,12 +11,14 @@ public struct APIService: Service {
     let time: any TimeSource
     let logger: Logger
     let onListening: @Sendable (String, Int) -> Void
+    let readiness: ReadinessCheck
 
     /// `onSubmitted` is called after `POST /jobs` stored jobs (to wake the dispatcher);
-    /// `onListening` with the address once the server accepts connections.
+    /// `onListening` with the address once the server accepts connections; `readiness` answers
+    /// `/readyz`.
     public init(
         options: APIOptions, store: any JobStore, factory: SubmissionFactory, formatting: CIFormatting,
-        time: any TimeSource = SystemTimeSource(), logger: Logger,
+        time: any TimeSource = SystemTimeSource(), logger: Logger, readiness: ReadinessCheck = .alwaysReady,
         onSubmitted: @escaping @Sendable () -> Void = {}, onListening: @escaping @Sendable (String, Int) -> Void = { _, _ in },
         checkRule: @escaping @Sendable (NotifyConfig) throws(CIError) -> Void = { _ in }
     ) {
@@ -28,11 +30,13 @@ public struct APIService: Service {
         self.time = time
         self.logger = logger
         self.onListening = onListening
+        self.readiness = readiness
     }
 
     /// The router with every endpoint and the CI middleware; tests drive it with HummingbirdTesting.
     public func makeRouter() -> Router<APIContext> {
         let router = Router(context: APIContext.self)
+        router.middlewares.add(HealthEndpoints(readiness: readiness))
         router.middlewares.add(CIMiddleware(options: options, time: time, logger: logger))
         controller.addRoutes(to: router)
         return router

@@ -103,6 +103,7 @@ public struct MediaQueueApplication: Sendable {
         // close only after the services that use them have finished.
         var connections: [any Service] = []
         var services: [any Service] = []
+        let readiness = NodeReadiness(store: store)
 
         // Its handle lets this process's intake claim jobs as it stores them (handed over in
         // memory) and its API say that jobs were stored.
@@ -126,6 +127,7 @@ public struct MediaQueueApplication: Sendable {
         if configuration.roles.contains(.intake) {
             let connection = try makeConnection(url: configuration.amqpURL, name: "intake")
             connections.append(AMQPConnectionService(connection))
+            readiness.watch(connection, role: "intake")
             services.append(IntakeService(
                 broker: connection, store: store, factory: submissionFactory(workers),
                 options: IntakeOptions(queue: configuration.intakeQueue, deadLetterQueue: configuration.deadLetterQueue, defaultBucket: configuration.bucket),
@@ -136,10 +138,12 @@ public struct MediaQueueApplication: Sendable {
         if configuration.roles.contains(.relay) {
             let fallback = try makeConnection(url: configuration.amqpURL, name: "relay")
             connections.append(AMQPConnectionService(fallback))
+            readiness.watch(fallback, role: "relay")
             var regional: [String: any MessageBroker] = [:]
             for (region, url) in configuration.mqRegions.sorted(by: { $0.key < $1.key }) {
                 let connection = try makeConnection(url: url, name: "relay \(region)")
                 connections.append(AMQPConnectionService(connection))
+                readiness.watch(connection, role: "relay \(region)")
                 regional[region] = connection
             }
             services.append(TDMQRelayService(
@@ -154,14 +158,14 @@ public struct MediaQueueApplication: Sendable {
         if configuration.roles.contains(.api) {
             services.append(APIService(
                 options: try apiOptions(), store: store,
-                factory: submissionFactory(workers), formatting: formatting, logger: logger,
+                factory: submissionFactory(workers), formatting: formatting, logger: logger, readiness: readiness.check,
                 onSubmitted: { dispatcher?.handle.jobsStored() }, onListening: onListening,
                 checkRule: { rule throws(CIError) in try configuration.checkCallbackRule(rule) }
             ))
         }
-        // Shutdown runs from the end of the list: intake stops first, then dispatch, then the
-        // relay flushes, then the connections close.
-        return connections + services.reversed()
+        // Shutdown runs from the end of the list: the node says it is draining, intake stops,
+        // then dispatch, then the relay flushes, then the connections close.
+        return connections + services.reversed() + [DrainWatcher(readiness: readiness)]
     }
 
     /// Runs every service until SIGTERM or SIGINT, then drains: intake stops first, running jobs

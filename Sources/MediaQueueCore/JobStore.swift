@@ -117,6 +117,10 @@ public protocol JobStore: Sendable {
 
     /// Forgets idempotency keys recorded before `cutoff`.
     func purgeIdempotencyKeys(before cutoff: Timestamp) async throws
+
+    /// Throws unless the store takes writes now (for readiness probes): takes the write lock
+    /// and lets it go again, writing nothing.
+    func checkWritable() async throws
 }
 
 /// The arguments of a claim (see `JobStore.claim`).

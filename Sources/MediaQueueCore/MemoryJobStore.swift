@@ -355,4 +355,7 @@ public final class MemoryJobStore: JobStore {
             state.keys = state.keys.filter { $0.value.at >= cutoff }
         }
     }
+
+    /// Memory always takes writes.
+    public func checkWritable() async throws {}
 }

@@ -1,4 +1,4 @@
-public import MediaQueueCore
+import MediaQueueCore
 import Synchronization
 
 /// Group commit for finished jobs: jobs that end while a write is in flight are written together

@@ -171,4 +171,10 @@ extension SQLiteJobStore {
             try db.execute(sql: "DELETE FROM idempotency_keys WHERE created_at < ?", arguments: [cutoff.milliseconds])
         }
     }
+
+    /// An empty IMMEDIATE transaction: it fails when the write lock cannot be had (another
+    /// writer holds it past the busy timeout) or the file cannot be written.
+    public func checkWritable() async throws {
+        try await transaction { _ in }
+    }
 }

@@ -5,6 +5,7 @@ import MediaQueueCore
 import MediaQueueSQLite
 import MediaQueueTestSupport
 import MediaQueueXML
+import Synchronization
 import Testing
 
 /// A store that commits a submission and then fails as if the process had died before its ack:
@@ -65,6 +66,7 @@ final class CrashAfterFirstCommitStore: JobStore, @unchecked Sendable {
         try await base.leaseOutbox(channel, now: now, until: until, limit: limit)
     }
     func webhookSecret(bucket: String) async throws -> String { try await base.webhookSecret(bucket: bucket) }
+    func checkWritable() async throws { try await base.checkWritable() }
 }
 
 @Suite struct FaultTests {
@@ -89,6 +91,34 @@ final class CrashAfterFirstCommitStore: JobStore, @unchecked Sendable {
         // The relay records a confirmed delivery just after publishing it.
         try await eventually("the one event to be recorded as delivered") {
             try await store.dueOutbox(.tdmq, now: Timestamp(seconds: Int64.max / 2000), limit: 10).isEmpty
+        }
+    }
+
+    /// `/readyz` of a real `serve`: 200 while connected, 503 naming the broker while it is down,
+    /// 200 again once the connections are back.
+    @Test(.enabled(if: FaultBroker.isAvailable, "needs the fault broker of scripts/test.sh"))
+    func readinessFollowsTheBroker() async throws {
+        try await FaultBroker.shared.withExclusiveAccess {
+            let harness = try ServiceHarness(brokerURL: FaultBroker.shared.url)
+            let port = Mutex<Int?>(nil)
+            let (_, service) = try harness.startService(onListening: { _, listening in port.withLock { $0 = listening } })
+            defer { service.cancel() }
+            let listening = try await eventually("the API to listen") { port.withLock { $0 } }
+            func probe() async throws -> (status: Int, body: String) { try await probeReadiness(port: listening) }
+            try await harness.waitForIntake()
+            try await eventually("ready") { try await probe().status == 200 }
+            #expect(try await probe().body == "ready\n")
+
+            try await FaultBroker.control("stop")
+            let down = try await eventually("not ready while the broker is down") {
+                let answer = try await probe()
+                return answer.status == 503 ? answer.body : nil
+            }
+            #expect(down.contains("not ready: broker not connected (intake, amqp://"))
+            #expect(!down.contains("store"))
+
+            try await FaultBroker.control("start")
+            try await eventually("ready again") { try await probe().status == 200 }
         }
     }
 

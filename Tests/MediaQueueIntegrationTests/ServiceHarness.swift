@@ -1,4 +1,5 @@
 import Foundation
+import FoundationNetworking
 import Logging
 import MediaQueueAMQP
 import MediaQueueApp
@@ -175,4 +176,10 @@ func snapshotRequest(object: String = "input/a.mp4", output: String = "out/snap-
 
 func mediaInfoRequest(object: String = "input/a.mp4", userData: String = "u") -> String {
     "<Request><Tag>MediaInfo</Tag><Input><Object>\(object)</Object></Input><Operation><UserData>\(userData)</UserData></Operation></Request>"
+}
+
+/// `GET /readyz` of a service on `port`: its status and body.
+func probeReadiness(port: Int) async throws -> (status: Int, body: String) {
+    let (body, response) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/readyz")!)
+    return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: body, as: UTF8.self))
 }

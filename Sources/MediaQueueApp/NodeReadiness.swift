@@ -1,0 +1,56 @@
+import MediaQueueAMQP
+import MediaQueueAPI
+import MediaQueueCore
+import ServiceLifecycle
+import Synchronization
+
+/// Whether this node should get traffic (`/readyz`): its broker connections are up, its store
+/// takes writes, and it is not draining.
+final class NodeReadiness: Sendable {
+    private let store: any JobStore
+    private let connections = Mutex<[(role: String, connection: AMQPConnection)]>([])
+    private let draining = Atomic<Bool>(false)
+
+    init(store: any JobStore) {
+        self.store = store
+    }
+
+    /// A connection the node needs; `role` names it in the reason.
+    func watch(_ connection: AMQPConnection, role: String) {
+        connections.withLock { $0.append((role, connection)) }
+    }
+
+    /// From the first graceful-shutdown step on, the node is not ready.
+    func startDraining() {
+        draining.store(true, ordering: .relaxed)
+    }
+
+    var check: ReadinessCheck {
+        ReadinessCheck { [self] in await reasons() }
+    }
+
+    func reasons() async -> [String] {
+        var reasons: [String] = []
+        if draining.load(ordering: .relaxed) { reasons.append("draining: the node is shutting down") }
+        for (role, connection) in connections.withLock({ $0 }) where !connection.isConnected {
+            reasons.append("broker not connected (\(role), \(connection.configuration.redactedURL))")
+        }
+        do {
+            try await store.checkWritable()
+        } catch {
+            reasons.append("store not writable: \(error)")
+        }
+        return reasons
+    }
+}
+
+/// Marks the node draining as soon as graceful shutdown begins. Last in the service list, so
+/// the group shuts it down first, before intake and dispatch start to stop.
+struct DrainWatcher: Service {
+    let readiness: NodeReadiness
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        readiness.startDraining()
+    }
+}
