@@ -25,6 +25,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // C libraries from Debian, each imported by exactly one wrapper target.
@@ -87,6 +89,7 @@ let package = Package(
             dependencies: [
                 "MediaQueueCore", "MediaQueueXML", "MediaQueueAMQP", "MediaQueueHTTPClient",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -111,6 +114,8 @@ let package = Package(
             dependencies: [
                 "MediaQueueCore", "MediaQueueXML", "MediaQueueAMQP", "MediaQueueEngine", "MediaQueueWorkers", "MediaQueueSQLite",
                 "MediaQueueAPI", "MediaQueueHTTPClient",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),

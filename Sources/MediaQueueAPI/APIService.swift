@@ -12,13 +12,14 @@ public struct APIService: Service {
     let logger: Logger
     let onListening: @Sendable (String, Int) -> Void
     let readiness: ReadinessCheck
+    let metrics: MetricsSource?
 
     /// `onSubmitted` is called after `POST /jobs` stored jobs (to wake the dispatcher);
     /// `onListening` with the address once the server accepts connections; `readiness` answers
-    /// `/readyz`.
+    /// `/readyz`; `metrics`, when given, answers `/metrics`.
     public init(
         options: APIOptions, store: any JobStore, factory: SubmissionFactory, formatting: CIFormatting,
-        time: any TimeSource = SystemTimeSource(), logger: Logger, readiness: ReadinessCheck = .alwaysReady,
+        time: any TimeSource = SystemTimeSource(), logger: Logger, readiness: ReadinessCheck = .alwaysReady, metrics: MetricsSource? = nil,
         onSubmitted: @escaping @Sendable () -> Void = {}, onListening: @escaping @Sendable (String, Int) -> Void = { _, _ in },
         checkRule: @escaping @Sendable (NotifyConfig) throws(CIError) -> Void = { _ in }
     ) {
@@ -31,12 +32,14 @@ public struct APIService: Service {
         self.logger = logger
         self.onListening = onListening
         self.readiness = readiness
+        self.metrics = metrics
     }
 
     /// The router with every endpoint and the CI middleware; tests drive it with HummingbirdTesting.
     public func makeRouter() -> Router<APIContext> {
         let router = Router(context: APIContext.self)
         router.middlewares.add(HealthEndpoints(readiness: readiness))
+        if let metrics { router.middlewares.add(MetricsEndpoint(source: metrics)) }
         router.middlewares.add(CIMiddleware(options: options, time: time, logger: logger))
         controller.addRoutes(to: router)
         return router

@@ -20,12 +20,16 @@ public struct MediaQueueApplication: Sendable {
     public let nodeID: String
     /// Workers beyond the built-in ones (benchmarks and tests register their own).
     let extraWorkers: [any MediaWorker]
+    /// What the engine measures, exported at `/metrics`.
+    let metrics: EngineMetrics
+    let exporter = PrometheusExporter()
 
     public init(configuration: MediaQueueConfiguration, store: (any JobStore)? = nil, extraWorkers: [any MediaWorker] = [], logger: Logger) throws {
         self.configuration = configuration
         self.extraWorkers = extraWorkers
         self.logger = logger
-        self.store = try store ?? SQLiteJobStore(path: configuration.databasePath)
+        metrics = EngineMetrics(factory: exporter.factory)
+        self.store = MeteredJobStore(try store ?? SQLiteJobStore(path: configuration.databasePath), metrics: metrics)
         self.nodeID = "\(ProcessInfo.processInfo.hostName)/\(ProcessInfo.processInfo.processIdentifier)/\(randomHex32().prefix(6))"
     }
 
@@ -104,6 +108,12 @@ public struct MediaQueueApplication: Sendable {
         var connections: [any Service] = []
         var services: [any Service] = []
         let readiness = NodeReadiness(store: store)
+        var brokers: [(name: String, connection: AMQPConnection)] = []
+        func watch(_ connection: AMQPConnection, role: String) {
+            connections.append(AMQPConnectionService(connection))
+            readiness.watch(connection, role: role)
+            brokers.append((role, connection))
+        }
 
         // Its handle lets this process's intake claim jobs as it stores them (handed over in
         // memory) and its API say that jobs were stored.
@@ -126,8 +136,7 @@ public struct MediaQueueApplication: Sendable {
 
         if configuration.roles.contains(.intake) {
             let connection = try makeConnection(url: configuration.amqpURL, name: "intake")
-            connections.append(AMQPConnectionService(connection))
-            readiness.watch(connection, role: "intake")
+            watch(connection, role: "intake")
             services.append(IntakeService(
                 broker: connection, store: store, factory: submissionFactory(workers),
                 options: IntakeOptions(queue: configuration.intakeQueue, deadLetterQueue: configuration.deadLetterQueue, defaultBucket: configuration.bucket),
@@ -137,28 +146,27 @@ public struct MediaQueueApplication: Sendable {
         if let dispatcher { services.append(dispatcher) }
         if configuration.roles.contains(.relay) {
             let fallback = try makeConnection(url: configuration.amqpURL, name: "relay")
-            connections.append(AMQPConnectionService(fallback))
-            readiness.watch(fallback, role: "relay")
+            watch(fallback, role: "relay")
             var regional: [String: any MessageBroker] = [:]
             for (region, url) in configuration.mqRegions.sorted(by: { $0.key < $1.key }) {
                 let connection = try makeConnection(url: url, name: "relay \(region)")
-                connections.append(AMQPConnectionService(connection))
-                readiness.watch(connection, role: "relay \(region)")
+                watch(connection, role: "relay \(region)")
                 regional[region] = connection
             }
             services.append(TDMQRelayService(
                 store: store, regions: MQRegions(brokers: regional, fallback: fallback),
-                options: relayOptions, wakeup: relayWakeup, handoff: handoff, logger: logger
+                options: relayOptions, wakeup: relayWakeup, handoff: handoff, metrics: metrics, logger: logger
             ))
             services.append(HTTPRelayService(
                 store: store, client: HTTPClient(configuration: configuration.httpClientConfiguration),
-                options: configuration.httpRelayOptions, wakeup: httpRelayWakeup, logger: logger
+                options: configuration.httpRelayOptions, wakeup: httpRelayWakeup, metrics: metrics, logger: logger
             ))
         }
         if configuration.roles.contains(.api) {
             services.append(APIService(
                 options: try apiOptions(), store: store,
                 factory: submissionFactory(workers), formatting: formatting, logger: logger, readiness: readiness.check,
+                metrics: metricsSource(brokers: brokers),
                 onSubmitted: { dispatcher?.handle.jobsStored() }, onListening: onListening,
                 checkRule: { rule throws(CIError) in try configuration.checkCallbackRule(rule) }
             ))
@@ -166,6 +174,15 @@ public struct MediaQueueApplication: Sendable {
         // Shutdown runs from the end of the list: the node says it is draining, intake stops,
         // then dispatch, then the relay flushes, then the connections close.
         return connections + services.reversed() + [DrainWatcher(readiness: readiness)]
+    }
+
+    /// `/metrics`: the store's gauges and the brokers' reconnect counts read now, then every series.
+    func metricsSource(brokers: [(name: String, connection: AMQPConnection)]) -> MetricsSource {
+        let metrics = self.metrics, store = self.store, exporter = self.exporter
+        return MetricsSource {
+            try await metrics.collect(from: store, connections: brokers)
+            return exporter.render()
+        }
     }
 
     /// Runs every service until SIGTERM or SIGINT, then drains: intake stops first, running jobs

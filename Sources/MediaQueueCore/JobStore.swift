@@ -24,6 +24,10 @@ public protocol JobStore: Sendable {
     /// Removes a queue that holds no unfinished job.
     func deleteQueue(id: QueueID) async throws
 
+    /// What each queue of `bucket` (or of every bucket) holds now: running jobs, waiting jobs
+    /// per level and the oldest waiting one; queues in creation order.
+    func queueStatistics(bucket: String?) async throws -> [QueueStatistics]
+
     // MARK: Jobs
 
     /// Stores each submission's jobs in one transaction. A submission whose idempotency key was
@@ -107,6 +111,9 @@ public protocol JobStore: Sendable {
     /// whichever relay reads after `until`; one that fails records the attempt, which ends the
     /// lease. Of several relays reading at once, each delivery goes to one.
     func leaseOutbox(_ channel: NotifyConfig.Channel, now: Timestamp, until: Timestamp, limit: Int) async throws -> [OutboxEntry]
+
+    /// Pending and dead deliveries per channel, for metrics.
+    func outboxStatistics() async throws -> OutboxStatistics
 
     // MARK: Callback signing
 

@@ -235,6 +235,20 @@ public final class MemoryJobStore: JobStore {
         }
     }
 
+    public func queueStatistics(bucket: String?) async throws -> [QueueStatistics] {
+        state.withLock { state in
+            var statistics = state.queueOrder.compactMap { state.queues[$0] }
+                .filter { bucket == nil || $0.bucket == bucket }
+                .map { QueueStatistics(queueID: $0.id, bucket: $0.bucket) }
+            let index = Dictionary(uniqueKeysWithValues: statistics.enumerated().map { ($1.queueID, $0) })
+            for job in state.jobs.values where !job.state.isTerminal {
+                guard let position = index[job.queueID] else { continue }
+                statistics[position].count(state: job.state, level: job.jobLevel, created: job.creationTime)
+            }
+            return statistics
+        }
+    }
+
     public func jobs(_ query: JobQuery) async throws -> [Job] {
         state.withLock { state in
             let matching = state.jobs.values.filter { job in
@@ -298,6 +312,21 @@ public final class MemoryJobStore: JobStore {
             } else {
                 state.dead.insert(id)
             }
+        }
+    }
+
+    public func outboxStatistics() async throws -> OutboxStatistics {
+        state.withLock { state in
+            var statistics = OutboxStatistics()
+            for entry in state.outbox.values where !state.delivered.contains(entry.id) {
+                let channel = entry.target.channel
+                if state.dead.contains(entry.id) {
+                    statistics.dead[channel, default: 0] += 1
+                } else {
+                    statistics.pending[channel, default: 0] += 1
+                }
+            }
+            return statistics
         }
     }
 

@@ -79,9 +79,14 @@ public struct HTTPRelayService: Service {
     let options: HTTPRelayOptions
     let time: any TimeSource
     let wakeup: Wakeup
+    let metrics: EngineMetrics
     let logger: Logger
 
-    public init(store: any JobStore, client: HTTPClient, options: HTTPRelayOptions, time: any TimeSource = SystemTimeSource(), wakeup: Wakeup, logger: Logger) {
+    public init(
+        store: any JobStore, client: HTTPClient, options: HTTPRelayOptions, time: any TimeSource = SystemTimeSource(), wakeup: Wakeup,
+        metrics: EngineMetrics = .disabled, logger: Logger
+    ) {
+        self.metrics = metrics
         self.store = store
         self.client = client
         self.options = options
@@ -218,6 +223,7 @@ public struct HTTPRelayService: Service {
             let next: Timestamp?
             switch item.outcome {
             case .delivered:
+                metrics.callbackAttempt(.url)
                 continue
             case .cancelled:
                 released.append(entry.id)
@@ -231,6 +237,7 @@ public struct HTTPRelayService: Service {
                     retryAfter.map { now + min($0, options.maxRetryAfter) } ?? scheduled
                 }
             }
+            metrics.callbackAttempt(.url, failed: true, dead: next == nil)
             if next == nil {
                 logger.error("callback delivery is dead", metadata: metadata.merging(["error": "\(error)", "attempts": "\(entry.attempts + 1)"]) { $1 })
             } else {

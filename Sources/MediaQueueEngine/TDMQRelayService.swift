@@ -63,12 +63,14 @@ public struct TDMQRelayService: Service {
     let time: any TimeSource
     let wakeup: Wakeup
     let handoff: DeliveryHandoff?
+    let metrics: EngineMetrics
     let logger: Logger
 
     public init(
         store: any JobStore, regions: MQRegions, options: RelayOptions, time: any TimeSource = SystemTimeSource(), wakeup: Wakeup,
-        handoff: DeliveryHandoff? = nil, logger: Logger
+        handoff: DeliveryHandoff? = nil, metrics: EngineMetrics = .disabled, logger: Logger
     ) {
+        self.metrics = metrics
         self.store = store
         self.regions = regions
         self.options = options
@@ -160,7 +162,9 @@ public struct TDMQRelayService: Service {
             let results = await broker.publish(batch: ready.map(message(for:)))
             for (entry, result) in zip(ready, results) {
                 switch result {
-                case .success: deliveredIDs.append(entry.id)
+                case .success:
+                    metrics.callbackAttempt(.tdmq)
+                    deliveredIDs.append(entry.id)
                 case .failure(let error): await recordFailure(entry, error: "\(error)")
                 }
             }
@@ -187,6 +191,7 @@ public struct TDMQRelayService: Service {
     /// at its next attempt, for any relay.
     func recordFailure(_ entry: OutboxEntry, error: String) async {
         let next = options.retrySchedule.nextAttempt(after: entry.attempts + 1, now: time.now)
+        metrics.callbackAttempt(.tdmq, failed: true, dead: next == nil)
         if next == nil {
             logger.error("callback delivery is dead after its last attempt", metadata: ["event.id": "\(entry.id)", "job.id": "\(entry.jobID)", "error": "\(error)"])
         } else {

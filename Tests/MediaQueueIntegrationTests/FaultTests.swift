@@ -55,6 +55,8 @@ final class CrashAfterFirstCommitStore: JobStore, @unchecked Sendable {
     func dueOutbox(_ channel: NotifyConfig.Channel, now: Timestamp, limit: Int) async throws -> [OutboxEntry] { try await base.dueOutbox(channel, now: now, limit: limit) }
     func markDelivered(_ ids: [String], at: Timestamp) async throws { try await base.markDelivered(ids, at: at) }
     func markAttemptFailed(_ id: String, error: String, nextAttempt: Timestamp?) async throws { try await base.markAttemptFailed(id, error: error, nextAttempt: nextAttempt) }
+    func queueStatistics(bucket: String?) async throws -> [QueueStatistics] { try await base.queueStatistics(bucket: bucket) }
+    func outboxStatistics() async throws -> OutboxStatistics { try await base.outboxStatistics() }
     func deadOutbox(limit: Int) async throws -> [OutboxEntry] { try await base.deadOutbox(limit: limit) }
     func redriveDead(now: Timestamp) async throws -> Int { try await base.redriveDead(now: now) }
     func purgeIdempotencyKeys(before cutoff: Timestamp) async throws { try await base.purgeIdempotencyKeys(before: cutoff) }
@@ -119,6 +121,9 @@ final class CrashAfterFirstCommitStore: JobStore, @unchecked Sendable {
 
             try await FaultBroker.control("start")
             try await eventually("ready again") { try await probe().status == 200 }
+            // The reconnection shows in the metrics an operator alerts on.
+            let samples = MetricsTests.samples(try await MetricsTests.scrape(port: listening))
+            #expect(samples["mediaqueue_amqp_reconnects_total{connection=\"intake\"}"] == 1)
         }
     }
 

@@ -1,0 +1,50 @@
+/// What one queue holds right now: its unfinished jobs by state and level, for metrics and the
+/// console.
+public struct QueueStatistics: Sendable, Hashable {
+    public var queueID: QueueID
+    public var bucket: String
+    /// Jobs `Running`.
+    public var running: Int
+    /// Jobs waiting to run (`Submitted`, or `Pause` while the queue is paused), by `JobLevel`:
+    /// index 0, 1 and 2.
+    public var waitingByLevel: [Int]
+    /// The submission time of the oldest waiting job; nil when none waits.
+    public var oldestWaiting: Timestamp?
+
+    public init(queueID: QueueID, bucket: String, running: Int = 0, waitingByLevel: [Int] = [0, 0, 0], oldestWaiting: Timestamp? = nil) {
+        self.queueID = queueID
+        self.bucket = bucket
+        self.running = running
+        self.waitingByLevel = waitingByLevel
+        self.oldestWaiting = oldestWaiting
+    }
+
+    /// Jobs waiting at every level.
+    public var waiting: Int { waitingByLevel.reduce(0, +) }
+
+    /// Counts one unfinished job.
+    public mutating func count(state: JobState, level: Int, jobs: Int = 1, created: Timestamp?) {
+        switch state {
+        case .running:
+            running += jobs
+        case .submitted, .pause:
+            waitingByLevel[min(max(level, 0), waitingByLevel.count - 1)] += jobs
+            if let created, oldestWaiting.map({ created < $0 }) ?? true { oldestWaiting = created }
+        case .success, .failed, .cancel:
+            break
+        }
+    }
+}
+
+/// Callback deliveries not yet delivered, per channel.
+public struct OutboxStatistics: Sendable, Hashable {
+    /// Deliveries still to be attempted (first attempt or a retry).
+    public var pending: [NotifyConfig.Channel: Int]
+    /// Deliveries that used up their attempts (listed by `deadOutbox`, redrivable).
+    public var dead: [NotifyConfig.Channel: Int]
+
+    public init(pending: [NotifyConfig.Channel: Int] = [:], dead: [NotifyConfig.Channel: Int] = [:]) {
+        self.pending = pending
+        self.dead = dead
+    }
+}
