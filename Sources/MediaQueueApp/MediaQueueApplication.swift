@@ -28,8 +28,14 @@ public struct MediaQueueApplication: Sendable {
         self.configuration = configuration
         self.extraWorkers = extraWorkers
         self.logger = logger
-        metrics = EngineMetrics(factory: exporter.factory)
-        self.store = MeteredJobStore(try store ?? SQLiteJobStore(path: configuration.databasePath), metrics: metrics)
+        let base = try store ?? SQLiteJobStore(path: configuration.databasePath)
+        if configuration.metrics {
+            metrics = EngineMetrics(factory: exporter.factory)
+            self.store = MeteredJobStore(base, metrics: metrics)
+        } else {
+            metrics = .disabled
+            self.store = base
+        }
         self.nodeID = "\(ProcessInfo.processInfo.hostName)/\(ProcessInfo.processInfo.processIdentifier)/\(randomHex32().prefix(6))"
     }
 
@@ -109,10 +115,29 @@ public struct MediaQueueApplication: Sendable {
         var services: [any Service] = []
         let readiness = NodeReadiness(store: store)
         var brokers: [(name: String, connection: AMQPConnection)] = []
-        func watch(_ connection: AMQPConnection, role: String) {
+        func watch(_ connection: AMQPConnection, role: String, forReadiness: Bool = true) {
             connections.append(AMQPConnectionService(connection))
-            readiness.watch(connection, role: role)
+            if forReadiness { readiness.watch(connection, role: role) }
             brokers.append((role, connection))
+        }
+
+        // The brokers of TDMQ callbacks by region, for the relay and for the dispatcher's progress
+        // events. A node without the relay role has them for progress events alone, which are
+        // best effort, so its readiness does not wait for them.
+        var regions: MQRegions?
+        if !configuration.roles.isDisjoint(with: [.relay, .dispatch]) {
+            let name = configuration.roles.contains(.relay) ? "relay" : "progress"
+            func connect(_ url: String, _ role: String) throws -> AMQPConnection {
+                let connection = try makeConnection(url: url, name: role)
+                watch(connection, role: role, forReadiness: configuration.roles.contains(.relay))
+                return connection
+            }
+            let fallback = try connect(configuration.amqpURL, name)
+            var regional: [String: any MessageBroker] = [:]
+            for (region, url) in configuration.mqRegions.sorted(by: { $0.key < $1.key }) {
+                regional[region] = try connect(url, "\(name) \(region)")
+            }
+            regions = MQRegions(brokers: regional, fallback: fallback)
         }
 
         // Its handle lets this process's intake claim jobs as it stores them (handed over in
@@ -130,7 +155,7 @@ public struct MediaQueueApplication: Sendable {
                     leaseDuration: .seconds(configuration.leaseSeconds)
                 ),
                 formatting: formatting, relayWakeups: RelayWakeups(tdmq: relayWakeup, http: httpRelayWakeup),
-                handoff: handoff, logger: logger
+                handoff: handoff, progress: regions.map { progressNotifier(regions: $0) }, logger: logger
             )
             : nil
 
@@ -144,17 +169,9 @@ public struct MediaQueueApplication: Sendable {
             ))
         }
         if let dispatcher { services.append(dispatcher) }
-        if configuration.roles.contains(.relay) {
-            let fallback = try makeConnection(url: configuration.amqpURL, name: "relay")
-            watch(fallback, role: "relay")
-            var regional: [String: any MessageBroker] = [:]
-            for (region, url) in configuration.mqRegions.sorted(by: { $0.key < $1.key }) {
-                let connection = try makeConnection(url: url, name: "relay \(region)")
-                watch(connection, role: "relay \(region)")
-                regional[region] = connection
-            }
+        if configuration.roles.contains(.relay), let regions {
             services.append(TDMQRelayService(
-                store: store, regions: MQRegions(brokers: regional, fallback: fallback),
+                store: store, regions: regions,
                 options: relayOptions, wakeup: relayWakeup, handoff: handoff, metrics: metrics, logger: logger
             ))
             services.append(HTTPRelayService(
@@ -174,6 +191,16 @@ public struct MediaQueueApplication: Sendable {
         // Shutdown runs from the end of the list: the node says it is draining, intake stops,
         // then dispatch, then the relay flushes, then the connections close.
         return connections + services.reversed() + [DrainWatcher(readiness: readiness)]
+    }
+
+    /// Sends running jobs' `TaskProgress` events where a rule or a job asks for them.
+    func progressNotifier(regions: MQRegions) -> ProgressNotifier {
+        let interval = Duration.seconds(configuration.progressIntervalSeconds)
+        return ProgressNotifier(
+            store: store, regions: regions, client: HTTPClient(configuration: configuration.httpClientConfiguration),
+            options: ProgressOptions(interval: interval, httpTimeout: min(interval, configuration.callbackTimeout)),
+            formatting: configuration.formatting, logger: logger
+        )
     }
 
     /// `/metrics`: the store's gauges and the brokers' reconnect counts read now, then every series.

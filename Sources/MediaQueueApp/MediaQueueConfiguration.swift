@@ -43,6 +43,10 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
     /// (`MEDIAQUEUE_RELAY_LEASE_SECONDS`): a dead relay's unsent events go out from another relay,
     /// or from the restarted process, after this.
     public var relayLeaseSeconds = 15
+    /// At most one `TaskProgress` event per running job this often (`MEDIAQUEUE_PROGRESS_INTERVAL_SECONDS`).
+    public var progressIntervalSeconds = 5
+    /// Whether the engine measures itself for `/metrics` (`MEDIAQUEUE_METRICS`, on by default).
+    public var metrics = true
     /// Registers the `Noop` tag, for benchmarks (`MEDIAQUEUE_ENABLE_NOOP=1`).
     public var enableNoop = false
     /// ffmpeg and ffprobe (`MEDIAQUEUE_FFMPEG`, `MEDIAQUEUE_FFPROBE`).
@@ -154,6 +158,8 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
             case "utcOffset": utcOffset = value
             case "leaseSeconds": leaseSeconds = try int(key, value)
             case "relayLeaseSeconds": relayLeaseSeconds = try int(key, value)
+            case "progressIntervalSeconds": progressIntervalSeconds = try int(key, value)
+            case "metrics": metrics = !["0", "false", "no", "off"].contains(value.lowercased())
             case "enableNoop": enableNoop = ["1", "true", "yes", "on"].contains(value.lowercased())
             case "ffmpeg", "ffmpegPath": ffmpegPath = value
             case "ffprobe", "ffprobePath": ffprobePath = value
@@ -195,6 +201,7 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
             )
         }
         guard jobTimeoutSeconds > 0 else { throw ConfigurationError("jobTimeoutSeconds must be positive") }
+        guard progressIntervalSeconds > 0 else { throw ConfigurationError("progressIntervalSeconds must be positive") }
         guard inputURLMaxBytes > 0, inputURLTimeoutSeconds > 0 else {
             throw ConfigurationError("inputUrlMaxBytes and inputUrlTimeoutSeconds must be positive")
         }

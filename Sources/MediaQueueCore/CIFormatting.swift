@@ -64,8 +64,14 @@ public struct CallbackBody: Sendable, Hashable {
     /// `<Response><EventName>TaskFinish</EventName><JobsDetail>…</JobsDetail></Response>`, or its
     /// JSON form without the `Response` wrapper.
     public static func taskFinish(_ job: Job, format: NotifyConfig.Format, formatting: CIFormatting) -> CallbackBody {
+        jobEvent(.taskFinish, job, format: format, formatting: formatting)
+    }
+
+    /// The body of a job's event (`TaskFinish`, `TaskProgress`): its name and the job's
+    /// `JobsDetail` as it is now.
+    public static func jobEvent(_ event: NotifyConfig.Event, _ job: Job, format: NotifyConfig.Format, formatting: CIFormatting) -> CallbackBody {
         let document = XMLTree("Response", children: [
-            XMLTree("EventName", text: NotifyConfig.Event.taskFinish.rawValue),
+            XMLTree("EventName", text: event.rawValue),
             job.jobsDetail(formatting),
         ])
         switch format {

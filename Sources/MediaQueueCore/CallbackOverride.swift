@@ -1,13 +1,16 @@
 public import MediaQueueXML
 
 /// A job's own callback settings (`CallBack`, `CallBackFormat`, `CallBackType`,
-/// `CallBackMqConfig`), which take precedence over the queue's rule.
+/// `CallBackMqConfig`, and beyond CI `CallBackEvent`), which take precedence over the queue's rule.
 public struct CallbackOverride: Sendable, Hashable {
     /// A URL, or `no` to silence the queue's rule for this job.
     public var url: String?
     public var format: NotifyConfig.Format?
     public var type: NotifyConfig.Channel?
     public var mq: MqTarget?
+    /// The events this job announces instead of its rule's (or, with its own `CallBack`, instead
+    /// of `TaskFinish` alone): `TaskFinish`, `TaskProgress` or both.
+    public var events: [NotifyConfig.Event]?
 
     public struct MqTarget: Sendable, Hashable {
         public var mode: NotifyConfig.MqMode
@@ -20,7 +23,11 @@ public struct CallbackOverride: Sendable, Hashable {
         }
     }
 
-    public init(url: String? = nil, format: NotifyConfig.Format? = nil, type: NotifyConfig.Channel? = nil, mq: MqTarget? = nil) {
+    public init(
+        url: String? = nil, format: NotifyConfig.Format? = nil, type: NotifyConfig.Channel? = nil, mq: MqTarget? = nil,
+        events: [NotifyConfig.Event]? = nil
+    ) {
+        self.events = events
         self.url = url
         self.format = format
         self.type = type
@@ -68,6 +75,13 @@ public struct CallbackOverride: Sendable, Hashable {
                 throw CIError.invalid("CallBackMqConfig.MqRegion", "is required")
             }
             mq = MqTarget(mode: mode, name: name, region: region)
+        }
+        if let list = request.text("CallBackEvent")?.trimmed, !list.isEmpty {
+            let listed = try NotifyConfig.Event.parseList(list, field: "CallBackEvent")
+            if let other = listed.first(where: { $0 != .taskFinish && $0 != .taskProgress }) {
+                throw CIError.invalid("CallBackEvent", "a job announces TaskFinish and TaskProgress only, not \(other.rawValue)")
+            }
+            events = listed
         }
         if type == .tdmq, mq == nil {
             throw CIError.invalid("CallBackMqConfig", "is required when CallBackType is TDMQ")

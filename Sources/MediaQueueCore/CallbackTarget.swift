@@ -16,27 +16,33 @@ public struct CallbackTarget: Sendable, Hashable {
         self.format = format
     }
 
-    /// The target for a job that ended, or nil when nothing is to be sent (rule off, event not
-    /// subscribed, or `CallBack=no`).
-    public static func resolve(rule: NotifyConfig, override: CallbackOverride) -> CallbackTarget? {
+    /// Where `event` of a job goes, or nil when nothing is to be sent (rule off, event not
+    /// subscribed, or `CallBack=no`). A job's own destination announces `TaskFinish` unless its
+    /// `CallBackEvent` says otherwise; the rule's announces the rule's events, or the job's.
+    public static func resolve(rule: NotifyConfig, override: CallbackOverride, event: NotifyConfig.Event = .taskFinish) -> CallbackTarget? {
         if override.isSilenced { return nil }
-        let ruleApplies = rule.isOn && rule.events.contains(.taskFinish)
-        let format = override.format ?? (ruleApplies ? rule.resultFormat : .xml)
+        // A job's own destination takes the rule's format while the rule announces finished jobs.
+        var format = override.format ?? (rule.isOn && rule.events.contains(.taskFinish) ? rule.resultFormat : .xml)
+        let destination: Destination
+        let events: [NotifyConfig.Event]
         if override.type == .tdmq, let mq = override.mq {
-            return CallbackTarget(destination: .mq(mode: mq.mode, name: mq.name, region: mq.region), format: format)
+            destination = .mq(mode: mq.mode, name: mq.name, region: mq.region)
+            events = override.events ?? [.taskFinish]
+        } else if let url = override.url {
+            destination = .url(url)
+            events = override.events ?? [.taskFinish]
+        } else {
+            guard rule.isOn else { return nil }
+            switch rule.type {
+            case .url?: destination = .url(rule.url)
+            case .tdmq?: destination = .mq(mode: rule.mqMode ?? .queue, name: rule.mqName, region: rule.mqRegion)
+            case nil: return nil
+            }
+            events = override.events ?? rule.events
+            format = override.format ?? rule.resultFormat
         }
-        if let url = override.url {
-            return CallbackTarget(destination: .url(url), format: format)
-        }
-        guard ruleApplies else { return nil }
-        switch rule.type {
-        case .url?:
-            return CallbackTarget(destination: .url(rule.url), format: format)
-        case .tdmq?:
-            return CallbackTarget(destination: .mq(mode: rule.mqMode ?? .queue, name: rule.mqName, region: rule.mqRegion), format: format)
-        case nil:
-            return nil
-        }
+        guard events.contains(event) else { return nil }
+        return CallbackTarget(destination: destination, format: format)
     }
 }
 

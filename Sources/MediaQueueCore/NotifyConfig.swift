@@ -5,7 +5,28 @@ public struct NotifyConfig: Sendable, Hashable {
     public enum Format: String, Sendable, Hashable { case xml = "XML", json = "JSON" }
     public enum Channel: String, Sendable, Hashable { case url = "Url", tdmq = "TDMQ" }
     public enum MqMode: String, Sendable, Hashable { case queue = "Queue", topic = "Topic" }
-    public enum Event: String, Sendable, Hashable, CaseIterable { case taskFinish = "TaskFinish", workflowFinish = "WorkflowFinish" }
+    public enum Event: String, Sendable, Hashable, CaseIterable {
+        case taskFinish = "TaskFinish", workflowFinish = "WorkflowFinish"
+        /// A running job's progress (beyond CI): best effort, never stored or retried.
+        case taskProgress = "TaskProgress"
+
+        /// Parses a comma-separated list as CI's `Event` field has it, in any letter case, with
+        /// the legacy names `TransCodingFinish` and `WorkflowFinishh`; `field` names it in errors.
+        public static func parseList(_ list: String, field: String) throws(CIError) -> [Event] {
+            var events: [Event] = []
+            for name in list.split(separator: ",").map({ String($0).trimmed }) where !name.isEmpty {
+                let event: Event
+                switch name.lowercased() {
+                case "taskfinish", "transcodingfinish": event = .taskFinish
+                case "workflowfinish", "workflowfinishh": event = .workflowFinish
+                case "taskprogress": event = .taskProgress
+                default: throw CIError.invalid(field, "unknown event '\(name)'")
+                }
+                if !events.contains(event) { events.append(event) }
+            }
+            return events
+        }
+    }
 
     public var isOn: Bool
     public var events: [Event]
@@ -48,15 +69,7 @@ public struct NotifyConfig: Sendable, Hashable {
             }
         }
         if let list = xml.text("Event"), !list.isEmpty {
-            for name in list.split(separator: ",").map({ String($0).trimmed }) where !name.isEmpty {
-                let event: Event
-                switch name.lowercased() {
-                case "taskfinish", "transcodingfinish": event = .taskFinish
-                case "workflowfinish", "workflowfinishh": event = .workflowFinish
-                default: throw CIError.invalid("\(prefix).Event", "unknown event '\(name)'")
-                }
-                if !events.contains(event) { events.append(event) }
-            }
+            events = try Event.parseList(list, field: "\(prefix).Event")
         }
         if let format = xml.text("ResultFormat"), !format.isEmpty {
             guard let value = Format.allValues.first(where: { $0.rawValue.caseInsensitiveCompare(format) }) else {

@@ -66,6 +66,8 @@ public struct DispatcherService: Service {
     let time: any TimeSource
     let relayWakeups: RelayWakeups
     let handoff: DeliveryHandoff?
+    /// Announces running jobs' progress where asked (`TaskProgress`), if this process does.
+    let progress: ProgressNotifier?
     /// The door for this process's intake and API: they claim through it or say jobs were stored.
     public let handle: DispatcherHandle
     let logger: Logger
@@ -73,9 +75,10 @@ public struct DispatcherService: Service {
     public init(
         store: any JobStore, workers: WorkerRegistry, options: DispatcherOptions, formatting: CIFormatting,
         time: any TimeSource = SystemTimeSource(), relayWakeups: RelayWakeups = RelayWakeups(), handoff: DeliveryHandoff? = nil,
-        logger: Logger
+        progress: ProgressNotifier? = nil, logger: Logger
     ) {
         self.handoff = handoff
+        self.progress = progress
         handle = DispatcherHandle(
             capacity: options.maxRunningJobs, owner: options.owner, leaseDuration: options.leaseDuration, store: store, time: time, logger: logger
         )
@@ -209,7 +212,10 @@ public struct DispatcherService: Service {
     private func execute(_ claimed: Job, _ running: RunningJobs, completions: CompletionBatcher) async {
         defer { running.remove(claimed.id) }
         let logger = JobLogger(logger: self.logger, job: claimed)
-        if let ended = await run(claimed, running, logger: logger) {
+        let ended = await run(claimed, running, logger: logger)
+        // Before the end is recorded: no progress event may follow the job's TaskFinish.
+        await progress?.jobEnded(claimed.id)
+        if let ended {
             await finish(ended, completions: completions, logger: logger)
         } else {
             handle.jobEnded()
@@ -229,9 +235,14 @@ public struct DispatcherService: Service {
             outcome = .failure(CancellationError())
             stopReason = .cancelled
         } else if let worker = workers.worker(for: job.tag) {
+            let progress = self.progress
+            progress?.jobStarted(claimed.id)
             let context = WorkContext(
                 bucket: job.bucket, storage: options.storage, downloader: options.downloader, formatting: formatting, time: time,
-                reportProgress: { running.setProgress(claimed.id, $0) }
+                reportProgress: {
+                    running.setProgress(claimed.id, $0)
+                    progress?.report(claimed, progress: $0)
+                }
             )
             let task = Task { try await worker.run(claimed, context: context) }
             running.attach(claimed.id, task)

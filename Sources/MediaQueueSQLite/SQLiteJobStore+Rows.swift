@@ -73,6 +73,7 @@ extension SQLiteJobStore {
         if let url = callback.url { children.append(XMLTree("CallBack", text: url)) }
         if let format = callback.format { children.append(XMLTree("CallBackFormat", text: format.rawValue)) }
         if let type = callback.type { children.append(XMLTree("CallBackType", text: type.rawValue)) }
+        if let events = callback.events { children.append(XMLTree("CallBackEvent", text: events.map(\.rawValue).joined(separator: ","))) }
         if let mq = callback.mq {
             children.append(XMLTree("CallBackMqConfig", children: [
                 XMLTree("MqMode", text: mq.mode.rawValue), XMLTree("MqName", text: mq.name), XMLTree("MqRegion", text: mq.region),

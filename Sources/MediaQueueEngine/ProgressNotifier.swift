@@ -1,0 +1,134 @@
+public import Logging
+public import MediaQueueAMQP
+public import MediaQueueCore
+public import MediaQueueHTTPClient
+import Synchronization
+
+/// Settings of progress events.
+public struct ProgressOptions: Sendable {
+    /// At most one progress event per job this often.
+    public var interval: Duration
+    /// Longest a progress POST may take; the job's end waits for it (see `ProgressNotifier`).
+    public var httpTimeout: Duration
+
+    public init(interval: Duration = .seconds(5), httpTimeout: Duration = .seconds(5)) {
+        self.interval = interval
+        self.httpTimeout = httpTimeout
+    }
+}
+
+/// Sends `TaskProgress` events (beyond CI) for running jobs whose rule, or own `CallBackEvent`,
+/// asks for them: on the channel of the job's callbacks, TDMQ with routing key
+/// `job.<QueueId>.<Tag>.Progress`, or a signed POST.
+///
+/// Best effort, by design: a progress event is not stored in the outbox and not retried; one that
+/// fails is logged and the next report tries again. At most one goes out per job every
+/// `interval`, and only when the progress moved. None goes out after the job's `TaskFinish`:
+/// the dispatcher calls `jobEnded` before it records the end, which stops new events and waits
+/// for the one in flight, so that it is confirmed (or answered) before the `TaskFinish` exists.
+public final class ProgressNotifier: Sendable {
+    /// A running job's last event: when, at what progress, and the send still under way.
+    private struct Sent {
+        var at: Timestamp?
+        var progress: Int?
+        var inFlight: Task<Void, Never>?
+    }
+
+    private let store: any JobStore
+    private let regions: MQRegions
+    private let client: HTTPClient
+    private let options: ProgressOptions
+    private let formatting: CIFormatting
+    private let time: any TimeSource
+    private let logger: Logger
+    private let declared = DeclaredDestinations()
+    private let signers: Signers
+    private let jobs = Mutex<[JobID: Sent]>([:])
+
+    public init(
+        store: any JobStore, regions: MQRegions, client: HTTPClient, options: ProgressOptions, formatting: CIFormatting,
+        time: any TimeSource = SystemTimeSource(), logger: Logger
+    ) {
+        self.store = store
+        self.regions = regions
+        self.client = client
+        self.options = options
+        self.formatting = formatting
+        self.time = time
+        self.logger = logger
+        signers = Signers(store: store)
+    }
+
+    /// A job starts: its progress may be announced from now on.
+    func jobStarted(_ id: JobID) {
+        jobs.withLock { $0[id] = Sent() }
+    }
+
+    /// A running job's progress, as its worker reports it; sends an event when one is due.
+    func report(_ job: Job, progress reported: Int) {
+        let progress = min(100, max(0, reported))
+        let now = time.now
+        jobs.withLock { jobs in
+            guard let sent = jobs[job.id], sent.inFlight == nil, sent.progress != progress else { return }
+            if let last = sent.at, now < last + options.interval { return }
+            var running = job
+            running.state = .running
+            running.progress = progress
+            // Made under the lock, so the entry holds the task before the task can clear it.
+            jobs[job.id] = Sent(at: now, progress: progress, inFlight: Task { await self.send(running) })
+        }
+    }
+
+    /// The job ended: no event after this, and the one in flight has been sent when it returns.
+    func jobEnded(_ id: JobID) async {
+        let inFlight = jobs.withLock { jobs in jobs.removeValue(forKey: id)?.inFlight }
+        await inFlight?.value
+    }
+
+    private func send(_ job: Job) async {
+        defer { jobs.withLock { $0[job.id]?.inFlight = nil } }
+        do {
+            guard let queue = try await store.queue(id: job.queueID),
+                  let target = CallbackTarget.resolve(rule: queue.notifyConfig, override: job.callback, event: .taskProgress)
+            else { return }
+            let body = CallbackBody.jobEvent(.taskProgress, job, format: target.format, formatting: formatting)
+            let eventID = "e" + timeOrderedHex32()
+            switch target.destination {
+            case .mq(let mode, let name, let region):
+                let broker = regions.broker(for: region)
+                try await declared.ensure(target.destination, on: broker)
+                var properties = AMQPProperties(contentType: body.contentType, messageID: eventID, persistent: true)
+                properties.headers = ["x-ci-job-id": .string(job.id.rawValue), "x-ci-event": .string(NotifyConfig.Event.taskProgress.rawValue)]
+                let message = mode == .topic
+                    ? AMQPOutgoingMessage(exchange: name, routingKey: "job.\(job.queueID.rawValue).\(job.tag).Progress", body: body.bytes, properties: properties)
+                    : AMQPOutgoingMessage(exchange: "", routingKey: name, body: body.bytes, properties: properties)
+                for result in await broker.publish(batch: [message]) { try result.get() }
+            case .url(let url):
+                let signer = try await signers.signer(bucket: job.bucket)
+                let timestamp = time.now.seconds
+                let response = try await client.post(HTTPRequest(url: url, headers: [
+                    HTTPHeader("Content-Type", body.contentType),
+                    HTTPHeader("webhook-id", eventID),
+                    HTTPHeader("webhook-timestamp", String(timestamp)),
+                    HTTPHeader("webhook-signature", signer.signature(id: eventID, timestamp: timestamp, body: body.bytes)),
+                    HTTPHeader("x-ci-job-id", job.id.rawValue),
+                    HTTPHeader("x-ci-event", NotifyConfig.Event.taskProgress.rawValue),
+                ], body: body.bytes, timeout: options.httpTimeout))
+                guard (200..<300).contains(response.status) else { throw ProgressNotDelivered(description: "HTTP \(response.status)") }
+            }
+        } catch {
+            logger.debug("progress event not delivered (best effort, not retried)", metadata: ["job.id": "\(job.id)", "error": "\(error)"])
+        }
+    }
+}
+
+struct ProgressNotDelivered: Error, CustomStringConvertible {
+    let description: String
+}
+
+extension ProgressNotifier {
+    /// Waits for the job's send under way, if any (for tests).
+    func waitForSends(_ id: JobID) async {
+        await jobs.withLock { $0[id]?.inFlight }?.value
+    }
+}

@@ -1,0 +1,51 @@
+import MediaQueueCore
+import MediaQueueXML
+import Testing
+
+/// Which events go where: the rule's `Event` list and a job's `CallBackEvent` (beyond CI), with
+/// `TaskProgress` beside CI's `TaskFinish`.
+@Suite struct CallbackEventTests {
+    func rule(_ events: String, type: String = "TDMQ") throws -> NotifyConfig {
+        try NotifyConfig(xml: XMLDocumentParser.parse("""
+            <NotifyConfig><State>On</State><Event>\(events)</Event><Type>\(type)</Type><Url>https://example.com/cb</Url>
+            <MqMode>Topic</MqMode><MqName>events</MqName><MqRegion>sh</MqRegion></NotifyConfig>
+            """))
+    }
+
+    func job(_ fields: String) throws -> CallbackOverride {
+        try CallbackOverride(request: XMLDocumentParser.parse("<Request>\(fields)</Request>"))
+    }
+
+    @Test func aRuleListsTaskProgressBesideTaskFinishInAnyCase() throws {
+        let config = try rule("TaskFinish, taskprogress")
+        #expect(config.events == [.taskFinish, .taskProgress])
+        #expect(config.xml.text("Event") == "TaskFinish,TaskProgress")
+        #expect(CallbackTarget.resolve(rule: config, override: CallbackOverride(), event: .taskProgress)?.destination == .mq(mode: .topic, name: "events", region: "sh"))
+        #expect(CallbackTarget.resolve(rule: try rule("TaskFinish"), override: CallbackOverride(), event: .taskProgress) == nil)
+    }
+
+    @Test func aJobsCallBackEventReplacesTheRulesEvents() throws {
+        let progressOnly = try job("<CallBackEvent>TaskProgress</CallBackEvent>")
+        #expect(progressOnly.events == [.taskProgress])
+        let config = try rule("TaskFinish")
+        #expect(CallbackTarget.resolve(rule: config, override: progressOnly, event: .taskProgress) != nil)
+        #expect(CallbackTarget.resolve(rule: config, override: progressOnly, event: .taskFinish) == nil)
+    }
+
+    @Test func aJobsOwnURLAnnouncesTaskFinishUnlessItAsksForMore() throws {
+        let config = try rule("TaskFinish", type: "Url")
+        let own = try job("<CallBack>https://example.com/own</CallBack>")
+        #expect(CallbackTarget.resolve(rule: config, override: own, event: .taskFinish)?.destination == .url("https://example.com/own"))
+        #expect(CallbackTarget.resolve(rule: config, override: own, event: .taskProgress) == nil)
+        let both = try job("<CallBack>https://example.com/own</CallBack><CallBackEvent>TaskFinish,TaskProgress</CallBackEvent>")
+        #expect(CallbackTarget.resolve(rule: config, override: both, event: .taskProgress)?.destination == .url("https://example.com/own"))
+        let silenced = try job("<CallBack>no</CallBack><CallBackEvent>TaskProgress</CallBackEvent>")
+        #expect(CallbackTarget.resolve(rule: config, override: silenced, event: .taskProgress) == nil)
+    }
+
+    @Test func unknownOrWorkflowEventsOnAJobAreRefusedNamingTheField() throws {
+        #expect(throws: CIError(.invalidArgument, "CallBackEvent: unknown event 'Done'", element: "CallBackEvent")) { try job("<CallBackEvent>TaskFinish,Done</CallBackEvent>") }
+        #expect(throws: CIError.self) { try job("<CallBackEvent>WorkflowFinish</CallBackEvent>") }
+        #expect(throws: CIError(.invalidArgument, "NotifyConfig.Event: unknown event 'Started'", element: "NotifyConfig.Event")) { try rule("TaskFinish,Started") }
+    }
+}

@@ -1,0 +1,97 @@
+import Logging
+import MediaQueueAMQP
+import MediaQueueCore
+import MediaQueueHTTPClient
+import MediaQueueTestSupport
+import MediaQueueXML
+import Testing
+@testable import MediaQueueEngine
+
+/// `TaskProgress` events on the in-memory broker, the memory store and a manual clock: sent where
+/// the rule or the job asks, at most once per interval and only when the progress moved, and
+/// never once the job has ended.
+@Suite(.timeLimit(.minutes(1))) struct ProgressNotifierTests {
+    let broker = MemoryBroker()
+    let clock = ManualTimeSource()
+    let store: MemoryJobStore
+    let notifier: ProgressNotifier
+
+    init() {
+        store = MemoryJobStore(time: clock)
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        notifier = ProgressNotifier(
+            store: store, regions: MQRegions(fallback: broker), client: HTTPClient(), options: ProgressOptions(interval: .seconds(5)),
+            formatting: CIFormatting(), time: clock, logger: logger
+        )
+    }
+
+    /// A running job in a queue whose rule publishes `events` to the topic exchange `events`, and
+    /// a subscriber queue bound to every progress event.
+    func runningJob(events: [NotifyConfig.Event], callback: CallbackOverride = CallbackOverride()) async throws -> Job {
+        var queue = try await store.ensureDefaultQueue(bucket: "b-1", template: MediaQueue(bucket: "", name: "", createTime: clock.now))
+        queue.notifyConfig = NotifyConfig(isOn: true, events: events, type: .tdmq, mqMode: .topic, mqName: "events", mqRegion: "sh")
+        try await store.updateQueue(queue)
+        try await broker.declare(AMQPTopology(
+            exchanges: [AMQPExchange(name: "events", type: "topic")], queues: [AMQPQueue(name: "progress")],
+            bindings: [AMQPBinding(queue: "progress", exchange: "events", routingKey: "job.*.*.Progress")]
+        ))
+        let job = Job(
+            bucket: "b-1", queueID: queue.id, tag: "Transcode", input: XMLTree("Input"), operation: XMLTree("Operation"), callback: callback,
+            creationTime: clock.now
+        )
+        _ = try await store.submit([Submission(idempotencyKey: nil, jobs: [job])])
+        let claimed = try #require(try await store.claimJobs(owner: "n", now: clock.now, leaseUntil: clock.now + .seconds(60), limit: 1).first)
+        notifier.jobStarted(claimed.id)
+        return claimed
+    }
+
+    /// Progress values of the events in the subscriber's queue, once every send under way is done.
+    func sentProgress(_ job: Job) async throws -> [String] {
+        await notifier.jobEnded(job.id)
+        return try broker.snapshot.messages(in: "progress").map { message in
+            let document = try XMLDocumentParser.parse(message.body)
+            #expect(document.text("EventName") == "TaskProgress")
+            #expect(document["JobsDetail"]?.text("State") == "Running")
+            #expect(message.routingKey == "job.\(job.queueID.rawValue).Transcode.Progress")
+            #expect(message.properties.headers["x-ci-event"]?.stringValue == "TaskProgress")
+            return document["JobsDetail"]?.text("Progress") ?? ""
+        }
+    }
+
+    @Test func progressGoesOutAtMostOncePerIntervalAndOnlyWhenItMoved() async throws {
+        let job = try await runningJob(events: [.taskFinish, .taskProgress])
+        notifier.report(job, progress: 10)
+        await notifier.waitForSends(job.id)
+        clock.advance(by: .seconds(4))
+        notifier.report(job, progress: 20)  // within the interval: dropped
+        clock.advance(by: .seconds(1))
+        notifier.report(job, progress: 30)
+        await notifier.waitForSends(job.id)
+        clock.advance(by: .seconds(5))
+        notifier.report(job, progress: 30)  // did not move: dropped
+        #expect(try await sentProgress(job) == ["10", "30"])
+    }
+
+    @Test func nothingGoesOutAfterTheJobEnded() async throws {
+        let job = try await runningJob(events: [.taskFinish, .taskProgress])
+        notifier.report(job, progress: 50)
+        await notifier.jobEnded(job.id)
+        #expect(broker.snapshot.messages(in: "progress").count == 1, "the send under way finished before jobEnded returned")
+        clock.advance(by: .seconds(10))
+        notifier.report(job, progress: 90)
+        #expect(try await sentProgress(job) == ["50"])
+    }
+
+    @Test func aRuleWithoutTaskProgressSendsNone() async throws {
+        let job = try await runningJob(events: [.taskFinish])
+        notifier.report(job, progress: 50)
+        #expect(try await sentProgress(job) == [])
+    }
+
+    @Test func aJobsOwnCallBackEventAsksForProgress() async throws {
+        let job = try await runningJob(events: [.taskFinish], callback: CallbackOverride(events: [.taskFinish, .taskProgress]))
+        notifier.report(job, progress: 5)
+        #expect(try await sentProgress(job) == ["5"])
+    }
+}
