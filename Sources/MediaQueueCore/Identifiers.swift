@@ -46,6 +46,12 @@ func timeOrderedHex32(at wallMilliseconds: Int64) -> String {
     return hex32(high: milliseconds << 16 | random >> 48, low: bufferedRandom.next())
 }
 
+/// The smallest value `timeOrderedHex32` can return at `time`: every id made at or after that
+/// millisecond sorts at or after it (a store finds events made around a time by id alone).
+public func timeOrderedHex32Floor(at time: Timestamp) -> String {
+    hex32(high: (UInt64(max(0, time.milliseconds)) & 0xFFFF_FFFF_FFFF) << 16, low: 0)
+}
+
 /// The system's random bytes (getrandom), fetched 4 KiB at a time.
 ///
 /// Why: `SystemRandomNumberGenerator` makes a getrandom system call for every 64-bit value, four

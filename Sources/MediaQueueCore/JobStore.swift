@@ -24,6 +24,10 @@ public protocol JobStore: Sendable {
     /// Removes a queue that holds no unfinished job.
     func deleteQueue(id: QueueID) async throws
 
+    /// Jobs of `bucket` submitted since `since`, by state, and how many of them ended in each
+    /// minute of the hour before `now`.
+    func activity(bucket: String, since: Timestamp, now: Timestamp) async throws -> JobActivity
+
     /// What each queue of `bucket` (or of every bucket) holds now: running jobs, waiting jobs
     /// per level and the oldest waiting one; queues in creation order.
     func queueStatistics(bucket: String?) async throws -> [QueueStatistics]
@@ -88,11 +92,14 @@ public protocol JobStore: Sendable {
     /// stays delivered): retried at `nextAttempt`, or dead when it is nil.
     func markAttemptFailed(_ id: String, error: String, nextAttempt: Timestamp?) async throws
 
-    /// Deliveries that exhausted their attempts.
-    func deadOutbox(limit: Int) async throws -> [OutboxEntry]
+    /// Deliveries matching `filter` that exhausted their attempts, oldest first.
+    func deadOutbox(_ filter: DeliveryFilter, limit: Int) async throws -> [OutboxEntry]
 
-    /// Makes dead deliveries due again; returns how many.
-    func redriveDead(now: Timestamp) async throws -> Int
+    /// Makes the dead deliveries matching `filter` due again with fresh attempts; returns how many.
+    func redriveDead(_ filter: DeliveryFilter, now: Timestamp) async throws -> Int
+
+    /// The callback deliveries of `job`, oldest first, with their status.
+    func deliveries(of job: Job) async throws -> [OutboxDelivery]
 
     /// Like `dueOutbox`, without deliveries to `excludingEndpoints` (`OutboxEntry.endpoint`):
     /// the HTTP relay leaves out endpoints already at their concurrency limit, so that a backlog
@@ -171,6 +178,16 @@ public struct FinishedJob: Sendable, Hashable {
 }
 
 extension JobStore {
+    /// Every dead delivery, oldest first.
+    public func deadOutbox(limit: Int) async throws -> [OutboxEntry] {
+        try await deadOutbox(DeliveryFilter(), limit: limit)
+    }
+
+    /// Makes every dead delivery due again; returns how many.
+    public func redriveDead(now: Timestamp) async throws -> Int {
+        try await redriveDead(DeliveryFilter(), now: now)
+    }
+
     /// The jobs of `claim(_:)`.
     public func claimJobs(owner: String, now: Timestamp, leaseUntil: Timestamp, limit: Int) async throws -> [Job] {
         try await claim(ClaimRequest(owner: owner, now: now, leaseUntil: leaseUntil, limit: limit)).jobs

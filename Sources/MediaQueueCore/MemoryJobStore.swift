@@ -10,6 +10,7 @@ public final class MemoryJobStore: JobStore {
         var keys: [String: (ids: [JobID], at: Timestamp)] = [:]
         var outbox: [String: OutboxEntry] = [:]
         var delivered: Set<String> = []
+        var deliveredAt: [String: Timestamp] = [:]
         var dead: Set<String> = []
         var webhookSecrets: [String: String] = [:]
         /// The `now` of the latest outbox reads, for tests that wait for a relay to have looked.
@@ -297,6 +298,7 @@ public final class MemoryJobStore: JobStore {
         state.withLock { state in
             for id in ids where state.outbox[id] != nil {
                 state.delivered.insert(id)
+                state.deliveredAt[id] = state.deliveredAt[id] ?? at
                 state.outbox[id]?.attempts += 1
             }
         }
@@ -330,21 +332,44 @@ public final class MemoryJobStore: JobStore {
         }
     }
 
-    public func deadOutbox(limit: Int) async throws -> [OutboxEntry] {
+    public func deadOutbox(_ filter: DeliveryFilter, limit: Int) async throws -> [OutboxEntry] {
         state.withLock { state in
-            Array(state.dead.compactMap { state.outbox[$0] }.sorted { $0.createdAt < $1.createdAt }.prefix(limit))
+            Array(Self.dead(filter, in: state).sorted { $0.createdAt < $1.createdAt }.prefix(limit))
         }
     }
 
-    public func redriveDead(now: Timestamp) async throws -> Int {
+    public func redriveDead(_ filter: DeliveryFilter, now: Timestamp) async throws -> Int {
         state.withLock { state in
-            let ids = state.dead
+            let ids = Self.dead(filter, in: state).map(\.id)
             for id in ids {
                 state.outbox[id]?.nextAttempt = now
                 state.outbox[id]?.attempts = 0
+                state.dead.remove(id)
             }
-            state.dead.removeAll()
             return ids.count
+        }
+    }
+
+    private static func dead(_ filter: DeliveryFilter, in state: State) -> [OutboxEntry] {
+        state.dead.compactMap { state.outbox[$0] }.filter { filter.matches($0, queueID: state.jobs[$0.jobID]?.queueID) }
+    }
+
+    public func deliveries(of job: Job) async throws -> [OutboxDelivery] {
+        state.withLock { state in
+            state.outbox.values.filter { $0.jobID == job.id }.sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }.map { entry in
+                let status: OutboxDelivery.Status = state.delivered.contains(entry.id) ? .delivered : state.dead.contains(entry.id) ? .dead : .pending
+                return OutboxDelivery(entry: entry, status: status, deliveredAt: state.deliveredAt[entry.id])
+            }
+        }
+    }
+
+    public func activity(bucket: String, since: Timestamp, now: Timestamp) async throws -> JobActivity {
+        state.withLock { state in
+            var activity = JobActivity()
+            for job in state.jobs.values where job.bucket == bucket && job.creationTime >= since {
+                activity.count(state: job.state, endTime: job.endTime, now: now)
+            }
+            return activity
         }
     }
 

@@ -52,6 +52,10 @@ public struct MeteredJobStore: JobStore {
         try await timed("deleteQueue") { try await base.deleteQueue(id: id) }
     }
 
+    public func activity(bucket: String, since: Timestamp, now: Timestamp) async throws -> JobActivity {
+        try await timed("activity") { try await base.activity(bucket: bucket, since: since, now: now) }
+    }
+
     public func queueStatistics(bucket: String?) async throws -> [QueueStatistics] {
         try await timed("queueStatistics") { try await base.queueStatistics(bucket: bucket) }
     }
@@ -147,12 +151,16 @@ public struct MeteredJobStore: JobStore {
         try await timed("markAttemptFailed") { try await base.markAttemptFailed(id, error: error, nextAttempt: nextAttempt) }
     }
 
-    public func deadOutbox(limit: Int) async throws -> [OutboxEntry] {
-        try await timed("deadOutbox") { try await base.deadOutbox(limit: limit) }
+    public func deadOutbox(_ filter: DeliveryFilter, limit: Int) async throws -> [OutboxEntry] {
+        try await timed("deadOutbox") { try await base.deadOutbox(filter, limit: limit) }
     }
 
-    public func redriveDead(now: Timestamp) async throws -> Int {
-        try await timed("redriveDead") { try await base.redriveDead(now: now) }
+    public func redriveDead(_ filter: DeliveryFilter, now: Timestamp) async throws -> Int {
+        try await timed("redriveDead") { try await base.redriveDead(filter, now: now) }
+    }
+
+    public func deliveries(of job: Job) async throws -> [OutboxDelivery] {
+        try await timed("deliveries") { try await base.deliveries(of: job) }
     }
 
     public func outboxStatistics() async throws -> OutboxStatistics {

@@ -85,20 +85,76 @@ extension SQLiteJobStore {
         }
     }
 
-    public func deadOutbox(limit: Int) async throws -> [OutboxEntry] {
+    public func deadOutbox(_ filter: DeliveryFilter, limit: Int) async throws -> [OutboxEntry] {
         try await read { db in
-            try Row.fetchAll(db, sql: "SELECT \(Self.outboxColumns) FROM outbox WHERE status = 'dead' ORDER BY created_at LIMIT ?", arguments: [limit])
-                .map(Self.outboxEntry)
+            let (conditions, arguments) = Self.conditions(filter)
+            return try Row.fetchAll(
+                db, sql: "SELECT \(Self.outboxColumns) FROM outbox WHERE status = 'dead'\(conditions) ORDER BY created_at LIMIT ?",
+                arguments: arguments + [limit]
+            ).map(Self.outboxEntry)
         }
     }
 
-    public func redriveDead(now: Timestamp) async throws -> Int {
+    public func redriveDead(_ filter: DeliveryFilter, now: Timestamp) async throws -> Int {
         try await transaction { db in
+            let (conditions, arguments) = Self.conditions(filter)
             try db.execute(
-                sql: "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt = ? WHERE status = 'dead'",
-                arguments: [now.milliseconds]
+                sql: "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt = ? WHERE status = 'dead'\(conditions)",
+                arguments: [now.milliseconds] + arguments
             )
             return db.changesCount
+        }
+    }
+
+    /// `filter` as SQL conditions on `outbox` (each starting with ` AND`), with their arguments.
+    static func conditions(_ filter: DeliveryFilter) -> (String, StatementArguments) {
+        var sql = ""
+        var arguments = StatementArguments()
+        if let bucket = filter.bucket {
+            sql += " AND bucket = ?"
+            arguments += [bucket]
+        }
+        if let queueID = filter.queueID {
+            // One lookup per row through the jobs' unique id, not a list of the queue's jobs.
+            sql += " AND EXISTS (SELECT 1 FROM jobs WHERE jobs.id = outbox.job_id AND jobs.queue_id = ?)"
+            arguments += [queueID.rawValue]
+        }
+        if let endpoint = filter.endpoint {
+            sql += " AND endpoint = ?"
+            arguments += [endpoint]
+        }
+        if let from = filter.createdFrom {
+            sql += " AND created_at >= ?"
+            arguments += [from.milliseconds]
+        }
+        if let to = filter.createdTo {
+            sql += " AND created_at <= ?"
+            arguments += [to.milliseconds]
+        }
+        if let ids = filter.ids {
+            sql += " AND id IN (\(Array(repeating: "?", count: ids.count).joined(separator: ",")))"
+            arguments += StatementArguments(ids.sorted())
+        }
+        return (sql, arguments)
+    }
+
+    /// A job's deliveries are made when it ends, and their ids grow with time: they are found
+    /// by the primary key within minutes of the job's end, without an index on `job_id` (which
+    /// would cost every job an index write).
+    public func deliveries(of job: Job) async throws -> [OutboxDelivery] {
+        guard let end = job.endTime else { return [] }
+        let window = Duration.seconds(600)
+        let range = ["e" + timeOrderedHex32Floor(at: end - window), "e" + timeOrderedHex32Floor(at: end + window)]
+        return try await read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT \(Self.outboxColumns), status, delivered_at FROM outbox WHERE id >= ? AND id < ? AND job_id = ? ORDER BY created_at, id",
+                arguments: [range[0], range[1], job.id.rawValue]
+            ).map { row in
+                OutboxDelivery(
+                    entry: Self.outboxEntry(row), status: OutboxDelivery.Status(rawValue: row[15]) ?? .pending,
+                    deliveredAt: (row[16] as Int64?).map(Timestamp.init(milliseconds:))
+                )
+            }
         }
     }
 

@@ -49,3 +49,42 @@ extension SQLiteJobStore {
         }
     }
 }
+
+extension SQLiteJobStore {
+    /// Reads the jobs submitted since `since` from the first one's sequence number on (found by
+    /// a binary search over the primary key, since submission times grow with it), through the
+    /// `jobs_bucket` index: no index on submission times is needed, and older jobs are not read.
+    public func activity(bucket: String, since: Timestamp, now: Timestamp) async throws -> JobActivity {
+        try await read { db in
+            let first = try Self.firstSequence(createdAtOrAfter: since, db)
+            var activity = JobActivity()
+            let rows = try Row.fetchCursor(db, sql: "SELECT state, end_time FROM jobs WHERE bucket = ? AND seq >= ?", arguments: [bucket, first])
+            while let row = try rows.next() {
+                guard let state = JobState(rawValue: row[0]) else { continue }
+                activity.count(state: state, endTime: (row[1] as Int64?).map(Timestamp.init(milliseconds:)), now: now)
+            }
+            return activity
+        }
+    }
+
+    /// The sequence number of the first job submitted at or after `time` (one past the last job
+    /// when none was).
+    static func firstSequence(createdAtOrAfter time: Timestamp, _ db: Database) throws -> Int64 {
+        let next = try db.cachedStatement(sql: "SELECT seq, creation_time FROM jobs WHERE seq >= ? ORDER BY seq LIMIT 1")
+        var low: Int64 = 0
+        var high = (try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM jobs") ?? 0) + 1
+        while low < high {
+            let middle = low + (high - low) / 2
+            guard let row = try Row.fetchOne(next, arguments: [middle]) else {
+                high = middle
+                continue
+            }
+            if (row[1] as Int64) >= time.milliseconds {
+                high = middle
+            } else {
+                low = (row[0] as Int64) + 1
+            }
+        }
+        return low
+    }
+}

@@ -57,8 +57,12 @@ final class CrashAfterFirstCommitStore: JobStore, @unchecked Sendable {
     func markAttemptFailed(_ id: String, error: String, nextAttempt: Timestamp?) async throws { try await base.markAttemptFailed(id, error: error, nextAttempt: nextAttempt) }
     func queueStatistics(bucket: String?) async throws -> [QueueStatistics] { try await base.queueStatistics(bucket: bucket) }
     func outboxStatistics() async throws -> OutboxStatistics { try await base.outboxStatistics() }
-    func deadOutbox(limit: Int) async throws -> [OutboxEntry] { try await base.deadOutbox(limit: limit) }
-    func redriveDead(now: Timestamp) async throws -> Int { try await base.redriveDead(now: now) }
+    func deadOutbox(_ filter: DeliveryFilter, limit: Int) async throws -> [OutboxEntry] { try await base.deadOutbox(filter, limit: limit) }
+    func redriveDead(_ filter: DeliveryFilter, now: Timestamp) async throws -> Int { try await base.redriveDead(filter, now: now) }
+    func deliveries(of job: Job) async throws -> [OutboxDelivery] { try await base.deliveries(of: job) }
+    func activity(bucket: String, since: Timestamp, now: Timestamp) async throws -> JobActivity {
+        try await base.activity(bucket: bucket, since: since, now: now)
+    }
     func purgeIdempotencyKeys(before cutoff: Timestamp) async throws { try await base.purgeIdempotencyKeys(before: cutoff) }
     func dueOutbox(_ channel: NotifyConfig.Channel, now: Timestamp, limit: Int, excludingEndpoints: Set<String>) async throws -> [OutboxEntry] {
         try await base.dueOutbox(channel, now: now, limit: limit, excludingEndpoints: excludingEndpoints)
