@@ -80,6 +80,9 @@ export MEDIAQUEUE_TEST_PYTHON="$root/$venv/bin/python"
 "$venv/bin/python" -c "import standardwebhooks" 2>/dev/null \
     || "$venv/bin/pip" install -q --disable-pip-version-check standardwebhooks==1.1.0 >/dev/null \
     || echo "could not install standardwebhooks; signatures are checked with Python's hmac only" >&2
+# Selenium drives headless Chromium (Debian's chromium and chromium-driver) in the console test.
+"$venv/bin/python" -c "import selenium" 2>/dev/null \
+    || "$venv/bin/pip" install -q --disable-pip-version-check selenium >/dev/null
 if "$venv/bin/python" -c "import standardwebhooks" 2>/dev/null; then
     export MEDIAQUEUE_TEST_WEBHOOKS_PYTHON="$root/$venv/bin/python"
 fi

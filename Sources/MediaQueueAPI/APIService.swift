@@ -13,6 +13,8 @@ public struct APIService: Service {
     let onListening: @Sendable (String, Int) -> Void
     let readiness: ReadinessCheck
     let metrics: MetricsSource?
+    /// Routes served beside CI's, outside its signatures (the console).
+    let extraRoutes: @Sendable (Router<APIContext>) -> Void
 
     /// `onSubmitted` is called after `POST /jobs` stored jobs (to wake the dispatcher);
     /// `onListening` with the address once the server accepts connections; `readiness` answers
@@ -21,8 +23,10 @@ public struct APIService: Service {
         options: APIOptions, store: any JobStore, factory: SubmissionFactory, formatting: CIFormatting,
         time: any TimeSource = SystemTimeSource(), logger: Logger, readiness: ReadinessCheck = .alwaysReady, metrics: MetricsSource? = nil,
         onSubmitted: @escaping @Sendable () -> Void = {}, onListening: @escaping @Sendable (String, Int) -> Void = { _, _ in },
-        checkRule: @escaping @Sendable (NotifyConfig) throws(CIError) -> Void = { _ in }
+        checkRule: @escaping @Sendable (NotifyConfig) throws(CIError) -> Void = { _ in },
+        extraRoutes: @escaping @Sendable (Router<APIContext>) -> Void = { _ in }
     ) {
+        self.extraRoutes = extraRoutes
         self.options = options
         self.controller = CIController(
             store: store, factory: factory, formatting: formatting, time: time, maxBodyBytes: options.maxBodyBytes, onSubmitted: onSubmitted,
@@ -42,6 +46,7 @@ public struct APIService: Service {
         if let metrics { router.middlewares.add(MetricsEndpoint(source: metrics)) }
         router.middlewares.add(CIMiddleware(options: options, time: time, logger: logger))
         controller.addRoutes(to: router)
+        extraRoutes(router)
         return router
     }
 

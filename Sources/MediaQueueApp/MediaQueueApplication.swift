@@ -2,6 +2,8 @@ import Foundation
 public import Logging
 public import MediaQueueAMQP
 public import MediaQueueAPI
+import MediaQueueConsole
+import Crypto
 public import MediaQueueCore
 import MediaQueueEngine
 import MediaQueueHTTPClient
@@ -185,12 +187,32 @@ public struct MediaQueueApplication: Sendable {
                 factory: submissionFactory(workers), formatting: formatting, logger: logger, readiness: readiness.check,
                 metrics: metricsSource(brokers: brokers),
                 onSubmitted: { dispatcher?.handle.jobsStored() }, onListening: onListening,
-                checkRule: { rule throws(CIError) in try configuration.checkCallbackRule(rule) }
+                checkRule: { rule throws(CIError) in try configuration.checkCallbackRule(rule) },
+                extraRoutes: { [console = try console(workers)] router in console.addRoutes(to: router) }
             ))
         }
         // Shutdown runs from the end of the list: the node says it is draining, intake stops,
         // then dispatch, then the relay flushes, then the connections close.
         return connections + services.reversed() + [DrainWatcher(readiness: readiness)]
+    }
+
+    /// The web console, on the API's router.
+    func console(_ workers: WorkerRegistry) throws -> ConsoleController {
+        let configuration = self.configuration
+        let sessionKey = configuration.consoleSessionKey.isEmpty
+            ? Array(SymmetricKey(size: .bits256).withUnsafeBytes { Data($0) })
+            : Array(SHA256.hash(data: Array(configuration.consoleSessionKey.utf8)))
+        return try ConsoleController(
+            store: store, storage: LocalObjectStorage(root: configuration.resolvedStorageDir),
+            options: ConsoleOptions(
+                credentials: try Credential.parseList(configuration.credentials),
+                adminToken: configuration.consoleAdminToken.isEmpty ? nil : configuration.consoleAdminToken,
+                allowAnonymous: configuration.anonymous, sessionKey: sessionKey, defaultBucket: configuration.bucket,
+                tags: workers.tags
+            ),
+            formatting: configuration.formatting, logger: logger,
+            checkRule: { rule throws(CIError) in try configuration.checkCallbackRule(rule) }
+        )
     }
 
     /// Sends running jobs' `TaskProgress` events where a rule or a job asks for them.

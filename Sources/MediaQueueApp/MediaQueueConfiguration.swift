@@ -43,6 +43,11 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
     /// (`MEDIAQUEUE_RELAY_LEASE_SECONDS`): a dead relay's unsent events go out from another relay,
     /// or from the restarted process, after this.
     public var relayLeaseSeconds = 15
+    /// Signs in to the console for every bucket (`MEDIAQUEUE_CONSOLE_ADMIN_TOKEN`); empty: no admin.
+    public var consoleAdminToken = ""
+    /// Signs console sessions (`MEDIAQUEUE_CONSOLE_SESSION_KEY`): nodes behind one address need the
+    /// same; empty: a random key per process (sessions end when it restarts).
+    public var consoleSessionKey = ""
     /// At most one `TaskProgress` event per running job this often (`MEDIAQUEUE_PROGRESS_INTERVAL_SECONDS`).
     public var progressIntervalSeconds = 5
     /// Whether the engine measures itself for `/metrics` (`MEDIAQUEUE_METRICS`, on by default).
@@ -158,6 +163,8 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
             case "utcOffset": utcOffset = value
             case "leaseSeconds": leaseSeconds = try int(key, value)
             case "relayLeaseSeconds": relayLeaseSeconds = try int(key, value)
+            case "consoleAdminToken": consoleAdminToken = value
+            case "consoleSessionKey": consoleSessionKey = value
             case "progressIntervalSeconds": progressIntervalSeconds = try int(key, value)
             case "metrics": metrics = !["0", "false", "no", "off"].contains(value.lowercased())
             case "enableNoop": enableNoop = ["1", "true", "yes", "on"].contains(value.lowercased())

@@ -12,14 +12,24 @@ import Synchronization
 /// reports the same cluster-wide figures.
 public final class EngineMetrics: Sendable {
     let factory: any MetricsFactory
-    private let counters = Mutex<[Key: CoreMetrics.Counter]>([:])
-    private let timers = Mutex<[Key: CoreMetrics.Timer]>([:])
+    /// Handles made so far, by what tells their series apart: looked up once per batch of jobs
+    /// under one lock, by keys that cost no allocation (a queue's bucket follows from its id).
+    private let handles = Mutex(Handles())
     /// The last reconnect count reported per connection, so the counter only moves forward.
     private let reportedReconnects = Mutex<[String: UInt64]>([:])
 
-    private struct Key: Hashable {
-        var name: String
-        var labels: [String]
+    private struct Handles {
+        var submitted: [QueueTag: CoreMetrics.Counter] = [:]
+        var finished: [QueueTag: [JobState: CoreMetrics.Counter]] = [:]
+        var wait: [QueueID: CoreMetrics.Timer] = [:]
+        var run: [String: CoreMetrics.Timer] = [:]
+        var store: [String: CoreMetrics.Timer] = [:]
+        var callbacks: [String: CoreMetrics.Counter] = [:]
+    }
+
+    private struct QueueTag: Hashable {
+        var queue: QueueID
+        var tag: String
     }
 
     public init(factory: any MetricsFactory = NOOPMetricsHandler.instance) {
@@ -32,44 +42,93 @@ public final class EngineMetrics: Sendable {
     // MARK: Jobs
 
     func jobsSubmitted(_ jobs: [Job]) {
-        for job in jobs {
-            counter(Self.jobsSubmitted, [("bucket", job.bucket), ("queue", job.queueID.rawValue), ("tag", job.tag)]).increment()
+        guard !jobs.isEmpty else { return }
+        handles.withLock { handles in
+            for job in jobs {
+                let key = QueueTag(queue: job.queueID, tag: job.tag)
+                let counter = handles.submitted[key] ?? make(&handles.submitted, key) {
+                    CoreMetrics.Counter(label: Self.jobsSubmitted, dimensions: queueLabels(job) + [("tag", job.tag)], factory: factory)
+                }
+                counter.increment()
+            }
         }
     }
 
     /// Jobs that just started; their wait is from submission to start.
     func jobsStarted(_ jobs: [Job]) {
-        for job in jobs {
-            guard let start = job.startTime else { continue }
-            timer(Self.jobWait, [("bucket", job.bucket), ("queue", job.queueID.rawValue)])
-                .recordMilliseconds(max(0, start.milliseconds - job.creationTime.milliseconds))
+        guard !jobs.isEmpty else { return }
+        handles.withLock { handles in
+            for job in jobs {
+                guard let start = job.startTime else { continue }
+                let timer = handles.wait[job.queueID] ?? make(&handles.wait, job.queueID) {
+                    CoreMetrics.Timer(label: Self.jobWait, dimensions: queueLabels(job), factory: factory)
+                }
+                timer.recordMilliseconds(max(0, start.milliseconds - job.creationTime.milliseconds))
+            }
         }
     }
 
     /// Jobs that reached a terminal state.
     func jobsEnded(_ jobs: [Job]) {
-        for job in jobs {
-            counter(Self.jobsFinished, [("bucket", job.bucket), ("queue", job.queueID.rawValue), ("tag", job.tag), ("state", job.state.rawValue)])
-                .increment()
-            if let start = job.startTime, let end = job.endTime {
-                timer(Self.jobRun, [("tag", job.tag)]).recordMilliseconds(max(0, end.milliseconds - start.milliseconds))
+        guard !jobs.isEmpty else { return }
+        handles.withLock { handles in
+            for job in jobs {
+                let key = QueueTag(queue: job.queueID, tag: job.tag)
+                let counter = handles.finished[key]?[job.state] ?? {
+                    let counter = CoreMetrics.Counter(
+                        label: Self.jobsFinished, dimensions: queueLabels(job) + [("tag", job.tag), ("state", job.state.rawValue)], factory: factory
+                    )
+                    handles.finished[key, default: [:]][job.state] = counter
+                    return counter
+                }()
+                counter.increment()
+                if let start = job.startTime, let end = job.endTime {
+                    let timer = handles.run[job.tag] ?? make(&handles.run, job.tag) {
+                        CoreMetrics.Timer(label: Self.jobRun, dimensions: [("tag", job.tag)], factory: factory)
+                    }
+                    timer.recordMilliseconds(max(0, end.milliseconds - start.milliseconds))
+                }
             }
         }
+    }
+
+    private func queueLabels(_ job: Job) -> [(String, String)] {
+        [("bucket", job.bucket), ("queue", job.queueID.rawValue)]
+    }
+
+    /// Makes a handle and keeps it under `key`.
+    private func make<Key: Hashable, Handle>(_ cache: inout [Key: Handle], _ key: Key, _ handle: () -> Handle) -> Handle {
+        let made = handle()
+        cache[key] = made
+        return made
     }
 
     // MARK: Store and callbacks
 
     func storeTransaction(_ operation: String, _ duration: Duration) {
-        timer(Self.storeTransaction, [("operation", operation)]).recordNanoseconds(duration.nanoseconds)
+        let timer = handles.withLock { handles in
+            handles.store[operation] ?? make(&handles.store, operation) {
+                CoreMetrics.Timer(label: Self.storeTransaction, dimensions: [("operation", operation)], factory: factory)
+            }
+        }
+        timer.recordNanoseconds(duration.nanoseconds)
     }
 
     /// One attempt to deliver a callback; `failed` when it did not arrive, `dead` when it was the
     /// last attempt.
     func callbackAttempt(_ channel: NotifyConfig.Channel, failed: Bool = false, dead: Bool = false) {
-        let labels = [("channel", channel.metricLabel)]
-        counter(Self.callbackAttempts, labels).increment()
-        if failed { counter(Self.callbackFailures, labels).increment() }
-        if dead { counter(Self.callbackDead, labels).increment() }
+        callbackCounter(Self.callbackAttempts, channel).increment()
+        if failed { callbackCounter(Self.callbackFailures, channel).increment() }
+        if dead { callbackCounter(Self.callbackDead, channel).increment() }
+    }
+
+    private func callbackCounter(_ name: String, _ channel: NotifyConfig.Channel) -> CoreMetrics.Counter {
+        let key = name + "|" + channel.metricLabel
+        return handles.withLock { handles in
+            handles.callbacks[key] ?? make(&handles.callbacks, key) {
+                CoreMetrics.Counter(label: name, dimensions: [("channel", channel.metricLabel)], factory: factory)
+            }
+        }
     }
 
     // MARK: Collected on demand
@@ -94,30 +153,9 @@ public final class EngineMetrics: Sendable {
                 defer { reported[name] = max(reported[name] ?? 0, reconnects) }
                 return reported[name] ?? 0
             }
-            // Created even at zero, so the series exists from the start.
-            let counter = counter(Self.amqpReconnects, [("connection", name)])
+            // Made even at zero, so the series exists from the start.
+            let counter = CoreMetrics.Counter(label: Self.amqpReconnects, dimensions: [("connection", name)], factory: factory)
             if reconnects > previous { counter.increment(by: reconnects - previous) }
-        }
-    }
-
-    // MARK: Handles
-
-    private func counter(_ name: String, _ labels: [(String, String)]) -> CoreMetrics.Counter {
-        cached(counters, name, labels) { CoreMetrics.Counter(label: name, dimensions: labels, factory: factory) }
-    }
-
-    private func timer(_ name: String, _ labels: [(String, String)]) -> CoreMetrics.Timer {
-        cached(timers, name, labels) { CoreMetrics.Timer(label: name, dimensions: labels, factory: factory) }
-    }
-
-    /// The handle of one series, made once: making one asks the factory, which looks it up under a lock.
-    private func cached<Handle>(_ cache: borrowing Mutex<[Key: Handle]>, _ name: String, _ labels: [(String, String)], make: () -> Handle) -> Handle {
-        let key = Key(name: name, labels: labels.flatMap { [$0.0, $0.1] })
-        return cache.withLock { handles in
-            if let handle = handles[key] { return handle }
-            let handle = make()
-            handles[key] = handle
-            return handle
         }
     }
 

@@ -1,0 +1,260 @@
+import Foundation
+import HTTPTypes
+public import Hummingbird
+public import Logging
+public import MediaQueueAPI
+public import MediaQueueCore
+import NIOCore
+
+/// The web console at `/console`: server-rendered pages for operating queues, jobs and
+/// callbacks, signed in with the API's key pairs or the admin token.
+///
+/// Every page reads the store through `JobStore`, so it works on every store and every node.
+/// Sessions are signed cookies (`HttpOnly`, `SameSite=Strict`); every form that changes state
+/// carries the session's CSRF token and must come from the console's own origin.
+public struct ConsoleController: Sendable {
+    let store: any JobStore
+    let storage: any ObjectStorage
+    let options: ConsoleOptions
+    let formatting: CIFormatting
+    let time: any TimeSource
+    let checkRule: @Sendable (NotifyConfig) throws(CIError) -> Void
+    let logger: Logger
+    let sessions: ConsoleSessions
+    let pages: ConsolePages
+    private let credentials: [String: Credential]
+
+    public init(
+        store: any JobStore, storage: any ObjectStorage, options: ConsoleOptions, formatting: CIFormatting,
+        time: any TimeSource = SystemTimeSource(), logger: Logger,
+        checkRule: @escaping @Sendable (NotifyConfig) throws(CIError) -> Void = { _ in }
+    ) throws {
+        self.store = store
+        self.storage = storage
+        self.options = options
+        self.formatting = formatting
+        self.time = time
+        self.checkRule = checkRule
+        self.logger = logger
+        sessions = ConsoleSessions(key: options.sessionKey, lifetime: options.sessionLifetime)
+        pages = try ConsolePages()
+        credentials = Dictionary(options.credentials.map { ($0.secretID, $0) }, uniquingKeysWith: { _, last in last })
+    }
+
+    public func addRoutes(to router: Router<APIContext>) {
+        router.get("/console/assets/console.css") { _, _ in asset(ConsoleAssets.css, type: "text/css; charset=utf-8") }
+        router.get("/console/assets/console.js") { _, _ in asset(ConsoleAssets.javascript, type: "text/javascript; charset=utf-8") }
+        router.get("/console/login") { request, _ in await respond(request) { try await loginPage(request) } }
+        router.post("/console/login") { request, _ in await respond(request) { try await login(request) } }
+        router.post("/console/logout") { request, _ in await respond(request) { try await logout(request) } }
+        router.get("/console") { request, _ in await page(request) { viewer in home(viewer) } }
+        router.get("/console/go") { request, _ in await page(request) { viewer in try go(request, viewer) } }
+        addOverviewRoutes(to: router)
+        addQueueRoutes(to: router)
+        addJobRoutes(to: router)
+        addCallbackRoutes(to: router)
+    }
+
+    // MARK: Signing in
+
+    func loginPage(_ request: Request) async throws -> Response {
+        if try await viewer(of: request) != nil { return .redirect(to: "/console") }
+        return html(pages.render("login", LoginModel(page: PageFrame(title: "Sign in"), secretID: nil)))
+    }
+
+    func login(_ request: Request) async throws -> Response {
+        let form = try await formBody(request)
+        try checkOrigin(request)
+        let principal: ConsolePrincipal?
+        if let token = form["adminToken"] {
+            principal = options.adminToken.map { constantTimeEquals($0, token) } == true ? .admin : nil
+        } else if let secretID = form["secretId"], let secretKey = form["secretKey"], let credential = credentials[secretID],
+                  constantTimeEquals(credential.secretKey, secretKey) {
+            principal = .key(secretID: secretID)
+        } else {
+            principal = nil
+        }
+        guard let principal else {
+            logger.info("console sign-in refused", metadata: ["secret.id": "\(form["secretId"] ?? "-")"])
+            var frame = PageFrame(title: "Sign in")
+            frame.error = "Wrong SecretId and SecretKey, or wrong admin token."
+            return html(pages.render("login", LoginModel(page: frame, secretID: form["secretId"])), status: .unauthorized)
+        }
+        var response = Response.redirect(to: "/console")
+        response.setCookie(sessionCookie(sessions.issue(principal, now: time.now), maxAge: Int(options.sessionLifetime.components.seconds)))
+        return response
+    }
+
+    func logout(_ request: Request) async throws -> Response {
+        guard let viewer = try await viewer(of: request) else { return .redirect(to: "/console/login") }
+        _ = try await verifiedForm(request, viewer)
+        var response = Response.redirect(to: "/console/login")
+        response.setCookie(sessionCookie("", maxAge: 0))
+        return response
+    }
+
+    private func sessionCookie(_ value: String, maxAge: Int) -> Cookie {
+        Cookie(name: ConsoleSessions.cookieName, value: value, maxAge: maxAge, path: "/console", httpOnly: true, sameSite: .strict)
+    }
+
+    func home(_ viewer: ConsoleViewer) -> Response {
+        guard let bucket = viewer.buckets.first else {
+            return html(pages.render("message", MessageModel(page: viewer.frame("No bucket", bucket: nil), message: "This key may use no bucket.")))
+        }
+        return .redirect(to: "/console/b/\(bucket)")
+    }
+
+    func go(_ request: Request, _ viewer: ConsoleViewer) throws -> Response {
+        let bucket = FormData(request.uri.query ?? "")["bucket"] ?? ""
+        guard viewer.mayUse(bucket) else { throw ConsoleError.forbidden(bucket) }
+        return .redirect(to: "/console/b/\(bucket)")
+    }
+
+    // MARK: Who is asking
+
+    /// The request's viewer: the session's, or an anonymous one where that is allowed; nil when
+    /// nobody is signed in.
+    func viewer(of request: Request) async throws -> ConsoleViewer? {
+        if let cookie = request.cookies[ConsoleSessions.cookieName]?.value, !cookie.isEmpty,
+           let principal = sessions.verify(cookie, now: time.now) {
+            switch principal {
+            case .admin, .anonymous:
+                return ConsoleViewer(principal: principal, buckets: try await allBuckets(), csrf: sessions.csrfToken(for: cookie))
+            case .key(let secretID):
+                // A key taken out of the configuration signs nobody in any more.
+                guard let credential = credentials[secretID] else { return nil }
+                return ConsoleViewer(principal: principal, buckets: credential.buckets.sorted(), csrf: sessions.csrfToken(for: cookie))
+            }
+        }
+        if options.allowAnonymous {
+            return ConsoleViewer(principal: .anonymous, buckets: try await allBuckets(), csrf: "")
+        }
+        return nil
+    }
+
+    private func allBuckets() async throws -> [String] {
+        Set(try await store.queues(bucket: nil).map(\.bucket)).union([options.defaultBucket]).sorted()
+    }
+
+    /// A form posted by `viewer`: it must carry the session's CSRF token (signed-in viewers) and
+    /// come from this origin.
+    func verifiedForm(_ request: Request, _ viewer: ConsoleViewer) async throws -> FormData {
+        let form = try await formBody(request)
+        try checkOrigin(request)
+        if viewer.principal != .anonymous {
+            guard let token = form["csrf"], constantTimeEquals(token, viewer.csrf) else { throw ConsoleError.csrf }
+        }
+        return form
+    }
+
+    /// Browsers send `Origin` with every POST; one naming another site is refused.
+    private func checkOrigin(_ request: Request) throws {
+        guard let origin = request.headers[.origin], origin != "null" else { return }
+        let host = request.head.authority ?? ""
+        guard origin == "http://\(host)" || origin == "https://\(host)" else { throw ConsoleError.csrf }
+    }
+
+    func formBody(_ request: Request) async throws -> FormData {
+        var request = request
+        do {
+            let buffer = try await request.collectBody(upTo: options.maxFormBytes)
+            return FormData(String(buffer: buffer))
+        } catch is NIOTooManyBytesError {
+            throw ConsoleError.badRequest("the form is larger than \(options.maxFormBytes) bytes")
+        }
+    }
+
+    // MARK: Responding
+
+    /// Runs a handler that needs no viewer, turning errors into pages.
+    func respond(_ request: Request, _ handler: () async throws -> Response) async -> Response {
+        do {
+            return try await handler()
+        } catch {
+            return errorPage(error, viewer: nil)
+        }
+    }
+
+    /// Runs a handler for a signed-in viewer; others go to the sign-in page.
+    func page(_ request: Request, _ handler: (ConsoleViewer) async throws -> Response) async -> Response {
+        var found: ConsoleViewer?
+        do {
+            guard let viewer = try await viewer(of: request) else {
+                return request.method == .get ? .redirect(to: "/console/login") : errorPage(ConsoleError.signedOut, viewer: nil)
+            }
+            found = viewer
+            return try await handler(viewer)
+        } catch {
+            return errorPage(error, viewer: found)
+        }
+    }
+
+    /// Runs a handler for a viewer allowed to see the bucket named in the path.
+    func bucketPage(_ request: Request, _ context: APIContext, _ handler: (ConsoleViewer, String) async throws -> Response) async -> Response {
+        await page(request) { viewer in
+            let bucket = try context.parameters.require("bucket")
+            guard viewer.mayUse(bucket) else { throw ConsoleError.forbidden(bucket) }
+            return try await handler(viewer, bucket)
+        }
+    }
+
+    private func errorPage(_ error: any Error, viewer: ConsoleViewer?) -> Response {
+        let (status, message): (HTTPResponse.Status, String)
+        switch error {
+        case let error as ConsoleError:
+            (status, message) = (error.status, error.message)
+        case let error as CIError:
+            (status, message) = (.badRequest, error.message)
+        default:
+            logger.error("console request failed", metadata: ["error": "\(error)"])
+            (status, message) = (.internalServerError, "Something went wrong; the service log has the details.")
+        }
+        let frame = viewer?.frame("Not done", bucket: nil) ?? PageFrame(title: "Not done")
+        return html(pages.render("message", MessageModel(page: frame, message: message)), status: status)
+    }
+
+    func html(_ body: String, status: HTTPResponse.Status = .ok) -> Response {
+        Response(
+            status: status,
+            headers: [
+                .contentType: "text/html; charset=utf-8", .cacheControl: "no-store",
+                .contentSecurityPolicy: "default-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
+                .xFrameOptions: "DENY",
+            ],
+            body: ResponseBody(byteBuffer: ByteBuffer(string: body))
+        )
+    }
+
+    private func asset(_ text: String, type: String) -> Response {
+        Response(status: .ok, headers: [.contentType: type, .cacheControl: "max-age=300"], body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+    }
+}
+
+struct LoginModel: Sendable {
+    var page: PageFrame
+    var secretID: String?
+}
+
+struct MessageModel: Sendable {
+    var page: PageFrame
+    var message: String
+}
+
+/// A console request that cannot be served, with the page's status and text.
+struct ConsoleError: Error, Sendable {
+    var status: HTTPResponse.Status
+    var message: String
+
+    static let signedOut = ConsoleError(status: .unauthorized, message: "Your session has ended; sign in again.")
+    static let csrf = ConsoleError(status: .forbidden, message: "The form did not come from this console (or the session changed); reload the page and try again.")
+    static func forbidden(_ bucket: String) -> ConsoleError {
+        ConsoleError(status: .forbidden, message: "You may not use bucket \(bucket).")
+    }
+    static func notFound(_ what: String) -> ConsoleError { ConsoleError(status: .notFound, message: "\(what) does not exist.") }
+    static func badRequest(_ message: String) -> ConsoleError { ConsoleError(status: .badRequest, message: message) }
+}
+
+extension HTTPField.Name {
+    static let contentSecurityPolicy = HTTPField.Name("Content-Security-Policy")!
+    static let xFrameOptions = HTTPField.Name("X-Frame-Options")!
+}
