@@ -30,12 +30,3 @@ public struct Credential: Sendable, Hashable, CustomStringConvertible {
         return credentials
     }
 }
-
-extension String {
-    var trimmed: String {
-        var view = Substring(self)
-        while let first = view.first, first.isWhitespace { view = view.dropFirst() }
-        while let last = view.last, last.isWhitespace { view = view.dropLast() }
-        return String(view)
-    }
-}

@@ -1,5 +1,5 @@
 import HTTPTypes
-public import Hummingbird
+import Hummingbird
 import NIOCore
 
 /// What `/readyz` asks: the reasons this node should not get traffic now; none means ready.

@@ -1,5 +1,5 @@
 public import MediaQueueAPI
-public import MediaQueueCore
+import MediaQueueCore
 
 /// Settings of the web console.
 public struct ConsoleOptions: Sendable {

@@ -1,3 +1,5 @@
+import MediaQueueCore
+
 /// The fields of an `application/x-www-form-urlencoded` body or a query string: `+` is a space
 /// and `%XX` a byte, as browsers send them.
 struct FormData: Sendable {
@@ -13,7 +15,7 @@ struct FormData: Sendable {
 
     /// The field's first value, trimmed; nil when absent or empty.
     subscript(_ name: String) -> String? {
-        guard let value = values[name]?.first?.trimmingSpaces, !value.isEmpty else { return nil }
+        guard let value = values[name]?.first?.trimmed, !value.isEmpty else { return nil }
         return value
     }
 
@@ -40,13 +42,6 @@ struct FormData: Sendable {
 }
 
 extension String {
-    var trimmingSpaces: String {
-        var view = Substring(self)
-        while let first = view.first, first.isWhitespace { view = view.dropFirst() }
-        while let last = view.last, last.isWhitespace { view = view.dropLast() }
-        return String(view)
-    }
-
     /// Escaped for a query string value or a path segment.
     var urlEncoded: String {
         var result = ""

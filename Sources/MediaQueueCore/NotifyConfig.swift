@@ -135,7 +135,8 @@ extension NotifyConfig.Format {
 }
 
 extension String {
-    var trimmed: String {
+    /// Without leading and trailing white space.
+    public var trimmed: String {
         var view = Substring(self)
         while let first = view.first, first.isWhitespace { view = view.dropFirst() }
         while let last = view.last, last.isWhitespace { view = view.dropLast() }

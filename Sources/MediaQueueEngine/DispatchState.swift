@@ -1,4 +1,4 @@
-public import MediaQueueCore
+import MediaQueueCore
 
 /// The dispatcher's slots and the claimed jobs on their way to start, as a value: events go in,
 /// actions come out. Only `DispatcherHandle` holds one (behind a lock) and performs its actions;

@@ -12,7 +12,7 @@ import Testing
         let harness = try ServiceHarness()
         let configuration = harness.configuration
         try FileManager.default.createDirectory(atPath: harness.bucketRoot + "/input", withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: harness.bucketRoot + "/input/a.mp4", contents: Data("not really".utf8))
+        _ = FileManager.default.createFile(atPath: harness.bucketRoot + "/input/a.mp4", contents: Data("not really".utf8))
         // An ffprobe that never ends keeps the job running, so the drain waits for it.
         let hanging = configuration.dataDir + "/hanging-ffprobe"
         _ = try await runCommand("/bin/sh", ["-c", "printf '#!/bin/sh\\nexec sleep 600\\n' > \"$1\" && chmod 755 \"$1\"", "sh", hanging])

@@ -1,0 +1,177 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import MediaQueueAPI
+import MediaQueueCore
+import NIOCore
+import Testing
+@testable import MediaQueueConsole
+
+/// The console's guards on HummingbirdTesting with the memory store: who may sign in, what each
+/// viewer may see, and that no form changes anything without the session's token from this origin.
+@Suite struct ConsoleTests {
+    static let bucket = "test-1250000000"
+    static let other = "other-1250000000"
+
+    struct NoStorage: ObjectStorage {
+        func readableFile(bucket: String, key: ObjectKey) -> String? { nil }
+        func makeStagingFolder(bucket: String, name: String, for key: ObjectKey?) throws(WorkFailure) -> String { "" }
+        func publish(_ path: String, bucket: String, as key: ObjectKey) throws(WorkFailure) {}
+        func remove(bucket: String, key: ObjectKey) {}
+        func removeStagingFolder(_ path: String) {}
+        func displayPrefixes(bucket: String) -> [(path: String, shownAs: String)] { [] }
+    }
+
+    let store = MemoryJobStore()
+    let time = ManualTimeSource(Timestamp(seconds: 1_700_000_000))
+
+    func fixture(anonymous: Bool = false) async throws -> (APIService, MediaQueue) {
+        let queue = try await store.ensureDefaultQueue(bucket: Self.bucket, template: MediaQueue(bucket: "", name: "", createTime: time.now))
+        _ = try await store.ensureDefaultQueue(bucket: Self.other, template: MediaQueue(bucket: "", name: "", createTime: time.now))
+        let credentials = [
+            Credential(secretID: "AKIDmine", secretKey: "mine-key", buckets: [Self.bucket]),
+            Credential(secretID: "AKIDother", secretKey: "other-key", buckets: [Self.other]),
+        ]
+        let console = try ConsoleController(
+            store: store, storage: NoStorage(),
+            options: ConsoleOptions(
+                credentials: credentials, adminToken: "admin-token", allowAnonymous: anonymous, sessionKey: Array("test key".utf8),
+                defaultBucket: Self.bucket, tags: ["Snapshot"]
+            ),
+            formatting: CIFormatting(), time: time, logger: Logger(label: "console-test"),
+            checkRule: { rule throws(CIError) in
+                if rule.url.contains("10.1.2.3") { throw CIError(.invalidArgument, "NotifyConfig.Url: a private address", element: "NotifyConfig.Url") }
+            }
+        )
+        let queues = QueueDirectory(store: store) { MediaQueue(bucket: "", name: "", createTime: Timestamp(seconds: 1_700_000_000)) }
+        let api = APIService(
+            options: APIOptions(credentials: credentials), store: store, factory: SubmissionFactory(queues: queues, workers: WorkerRegistry([])),
+            formatting: CIFormatting(), time: time, logger: Logger(label: "console-test"), extraRoutes: { console.addRoutes(to: $0) }
+        )
+        return (api, queue)
+    }
+
+    /// Signs in with a form and returns the session cookie and the page's CSRF token.
+    func signIn(_ client: some TestClientProtocol, _ form: String) async throws -> (cookie: String, csrf: String) {
+        let response = try await client.execute(
+            uri: "/console/login", method: .post, headers: [.contentType: "application/x-www-form-urlencoded"], body: ByteBuffer(string: form)
+        )
+        #expect(response.status == .seeOther)
+        let setCookie = try #require(response.headers[.setCookie])
+        #expect(setCookie.contains("HttpOnly") && setCookie.contains("SameSite=Strict") && setCookie.contains("Path=/console"))
+        let cookie = String(setCookie.split(separator: ";")[0])
+        let page = try await client.execute(uri: "/console/b/\(Self.bucket)/queues", method: .get, headers: [.cookie: cookie])
+        let html = String(buffer: page.body)
+        let marker = #"name="csrf" value=""#
+        let start = try #require(html.range(of: marker)).upperBound
+        return (cookie, String(html[start...].prefix { $0 != "\"" }))
+    }
+
+    func post(_ client: some TestClientProtocol, _ uri: String, cookie: String?, form: String, origin: String? = nil) async throws -> TestResponse {
+        var headers: HTTPFields = [.contentType: "application/x-www-form-urlencoded"]
+        if let cookie { headers[.cookie] = cookie }
+        if let origin { headers[.origin] = origin }
+        return try await client.execute(uri: uri, method: .post, headers: headers, body: ByteBuffer(string: form))
+    }
+
+    @Test func signedOutVisitorsGetTheSignInPageAndChangeNothing() async throws {
+        let (api, queue) = try await fixture()
+        try await api.makeApplication().test(.router) { client in
+            let page = try await client.execute(uri: "/console/b/\(Self.bucket)/queues", method: .get)
+            #expect(page.status == .seeOther)
+            #expect(page.headers[.location] == "/console/login")
+            let pause = try await post(client, "/console/b/\(Self.bucket)/queues/\(queue.id)/state", cookie: nil, form: "state=Paused")
+            #expect(pause.status == .unauthorized)
+            let wrong = try await post(client, "/console/login", cookie: nil, form: "secretId=AKIDmine&secretKey=guess")
+            #expect(wrong.status == .unauthorized)
+            #expect(wrong.headers[.setCookie] == nil)
+        }
+        #expect(try await store.queue(id: queue.id)?.state == .active)
+    }
+
+    @Test func aKeySeesOnlyItsOwnBuckets() async throws {
+        let (api, _) = try await fixture()
+        try await api.makeApplication().test(.router) { client in
+            let (cookie, _) = try await signIn(client, "secretId=AKIDmine&secretKey=mine-key")
+            let own = try await client.execute(uri: "/console/b/\(Self.bucket)/queues", method: .get, headers: [.cookie: cookie])
+            #expect(own.status == .ok)
+            #expect(!String(buffer: own.body).contains(Self.other), "the bucket picker lists only the key's buckets")
+            let foreign = try await client.execute(uri: "/console/b/\(Self.other)/queues", method: .get, headers: [.cookie: cookie])
+            #expect(foreign.status == .forbidden)
+
+            let (admin, _) = try await signIn(client, "adminToken=admin-token")
+            let all = try await client.execute(uri: "/console/b/\(Self.other)/queues", method: .get, headers: [.cookie: admin])
+            #expect(all.status == .ok)
+        }
+    }
+
+    @Test func aFormWithoutTheSessionsTokenOrFromAnotherOriginChangesNothing() async throws {
+        let (api, queue) = try await fixture()
+        let uri = "/console/b/\(Self.bucket)/queues/\(queue.id)/state"
+        try await api.makeApplication().test(.router) { client in
+            let (cookie, csrf) = try await signIn(client, "secretId=AKIDmine&secretKey=mine-key")
+            #expect(try await post(client, uri, cookie: cookie, form: "state=Paused").status == .forbidden)
+            #expect(try await post(client, uri, cookie: cookie, form: "state=Paused&csrf=forged").status == .forbidden)
+            #expect(try await post(client, uri, cookie: cookie, form: "state=Paused&csrf=\(csrf)", origin: "http://evil.example").status == .forbidden)
+            #expect(try await store.queue(id: queue.id)?.state == .active)
+            #expect(try await post(client, uri, cookie: cookie, form: "state=Paused&csrf=\(csrf)").status == .seeOther)
+            #expect(try await store.queue(id: queue.id)?.state == .paused)
+        }
+    }
+
+    @Test func theRuleFormRefusesWhatTheAPIRefusesNextToTheField() async throws {
+        let (api, queue) = try await fixture()
+        let before = queue.notifyConfig
+        try await api.makeApplication().test(.router) { client in
+            let (cookie, csrf) = try await signIn(client, "secretId=AKIDmine&secretKey=mine-key")
+            let uri = "/console/b/\(Self.bucket)/queues/\(queue.id)/rule"
+            let scheme = try await post(client, uri, cookie: cookie, form: "csrf=\(csrf)&State=On&Type=Url&Url=ftp%3A%2F%2Fexample.com&Event=TaskFinish")
+            #expect(scheme.status == .badRequest)
+            #expect(String(buffer: scheme.body).contains(#"<span class="field-error" id="error-Url">NotifyConfig.Url: must be an http or https URL"#))
+            let privateAddress = try await post(client, uri, cookie: cookie, form: "csrf=\(csrf)&State=On&Type=Url&Url=http%3A%2F%2F10.1.2.3%2Fcb&Event=TaskFinish")
+            #expect(String(buffer: privateAddress.body).contains(#"id="error-Url">NotifyConfig.Url: a private address"#))
+            let noEvent = try await post(client, uri, cookie: cookie, form: "csrf=\(csrf)&State=On&Type=Url&Url=https%3A%2F%2Fexample.com%2Fcb")
+            #expect(String(buffer: noEvent.body).contains(#"id="error-Event""#))
+            #expect(try await store.queue(id: queue.id)?.notifyConfig == before)
+
+            let saved = try await post(
+                client, uri, cookie: cookie, form: "csrf=\(csrf)&State=On&Type=Url&Url=https%3A%2F%2Fexample.com%2Fcb&Event=TaskFinish&Event=TaskProgress"
+            )
+            #expect(saved.status == .ok)
+            let rule = try await store.queue(id: queue.id)?.notifyConfig
+            #expect(rule?.url == "https://example.com/cb")
+            #expect(rule?.events == [.taskFinish, .taskProgress])
+        }
+    }
+
+    @Test func anonymousModeNeedsNoSignIn() async throws {
+        let (api, _) = try await fixture(anonymous: true)
+        try await api.makeApplication().test(.router) { client in
+            let page = try await client.execute(uri: "/console/b/\(Self.other)/jobs", method: .get)
+            #expect(page.status == .ok)
+        }
+    }
+
+    @Test func aSessionCookieIsRefusedWhenTamperedWithOrExpired() {
+        let sessions = ConsoleSessions(key: Array("k".utf8), lifetime: .seconds(60))
+        let now = Timestamp(seconds: 1_700_000_000)
+        let cookie = sessions.issue(.key(secretID: "AKIDmine"), now: now)
+        #expect(sessions.verify(cookie, now: now) == .key(secretID: "AKIDmine"))
+        #expect(sessions.verify(cookie.replacingOccurrences(of: "key:AKIDmine", with: "admin"), now: now) == nil)
+        #expect(sessions.verify(cookie, now: now + .seconds(61)) == nil)
+        #expect(ConsoleSessions(key: Array("other".utf8), lifetime: .seconds(60)).verify(cookie, now: now) == nil)
+        #expect(sessions.csrfToken(for: cookie) != sessions.csrfToken(for: sessions.issue(.key(secretID: "AKIDmine"), now: now)))
+    }
+
+    @Test func formFieldsAreDecodedAsBrowsersEncodeThem() {
+        let form = FormData("a=one+two&b=%2Fx%3Fy%3D1&c=&Event=TaskFinish&Event=TaskProgress&d=%E4%B8%AD")
+        #expect(form["a"] == "one two")
+        #expect(form["b"] == "/x?y=1")
+        #expect(form["c"] == nil)
+        #expect(form.all("Event") == ["TaskFinish", "TaskProgress"])
+        #expect(form["d"] == "中")
+        #expect("a b/ç?".urlEncoded == "a%20b/%C3%A7%3F")
+    }
+}
