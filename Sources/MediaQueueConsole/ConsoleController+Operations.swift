@@ -48,7 +48,8 @@ extension ConsoleController {
         let busiest = activity.endedPerMinute.max() ?? 0
         let bars = activity.endedPerMinute.enumerated().map { minute, count in
             let height = busiest == 0 ? 0 : max(count > 0 ? 2 : 0, count * 96 / busiest)
-            return Bar(x: minute * 10, y: 100 - height, height: height, label: "\(60 - minute) min ago: \(count)")
+            let minutesAgo = activity.endedPerMinute.count - 1 - minute
+            return Bar(x: minute * 10, y: 100 - height, height: height, label: "\(minutesAgo == 0 ? "this minute" : "\(minutesAgo) min ago"): \(count) ended")
         }
         var frame = viewer.frame("Overview", bucket: bucket)
         frame.onOverview = true

@@ -1,5 +1,5 @@
 public import Logging
-public import MediaQueueAMQP
+import MediaQueueAMQP
 public import MediaQueueCore
 public import MediaQueueHTTPClient
 import Synchronization

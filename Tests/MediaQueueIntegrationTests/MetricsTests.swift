@@ -2,6 +2,7 @@ import Foundation
 import FoundationNetworking
 import MediaQueueApp
 import MediaQueueCore
+import MediaQueueEngine
 import MediaQueueTestSupport
 import Synchronization
 import Testing
@@ -77,6 +78,31 @@ import Testing
         let text = try await Self.scrape(port: api)
         #expect(text.contains("# TYPE mediaqueue_jobs_waiting gauge"))
         #expect(text.contains("# HELP mediaqueue_outbox_pending "))
+    }
+
+    /// Deploy/grafana's dashboard queries the series the service exports, and every one of them.
+    @Test func theGrafanaDashboardChartsEveryExportedSeriesByItsRealName() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let data = try Data(contentsOf: root.appendingPathComponent("Deploy/grafana/mediaqueue-dashboard.json"))
+        let dashboard = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let panels = try #require(dashboard["panels"] as? [[String: Any]])
+        let expressions = panels.flatMap { ($0["targets"] as? [[String: Any]] ?? []).compactMap { $0["expr"] as? String } }
+        var used = Set<String>()
+        for expression in expressions {
+            var rest = Substring(expression)
+            while let start = rest.range(of: "mediaqueue_") {
+                let name = rest[start.lowerBound...].prefix { $0.isLetter || $0.isNumber || $0 == "_" }
+                used.insert(String(name))
+                rest = rest[start.upperBound...]
+            }
+        }
+        let exported = Set(EngineMetrics.catalog.flatMap { description -> [String] in
+            if case .histogram = description.kind { return ["_bucket", "_sum", "_count"].map { description.name + $0 } }
+            return [description.name]
+        })
+        #expect(used.subtracting(exported).isEmpty, "series the service does not export: \(used.subtracting(exported).sorted())")
+        let charted = Set(EngineMetrics.catalog.map(\.name).filter { name in used.contains { $0.hasPrefix(name) } })
+        #expect(charted == Set(EngineMetrics.catalog.map(\.name)), "series without a panel: \(Set(EngineMetrics.catalog.map(\.name)).subtracting(charted).sorted())")
     }
 
     static func scrape(port: Int) async throws -> String {
