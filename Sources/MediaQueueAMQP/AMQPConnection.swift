@@ -73,7 +73,7 @@ public final class AMQPConnection: MessageBroker {
     }
 
     /// Whether the connection is up right now.
-    package var isConnected: Bool { mailbox.state.withLock { $0.connected } }
+    public var isConnected: Bool { mailbox.state.withLock { $0.connected } }
 
     /// How many times a connection was established during `run()` (1 after the first connect;
     /// more after reconnects). For tests and metrics.

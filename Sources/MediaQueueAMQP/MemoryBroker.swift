@@ -56,6 +56,9 @@ public final class MemoryBroker: MessageBroker {
 
     // MARK: MessageBroker
 
+    /// Always: the memory broker is never away.
+    public var isConnected: Bool { true }
+
     public func declare(_ topology: AMQPTopology) async throws {
         changing { state in
             for queue in topology.queues where state.snapshot.ready[queue.name] == nil {

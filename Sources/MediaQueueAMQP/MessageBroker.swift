@@ -7,6 +7,9 @@
 public protocol MessageBroker: Sendable {
     associatedtype Consumer: MessageConsumer
 
+    /// Whether the broker is reachable now: false while a connection is lost and being made
+    /// again (publishes then wait for it).
+    var isConnected: Bool { get }
     /// Declares queues, exchanges and bindings (idempotent); throws if the broker refuses one.
     func declare(_ topology: AMQPTopology) async throws
     /// Starts consuming from `queue`, with at most `prefetch` unacknowledged deliveries.

@@ -34,7 +34,7 @@ struct MetricsEndpoint<Context: RequestContext>: RouterMiddleware {
             context.logger.error("metrics could not be collected", metadata: ["error": "\(error)"])
             return Response(
                 status: .serviceUnavailable, headers: [.contentType: "text/plain; charset=utf-8"],
-                body: .init(byteBuffer: ByteBuffer(string: "metrics could not be collected: \(error)\n"))
+                body: .init(byteBuffer: ByteBuffer(string: "metrics could not be collected; the service log says why\n"))
             )
         }
     }

@@ -220,7 +220,7 @@ public struct MediaQueueApplication: Sendable {
         let interval = Duration.seconds(configuration.progressIntervalSeconds)
         return ProgressNotifier(
             store: store, regions: regions, client: HTTPClient(configuration: configuration.httpClientConfiguration),
-            options: ProgressOptions(interval: interval, httpTimeout: min(interval, configuration.callbackTimeout)),
+            options: ProgressOptions(interval: interval, sendTimeout: min(interval, configuration.callbackTimeout)),
             formatting: configuration.formatting, logger: logger
         )
     }

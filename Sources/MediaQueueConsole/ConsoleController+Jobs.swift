@@ -92,7 +92,9 @@ extension ConsoleController {
             nextPage = "/console/b/\(bucket)/jobs?" + parameters.joined(separator: "&")
         }
         let names = Dictionary(uniqueKeysWithValues: queues.map { ($0.id, $0.name) })
-        let back = "/console/b/\(bucket)/jobs" + (request.uri.query.map { "?" + $0 } ?? "")
+        // Where a cancel returns: this page with its filters, without the last notice.
+        let filterParameters = ["queue", "tag", "state", "from", "to", "jobId", "after"].compactMap { name in query[name].map { "\(name)=\($0.urlEncoded)" } }
+        let back = "/console/b/\(bucket)/jobs" + (filterParameters.isEmpty ? "" : "?" + filterParameters.joined(separator: "&"))
         let rows = jobs.map { job in
             JobRow(
                 id: job.id.rawValue, tag: job.tag, state: job.state.rawValue, progress: job.progress, level: job.jobLevel,

@@ -6,9 +6,8 @@ import MediaQueueCore
 /// The overview (jobs per state, throughput over the last hour, oldest waiting job per queue) and
 /// the dead callbacks with their redrive.
 extension ConsoleController {
-    /// Dead deliveries read at the most for one page; the redrive of all matching is not bound by it.
+    /// Dead deliveries shown on one page; the redrive of all matching is not bound by it.
     static let deadShown = 200
-    static let deadCounted = 10_000
 
     func addOverviewRoutes(to router: Router<APIContext>) {
         router.get("/console/b/:bucket") { request, context in
@@ -63,7 +62,7 @@ extension ConsoleController {
     func deadPage(_ request: Request, _ viewer: ConsoleViewer, _ bucket: String) async throws -> Response {
         let query = FormData(request.uri.query ?? "")
         let filter = try deliveryFilter(query, bucket: bucket)
-        let dead = try await store.deadOutbox(filter, limit: Self.deadCounted)
+        let dead = try await store.deadOutbox(filter, limit: Self.deadShown + 1)
         let queues = try await store.queues(bucket: bucket)
         var frame = viewer.frame("Dead callbacks", bucket: bucket)
         frame.onDead = true
@@ -80,7 +79,7 @@ extension ConsoleController {
                     created: formatting.times.format(entry.createdAt)
                 )
             },
-            total: dead.count == Self.deadCounted ? "\(Self.deadCounted)+" : String(dead.count), shown: min(dead.count, Self.deadShown),
+            total: dead.count > Self.deadShown ? "" : "\(dead.count) ", shown: min(dead.count, Self.deadShown),
             more: dead.count > Self.deadShown
         )
         return html(pages.render("dead", model))

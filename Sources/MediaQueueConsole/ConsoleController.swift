@@ -64,15 +64,15 @@ public struct ConsoleController: Sendable {
 
     func login(_ request: Request) async throws -> Response {
         let form = try await formBody(request)
-        try checkOrigin(request)
-        let principal: ConsolePrincipal?
+        // No session yet, so no token: the origin guards against signing a visitor in to
+        // someone else's account from another site.
+        try checkOrigin(request, required: true)
+        var principal: ConsolePrincipal?
         if let token = form["adminToken"] {
-            principal = options.adminToken.map { constantTimeEquals($0, token) } == true ? .admin : nil
+            if options.adminToken.map({ constantTimeEquals($0, token) }) == true { principal = .admin }
         } else if let secretID = form["secretId"], let secretKey = form["secretKey"], let credential = credentials[secretID],
                   constantTimeEquals(credential.secretKey, secretKey) {
             principal = .key(secretID: secretID)
-        } else {
-            principal = nil
         }
         guard let principal else {
             logger.info("console sign-in refused", metadata: ["secret.id": "\(form["secretId"] ?? "-")"])
@@ -81,7 +81,8 @@ public struct ConsoleController: Sendable {
             return html(pages.render("login", LoginModel(page: frame, secretID: form["secretId"])), status: .unauthorized)
         }
         var response = Response.redirect(to: "/console")
-        response.setCookie(sessionCookie(sessions.issue(principal, now: time.now), maxAge: Int(options.sessionLifetime.components.seconds)))
+        let cookie = sessions.issue(principal, secret: secret(of: principal) ?? "", now: time.now)
+        response.setCookie(sessionCookie(cookie, maxAge: Int(options.sessionLifetime.components.seconds), request: request))
         return response
     }
 
@@ -89,12 +90,25 @@ public struct ConsoleController: Sendable {
         guard let viewer = try await viewer(of: request) else { return .redirect(to: "/console/login") }
         _ = try await verifiedForm(request, viewer)
         var response = Response.redirect(to: "/console/login")
-        response.setCookie(sessionCookie("", maxAge: 0))
+        response.setCookie(sessionCookie("", maxAge: 0, request: request))
         return response
     }
 
-    private func sessionCookie(_ value: String, maxAge: Int) -> Cookie {
-        Cookie(name: ConsoleSessions.cookieName, value: value, maxAge: maxAge, path: "/console", httpOnly: true, sameSite: .strict)
+    /// `Secure` when the browser reached the console over TLS (a proxy in front says so).
+    private func sessionCookie(_ value: String, maxAge: Int, request: Request) -> Cookie {
+        let secure = request.headers[.xForwardedProto]?.lowercased() == "https" || request.uri.scheme == .https
+        return Cookie(
+            name: ConsoleSessions.cookieName, value: value, maxAge: maxAge, path: "/console", secure: secure, httpOnly: true, sameSite: .strict
+        )
+    }
+
+    /// What `principal` signs in with now; nil when the configuration no longer has it.
+    func secret(of principal: ConsolePrincipal) -> String? {
+        switch principal {
+        case .admin: options.adminToken
+        case .key(let secretID): credentials[secretID]?.secretKey
+        case .anonymous: nil
+        }
     }
 
     func home(_ viewer: ConsoleViewer) -> Response {
@@ -116,15 +130,9 @@ public struct ConsoleController: Sendable {
     /// nobody is signed in.
     func viewer(of request: Request) async throws -> ConsoleViewer? {
         if let cookie = request.cookies[ConsoleSessions.cookieName]?.value, !cookie.isEmpty,
-           let principal = sessions.verify(cookie, now: time.now) {
-            switch principal {
-            case .admin, .anonymous:
-                return ConsoleViewer(principal: principal, buckets: try await allBuckets(), csrf: sessions.csrfToken(for: cookie))
-            case .key(let secretID):
-                // A key taken out of the configuration signs nobody in any more.
-                guard let credential = credentials[secretID] else { return nil }
-                return ConsoleViewer(principal: principal, buckets: credential.buckets.sorted(), csrf: sessions.csrfToken(for: cookie))
-            }
+           let principal = sessions.verify(cookie, now: time.now, currentSecret: secret(of:)) {
+            let buckets = if case .key(let secretID) = principal { credentials[secretID]?.buckets.sorted() ?? [] } else { try await allBuckets() }
+            return ConsoleViewer(principal: principal, buckets: buckets, csrf: sessions.csrfToken(for: cookie))
         }
         if options.allowAnonymous {
             return ConsoleViewer(principal: .anonymous, buckets: try await allBuckets(), csrf: "")
@@ -136,20 +144,25 @@ public struct ConsoleController: Sendable {
         Set(try await store.queues(bucket: nil).map(\.bucket)).union([options.defaultBucket]).sorted()
     }
 
-    /// A form posted by `viewer`: it must carry the session's CSRF token (signed-in viewers) and
-    /// come from this origin.
+    /// A form posted by `viewer`: it must come from this origin and, from a signed-in viewer, carry
+    /// the session's CSRF token. Anonymous viewers have no session, so for them the origin is the
+    /// whole check and must be present.
     func verifiedForm(_ request: Request, _ viewer: ConsoleViewer) async throws -> FormData {
         let form = try await formBody(request)
-        try checkOrigin(request)
+        try checkOrigin(request, required: viewer.principal == .anonymous)
         if viewer.principal != .anonymous {
             guard let token = form["csrf"], constantTimeEquals(token, viewer.csrf) else { throw ConsoleError.csrf }
         }
         return form
     }
 
-    /// Browsers send `Origin` with every POST; one naming another site is refused.
-    private func checkOrigin(_ request: Request) throws {
-        guard let origin = request.headers[.origin], origin != "null" else { return }
+    /// Browsers send `Origin` with a form's POST; one naming another site, or `null` (a sandboxed
+    /// frame, a `data:` page), is refused, and so is none where `required`.
+    private func checkOrigin(_ request: Request, required: Bool) throws {
+        guard let origin = request.headers[.origin] else {
+            if required { throw ConsoleError.csrf }
+            return
+        }
         let host = request.head.authority ?? ""
         guard origin == "http://\(host)" || origin == "https://\(host)" else { throw ConsoleError.csrf }
     }
@@ -257,4 +270,5 @@ struct ConsoleError: Error, Sendable {
 extension HTTPField.Name {
     static let contentSecurityPolicy = HTTPField.Name("Content-Security-Policy")!
     static let xFrameOptions = HTTPField.Name("X-Frame-Options")!
+    static let xForwardedProto = HTTPField.Name("X-Forwarded-Proto")!
 }

@@ -2,38 +2,11 @@ import Crypto
 import Foundation
 import MediaQueueCore
 
-/// Who is signed in to the console.
-public enum ConsolePrincipal: Sendable, Hashable {
-    /// The admin token's holder: every bucket.
-    case admin
-    /// A configured key pair: its buckets.
-    case key(secretID: String)
-    /// Nobody signed in, with `MEDIAQUEUE_ANONYMOUS=1`: every bucket.
-    case anonymous
-
-    var cookieName: String {
-        switch self {
-        case .admin: "admin"
-        case .key(let secretID): "key:" + secretID
-        case .anonymous: "anonymous"
-        }
-    }
-
-    init?(cookieName: String) {
-        if cookieName == "admin" {
-            self = .admin
-        } else if cookieName.hasPrefix("key:"), cookieName.count > 4 {
-            self = .key(secretID: String(cookieName.dropFirst(4)))
-        } else {
-            return nil
-        }
-    }
-}
-
-/// Console sessions as signed cookies: `<principal>|<expiry seconds>|<nonce>|<HMAC>`, verified
-/// on every request, so any node with the same key accepts them and no session table is kept.
-/// The principal is looked up in the configuration each time: a key removed from it signs nobody
-/// in any more. Each session has its own CSRF token, derived from the cookie.
+/// Console sessions as signed cookies: `<principal>|<secret fingerprint>|<expiry seconds>|<nonce>|<HMAC>`,
+/// verified on every request, so any node with the same key accepts them and no session table
+/// is kept. The fingerprint ties a session to the secret it was opened with: a key removed from
+/// the configuration, or given a new SecretKey (or a new admin token), signs nobody in any more.
+/// Each session has its own CSRF token, derived from the cookie.
 struct ConsoleSessions: Sendable {
     static let cookieName = "mq_console"
 
@@ -46,20 +19,28 @@ struct ConsoleSessions: Sendable {
         self.lifetime = lifetime
     }
 
-    /// A new session's cookie value.
-    func issue(_ principal: ConsolePrincipal, now: Timestamp) -> String {
-        let payload = "\(principal.cookieName)|\(now.seconds + lifetime.components.seconds)|\(randomHex32().prefix(16))"
+    /// A new session's cookie value for `principal`, who signed in with `secret`.
+    func issue(_ principal: ConsolePrincipal, secret: String, now: Timestamp) -> String {
+        let payload = "\(principal.cookieName)|\(fingerprint(secret))|\(now.seconds + lifetime.components.seconds)|\(randomHex32().prefix(16))"
         return payload + "|" + mac(payload)
     }
 
-    /// The principal of a cookie value this key signed and that has not expired.
-    func verify(_ cookie: String, now: Timestamp) -> ConsolePrincipal? {
+    /// The principal of a cookie value this key signed, that has not expired and whose secret
+    /// `currentSecret` (nil: the principal is gone) still is.
+    func verify(_ cookie: String, now: Timestamp, currentSecret: (ConsolePrincipal) -> String?) -> ConsolePrincipal? {
         guard let bar = cookie.lastIndex(of: "|") else { return nil }
         let payload = String(cookie[..<bar])
         guard constantTimeEquals(mac(payload), String(cookie[cookie.index(after: bar)...])) else { return nil }
         let fields = payload.split(separator: "|", omittingEmptySubsequences: false)
-        guard fields.count >= 3, let expiry = Int64(fields[fields.count - 2]), now.seconds < expiry else { return nil }
-        return ConsolePrincipal(cookieName: fields.dropLast(2).joined(separator: "|"))
+        guard fields.count >= 4, let expiry = Int64(fields[fields.count - 2]), now.seconds < expiry,
+              let principal = ConsolePrincipal(cookieName: fields.dropLast(3).joined(separator: "|")),
+              let secret = currentSecret(principal), constantTimeEquals(fingerprint(secret), String(fields[fields.count - 3]))
+        else { return nil }
+        return principal
+    }
+
+    private func fingerprint(_ secret: String) -> String {
+        String(mac("secret|" + secret).prefix(22))
     }
 
     /// The token every form of the session carries; a request without it changes nothing.

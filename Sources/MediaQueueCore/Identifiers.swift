@@ -48,7 +48,7 @@ func timeOrderedHex32(at wallMilliseconds: Int64) -> String {
 
 /// The smallest value `timeOrderedHex32` can return at `time`: every id made at or after that
 /// millisecond sorts at or after it (a store finds events made around a time by id alone).
-public func timeOrderedHex32Floor(at time: Timestamp) -> String {
+package func timeOrderedHex32Floor(at time: Timestamp) -> String {
     hex32(high: (UInt64(max(0, time.milliseconds)) & 0xFFFF_FFFF_FFFF) << 16, low: 0)
 }
 

@@ -136,7 +136,7 @@ extension NotifyConfig.Format {
 
 extension String {
     /// Without leading and trailing white space.
-    public var trimmed: String {
+    package var trimmed: String {
         var view = Substring(self)
         while let first = view.first, first.isWhitespace { view = view.dropFirst() }
         while let last = view.last, last.isWhitespace { view = view.dropLast() }

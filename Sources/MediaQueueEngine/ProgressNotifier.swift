@@ -8,12 +8,13 @@ import Synchronization
 public struct ProgressOptions: Sendable {
     /// At most one progress event per job this often.
     public var interval: Duration
-    /// Longest a progress POST may take; the job's end waits for it (see `ProgressNotifier`).
-    public var httpTimeout: Duration
+    /// Longest a job's end waits for its progress event in flight, and longest a progress POST
+    /// may take (see `ProgressNotifier`).
+    public var sendTimeout: Duration
 
-    public init(interval: Duration = .seconds(5), httpTimeout: Duration = .seconds(5)) {
+    public init(interval: Duration = .seconds(5), sendTimeout: Duration = .seconds(5)) {
         self.interval = interval
-        self.httpTimeout = httpTimeout
+        self.sendTimeout = sendTimeout
     }
 }
 
@@ -26,6 +27,9 @@ public struct ProgressOptions: Sendable {
 /// `interval`, and only when the progress moved. None goes out after the job's `TaskFinish`:
 /// the dispatcher calls `jobEnded` before it records the end, which stops new events and waits
 /// for the one in flight, so that it is confirmed (or answered) before the `TaskFinish` exists.
+/// That wait is bounded by `sendTimeout`, so a slow receiver never holds up a job's end: no event
+/// is published while its broker is away (it would wait for the reconnection), and a POST gives
+/// up after `sendTimeout`.
 public final class ProgressNotifier: Sendable {
     /// A running job's last event: when, at what progress, and the send still under way.
     private struct Sent {
@@ -79,10 +83,22 @@ public final class ProgressNotifier: Sendable {
         }
     }
 
-    /// The job ended: no event after this, and the one in flight has been sent when it returns.
+    /// The job ended: no event after this, and the one in flight has been sent (or has had
+    /// `sendTimeout` to be) when it returns.
     func jobEnded(_ id: JobID) async {
-        let inFlight = jobs.withLock { jobs in jobs.removeValue(forKey: id)?.inFlight }
-        await inFlight?.value
+        guard let inFlight = jobs.withLock({ jobs in jobs.removeValue(forKey: id)?.inFlight }) else { return }
+        let (done, finished) = AsyncStream<Void>.makeStream()
+        let send = Task {
+            await inFlight.value
+            finished.yield()
+        }
+        let timer = Task {
+            try? await time.sleep(for: options.sendTimeout)
+            finished.yield()
+        }
+        for await _ in done { break }
+        send.cancel()
+        timer.cancel()
     }
 
     private func send(_ job: Job) async {
@@ -96,6 +112,8 @@ public final class ProgressNotifier: Sendable {
             switch target.destination {
             case .mq(let mode, let name, let region):
                 let broker = regions.broker(for: region)
+                // Published now or not at all: a publish waits for a lost connection to come back.
+                guard broker.isConnected else { throw ProgressNotDelivered(description: "the broker of region '\(region)' is not connected") }
                 try await declared.ensure(target.destination, on: broker)
                 var properties = AMQPProperties(contentType: body.contentType, messageID: eventID, persistent: true)
                 properties.headers = ["x-ci-job-id": .string(job.id.rawValue), "x-ci-event": .string(NotifyConfig.Event.taskProgress.rawValue)]
@@ -113,7 +131,7 @@ public final class ProgressNotifier: Sendable {
                     HTTPHeader("webhook-signature", signer.signature(id: eventID, timestamp: timestamp, body: body.bytes)),
                     HTTPHeader("x-ci-job-id", job.id.rawValue),
                     HTTPHeader("x-ci-event", NotifyConfig.Event.taskProgress.rawValue),
-                ], body: body.bytes, timeout: options.httpTimeout))
+                ], body: body.bytes, timeout: options.sendTimeout))
                 guard (200..<300).contains(response.status) else { throw ProgressNotDelivered(description: "HTTP \(response.status)") }
             }
         } catch {

@@ -138,12 +138,13 @@ extension SQLiteJobStore {
         return (sql, arguments)
     }
 
-    /// A job's deliveries are made when it ends, and their ids grow with time: they are found
-    /// by the primary key within minutes of the job's end, without an index on `job_id` (which
-    /// would cost every job an index write).
+    /// A job's deliveries are made when its end is recorded, moments after `endTime` (a batch's
+    /// linger, the wait for a progress event in flight), and their ids grow with time: they are
+    /// found by the primary key within two minutes of the job's end, without an index on
+    /// `job_id`, which would cost every job an index write.
     public func deliveries(of job: Job) async throws -> [OutboxDelivery] {
         guard let end = job.endTime else { return [] }
-        let window = Duration.seconds(600)
+        let window = Duration.seconds(120)
         let range = ["e" + timeOrderedHex32Floor(at: end - window), "e" + timeOrderedHex32Floor(at: end + window)]
         return try await read { db in
             try Row.fetchAll(

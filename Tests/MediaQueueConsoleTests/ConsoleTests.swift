@@ -55,9 +55,7 @@ import Testing
 
     /// Signs in with a form and returns the session cookie and the page's CSRF token.
     func signIn(_ client: some TestClientProtocol, _ form: String) async throws -> (cookie: String, csrf: String) {
-        let response = try await client.execute(
-            uri: "/console/login", method: .post, headers: [.contentType: "application/x-www-form-urlencoded"], body: ByteBuffer(string: form)
-        )
+        let response = try await post(client, "/console/login", cookie: nil, form: form)
         #expect(response.status == .seeOther)
         let setCookie = try #require(response.headers[.setCookie])
         #expect(setCookie.contains("HttpOnly") && setCookie.contains("SameSite=Strict") && setCookie.contains("Path=/console"))
@@ -69,7 +67,10 @@ import Testing
         return (cookie, String(html[start...].prefix { $0 != "\"" }))
     }
 
-    func post(_ client: some TestClientProtocol, _ uri: String, cookie: String?, form: String, origin: String? = nil) async throws -> TestResponse {
+    /// A form's POST, from the console's own origin unless `origin` says otherwise (nil: none).
+    func post(
+        _ client: some TestClientProtocol, _ uri: String, cookie: String?, form: String, origin: String? = "http://localhost"
+    ) async throws -> TestResponse {
         var headers: HTTPFields = [.contentType: "application/x-www-form-urlencoded"]
         if let cookie { headers[.cookie] = cookie }
         if let origin { headers[.origin] = origin }
@@ -87,6 +88,12 @@ import Testing
             let wrong = try await post(client, "/console/login", cookie: nil, form: "secretId=AKIDmine&secretKey=guess")
             #expect(wrong.status == .unauthorized)
             #expect(wrong.headers[.setCookie] == nil)
+            // Signing in from another site (login CSRF) or from no site at all is refused.
+            for origin in ["http://evil.example", "null", nil] as [String?] {
+                let forged = try await post(client, "/console/login", cookie: nil, form: "secretId=AKIDmine&secretKey=mine-key", origin: origin)
+                #expect(forged.status == .forbidden)
+                #expect(forged.headers[.setCookie] == nil)
+            }
         }
         #expect(try await store.queue(id: queue.id)?.state == .active)
     }
@@ -146,23 +153,35 @@ import Testing
         }
     }
 
-    @Test func anonymousModeNeedsNoSignIn() async throws {
-        let (api, _) = try await fixture(anonymous: true)
+    @Test func anonymousModeNeedsNoSignInButItsFormsMustComeFromTheConsole() async throws {
+        let (api, queue) = try await fixture(anonymous: true)
+        let uri = "/console/b/\(Self.bucket)/queues/\(queue.id)/state"
         try await api.makeApplication().test(.router) { client in
             let page = try await client.execute(uri: "/console/b/\(Self.other)/jobs", method: .get)
             #expect(page.status == .ok)
+            // Without a session there is no token: the origin is the whole check, and must be there.
+            for origin in ["http://evil.example", "null", nil] as [String?] {
+                #expect(try await post(client, uri, cookie: nil, form: "state=Paused", origin: origin).status == .forbidden)
+            }
+            #expect(try await store.queue(id: queue.id)?.state == .active)
+            #expect(try await post(client, uri, cookie: nil, form: "state=Paused").status == .seeOther)
+            #expect(try await store.queue(id: queue.id)?.state == .paused)
         }
     }
 
     @Test func aSessionCookieIsRefusedWhenTamperedWithOrExpired() {
         let sessions = ConsoleSessions(key: Array("k".utf8), lifetime: .seconds(60))
         let now = Timestamp(seconds: 1_700_000_000)
-        let cookie = sessions.issue(.key(secretID: "AKIDmine"), now: now)
-        #expect(sessions.verify(cookie, now: now) == .key(secretID: "AKIDmine"))
-        #expect(sessions.verify(cookie.replacingOccurrences(of: "key:AKIDmine", with: "admin"), now: now) == nil)
-        #expect(sessions.verify(cookie, now: now + .seconds(61)) == nil)
-        #expect(ConsoleSessions(key: Array("other".utf8), lifetime: .seconds(60)).verify(cookie, now: now) == nil)
-        #expect(sessions.csrfToken(for: cookie) != sessions.csrfToken(for: sessions.issue(.key(secretID: "AKIDmine"), now: now)))
+        let cookie = sessions.issue(.key(secretID: "AKIDmine"), secret: "s1", now: now)
+        let unchanged: (ConsolePrincipal) -> String? = { _ in "s1" }
+        #expect(sessions.verify(cookie, now: now, currentSecret: unchanged) == .key(secretID: "AKIDmine"))
+        #expect(sessions.verify(cookie.replacingOccurrences(of: "key:AKIDmine", with: "admin"), now: now, currentSecret: unchanged) == nil)
+        #expect(sessions.verify(cookie, now: now + .seconds(61), currentSecret: unchanged) == nil)
+        #expect(ConsoleSessions(key: Array("other".utf8), lifetime: .seconds(60)).verify(cookie, now: now, currentSecret: unchanged) == nil)
+        // A key given a new SecretKey, or taken out, ends its sessions.
+        #expect(sessions.verify(cookie, now: now, currentSecret: { _ in "s2" }) == nil)
+        #expect(sessions.verify(cookie, now: now, currentSecret: { _ in nil }) == nil)
+        #expect(sessions.csrfToken(for: cookie) != sessions.csrfToken(for: sessions.issue(.key(secretID: "AKIDmine"), secret: "s1", now: now)))
     }
 
     @Test func formFieldsAreDecodedAsBrowsersEncodeThem() {

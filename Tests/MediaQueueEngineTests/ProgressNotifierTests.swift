@@ -94,4 +94,31 @@ import Testing
         notifier.report(job, progress: 5)
         #expect(try await sentProgress(job) == ["5"])
     }
+
+    @Test func aJobsEndWaitsForAHangingReceiverNoLongerThanTheSendTimeout() async throws {
+        let receiver = try TestHTTPReceiver { _, _ in .hang }
+        defer { receiver.stop() }
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let client = HTTPClient(configuration: HTTPClientConfiguration(addressPolicy: AddressPolicy(allowedNetworks: [IPNetwork("127.0.0.0/8")!])))
+        let notifier = ProgressNotifier(
+            store: store, regions: MQRegions(fallback: broker), client: client,
+            options: ProgressOptions(interval: .seconds(5), sendTimeout: .seconds(5)), formatting: CIFormatting(), time: clock, logger: logger
+        )
+        var queue = try await store.ensureDefaultQueue(bucket: "b-1", template: MediaQueue(bucket: "", name: "", createTime: clock.now))
+        queue.notifyConfig = NotifyConfig(isOn: true, events: [.taskFinish, .taskProgress], type: .url, url: receiver.url())
+        try await store.updateQueue(queue)
+        let job = Job(bucket: "b-1", queueID: queue.id, tag: "Transcode", input: XMLTree("Input"), operation: XMLTree("Operation"), creationTime: clock.now)
+        _ = try await store.submit([Submission(idempotencyKey: nil, jobs: [job])])
+        notifier.jobStarted(job.id)
+        notifier.report(job, progress: 40)
+        try await eventually("the POST to reach the receiver") { receiver.inFlight == 1 }
+
+        let ended = Task { await notifier.jobEnded(job.id) }
+        // Once the end waits on the clock, the send timeout passes: the end goes on without the answer.
+        await clock.sleepers(atLeast: 1)
+        clock.advance(by: .seconds(5))
+        await ended.value
+        #expect(receiver.inFlight == 1, "the receiver still holds the POST")
+    }
 }

@@ -38,12 +38,14 @@ import Testing
         try await eventually("the URL callback to be tried") { receiver.requests.count == 1 }
 
         let labels = "bucket=\"\(harness.configuration.bucket)\",queue=\"\(queue.id.rawValue)\""
-        let text = try await eventually("every attempt counted") { () -> String? in
+        let text = try await eventually("every attempt counted and recorded") { () -> String? in
             let text = try await Self.scrape(port: api)
             let samples = Self.samples(text)
             let attempts = (samples["mediaqueue_callback_attempts_total{channel=\"tdmq\"}"] ?? 0)
                 + (samples["mediaqueue_callback_attempts_total{channel=\"url\"}"] ?? 0)
-            return attempts >= 6 && samples["mediaqueue_outbox_dead{channel=\"url\"}"] == 1 ? text : nil
+            // Deliveries are recorded in the store just after their confirm or answer.
+            let recorded = samples["mediaqueue_outbox_pending{channel=\"tdmq\"}"] == 0 && samples["mediaqueue_outbox_dead{channel=\"url\"}"] == 1
+            return attempts >= 6 && recorded ? text : nil
         }
         let samples = Self.samples(text)
         #expect(samples["mediaqueue_jobs_submitted_total{\(labels),tag=\"MediaInfo\"}"] == 6)

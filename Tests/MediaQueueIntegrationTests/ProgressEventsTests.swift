@@ -54,7 +54,7 @@ import Testing
             #expect(message.properties.headers["x-ci-event"] == .string("TaskProgress"))
             return Int(document["JobsDetail"]?.text("Progress") ?? "") ?? -1
         }
-        #expect(topicValues == topicValues.sorted() && topicValues.allSatisfy { (0..<100).contains($0) }, "\(topicValues)")
+        #expect(topicValues == topicValues.sorted() && topicValues.allSatisfy { (0...100).contains($0) }, "\(topicValues)")
         #expect(afterFinish.allSatisfy { !$0.routingKey.hasSuffix(".Progress") }, "no progress after TaskFinish")
 
         // The URL: signed POSTs of TaskProgress, all before its TaskFinish.

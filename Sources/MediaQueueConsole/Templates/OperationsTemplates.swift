@@ -36,7 +36,7 @@ enum OperationsTemplates {
           <input type="hidden" name="csrf" value="{{page.csrf}}">
           <input type="hidden" name="queue" value="{{filters.queue}}"><input type="hidden" name="endpoint" value="{{filters.endpoint}}">
           <input type="hidden" name="from" value="{{filters.from}}"><input type="hidden" name="to" value="{{filters.to}}">
-          <button id="redrive-matching">Redrive all {{total}} matching</button>
+          <button id="redrive-matching">Redrive all {{total}}matching</button>
         </form>
         <table class="grid" id="dead">
           <thead><tr><th>Event id</th><th>JobId</th><th>Endpoint</th><th>Attempts</th><th>Last error</th><th>Created</th><th></th></tr></thead>
@@ -50,7 +50,7 @@ enum OperationsTemplates {
           {{^deliveries}}<tr><td colspan="7" class="empty">No dead callback matches.</td></tr>{{/deliveries}}
           </tbody>
         </table>
-        {{#more}}<p class="hint">Showing the oldest {{shown}}; redriving all matching takes every one of the {{total}}.</p>{{/more}}
+        {{#more}}<p class="hint">Showing the oldest {{shown}}; more match, and redriving all matching takes every one.</p>{{/more}}
         {{/content}}{{/layout}}
         """
 }
