@@ -5,6 +5,7 @@ import HummingbirdTesting
 import Logging
 import MediaQueueAPI
 import MediaQueueCore
+import MediaQueueXML
 import NIOCore
 import Testing
 @testable import MediaQueueConsole
@@ -192,5 +193,35 @@ import Testing
         #expect(form.all("Event") == ["TaskFinish", "TaskProgress"])
         #expect(form["d"] == "中")
         #expect("a b/ç?".urlEncoded == "a%20b/%C3%A7%3F")
+    }
+
+    @Test func redrivingAllMatchingTakesEveryMatchAndNothingElse() async throws {
+        let (api, queue) = try await fixture()
+        let now = SystemTimeSource().now
+        var entries: [OutboxEntry] = []
+        for (index, url) in ["http://a.example/cb", "http://a.example/cb", "http://b.example/cb"].enumerated() {
+            let job = Job(bucket: Self.bucket, queueID: queue.id, tag: "Snapshot", input: XMLTree("Input"), operation: XMLTree("Operation"), creationTime: now)
+            _ = try await store.submit([Submission(idempotencyKey: nil, jobs: [job])])
+            var claimed = try #require(try await store.claimJobs(owner: "n", now: now, leaseUntil: now + .seconds(60), limit: 1).first)
+            claimed.state = .success
+            let entry = OutboxEntry(
+                jobID: claimed.id, bucket: Self.bucket, target: .url(url), routingKey: "job", body: [], contentType: "application/xml",
+                nextAttempt: now, createdAt: now + .seconds(index)
+            )
+            #expect(try await store.finish(claimed, owner: "n", outbox: [entry]))
+            try await store.markAttemptFailed(entry.id, error: "HTTP 410 Gone", nextAttempt: nil)
+            entries.append(entry)
+        }
+        let ids = entries.map(\.id)
+        try await api.makeApplication().test(.router) { client in
+            let (cookie, csrf) = try await signIn(client, "secretId=AKIDmine&secretKey=mine-key")
+            let listed = try await client.execute(uri: "/console/b/\(Self.bucket)/callbacks/dead?endpoint=a.example%3A80", method: .get, headers: [.cookie: cookie])
+            let html = String(buffer: listed.body)
+            #expect(html.contains(ids[0]) && html.contains(ids[1]) && !html.contains(ids[2]))
+            let redrive = try await post(client, "/console/b/\(Self.bucket)/callbacks/dead/redrive", cookie: cookie, form: "csrf=\(csrf)&endpoint=a.example%3A80")
+            #expect(redrive.status == .seeOther)
+            #expect(redrive.headers[.location]?.contains("notice=2%20deliveries%20are%20due%20again.") == true)
+        }
+        #expect(try await store.deadOutbox(limit: 10).map(\.id) == [ids[2]])
     }
 }

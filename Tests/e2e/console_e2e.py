@@ -9,7 +9,7 @@ import http.server
 import os
 import sys
 import threading
-import time
+import urllib.request
 
 from qcloud_cos import CosConfig, CosS3Client
 from selenium import webdriver
@@ -162,7 +162,8 @@ try:
     browser.find_element(By.ID, "secretId").send_keys("AKIDwrong")
     browser.find_element(By.ID, "secretKey").send_keys("nope")
     browser.find_element(By.ID, "sign-in").click()
-    check("Wrong SecretId" in text("page-error"), "a wrong key is refused")
+    refusal = wait("the refusal", lambda: browser.find_elements(By.ID, "page-error"))[0]
+    check("Wrong SecretId" in refusal.text, "a wrong key is refused")
 
     # 2. Sign in with the API's key pair.
     browser.find_element(By.ID, "secretId").clear()
@@ -236,6 +237,13 @@ try:
     check(browser.find_element(By.ID, "progress-bar").get_attribute("value") == "100", "the bar reaches 100")
     outputs = [a.text for a in browser.find_elements(By.CSS_SELECTOR, "#outputs a")]
     check(outputs == ["out/watched.mp4"], "the output is listed for download: %s" % outputs)
+    # The link downloads the file, with the session's cookie (an MP4 starts with an ftyp box).
+    link = browser.find_element(By.CSS_SELECTOR, "#outputs a").get_attribute("href")
+    request = urllib.request.Request(link, headers={"Cookie": "mq_console=" + browser.get_cookie("mq_console")["value"]})
+    with urllib.request.urlopen(request) as response:
+        data = response.read()
+        check(response.headers.get("Content-Disposition") == 'attachment; filename="watched.mp4"', "downloaded as watched.mp4")
+    check(len(data) > 10000 and data[4:8] == b"ftyp", "the download is the transcoded MP4 (%d bytes)" % len(data))
     shot("job-done")
 
     # 8. A dead callback, redriven from the console, is delivered with the same webhook-id.
@@ -277,8 +285,14 @@ try:
 
     # 10. Signing out ends the session.
     browser.find_element(By.CSS_SELECTOR, ".signout button").click()
+    wait("the sign-in page after signing out", lambda: browser.current_url.endswith("/console/login"))
     open_page("/console/b/%s/queues" % BUCKET)
     check(browser.current_url.endswith("/console/login"), "signed out")
+except Exception:
+    # What the browser showed when the script broke, for the log and the screenshots.
+    shot("failure")
+    print("FAILED at", browser.current_url, "showing:", browser.find_element(By.TAG_NAME, "body").text[:2000], file=sys.stderr)
+    raise
 finally:
     browser.quit()
     receiver.shutdown()
