@@ -14,12 +14,22 @@ public struct XMLParseError: Error, Sendable, Hashable, CustomStringConvertible 
 
 /// Parses XML documents into `XMLTree`s with libxml2.
 ///
-/// The parser never reaches the network (`XML_PARSE_NONET`) and never expands external entities,
-/// so request bodies cannot make it read files or URLs.
+/// Hostile input gets nowhere: a document with a document type or entity declaration is refused
+/// before libxml2 sees it (CI's documents have none; DTDs are how XXE and entity-expansion
+/// attacks such as "billion laughs" get in), the parser never reaches the network
+/// (`XML_PARSE_NONET`) nor substitutes entities, and elements may nest `maxDepth` deep at most.
 public enum XMLDocumentParser {
+    /// The deepest nesting of elements accepted (CI's deepest documents, workflows, nest about
+    /// ten deep).
+    public static let maxDepth = 32
+
     /// Parses `bytes` and returns the root element.
     public static func parse(_ bytes: some Collection<UInt8>) throws(XMLParseError) -> XMLTree {
         if bytes.isEmpty { throw XMLParseError(reason: "the document is empty", line: 0) }
+        let contiguous = Array(bytes)
+        if let declaration = declaration(in: contiguous) {
+            throw XMLParseError(reason: "\(declaration) declarations are not accepted", line: 0)
+        }
         CLibXML2_silenceErrors()
         guard let context = xmlNewParserCtxt() else {
             throw XMLParseError(reason: "libxml2 could not allocate a parser", line: 0)
@@ -27,7 +37,6 @@ public enum XMLDocumentParser {
         defer { xmlFreeParserCtxt(context) }
 
         let options = Int32(XML_PARSE_NONET.rawValue | XML_PARSE_NOCDATA.rawValue | XML_PARSE_NOBLANKS.rawValue)
-        let contiguous = Array(bytes)
         let document = contiguous.withUnsafeBufferPointer { buffer in
             buffer.baseAddress!.withMemoryRebound(to: CChar.self, capacity: buffer.count) { base in
                 xmlCtxtReadMemory(context, base, Int32(buffer.count), nil, "UTF-8", options)
@@ -40,7 +49,22 @@ public enum XMLDocumentParser {
         guard let root = xmlDocGetRootElement(document) else {
             throw XMLParseError(reason: "the document has no root element", line: 0)
         }
-        return tree(root)
+        return try tree(root, depth: 1)
+    }
+
+    /// `DOCTYPE` or `ENTITY` when the document holds such a declaration (`<!DOCTYPE`, `<!ENTITY`).
+    private static func declaration(in bytes: [UInt8]) -> String? {
+        let doctype = Array("DOCTYPE".utf8), entity = Array("ENTITY".utf8)
+        var index = 0
+        while index + 2 < bytes.count {
+            if bytes[index] == UInt8(ascii: "<"), bytes[index + 1] == UInt8(ascii: "!") {
+                let rest = bytes[(index + 2)...]
+                if rest.starts(with: doctype) { return "DOCTYPE" }
+                if rest.starts(with: entity) { return "ENTITY" }
+            }
+            index += 1
+        }
+        return nil
     }
 
     /// Parses a UTF-8 string.
@@ -60,14 +84,17 @@ public enum XMLDocumentParser {
     }
 
     // The nodes belong to `document`, which outlives this walk (freed by the caller's defer).
-    private static func tree(_ node: xmlNodePtr) -> XMLTree {
+    private static func tree(_ node: xmlNodePtr, depth: Int) throws(XMLParseError) -> XMLTree {
+        guard depth <= maxDepth else {
+            throw XMLParseError(reason: "elements nest deeper than \(maxDepth) levels", line: Int(node.pointee.line))
+        }
         var element = XMLTree(String(cString: node.pointee.name))
         var text = ""
         var child = node.pointee.children
         while let current = child {
             switch current.pointee.type {
             case XML_ELEMENT_NODE:
-                element.children.append(tree(current))
+                element.children.append(try tree(current, depth: depth + 1))
             case XML_TEXT_NODE, XML_CDATA_SECTION_NODE:
                 if let content = current.pointee.content {
                     text += String(cString: content)
