@@ -13,11 +13,14 @@ public struct APIOptions: Sendable {
     public var hostSuffixes: [String]
     /// Largest request body accepted (413 beyond).
     public var maxBodyBytes: Int
+    /// The most job ids one `GET /jobs/<ids>` may name.
+    public var maxJobIDs: Int
 
     public init(
         host: String = "127.0.0.1", port: Int = 8080, credentials: [Credential] = [], allowAnonymous: Bool = false,
-        hostSuffixes: [String] = [], maxBodyBytes: Int = 1 << 20
+        hostSuffixes: [String] = [], maxBodyBytes: Int = 1 << 20, maxJobIDs: Int = 100
     ) {
+        self.maxJobIDs = maxJobIDs
         self.host = host
         self.port = port
         self.credentials = credentials

@@ -29,7 +29,8 @@ public struct APIService: Service {
         self.extraRoutes = extraRoutes
         self.options = options
         self.controller = CIController(
-            store: store, factory: factory, formatting: formatting, time: time, maxBodyBytes: options.maxBodyBytes, onSubmitted: onSubmitted,
+            store: store, factory: factory, formatting: formatting, time: time, maxBodyBytes: options.maxBodyBytes, maxJobIDs: options.maxJobIDs,
+            onSubmitted: onSubmitted,
             checkRule: checkRule
         )
         self.time = time

@@ -14,6 +14,7 @@ struct CIController: Sendable {
     let formatting: CIFormatting
     let time: any TimeSource
     let maxBodyBytes: Int
+    let maxJobIDs: Int
     let onSubmitted: @Sendable () -> Void
     /// Refuses a callback rule early (a literal private address, say); the same check as the CLI's.
     let checkRule: @Sendable (NotifyConfig) throws(CIError) -> Void
@@ -131,7 +132,7 @@ struct CIController: Sendable {
     func describeJobs(_ request: Request, _ context: APIContext) async throws -> Response {
         let list = try context.parameters.require("jobIds")
         let ids = (list.removingPercentEncoding ?? list).split(separator: ",").map { String($0).trimmed }.filter { !$0.isEmpty }
-        guard !ids.isEmpty, ids.count <= 100 else { throw CIError(.invalidArgument, "name 1 to 100 job ids", element: "JobId") }
+        guard !ids.isEmpty, ids.count <= maxJobIDs else { throw CIError(.invalidArgument, "name 1 to \(maxJobIDs) job ids", element: "JobId") }
         var children: [XMLTree] = []
         var missing: [String] = []
         for id in ids {

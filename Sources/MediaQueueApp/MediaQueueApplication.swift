@@ -84,7 +84,10 @@ public struct MediaQueueApplication: Sendable {
     /// address check as queue rules.
     func submissionFactory(_ workers: WorkerRegistry) -> SubmissionFactory {
         let configuration = self.configuration
-        return SubmissionFactory(queues: queueDirectory(), workers: workers) { url throws(CIError) in
+        let limits = SubmissionLimits(
+            maxBodyBytes: configuration.maxBodyBytes, maxOperations: configuration.maxOperations, maxUserDataBytes: configuration.maxUserDataBytes
+        )
+        return SubmissionFactory(queues: queueDirectory(), workers: workers, limits: limits) { url throws(CIError) in
             try configuration.checkCallbackURL(url, element: "CallBack")
         }
     }
@@ -94,7 +97,8 @@ public struct MediaQueueApplication: Sendable {
         let address = try APIOptions.address(configuration.httpAddress)
         return APIOptions(
             host: address.host, port: address.port, credentials: try Credential.parseList(configuration.credentials),
-            allowAnonymous: configuration.anonymous, hostSuffixes: configuration.hostSuffixes, maxBodyBytes: configuration.maxBodyBytes
+            allowAnonymous: configuration.anonymous, hostSuffixes: configuration.hostSuffixes, maxBodyBytes: configuration.maxBodyBytes,
+            maxJobIDs: configuration.maxJobIDs
         )
     }
 

@@ -70,8 +70,14 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
     public var anonymous = false
     /// Host suffixes naming a bucket as `<bucket>.<suffix>` (`MEDIAQUEUE_HOST_SUFFIXES`, comma-separated).
     public var hostSuffixes: [String] = []
-    /// Largest API request body in bytes (`MEDIAQUEUE_MAX_BODY_BYTES`).
+    /// Largest submission or API request body in bytes (`MEDIAQUEUE_MAX_BODY_BYTES`), for the API and the intake alike.
     public var maxBodyBytes = 1 << 20
+    /// The most `Operation`s one submission may hold (`MEDIAQUEUE_MAX_OPERATIONS`).
+    public var maxOperations = 100
+    /// The longest `UserData` in bytes (`MEDIAQUEUE_MAX_USER_DATA_BYTES`, CI's 1,024).
+    public var maxUserDataBytes = 1024
+    /// The most job ids one `GET /jobs/<ids>` may name (`MEDIAQUEUE_MAX_JOB_IDS`).
+    public var maxJobIDs = 100
     /// What `serve` runs (`MEDIAQUEUE_ROLES`: any of intake, dispatch, relay, api).
     public var roles: Set<Role> = Set(Role.allCases)
     /// `trace` … `critical` (`MEDIAQUEUE_LOG_LEVEL`).
@@ -186,6 +192,9 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
             case "anonymous": anonymous = ["1", "true", "yes", "on"].contains(value.lowercased())
             case "hostSuffixes": hostSuffixes = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
             case "maxBodyBytes": maxBodyBytes = try int(key, value)
+            case "maxOperations": maxOperations = try int(key, value)
+            case "maxUserDataBytes": maxUserDataBytes = try int(key, value)
+            case "maxJobIds", "maxJobIDs": maxJobIDs = try int(key, value)
             default:
                 if try applyCallbackSetting(key, value, source: source) { continue }
                 if source != "environment" { throw ConfigurationError("\(source): unknown key '\(key)'") }
@@ -209,6 +218,9 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
         }
         guard jobTimeoutSeconds > 0 else { throw ConfigurationError("jobTimeoutSeconds must be positive") }
         guard progressIntervalSeconds > 0 else { throw ConfigurationError("progressIntervalSeconds must be positive") }
+        guard maxBodyBytes > 0, maxOperations > 0, maxUserDataBytes > 0, maxJobIDs > 0 else {
+            throw ConfigurationError("maxBodyBytes, maxOperations, maxUserDataBytes and maxJobIds must be positive")
+        }
         guard inputURLMaxBytes > 0, inputURLTimeoutSeconds > 0 else {
             throw ConfigurationError("inputUrlMaxBytes and inputUrlTimeoutSeconds must be positive")
         }

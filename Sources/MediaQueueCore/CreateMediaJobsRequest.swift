@@ -17,17 +17,18 @@ public struct CreateMediaJobsRequest: Sendable, Hashable {
     public var callback: CallbackOverride
     public var operations: [Operation]
 
-    /// The largest `UserData` CI accepts.
-    public static let maxUserDataLength = 1024
-
-    /// Parses and validates a request body (XML; a JSON object of the same shape is accepted too).
+    /// Parses and validates a request body (XML; a JSON object of the same shape is accepted too)
+    /// within `limits`.
     ///
     /// `validate` checks one operation for its tag (the workers know their own fields) and throws
     /// for a tag nothing runs. Every error names the element it is about.
     public static func parse(
-        _ body: [UInt8],
+        _ body: [UInt8], limits: SubmissionLimits = SubmissionLimits(),
         validate: (Operation) throws(CIError) -> Void
     ) throws(CIError) -> CreateMediaJobsRequest {
+        guard body.count <= limits.maxBodyBytes else {
+            throw CIError(.invalidArgument, "the request is larger than \(limits.maxBodyBytes) bytes", element: "Request")
+        }
         let tree: XMLTree
         if let first = body.first(where: { !($0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09) }), first == UInt8(ascii: "{") {
             tree = try JSONTree.parse(body, rootName: "Request")
@@ -38,12 +39,12 @@ public struct CreateMediaJobsRequest: Sendable, Hashable {
                 throw CIError(.invalidArgument, "the body is not a CreateMediaJobs request: \(error)", element: "Request")
             }
         }
-        return try parse(tree, validate: validate)
+        return try parse(tree, limits: limits, validate: validate)
     }
 
     /// Validates an already-parsed `<Request>` element.
     public static func parse(
-        _ request: XMLTree,
+        _ request: XMLTree, limits: SubmissionLimits = SubmissionLimits(),
         validate: (Operation) throws(CIError) -> Void
     ) throws(CIError) -> CreateMediaJobsRequest {
         guard request.name == "Request" else {
@@ -53,6 +54,9 @@ public struct CreateMediaJobsRequest: Sendable, Hashable {
         let operationElements = request.all("Operation")
         if operationElements.isEmpty {
             throw CIError.invalid("Operation", "is required")
+        }
+        if operationElements.count > limits.maxOperations {
+            throw CIError.invalid("Operation", "a request may hold at most \(limits.maxOperations) operations, not \(operationElements.count)")
         }
         var queueID: QueueID?
         if let id = request.text("QueueId")?.trimmed, !id.isEmpty {
@@ -76,8 +80,8 @@ public struct CreateMediaJobsRequest: Sendable, Hashable {
             operation.remove("Input")
             let level = try jobLevel(operation, path: path)
             operation.set(XMLTree("JobLevel", text: String(level)))
-            if let userData = operation.text("UserData"), userData.utf8.count > maxUserDataLength {
-                throw CIError.invalid("\(path).UserData", "is longer than \(maxUserDataLength) bytes")
+            if let userData = operation.text("UserData"), userData.utf8.count > limits.maxUserDataBytes {
+                throw CIError.invalid("\(path).UserData", "is longer than \(limits.maxUserDataBytes) bytes")
             }
             let parsed = Operation(tag: tag, input: input, operation: operation, jobLevel: level)
             try validate(parsed)

@@ -4,11 +4,16 @@
 public struct SubmissionFactory: Sendable {
     public let queues: QueueDirectory
     public let workers: WorkerRegistry
+    public let limits: SubmissionLimits
     /// Refuses a job's own `CallBack` URL early (e.g. a literal private address the delivery's
     /// SSRF guard would refuse anyway); nil checks nothing.
     let checkCallbackURL: (@Sendable (String) throws(CIError) -> Void)?
 
-    public init(queues: QueueDirectory, workers: WorkerRegistry, checkCallbackURL: (@Sendable (String) throws(CIError) -> Void)? = nil) {
+    public init(
+        queues: QueueDirectory, workers: WorkerRegistry, limits: SubmissionLimits = SubmissionLimits(),
+        checkCallbackURL: (@Sendable (String) throws(CIError) -> Void)? = nil
+    ) {
+        self.limits = limits
         self.queues = queues
         self.workers = workers
         self.checkCallbackURL = checkCallbackURL
@@ -19,7 +24,7 @@ public struct SubmissionFactory: Sendable {
     public func submission(body: [UInt8], bucket: String, idempotencyKey: String?, now: Timestamp) async -> Result<Submission, CIError> {
         do {
             try BucketName.validate(bucket)
-            let request = try CreateMediaJobsRequest.parse(body) { operation throws(CIError) in
+            let request = try CreateMediaJobsRequest.parse(body, limits: limits) { operation throws(CIError) in
                 try workers.validate(operation)
             }
             if let url = request.callback.url, !request.callback.isSilenced {

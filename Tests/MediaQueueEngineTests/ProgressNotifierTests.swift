@@ -103,7 +103,8 @@ import Testing
         let client = HTTPClient(configuration: HTTPClientConfiguration(addressPolicy: AddressPolicy(allowedNetworks: [IPNetwork("127.0.0.0/8")!])))
         let notifier = ProgressNotifier(
             store: store, regions: MQRegions(fallback: broker), client: client,
-            options: ProgressOptions(interval: .seconds(5), sendTimeout: .seconds(5)), formatting: CIFormatting(), time: clock, logger: logger
+            // Far longer than the test: the POST (timed in real time) is still held when the end goes on.
+            options: ProgressOptions(interval: .seconds(5), sendTimeout: .seconds(600)), formatting: CIFormatting(), time: clock, logger: logger
         )
         var queue = try await store.ensureDefaultQueue(bucket: "b-1", template: MediaQueue(bucket: "", name: "", createTime: clock.now))
         queue.notifyConfig = NotifyConfig(isOn: true, events: [.taskFinish, .taskProgress], type: .url, url: receiver.url())
@@ -117,7 +118,7 @@ import Testing
         let ended = Task { await notifier.jobEnded(job.id) }
         // Once the end waits on the clock, the send timeout passes: the end goes on without the answer.
         await clock.sleepers(atLeast: 1)
-        clock.advance(by: .seconds(5))
+        clock.advance(by: .seconds(600))
         await ended.value
         #expect(receiver.inFlight == 1, "the receiver still holds the POST")
     }

@@ -13,7 +13,7 @@ import Testing
     func transcode(_ extra: String, userData: String) -> String {
         """
         <Request><Tag>Transcode</Tag><Input><Object>input/long.mp4</Object></Input><Operation>
-        <Transcode><Container><Format>mp4</Format></Container><Video><Codec>H.264</Codec><Preset>slow</Preset></Video></Transcode>
+        <Transcode><Container><Format>mp4</Format></Container><Video><Codec>H.265</Codec><Preset>medium</Preset></Video></Transcode>
         <Output><Object>out/\(userData).mp4</Object></Output><UserData>\(userData)</UserData></Operation>\(extra)</Request>
         """
     }

@@ -1,0 +1,16 @@
+/// How large a CreateMediaJobs submission may be: the same for the AMQP intake and the REST API,
+/// so a request refused on one way in is refused on the other.
+public struct SubmissionLimits: Sendable, Hashable {
+    /// The largest body, in bytes (`MEDIAQUEUE_MAX_BODY_BYTES`).
+    public var maxBodyBytes: Int
+    /// The most `Operation`s (jobs) one request may hold (`MEDIAQUEUE_MAX_OPERATIONS`).
+    public var maxOperations: Int
+    /// The longest `UserData`, in bytes (`MEDIAQUEUE_MAX_USER_DATA_BYTES`; CI's is 1,024).
+    public var maxUserDataBytes: Int
+
+    public init(maxBodyBytes: Int = 1 << 20, maxOperations: Int = 100, maxUserDataBytes: Int = 1024) {
+        self.maxBodyBytes = maxBodyBytes
+        self.maxOperations = maxOperations
+        self.maxUserDataBytes = maxUserDataBytes
+    }
+}
