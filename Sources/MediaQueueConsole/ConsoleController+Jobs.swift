@@ -87,13 +87,13 @@ extension ConsoleController {
         var nextPage: String?
         if jobs.count > Self.pageSize {
             jobs = Array(jobs.prefix(Self.pageSize))
-            var parameters = ["queue", "tag", "state", "from", "to"].compactMap { name in query[name].map { "\(name)=\($0.urlEncoded)" } }
+            var parameters = query.query(["queue", "tag", "state", "from", "to"])
             parameters.append("after=\(jobs.last!.sequence)")
             nextPage = "/console/b/\(bucket)/jobs?" + parameters.joined(separator: "&")
         }
         let names = Dictionary(uniqueKeysWithValues: queues.map { ($0.id, $0.name) })
         // Where a cancel returns: this page with its filters, without the last notice.
-        let filterParameters = ["queue", "tag", "state", "from", "to", "jobId", "after"].compactMap { name in query[name].map { "\(name)=\($0.urlEncoded)" } }
+        let filterParameters = query.query(["queue", "tag", "state", "from", "to", "jobId", "after"])
         let back = "/console/b/\(bucket)/jobs" + (filterParameters.isEmpty ? "" : "?" + filterParameters.joined(separator: "&"))
         let rows = jobs.map { job in
             JobRow(

@@ -27,7 +27,7 @@ extension ConsoleController {
                 let count = try await store.redriveDead(filter, now: time.now)
                 logger.info("dead callbacks redriven from the console", metadata: ["count": "\(count)", "by": "\(viewer.displayName)"])
                 let notice = count == 1 ? "1 delivery is due again." : "\(count) deliveries are due again."
-                let parameters = ["queue", "endpoint", "from", "to"].compactMap { name in form[name].map { "\(name)=\($0.urlEncoded)" } }
+                let parameters = form.query(["queue", "endpoint", "from", "to"])
                 return .redirect(to: "/console/b/\(bucket)/callbacks/dead?" + (parameters + ["notice=\(notice.urlEncoded)"]).joined(separator: "&"))
             }
         }
@@ -36,10 +36,8 @@ extension ConsoleController {
     func overviewPage(_ viewer: ConsoleViewer, _ bucket: String) async throws -> Response {
         let now = time.now
         let activity = try await store.activity(bucket: bucket, since: now - .seconds(24 * 3600), now: now)
-        let statistics = Dictionary(uniqueKeysWithValues: try await store.queueStatistics(bucket: bucket).map { ($0.queueID, $0) })
-        let queues = try await store.queues(bucket: bucket).map { queue in
-            let counts = statistics[queue.id] ?? QueueStatistics(queueID: queue.id, bucket: bucket)
-            return QueueSummary(
+        let queues = try await queuesWithStatistics(bucket).map { queue, counts in
+            QueueSummary(
                 id: queue.id.rawValue, name: queue.name, state: queue.state.rawValue, running: counts.running, waiting: counts.waiting,
                 oldestWaiting: counts.oldestWaiting.map { "\(formatting.times.format($0)) (\(Self.age(now.milliseconds - $0.milliseconds)) ago)" } ?? "-"
             )

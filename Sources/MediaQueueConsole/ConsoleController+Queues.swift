@@ -71,13 +71,11 @@ extension ConsoleController {
     }
 
     func queuesPage(_ viewer: ConsoleViewer, _ bucket: String, notice: String?) async throws -> Response {
-        let statistics = Dictionary(uniqueKeysWithValues: try await store.queueStatistics(bucket: bucket).map { ($0.queueID, $0) })
         var frame = viewer.frame("Queues and Callbacks", bucket: bucket)
         frame.onQueues = true
         frame.notice = notice
-        let rows = try await store.queues(bucket: bucket).map { queue in
-            let counts = statistics[queue.id] ?? QueueStatistics(queueID: queue.id, bucket: bucket)
-            return QueueRow(
+        let rows = try await queuesWithStatistics(bucket).map { queue, counts in
+            QueueRow(
                 id: queue.id.rawValue, name: queue.name, state: queue.state.rawValue, paused: queue.state == .paused,
                 maxConcurrent: queue.maxConcurrent, maxSize: queue.maxSize, running: counts.running,
                 waiting0: counts.waitingByLevel[0], waiting1: counts.waitingByLevel[1], waiting2: counts.waitingByLevel[2],
@@ -85,6 +83,12 @@ extension ConsoleController {
             )
         }
         return html(pages.render("queues", QueuesModel(page: frame, queues: rows)))
+    }
+
+    /// The bucket's queues in creation order, each with what it holds now.
+    func queuesWithStatistics(_ bucket: String) async throws -> [(MediaQueue, QueueStatistics)] {
+        let statistics = Dictionary(uniqueKeysWithValues: try await store.queueStatistics(bucket: bucket).map { ($0.queueID, $0) })
+        return try await store.queues(bucket: bucket).map { ($0, statistics[$0.id] ?? QueueStatistics(queueID: $0.id, bucket: bucket)) }
     }
 
     func queuePage(

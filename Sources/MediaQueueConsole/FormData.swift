@@ -22,6 +22,11 @@ struct FormData: Sendable {
     /// Every value of a repeated field.
     func all(_ name: String) -> [String] { values[name] ?? [] }
 
+    /// The given fields that have a value, encoded for a query string (`a=1&b=2`), in that order.
+    func query(_ names: [String]) -> [String] {
+        names.compactMap { name in self[name].map { "\(name)=\($0.urlEncoded)" } }
+    }
+
     private static func decode(_ text: Substring) -> String {
         var bytes: [UInt8] = []
         var iterator = text.utf8.makeIterator()

@@ -224,4 +224,30 @@ import Testing
         }
         #expect(try await store.deadOutbox(limit: 10).map(\.id) == [ids[2]])
     }
+
+    @Test func theOverviewCountsJobsByStateAndTheLastHoursEnds() async throws {
+        let (api, queue) = try await fixture()
+        let now = SystemTimeSource().now
+        for index in 0..<2 {
+            let job = Job(
+                bucket: Self.bucket, queueID: queue.id, tag: "Snapshot", input: XMLTree("Input"), operation: XMLTree("Operation"),
+                creationTime: now - .seconds(60 - index)
+            )
+            _ = try await store.submit([Submission(idempotencyKey: nil, jobs: [job])])
+        }
+        var ended = try #require(try await store.claimJobs(owner: "n", now: now, leaseUntil: now + .seconds(60), limit: 1).first)
+        ended.state = .success
+        ended.endTime = now
+        #expect(try await store.finish(ended, owner: "n", outbox: []))
+        time.advance(by: .seconds(now.seconds - time.now.seconds + 30))
+        try await api.makeApplication().test(.router) { client in
+            let (cookie, _) = try await signIn(client, "secretId=AKIDmine&secretKey=mine-key")
+            let page = try await client.execute(uri: "/console/b/\(Self.bucket)", method: .get, headers: [.cookie: cookie])
+            let html = String(buffer: page.body)
+            #expect(html.contains(#"id="count-Success">1<"#))
+            #expect(html.contains(#"id="count-Submitted">1<"#))
+            #expect(html.contains(#"<span id="ended-last-hour">1</span>"#))
+            #expect(html.contains("ago)"), "the oldest waiting job's age is shown")
+        }
+    }
 }
