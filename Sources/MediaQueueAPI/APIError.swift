@@ -9,6 +9,7 @@ enum APIError {
     static let requestExpired = CIError.Code("RequestExpired")
     static let requestNotYetValid = CIError.Code("RequestNotYetValid")
     static let entityTooLarge = CIError.Code("EntityTooLarge")
+    static let requestHeaderTooLarge = CIError.Code("RequestHeaderSectionTooLarge")
     static let noSuchBucket = CIError.Code("NoSuchBucket")
     static let methodNotAllowed = CIError.Code("MethodNotAllowed")
     static let notFound = CIError.Code("NotFound")
@@ -25,6 +26,7 @@ enum APIError {
         case methodNotAllowed: 405
         case .invalidJobState: 409
         case entityTooLarge: 413
+        case requestHeaderTooLarge: 431
         case .internalError: 500
         default: 400
         }

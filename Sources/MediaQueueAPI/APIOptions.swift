@@ -15,12 +15,19 @@ public struct APIOptions: Sendable {
     public var maxBodyBytes: Int
     /// The most job ids one `GET /jobs/<ids>` may name.
     public var maxJobIDs: Int
+    /// The most header fields one request may carry (431 beyond).
+    public var maxHeaderCount: Int
+    /// The most bytes of header names and values one request may carry (431 beyond).
+    public var maxHeaderBytes: Int
 
     public init(
         host: String = "127.0.0.1", port: Int = 8080, credentials: [Credential] = [], allowAnonymous: Bool = false,
-        hostSuffixes: [String] = [], maxBodyBytes: Int = 1 << 20, maxJobIDs: Int = 100
+        hostSuffixes: [String] = [], maxBodyBytes: Int = 1 << 20, maxJobIDs: Int = 100, maxHeaderCount: Int = 100,
+        maxHeaderBytes: Int = 16 * 1024
     ) {
         self.maxJobIDs = maxJobIDs
+        self.maxHeaderCount = maxHeaderCount
+        self.maxHeaderBytes = maxHeaderBytes
         self.host = host
         self.port = port
         self.credentials = credentials

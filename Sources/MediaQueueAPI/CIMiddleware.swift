@@ -25,10 +25,15 @@ struct CIMiddleware: RouterMiddleware {
     // `@concurrent` matches the protocol as Hummingbird declares it (NonisolatedNonsendingByDefault is on here).
     @concurrent
     func handle(_ request: Request, context: APIContext, next: @concurrent (Request, APIContext) async throws -> Response) async throws -> Response {
-        // The console signs its users in itself and answers in HTML.
-        if request.uri.path == "/console" || request.uri.path.hasPrefix("/console/") { return try await next(request, context) }
         var context = context
         context.requestID = randomHex32()
+        if let tooLarge = headerLimitError(request) {
+            var response = errorResponse(tooLarge, request: request, context: context)
+            response.headers[.ciRequestID] = context.requestID
+            return response
+        }
+        // The console signs its users in itself and answers in HTML.
+        if request.uri.path == "/console" || request.uri.path.hasPrefix("/console/") { return try await next(request, context) }
         var response: Response
         do {
             context.bucket = try bucket(of: request)
@@ -79,6 +84,20 @@ struct CIMiddleware: RouterMiddleware {
     }
 
     static let resources: Set<String> = ["queue", "jobs", "mediabucket"]
+
+    /// Refuses a request with more header fields or header bytes than configured (the console's
+    /// and the probes' too), before anything reads them.
+    func headerLimitError(_ request: Request) -> CIError? {
+        let fields = request.headers.count
+        if fields > options.maxHeaderCount {
+            return CIError(APIError.requestHeaderTooLarge, "the request has \(fields) header fields; at most \(options.maxHeaderCount) are allowed")
+        }
+        let bytes = request.headers.reduce(0) { $0 + $1.name.rawName.utf8.count + $1.value.utf8.count }
+        if bytes > options.maxHeaderBytes {
+            return CIError(APIError.requestHeaderTooLarge, "the request's headers hold \(bytes) bytes; at most \(options.maxHeaderBytes) are allowed")
+        }
+        return nil
+    }
 
     func authenticate(_ request: Request, bucket: String) throws(CIError) {
         guard let header = request.headers[.authorization], !header.isEmpty else {

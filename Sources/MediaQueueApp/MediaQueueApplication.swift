@@ -85,7 +85,8 @@ public struct MediaQueueApplication: Sendable {
     func submissionFactory(_ workers: WorkerRegistry) -> SubmissionFactory {
         let configuration = self.configuration
         let limits = SubmissionLimits(
-            maxBodyBytes: configuration.maxBodyBytes, maxOperations: configuration.maxOperations, maxUserDataBytes: configuration.maxUserDataBytes
+            maxBodyBytes: configuration.maxBodyBytes, maxOperations: configuration.maxOperations, maxUserDataBytes: configuration.maxUserDataBytes,
+            maxObjectKeyBytes: configuration.maxObjectKeyBytes
         )
         return SubmissionFactory(queues: queueDirectory(), workers: workers, limits: limits) { url throws(CIError) in
             try configuration.checkCallbackURL(url, element: "CallBack")
@@ -98,7 +99,7 @@ public struct MediaQueueApplication: Sendable {
         return APIOptions(
             host: address.host, port: address.port, credentials: try Credential.parseList(configuration.credentials),
             allowAnonymous: configuration.anonymous, hostSuffixes: configuration.hostSuffixes, maxBodyBytes: configuration.maxBodyBytes,
-            maxJobIDs: configuration.maxJobIDs
+            maxJobIDs: configuration.maxJobIDs, maxHeaderCount: configuration.maxHeaderCount, maxHeaderBytes: configuration.maxHeaderBytes
         )
     }
 

@@ -78,6 +78,12 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
     public var maxUserDataBytes = 1024
     /// The most job ids one `GET /jobs/<ids>` may name (`MEDIAQUEUE_MAX_JOB_IDS`).
     public var maxJobIDs = 100
+    /// The longest object key in a submission, in bytes (`MEDIAQUEUE_MAX_OBJECT_KEY_BYTES`; COS's 850 at most).
+    public var maxObjectKeyBytes = 850
+    /// The most header fields one API request may carry (`MEDIAQUEUE_MAX_HEADER_COUNT`).
+    public var maxHeaderCount = 100
+    /// The most bytes of header names and values one API request may carry (`MEDIAQUEUE_MAX_HEADER_BYTES`).
+    public var maxHeaderBytes = 16 * 1024
     /// What `serve` runs (`MEDIAQUEUE_ROLES`: any of intake, dispatch, relay, api).
     public var roles: Set<Role> = Set(Role.allCases)
     /// `trace` … `critical` (`MEDIAQUEUE_LOG_LEVEL`).
@@ -195,6 +201,9 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
             case "maxOperations": maxOperations = try int(key, value)
             case "maxUserDataBytes": maxUserDataBytes = try int(key, value)
             case "maxJobIds", "maxJobIDs": maxJobIDs = try int(key, value)
+            case "maxObjectKeyBytes": maxObjectKeyBytes = try int(key, value)
+            case "maxHeaderCount": maxHeaderCount = try int(key, value)
+            case "maxHeaderBytes": maxHeaderBytes = try int(key, value)
             default:
                 if try applyCallbackSetting(key, value, source: source) { continue }
                 if source != "environment" { throw ConfigurationError("\(source): unknown key '\(key)'") }
@@ -218,9 +227,10 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
         }
         guard jobTimeoutSeconds > 0 else { throw ConfigurationError("jobTimeoutSeconds must be positive") }
         guard progressIntervalSeconds > 0 else { throw ConfigurationError("progressIntervalSeconds must be positive") }
-        guard maxBodyBytes > 0, maxOperations > 0, maxUserDataBytes > 0, maxJobIDs > 0 else {
-            throw ConfigurationError("maxBodyBytes, maxOperations, maxUserDataBytes and maxJobIds must be positive")
+        guard maxBodyBytes > 0, maxOperations > 0, maxUserDataBytes > 0, maxJobIDs > 0, maxHeaderCount > 0, maxHeaderBytes > 0 else {
+            throw ConfigurationError("maxBodyBytes, maxOperations, maxUserDataBytes, maxJobIds, maxHeaderCount and maxHeaderBytes must be positive")
         }
+        guard (1...850).contains(maxObjectKeyBytes) else { throw ConfigurationError("maxObjectKeyBytes must be 1 to 850 (COS's limit)") }
         guard inputURLMaxBytes > 0, inputURLTimeoutSeconds > 0 else {
             throw ConfigurationError("inputUrlMaxBytes and inputUrlTimeoutSeconds must be positive")
         }

@@ -83,11 +83,25 @@ public struct CreateMediaJobsRequest: Sendable, Hashable {
             if let userData = operation.text("UserData"), userData.utf8.count > limits.maxUserDataBytes {
                 throw CIError.invalid("\(path).UserData", "is longer than \(limits.maxUserDataBytes) bytes")
             }
+            try checkObjectKeys(input, path: element["Input"] == nil ? "Input" : "\(path).Input", limit: limits.maxObjectKeyBytes)
+            try checkObjectKeys(operation, path: path, limit: limits.maxObjectKeyBytes)
             let parsed = Operation(tag: tag, input: input, operation: operation, jobLevel: level)
             try validate(parsed)
             operations.append(parsed)
         }
         return CreateMediaJobsRequest(queueID: queueID, queueType: queueType, callback: callback, operations: operations)
+    }
+
+    /// Every `Object` below `element` (outputs, fragments, watermarks: each worker reads its own)
+    /// within `limit` bytes, so one limit holds whichever worker reads the key.
+    private static func checkObjectKeys(_ element: XMLTree, path: String, limit: Int) throws(CIError) {
+        for child in element.children {
+            let childPath = "\(path).\(child.name)"
+            if child.name == "Object", child.text.utf8.count > limit {
+                throw CIError.invalid(childPath, "is longer than \(limit) bytes")
+            }
+            try checkObjectKeys(child, path: childPath, limit: limit)
+        }
     }
 
     private static func jobLevel(_ operation: XMLTree, path: String) throws(CIError) -> Int {

@@ -7,10 +7,14 @@ public struct SubmissionLimits: Sendable, Hashable {
     public var maxOperations: Int
     /// The longest `UserData`, in bytes (`MEDIAQUEUE_MAX_USER_DATA_BYTES`; CI's is 1,024).
     public var maxUserDataBytes: Int
+    /// The longest object key (`Object`, anywhere in an operation or its input), in bytes
+    /// (`MEDIAQUEUE_MAX_OBJECT_KEY_BYTES`; COS's 850, which is also the most it may be).
+    public var maxObjectKeyBytes: Int
 
-    public init(maxBodyBytes: Int = 1 << 20, maxOperations: Int = 100, maxUserDataBytes: Int = 1024) {
+    public init(maxBodyBytes: Int = 1 << 20, maxOperations: Int = 100, maxUserDataBytes: Int = 1024, maxObjectKeyBytes: Int = ObjectKey.maxLength) {
         self.maxBodyBytes = maxBodyBytes
         self.maxOperations = maxOperations
         self.maxUserDataBytes = maxUserDataBytes
+        self.maxObjectKeyBytes = min(maxObjectKeyBytes, ObjectKey.maxLength)
     }
 }

@@ -31,9 +31,31 @@ import Testing
         #expect(refusal(request(operations: 1, userData: "123456789"))?.message == "Operation.UserData: is longer than 8 bytes")
     }
 
+    @Test func anObjectKeyAnywhereInAnOperationOrItsInputIsHeldToTheKeyLimit() {
+        let limits = SubmissionLimits(maxObjectKeyBytes: 10)
+        func refusal(_ body: String) -> String? {
+            do {
+                _ = try CreateMediaJobsRequest.parse(Array(body.utf8), limits: limits) { _ in }
+                return nil
+            } catch {
+                return error.message
+            }
+        }
+        let long = String(repeating: "k", count: 11)
+        #expect(refusal("<Request><Input><Object>a.mp4</Object></Input><Operation><Tag>MediaInfo</Tag></Operation></Request>") == nil)
+        #expect(refusal("<Request><Input><Object>\(long)</Object></Input><Operation><Tag>MediaInfo</Tag></Operation></Request>")
+            == "Input.Object: is longer than 10 bytes")
+        #expect(refusal("<Request><Input><Object>a.mp4</Object></Input><Operation><Tag>Transcode</Tag><Output><Object>\(long)</Object></Output></Operation></Request>")
+            == "Operation.Output.Object: is longer than 10 bytes")
+        #expect(refusal("<Request><Operation><Tag>Concat</Tag><Input><Object>a.mp4</Object></Input><ConcatTemplate><ConcatFragment><Object>\(long)</Object></ConcatFragment></ConcatTemplate></Operation></Request>")
+            == "Operation.ConcatTemplate.ConcatFragment.Object: is longer than 10 bytes")
+        #expect(SubmissionLimits(maxObjectKeyBytes: 5_000).maxObjectKeyBytes == 850)
+    }
+
     @Test func theDefaultsAreCIs() {
         let defaults = SubmissionLimits()
         #expect(defaults.maxUserDataBytes == 1024)
         #expect(defaults.maxBodyBytes == 1 << 20)
+        #expect(defaults.maxObjectKeyBytes == 850)
     }
 }

@@ -18,6 +18,9 @@ import Testing
             configuration.maxOperations = 2
             configuration.maxUserDataBytes = 16
             configuration.maxJobIDs = 3
+            configuration.maxObjectKeyBytes = 40
+            configuration.maxHeaderCount = 20
+            configuration.maxHeaderBytes = 2_048
         }
         let port = Mutex<Int?>(nil)
         let (_, service) = try harness.startService { _, listening in port.withLock { $0 = listening } }
@@ -33,6 +36,8 @@ import Testing
              "at most 2 operations"),
             ("user-data", "<Request><Input><Object>a.mp4</Object></Input><Operation><Tag>MediaInfo</Tag><UserData>\(String(repeating: "u", count: 17))</UserData></Operation></Request>",
              "longer than 16 bytes"),
+            ("object-key", "<Request><Input><Object>\(String(repeating: "k", count: 41))</Object></Input>\(operation)</Request>",
+             "Input.Object: is longer than 40 bytes"),
         ]
         for item in cases { try await harness.publish(item.body, messageID: item.id) }
         let dead = try await harness.deadLetters(cases.count)
@@ -45,10 +50,11 @@ import Testing
             #expect(message.contains(item.message), "\(item.id): \(message)")
         }
 
-        func send(_ method: String, _ path: String, body: String? = nil) async throws -> (Int, String) {
+        func send(_ method: String, _ path: String, body: String? = nil, headers: [String: String] = [:]) async throws -> (Int, String) {
             var request = URLRequest(url: URL(string: "http://127.0.0.1:\(api)/\(harness.configuration.bucket)\(path)")!)
             request.httpMethod = method
             request.httpBody = body.map { Data($0.utf8) }
+            for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
             let (data, response) = try await URLSession.shared.data(for: request)
             return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
         }
@@ -61,6 +67,13 @@ import Testing
         let ids = (0..<4).map { _ in "j" + String(repeating: "0", count: 32) }.joined(separator: ",")
         let (idStatus, idBody) = try await send("GET", "/jobs/\(ids)")
         #expect(idStatus == 400 && idBody.contains("name 1 to 3 job ids"), "\(idBody)")
+        let manyHeaders = Dictionary(uniqueKeysWithValues: (0..<25).map { ("x-extra-\($0)", "v") })
+        let (countStatus, countBody) = try await send("GET", "/queue", headers: manyHeaders)
+        #expect(countStatus == 431 && countBody.contains("<Code>RequestHeaderSectionTooLarge</Code>") && countBody.contains("at most 20"), "\(countBody)")
+        let (bytesStatus, bytesBody) = try await send("GET", "/queue", headers: ["x-large": String(repeating: "h", count: 3_000)])
+        #expect(bytesStatus == 431 && bytesBody.contains("at most 2048 are allowed"), "\(bytesBody)")
+        let (fineStatus, _) = try await send("GET", "/queue", headers: ["x-small": "h"])
+        #expect(fineStatus == 200)
         #expect(try await probeReadiness(port: api).status == 200)
     }
 }
