@@ -115,6 +115,7 @@ public struct MediaQueueApplication: Sendable {
         // as the relay leases what it reads.
         let relayOptions = RelayOptions(retrySchedule: configuration.retrySchedule, lease: .seconds(configuration.relayLeaseSeconds))
         let handoff = configuration.roles.isSuperset(of: [.dispatch, .relay]) ? DeliveryHandoff(wakeup: relayWakeup, lease: relayOptions.lease) : nil
+        let signers = CallbackSigners(store: store, refresh: configuration.callbackSecretRefresh)
         let workers = self.workers
         // Connections come first in the list: the group stops services in reverse order, so they
         // close only after the services that use them have finished.
@@ -162,7 +163,7 @@ public struct MediaQueueApplication: Sendable {
                     leaseDuration: .seconds(configuration.leaseSeconds)
                 ),
                 formatting: formatting, relayWakeups: RelayWakeups(tdmq: relayWakeup, http: httpRelayWakeup),
-                handoff: handoff, progress: regions.map { progressNotifier(regions: $0) }, logger: logger
+                handoff: handoff, progress: regions.map { progressNotifier(regions: $0, signers: signers) }, logger: logger
             )
             : nil
 
@@ -183,7 +184,7 @@ public struct MediaQueueApplication: Sendable {
             ))
             services.append(HTTPRelayService(
                 store: store, client: HTTPClient(configuration: configuration.httpClientConfiguration),
-                options: configuration.httpRelayOptions, wakeup: httpRelayWakeup, metrics: metrics, logger: logger
+                options: configuration.httpRelayOptions, wakeup: httpRelayWakeup, signers: signers, metrics: metrics, logger: logger
             ))
         }
         if configuration.roles.contains(.api) {
@@ -221,12 +222,12 @@ public struct MediaQueueApplication: Sendable {
     }
 
     /// Sends running jobs' `TaskProgress` events where a rule or a job asks for them.
-    func progressNotifier(regions: MQRegions) -> ProgressNotifier {
+    func progressNotifier(regions: MQRegions, signers: CallbackSigners) -> ProgressNotifier {
         let interval = Duration.seconds(configuration.progressIntervalSeconds)
         return ProgressNotifier(
             store: store, regions: regions, client: HTTPClient(configuration: configuration.httpClientConfiguration),
             options: ProgressOptions(interval: interval, sendTimeout: min(interval, configuration.callbackTimeout)),
-            formatting: configuration.formatting, logger: logger
+            formatting: configuration.formatting, signers: signers, logger: logger
         )
     }
 

@@ -29,6 +29,13 @@ extension MediaQueueConfiguration {
                 throw ConfigurationError("\(source): \(key) must be a positive whole number, not '\(value)'")
             }
             callbackMaxPerEndpoint = number
+        case "callbackSecretRefresh":
+            guard let duration = Self.parseDuration(value) else {
+                throw ConfigurationError("\(source): \(key) must be a duration such as 30s or 0, not '\(value)'")
+            }
+            callbackSecretRefresh = duration
+        case "callbackCaFile", "callbackCAFile":
+            callbackCAFile = value.isEmpty ? nil : value
         default:
             return false
         }

@@ -98,6 +98,11 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
     public var callbackTimeout: Duration = .seconds(30)
     /// HTTP callback requests in flight per `host:port` (`MEDIAQUEUE_CALLBACK_MAX_PER_ENDPOINT`).
     public var callbackMaxPerEndpoint = 8
+    /// How soon a rotated signing secret is used by a running node (`MEDIAQUEUE_CALLBACK_SECRET_REFRESH`).
+    public var callbackSecretRefresh: Duration = .seconds(30)
+    /// PEM file of the CAs that HTTPS callback receivers' certificates must chain to
+    /// (`MEDIAQUEUE_CALLBACK_CA_FILE`); nil for the system's CAs. Certificates are always verified.
+    public var callbackCAFile: String?
 
     public enum Role: String, Sendable, Hashable, CaseIterable, Codable {
         case intake, dispatch, relay, api

@@ -124,8 +124,13 @@ public protocol JobStore: Sendable {
 
     // MARK: Callback signing
 
-    /// The bucket's secret for signing HTTP callbacks (`whsec_…`), created the first time.
-    func webhookSecret(bucket: String) async throws -> String
+    /// The bucket's secrets for signing HTTP callbacks (`whsec_…`), the current one created the
+    /// first time.
+    func signingSecrets(bucket: String) async throws -> SigningSecrets
+
+    /// Gives the bucket a new current secret; the one it replaces stays in use until
+    /// `now + grace` (a secret still in its grace period is dropped). Returns the new secrets.
+    func rotateSigningSecret(bucket: String, now: Timestamp, grace: Duration) async throws -> SigningSecrets
 
     // MARK: Housekeeping
 
@@ -322,5 +327,12 @@ public struct OutboxEntry: Sendable, Hashable {
             routingKey: "job.\(job.queueID.rawValue).\(job.tag).\(job.state.rawValue)",
             body: body.bytes, contentType: body.contentType, nextAttempt: now, createdAt: now
         )
+    }
+}
+
+extension JobStore {
+    /// The bucket's current secret for signing HTTP callbacks, created the first time.
+    public func webhookSecret(bucket: String) async throws -> String {
+        try await signingSecrets(bucket: bucket).current
     }
 }

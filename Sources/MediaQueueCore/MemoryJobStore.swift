@@ -12,7 +12,7 @@ public final class MemoryJobStore: JobStore {
         var delivered: Set<String> = []
         var deliveredAt: [String: Timestamp] = [:]
         var dead: Set<String> = []
-        var webhookSecrets: [String: String] = [:]
+        var webhookSecrets: [String: SigningSecrets] = [:]
         /// The `now` of the latest outbox reads, for tests that wait for a relay to have looked.
         var outboxReadTimes: [Timestamp] = []
     }
@@ -395,12 +395,21 @@ public final class MemoryJobStore: JobStore {
         }
     }
 
-    public func webhookSecret(bucket: String) async throws -> String {
+    public func signingSecrets(bucket: String) async throws -> SigningSecrets {
         state.withLock { state in
-            if let secret = state.webhookSecrets[bucket] { return secret }
-            let secret = WebhookSecret.generate()
-            state.webhookSecrets[bucket] = secret
-            return secret
+            if let secrets = state.webhookSecrets[bucket] { return secrets }
+            let secrets = SigningSecrets(current: WebhookSecret.generate())
+            state.webhookSecrets[bucket] = secrets
+            return secrets
+        }
+    }
+
+    public func rotateSigningSecret(bucket: String, now: Timestamp, grace: Duration) async throws -> SigningSecrets {
+        let existing = try await signingSecrets(bucket: bucket)
+        return state.withLock { state in
+            let rotated = (state.webhookSecrets[bucket] ?? existing).rotated(now: now, grace: grace)
+            state.webhookSecrets[bucket] = rotated
+            return rotated
         }
     }
 

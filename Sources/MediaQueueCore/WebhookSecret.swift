@@ -66,3 +66,30 @@ public enum WebhookSecret {
         decodeBase64(secret.hasPrefix(prefix) ? String(secret.dropFirst(prefix.count)) : secret)
     }
 }
+
+/// A bucket's secrets for signing HTTP callbacks: the current one, and after a rotation the one
+/// it replaced, still signed with until its grace period ends, so receivers can switch over
+/// without missing a delivery (Standard Webhooks sends several `v1,` signatures).
+public struct SigningSecrets: Sendable, Hashable {
+    public var current: String
+    public var previous: String?
+    /// The end of `previous`'s grace period.
+    public var previousUntil: Timestamp?
+
+    public init(current: String, previous: String? = nil, previousUntil: Timestamp? = nil) {
+        self.current = current
+        self.previous = previous
+        self.previousUntil = previousUntil
+    }
+
+    /// The secrets to sign with at `now`: the current one, then the previous one while its grace lasts.
+    public func active(at now: Timestamp) -> [String] {
+        guard let previous, let previousUntil, now < previousUntil else { return [current] }
+        return [current, previous]
+    }
+
+    /// After a rotation at `now`: a new current secret, and this one's current kept for `grace`.
+    public func rotated(now: Timestamp, grace: Duration, newSecret: String = WebhookSecret.generate()) -> SigningSecrets {
+        SigningSecrets(current: newSecret, previous: current, previousUntil: now + grace)
+    }
+}

@@ -79,13 +79,15 @@ public struct HTTPRelayService: Service {
     let options: HTTPRelayOptions
     let time: any TimeSource
     let wakeup: Wakeup
+    let signers: CallbackSigners
     let metrics: EngineMetrics
     let logger: Logger
 
     public init(
         store: any JobStore, client: HTTPClient, options: HTTPRelayOptions, time: any TimeSource = SystemTimeSource(), wakeup: Wakeup,
-        metrics: EngineMetrics = .disabled, logger: Logger
+        signers: CallbackSigners? = nil, metrics: EngineMetrics = .disabled, logger: Logger
     ) {
+        self.signers = signers ?? CallbackSigners(store: store, time: time)
         self.metrics = metrics
         self.store = store
         self.client = client
@@ -97,7 +99,6 @@ public struct HTTPRelayService: Service {
 
     public func run() async throws {
         let flights = Flights()
-        let signers = Signers(store: store)
         let queueLimit = options.queueLimit
         await withDiscardingTaskGroup { group in
             var lastFullRead: Timestamp?
@@ -116,7 +117,7 @@ public struct HTTPRelayService: Service {
                         logger.error("HTTP relay could not read the outbox", metadata: ["error": "\(error)"])
                     }
                 }
-                startSenders(flights, signers: signers, group: &group)
+                startSenders(flights, group: &group)
                 await wakeup.wait(upTo: options.pollInterval)
                 if flights.isBusy { try? await time.sleep(for: options.coalesce) }
             }
@@ -165,11 +166,11 @@ public struct HTTPRelayService: Service {
 
     /// Starts a sender per free slot of each endpoint with queued deliveries. A sender sends its
     /// endpoint's deliveries one after the other until the queue is empty.
-    func startSenders(_ flights: Flights, signers: Signers, group: inout DiscardingTaskGroup) {
+    func startSenders(_ flights: Flights, group: inout DiscardingTaskGroup) {
         for endpoint in flights.newSenders(maxPerEndpoint: options.maxPerEndpoint, maxTotal: options.maxInFlight) {
             group.addTask {
                 while let item = flights.next(endpoint) {
-                    let outcome = await attempt(item.entry, signers: signers)
+                    let outcome = await attempt(item.entry)
                     flights.finish(Flights.Finished(entry: item.entry, outcome: outcome, leaseUntil: item.leaseUntil))
                     wakeup.signal()
                 }
@@ -178,20 +179,20 @@ public struct HTTPRelayService: Service {
     }
 
     /// One POST of one delivery.
-    func attempt(_ entry: OutboxEntry, signers: Signers) async -> HTTPDeliveryOutcome {
+    func attempt(_ entry: OutboxEntry) async -> HTTPDeliveryOutcome {
         guard case .url(let url) = entry.target else { return .gone("not a URL delivery") }
-        let signer: WebhookSigner
+        let timestamp = time.now.seconds
+        let signature: String
         do {
-            signer = try await signers.signer(bucket: entry.bucket)
+            signature = try await signers.signature(bucket: entry.bucket, id: entry.id, timestamp: timestamp, body: entry.body)
         } catch {
             return .retry("could not read the bucket's signing secret: \(error)", retryAfter: nil)
         }
-        let timestamp = time.now.seconds
         let request = HTTPRequest(url: url, headers: [
             HTTPHeader("Content-Type", entry.contentType),
             HTTPHeader("webhook-id", entry.id),
             HTTPHeader("webhook-timestamp", String(timestamp)),
-            HTTPHeader("webhook-signature", signer.signature(id: entry.id, timestamp: timestamp, body: entry.body)),
+            HTTPHeader("webhook-signature", signature),
             HTTPHeader("x-ci-job-id", entry.jobID.rawValue),
             HTTPHeader("x-ci-event", NotifyConfig.Event.taskFinish.rawValue),
         ], body: entry.body)
@@ -416,28 +417,4 @@ final class Flights: Sendable {
             return state.queues.values.flatMap { $0 }
         }
     }
-}
-
-/// Signers per bucket, read from the store once per process.
-final class Signers: Sendable {
-    private let store: any JobStore
-    private let cache = Mutex<[String: WebhookSigner]>([:])
-
-    init(store: any JobStore) {
-        self.store = store
-    }
-
-    func signer(bucket: String) async throws -> WebhookSigner {
-        if let signer = cache.withLock({ $0[bucket] }) { return signer }
-        let secret = try await store.webhookSecret(bucket: bucket)
-        guard let signer = WebhookSigner(secret: secret) else {
-            throw SigningSecretError(description: "the signing secret of bucket \(bucket) is not whsec_ followed by base64")
-        }
-        cache.withLock { $0[bucket] = signer }
-        return signer
-    }
-}
-
-struct SigningSecretError: Error, CustomStringConvertible {
-    let description: String
 }

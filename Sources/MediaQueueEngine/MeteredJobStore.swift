@@ -169,8 +169,12 @@ public struct MeteredJobStore: JobStore {
 
     // MARK: Signing and housekeeping
 
-    public func webhookSecret(bucket: String) async throws -> String {
-        try await timed("webhookSecret") { try await base.webhookSecret(bucket: bucket) }
+    public func signingSecrets(bucket: String) async throws -> SigningSecrets {
+        try await timed("signingSecrets") { try await base.signingSecrets(bucket: bucket) }
+    }
+
+    public func rotateSigningSecret(bucket: String, now: Timestamp, grace: Duration) async throws -> SigningSecrets {
+        try await timed("rotateSigningSecret") { try await base.rotateSigningSecret(bucket: bucket, now: now, grace: grace) }
     }
 
     public func purgeIdempotencyKeys(before cutoff: Timestamp) async throws {

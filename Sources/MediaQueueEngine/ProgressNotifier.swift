@@ -46,12 +46,12 @@ public final class ProgressNotifier: Sendable {
     private let time: any TimeSource
     private let logger: Logger
     private let declared = DeclaredDestinations()
-    private let signers: Signers
+    private let signers: CallbackSigners
     private let jobs = Mutex<[JobID: Sent]>([:])
 
     public init(
         store: any JobStore, regions: MQRegions, client: HTTPClient, options: ProgressOptions, formatting: CIFormatting,
-        time: any TimeSource = SystemTimeSource(), logger: Logger
+        time: any TimeSource = SystemTimeSource(), signers: CallbackSigners? = nil, logger: Logger
     ) {
         self.store = store
         self.regions = regions
@@ -60,7 +60,7 @@ public final class ProgressNotifier: Sendable {
         self.formatting = formatting
         self.time = time
         self.logger = logger
-        signers = Signers(store: store)
+        self.signers = signers ?? CallbackSigners(store: store, time: time)
     }
 
     /// A job starts: its progress may be announced from now on.
@@ -122,13 +122,13 @@ public final class ProgressNotifier: Sendable {
                     : AMQPOutgoingMessage(exchange: "", routingKey: name, body: body.bytes, properties: properties)
                 for result in await broker.publish(batch: [message]) { try result.get() }
             case .url(let url):
-                let signer = try await signers.signer(bucket: job.bucket)
                 let timestamp = time.now.seconds
+                let signature = try await signers.signature(bucket: job.bucket, id: eventID, timestamp: timestamp, body: body.bytes)
                 let response = try await client.post(HTTPRequest(url: url, headers: [
                     HTTPHeader("Content-Type", body.contentType),
                     HTTPHeader("webhook-id", eventID),
                     HTTPHeader("webhook-timestamp", String(timestamp)),
-                    HTTPHeader("webhook-signature", signer.signature(id: eventID, timestamp: timestamp, body: body.bytes)),
+                    HTTPHeader("webhook-signature", signature),
                     HTTPHeader("x-ci-job-id", job.id.rawValue),
                     HTTPHeader("x-ci-event", NotifyConfig.Event.taskProgress.rawValue),
                 ], body: body.bytes, timeout: options.sendTimeout))

@@ -147,6 +147,9 @@ public final class SQLiteJobStore: JobStore {
                 CREATE INDEX jobs_cancel ON jobs (lease_owner) WHERE cancel_requested = 1;
                 """)
         }
+        migrator.registerMigration("v5") { db in
+            try migrateV5(db)
+        }
         return migrator
     }
 }

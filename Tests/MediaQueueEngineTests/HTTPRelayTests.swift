@@ -291,6 +291,33 @@ final class Flag: Sendable {
         #expect(signature == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=")
     }
 
+    @Test func afterARotationCallbacksCarryBothSignaturesUntilTheGracePeriodEnds() async throws {
+        let store = MemoryJobStore()
+        let time = ManualTimeSource(Timestamp(seconds: 1_700_000_000))
+        let signers = CallbackSigners(store: store, time: time, refresh: .seconds(100))
+        let body = Array("<Response/>".utf8)
+        func signatures() async throws -> [String] {
+            try await signers.signature(bucket: "b", id: "e1", timestamp: 1, body: body).split(separator: " ").map(String.init)
+        }
+        func expected(_ secret: String) throws -> String {
+            try #require(WebhookSigner(secret: secret)).signature(id: "e1", timestamp: 1, body: body)
+        }
+        let old = try await store.webhookSecret(bucket: "b")
+        #expect(try await signatures() == [try expected(old)])
+
+        let rotated = try await store.rotateSigningSecret(bucket: "b", now: time.now, grace: .seconds(120))
+        // Read again only after the refresh interval: until then the node signs as before.
+        time.advance(by: .seconds(50))
+        #expect(try await signatures() == [try expected(old)])
+        time.advance(by: .seconds(50))
+        #expect(try await signatures() == [try expected(rotated.current), try expected(old)])
+        // The grace period ends between two reads: the old secret is dropped without one.
+        time.advance(by: .seconds(19))
+        #expect(try await signatures().count == 2)
+        time.advance(by: .seconds(1))
+        #expect(try await signatures() == [try expected(rotated.current)])
+    }
+
     @Test func retryAfterReadsSecondsAndHTTPDates() {
         let now = Timestamp(seconds: 784_111_777 - 10)  // 10 s before Sun, 06 Nov 1994 08:49:37 GMT
         #expect(RetryAfter.delay("120", now: now) == .seconds(120))

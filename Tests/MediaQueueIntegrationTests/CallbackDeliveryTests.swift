@@ -97,6 +97,53 @@ import Testing
         try await eventually("the delivery to be recorded") { try await isDelivered(application.store, eventID) }
     }
 
+    @Test func aSecretRotatedFromTheCommandLineSignsAlongsideTheOldOneUntilItsGraceEnds() async throws {
+        let harness = try ServiceHarness { configuration in
+            configuration.callbackAllowedNetworks = ["127.0.0.0/8"]
+            configuration.callbackSecretRefresh = .zero
+        }
+        try await SampleMedia.makeVideo(at: harness.bucketRoot + "/input/a.mp4", seconds: 1)
+        let receiver = try TestHTTPReceiver()
+        let (application, service) = try harness.startService()
+        defer { service.cancel() }
+        _ = try await setURLRule(application, url: receiver.url())
+        try await harness.waitForIntake()
+
+        /// Publishes one job and returns its callback's verdicts against each secret.
+        func callback(_ userData: String, secrets: [String]) async throws -> (signatures: Int, verdicts: [[String: String]]) {
+            try await harness.publish(mediaInfoRequest(userData: userData))
+            let request = try await eventually("the callback of \(userData)") {
+                receiver.requests.first { String(decoding: $0.body, as: UTF8.self).contains(userData) }
+            }
+            var verdicts: [[String: String]] = []
+            for secret in secrets {
+                verdicts.append(try await WebhookVerifier.verify(secret: secret, headers: request.headers, body: request.body))
+            }
+            return ((request.headers["webhook-signature"] ?? "").split(separator: " ").count, verdicts)
+        }
+        func accepted(_ verdict: [String: String]) -> Bool {
+            verdict["stdlib"] == "ok" && (!WebhookVerifier.hasPackage || verdict["standardwebhooks"] == "ok")
+        }
+
+        let old = try await cli(harness, ["callbacks", "secret"]).trimmingCharacters(in: .whitespacesAndNewlines)
+        let before = try await callback("before rotation", secrets: [old])
+        #expect(before.signatures == 1 && accepted(before.verdicts[0]))
+
+        let new = try await cli(harness, ["callbacks", "secret", "--rotate", "--grace-seconds", "3600"]).trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(new.hasPrefix("whsec_") && new != old)
+        #expect(try await cli(harness, ["callbacks", "secret"]).trimmingCharacters(in: .whitespacesAndNewlines) == new)
+        let during = try await callback("during grace", secrets: [old, new])
+        #expect(during.signatures == 2)
+        #expect(during.verdicts.allSatisfy(accepted), "\(during.verdicts)")
+
+        // Rotating with no grace drops the replaced secret at once; the first is long gone.
+        let newest = try await cli(harness, ["callbacks", "secret", "--rotate", "--grace-seconds", "0"]).trimmingCharacters(in: .whitespacesAndNewlines)
+        let after = try await callback("after grace", secrets: [newest, new, old])
+        #expect(after.signatures == 1)
+        #expect(accepted(after.verdicts[0]))
+        #expect(after.verdicts[1]["stdlib"] == "mismatch" && after.verdicts[2]["stdlib"] == "mismatch")
+    }
+
     @Test func aJobsJSONOverrideDeliversTheUnwrappedJSONFormWithEveryScalarAString() async throws {
         let harness = try harness()
         try await SampleMedia.makeVideo(at: harness.bucketRoot + "/input/a.mp4", seconds: 2)

@@ -71,7 +71,10 @@ final class CrashAfterFirstCommitStore: JobStore, @unchecked Sendable {
     func leaseOutbox(_ channel: NotifyConfig.Channel, now: Timestamp, until: Timestamp, limit: Int) async throws -> [OutboxEntry] {
         try await base.leaseOutbox(channel, now: now, until: until, limit: limit)
     }
-    func webhookSecret(bucket: String) async throws -> String { try await base.webhookSecret(bucket: bucket) }
+    func signingSecrets(bucket: String) async throws -> SigningSecrets { try await base.signingSecrets(bucket: bucket) }
+    func rotateSigningSecret(bucket: String, now: Timestamp, grace: Duration) async throws -> SigningSecrets {
+        try await base.rotateSigningSecret(bucket: bucket, now: now, grace: grace)
+    }
     func checkWritable() async throws { try await base.checkWritable() }
 }
 

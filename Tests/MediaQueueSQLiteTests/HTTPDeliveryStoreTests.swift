@@ -67,6 +67,27 @@ import Testing
         #expect(try await store.webhookSecret(bucket: "b-2") != first)
     }
 
+    @Test(arguments: StoreKind.allCases)
+    func aRotationKeepsTheReplacedSecretForItsGracePeriodOnly(_ kind: StoreKind) async throws {
+        let store = try kind.make()
+        let now = Timestamp(seconds: 1_700_000_000)
+        let first = try await store.webhookSecret(bucket: "b")
+        let rotated = try await store.rotateSigningSecret(bucket: "b", now: now, grace: .seconds(60))
+        #expect(rotated.current != first && rotated.current.hasPrefix("whsec_"))
+        #expect(rotated.previous == first)
+        #expect(try await store.signingSecrets(bucket: "b") == rotated)
+        #expect(rotated.active(at: now + .seconds(59)) == [rotated.current, first])
+        #expect(rotated.active(at: now + .seconds(60)) == [rotated.current])
+        // A second rotation replaces the previous secret: only one is ever in its grace period.
+        let again = try await store.rotateSigningSecret(bucket: "b", now: now + .seconds(1), grace: .zero)
+        #expect(again.previous == rotated.current)
+        #expect(again.active(at: now + .seconds(1)) == [again.current])
+        #expect(try await store.webhookSecret(bucket: "b") == again.current)
+        // A bucket without a secret gets one by its first rotation, with nothing to keep.
+        let fresh = try await store.rotateSigningSecret(bucket: "new", now: now, grace: .seconds(60))
+        #expect(fresh.active(at: now).count == 2)
+    }
+
     @Test func sqliteKeepsSecretsAndPendingDeliveriesAcrossReopening() async throws {
         let path = FileManager.default.temporaryDirectory
             .appendingPathComponent(TestEnvironment.uniqueName("store")).appendingPathComponent("mq.sqlite").path
@@ -80,6 +101,8 @@ import Testing
         }
         let reopened = try SQLiteJobStore(path: path)
         #expect(try await reopened.webhookSecret(bucket: "b") == secret)
+        let rotated = try await reopened.rotateSigningSecret(bucket: "b", now: now, grace: .seconds(60))
+        #expect(try await SQLiteJobStore(path: path).signingSecrets(bucket: "b") == rotated)
         let due = try await reopened.dueOutbox(.url, now: now + .seconds(1), limit: 10, excludingEndpoints: ["other:80"])
         #expect(due.map(\.id) == entries.map(\.id))
         #expect(due.first?.endpoint == "a.example:81")

@@ -51,14 +51,34 @@ struct CallbacksCommand: AsyncParsableCommand {
     }
 
     struct Secret: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Print a bucket's secret for verifying callback signatures (created if it has none).")
+        static let configuration = CommandConfiguration(
+            abstract: "Print a bucket's secret for verifying callback signatures (created if it has none), or rotate it.",
+            discussion: """
+                With --rotate, the bucket gets a new secret and the old one is still signed with for \
+                --grace-seconds: each callback then carries both signatures, so receivers can switch \
+                to the new secret before the old one stops. Running nodes use the new secret within \
+                MEDIAQUEUE_CALLBACK_SECRET_REFRESH.
+                """
+        )
         @OptionGroup var options: GlobalOptions
         @Option(name: .long, help: "The bucket (default: the configured one).") var bucket: String?
+        @Flag(name: .long, help: "Make a new secret; prints it.") var rotate = false
+        @Option(name: .long, help: "With --rotate: how long the old secret is still signed with.") var graceSeconds: Int = 86_400
+
+        func validate() throws {
+            guard graceSeconds >= 0 else { throw ValidationError("--grace-seconds must be 0 or more") }
+        }
 
         func run() async throws {
             let configuration = try options.load()
             let application = try MediaQueueApplication(configuration: configuration, logger: options.logger(configuration))
-            print(try await application.store.webhookSecret(bucket: bucket ?? configuration.bucket))
+            let bucket = bucket ?? configuration.bucket
+            guard rotate else {
+                print(try await application.store.webhookSecret(bucket: bucket))
+                return
+            }
+            let secrets = try await application.store.rotateSigningSecret(bucket: bucket, now: SystemTimeSource().now, grace: .seconds(graceSeconds))
+            print(secrets.current)
         }
     }
 }
