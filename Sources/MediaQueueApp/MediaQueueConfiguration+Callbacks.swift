@@ -46,6 +46,9 @@ extension MediaQueueConfiguration {
         if case .failure(let error) = IPNetwork.parseList(callbackAllowedNetworks.joined(separator: ",")) {
             throw ConfigurationError("callbackAllowedNetworks: \(error)")
         }
+        if let callbackCAFile, !FileManager.default.isReadableFile(atPath: callbackCAFile) {
+            throw ConfigurationError("callbackCaFile: cannot read '\(callbackCAFile)'")
+        }
     }
 
     /// `250ms`, `5s`, `2m`, `1h`, or a bare number of seconds (`0`, `1.5`).
@@ -70,15 +73,17 @@ extension MediaQueueConfiguration {
 
     /// Settings of the HTTP client that sends callbacks.
     public var httpClientConfiguration: HTTPClientConfiguration {
-        HTTPClientConfiguration(connectTimeout: callbackConnectTimeout, timeout: callbackTimeout, addressPolicy: callbackAddressPolicy)
+        HTTPClientConfiguration(
+            connectTimeout: callbackConnectTimeout, timeout: callbackTimeout, addressPolicy: callbackAddressPolicy, caFile: callbackCAFile
+        )
     }
 
     /// Settings of the HTTP client that fetches `Input.Url`: the callbacks' SSRF guard (the same
-    /// allowed networks), their connect timeout, and the download time limit.
+    /// allowed networks), their connect timeout and CAs, and the download time limit.
     public var inputURLClientConfiguration: HTTPClientConfiguration {
         HTTPClientConfiguration(
             connectTimeout: callbackConnectTimeout, timeout: .seconds(inputURLTimeoutSeconds), addressPolicy: callbackAddressPolicy,
-            maxIdleConnections: 16
+            maxIdleConnections: 16, caFile: callbackCAFile
         )
     }
 

@@ -172,6 +172,12 @@ final class CurlMultiLoop: @unchecked Sendable {
         check(CCurl_easy_setopt_long(handle, CURLOPT_TCP_KEEPALIVE, 1), "TCP keep-alive")
         check(CCurl_easy_setopt_string(handle, CURLOPT_USERAGENT, configuration.userAgent), "user agent")
         check(CCurl_easy_setopt_pointer(handle, CURLOPT_ERRORBUFFER, transfer.errorBuffer), "error buffer")
+        // libcurl's defaults, set anyway: a reused handle must never inherit weaker settings.
+        check(CCurl_easy_setopt_long(handle, CURLOPT_SSL_VERIFYPEER, 1), "verify peer")
+        check(CCurl_easy_setopt_long(handle, CURLOPT_SSL_VERIFYHOST, 2), "verify host")
+        if let caFile = configuration.caFile {
+            check(CCurl_easy_setopt_string(handle, CURLOPT_CAINFO, caFile), "CA file")
+        }
 
         switch transfer.request.method {
         case .get:

@@ -11,11 +11,15 @@ public struct HTTPClientConfiguration: Sendable, Hashable {
     public var userAgent: String
     /// Idle keep-alive connections kept open, over all hosts.
     public var maxIdleConnections: Int
+    /// PEM file of the CAs that HTTPS servers' certificates must chain to; nil for the system's.
+    /// Certificates and host names are verified either way.
+    public var caFile: String?
 
     public init(
         connectTimeout: Duration = .seconds(10), timeout: Duration = .seconds(30), addressPolicy: AddressPolicy = .publicOnly,
-        maxResponseBodyBytes: Int = 16 * 1024, userAgent: String = "MediaQueue", maxIdleConnections: Int = 256
+        maxResponseBodyBytes: Int = 16 * 1024, userAgent: String = "MediaQueue", maxIdleConnections: Int = 256, caFile: String? = nil
     ) {
+        self.caFile = caFile
         self.connectTimeout = connectTimeout
         self.timeout = timeout
         self.addressPolicy = addressPolicy

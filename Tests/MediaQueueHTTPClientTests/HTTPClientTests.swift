@@ -31,6 +31,38 @@ import Testing
         #expect(request.headers["expect"] == nil)
     }
 
+    @Test func httpsServersAreVerifiedAgainstTheConfiguredCAsAndRefusedOtherwise() async throws {
+        let receiver = try TestHTTPReceiver()
+        let server = try await TLSForwarder(targetPort: Int(receiver.port))
+        let untrusting = HTTPClient(configuration: Self.loopback)
+        await #expect(throws: HTTPClientError.self) {
+            _ = try await untrusting.post(HTTPRequest(url: server.url(), body: [1]))
+        }
+        do {
+            _ = try await untrusting.post(HTTPRequest(url: server.url(), body: [1]))
+        } catch let error as HTTPClientError {
+            #expect(error.code == .tls, "\(error)")
+        }
+        // Another test CA's certificate is no better than none.
+        let stranger = try await TLSForwarder(targetPort: Int(receiver.port))
+        var trustingOther = Self.loopback
+        trustingOther.caFile = stranger.caFile
+        await #expect(throws: HTTPClientError.self) {
+            _ = try await HTTPClient(configuration: trustingOther).post(HTTPRequest(url: server.url(), body: [2]))
+        }
+        #expect(receiver.requests.isEmpty)
+
+        var trusting = Self.loopback
+        trusting.caFile = server.caFile
+        let response = try await HTTPClient(configuration: trusting).post(HTTPRequest(url: server.url(), body: Array("over TLS".utf8)))
+        #expect(response.status == 200)
+        #expect(receiver.requests.map(\.text) == ["over TLS"])
+        // The server logs a refused handshake when the client's alert arrives, maybe after the client returned.
+        try await eventually("the server to see three refused handshakes") { server.failedHandshakes == 3 }
+        await server.stop()
+        await stranger.stop()
+    }
+
     @Test func keepsTheConnectionAliveAcrossRequestsToTheSameHost() async throws {
         let receiver = try TestHTTPReceiver()
         let client = HTTPClient(configuration: Self.loopback)

@@ -144,6 +144,37 @@ import Testing
         #expect(after.verdicts[1]["stdlib"] == "mismatch" && after.verdicts[2]["stdlib"] == "mismatch")
     }
 
+    @Test func httpsCallbacksAreDeliveredOnlyToReceiversWhoseCertificateChainsToATrustedCA() async throws {
+        let receiver = try TestHTTPReceiver()
+        let server = try await TLSForwarder(targetPort: Int(receiver.port))
+        for trusted in [false, true] {
+            let harness = try ServiceHarness { configuration in
+                configuration.callbackAllowedNetworks = ["127.0.0.0/8"]
+                configuration.callbackRetrySchedule = [.milliseconds(100), .milliseconds(100)]
+                configuration.callbackCAFile = trusted ? server.caFile : nil
+            }
+            try await SampleMedia.makeVideo(at: harness.bucketRoot + "/input/a.mp4", seconds: 1)
+            let (application, service) = try harness.startService()
+            defer { service.cancel() }
+            _ = try await setURLRule(application, url: server.url())
+            try await harness.waitForIntake()
+            try await harness.publish(mediaInfoRequest(userData: "trusted \(trusted)"))
+            if trusted {
+                let request = try await eventually("the callback over HTTPS") { receiver.requests.first }
+                #expect(String(decoding: request.body, as: UTF8.self).contains("trusted true"))
+                let secret = try await application.store.webhookSecret(bucket: harness.configuration.bucket)
+                #expect(try await WebhookVerifier.verify(secret: secret, headers: request.headers, body: request.body)["stdlib"] == "ok")
+            } else {
+                // Every attempt fails its handshake: the delivery dies naming the certificate, and nothing arrives.
+                let dead = try await eventually("a dead delivery") { try await application.store.deadOutbox(limit: 10).first }
+                #expect(dead.attempts == 3)
+                #expect((dead.lastError ?? "").lowercased().contains("certificate"), "\(dead.lastError ?? "")")
+                #expect(receiver.requests.isEmpty)
+            }
+        }
+        await server.stop()
+    }
+
     @Test func aJobsJSONOverrideDeliversTheUnwrappedJSONFormWithEveryScalarAString() async throws {
         let harness = try harness()
         try await SampleMedia.makeVideo(at: harness.bucketRoot + "/input/a.mp4", seconds: 2)
