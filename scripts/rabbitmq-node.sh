@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A private RabbitMQ node on loopback, with its own ports and data folder, so tests never touch
-# a broker they did not start. Usage: rabbitmq-node.sh start|stop|restart|status DIR [AMQP_PORT]
+# a broker they did not start. Usage: rabbitmq-node.sh start|stop|restart|status DIR [AMQP_PORT],
+# or rabbitmq-node.sh add-user DIR AMQP_PORT NAME PASSWORD (a user with every permission on "/").
 # The node name and ports are derived from AMQP_PORT (default 5673); DIR holds mnesia, logs and pid.
 set -euo pipefail
 
@@ -56,5 +57,9 @@ case "$cmd" in
     stop) stop ;;
     restart) stop; start ;;
     status) rabbitmqctl -n "$RABBITMQ_NODENAME" status >/dev/null 2>&1 ;;
+    add-user)
+        rabbitmqctl -n "$RABBITMQ_NODENAME" add_user "${4:?user name required}" "${5:?password required}" >/dev/null
+        rabbitmqctl -n "$RABBITMQ_NODENAME" set_permissions -p / "$4" ".*" ".*" ".*" >/dev/null
+        ;;
     *) echo "unknown command: $cmd" >&2; exit 2 ;;
 esac

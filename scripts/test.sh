@@ -88,6 +88,10 @@ if "$venv/bin/python" -c "import standardwebhooks" 2>/dev/null; then
 fi
 
 export MEDIAQUEUE_TEST_AMQP_URL="amqp://guest:guest@127.0.0.1:$main_port/"
+# A second user on the main broker, whose password only the secrets-in-logs test looks for.
+amqp_password="pw-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
+scripts/rabbitmq-node.sh add-user "$work/main" "$main_port" mediaqueue-logs "$amqp_password"
+export MEDIAQUEUE_TEST_SECRET_AMQP_URL="amqp://mediaqueue-logs:$amqp_password@127.0.0.1:$main_port/"
 export MEDIAQUEUE_TEST_FAULT_AMQP_URL="amqp://guest:guest@127.0.0.1:$fault_port/"
 export MEDIAQUEUE_TEST_FAULT_BROKER_CTL="$root/scripts/fault-broker.sh"
 export MEDIAQUEUE_TEST_FAULT_AMQPS_URL="amqps://guest:guest@localhost:$fault_tls_port/"

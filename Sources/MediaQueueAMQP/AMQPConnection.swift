@@ -168,10 +168,61 @@ public final class AMQPConnection: MessageBroker {
         mailbox.enqueue(.settle(tag, .reject(requeue: requeue)))
     }
 
+    /// Sends a command and waits for its reply. Cancelling the task ends the wait with
+    /// `CancellationError` (a request waits for the connection, which may never come); the
+    /// command may still be carried out, and its late reply is dropped.
     private func request<T: Sendable>(_ make: (@escaping Reply<T>) -> Command) async throws -> T {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
-            mailbox.enqueue(make { continuation.resume(with: $0.mapError { $0 }) })
+        let waiter = ReplyWaiter<T>()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+                guard waiter.wait(continuation) else { return }
+                mailbox.enqueue(make { waiter.resume(with: $0.mapError { $0 }) })
+            }
+        } onCancel: {
+            waiter.resume(with: .failure(CancellationError()))
         }
+    }
+}
+
+/// One request's continuation, resumed once: by the reply or by cancellation, whichever is first.
+private final class ReplyWaiter<T: Sendable>: Sendable {
+    private enum State {
+        case idle
+        case waiting(CheckedContinuation<T, any Error>)
+        case done(Result<T, any Error>?)
+    }
+
+    private let state = Mutex<State>(.idle)
+
+    /// Keeps `continuation`; false (and resumes it) if the request was cancelled before it began.
+    func wait(_ continuation: CheckedContinuation<T, any Error>) -> Bool {
+        let early = state.withLock { state -> Result<T, any Error>? in
+            guard case .done(let result) = state else {
+                state = .waiting(continuation)
+                return nil
+            }
+            state = .done(nil)
+            return result ?? .failure(CancellationError())
+        }
+        guard let early else { return true }
+        continuation.resume(with: early)
+        return false
+    }
+
+    func resume(with result: Result<T, any Error>) {
+        let continuation = state.withLock { state -> CheckedContinuation<T, any Error>? in
+            switch state {
+            case .idle:
+                state = .done(result)
+                return nil
+            case .waiting(let continuation):
+                state = .done(nil)
+                return continuation
+            case .done:
+                return nil
+            }
+        }
+        continuation?.resume(with: result)
     }
 }
 

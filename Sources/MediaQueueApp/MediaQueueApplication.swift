@@ -160,7 +160,8 @@ public struct MediaQueueApplication: Sendable {
                         maxBytes: configuration.inputURLMaxBytes, timeout: .seconds(configuration.inputURLTimeoutSeconds)
                     ),
                     maxRunningJobs: configuration.maxRunningJobs,
-                    leaseDuration: .seconds(configuration.leaseSeconds)
+                    leaseDuration: .seconds(configuration.leaseSeconds), housekeepingInterval: .seconds(1), pollInterval: .milliseconds(250),
+                    drainTimeout: .seconds(configuration.drainTimeoutSeconds)
                 ),
                 formatting: formatting, relayWakeups: RelayWakeups(tdmq: relayWakeup, http: httpRelayWakeup),
                 handoff: handoff, progress: regions.map { progressNotifier(regions: $0, signers: signers) }, logger: logger
@@ -249,11 +250,15 @@ public struct MediaQueueApplication: Sendable {
             "bucket": "\(configuration.bucket)", "queue.id": "\(queue.id)", "storage": "\(configuration.resolvedStorageDir)",
             "intake": "\(configuration.intakeQueue)", "roles": "\(configuration.roles.map(\.rawValue).sorted().joined(separator: ","))",
         ])
-        let group = ServiceGroup(configuration: .init(
+        var group = ServiceGroupConfiguration(
             services: try makeServices(onListening: onListening).map { .init(service: $0) },
             gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
             logger: logger
-        ))
-        try await group.run()
+        )
+        // A backstop: if a service still waits (for a broker that never answers, say) well after
+        // running jobs had their drain time, the group cancels what is left; nothing unacked or
+        // unfinished is lost by that, it is redelivered or taken again after its lease.
+        group.maximumGracefulShutdownDuration = .seconds(configuration.drainTimeoutSeconds + 30)
+        try await ServiceGroup(configuration: group).run()
     }
 }

@@ -60,6 +60,9 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
     /// The longest a job may run before ffmpeg is stopped and it fails with `JobTimeout`
     /// (`MEDIAQUEUE_JOB_TIMEOUT_SECONDS`, default 6 h).
     public var jobTimeoutSeconds = 6 * 3600
+    /// On SIGTERM, how long running jobs may go on before they are stopped and handed back to
+    /// their queues (`MEDIAQUEUE_DRAIN_TIMEOUT_SECONDS`).
+    public var drainTimeoutSeconds = 30
     /// Largest `Input.Url` download in bytes (`MEDIAQUEUE_INPUT_URL_MAX_BYTES`, default 2 GiB).
     public var inputURLMaxBytes = 2 << 30
     /// Longest an `Input.Url` download may take (`MEDIAQUEUE_INPUT_URL_TIMEOUT_SECONDS`, default 600).
@@ -188,6 +191,7 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
             case "ffmpeg", "ffmpegPath": ffmpegPath = value
             case "ffprobe", "ffprobePath": ffprobePath = value
             case "jobTimeoutSeconds": jobTimeoutSeconds = try int(key, value)
+            case "drainTimeoutSeconds": drainTimeoutSeconds = try int(key, value)
             case "inputUrlMaxBytes", "inputURLMaxBytes": inputURLMaxBytes = try int(key, value)
             case "inputUrlTimeoutSeconds", "inputURLTimeoutSeconds": inputURLTimeoutSeconds = try int(key, value)
             case "roles":
@@ -231,6 +235,7 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
             )
         }
         guard jobTimeoutSeconds > 0 else { throw ConfigurationError("jobTimeoutSeconds must be positive") }
+        guard drainTimeoutSeconds >= 0 else { throw ConfigurationError("drainTimeoutSeconds must be 0 or more") }
         guard progressIntervalSeconds > 0 else { throw ConfigurationError("progressIntervalSeconds must be positive") }
         guard maxBodyBytes > 0, maxOperations > 0, maxUserDataBytes > 0, maxJobIDs > 0, maxHeaderCount > 0, maxHeaderBytes > 0 else {
             throw ConfigurationError("maxBodyBytes, maxOperations, maxUserDataBytes, maxJobIds, maxHeaderCount and maxHeaderBytes must be positive")

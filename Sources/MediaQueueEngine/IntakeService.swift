@@ -99,8 +99,18 @@ public struct IntakeService: Service {
     }
 
     public func run() async throws {
-        try await broker.declare(topology)
-        let consumer = try await broker.consume(queue: options.queue, prefetch: options.prefetch)
+        // Both wait for the broker, which may not be there: a shutdown meanwhile ends the wait,
+        // and the intake stops without having taken anything.
+        let consumer: any MessageConsumer
+        do {
+            consumer = try await cancelWhenGracefulShutdown {
+                try await broker.declare(topology)
+                return try await broker.consume(queue: options.queue, prefetch: options.prefetch)
+            }
+        } catch is CancellationError where Task.isShuttingDownGracefully {
+            logger.info("intake stopped before the broker was reached")
+            return
+        }
         logger.info("intake consuming", metadata: ["queue": "\(options.queue)"])
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in

@@ -278,4 +278,16 @@ struct AMQPConnectionTests {
         await expectAMQPError(.shutdown) { try await connection.publish(AMQPOutgoingMessage(routingKey: queue, body: [])) }
         await expectAMQPError(.shutdown) { try await connection.run() }
     }
+
+    @Test func aRequestWaitingForABrokerThatIsNotThereEndsWhenItsTaskIsCancelled() async throws {
+        // A port nothing listens on: the connection keeps trying, and requests wait for it.
+        let configuration = try AMQPConfiguration(url: "amqp://guest:guest@127.0.0.1:1/")
+        let connection = AMQPConnection(configuration: configuration, logger: testLogger)
+        let running = Task { try await connection.run() }
+        defer { running.cancel() }
+        let waiting = Task { try await connection.declareQueue(AMQPQueue(name: "never", durable: false)) }
+        waiting.cancel()
+        await #expect(throws: CancellationError.self) { try await waiting.value }
+        #expect(!connection.isConnected)
+    }
 }

@@ -9,11 +9,23 @@ import MediaQueueTestSupport
 import Testing
 
 /// A real `mediaqueue serve` at log level `trace`, used the way its secrets get used (console
-/// sign-ins with a key and with the admin token, a job whose signed callback is delivered): no
-/// secret appears in its log.
+/// sign-ins with a key and with the admin token, a job whose signed callback is delivered, the
+/// broker reached with a password, and refused with a wrong one): no secret appears in its log.
 @Suite struct SecretsInLogsTests {
-    @Test(.enabled(if: CrashTests.binary != nil, "needs MEDIAQUEUE_TEST_MEDIAQUEUE_BINARY (scripts/test.sh sets it)"))
+    /// The broker as a user whose password appears nowhere else (`scripts/test.sh` adds it).
+    static var secretAMQPURL: String? { TestEnvironment.value("MEDIAQUEUE_TEST_SECRET_AMQP_URL") }
+
+    static func password(of url: String) -> String {
+        let userInfo = url.split(separator: "@").first?.split(separator: "/").last ?? ""
+        return String(userInfo.split(separator: ":", maxSplits: 1).last ?? "")
+    }
+
+    @Test(
+        .enabled(if: CrashTests.binary != nil, "needs MEDIAQUEUE_TEST_MEDIAQUEUE_BINARY (scripts/test.sh sets it)"),
+        .enabled(if: secretAMQPURL != nil, "needs MEDIAQUEUE_TEST_SECRET_AMQP_URL (scripts/test.sh sets it)")
+    )
     func noSecretAppearsInATraceLevelLog() async throws {
+        let amqpURL = try #require(Self.secretAMQPURL)
         let harness = try ServiceHarness()
         try await SampleMedia.makeVideo(at: harness.bucketRoot + "/input/a.mp4", seconds: 1)
         let receiver = try TestHTTPReceiver()
@@ -26,7 +38,7 @@ import Testing
             environment: harness.serveEnvironment([
                 "MEDIAQUEUE_LOG_LEVEL": "trace", "MEDIAQUEUE_CREDENTIALS": "AKIDlogs:\(secretKey):\(harness.configuration.bucket)",
                 "MEDIAQUEUE_CONSOLE_ADMIN_TOKEN": adminToken, "MEDIAQUEUE_CONSOLE_SESSION_KEY": sessionKey,
-                "MEDIAQUEUE_CALLBACK_ALLOWED_NETWORKS": "127.0.0.0/8",
+                "MEDIAQUEUE_CALLBACK_ALLOWED_NETWORKS": "127.0.0.0/8", "MEDIAQUEUE_AMQP_URL": amqpURL,
             ]),
             logPath: log
         )
@@ -59,9 +71,34 @@ import Testing
         let text = try String(contentsOfFile: log, encoding: .utf8)
         #expect(text.contains(" trace "), "the log is at trace level")
         #expect(text.contains("console sign-in refused"), "the refused sign-in was logged, without its key")
+        #expect(text.contains("amqp://mediaqueue-logs:***@"), "the broker's URL is logged with its password hidden")
         for (name, secret) in [("SecretKey", secretKey), ("admin token", adminToken), ("session key", sessionKey),
-                               ("webhook secret", String(webhookSecret.dropFirst("whsec_".count)))] {
+                               ("webhook secret", String(webhookSecret.dropFirst("whsec_".count))), ("AMQP password", Self.password(of: amqpURL))] {
             #expect(!text.contains(secret), "the \(name) appears in the log")
         }
+    }
+
+    @Test(.enabled(if: CrashTests.binary != nil, "needs MEDIAQUEUE_TEST_MEDIAQUEUE_BINARY (scripts/test.sh sets it)"))
+    func aBrokerRefusingTheWrongPasswordDoesNotGetItLogged() async throws {
+        let harness = try ServiceHarness()
+        let wrong = "WrongPassword-\(UUID().uuidString)"
+        let url = harness.configuration.amqpURL.replacingOccurrences(of: "guest:guest@", with: "guest:\(wrong)@")
+        #expect(url.contains(wrong))
+        try FileManager.default.createDirectory(atPath: harness.configuration.dataDir, withIntermediateDirectories: true)
+        let log = harness.configuration.dataDir + "/serve.log"
+        let serve = try ChildProcess(
+            try #require(CrashTests.binary), ["serve"],
+            environment: harness.serveEnvironment(["MEDIAQUEUE_LOG_LEVEL": "trace", "MEDIAQUEUE_AMQP_URL": url]), logPath: log
+        )
+        defer { Task { await serve.stop() } }
+        try await eventually("two refused connect attempts") {
+            ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").components(separatedBy: "AMQP connect attempt failed").count > 2
+        }
+        // SIGTERM ends a node that never reached its broker (the wait returns, nothing hangs on it).
+        await serve.stop(SIGTERM)
+        let text = try String(contentsOfFile: log, encoding: .utf8)
+        #expect(text.contains("intake stopped before the broker was reached"))
+        #expect(text.contains("ACCESS_REFUSED") || text.lowercased().contains("login"), "the refusal says why: \(text.suffix(1_000))")
+        #expect(!text.contains(wrong), "the wrong password appears in the log")
     }
 }
