@@ -3,7 +3,7 @@ import MediaQueueCore
 /// The API's own errors (authentication, limits) in CI's error shape, and the HTTP status of
 /// every `CIError` code.
 enum APIError {
-    static let accessDenied = CIError.Code("AccessDenied")
+    static let accessDenied = CIError.Code.accessDenied
     static let signatureDoesNotMatch = CIError.Code("SignatureDoesNotMatch")
     static let invalidAccessKeyID = CIError.Code("InvalidAccessKeyId")
     static let requestExpired = CIError.Code("RequestExpired")
@@ -13,10 +13,6 @@ enum APIError {
     static let noSuchBucket = CIError.Code("NoSuchBucket")
     static let methodNotAllowed = CIError.Code("MethodNotAllowed")
     static let notFound = CIError.Code("NotFound")
-
-    static func malformedAuthorization(_ why: String) -> CIError {
-        CIError(accessDenied, "malformed Authorization header: \(why)")
-    }
 
     /// The HTTP status CI-style clients expect for a code.
     static func status(of code: CIError.Code) -> Int {

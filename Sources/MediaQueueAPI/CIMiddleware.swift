@@ -100,11 +100,16 @@ struct CIMiddleware: RouterMiddleware {
     }
 
     func authenticate(_ request: Request, bucket: String) throws(CIError) {
-        guard let header = request.headers[.authorization], !header.isEmpty else {
+        let parameters = request.uri.queryParameters.map { (String($0.key), String($0.value)) }
+        let authorization: COSAuthorization
+        if let header = request.headers[.authorization], !header.isEmpty {
+            authorization = try COSAuthorization(header: header)
+        } else if let presigned = try COSAuthorization(query: parameters) {
+            authorization = presigned
+        } else {
             if options.allowAnonymous { return }
-            throw CIError(APIError.accessDenied, "the request is not signed (Authorization header missing)")
+            throw CIError(APIError.accessDenied, "the request is not signed (no Authorization header, no q-signature in the query)")
         }
-        let authorization = try COSAuthorization(header: header)
         guard let credential = credentials[authorization.secretID] else {
             throw CIError(APIError.invalidAccessKeyID, "the SecretId in q-ak is not known")
         }
@@ -113,7 +118,6 @@ struct CIMiddleware: RouterMiddleware {
         if now > authorization.signEnd { throw CIError(APIError.requestExpired, "the signature expired at \(authorization.signEnd)") }
         let headers = request.headers.map { ($0.name.canonicalName, $0.value) }
             + [("host", request.head.authority ?? "")]
-        let parameters = request.uri.queryParameters.map { (String($0.key), String($0.value)) }
         let expected = authorization.expectedSignature(
             secretKey: credential.secretKey, method: request.method.rawValue, path: request.uri.path.removingPercentEncoding ?? request.uri.path,
             headers: headers, parameters: parameters

@@ -2,56 +2,7 @@ import Crypto
 import Foundation
 public import MediaQueueCore
 
-/// COS request signatures (`Authorization: q-sign-algorithm=sha1&q-ak=…&q-sign-time=…&q-key-time=…
-/// &q-header-list=…&q-url-param-list=…&q-signature=…`), as Tencent's SDKs compute them:
-///
-///     SignKey      = hex(HMAC-SHA1(SecretKey, KeyTime))
-///     HttpString   = method\npath\nparams\nheaders\n     (method lowercased; params and headers
-///                    `lower(encode(name))=encode(value)`, sorted, `&`-joined)
-///     StringToSign = sha1\nSignTime\nhex(SHA1(HttpString))\n
-///     Signature    = hex(HMAC-SHA1(SignKey, StringToSign))
-///
-/// Only the headers and parameters the client lists are covered, so the server verifies over what
-/// is listed, not over everything present (`PUT /jobs/<id>?cancel` is signed with no parameters).
-public struct COSAuthorization: Sendable, Hashable {
-    public var secretID: String
-    public var signStart: Int64
-    public var signEnd: Int64
-    public var keyTime: String
-    public var headerList: [String]
-    public var paramList: [String]
-    public var signature: String
-
-    /// Parses the header; throws `AccessDenied`-style errors that say what is malformed.
-    public init(header: String) throws(CIError) {
-        var fields: [String: String] = [:]
-        for pair in header.split(separator: "&") {
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            fields[String(parts[0])] = parts.count > 1 ? String(parts[1]) : ""
-        }
-        guard fields["q-sign-algorithm"] == "sha1" else {
-            throw APIError.malformedAuthorization("q-sign-algorithm must be sha1")
-        }
-        guard let secretID = fields["q-ak"], !secretID.isEmpty else { throw APIError.malformedAuthorization("q-ak is missing") }
-        guard let signTime = fields["q-sign-time"], let keyTime = fields["q-key-time"], let signature = fields["q-signature"] else {
-            throw APIError.malformedAuthorization("q-sign-time, q-key-time and q-signature are required")
-        }
-        let times = signTime.split(separator: ";")
-        guard times.count == 2, let start = Int64(times[0]), let end = Int64(times[1]), start <= end else {
-            throw APIError.malformedAuthorization("q-sign-time must be start;end in Unix seconds")
-        }
-        guard fields["q-header-list"] != nil, fields["q-url-param-list"] != nil else {
-            throw APIError.malformedAuthorization("q-header-list and q-url-param-list are required")
-        }
-        self.secretID = secretID
-        self.signStart = start
-        self.signEnd = end
-        self.keyTime = keyTime
-        self.headerList = fields["q-header-list"]!.split(separator: ";").map { String($0).lowercased() }
-        self.paramList = fields["q-url-param-list"]!.split(separator: ";").map { String($0).lowercased() }
-        self.signature = signature.lowercased()
-    }
-
+extension COSAuthorization {
     /// The signature the client should have sent for this request, given its secret key.
     ///
     /// `headers` and `parameters` are the request's, names in any case; only the listed ones count.

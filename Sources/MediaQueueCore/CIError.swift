@@ -22,6 +22,8 @@ public struct CIError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let queueFull = Code("QueueFull")
         /// The job is in a state that does not allow the operation (e.g. cancelling a finished job).
         public static let invalidJobState = Code("InvalidJobState")
+        /// The request is not signed, or signed wrongly, or its key may not do this.
+        public static let accessDenied = Code("AccessDenied")
         /// Something failed inside MediaQueue; details are in its log.
         public static let internalError = Code("InternalError")
     }

@@ -280,7 +280,7 @@ public enum HTTPDeliveryOutcome: Sendable, Hashable {
         default:
             let retryAfter = response.header("Retry-After").flatMap { RetryAfter.delay($0, now: now) }
             var reason = "HTTP \(response.status)"
-            let snippet = String(decoding: response.body.prefix(200), as: UTF8.self).trimmedSpaces
+            let snippet = String(decoding: response.body.prefix(200), as: UTF8.self).trimmed
             if !snippet.isEmpty { reason += ": \(snippet)" }
             self = .retry(reason, retryAfter: retryAfter)
         }

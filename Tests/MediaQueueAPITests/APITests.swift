@@ -61,6 +61,30 @@ import Testing
         }
     }
 
+    @Test func aPresignedURLCarriesItsSignatureInTheQuery() async throws {
+        let fixture = APIFixture()
+        try await fixture.test { client in
+            func presigned(_ key: String, state: String = "Active") -> String {
+                let authorization = TestSigner.authorization(
+                    secretID: APIFixture.secretID, secretKey: key, method: "GET", path: "/\(APIFixture.bucket)/queue",
+                    headers: ["host": "localhost"], parameters: ["state": "Active"], start: APIFixture.now - 60, end: APIFixture.now + 60
+                )
+                // The Authorization value's fields, each value percent-encoded, after the request's own parameters.
+                let fields = authorization.split(separator: "&").map { pair in
+                    let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                    return "\(parts[0])=\((parts.count > 1 ? String(parts[1]) : "").addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)"
+                }
+                return "/\(APIFixture.bucket)/queue?state=\(state)&" + fields.joined(separator: "&")
+            }
+            #expect(try await client.execute(uri: presigned(APIFixture.secretKey), method: .get).status == .ok)
+            #expect(try await client.execute(uri: presigned("not-the-key"), method: .get).errorCode == "SignatureDoesNotMatch")
+            #expect(try await client.execute(uri: presigned(APIFixture.secretKey, state: "Paused"), method: .get).errorCode == "SignatureDoesNotMatch")
+            let malformed = try await client.execute(uri: "/\(APIFixture.bucket)/queue?q-sign-algorithm=sha1&q-ak=AKIDtest", method: .get)
+            #expect(malformed.errorCode == "AccessDenied")
+            #expect(malformed.xml?.text("Message")?.contains("q-sign-time, q-key-time and q-signature are required") == true)
+        }
+    }
+
     @Test func anonymousAccessIsOffUnlessConfigured() async throws {
         try await APIFixture(anonymous: true).test { client in
             let response = try await client.execute(uri: "/\(APIFixture.bucket)/queue", method: .get)

@@ -1,12 +1,10 @@
-public import MediaQueueCore
-
 /// Reads an HTTP `Retry-After` value: delay seconds (`120`) or an HTTP date
 /// (`Sun, 06 Nov 1994 08:49:37 GMT`; the obsolete RFC 850 and asctime forms too).
 public enum RetryAfter {
     /// How long after `now` the server asks to wait (zero for a date in the past), or nil when
     /// the value is neither form.
     public static func delay(_ value: String, now: Timestamp) -> Duration? {
-        let text = value.trimmedSpaces
+        let text = value.trimmed
         if !text.isEmpty, text.allSatisfy(\.isASCII), text.allSatisfy(\.isNumber) {
             // A number too large for Int64 is simply "very long"; the relay caps it anyway.
             return .seconds(Int64(text) ?? Int64(Int32.max))
@@ -49,14 +47,5 @@ public enum RetryAfter {
         let dayOfYear = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + Int64(day) - 1
         let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
         return era * 146_097 + dayOfEra - 719_468
-    }
-}
-
-extension String {
-    var trimmedSpaces: String {
-        var view = Substring(self)
-        while view.first?.isWhitespace == true { view = view.dropFirst() }
-        while view.last?.isWhitespace == true { view = view.dropLast() }
-        return String(view)
     }
 }
