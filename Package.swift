@@ -166,6 +166,21 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // Fuzzing (scripts/fuzz.sh): each parser with its properties, and the libFuzzer harness
+        // (built with -sanitize=fuzzer,address -DFUZZING; a plain build replays files).
+        .target(
+            name: "MediaQueueFuzzTargets",
+            dependencies: ["MediaQueueCore", "MediaQueueXML"],
+            swiftSettings: swiftSettings
+        ),
+        .target(name: "CLibFuzzer", path: "Fuzz/CLibFuzzer"),
+        .executableTarget(
+            name: "mediaqueue-fuzz",
+            dependencies: ["MediaQueueFuzzTargets", "CLibFuzzer"],
+            path: "Fuzz/Harness",
+            swiftSettings: swiftSettings
+        ),
+
         .target(
             name: "MediaQueueTestSupport",
             path: "Tests/MediaQueueTestSupport",
@@ -198,6 +213,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .testTarget(name: "MediaQueueFuzzTargetsTests", dependencies: ["MediaQueueFuzzTargets"], swiftSettings: swiftSettings),
         .testTarget(name: "MediaQueueCoreTests", dependencies: ["MediaQueueCore", "MediaQueueXML", "MediaQueueTestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "MediaQueueAMQPTests",

@@ -100,6 +100,14 @@ export MEDIAQUEUE_TEST_MEDIAQUEUE_BINARY="$root/.build/debug/mediaqueue"
 
 swift test --skip-build "$@"
 
+# ---- fuzzing: each parser under libFuzzer and AddressSanitizer for 30 s (scripts/fuzz.sh; about
+# 6 minutes with its build). Developers may skip it with MEDIAQUEUE_SKIP_FUZZ=1; CI runs it.
+if [ "${MEDIAQUEUE_SKIP_FUZZ:-0}" = 1 ]; then
+    echo "fuzz: skipped (MEDIAQUEUE_SKIP_FUZZ=1)" >&2
+else
+    scripts/fuzz.sh
+fi
+
 # ---- compose test: docker-compose.yml run for real with podman (Deploy/compose-test.sh, about
 # 2 minutes once its base image is cached). Developers may skip it with MEDIAQUEUE_SKIP_COMPOSE=1;
 # CI (.ci/run) runs it.

@@ -65,7 +65,9 @@ public struct CITimeFormat: Sendable, Hashable {
         time.map { format($0) } ?? "-"
     }
 
-    /// Parses `2001-01-01T00:00:00+0800` (also accepts `Z` and `+08:00`).
+    /// Parses `2001-01-01T00:00:00+0800` (also accepts `Z` and `+08:00`). Offsets up to ±14:00,
+    /// and instants from 0000-01-02 to 9999-12-30 (UTC) only, so that every time read here is
+    /// written again in four-digit years whatever the offset it is shown in.
     public static func parse(_ string: String) -> Timestamp? {
         let bytes = Array(string.utf8)
         guard bytes.count >= 20 else { return nil }
@@ -91,6 +93,7 @@ public struct CITimeFormat: Sendable, Hashable {
                   digits.allSatisfy({ $0 >= 48 && $0 <= 57 })
             else { return nil }
             let value = digits.reduce(Int64(0)) { $0 * 10 + Int64($1 - 48) }
+            guard value % 100 < 60, value <= 1400 else { return nil }
             offsetSeconds = (value / 100 * 3600 + value % 100 * 60) * (sign == UInt8(ascii: "-") ? -1 : 1)
         }
         // Days-from-civil.
@@ -100,8 +103,14 @@ public struct CITimeFormat: Sendable, Hashable {
         let dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
         let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
         let days = era * 146_097 + dayOfEra - 719_468
-        return Timestamp(seconds: days * 86_400 + hour * 3600 + minute * 60 + second - offsetSeconds)
+        let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offsetSeconds
+        guard seconds >= Self.earliestSeconds, seconds < Self.latestSeconds else { return nil }
+        return Timestamp(seconds: seconds)
     }
+
+    /// 0000-01-02T00:00:00Z and 9999-12-31T00:00:00Z in Unix seconds.
+    static let earliestSeconds: Int64 = -62_167_132_800
+    static let latestSeconds: Int64 = 253_402_214_400
 }
 
 /// A point in wall-clock time, in milliseconds since 1970 (what the store keeps).

@@ -79,20 +79,37 @@ public enum JSONTree {
         if dictionary.count == 1, let inner = dictionary[rootName] as? [String: Any] {
             dictionary = inner
         }
-        return XMLTree(rootName, children: elements(from: dictionary))
+        return XMLTree(rootName, children: try elements(from: dictionary, path: rootName, depth: 1))
     }
 
-    private static func elements(from dictionary: [String: Any]) -> [XMLTree] {
-        dictionary.keys.sorted().flatMap { key in elements(named: key, value: dictionary[key]!) }
+    /// As deep as the XML parser lets a document nest.
+    public static let maxDepth = XMLDocumentParser.maxDepth
+
+    /// Every key must be an element name and every string XML text, so that what a JSON request
+    /// stored is written back as well-formed XML (in callbacks and API answers) and means there
+    /// what it meant here.
+    private static func elements(from dictionary: [String: Any], path: String, depth: Int) throws(CIError) -> [XMLTree] {
+        guard depth < maxDepth else { throw CIError.invalid(path, "nests deeper than \(maxDepth) levels") }
+        var trees: [XMLTree] = []
+        for key in dictionary.keys.sorted() {
+            guard isElementName(key) else {
+                throw CIError.invalid(path, "the key \(quoted(key)) is not a name (letters, digits, '_', '-' and '.', starting with a letter or '_')")
+            }
+            trees += try elements(named: key, value: dictionary[key]!, path: "\(path).\(key)", depth: depth + 1)
+        }
+        return trees
     }
 
-    private static func elements(named name: String, value: Any) -> [XMLTree] {
+    private static func elements(named name: String, value: Any, path: String, depth: Int) throws(CIError) -> [XMLTree] {
         switch value {
         case let array as [Any]:
-            return array.flatMap { elements(named: name, value: $0) }
+            var trees: [XMLTree] = []
+            for item in array { trees += try elements(named: name, value: item, path: path, depth: depth + 1) }
+            return trees
         case let object as [String: Any]:
-            return [XMLTree(name, children: elements(from: object))]
+            return [XMLTree(name, children: try elements(from: object, path: path, depth: depth))]
         case let string as String:
+            guard isXMLText(string) else { throw CIError.invalid(path, "contains a character XML cannot carry (a control character)") }
             return [XMLTree(name, text: string)]
         case let bool as Bool where type(of: value) == type(of: true as Any):
             return [XMLTree(name, text: bool ? "true" : "false")]
@@ -103,5 +120,31 @@ public enum JSONTree {
         default:
             return [XMLTree(name, text: "\(value)")]
         }
+    }
+
+    /// An XML name of ASCII letters, digits, `_`, `-` and `.`, not starting with a digit, `-` or `.`
+    /// (CI's element names are all of this kind; no namespaces).
+    static func isElementName(_ key: String) -> Bool {
+        guard let first = key.utf8.first, isLetter(first) || first == UInt8(ascii: "_") else { return false }
+        return key.utf8.allSatisfy { byte in
+            isLetter(byte) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
+                || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".")
+        }
+    }
+
+    private static func isLetter(_ byte: UInt8) -> Bool {
+        (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
+    }
+
+    /// XML 1.0's Char: no C0 control but tab, LF and CR, and not U+FFFE or U+FFFF.
+    static func isXMLText(_ text: String) -> Bool {
+        text.unicodeScalars.allSatisfy { scalar in
+            let value = scalar.value
+            return (value >= 0x20 || value == 0x09 || value == 0x0A || value == 0x0D) && value != 0xFFFE && value != 0xFFFF
+        }
+    }
+
+    private static func quoted(_ key: String) -> String {
+        "'" + String(key.unicodeScalars.prefix(40).map { $0.value < 0x20 ? "?" : Character($0) }) + "'"
     }
 }

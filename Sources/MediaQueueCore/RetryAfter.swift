@@ -35,6 +35,8 @@ public enum RetryAfter {
         guard var year, let month, let day, let (hour, minute, second) = time,
               (1...31).contains(day), hour < 24, minute < 60, second < 61 else { return nil }
         if year < 100 { year += year < 70 ? 2000 : 1900 }  // RFC 850's two-digit years
+        // A date is four digits at most; a longer year would overflow the arithmetic below.
+        guard (1...9999).contains(year) else { return nil }
         return daysFromCivil(year: year, month: month, day: day) * 86_400 + Int64(hour * 3600 + minute * 60 + second)
     }
 

@@ -240,6 +240,35 @@ import Testing
         #expect(CITimeFormat.parse("yesterday") == nil)
     }
 
+    @Test func jsonRequestsCarryOnlyWhatXMLCanWriteBack() throws {
+        func refusal(_ json: String) -> String? {
+            do {
+                _ = try JSONTree.parse(Array(json.utf8), rootName: "Request")
+                return nil
+            } catch {
+                return error.message
+            }
+        }
+        // A key that is no element name would be written into callbacks as markup of its own.
+        #expect(refusal(#"{"Operation":{"UserData><Evil>x</Evil><UserData":"y"}}"#)?.contains("is not a name") == true)
+        #expect(refusal(#"{"1st":"x"}"#)?.contains("'1st' is not a name") == true)
+        #expect(refusal(#"{"UserData":"bell\u0007"}"#) == "Request.UserData: contains a character XML cannot carry (a control character)")
+        let deep = String(repeating: #"{"A":"#, count: 40) + #""x""# + String(repeating: "}", count: 40)
+        #expect(refusal(deep)?.contains("nests deeper than 32 levels") == true)
+        let tree = try JSONTree.parse(Array(#"{"Tag":"MediaInfo","Operation":{"UserData":"tab\tand\nline","X-y.z_1":"ok"}}"#.utf8), rootName: "Request")
+        #expect(try XMLDocumentParser.parse(tree.xmlBytes()) == tree)
+    }
+
+    @Test func timesThatCouldNotBeWrittenBackInFourDigitYearsAreRefused() {
+        // Found by fuzzing: each parsed, but shown in another offset it left years 0000 to 9999.
+        for text in ["0000-01-01T00:00:00+9999", "9999-12-31T23:59:60-9999", "0000-01-01T00:00:00Z", "9999-12-31T12:00:00Z",
+                     "2024-01-01T00:00:00+1401", "2024-01-01T00:00:00+0860"] {
+            #expect(CITimeFormat.parse(text) == nil, "\(text)")
+        }
+        #expect(CITimeFormat.parse("0001-01-01T00:00:05Z") != nil)
+        #expect(CITimeFormat.parse("2024-01-01T00:00:00+14:00") != nil)
+    }
+
     @Test func everyFormattedTimeParsesBackToItself() {
         var generator = SystemRandomNumberGenerator()
         for offsetMinutes in [-720, -330, 0, 345, 480, 840] {
