@@ -174,7 +174,7 @@ public struct MediaQueueApplication: Sendable {
             services.append(IntakeService(
                 broker: connection, store: store, factory: submissionFactory(workers),
                 options: IntakeOptions(queue: configuration.intakeQueue, deadLetterQueue: configuration.deadLetterQueue, defaultBucket: configuration.bucket),
-                formatting: formatting, dispatcher: dispatcher?.handle, logger: logger
+                formatting: formatting, dispatcher: dispatcher?.handle, writeHealth: readiness.intakeWrites, logger: logger
             ))
         }
         if let dispatcher { services.append(dispatcher) }

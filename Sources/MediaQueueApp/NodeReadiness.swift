@@ -1,6 +1,7 @@
 import MediaQueueAMQP
 import MediaQueueAPI
 import MediaQueueCore
+import MediaQueueEngine
 import ServiceLifecycle
 import Synchronization
 
@@ -8,6 +9,8 @@ import Synchronization
 /// takes writes, and it is not draining.
 final class NodeReadiness: Sendable {
     private let store: any JobStore
+    /// The intake's last store write.
+    let intakeWrites = StoreWriteHealth()
     private let connections = Mutex<[(role: String, connection: AMQPConnection)]>([])
     private let draining = Atomic<Bool>(false)
 
@@ -39,6 +42,9 @@ final class NodeReadiness: Sendable {
             try await store.checkWritable()
         } catch {
             reasons.append("store not writable: \(error)")
+        }
+        if let failure = intakeWrites.failure {
+            reasons.append("the intake cannot store submissions (they stay in the broker): \(failure)")
         }
         return reasons
     }

@@ -137,8 +137,8 @@ public protocol JobStore: Sendable {
     /// Forgets idempotency keys recorded before `cutoff`.
     func purgeIdempotencyKeys(before cutoff: Timestamp) async throws
 
-    /// Throws unless the store takes writes now (for readiness probes): takes the write lock
-    /// and lets it go again, writing nothing.
+    /// Throws unless the store takes writes now (for readiness probes): takes the write lock and
+    /// writes one small row, so a full disk shows too.
     func checkWritable() async throws
 }
 

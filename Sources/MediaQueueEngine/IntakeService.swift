@@ -74,12 +74,14 @@ public struct IntakeService: Service {
     let formatting: CIFormatting
     let time: any TimeSource
     let dispatcher: DispatcherHandle?
+    let writeHealth: StoreWriteHealth
     let logger: Logger
 
     public init(
         broker: any MessageBroker, store: any JobStore, factory: SubmissionFactory, options: IntakeOptions, formatting: CIFormatting, time: any TimeSource = SystemTimeSource(),
-        dispatcher: DispatcherHandle? = nil, logger: Logger
+        dispatcher: DispatcherHandle? = nil, writeHealth: StoreWriteHealth = StoreWriteHealth(), logger: Logger
     ) {
+        self.writeHealth = writeHealth
         self.dispatcher = dispatcher
         self.broker = broker
         self.store = store
@@ -171,7 +173,9 @@ public struct IntakeService: Service {
                 }
             }
             outcomes = try await storeBatch(accepted.map(\.submission))
+            writeHealth.record(nil)
         } catch {
+            writeHealth.record(error)
             // The store failed (disk full, locked too long): the messages are fine, so they go back
             // to the broker rather than to the dead-letter queue.
             logger.error("intake could not store a batch", metadata: ["error": "\(error)", "messages": "\(batch.count)"])

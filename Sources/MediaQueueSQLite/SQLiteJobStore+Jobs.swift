@@ -175,6 +175,13 @@ extension SQLiteJobStore {
     /// An empty IMMEDIATE transaction: it fails when the write lock cannot be had (another
     /// writer holds it past the busy timeout) or the file cannot be written.
     public func checkWritable() async throws {
-        try await transaction { _ in }
+        let now = time.now
+        // A real write: an empty transaction succeeds on a full disk.
+        try await transaction { db in
+            try db.execute(
+                sql: "INSERT INTO readiness_probe (id, checked_at) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET checked_at = excluded.checked_at",
+                arguments: [now.milliseconds]
+            )
+        }
     }
 }

@@ -19,3 +19,10 @@ extension SQLiteJobStore {
         try await pool.read(body)
     }
 }
+
+extension SQLiteJobStore {
+    /// SQLite's own check of the file (`PRAGMA integrity_check`): `["ok"]`, or what is wrong.
+    public func integrityCheck() async throws -> [String] {
+        try await read { db in try String.fetchAll(db, sql: "PRAGMA integrity_check") }
+    }
+}

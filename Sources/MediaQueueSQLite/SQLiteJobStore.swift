@@ -150,6 +150,10 @@ public final class SQLiteJobStore: JobStore {
         migrator.registerMigration("v5") { db in
             try migrateV5(db)
         }
+        migrator.registerMigration("v6") { db in
+            // One row that readiness probes rewrite: a write that fails when the disk is full.
+            try db.execute(sql: "CREATE TABLE readiness_probe (id INTEGER PRIMARY KEY, checked_at INTEGER NOT NULL)")
+        }
         return migrator
     }
 }

@@ -31,6 +31,8 @@ public final class TestHTTPReceiver: Sendable {
         case chunked([UInt8])
         /// Never answer; keep the connection open until the client gives up or the receiver stops.
         case hang
+        /// Answer nothing and close the connection with a TCP reset.
+        case reset
     }
 
     private struct State {
@@ -182,6 +184,11 @@ public final class TestHTTPReceiver: Sendable {
             case .hang:
                 // Read (and drop) until the client hangs up or the receiver stops.
                 while readMore(fd, &buffer) { buffer.removeAll() }
+                answered()
+                return
+            case .reset:
+                var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
+                setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
                 answered()
                 return
             case .status(let status, let extra, let text):
