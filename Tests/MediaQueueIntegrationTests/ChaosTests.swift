@@ -170,12 +170,19 @@ import Glibc
         _ = try await runCommand("/usr/bin/mount", ["-t", "tmpfs", "-o", "size=16m", "tmpfs", data])
         let log = FileManager.default.temporaryDirectory.appendingPathComponent(TestEnvironment.uniqueName("serve")).path + ".log"
         let serve = try startServe(harness, ["MEDIAQUEUE_STORAGE_DIR": harness.configuration.storageDir ?? ""], log: log)
-        defer {
-            Task {
-                await serve.stop()
-                _ = try? await runCommand("/usr/bin/umount", ["-l", data])
-            }
+        do {
+            try await fillTheDiskAndFreeIt(harness, serve: serve, total: total, log: log)
+        } catch {
+            await serve.stop()
+            _ = try? await runCommand("/usr/bin/umount", ["-l", data])
+            throw error
         }
+        await serve.stop()
+        _ = try await runCommand("/usr/bin/umount", ["-l", data])
+    }
+
+    private func fillTheDiskAndFreeIt(_ harness: ServiceHarness, serve: ChildProcess, total: Int, log: String) async throws {
+        let data = harness.configuration.dataDir
         try await harness.waitForIntake()
         let port = try await apiPort(serve)
         let store = try SQLiteJobStore(path: harness.configuration.databasePath)
@@ -208,5 +215,59 @@ import Glibc
         figures.report()
         #expect(figures.isClean, "\(figures)")
         #expect(try await store.integrityCheck() == ["ok"])
+    }
+
+    @Test(.enabled(if: ChaosTests.binary != nil && FaultBroker.isAvailable, "needs the serve binary and the fault broker of scripts/test.sh"))
+    func restartingTheBrokerTwiceLosesNothing() async throws {
+        let total = ChaosScale.pick(short: 2_000, long: 10_000)
+        try await FaultBroker.shared.withExclusiveAccess {
+            let harness = try ServiceHarness(brokerURL: FaultBroker.shared.url)
+            try FileManager.default.createDirectory(atPath: harness.configuration.dataDir, withIntermediateDirectories: true)
+            // A durable subscription, so that it outlives the restarts like a real subscriber's.
+            let subscription = TestEnvironment.uniqueName("chaos.subscriber")
+            try await harness.client.declare(AMQPTopology(
+                exchanges: [AMQPExchange(name: harness.configuration.eventsExchange, type: "topic", durable: true)],
+                queues: [AMQPQueue(name: subscription, durable: true)],
+                bindings: [AMQPBinding(queue: subscription, exchange: harness.configuration.eventsExchange, routingKey: "job.#")]
+            ))
+            let tally = EventTally(consumer: try await harness.client.consume(queue: subscription, prefetch: 500), client: harness.client)
+            let serve = try startServe(harness)
+            defer { Task { await serve.stop() } }
+            try await harness.waitForIntake()
+
+            // The producer sends each batch until the broker confirms all of it (a batch cut by a
+            // restart is sent again; its message ids make the copies one job each).
+            let published = Atomic<Int>(0)
+            let publisher = Task {
+                for start in stride(from: 0, to: total, by: 100) {
+                    let batch = chaosSubmissions(start..<min(total, start + 100))
+                    while true {
+                        do {
+                            try await harness.client.waitUntilConnected()
+                            try await harness.publish(identified: batch)
+                            break
+                        } catch {
+                            try await Task.sleep(for: .milliseconds(200))
+                        }
+                    }
+                    published.add(batch.count, ordering: .relaxed)
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+            }
+            for third in [1, 2] {
+                try await eventually("\(third)/3 of the submissions to be published") { published.load(ordering: .relaxed) >= total * third / 3 }
+                try await FaultBroker.control("restart")
+            }
+            try await publisher.value
+
+            let store = try SQLiteJobStore(path: harness.configuration.databasePath)
+            try await waitUntilAllEnd(harness, store, total: total)
+            try await eventually("every job's TaskFinish", reaches: total) { tally.distinctJobs }
+            let figures = try await ChaosFigures.measure(
+                scenario: "broker restarts", faults: "2 RabbitMQ restarts", submitted: total, store: store, announcements: tally.announcements
+            )
+            figures.report()
+            #expect(figures.isClean, "\(figures)\n\(serve.logTail)")
+        }
     }
 }
