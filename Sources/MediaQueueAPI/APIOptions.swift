@@ -19,6 +19,8 @@ public struct APIOptions: Sendable {
     public var maxHeaderCount: Int
     /// The most bytes of header names and values one request may carry (431 beyond).
     public var maxHeaderBytes: Int
+    /// PEM files of the certificate chain and private key to serve HTTPS with; plain HTTP without.
+    public var tls: (certificateFile: String, keyFile: String)?
 
     public init(
         host: String = "127.0.0.1", port: Int = 8080, credentials: [Credential] = [], allowAnonymous: Bool = false,

@@ -1,7 +1,10 @@
 public import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 public import Logging
 public import MediaQueueCore
 import NIOCore
+import NIOSSL
 public import ServiceLifecycle
 
 /// The CI REST API (Hummingbird 2) as a service of the process's `ServiceGroup`.
@@ -51,11 +54,12 @@ public struct APIService: Service {
         return router
     }
 
-    public func makeApplication() -> some ApplicationProtocol {
+    public func makeApplication() throws -> some ApplicationProtocol {
         let onListening = self.onListening
         let host = options.host
         return Application(
             router: makeRouter(),
+            server: try serverBuilder(),
             configuration: .init(address: .hostname(options.host, port: options.port), serverName: "MediaQueue"),
             onServerRunning: { channel in
                 onListening(host, channel.localAddress?.port ?? 0)
@@ -69,4 +73,24 @@ public struct APIService: Service {
     public func run() async throws {
         try await makeApplication().run()
     }
+
+    /// HTTP/1.1, behind TLS when a certificate and key are configured (read now, so a bad file
+    /// stops the start with its reason).
+    func serverBuilder() throws -> HTTPServerBuilder {
+        guard let tls = options.tls else { return .http1() }
+        let chain: [NIOSSLCertificate]
+        let key: NIOSSLPrivateKey
+        do {
+            chain = try NIOSSLCertificate.fromPEMFile(tls.certificateFile)
+            key = try NIOSSLPrivateKey(file: tls.keyFile, format: .pem)
+        } catch {
+            throw APITLSError(description: "cannot read the TLS certificate \(tls.certificateFile) or key \(tls.keyFile): \(error)")
+        }
+        let configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
+        return try .tls(.http1(), tlsConfiguration: configuration)
+    }
+}
+
+struct APITLSError: Error, CustomStringConvertible {
+    let description: String
 }

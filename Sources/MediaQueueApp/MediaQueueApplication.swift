@@ -96,11 +96,15 @@ public struct MediaQueueApplication: Sendable {
     /// The REST API's settings from the configuration.
     public func apiOptions() throws -> APIOptions {
         let address = try APIOptions.address(configuration.httpAddress)
-        return APIOptions(
+        var options = APIOptions(
             host: address.host, port: address.port, credentials: try Credential.parseList(configuration.credentials),
             allowAnonymous: configuration.anonymous, hostSuffixes: configuration.hostSuffixes, maxBodyBytes: configuration.maxBodyBytes,
             maxJobIDs: configuration.maxJobIDs, maxHeaderCount: configuration.maxHeaderCount, maxHeaderBytes: configuration.maxHeaderBytes
         )
+        if let certificate = configuration.tlsCertificateFile, let key = configuration.tlsKeyFile {
+            options.tls = (certificate, key)
+        }
+        return options
     }
 
     /// The services of the configured roles, ready for a `ServiceGroup`. `onListening` receives

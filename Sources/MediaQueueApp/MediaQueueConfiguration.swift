@@ -83,6 +83,10 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
     public var maxJobIDs = 100
     /// The longest object key in a submission, in bytes (`MEDIAQUEUE_MAX_OBJECT_KEY_BYTES`; COS's 850 at most).
     public var maxObjectKeyBytes = 850
+    /// PEM files of the API's certificate chain and private key (`MEDIAQUEUE_TLS_CERTIFICATE_FILE`,
+    /// `MEDIAQUEUE_TLS_KEY_FILE`): with both, the API serves HTTPS only.
+    public var tlsCertificateFile: String?
+    public var tlsKeyFile: String?
     /// The most header fields one API request may carry (`MEDIAQUEUE_MAX_HEADER_COUNT`).
     public var maxHeaderCount = 100
     /// The most bytes of header names and values one API request may carry (`MEDIAQUEUE_MAX_HEADER_BYTES`).
@@ -212,6 +216,8 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
             case "maxJobIds", "maxJobIDs": maxJobIDs = try int(key, value)
             case "maxObjectKeyBytes": maxObjectKeyBytes = try int(key, value)
             case "maxHeaderCount": maxHeaderCount = try int(key, value)
+            case "tlsCertificateFile": tlsCertificateFile = value.isEmpty ? nil : value
+            case "tlsKeyFile": tlsKeyFile = value.isEmpty ? nil : value
             case "maxHeaderBytes": maxHeaderBytes = try int(key, value)
             default:
                 if try applyCallbackSetting(key, value, source: source) { continue }
@@ -239,6 +245,9 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
         guard progressIntervalSeconds > 0 else { throw ConfigurationError("progressIntervalSeconds must be positive") }
         guard maxBodyBytes > 0, maxOperations > 0, maxUserDataBytes > 0, maxJobIDs > 0, maxHeaderCount > 0, maxHeaderBytes > 0 else {
             throw ConfigurationError("maxBodyBytes, maxOperations, maxUserDataBytes, maxJobIds, maxHeaderCount and maxHeaderBytes must be positive")
+        }
+        guard (tlsCertificateFile == nil) == (tlsKeyFile == nil) else {
+            throw ConfigurationError("tlsCertificateFile and tlsKeyFile go together: set both for HTTPS, or neither")
         }
         guard (1...850).contains(maxObjectKeyBytes) else { throw ConfigurationError("maxObjectKeyBytes must be 1 to 850 (COS's limit)") }
         guard inputURLMaxBytes > 0, inputURLTimeoutSeconds > 0 else {

@@ -1,6 +1,7 @@
 """Drives a running MediaQueue with Tencent's own COS/CI Python SDK (cos-python-sdk-v5).
 
-Run by MediaQueueIntegrationTests.SDKTests with MQ_PORT, MQ_BUCKET, MQ_SECRET_ID, MQ_SECRET_KEY.
+Run by MediaQueueIntegrationTests.SDKTests with MQ_PORT, MQ_BUCKET, MQ_SECRET_ID, MQ_SECRET_KEY,
+and MQ_SCHEME=https (with REQUESTS_CA_BUNDLE naming the test CA) for the API behind TLS.
 Every check raises on failure; the last line printed is "sdk: ok".
 """
 import os
@@ -11,11 +12,12 @@ from qcloud_cos.cos_auth import CosS3Auth
 from qcloud_cos.cos_exception import CosServiceError
 
 PORT = int(os.environ["MQ_PORT"])
+SCHEME = os.environ.get("MQ_SCHEME", "http")
 BUCKET = os.environ["MQ_BUCKET"]
 
 
 def client(secret_id, secret_key):
-    config = CosConfig(Region="ap-guangzhou", IP="127.0.0.1", Port=PORT, Scheme="http",
+    config = CosConfig(Region="ap-guangzhou", IP="127.0.0.1", Port=PORT, Scheme=SCHEME,
                        SecretId=secret_id, SecretKey=secret_key)
     return CosS3Client(config)
 

@@ -25,8 +25,9 @@ struct Serve: AsyncParsableCommand {
         // print's buffer would hold it back.
         let line = "mediaqueue: consuming \(configuration.intakeQueue) on \(redacted(configuration.amqpURL)); data in \(configuration.dataDir)\n"
         FileHandle.standardOutput.write(Data(line.utf8))
+        let scheme = configuration.tlsCertificateFile == nil ? "http" : "https"
         try await application.run { host, port in
-            FileHandle.standardOutput.write(Data("mediaqueue: API listening on http://\(host):\(port)\n".utf8))
+            FileHandle.standardOutput.write(Data("mediaqueue: API listening on \(scheme)://\(host):\(port)\n".utf8))
         }
     }
 }
