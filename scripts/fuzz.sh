@@ -43,7 +43,7 @@ for target in "${targets[@]}"; do
         -artifact_prefix="$work/$target-" "$work/$target" >"$log" 2>&1 || status=$?
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
     speed=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log")
-    cov=$(grep -oE 'cov: [0-9]+' "$log" | tail -1 | cut -d' ' -f2)
+    cov=$(grep -oE 'cov: [0-9]+' "$log" | tail -1 | cut -d' ' -f2 || true)
     corpus=$(ls "$work/$target" | wc -l)
     if [ "$status" = 0 ]; then
         printf '%-20s %12s %10s %8s %8s %s\n' "$target" "${runs:-?}" "${speed:-?}" "${cov:-?}" "$corpus" ok
@@ -57,6 +57,6 @@ for target in "${targets[@]}"; do
         cp "$artifact" "$kept"
         echo "the input is kept in $kept (replay: swift run mediaqueue-fuzz $target $kept)" >&2
     done
-    grep -E "Fatal error|ERROR: |SUMMARY" "$log" | head -5 >&2
+    grep -E "Fatal error|ERROR: |SUMMARY" "$log" | head -5 >&2 || tail -20 "$log" >&2
     exit 1
 done

@@ -23,9 +23,17 @@ for kind in "${kinds[@]}"; do
     esac
     echo "== $kind sanitizer: $filter" >&2
     # halt_on_error: the first report fails the run, with its stack.
+    log=$(mktemp /tmp/mediaqueue-sanitizer.XXXXXX)
+    status=0
     TSAN_OPTIONS=halt_on_error=1 ASAN_OPTIONS=detect_leaks=0:halt_on_error=1 \
-        swift test --scratch-path ".build-$kind" --sanitize="$kind" --filter "$filter" 2>&1 | tail -5
-    status=${PIPESTATUS[0]}
-    [ "$status" = 0 ] || { echo "$kind sanitizer: FAILED" >&2; exit "$status"; }
+        swift test --scratch-path ".build-$kind" --sanitize="$kind" --filter "$filter" >"$log" 2>&1 || status=$?
+    if [ "$status" != 0 ]; then
+        # The sanitizer's report (or the failing test) and its stack.
+        grep -E -A40 "WARNING: ThreadSanitizer|ERROR: AddressSanitizer|✘" "$log" | head -80 >&2 || tail -40 "$log" >&2
+        echo "$kind sanitizer: FAILED (full output: $log)" >&2
+        exit "$status"
+    fi
+    grep -E "Test run with|Executed" "$log" | tail -2 >&2
+    rm -f "$log"
     echo "$kind sanitizer: ok" >&2
 done

@@ -142,7 +142,14 @@ public final class AMQPConnection: MessageBroker {
     public func consume(queue: String, prefetch: UInt16) async throws -> AMQPConsumer {
         let id = nextConsumerID.add(1, ordering: .relaxed).newValue
         let consumer = AMQPConsumer(id: id, queue: queue, prefetch: prefetch, connection: self)
-        try await request { .consume(consumer, $0) }
+        do {
+            try await request { .consume(consumer, $0) }
+        } catch is CancellationError {
+            // The subscription may have been made after all: end it rather than leave it holding
+            // deliveries (and being made again after every reconnect).
+            mailbox.enqueue(.cancel(consumer, { _ in }))
+            throw CancellationError()
+        }
         return consumer
     }
 

@@ -103,6 +103,9 @@ struct CIMiddleware: RouterMiddleware {
         let parameters = request.uri.queryParameters.map { (String($0.key), String($0.value)) }
         let authorization: COSAuthorization
         if let header = request.headers[.authorization], !header.isEmpty {
+            guard !parameters.contains(where: { $0.0 == "q-signature" }) else {
+                throw CIError(APIError.accessDenied, "the request is signed twice (an Authorization header and q-signature in the query); send one")
+            }
             authorization = try COSAuthorization(header: header)
         } else if let presigned = try COSAuthorization(query: parameters) {
             authorization = presigned

@@ -9,13 +9,18 @@ import Synchronization
 /// takes writes, and it is not draining.
 final class NodeReadiness: Sendable {
     private let store: any JobStore
+    private let time: any TimeSource
     /// The intake's last store write.
     let intakeWrites = StoreWriteHealth()
+    /// The store's last write check and when it ran: probes within a second reuse it, so that
+    /// `/readyz` (unauthenticated) cannot make the store write at any rate it is called.
+    private let lastStoreCheck = Mutex<(at: Timestamp, failure: String?)?>(nil)
     private let connections = Mutex<[(role: String, connection: AMQPConnection)]>([])
     private let draining = Atomic<Bool>(false)
 
-    init(store: any JobStore) {
+    init(store: any JobStore, time: any TimeSource = SystemTimeSource()) {
         self.store = store
+        self.time = time
     }
 
     /// A connection the node needs; `role` names it in the reason.
@@ -32,17 +37,26 @@ final class NodeReadiness: Sendable {
         ReadinessCheck { [self] in await reasons() }
     }
 
+    private func storeWriteFailure() async -> String? {
+        let now = time.now
+        if let last = lastStoreCheck.withLock({ $0 }), now < last.at + .seconds(1) { return last.failure }
+        var failure: String?
+        do {
+            try await store.checkWritable()
+        } catch {
+            failure = "\(error)"
+        }
+        lastStoreCheck.withLock { $0 = (now, failure) }
+        return failure
+    }
+
     func reasons() async -> [String] {
         var reasons: [String] = []
         if draining.load(ordering: .relaxed) { reasons.append("draining: the node is shutting down") }
         for (role, connection) in connections.withLock({ $0 }) where !connection.isConnected {
             reasons.append("broker not connected (\(role), \(connection.configuration.redactedURL))")
         }
-        do {
-            try await store.checkWritable()
-        } catch {
-            reasons.append("store not writable: \(error)")
-        }
+        if let failure = await storeWriteFailure() { reasons.append("store not writable: \(failure)") }
         if let failure = intakeWrites.failure {
             reasons.append("the intake cannot store submissions (they stay in the broker): \(failure)")
         }

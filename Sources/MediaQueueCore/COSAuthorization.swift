@@ -33,7 +33,7 @@ public struct COSAuthorization: Sendable, Hashable {
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             fields[String(parts[0])] = parts.count > 1 ? String(parts[1]) : ""
         }
-        try self.init(fields: fields)
+        try self.init(fields: fields, source: "Authorization header")
     }
 
     /// Reads a presigned URL's signature from its (decoded) query parameters; nil when the query
@@ -41,23 +41,24 @@ public struct COSAuthorization: Sendable, Hashable {
     public init?(query: [(String, String)]) throws(CIError) {
         let fields = Dictionary(query.filter { Self.queryFields.contains($0.0) }, uniquingKeysWith: { first, _ in first })
         guard fields["q-sign-algorithm"] != nil else { return nil }
-        try self.init(fields: fields)
+        try self.init(fields: fields, source: "signature in the query")
     }
 
-    private init(fields: [String: String]) throws(CIError) {
+    private init(fields: [String: String], source: String) throws(CIError) {
+        func malformed(_ why: String) -> CIError { CIError(.accessDenied, "malformed \(source): \(why)") }
         guard fields["q-sign-algorithm"] == "sha1" else {
-            throw Self.malformed("q-sign-algorithm must be sha1")
+            throw malformed("q-sign-algorithm must be sha1")
         }
-        guard let secretID = fields["q-ak"], !secretID.isEmpty else { throw Self.malformed("q-ak is missing") }
+        guard let secretID = fields["q-ak"], !secretID.isEmpty else { throw malformed("q-ak is missing") }
         guard let signTime = fields["q-sign-time"], let keyTime = fields["q-key-time"], let signature = fields["q-signature"] else {
-            throw Self.malformed("q-sign-time, q-key-time and q-signature are required")
+            throw malformed("q-sign-time, q-key-time and q-signature are required")
         }
         let times = signTime.split(separator: ";", omittingEmptySubsequences: false)
         guard times.count == 2, let start = Int64(times[0]), let end = Int64(times[1]), start <= end else {
-            throw Self.malformed("q-sign-time must be start;end in Unix seconds")
+            throw malformed("q-sign-time must be start;end in Unix seconds")
         }
         guard let headerList = fields["q-header-list"], let paramList = fields["q-url-param-list"] else {
-            throw Self.malformed("q-header-list and q-url-param-list are required")
+            throw malformed("q-header-list and q-url-param-list are required")
         }
         self.secretID = secretID
         self.signStart = start
@@ -66,9 +67,5 @@ public struct COSAuthorization: Sendable, Hashable {
         self.headerList = headerList.split(separator: ";").map { String($0).lowercased() }
         self.paramList = paramList.split(separator: ";").map { String($0).lowercased() }
         self.signature = signature.lowercased()
-    }
-
-    static func malformed(_ why: String) -> CIError {
-        CIError(.accessDenied, "malformed Authorization header: \(why)")
     }
 }

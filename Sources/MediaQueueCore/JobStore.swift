@@ -138,7 +138,8 @@ public protocol JobStore: Sendable {
     func purgeIdempotencyKeys(before cutoff: Timestamp) async throws
 
     /// Throws unless the store takes writes now (for readiness probes): takes the write lock and
-    /// writes one small row, so a full disk shows too.
+    /// writes one small row. (A write that fits in space the database already holds may still
+    /// succeed on a full disk; the intake reports its own failed writes to readiness too.)
     func checkWritable() async throws
 }
 

@@ -172,10 +172,14 @@ public struct IntakeService: Service {
                     rejected.append((message, error))
                 }
             }
-            outcomes = try await storeBatch(accepted.map(\.submission))
-            writeHealth.record(nil)
+            do {
+                outcomes = try await storeBatch(accepted.map(\.submission))
+                if !accepted.isEmpty { writeHealth.record(nil) }
+            } catch {
+                writeHealth.record(error)
+                throw error
+            }
         } catch {
-            writeHealth.record(error)
             // The store failed (disk full, locked too long): the messages are fine, so they go back
             // to the broker rather than to the dead-letter queue.
             logger.error("intake could not store a batch", metadata: ["error": "\(error)", "messages": "\(batch.count)"])

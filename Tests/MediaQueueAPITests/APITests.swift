@@ -81,7 +81,11 @@ import Testing
             #expect(try await client.execute(uri: presigned(APIFixture.secretKey, state: "Paused"), method: .get).errorCode == "SignatureDoesNotMatch")
             let malformed = try await client.execute(uri: "/\(APIFixture.bucket)/queue?q-sign-algorithm=sha1&q-ak=AKIDtest", method: .get)
             #expect(malformed.errorCode == "AccessDenied")
-            #expect(malformed.xml?.text("Message")?.contains("q-sign-time, q-key-time and q-signature are required") == true)
+            #expect(malformed.xml?.text("Message")?.contains("malformed signature in the query: q-sign-time, q-key-time and q-signature are required") == true)
+            let twice = try await client.execute(
+                uri: presigned(APIFixture.secretKey), method: .get, headers: [.authorization: "q-sign-algorithm=sha1&q-ak=AKIDtest"]
+            )
+            #expect(twice.xml?.text("Message")?.contains("signed twice") == true)
         }
     }
 

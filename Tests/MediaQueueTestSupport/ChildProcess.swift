@@ -36,6 +36,13 @@ public final class ChildProcess: Sendable {
         }
     }
 
+    /// Sends SIGKILL without waiting (for `defer`, where nothing can be awaited); a later `stop`
+    /// still reaps it.
+    public func terminate() {
+        guard !stopped.withLock({ $0 }) else { return }
+        kill(pid, SIGKILL)
+    }
+
     /// The end of what the process printed, for failure messages.
     public var logTail: String {
         let text = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""

@@ -66,7 +66,7 @@ struct CallbacksCommand: AsyncParsableCommand {
         @Option(name: .long, help: "With --rotate: how long the old secret is still signed with.") var graceSeconds: Int = 86_400
 
         func validate() throws {
-            guard graceSeconds >= 0 else { throw ValidationError("--grace-seconds must be 0 or more") }
+            guard (0...30 * 86_400).contains(graceSeconds) else { throw ValidationError("--grace-seconds must be 0 to 2592000 (30 days)") }
         }
 
         func run() async throws {
