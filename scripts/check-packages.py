@@ -34,7 +34,7 @@ SHELL_WORDS = {
 PREFIXES = {"then", "do", "else", "elif", "if", "while", "until", "!", "time", "exec", "command",
             "sudo", "$sudo", "{", "nohup", "xargs"}
 # Not from Debian: the Swift toolchain, which the README asks for on the PATH.
-TOOLCHAIN = {"swift"}
+TOOLCHAIN = {"swift", "swiftc"}
 SEPARATORS = {";", "|", "||", "&&", "&", "(", ")", ";;", "|&", "\n"}
 
 

@@ -15,6 +15,16 @@ kinds=("$@")
 unit='MediaQueueXMLTests|MediaQueueCoreTests|MediaQueueEngineTests|MediaQueueSQLiteTests|MediaQueueAPITests|MediaQueueConsoleTests|MediaQueueHTTPClientTests|MediaQueueAMQPTests|MediaQueueFuzzTargetsTests'
 wrappers='MediaQueueXMLTests|MediaQueueAMQPTests|MediaQueueHTTPClientTests'
 
+# Whether ThreadSanitizer sees Synchronization.Mutex on this toolchain (see the probe's comment).
+mutex_blind=0
+if [[ " ${kinds[*]} " == *" thread "* ]]; then
+    probe=$(mktemp -d /tmp/mediaqueue-tsan-probe.XXXXXX)
+    swiftc -sanitize=thread -O scripts/tsan-mutex-probe.swift -o "$probe/probe" 2>/dev/null
+    if ! TSAN_OPTIONS=halt_on_error=1 "$probe/probe" >/dev/null 2>&1; then mutex_blind=1; fi
+    rm -rf "$probe"
+    echo "thread sanitizer sees Synchronization.Mutex: $([ $mutex_blind = 1 ] && echo no || echo yes)" >&2
+fi
+
 for kind in "${kinds[@]}"; do
     case "$kind" in
         thread) filter=$unit ;;
@@ -25,15 +35,32 @@ for kind in "${kinds[@]}"; do
     # halt_on_error: the first report fails the run, with its stack.
     log=$(mktemp /tmp/mediaqueue-sanitizer.XXXXXX)
     status=0
-    TSAN_OPTIONS=halt_on_error=1 ASAN_OPTIONS=detect_leaks=0:halt_on_error=1 \
+    TSAN_OPTIONS=halt_on_error=0 ASAN_OPTIONS=detect_leaks=0:halt_on_error=1 \
         swift test --scratch-path ".build-$kind" --sanitize="$kind" --filter "$filter" >"$log" 2>&1 || status=$?
-    if [ "$status" != 0 ]; then
-        # The sanitizer's report (or the failing test) and its stack.
-        grep -E -A40 "WARNING: ThreadSanitizer|ERROR: AddressSanitizer|✘" "$log" | head -80 >&2 || tail -40 "$log" >&2
-        echo "$kind sanitizer: FAILED (full output: $log)" >&2
-        exit "$status"
+    if ! grep -qE "Test run with [0-9]+ tests? in [0-9]+ suites? passed" "$log"; then
+        # A failing test, or AddressSanitizer's report, and its stack.
+        grep -E -A40 "ERROR: AddressSanitizer|✘" "$log" | head -80 >&2 || tail -40 "$log" >&2
+        echo "$kind sanitizer: FAILED (exit $status; full output: $log)" >&2
+        exit 1
     fi
-    grep -E "Test run with|Executed" "$log" | tail -2 >&2
+    if [ "$kind" = thread ]; then
+        # ThreadSanitizer on Linux does not see the locking of the toolchain's Synchronization.Mutex
+        # (a contended lock waits in futex code built without TSan), so it reports accesses inside
+        # `withLock` bodies, closures of type (sending inout State) -> sending T, even in a correctly
+        # locked counter (Docs/reliability.md). Those are counted; any other report fails the run.
+        symbols=$(grep "SUMMARY: ThreadSanitizer" "$log" | sed -n 's/.* in \(\$s[^ ]*\).*/\1/p' | sort -u)
+        total=$(grep -c "SUMMARY: ThreadSanitizer" "$log" || true)
+        others=$(for symbol in $symbols; do swift demangle --compact "$symbol"; done | grep -vE '^closure #[0-9]+ \(sending inout ' || true)
+        [ "$mutex_blind" = 1 ] || others=$(for symbol in $symbols; do swift demangle --compact "$symbol"; done)
+        echo "thread sanitizer: $total reports, all inside Mutex.withLock bodies unless listed below" >&2
+        if [ -n "$others" ]; then
+            echo "$others" >&2
+            echo "thread sanitizer: FAILED (reports outside Mutex-guarded state; full output: $log)" >&2
+            exit 1
+        fi
+        for symbol in $symbols; do swift demangle --simplified --compact "$symbol"; done | sort | uniq -c >&2
+    fi
+    grep -E "Test run with" "$log" | tail -1 >&2
     rm -f "$log"
     echo "$kind sanitizer: ok" >&2
 done
