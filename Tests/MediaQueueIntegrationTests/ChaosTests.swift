@@ -196,7 +196,8 @@ import Glibc
         let data = harness.configuration.dataDir
         try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
         let log = FileManager.default.temporaryDirectory.appendingPathComponent(TestEnvironment.uniqueName("serve")).path + ".log"
-        _ = try await runCommand("/usr/bin/mount", ["-t", "tmpfs", "-o", "size=16m", "tmpfs", data])
+        // Room for the first half's jobs, so that only the filler file fills it.
+        _ = try await runCommand("/usr/bin/mount", ["-t", "tmpfs", "-o", "size=\(ChaosScale.pick(short: 16, long: 64))m", "tmpfs", data])
         var serve: ChildProcess?
         do {
             serve = try startServe(harness, ["MEDIAQUEUE_STORAGE_DIR": harness.configuration.storageDir ?? ""], log: log)
@@ -238,7 +239,7 @@ import Glibc
         try await waitUntilAllEnd(harness, store, total: total)
         try await eventually("/readyz to be 200 again") { try await probeReadiness(port: port).status == 200 }
         let figures = try await ChaosFigures.measure(
-            scenario: "disk full", faults: "the data folder's 16 MiB tmpfs filled while \(total / 2) submissions arrived",
+            scenario: "disk full", faults: "the data folder's \(ChaosScale.pick(short: 16, long: 64)) MiB tmpfs filled while \(total / 2) submissions arrived",
             submitted: total, store: store, announcements: nil
         )
         figures.report()
