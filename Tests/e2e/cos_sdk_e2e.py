@@ -6,6 +6,9 @@ Every check raises on failure; the last line printed is "sdk: ok".
 """
 import os
 import sys
+from urllib.parse import quote
+
+import requests
 
 from qcloud_cos import CosConfig, CosS3Client
 from qcloud_cos.cos_auth import CosS3Auth
@@ -92,5 +95,22 @@ try:
     check(False, "a wrong key is refused")
 except CosServiceError as error:
     check(error.get_status_code() == 403 and error.get_error_code() == "SignatureDoesNotMatch", "a wrong key is refused")
+
+
+def presigned_queue_list(signed_state, sent_state):
+    """GET /<bucket>/queue with the SDK's signature moved from the header into the query, as a
+    presigned URL carries it; signed for one state filter, sent with another."""
+    url = f"{SCHEME}://127.0.0.1:{PORT}/{BUCKET}/queue"
+    request = requests.Request("GET", url, params={"state": signed_state}, headers={"Host": "127.0.0.1"}).prepare()
+    CosS3Auth(cos._conf, f"/{BUCKET}/queue", params={"state": signed_state})(request)
+    fields = (pair.split("=", 1) for pair in request.headers["Authorization"].split("&"))
+    query = "&".join(f"{name}={quote(value, safe='')}" for name, value in fields)
+    return requests.get(f"{url}?state={sent_state}&{query}", headers={"Host": "127.0.0.1"})
+
+
+answer = presigned_queue_list("All", "All")
+check(answer.status_code == 200 and "<QueueList>" in answer.text, "a presigned URL signed by the SDK lists the queues")
+answer = presigned_queue_list("All", "Paused")
+check(answer.status_code == 403 and "SignatureDoesNotMatch" in answer.text, "a presigned URL with a changed parameter is refused")
 
 print("sdk: ok")
