@@ -13,7 +13,7 @@ import urllib.request
 
 from qcloud_cos import CosConfig, CosS3Client
 from selenium import webdriver
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, TimeoutException
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, TimeoutException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -95,8 +95,9 @@ def shot(name):
 
 def wait(what, condition, timeout=WAIT):
     try:
-        # A page being replaced (after a click) has elements that vanish under the check.
-        return WebDriverWait(browser, timeout, poll_frequency=0.2, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(
+        # A page being replaced (after a click) has elements that vanish under the check; Chromium
+        # then also says "Node with given id does not belong to the document" (a WebDriverException).
+        return WebDriverWait(browser, timeout, poll_frequency=0.2, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException, WebDriverException)).until(
             lambda _: condition())
     except TimeoutException:
         check(False, what)
