@@ -29,6 +29,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // C libraries from Debian, each imported by exactly one wrapper target.
@@ -75,6 +76,17 @@ let package = Package(
             name: "MediaQueueSQLite",
             dependencies: [
                 "MediaQueueCore", "MediaQueueXML", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The store for several nodes: PostgreSQL, over postgres-nio.
+        .target(
+            name: "MediaQueuePostgres",
+            dependencies: [
+                "MediaQueueCore", "MediaQueueXML",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -131,7 +143,7 @@ let package = Package(
             name: "MediaQueueApp",
             dependencies: [
                 "MediaQueueCore", "MediaQueueXML", "MediaQueueAMQP", "MediaQueueEngine", "MediaQueueWorkers", "MediaQueueSQLite",
-                "MediaQueueAPI", "MediaQueueConsole", "MediaQueueHTTPClient",
+                "MediaQueuePostgres", "MediaQueueAPI", "MediaQueueConsole", "MediaQueueHTTPClient",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -232,9 +244,14 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The store conformance suite (memory, SQLite, PostgreSQL) and each driver's own tests.
         .testTarget(
-            name: "MediaQueueSQLiteTests",
-            dependencies: ["MediaQueueSQLite", "MediaQueueCore", "MediaQueueXML", "MediaQueueTestSupport"],
+            name: "MediaQueueStoreTests",
+            dependencies: [
+                "MediaQueueSQLite", "MediaQueuePostgres", "MediaQueueCore", "MediaQueueXML", "MediaQueueTestSupport",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

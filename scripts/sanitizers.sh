@@ -12,7 +12,7 @@ kinds=("$@")
 
 # The unit-test targets: everything but the integration tests (real serve processes, ffmpeg
 # runs of minutes under a sanitizer).
-unit='MediaQueueXMLTests|MediaQueueCoreTests|MediaQueueEngineTests|MediaQueueSQLiteTests|MediaQueueAPITests|MediaQueueConsoleTests|MediaQueueHTTPClientTests|MediaQueueAMQPTests|MediaQueueFuzzTargetsTests'
+unit='MediaQueueXMLTests|MediaQueueCoreTests|MediaQueueEngineTests|MediaQueueStoreTests|MediaQueueAPITests|MediaQueueConsoleTests|MediaQueueHTTPClientTests|MediaQueueAMQPTests|MediaQueueFuzzTargetsTests'
 wrappers='MediaQueueXMLTests|MediaQueueAMQPTests|MediaQueueHTTPClientTests'
 
 # Whether ThreadSanitizer sees Synchronization.Mutex on this toolchain (see the probe's comment).

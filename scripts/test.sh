@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, starts two private RabbitMQ nodes on loopback
-# (a shared one, and one that restart tests may stop), builds, runs the whole suite, and stops
-# what it started, also when something fails.
+# (a shared one, and one that restart tests may stop) and a private PostgreSQL server, builds,
+# runs the whole suite, and stops what it started, also when something fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -16,6 +16,7 @@ scripts/check-packages.py
 
 main_port=${MEDIAQUEUE_TEST_PORT:-5681}
 fault_port=${MEDIAQUEUE_TEST_FAULT_PORT:-5682}
+postgres_port=${MEDIAQUEUE_TEST_POSTGRES_PORT:-5683}
 work=$(mktemp -d /tmp/mediaqueue-test.XXXXXX)
 chmod 755 "$work"
 epmd_was_running=0
@@ -25,6 +26,7 @@ cleanup() {
     status=$?
     scripts/rabbitmq-node.sh stop "$work/main" "$main_port" || true
     FAULT_DIR="$work/fault" FAULT_PORT="$fault_port" scripts/fault-broker.sh stop || true
+    scripts/postgres-node.sh stop "$work/postgres" "$postgres_port" || true
     # epmd starts with the first node; stop it only if this script started it and no other
     # node (another run's broker) still uses it.
     if [ "$epmd_was_running" = 0 ] && ! epmd -names 2>/dev/null | grep -q "^name "; then
@@ -35,9 +37,9 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-for port in "$main_port" "$fault_port" "$((fault_port + 100))"; do
+for port in "$main_port" "$fault_port" "$((fault_port + 100))" "$postgres_port"; do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-        echo "port $port is in use; set MEDIAQUEUE_TEST_PORT / MEDIAQUEUE_TEST_FAULT_PORT" >&2
+        echo "port $port is in use; set MEDIAQUEUE_TEST_PORT / MEDIAQUEUE_TEST_FAULT_PORT / MEDIAQUEUE_TEST_POSTGRES_PORT" >&2
         exit 1
     fi
 done
@@ -50,6 +52,9 @@ fault_tls_port=$((fault_port + 100))
 export FAULT_DIR="$work/fault" FAULT_PORT="$fault_port" FAULT_TLS_PORT="$fault_tls_port"
 scripts/fault-broker.sh start &
 fault_pid=$!
+echo "starting the test PostgreSQL server on 127.0.0.1:$postgres_port" >&2
+scripts/postgres-node.sh start "$work/postgres" "$postgres_port" &
+postgres_pid=$!
 
 # C modules may be imported only by their wrapper targets (checked while the brokers start).
 leaks=$(grep -rlE '^\s*(@_implementationOnly |internal |public |package )?import (CRabbitMQ|CLibXML2|CCurl)\b' Sources \
@@ -67,7 +72,7 @@ if grep -q "error:" "$work/build.log"; then
     tail -50 "$work/build.log" >&2
     exit 1
 fi
-wait "$main_pid" "$fault_pid"
+wait "$main_pid" "$fault_pid" "$postgres_pid"
 
 # Tencent's Python SDK for the API's end-to-end test, in a virtual environment under .build.
 venv=.build/test-venv
@@ -97,6 +102,7 @@ export MEDIAQUEUE_TEST_FAULT_BROKER_CTL="$root/scripts/fault-broker.sh"
 export MEDIAQUEUE_TEST_FAULT_AMQPS_URL="amqps://guest:guest@localhost:$fault_tls_port/"
 export MEDIAQUEUE_TEST_FAULT_CA_FILE="$work/fault/tls/ca.pem"
 export MEDIAQUEUE_TEST_MEDIAQUEUE_BINARY="$root/.build/debug/mediaqueue"
+export MEDIAQUEUE_TEST_DATABASE_URL="postgres://mediaqueue:mediaqueue@127.0.0.1:$postgres_port/mediaqueue"
 
 swift test --skip-build "$@"
 

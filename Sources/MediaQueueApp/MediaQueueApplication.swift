@@ -7,6 +7,7 @@ import Crypto
 public import MediaQueueCore
 import MediaQueueEngine
 import MediaQueueHTTPClient
+import MediaQueuePostgres
 import MediaQueueSQLite
 import MediaQueueWorkers
 public import ServiceLifecycle
@@ -30,7 +31,14 @@ public struct MediaQueueApplication: Sendable {
         self.configuration = configuration
         self.extraWorkers = extraWorkers
         self.logger = logger
-        let base = try store ?? SQLiteJobStore(path: configuration.databasePath)
+        let base: any JobStore
+        if let store {
+            base = store
+        } else if let url = configuration.databaseURL {
+            base = try PostgresJobStore(url: url, maximumConnections: configuration.databaseMaxConnections, logger: logger)
+        } else {
+            base = try SQLiteJobStore(path: configuration.databasePath)
+        }
         if configuration.metrics {
             metrics = EngineMetrics(factory: exporter.factory)
             self.store = MeteredJobStore(base, metrics: metrics)

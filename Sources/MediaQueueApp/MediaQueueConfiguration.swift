@@ -14,6 +14,12 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
     public var mqRegions: [String: String] = [:]
     /// Holds the SQLite file and, unless `storageDir` is set, `storage/` (`MEDIAQUEUE_DATA_DIR`).
     public var dataDir = "./.data"
+    /// The PostgreSQL database that several nodes share as the queue of record
+    /// (`MEDIAQUEUE_DATABASE_URL`: `postgres://user:password@host:port/database`, optionally
+    /// `?sslmode=disable|prefer|require`); nil for the SQLite file in `dataDir`.
+    public var databaseURL: String?
+    /// Connections this process opens to that database at most (`MEDIAQUEUE_DATABASE_MAX_CONNECTIONS`).
+    public var databaseMaxConnections = 8
     /// Root of the buckets' objects, laid out `<root>/<bucket>/<object>` (`MEDIAQUEUE_STORAGE_DIR`).
     public var storageDir: String?
     /// The bucket of submissions that name none (`MEDIAQUEUE_BUCKET`).
@@ -173,6 +179,8 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
                     mqRegions[parts[0].trimmingCharacters(in: .whitespaces)] = parts[1].trimmingCharacters(in: .whitespaces)
                 }
             case "dataDir": dataDir = value
+            case "databaseURL": databaseURL = value.isEmpty ? nil : value
+            case "databaseMaxConnections": databaseMaxConnections = try int(key, value)
             case "storageDir": storageDir = value.isEmpty ? nil : value
             case "bucket": bucket = value
             case "httpAddress": httpAddress = value

@@ -88,3 +88,21 @@ public struct CallbackOverride: Sendable, Hashable {
         }
     }
 }
+
+extension CallbackOverride {
+    /// The callback fields as the top level of a `<Request>`: what `init(request:)` reads back
+    /// (the stores keep a job's callback settings in this form).
+    public var request: XMLTree {
+        var children: [XMLTree] = []
+        if let url { children.append(XMLTree("CallBack", text: url)) }
+        if let format { children.append(XMLTree("CallBackFormat", text: format.rawValue)) }
+        if let type { children.append(XMLTree("CallBackType", text: type.rawValue)) }
+        if let events { children.append(XMLTree("CallBackEvent", text: events.map(\.rawValue).joined(separator: ","))) }
+        if let mq {
+            children.append(XMLTree("CallBackMqConfig", children: [
+                XMLTree("MqMode", text: mq.mode.rawValue), XMLTree("MqName", text: mq.name), XMLTree("MqRegion", text: mq.region),
+            ]))
+        }
+        return XMLTree("Request", children: children)
+    }
+}

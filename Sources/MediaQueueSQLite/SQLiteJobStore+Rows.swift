@@ -57,7 +57,7 @@ extension SQLiteJobStore {
         insert.bind(job.jobLevel)
         insert.bind(job.input.xmlString())
         insert.bind(job.operation.xmlString())
-        insert.bind(callbackXML(job.callback))
+        insert.bind(job.callback.request.xmlString())
         insert.bind(job.creationTime.milliseconds)
         insert.bind(job.startTime?.milliseconds)
         insert.bind(job.endTime?.milliseconds)
@@ -66,20 +66,6 @@ extension SQLiteJobStore {
         insert.bind(job.message)
         try insert.run(db)
         return db.lastInsertedRowID
-    }
-
-    static func callbackXML(_ callback: CallbackOverride) -> String {
-        var children: [XMLTree] = []
-        if let url = callback.url { children.append(XMLTree("CallBack", text: url)) }
-        if let format = callback.format { children.append(XMLTree("CallBackFormat", text: format.rawValue)) }
-        if let type = callback.type { children.append(XMLTree("CallBackType", text: type.rawValue)) }
-        if let events = callback.events { children.append(XMLTree("CallBackEvent", text: events.map(\.rawValue).joined(separator: ","))) }
-        if let mq = callback.mq {
-            children.append(XMLTree("CallBackMqConfig", children: [
-                XMLTree("MqMode", text: mq.mode.rawValue), XMLTree("MqName", text: mq.name), XMLTree("MqRegion", text: mq.region),
-            ]))
-        }
-        return XMLTree("Request", children: children).xmlString()
     }
 
     static func callback(_ xml: String) throws -> CallbackOverride {

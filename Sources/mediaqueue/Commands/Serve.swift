@@ -23,7 +23,8 @@ struct Serve: AsyncParsableCommand {
         let application = try MediaQueueApplication(configuration: configuration, logger: logger)
         // Written straight to the file descriptor: scripts wait for this line on a pipe, where
         // print's buffer would hold it back.
-        let line = "mediaqueue: consuming \(configuration.intakeQueue) on \(redacted(configuration.amqpURL)); data in \(configuration.dataDir)\n"
+        let data = configuration.databaseURL.map(redacted) ?? configuration.dataDir
+        let line = "mediaqueue: consuming \(configuration.intakeQueue) on \(redacted(configuration.amqpURL)); data in \(data)\n"
         FileHandle.standardOutput.write(Data(line.utf8))
         let scheme = configuration.tlsCertificateFile == nil ? "http" : "https"
         try await application.run { host, port in

@@ -26,7 +26,7 @@ import Testing
 
     @Test(arguments: StoreKind.allCases)
     func dueDeliveriesToExcludedEndpointsAreLeftOut(_ kind: StoreKind) async throws {
-        let store = try kind.make()
+        let store = try await kind.make()
         let now = Timestamp(seconds: 1_700_000_000)
         let entries = try await deliveries(store, urls: ["http://slow.example:8080/a", "http://slow.example:8080/b", "https://fast.example/c"], now: now)
         let all = try await store.dueOutbox(.url, now: now + .seconds(1), limit: 2, excludingEndpoints: [])
@@ -38,7 +38,7 @@ import Testing
 
     @Test(arguments: StoreKind.allCases)
     func aLeaseMovesOnlyWhatIsStillDueAndCanBeHandedBack(_ kind: StoreKind) async throws {
-        let store = try kind.make()
+        let store = try await kind.make()
         let now = Timestamp(seconds: 1_700_000_000)
         let entries = try await deliveries(store, urls: ["http://a.example/", "http://b.example/"], now: now)
         let ids = entries.map(\.id)
@@ -59,7 +59,7 @@ import Testing
 
     @Test(arguments: StoreKind.allCases)
     func eachBucketHasOneStableSecret(_ kind: StoreKind) async throws {
-        let store = try kind.make()
+        let store = try await kind.make()
         let first = try await store.webhookSecret(bucket: "b-1")
         #expect(first.hasPrefix("whsec_"))
         #expect(WebhookSecret.keyBytes(first)?.count == 32)
@@ -69,7 +69,7 @@ import Testing
 
     @Test(arguments: StoreKind.allCases)
     func aRotationKeepsTheReplacedSecretForItsGracePeriodOnly(_ kind: StoreKind) async throws {
-        let store = try kind.make()
+        let store = try await kind.make()
         let now = Timestamp(seconds: 1_700_000_000)
         let first = try await store.webhookSecret(bucket: "b")
         let rotated = try await store.rotateSigningSecret(bucket: "b", now: now, grace: .seconds(60))

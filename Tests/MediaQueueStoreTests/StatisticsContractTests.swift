@@ -19,7 +19,7 @@ import Testing
 
     @Test(arguments: StoreKind.allCases)
     func queueStatisticsCountRunningAndWaitingByLevelWithTheOldestWaiting(_ kind: StoreKind) async throws {
-        let store = try kind.make()
+        let store = try await kind.make()
         let queue = try await store.ensureDefaultQueue(bucket: "b", template: template(maxConcurrent: 1))
         let other = try await store.ensureDefaultQueue(bucket: "c", template: template())
         let start = Timestamp(seconds: 1_700_000_000)
@@ -57,7 +57,7 @@ import Testing
 
     @Test(arguments: StoreKind.allCases)
     func outboxStatisticsCountPendingAndDeadByChannel(_ kind: StoreKind) async throws {
-        let store = try kind.make()
+        let store = try await kind.make()
         let queue = try await store.ensureDefaultQueue(bucket: "b", template: template())
         for index in 0..<4 { _ = try await submitOne(store, newJob(queue, userData: "\(index)")) }
         let jobs = try await store.claimJobs(owner: "n", now: Self.now, leaseUntil: Self.now + .seconds(60), limit: 4)

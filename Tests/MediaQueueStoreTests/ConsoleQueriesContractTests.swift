@@ -28,7 +28,7 @@ import Testing
 
     @Test(arguments: StoreKind.allCases)
     func aJobsDeliveriesShowTheirStatus(_ kind: StoreKind) async throws {
-        let store = try kind.make()
+        let store = try await kind.make()
         let queue = try await store.ensureDefaultQueue(bucket: "b", template: template())
         let now = SystemTimeSource().now
         let ended = try await endedJobs(store, queue, count: 3, target: .url("http://example.invalid/cb"), start: now)
@@ -51,7 +51,7 @@ import Testing
 
     @Test(arguments: StoreKind.allCases)
     func deadDeliveriesAreFilteredAndRedrivenByQueueEndpointTimeAndID(_ kind: StoreKind) async throws {
-        let store = try kind.make()
+        let store = try await kind.make()
         let queue = try await store.ensureDefaultQueue(bucket: "b", template: template())
         let other = try await store.ensureDefaultQueue(bucket: "c", template: template())
         let start = SystemTimeSource().now
@@ -78,7 +78,7 @@ import Testing
 
     @Test(arguments: StoreKind.allCases)
     func activityCountsRecentJobsByStateAndTheirEndsPerMinute(_ kind: StoreKind) async throws {
-        let store = try kind.make()
+        let store = try await kind.make()
         let queue = try await store.ensureDefaultQueue(bucket: "b", template: template())
         let old = Timestamp(seconds: 1_700_000_000)
         let recent = old + .seconds(3600 * 30)

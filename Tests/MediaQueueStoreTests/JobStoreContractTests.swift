@@ -1,23 +1,43 @@
 import Foundation
+import Logging
 import MediaQueueCore
+import MediaQueuePostgres
 import MediaQueueSQLite
 import MediaQueueTestSupport
 import MediaQueueXML
 import Testing
 
-/// The behaviour every `JobStore` driver must share, run against the memory store and a real
-/// SQLite file.
+/// The behaviour every `JobStore` driver must share, run against the memory store, a real
+/// SQLite file and a real PostgreSQL database (a new one for each store).
 enum StoreKind: String, CaseIterable, CustomTestStringConvertible {
-    case memory, sqlite
+    case memory, sqlite, postgres
     var testDescription: String { rawValue }
 
-    func make(time: any TimeSource = SystemTimeSource()) throws -> any JobStore {
+    func make(time: any TimeSource = SystemTimeSource()) async throws -> any JobStore {
         switch self {
         case .memory: return MemoryJobStore(time: time)
         case .sqlite:
             let path = FileManager.default.temporaryDirectory
                 .appendingPathComponent(TestEnvironment.uniqueName("store")).appendingPathComponent("mq.sqlite").path
             return try SQLiteJobStore(path: path, time: time)
+        case .postgres:
+            return try PostgresJobStore(url: try await TestDatabase.create(), time: time, logger: Logger(label: "test-store"))
+        }
+    }
+
+    /// `count` stores on one database, as several nodes (or processes) open it; the memory store
+    /// is one store shared.
+    func makeShared(count: Int) async throws -> [any JobStore] {
+        switch self {
+        case .memory:
+            return Array(repeating: MemoryJobStore(), count: count)
+        case .sqlite:
+            let path = FileManager.default.temporaryDirectory
+                .appendingPathComponent(TestEnvironment.uniqueName("store")).appendingPathComponent("mq.sqlite").path
+            return try (0..<count).map { _ in try SQLiteJobStore(path: path) }
+        case .postgres:
+            let url = try await TestDatabase.create()
+            return try (0..<count).map { _ in try PostgresJobStore(url: url, logger: Logger(label: "test-store")) }
         }
     }
 }
@@ -44,7 +64,7 @@ func submitOne(_ store: any JobStore, _ job: Job, key: String? = nil) async thro
 @Suite struct JobStoreContractTests {
     @Test(arguments: StoreKind.allCases)
     func everyBucketGetsOneDefaultQueue(_ kind: StoreKind) async throws {
-        let store = try kind.make()
+        let store = try await kind.make()
         let first = try await store.ensureDefaultQueue(bucket: "b-1", template: template())
         let again = try await store.ensureDefaultQueue(bucket: "b-1", template: template())
         let other = try await store.ensureDefaultQueue(bucket: "b-2", template: template())
@@ -72,7 +92,7 @@ func submitOne(_ store: any JobStore, _ job: Job, key: String? = nil) async thro
 
     @Test(arguments: StoreKind.allCases)
     func aRepeatedIdempotencyKeyCreatesNoSecondJob(_ kind: StoreKind) async throws {
-        let store = try kind.make()
+        let store = try await kind.make()
         let queue = try await store.ensureDefaultQueue(bucket: "b", template: template())
         let first = try await store.submit([Submission(idempotencyKey: "msg-1", jobs: [newJob(queue), newJob(queue)])])
         let again = try await store.submit([Submission(idempotencyKey: "msg-1", jobs: [newJob(queue)])])
@@ -86,7 +106,7 @@ func submitOne(_ store: any JobStore, _ job: Job, key: String? = nil) async thro
 
     @Test(arguments: StoreKind.allCases)
     func aKeyRepeatedWithinOneBatchCreatesOneJobAndKnownKeysAmongNewOnesAreFound(_ kind: StoreKind) async throws {
-        let store = try kind.make()
+        let store = try await kind.make()
         let queue = try await store.ensureDefaultQueue(bucket: "b", template: template())
         let earlier = try await submitOne(store, newJob(queue), key: "old")
         let outcomes = try await store.submit([
@@ -108,7 +128,7 @@ func submitOne(_ store: any JobStore, _ job: Job, key: String? = nil) async thro
 
     @Test(arguments: StoreKind.allCases)
     func claimsFollowLevelThenSubmissionAndRespectMaxConcurrent(_ kind: StoreKind) async throws {
-        let store = try kind.make()
+        let store = try await kind.make()
         var queue = try await store.ensureDefaultQueue(bucket: "b", template: template(maxConcurrent: 2))
         queue.maxConcurrent = 2
         let levels = [0, 2, 1, 2, 0, 1]
@@ -133,7 +153,7 @@ func submitOne(_ store: any JobStore, _ job: Job, key: String? = nil) async thro
 
     @Test(arguments: StoreKind.allCases)
     func pausingHoldsJobsAndEnablingReturnsThemInOrder(_ kind: StoreKind) async throws {
-        let store = try kind.make()
+        let store = try await kind.make()
         var queue = try await store.ensureDefaultQueue(bucket: "b", template: template())
         let early = try await submitOne(store, newJob(queue, userData: "early"))
         queue.state = .paused
@@ -152,7 +172,7 @@ func submitOne(_ store: any JobStore, _ job: Job, key: String? = nil) async thro
 
     @Test(arguments: StoreKind.allCases)
     func aFullQueueRefusesTheWholeSubmission(_ kind: StoreKind) async throws {
-        let store = try kind.make()
+        let store = try await kind.make()
         let queue = try await store.ensureDefaultQueue(bucket: "b", template: template(maxSize: 2))
         _ = try await submitOne(store, newJob(queue))
         let outcome = try await store.submit([Submission(idempotencyKey: "k", jobs: [newJob(queue), newJob(queue)])])
@@ -169,7 +189,7 @@ func submitOne(_ store: any JobStore, _ job: Job, key: String? = nil) async thro
     @Test(arguments: StoreKind.allCases)
     func aJobWhoseLeaseExpiredIsClaimedAgainAndTheOldOwnerCannotFinishIt(_ kind: StoreKind) async throws {
         let time = ManualTimeSource()
-        let store = try kind.make(time: time)
+        let store = try await kind.make(time: time)
         let queue = try await store.ensureDefaultQueue(bucket: "b", template: template(maxConcurrent: 1))
         let job = try await submitOne(store, newJob(queue))
         let start = time.now
@@ -191,7 +211,7 @@ func submitOne(_ store: any JobStore, _ job: Job, key: String? = nil) async thro
 
     @Test(arguments: StoreKind.allCases)
     func finishingStoresTheOutboxAndFailedDeliveriesGoDeadThenRedrive(_ kind: StoreKind) async throws {
-        let store = try kind.make()
+        let store = try await kind.make()
         let queue = try await store.ensureDefaultQueue(bucket: "b", template: template())
         _ = try await submitOne(store, newJob(queue))
         let now = Timestamp(seconds: 1_700_000_000)
@@ -222,7 +242,7 @@ func submitOne(_ store: any JobStore, _ job: Job, key: String? = nil) async thro
 
     @Test(arguments: StoreKind.allCases)
     func cancelEndsWaitingJobsFlagsRunningOnesAndRefusesFinishedOnes(_ kind: StoreKind) async throws {
-        let store = try kind.make()
+        let store = try await kind.make()
         let queue = try await store.ensureDefaultQueue(bucket: "b", template: template(maxConcurrent: 1))
         let running = try await submitOne(store, newJob(queue))
         let waiting = try await submitOne(store, newJob(queue))
@@ -245,7 +265,7 @@ func submitOne(_ store: any JobStore, _ job: Job, key: String? = nil) async thro
 
     @Test(arguments: StoreKind.allCases)
     func listingFiltersAndPages(_ kind: StoreKind) async throws {
-        let store = try kind.make()
+        let store = try await kind.make()
         let queue = try await store.ensureDefaultQueue(bucket: "b", template: template())
         for index in 0..<5 { _ = try await submitOne(store, newJob(queue, userData: "\(index)")) }
         let page1 = try await store.jobs(JobQuery(bucket: "b", limit: 2))
@@ -262,7 +282,7 @@ func submitOne(_ store: any JobStore, _ job: Job, key: String? = nil) async thro
 extension JobStoreContractTests {
     @Test(arguments: StoreKind.allCases)
     func aReleasedJobWaitsAgainInItsPlace(_ kind: StoreKind) async throws {
-        let store = try kind.make()
+        let store = try await kind.make()
         let queue = try await store.ensureDefaultQueue(bucket: "b", template: template(maxConcurrent: 1))
         let first = try await submitOne(store, newJob(queue, userData: "first"))
         _ = try await submitOne(store, newJob(queue, userData: "second"))

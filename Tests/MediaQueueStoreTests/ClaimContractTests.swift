@@ -17,7 +17,7 @@ import Testing
 
     @Test(arguments: StoreKind.allCases)
     func aClaimSaysWhetherItLeftJobsWaiting(_ kind: StoreKind) async throws {
-        let store = try kind.make()
+        let store = try await kind.make()
         let queue = try await store.ensureDefaultQueue(bucket: "b", template: template(maxConcurrent: 2))
         #expect(try await store.claim(Self.request(limit: 5)) == ClaimResult(jobs: [], moreWaiting: false))
         for index in 0..<3 { _ = try await submitOne(store, newJob(queue, userData: "\(index)")) }
@@ -46,7 +46,7 @@ import Testing
     /// every intake batch would make the dispatcher claim again for nothing.
     @Test(arguments: StoreKind.allCases)
     func aClaimThatTakesExactlyWhatWaitsLeavesNothingWaiting(_ kind: StoreKind) async throws {
-        let store = try kind.make()
+        let store = try await kind.make()
         let queue = try await store.ensureDefaultQueue(bucket: "b", template: template(maxConcurrent: 10))
         let (_, claim) = try await store.submit(
             [Submission(idempotencyKey: "a", jobs: [newJob(queue, userData: "a"), newJob(queue, userData: "b")])],
@@ -58,7 +58,7 @@ import Testing
 
     @Test(arguments: StoreKind.allCases)
     func aClaimWithTheSubmissionTakesWaitingJobsInPriorityOrderWithinMaxConcurrent(_ kind: StoreKind) async throws {
-        let store = try kind.make()
+        let store = try await kind.make()
         let queue = try await store.ensureDefaultQueue(bucket: "b", template: template(maxConcurrent: 3))
         _ = try await submitOne(store, newJob(queue, level: 0, userData: "old-0"))
         _ = try await submitOne(store, newJob(queue, level: 1, userData: "old-1"))
@@ -93,7 +93,7 @@ import Testing
 
     @Test(arguments: StoreKind.allCases)
     func aClaimWithTheSubmissionLeavesJobsOfAPausedQueueAlone(_ kind: StoreKind) async throws {
-        let store = try kind.make()
+        let store = try await kind.make()
         var queue = try await store.ensureDefaultQueue(bucket: "b", template: template())
         queue.state = .paused
         try await store.updateQueue(queue)
@@ -108,7 +108,7 @@ import Testing
 
     @Test(arguments: StoreKind.allCases)
     func aClaimWithTheFinishTakesTheSlotsTheFinishedJobsFree(_ kind: StoreKind) async throws {
-        let store = try kind.make()
+        let store = try await kind.make()
         let queue = try await store.ensureDefaultQueue(bucket: "b", template: template(maxConcurrent: 1))
         _ = try await submitOne(store, newJob(queue, level: 0, userData: "first"))
         _ = try await submitOne(store, newJob(queue, level: 0, userData: "second"))
@@ -137,7 +137,7 @@ import Testing
     /// The per-job statements bind their values through SQLite's C API: a failing one still
     /// rolls back its whole transaction, and the store goes on working.
     @Test func aFailedWriteRollsBackItsBatchAndTheStoreGoesOn() async throws {
-        let store = try StoreKind.sqlite.make()
+        let store = try await StoreKind.sqlite.make()
         let queue = try await store.ensureDefaultQueue(bucket: "b", template: template())
         let first = try await submitOne(store, newJob(queue, userData: "first"))
         let fresh = newJob(queue, userData: "fresh")

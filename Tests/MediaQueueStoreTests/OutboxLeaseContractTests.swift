@@ -29,7 +29,7 @@ import Testing
 
     @Test(arguments: StoreKind.allCases)
     func aLeasedDeliveryIsNotTakenAgainUntilItsLeaseEnds(_ kind: StoreKind) async throws {
-        let store = try kind.make()
+        let store = try await kind.make()
         let entries = try await deliveries(store, count: 3)
         let until = Self.now + .seconds(60)
 
@@ -49,7 +49,7 @@ import Testing
 
     @Test(arguments: StoreKind.allCases)
     func aRecordedAttemptEndsTheLease(_ kind: StoreKind) async throws {
-        let store = try kind.make()
+        let store = try await kind.make()
         let entries = try await deliveries(store, count: 2)
         let until = Self.now + .seconds(60)
         _ = try await store.leaseOutbox(.tdmq, now: Self.now, until: until, limit: 10)
@@ -66,7 +66,7 @@ import Testing
 
     @Test(.timeLimit(.minutes(5)), arguments: StoreKind.allCases)
     func relaysLeasingAtOnceGetEachDeliveryOnce(_ kind: StoreKind) async throws {
-        let store = try kind.make()
+        let store = try await kind.make()
         let entries = try await deliveries(store, count: 200)
         let taken = try await withThrowingTaskGroup(of: [String].self) { group in
             for _ in 0..<4 {

@@ -1,0 +1,124 @@
+import Foundation
+import Logging
+import PostgresNIO
+
+/// The schema and its migrations: each runs once, in order, in the transaction that records it.
+extension PostgresJobStore {
+    /// Migrations by version; a new one is appended, never edited once released.
+    static let migrations: [String] = [
+        """
+        CREATE TABLE queues (
+            ordinal BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            bucket TEXT NOT NULL,
+            name TEXT NOT NULL,
+            state TEXT NOT NULL,
+            max_concurrent BIGINT NOT NULL,
+            max_size BIGINT NOT NULL,
+            category TEXT NOT NULL,
+            notify_config TEXT NOT NULL,
+            create_time BIGINT NOT NULL,
+            update_time BIGINT NOT NULL,
+            UNIQUE (bucket, name)
+        );
+        CREATE TABLE jobs (
+            seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            bucket TEXT NOT NULL,
+            queue_id TEXT NOT NULL,
+            tag TEXT NOT NULL,
+            state TEXT NOT NULL,
+            job_level BIGINT NOT NULL,
+            input TEXT NOT NULL,
+            operation TEXT NOT NULL,
+            callback TEXT NOT NULL,
+            creation_time BIGINT NOT NULL,
+            start_time BIGINT,
+            end_time BIGINT,
+            progress BIGINT NOT NULL DEFAULT 0,
+            code TEXT NOT NULL,
+            message TEXT NOT NULL,
+            media_result TEXT,
+            media_info TEXT,
+            lease_owner TEXT,
+            lease_expires BIGINT,
+            attempts BIGINT NOT NULL DEFAULT 0,
+            cancel_requested BOOLEAN NOT NULL DEFAULT FALSE
+        );
+        -- The claims' order: per queue and state, highest level first, then submission.
+        CREATE INDEX jobs_dispatch ON jobs (queue_id, state, job_level DESC, seq);
+        CREATE INDEX jobs_bucket ON jobs (bucket, seq);
+        CREATE INDEX jobs_cancel ON jobs (lease_owner) WHERE cancel_requested;
+        CREATE TABLE idempotency_keys (
+            key TEXT PRIMARY KEY,
+            job_ids TEXT NOT NULL,
+            created_at BIGINT NOT NULL
+        );
+        CREATE INDEX idempotency_keys_age ON idempotency_keys (created_at);
+        CREATE TABLE outbox (
+            id TEXT PRIMARY KEY,
+            job_id TEXT NOT NULL,
+            bucket TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            url TEXT,
+            mq_mode TEXT,
+            mq_name TEXT,
+            mq_region TEXT,
+            endpoint TEXT,
+            routing_key TEXT NOT NULL,
+            body BYTEA NOT NULL,
+            content_type TEXT NOT NULL,
+            attempts BIGINT NOT NULL DEFAULT 0,
+            next_attempt BIGINT NOT NULL,
+            created_at BIGINT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending',
+            last_error TEXT,
+            delivered_at BIGINT
+        );
+        -- The relays' read: pending rows of a kind by due time. Delivered rows leave the index.
+        CREATE INDEX outbox_due ON outbox (kind, next_attempt, created_at) WHERE status = 'pending';
+        CREATE INDEX outbox_dead ON outbox (created_at) WHERE status = 'dead';
+        CREATE TABLE webhook_secrets (
+            bucket TEXT PRIMARY KEY,
+            secret TEXT NOT NULL,
+            previous_secret TEXT,
+            previous_until BIGINT,
+            created_at BIGINT NOT NULL
+        );
+        -- One row that readiness probes rewrite: a write that fails when the database cannot write.
+        CREATE TABLE readiness_probe (id BIGINT PRIMARY KEY, checked_at BIGINT NOT NULL);
+        """,
+    ]
+
+    /// Brings the schema up to date. Nodes starting at once take turns on an advisory lock, so
+    /// each migration runs once.
+    static func migrate(_ client: PostgresClient, logger: Logger) async throws {
+        try await client.withConnection { connection in
+            try await connection.query("BEGIN", logger: logger)
+            do {
+                // The lock's key: "mediaqueue" as eight bytes.
+                try await connection.query("SELECT pg_advisory_xact_lock(7885348562455750757)", logger: logger)
+                try await connection.query(
+                    "CREATE TABLE IF NOT EXISTS mediaqueue_schema (version BIGINT NOT NULL, migrated_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+                    logger: logger
+                )
+                var version = 0
+                for try await (current) in try await connection.query("SELECT COALESCE(MAX(version), 0) FROM mediaqueue_schema", logger: logger)
+                    .decode(Int.self) {
+                    version = current
+                }
+                for (index, migration) in migrations.enumerated() where index + 1 > version {
+                    // One statement a query: the extended protocol takes no lists.
+                    for statement in migration.components(separatedBy: ";\n") where !statement.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+                        try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                    }
+                    try await connection.query("INSERT INTO mediaqueue_schema (version) VALUES (\(index + 1))", logger: logger)
+                }
+                try await connection.query("COMMIT", logger: logger)
+            } catch {
+                _ = try? await connection.query("ROLLBACK", logger: logger)
+                throw error
+            }
+        }
+    }
+}

@@ -1,0 +1,112 @@
+import Foundation
+public import Logging
+public import MediaQueueCore
+public import PostgresNIO
+
+/// The `JobStore` for several nodes: PostgreSQL is the queue of record that every
+/// `mediaqueue serve` shares (`MEDIAQUEUE_DATABASE_URL`).
+///
+/// Claims serialise per queue on the queue's row (`FOR UPDATE`), so `MaxConcurrent` holds
+/// across nodes; within a queue they take jobs with `FOR UPDATE SKIP LOCKED`, so a claim never
+/// waits on a job that a finish or a cancel holds. Every method is one transaction at READ
+/// COMMITTED; one that PostgreSQL aborts to break a deadlock, or that lost a race to insert the
+/// same key, runs again.
+public final class PostgresJobStore: JobStore {
+    let client: PostgresClient
+    let time: any TimeSource
+    let logger: Logger
+    /// The client's connection pool runs while the store exists.
+    private let running: Task<Void, Never>
+    /// The schema migration, run once before the first query.
+    private let migrated: Task<Void, any Error>
+
+    /// Connects to the database at `url` (`postgres://user:password@host:port/database`,
+    /// optionally `?sslmode=disable|prefer|require`) and brings its schema up to date before the
+    /// first query. `maximumConnections`: the pool's size.
+    public convenience init(url: String, time: any TimeSource = SystemTimeSource(), maximumConnections: Int = 8, logger: Logger) throws {
+        try self.init(configuration: PostgresURL.parse(url, maximumConnections: maximumConnections), time: time, logger: logger)
+    }
+
+    public init(configuration: PostgresClient.Configuration, time: any TimeSource = SystemTimeSource(), logger: Logger) {
+        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        self.client = client
+        self.time = time
+        self.logger = logger
+        running = Task { await client.run() }
+        migrated = Task { try await Self.migrate(client, logger: logger) }
+    }
+
+    deinit {
+        running.cancel()
+    }
+
+    /// Closes the store's connections; queries after this fail.
+    public func close() {
+        running.cancel()
+    }
+
+    /// Runs `body` in a transaction on one connection, again (up to 5 times) when PostgreSQL
+    /// aborted it for a deadlock or a serialization failure, or it lost a race to insert a unique
+    /// key (the next run reads what the winner wrote).
+    func transaction<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+        try await migrated.value
+        var attempt = 1
+        while true {
+            do {
+                return try await client.withConnection { connection in
+                    try await connection.query("BEGIN", logger: logger)
+                    do {
+                        let value = try await body(connection)
+                        try await connection.query("COMMIT", logger: logger)
+                        return value
+                    } catch {
+                        _ = try? await connection.query("ROLLBACK", logger: logger)
+                        throw error
+                    }
+                }
+            } catch let error as PSQLError where attempt < 5 && Self.isWorthRetrying(error) {
+                attempt += 1
+                logger.debug("transaction runs again", metadata: ["sqlState": "\(error.serverInfo?[.sqlState] ?? "")"])
+            }
+        }
+    }
+
+    /// Runs `body` on one connection outside a transaction: each statement sees what was
+    /// committed when it began.
+    func read<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+        try await migrated.value
+        return try await client.withConnection { connection in try await body(connection) }
+    }
+
+    /// Deadlock, serialization failure, unique violation.
+    static func isWorthRetrying(_ error: PSQLError) -> Bool {
+        guard let state = error.serverInfo?[.sqlState] else { return false }
+        return ["40P01", "40001", "23505"].contains(state)
+    }
+}
+
+/// `postgres://user:password@host:port/database?sslmode=…` as a client configuration.
+enum PostgresURL {
+    static func parse(_ url: String, maximumConnections: Int) throws -> PostgresClient.Configuration {
+        guard let components = URLComponents(string: url), ["postgres", "postgresql"].contains(components.scheme ?? ""),
+              let host = components.host, !host.isEmpty, let user = components.user, !user.isEmpty
+        else {
+            throw CIError(.invalidArgument, "database URL must look like postgres://user:password@host:port/database")
+        }
+        let database = String(components.path.drop { $0 == "/" })
+        let mode = components.queryItems?.first { $0.name == "sslmode" }?.value ?? "prefer"
+        let tls: PostgresClient.Configuration.TLS
+        switch mode {
+        case "disable": tls = .disable
+        case "prefer", "allow": tls = .prefer(.makeClientConfiguration())
+        case "require", "verify-ca", "verify-full": tls = .require(.makeClientConfiguration())
+        default: throw CIError(.invalidArgument, "database URL: sslmode must be disable, prefer or require, not '\(mode)'")
+        }
+        var configuration = PostgresClient.Configuration(
+            host: host, port: components.port ?? 5432, username: user,
+            password: components.password, database: database.isEmpty ? nil : database, tls: tls
+        )
+        configuration.options.maximumConnections = maximumConnections
+        return configuration
+    }
+}

@@ -1,0 +1,37 @@
+import Foundation
+import Logging
+import MediaQueueTestSupport
+import PostgresNIO
+
+/// Databases on the test PostgreSQL server (`scripts/postgres-node.sh`, started by the test
+/// command): a new, empty one for each store under test.
+enum TestDatabase {
+    /// The server's `mediaqueue` database; new databases are made through it.
+    static var serverURL: String {
+        TestEnvironment.value("MEDIAQUEUE_TEST_DATABASE_URL") ?? "postgres://mediaqueue:mediaqueue@127.0.0.1:5433/mediaqueue"
+    }
+
+    /// Creates a database of its own for one test; returns its URL.
+    static func create() async throws -> String {
+        guard var components = URLComponents(string: serverURL), let host = components.host, let user = components.user else {
+            throw TimedOut(description: "MEDIAQUEUE_TEST_DATABASE_URL is not a postgres:// URL: \(serverURL)")
+        }
+        let name = "t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(16).lowercased()
+        let configuration = PostgresConnection.Configuration(
+            host: host, port: components.port ?? 5432, username: user, password: components.password,
+            database: String(components.path.dropFirst()), tls: .disable
+        )
+        let logger = Logger(label: "test-database")
+        let connection = try await PostgresConnection.connect(configuration: configuration, id: 1, logger: logger)
+        do {
+            try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: logger)
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+        try await connection.close()
+        components.path = "/" + name
+        components.queryItems = [URLQueryItem(name: "sslmode", value: "disable")]
+        return components.string ?? serverURL
+    }
+}
