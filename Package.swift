@@ -198,6 +198,7 @@ let package = Package(
 
         .target(
             name: "MediaQueueTestSupport",
+            dependencies: [.product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log")],
             path: "Tests/MediaQueueTestSupport",
             swiftSettings: swiftSettings
         ),
@@ -249,7 +250,6 @@ let package = Package(
             name: "MediaQueueStoreTests",
             dependencies: [
                 "MediaQueueSQLite", "MediaQueuePostgres", "MediaQueueCore", "MediaQueueXML", "MediaQueueTestSupport",
-                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -266,7 +266,7 @@ let package = Package(
             name: "MediaQueueIntegrationTests",
             dependencies: [
                 "MediaQueueApp", "MediaQueueCore", "MediaQueueXML", "MediaQueueAMQP", "MediaQueueEngine", "MediaQueueSQLite",
-                "MediaQueueTestSupport", .product(name: "Logging", package: "swift-log"),
+                "MediaQueuePostgres", "MediaQueueTestSupport", .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -5,14 +5,14 @@ import PostgresNIO
 
 /// Databases on the test PostgreSQL server (`scripts/postgres-node.sh`, started by the test
 /// command): a new, empty one for each store under test.
-enum TestDatabase {
+public enum TestDatabase {
     /// The server's `mediaqueue` database; new databases are made through it.
-    static var serverURL: String {
+    public static var serverURL: String {
         TestEnvironment.value("MEDIAQUEUE_TEST_DATABASE_URL") ?? "postgres://mediaqueue:mediaqueue@127.0.0.1:5433/mediaqueue"
     }
 
     /// Creates a database of its own for one test; returns its URL.
-    static func create() async throws -> String {
+    public static func create() async throws -> String {
         guard var components = URLComponents(string: serverURL), let host = components.host, let user = components.user else {
             throw TimedOut(description: "MEDIAQUEUE_TEST_DATABASE_URL is not a postgres:// URL: \(serverURL)")
         }
