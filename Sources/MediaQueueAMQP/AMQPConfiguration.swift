@@ -1,3 +1,5 @@
+import Foundation
+
 /// How to reach and talk to the broker.
 ///
 /// `description` shows the URL with the password replaced by `***`; errors never contain it.
@@ -5,6 +7,9 @@ public struct AMQPConfiguration: Sendable, CustomStringConvertible {
     /// `amqp://user:pass@host:port/vhost` or `amqps://…`. Defaults: `guest`/`guest`, host
     /// `localhost`, port 5672 (5671 for amqps), vhost `/` (a path of `/` or nothing means `/`;
     /// percent escapes such as `%2F` are decoded). A query string is ignored.
+    ///
+    /// Several URLs separated by commas name the nodes of a cluster: the connection uses one at a
+    /// time, and a failed connect or a lost connection moves it to the next.
     public var url: String
     /// For amqps: a PEM file of trusted CA certificates. With `verifyPeer` the host name is checked too.
     public var caCertificatePath: String?
@@ -24,7 +29,6 @@ public struct AMQPConfiguration: Sendable, CustomStringConvertible {
 
     /// Parses and validates `url`; throws `.invalidURL` naming what is wrong.
     public init(url: String) throws(AMQPError) {
-        _ = try AMQPEndpoint(parsing: url)
         self.url = url
         self.caCertificatePath = nil
         self.verifyPeer = true
@@ -33,16 +37,21 @@ public struct AMQPConfiguration: Sendable, CustomStringConvertible {
         self.reconnectDelay = .milliseconds(100) ... .seconds(5)
         self.confirmWindow = 1000
         self.connectionName = "mediaqueue"
+        _ = try endpoints()
     }
 
-    /// The parsed URL; throws if `url` was changed to something invalid after `init`.
-    func endpoint() throws(AMQPError) -> AMQPEndpoint {
-        try AMQPEndpoint(parsing: url)
+    /// The parsed URLs, in order; throws if `url` was changed to something invalid after `init`.
+    func endpoints() throws(AMQPError) -> [AMQPEndpoint] {
+        let urls = url.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        guard !urls.isEmpty else { throw AMQPError(.invalidURL, "no URL given; expected amqp://host or amqps://host") }
+        var endpoints: [AMQPEndpoint] = []
+        for url in urls { endpoints.append(try AMQPEndpoint(parsing: url)) }
+        return endpoints
     }
 
-    /// The URL with the password replaced by `***`, for logs and probes.
+    /// The URL(s) with the passwords replaced by `***`, for logs and probes.
     public var redactedURL: String {
-        (try? AMQPEndpoint(parsing: url))?.redactedURL ?? "<invalid URL>"
+        (try? endpoints())?.map(\.redactedURL).joined(separator: ",") ?? "<invalid URL>"
     }
 
     public var description: String {

@@ -33,7 +33,7 @@ public final class AMQPConnection: MessageBroker {
     /// Throws `.invalidURL` if the configuration's URL is not valid and `.shutdown` if `run()` was
     /// called before; connection failures are retried, not thrown.
     public func run() async throws {
-        let endpoint = try configuration.endpoint()
+        let endpoints = try configuration.endpoints()
         var fds: [Int32] = [-1, -1]
         guard pipe(&fds) == 0 else { throw AMQPError(.connectionFailed, "cannot create the wake-up pipe: errno \(errno)") }
         for fd in fds {
@@ -47,7 +47,7 @@ public final class AMQPConnection: MessageBroker {
             throw AMQPError(.shutdown, "run() was already called on this connection")
         }
         let worker = ConnectionWorker(
-            configuration: configuration, endpoint: endpoint, logger: logger, mailbox: mailbox,
+            configuration: configuration, endpoints: endpoints, logger: logger, mailbox: mailbox,
             wakeReadFD: fds[0], wakeWriteFD: fds[1]
         )
         await withTaskCancellationHandler {

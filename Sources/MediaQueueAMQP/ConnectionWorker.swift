@@ -19,7 +19,10 @@ final class ConnectionWorker {
     static let framesPerTurn = 256
 
     let configuration: AMQPConfiguration
-    let endpoint: AMQPEndpoint
+    /// The broker's nodes; connections go to one at a time, the next after a failure.
+    let endpoints: [AMQPEndpoint]
+    private(set) var current = 0
+    var endpoint: AMQPEndpoint { endpoints[current] }
     var logger: Logger
     let mailbox: Mailbox
     let wakeReadFD: Int32
@@ -50,11 +53,12 @@ final class ConnectionWorker {
     /// Publishes taken from the mailbox but not sent yet (left over when the connection dropped).
     var unsent: [PendingPublish] = []
 
-    init(configuration: AMQPConfiguration, endpoint: AMQPEndpoint, logger: Logger, mailbox: Mailbox, wakeReadFD: Int32, wakeWriteFD: Int32) {
+    init(configuration: AMQPConfiguration, endpoints: [AMQPEndpoint], logger: Logger, mailbox: Mailbox, wakeReadFD: Int32, wakeWriteFD: Int32) {
+        precondition(!endpoints.isEmpty, "a connection needs a broker URL")
         self.configuration = configuration
-        self.endpoint = endpoint
+        self.endpoints = endpoints
         self.logger = logger
-        self.logger[metadataKey: "amqp.url"] = "\(endpoint.redactedURL)"
+        self.logger[metadataKey: "amqp.url"] = "\(endpoints[0].redactedURL)"
         self.mailbox = mailbox
         self.wakeReadFD = wakeReadFD
         self.wakeWriteFD = wakeWriteFD
@@ -87,8 +91,11 @@ final class ConnectionWorker {
                         metadata: ["amqp.reason": "\(error.description)", "amqp.attempt": "\(attempt)", "amqp.retryIn": "\(delay)"]
                     )
                 }
+                // The next node; the delay grows once every node of the list has failed.
+                current = (current + 1) % endpoints.count
+                logger[metadataKey: "amqp.url"] = "\(endpoint.redactedURL)"
                 sleepInterruptibly(delay)
-                if !wasConnected {
+                if !wasConnected, current == 0 {
                     delay = min(delay * 2, configuration.reconnectDelay.upperBound)
                 }
             }

@@ -185,7 +185,10 @@ public struct MediaQueueApplication: Sendable {
             watch(connection, role: "intake")
             services.append(IntakeService(
                 broker: connection, store: store, factory: submissionFactory(workers),
-                options: IntakeOptions(queue: configuration.intakeQueue, deadLetterQueue: configuration.deadLetterQueue, defaultBucket: configuration.bucket),
+                options: IntakeOptions(
+                    queue: configuration.intakeQueue, deadLetterQueue: configuration.deadLetterQueue,
+                    queueType: IntakeOptions.QueueType(rawValue: configuration.intakeQueueType) ?? .classic, defaultBucket: configuration.bucket
+                ),
                 formatting: formatting, dispatcher: dispatcher?.handle, writeHealth: readiness.intakeWrites, logger: logger
             ))
         }

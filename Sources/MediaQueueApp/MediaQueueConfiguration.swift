@@ -29,6 +29,9 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
     /// Intake queue and its dead-letter queue (`MEDIAQUEUE_INTAKE_QUEUE`, `MEDIAQUEUE_DEAD_LETTER_QUEUE`).
     public var intakeQueue = "mediaqueue.jobs"
     public var deadLetterQueue = "mediaqueue.jobs.dead"
+    /// `classic`, or `quorum` for a RabbitMQ cluster (replicated); both queues get it
+    /// (`MEDIAQUEUE_INTAKE_QUEUE_TYPE`). An existing queue keeps the type it was declared with.
+    public var intakeQueueType = "classic"
     /// Topic exchange of the default queue's callback rule (`MEDIAQUEUE_EVENTS_EXCHANGE`); empty
     /// for no default rule.
     public var eventsExchange = "job-events"
@@ -186,6 +189,12 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
             case "httpAddress": httpAddress = value
             case "intakeQueue": intakeQueue = value
             case "deadLetterQueue": deadLetterQueue = value
+            case "intakeQueueType":
+                let type = value.trimmingCharacters(in: .whitespaces).lowercased()
+                guard ["classic", "quorum"].contains(type) else {
+                    throw ConfigurationError("\(source): intakeQueueType must be classic or quorum, not '\(value)'")
+                }
+                intakeQueueType = type
             case "eventsExchange": eventsExchange = value
             case "eventsFormat": eventsFormat = value.uppercased()
             case "queueMaxConcurrent": queueMaxConcurrent = try int(key, value)

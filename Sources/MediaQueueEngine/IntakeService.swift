@@ -10,6 +10,8 @@ public struct IntakeOptions: Sendable {
     public var queue: String
     /// Where submissions that cannot be accepted go, with the reason in headers.
     public var deadLetterQueue: String
+    /// The kind of both queues: quorum queues are replicated over a RabbitMQ cluster's nodes.
+    public var queueType: QueueType
     /// Unacknowledged deliveries the broker may push ahead; bounds memory, not order (the store orders).
     public var prefetch: UInt16
     /// At most this many messages are stored in one transaction.
@@ -27,8 +29,12 @@ public struct IntakeOptions: Sendable {
     /// published, before the next one (the cause is likely still there).
     public var retryPause: Duration
 
+    public enum QueueType: String, Sendable, CaseIterable {
+        case classic, quorum
+    }
+
     public init(
-        queue: String = "mediaqueue.jobs", deadLetterQueue: String = "mediaqueue.jobs.dead", prefetch: UInt16 = 500,
+        queue: String = "mediaqueue.jobs", deadLetterQueue: String = "mediaqueue.jobs.dead", queueType: QueueType = .classic, prefetch: UInt16 = 500,
         batchSize: Int = 250, linger: Duration = .milliseconds(5), defaultBucket: String,
         idempotencyWindow: Duration = .seconds(24 * 3600), purgeInterval: Duration = .seconds(3600), retryPause: Duration = .seconds(1)
     ) {
@@ -37,6 +43,7 @@ public struct IntakeOptions: Sendable {
         self.retryPause = retryPause
         self.queue = queue
         self.deadLetterQueue = deadLetterQueue
+        self.queueType = queueType
         self.prefetch = prefetch
         self.batchSize = batchSize
         self.linger = linger
@@ -92,11 +99,13 @@ public struct IntakeService: Service {
         self.logger = logger
     }
 
-    /// The intake queue and its dead-letter queue, both durable.
+    /// The intake queue and its dead-letter queue, both durable and of the configured type. A
+    /// classic queue is declared without arguments, as before quorum queues were offered.
     public var topology: AMQPTopology {
-        AMQPTopology(queues: [
-            AMQPQueue(name: options.queue, durable: true),
-            AMQPQueue(name: options.deadLetterQueue, durable: true),
+        let arguments: AMQPTable = options.queueType == .quorum ? ["x-queue-type": .string("quorum")] : [:]
+        return AMQPTopology(queues: [
+            AMQPQueue(name: options.queue, durable: true, arguments: arguments),
+            AMQPQueue(name: options.deadLetterQueue, durable: true, arguments: arguments),
         ])
     }
 

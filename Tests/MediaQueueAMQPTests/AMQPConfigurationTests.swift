@@ -62,4 +62,12 @@ struct AMQPConfigurationTests {
             #expect(!error.message.contains("TopSecretPw"))
         }
     }
+
+    @Test func severalURLsNameAClustersNodesAndEachIsChecked() throws {
+        let configuration = try AMQPConfiguration(url: "amqp://u:pw1@node-1:5672/, amqp://u:pw2@node-2:5673/")
+        #expect(configuration.redactedURL == "amqp://u:***@node-1:5672/,amqp://u:***@node-2:5673/")
+        #expect(!configuration.description.contains("pw2"))
+        #expect(throws: AMQPError.self) { try AMQPConfiguration(url: "amqp://node-1/,http://node-2/") }
+        #expect(throws: AMQPError.self) { try AMQPConfiguration(url: " , ") }
+    }
 }

@@ -7,6 +7,35 @@ import Testing
 /// broker exclusively; they are skipped when no fault broker is configured.
 @Suite("AMQP client with the fault broker", .enabled(if: FaultBroker.isAvailable))
 struct AMQPFaultTests {
+    /// A list of a cluster's nodes: a node that does not answer is passed over, and when the
+    /// node in use goes away the connection moves on to the next one.
+    @Test func aURLListMovesToTheNextNodeWhenOneIsDownOrGoesAway() async throws {
+        try await FaultBroker.shared.withExclusiveAccess {
+            // Nothing listens on port 1: the fault broker is the second node tried.
+            let urls = "amqp://guest:guest@127.0.0.1:1/,\(FaultBroker.shared.url),\(TestEnvironment.amqpURL)"
+            let queue = TestEnvironment.uniqueName("amqp.failover")
+            try await withConnection(url: urls, configure: {
+                $0.heartbeat = .seconds(2)
+                $0.connectTimeout = .seconds(2)
+                $0.reconnectDelay = .milliseconds(100) ... .seconds(1)
+            }) { connection in
+                try await connection.declare(AMQPTopology(queues: [AMQPQueue(name: queue, durable: false)]))
+                try await connection.publish(AMQPOutgoingMessage(routingKey: queue, body: "on the fault broker".bytes))
+                #expect(try await connection.get(queue: queue)?.text == "on the fault broker")
+
+                // The fault broker goes away: the next node in the list takes over (the queue is
+                // declared there again with the remembered topology).
+                try await FaultBroker.control("stop")
+                try await eventually("the connection to move to the next node") {
+                    connection.isConnected && connection.connectionCount >= 2
+                }
+                try await connection.publish(AMQPOutgoingMessage(routingKey: queue, body: "on the main broker".bytes))
+                #expect(try await connection.get(queue: queue)?.text == "on the main broker")
+                try await connection.deleteQueue(queue)
+            }
+        }
+    }
+
     /// Decision documented here: a publish requested while the connection is down waits in the
     /// mailbox and succeeds after the reconnect; only publishes already sent and unconfirmed when
     /// the connection drops fail with `.connectionLost`.
