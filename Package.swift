@@ -167,7 +167,7 @@ let package = Package(
         .executableTarget(
             name: "mediaqueue-dispatch-bench",
             dependencies: [
-                "MediaQueueCore", "MediaQueueEngine", "MediaQueueSQLite", "MediaQueueWorkers", "MediaQueueXML",
+                "MediaQueueCore", "MediaQueueEngine", "MediaQueueSQLite", "MediaQueuePostgres", "MediaQueueWorkers", "MediaQueueXML",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/DispatchBenchmark",

@@ -16,7 +16,10 @@
 # 5. from the host, as the README's first job: a video made in the data volume, a subscriber on
 #    job-events, examples/snapshot.xml published on the AMQP port, its TaskFinish event, the
 #    snapshot files in the volume, the example receiver's log line;
-# 6. always (trap): compose down with volumes, removes the images, deletes the private store.
+# 6. scale-out: down, then up again with docker-compose.scale-out.yml (a postgres:15 stand-in,
+#    Deploy/test/postgres, and a second node): both nodes consume the intake queue, one job runs
+#    end to end and PostgreSQL holds it as Success;
+# 7. always (trap): compose down with volumes, removes the images, deletes the private store.
 #
 # The last line is `compose: ok`, or `compose: FAILED: <reason>` with exit status 1.
 # MEDIAQUEUE_COMPOSE_KEEP=1 leaves the stack running for a look (remove it by hand afterwards:
@@ -86,7 +89,8 @@ remove_all() {
     if [ -x "$cache/venv/bin/podman-compose" ]; then
         CONTAINERS_CONF="$dir/containers.conf" CONTAINERS_STORAGE_CONF="$dir/storage.conf" $sudo \
             "$cache/venv/bin/podman-compose" --project-name "$name" \
-            -f "$root/docker-compose.yml" -f "$root/Deploy/test/compose.override.yml" down -v -t 10
+            -f "$root/docker-compose.yml" -f "$root/docker-compose.scale-out.yml" \
+            -f "$root/Deploy/test/compose.override.yml" -f "$root/Deploy/test/compose.scale-out.override.yml" down -v -t 10
     fi
     local ids
     ids=$(podman_private "$dir" ps -aq --filter "label=io.podman.compose.project=$name")
@@ -261,3 +265,42 @@ for id in "$job_id" "$cli_job"; do
     done
     log "callback receiver: $(podman logs "$receiver" 2>&1 | grep "job=$id" | head -1)"
 done
+
+# ---- 6. scale-out: PostgreSQL and two nodes (docker-compose.scale-out.yml) -----------------
+log "scale-out: down, then the postgres:15 stand-in image"
+compose down -v -t 10 >>"$work/up.log" 2>&1 || { tail -20 "$work/up.log" >&2; fail "podman-compose down failed"; }
+podman build -q --network=host -t docker.io/library/postgres:15 Deploy/test/postgres >"$work/build-postgres.log" 2>&1 \
+    || { tail -30 "$work/build-postgres.log" >&2; fail "building the PostgreSQL stand-in image failed"; }
+compose() {
+    $sudo "$cache/venv/bin/podman-compose" --project-name "$project" \
+        -f "$root/docker-compose.yml" -f "$root/docker-compose.scale-out.yml" \
+        -f "$root/Deploy/test/compose.override.yml" -f "$root/Deploy/test/compose.scale-out.override.yml" "$@"
+}
+export MEDIAQUEUE_COMPOSE_API_PORT_2=$(free_port)
+log "scale-out: up rabbitmq, postgres"
+compose up -d rabbitmq postgres >>"$work/up.log" 2>&1 || { tail -20 "$work/up.log" >&2; fail "podman-compose up rabbitmq postgres failed"; }
+wait_healthy rabbitmq 600
+wait_healthy postgres 300
+log "scale-out: up mediaqueue, mediaqueue-2, callback-receiver"
+compose up -d >>"$work/up.log" 2>&1 || { tail -20 "$work/up.log" >&2; fail "podman-compose up (scale-out) failed"; }
+wait_healthy mediaqueue 600
+wait_healthy mediaqueue-2 600
+second=$(container mediaqueue-2)
+podman exec "$second" sh -c 'mkdir -p storage/media-1250000000/input && ffmpeg -loglevel error \
+    -f lavfi -i testsrc=duration=5:size=640x360:rate=25 -pix_fmt yuv420p storage/media-1250000000/input/a.mp4' \
+    || fail "could not make the input video in the mediaqueue-2 container"
+until=$(( $(date +%s) + 300 ))
+until [ "$(podman exec "$(container rabbitmq)" rabbitmqctl -q list_queues name consumers 2>/dev/null | awk '$1 == "mediaqueue.jobs" {print $2}')" = 2 ]; do
+    [ "$(date +%s)" -lt "$until" ] || fail "the two nodes do not both consume mediaqueue.jobs"
+    sleep 2
+done
+log "scale-out: both nodes consume mediaqueue.jobs; publish examples/snapshot.xml"
+scaled_job=$("$cache/venv/bin/python" Deploy/test/first-job.py \
+    "amqp://guest:guest@127.0.0.1:$MEDIAQUEUE_COMPOSE_AMQP_PORT/" examples/snapshot.xml 600) \
+    || fail "the Snapshot job did not finish with a TaskFinish event on the scale-out stack (see above)"
+state=$(podman exec "$(container postgres)" psql -U mediaqueue -d mediaqueue -tAc "SELECT state FROM jobs WHERE id = '$scaled_job'") \
+    || fail "could not read the job from PostgreSQL"
+[ "$state" = Success ] || fail "PostgreSQL holds job $scaled_job as '$state', not Success"
+volume=$(podman volume inspect --format '{{.Mountpoint}}' "${project}_mediaqueue-data") || fail "no volume ${project}_mediaqueue-data"
+[ -s "$volume/storage/media-1250000000/output/snap-0.jpg" ] || fail "the scale-out job's snapshot is not in the shared volume"
+log "scale-out: $scaled_job ran on the two-node stack and is Success in PostgreSQL"

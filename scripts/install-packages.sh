@@ -3,7 +3,7 @@
 # missing, then checks that everything they provide is there; a missing command stops the step
 # with the package that provides it.
 #
-#   scripts/install-packages.sh STEP...      STEP: run, test, compose, bench
+#   scripts/install-packages.sh STEP...      STEP: run, test, compose, bench, postgres
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 [ $# -gt 0 ] || { echo "usage: install-packages.sh run|test|compose|bench..." >&2; exit 2; }

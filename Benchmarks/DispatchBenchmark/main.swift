@@ -2,14 +2,21 @@ import Foundation
 import Logging
 import MediaQueueCore
 import MediaQueueEngine
+import MediaQueuePostgres
 import MediaQueueSQLite
 import MediaQueueWorkers
 import MediaQueueXML
 import Synchronization
 
-// Dispatch rate of trivial jobs with 1k, 10k and 100k jobs waiting, on the real SQLite store and
-// the real DispatcherService. Choosing the next job must not scan the backlog, so the rate should
-// not fall as the backlog grows. Run: swift run -c release mediaqueue-dispatch-bench [measured]
+// Dispatch rate of trivial jobs with 1k, 10k and 100k jobs waiting, on the real SQLite store (or
+// PostgreSQL) and the real DispatcherService: every job is claimed, run and finished, so the rate
+// is claims per second. Choosing the next job must not scan the backlog, so the rate should not
+// fall as the backlog grows.
+//
+//   swift run -c release mediaqueue-dispatch-bench [measured] [--databases URL1,URL2,URL3]
+//
+// --databases: three empty PostgreSQL databases, one per backlog (Benchmarks/scale-out.sh makes
+// them); without it each backlog gets a new SQLite file.
 
 /// Counts jobs as they start.
 final class CountingWorker: MediaWorker {
@@ -22,14 +29,19 @@ final class CountingWorker: MediaWorker {
     }
 }
 
-func measure(backlog: Int, measured: Int) async throws -> Double {
+func measure(backlog: Int, measured: Int, databaseURL: String?) async throws -> Double {
     let folder = FileManager.default.temporaryDirectory.appendingPathComponent("mq-bench-\(UUID().uuidString)")
     defer { try? FileManager.default.removeItem(at: folder) }
-    let store = try SQLiteJobStore(path: folder.appendingPathComponent("bench.sqlite").path)
+    let store: any JobStore = if let databaseURL {
+        try PostgresJobStore(url: databaseURL, logger: Logger(label: "bench"))
+    } else {
+        try SQLiteJobStore(path: folder.appendingPathComponent("bench.sqlite").path)
+    }
     let now = SystemTimeSource().now
-    var template = MediaQueue(bucket: "bench", name: "queue-1", state: .paused, maxConcurrent: 64, maxSize: 1_000_000, createTime: now)
+    // The backlog is stored before the dispatcher starts, so the clock runs for claims alone.
+    var template = MediaQueue(bucket: "bench", name: "queue-1", maxConcurrent: 64, maxSize: 1_000_000, createTime: now)
     template.notifyConfig = NotifyConfig()
-    var queue = try await store.ensureDefaultQueue(bucket: "bench", template: template)
+    let queue = try await store.ensureDefaultQueue(bucket: "bench", template: template)
 
     let input = XMLTree("Input", children: [XMLTree("Object", text: "none")])
     let operation = XMLTree("Operation", children: [XMLTree("JobLevel", text: "0")])
@@ -51,11 +63,9 @@ func measure(backlog: Int, measured: Int) async throws -> Double {
         options: DispatcherOptions(owner: "bench", storage: LocalObjectStorage(root: folder.path), maxRunningJobs: 64),
         formatting: CIFormatting(), logger: logger
     )
-    let task = Task { try await dispatcher.run() }
     let clock = ContinuousClock()
-    queue.state = .active
     let start = clock.now
-    try await store.updateQueue(queue)
+    let task = Task { try await dispatcher.run() }
     while worker.started.load(ordering: .relaxed) < measured {
         try await Task.sleep(for: .milliseconds(2))
     }
@@ -66,12 +76,23 @@ func measure(backlog: Int, measured: Int) async throws -> Double {
     return Double(measured) / seconds
 }
 
-let measured = CommandLine.arguments.dropFirst().first.flatMap(Int.init) ?? 2000
+var arguments = Array(CommandLine.arguments.dropFirst())
+var databases: [String]?
+if let flag = arguments.firstIndex(of: "--databases"), flag + 1 < arguments.count {
+    databases = arguments[flag + 1].split(separator: ",").map(String.init)
+    arguments.removeSubrange(flag...(flag + 1))
+}
+let measured = arguments.first.flatMap(Int.init) ?? 2000
+let backlogs = [1000, 10_000, 100_000]
+if let databases, databases.count != backlogs.count {
+    print("--databases needs \(backlogs.count) URLs, one per backlog")
+    exit(2)
+}
 var rates: [(Int, Double)] = []
-for backlog in [1000, 10_000, 100_000] {
-    let rate = try await measure(backlog: max(backlog, measured), measured: measured)
+for (index, backlog) in backlogs.enumerated() {
+    let rate = try await measure(backlog: max(backlog, measured), measured: measured, databaseURL: databases?[index])
     rates.append((backlog, rate))
-    print("backlog=\(backlog) dispatched=\(measured) jobs_per_s=\(Int(rate))")
+    print("store=\(databases == nil ? "sqlite" : "postgres") backlog=\(backlog) dispatched=\(measured) jobs_per_s=\(Int(rate))")
 }
 let reference = rates[0].1
 for (backlog, rate) in rates.dropFirst() {

@@ -9,17 +9,22 @@ import Synchronization
 // them. Prints jobs/s (first publish to last event), p50 and p99 of submit-to-event latency
 // (each job's UserData carries its submit time) and the peak RSS of the serve process.
 //
-//   mediaqueue-e2e-bench [--amqp URL] [--jobs N] [--rate R] [--mediaqueue PATH]
+//   mediaqueue-e2e-bench [--amqp URL] [--jobs N] [--rate R] [--mediaqueue PATH] [--nodes K] [--database URL]
 //
 // --rate 0 (the default) publishes as fast as confirms allow; --rate R paces the producer to R
-// jobs a second (latency at a given load). Benchmarks/end-to-end.sh runs it against a private
-// RabbitMQ node.
+// jobs a second (latency at a given load). --nodes K starts K serve processes on one intake
+// queue; --database puts them on that PostgreSQL database (empty: each run's own SQLite file,
+// which suits one node). Also printed: the CPU the serve processes used per job, and the CPU the
+// whole machine used per job (broker, database and this client included).
+// Benchmarks/end-to-end.sh and Benchmarks/scale-out.sh run it against private servers.
 
 struct Options {
     var amqpURL = "amqp://guest:guest@127.0.0.1:5672/"
     var jobs = 20_000
     var rate = 0
     var mediaqueue = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("mediaqueue").path
+    var nodes = 1
+    var databaseURL = ""
 
     init(_ arguments: [String]) {
         var rest = arguments[...]
@@ -30,10 +35,13 @@ struct Options {
             case "--jobs": jobs = number(flag, value)
             case "--rate": rate = number(flag, value)
             case "--mediaqueue": mediaqueue = value
+            case "--nodes": nodes = number(flag, value)
+            case "--database": databaseURL = value
             default: fail("unknown option \(flag)")
             }
         }
         guard jobs > 0 else { fail("--jobs must be positive") }
+        guard nodes > 0 else { fail("--nodes must be positive") }
     }
 }
 
@@ -109,6 +117,27 @@ func peakRSS(of pid: Int32) -> Double? {
     return kilobytes / 1024
 }
 
+/// CPU seconds (user and system, all threads) a live process has used so far.
+func cpuSeconds(of pid: Int32) -> Double {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+          let close = stat.lastIndex(of: ")")
+    else { return 0 }
+    // Fields after the command name: state is field 3, utime 14 and stime 15.
+    let fields = stat[stat.index(after: close)...].split(separator: " ")
+    guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+    return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+}
+
+/// CPU seconds the whole machine has spent busy (all but idle and I/O wait), from /proc/stat.
+func machineBusySeconds() -> Double {
+    guard let stat = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
+          let line = stat.split(separator: "\n").first(where: { $0.hasPrefix("cpu ") })
+    else { return 0 }
+    let ticks = line.split(separator: " ").dropFirst().compactMap { Double($0) }
+    guard ticks.count >= 5 else { return 0 }
+    return (ticks.reduce(0, +) - ticks[3] - ticks[4]) / Double(sysconf(Int32(_SC_CLK_TCK)))
+}
+
 func percentile(_ sorted: [Int64], _ fraction: Double) -> Double {
     guard !sorted.isEmpty else { return .nan }
     let index = min(sorted.count - 1, Int((Double(sorted.count) * fraction).rounded(.down)))
@@ -120,12 +149,12 @@ let run = "bench.e2e.\(getpid())"
 let jobsQueue = "\(run).jobs"
 let eventsExchange = "\(run).events"
 let dataDir = FileManager.default.temporaryDirectory.appendingPathComponent(run).path
-/// The serve process and its data folder, ended and removed on every way out (`fail` included).
-let started = Mutex<(serve: Process, dataDir: String)?>(nil)
+/// The serve processes and their data folder, ended and removed on every way out (`fail` included).
+let started = Mutex<(serves: [Process], dataDir: String)?>(nil)
 
 func stopServe() {
-    guard let (serve, dataDir) = started.withLock({ $0 }) else { return }
-    if serve.isRunning {
+    guard let (serves, dataDir) = started.withLock({ $0 }) else { return }
+    for serve in serves where serve.isRunning {
         serve.terminate()
         serve.waitUntilExit()
     }
@@ -158,28 +187,34 @@ func runBenchmark() async throws {
 
     // MediaQueue with a fresh database, the benchmark's queue and exchange, and queue limits that
     // let the whole run wait at once.
-    let serve = Process()
-    serve.executableURL = URL(fileURLWithPath: options.mediaqueue)
-    serve.arguments = ["serve"]
     var environment = ProcessInfo.processInfo.environment
     environment.merge([
         "MEDIAQUEUE_AMQP_URL": options.amqpURL, "MEDIAQUEUE_DATA_DIR": dataDir, "MEDIAQUEUE_HTTP_ADDRESS": "127.0.0.1:0",
         "MEDIAQUEUE_INTAKE_QUEUE": jobsQueue, "MEDIAQUEUE_DEAD_LETTER_QUEUE": "\(jobsQueue).dead",
         "MEDIAQUEUE_EVENTS_EXCHANGE": eventsExchange, "MEDIAQUEUE_ENABLE_NOOP": "1", "MEDIAQUEUE_LOG_LEVEL": "warning",
         "MEDIAQUEUE_QUEUE_MAX_SIZE": String(options.jobs + 1000), "MEDIAQUEUE_QUEUE_MAX_CONCURRENT": "256",
-        "MEDIAQUEUE_MAX_RUNNING_JOBS": "256",
+        "MEDIAQUEUE_MAX_RUNNING_JOBS": "256", "MEDIAQUEUE_DATABASE_URL": options.databaseURL,
     ]) { $1 }
-    serve.environment = environment
-    // Its log lines go to standard error: standard output is the result line alone.
-    serve.standardOutput = FileHandle.standardError
-    try serve.run()
-    started.withLock { $0 = (serve, dataDir) }
+    var serves: [Process] = []
+    for _ in 0..<options.nodes {
+        let serve = Process()
+        serve.executableURL = URL(fileURLWithPath: options.mediaqueue)
+        serve.arguments = ["serve"]
+        serve.environment = environment
+        // Its log lines go to standard error: standard output is the result line alone.
+        serve.standardOutput = FileHandle.standardError
+        try serve.run()
+        serves.append(serve)
+        started.withLock { $0 = (serves, dataDir) }
+    }
     defer { stopServe() }
     let ready = ContinuousClock.now + .seconds(60)
-    while (try? await connection.queueStatus(jobsQueue).consumers) ?? 0 == 0 {
-        guard serve.isRunning, ContinuousClock.now < ready else { fail("mediaqueue serve did not start consuming \(jobsQueue)") }
+    while (try? await connection.queueStatus(jobsQueue).consumers) ?? 0 < options.nodes {
+        guard serves.allSatisfy(\.isRunning), ContinuousClock.now < ready else { fail("mediaqueue serve did not start consuming \(jobsQueue)") }
         try await Task.sleep(for: .milliseconds(100))
     }
+    let serveCPUAtStart = serves.map { cpuSeconds(of: $0.processIdentifier) }.reduce(0, +)
+    let machineCPUAtStart = machineBusySeconds()
 
     // The producer: batches of confirmed publishes, paced when --rate is set.
     let firstPublish = wallNanoseconds()
@@ -215,21 +250,23 @@ func runBenchmark() async throws {
 
     let deadline = ContinuousClock.now + .seconds(max(120, options.jobs / 500))
     while arrivals.count < options.jobs {
-        guard serve.isRunning else { fail("mediaqueue serve exited (status \(serve.terminationStatus))") }
+        guard serves.allSatisfy(\.isRunning) else { fail("a mediaqueue serve exited") }
         guard ContinuousClock.now < deadline else { fail("only \(arrivals.count) of \(options.jobs) events arrived") }
         try await Task.sleep(for: .milliseconds(20))
     }
-    let rss = peakRSS(of: serve.processIdentifier)
-    serve.terminate()
-    serve.waitUntilExit()
+    let serveCPU = serves.map { cpuSeconds(of: $0.processIdentifier) }.reduce(0, +) - serveCPUAtStart
+    let machineCPU = machineBusySeconds() - machineCPUAtStart
+    let rss = serves.compactMap { peakRSS(of: $0.processIdentifier) }.max()
+    stopServe()
 
     let result = arrivals.snapshot
     let latencies = result.latencies.sorted()
     let seconds = Double(result.lastArrival - firstPublish) / 1e9
     print(String(
-        format: "jobs=%d rate=%@ jobs_per_s=%.0f p50_ms=%.1f p99_ms=%.1f peak_rss_mb=%.0f duplicates=%d",
-        options.jobs, options.rate > 0 ? "\(options.rate)" : "max", Double(options.jobs) / seconds,
-        percentile(latencies, 0.5), percentile(latencies, 0.99), rss ?? .nan, result.duplicates
+        format: "jobs=%d rate=%@ nodes=%d store=%@ jobs_per_s=%.0f p50_ms=%.1f p99_ms=%.1f serve_cpu_us_per_job=%.0f machine_cpu_us_per_job=%.0f peak_rss_mb=%.0f duplicates=%d",
+        options.jobs, options.rate > 0 ? "\(options.rate)" : "max", options.nodes, options.databaseURL.isEmpty ? "sqlite" : "postgres",
+        Double(options.jobs) / seconds, percentile(latencies, 0.5), percentile(latencies, 0.99),
+        serveCPU * 1e6 / Double(options.jobs), machineCPU * 1e6 / Double(options.jobs), rss ?? .nan, result.duplicates
     ))
 
     await events.cancel()

@@ -56,6 +56,10 @@ static inline CURLcode CCurl_global_init(void) {
     return curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
+static inline size_t CCurl_readfunc_abort(void) {
+    return CURL_READFUNC_ABORT;
+}
+
 static inline curl_socket_t CCurl_socket_bad(void) {
     return CURL_SOCKET_BAD;
 }

@@ -47,10 +47,18 @@ extension ConsoleController {
         router.get("/console/b/:bucket/objects") { request, context in
             await bucketPage(request, context) { _, bucket in
                 let name = FormData(request.uri.query ?? "")["key"] ?? ""
-                guard let key = try? ObjectKey(name), let path = storage.readableFile(bucket: bucket, key: key) else {
+                guard let key = try? ObjectKey(name), let file = try await storage.readableFile(bucket: bucket, key: key) else {
                     throw ConsoleError.notFound("Object \(name)")
                 }
-                var response = Response(status: .ok, body: try await FileIO().loadFile(path: path, context: context))
+                let body: ResponseBody
+                if let copy = file.temporaryFolder {
+                    // A downloaded copy is read whole, so that its folder can go at once.
+                    defer { storage.removeStagingFolder(copy) }
+                    body = ResponseBody(byteBuffer: ByteBuffer(bytes: try Data(contentsOf: URL(fileURLWithPath: file.path))))
+                } else {
+                    body = try await FileIO().loadFile(path: file.path, context: context)
+                }
+                var response = Response(status: .ok, body: body)
                 response.headers[.contentType] = "application/octet-stream"
                 response.headers[.contentDisposition] = "attachment; filename=\"\(key.rawValue.split(separator: "/").last.map(String.init)?.filter { $0 != "\"" } ?? "object")\""
                 return response

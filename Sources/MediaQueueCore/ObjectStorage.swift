@@ -2,14 +2,16 @@
 ///
 /// ffmpeg and ffprobe read and write local files, so a storage hands out local paths: the file
 /// of an input object, and a staging folder for a job's outputs, from which finished files are
-/// published as objects. A local folder is the only storage today (`LocalObjectStorage` in
-/// MediaQueueWorkers); a remote one would download inputs into a scratch folder and upload on
-/// `publish`.
+/// published as objects. `LocalObjectStorage` (a folder, maybe a shared mount) hands out the
+/// objects' own files and publishes by `rename`; `S3ObjectStorage` downloads inputs into a scratch
+/// folder and uploads on `publish`.
 ///
 /// Keys reach a storage only as `ObjectKey`s, which cannot leave their bucket.
 public protocol ObjectStorage: Sendable {
     /// A local file with the content of object `key`, or nil when the bucket has no such object.
-    func readableFile(bucket: String, key: ObjectKey) -> String?
+    /// Failures other than a missing object (the storage refused the key, cannot be reached)
+    /// throw.
+    func readableFile(bucket: String, key: ObjectKey) async throws(WorkFailure) -> ReadableFile?
 
     /// Creates an empty folder in which a job writes files before they are published to `key`
     /// and keys beside it (publishing from it must be cheap and atomic, e.g. the same file
@@ -18,11 +20,11 @@ public protocol ObjectStorage: Sendable {
     func makeStagingFolder(bucket: String, name: String, for key: ObjectKey?) throws(WorkFailure) -> String
 
     /// Makes the local file at `path` the object `key`, replacing an existing object atomically;
-    /// the file is moved, not copied.
-    func publish(_ path: String, bucket: String, as key: ObjectKey) throws(WorkFailure)
+    /// the local file is used up (moved or uploaded, then gone from the staging folder or not).
+    func publish(_ path: String, bucket: String, as key: ObjectKey) async throws(WorkFailure)
 
     /// Removes object `key` (undoing part of a publish that failed); a missing object is fine.
-    func remove(bucket: String, key: ObjectKey)
+    func remove(bucket: String, key: ObjectKey) async
 
     /// Removes a staging folder made by `makeStagingFolder` and whatever is still in it.
     func removeStagingFolder(_ path: String)
@@ -30,6 +32,19 @@ public protocol ObjectStorage: Sendable {
     /// Local path prefixes of the bucket's files, each with what a client knows it as, for
     /// removing server paths from messages (ffmpeg's errors name the files it opened).
     func displayPrefixes(bucket: String) -> [(path: String, shownAs: String)]
+}
+
+/// An object opened for reading as a local file.
+public struct ReadableFile: Sendable, Hashable {
+    public var path: String
+    /// The folder of a downloaded copy, for the reader to remove (`removeStagingFolder`) once it
+    /// is done; nil when `path` is the object's own file.
+    public var temporaryFolder: String?
+
+    public init(path: String, temporaryFolder: String? = nil) {
+        self.path = path
+        self.temporaryFolder = temporaryFolder
+    }
 }
 
 /// Downloads a job's `Input.Url` (an http or https URL) into a local file.

@@ -179,9 +179,26 @@ final class CurlMultiLoop: @unchecked Sendable {
             check(CCurl_easy_setopt_string(handle, CURLOPT_CAINFO, caFile), "CA file")
         }
 
+        if let signature = transfer.request.signature {
+            check(
+                CCurl_easy_setopt_string(handle, CURLOPT_AWS_SIGV4, "aws:amz:\(signature.region):\(signature.service)"),
+                "AWS signature"
+            )
+            check(CCurl_easy_setopt_string(handle, CURLOPT_USERNAME, signature.accessKeyID), "access key")
+            check(CCurl_easy_setopt_string(handle, CURLOPT_PASSWORD, signature.secretAccessKey), "secret key")
+        }
         switch transfer.request.method {
         case .get:
             check(CCurl_easy_setopt_long(handle, CURLOPT_HTTPGET, 1), "GET")
+        case .head:
+            check(CCurl_easy_setopt_long(handle, CURLOPT_NOBODY, 1), "HEAD")
+        case .delete:
+            check(CCurl_easy_setopt_string(handle, CURLOPT_CUSTOMREQUEST, "DELETE"), "DELETE")
+        case .put:
+            check(CCurl_easy_setopt_long(handle, CURLOPT_UPLOAD, 1), "PUT")
+            check(CCurl_easy_setopt_off_t(handle, CURLOPT_INFILESIZE_LARGE, curl_off_t(transfer.source?.length ?? 0)), "upload size")
+            check(CCurl_easy_setopt_data_callback(handle, CURLOPT_READFUNCTION, CurlTransfer.readBody), "read callback")
+            check(CCurl_easy_setopt_pointer(handle, CURLOPT_READDATA, context), "read context")
         case .post:
             // The body is copied by libcurl (COPYPOSTFIELDS), after its size is set.
             check(CCurl_easy_setopt_off_t(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(transfer.request.body.count)), "body size")

@@ -17,6 +17,8 @@ final class CurlTransfer: @unchecked Sendable {
     let configuration: HTTPClientConfiguration
     /// Where a download's 2xx body goes; nil for POSTs (the body is kept in memory).
     let sink: DownloadSink?
+    /// Where a PUT's body comes from; nil for every other request, and for a PUT of `body`.
+    let source: UploadSource?
     private var continuation: CheckedContinuation<HTTPResponse, any Error>?
 
     // Filled by libcurl's callbacks on the loop thread.
@@ -34,12 +36,13 @@ final class CurlTransfer: @unchecked Sendable {
 
     init(
         id: UInt64, request: HTTPRequest, configuration: HTTPClientConfiguration, sink: DownloadSink? = nil,
-        continuation: CheckedContinuation<HTTPResponse, any Error>
+        source: UploadSource? = nil, continuation: CheckedContinuation<HTTPResponse, any Error>
     ) {
         self.id = id
         self.request = request
         self.configuration = configuration
         self.sink = sink
+        self.source = source ?? (request.method == .put ? UploadSource(bytes: request.body) : nil)
         self.continuation = continuation
         errorBuffer = .allocate(capacity: Int(CURL_ERROR_SIZE))
         errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE))
@@ -71,6 +74,9 @@ final class CurlTransfer: @unchecked Sendable {
         let detail = curlMessage.isEmpty ? String(cString: curl_easy_strerror(code)) : curlMessage
         if !refusals.isEmpty, code == CURLE_COULDNT_CONNECT {
             return HTTPClientError(.addressRefused, refusals.joined(separator: "; "))
+        }
+        if let readError = source?.readError {
+            return HTTPClientError(.fileWrite, "cannot read the upload file: \(String(cString: strerror(readError)))")
         }
         if let sink {
             if code == CURLE_FILESIZE_EXCEEDED || sink.exceeded {
@@ -115,6 +121,14 @@ final class CurlTransfer: @unchecked Sendable {
         }
         // Always claim the whole chunk: a shorter count would abort the transfer.
         return length
+    }
+
+    /// A PUT's body, a chunk at a time; a read error aborts the transfer.
+    static let readBody: CCurl_data_callback = { buffer, size, count, context in
+        guard let buffer, let context else { return 0 }
+        let transfer = Unmanaged<CurlTransfer>.fromOpaque(context).takeUnretainedValue()
+        guard let source = transfer.source else { return 0 }
+        return source.read(into: UnsafeMutableRawBufferPointer(start: buffer, count: size * count)) ?? CCurl_readfunc_abort()
     }
 
     static let readHeader: CCurl_data_callback = { data, size, count, context in

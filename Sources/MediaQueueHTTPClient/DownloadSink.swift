@@ -41,3 +41,58 @@ final class DownloadSink: @unchecked Sendable {
         return true
     }
 }
+
+/// Where a PUT's body comes from: a region of an open file, or bytes in memory.
+///
+/// `@unchecked Sendable`: as `DownloadSink`, read only by the loop thread (inside libcurl's read
+/// callback) once the transfer is submitted.
+final class UploadSource: @unchecked Sendable {
+    private let descriptor: Int32?
+    private let bytes: [UInt8]
+    private var offset: Int
+    private var remaining: Int
+    /// Set when pread(2) failed.
+    private(set) var readError: Int32?
+    let length: Int
+
+    init(descriptor: Int32, region: FileRegion) {
+        self.descriptor = descriptor
+        bytes = []
+        offset = region.offset
+        remaining = region.length
+        length = region.length
+    }
+
+    init(bytes: [UInt8]) {
+        descriptor = nil
+        self.bytes = bytes
+        offset = 0
+        remaining = bytes.count
+        length = bytes.count
+    }
+
+    /// Fills `buffer` with the next bytes; 0 at the end, nil when the file cannot be read.
+    func read(into buffer: UnsafeMutableRawBufferPointer) -> Int? {
+        let count = min(buffer.count, remaining)
+        guard count > 0, let base = buffer.baseAddress else { return 0 }
+        guard let descriptor else {
+            bytes.withUnsafeBytes { source in
+                base.copyMemory(from: source.baseAddress! + offset, byteCount: count)
+            }
+            offset += count
+            remaining -= count
+            return count
+        }
+        while true {
+            let read = pread(descriptor, base, count, off_t(offset))
+            if read < 0 && errno == EINTR { continue }
+            guard read > 0 else {
+                readError = read < 0 ? errno : EIO
+                return nil
+            }
+            offset += read
+            remaining -= read
+            return read
+        }
+    }
+}

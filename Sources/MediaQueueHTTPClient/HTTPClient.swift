@@ -53,7 +53,36 @@ public final class HTTPClient: Sendable {
         return HTTPDownload(response: response, bytesWritten: sink.written)
     }
 
-    private func send(_ request: HTTPRequest, sink: DownloadSink?) async throws -> HTTPResponse {
+    /// Sends a request of any method; a PUT with `upload` reads its body from that file region.
+    /// Errors as `post`.
+    public func send(_ request: HTTPRequest) async throws -> HTTPResponse {
+        guard let upload = request.upload else { return try await send(request, sink: nil) }
+        let descriptor = open(upload.path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            throw HTTPClientError(.fileWrite, "cannot open the upload file: \(String(cString: strerror(errno)))")
+        }
+        defer { close(descriptor) }
+        return try await send(request, sink: nil, source: UploadSource(descriptor: descriptor, region: upload))
+    }
+
+    /// Like `download(_:toFile:maxBytes:timeout:)` for any GET (signed, with a `Range` header…),
+    /// writing a 2xx body into the file at `path` from byte `offset` on (the file is created if
+    /// needed, and truncated there).
+    public func download(_ request: HTTPRequest, toFile path: String, at offset: Int, maxBytes: Int) async throws -> HTTPDownload {
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
+        guard descriptor >= 0, ftruncate(descriptor, off_t(offset)) == 0, lseek(descriptor, off_t(offset), SEEK_SET) >= 0 else {
+            if descriptor >= 0 { close(descriptor) }
+            throw HTTPClientError(.fileWrite, "cannot open the download file: \(String(cString: strerror(errno)))")
+        }
+        defer { close(descriptor) }
+        let sink = DownloadSink(descriptor: descriptor, maxBytes: maxBytes)
+        var get = request
+        get.method = .get
+        let response = try await send(get, sink: sink)
+        return HTTPDownload(response: response, bytesWritten: sink.written)
+    }
+
+    private func send(_ request: HTTPRequest, sink: DownloadSink?, source: UploadSource? = nil) async throws -> HTTPResponse {
         let id = nextID.add(1, ordering: .relaxed).oldValue
         let configuration = self.configuration
         let loop = self.loop
@@ -63,7 +92,9 @@ public final class HTTPClient: Sendable {
                     continuation.resume(throwing: CancellationError())
                     return
                 }
-                loop.submit(CurlTransfer(id: id, request: request, configuration: configuration, sink: sink, continuation: continuation))
+                loop.submit(CurlTransfer(
+                    id: id, request: request, configuration: configuration, sink: sink, source: source, continuation: continuation
+                ))
             }
         } onCancel: {
             loop.cancel(id)

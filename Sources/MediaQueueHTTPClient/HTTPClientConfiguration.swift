@@ -40,25 +40,66 @@ public struct HTTPHeader: Sendable, Hashable {
     }
 }
 
-/// A request to send: a POST with a body (`HTTPClient.post`) or a GET (`HTTPClient.download`).
+/// A request to send: a POST with a body (`HTTPClient.post`), a GET (`HTTPClient.download`), or
+/// any method (`HTTPClient.send`).
 public struct HTTPRequest: Sendable, Hashable {
     public enum Method: Sendable, Hashable {
-        case get, post
+        case get, post, put, head, delete
     }
 
     public var method: Method
     public var url: String
     public var headers: [HTTPHeader]
+    /// The body of a POST, or of a PUT without `upload`.
     public var body: [UInt8]
+    /// A PUT's body read from part of a file instead of `body`.
+    public var upload: FileRegion?
+    /// Signs the request with AWS Signature Version 4 (S3 and compatible stores).
+    public var signature: AWSSignature?
     /// Overrides the configuration's total timeout for this request.
     public var timeout: Duration?
 
-    public init(method: Method = .post, url: String, headers: [HTTPHeader] = [], body: [UInt8], timeout: Duration? = nil) {
+    public init(
+        method: Method = .post, url: String, headers: [HTTPHeader] = [], body: [UInt8], upload: FileRegion? = nil,
+        signature: AWSSignature? = nil, timeout: Duration? = nil
+    ) {
         self.method = method
         self.url = url
         self.headers = headers
         self.body = body
+        self.upload = upload
+        self.signature = signature
         self.timeout = timeout
+    }
+}
+
+/// `length` bytes of the file at `path` from `offset` on.
+public struct FileRegion: Sendable, Hashable {
+    public var path: String
+    public var offset: Int
+    public var length: Int
+
+    public init(path: String, offset: Int, length: Int) {
+        self.path = path
+        self.offset = offset
+        self.length = length
+    }
+}
+
+/// The key and scope of an AWS Signature Version 4, which libcurl computes
+/// (`CURLOPT_AWS_SIGV4`). The payload is not hashed: requests should carry
+/// `x-amz-content-sha256: UNSIGNED-PAYLOAD`.
+public struct AWSSignature: Sendable, Hashable {
+    public var accessKeyID: String
+    public var secretAccessKey: String
+    public var region: String
+    public var service: String
+
+    public init(accessKeyID: String, secretAccessKey: String, region: String, service: String = "s3") {
+        self.accessKeyID = accessKeyID
+        self.secretAccessKey = secretAccessKey
+        self.region = region
+        self.service = service
     }
 }
 

@@ -125,13 +125,15 @@ extension PostgresJobStore {
         }
     }
 
-    /// Ends jobs (see `finish`) in the caller's transaction: one update for every job, one insert
-    /// for the deliveries of those `owner` still held.
+    /// Ends jobs (see `finish`) in the caller's transaction: one update for every job (which also
+    /// counts them out of their queues' unfinished jobs), one insert for the deliveries of those
+    /// `owner` still held.
     static func finish(_ finished: [FinishedJob], owner: String, _ connection: PostgresConnection, logger: Logger) async throws -> [Bool] {
         guard !finished.isEmpty else { return [] }
         let jobs = finished.map(\.job)
         // Nil results travel as '' (arrays of this driver hold no NULL; XML text is never empty).
         let update: PostgresQuery = """
+            WITH ended AS (
             UPDATE jobs SET state = f.state, end_time = NULLIF(f.end_time, -1), progress = f.progress, code = f.code,
                 message = f.message, media_result = NULLIF(f.media_result, ''), media_info = NULLIF(f.media_info, ''),
                 lease_owner = NULL, lease_expires = NULL
@@ -142,7 +144,12 @@ extension PostgresJobStore {
                 \(jobs.map { $0.mediaResult?.xmlString() ?? "" })::text[], \(jobs.map { $0.mediaInfo?.xmlString() ?? "" })::text[]
             ) AS f(seq, id, state, end_time, progress, code, message, media_result, media_info)
             WHERE jobs.seq = f.seq AND jobs.id = f.id AND jobs.state = 'Running' AND jobs.lease_owner = \(owner)
-            RETURNING jobs.id
+            RETURNING jobs.id, jobs.queue_id
+            ), counted AS (
+                UPDATE queues SET unfinished = queues.unfinished - removed.jobs
+                FROM (SELECT queue_id, COUNT(*) AS jobs FROM ended GROUP BY queue_id) AS removed WHERE queues.id = removed.queue_id
+            )
+            SELECT id FROM ended
             """
         var ended = Set<String>()
         for row in try await connection.rows(update, logger: logger) {

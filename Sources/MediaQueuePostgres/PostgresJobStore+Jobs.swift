@@ -18,29 +18,22 @@ extension PostgresJobStore {
     }
 
     /// Stores the submissions' jobs (see `submit`) in the caller's transaction, in a few
-    /// statements whatever their number: their queues (locked, so that `MaxSize` holds across
-    /// nodes), the keys seen before, the queues' unfinished counts, then one insert of every job
-    /// and one of every new key.
+    /// statements whatever their number: their queues with their unfinished counts (locked, so
+    /// that `MaxSize` holds across nodes), the keys seen before, then one insert of every job
+    /// (which counts them into their queues) and one of every new key.
     static func store(_ submissions: [Submission], now: Timestamp, _ connection: PostgresConnection, logger: Logger) async throws -> [SubmissionOutcome] {
         let queueIDs = Array(Set(submissions.flatMap { $0.jobs.map(\.queueID.rawValue) }))
         var queues: [QueueID: (paused: Bool, maxSize: Int, unfinished: Int)] = [:]
         if !queueIDs.isEmpty {
-            let lock: PostgresQuery = "SELECT id, state, max_size FROM queues WHERE id = ANY(\(queueIDs)) ORDER BY ordinal FOR UPDATE"
+            let lock: PostgresQuery = """
+                SELECT id, state, max_size, unfinished FROM queues WHERE id = ANY(\(queueIDs)) ORDER BY ordinal FOR UPDATE
+                """
             for row in try await connection.rows(lock, logger: logger) {
                 var columns = Columns(row)
                 let id: String = try columns.next()
                 let state: String = try columns.next()
                 let maxSize: Int = try columns.next()
-                queues[QueueID(rawValue: id)] = (state == MediaQueue.State.paused.rawValue, maxSize, 0)
-            }
-            let counts: PostgresQuery = """
-                SELECT queue_id, COUNT(*) FROM jobs WHERE queue_id = ANY(\(queueIDs)) AND state IN ('Submitted', 'Pause', 'Running')
-                GROUP BY queue_id
-                """
-            for row in try await connection.rows(counts, logger: logger) {
-                var columns = Columns(row)
-                let id = QueueID(rawValue: try columns.next(String.self))
-                queues[id]?.unfinished = try columns.next(Int.self)
+                queues[QueueID(rawValue: id)] = (state == MediaQueue.State.paused.rawValue, maxSize, try columns.next(Int.self))
             }
         }
         var seenKeys: [String: [JobID]] = [:]
@@ -110,10 +103,12 @@ extension PostgresJobStore {
         }
     }
 
-    /// Inserts `jobs` in one statement, their sequence numbers in the order given; returns them.
+    /// Inserts `jobs` in one statement, their sequence numbers in the order given, and counts them
+    /// into their queues' unfinished jobs; returns the sequence numbers.
     static func insert(_ jobs: [Job], _ connection: PostgresConnection, logger: Logger) async throws -> [JobID: Int64] {
         // Times that are nil travel as -1 (arrays of this driver hold no NULL).
         let insert: PostgresQuery = """
+            WITH inserted AS (
             INSERT INTO jobs (id, bucket, queue_id, tag, state, job_level, input, operation, callback, creation_time,
                 start_time, end_time, progress, code, message)
             SELECT id, bucket, queue_id, tag, state, job_level, input, operation, callback, creation_time,
@@ -128,7 +123,12 @@ extension PostgresJobStore {
             ) WITH ORDINALITY AS j(id, bucket, queue_id, tag, state, job_level, input, operation, callback, creation_time,
                 start_time, end_time, progress, code, message, position)
             ORDER BY position
-            RETURNING id, seq
+            RETURNING id, seq, queue_id
+            ), counted AS (
+                UPDATE queues SET unfinished = queues.unfinished + added.jobs
+                FROM (SELECT queue_id, COUNT(*) AS jobs FROM inserted GROUP BY queue_id) AS added WHERE queues.id = added.queue_id
+            )
+            SELECT id, seq FROM inserted
             """
         var sequences: [JobID: Int64] = [:]
         for row in try await connection.rows(insert, logger: logger) {
@@ -162,6 +162,7 @@ extension PostgresJobStore {
             switch job.state {
             case .submitted, .pause:
                 try await connection.run("UPDATE jobs SET state = 'Cancel', end_time = \(now.milliseconds) WHERE id = \(id.rawValue)", logger: logger)
+                try await connection.run("UPDATE queues SET unfinished = unfinished - 1 WHERE id = \(job.queueID.rawValue)", logger: logger)
                 job.state = .cancel
                 job.endTime = now
                 return .cancelled(job)

@@ -88,6 +88,14 @@ extension PostgresJobStore {
         -- One row that readiness probes rewrite: a write that fails when the database cannot write.
         CREATE TABLE readiness_probe (id BIGINT PRIMARY KEY, checked_at BIGINT NOT NULL);
         """,
+        """
+        -- Each queue's unfinished jobs (Submitted, Pause, Running), kept by the statements that
+        -- change them: a submission checks MaxSize without counting the backlog.
+        ALTER TABLE queues ADD COLUMN unfinished BIGINT NOT NULL DEFAULT 0;
+        UPDATE queues SET unfinished = (
+            SELECT COUNT(*) FROM jobs WHERE jobs.queue_id = queues.id AND jobs.state IN ('Submitted', 'Pause', 'Running')
+        );
+        """,
     ]
 
     /// Brings the schema up to date. Nodes starting at once take turns on an advisory lock, so

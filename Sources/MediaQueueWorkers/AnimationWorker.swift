@@ -69,7 +69,7 @@ public struct AnimationWorker: MediaWorker, FFmpegWorker {
         )
         // ffprobe reads GIF fully; animated WebP only partly, so its MediaInfo may be missing.
         let mediaInfo = try? await MediaProbe.run(path: staging.path(for: object), displayName: object, configuration: configuration).mediaInfo()
-        let published = try staging.publish([object])
+        let published = try await staging.publish([object])
         context.reportProgress(100)
         return WorkResult(mediaResult: MediaResult.xml(published, bucket: job.bucket, region: context.formatting.region), mediaInfo: mediaInfo)
     }

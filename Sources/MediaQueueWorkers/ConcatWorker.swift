@@ -127,7 +127,7 @@ public struct ConcatWorker: MediaWorker, FFmpegWorker {
             }
         }
         files.append((OutputStaging.fileName(ofKey: object), object))
-        let published = try staging.publish(files)
+        let published = try await staging.publish(files)
         context.reportProgress(100)
         return WorkResult(mediaResult: MediaResult.xml(published, bucket: job.bucket, region: context.formatting.region), mediaInfo: mediaInfo)
     }
@@ -136,7 +136,7 @@ public struct ConcatWorker: MediaWorker, FFmpegWorker {
         if let host = fragment.host, !host.hasPrefix(job.bucket + ".") {
             throw WorkFailure.invalidArgument("\(fragment.path).Url", "the host '\(host)' is not this bucket's (\(job.bucket).…)")
         }
-        let input = try JobInput.object(fragment.object, context: context)
+        let input = try await JobInput.object(fragment.object, context: context)
         return Piece(input: input, probe: try await probe(input), start: fragment.startTime, end: fragment.endTime)
     }
 

@@ -8,7 +8,7 @@ struct JobInput: Sendable {
     let source: InputSource
     /// The local file ffmpeg reads.
     let path: String
-    /// The download's staging folder (URL inputs only).
+    /// The download's staging folder (URL inputs, and objects of a remote storage).
     private let downloadFolder: String?
     private let storage: any ObjectStorage
 
@@ -23,7 +23,7 @@ struct JobInput: Sendable {
         }
         switch source {
         case .object(let key):
-            return try object(key, context: context)
+            return try await object(key, context: context)
         case .url(let url):
             guard let downloader = context.downloader else {
                 throw WorkFailure(code: "InputFetchFailed", message: "this MediaQueue process does not fetch Input.Url")
@@ -41,14 +41,14 @@ struct JobInput: Sendable {
     }
 
     /// Another object of the job's bucket (e.g. a Concat fragment).
-    static func object(_ key: ObjectKey, context: WorkContext) throws(WorkFailure) -> JobInput {
-        guard let path = context.storage.readableFile(bucket: context.bucket, key: key) else {
+    static func object(_ key: ObjectKey, context: WorkContext) async throws(WorkFailure) -> JobInput {
+        guard let file = try await context.storage.readableFile(bucket: context.bucket, key: key) else {
             throw WorkFailure.inputNotExist(key.rawValue)
         }
-        return JobInput(source: .object(key), path: path, downloadFolder: nil, storage: context.storage)
+        return JobInput(source: .object(key), path: file.path, downloadFolder: file.temporaryFolder, storage: context.storage)
     }
 
-    /// Removes a downloaded input; stored objects stay, of course.
+    /// Removes a downloaded input (or a storage's downloaded copy); stored objects stay.
     func close() {
         if let downloadFolder { storage.removeStagingFolder(downloadFolder) }
     }

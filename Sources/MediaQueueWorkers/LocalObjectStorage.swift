@@ -14,11 +14,11 @@ public struct LocalObjectStorage: ObjectStorage {
         self.root = root
     }
 
-    public func readableFile(bucket: String, key: ObjectKey) -> String? {
+    public func readableFile(bucket: String, key: ObjectKey) -> ReadableFile? {
         let path = bucketFolder(bucket) + "/" + key.rawValue
         var isFolder: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), !isFolder.boolValue else { return nil }
-        return path
+        return ReadableFile(path: path)
     }
 
     public func makeStagingFolder(bucket: String, name: String, for key: ObjectKey?) throws(WorkFailure) -> String {

@@ -39,14 +39,14 @@ struct NumberedOutputFiles: Sendable {
 
     /// Hashes the files ffmpeg wrote (consecutive from 0), then publishes them to their keys.
     /// On failure the published objects are removed again and the error is thrown.
-    func publish() throws -> [PublishedObject] {
+    func publish() async throws -> [PublishedObject] {
         var files: [(path: String, object: String)] = []
         for number in 0..<maxShots {
             let path = "\(folder)/\(number).\(fileExtension)"
             guard FileManager.default.fileExists(atPath: path) else { break }
             files.append((path, names.object(number: number)))
         }
-        return try OutputStaging.publish(files, storage: storage, bucket: bucket)
+        return try await OutputStaging.publish(files, storage: storage, bucket: bucket)
     }
 
     /// Removes the staging folder; published files are the job's result and stay.

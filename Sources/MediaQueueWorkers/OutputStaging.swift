@@ -48,15 +48,15 @@ struct OutputStaging: Sendable {
 
     /// Hashes the staged files of `objects`, then publishes them in that order (see
     /// `publish(_:)` with pairs).
-    func publish(_ objects: [String]) throws -> [PublishedObject] {
-        try publish(objects.map { (Self.fileName(ofKey: $0), $0) })
+    func publish(_ objects: [String]) async throws -> [PublishedObject] {
+        try await publish(objects.map { (Self.fileName(ofKey: $0), $0) })
     }
 
     /// Publishes staged file `file` as `object`, for each pair in order (put a playlist last, so
     /// it never points at segments that are not there yet). On failure the objects published so
     /// far are removed again and the error is thrown.
-    func publish(_ files: [(file: String, object: String)]) throws -> [PublishedObject] {
-        try Self.publish(files.map { (folder + "/" + $0.file, $0.object) }, storage: storage, bucket: bucket)
+    func publish(_ files: [(file: String, object: String)]) async throws -> [PublishedObject] {
+        try await Self.publish(files.map { (folder + "/" + $0.file, $0.object) }, storage: storage, bucket: bucket)
     }
 
     /// Removes the staging folder and what is left in it; published files stay.
@@ -68,7 +68,7 @@ struct OutputStaging: Sendable {
     /// objects published so far are removed again and the error is thrown.
     static func publish(
         _ files: [(path: String, object: String)], storage: any ObjectStorage, bucket: String
-    ) throws -> [PublishedObject] {
+    ) async throws -> [PublishedObject] {
         var published: [PublishedObject] = []
         for (path, object) in files {
             let key = try OutputObjectTemplate.key(object)
@@ -82,11 +82,11 @@ struct OutputStaging: Sendable {
         var done: [ObjectKey] = []
         do {
             for ((path, _), output) in zip(files, published) {
-                try storage.publish(path, bucket: bucket, as: output.key)
+                try await storage.publish(path, bucket: bucket, as: output.key)
                 done.append(output.key)
             }
         } catch {
-            for key in done { storage.remove(bucket: bucket, key: key) }
+            for key in done { await storage.remove(bucket: bucket, key: key) }
             throw error
         }
         return published
@@ -114,7 +114,7 @@ struct PublishedObject: Sendable, Hashable {
 
 extension WorkContext {
     /// Removes objects a job published before it failed.
-    func unpublish(_ objects: [PublishedObject]) {
-        for object in objects { storage.remove(bucket: bucket, key: object.key) }
+    func unpublish(_ objects: [PublishedObject]) async {
+        for object in objects { await storage.remove(bucket: bucket, key: object.key) }
     }
 }

@@ -95,7 +95,7 @@ public struct SegmentWorker: MediaWorker, FFmpegWorker {
         }
         let infoFile = options.format.isPlaylist ? staging.path(for: first) : staging.folder + "/" + files[0].file
         let mediaInfo = try? await MediaProbe.run(path: infoFile, displayName: files[0].object, configuration: configuration).mediaInfo()
-        let published = try staging.publish(files)
+        let published = try await staging.publish(files)
         context.reportProgress(100)
         return WorkResult(mediaResult: MediaResult.xml(published, bucket: job.bucket, region: context.formatting.region), mediaInfo: mediaInfo)
     }

@@ -63,11 +63,11 @@ public struct SnapshotWorker: MediaWorker, FFmpegWorker {
         let publishedShots: [PublishedObject]
         let publishedSprites: [PublishedObject]
         try await render(plan: plan, options: options, input: input, shots: shots, sprites: sprites, context: context)
-        publishedShots = try shots?.publish() ?? []
+        publishedShots = try await shots?.publish() ?? []
         do {
-            publishedSprites = try sprites?.publish() ?? []
+            publishedSprites = try await sprites?.publish() ?? []
         } catch {
-            context.unpublish(publishedShots)
+            await context.unpublish(publishedShots)
             throw error
         }
         guard !publishedShots.isEmpty || !publishedSprites.isEmpty else {

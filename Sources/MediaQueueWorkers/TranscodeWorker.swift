@@ -90,7 +90,7 @@ public struct TranscodeWorker: MediaWorker, FFmpegWorker {
             }
         }
         files.append((OutputStaging.fileName(ofKey: object), object))
-        let published = try staging.publish(files)
+        let published = try await staging.publish(files)
         context.reportProgress(100)
         logger.debug("transcoded", metadata: ["job.id": "\(job.id)", "files": "\(published.count)"])
         return WorkResult(

@@ -17,7 +17,7 @@ import Testing
     static let other = "other-1250000000"
 
     struct NoStorage: ObjectStorage {
-        func readableFile(bucket: String, key: ObjectKey) -> String? { nil }
+        func readableFile(bucket: String, key: ObjectKey) -> ReadableFile? { nil }
         func makeStagingFolder(bucket: String, name: String, for key: ObjectKey?) throws(WorkFailure) -> String { "" }
         func publish(_ path: String, bucket: String, as key: ObjectKey) throws(WorkFailure) {}
         func remove(bucket: String, key: ObjectKey) {}

@@ -124,4 +124,50 @@ import Testing
         let announcements = tally.announcements
         #expect(jobs.allSatisfy { Set(announcements[$0.id.rawValue] ?? []) == [JobState.success.rawValue] })
     }
+
+    /// Chaos across nodes: while Noop jobs flow, a random node is killed (`kill -9`) every 1 to 3
+    /// seconds and a new one started. Nothing is lost or created twice, every end is announced,
+    /// and the only jobs that ran twice are ones a killed node held (none was taken from a live
+    /// lease).
+    @Test(.enabled(if: enabled, "needs MEDIAQUEUE_TEST_MEDIAQUEUE_BINARY (scripts/test.sh sets it)"))
+    func killingRandomNodesLosesNothing() async throws {
+        let total = ChaosScale.pick(short: 2_000, long: 5_000)
+        let cluster = try await Cluster()
+        let tally = EventTally(consumer: try await cluster.harness.subscribeToEvents(), client: cluster.harness.client)
+        var nodes = try cluster.start(3)
+        try await cluster.waitForConsumers(3)
+        let publisher = Task {
+            for start in stride(from: 0, to: total, by: 100) {
+                try await cluster.harness.publish(identified: chaosSubmissions(start..<min(total, start + 100)))
+            }
+        }
+
+        var kills = 0
+        var heldByKilled = Set<JobID>()
+        while try await cluster.count([.success, .failed, .cancel]) < total || kills == 0 {
+            // Fault injection at random moments; nothing is asserted about time.
+            try await Task.sleep(for: .milliseconds(Int.random(in: 1_000...3_000)))
+            let victim = nodes.remove(at: Int.random(in: 0..<nodes.count))
+            await victim.stop()
+            kills += 1
+            // Its leases stay in the database until they expire: these jobs may run again.
+            let running = try await cluster.store.jobs(JobQuery(states: [.running], limit: 1_000))
+            heldByKilled.formUnion(running.filter { $0.lease?.owner.contains("/\(victim.pid)/") == true }.map(\.id))
+            nodes += try cluster.start(1)
+            guard kills < 100 else { break }
+        }
+        try await publisher.value
+        try await eventually("every job to end", reaches: total) { try await cluster.count([.success, .failed, .cancel]) }
+        try await eventually("every job's TaskFinish", reaches: total) { tally.distinctJobs }
+
+        let figures = try await ChaosFigures.measure(
+            scenario: "multi-node kills", faults: "\(kills) nodes killed", submitted: total, store: cluster.store,
+            announcements: tally.announcements
+        )
+        figures.report()
+        #expect(figures.isClean, "\(figures)\n\(cluster.logTails)")
+        let ranTwice = try await cluster.jobs().filter { $0.attempts > 1 }
+        let unexplained = ranTwice.filter { !heldByKilled.contains($0.id) }
+        #expect(unexplained.isEmpty, "\(unexplained.count) jobs ran twice though no killed node held them")
+    }
 }

@@ -186,6 +186,41 @@ func submitOne(_ store: any JobStore, _ job: Job, key: String? = nil) async thro
         _ = try await submitOne(store, newJob(queue), key: "k")
     }
 
+    /// Room in a full queue comes back exactly as jobs end: a finished or a cancelled job frees
+    /// its place; a refused finish (a lost lease), a claim, a release and a pause free none.
+    @Test(arguments: StoreKind.allCases)
+    func endedJobsFreeTheirPlaceInAFullQueueAndNothingElseDoes(_ kind: StoreKind) async throws {
+        let store = try await kind.make()
+        var queue = try await store.ensureDefaultQueue(bucket: "b", template: template(maxConcurrent: 3, maxSize: 3))
+        let now = Timestamp(seconds: 1_700_000_000)
+        func fits() async throws -> Bool {
+            let outcome = try await store.submit([Submission(idempotencyKey: nil, jobs: [newJob(queue)])])
+            if case .created = outcome[0] { return true }
+            return false
+        }
+        _ = try await store.submit([Submission(idempotencyKey: nil, jobs: [newJob(queue), newJob(queue), newJob(queue)])])
+        #expect(try await !fits())
+        let claimed = try await store.claimJobs(owner: "n", now: now, leaseUntil: now + .seconds(30), limit: 2)
+        try await store.release([claimed[1].id], owner: "n")
+        #expect(try await !fits(), "claims and releases free nothing")
+        var ended = claimed[0]
+        ended.state = .success
+        #expect(try await !store.finish(ended, owner: "someone else", outbox: []), "a finish without the lease is refused")
+        #expect(try await !fits())
+        #expect(try await store.finish(ended, owner: "n", outbox: []))
+        #expect(try await fits(), "a finished job frees its place")
+        #expect(try await !fits())
+        queue.state = .paused
+        try await store.updateQueue(queue)
+        #expect(try await !fits(), "paused jobs still count")
+        let waiting = try await store.jobs(JobQuery(queueID: queue.id, states: [.pause], limit: 10))
+        guard case .cancelled = try await store.cancel(waiting[0].id, now: now) else {
+            Issue.record("the paused job was not cancelled")
+            return
+        }
+        #expect(try await fits(), "a cancelled job frees its place")
+    }
+
     @Test(arguments: StoreKind.allCases)
     func aJobWhoseLeaseExpiredIsClaimedAgainAndTheOldOwnerCannotFinishIt(_ kind: StoreKind) async throws {
         let time = ManualTimeSource()

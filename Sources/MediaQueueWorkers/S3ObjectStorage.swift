@@ -1,0 +1,272 @@
+import Foundation
+public import MediaQueueCore
+public import MediaQueueHTTPClient
+import MediaQueueXML
+
+/// Where an S3-compatible store is and how to sign for it (Tencent COS, AWS S3, MinIO, Ceph RGW).
+public struct S3Configuration: Sendable, Hashable {
+    /// `http(s)://host[:port]`, without a bucket.
+    public var endpoint: String
+    public var region: String
+    public var accessKeyID: String
+    public var secretAccessKey: String
+    /// `endpoint/bucket/key` (MinIO, Ceph, most self-hosted stores) rather than
+    /// `bucket.host/key` (AWS, COS).
+    public var pathStyle: Bool
+    /// The store's bucket for each CI bucket; a CI bucket not listed uses its own name.
+    public var buckets: [String: String]
+    /// Outputs larger than this are uploaded in parts (multipart upload).
+    public var multipartThreshold: Int
+    /// The size of each part but the last (S3 requires 5 MiB at least).
+    public var partSize: Int
+    /// Inputs are downloaded in ranges of this many bytes.
+    public var rangeSize: Int
+    /// Local folder for downloaded inputs and outputs being written.
+    public var scratchDirectory: String
+    /// PEM file of the CAs the store's certificate must chain to; nil for the system's.
+    public var caFile: String?
+
+    public init(
+        endpoint: String, region: String, accessKeyID: String, secretAccessKey: String, pathStyle: Bool = true,
+        buckets: [String: String] = [:], multipartThreshold: Int = 64 << 20, partSize: Int = 16 << 20, rangeSize: Int = 64 << 20,
+        scratchDirectory: String, caFile: String? = nil
+    ) {
+        self.endpoint = endpoint
+        self.region = region
+        self.accessKeyID = accessKeyID
+        self.secretAccessKey = secretAccessKey
+        self.pathStyle = pathStyle
+        self.buckets = buckets
+        self.multipartThreshold = multipartThreshold
+        self.partSize = partSize
+        self.rangeSize = rangeSize
+        self.scratchDirectory = scratchDirectory
+        self.caFile = caFile
+    }
+}
+
+/// Buckets in an S3-compatible store, over libcurl with its built-in AWS Signature V4.
+///
+/// Inputs are downloaded (in `rangeSize` ranges) into a scratch folder that the reader removes;
+/// outputs are written in a scratch staging folder and uploaded on `publish`, in one PUT or, above
+/// `multipartThreshold`, as a multipart upload (aborted if a part fails). A PUT replaces an
+/// object atomically, as S3 does.
+public struct S3ObjectStorage: ObjectStorage {
+    public let configuration: S3Configuration
+    let client: HTTPClient
+
+    public init(configuration: S3Configuration) {
+        self.configuration = configuration
+        // The store is an address the operator chose, private networks included.
+        let everywhere = ["0.0.0.0/0", "::/0"].compactMap(IPNetwork.init)
+        client = HTTPClient(configuration: HTTPClientConfiguration(
+            timeout: .seconds(3600), addressPolicy: AddressPolicy(allowedNetworks: everywhere),
+            maxResponseBodyBytes: 64 * 1024, caFile: configuration.caFile
+        ))
+    }
+
+    // MARK: ObjectStorage
+
+    public func readableFile(bucket: String, key: ObjectKey) async throws(WorkFailure) -> ReadableFile? {
+        let head = try await perform(HTTPRequest(method: .head, url: url(bucket, key), body: []), reading: key)
+        if head.status == 404 { return nil }
+        guard (200..<300).contains(head.status) else { throw failure(head, reading: key) }
+        let size = Int(head.header("Content-Length") ?? "") ?? 0
+        let folder = configuration.scratchDirectory + "/" + bucket + "/" + ObjectKey.reservedPrefix + "download-" + UUID().uuidString
+        do {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        } catch {
+            throw WorkFailure(code: "InternalError", message: "cannot create a folder for the input download")
+        }
+        let path = folder + "/" + key.fileName
+        do throws(WorkFailure) {
+            var offset = 0
+            repeat {
+                let end = min(size, offset + configuration.rangeSize) - 1
+                var get = HTTPRequest(method: .get, url: url(bucket, key), headers: headers, body: [], signature: signature)
+                if size > 0 { get.headers.append(HTTPHeader("Range", "bytes=\(offset)-\(end)")) }
+                let download: HTTPDownload
+                do {
+                    download = try await client.download(get, toFile: path, at: offset, maxBytes: configuration.rangeSize)
+                } catch {
+                    throw Self.unreachable(error, reading: key)
+                }
+                guard download.succeeded else { throw failure(download.response, reading: key) }
+                offset += download.bytesWritten
+                guard download.bytesWritten > 0 || size == 0 else {
+                    throw WorkFailure(code: "StorageUnavailable", message: "the object storage sent nothing for '\(key.rawValue)' at byte \(offset)")
+                }
+            } while offset < size
+        } catch {
+            removeStagingFolder(folder)
+            throw error
+        }
+        return ReadableFile(path: path, temporaryFolder: folder)
+    }
+
+    public func makeStagingFolder(bucket: String, name: String, for key: ObjectKey?) throws(WorkFailure) -> String {
+        let folder = configuration.scratchDirectory + "/" + bucket + "/" + ObjectKey.reservedPrefix + name
+        try? FileManager.default.removeItem(atPath: folder)
+        do {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        } catch {
+            throw WorkFailure.outputWriteFailed(key?.rawValue ?? "the input download", "cannot create a scratch folder")
+        }
+        return folder
+    }
+
+    public func publish(_ path: String, bucket: String, as key: ObjectKey) async throws(WorkFailure) {
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        guard let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) else {
+            throw WorkFailure.outputWriteFailed(key.rawValue, "the file to upload is gone")
+        }
+        if size <= configuration.multipartThreshold {
+            var put = HTTPRequest(method: .put, url: url(bucket, key), headers: headers, body: [], signature: signature)
+            put.upload = FileRegion(path: path, offset: 0, length: size)
+            let response = try await perform(put, writing: key)
+            guard (200..<300).contains(response.status) else { throw failure(response, writing: key) }
+        } else {
+            try await multipartUpload(path, size: size, bucket: bucket, key: key)
+        }
+    }
+
+    public func remove(bucket: String, key: ObjectKey) async {
+        _ = try? await client.send(HTTPRequest(method: .delete, url: url(bucket, key), headers: headers, body: [], signature: signature))
+    }
+
+    public func removeStagingFolder(_ path: String) {
+        try? FileManager.default.removeItem(atPath: path)
+    }
+
+    public func displayPrefixes(bucket: String) -> [(path: String, shownAs: String)] {
+        [(configuration.scratchDirectory + "/" + bucket + "/", "")]
+    }
+
+    // MARK: Multipart upload
+
+    /// Initiate, upload `partSize` parts in order, complete; a failure aborts the upload, so the
+    /// store keeps no parts.
+    private func multipartUpload(_ path: String, size: Int, bucket: String, key: ObjectKey) async throws(WorkFailure) {
+        let objectURL = url(bucket, key)
+        // `uploads=` rather than `uploads`: the signature's canonical query needs the `=`.
+        let initiate = try await perform(
+            HTTPRequest(method: .post, url: objectURL + "?uploads=", headers: headers, body: [], signature: signature), writing: key
+        )
+        guard (200..<300).contains(initiate.status),
+              let uploadID = (try? XMLDocumentParser.parse(initiate.body))?.text("UploadId"), !uploadID.isEmpty
+        else { throw failure(initiate, writing: key) }
+        let upload = "uploadId=" + Self.encode(uploadID, keepSlash: false)
+        do throws(WorkFailure) {
+            var parts: [XMLTree] = []
+            var offset = 0
+            while offset < size {
+                let length = min(configuration.partSize, size - offset)
+                // Query parameters in sorted order, as the signature's canonical request lists them.
+                var put = HTTPRequest(
+                    method: .put, url: objectURL + "?partNumber=\(parts.count + 1)&" + upload, headers: headers, body: [], signature: signature
+                )
+                put.upload = FileRegion(path: path, offset: offset, length: length)
+                let response = try await perform(put, writing: key)
+                guard (200..<300).contains(response.status), let etag = response.header("ETag") else { throw failure(response, writing: key) }
+                parts.append(XMLTree("Part", children: [XMLTree("PartNumber", text: String(parts.count + 1)), XMLTree("ETag", text: etag)]))
+                offset += length
+            }
+            let body = Array(XMLTree("CompleteMultipartUpload", children: parts).xmlString().utf8)
+            let complete = try await perform(
+                HTTPRequest(
+                    method: .post, url: objectURL + "?" + upload, headers: headers + [HTTPHeader("Content-Type", "application/xml")],
+                    body: body, signature: signature
+                ),
+                writing: key
+            )
+            // S3 may answer 200 with an <Error> body when completing fails late.
+            guard (200..<300).contains(complete.status), (try? XMLDocumentParser.parse(complete.body))?.name != "Error" else {
+                throw failure(complete, writing: key)
+            }
+        } catch {
+            _ = try? await client.send(HTTPRequest(method: .delete, url: objectURL + "?" + upload, headers: headers, body: [], signature: signature))
+            throw error
+        }
+    }
+
+    // MARK: Requests
+
+    private var signature: AWSSignature {
+        AWSSignature(accessKeyID: configuration.accessKeyID, secretAccessKey: configuration.secretAccessKey, region: configuration.region)
+    }
+
+    /// The payload is not hashed (libcurl cannot hash a body it streams from a file).
+    private var headers: [HTTPHeader] { [HTTPHeader("x-amz-content-sha256", "UNSIGNED-PAYLOAD")] }
+
+    /// The object's URL, path-style or virtual-host style.
+    func url(_ bucket: String, _ key: ObjectKey) -> String {
+        let storeBucket = configuration.buckets[bucket] ?? bucket
+        let endpoint = configuration.endpoint.hasSuffix("/") ? String(configuration.endpoint.dropLast()) : configuration.endpoint
+        let path = Self.encode(key.rawValue, keepSlash: true)
+        if configuration.pathStyle { return endpoint + "/" + storeBucket + "/" + path }
+        guard let scheme = endpoint.range(of: "://") else { return endpoint + "/" + storeBucket + "/" + path }
+        return endpoint[..<scheme.upperBound] + storeBucket + "." + endpoint[scheme.upperBound...] + "/" + path
+    }
+
+    private func perform(_ request: HTTPRequest, reading key: ObjectKey) async throws(WorkFailure) -> HTTPResponse {
+        var signed = request
+        signed.headers = headers
+        signed.signature = signature
+        do {
+            return try await client.send(signed)
+        } catch {
+            throw Self.unreachable(error, reading: key)
+        }
+    }
+
+    private func perform(_ request: HTTPRequest, writing key: ObjectKey) async throws(WorkFailure) -> HTTPResponse {
+        do {
+            return try await client.send(request)
+        } catch {
+            throw WorkFailure(code: "StorageUnavailable", message: "cannot upload '\(key.rawValue)' to the object storage: \(error)")
+        }
+    }
+
+    private static func unreachable(_ error: any Error, reading key: ObjectKey) -> WorkFailure {
+        if let failure = error as? WorkFailure { return failure }
+        return WorkFailure(code: "StorageUnavailable", message: "cannot read '\(key.rawValue)' from the object storage: \(error)")
+    }
+
+    private func failure(_ response: HTTPResponse, reading key: ObjectKey) -> WorkFailure {
+        Self.failure(response, "cannot read '\(key.rawValue)'")
+    }
+
+    private func failure(_ response: HTTPResponse, writing key: ObjectKey) -> WorkFailure {
+        Self.failure(response, "cannot write '\(key.rawValue)'")
+    }
+
+    /// A refused key or signature is `StorageAccessDenied`; anything else the store answered is
+    /// `StorageUnavailable`. The message carries S3's own error code.
+    static func failure(_ response: HTTPResponse, _ what: String) -> WorkFailure {
+        let error = try? XMLDocumentParser.parse(response.body)
+        let code = error?.text("Code") ?? "HTTP \(response.status)"
+        let detail = error?.text("Message").map { ": " + $0 } ?? ""
+        let denied = [401, 403].contains(response.status)
+        return WorkFailure(
+            code: denied ? "StorageAccessDenied" : "StorageUnavailable",
+            message: "\(what): the object storage answered \(code) (HTTP \(response.status))\(detail)"
+        )
+    }
+
+    /// S3's URI encoding: every byte but `A-Z a-z 0-9 - . _ ~` (and `/` in paths) as `%XX`.
+    static func encode(_ text: String, keepSlash: Bool) -> String {
+        var out = ""
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                 UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
+                out.unicodeScalars.append(Unicode.Scalar(byte))
+            case UInt8(ascii: "/") where keepSlash:
+                out.append("/")
+            default:
+                out += String(format: "%%%02X", byte)
+            }
+        }
+        return out
+    }
+}
