@@ -266,7 +266,8 @@ let package = Package(
             name: "MediaQueueIntegrationTests",
             dependencies: [
                 "MediaQueueApp", "MediaQueueCore", "MediaQueueXML", "MediaQueueAMQP", "MediaQueueEngine", "MediaQueueSQLite",
-                "MediaQueuePostgres", "MediaQueueTestSupport", .product(name: "Logging", package: "swift-log"),
+                "MediaQueuePostgres", "MediaQueueWorkers", "MediaQueueHTTPClient", "MediaQueueTestSupport",
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -17,6 +17,8 @@ scripts/check-packages.py
 main_port=${MEDIAQUEUE_TEST_PORT:-5681}
 fault_port=${MEDIAQUEUE_TEST_FAULT_PORT:-5682}
 postgres_port=${MEDIAQUEUE_TEST_POSTGRES_PORT:-5683}
+s3_port=${MEDIAQUEUE_TEST_S3_PORT:-5684}
+moto_pid=""
 work=$(mktemp -d /tmp/mediaqueue-test.XXXXXX)
 chmod 755 "$work"
 epmd_was_running=0
@@ -27,6 +29,7 @@ cleanup() {
     scripts/rabbitmq-node.sh stop "$work/main" "$main_port" || true
     FAULT_DIR="$work/fault" FAULT_PORT="$fault_port" scripts/fault-broker.sh stop || true
     scripts/postgres-node.sh stop "$work/postgres" "$postgres_port" || true
+    if [ -n "$moto_pid" ]; then kill "$moto_pid" 2>/dev/null || true; wait "$moto_pid" 2>/dev/null || true; fi
     # epmd starts with the first node; stop it only if this script started it and no other
     # node (another run's broker) still uses it.
     if [ "$epmd_was_running" = 0 ] && ! epmd -names 2>/dev/null | grep -q "^name "; then
@@ -37,9 +40,9 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-for port in "$main_port" "$fault_port" "$((fault_port + 100))" "$postgres_port"; do
+for port in "$main_port" "$fault_port" "$((fault_port + 100))" "$postgres_port" "$s3_port"; do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-        echo "port $port is in use; set MEDIAQUEUE_TEST_PORT / MEDIAQUEUE_TEST_FAULT_PORT / MEDIAQUEUE_TEST_POSTGRES_PORT" >&2
+        echo "port $port is in use; set MEDIAQUEUE_TEST_PORT / MEDIAQUEUE_TEST_FAULT_PORT / MEDIAQUEUE_TEST_POSTGRES_PORT / MEDIAQUEUE_TEST_S3_PORT" >&2
         exit 1
     fi
 done
@@ -88,6 +91,19 @@ export MEDIAQUEUE_TEST_PYTHON="$root/$venv/bin/python"
 # Selenium drives headless Chromium (Debian's chromium and chromium-driver) in the console test.
 "$venv/bin/python" -c "import selenium" 2>/dev/null \
     || "$venv/bin/pip" install -q --disable-pip-version-check selenium >/dev/null
+# moto's standalone S3 server, checking signatures (IAM): the S3 storage's tests run against it.
+"$venv/bin/python" -c "import moto, boto3" 2>/dev/null \
+    || "$venv/bin/pip" install -q --disable-pip-version-check "moto[server]" >/dev/null
+echo "starting moto's S3 server on 127.0.0.1:$s3_port" >&2
+INITIAL_NO_AUTH_ACTION_COUNT=3 "$venv/bin/moto_server" -H 127.0.0.1 -p "$s3_port" >"$work/moto.log" 2>&1 &
+moto_pid=$!
+for _ in $(seq 1 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$s3_port") 2>/dev/null && break
+    sleep 0.2
+done
+read -r s3_key_id s3_secret < <("$venv/bin/python" scripts/s3-test-key.py "http://127.0.0.1:$s3_port")
+export MEDIAQUEUE_TEST_S3_ENDPOINT="http://127.0.0.1:$s3_port"
+export MEDIAQUEUE_TEST_S3_ACCESS_KEY_ID="$s3_key_id" MEDIAQUEUE_TEST_S3_SECRET_ACCESS_KEY="$s3_secret"
 if "$venv/bin/python" -c "import standardwebhooks" 2>/dev/null; then
     export MEDIAQUEUE_TEST_WEBHOOKS_PYTHON="$root/$venv/bin/python"
 fi

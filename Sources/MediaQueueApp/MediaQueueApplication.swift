@@ -23,6 +23,8 @@ public struct MediaQueueApplication: Sendable {
     public let nodeID: String
     /// Workers beyond the built-in ones (benchmarks and tests register their own).
     let extraWorkers: [any MediaWorker]
+    /// Where the buckets' objects are: the storage folder, or an S3-compatible store.
+    public let storage: any ObjectStorage
     /// What the engine measures, exported at `/metrics`.
     let metrics: EngineMetrics
     let exporter = PrometheusExporter()
@@ -46,6 +48,7 @@ public struct MediaQueueApplication: Sendable {
             metrics = .disabled
             self.store = base
         }
+        storage = configuration.s3.map(S3ObjectStorage.init) ?? LocalObjectStorage(root: configuration.resolvedStorageDir)
         self.nodeID = "\(ProcessInfo.processInfo.hostName)/\(ProcessInfo.processInfo.processIdentifier)/\(randomHex32().prefix(6))"
     }
 
@@ -76,7 +79,9 @@ public struct MediaQueueApplication: Sendable {
     /// Creates the default bucket's `queue-1` if this is the first start, so it is there to be
     /// listed and configured before any job arrives.
     public func prepare() async throws -> MediaQueue {
-        try FileManager.default.createDirectory(atPath: configuration.resolvedStorageDir + "/" + configuration.bucket, withIntermediateDirectories: true)
+        if configuration.s3 == nil {
+            try FileManager.default.createDirectory(atPath: configuration.resolvedStorageDir + "/" + configuration.bucket, withIntermediateDirectories: true)
+        }
         return try await queueDirectory().defaultQueue(bucket: configuration.bucket)
     }
 
@@ -166,7 +171,7 @@ public struct MediaQueueApplication: Sendable {
             ? DispatcherService(
                 store: store, workers: workers,
                 options: DispatcherOptions(
-                    owner: nodeID, storage: LocalObjectStorage(root: configuration.resolvedStorageDir),
+                    owner: nodeID, storage: storage,
                     downloader: HTTPInputDownloader(
                         client: HTTPClient(configuration: configuration.inputURLClientConfiguration),
                         maxBytes: configuration.inputURLMaxBytes, timeout: .seconds(configuration.inputURLTimeoutSeconds)
@@ -225,7 +230,7 @@ public struct MediaQueueApplication: Sendable {
             ? Array(SymmetricKey(size: .bits256).withUnsafeBytes { Data($0) })
             : Array(SHA256.hash(data: Array(configuration.consoleSessionKey.utf8)))
         return try ConsoleController(
-            store: store, storage: LocalObjectStorage(root: configuration.resolvedStorageDir),
+            store: store, storage: storage,
             options: ConsoleOptions(
                 credentials: try Credential.parseList(configuration.credentials),
                 adminToken: configuration.consoleAdminToken.isEmpty ? nil : configuration.consoleAdminToken,
@@ -262,7 +267,7 @@ public struct MediaQueueApplication: Sendable {
     public func run(handleSignals: Bool = true, onListening: @escaping @Sendable (String, Int) -> Void = { _, _ in }) async throws {
         let queue = try await prepare()
         logger.info("mediaqueue started", metadata: [
-            "bucket": "\(configuration.bucket)", "queue.id": "\(queue.id)", "storage": "\(configuration.resolvedStorageDir)",
+            "bucket": "\(configuration.bucket)", "queue.id": "\(queue.id)", "storage": "\(configuration.s3.map { "S3 at \($0.endpoint)" } ?? configuration.resolvedStorageDir)",
             "intake": "\(configuration.intakeQueue)", "roles": "\(configuration.roles.map(\.rawValue).sorted().joined(separator: ","))",
         ])
         var group = ServiceGroupConfiguration(

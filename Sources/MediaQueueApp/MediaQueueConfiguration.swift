@@ -22,6 +22,21 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
     public var databaseMaxConnections = 8
     /// Root of the buckets' objects, laid out `<root>/<bucket>/<object>` (`MEDIAQUEUE_STORAGE_DIR`).
     public var storageDir: String?
+    /// An S3-compatible store instead of the folder (`MEDIAQUEUE_S3_ENDPOINT`, `http(s)://host[:port]`),
+    /// its region and keys (`MEDIAQUEUE_S3_REGION`, `MEDIAQUEUE_S3_ACCESS_KEY_ID`,
+    /// `MEDIAQUEUE_S3_SECRET_ACCESS_KEY`), path-style or virtual-host URLs (`MEDIAQUEUE_S3_PATH_STYLE`),
+    /// the store's bucket per CI bucket (`MEDIAQUEUE_S3_BUCKETS`: `ci=store,…`), multipart and
+    /// range sizes, and a CA file for HTTPS (`MEDIAQUEUE_S3_CA_FILE`).
+    public var s3Endpoint: String?
+    public var s3Region = "us-east-1"
+    public var s3AccessKeyID = ""
+    public var s3SecretAccessKey = ""
+    public var s3PathStyle = true
+    public var s3Buckets: [String: String] = [:]
+    public var s3MultipartThresholdBytes = 64 << 20
+    public var s3PartBytes = 16 << 20
+    public var s3RangeBytes = 64 << 20
+    public var s3CAFile: String?
     /// The bucket of submissions that name none (`MEDIAQUEUE_BUCKET`).
     public var bucket = "media-1250000000"
     /// Where the REST API listens (`MEDIAQUEUE_HTTP_ADDRESS`).
@@ -171,6 +186,7 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
             return number
         }
         for (key, value) in values {
+            if try applyStorage(key, value, source: source) { continue }
             switch key {
             case "amqpURL": amqpURL = value
             case "amqpCaFile", "amqpCACertificate": amqpCACertificate = value.isEmpty ? nil : value
@@ -271,6 +287,7 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
             throw ConfigurationError("inputUrlMaxBytes and inputUrlTimeoutSeconds must be positive")
         }
         try validateCallbackSettings()
+        try validateStorage()
     }
 
     var utcOffsetSeconds: Int? {

@@ -213,8 +213,11 @@ final class CurlMultiLoop: @unchecked Sendable {
         }
 
         var list: UnsafeMutablePointer<curl_slist>?
-        // "Expect:" stops libcurl waiting for a 100 Continue before sending larger bodies.
-        for line in transfer.request.headers.map({ "\($0.name): \($0.value)" }) + ["Expect:"] {
+        // "Expect:" stops libcurl waiting for a 100 Continue before sending larger bodies. Not on
+        // signed requests: libcurl's AWS signature would cover the empty header, which it never
+        // sends, and the store would refuse the signature.
+        let noExpect = transfer.request.signature == nil ? ["Expect:"] : []
+        for line in transfer.request.headers.map({ "\($0.name): \($0.value)" }) + noExpect {
             guard let next = curl_slist_append(list, line) else {
                 failures.append("header list: out of memory")
                 break

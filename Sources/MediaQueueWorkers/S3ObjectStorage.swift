@@ -68,10 +68,19 @@ public struct S3ObjectStorage: ObjectStorage {
     // MARK: ObjectStorage
 
     public func readableFile(bucket: String, key: ObjectKey) async throws(WorkFailure) -> ReadableFile? {
-        let head = try await perform(HTTPRequest(method: .head, url: url(bucket, key), body: []), reading: key)
-        if head.status == 404 { return nil }
-        guard (200..<300).contains(head.status) else { throw failure(head, reading: key) }
-        let size = Int(head.header("Content-Length") ?? "") ?? 0
+        // The first byte rather than a HEAD: a refusal then comes with S3's error body, whose
+        // code (SignatureDoesNotMatch, AccessDenied…) the job's message names.
+        let probe = try await perform(
+            HTTPRequest(method: .get, url: url(bucket, key), headers: [HTTPHeader("Range", "bytes=0-0")], body: []), reading: key
+        )
+        let size: Int
+        switch probe.status {
+        case 404: return nil
+        case 206: size = Int(probe.header("Content-Range")?.split(separator: "/").last ?? "") ?? 0
+        case 200: size = Int(probe.header("Content-Length") ?? "") ?? 0
+        case 416: size = 0  // an empty object has no first byte
+        default: throw failure(probe, reading: key)
+        }
         let folder = configuration.scratchDirectory + "/" + bucket + "/" + ObjectKey.reservedPrefix + "download-" + UUID().uuidString
         do {
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
@@ -127,6 +136,13 @@ public struct S3ObjectStorage: ObjectStorage {
             guard (200..<300).contains(response.status) else { throw failure(response, writing: key) }
         } else {
             try await multipartUpload(path, size: size, bucket: bucket, key: key)
+        }
+        // What the store now holds must be the whole file.
+        let head = try await perform(HTTPRequest(method: .head, url: url(bucket, key), headers: headers, body: [], signature: signature), writing: key)
+        guard (200..<300).contains(head.status), Int(head.header("Content-Length") ?? "") == size else {
+            throw WorkFailure.outputWriteFailed(
+                key.rawValue, "the object storage holds \(head.header("Content-Length") ?? "nothing") bytes of \(size) (HTTP \(head.status))"
+            )
         }
     }
 
@@ -210,7 +226,7 @@ public struct S3ObjectStorage: ObjectStorage {
 
     private func perform(_ request: HTTPRequest, reading key: ObjectKey) async throws(WorkFailure) -> HTTPResponse {
         var signed = request
-        signed.headers = headers
+        signed.headers += headers
         signed.signature = signature
         do {
             return try await client.send(signed)
@@ -244,13 +260,10 @@ public struct S3ObjectStorage: ObjectStorage {
     /// `StorageUnavailable`. The message carries S3's own error code.
     static func failure(_ response: HTTPResponse, _ what: String) -> WorkFailure {
         let error = try? XMLDocumentParser.parse(response.body)
-        let code = error?.text("Code") ?? "HTTP \(response.status)"
+        let answer = error?.text("Code").map { "\($0) (HTTP \(response.status))" } ?? "HTTP \(response.status)"
         let detail = error?.text("Message").map { ": " + $0 } ?? ""
         let denied = [401, 403].contains(response.status)
-        return WorkFailure(
-            code: denied ? "StorageAccessDenied" : "StorageUnavailable",
-            message: "\(what): the object storage answered \(code) (HTTP \(response.status))\(detail)"
-        )
+        return WorkFailure(code: denied ? "StorageAccessDenied" : "StorageUnavailable", message: "\(what): the object storage answered \(answer)\(detail)")
     }
 
     /// S3's URI encoding: every byte but `A-Z a-z 0-9 - . _ ~` (and `/` in paths) as `%XX`.

@@ -1,0 +1,133 @@
+import Foundation
+import MediaQueueApp
+import MediaQueueCore
+import MediaQueueHTTPClient
+import MediaQueueTestSupport
+import MediaQueueWorkers
+import MediaQueueXML
+import Testing
+
+/// The S3 storage against a real S3 implementation that checks signatures (moto's server, which
+/// the test command starts with a user and key): ranged downloads, single and multipart uploads,
+/// media jobs reading and writing the store, and a wrong key.
+@Suite(.enabled(if: S3TestStore.isAvailable, "needs MEDIAQUEUE_TEST_S3_ENDPOINT and keys (scripts/test.sh sets them)"))
+struct S3StorageTests {
+    @Test func largeObjectsGoUpInPartsAndComeDownInRangesByteForByte() async throws {
+        let bucket = try await S3TestStore.createBucket()
+        let storage = S3ObjectStorage(configuration: S3TestStore.configuration(
+            multipartThreshold: 5 << 20, partSize: 5 << 20, rangeSize: 1 << 20
+        ))
+        let key = try ObjectKey("big/file with spaces.bin")
+        let folder = try storage.makeStagingFolder(bucket: bucket, name: "upload", for: key)
+        defer { storage.removeStagingFolder(folder) }
+        // 12 MiB and a bit: three parts, the last one short.
+        let content = (0..<(12 << 20) + 12_345).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 13) }
+        try Data(content).write(to: URL(fileURLWithPath: folder + "/big.bin"))
+        try await storage.publish(folder + "/big.bin", bucket: bucket, as: key)
+
+        // S3 marks a multipart object's ETag with its part count.
+        let head = try await S3TestStore.head(bucket: bucket, key: "big/file%20with%20spaces.bin")
+        #expect(head.status == 200)
+        #expect(head.header("ETag")?.hasSuffix("-3\"") == true, "ETag \(head.header("ETag") ?? "none")")
+
+        let file = try #require(try await storage.readableFile(bucket: bucket, key: key))
+        let temporary = try #require(file.temporaryFolder)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: file.path)) == Data(content), "13 ranges of 1 MiB make the same bytes")
+        storage.removeStagingFolder(temporary)
+
+        await storage.remove(bucket: bucket, key: key)
+        #expect(try await storage.readableFile(bucket: bucket, key: key) == nil)
+    }
+
+    @Test func aTranscodeReadsItsInputFromTheStoreAndWritesItsOutputThere() async throws {
+        let bucket = try await S3TestStore.createBucket()
+        let harness = try ServiceHarness { configuration in
+            configuration.bucket = bucket
+            S3TestStore.configure(&configuration)
+        }
+        let storage = S3ObjectStorage(configuration: try #require(harness.configuration.s3))
+        let local = FileManager.default.temporaryDirectory.appendingPathComponent(TestEnvironment.uniqueName("s3-input")).path
+        try await SampleMedia.makeVideo(at: local + "/a.mp4", seconds: 2)
+        try await storage.publish(local + "/a.mp4", bucket: bucket, as: try ObjectKey("input/a.mp4"))
+        let events = try await harness.subscribeToEvents()
+        let (_, service) = try harness.startService()
+        defer { service.cancel() }
+        try await harness.waitForIntake()
+
+        try await harness.publish("""
+            <Request><Tag>Transcode</Tag><Input><Object>input/a.mp4</Object></Input><Operation>
+            <TemplateId>t0cba0cccc978d16d1318ebe6ecd6bf14c</TemplateId>
+            <Output><Object>out/${InputName}-sd.${ext}</Object></Output></Operation></Request>
+            """)
+        let detail = try #require(try await harness.receive(1, from: events).first?.xml?["JobsDetail"])
+        #expect(detail.text("State") == "Success", "\(detail.text("Code") ?? "") \(detail.text("Message") ?? "")")
+        let output = try #require(try await storage.readableFile(bucket: bucket, key: ObjectKey("out/a-sd.mp4")))
+        defer { output.temporaryFolder.map(storage.removeStagingFolder) }
+        let probe = try await runCommand("/usr/bin/ffprobe", ["-v", "error", "-show_entries", "stream=height", "-of", "csv=p=0", output.path])
+        #expect(probe.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "480")
+    }
+
+    @Test func aWrongKeyFailsTheJobWithStorageAccessDenied() async throws {
+        let bucket = try await S3TestStore.createBucket()
+        let harness = try ServiceHarness { configuration in
+            configuration.bucket = bucket
+            S3TestStore.configure(&configuration)
+            configuration.s3SecretAccessKey = "not-the-secret"
+        }
+        let events = try await harness.subscribeToEvents()
+        let (_, service) = try harness.startService()
+        defer { service.cancel() }
+        try await harness.waitForIntake()
+
+        try await harness.publish(mediaInfoRequest(object: "input/a.mp4"))
+        let detail = try #require(try await harness.receive(1, from: events).first?.xml?["JobsDetail"])
+        #expect(detail.text("State") == "Failed")
+        #expect(detail.text("Code") == "StorageAccessDenied")
+        #expect(detail.text("Message")?.contains("SignatureDoesNotMatch") == true, "\(detail.text("Message") ?? "")")
+    }
+}
+
+/// The test command's S3 server, user and key.
+enum S3TestStore {
+    static var endpoint: String? { TestEnvironment.value("MEDIAQUEUE_TEST_S3_ENDPOINT") }
+    static var accessKeyID: String { TestEnvironment.value("MEDIAQUEUE_TEST_S3_ACCESS_KEY_ID") ?? "" }
+    static var secretAccessKey: String { TestEnvironment.value("MEDIAQUEUE_TEST_S3_SECRET_ACCESS_KEY") ?? "" }
+    static var isAvailable: Bool { endpoint != nil }
+
+    static func configuration(multipartThreshold: Int = 64 << 20, partSize: Int = 16 << 20, rangeSize: Int = 64 << 20) -> S3Configuration {
+        S3Configuration(
+            endpoint: endpoint ?? "", region: "us-east-1", accessKeyID: accessKeyID, secretAccessKey: secretAccessKey,
+            multipartThreshold: multipartThreshold, partSize: partSize, rangeSize: rangeSize,
+            scratchDirectory: FileManager.default.temporaryDirectory.appendingPathComponent(TestEnvironment.uniqueName("s3-scratch")).path
+        )
+    }
+
+    static func configure(_ configuration: inout MediaQueueConfiguration) {
+        configuration.s3Endpoint = endpoint
+        configuration.s3AccessKeyID = accessKeyID
+        configuration.s3SecretAccessKey = secretAccessKey
+    }
+
+    static let client = HTTPClient(configuration: HTTPClientConfiguration(addressPolicy: AddressPolicy(allowedNetworks: ["127.0.0.0/8"].compactMap(IPNetwork.init))))
+
+    static func signed(_ method: HTTPRequest.Method, _ path: String) -> HTTPRequest {
+        HTTPRequest(
+            method: method, url: (endpoint ?? "") + "/" + path, headers: [HTTPHeader("x-amz-content-sha256", "UNSIGNED-PAYLOAD")], body: [],
+            signature: AWSSignature(accessKeyID: accessKeyID, secretAccessKey: secretAccessKey, region: "us-east-1")
+        )
+    }
+
+    /// A new bucket (S3 names: lowercase, digits, dashes).
+    static func createBucket() async throws -> String {
+        let name = "mq-" + UUID().uuidString.lowercased().prefix(13).replacingOccurrences(of: "-", with: "") + "-1250000000"
+        let response = try await client.send(signed(.put, name))
+        guard response.status == 200 else {
+            throw TimedOut(description: "creating bucket \(name): HTTP \(response.status) \(String(decoding: response.body, as: UTF8.self))")
+        }
+        return name
+    }
+
+    static func head(bucket: String, key: String) async throws -> HTTPResponse {
+        try await client.send(signed(.head, bucket + "/" + key))
+    }
+}
