@@ -44,17 +44,7 @@ public enum COSSigner {
 
     /// Percent-encoding of everything but `A-Z a-z 0-9 - _ . ~` (what the SDKs' `quote(v, '-_.~')` does).
     static func encode(_ text: String) -> String {
-        var out = ""
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                 UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "~"):
-                out.unicodeScalars.append(Unicode.Scalar(byte))
-            default:
-                out += "%" + String(byte, radix: 16, uppercase: true).leftPadded(2)
-            }
-        }
-        return out
+        URIEncoding.encode(text)
     }
 
     static func hex<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 {

@@ -1,6 +1,6 @@
 import Foundation
 public import MediaQueueCore
-public import MediaQueueHTTPClient
+import MediaQueueHTTPClient
 import MediaQueueXML
 
 /// Where an S3-compatible store is and how to sign for it (Tencent COS, AWS S3, MinIO, Ceph RGW).
@@ -268,18 +268,6 @@ public struct S3ObjectStorage: ObjectStorage {
 
     /// S3's URI encoding: every byte but `A-Z a-z 0-9 - . _ ~` (and `/` in paths) as `%XX`.
     static func encode(_ text: String, keepSlash: Bool) -> String {
-        var out = ""
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                 UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
-                out.unicodeScalars.append(Unicode.Scalar(byte))
-            case UInt8(ascii: "/") where keepSlash:
-                out.append("/")
-            default:
-                out += String(format: "%%%02X", byte)
-            }
-        }
-        return out
+        URIEncoding.encode(text, keepSlash: keepSlash)
     }
 }

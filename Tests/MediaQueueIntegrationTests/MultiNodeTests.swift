@@ -1,5 +1,7 @@
 import Foundation
+import FoundationNetworking
 import MediaQueueAMQP
+import MediaQueueApp
 import MediaQueueCore
 import MediaQueuePostgres
 import MediaQueueTestSupport
@@ -86,6 +88,37 @@ import Testing
         for port in ports { mostRunning = max(mostRunning, try await cluster.runningJobs(port: port, queue: queue.id)) }
         let jobs = try await cluster.jobs()
         #expect(jobs.allSatisfy { $0.state == .success }, "\(jobs.filter { $0.state != .success }.map(\.message)) \(cluster.logTails)")
+    }
+
+    /// A cancel made through one node's API stops the job where it runs, on another node.
+    @Test(.enabled(if: enabled, "needs MEDIAQUEUE_TEST_MEDIAQUEUE_BINARY (scripts/test.sh sets it)"))
+    func aCancelThroughOneNodeStopsTheJobOnTheNodeRunningIt() async throws {
+        let cluster = try await Cluster()
+        // H.265 at `medium` on 60 s of video: far longer than the cancel takes to arrive.
+        try await SampleMedia.makeVideo(at: cluster.harness.bucketRoot + "/input/long.mp4", seconds: 60, size: "640x360")
+        let nodes = try cluster.start(2)
+        try await cluster.waitForConsumers(2)
+        var ports: [Int32: Int] = [:]
+        for node in nodes { ports[node.pid] = try await cluster.apiPort(node) }
+        try await cluster.harness.publish("""
+            <Request><Tag>Transcode</Tag><Input><Object>input/long.mp4</Object></Input><Operation>
+            <Transcode><Container><Format>mp4</Format></Container><Video><Codec>H.265</Codec><Preset>medium</Preset></Video></Transcode>
+            <Output><Object>out/long.mp4</Object></Output></Operation></Request>
+            """)
+        let (job, runner) = try await eventually("the transcode to run on a node") { () -> (Job, ChildProcess)? in
+            guard let job = try await cluster.store.jobs(JobQuery(states: [.running], limit: 1)).first else { return nil }
+            return nodes.first { job.lease?.owner.contains("/\($0.pid)/") == true }.map { (job, $0) }
+        }
+        let other = try #require(nodes.first { $0.pid != runner.pid })
+        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(try #require(ports[other.pid]))/\(cluster.harness.configuration.bucket)/jobs/\(job.id.rawValue)?cancel")!)
+        request.httpMethod = "PUT"
+        let (_, response) = try await URLSession.shared.data(for: request)
+        #expect((response as? HTTPURLResponse)?.statusCode == 200)
+        let ended = try await eventually("the job to end") { () -> Job? in
+            guard let current = try await cluster.store.job(id: job.id), current.state.isTerminal else { return nil }
+            return current
+        }
+        #expect(ended.state == .cancel, "\(ended.state) \(ended.message)")
     }
 
     /// `kill -9` of a node while it runs jobs: another node takes them once their leases expire;
