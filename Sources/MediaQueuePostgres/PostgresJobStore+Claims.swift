@@ -9,81 +9,27 @@ extension PostgresJobStore {
         try await transaction { connection in try await Self.claim(request, connection, logger: logger) }
     }
 
-    /// Claims jobs (see `claim`) in the caller's transaction.
+    /// Claims jobs (see `claim`) in the caller's transaction, through `mediaqueue_claim` (schema
+    /// v3), which does it on the server in one call:
     ///
     /// Each queue it claims from is locked first (its row, in creation order, so that claims
     /// never wait on each other in a circle): of several nodes claiming at once, one counts the
     /// queue's running jobs and claims at a time, so `MaxConcurrent` holds across nodes, and a
     /// pause committed before the lock is seen. Jobs are taken with `SKIP LOCKED`: one that a
-    /// cancel or a late finish holds is left to it.
+    /// cancel or a late finish holds is left to it. The claimed jobs are then read in full.
     static func claim(_ request: ClaimRequest, _ connection: PostgresConnection, logger: Logger) async throws -> ClaimResult {
-        let now = request.now.milliseconds
-        var claimed: [Int64] = []
-        var moreWaiting = false
-        let active = try await connection.rows("SELECT id FROM queues WHERE state = 'Active' ORDER BY ordinal", logger: logger).map { row in
-            var columns = Columns(row)
-            return try columns.next(String.self)
-        }
-        for queueID in active {
-            guard claimed.count < request.limit else {
-                // This claim is full: does anything wait behind it?
-                if !moreWaiting { moreWaiting = try await anyWaiting(queueID, now: now, connection, logger: logger) }
-                continue
-            }
-            let lock: PostgresQuery = "SELECT max_concurrent FROM queues WHERE id = \(queueID) AND state = 'Active' FOR UPDATE"
-            guard let maxConcurrent = try await connection.value(lock, as: Int.self, logger: logger) else { continue }
-            let countRunning: PostgresQuery = """
-                SELECT COUNT(*) FROM jobs WHERE queue_id = \(queueID) AND state = 'Running' AND lease_expires > \(now)
-                """
-            let running = try await connection.value(countRunning, as: Int.self, logger: logger) ?? 0
-            let free = min(maxConcurrent - running, request.limit - claimed.count)
-            guard free > 0 else {
-                if !moreWaiting { moreWaiting = try await anyWaiting(queueID, now: now, connection, logger: logger) }
-                continue
-            }
-            // Waiting jobs and jobs whose node died (lease expired), merged in dispatch order;
-            // one more than fit tells whether more wait.
-            let waiting: PostgresQuery = """
-                SELECT seq, job_level FROM jobs WHERE queue_id = \(queueID) AND state = 'Submitted'
-                ORDER BY job_level DESC, seq LIMIT \(free + 1) FOR UPDATE SKIP LOCKED
-                """
-            let orphaned: PostgresQuery = """
-                SELECT seq, job_level FROM jobs WHERE queue_id = \(queueID) AND state = 'Running' AND lease_expires <= \(now)
-                ORDER BY job_level DESC, seq LIMIT \(free + 1) FOR UPDATE SKIP LOCKED
-                """
-            var candidates = try await Self.candidates(waiting, connection, logger: logger)
-            let orphans = try await Self.candidates(orphaned, connection, logger: logger)
-            if !orphans.isEmpty {
-                candidates = (candidates + orphans).sorted { ($0.level, -$0.sequence) > ($1.level, -$1.sequence) }
-            }
-            if candidates.count > free { moreWaiting = true }
-            claimed.append(contentsOf: candidates.prefix(free).map(\.sequence))
-        }
-        guard !claimed.isEmpty else { return ClaimResult(jobs: [], moreWaiting: moreWaiting) }
-        let update: PostgresQuery = """
-            UPDATE jobs SET state = 'Running', start_time = COALESCE(start_time, \(now)), lease_owner = \(request.owner),
-                lease_expires = \(request.leaseUntil.milliseconds), attempts = attempts + 1
-            WHERE seq = ANY(\(claimed)) RETURNING \(unescaped: jobColumns)
+        let call: PostgresQuery = """
+            SELECT more_waiting, claimed FROM mediaqueue_claim(\(request.owner), \(request.now.milliseconds), \(request.leaseUntil.milliseconds), \(Int64(request.limit)))
             """
-        var jobs = try await connection.rows(update, logger: logger).map(job)
+        guard let row = try await connection.row(call, logger: logger) else { return ClaimResult(jobs: [], moreWaiting: false) }
+        var columns = Columns(row)
+        let moreWaiting: Bool = try columns.next()
+        let claimed: [Int64] = try columns.next()
+        guard !claimed.isEmpty else { return ClaimResult(jobs: [], moreWaiting: moreWaiting) }
+        var jobs = try await connection.rows("SELECT \(unescaped: jobColumns) FROM jobs WHERE seq = ANY(\(claimed))", logger: logger).map(job)
         let order = Dictionary(uniqueKeysWithValues: claimed.enumerated().map { ($1, $0) })
         jobs.sort { order[$0.sequence, default: 0] < order[$1.sequence, default: 0] }
         return ClaimResult(jobs: jobs, moreWaiting: moreWaiting)
-    }
-
-    private static func candidates(_ query: PostgresQuery, _ connection: PostgresConnection, logger: Logger) async throws -> [(sequence: Int64, level: Int)] {
-        try await connection.rows(query, logger: logger).map { row in
-            var columns = Columns(row)
-            return (try columns.next(Int64.self), try columns.next(Int.self))
-        }
-    }
-
-    private static func anyWaiting(_ queueID: String, now: Int64, _ connection: PostgresConnection, logger: Logger) async throws -> Bool {
-        let exists: PostgresQuery = """
-            SELECT EXISTS (SELECT 1 FROM jobs WHERE queue_id = \(queueID) AND state = 'Submitted')
-                OR EXISTS (SELECT 1 FROM jobs WHERE queue_id = \(queueID) AND state = 'Running' AND lease_expires <= \(now))
-            """
-        return try await connection.value(exists, as: Bool.self, logger: logger) ?? true
     }
 
     public func renewLeases(_ ids: [JobID], owner: String, until: Timestamp) async throws -> [JobID] {
