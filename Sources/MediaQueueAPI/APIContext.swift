@@ -6,6 +6,8 @@ public struct APIContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     public var bucket: String = ""
     public var requestID: String = ""
+    /// The request is addressed to the bucket's COS host: an object call, not a CI one.
+    public var addressesObjects = false
 
     public init(source: Source) {
         self.coreContext = .init(source: source)

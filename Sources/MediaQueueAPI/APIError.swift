@@ -13,16 +13,19 @@ enum APIError {
     static let noSuchBucket = CIError.Code("NoSuchBucket")
     static let methodNotAllowed = CIError.Code("MethodNotAllowed")
     static let notFound = CIError.Code("NotFound")
+    static let noSuchKey = CIError.Code("NoSuchKey")
+    static let invalidRange = CIError.Code("InvalidRange")
 
     /// The HTTP status CI-style clients expect for a code.
     static func status(of code: CIError.Code) -> Int {
         switch code {
         case accessDenied, signatureDoesNotMatch, invalidAccessKeyID, requestExpired, requestNotYetValid: 403
-        case .noSuchQueue, .noSuchJob, noSuchBucket, notFound: 404
+        case .noSuchQueue, .noSuchJob, noSuchBucket, notFound, noSuchKey, .noSuchTemplate, .noSuchWorkflow: 404
         case methodNotAllowed: 405
-        case .invalidJobState: 409
+        case .invalidJobState, .resourceInUse: 409
         case entityTooLarge: 413
         case requestHeaderTooLarge: 431
+        case invalidRange: 416
         case .internalError: 500
         default: 400
         }

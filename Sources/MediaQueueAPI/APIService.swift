@@ -18,6 +18,7 @@ public struct APIService: Service {
     let metrics: MetricsSource?
     /// Routes served beside CI's, outside its signatures (the console).
     let extraRoutes: @Sendable (Router<APIContext>) -> Void
+    let objects: ObjectController?
 
     /// `onSubmitted` is called after `POST /jobs` stored jobs (to wake the dispatcher);
     /// `onListening` with the address once the server accepts connections; `readiness` answers
@@ -27,9 +28,13 @@ public struct APIService: Service {
         time: any TimeSource = SystemTimeSource(), logger: Logger, readiness: ReadinessCheck = .alwaysReady, metrics: MetricsSource? = nil,
         onSubmitted: @escaping @Sendable () -> Void = {}, onListening: @escaping @Sendable (String, Int) -> Void = { _, _ in },
         checkRule: @escaping @Sendable (NotifyConfig) throws(CIError) -> Void = { _ in },
+        objects: ObjectAPI? = nil,
         extraRoutes: @escaping @Sendable (Router<APIContext>) -> Void = { _ in }
     ) {
         self.extraRoutes = extraRoutes
+        self.objects = objects.map {
+            ObjectController(storage: $0.storage, maxObjectBytes: $0.maxObjectBytes, onObjectStored: $0.onObjectStored)
+        }
         self.options = options
         self.controller = CIController(
             store: store, factory: factory, formatting: formatting, time: time, maxBodyBytes: options.maxBodyBytes, maxJobIDs: options.maxJobIDs,
@@ -49,6 +54,7 @@ public struct APIService: Service {
         router.middlewares.add(HealthEndpoints(readiness: readiness))
         if let metrics { router.middlewares.add(MetricsEndpoint(source: metrics)) }
         router.middlewares.add(CIMiddleware(options: options, time: time, logger: logger))
+        if let objects { router.middlewares.add(objects) }
         controller.addRoutes(to: router)
         extraRoutes(router)
         return router
@@ -88,6 +94,24 @@ public struct APIService: Service {
         }
         let configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
         return try .tls(.http1(), tlsConfiguration: configuration)
+    }
+}
+
+/// The COS object calls (`PUT`/`GET`/`HEAD`/`DELETE /<key>`, ListObjects) on a storage.
+public struct ObjectAPI: Sendable {
+    public var storage: any ObjectStorage
+    /// Largest object one PUT may upload.
+    public var maxObjectBytes: Int
+    /// Called once an upload is complete and visible; a failure fails the PUT.
+    public var onObjectStored: @Sendable (_ bucket: String, _ key: ObjectKey) async throws -> Void
+
+    public init(
+        storage: any ObjectStorage, maxObjectBytes: Int = 5 << 30,
+        onObjectStored: @escaping @Sendable (_ bucket: String, _ key: ObjectKey) async throws -> Void = { _, _ in }
+    ) {
+        self.storage = storage
+        self.maxObjectBytes = maxObjectBytes
+        self.onObjectStored = onObjectStored
     }
 }
 

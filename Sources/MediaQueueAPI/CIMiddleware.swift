@@ -36,7 +36,7 @@ struct CIMiddleware: RouterMiddleware {
         if request.uri.path == "/console" || request.uri.path.hasPrefix("/console/") { return try await next(request, context) }
         var response: Response
         do {
-            context.bucket = try bucket(of: request)
+            (context.bucket, context.addressesObjects) = try bucket(of: request)
             try authenticate(request, bucket: context.bucket)
             response = try await next(request, context)
         } catch let error as CIError {
@@ -62,28 +62,38 @@ struct CIMiddleware: RouterMiddleware {
     }
 
     /// `<bucket>.ci.<region>.myqcloud.com`, `<bucket>.cos.<region>.myqcloud.com` (what the SDKs
-    /// send, even to an IP), `<bucket>.<configured suffix>`, or path style `/<bucket>/queue…`.
-    func bucket(of request: Request) throws(CIError) -> String {
+    /// send, even to an IP), `<bucket>.<configured suffix>`, or path style `/<bucket>/queue…`;
+    /// and whether the request is an object call (a path on the bucket's COS or suffix host that
+    /// names no CI resource).
+    func bucket(of request: Request) throws(CIError) -> (String, objects: Bool) {
         var host = (request.head.authority ?? "").lowercased()
         if let colon = host.lastIndex(of: ":"), !host.hasSuffix("]") { host = String(host[..<colon]) }
         let labels = host.split(separator: ".")
         if labels.count == 5, labels[1] == "ci" || labels[1] == "cos", labels[3] == "myqcloud", labels[4] == "com" {
-            return String(labels[0])
+            return (String(labels[0]), labels[1] == "cos" && !Self.isCICall(request.uri.path))
         }
         for suffix in options.hostSuffixes where host.hasSuffix("." + suffix.lowercased()) {
             let name = host.dropLast(suffix.count + 1)
-            if !name.contains(".") { return String(name) }
+            if !name.contains(".") { return (String(name), !Self.isCICall(request.uri.path)) }
         }
         let segments = request.uri.path.split(separator: "/")
         if segments.count >= 2, Self.resources.contains(String(segments[1])) {
             let bucket = String(segments[0])
             try BucketName.validate(bucket)
-            return bucket
+            return (bucket, false)
         }
         throw CIError(APIError.noSuchBucket, "name the bucket in the Host header (<bucket>.ci.<region>.myqcloud.com) or as the first path segment (/<bucket>/queue)")
     }
 
-    static let resources: Set<String> = ["queue", "jobs", "mediabucket"]
+    static let resources: Set<String> = ["queue", "jobs", "mediabucket", "template", "workflow", "triggerworkflow", "workflowexecution"]
+
+    /// Whether a path on a bucket's host names a CI resource rather than an object. The SDKs send
+    /// both to one host when given an IP, so an object key whose first segment is a resource's
+    /// name (`jobs/a.mp4`) is reached only through the storage itself.
+    static func isCICall(_ path: String) -> Bool {
+        guard let first = path.split(separator: "/", omittingEmptySubsequences: true).first else { return false }
+        return resources.contains(String(first))
+    }
 
     /// Refuses a request with more header fields or header bytes than configured (the console's
     /// and the probes' too), before anything reads them.

@@ -215,6 +215,9 @@ public struct MediaQueueApplication: Sendable {
                 metrics: metricsSource(brokers: brokers),
                 onSubmitted: { dispatcher?.handle.jobsStored() }, onListening: onListening,
                 checkRule: { rule throws(CIError) in try configuration.checkCallbackRule(rule) },
+                objects: ObjectAPI(storage: storage, maxObjectBytes: configuration.maxObjectBytes) { bucket, key in
+                    try await objectStored(bucket: bucket, key: key)
+                },
                 extraRoutes: { [console = try console(workers)] router in console.addRoutes(to: router) }
             ))
         }

@@ -99,6 +99,8 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
     public var hostSuffixes: [String] = []
     /// Largest submission or API request body in bytes (`MEDIAQUEUE_MAX_BODY_BYTES`), for the API and the intake alike.
     public var maxBodyBytes = 1 << 20
+    /// Largest object one `PUT /<key>` may upload (`MEDIAQUEUE_MAX_OBJECT_BYTES`; COS's simple upload limit).
+    public var maxObjectBytes = 5 << 30
     /// The most `Operation`s one submission may hold (`MEDIAQUEUE_MAX_OPERATIONS`).
     public var maxOperations = 100
     /// The longest `UserData` in bytes (`MEDIAQUEUE_MAX_USER_DATA_BYTES`, CI's 1,024).
@@ -244,6 +246,7 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
             case "anonymous": anonymous = ["1", "true", "yes", "on"].contains(value.lowercased())
             case "hostSuffixes": hostSuffixes = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
             case "maxBodyBytes": maxBodyBytes = try int(key, value)
+            case "maxObjectBytes": maxObjectBytes = try int(key, value)
             case "maxOperations": maxOperations = try int(key, value)
             case "maxUserDataBytes": maxUserDataBytes = try int(key, value)
             case "maxJobIds", "maxJobIDs": maxJobIDs = try int(key, value)
@@ -276,8 +279,8 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
         guard jobTimeoutSeconds > 0 else { throw ConfigurationError("jobTimeoutSeconds must be positive") }
         guard drainTimeoutSeconds >= 0 else { throw ConfigurationError("drainTimeoutSeconds must be 0 or more") }
         guard progressIntervalSeconds > 0 else { throw ConfigurationError("progressIntervalSeconds must be positive") }
-        guard maxBodyBytes > 0, maxOperations > 0, maxUserDataBytes > 0, maxJobIDs > 0, maxHeaderCount > 0, maxHeaderBytes > 0 else {
-            throw ConfigurationError("maxBodyBytes, maxOperations, maxUserDataBytes, maxJobIds, maxHeaderCount and maxHeaderBytes must be positive")
+        guard maxBodyBytes > 0, maxObjectBytes > 0, maxOperations > 0, maxUserDataBytes > 0, maxJobIDs > 0, maxHeaderCount > 0, maxHeaderBytes > 0 else {
+            throw ConfigurationError("maxBodyBytes, maxObjectBytes, maxOperations, maxUserDataBytes, maxJobIds, maxHeaderCount and maxHeaderBytes must be positive")
         }
         guard (tlsCertificateFile == nil) == (tlsKeyFile == nil) else {
             throw ConfigurationError("tlsCertificateFile and tlsKeyFile go together: set both for HTTPS, or neither")

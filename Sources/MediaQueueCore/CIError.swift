@@ -18,6 +18,12 @@ public struct CIError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let noSuchQueue = Code("NoSuchQueue")
         /// The job id is unknown.
         public static let noSuchJob = Code("NoSuchJob")
+        /// The template id is unknown in the bucket.
+        public static let noSuchTemplate = Code("NoSuchTemplate")
+        /// The workflow id is unknown in the bucket.
+        public static let noSuchWorkflow = Code("NoSuchWorkflow")
+        /// The template or workflow is in use and cannot be removed.
+        public static let resourceInUse = Code("ResourceInUse")
         /// The queue already holds `MaxSize` unfinished jobs.
         public static let queueFull = Code("QueueFull")
         /// The job is in a state that does not allow the operation (e.g. cancelling a finished job).

@@ -26,6 +26,12 @@ public protocol ObjectStorage: Sendable {
     /// Removes object `key` (undoing part of a publish that failed); a missing object is fine.
     func remove(bucket: String, key: ObjectKey) async
 
+    /// What a client sees of object `key` (size, ETag, time), or nil when the bucket has none.
+    func objectInfo(bucket: String, key: ObjectKey) async throws(WorkFailure) -> ObjectInfo?
+
+    /// One page of the bucket's objects, as ListObjects gives them (`ObjectListing.page`).
+    func listObjects(bucket: String, _ query: ObjectListQuery) async throws(WorkFailure) -> ObjectListing
+
     /// Removes a staging folder made by `makeStagingFolder` and whatever is still in it.
     func removeStagingFolder(_ path: String)
 

@@ -9,6 +9,7 @@ public import MediaQueueCore
 /// (`ObjectKey` refuses the `.mediaqueue-` prefix).
 public struct LocalObjectStorage: ObjectStorage {
     public let root: String
+    let digests = DigestCache()
 
     public init(root: String) {
         self.root = root
@@ -52,7 +53,7 @@ public struct LocalObjectStorage: ObjectStorage {
         [(bucketFolder(bucket) + "/", "")]
     }
 
-    private func bucketFolder(_ bucket: String) -> String {
+    func bucketFolder(_ bucket: String) -> String {
         root + "/" + bucket
     }
 

@@ -207,24 +207,28 @@ public struct S3ObjectStorage: ObjectStorage {
 
     // MARK: Requests
 
-    private var signature: AWSSignature {
+    var signature: AWSSignature {
         AWSSignature(accessKeyID: configuration.accessKeyID, secretAccessKey: configuration.secretAccessKey, region: configuration.region)
     }
 
     /// The payload is not hashed (libcurl cannot hash a body it streams from a file).
-    private var headers: [HTTPHeader] { [HTTPHeader("x-amz-content-sha256", "UNSIGNED-PAYLOAD")] }
+    var headers: [HTTPHeader] { [HTTPHeader("x-amz-content-sha256", "UNSIGNED-PAYLOAD")] }
 
     /// The object's URL, path-style or virtual-host style.
     func url(_ bucket: String, _ key: ObjectKey) -> String {
-        let storeBucket = configuration.buckets[bucket] ?? bucket
-        let endpoint = configuration.endpoint.hasSuffix("/") ? String(configuration.endpoint.dropLast()) : configuration.endpoint
-        let path = Self.encode(key.rawValue, keepSlash: true)
-        if configuration.pathStyle { return endpoint + "/" + storeBucket + "/" + path }
-        guard let scheme = endpoint.range(of: "://") else { return endpoint + "/" + storeBucket + "/" + path }
-        return endpoint[..<scheme.upperBound] + storeBucket + "." + endpoint[scheme.upperBound...] + "/" + path
+        bucketURL(bucket) + Self.encode(key.rawValue, keepSlash: true)
     }
 
-    private func perform(_ request: HTTPRequest, reading key: ObjectKey) async throws(WorkFailure) -> HTTPResponse {
+    /// The bucket's URL, ending in `/`.
+    func bucketURL(_ bucket: String) -> String {
+        let storeBucket = configuration.buckets[bucket] ?? bucket
+        let endpoint = configuration.endpoint.hasSuffix("/") ? String(configuration.endpoint.dropLast()) : configuration.endpoint
+        if configuration.pathStyle { return endpoint + "/" + storeBucket + "/" }
+        guard let scheme = endpoint.range(of: "://") else { return endpoint + "/" + storeBucket + "/" }
+        return endpoint[..<scheme.upperBound] + storeBucket + "." + endpoint[scheme.upperBound...] + "/"
+    }
+
+    func perform(_ request: HTTPRequest, reading key: ObjectKey) async throws(WorkFailure) -> HTTPResponse {
         var signed = request
         signed.headers += headers
         signed.signature = signature
@@ -248,7 +252,7 @@ public struct S3ObjectStorage: ObjectStorage {
         return WorkFailure(code: "StorageUnavailable", message: "cannot read '\(key.rawValue)' from the object storage: \(error)")
     }
 
-    private func failure(_ response: HTTPResponse, reading key: ObjectKey) -> WorkFailure {
+    func failure(_ response: HTTPResponse, reading key: ObjectKey) -> WorkFailure {
         Self.failure(response, "cannot read '\(key.rawValue)'")
     }
 

@@ -22,6 +22,8 @@ import Testing
         func publish(_ path: String, bucket: String, as key: ObjectKey) throws(WorkFailure) {}
         func remove(bucket: String, key: ObjectKey) {}
         func removeStagingFolder(_ path: String) {}
+        func objectInfo(bucket: String, key: ObjectKey) -> ObjectInfo? { nil }
+        func listObjects(bucket: String, _ query: ObjectListQuery) -> ObjectListing { ObjectListing() }
         func displayPrefixes(bucket: String) -> [(path: String, shownAs: String)] { [] }
     }
 

@@ -40,10 +40,7 @@ import Testing
 
     /// `mediaqueue …` against the harness's data, through a configuration file.
     func cli(_ harness: ServiceHarness, _ arguments: [String]) async throws -> String {
-        let file = harness.configuration.dataDir + "/cli.json"
-        let json = #"{"dataDir": "\#(harness.configuration.dataDir)", "bucket": "\#(harness.configuration.bucket)", "eventsExchange": "\#(harness.configuration.eventsExchange)"}"#
-        try json.write(toFile: file, atomically: true, encoding: .utf8)
-        return try await runCommand(TestEnvironment.mediaqueueBinary, arguments + ["--config", file]).stdout
+        try await harness.cli(arguments)
     }
 
     @Test func anXMLRuleDeliversCIsTaskFinishBodySignedWithTheBucketsSecret() async throws {

@@ -56,6 +56,21 @@ final class ServiceHarness: Sendable {
         ].merging(extra) { $1 }
     }
 
+    /// Runs the `mediaqueue` binary with `arguments` on this harness's data folder and bucket;
+    /// returns what it printed.
+    func cli(_ arguments: [String]) async throws -> String {
+        let file = configuration.dataDir + "/cli.json"
+        var settings = ["dataDir": configuration.dataDir, "bucket": configuration.bucket, "eventsExchange": configuration.eventsExchange]
+        if let endpoint = configuration.s3Endpoint {
+            settings["s3Endpoint"] = endpoint
+            settings["s3AccessKeyId"] = configuration.s3AccessKeyID
+            settings["s3SecretAccessKey"] = configuration.s3SecretAccessKey
+        }
+        try FileManager.default.createDirectory(atPath: configuration.dataDir, withIntermediateDirectories: true)
+        try JSONSerialization.data(withJSONObject: settings).write(to: URL(fileURLWithPath: file))
+        return try await runCommand(TestEnvironment.mediaqueueBinary, arguments + ["--config", file]).stdout
+    }
+
     /// Starts `mediaqueue serve`'s services in a task; cancel the task to stop them.
     func startService(
         store: (any JobStore)? = nil, workers: [any MediaWorker] = [], onListening: @escaping @Sendable (String, Int) -> Void = { _, _ in }

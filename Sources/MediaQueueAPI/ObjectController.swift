@@ -1,0 +1,212 @@
+import Crypto
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+import MediaQueueCore
+import MediaQueueXML
+import NIOCore
+
+/// COS's object calls on the bucket's COS host (`<bucket>.cos.<region>.myqcloud.com`): `PUT`,
+/// `GET` (with `Range`), `HEAD` and `DELETE` of `/<key>`, and `GET /` as ListObjects, on whatever
+/// storage the node uses. Runs after `CIMiddleware`, which named the bucket and checked the
+/// signature; requests to other hosts go on to the CI routes.
+struct ObjectController: RouterMiddleware {
+    typealias Context = APIContext
+
+    let storage: any ObjectStorage
+    let maxObjectBytes: Int
+    /// Called once an upload is complete and visible; its failure fails the upload (the client
+    /// then uploads again), so that what an upload starts is never lost.
+    let onObjectStored: @Sendable (_ bucket: String, _ key: ObjectKey) async throws -> Void
+
+    @concurrent
+    func handle(_ request: Request, context: APIContext, next: @concurrent (Request, APIContext) async throws -> Response) async throws -> Response {
+        guard context.addressesObjects else { return try await next(request, context) }
+        let path = request.uri.path.removingPercentEncoding ?? request.uri.path
+        if path == "/" {
+            guard request.method == .get else { throw CIError(APIError.methodNotAllowed, "\(request.method) / is not an object call") }
+            return try await list(request, context)
+        }
+        let name = String(path.dropFirst())
+        let key: ObjectKey
+        do {
+            key = try ObjectKey(name)
+        } catch {
+            throw CIError(.invalidArgument, "the object key \(error.reason)", element: "Key")
+        }
+        switch request.method {
+        case .put: return try await put(request, context, key)
+        case .get: return try await get(request, context, key, sendBody: true)
+        case .head: return try await get(request, context, key, sendBody: false)
+        case .delete:
+            await storage.remove(bucket: context.bucket, key: key)
+            return Response(status: .noContent)
+        default: throw CIError(APIError.methodNotAllowed, "\(request.method) is not an object call")
+        }
+    }
+
+    // MARK: Upload
+
+    /// Written to a staging file first and published whole, so no reader sees part of it.
+    func put(_ request: Request, _ context: APIContext, _ key: ObjectKey) async throws -> Response {
+        let expectedMD5 = try request.headers[.contentMD5].map { text throws(CIError) in
+            guard let bytes = Data(base64Encoded: text), bytes.count == 16 else {
+                throw CIError(Self.invalidDigest, "Content-MD5 must be the base64 of 16 bytes", element: "Content-MD5")
+            }
+            return bytes
+        }
+        let staging = try await work { () throws(WorkFailure) in
+            try storage.makeStagingFolder(bucket: context.bucket, name: "upload-" + context.requestID, for: key)
+        }
+        defer { storage.removeStagingFolder(staging) }
+        let file = staging + "/" + key.fileName
+        guard FileManager.default.createFile(atPath: file, contents: nil), let handle = FileHandle(forWritingAtPath: file) else {
+            throw CIError(.internalError, "cannot create the upload's staging file")
+        }
+        var md5 = Insecure.MD5()
+        var size = 0
+        do {
+            defer { try? handle.close() }
+            for try await buffer in request.body {
+                size += buffer.readableBytes
+                guard size <= maxObjectBytes else {
+                    throw CIError(APIError.entityTooLarge, "the object is larger than \(maxObjectBytes) bytes")
+                }
+                buffer.withUnsafeReadableBytes { md5.update(bufferPointer: $0) }
+                try handle.write(contentsOf: buffer.readableBytesView)
+            }
+        }
+        let digest = Data(md5.finalize())
+        if let expectedMD5, expectedMD5 != digest {
+            throw CIError(Self.badDigest, "the body's MD5 is not the Content-MD5 sent", element: "Content-MD5")
+        }
+        try await work { () async throws(WorkFailure) in try await storage.publish(file, bucket: context.bucket, as: key) }
+        try await onObjectStored(context.bucket, key)
+        return Response(status: .ok, headers: [.eTag: "\"\(Self.hex(digest))\""])
+    }
+
+    // MARK: Download
+
+    func get(_ request: Request, _ context: APIContext, _ key: ObjectKey, sendBody: Bool) async throws -> Response {
+        guard let info = try await work({ () async throws(WorkFailure) in try await storage.objectInfo(bucket: context.bucket, key: key) }) else {
+            throw CIError(Self.noSuchKey, "the object \(key.rawValue) does not exist", element: "Key")
+        }
+        var headers: HTTPFields = [
+            .eTag: info.etag, .lastModified: HTTPDate.format(info.lastModified), .acceptRanges: "bytes",
+            .contentType: Self.contentType(of: key),
+        ]
+        var status = HTTPResponse.Status.ok
+        var range = 0..<info.size
+        if let text = request.headers[.range] {
+            guard let asked = Self.byteRange(text, size: info.size) else {
+                throw CIError(Self.invalidRange, "the range \(text) is not within the object's \(info.size) bytes", element: "Range")
+            }
+            range = asked
+            status = .partialContent
+            headers[.contentRange] = "bytes \(range.lowerBound)-\(range.upperBound - 1)/\(info.size)"
+        }
+        headers[.contentLength] = String(range.count)
+        guard sendBody, !range.isEmpty else { return Response(status: status, headers: headers, body: ResponseBody()) }
+        guard let file = try await work({ () async throws(WorkFailure) in try await storage.readableFile(bucket: context.bucket, key: key) }) else {
+            throw CIError(Self.noSuchKey, "the object \(key.rawValue) does not exist", element: "Key")
+        }
+        let files = storage
+        let bytes = range
+        let body = ResponseBody(contentLength: bytes.count) { writer in
+            defer { if let folder = file.temporaryFolder { files.removeStagingFolder(folder) } }
+            guard let handle = FileHandle(forReadingAtPath: file.path) else { throw CIError(.internalError, "the object's file is gone") }
+            defer { try? handle.close() }
+            try handle.seek(toOffset: UInt64(bytes.lowerBound))
+            var left = bytes.count
+            while left > 0, let chunk = try handle.read(upToCount: min(left, 256 * 1024)), !chunk.isEmpty {
+                left -= chunk.count
+                try await writer.write(ByteBuffer(bytes: chunk))
+            }
+            try await writer.finish(nil)
+        }
+        return Response(status: status, headers: headers, body: body)
+    }
+
+    /// `bytes=a-b`, `bytes=a-` or `bytes=-n` within `size` bytes; nil when unsatisfiable.
+    static func byteRange(_ text: String, size: Int) -> Range<Int>? {
+        guard text.hasPrefix("bytes="), !text.contains(",") else { return nil }
+        let parts = text.dropFirst(6).split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        guard parts.count == 2 else { return nil }
+        if parts[0].isEmpty {
+            guard let suffix = Int(parts[1]), suffix > 0, size > 0 else { return nil }
+            return max(0, size - suffix)..<size
+        }
+        guard let start = Int(parts[0]), start >= 0, start < size else { return nil }
+        if parts[1].isEmpty { return start..<size }
+        guard let end = Int(parts[1]), end >= start else { return nil }
+        return start..<min(end + 1, size)
+    }
+
+    // MARK: Listing
+
+    func list(_ request: Request, _ context: APIContext) async throws -> Response {
+        let parameters = request.uri.queryParameters
+        var query = ObjectListQuery()
+        query.prefix = parameters.nonEmpty("prefix") ?? ""
+        query.delimiter = parameters.nonEmpty("delimiter") ?? ""
+        query.marker = parameters.nonEmpty("marker") ?? ""
+        query.maxKeys = try parameters.int("max-keys", default: ObjectListQuery.maxKeysLimit, range: 0...ObjectListQuery.maxKeysLimit)
+        let listing = try await work { () async throws(WorkFailure) in try await storage.listObjects(bucket: context.bucket, query) }
+        var children = [
+            XMLTree("Name", text: context.bucket), XMLTree("Prefix", text: query.prefix), XMLTree("Marker", text: query.marker),
+            XMLTree("MaxKeys", text: String(query.maxKeys)), XMLTree("Delimiter", text: query.delimiter),
+            XMLTree("IsTruncated", text: listing.isTruncated ? "true" : "false"),
+        ]
+        if let next = listing.nextMarker { children.append(XMLTree("NextMarker", text: next)) }
+        children += listing.objects.map { object in
+            XMLTree("Contents", children: [
+                XMLTree("Key", text: object.key), XMLTree("LastModified", text: HTTPDate.formatISO(object.lastModified)),
+                XMLTree("ETag", text: object.etag), XMLTree("Size", text: String(object.size)),
+                XMLTree("StorageClass", text: "STANDARD"),
+            ])
+        }
+        children += listing.commonPrefixes.map { XMLTree("CommonPrefixes", children: [XMLTree("Prefix", text: $0)]) }
+        let body = XMLTree("ListBucketResult", children: children).xmlBytes(declaration: true)
+        return Response(status: .ok, headers: [.contentType: "application/xml"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+
+    // MARK: Helpers
+
+    /// A storage failure as the client sees it: access refused stays a refusal; anything else is
+    /// the service's trouble.
+    private func work<T>(_ body: () async throws(WorkFailure) -> T) async throws(CIError) -> T {
+        do {
+            return try await body()
+        } catch {
+            let code: CIError.Code = error.code == "StorageAccessDenied" ? .accessDenied : .internalError
+            throw CIError(code, error.message)
+        }
+    }
+
+    static func hex(_ bytes: Data) -> String {
+        bytes.map { String(format: "%02x", $0) }.joined()
+    }
+
+    static func contentType(of key: ObjectKey) -> String {
+        let name = key.fileName.lowercased()
+        guard let dot = name.lastIndex(of: ".") else { return "application/octet-stream" }
+        return contentTypes[String(name[name.index(after: dot)...])] ?? "application/octet-stream"
+    }
+
+    static let contentTypes = [
+        "mp4": "video/mp4", "mov": "video/quicktime", "mkv": "video/x-matroska", "webm": "video/webm", "flv": "video/x-flv",
+        "ts": "video/mp2t", "m3u8": "application/vnd.apple.mpegurl", "mp3": "audio/mpeg", "aac": "audio/aac", "wav": "audio/wav",
+        "m4a": "audio/mp4", "jpg": "image/jpeg", "jpeg": "image/jpeg", "png": "image/png", "gif": "image/gif", "webp": "image/webp",
+        "json": "application/json", "xml": "application/xml", "txt": "text/plain",
+    ]
+
+    static let noSuchKey = APIError.noSuchKey
+    static let badDigest = CIError.Code("BadDigest")
+    static let invalidDigest = CIError.Code("InvalidDigest")
+    static let invalidRange = APIError.invalidRange
+}
+
+extension HTTPField.Name {
+    static let contentMD5 = HTTPField.Name("Content-MD5")!
+}

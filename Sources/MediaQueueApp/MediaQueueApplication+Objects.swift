@@ -1,0 +1,41 @@
+import Foundation
+public import MediaQueueCore
+
+/// Objects as the CLI moves them: the same storage, and the same consequences, as the COS
+/// object calls of the API.
+extension MediaQueueApplication {
+    /// Uploads the local file at `path` as object `key`, visible only once whole.
+    public func putObject(from path: String, bucket: String, key: ObjectKey) async throws {
+        let staging = try storage.makeStagingFolder(bucket: bucket, name: "upload-" + randomHex32(), for: key)
+        defer { storage.removeStagingFolder(staging) }
+        let staged = staging + "/" + key.fileName
+        try FileManager.default.copyItem(atPath: path, toPath: staged)
+        try await storage.publish(staged, bucket: bucket, as: key)
+        try await objectStored(bucket: bucket, key: key)
+    }
+
+    /// Copies object `key` to the local file at `path`; false when there is no such object.
+    public func getObject(bucket: String, key: ObjectKey, to path: String) async throws -> Bool {
+        guard let file = try await storage.readableFile(bucket: bucket, key: key) else { return false }
+        defer { if let folder = file.temporaryFolder { storage.removeStagingFolder(folder) } }
+        try? FileManager.default.removeItem(atPath: path)
+        try FileManager.default.copyItem(atPath: file.path, toPath: path)
+        return true
+    }
+
+    /// Every object under `prefix` (and, with a delimiter, the common prefixes), page after page.
+    public func listObjects(bucket: String, prefix: String, delimiter: String) async throws -> ObjectListing {
+        var all = ObjectListing()
+        var query = ObjectListQuery(prefix: prefix, delimiter: delimiter)
+        while true {
+            let page = try await storage.listObjects(bucket: bucket, query)
+            all.objects += page.objects
+            all.commonPrefixes += page.commonPrefixes
+            guard page.isTruncated, let next = page.nextMarker else { return all }
+            query.marker = next
+        }
+    }
+
+    /// What follows a complete upload, through the API or the CLI.
+    func objectStored(bucket: String, key: ObjectKey) async throws {}
+}

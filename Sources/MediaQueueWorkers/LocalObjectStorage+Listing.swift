@@ -1,0 +1,81 @@
+import Foundation
+import Synchronization
+public import MediaQueueCore
+
+/// HEAD and ListObjects on a folder of buckets.
+extension LocalObjectStorage {
+    /// The ETag is the content's MD5, computed once per version of the file (`DigestCache`).
+    public func objectInfo(bucket: String, key: ObjectKey) throws(WorkFailure) -> ObjectInfo? {
+        try info(path: bucketFolder(bucket) + "/" + key.rawValue, key: key.rawValue)
+    }
+
+    public func listObjects(bucket: String, _ query: ObjectListQuery) throws(WorkFailure) -> ObjectListing {
+        let folder = bucketFolder(bucket)
+        // Only the folder the prefix names can hold matching keys.
+        let start = ObjectKey.lastSegment(of: query.prefix) == query.prefix ? "" : String(query.prefix[..<query.prefix.lastIndex(of: "/")!])
+        var keys: [String] = []
+        let base = start.isEmpty ? folder : folder + "/" + start
+        if let walker = FileManager.default.enumerator(atPath: base) {
+            while let relative = walker.nextObject() as? String {
+                if ObjectKey.lastSegment(of: relative).hasPrefix(ObjectKey.reservedPrefix) {
+                    walker.skipDescendants()
+                    continue
+                }
+                if walker.fileAttributes?[.type] as? FileAttributeType == .typeRegular {
+                    keys.append(start.isEmpty ? relative : start + "/" + relative)
+                }
+            }
+        }
+        return try ObjectListing.page(of: keys, query) { key throws(WorkFailure) in try info(path: folder + "/" + key, key: key) }
+    }
+
+    private func info(path: String, key: String) throws(WorkFailure) -> ObjectInfo? {
+        var status = stat()
+        guard stat(path, &status) == 0, status.st_mode & S_IFMT == S_IFREG else { return nil }
+        let modified = Timestamp(milliseconds: Int64(status.st_mtim.tv_sec) * 1000 + Int64(status.st_mtim.tv_nsec) / 1_000_000)
+        return ObjectInfo(key: key, size: Int(status.st_size), etag: "\"\(try md5(ofFile: path, key: key, status: status))\"", lastModified: modified)
+    }
+
+    private func md5(ofFile path: String, key: String, status: stat) throws(WorkFailure) -> String {
+        let version = FileVersion(device: UInt64(status.st_dev), inode: UInt64(status.st_ino), size: Int64(status.st_size),
+                                  modified: Int64(status.st_mtim.tv_sec) * 1_000_000_000 + Int64(status.st_mtim.tv_nsec))
+        if let digest = digests.digest(of: version) { return digest }
+        let digest: String
+        do {
+            digest = try MD5.hexDigest(ofFile: path)
+        } catch {
+            throw WorkFailure(code: "InternalError", message: "cannot read '\(key)': \(error)")
+        }
+        digests.remember(digest, of: version)
+        return digest
+    }
+}
+
+/// One content of a file: a replacing `rename` gives a new inode, a rewrite a new time or size.
+struct FileVersion: Hashable {
+    var device: UInt64
+    var inode: UInt64
+    var size: Int64
+    var modified: Int64
+}
+
+/// The MD5s of files read lately, so that HEAD and ListObjects read each file once.
+final class DigestCache: Sendable {
+    private let digests = Mutex<[FileVersion: String]>([:])
+    private let capacity: Int
+
+    init(capacity: Int = 50_000) {
+        self.capacity = capacity
+    }
+
+    func digest(of version: FileVersion) -> String? {
+        digests.withLock { $0[version] }
+    }
+
+    func remember(_ digest: String, of version: FileVersion) {
+        digests.withLock { digests in
+            if digests.count >= capacity { digests.removeAll(keepingCapacity: true) }
+            digests[version] = digest
+        }
+    }
+}

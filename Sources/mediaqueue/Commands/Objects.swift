@@ -1,0 +1,89 @@
+import ArgumentParser
+import Foundation
+import MediaQueueApp
+import MediaQueueCore
+
+struct Objects: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Put, get, list and remove a bucket's objects in the configured storage (as the COS object calls do).",
+        subcommands: [Put.self, Get.self, List.self, Remove.self]
+    )
+
+    struct Put: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Upload a local file as an object.")
+        @OptionGroup var options: GlobalOptions
+        @Option(name: .long, help: "The bucket (default: the configured one).") var bucket: String?
+        @Argument(help: "The local file.") var file: String
+        @Argument(help: "The object key, e.g. in/movie.mp4.") var key: String
+
+        func run() async throws {
+            let configuration = try options.load()
+            let application = try MediaQueueApplication(configuration: configuration, logger: options.logger(configuration))
+            guard FileManager.default.isReadableFile(atPath: file) else { throw CommandError("cannot read \(file)") }
+            try await application.putObject(from: file, bucket: bucket ?? configuration.bucket, key: try objectKey(key))
+            print("put \(key)")
+        }
+    }
+
+    struct Get: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Download an object to a local file.")
+        @OptionGroup var options: GlobalOptions
+        @Option(name: .long, help: "The bucket (default: the configured one).") var bucket: String?
+        @Argument(help: "The object key.") var key: String
+        @Argument(help: "The local file to write (default: the key's last segment).") var file: String?
+
+        func run() async throws {
+            let configuration = try options.load()
+            let application = try MediaQueueApplication(configuration: configuration, logger: options.logger(configuration))
+            let objectKey = try objectKey(key)
+            let target = file ?? objectKey.fileName
+            guard try await application.getObject(bucket: bucket ?? configuration.bucket, key: objectKey, to: target) else {
+                throw CommandError("NoSuchKey: the object \(key) does not exist")
+            }
+            print("got \(key) as \(target)")
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "ls", abstract: "List objects: size, ETag, last modified, key; rolled-up prefixes as PRE <prefix>."
+        )
+        @OptionGroup var options: GlobalOptions
+        @Option(name: .long, help: "The bucket (default: the configured one).") var bucket: String?
+        @Option(name: .long, help: "Roll up keys at this delimiter, as ListObjects does (e.g. /).") var delimiter = ""
+        @Argument(help: "Only keys starting with this.") var prefix = ""
+
+        func run() async throws {
+            let configuration = try options.load()
+            let application = try MediaQueueApplication(configuration: configuration, logger: options.logger(configuration))
+            let listing = try await application.listObjects(bucket: bucket ?? configuration.bucket, prefix: prefix, delimiter: delimiter)
+            let times = CITimeFormat()
+            for common in listing.commonPrefixes { print("PRE \(common)") }
+            for object in listing.objects {
+                print([String(object.size), object.etag, times.format(object.lastModified), object.key].joined(separator: "\t"))
+            }
+        }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "rm", abstract: "Remove an object (a missing one is fine).")
+        @OptionGroup var options: GlobalOptions
+        @Option(name: .long, help: "The bucket (default: the configured one).") var bucket: String?
+        @Argument(help: "The object key.") var key: String
+
+        func run() async throws {
+            let configuration = try options.load()
+            let application = try MediaQueueApplication(configuration: configuration, logger: options.logger(configuration))
+            await application.storage.remove(bucket: bucket ?? configuration.bucket, key: try objectKey(key))
+            print("removed \(key)")
+        }
+    }
+}
+
+private func objectKey(_ text: String) throws -> ObjectKey {
+    do {
+        return try ObjectKey(text)
+    } catch {
+        throw CommandError("InvalidArgument: \(error)")
+    }
+}

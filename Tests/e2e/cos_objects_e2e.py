@@ -1,0 +1,97 @@
+"""Moves objects through a running MediaQueue with Tencent's COS Python SDK (cos-python-sdk-v5):
+put_object, get_object (whole and ranged), head_object, list_objects (prefix, delimiter, paging),
+delete_object, and the refusals (a wrong Content-MD5, a key that leaves the bucket, a missing key).
+
+Run by MediaQueueIntegrationTests.ObjectAPITests with MQ_PORT, MQ_BUCKET, MQ_SECRET_ID,
+MQ_SECRET_KEY; MQ_CLI_KEY names an object the test put with `mediaqueue objects put`, holding
+MQ_CLI_BYTES bytes. Every check raises on failure; the last line printed is "objects: ok".
+"""
+import base64
+import hashlib
+import os
+import sys
+
+from qcloud_cos import CosConfig, CosS3Client
+from qcloud_cos.cos_exception import CosServiceError
+
+BUCKET = os.environ["MQ_BUCKET"]
+config = CosConfig(Region="ap-guangzhou", IP="127.0.0.1", Port=int(os.environ["MQ_PORT"]), Scheme="http",
+                   SecretId=os.environ["MQ_SECRET_ID"], SecretKey=os.environ["MQ_SECRET_KEY"])
+cos = CosS3Client(config)
+
+
+def check(condition, what):
+    if not condition:
+        print("FAILED:", what, file=sys.stderr)
+        sys.exit(1)
+    print("ok:", what)
+
+
+def refused(call, status, code, what):
+    try:
+        call()
+    except CosServiceError as error:
+        check(error.get_status_code() == status and (code is None or error.get_error_code() == code),
+              "%s (got %s %s)" % (what, error.get_status_code(), error.get_error_code()))
+        return
+    check(False, what + ": it was not refused")
+
+
+payload = os.urandom(3 * 1024 * 1024 + 17)
+digest = hashlib.md5(payload).hexdigest()
+put = cos.put_object(Bucket=BUCKET, Body=payload, Key="in/big.bin", EnableMD5=True)
+check(put["ETag"].strip('"') == digest, "put_object with Content-MD5 answers the MD5 as ETag")
+
+head = cos.head_object(Bucket=BUCKET, Key="in/big.bin")
+check(int(head["Content-Length"]) == len(payload) and head["ETag"].strip('"') == digest, "head_object: size and ETag")
+check("GMT" in head["Last-Modified"], "head_object: Last-Modified is an HTTP date")
+
+whole = cos.get_object(Bucket=BUCKET, Key="in/big.bin")["Body"].get_raw_stream().read()
+check(whole == payload, "get_object returns the bytes put")
+part = cos.get_object(Bucket=BUCKET, Key="in/big.bin", Range="bytes=1000-1999")
+check(part["Body"].get_raw_stream().read() == payload[1000:2000], "get_object with Range returns that range")
+check(part["Content-Range"] == "bytes 1000-1999/%d" % len(payload), "the ranged answer names its range")
+tail = cos.get_object(Bucket=BUCKET, Key="in/big.bin", Range="bytes=-10")["Body"].get_raw_stream().read()
+check(tail == payload[-10:], "a suffix range returns the last bytes")
+
+for key in ["in/a.mp4", "in/b.mp4", "in/sub/c.mp4", "out/d.jpg", "top.txt"]:
+    cos.put_object(Bucket=BUCKET, Body=key.encode(), Key=key)
+listed = cos.list_objects(Bucket=BUCKET, Prefix="in/", Delimiter="/")
+keys = [entry["Key"] for entry in listed.get("Contents", [])]
+prefixes = [entry["Prefix"] for entry in listed.get("CommonPrefixes", [])]
+check(keys == ["in/a.mp4", "in/b.mp4", "in/big.bin"] and prefixes == ["in/sub/"], "list_objects with a prefix and a delimiter")
+check(listed["IsTruncated"] == "false", "a short listing is not truncated")
+
+seen, marker = [], ""
+while True:
+    page = cos.list_objects(Bucket=BUCKET, MaxKeys=2, Marker=marker)
+    seen += [entry["Key"] for entry in page.get("Contents", [])]
+    if page["IsTruncated"] != "true":
+        break
+    marker = page["NextMarker"]
+cli_key = os.environ["MQ_CLI_KEY"]
+expected = sorted(["in/a.mp4", "in/b.mp4", "in/big.bin", "in/sub/c.mp4", "out/d.jpg", "top.txt", cli_key])
+check(seen == expected, "list_objects pages through every key in order with MaxKeys and Marker")
+small = [entry for entry in cos.list_objects(Bucket=BUCKET, Prefix="top")["Contents"]]
+check(small[0]["Size"] == str(len(b"top.txt")) and small[0]["ETag"].strip('"') == hashlib.md5(b"top.txt").hexdigest(),
+      "a listed object's Size and ETag")
+
+cli_object = cos.get_object(Bucket=BUCKET, Key=cli_key)["Body"].get_raw_stream().read()
+check(len(cli_object) == int(os.environ["MQ_CLI_BYTES"]), "an object put by `mediaqueue objects put` is read through the API")
+
+wrong = base64.b64encode(hashlib.md5(b"something else").digest()).decode()
+refused(lambda: cos.put_object(Bucket=BUCKET, Body=b"payload", Key="in/bad.bin", ContentMD5=wrong),
+        400, "BadDigest", "a body that does not match its Content-MD5 is refused")
+refused(lambda: cos.head_object(Bucket=BUCKET, Key="in/bad.bin"), 404, None, "the refused upload left no object")
+refused(lambda: cos.put_object(Bucket=BUCKET, Body=b"x", Key="in/../../etc/passwd"), 400, "InvalidArgument",
+        "a key that leaves the bucket is refused")
+refused(lambda: cos.get_object(Bucket=BUCKET, Key="in/missing.mp4"), 404, "NoSuchKey", "get_object of a missing key")
+refused(lambda: cos.get_object(Bucket=BUCKET, Key="top.txt", Range="bytes=500-600"), 416, "InvalidRange",
+        "a range beyond the object is refused")
+
+cos.delete_object(Bucket=BUCKET, Key="in/a.mp4")
+refused(lambda: cos.head_object(Bucket=BUCKET, Key="in/a.mp4"), 404, None, "delete_object removes the object")
+cos.delete_object(Bucket=BUCKET, Key="in/a.mp4")
+check(True, "deleting a missing object is fine")
+
+print("objects: ok")
