@@ -13,6 +13,7 @@ public final class MemoryJobStore: JobStore {
         var deliveredAt: [String: Timestamp] = [:]
         var dead: Set<String> = []
         var webhookSecrets: [String: SigningSecrets] = [:]
+        var definitions: [String: Definition] = [:]
         /// The `now` of the latest outbox reads, for tests that wait for a relay to have looked.
         var outboxReadTimes: [Timestamp] = []
     }
@@ -393,6 +394,10 @@ public final class MemoryJobStore: JobStore {
                 return true
             }
         }
+    }
+
+    func withDefinitions<T, E: Error>(_ body: (inout [String: Definition]) throws(E) -> T) throws(E) -> T {
+        try state.withLock { state throws(E) in try body(&state.definitions) }
     }
 
     public func signingSecrets(bucket: String) async throws -> SigningSecrets {

@@ -184,4 +184,14 @@ public struct MeteredJobStore: JobStore {
     public func checkWritable() async throws {
         try await timed("checkWritable") { try await base.checkWritable() }
     }
+
+    // MARK: Definitions (not on a hot path: passed on unmeasured)
+
+    public func createDefinition(_ definition: Definition) async throws { try await base.createDefinition(definition) }
+    public func updateDefinition(_ definition: Definition) async throws { try await base.updateDefinition(definition) }
+    public func definitions(_ kind: Definition.Kind, bucket: String) async throws -> [Definition] { try await base.definitions(kind, bucket: bucket) }
+    public func definition(_ kind: Definition.Kind, id: String) async throws -> Definition? { try await base.definition(kind, id: id) }
+    public func deleteDefinition(_ kind: Definition.Kind, id: String, bucket: String) async throws {
+        try await base.deleteDefinition(kind, id: id, bucket: bucket)
+    }
 }

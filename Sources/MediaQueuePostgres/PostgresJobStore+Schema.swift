@@ -151,6 +151,21 @@ extension PostgresJobStore {
         END
         $$;
         """,
+        """
+        -- Buckets' templates and workflows, as CI's XML.
+        CREATE TABLE definitions (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            bucket TEXT NOT NULL,
+            name TEXT NOT NULL,
+            label TEXT NOT NULL,
+            body TEXT NOT NULL,
+            refs TEXT NOT NULL,
+            create_time BIGINT NOT NULL,
+            update_time BIGINT NOT NULL
+        );
+        CREATE INDEX definitions_bucket ON definitions (bucket, kind, create_time);
+        """,
     ]
 
     /// Brings the schema up to date. Nodes starting at once take turns on an advisory lock, so

@@ -154,6 +154,9 @@ public final class SQLiteJobStore: JobStore {
             // One row that readiness probes rewrite: a write that fails when the disk is full.
             try db.execute(sql: "CREATE TABLE readiness_probe (id INTEGER PRIMARY KEY, checked_at INTEGER NOT NULL)")
         }
+        migrator.registerMigration("v7") { db in
+            try migrateV7(db)
+        }
         return migrator
     }
 }

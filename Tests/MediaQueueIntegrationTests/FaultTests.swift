@@ -30,6 +30,11 @@ final class CrashAfterFirstCommitStore: JobStore, @unchecked Sendable {
 
     func ensureDefaultQueue(bucket: String, template: MediaQueue) async throws -> MediaQueue { try await base.ensureDefaultQueue(bucket: bucket, template: template) }
     func createQueue(_ queue: MediaQueue) async throws { try await base.createQueue(queue) }
+    func createDefinition(_ definition: Definition) async throws { try await base.createDefinition(definition) }
+    func updateDefinition(_ definition: Definition) async throws { try await base.updateDefinition(definition) }
+    func definitions(_ kind: Definition.Kind, bucket: String) async throws -> [Definition] { try await base.definitions(kind, bucket: bucket) }
+    func definition(_ kind: Definition.Kind, id: String) async throws -> Definition? { try await base.definition(kind, id: id) }
+    func deleteDefinition(_ kind: Definition.Kind, id: String, bucket: String) async throws { try await base.deleteDefinition(kind, id: id, bucket: bucket) }
     func queues(bucket: String?) async throws -> [MediaQueue] { try await base.queues(bucket: bucket) }
     func queue(id: QueueID) async throws -> MediaQueue? { try await base.queue(id: id) }
     func updateQueue(_ queue: MediaQueue) async throws { try await base.updateQueue(queue) }
