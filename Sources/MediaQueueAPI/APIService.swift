@@ -19,6 +19,7 @@ public struct APIService: Service {
     /// Routes served beside CI's, outside its signatures (the console).
     let extraRoutes: @Sendable (Router<APIContext>) -> Void
     let objects: ObjectController?
+    let templates: TemplateController
 
     /// `onSubmitted` is called after `POST /jobs` stored jobs (to wake the dispatcher);
     /// `onListening` with the address once the server accepts connections; `readiness` answers
@@ -28,7 +29,7 @@ public struct APIService: Service {
         time: any TimeSource = SystemTimeSource(), logger: Logger, readiness: ReadinessCheck = .alwaysReady, metrics: MetricsSource? = nil,
         onSubmitted: @escaping @Sendable () -> Void = {}, onListening: @escaping @Sendable (String, Int) -> Void = { _, _ in },
         checkRule: @escaping @Sendable (NotifyConfig) throws(CIError) -> Void = { _ in },
-        objects: ObjectAPI? = nil,
+        objects: ObjectAPI? = nil, officialTemplates: [Definition] = [],
         extraRoutes: @escaping @Sendable (Router<APIContext>) -> Void = { _ in }
     ) {
         self.extraRoutes = extraRoutes
@@ -40,6 +41,10 @@ public struct APIService: Service {
             store: store, factory: factory, formatting: formatting, time: time, maxBodyBytes: options.maxBodyBytes, maxJobIDs: options.maxJobIDs,
             onSubmitted: onSubmitted,
             checkRule: checkRule
+        )
+        self.templates = TemplateController(
+            store: store, workers: factory.workers, official: officialTemplates, formatting: formatting, time: time,
+            body: { [controller] request in try await controller.body(request) }
         )
         self.time = time
         self.logger = logger
@@ -56,6 +61,7 @@ public struct APIService: Service {
         router.middlewares.add(CIMiddleware(options: options, time: time, logger: logger))
         if let objects { router.middlewares.add(objects) }
         controller.addRoutes(to: router)
+        templates.addRoutes(to: router)
         extraRoutes(router)
         return router
     }

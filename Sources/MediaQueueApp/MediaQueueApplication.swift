@@ -101,7 +101,8 @@ public struct MediaQueueApplication: Sendable {
             maxBodyBytes: configuration.maxBodyBytes, maxOperations: configuration.maxOperations, maxUserDataBytes: configuration.maxUserDataBytes,
             maxObjectKeyBytes: configuration.maxObjectKeyBytes
         )
-        return SubmissionFactory(queues: queueDirectory(), workers: workers, limits: limits) { url throws(CIError) in
+        let templates = TemplateResolver(store: store, builtInIDs: Set(SystemTemplates.all.map(\.id)))
+        return SubmissionFactory(queues: queueDirectory(), workers: workers, limits: limits, templates: templates) { url throws(CIError) in
             try configuration.checkCallbackURL(url, element: "CallBack")
         }
     }
@@ -218,6 +219,7 @@ public struct MediaQueueApplication: Sendable {
                 objects: ObjectAPI(storage: storage, maxObjectBytes: configuration.maxObjectBytes) { bucket, key in
                     try await objectStored(bucket: bucket, key: key)
                 },
+                officialTemplates: Self.officialTemplates,
                 extraRoutes: { [console = try console(workers)] router in console.addRoutes(to: router) }
             ))
         }

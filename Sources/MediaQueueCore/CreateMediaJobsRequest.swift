@@ -10,6 +10,13 @@ public struct CreateMediaJobsRequest: Sendable, Hashable {
         /// The `<Operation>` element without `Tag`, with `JobLevel` normalised.
         public var operation: XMLTree
         public var jobLevel: Int
+
+        public init(tag: String, input: XMLTree, operation: XMLTree, jobLevel: Int) {
+            self.tag = tag
+            self.input = input
+            self.operation = operation
+            self.jobLevel = jobLevel
+        }
     }
 
     public var queueID: QueueID?

@@ -8,12 +8,15 @@ public struct SubmissionFactory: Sendable {
     /// Refuses a job's own `CallBack` URL early (e.g. a literal private address the delivery's
     /// SSRF guard would refuse anyway); nil checks nothing.
     let checkCallbackURL: (@Sendable (String) throws(CIError) -> Void)?
+    /// Gives operations naming a custom template its parameters; nil knows only built-in ones.
+    public let templates: TemplateResolver?
 
     public init(
         queues: QueueDirectory, workers: WorkerRegistry, limits: SubmissionLimits = SubmissionLimits(),
-        checkCallbackURL: (@Sendable (String) throws(CIError) -> Void)? = nil
+        templates: TemplateResolver? = nil, checkCallbackURL: (@Sendable (String) throws(CIError) -> Void)? = nil
     ) {
         self.limits = limits
+        self.templates = templates
         self.queues = queues
         self.workers = workers
         self.checkCallbackURL = checkCallbackURL
@@ -24,8 +27,10 @@ public struct SubmissionFactory: Sendable {
     public func submission(body: [UInt8], bucket: String, idempotencyKey: String?, now: Timestamp) async -> Result<Submission, CIError> {
         do {
             try BucketName.validate(bucket)
-            let request = try CreateMediaJobsRequest.parse(body, limits: limits) { operation throws(CIError) in
-                try workers.validate(operation)
+            var request = try CreateMediaJobsRequest.parse(body, limits: limits) { _ throws(CIError) in }
+            for index in request.operations.indices {
+                try await templates?.resolve(&request.operations[index], bucket: bucket)
+                try workers.validate(request.operations[index])
             }
             if let url = request.callback.url, !request.callback.isSilenced {
                 try checkCallbackURL?(url)

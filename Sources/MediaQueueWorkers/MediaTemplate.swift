@@ -23,15 +23,4 @@ public struct MediaTemplate: Sendable, Hashable {
         self.body = body
         self.summary = summary
     }
-
-    /// CI's `DescribeMediaTemplates` entry: `TemplateId`, `Name`, `Tag`, `Category` and the body.
-    public var xml: XMLTree {
-        XMLTree("TemplateList", children: [
-            XMLTree("TemplateId", text: id),
-            XMLTree("Name", text: name),
-            XMLTree("Tag", text: tag),
-            XMLTree("Category", text: "Official"),
-            body,
-        ])
-    }
 }

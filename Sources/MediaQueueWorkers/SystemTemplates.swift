@@ -58,8 +58,9 @@ public enum SystemTemplates {
         Dictionary(uniqueKeysWithValues: all.map { ($0.id, $0.name) })
     }
 
-    /// The element an operation runs with: the template's when `Operation.TemplateId` is set
-    /// (it wins over inline parameters), else the inline `container` element.
+    /// The element an operation runs with: the built-in template's when `Operation.TemplateId`
+    /// names one (it wins over inline parameters), else the inline `container` element (a custom
+    /// template's parameters were put there at submission).
     ///
     /// Throws `InvalidArgument` naming `Operation.TemplateId` when the id is unknown or belongs to
     /// another job type.
@@ -68,7 +69,10 @@ public enum SystemTemplates {
             return (operation[container], nil)
         }
         guard let template = template(id: id) else {
-            throw OperationFields.invalid("Operation.TemplateId", "'\(id)' is not a template here (`mediaqueue templates list` shows them)")
+            // A bucket's own template was resolved at submission (`TemplateResolver`): its
+            // parameters are the container, its name beside the id.
+            if operation["TemplateName"] != nil, let element = operation[container] { return (element, nil) }
+            throw OperationFields.invalid("Operation.TemplateId", "'\(id)' is not a template here (GET /template or `mediaqueue templates list` shows them)")
         }
         guard template.tag == tag else {
             throw OperationFields.invalid("Operation.TemplateId", "'\(id)' (\(template.name)) is a \(template.tag) template, not \(tag)")
