@@ -33,6 +33,9 @@ extension Job {
         }
         if let mediaInfo { operationElement.set(mediaInfo) }
         if let mediaResult { operationElement.set(mediaResult) }
+        // A workflow's job keeps its Workflow block in its stored Operation; CI shows it beside.
+        let workflow = operationElement["Workflow"]
+        operationElement.remove("Workflow")
 
         return XMLTree("JobsDetail", children: [
             XMLTree("Code", text: code),
@@ -47,7 +50,7 @@ extension Job {
             XMLTree("Tag", text: tag),
             inputElement,
             operationElement,
-        ])
+        ] + (workflow.map { [$0] } ?? []))
     }
 }
 

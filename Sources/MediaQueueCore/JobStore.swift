@@ -2,7 +2,7 @@
 /// transactional store.
 ///
 /// Every method is one transaction. Drivers: `MemoryJobStore` (tests), SQLite, PostgreSQL.
-public protocol JobStore: DefinitionStore {
+public protocol JobStore: DefinitionStore, RunStore {
     // MARK: Queues
 
     /// The bucket's queue named `queue-1`, created (with `template`'s settings) the first time

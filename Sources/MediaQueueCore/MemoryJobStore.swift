@@ -2,7 +2,7 @@ import Synchronization
 
 /// A `JobStore` in memory, with the same semantics as the database drivers, for unit tests.
 public final class MemoryJobStore: JobStore {
-    private struct State {
+    struct State {
         var queues: [QueueID: MediaQueue] = [:]
         var queueOrder: [QueueID] = []
         var jobs: [JobID: Job] = [:]
@@ -14,11 +14,13 @@ public final class MemoryJobStore: JobStore {
         var dead: Set<String> = []
         var webhookSecrets: [String: SigningSecrets] = [:]
         var definitions: [String: Definition] = [:]
+        var runs: [String: WorkflowRun] = [:]
+        var nextRunSequence: Int64 = 1
         /// The `now` of the latest outbox reads, for tests that wait for a relay to have looked.
         var outboxReadTimes: [Timestamp] = []
     }
 
-    private let state = Mutex(State())
+    let state = Mutex(State())
     private let time: any TimeSource
 
     public init(time: any TimeSource = SystemTimeSource()) {
@@ -95,7 +97,7 @@ public final class MemoryJobStore: JobStore {
         }
     }
 
-    private func store(_ submissions: [Submission], in state: inout State) -> [SubmissionOutcome] {
+    func store(_ submissions: [Submission], in state: inout State) -> [SubmissionOutcome] {
         submissions.map { submission in
             if let key = submission.idempotencyKey, let seen = state.keys[key] {
                 return .duplicate(seen.ids)
@@ -394,10 +396,6 @@ public final class MemoryJobStore: JobStore {
                 return true
             }
         }
-    }
-
-    func withDefinitions<T, E: Error>(_ body: (inout [String: Definition]) throws(E) -> T) throws(E) -> T {
-        try state.withLock { state throws(E) in try body(&state.definitions) }
     }
 
     public func signingSecrets(bucket: String) async throws -> SigningSecrets {

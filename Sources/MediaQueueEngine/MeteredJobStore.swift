@@ -194,4 +194,16 @@ public struct MeteredJobStore: JobStore {
     public func deleteDefinition(_ kind: Definition.Kind, id: String, bucket: String) async throws {
         try await base.deleteDefinition(kind, id: id, bucket: bucket)
     }
+
+    // MARK: Runs (not on a hot path: passed on unmeasured)
+
+    public func createRun(_ run: WorkflowRun, jobs: [Job]) async throws -> WorkflowRun { try await base.createRun(run, jobs: jobs) }
+    public func updateRun(_ run: WorkflowRun, jobs: [Job], outbox: [OutboxEntry]) async throws -> Bool {
+        try await base.updateRun(run, jobs: jobs, outbox: outbox)
+    }
+    public func run(id: String) async throws -> WorkflowRun? { try await base.run(id: id) }
+    public func runs(_ query: RunQuery) async throws -> [WorkflowRun] { try await base.runs(query) }
+    public func runningRuns(after sequence: Int64, limit: Int) async throws -> [WorkflowRun] {
+        try await base.runningRuns(after: sequence, limit: limit)
+    }
 }

@@ -166,6 +166,22 @@ extension PostgresJobStore {
         );
         CREATE INDEX definitions_bucket ON definitions (bucket, kind, create_time);
         """,
+        """
+        -- Workflow runs: a row per run, its document in body; version guards updates.
+        CREATE TABLE workflow_runs (
+            seq BIGSERIAL PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            bucket TEXT NOT NULL,
+            workflow_id TEXT NOT NULL,
+            state TEXT NOT NULL,
+            object TEXT NOT NULL,
+            create_time BIGINT NOT NULL,
+            version BIGINT NOT NULL,
+            body TEXT NOT NULL
+        );
+        CREATE INDEX workflow_runs_list ON workflow_runs (bucket, workflow_id, seq);
+        CREATE INDEX workflow_runs_running ON workflow_runs (seq) WHERE state = 'Running';
+        """,
     ]
 
     /// Brings the schema up to date. Nodes starting at once take turns on an advisory lock, so

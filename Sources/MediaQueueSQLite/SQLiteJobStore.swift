@@ -157,6 +157,9 @@ public final class SQLiteJobStore: JobStore {
         migrator.registerMigration("v7") { db in
             try migrateV7(db)
         }
+        migrator.registerMigration("v8") { db in
+            try migrateV8(db)
+        }
         return migrator
     }
 }

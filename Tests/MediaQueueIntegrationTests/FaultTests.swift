@@ -35,6 +35,11 @@ final class CrashAfterFirstCommitStore: JobStore, @unchecked Sendable {
     func definitions(_ kind: Definition.Kind, bucket: String) async throws -> [Definition] { try await base.definitions(kind, bucket: bucket) }
     func definition(_ kind: Definition.Kind, id: String) async throws -> Definition? { try await base.definition(kind, id: id) }
     func deleteDefinition(_ kind: Definition.Kind, id: String, bucket: String) async throws { try await base.deleteDefinition(kind, id: id, bucket: bucket) }
+    func createRun(_ run: WorkflowRun, jobs: [Job]) async throws -> WorkflowRun { try await base.createRun(run, jobs: jobs) }
+    func updateRun(_ run: WorkflowRun, jobs: [Job], outbox: [OutboxEntry]) async throws -> Bool { try await base.updateRun(run, jobs: jobs, outbox: outbox) }
+    func run(id: String) async throws -> WorkflowRun? { try await base.run(id: id) }
+    func runs(_ query: RunQuery) async throws -> [WorkflowRun] { try await base.runs(query) }
+    func runningRuns(after sequence: Int64, limit: Int) async throws -> [WorkflowRun] { try await base.runningRuns(after: sequence, limit: limit) }
     func queues(bucket: String?) async throws -> [MediaQueue] { try await base.queues(bucket: bucket) }
     func queue(id: QueueID) async throws -> MediaQueue? { try await base.queue(id: id) }
     func updateQueue(_ queue: MediaQueue) async throws { try await base.updateQueue(queue) }

@@ -1,0 +1,52 @@
+import Synchronization
+
+extension MemoryJobStore {
+    public func createRun(_ run: WorkflowRun, jobs: [Job]) async throws -> WorkflowRun {
+        try state.withLock { state throws(CIError) in
+            var stored = run
+            if !jobs.isEmpty, case .refused(let error) = store([Submission(idempotencyKey: nil, jobs: jobs)], in: &state).first {
+                throw error
+            }
+            stored.sequence = state.nextRunSequence
+            state.nextRunSequence += 1
+            state.runs[run.id] = stored
+            return stored
+        }
+    }
+
+    public func updateRun(_ run: WorkflowRun, jobs: [Job], outbox: [OutboxEntry]) async throws -> Bool {
+        try state.withLock { state throws(CIError) in
+            guard let stored = state.runs[run.id], stored.version == run.version else { return false }
+            if !jobs.isEmpty, case .refused(let error) = store([Submission(idempotencyKey: nil, jobs: jobs)], in: &state).first {
+                throw error
+            }
+            for entry in outbox { state.outbox[entry.id] = entry }
+            var updated = run
+            updated.version += 1
+            updated.sequence = stored.sequence
+            state.runs[run.id] = updated
+            return true
+        }
+    }
+
+    public func run(id: String) async throws -> WorkflowRun? {
+        state.withLock { $0.runs[id] }
+    }
+
+    public func runs(_ query: RunQuery) async throws -> [WorkflowRun] {
+        state.withLock { state in
+            let ordered = state.runs.values.filter(query.matches).sorted { query.newestFirst ? $0.sequence > $1.sequence : $0.sequence < $1.sequence }
+            let after = ordered.filter { run in
+                guard let after = query.after else { return true }
+                return query.newestFirst ? run.sequence < after : run.sequence > after
+            }
+            return Array(after.prefix(query.limit))
+        }
+    }
+
+    public func runningRuns(after sequence: Int64, limit: Int) async throws -> [WorkflowRun] {
+        state.withLock { state in
+            Array(state.runs.values.filter { $0.state == .running && $0.sequence > sequence }.sorted { $0.sequence < $1.sequence }.prefix(limit))
+        }
+    }
+}

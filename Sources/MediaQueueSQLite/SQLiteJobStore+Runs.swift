@@ -1,0 +1,120 @@
+import GRDB
+public import MediaQueueCore
+import MediaQueueXML
+
+/// Workflow runs (schema v8): a row per run, its document in `body`.
+extension SQLiteJobStore {
+    static func migrateV8(_ db: Database) throws {
+        try db.execute(sql: """
+            CREATE TABLE workflow_runs (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                id TEXT NOT NULL UNIQUE,
+                bucket TEXT NOT NULL,
+                workflow_id TEXT NOT NULL,
+                state TEXT NOT NULL,
+                object TEXT NOT NULL,
+                create_time INTEGER NOT NULL,
+                version INTEGER NOT NULL,
+                body TEXT NOT NULL
+            );
+            CREATE INDEX workflow_runs_list ON workflow_runs (bucket, workflow_id, seq);
+            CREATE INDEX workflow_runs_running ON workflow_runs (seq) WHERE state = 'Running';
+            """)
+    }
+
+    public func createRun(_ run: WorkflowRun, jobs: [Job]) async throws -> WorkflowRun {
+        let now = time.now
+        let (stored, created) = try await transaction { db in
+            let created = try Self.storeRunJobs(jobs, now: now, db)
+            try db.execute(
+                sql: "INSERT INTO workflow_runs (id, bucket, workflow_id, state, object, create_time, version, body) VALUES (?, ?, ?, ?, ?, ?, 0, ?)",
+                arguments: [run.id, run.bucket, run.workflowID, run.state.rawValue, run.object, run.createTime.milliseconds, run.storedXML.xmlString()]
+            )
+            var stored = run
+            stored.sequence = db.lastInsertedRowID
+            return (stored, created)
+        }
+        recentJobs.insert(created)
+        return stored
+    }
+
+    public func updateRun(_ run: WorkflowRun, jobs: [Job], outbox: [OutboxEntry]) async throws -> Bool {
+        let now = time.now
+        let (updated, created) = try await transaction { db in
+            try db.execute(
+                sql: "UPDATE workflow_runs SET state = ?, version = version + 1, body = ? WHERE id = ? AND version = ?",
+                arguments: [run.state.rawValue, run.storedXML.xmlString(), run.id, run.version]
+            )
+            guard db.changesCount == 1 else { return (false, [Job]()) }
+            let created = try Self.storeRunJobs(jobs, now: now, db)
+            for entry in outbox { try Self.insertOutbox(entry, db) }
+            return (true, created)
+        }
+        recentJobs.insert(created)
+        return updated
+    }
+
+    public func run(id: String) async throws -> WorkflowRun? {
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT seq, version, body FROM workflow_runs WHERE id = ?", arguments: [id]).map(Self.run)
+        }
+    }
+
+    public func runs(_ query: RunQuery) async throws -> [WorkflowRun] {
+        var sql = "SELECT seq, version, body FROM workflow_runs WHERE bucket = ?"
+        var arguments: StatementArguments = [query.bucket]
+        if let workflowID = query.workflowID {
+            sql += " AND workflow_id = ?"
+            _ = arguments.append(contentsOf: [workflowID])
+        }
+        if !query.states.isEmpty {
+            sql += " AND state IN (\(query.states.map { _ in "?" }.joined(separator: ",")))"
+            _ = arguments.append(contentsOf: StatementArguments(query.states.map(\.rawValue)))
+        }
+        if let object = query.object {
+            sql += " AND object = ?"
+            _ = arguments.append(contentsOf: [object])
+        }
+        if let from = query.createdFrom {
+            sql += " AND create_time >= ?"
+            _ = arguments.append(contentsOf: [from.milliseconds])
+        }
+        if let to = query.createdTo {
+            sql += " AND create_time <= ?"
+            _ = arguments.append(contentsOf: [to.milliseconds])
+        }
+        if let after = query.after {
+            sql += query.newestFirst ? " AND seq < ?" : " AND seq > ?"
+            _ = arguments.append(contentsOf: [after])
+        }
+        sql += " ORDER BY seq \(query.newestFirst ? "DESC" : "ASC") LIMIT ?"
+        _ = arguments.append(contentsOf: [query.limit])
+        let statement = sql
+        let values = arguments
+        return try await read { db in try Row.fetchAll(db, sql: statement, arguments: values).map(Self.run) }
+    }
+
+    public func runningRuns(after sequence: Int64, limit: Int) async throws -> [WorkflowRun] {
+        try await read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT seq, version, body FROM workflow_runs WHERE state = 'Running' AND seq > ? ORDER BY seq LIMIT ?",
+                arguments: [sequence, limit]
+            ).map(Self.run)
+        }
+    }
+
+    /// A run's jobs stored as one submission, in the caller's transaction; a refusal (a full
+    /// queue) undoes the transaction.
+    private static func storeRunJobs(_ jobs: [Job], now: Timestamp, _ db: Database) throws -> [Job] {
+        guard !jobs.isEmpty else { return [] }
+        switch try store([Submission(idempotencyKey: nil, jobs: jobs)], now: now, db).first {
+        case .refused(let error)?: throw error
+        case .created(let created)?: return created
+        default: return []
+        }
+    }
+
+    private static func run(_ row: Row) throws -> WorkflowRun {
+        try WorkflowRun(stored: try XMLDocumentParser.parse(row["body"] as String), version: row["version"], sequence: row["seq"])
+    }
+}

@@ -1,0 +1,99 @@
+import MediaQueueCore
+import MediaQueueXML
+import Testing
+
+@Suite struct WorkflowTopologyTests {
+    static func topology(_ dependencies: String, nodes: String, start: String = "<ObjectPrefix>in/</ObjectPrefix>") throws -> WorkflowTopology {
+        try WorkflowTopology.parse(try XMLDocumentParser.parse(
+            "<Topology><Dependencies>\(dependencies)</Dependencies><Nodes><Start><Type>Start</Type><Input>\(start)</Input></Start>\(nodes)</Nodes></Topology>"
+        ))
+    }
+
+    static func node(_ name: String, _ type: String) -> String {
+        "<\(name)><Type>\(type)</Type><Operation><Output><Object>out/${RunId}/\(name)</Object></Output></Operation></\(name)>"
+    }
+
+    static let diamond = (
+        "<Start>Transcode_1,Snapshot_1</Start><Transcode_1>Animation_1</Transcode_1><Snapshot_1>End</Snapshot_1><Animation_1>End</Animation_1>",
+        node("Transcode_1", "Transcode") + node("Snapshot_1", "Snapshot") + node("Animation_1", "Animation")
+    )
+
+    func errorElement(_ body: () throws -> WorkflowTopology) -> String? {
+        do {
+            _ = try body()
+            return nil
+        } catch let error as CIError {
+            return error.element
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    @Test func aGraphFromStartToEndIsOrderedAndItsFirstNodesAreKnown() throws {
+        let topology = try Self.topology(Self.diamond.0, nodes: Self.diamond.1)
+        #expect(topology.nodes.map(\.name).firstIndex(of: "Animation_1")! > topology.nodes.map(\.name).firstIndex(of: "Transcode_1")!)
+        #expect(Set(topology.firstNodes.map(\.name)) == ["Transcode_1", "Snapshot_1"])
+        #expect(topology.dependencies["Animation_1"] == ["Transcode_1"])
+        #expect(topology.start.objectPrefix == "in/")
+    }
+
+    @Test func badGraphsAreRefusedNamingTheNode() {
+        let cyclic = "<Start>Transcode_1</Start><Transcode_1>Snapshot_1</Transcode_1><Snapshot_1>Transcode_1,End</Snapshot_1>"
+        let nodes = Self.node("Transcode_1", "Transcode") + Self.node("Snapshot_1", "Snapshot")
+        let onCycle = errorElement { try Self.topology(cyclic, nodes: nodes) }
+        #expect(onCycle == "Topology.Dependencies.Snapshot_1" || onCycle == "Topology.Dependencies.Transcode_1", "\(onCycle ?? "accepted")")
+        #expect(errorElement { try Self.topology("<Start>Teleport_1</Start><Teleport_1>End</Teleport_1>", nodes: Self.node("Teleport_1", "Teleport")) }
+            == "Topology.Nodes.Teleport_1.Type")
+        #expect(errorElement { try Self.topology("<Start>Ghost_1</Start>", nodes: Self.node("Snapshot_1", "Snapshot")) } == "Topology.Dependencies.Start")
+        #expect(errorElement { try Self.topology("<Start>Snapshot_1</Start><Snapshot_1>End</Snapshot_1>", nodes: Self.node("Snapshot_1", "Snapshot") + Self.node("Transcode_9", "Transcode")) }
+            == "Topology.Nodes.Transcode_9")
+        #expect(errorElement { try Self.topology("<Start>Snapshot_1</Start><Snapshot_1>Transcode_1</Snapshot_1><Transcode_1>Snapshot_1</Transcode_1>", nodes: nodes) } != nil)
+    }
+
+    @Test func theStartFilterAdmitsByPrefixAndExtension() throws {
+        let filtered = try Self.topology(
+            "<Start>Snapshot_1</Start><Snapshot_1>End</Snapshot_1>", nodes: Self.node("Snapshot_1", "Snapshot"),
+            start: "<ObjectPrefix>in/</ObjectPrefix><ExtFilter><State>On</State><Video>true</Video><Custom>true</Custom><CustomExts>raw/dat</CustomExts></ExtFilter>"
+        ).start
+        #expect(filtered.admits("in/a.MP4"))
+        #expect(filtered.admits("in/x/b.dat"))
+        #expect(!filtered.admits("in/c.jpg"))
+        #expect(!filtered.admits("out/a.mp4"))
+        #expect(!filtered.admits("in/noext"))
+    }
+
+    @Test func aRunStartsNodesWhenTheirDependenciesSucceedAndEndsWithItsTasks() throws {
+        let topology = try Self.topology(Self.diamond.0, nodes: Self.diamond.1)
+        let queue = MediaQueue(bucket: "b", name: "queue-1", createTime: Timestamp(seconds: 0))
+        let now = Timestamp(seconds: 10)
+        func job(_ node: String) -> Job {
+            Job(bucket: "b", queueID: queue.id, tag: topology.node(node)!.type, jobLevel: 0, input: XMLTree("Input"), operation: XMLTree("Operation"), creationTime: now)
+        }
+        var run = WorkflowRun(bucket: "b", workflowID: "w", workflowName: "flow", object: "in/a.mp4", queueID: queue.id, topology: topology, now: now)
+        let (fresh, first) = run.advanced(jobs: [:], topology: topology, now: now)
+        #expect(Set(first) == ["Transcode_1", "Snapshot_1"])
+        var transcode = job("Transcode_1"), snapshot = job("Snapshot_1")
+        run = fresh.started(["Transcode_1": transcode, "Snapshot_1": snapshot], at: now)
+        let firstTwo = run
+        #expect(run.advanced(jobs: [transcode.id: transcode, snapshot.id: snapshot], topology: topology, now: now).ready.isEmpty)
+
+        transcode.state = .success
+        let (afterTranscode, next) = run.advanced(jobs: [transcode.id: transcode, snapshot.id: snapshot], topology: topology, now: now)
+        #expect(next == ["Animation_1"])
+        var animation = job("Animation_1")
+        run = afterTranscode.started(["Animation_1": animation], at: now)
+        snapshot.state = .success
+        animation.state = .success
+        let (done, none) = run.advanced(jobs: [transcode.id: transcode, snapshot.id: snapshot, animation.id: animation], topology: topology, now: now)
+        #expect(none.isEmpty && done.state == .success)
+        #expect(done.tasks.map(\.state) == ["Success", "Success", "Success"])
+
+        // A failure ends the run Failed once nothing else runs, and starts nothing more.
+        transcode.state = .failed
+        snapshot.state = .running
+        let (failing, blocked) = firstTwo.advanced(jobs: [transcode.id: transcode, snapshot.id: snapshot], topology: topology, now: now)
+        #expect(blocked.isEmpty && failing.state == .running, "the snapshot still runs")
+        snapshot.state = .success
+        #expect(firstTwo.advanced(jobs: [transcode.id: transcode, snapshot.id: snapshot], topology: topology, now: now).run.state == .failed)
+    }
+}

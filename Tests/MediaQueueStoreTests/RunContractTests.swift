@@ -1,0 +1,92 @@
+import MediaQueueCore
+import MediaQueueTestSupport
+import MediaQueueXML
+import Testing
+
+/// Workflow runs kept by every store: created with their first jobs in one transaction, updated
+/// only from the version read, listed and paged.
+@Suite struct RunContractTests {
+    static let topology = try! WorkflowTopology.parse(try! XMLDocumentParser.parse("""
+        <Topology><Dependencies><Start>Snapshot_1</Start><Snapshot_1>End</Snapshot_1></Dependencies>
+        <Nodes><Start><Type>Start</Type><Input><ObjectPrefix>in/</ObjectPrefix></Input></Start>
+        <Snapshot_1><Type>Snapshot</Type><Operation><Output><Object>o/${Number}.jpg</Object></Output></Operation></Snapshot_1></Nodes></Topology>
+        """))
+
+    func run(_ queue: MediaQueue, workflow: String = "w1", object: String = "in/a.mp4", at seconds: Int64 = 1) -> WorkflowRun {
+        WorkflowRun(bucket: queue.bucket, workflowID: workflow, workflowName: "flow", object: object, queueID: queue.id, topology: Self.topology, now: Timestamp(seconds: seconds))
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func aRunIsStoredWithItsFirstJobsAndUpdatedOnlyFromTheVersionRead(_ kind: StoreKind) async throws {
+        let store = try await kind.make()
+        let queue = try await store.ensureDefaultQueue(bucket: "b", template: template())
+        let job = newJob(queue)
+        let created = try await store.createRun(run(queue).started(["Snapshot_1": job], at: Timestamp(seconds: 1)), jobs: [job])
+        #expect(created.sequence > 0)
+        #expect(try await store.job(id: job.id)?.state == .submitted, "the first job is stored with the run")
+        let read = try #require(try await store.run(id: created.id))
+        #expect(read == created, "every field of the run reads back")
+        #expect(read.tasks.first?.jobID == job.id)
+
+        var succeeded = read
+        succeeded.state = .success
+        let event = OutboxEntry(
+            jobID: JobID(rawValue: read.id), bucket: "b", target: .url("http://127.0.0.1:9/hook"), routingKey: "r", body: Array("x".utf8),
+            contentType: "application/xml", nextAttempt: Timestamp(seconds: 1), createdAt: Timestamp(seconds: 1)
+        )
+        #expect(try await store.updateRun(succeeded, jobs: [], outbox: [event]))
+        #expect(try await store.run(id: read.id)?.state == .success)
+        #expect(try await store.run(id: read.id)?.version == read.version + 1)
+        #expect(try await store.dueOutbox(.url, now: Timestamp(seconds: 2), limit: 10).map(\.id) == [event.id], "the run's end is queued with it")
+
+        var stale = read
+        stale.state = .failed
+        #expect(try await store.updateRun(stale, jobs: [newJob(queue)], outbox: []) == false, "an update from an old version changes nothing")
+        #expect(try await store.run(id: read.id)?.state == .success)
+        #expect(try await store.jobs(JobQuery(bucket: "b")).count == 1, "nor stores its jobs")
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func aRunWhoseJobsDoNotFitItsQueueIsNotStored(_ kind: StoreKind) async throws {
+        let store = try await kind.make()
+        let queue = try await store.ensureDefaultQueue(bucket: "b", template: template(maxSize: 1))
+        _ = try await submitOne(store, newJob(queue))
+        let refused = run(queue)
+        await #expect(throws: CIError.self) { _ = try await store.createRun(refused, jobs: [newJob(queue)]) }
+        #expect(try await store.run(id: refused.id) == nil)
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func runsAreListedByWorkflowAndStateNewestFirstInPages(_ kind: StoreKind) async throws {
+        let store = try await kind.make()
+        let queue = try await store.ensureDefaultQueue(bucket: "b", template: template())
+        var ids: [String] = []
+        for index in 0..<5 {
+            let stored = try await store.createRun(run(queue, workflow: index == 4 ? "w2" : "w1", at: Int64(index)), jobs: [])
+            ids.append(stored.id)
+        }
+        var done = try #require(try await store.run(id: ids[1]))
+        done.state = .failed
+        #expect(try await store.updateRun(done, jobs: [], outbox: []))
+
+        var query = RunQuery(bucket: "b", workflowID: "w1")
+        query.limit = 2
+        let first = try await store.runs(query)
+        #expect(first.map(\.id) == [ids[3], ids[2]])
+        query.after = first.last?.sequence
+        #expect(try await store.runs(query).map(\.id) == [ids[1], ids[0]])
+        var failed = RunQuery(bucket: "b")
+        failed.states = [.failed]
+        #expect(try await store.runs(failed).map(\.id) == [ids[1]])
+        var oldest = RunQuery(bucket: "b")
+        oldest.newestFirst = false
+        oldest.limit = 1
+        #expect(try await store.runs(oldest).map(\.id) == [ids[0]])
+        #expect(try await store.runs(RunQuery(bucket: "other")).isEmpty)
+
+        let running = try await store.runningRuns(after: 0, limit: 10).map(\.id)
+        #expect(running == [ids[0], ids[2], ids[3], ids[4]])
+        let later = try await store.runningRuns(after: try #require(try await store.run(id: ids[2])?.sequence), limit: 1).map(\.id)
+        #expect(later == [ids[3]])
+    }
+}
