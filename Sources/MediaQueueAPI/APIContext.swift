@@ -1,4 +1,6 @@
 public import Hummingbird
+import MediaQueueXML
+import NIOCore
 
 /// Per-request state: the bucket the request is about and the id printed in `x-ci-request-id`
 /// and error bodies.
@@ -11,5 +13,15 @@ public struct APIContext: RequestContext {
 
     public init(source: Source) {
         self.coreContext = .init(source: source)
+    }
+}
+
+extension APIContext {
+    /// `<Response><RequestId/>…children…</Response>`, as CI answers.
+    func answer(_ children: [XMLTree]) -> Response {
+        let tree = XMLTree("Response", children: [XMLTree("RequestId", text: requestID)] + children)
+        return Response(
+            status: .ok, headers: [.contentType: "application/xml"], body: .init(byteBuffer: ByteBuffer(bytes: tree.xmlBytes(declaration: true)))
+        )
     }
 }

@@ -20,6 +20,7 @@ public struct APIService: Service {
     let extraRoutes: @Sendable (Router<APIContext>) -> Void
     let objects: ObjectController?
     let templates: TemplateController
+    let workflows: WorkflowController?
 
     /// `onSubmitted` is called after `POST /jobs` stored jobs (to wake the dispatcher);
     /// `onListening` with the address once the server accepts connections; `readiness` answers
@@ -29,7 +30,7 @@ public struct APIService: Service {
         time: any TimeSource = SystemTimeSource(), logger: Logger, readiness: ReadinessCheck = .alwaysReady, metrics: MetricsSource? = nil,
         onSubmitted: @escaping @Sendable () -> Void = {}, onListening: @escaping @Sendable (String, Int) -> Void = { _, _ in },
         checkRule: @escaping @Sendable (NotifyConfig) throws(CIError) -> Void = { _ in },
-        objects: ObjectAPI? = nil, officialTemplates: [Definition] = [],
+        objects: ObjectAPI? = nil, officialTemplates: [Definition] = [], workflows: WorkflowRunner? = nil,
         extraRoutes: @escaping @Sendable (Router<APIContext>) -> Void = { _ in }
     ) {
         self.extraRoutes = extraRoutes
@@ -46,6 +47,12 @@ public struct APIService: Service {
             store: store, workers: factory.workers, official: officialTemplates, formatting: formatting, time: time,
             body: { [controller] request in try await controller.body(request) }
         )
+        let body: @Sendable (Request) async throws -> [UInt8] = { [controller] request in try await controller.body(request) }
+        self.workflows = workflows.map { runner in
+            WorkflowController(
+                store: store, runner: runner, storage: objects?.storage, formatting: formatting, time: time, body: body, checkRule: checkRule
+            )
+        }
         self.time = time
         self.logger = logger
         self.onListening = onListening
@@ -62,6 +69,7 @@ public struct APIService: Service {
         if let objects { router.middlewares.add(objects) }
         controller.addRoutes(to: router)
         templates.addRoutes(to: router)
+        workflows?.addRoutes(to: router)
         extraRoutes(router)
         return router
     }

@@ -151,26 +151,12 @@ struct CIController: Sendable {
         var filter = JobQuery(bucket: context.bucket)
         filter.tag = query.nonEmpty("tag")
         filter.queueID = query.nonEmpty("queueId").map(QueueID.init(rawValue:))
-        if let states = query.nonEmpty("states") {
-            for name in states.split(separator: ",").map({ String($0).trimmed }) where name.lowercased() != "all" {
-                guard let state = JobState(ciName: name) else {
-                    throw CIError(.invalidArgument, "states: unknown state '\(name)'", element: "states")
-                }
-                filter.states.insert(state)
-            }
-        }
-        switch query.nonEmpty("orderByTime")?.lowercased() {
-        case nil, "desc": filter.newestFirst = true
-        case "asc": filter.newestFirst = false
-        case let other?: throw CIError(.invalidArgument, "orderByTime must be Desc or Asc, not '\(other)'", element: "orderByTime")
-        }
+        filter.states = Set(try query.states(JobState.init(ciName:)))
+        filter.newestFirst = try query.newestFirst()
         filter.createdFrom = try query.time("startCreationTime")
         filter.createdTo = try query.time("endCreationTime")
         let size = try query.int("size", default: 10, range: 1...100)
-        if let token = query.nonEmpty("nextToken") {
-            guard let after = Int64(token) else { throw CIError(.invalidArgument, "nextToken is not one this service gave", element: "nextToken") }
-            filter.after = after
-        }
+        filter.after = try query.nextToken()
         filter.limit = size + 1
         let jobs = try await store.jobs(filter)
         let page = jobs.prefix(size)
@@ -230,6 +216,33 @@ extension FlatDictionary<Substring, Substring> {
             throw CIError(.invalidArgument, "\(name) must look like 2001-01-01T00:00:00+0800", element: name)
         }
         return time
+    }
+
+    /// `states`: a comma-separated list, `All` (or nothing) for every state.
+    func states<State>(_ parse: (String) -> State?) throws(CIError) -> [State] {
+        guard let list = nonEmpty("states") else { return [] }
+        var states: [State] = []
+        for name in list.split(separator: ",").map({ String($0).trimmed }) where name.lowercased() != "all" {
+            guard let state = parse(name) else { throw CIError(.invalidArgument, "states: unknown state '\(name)'", element: "states") }
+            states.append(state)
+        }
+        return states
+    }
+
+    /// `orderByTime`: `Desc` (the default) or `Asc`.
+    func newestFirst() throws(CIError) -> Bool {
+        switch nonEmpty("orderByTime")?.lowercased() {
+        case nil, "desc": return true
+        case "asc": return false
+        case let other?: throw CIError(.invalidArgument, "orderByTime must be Desc or Asc, not '\(other)'", element: "orderByTime")
+        }
+    }
+
+    /// `nextToken`: the sequence number after which the next page starts.
+    func nextToken() throws(CIError) -> Int64? {
+        guard let token = nonEmpty("nextToken") else { return nil }
+        guard let after = Int64(token) else { throw CIError(.invalidArgument, "nextToken is not one this service gave", element: "nextToken") }
+        return after
     }
 
     func int(_ name: String, default value: Int, range: ClosedRange<Int>) throws(CIError) -> Int {

@@ -32,7 +32,7 @@ struct TemplateController: Sendable {
             body: parsed.parameters, createTime: now, updateTime: now
         )
         try await store.createDefinition(template)
-        return answer(context, [document("Template", template)])
+        return context.answer([document("Template", template)])
     }
 
     func update(_ request: Request, _ context: APIContext) async throws -> Response {
@@ -48,7 +48,7 @@ struct TemplateController: Sendable {
         template.body = parsed.parameters
         template.updateTime = time.now
         try await store.updateDefinition(template)
-        return answer(context, [document("Template", template)])
+        return context.answer([document("Template", template)])
     }
 
     func list(_ request: Request, _ context: APIContext) async throws -> Response {
@@ -68,7 +68,7 @@ struct TemplateController: Sendable {
         let pageNumber = try query.int("pageNumber", default: 1, range: 1...100_000)
         let pageSize = try query.int("pageSize", default: 10, range: 1...100)
         let page = templates.dropFirst((pageNumber - 1) * pageSize).prefix(pageSize)
-        return answer(context, [
+        return context.answer([
             XMLTree("TotalCount", text: String(templates.count)),
             XMLTree("PageNumber", text: String(pageNumber)),
             XMLTree("PageSize", text: String(pageSize)),
@@ -81,7 +81,7 @@ struct TemplateController: Sendable {
             throw CIError(.invalidArgument, "template \(id) is built in and cannot be deleted", element: "TemplateId")
         }
         try await store.deleteDefinition(.template, id: id, bucket: context.bucket)
-        return answer(context, [XMLTree("TemplateId", text: id)])
+        return context.answer([XMLTree("TemplateId", text: id)])
     }
 
     /// The body as a template request whose parameters pass the checks of the tag's worker.
@@ -101,13 +101,6 @@ struct TemplateController: Sendable {
             name, id: template.id, name: template.name, tag: template.label, category: custom ? "Custom" : "Official",
             parameters: template.body, bucket: custom ? template.bucket : nil, created: custom ? template.createTime : nil,
             updated: custom ? template.updateTime : nil, formatting: formatting
-        )
-    }
-
-    private func answer(_ context: APIContext, _ children: [XMLTree]) -> Response {
-        let tree = XMLTree("Response", children: [XMLTree("RequestId", text: context.requestID)] + children)
-        return Response(
-            status: .ok, headers: [.contentType: "application/xml"], body: .init(byteBuffer: ByteBuffer(bytes: tree.xmlBytes(declaration: true)))
         )
     }
 }

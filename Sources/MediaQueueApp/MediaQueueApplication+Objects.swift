@@ -1,8 +1,8 @@
 import Foundation
 public import MediaQueueCore
 
-/// Objects as the CLI moves them: the same storage, and the same consequences, as the COS
-/// object calls of the API.
+/// Objects as the CLI moves them: the same storage, and the same consequences (workflow runs
+/// start), as the COS object calls of the API.
 extension MediaQueueApplication {
     /// Uploads the local file at `path` as object `key`, visible only once whole.
     public func putObject(from path: String, bucket: String, key: ObjectKey) async throws {
@@ -11,7 +11,8 @@ extension MediaQueueApplication {
         let staged = staging + "/" + key.fileName
         try FileManager.default.copyItem(atPath: path, toPath: staged)
         try await storage.publish(staged, bucket: bucket, as: key)
-        try await objectStored(bucket: bucket, key: key)
+        // Dispatchers find the runs' first jobs on their next poll.
+        _ = try await workflowRunner(workers).objectArrived(bucket: bucket, key: key.rawValue)
     }
 
     /// Copies object `key` to the local file at `path`; false when there is no such object.
@@ -35,7 +36,4 @@ extension MediaQueueApplication {
             query.marker = next
         }
     }
-
-    /// What follows a complete upload, through the API or the CLI.
-    func objectStored(bucket: String, key: ObjectKey) async throws {}
 }

@@ -93,6 +93,18 @@ public struct MediaQueueApplication: Sendable {
         return AMQPConnection(configuration: amqp, logger: logger)
     }
 
+    /// Starts and advances workflow runs; `onJobsStored` wakes this process's dispatcher.
+    public func workflowRunner(_ workers: WorkerRegistry, onJobsStored: @escaping @Sendable () -> Void = {}) -> WorkflowRunner {
+        WorkflowRunner(
+            store: store, queues: queueDirectory(), templates: templateResolver, workers: workers, formatting: configuration.formatting,
+            time: SystemTimeSource(), onJobsStored: onJobsStored
+        )
+    }
+
+    var templateResolver: TemplateResolver {
+        TemplateResolver(store: store, builtInIDs: Set(SystemTemplates.all.map(\.id)))
+    }
+
     /// How AMQP and HTTP submissions become jobs; a job's own `CallBack` URL gets the same early
     /// address check as queue rules.
     func submissionFactory(_ workers: WorkerRegistry) -> SubmissionFactory {
@@ -101,8 +113,7 @@ public struct MediaQueueApplication: Sendable {
             maxBodyBytes: configuration.maxBodyBytes, maxOperations: configuration.maxOperations, maxUserDataBytes: configuration.maxUserDataBytes,
             maxObjectKeyBytes: configuration.maxObjectKeyBytes
         )
-        let templates = TemplateResolver(store: store, builtInIDs: Set(SystemTemplates.all.map(\.id)))
-        return SubmissionFactory(queues: queueDirectory(), workers: workers, limits: limits, templates: templates) { url throws(CIError) in
+        return SubmissionFactory(queues: queueDirectory(), workers: workers, limits: limits, templates: templateResolver) { url throws(CIError) in
             try configuration.checkCallbackURL(url, element: "CallBack")
         }
     }
@@ -168,6 +179,7 @@ public struct MediaQueueApplication: Sendable {
 
         // Its handle lets this process's intake claim jobs as it stores them (handed over in
         // memory) and its API say that jobs were stored.
+        let workflowWakeup = Wakeup()
         let dispatcher = configuration.roles.contains(.dispatch)
             ? DispatcherService(
                 store: store, workers: workers,
@@ -181,7 +193,7 @@ public struct MediaQueueApplication: Sendable {
                     leaseDuration: .seconds(configuration.leaseSeconds), housekeepingInterval: .seconds(1), pollInterval: .milliseconds(250),
                     drainTimeout: .seconds(configuration.drainTimeoutSeconds)
                 ),
-                formatting: formatting, relayWakeups: RelayWakeups(tdmq: relayWakeup, http: httpRelayWakeup),
+                formatting: formatting, relayWakeups: RelayWakeups(tdmq: relayWakeup, http: httpRelayWakeup, workflows: workflowWakeup),
                 handoff: handoff, progress: regions.map { progressNotifier(regions: $0, signers: signers) }, logger: logger
             )
             : nil
@@ -198,7 +210,11 @@ public struct MediaQueueApplication: Sendable {
                 formatting: formatting, dispatcher: dispatcher?.handle, writeHealth: readiness.intakeWrites, logger: logger
             ))
         }
-        if let dispatcher { services.append(dispatcher) }
+        let runner = workflowRunner(workers) { dispatcher?.handle.jobsStored() }
+        if let dispatcher {
+            services.append(dispatcher)
+            services.append(WorkflowService(runner: runner, store: store, wakeup: workflowWakeup, logger: logger))
+        }
         if configuration.roles.contains(.relay), let regions {
             services.append(TDMQRelayService(
                 store: store, regions: regions,
@@ -217,9 +233,9 @@ public struct MediaQueueApplication: Sendable {
                 onSubmitted: { dispatcher?.handle.jobsStored() }, onListening: onListening,
                 checkRule: { rule throws(CIError) in try configuration.checkCallbackRule(rule) },
                 objects: ObjectAPI(storage: storage, maxObjectBytes: configuration.maxObjectBytes) { bucket, key in
-                    try await objectStored(bucket: bucket, key: key)
+                    _ = try await runner.objectArrived(bucket: bucket, key: key.rawValue)
                 },
-                officialTemplates: Self.officialTemplates,
+                officialTemplates: Self.officialTemplates, workflows: runner,
                 extraRoutes: { [console = try console(workers)] router in console.addRoutes(to: router) }
             ))
         }

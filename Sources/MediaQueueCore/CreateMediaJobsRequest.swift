@@ -111,7 +111,7 @@ public struct CreateMediaJobsRequest: Sendable, Hashable {
         }
     }
 
-    private static func jobLevel(_ operation: XMLTree, path: String) throws(CIError) -> Int {
+    static func jobLevel(_ operation: XMLTree, path: String) throws(CIError) -> Int {
         guard let text = operation.text("JobLevel")?.trimmed, !text.isEmpty else { return 0 }
         guard let level = Int(text), (0...2).contains(level) else {
             throw CIError.invalid("\(path).JobLevel", "must be 0, 1 or 2, not '\(text)'")

@@ -320,6 +320,9 @@ public struct OutboxEntry: Sendable, Hashable {
         self.lastError = lastError
     }
 
+    /// What the entry announces: a run's end (`WorkflowFinish`, routed `workflow.…`) or a job's.
+    public var event: NotifyConfig.Event { routingKey.hasPrefix("workflow.") ? .workflowFinish : .taskFinish }
+
     /// The outbox entry that announces `job`'s end to `target`.
     public static func taskFinish(_ job: Job, target: CallbackTarget, formatting: CIFormatting, now: Timestamp) -> OutboxEntry {
         let body = CallbackBody.taskFinish(job, format: target.format, formatting: formatting)

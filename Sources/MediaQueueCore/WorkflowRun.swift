@@ -181,3 +181,8 @@ public protocol RunStore: Sendable {
     /// `limit`: the ones whose tasks may have moved on.
     func runningRuns(after sequence: Int64, limit: Int) async throws -> [WorkflowRun]
 }
+
+extension Job {
+    /// The run this job is a task of, if a workflow made it.
+    public var workflowRunID: String? { operation.text("Workflow", "RunId") }
+}

@@ -80,9 +80,12 @@ extension OutboxEntry {
 public struct RelayWakeups: Sendable {
     public var tdmq: Wakeup?
     public var http: Wakeup?
+    /// The workflow service, woken when a workflow's job ended.
+    public var workflows: Wakeup?
 
-    public init(tdmq: Wakeup? = nil, http: Wakeup? = nil) {
+    public init(tdmq: Wakeup? = nil, http: Wakeup? = nil, workflows: Wakeup? = nil) {
         self.tdmq = tdmq
         self.http = http
+        self.workflows = workflows
     }
 }

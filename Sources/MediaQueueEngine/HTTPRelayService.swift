@@ -194,7 +194,7 @@ public struct HTTPRelayService: Service {
             HTTPHeader("webhook-timestamp", String(timestamp)),
             HTTPHeader("webhook-signature", signature),
             HTTPHeader("x-ci-job-id", entry.jobID.rawValue),
-            HTTPHeader("x-ci-event", NotifyConfig.Event.taskFinish.rawValue),
+            HTTPHeader("x-ci-event", entry.event.rawValue),
         ], body: entry.body)
         do {
             return HTTPDeliveryOutcome(response: try await client.post(request), now: time.now)

@@ -5,61 +5,14 @@ Run by MediaQueueIntegrationTests.TemplateAPITests with MQ_PORT, MQ_BUCKET, MQ_S
 MQ_SECRET_KEY and MQ_VIDEO (a local video to upload). Every check raises on failure; the last
 line printed is "templates: ok".
 """
-import json
 import os
-import subprocess
-import sys
-import tempfile
-import time
 
-from qcloud_cos import CosConfig, CosS3Client
-from qcloud_cos.cos_exception import CosServiceError
-
-BUCKET = os.environ["MQ_BUCKET"]
-cos = CosS3Client(CosConfig(Region="ap-guangzhou", IP="127.0.0.1", Port=int(os.environ["MQ_PORT"]), Scheme="http",
-                            SecretId=os.environ["MQ_SECRET_ID"], SecretKey=os.environ["MQ_SECRET_KEY"]))
-
-
-def check(condition, what):
-    if not condition:
-        print("FAILED:", what, file=sys.stderr)
-        sys.exit(1)
-    print("ok:", what)
-
-
-def one(value):
-    return value[0] if isinstance(value, list) else value
-
-
-def refused(call, code, what, mentions=None):
-    try:
-        call()
-    except CosServiceError as error:
-        message = error.get_error_msg() or ""
-        check(error.get_error_code() == code and (mentions is None or mentions in message),
-              "%s (got %s: %s)" % (what, error.get_error_code(), message))
-        return
-    check(False, what + ": it was not refused")
+from sdk_support import BUCKET, check, cos, one, probe, refused, wait_for
 
 
 def finished(job_id):
-    """Waits for the job to end (its state is what the test waits for)."""
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        detail = one(cos.ci_get_media_jobs(Bucket=BUCKET, JobIDs=job_id)["JobsDetail"])
-        if detail["State"] in ("Success", "Failed", "Cancel"):
-            return detail
-        time.sleep(0.2)
-    check(False, "job %s ended within 120 s" % job_id)
-
-
-def probe(key):
-    with tempfile.NamedTemporaryFile(suffix=os.path.basename(key)) as file:
-        file.write(cos.get_object(Bucket=BUCKET, Key=key)["Body"].get_raw_stream().read())
-        file.flush()
-        output = subprocess.run(["ffprobe", "-v", "error", "-print_format", "json", "-show_streams", "-show_format", file.name],
-                                check=True, capture_output=True, text=True).stdout
-    return json.loads(output)
+    return wait_for("job %s to end" % job_id, lambda: one(cos.ci_get_media_jobs(Bucket=BUCKET, JobIDs=job_id)["JobsDetail"]),
+                    lambda detail: detail["State"] in ("Success", "Failed", "Cancel"))
 
 
 small = {"Tag": "Transcode", "Name": "small-mp4",

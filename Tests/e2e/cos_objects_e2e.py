@@ -9,33 +9,8 @@ MQ_CLI_BYTES bytes. Every check raises on failure; the last line printed is "obj
 import base64
 import hashlib
 import os
-import sys
 
-from qcloud_cos import CosConfig, CosS3Client
-from qcloud_cos.cos_exception import CosServiceError
-
-BUCKET = os.environ["MQ_BUCKET"]
-config = CosConfig(Region="ap-guangzhou", IP="127.0.0.1", Port=int(os.environ["MQ_PORT"]), Scheme="http",
-                   SecretId=os.environ["MQ_SECRET_ID"], SecretKey=os.environ["MQ_SECRET_KEY"])
-cos = CosS3Client(config)
-
-
-def check(condition, what):
-    if not condition:
-        print("FAILED:", what, file=sys.stderr)
-        sys.exit(1)
-    print("ok:", what)
-
-
-def refused(call, status, code, what):
-    try:
-        call()
-    except CosServiceError as error:
-        check(error.get_status_code() == status and (code is None or error.get_error_code() == code),
-              "%s (got %s %s)" % (what, error.get_status_code(), error.get_error_code()))
-        return
-    check(False, what + ": it was not refused")
-
+from sdk_support import BUCKET, check, cos, refused
 
 payload = os.urandom(3 * 1024 * 1024 + 17)
 digest = hashlib.md5(payload).hexdigest()
@@ -81,16 +56,16 @@ check(len(cli_object) == int(os.environ["MQ_CLI_BYTES"]), "an object put by `med
 
 wrong = base64.b64encode(hashlib.md5(b"something else").digest()).decode()
 refused(lambda: cos.put_object(Bucket=BUCKET, Body=b"payload", Key="in/bad.bin", ContentMD5=wrong),
-        400, "BadDigest", "a body that does not match its Content-MD5 is refused")
-refused(lambda: cos.head_object(Bucket=BUCKET, Key="in/bad.bin"), 404, None, "the refused upload left no object")
-refused(lambda: cos.put_object(Bucket=BUCKET, Body=b"x", Key="in/../../etc/passwd"), 400, "InvalidArgument",
-        "a key that leaves the bucket is refused")
-refused(lambda: cos.get_object(Bucket=BUCKET, Key="in/missing.mp4"), 404, "NoSuchKey", "get_object of a missing key")
-refused(lambda: cos.get_object(Bucket=BUCKET, Key="top.txt", Range="bytes=500-600"), 416, "InvalidRange",
-        "a range beyond the object is refused")
+        "BadDigest", "a body that does not match its Content-MD5 is refused", status=400)
+refused(lambda: cos.head_object(Bucket=BUCKET, Key="in/bad.bin"), None, status=404, what="the refused upload left no object")
+refused(lambda: cos.put_object(Bucket=BUCKET, Body=b"x", Key="in/../../etc/passwd"), "InvalidArgument",
+        "a key that leaves the bucket is refused", status=400)
+refused(lambda: cos.get_object(Bucket=BUCKET, Key="in/missing.mp4"), "NoSuchKey", status=404, what="get_object of a missing key")
+refused(lambda: cos.get_object(Bucket=BUCKET, Key="top.txt", Range="bytes=500-600"), "InvalidRange",
+        "a range beyond the object is refused", status=416)
 
 cos.delete_object(Bucket=BUCKET, Key="in/a.mp4")
-refused(lambda: cos.head_object(Bucket=BUCKET, Key="in/a.mp4"), 404, None, "delete_object removes the object")
+refused(lambda: cos.head_object(Bucket=BUCKET, Key="in/a.mp4"), None, status=404, what="delete_object removes the object")
 cos.delete_object(Bucket=BUCKET, Key="in/a.mp4")
 check(True, "deleting a missing object is fine")
 

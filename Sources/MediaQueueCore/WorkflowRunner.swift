@@ -1,0 +1,226 @@
+import Foundation
+public import MediaQueueXML
+
+/// Starts and advances workflow runs: the one place where a workflow's nodes become jobs.
+///
+/// A run starts in one transaction with the jobs of its first nodes. It moves on when its jobs
+/// end: `advance` reads the jobs, starts the nodes whose dependencies all succeeded and, when the
+/// run ends, queues its `WorkflowFinish` callbacks, all in one update that only applies to the
+/// version it read, so that of several nodes advancing one run, each node starts once.
+public struct WorkflowRunner: Sendable {
+    let store: any JobStore
+    let queues: QueueDirectory
+    let templates: TemplateResolver?
+    let workers: WorkerRegistry
+    let formatting: CIFormatting
+    let time: any TimeSource
+    /// Called after jobs were stored, to wake the dispatcher.
+    let onJobsStored: @Sendable () -> Void
+
+    public init(
+        store: any JobStore, queues: QueueDirectory, templates: TemplateResolver?, workers: WorkerRegistry, formatting: CIFormatting,
+        time: any TimeSource, onJobsStored: @escaping @Sendable () -> Void = {}
+    ) {
+        self.store = store
+        self.queues = queues
+        self.templates = templates
+        self.workers = workers
+        self.formatting = formatting
+        self.time = time
+        self.onJobsStored = onJobsStored
+    }
+
+    // MARK: Starting
+
+    /// Starts a run of `workflow` on object `object` (a key of the workflow's bucket), whatever
+    /// the workflow's state and filter (`POST /triggerworkflow`).
+    public func start(_ workflow: Definition, object: String) async throws -> WorkflowRun {
+        let topology = try WorkflowTopology.parse(workflow.body)
+        let queue = try await queues.resolve(bucket: workflow.bucket, queueID: topology.start.queueID)
+        let now = time.now
+        var run = WorkflowRun(
+            bucket: workflow.bucket, workflowID: workflow.id, workflowName: workflow.name, object: object, queueID: queue.id,
+            topology: topology, now: now
+        )
+        let (ready, jobs) = await jobs(for: run.advanced(jobs: [:], topology: topology, now: now).ready, of: &run, after: [:], topology: topology, now: now)
+        run = run.started(jobs, at: now)
+        let stored = try await store.createRun(run, jobs: ready)
+        if !ready.isEmpty { onJobsStored() }
+        if ready.count < topology.firstNodes.count { try await advance(stored) }
+        return stored
+    }
+
+    /// Starts a run of each Active workflow of `bucket` whose Start node admits `key` (an
+    /// object that has just been stored).
+    public func objectArrived(bucket: String, key: String) async throws -> [WorkflowRun] {
+        var started: [WorkflowRun] = []
+        for workflow in try await store.definitions(.workflow, bucket: bucket) where workflow.label == WorkflowState.active {
+            guard let topology = try? WorkflowTopology.parse(workflow.body), topology.start.admits(key) else { continue }
+            started.append(try await start(workflow, object: key))
+        }
+        return started
+    }
+
+    /// Checks a workflow of `bucket` before it is saved: its graph, its queue, and each node's
+    /// operation as its job would run (templates resolved, the job type's checks). Returns the
+    /// bucket's own templates it uses. Errors name the node.
+    public func check(_ topology: XMLTree, bucket: String) async throws(CIError) -> (WorkflowTopology, templates: [String]) {
+        let parsed = try WorkflowTopology.parse(topology)
+        let queue: MediaQueue
+        do {
+            queue = try await queues.resolve(bucket: bucket, queueID: parsed.start.queueID)
+        } catch {
+            throw CIError(error.code, "Topology.Nodes.Start.Input.QueueId: \(error.message)", element: "Topology.Nodes.Start.Input.QueueId")
+        }
+        let sample = WorkflowRun(bucket: bucket, workflowID: "w", workflowName: "check", object: "check/input.mp4", queueID: queue.id, topology: parsed, now: time.now)
+        var used: [String] = []
+        for node in parsed.nodes {
+            do {
+                _ = try await job(for: node, run: sample, input: sample.object, start: parsed.start, now: time.now)
+            } catch {
+                let path = "Topology.Nodes.\(node.name)."
+                func rename(_ text: String) -> String { text.replacingOccurrences(of: "Operation.", with: path + "Operation.") }
+                let message = error.message.hasPrefix("Operation") || error.message.hasPrefix("Input") ? rename(error.message) : path + error.message
+                throw CIError(error.code, message, element: error.element.map(rename))
+            }
+            if let id = node.operation.text("TemplateId")?.trimmed, !id.isEmpty, !(templates?.builtInIDs.contains(id) ?? true) {
+                used.append(id)
+            }
+        }
+        return (parsed, Array(Set(used)).sorted())
+    }
+
+    // MARK: Advancing
+
+    /// Moves `run` on from its jobs' states: starts what is ready and announces its end. Reads
+    /// the run again and retries when another node changed it meanwhile.
+    public func advance(_ run: WorkflowRun) async throws {
+        var current = run
+        while current.state == .running {
+            let topology = try WorkflowTopology.parse(current.topology)
+            let ids = current.tasks.compactMap(\.jobID)
+            let jobs = Dictionary(try await store.jobs(ids: ids).map { ($0.id, $0) }) { first, _ in first }
+            let now = time.now
+            var (next, ready) = current.advanced(jobs: jobs, topology: topology, now: now)
+            let (newJobs, started) = await self.jobs(for: ready, of: &next, after: jobs, topology: topology, now: now)
+            next = next.started(started, at: now)
+            if newJobs.count < ready.count {
+                // A node that could not start failed; see whether the run ended with it.
+                next = next.advanced(jobs: jobs, topology: topology, now: now).run
+            }
+            guard next != current else { return }
+            let outbox = next.state == .running ? [] : try await finishCallbacks(next, topology: topology, now: now)
+            if try await store.updateRun(next, jobs: newJobs, outbox: outbox) {
+                if !newJobs.isEmpty { onJobsStored() }
+                return
+            }
+            guard let reread = try await store.run(id: run.id) else { return }
+            current = reread
+        }
+    }
+
+    /// The jobs of nodes `names`, and the same by node name; `ended` holds the run's jobs so far.
+    /// A node whose job cannot be made (its template was deleted or changed into something its
+    /// job type refuses) fails in `run`.
+    private func jobs(
+        for names: [String], of run: inout WorkflowRun, after ended: [JobID: Job], topology: WorkflowTopology, now: Timestamp
+    ) async -> ([Job], [String: Job]) {
+        var jobs: [Job] = []
+        var byNode: [String: Job] = [:]
+        for name in names {
+            guard let node = topology.node(name) else { continue }
+            do {
+                let input = Self.input(of: name, run: run, jobs: ended, topology: topology)
+                let job = try await job(for: node, run: run, input: input, start: topology.start, now: now)
+                jobs.append(job)
+                byNode[name] = job
+            } catch {
+                guard let index = run.tasks.firstIndex(where: { $0.name == name }) else { continue }
+                run.tasks[index].state = JobState.failed.rawValue
+                run.tasks[index].code = error.code.rawValue
+                run.tasks[index].message = error.message
+                run.tasks[index].endTime = now
+            }
+        }
+        return (jobs, byNode)
+    }
+
+    /// What node `name` works on: the output of the Transcode or Concat node before it (as CI's
+    /// workflows remux or capture a transcode's result), else the run's object.
+    static func input(of name: String, run: WorkflowRun, jobs: [JobID: Job], topology: WorkflowTopology) -> String {
+        for previous in topology.dependencies[name] ?? [] {
+            guard let task = run.task(previous), ["Transcode", "Concat"].contains(task.type), let id = task.jobID,
+                  let output = jobs[id]?.mediaResult?.text("OutputFile", "ObjectName"), !output.isEmpty
+            else { continue }
+            return output
+        }
+        return run.object
+    }
+
+    /// The job of `node` in `run` on object `input`: the node's operation with `${RunId}` filled
+    /// in, its template resolved, and the run's `Workflow` block; announced as the Start node's
+    /// NotifyConfig says.
+    func job(
+        for node: WorkflowTopology.Node, run: WorkflowRun, input: String, start: WorkflowTopology.Start, now: Timestamp
+    ) async throws(CIError) -> Job {
+        var operation = node.operation
+        if var output = operation["Output"] {
+            for name in ["Object", "SpriteObject"] {
+                if let object = output.text(name) { output.set(XMLTree(name, text: object.replacingOccurrences(of: "${RunId}", with: run.id))) }
+            }
+            operation.set(output)
+        }
+        let level = try CreateMediaJobsRequest.jobLevel(operation, path: "Topology.Nodes.\(node.name).Operation")
+        operation.set(XMLTree("JobLevel", text: String(level)))
+        operation.set(run.workflowBlock(node: node.name))
+        var request = CreateMediaJobsRequest.Operation(
+            tag: node.type, input: XMLTree("Input", children: [XMLTree("Object", text: input)]), operation: operation, jobLevel: level
+        )
+        try await templates?.resolve(&request, bucket: run.bucket)
+        try workers.validate(request)
+        return Job(
+            bucket: run.bucket, queueID: run.queueID, tag: node.type, jobLevel: level, input: request.input, operation: request.operation,
+            callback: Self.taskCallback(start.notifyConfig), creationTime: now
+        )
+    }
+
+    /// A Start node's NotifyConfig that announces `TaskFinish` is its tasks' callback; without
+    /// it, they follow the queue's rule.
+    static func taskCallback(_ config: NotifyConfig?) -> CallbackOverride {
+        guard let config, config.isOn, config.events.contains(.taskFinish) else { return CallbackOverride() }
+        switch config.type {
+        case .url?: return CallbackOverride(url: config.url, format: config.resultFormat, type: .url, events: [.taskFinish])
+        case .tdmq?:
+            return CallbackOverride(
+                format: config.resultFormat, type: .tdmq,
+                mq: CallbackOverride.MqTarget(mode: config.mqMode ?? .queue, name: config.mqName, region: config.mqRegion), events: [.taskFinish]
+            )
+        case nil: return CallbackOverride()
+        }
+    }
+
+    /// `WorkflowFinish` to the Start node's NotifyConfig when it has one, else to the queue's
+    /// rule when its events include `WorkflowFinish`.
+    private func finishCallbacks(_ run: WorkflowRun, topology: WorkflowTopology, now: Timestamp) async throws -> [OutboxEntry] {
+        let rule: NotifyConfig
+        if let config = topology.start.notifyConfig, config.isOn {
+            rule = config
+        } else {
+            guard let queue = try await store.queue(id: run.queueID) else { return [] }
+            rule = queue.notifyConfig
+        }
+        guard let target = CallbackTarget.resolve(rule: rule, override: CallbackOverride(), event: .workflowFinish) else { return [] }
+        let body = CallbackBody.workflowFinish(run, format: target.format, formatting: formatting)
+        return [OutboxEntry(
+            jobID: JobID(rawValue: run.id), bucket: run.bucket, target: target.destination,
+            routingKey: "workflow.\(run.queueID.rawValue).\(run.workflowID).\(run.state.rawValue)",
+            body: body.bytes, contentType: body.contentType, nextAttempt: now, createdAt: now
+        )]
+    }
+}
+
+/// A workflow's `State`.
+public enum WorkflowState {
+    public static let active = "Active"
+    public static let paused = "Paused"
+}
