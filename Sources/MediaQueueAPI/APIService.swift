@@ -35,7 +35,7 @@ public struct APIService: Service {
     ) {
         self.extraRoutes = extraRoutes
         self.objects = objects.map {
-            ObjectController(storage: $0.storage, maxObjectBytes: $0.maxObjectBytes, onObjectStored: $0.onObjectStored)
+            ObjectController(storage: $0.storage, maxObjectBytes: $0.maxObjectBytes, upload: $0.upload)
         }
         self.options = options
         self.controller = CIController(
@@ -116,16 +116,16 @@ public struct ObjectAPI: Sendable {
     public var storage: any ObjectStorage
     /// Largest object one PUT may upload.
     public var maxObjectBytes: Int
-    /// Called once an upload is complete and visible; a failure fails the PUT.
-    public var onObjectStored: @Sendable (_ bucket: String, _ key: ObjectKey) async throws -> Void
+    /// Publishes a complete upload by calling its last argument, with whatever must go with it
+    /// (workflow runs: `WorkflowRunner.upload`); a failure fails the PUT.
+    public var upload: Upload
 
-    public init(
-        storage: any ObjectStorage, maxObjectBytes: Int = 5 << 30,
-        onObjectStored: @escaping @Sendable (_ bucket: String, _ key: ObjectKey) async throws -> Void = { _, _ in }
-    ) {
+    public typealias Upload = @Sendable (_ bucket: String, _ key: ObjectKey, _ publish: () async throws -> Void) async throws -> Void
+
+    public init(storage: any ObjectStorage, maxObjectBytes: Int = 5 << 30, upload: @escaping Upload = { _, _, publish in try await publish() }) {
         self.storage = storage
         self.maxObjectBytes = maxObjectBytes
-        self.onObjectStored = onObjectStored
+        self.upload = upload
     }
 }
 

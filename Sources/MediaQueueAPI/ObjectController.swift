@@ -16,9 +16,9 @@ struct ObjectController: RouterMiddleware {
 
     let storage: any ObjectStorage
     let maxObjectBytes: Int
-    /// Called once an upload is complete and visible; its failure fails the upload (the client
-    /// then uploads again), so that what an upload starts is never lost.
-    let onObjectStored: @Sendable (_ bucket: String, _ key: ObjectKey) async throws -> Void
+    /// Publishes a complete upload (see `ObjectAPI.upload`); its failure fails the PUT (the
+    /// client then uploads again).
+    let upload: ObjectAPI.Upload
 
     @concurrent
     func handle(_ request: Request, context: APIContext, next: @concurrent (Request, APIContext) async throws -> Response) async throws -> Response {
@@ -81,8 +81,9 @@ struct ObjectController: RouterMiddleware {
         if let expectedMD5, expectedMD5 != digest {
             throw CIError(Self.badDigest, "the body's MD5 is not the Content-MD5 sent", element: "Content-MD5")
         }
-        try await work { () async throws(WorkFailure) in try await storage.publish(file, bucket: context.bucket, as: key) }
-        try await onObjectStored(context.bucket, key)
+        try await upload(context.bucket, key) {
+            try await work { () async throws(WorkFailure) in try await storage.publish(file, bucket: context.bucket, as: key) }
+        }
         return Response(status: .ok, headers: [.eTag: "\"\(Self.hex(digest))\""])
     }
 

@@ -39,7 +39,7 @@ struct WorkflowController: Sendable {
         )
         try await apply(try await body(request), to: &workflow)
         try await store.createDefinition(workflow)
-        return context.answer([document("MediaWorkflow", workflow)])
+        return context.answer([workflow.workflowDocument("MediaWorkflow", formatting)])
     }
 
     func update(_ request: Request, _ context: APIContext) async throws -> Response {
@@ -55,7 +55,7 @@ struct WorkflowController: Sendable {
         }
         workflow.updateTime = time.now
         try await store.updateDefinition(workflow)
-        return context.answer([document("MediaWorkflow", workflow)])
+        return context.answer([workflow.workflowDocument("MediaWorkflow", formatting)])
     }
 
     func list(_ request: Request, _ context: APIContext) async throws -> Response {
@@ -71,7 +71,7 @@ struct WorkflowController: Sendable {
         let pageNumber = try query.int("pageNumber", default: 1, range: 1...100_000)
         let pageSize = try query.int("pageSize", default: 10, range: 1...100)
         let page = workflows.dropFirst((pageNumber - 1) * pageSize).prefix(pageSize)
-        var children = page.map { document("MediaWorkflowList", $0) }
+        var children = page.map { $0.workflowDocument("MediaWorkflowList", formatting) }
         if !missing.isEmpty { children.append(XMLTree("NonExistIDs", children: missing.map { XMLTree("WorkflowId", text: $0) })) }
         children += [
             XMLTree("TotalCount", text: String(workflows.count)), XMLTree("PageNumber", text: String(pageNumber)),
@@ -177,16 +177,5 @@ struct WorkflowController: Sendable {
             throw CIError(.noSuchWorkflow, "workflow run \(id) does not exist in this bucket", element: "RunId")
         }
         return context.answer([run.execution(formatting, topology: true)])
-    }
-
-    // MARK: Documents
-
-    private func document(_ name: String, _ workflow: Definition) -> XMLTree {
-        XMLTree(name, children: [
-            XMLTree("Name", text: workflow.name), XMLTree("WorkflowId", text: workflow.id), XMLTree("State", text: workflow.label),
-            XMLTree("CreateTime", text: formatting.times.format(workflow.createTime)),
-            XMLTree("UpdateTime", text: formatting.times.format(workflow.updateTime)), XMLTree("BucketId", text: workflow.bucket),
-            workflow.body,
-        ])
     }
 }

@@ -10,9 +10,10 @@ extension MediaQueueApplication {
         defer { storage.removeStagingFolder(staging) }
         let staged = staging + "/" + key.fileName
         try FileManager.default.copyItem(atPath: path, toPath: staged)
-        try await storage.publish(staged, bucket: bucket, as: key)
         // Dispatchers find the runs' first jobs on their next poll.
-        _ = try await workflowRunner(workers).objectArrived(bucket: bucket, key: key.rawValue)
+        _ = try await workflowRunner(workers).upload(bucket: bucket, key: key.rawValue) {
+            try await storage.publish(staged, bucket: bucket, as: key)
+        }
     }
 
     /// Copies object `key` to the local file at `path`; false when there is no such object.

@@ -93,11 +93,14 @@ public struct MediaQueueApplication: Sendable {
         return AMQPConnection(configuration: amqp, logger: logger)
     }
 
-    /// Starts and advances workflow runs; `onJobsStored` wakes this process's dispatcher.
-    public func workflowRunner(_ workers: WorkerRegistry, onJobsStored: @escaping @Sendable () -> Void = {}) -> WorkflowRunner {
+    /// Starts and advances workflow runs; `onJobsStored` wakes this process's dispatcher,
+    /// `onOutboxQueued` its relays.
+    public func workflowRunner(
+        _ workers: WorkerRegistry, onJobsStored: @escaping @Sendable () -> Void = {}, onOutboxQueued: @escaping @Sendable () -> Void = {}
+    ) -> WorkflowRunner {
         WorkflowRunner(
             store: store, queues: queueDirectory(), templates: templateResolver, workers: workers, formatting: configuration.formatting,
-            time: SystemTimeSource(), onJobsStored: onJobsStored
+            time: SystemTimeSource(), onJobsStored: onJobsStored, onOutboxQueued: onOutboxQueued
         )
     }
 
@@ -210,10 +213,16 @@ public struct MediaQueueApplication: Sendable {
                 formatting: formatting, dispatcher: dispatcher?.handle, writeHealth: readiness.intakeWrites, logger: logger
             ))
         }
-        let runner = workflowRunner(workers) { dispatcher?.handle.jobsStored() }
+        let runner = workflowRunner(workers, onJobsStored: { dispatcher?.handle.jobsStored() }) {
+            relayWakeup.signal()
+            httpRelayWakeup.signal()
+        }
         if let dispatcher {
             services.append(dispatcher)
-            services.append(WorkflowService(runner: runner, store: store, wakeup: workflowWakeup, logger: logger))
+            services.append(WorkflowService(
+                runner: runner, store: store, storage: storage, wakeup: workflowWakeup,
+                arrivalGrace: .seconds(configuration.workflowArrivalGraceSeconds), logger: logger
+            ))
         }
         if configuration.roles.contains(.relay), let regions {
             services.append(TDMQRelayService(
@@ -232,8 +241,8 @@ public struct MediaQueueApplication: Sendable {
                 metrics: metricsSource(brokers: brokers),
                 onSubmitted: { dispatcher?.handle.jobsStored() }, onListening: onListening,
                 checkRule: { rule throws(CIError) in try configuration.checkCallbackRule(rule) },
-                objects: ObjectAPI(storage: storage, maxObjectBytes: configuration.maxObjectBytes) { bucket, key in
-                    _ = try await runner.objectArrived(bucket: bucket, key: key.rawValue)
+                objects: ObjectAPI(storage: storage, maxObjectBytes: configuration.maxObjectBytes) { bucket, key, publish in
+                    _ = try await runner.upload(bucket: bucket, key: key.rawValue, publish: publish)
                 },
                 officialTemplates: Self.officialTemplates, workflows: runner,
                 extraRoutes: { [console = try console(workers)] router in console.addRoutes(to: router) }

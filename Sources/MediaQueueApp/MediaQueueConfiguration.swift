@@ -101,6 +101,10 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
     public var maxBodyBytes = 1 << 20
     /// Largest object one `PUT /<key>` may upload (`MEDIAQUEUE_MAX_OBJECT_BYTES`; COS's simple upload limit).
     public var maxObjectBytes = 5 << 30
+    /// How long an upload that may start workflow runs is given before a crash is assumed and
+    /// its runs are started from its record (`MEDIAQUEUE_WORKFLOW_ARRIVAL_GRACE_SECONDS`): longer
+    /// than the slowest upload's publishing.
+    public var workflowArrivalGraceSeconds = 300
     /// The most `Operation`s one submission may hold (`MEDIAQUEUE_MAX_OPERATIONS`).
     public var maxOperations = 100
     /// The longest `UserData` in bytes (`MEDIAQUEUE_MAX_USER_DATA_BYTES`, CI's 1,024).
@@ -247,6 +251,7 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
             case "hostSuffixes": hostSuffixes = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
             case "maxBodyBytes": maxBodyBytes = try int(key, value)
             case "maxObjectBytes": maxObjectBytes = try int(key, value)
+            case "workflowArrivalGraceSeconds": workflowArrivalGraceSeconds = try int(key, value)
             case "maxOperations": maxOperations = try int(key, value)
             case "maxUserDataBytes": maxUserDataBytes = try int(key, value)
             case "maxJobIds", "maxJobIDs": maxJobIDs = try int(key, value)
@@ -277,6 +282,7 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
             )
         }
         guard jobTimeoutSeconds > 0 else { throw ConfigurationError("jobTimeoutSeconds must be positive") }
+        guard workflowArrivalGraceSeconds > 0 else { throw ConfigurationError("workflowArrivalGraceSeconds must be positive") }
         guard drainTimeoutSeconds >= 0 else { throw ConfigurationError("drainTimeoutSeconds must be 0 or more") }
         guard progressIntervalSeconds > 0 else { throw ConfigurationError("progressIntervalSeconds must be positive") }
         guard maxBodyBytes > 0, maxObjectBytes > 0, maxOperations > 0, maxUserDataBytes > 0, maxJobIDs > 0, maxHeaderCount > 0, maxHeaderBytes > 0 else {

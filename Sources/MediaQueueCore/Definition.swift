@@ -75,3 +75,14 @@ extension Definition.Kind {
         CIError(.resourceInUse, "template \(id) is used by workflow \(users.sorted().joined(separator: ", ")); change or delete the workflow first", element: "TemplateId")
     }
 }
+
+extension Definition {
+    /// A workflow as CI shows it (`<MediaWorkflow>` or a `<MediaWorkflowList>` entry).
+    public func workflowDocument(_ elementName: String, _ formatting: CIFormatting) -> XMLTree {
+        XMLTree(elementName, children: [
+            XMLTree("Name", text: name), XMLTree("WorkflowId", text: id), XMLTree("State", text: label),
+            XMLTree("CreateTime", text: formatting.times.format(createTime)), XMLTree("UpdateTime", text: formatting.times.format(updateTime)),
+            XMLTree("BucketId", text: bucket), body,
+        ])
+    }
+}

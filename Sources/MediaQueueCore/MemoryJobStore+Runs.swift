@@ -3,6 +3,7 @@ import Synchronization
 extension MemoryJobStore {
     public func createRun(_ run: WorkflowRun, jobs: [Job]) async throws -> WorkflowRun {
         try state.withLock { state throws(CIError) in
+            if let origin = run.origin, let existing = state.runs.values.first(where: { $0.origin == origin }) { return existing }
             var stored = run
             if !jobs.isEmpty, case .refused(let error) = store([Submission(idempotencyKey: nil, jobs: jobs)], in: &state).first {
                 throw error
@@ -26,6 +27,20 @@ extension MemoryJobStore {
             updated.sequence = stored.sequence
             state.runs[run.id] = updated
             return true
+        }
+    }
+
+    public func recordArrival(_ arrival: Arrival) async throws {
+        state.withLock { $0.arrivals[arrival.id] = arrival }
+    }
+
+    public func removeArrival(id: String) async throws {
+        state.withLock { $0.arrivals[id] = nil }
+    }
+
+    public func arrivals(before cutoff: Timestamp, limit: Int) async throws -> [Arrival] {
+        state.withLock { state in
+            Array(state.arrivals.values.filter { $0.time < cutoff }.sorted { ($0.time, $0.id) < ($1.time, $1.id) }.prefix(limit))
         }
     }
 

@@ -15,6 +15,7 @@ public final class MemoryJobStore: JobStore {
         var webhookSecrets: [String: SigningSecrets] = [:]
         var definitions: [String: Definition] = [:]
         var runs: [String: WorkflowRun] = [:]
+        var arrivals: [String: Arrival] = [:]
         var nextRunSequence: Int64 = 1
         /// The `now` of the latest outbox reads, for tests that wait for a relay to have looked.
         var outboxReadTimes: [Timestamp] = []

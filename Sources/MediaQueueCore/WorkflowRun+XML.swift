@@ -9,7 +9,7 @@ extension WorkflowRun {
             XMLTree("WorkflowName", text: workflowName), XMLTree("Object", text: object), XMLTree("QueueId", text: queueID.rawValue),
             XMLTree("State", text: state.rawValue), XMLTree("CreateTime", text: String(createTime.milliseconds)),
             XMLTree("UpdateTime", text: String(updateTime.milliseconds)), topology,
-        ] + tasks.map { task in
+        ] + (origin.map { [XMLTree("Origin", text: $0)] } ?? []) + tasks.map { task in
             var children = [XMLTree("Name", text: task.name), XMLTree("Type", text: task.type), XMLTree("State", text: task.state)]
             if let id = task.jobID { children.append(XMLTree("JobId", text: id.rawValue)) }
             for (name, time) in [("CreateTime", task.createTime), ("StartTime", task.startTime), ("EndTime", task.endTime)] {
@@ -38,6 +38,7 @@ extension WorkflowRun {
         createTime = created
         updateTime = time(stored.text("UpdateTime")) ?? created
         self.topology = topology
+        origin = stored.text("Origin")
         tasks = stored.all("Task").map { element in
             var task = Task(name: element.text("Name") ?? "", type: element.text("Type") ?? "")
             task.state = element.text("State") ?? Task.waiting

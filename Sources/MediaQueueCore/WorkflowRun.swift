@@ -45,6 +45,9 @@ public struct WorkflowRun: Sendable, Hashable {
     /// The workflow's topology when the run started: later changes to it do not reach the run.
     public var topology: XMLTree
     public var tasks: [Task]
+    /// What started it, unique among runs: `<arrival id>/<workflow id>` for an upload, so that
+    /// replaying an arrival after a crash starts no run twice; nil for a trigger.
+    public var origin: String?
     /// Counts the run's stored changes; an update names the one it read (see `RunStore`).
     public var version: Int = 0
     /// Its place in the order runs were created (assigned by the store), for paging.
@@ -161,11 +164,35 @@ public struct RunQuery: Sendable, Hashable {
     }
 }
 
+/// An object upload that may start workflow runs, recorded before the object is published and
+/// removed once its runs exist: one a crash left behind is replayed (see `WorkflowRunner`).
+public struct Arrival: Sendable, Hashable {
+    public var id: String
+    public var bucket: String
+    public var key: String
+    public var time: Timestamp
+
+    public init(id: String = "a" + timeOrderedHex32(), bucket: String, key: String, time: Timestamp) {
+        self.id = id
+        self.bucket = bucket
+        self.key = key
+        self.time = time
+    }
+}
+
 /// Where workflow runs are kept; each method is one transaction.
 public protocol RunStore: Sendable {
     /// Stores a new run with the jobs of its first tasks (`submit`'s rules: order, MaxSize,
-    /// `Pause` in a paused queue): both or neither. Returns the run with its sequence number.
+    /// `Pause` in a paused queue): both or neither. Returns the run with its sequence number; a
+    /// run with the same `origin` that exists already is returned instead, and nothing stored.
     func createRun(_ run: WorkflowRun, jobs: [Job]) async throws -> WorkflowRun
+
+    func recordArrival(_ arrival: Arrival) async throws
+
+    func removeArrival(id: String) async throws
+
+    /// Arrivals recorded before `cutoff`, oldest first, at most `limit`.
+    func arrivals(before cutoff: Timestamp, limit: Int) async throws -> [Arrival]
 
     /// Stores `run`'s new state and the jobs of the tasks it started, and queues `outbox`
     /// (the run's end announced), only if the stored run is still at `run.version` (then it

@@ -16,11 +16,14 @@ public struct WorkflowRunner: Sendable {
     let time: any TimeSource
     /// Called after jobs were stored, to wake the dispatcher.
     let onJobsStored: @Sendable () -> Void
+    /// Called after a run's end was queued in the outbox, to wake the relays.
+    let onOutboxQueued: @Sendable () -> Void
 
     public init(
         store: any JobStore, queues: QueueDirectory, templates: TemplateResolver?, workers: WorkerRegistry, formatting: CIFormatting,
-        time: any TimeSource, onJobsStored: @escaping @Sendable () -> Void = {}
+        time: any TimeSource, onJobsStored: @escaping @Sendable () -> Void = {}, onOutboxQueued: @escaping @Sendable () -> Void = {}
     ) {
+        self.onOutboxQueued = onOutboxQueued
         self.store = store
         self.queues = queues
         self.templates = templates
@@ -33,8 +36,9 @@ public struct WorkflowRunner: Sendable {
     // MARK: Starting
 
     /// Starts a run of `workflow` on object `object` (a key of the workflow's bucket), whatever
-    /// the workflow's state and filter (`POST /triggerworkflow`).
-    public func start(_ workflow: Definition, object: String) async throws -> WorkflowRun {
+    /// the workflow's state and filter (`POST /triggerworkflow`); `origin` names the arrival
+    /// that started it (see `WorkflowRun.origin`).
+    public func start(_ workflow: Definition, object: String, origin: String? = nil) async throws -> WorkflowRun {
         let topology = try WorkflowTopology.parse(workflow.body)
         let queue = try await queues.resolve(bucket: workflow.bucket, queueID: topology.start.queueID)
         let now = time.now
@@ -42,6 +46,7 @@ public struct WorkflowRunner: Sendable {
             bucket: workflow.bucket, workflowID: workflow.id, workflowName: workflow.name, object: object, queueID: queue.id,
             topology: topology, now: now
         )
+        run.origin = origin
         let (ready, jobs) = await jobs(for: run.advanced(jobs: [:], topology: topology, now: now).ready, of: &run, after: [:], topology: topology, now: now)
         run = run.started(jobs, at: now)
         let stored = try await store.createRun(run, jobs: ready)
@@ -50,15 +55,60 @@ public struct WorkflowRunner: Sendable {
         return stored
     }
 
-    /// Starts a run of each Active workflow of `bucket` whose Start node admits `key` (an
-    /// object that has just been stored).
-    public func objectArrived(bucket: String, key: String) async throws -> [WorkflowRun] {
-        var started: [WorkflowRun] = []
-        for workflow in try await store.definitions(.workflow, bucket: bucket) where workflow.label == WorkflowState.active {
-            guard let topology = try? WorkflowTopology.parse(workflow.body), topology.start.admits(key) else { continue }
-            started.append(try await start(workflow, object: key))
+    // MARK: Uploads
+
+    /// Publishes an upload of `key` with `publish` and starts a run of each Active workflow of
+    /// `bucket` whose Start node admits it, exactly once even across a crash: the arrival is
+    /// recorded before the object is published and removed once its runs exist, and one a crash
+    /// left behind is replayed (`replayArrivals`).
+    public func upload(bucket: String, key: String, publish: () async throws -> Void) async throws -> [WorkflowRun] {
+        let workflows = try await workflows(bucket: bucket, admitting: key)
+        guard !workflows.isEmpty else {
+            try await publish()
+            return []
         }
-        return started
+        let arrival = Arrival(bucket: bucket, key: key, time: time.now)
+        try await store.recordArrival(arrival)
+        do {
+            try await publish()
+        } catch {
+            try? await store.removeArrival(id: arrival.id)
+            throw error
+        }
+        FaultPoint.reached(.uploadPublished)
+        let runs = try await start(workflows, for: arrival)
+        try await store.removeArrival(id: arrival.id)
+        return runs
+    }
+
+    /// Starts the runs of arrivals recorded more than `grace` ago that are still there: their
+    /// process died between publishing the object and starting its runs (or while publishing).
+    /// An arrival whose object was not written after it was recorded never completed, and goes.
+    public func replayArrivals(olderThan grace: Duration, storage: any ObjectStorage) async throws {
+        for arrival in try await store.arrivals(before: time.now - grace, limit: 100) {
+            var info: ObjectInfo?
+            if let key = try? ObjectKey(arrival.key) { info = try await storage.objectInfo(bucket: arrival.bucket, key: key) }
+            // File times have whole-second precision on some storages.
+            if let info, info.lastModified >= arrival.time - .seconds(1) {
+                _ = try await start(try await workflows(bucket: arrival.bucket, admitting: arrival.key), for: arrival)
+            }
+            try await store.removeArrival(id: arrival.id)
+        }
+    }
+
+    private func workflows(bucket: String, admitting key: String) async throws -> [Definition] {
+        try await store.definitions(.workflow, bucket: bucket).filter { workflow in
+            guard workflow.label == WorkflowState.active, let topology = try? WorkflowTopology.parse(workflow.body) else { return false }
+            return topology.start.admits(key)
+        }
+    }
+
+    private func start(_ workflows: [Definition], for arrival: Arrival) async throws -> [WorkflowRun] {
+        var runs: [WorkflowRun] = []
+        for workflow in workflows {
+            runs.append(try await start(workflow, object: arrival.key, origin: "\(arrival.id)/\(workflow.id)"))
+        }
+        return runs
     }
 
     /// Checks a workflow of `bucket` before it is saved: its graph, its queue, and each node's
@@ -112,6 +162,7 @@ public struct WorkflowRunner: Sendable {
             let outbox = next.state == .running ? [] : try await finishCallbacks(next, topology: topology, now: now)
             if try await store.updateRun(next, jobs: newJobs, outbox: outbox) {
                 if !newJobs.isEmpty { onJobsStored() }
+                if !outbox.isEmpty { onOutboxQueued() }
                 return
             }
             guard let reread = try await store.run(id: run.id) else { return }

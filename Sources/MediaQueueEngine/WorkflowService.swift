@@ -4,21 +4,30 @@ public import ServiceLifecycle
 
 /// Moves workflow runs on: on a wake-up (the dispatcher ended a workflow's job) and on every
 /// poll, it looks at each running run and lets `WorkflowRunner.advance` start what its ended
-/// jobs made ready and announce the runs that ended. Any node's service may advance any run;
-/// the runner's versioned updates keep each step once.
+/// jobs made ready and announce the runs that ended; and it replays the uploads whose runs a
+/// crash kept from starting. Any node's service may do either for any run: the runner's
+/// versioned updates and the runs' origins keep each step once.
 public struct WorkflowService: Service {
     let runner: WorkflowRunner
     let store: any JobStore
+    let storage: any ObjectStorage
     let wakeup: Wakeup
     let pollInterval: Duration
+    /// How old an upload's arrival must be before it is replayed (its upload may still be in progress before).
+    let arrivalGrace: Duration
     let logger: Logger
 
     /// Runs read per store call while looking through the running ones.
     static let pageSize = 100
 
-    public init(runner: WorkflowRunner, store: any JobStore, wakeup: Wakeup, pollInterval: Duration = .seconds(1), logger: Logger) {
+    public init(
+        runner: WorkflowRunner, store: any JobStore, storage: any ObjectStorage, wakeup: Wakeup, pollInterval: Duration = .seconds(1),
+        arrivalGrace: Duration = .seconds(300), logger: Logger
+    ) {
         self.runner = runner
         self.store = store
+        self.storage = storage
+        self.arrivalGrace = arrivalGrace
         self.wakeup = wakeup
         self.pollInterval = pollInterval
         self.logger = logger
@@ -26,6 +35,11 @@ public struct WorkflowService: Service {
 
     public func run() async throws {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                try await runner.replayArrivals(olderThan: arrivalGrace, storage: storage)
+            } catch {
+                logger.error("cannot replay the uploads a crash interrupted", metadata: ["error": "\(error)"])
+            }
             await advanceRunningRuns()
             await wakeup.wait(upTo: pollInterval)
         }

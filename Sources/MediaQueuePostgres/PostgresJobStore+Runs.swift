@@ -7,12 +7,19 @@ extension PostgresJobStore {
     public func createRun(_ run: WorkflowRun, jobs: [Job]) async throws -> WorkflowRun {
         let now = time.now
         return try await transaction { connection in
+            if let origin = run.origin {
+                // Nodes replaying one arrival take turns on its origin; the second finds the first's run.
+                try await connection.run("SELECT pg_advisory_xact_lock(hashtext(\(origin)))", logger: logger)
+                if let existing = try await connection.row("SELECT seq, version, body FROM workflow_runs WHERE origin = \(origin)", logger: logger) {
+                    return try Self.run(existing)
+                }
+            }
             try await Self.storeRunJobs(jobs, now: now, connection, logger: logger)
             let sequence = try await connection.value(
                 """
-                INSERT INTO workflow_runs (id, bucket, workflow_id, state, object, create_time, version, body)
-                VALUES (\(run.id), \(run.bucket), \(run.workflowID), \(run.state.rawValue), \(run.object), \(run.createTime.milliseconds), 0,
-                    \(run.storedXML.xmlString()))
+                INSERT INTO workflow_runs (id, bucket, workflow_id, state, object, origin, create_time, version, body)
+                VALUES (\(run.id), \(run.bucket), \(run.workflowID), \(run.state.rawValue), \(run.object), \(run.origin),
+                    \(run.createTime.milliseconds), 0, \(run.storedXML.xmlString()))
                 RETURNING seq
                 """,
                 as: Int64.self, logger: logger
@@ -37,6 +44,34 @@ extension PostgresJobStore {
             try await Self.storeRunJobs(jobs, now: now, connection, logger: logger)
             if !outbox.isEmpty { try await Self.insertOutbox(outbox, connection, logger: logger) }
             return true
+        }
+    }
+
+    public func recordArrival(_ arrival: Arrival) async throws {
+        try await transaction { connection in
+            try await connection.run(
+                "INSERT INTO arrivals (id, bucket, object, time) VALUES (\(arrival.id), \(arrival.bucket), \(arrival.key), \(arrival.time.milliseconds))",
+                logger: logger
+            )
+        }
+    }
+
+    public func removeArrival(id: String) async throws {
+        try await transaction { connection in try await connection.run("DELETE FROM arrivals WHERE id = \(id)", logger: logger) }
+    }
+
+    public func arrivals(before cutoff: Timestamp, limit: Int) async throws -> [Arrival] {
+        try await read { connection in
+            try await connection.rows(
+                "SELECT id, bucket, object, time FROM arrivals WHERE time < \(cutoff.milliseconds) ORDER BY time, id LIMIT \(limit)", logger: logger
+            ).map { row in
+                var columns = Columns(row)
+                let id: String = try columns.next()
+                let bucket: String = try columns.next()
+                let key: String = try columns.next()
+                let time: Int64 = try columns.next()
+                return Arrival(id: id, bucket: bucket, key: key, time: Timestamp(milliseconds: time))
+            }
         }
     }
 

@@ -167,7 +167,8 @@ extension PostgresJobStore {
         CREATE INDEX definitions_bucket ON definitions (bucket, kind, create_time);
         """,
         """
-        -- Workflow runs: a row per run, its document in body; version guards updates.
+        -- Workflow runs: a row per run, its document in body; version guards updates; origin
+        -- (an upload's arrival and the workflow) keeps a replayed arrival from starting it twice.
         CREATE TABLE workflow_runs (
             seq BIGSERIAL PRIMARY KEY,
             id TEXT NOT NULL UNIQUE,
@@ -175,12 +176,21 @@ extension PostgresJobStore {
             workflow_id TEXT NOT NULL,
             state TEXT NOT NULL,
             object TEXT NOT NULL,
+            origin TEXT UNIQUE,
             create_time BIGINT NOT NULL,
             version BIGINT NOT NULL,
             body TEXT NOT NULL
         );
         CREATE INDEX workflow_runs_list ON workflow_runs (bucket, workflow_id, seq);
         CREATE INDEX workflow_runs_running ON workflow_runs (seq) WHERE state = 'Running';
+        -- Uploads whose runs may not exist yet (see Arrival).
+        CREATE TABLE arrivals (
+            id TEXT PRIMARY KEY,
+            bucket TEXT NOT NULL,
+            object TEXT NOT NULL,
+            time BIGINT NOT NULL
+        );
+        CREATE INDEX arrivals_time ON arrivals (time);
         """,
     ]
 

@@ -13,22 +13,39 @@ extension SQLiteJobStore {
                 workflow_id TEXT NOT NULL,
                 state TEXT NOT NULL,
                 object TEXT NOT NULL,
+                origin TEXT UNIQUE,
                 create_time INTEGER NOT NULL,
                 version INTEGER NOT NULL,
                 body TEXT NOT NULL
             );
             CREATE INDEX workflow_runs_list ON workflow_runs (bucket, workflow_id, seq);
             CREATE INDEX workflow_runs_running ON workflow_runs (seq) WHERE state = 'Running';
+            CREATE TABLE arrivals (
+                id TEXT PRIMARY KEY,
+                bucket TEXT NOT NULL,
+                object TEXT NOT NULL,
+                time INTEGER NOT NULL
+            );
+            CREATE INDEX arrivals_time ON arrivals (time);
             """)
     }
 
     public func createRun(_ run: WorkflowRun, jobs: [Job]) async throws -> WorkflowRun {
         let now = time.now
         let (stored, created) = try await transaction { db in
+            if let origin = run.origin,
+               let existing = try Row.fetchOne(db, sql: "SELECT seq, version, body FROM workflow_runs WHERE origin = ?", arguments: [origin]) {
+                return (try Self.run(existing), [Job]())
+            }
             let created = try Self.storeRunJobs(jobs, now: now, db)
             try db.execute(
-                sql: "INSERT INTO workflow_runs (id, bucket, workflow_id, state, object, create_time, version, body) VALUES (?, ?, ?, ?, ?, ?, 0, ?)",
-                arguments: [run.id, run.bucket, run.workflowID, run.state.rawValue, run.object, run.createTime.milliseconds, run.storedXML.xmlString()]
+                sql: """
+                    INSERT INTO workflow_runs (id, bucket, workflow_id, state, object, origin, create_time, version, body)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?)
+                    """,
+                arguments: [
+                    run.id, run.bucket, run.workflowID, run.state.rawValue, run.object, run.origin, run.createTime.milliseconds, run.storedXML.xmlString(),
+                ]
             )
             var stored = run
             stored.sequence = db.lastInsertedRowID
@@ -52,6 +69,27 @@ extension SQLiteJobStore {
         }
         recentJobs.insert(created)
         return updated
+    }
+
+    public func recordArrival(_ arrival: Arrival) async throws {
+        try await transaction { db in
+            try db.execute(
+                sql: "INSERT INTO arrivals (id, bucket, object, time) VALUES (?, ?, ?, ?)",
+                arguments: [arrival.id, arrival.bucket, arrival.key, arrival.time.milliseconds]
+            )
+        }
+    }
+
+    public func removeArrival(id: String) async throws {
+        try await transaction { db in try db.execute(sql: "DELETE FROM arrivals WHERE id = ?", arguments: [id]) }
+    }
+
+    public func arrivals(before cutoff: Timestamp, limit: Int) async throws -> [Arrival] {
+        try await read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM arrivals WHERE time < ? ORDER BY time, id LIMIT ?", arguments: [cutoff.milliseconds, limit]).map { row in
+                Arrival(id: row["id"], bucket: row["bucket"], key: row["object"], time: Timestamp(milliseconds: row["time"]))
+            }
+        }
     }
 
     public func run(id: String) async throws -> WorkflowRun? {

@@ -10,7 +10,7 @@ struct MediaQueueCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mediaqueue",
         abstract: "A self-hosted media-processing job service that speaks Tencent Cloud Infinite's wire formats.",
-        subcommands: [Serve.self, Submit.self, Jobs.self, QueueCommand.self, Templates.self, Objects.self, CallbacksCommand.self]
+        subcommands: [Serve.self, Submit.self, Jobs.self, QueueCommand.self, Templates.self, Objects.self, Workflows.self, CallbacksCommand.self]
     )
 }
 

@@ -27,15 +27,6 @@ import Glibc
         )
     }
 
-    /// The API port a serve child logged.
-    func apiPort(_ serve: ChildProcess) async throws -> Int {
-        try await eventually("the API to listen") { () -> Int? in
-            let text = (try? String(contentsOfFile: serve.logPath, encoding: .utf8)) ?? ""
-            guard let line = text.split(separator: "\n").last(where: { $0.contains("API listening on http://127.0.0.1:") }) else { return nil }
-            return Int(line.split(separator: ":").last ?? "")
-        }
-    }
-
     /// Waits until every submission is a job in a terminal state; throws if that stalls.
     func waitUntilAllEnd(_ harness: ServiceHarness, _ store: any JobStore, total: Int) async throws {
         try await eventually("every job to end", reaches: total) {
@@ -214,7 +205,7 @@ import Glibc
     private func fillTheDiskAndFreeIt(_ harness: ServiceHarness, serve: ChildProcess, total: Int, log: String) async throws {
         let data = harness.configuration.dataDir
         try await harness.waitForIntake()
-        let port = try await apiPort(serve)
+        let port = try await serve.apiPort()
         let store = try SQLiteJobStore(path: harness.configuration.databasePath)
         try await harness.publish(identified: chaosSubmissions(0..<(total / 2)))
         try await waitUntilAllEnd(harness, store, total: total / 2)

@@ -67,15 +67,6 @@ final class Cluster: Sendable {
         }
     }
 
-    /// The API port a node logged.
-    func apiPort(_ node: ChildProcess) async throws -> Int {
-        try await eventually("the API to listen") { () -> Int? in
-            let text = (try? String(contentsOfFile: node.logPath, encoding: .utf8)) ?? ""
-            guard let line = text.split(separator: "\n").last(where: { $0.contains("API listening on http://127.0.0.1:") }) else { return nil }
-            return Int(line.split(separator: ":").last ?? "")
-        }
-    }
-
     /// `GET /jobs?queueId=…&states=Running` on one node's API: the jobs it reports running.
     func runningJobs(port: Int, queue: QueueID) async throws -> Int {
         let url = URL(string: "http://127.0.0.1:\(port)/\(harness.configuration.bucket)/jobs?queueId=\(queue.rawValue)&states=Running&size=100")!

@@ -38,6 +38,9 @@ final class CrashAfterFirstCommitStore: JobStore, @unchecked Sendable {
     func createRun(_ run: WorkflowRun, jobs: [Job]) async throws -> WorkflowRun { try await base.createRun(run, jobs: jobs) }
     func updateRun(_ run: WorkflowRun, jobs: [Job], outbox: [OutboxEntry]) async throws -> Bool { try await base.updateRun(run, jobs: jobs, outbox: outbox) }
     func run(id: String) async throws -> WorkflowRun? { try await base.run(id: id) }
+    func recordArrival(_ arrival: Arrival) async throws { try await base.recordArrival(arrival) }
+    func removeArrival(id: String) async throws { try await base.removeArrival(id: id) }
+    func arrivals(before cutoff: Timestamp, limit: Int) async throws -> [Arrival] { try await base.arrivals(before: cutoff, limit: limit) }
     func runs(_ query: RunQuery) async throws -> [WorkflowRun] { try await base.runs(query) }
     func runningRuns(after sequence: Int64, limit: Int) async throws -> [WorkflowRun] { try await base.runningRuns(after: sequence, limit: limit) }
     func queues(bucket: String?) async throws -> [MediaQueue] { try await base.queues(bucket: bucket) }

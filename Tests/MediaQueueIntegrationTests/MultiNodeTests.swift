@@ -60,7 +60,7 @@ import Testing
         let nodes = try cluster.start(3)
         try await cluster.waitForConsumers(3)
         var ports: [Int] = []
-        for node in nodes { ports.append(try await cluster.apiPort(node)) }
+        for node in nodes { ports.append(try await node.apiPort()) }
 
         let total = 24
         try await cluster.harness.publish(batch: (0..<total).map {
@@ -99,7 +99,7 @@ import Testing
         let nodes = try cluster.start(2)
         try await cluster.waitForConsumers(2)
         var ports: [Int32: Int] = [:]
-        for node in nodes { ports[node.pid] = try await cluster.apiPort(node) }
+        for node in nodes { ports[node.pid] = try await node.apiPort() }
         try await cluster.harness.publish("""
             <Request><Tag>Transcode</Tag><Input><Object>input/long.mp4</Object></Input><Operation>
             <Transcode><Container><Format>mp4</Format></Container><Video><Codec>H.265</Codec><Preset>medium</Preset></Video></Transcode>

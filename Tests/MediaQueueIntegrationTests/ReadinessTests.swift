@@ -22,11 +22,7 @@ import Testing
             binary, ["serve"], environment: harness.serveEnvironment(["MEDIAQUEUE_FFPROBE": hanging, "MEDIAQUEUE_FFMPEG": hanging]), logPath: log
         )
         defer { Task { await serve.stop() } }
-        let port = try await eventually("the API to listen") { () -> Int? in
-            let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-            guard let line = text.split(separator: "\n").first(where: { $0.contains("API listening on http://127.0.0.1:") }) else { return nil }
-            return Int(line.split(separator: ":").last ?? "")
-        }
+        let port = try await serve.apiPort()
         func probe() async throws -> (status: Int, body: String) { try await probeReadiness(port: port) }
         try await harness.waitForIntake()
         try await eventually("ready") { try await probe().status == 200 }

@@ -9,9 +9,12 @@ func sdkCredentials(bucket: String) -> String { "AKIDsdk:sdk-secret-key:\(bucket
 
 /// Starts `harness`'s service, runs the SDK script `Tests/e2e/<name>` against its API with
 /// `MQ_PORT`, `MQ_BUCKET`, the SDK's key pair and `environment`, and expects it to end by printing
-/// `<done>`; stops the service after. Returns what the script printed.
-@discardableResult
-func runSDKScript(_ name: String, harness: ServiceHarness, environment: [String: String] = [:], done: String) async throws -> String {
+/// `<done>`; then `afterwards` gets what it printed, while the service still runs (to wait for
+/// what it still sends); the service stops after.
+func runSDKScript(
+    _ name: String, harness: ServiceHarness, environment: [String: String] = [:], done: String,
+    afterwards: (String) async throws -> Void = { _ in }
+) async throws {
     let port = Mutex<Int?>(nil)
     let (_, service) = try harness.startService(onListening: { _, listening in port.withLock { $0 = listening } })
     defer { service.cancel() }
@@ -25,5 +28,5 @@ func runSDKScript(_ name: String, harness: ServiceHarness, environment: [String:
     )
     #expect(output.status == 0, "\(output.stdout)\n\(output.stderr)")
     #expect(output.stdout.hasSuffix(done + "\n"), "\(output.stdout)")
-    return output.stdout
+    try await afterwards(output.stdout)
 }

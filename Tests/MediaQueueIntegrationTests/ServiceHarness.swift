@@ -56,9 +56,14 @@ final class ServiceHarness: Sendable {
         ].merging(extra) { $1 }
     }
 
-    /// Runs the `mediaqueue` binary with `arguments` on this harness's data folder and bucket;
-    /// returns what it printed.
-    func cli(_ arguments: [String]) async throws -> String {
+    /// Runs the `mediaqueue` binary with `arguments` on this harness's data folder and bucket
+    /// (and `environment`); returns what it printed.
+    func cli(_ arguments: [String], environment: [String: String] = [:]) async throws -> String {
+        try await runCLI(arguments, environment: environment).stdout
+    }
+
+    /// `cli`, with how the process ended: `allowFailure` lets it fail (or be killed).
+    func runCLI(_ arguments: [String], environment: [String: String] = [:], allowFailure: Bool = false) async throws -> CommandOutput {
         let file = configuration.dataDir + "/cli.json"
         var settings = ["dataDir": configuration.dataDir, "bucket": configuration.bucket, "eventsExchange": configuration.eventsExchange]
         if let endpoint = configuration.s3Endpoint {
@@ -68,7 +73,8 @@ final class ServiceHarness: Sendable {
         }
         try FileManager.default.createDirectory(atPath: configuration.dataDir, withIntermediateDirectories: true)
         try JSONSerialization.data(withJSONObject: settings).write(to: URL(fileURLWithPath: file))
-        return try await runCommand(TestEnvironment.mediaqueueBinary, arguments + ["--config", file]).stdout
+        let variables = environment.map { "\($0.key)=\($0.value)" }.sorted()
+        return try await runCommand("/usr/bin/env", variables + [TestEnvironment.mediaqueueBinary] + arguments + ["--config", file], allowFailure: allowFailure)
     }
 
     /// Starts `mediaqueue serve`'s services in a task; cancel the task to stop them.

@@ -22,9 +22,13 @@ import Testing
         defer { receiver.stop() }
         let video = harness.configuration.dataDir + "-clip.mp4"
         try await SampleMedia.makeVideo(at: video, seconds: 2)
-        let output = try await runSDKScript(
+        try await runSDKScript(
             "ci_workflows_e2e.py", harness: harness, environment: ["MQ_VIDEO": video, "MQ_RECEIVER": receiver.url()], done: "workflows: ok"
-        )
+        ) { output in try await expectCallbacks(output, receiver) }
+    }
+
+    /// What the receiver must hear of the runs the script printed.
+    func expectCallbacks(_ output: String, _ receiver: TestHTTPReceiver) async throws {
         let runs = output.split(separator: "\n").filter { $0.hasPrefix("run: ") }.map { String($0.dropFirst(5)) }
         let failedRun = try #require(output.split(separator: "\n").first { $0.hasPrefix("failed run: ") }.map { String($0.dropFirst(12)) })
         try #require(runs.count == 2, "\(output)")

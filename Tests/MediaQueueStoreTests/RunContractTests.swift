@@ -89,4 +89,29 @@ import Testing
         let later = try await store.runningRuns(after: try #require(try await store.run(id: ids[2])?.sequence), limit: 1).map(\.id)
         #expect(later == [ids[3]])
     }
+
+    @Test(arguments: StoreKind.allCases)
+    func aRunsOriginStartsItOnceAndArrivalsWaitUntilRemoved(_ kind: StoreKind) async throws {
+        let store = try await kind.make()
+        let queue = try await store.ensureDefaultQueue(bucket: "b", template: template())
+        var first = run(queue)
+        first.origin = "a1/w1"
+        let job = newJob(queue)
+        let stored = try await store.createRun(first.started(["Snapshot_1": job], at: Timestamp(seconds: 1)), jobs: [job])
+        var replay = run(queue)
+        replay.origin = "a1/w1"
+        let again = try await store.createRun(replay, jobs: [newJob(queue)])
+        #expect(again.id == stored.id, "the run of that origin, not a new one")
+        #expect(try await store.jobs(JobQuery(bucket: "b")).count == 1, "and no second job")
+        #expect(try await store.run(id: replay.id) == nil)
+
+        let older = Arrival(bucket: "b", key: "in/a.mp4", time: Timestamp(seconds: 10))
+        let newer = Arrival(bucket: "b", key: "in/b.mp4", time: Timestamp(seconds: 20))
+        try await store.recordArrival(newer)
+        try await store.recordArrival(older)
+        #expect(try await store.arrivals(before: Timestamp(seconds: 30), limit: 10) == [older, newer])
+        #expect(try await store.arrivals(before: Timestamp(seconds: 15), limit: 10) == [older])
+        try await store.removeArrival(id: older.id)
+        #expect(try await store.arrivals(before: Timestamp(seconds: 30), limit: 10) == [newer])
+    }
 }
