@@ -52,6 +52,7 @@ public struct ConsoleController: Sendable {
         addOverviewRoutes(to: router)
         addQueueRoutes(to: router)
         addJobRoutes(to: router)
+        addWorkflowRoutes(to: router)
         addCallbackRoutes(to: router)
     }
 

@@ -10,6 +10,7 @@ struct ConsolePages: Sendable {
             "queues": QueueTemplates.queues, "queue": QueueTemplates.queue,
             "jobs": JobTemplates.jobs, "job": JobTemplates.job,
             "overview": OperationsTemplates.overview, "dead": OperationsTemplates.dead,
+            "workflows": WorkflowTemplates.workflows, "run": WorkflowTemplates.run,
         ]
         library = MustacheLibrary(templates: try sources.mapValues { try MustacheTemplate(string: $0) })
     }
@@ -38,5 +39,6 @@ struct PageFrame: Sendable {
     var onOverview = false
     var onQueues = false
     var onJobs = false
+    var onWorkflows = false
     var onDead = false
 }

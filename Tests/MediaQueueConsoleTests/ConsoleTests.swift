@@ -252,4 +252,40 @@ import Testing
             #expect(html.contains("ago)"), "the oldest waiting job's age is shown")
         }
     }
+
+    @Test func theWorkflowsPageShowsEachWorkflowsRunsAndARunItsTasks() async throws {
+        let (api, queue) = try await fixture()
+        let topology = try WorkflowTopology.parse(try XMLDocumentParser.parse("""
+            <Topology><Dependencies><Start>Snapshot_1</Start><Snapshot_1>MediaInfo_1</Snapshot_1><MediaInfo_1>End</MediaInfo_1></Dependencies>
+            <Nodes><Start><Type>Start</Type><Input><ObjectPrefix>uploads/</ObjectPrefix></Input></Start>
+            <Snapshot_1><Type>Snapshot</Type><Operation><Output><Object>o/${Number}.jpg</Object></Output></Operation></Snapshot_1>
+            <MediaInfo_1><Type>MediaInfo</Type><Operation/></MediaInfo_1></Nodes></Topology>
+            """))
+        try await store.createDefinition(Definition(
+            id: "wconsole", kind: .workflow, bucket: Self.bucket, name: "nightly", label: WorkflowState.active, body: topology.xml,
+            createTime: time.now, updateTime: time.now
+        ))
+        let job = Job(
+            bucket: Self.bucket, queueID: queue.id, tag: "Snapshot", jobLevel: 0, input: XMLTree("Input"), operation: XMLTree("Operation"), creationTime: time.now
+        )
+        let run = WorkflowRun(bucket: Self.bucket, workflowID: "wconsole", workflowName: "nightly", object: "uploads/a.mp4", queueID: queue.id, topology: topology, now: time.now)
+        let stored = try await store.createRun(run.started(["Snapshot_1": job], at: time.now), jobs: [job])
+        let foreign = try await store.createRun(
+            WorkflowRun(bucket: Self.other, workflowID: "wother", workflowName: "theirs", object: "x.mp4", queueID: queue.id, topology: topology, now: time.now),
+            jobs: []
+        )
+        try await api.makeApplication().test(.router) { client in
+            let (cookie, _) = try await signIn(client, "secretId=AKIDmine&secretKey=mine-key")
+            let list = String(buffer: try await client.execute(uri: "/console/b/\(Self.bucket)/workflows", method: .get, headers: [.cookie: cookie]).body)
+            #expect(list.contains("nightly") && list.contains("uploads/") && list.contains("Snapshot_1, MediaInfo_1"))
+            #expect(list.contains("data-run-id=\"\(stored.id)\"") && list.contains("Snapshot_1 Submitted, MediaInfo_1 Waiting"))
+            let page = try await client.execute(uri: "/console/b/\(Self.bucket)/runs/\(stored.id)", method: .get, headers: [.cookie: cookie])
+            let html = String(buffer: page.body)
+            #expect(page.status == .ok)
+            #expect(html.contains("href=\"/console/b/\(Self.bucket)/jobs/\(job.id)\""), "a task links to its job")
+            #expect(html.contains("data-node=\"MediaInfo_1\"") && html.contains("uploads/a.mp4"))
+            let theirs = try await client.execute(uri: "/console/b/\(Self.bucket)/runs/\(foreign.id)", method: .get, headers: [.cookie: cookie])
+            #expect(theirs.status == .notFound, "another bucket's run is not shown")
+        }
+    }
 }

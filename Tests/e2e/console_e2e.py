@@ -284,7 +284,28 @@ try:
     open_page("/console/b/%s/jobs" % BUCKET)
     shot("jobs")
 
-    # 10. Signing out ends the session.
+    # 10. A workflow's run, from an upload, on the Workflows page and its run page.
+    flow = cos.ci_create_workflow(Bucket=BUCKET, Body={"MediaWorkflow": {"Name": "console-flow", "State": "Active", "Topology": {
+        "Dependencies": {"Start": "MediaInfo_1", "MediaInfo_1": "End"},
+        "Nodes": {"Start": {"Type": "Start", "Input": {"ObjectPrefix": "wf/"}}, "MediaInfo_1": {"Type": "MediaInfo", "Operation": {}}}}}})
+    video = cos.get_object(Bucket=BUCKET, Key="input/a.mp4")["Body"].get_raw_stream().read()
+    cos.put_object(Bucket=BUCKET, Body=video, Key="wf/clip.mp4")
+    browser.find_element(By.LINK_TEXT, "Workflows").click()
+    section = wait("the workflow on the Workflows page", lambda: browser.find_elements(By.CSS_SELECTOR, ".workflow"))[0]
+    check("console-flow" in section.text and "wf/" in section.text, "the workflow is listed with its prefix")
+    row = section.find_element(By.CSS_SELECTOR, "tr[data-run-id]")
+    run_id = row.get_attribute("data-run-id")
+    row.find_element(By.LINK_TEXT, run_id).click()
+    wait("the run's task to succeed", lambda: (open_page("/console/b/%s/runs/%s" % (BUCKET, run_id)) or True)
+         and text("run-state") == "Success")
+    task = browser.find_element(By.CSS_SELECTOR, "#tasks tr[data-node='MediaInfo_1']")
+    check("Success" in task.text and "wf/clip.mp4" in browser.find_element(By.ID, "run").text, "the run page shows its task and object")
+    task.find_element(By.CSS_SELECTOR, "a").click()
+    wait("the task's job page", lambda: browser.find_elements(By.ID, "job"))
+    check(text("job-state") == "Success", "the task links to its job")
+    shot("workflow-run")
+
+    # 11. Signing out ends the session.
     browser.find_element(By.CSS_SELECTOR, ".signout button").click()
     wait("the sign-in page after signing out", lambda: browser.current_url.endswith("/console/login"))
     open_page("/console/b/%s/queues" % BUCKET)

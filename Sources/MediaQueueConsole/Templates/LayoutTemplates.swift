@@ -23,6 +23,7 @@ enum LayoutTemplates {
             <a href="/console/b/{{page.bucket}}"{{#page.onOverview}} class="active"{{/page.onOverview}}>Overview</a>
             <a href="/console/b/{{page.bucket}}/queues"{{#page.onQueues}} class="active"{{/page.onQueues}}>Queues and Callbacks</a>
             <a href="/console/b/{{page.bucket}}/jobs"{{#page.onJobs}} class="active"{{/page.onJobs}}>Jobs</a>
+            <a href="/console/b/{{page.bucket}}/workflows"{{#page.onWorkflows}} class="active"{{/page.onWorkflows}}>Workflows</a>
             <a href="/console/b/{{page.bucket}}/callbacks/dead"{{#page.onDead}} class="active"{{/page.onDead}}>Dead callbacks</a>
           </nav>
           {{/page.bucket}}
