@@ -1,0 +1,92 @@
+import MediaQueueCore
+import MediaQueueXML
+import Testing
+
+/// `WorkflowRunner` on the memory store: nodes become jobs as their dependencies succeed, and
+/// a run's end is queued to the queue's rule when the Start node has no NotifyConfig.
+@Suite struct WorkflowRunnerTests {
+    struct AnyWorker: MediaWorker {
+        let tag: String
+        func validate(_ operation: CreateMediaJobsRequest.Operation) throws(CIError) {}
+        func run(_ job: Job, context: WorkContext) async throws -> WorkResult { WorkResult() }
+    }
+
+    let store = MemoryJobStore()
+    let time = ManualTimeSource(Timestamp(seconds: 1_700_000_000))
+
+    func runner(rule: NotifyConfig) async throws -> (WorkflowRunner, Definition) {
+        let queues = QueueDirectory(store: store) {
+            MediaQueue(bucket: "", name: MediaQueue.defaultName, notifyConfig: rule, createTime: Timestamp(seconds: 1_700_000_000))
+        }
+        _ = try await queues.defaultQueue(bucket: "b")
+        let runner = WorkflowRunner(
+            store: store, queues: queues, templates: nil, workers: WorkerRegistry(["Snapshot", "MediaInfo"].map(AnyWorker.init)),
+            formatting: CIFormatting(), time: time
+        )
+        let topology = try XMLDocumentParser.parse("""
+            <Topology><Dependencies><Start>Snapshot_1</Start><Snapshot_1>MediaInfo_1</Snapshot_1><MediaInfo_1>End</MediaInfo_1></Dependencies>
+            <Nodes><Start><Type>Start</Type><Input><ObjectPrefix>in/</ObjectPrefix></Input></Start>
+            <Snapshot_1><Type>Snapshot</Type><Operation><Output><Object>out/${RunId}/s-${Number}.jpg</Object></Output></Operation></Snapshot_1>
+            <MediaInfo_1><Type>MediaInfo</Type><Operation><JobLevel>2</JobLevel></Operation></MediaInfo_1></Nodes></Topology>
+            """)
+        let workflow = Definition(
+            id: "wflow", kind: .workflow, bucket: "b", name: "flow", label: WorkflowState.active, body: topology, createTime: time.now, updateTime: time.now
+        )
+        try await store.createDefinition(workflow)
+        return (runner, workflow)
+    }
+
+    /// Runs every waiting job to `state` as a dispatcher would.
+    func finishWaitingJobs(_ state: JobState) async throws -> [Job] {
+        let claimed = try await store.claimJobs(owner: "n", now: time.now, leaseUntil: time.now + .seconds(60), limit: 10)
+        let ended = claimed.map { job -> FinishedJob in
+            var done = job
+            done.state = state
+            done.endTime = time.now
+            return FinishedJob(job: done, outbox: [])
+        }
+        _ = try await store.finish(ended, owner: "n")
+        return claimed
+    }
+
+    @Test func nodesRunInTurnAndTheRunsEndGoesToTheQueuesRule() async throws {
+        let rule = NotifyConfig(isOn: true, events: [.taskFinish, .workflowFinish], resultFormat: .xml, type: .tdmq, mqMode: .topic, mqName: "events", mqRegion: "sh")
+        let (runner, _) = try await runner(rule: rule)
+        let runs = try await runner.upload(bucket: "b", key: "in/a.mp4") {}
+        let run = try #require(runs.first)
+        #expect(try await runner.upload(bucket: "b", key: "other/a.mp4") {}.isEmpty, "outside the prefix")
+
+        let first = try await finishWaitingJobs(.success)
+        #expect(first.map(\.tag) == ["Snapshot"])
+        #expect(first.first?.operation.text("Output", "Object") == "out/\(run.id)/s-${Number}.jpg", "${RunId} is filled in")
+        #expect(first.first?.workflowRunID == run.id)
+        try await runner.advance(try #require(try await store.run(id: run.id)))
+        let second = try await finishWaitingJobs(.success)
+        #expect(second.map(\.tag) == ["MediaInfo"] && second.first?.jobLevel == 2)
+        try await runner.advance(try #require(try await store.run(id: run.id)))
+
+        let done = try #require(try await store.run(id: run.id))
+        #expect(done.state == .success && done.tasks.map(\.state) == ["Success", "Success"])
+        let events = try await store.dueOutbox(.tdmq, now: time.now, limit: 10)
+        #expect(events.count == 1)
+        let event = try #require(events.first)
+        #expect(event.target == .mq(mode: .topic, name: "events", region: "sh"))
+        #expect(event.routingKey == "workflow.\(run.queueID.rawValue).wflow.Success" && event.event == .workflowFinish)
+        let body = try XMLDocumentParser.parse(event.body)
+        #expect(body.text("WorkflowExecution", "RunId") == run.id && body.all("WorkflowExecution").first?.all("Tasks").count == 2)
+
+        try await runner.advance(done)
+        #expect(try await store.dueOutbox(.tdmq, now: time.now, limit: 10).count == 1, "an ended run is announced once")
+    }
+
+    @Test func aRuleWithoutWorkflowFinishAnnouncesNoRunAndAFailedNodeStopsTheRest() async throws {
+        let (runner, _) = try await runner(rule: .topic("events"))
+        let run = try #require(try await runner.upload(bucket: "b", key: "in/a.mp4") {}.first)
+        _ = try await finishWaitingJobs(.failed)
+        try await runner.advance(try #require(try await store.run(id: run.id)))
+        let failed = try #require(try await store.run(id: run.id))
+        #expect(failed.state == .failed && failed.tasks.map(\.state) == ["Failed", "Waiting"])
+        #expect(try await store.jobs(JobQuery(bucket: "b")).count == 1, "the node after the failed one never got a job")
+        #expect(try await store.dueOutbox(.tdmq, now: time.now, limit: 10).isEmpty, "the rule announces TaskFinish only")
+    }
+}
