@@ -153,6 +153,9 @@ struct ObjectController: RouterMiddleware {
         query.delimiter = parameters.nonEmpty("delimiter") ?? ""
         query.marker = parameters.nonEmpty("marker") ?? ""
         query.maxKeys = try parameters.int("max-keys", default: ObjectListQuery.maxKeysLimit, range: 0...ObjectListQuery.maxKeysLimit)
+        if let slash = query.prefix.lastIndex(of: "/"), let problem = ObjectKey.problem(String(query.prefix[..<slash])) {
+            throw CIError(.invalidArgument, "prefix: its folder \(problem)", element: "prefix")
+        }
         let listing = try await work { () async throws(WorkFailure) in try await storage.listObjects(bucket: context.bucket, query) }
         var children = [
             XMLTree("Name", text: context.bucket), XMLTree("Prefix", text: query.prefix), XMLTree("Marker", text: query.marker),

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 public import MediaQueueCore
 
 /// Objects as the CLI moves them: the same storage, and the same consequences (workflow runs
@@ -11,8 +12,11 @@ extension MediaQueueApplication {
         let staged = staging + "/" + key.fileName
         try FileManager.default.copyItem(atPath: path, toPath: staged)
         // Dispatchers find the runs' first jobs on their next poll.
-        _ = try await workflowRunner(workers).upload(bucket: bucket, key: key.rawValue) {
+        let outcome = try await workflowRunner(workers).upload(bucket: bucket, key: key.rawValue) {
             try await storage.publish(staged, bucket: bucket, as: key)
+        }
+        if let error = outcome.deferred {
+            logger.warning("the upload's workflow runs start later, from a running node", metadata: ["object": "\(key)", "error": "\(error)"])
         }
     }
 

@@ -242,7 +242,9 @@ public struct MediaQueueApplication: Sendable {
                 onSubmitted: { dispatcher?.handle.jobsStored() }, onListening: onListening,
                 checkRule: { rule throws(CIError) in try configuration.checkCallbackRule(rule) },
                 objects: ObjectAPI(storage: storage, maxObjectBytes: configuration.maxObjectBytes) { bucket, key, publish in
-                    _ = try await runner.upload(bucket: bucket, key: key.rawValue, publish: publish)
+                    if let error = try await runner.upload(bucket: bucket, key: key.rawValue, publish: publish).deferred {
+                        logger.warning("an upload's workflow runs start later", metadata: ["object": "\(key)", "error": "\(error)"])
+                    }
                 },
                 officialTemplates: Self.officialTemplates, workflows: runner,
                 extraRoutes: { [console = try console(workers)] router in console.addRoutes(to: router) }

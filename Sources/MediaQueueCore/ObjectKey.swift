@@ -40,8 +40,8 @@ public struct ObjectKey: Sendable, Hashable, CustomStringConvertible {
         if key.isEmpty { return "is empty" }
         if key.utf8.count > maxLength { return "is longer than \(maxLength) bytes" }
         if key.hasPrefix("/") { return "starts with '/'" }
-        if key.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
-            return "contains a control character"
+        if key.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F || $0.value == 0xFFFE || $0.value == 0xFFFF }) {
+            return "contains a control character or one XML cannot carry"
         }
         // By bytes, as the file system sees the key: split into Characters, a '/' followed by a
         // combining mark would not separate segments, and "../\u{301}x" would pass.

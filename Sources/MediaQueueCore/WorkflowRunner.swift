@@ -48,8 +48,23 @@ public struct WorkflowRunner: Sendable {
         )
         run.origin = origin
         let (ready, jobs) = await jobs(for: run.advanced(jobs: [:], topology: topology, now: now).ready, of: &run, after: [:], topology: topology, now: now)
+        let waiting = run
         run = run.started(jobs, at: now)
-        let stored = try await store.createRun(run, jobs: ready)
+        let stored: WorkflowRun
+        do {
+            stored = try await store.createRun(run, jobs: ready)
+        } catch let refusal as CIError where !ready.isEmpty && refusal.code != .internalError {
+            run = waiting
+            for index in run.tasks.indices where jobs[run.tasks[index].name] != nil {
+                run.tasks[index].state = JobState.failed.rawValue
+                run.tasks[index].code = refusal.code.rawValue
+                run.tasks[index].message = refusal.message
+                run.tasks[index].endTime = now
+            }
+            let failed = try await store.createRun(run, jobs: [])
+            try await advance(failed)
+            return try await store.run(id: failed.id) ?? failed
+        }
         if !ready.isEmpty { onJobsStored() }
         if ready.count < topology.firstNodes.count { try await advance(stored) }
         return stored
@@ -61,11 +76,15 @@ public struct WorkflowRunner: Sendable {
     /// `bucket` whose Start node admits it, exactly once even across a crash: the arrival is
     /// recorded before the object is published and removed once its runs exist, and one a crash
     /// left behind is replayed (`replayArrivals`).
-    public func upload(bucket: String, key: String, publish: () async throws -> Void) async throws -> [WorkflowRun] {
+    ///
+    /// Once the object is published the upload has succeeded: runs that cannot start now (the
+    /// store is away) are `deferred`, and their arrival stays for `replayArrivals`, so that a
+    /// client never uploads again for them (which would start the others twice).
+    public func upload(bucket: String, key: String, publish: () async throws -> Void) async throws -> UploadOutcome {
         let workflows = try await workflows(bucket: bucket, admitting: key)
         guard !workflows.isEmpty else {
             try await publish()
-            return []
+            return UploadOutcome(runs: [])
         }
         let arrival = Arrival(bucket: bucket, key: key, time: time.now)
         try await store.recordArrival(arrival)
@@ -76,24 +95,51 @@ public struct WorkflowRunner: Sendable {
             throw error
         }
         FaultPoint.reached(.uploadPublished)
-        let runs = try await start(workflows, for: arrival)
-        try await store.removeArrival(id: arrival.id)
-        return runs
+        do {
+            let runs = try await start(workflows, for: arrival)
+            try await store.removeArrival(id: arrival.id)
+            return UploadOutcome(runs: runs)
+        } catch {
+            return UploadOutcome(runs: [], deferred: error)
+        }
+    }
+
+    /// What an upload started.
+    public struct UploadOutcome: Sendable {
+        public var runs: [WorkflowRun]
+        /// Why its runs could not start now; they start from the arrival later.
+        public var deferred: (any Error)?
+
+        public init(runs: [WorkflowRun], deferred: (any Error)? = nil) {
+            self.runs = runs
+            self.deferred = deferred
+        }
     }
 
     /// Starts the runs of arrivals recorded more than `grace` ago that are still there: their
     /// process died between publishing the object and starting its runs (or while publishing).
-    /// An arrival whose object was not written after it was recorded never completed, and goes.
-    public func replayArrivals(olderThan grace: Duration, storage: any ObjectStorage) async throws {
+    /// An arrival whose object was not written after it was recorded never completed, and goes;
+    /// so does one whose runs are refused (a queue gone). Returns the arrivals that failed, each
+    /// with its error; those refused are gone, the others are tried again next time.
+    public func replayArrivals(olderThan grace: Duration, storage: any ObjectStorage) async throws -> [(Arrival, any Error)] {
+        var failures: [(Arrival, any Error)] = []
         for arrival in try await store.arrivals(before: time.now - grace, limit: 100) {
-            var info: ObjectInfo?
-            if let key = try? ObjectKey(arrival.key) { info = try await storage.objectInfo(bucket: arrival.bucket, key: key) }
-            // File times have whole-second precision on some storages.
-            if let info, info.lastModified >= arrival.time - .seconds(1) {
-                _ = try await start(try await workflows(bucket: arrival.bucket, admitting: arrival.key), for: arrival)
+            do {
+                var info: ObjectInfo?
+                if let key = try? ObjectKey(arrival.key) { info = try await storage.objectInfo(bucket: arrival.bucket, key: key) }
+                // Object times have whole-second precision on some storages, and S3's clock is its own.
+                if let info, info.lastModified >= arrival.time - .seconds(2) {
+                    _ = try await start(try await workflows(bucket: arrival.bucket, admitting: arrival.key), for: arrival)
+                }
+                try await store.removeArrival(id: arrival.id)
+            } catch let refusal as CIError where refusal.code != .internalError {
+                try? await store.removeArrival(id: arrival.id)
+                failures.append((arrival, refusal))
+            } catch {
+                failures.append((arrival, error))
             }
-            try await store.removeArrival(id: arrival.id)
         }
+        return failures
     }
 
     private func workflows(bucket: String, admitting key: String) async throws -> [Definition] {

@@ -36,7 +36,11 @@ public struct WorkflowService: Service {
     public func run() async throws {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
-                try await runner.replayArrivals(olderThan: arrivalGrace, storage: storage)
+                for (arrival, error) in try await runner.replayArrivals(olderThan: arrivalGrace, storage: storage) {
+                    logger.error("cannot start the workflow runs of an upload", metadata: [
+                        "bucket": "\(arrival.bucket)", "object": "\(arrival.key)", "error": "\(error)",
+                    ])
+                }
             } catch {
                 logger.error("cannot replay the uploads a crash interrupted", metadata: ["error": "\(error)"])
             }

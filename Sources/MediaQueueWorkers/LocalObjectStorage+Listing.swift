@@ -11,8 +11,10 @@ extension LocalObjectStorage {
 
     public func listObjects(bucket: String, _ query: ObjectListQuery) throws(WorkFailure) -> ObjectListing {
         let folder = bucketFolder(bucket)
-        // Only the folder the prefix names can hold matching keys.
+        // Only the folder the prefix names can hold matching keys; one that is no folder inside
+        // the bucket (`..`, a staging folder) holds none.
         let start = ObjectKey.lastSegment(of: query.prefix) == query.prefix ? "" : String(query.prefix[..<query.prefix.lastIndex(of: "/")!])
+        guard start.isEmpty || ObjectKey.problem(start) == nil else { return ObjectListing() }
         var keys: [String] = []
         let base = start.isEmpty ? folder : folder + "/" + start
         if let walker = FileManager.default.enumerator(atPath: base) {

@@ -35,14 +35,20 @@ public struct LocalObjectStorage: ObjectStorage {
     public func publish(_ path: String, bucket: String, as key: ObjectKey) throws(WorkFailure) {
         let target = bucketFolder(bucket) + "/" + key.rawValue
         if !key.folder.isEmpty { try Self.createFolder(bucketFolder(bucket) + "/" + key.folder, for: key.rawValue) }
+        // The object's time is its publishing, as S3's Last-Modified is (a copied file keeps its own).
+        utimes(path, nil)
         // rename(2) replaces an existing object atomically, as an overwrite in CI would.
         guard rename(path, target) == 0 else {
             throw WorkFailure.outputWriteFailed(key.rawValue, String(cString: strerror(errno)))
         }
     }
 
+    /// Removes the object's file; a folder of that name (keys under it) stays, as in S3.
     public func remove(bucket: String, key: ObjectKey) {
-        try? FileManager.default.removeItem(atPath: bucketFolder(bucket) + "/" + key.rawValue)
+        let path = bucketFolder(bucket) + "/" + key.rawValue
+        var status = stat()
+        guard lstat(path, &status) == 0, status.st_mode & S_IFMT == S_IFREG else { return }
+        unlink(path)
     }
 
     public func removeStagingFolder(_ path: String) {

@@ -36,21 +36,27 @@ extension XMLTree {
         out.append(UInt8(ascii: ">"))
     }
 
-    /// Appends `text` with `&`, `<`, `>` and CR escaped. Bytes are enough: in UTF-8 those ASCII
-    /// bytes never occur inside a multi-byte character.
+    /// Appends `text` with `&`, `<`, `>` and CR escaped, and the characters XML 1.0 cannot carry
+    /// (control characters but tab and newline, U+FFFE, U+FFFF: an ffmpeg message or an object
+    /// key may hold them) written as U+FFFD, so that every document written here parses again.
     static func escape(_ text: String, into out: inout [UInt8]) {
-        // Most texts need no escaping: copy them whole instead of byte by byte.
-        if !text.utf8.contains(where: { $0 == UInt8(ascii: "&") || $0 == UInt8(ascii: "<") || $0 == UInt8(ascii: ">") || $0 == 0x0D }) {
+        // Most texts need neither: copy them whole. 0xEF leads U+FFFE and U+FFFF (and others).
+        if !text.utf8.contains(where: { byte in
+            byte == UInt8(ascii: "&") || byte == UInt8(ascii: "<") || byte == UInt8(ascii: ">") || byte == 0xEF
+                || (byte < 0x20 && byte != 0x09 && byte != 0x0A)
+        }) {
             out.append(contentsOf: text.utf8)
             return
         }
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "&"): out.append(contentsOf: "&amp;".utf8)
-            case UInt8(ascii: "<"): out.append(contentsOf: "&lt;".utf8)
-            case UInt8(ascii: ">"): out.append(contentsOf: "&gt;".utf8)
+        for scalar in text.unicodeScalars {
+            switch scalar.value {
+            case 0x26: out.append(contentsOf: "&amp;".utf8)
+            case 0x3C: out.append(contentsOf: "&lt;".utf8)
+            case 0x3E: out.append(contentsOf: "&gt;".utf8)
             case 0x0D: out.append(contentsOf: "&#13;".utf8)  // a bare CR would be normalised away by the receiver's parser
-            default: out.append(byte)
+            case 0x09, 0x0A: out.append(UInt8(scalar.value))
+            case 0..<0x20, 0xFFFE, 0xFFFF: out.append(contentsOf: [0xEF, 0xBF, 0xBD])
+            default: out.append(contentsOf: String(scalar).utf8)
             }
         }
     }

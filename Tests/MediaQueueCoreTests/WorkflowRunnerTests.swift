@@ -52,9 +52,9 @@ import Testing
     @Test func nodesRunInTurnAndTheRunsEndGoesToTheQueuesRule() async throws {
         let rule = NotifyConfig(isOn: true, events: [.taskFinish, .workflowFinish], resultFormat: .xml, type: .tdmq, mqMode: .topic, mqName: "events", mqRegion: "sh")
         let (runner, _) = try await runner(rule: rule)
-        let runs = try await runner.upload(bucket: "b", key: "in/a.mp4") {}
+        let runs = try await runner.upload(bucket: "b", key: "in/a.mp4") {}.runs
         let run = try #require(runs.first)
-        #expect(try await runner.upload(bucket: "b", key: "other/a.mp4") {}.isEmpty, "outside the prefix")
+        #expect(try await runner.upload(bucket: "b", key: "other/a.mp4") {}.runs.isEmpty, "outside the prefix")
 
         let first = try await finishWaitingJobs(.success)
         #expect(first.map(\.tag) == ["Snapshot"])
@@ -81,12 +81,29 @@ import Testing
 
     @Test func aRuleWithoutWorkflowFinishAnnouncesNoRunAndAFailedNodeStopsTheRest() async throws {
         let (runner, _) = try await runner(rule: .topic("events"))
-        let run = try #require(try await runner.upload(bucket: "b", key: "in/a.mp4") {}.first)
+        let run = try #require(try await runner.upload(bucket: "b", key: "in/a.mp4") {}.runs.first)
         _ = try await finishWaitingJobs(.failed)
         try await runner.advance(try #require(try await store.run(id: run.id)))
         let failed = try #require(try await store.run(id: run.id))
         #expect(failed.state == .failed && failed.tasks.map(\.state) == ["Failed", "Waiting"])
         #expect(try await store.jobs(JobQuery(bucket: "b")).count == 1, "the node after the failed one never got a job")
         #expect(try await store.dueOutbox(.tdmq, now: time.now, limit: 10).isEmpty, "the rule announces TaskFinish only")
+    }
+
+    @Test func aRunWhoseQueueIsFullFailsNamingWhyAndIsAnnounced() async throws {
+        let rule = NotifyConfig(isOn: true, events: [.workflowFinish], resultFormat: .xml, type: .tdmq, mqMode: .queue, mqName: "runs", mqRegion: "sh")
+        let (runner, _) = try await runner(rule: rule)
+        var queue = try #require(try await store.queues(bucket: "b").first)
+        queue.maxSize = 1
+        try await store.updateQueue(queue)
+        _ = try await store.submit([Submission(idempotencyKey: nil, jobs: [Job(
+            bucket: "b", queueID: queue.id, tag: "Snapshot", jobLevel: 0, input: XMLTree("Input"), operation: XMLTree("Operation"), creationTime: time.now
+        )])])
+        let outcome = try await runner.upload(bucket: "b", key: "in/a.mp4") {}
+        #expect(outcome.deferred == nil, "a refusal is the run's outcome, not the upload's")
+        let run = try #require(outcome.runs.first)
+        #expect(run.state == .failed)
+        #expect(run.tasks.first?.code == "QueueFull" && run.tasks.first?.jobID == nil)
+        #expect(try await store.dueOutbox(.tdmq, now: time.now, limit: 10).map(\.event) == [.workflowFinish])
     }
 }

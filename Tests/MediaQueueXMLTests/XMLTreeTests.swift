@@ -58,4 +58,13 @@ import Testing
         let tree = XMLTree("R", children: [XMLTree("Name", text: "队列-1 ✓")])
         #expect(try XMLDocumentParser.parse(tree.xmlString()) == tree)
     }
+
+    @Test func charactersXMLCannotCarryAreWrittenAsReplacementsSoTheDocumentParsesAgain() throws {
+        let text = "ffmpeg: \u{8}bad\u{B}frame\u{FFFF}\u{FFFE} <&> tab\tline\nend \u{FF0C}\u{1F600}"
+        let written = XMLTree("Message", text: text).xmlBytes()
+        let read = try XMLDocumentParser.parse(written)
+        #expect(read.text == "ffmpeg: \u{FFFD}bad\u{FFFD}frame\u{FFFD}\u{FFFD} <&> tab\tline\nend \u{FF0C}\u{1F600}")
+        let plain = "nothing to escape, even CJK \u{FF0C}"
+        #expect(try XMLDocumentParser.parse(XMLTree("M", text: plain).xmlBytes()).text == plain)
+    }
 }

@@ -64,6 +64,14 @@ refused(lambda: cos.get_object(Bucket=BUCKET, Key="in/missing.mp4"), "NoSuchKey"
 refused(lambda: cos.get_object(Bucket=BUCKET, Key="top.txt", Range="bytes=500-600"), "InvalidRange",
         "a range beyond the object is refused", status=416)
 
+refused(lambda: cos.list_objects(Bucket=BUCKET, Prefix="../"), "InvalidArgument", "a prefix that leaves the bucket is refused", status=400)
+refused(lambda: cos.list_objects(Bucket=BUCKET, Prefix="in/../../x"), "InvalidArgument", "so is one that climbs out of a folder", status=400)
+refused(lambda: cos.put_object(Bucket=BUCKET, Body=b"x", Key="in/odd\uffff.mp4"), "InvalidArgument",
+        "a key with a character XML cannot carry is refused", status=400)
+
+cos.delete_object(Bucket=BUCKET, Key="in/sub")
+check([e["Key"] for e in cos.list_objects(Bucket=BUCKET, Prefix="in/sub/")["Contents"]] == ["in/sub/c.mp4"],
+      "deleting a key that is a folder removes no object under it")
 cos.delete_object(Bucket=BUCKET, Key="in/a.mp4")
 refused(lambda: cos.head_object(Bucket=BUCKET, Key="in/a.mp4"), None, status=404, what="delete_object removes the object")
 cos.delete_object(Bucket=BUCKET, Key="in/a.mp4")
