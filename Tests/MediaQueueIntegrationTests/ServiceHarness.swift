@@ -110,8 +110,12 @@ final class ServiceHarness: Sendable {
 
     /// Publishes many submissions in one confirmed batch, in order.
     func publish(batch bodies: [String]) async throws {
+        // Each with a message-id, as producers that want exactly one job per message send: a node
+        // killed between its commit and its ack redelivers, and the id turns that into a no-op.
         let messages = bodies.map {
-            AMQPOutgoingMessage(routingKey: configuration.intakeQueue, body: Array($0.utf8), properties: AMQPProperties(persistent: true))
+            AMQPOutgoingMessage(
+                routingKey: configuration.intakeQueue, body: Array($0.utf8), properties: AMQPProperties(messageID: "m" + randomHex32(), persistent: true)
+            )
         }
         for result in await client.publish(batch: messages) { try result.get() }
     }
