@@ -13,7 +13,7 @@ enum APIError {
     static let noSuchBucket = CIError.Code("NoSuchBucket")
     static let methodNotAllowed = CIError.Code("MethodNotAllowed")
     static let notFound = CIError.Code("NotFound")
-    static let noSuchKey = CIError.Code("NoSuchKey")
+    static let noSuchKey = CIError.Code.noSuchKey
     static let invalidRange = CIError.Code("InvalidRange")
 
     /// The HTTP status CI-style clients expect for a code.

@@ -48,10 +48,13 @@ public struct APIService: Service {
             body: { [controller] request in try await controller.body(request) }
         )
         let body: @Sendable (Request) async throws -> [UInt8] = { [controller] request in try await controller.body(request) }
-        self.workflows = workflows.map { runner in
-            WorkflowController(
-                store: store, runner: runner, storage: objects?.storage, formatting: formatting, time: time, body: body, checkRule: checkRule
-            )
+        // Workflows start on objects: served where the object calls are.
+        self.workflows = objects.flatMap { objects in
+            workflows.map { runner in
+                WorkflowController(
+                    store: store, runner: runner, storage: objects.storage, formatting: formatting, time: time, body: body, checkRule: checkRule
+                )
+            }
         }
         self.time = time
         self.logger = logger

@@ -9,8 +9,8 @@ import MediaQueueXML
 struct WorkflowController: Sendable {
     let store: any JobStore
     let runner: WorkflowRunner
-    /// Where triggered objects must exist; nil checks nothing.
-    let storage: (any ObjectStorage)?
+    /// Where triggered objects must exist.
+    let storage: any ObjectStorage
     let formatting: CIFormatting
     let time: any TimeSource
     let body: @Sendable (Request) async throws -> [UInt8]
@@ -133,22 +133,7 @@ struct WorkflowController: Sendable {
         guard let workflow = try await store.definition(.workflow, id: id), workflow.bucket == context.bucket else {
             throw Definition.Kind.workflow.missing(id)
         }
-        let key: ObjectKey
-        do {
-            key = try ObjectKey(object)
-        } catch {
-            throw CIError(.invalidArgument, "object: \(error)", element: "object")
-        }
-        if let storage {
-            let found: ObjectInfo?
-            do {
-                found = try await storage.objectInfo(bucket: context.bucket, key: key)
-            } catch {
-                throw CIError(.internalError, error.message)
-            }
-            guard found != nil else { throw CIError(APIError.noSuchKey, "the object \(object) does not exist", element: "object") }
-        }
-        let run = try await runner.start(workflow, object: key.rawValue)
+        let run = try await runner.trigger(workflow, object: object, storage: storage)
         return context.answer([XMLTree("InstanceId", text: run.id)])
     }
 

@@ -18,6 +18,8 @@ public struct CIError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let noSuchQueue = Code("NoSuchQueue")
         /// The job id is unknown.
         public static let noSuchJob = Code("NoSuchJob")
+        /// The bucket has no object with that key.
+        public static let noSuchKey = Code("NoSuchKey")
         /// The template id is unknown in the bucket.
         public static let noSuchTemplate = Code("NoSuchTemplate")
         /// The workflow id is unknown in the bucket.

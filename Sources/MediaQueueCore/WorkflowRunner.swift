@@ -35,9 +35,30 @@ public struct WorkflowRunner: Sendable {
 
     // MARK: Starting
 
+    /// `POST /triggerworkflow` and `mediaqueue workflows trigger`: a run of `workflow` on
+    /// `object`, which must be an object of the workflow's bucket in `storage`.
+    public func trigger(_ workflow: Definition, object: String, storage: any ObjectStorage) async throws -> WorkflowRun {
+        let key: ObjectKey
+        do {
+            key = try ObjectKey(object)
+        } catch {
+            throw CIError(.invalidArgument, "object: \(error)", element: "object")
+        }
+        let found: ObjectInfo?
+        do {
+            found = try await storage.objectInfo(bucket: workflow.bucket, key: key)
+        } catch {
+            throw CIError(.internalError, error.message)
+        }
+        guard found != nil else {
+            throw CIError(.noSuchKey, "the object \(object) does not exist in bucket \(workflow.bucket)", element: "object")
+        }
+        return try await start(workflow, object: key.rawValue)
+    }
+
     /// Starts a run of `workflow` on object `object` (a key of the workflow's bucket), whatever
-    /// the workflow's state and filter (`POST /triggerworkflow`); `origin` names the arrival
-    /// that started it (see `WorkflowRun.origin`).
+    /// the workflow's state and filter; `origin` names the arrival that started it (see
+    /// `WorkflowRun.origin`).
     public func start(_ workflow: Definition, object: String, origin: String? = nil) async throws -> WorkflowRun {
         let topology = try WorkflowTopology.parse(workflow.body)
         let queue = try await queues.resolve(bucket: workflow.bucket, queueID: topology.start.queueID)

@@ -51,7 +51,8 @@ extension PostgresJobStore {
     public func deleteDefinition(_ kind: Definition.Kind, id: String, bucket: String) async throws {
         try await transaction { connection in
             if kind == .template {
-                // Locks the workflows that use it, so none is saved with it while it goes.
+                // Locks the workflows that use it now; a workflow saved meanwhile was checked
+                // before this transaction (a known gap, Docs/workflows.md).
                 let users = try await connection.rows(
                     "SELECT id FROM definitions WHERE bucket = \(bucket) AND kind = 'workflow' AND refs LIKE \("%,\(id),%") FOR UPDATE",
                     logger: logger

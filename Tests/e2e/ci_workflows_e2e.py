@@ -133,6 +133,8 @@ refused(lambda: cos.ci_create_workflow(Bucket=BUCKET, Body=missing), "InvalidArg
         mentions="Topology.Nodes.Transcode_1")
 refused(lambda: cos.ci_trigger_workflow(Bucket=BUCKET, WorkflowId=workflow_id, Key="in/../../etc/passwd"), "InvalidArgument",
         "a key with '..' is refused")
+refused(lambda: cos.ci_trigger_workflow(Bucket=BUCKET, WorkflowId=workflow_id, Key="in/never-uploaded.mp4"), "NoSuchKey",
+        "a trigger on an object that does not exist is refused")
 refused(lambda: cos.ci_delete_template(Bucket=BUCKET, TemplateId=template_id), "ResourceInUse",
         "a template a workflow uses cannot be deleted", mentions=workflow_id)
 

@@ -52,16 +52,9 @@ struct Workflows: AsyncParsableCommand {
             guard let workflow = try await application.store.definition(.workflow, id: id) else {
                 throw CommandError("NoSuchWorkflow: workflow \(id) does not exist")
             }
-            let objectKey: ObjectKey
-            do {
-                objectKey = try ObjectKey(key)
-            } catch {
-                throw CommandError("InvalidArgument: \(error)")
+            let run = try await cliAsync {
+                try await application.workflowRunner(application.workers).trigger(workflow, object: key, storage: application.storage)
             }
-            guard try await application.storage.objectInfo(bucket: workflow.bucket, key: objectKey) != nil else {
-                throw CommandError("NoSuchKey: the object \(key) does not exist in bucket \(workflow.bucket)")
-            }
-            let run = try await cliAsync { try await application.workflowRunner(application.workers).start(workflow, object: key) }
             print(run.id)
         }
     }
