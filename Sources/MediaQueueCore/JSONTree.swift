@@ -5,15 +5,16 @@ public import MediaQueueXML
 /// repeated elements become arrays and an element with children becomes an object (spec §5.3).
 public enum JSONTree {
     /// Writes `tree`'s children as a JSON object (the root element's name is not written, as CI's
-    /// JSON callbacks have no `Response` wrapper).
-    public static func serializeChildren(of tree: XMLTree) -> String {
+    /// JSON callbacks have no `Response` wrapper). Elements named in `arrays` are written as
+    /// arrays even when there is only one of them, where CI's document says the field is a list.
+    public static func serializeChildren(of tree: XMLTree, arrays: Set<String> = []) -> String {
         var out = ""
         out.reserveCapacity(1024)
-        writeObject(tree.children, into: &out)
+        writeObject(tree.children, arrays: arrays, into: &out)
         return out
     }
 
-    private static func writeObject(_ children: [XMLTree], into out: inout String) {
+    private static func writeObject(_ children: [XMLTree], arrays: Set<String>, into out: inout String) {
         out += "{"
         var written = Set<String>()
         var first = true
@@ -24,25 +25,25 @@ public enum JSONTree {
             writeString(child.name, into: &out)
             out += ":"
             let siblings = children.filter { $0.name == child.name }
-            if siblings.count > 1 {
+            if siblings.count > 1 || arrays.contains(child.name) {
                 out += "["
                 for (index, sibling) in siblings.enumerated() {
                     if index > 0 { out += "," }
-                    writeValue(sibling, into: &out)
+                    writeValue(sibling, arrays: arrays, into: &out)
                 }
                 out += "]"
             } else {
-                writeValue(child, into: &out)
+                writeValue(child, arrays: arrays, into: &out)
             }
         }
         out += "}"
     }
 
-    private static func writeValue(_ element: XMLTree, into out: inout String) {
+    private static func writeValue(_ element: XMLTree, arrays: Set<String>, into out: inout String) {
         if element.children.isEmpty {
             writeString(element.text, into: &out)
         } else {
-            writeObject(element.children, into: &out)
+            writeObject(element.children, arrays: arrays, into: &out)
         }
     }
 

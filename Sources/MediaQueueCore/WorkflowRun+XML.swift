@@ -96,7 +96,7 @@ extension WorkflowRun {
 
 extension CallbackBody {
     /// `<Response><EventName>WorkflowFinish</EventName><WorkflowExecution>…</WorkflowExecution></Response>`,
-    /// or its JSON form without the `Response` wrapper (spec §5.4).
+    /// or its JSON form without the `Response` wrapper, `Tasks` always an array (spec §5.4).
     public static func workflowFinish(_ run: WorkflowRun, format: NotifyConfig.Format, formatting: CIFormatting) -> CallbackBody {
         let document = XMLTree("Response", children: [
             XMLTree("EventName", text: NotifyConfig.Event.workflowFinish.rawValue),
@@ -104,7 +104,8 @@ extension CallbackBody {
         ])
         switch format {
         case .xml: return CallbackBody(bytes: document.xmlBytes(), contentType: "application/xml")
-        case .json: return CallbackBody(bytes: Array(JSONTree.serializeChildren(of: document).utf8), contentType: "application/json")
+        case .json:
+            return CallbackBody(bytes: Array(JSONTree.serializeChildren(of: document, arrays: ["Tasks"]).utf8), contentType: "application/json")
         }
     }
 }

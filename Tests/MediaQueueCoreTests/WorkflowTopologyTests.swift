@@ -96,4 +96,11 @@ import Testing
         snapshot.state = .success
         #expect(firstTwo.advanced(jobs: [transcode.id: transcode, snapshot.id: snapshot], topology: topology, now: now).run.state == .failed)
     }
+
+    @Test func aJSONWorkflowFinishListsItsTasksAsAnArrayEvenWithOne() throws {
+        let topology = try Self.topology("<Start>Snapshot_1</Start><Snapshot_1>End</Snapshot_1>", nodes: Self.node("Snapshot_1", "Snapshot"))
+        let run = WorkflowRun(bucket: "b", workflowID: "w", workflowName: "flow", object: "in/a.mp4", queueID: QueueID(rawValue: "q"), topology: topology, now: Timestamp(milliseconds: 0))
+        let body = String(decoding: CallbackBody.workflowFinish(run, format: .json, formatting: CIFormatting()).bytes, as: UTF8.self)
+        #expect(body.contains(#""Tasks":[{"Type":"Snapshot""#), "spec §5.4: Tasks is an array")
+    }
 }
