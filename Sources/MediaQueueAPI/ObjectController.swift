@@ -56,7 +56,7 @@ struct ObjectController: RouterMiddleware {
             }
             return bytes
         }
-        let staging = try await work { () throws(WorkFailure) in
+        let staging = try await Self.work { () throws(WorkFailure) in
             try storage.makeStagingFolder(bucket: context.bucket, name: "upload-" + context.requestID, for: key)
         }
         defer { storage.removeStagingFolder(staging) }
@@ -82,7 +82,7 @@ struct ObjectController: RouterMiddleware {
             throw CIError(Self.badDigest, "the body's MD5 is not the Content-MD5 sent", element: "Content-MD5")
         }
         try await upload(context.bucket, key) {
-            try await work { () async throws(WorkFailure) in try await storage.publish(file, bucket: context.bucket, as: key) }
+            try await Self.work { () async throws(WorkFailure) in try await storage.publish(file, bucket: context.bucket, as: key) }
         }
         return Response(status: .ok, headers: [.eTag: "\"\(Self.hex(digest))\""])
     }
@@ -90,7 +90,7 @@ struct ObjectController: RouterMiddleware {
     // MARK: Download
 
     func get(_ request: Request, _ context: APIContext, _ key: ObjectKey, sendBody: Bool) async throws -> Response {
-        guard let info = try await work({ () async throws(WorkFailure) in try await storage.objectInfo(bucket: context.bucket, key: key) }) else {
+        guard let info = try await Self.work({ () async throws(WorkFailure) in try await storage.objectInfo(bucket: context.bucket, key: key) }) else {
             throw CIError(Self.noSuchKey, "the object \(key.rawValue) does not exist", element: "Key")
         }
         var headers: HTTPFields = [
@@ -109,12 +109,16 @@ struct ObjectController: RouterMiddleware {
         }
         headers[.contentLength] = String(range.count)
         guard sendBody, !range.isEmpty else { return Response(status: status, headers: headers, body: ResponseBody()) }
-        guard let file = try await work({ () async throws(WorkFailure) in try await storage.readableFile(bucket: context.bucket, key: key) }) else {
-            throw CIError(Self.noSuchKey, "the object \(key.rawValue) does not exist", element: "Key")
-        }
         let files = storage
+        let bucket = context.bucket
         let bytes = range
+        // The file is fetched (a temporary copy, from S3) only once the body is being written,
+        // and removed by the same closure: a client gone before that leaves no copy behind. An
+        // object deleted since `objectInfo` ends the response short, its headers being sent.
         let body = ResponseBody(contentLength: bytes.count) { writer in
+            guard let file = try await Self.work({ () async throws(WorkFailure) in try await files.readableFile(bucket: bucket, key: key) }) else {
+                throw CIError(Self.noSuchKey, "the object \(key.rawValue) does not exist", element: "Key")
+            }
             defer { if let folder = file.temporaryFolder { files.removeStagingFolder(folder) } }
             guard let handle = FileHandle(forReadingAtPath: file.path) else { throw CIError(.internalError, "the object's file is gone") }
             defer { try? handle.close() }
@@ -156,7 +160,7 @@ struct ObjectController: RouterMiddleware {
         if let slash = query.prefix.lastIndex(of: "/"), let problem = ObjectKey.problem(String(query.prefix[..<slash])) {
             throw CIError(.invalidArgument, "prefix: its folder \(problem)", element: "prefix")
         }
-        let listing = try await work { () async throws(WorkFailure) in try await storage.listObjects(bucket: context.bucket, query) }
+        let listing = try await Self.work { () async throws(WorkFailure) in try await storage.listObjects(bucket: context.bucket, query) }
         var children = [
             XMLTree("Name", text: context.bucket), XMLTree("Prefix", text: query.prefix), XMLTree("Marker", text: query.marker),
             XMLTree("MaxKeys", text: String(query.maxKeys)), XMLTree("Delimiter", text: query.delimiter),
@@ -179,7 +183,7 @@ struct ObjectController: RouterMiddleware {
 
     /// A storage failure as the client sees it: access refused stays a refusal; anything else is
     /// the service's trouble.
-    private func work<T>(_ body: () async throws(WorkFailure) -> T) async throws(CIError) -> T {
+    private static func work<T>(_ body: () async throws(WorkFailure) -> T) async throws(CIError) -> T {
         do {
             return try await body()
         } catch {

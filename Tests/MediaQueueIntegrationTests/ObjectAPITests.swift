@@ -27,6 +27,15 @@ import Testing
             "cos_objects_e2e.py", harness: harness, environment: ["MQ_CLI_KEY": "cli/put.bin", "MQ_CLI_BYTES": String(cliBytes)], done: "objects: ok"
         )
 
+        if storage == "s3" {
+            // Each GET fetched its object into a temporary folder; none outlives its response.
+            let scratch = harness.configuration.dataDir + "/s3-scratch/" + bucket
+            try await eventually("the GETs' temporary copies to be removed") {
+                let left = (try? FileManager.default.contentsOfDirectory(atPath: scratch)) ?? []
+                return !left.contains { $0.hasPrefix(".mediaqueue-download-") }
+            }
+        }
+
         // What the SDK put, the CLI lists and downloads.
         let listing = try await harness.cli(["objects", "ls", "--delimiter", "/", "in/"])
         #expect(listing.contains("PRE in/sub/"), "\(listing)")
