@@ -120,12 +120,15 @@ public struct ObjectAPI: Sendable {
     /// Largest object one PUT may upload.
     public var maxObjectBytes: Int
     /// Publishes a complete upload by calling its last argument, with whatever must go with it
-    /// (workflow runs: `WorkflowRunner.upload`); a failure fails the PUT.
+    /// (workflow runs, which carry the upload's headers: `WorkflowRunner.upload`); a failure
+    /// fails the PUT.
     public var upload: Upload
 
-    public typealias Upload = @Sendable (_ bucket: String, _ key: ObjectKey, _ publish: () async throws -> Void) async throws -> Void
+    public typealias Upload = @Sendable (
+        _ bucket: String, _ key: ObjectKey, _ headers: [CosHeader], _ publish: () async throws -> Void
+    ) async throws -> Void
 
-    public init(storage: any ObjectStorage, maxObjectBytes: Int = 5 << 30, upload: @escaping Upload = { _, _, publish in try await publish() }) {
+    public init(storage: any ObjectStorage, maxObjectBytes: Int = 5 << 30, upload: @escaping Upload = { _, _, _, publish in try await publish() }) {
         self.storage = storage
         self.maxObjectBytes = maxObjectBytes
         self.upload = upload

@@ -81,7 +81,8 @@ struct ObjectController: RouterMiddleware {
         if let expectedMD5, expectedMD5 != digest {
             throw CIError(Self.badDigest, "the body's MD5 is not the Content-MD5 sent", element: "Content-MD5")
         }
-        try await upload(context.bucket, key) {
+        let headers = CosHeader.passedOn(from: request.headers.map { (name: $0.name.rawName, value: $0.value) })
+        try await upload(context.bucket, key, headers) {
             try await Self.work { () async throws(WorkFailure) in try await storage.publish(file, bucket: context.bucket, as: key) }
         }
         return Response(status: .ok, headers: [.eTag: "\"\(Self.hex(digest))\""])

@@ -241,8 +241,8 @@ public struct MediaQueueApplication: Sendable {
                 metrics: metricsSource(brokers: brokers),
                 onSubmitted: { dispatcher?.handle.jobsStored() }, onListening: onListening,
                 checkRule: { rule throws(CIError) in try configuration.checkCallbackRule(rule) },
-                objects: ObjectAPI(storage: storage, maxObjectBytes: configuration.maxObjectBytes) { bucket, key, publish in
-                    if let error = try await runner.upload(bucket: bucket, key: key.rawValue, publish: publish).deferred {
+                objects: ObjectAPI(storage: storage, maxObjectBytes: configuration.maxObjectBytes) { bucket, key, headers, publish in
+                    if let error = try await runner.upload(bucket: bucket, key: key.rawValue, cosHeaders: headers, publish: publish).deferred {
                         logger.warning("an upload's workflow runs start later", metadata: ["object": "\(key)", "error": "\(error)"])
                     }
                 },

@@ -20,10 +20,13 @@ extension Job {
     /// The job as a `JobsDetail` element (spec §4.5), shared by create, describe, list and callbacks.
     public func jobsDetail(_ formatting: CIFormatting) -> XMLTree {
         var inputElement = XMLTree("Input", children: [XMLTree("BucketId", text: bucket)])
+        // A workflow's node job carries its upload's headers, after Region as CI writes them.
+        var cosHeaders: [XMLTree] = []
         for child in input.children where child.name != "BucketId" && child.name != "Region" {
-            inputElement.children.append(child)
+            if child.name == "CosHeaders" { cosHeaders.append(child) } else { inputElement.children.append(child) }
         }
         inputElement.children.append(XMLTree("Region", text: formatting.region))
+        inputElement.children += cosHeaders
 
         var operationElement = operation
         operationElement.name = "Operation"
@@ -81,9 +84,12 @@ public struct CallbackBody: Sendable, Hashable {
         case .xml:
             return CallbackBody(bytes: document.xmlBytes(), contentType: "application/xml")
         case .json:
-            return CallbackBody(bytes: Array(JSONTree.serializeChildren(of: document).utf8), contentType: "application/json")
+            return CallbackBody(bytes: Array(JSONTree.serializeChildren(of: document, arrays: Self.jsonArrays).utf8), contentType: "application/json")
         }
     }
+
+    /// Elements a JSON job event writes as arrays even when there is one (spec §5.3).
+    private static let jsonArrays: Set<String> = ["CosHeaders"]
 }
 
 /// CI's `<Error>` body.

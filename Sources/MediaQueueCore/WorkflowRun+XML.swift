@@ -9,7 +9,7 @@ extension WorkflowRun {
             XMLTree("WorkflowName", text: workflowName), XMLTree("Object", text: object), XMLTree("QueueId", text: queueID.rawValue),
             XMLTree("State", text: state.rawValue), XMLTree("CreateTime", text: String(createTime.milliseconds)),
             XMLTree("UpdateTime", text: String(updateTime.milliseconds)), topology,
-        ] + (origin.map { [XMLTree("Origin", text: $0)] } ?? []) + tasks.map { task in
+        ] + (origin.map { [XMLTree("Origin", text: $0)] } ?? []) + cosHeaders.map(\.xml) + tasks.map { task in
             var children = [XMLTree("Name", text: task.name), XMLTree("Type", text: task.type), XMLTree("State", text: task.state)]
             if let id = task.jobID { children.append(XMLTree("JobId", text: id.rawValue)) }
             for (name, time) in [("CreateTime", task.createTime), ("StartTime", task.startTime), ("EndTime", task.endTime)] {
@@ -39,6 +39,7 @@ extension WorkflowRun {
         updateTime = time(stored.text("UpdateTime")) ?? created
         self.topology = topology
         origin = stored.text("Origin")
+        cosHeaders = CosHeader.all(in: stored)
         tasks = stored.all("Task").map { element in
             var task = Task(name: element.text("Name") ?? "", type: element.text("Type") ?? "")
             task.state = element.text("State") ?? Task.waiting
@@ -69,6 +70,7 @@ extension WorkflowRun {
             XMLTree("CreateTime", text: format(createTime)),
         ]
         if state != .running { children.append(XMLTree("EndTime", text: format(updateTime))) }
+        children += cosHeaders.map(\.xml)
         if includesTopology { children.append(topology) }
         children += tasks.map { task in
             var fields = [
@@ -96,7 +98,8 @@ extension WorkflowRun {
 
 extension CallbackBody {
     /// `<Response><EventName>WorkflowFinish</EventName><WorkflowExecution>…</WorkflowExecution></Response>`,
-    /// or its JSON form without the `Response` wrapper, `Tasks` always an array (spec §5.4).
+    /// or its JSON form without the `Response` wrapper, `Tasks` and `CosHeaders` always arrays
+    /// (spec §5.4).
     public static func workflowFinish(_ run: WorkflowRun, format: NotifyConfig.Format, formatting: CIFormatting) -> CallbackBody {
         let document = XMLTree("Response", children: [
             XMLTree("EventName", text: NotifyConfig.Event.workflowFinish.rawValue),
@@ -105,7 +108,7 @@ extension CallbackBody {
         switch format {
         case .xml: return CallbackBody(bytes: document.xmlBytes(), contentType: "application/xml")
         case .json:
-            return CallbackBody(bytes: Array(JSONTree.serializeChildren(of: document, arrays: ["Tasks"]).utf8), contentType: "application/json")
+            return CallbackBody(bytes: Array(JSONTree.serializeChildren(of: document, arrays: ["Tasks", "CosHeaders"]).utf8), contentType: "application/json")
         }
     }
 }

@@ -48,6 +48,8 @@ public struct WorkflowRun: Sendable, Hashable {
     /// What started it, unique among runs: `<arrival id>/<workflow id>` for an upload, so that
     /// replaying an arrival after a crash starts no run twice; nil for a trigger.
     public var origin: String?
+    /// The headers its object was uploaded with (none for a trigger).
+    public var cosHeaders: [CosHeader] = []
     /// Counts the run's stored changes; an update names the one it read (see `RunStore`).
     public var version: Int = 0
     /// Its place in the order runs were created (assigned by the store), for paging.
@@ -171,12 +173,15 @@ public struct Arrival: Sendable, Hashable {
     public var bucket: String
     public var key: String
     public var time: Timestamp
+    /// The headers the object is uploaded with, for its runs.
+    public var cosHeaders: [CosHeader]
 
-    public init(id: String = "a" + timeOrderedHex32(), bucket: String, key: String, time: Timestamp) {
+    public init(id: String = "a" + timeOrderedHex32(), bucket: String, key: String, time: Timestamp, cosHeaders: [CosHeader] = []) {
         self.id = id
         self.bucket = bucket
         self.key = key
         self.time = time
+        self.cosHeaders = cosHeaders
     }
 }
 

@@ -59,7 +59,7 @@ public struct WorkflowRunner: Sendable {
     /// Starts a run of `workflow` on object `object` (a key of the workflow's bucket), whatever
     /// the workflow's state and filter; `origin` names the arrival that started it (see
     /// `WorkflowRun.origin`).
-    public func start(_ workflow: Definition, object: String, origin: String? = nil) async throws -> WorkflowRun {
+    public func start(_ workflow: Definition, object: String, origin: String? = nil, cosHeaders: [CosHeader] = []) async throws -> WorkflowRun {
         let topology = try WorkflowTopology.parse(workflow.body)
         let queue = try await queues.resolve(bucket: workflow.bucket, queueID: topology.start.queueID)
         let now = time.now
@@ -68,6 +68,7 @@ public struct WorkflowRunner: Sendable {
             topology: topology, now: now
         )
         run.origin = origin
+        run.cosHeaders = cosHeaders
         let (ready, jobs) = await jobs(for: run.advanced(jobs: [:], topology: topology, now: now).ready, of: &run, after: [:], topology: topology, now: now)
         let waiting = run
         run = run.started(jobs, at: now)
@@ -101,13 +102,13 @@ public struct WorkflowRunner: Sendable {
     /// Once the object is published the upload has succeeded: runs that cannot start now (the
     /// store is away) are `deferred`, and their arrival stays for `replayArrivals`, so that a
     /// client never uploads again for them (which would start the others twice).
-    public func upload(bucket: String, key: String, publish: () async throws -> Void) async throws -> UploadOutcome {
+    public func upload(bucket: String, key: String, cosHeaders: [CosHeader] = [], publish: () async throws -> Void) async throws -> UploadOutcome {
         let workflows = try await workflows(bucket: bucket, admitting: key)
         guard !workflows.isEmpty else {
             try await publish()
             return UploadOutcome(runs: [])
         }
-        let arrival = Arrival(bucket: bucket, key: key, time: time.now)
+        let arrival = Arrival(bucket: bucket, key: key, time: time.now, cosHeaders: cosHeaders)
         try await store.recordArrival(arrival)
         do {
             try await publish()
@@ -173,7 +174,7 @@ public struct WorkflowRunner: Sendable {
     private func start(_ workflows: [Definition], for arrival: Arrival) async throws -> [WorkflowRun] {
         var runs: [WorkflowRun] = []
         for workflow in workflows {
-            runs.append(try await start(workflow, object: arrival.key, origin: "\(arrival.id)/\(workflow.id)"))
+            runs.append(try await start(workflow, object: arrival.key, origin: "\(arrival.id)/\(workflow.id)", cosHeaders: arrival.cosHeaders))
         }
         return runs
     }
@@ -292,7 +293,8 @@ public struct WorkflowRunner: Sendable {
         operation.set(XMLTree("JobLevel", text: String(level)))
         operation.set(run.workflowBlock(node: node.name))
         var request = CreateMediaJobsRequest.Operation(
-            tag: node.type, input: XMLTree("Input", children: [XMLTree("Object", text: input)]), operation: operation, jobLevel: level
+            tag: node.type, input: XMLTree("Input", children: [XMLTree("Object", text: input)] + run.cosHeaders.map(\.xml)), operation: operation,
+            jobLevel: level
         )
         try await templates?.resolve(&request, bucket: run.bucket)
         try workers.validate(request)

@@ -50,7 +50,10 @@ extension PostgresJobStore {
     public func recordArrival(_ arrival: Arrival) async throws {
         try await transaction { connection in
             try await connection.run(
-                "INSERT INTO arrivals (id, bucket, object, time) VALUES (\(arrival.id), \(arrival.bucket), \(arrival.key), \(arrival.time.milliseconds))",
+                """
+                INSERT INTO arrivals (id, bucket, object, time, cos_headers)
+                VALUES (\(arrival.id), \(arrival.bucket), \(arrival.key), \(arrival.time.milliseconds), \(CosHeader.stored(arrival.cosHeaders)))
+                """,
                 logger: logger
             )
         }
@@ -63,14 +66,16 @@ extension PostgresJobStore {
     public func arrivals(before cutoff: Timestamp, limit: Int) async throws -> [Arrival] {
         try await read { connection in
             try await connection.rows(
-                "SELECT id, bucket, object, time FROM arrivals WHERE time < \(cutoff.milliseconds) ORDER BY time, id LIMIT \(limit)", logger: logger
+                "SELECT id, bucket, object, time, cos_headers FROM arrivals WHERE time < \(cutoff.milliseconds) ORDER BY time, id LIMIT \(limit)",
+                logger: logger
             ).map { row in
                 var columns = Columns(row)
                 let id: String = try columns.next()
                 let bucket: String = try columns.next()
                 let key: String = try columns.next()
                 let time: Int64 = try columns.next()
-                return Arrival(id: id, bucket: bucket, key: key, time: Timestamp(milliseconds: time))
+                let headers: String = try columns.next()
+                return Arrival(id: id, bucket: bucket, key: key, time: Timestamp(milliseconds: time), cosHeaders: CosHeader.read(stored: headers))
             }
         }
     }

@@ -192,6 +192,10 @@ extension PostgresJobStore {
         );
         CREATE INDEX arrivals_time ON arrivals (time);
         """,
+        """
+        -- The headers an upload came with, for the runs its arrival starts (CosHeader.stored).
+        ALTER TABLE arrivals ADD COLUMN cos_headers TEXT NOT NULL DEFAULT '';
+        """,
     ]
 
     /// Brings the schema up to date. Nodes starting at once take turns on an advisory lock, so

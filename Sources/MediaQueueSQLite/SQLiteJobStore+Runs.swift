@@ -74,8 +74,8 @@ extension SQLiteJobStore {
     public func recordArrival(_ arrival: Arrival) async throws {
         try await transaction { db in
             try db.execute(
-                sql: "INSERT INTO arrivals (id, bucket, object, time) VALUES (?, ?, ?, ?)",
-                arguments: [arrival.id, arrival.bucket, arrival.key, arrival.time.milliseconds]
+                sql: "INSERT INTO arrivals (id, bucket, object, time, cos_headers) VALUES (?, ?, ?, ?, ?)",
+                arguments: [arrival.id, arrival.bucket, arrival.key, arrival.time.milliseconds, CosHeader.stored(arrival.cosHeaders)]
             )
         }
     }
@@ -87,7 +87,10 @@ extension SQLiteJobStore {
     public func arrivals(before cutoff: Timestamp, limit: Int) async throws -> [Arrival] {
         try await read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM arrivals WHERE time < ? ORDER BY time, id LIMIT ?", arguments: [cutoff.milliseconds, limit]).map { row in
-                Arrival(id: row["id"], bucket: row["bucket"], key: row["object"], time: Timestamp(milliseconds: row["time"]))
+                Arrival(
+                    id: row["id"], bucket: row["bucket"], key: row["object"], time: Timestamp(milliseconds: row["time"]),
+                    cosHeaders: CosHeader.read(stored: row["cos_headers"])
+                )
             }
         }
     }

@@ -160,6 +160,10 @@ public final class SQLiteJobStore: JobStore {
         migrator.registerMigration("v8") { db in
             try migrateV8(db)
         }
+        migrator.registerMigration("v9") { db in
+            // The headers an upload came with, for the runs its arrival starts (CosHeader.stored).
+            try db.execute(sql: "ALTER TABLE arrivals ADD COLUMN cos_headers TEXT NOT NULL DEFAULT ''")
+        }
         return migrator
     }
 }

@@ -52,7 +52,8 @@ import Testing
     @Test func nodesRunInTurnAndTheRunsEndGoesToTheQueuesRule() async throws {
         let rule = NotifyConfig(isOn: true, events: [.taskFinish, .workflowFinish], resultFormat: .xml, type: .tdmq, mqMode: .topic, mqName: "events", mqRegion: "sh")
         let (runner, _) = try await runner(rule: rule)
-        let runs = try await runner.upload(bucket: "b", key: "in/a.mp4") {}.runs
+        let headers = [CosHeader(key: "Content-Type", value: "video/mp4"), CosHeader(key: "x-cos-meta-camera", value: "A7")]
+        let runs = try await runner.upload(bucket: "b", key: "in/a.mp4", cosHeaders: headers) {}.runs
         let run = try #require(runs.first)
         #expect(try await runner.upload(bucket: "b", key: "other/a.mp4") {}.runs.isEmpty, "outside the prefix")
 
@@ -60,6 +61,9 @@ import Testing
         #expect(first.map(\.tag) == ["Snapshot"])
         #expect(first.first?.operation.text("Output", "Object") == "out/\(run.id)/s-${Number}.jpg", "${RunId} is filled in")
         #expect(first.first?.workflowRunID == run.id)
+        let input = try #require(first.first?.jobsDetail(CIFormatting())["Input"])
+        #expect(input.children.map(\.name) == ["BucketId", "Object", "Region", "CosHeaders", "CosHeaders"], "the upload's headers, after Region")
+        #expect(CosHeader.all(in: input) == headers)
         try await runner.advance(try #require(try await store.run(id: run.id)))
         let second = try await finishWaitingJobs(.success)
         #expect(second.map(\.tag) == ["MediaInfo"] && second.first?.jobLevel == 2)
@@ -74,6 +78,7 @@ import Testing
         #expect(event.routingKey == "workflow.\(run.queueID.rawValue).wflow.Success" && event.event == .workflowFinish)
         let body = try XMLDocumentParser.parse(event.body)
         #expect(body.text("WorkflowExecution", "RunId") == run.id && body.all("WorkflowExecution").first?.all("Tasks").count == 2)
+        #expect(CosHeader.all(in: try #require(body["WorkflowExecution"])) == headers)
 
         try await runner.advance(done)
         #expect(try await store.dueOutbox(.tdmq, now: time.now, limit: 10).count == 1, "an ended run is announced once")
@@ -105,5 +110,38 @@ import Testing
         #expect(run.state == .failed)
         #expect(run.tasks.first?.code == "QueueFull" && run.tasks.first?.jobID == nil)
         #expect(try await store.dueOutbox(.tdmq, now: time.now, limit: 10).map(\.event) == [.workflowFinish])
+    }
+
+    /// An arrival left behind by a process that died after publishing starts its runs when
+    /// replayed, with the headers the object was uploaded with.
+    @Test func aReplayedArrivalStartsItsRunWithTheUploadsHeaders() async throws {
+        let (runner, _) = try await runner(rule: .topic("events"))
+        let headers = [CosHeader(key: "x-cos-meta-camera", value: "A7")]
+        try await store.recordArrival(Arrival(bucket: "b", key: "in/a.mp4", time: time.now, cosHeaders: headers))
+        time.advance(by: .seconds(600))
+        let failures = try await runner.replayArrivals(olderThan: .seconds(300), storage: OneObject(key: "in/a.mp4", written: time.now - .seconds(599)))
+        #expect(failures.isEmpty)
+        let run = try #require(try await store.runs(RunQuery(bucket: "b")).first)
+        #expect(run.cosHeaders == headers)
+        let job = try #require(try await store.jobs(JobQuery(bucket: "b")).first)
+        #expect(CosHeader.all(in: job.input) == headers)
+        #expect(try await store.arrivals(before: time.now, limit: 10).isEmpty, "the arrival is gone once its run exists")
+    }
+
+    /// A storage holding one object, for replay's check that it was written after its arrival.
+    struct OneObject: ObjectStorage {
+        let key: String
+        let written: Timestamp
+
+        func objectInfo(bucket: String, key: ObjectKey) async throws(WorkFailure) -> ObjectInfo? {
+            key.rawValue == self.key ? ObjectInfo(key: self.key, size: 1, etag: "\"e\"", lastModified: written) : nil
+        }
+        func readableFile(bucket: String, key: ObjectKey) async throws(WorkFailure) -> ReadableFile? { nil }
+        func makeStagingFolder(bucket: String, name: String, for key: ObjectKey?) throws(WorkFailure) -> String { "" }
+        func publish(_ path: String, bucket: String, as key: ObjectKey) async throws(WorkFailure) {}
+        func remove(bucket: String, key: ObjectKey) async {}
+        func listObjects(bucket: String, _ query: ObjectListQuery) async throws(WorkFailure) -> ObjectListing { ObjectListing() }
+        func removeStagingFolder(_ path: String) {}
+        func displayPrefixes(bucket: String) -> [(path: String, shownAs: String)] { [] }
     }
 }

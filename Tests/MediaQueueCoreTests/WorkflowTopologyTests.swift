@@ -97,10 +97,25 @@ import Testing
         #expect(firstTwo.advanced(jobs: [transcode.id: transcode, snapshot.id: snapshot], topology: topology, now: now).run.state == .failed)
     }
 
-    @Test func aJSONWorkflowFinishListsItsTasksAsAnArrayEvenWithOne() throws {
+    @Test func aJSONWorkflowFinishListsItsTasksAndHeadersAsArraysEvenWithOne() throws {
         let topology = try Self.topology("<Start>Snapshot_1</Start><Snapshot_1>End</Snapshot_1>", nodes: Self.node("Snapshot_1", "Snapshot"))
-        let run = WorkflowRun(bucket: "b", workflowID: "w", workflowName: "flow", object: "in/a.mp4", queueID: QueueID(rawValue: "q"), topology: topology, now: Timestamp(milliseconds: 0))
+        var run = WorkflowRun(bucket: "b", workflowID: "w", workflowName: "flow", object: "in/a.mp4", queueID: QueueID(rawValue: "q"), topology: topology, now: Timestamp(milliseconds: 0))
+        run.cosHeaders = [CosHeader(key: "Content-Type", value: "video/mp4")]
         let body = String(decoding: CallbackBody.workflowFinish(run, format: .json, formatting: CIFormatting()).bytes, as: UTF8.self)
         #expect(body.contains(#""Tasks":[{"Type":"Snapshot""#), "spec §5.4: Tasks is an array")
+        #expect(body.contains(#""CosHeaders":[{"Key":"Content-Type","Value":"video/mp4"}]"#), "spec §5.4: CosHeaders is an array")
+        // Kept with the run as stored.
+        let stored = try WorkflowRun(stored: try XMLDocumentParser.parse(run.storedXML.xmlString()), version: 0, sequence: 1)
+        #expect(stored.cosHeaders == run.cosHeaders)
+    }
+
+    @Test func anUploadPassesOnItsContentTypeAndMetadataHeadersOnly() {
+        let headers = CosHeader.passedOn(from: [
+            (name: "Authorization", value: "q-sign…"), (name: "content-type", value: "video/mp4"), (name: "x-cos-meta-Camera", value: "A7"),
+            (name: "x-cos-storage-class", value: "STANDARD"), (name: "Content-MD5", value: "…"),
+        ])
+        #expect(headers == [CosHeader(key: "Content-Type", value: "video/mp4"), CosHeader(key: "x-cos-meta-Camera", value: "A7")])
+        #expect(CosHeader.read(stored: CosHeader.stored(headers)) == headers)
+        #expect(CosHeader.stored([]) == "" && CosHeader.read(stored: "").isEmpty)
     }
 }

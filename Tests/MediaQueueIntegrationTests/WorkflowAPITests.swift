@@ -33,8 +33,13 @@ import Testing
         let failedRun = try #require(output.split(separator: "\n").first { $0.hasPrefix("failed run: ") }.map { String($0.dropFirst(12)) })
         try #require(runs.count == 2, "\(output)")
 
-        // Each run's WorkflowFinish names its three tasks, and each task's TaskFinish its run.
-        for run in runs {
+        // Each run's WorkflowFinish names its three tasks, and each task's TaskFinish its run; the
+        // first run's (an upload's) also carry the upload's headers, the triggered one's none.
+        for (index, run) in runs.enumerated() {
+            let uploadHeaders = index == 0 ? ["content-type: video/mp4", "x-cos-meta-camera: A7"] : []
+            func headers(_ element: XMLTree?) -> [String] {
+                (element?.all("CosHeaders") ?? []).map { "\(($0.text("Key") ?? "").lowercased()): \($0.text("Value") ?? "")" }
+            }
             let finish = try await eventually("the WorkflowFinish of \(run)") {
                 receiver.requests.compactMap { try? XMLDocumentParser.parse($0.body) }
                     .first { $0.text("EventName") == "WorkflowFinish" && $0.text("WorkflowExecution", "RunId") == run }
@@ -43,6 +48,7 @@ import Testing
             #expect(execution.text("State") == "Success")
             #expect(execution.all("Tasks").count == 3 && execution.all("Tasks").allSatisfy { $0.text("State") == "Success" })
             #expect(execution.text("CreateTime")?.contains(" ") == true, "workflow callbacks write times with a space")
+            #expect(headers(execution) == uploadHeaders)
             let tasks = try await eventually("three TaskFinish of \(run)") {
                 let found = receiver.requests.compactMap { try? XMLDocumentParser.parse($0.body) }
                     .filter { $0.text("EventName") == "TaskFinish" && $0.text("JobsDetail", "Workflow", "RunId") == run }
@@ -50,6 +56,7 @@ import Testing
             }
             #expect(Set(tasks.compactMap { $0.text("JobsDetail", "Workflow", "Name") }) == ["Transcode_1", "Snapshot_1", "Animation_1"])
             #expect(tasks.allSatisfy { $0.text("JobsDetail", "Workflow", "WorkflowName") == "media-flow" })
+            #expect(tasks.allSatisfy { headers($0["JobsDetail"]?["Input"]) == uploadHeaders }, "each node job's Input carries them")
         }
         let failed = try await eventually("the WorkflowFinish of the failed run") {
             receiver.requests.compactMap { try? XMLDocumentParser.parse($0.body) }

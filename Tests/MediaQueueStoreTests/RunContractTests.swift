@@ -106,7 +106,10 @@ import Testing
         #expect(try await store.run(id: replay.id) == nil)
 
         let older = Arrival(bucket: "b", key: "in/a.mp4", time: Timestamp(seconds: 10))
-        let newer = Arrival(bucket: "b", key: "in/b.mp4", time: Timestamp(seconds: 20))
+        let newer = Arrival(
+            bucket: "b", key: "in/b.mp4", time: Timestamp(seconds: 20),
+            cosHeaders: [CosHeader(key: "Content-Type", value: "video/mp4"), CosHeader(key: "x-cos-meta-camera", value: "A7 <&>")]
+        )
         try await store.recordArrival(newer)
         try await store.recordArrival(older)
         #expect(try await store.arrivals(before: Timestamp(seconds: 30), limit: 10) == [older, newer])

@@ -63,7 +63,7 @@ check(got["Name"] == "media-flow" and "Transcode_1" in got["Topology"]["Nodes"],
 
 with open(os.environ["MQ_VIDEO"], "rb") as video:
     clip = video.read()
-cos.put_object(Bucket=BUCKET, Body=clip, Key="in/clip.mp4")
+cos.put_object(Bucket=BUCKET, Body=clip, Key="in/clip.mp4", ContentType="video/mp4", Metadata={"x-cos-meta-camera": "A7"})
 first = runs(workflow_id)
 check(len(first) == 1 and first[0]["Object"] == "in/clip.mp4", "put_object under the prefix started one run")
 run_id = first[0]["RunId"]
@@ -89,6 +89,8 @@ animation = listed(cos.ci_get_media_jobs(Bucket=BUCKET, JobIDs=animation_job)["J
 check(animation["Input"]["Object"] == "out/%s/clip-small.mp4" % run_id, "the animation worked on the transcode's output")
 check(animation["Workflow"]["RunId"] == run_id and animation["Workflow"]["Name"] == "Animation_1",
       "the task's job shows its Workflow block beside its Operation")
+headers = {h["Key"].lower(): h["Value"] for h in listed(animation["Input"].get("CosHeaders"))}
+check(headers == {"content-type": "video/mp4", "x-cos-meta-camera": "A7"}, "the task's job shows the upload's headers (%s)" % headers)
 
 again = cos.ci_trigger_workflow(Bucket=BUCKET, WorkflowId=workflow_id, Key="in/clip.mp4")
 second = again["InstanceId"]
