@@ -198,7 +198,7 @@ let package = Package(
 
         .target(
             name: "MediaQueueTestSupport",
-            dependencies: [.product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log")],
+            dependencies: ["MediaQueueCore", .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log")],
             path: "Tests/MediaQueueTestSupport",
             swiftSettings: swiftSettings
         ),

@@ -182,7 +182,7 @@ public struct MediaQueueApplication: Sendable {
 
         // Its handle lets this process's intake claim jobs as it stores them (handed over in
         // memory) and its API say that jobs were stored.
-        let workflowWakeup = Wakeup()
+        let endedRuns = RunsToAdvance()
         let dispatcher = configuration.roles.contains(.dispatch)
             ? DispatcherService(
                 store: store, workers: workers,
@@ -196,7 +196,7 @@ public struct MediaQueueApplication: Sendable {
                     leaseDuration: .seconds(configuration.leaseSeconds), housekeepingInterval: .seconds(1), pollInterval: .milliseconds(250),
                     drainTimeout: .seconds(configuration.drainTimeoutSeconds)
                 ),
-                formatting: formatting, relayWakeups: RelayWakeups(tdmq: relayWakeup, http: httpRelayWakeup, workflows: workflowWakeup),
+                formatting: formatting, relayWakeups: RelayWakeups(tdmq: relayWakeup, http: httpRelayWakeup, workflows: endedRuns),
                 handoff: handoff, progress: regions.map { progressNotifier(regions: $0, signers: signers) }, logger: logger
             )
             : nil
@@ -220,7 +220,7 @@ public struct MediaQueueApplication: Sendable {
         if let dispatcher {
             services.append(dispatcher)
             services.append(WorkflowService(
-                runner: runner, store: store, storage: storage, wakeup: workflowWakeup,
+                runner: runner, store: store, storage: storage, endedRuns: endedRuns,
                 arrivalGrace: .seconds(configuration.workflowArrivalGraceSeconds), logger: logger
             ))
         }

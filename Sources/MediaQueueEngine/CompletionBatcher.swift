@@ -89,7 +89,7 @@ public final class CompletionBatcher: Sendable {
                 // the outbox thousands of times a second.
                 if handoff == nil && committed.contains(where: \.isTDMQ) { relayWakeups.tdmq?.signal() }
                 if committed.contains(where: { !$0.isTDMQ }) { relayWakeups.http?.signal() }
-                if zip(batch, recorded).contains(where: { $1 && $0.job.workflowRunID != nil }) { relayWakeups.workflows?.signal() }
+                relayWakeups.workflows?.add(zip(batch, recorded).compactMap { $1 ? $0.job.workflowRunID : nil })
                 for (entry, ok) in zip(batch, recorded) { entry.waiter.resume(returning: .success(ok)) }
             } catch {
                 for entry in batch { entry.waiter.resume(returning: .failure(error)) }

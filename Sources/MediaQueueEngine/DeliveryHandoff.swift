@@ -80,10 +80,10 @@ extension OutboxEntry {
 public struct RelayWakeups: Sendable {
     public var tdmq: Wakeup?
     public var http: Wakeup?
-    /// The workflow service, woken when a workflow's job ended.
-    public var workflows: Wakeup?
+    /// The workflow service, told which runs had a job end.
+    public var workflows: RunsToAdvance?
 
-    public init(tdmq: Wakeup? = nil, http: Wakeup? = nil, workflows: Wakeup? = nil) {
+    public init(tdmq: Wakeup? = nil, http: Wakeup? = nil, workflows: RunsToAdvance? = nil) {
         self.tdmq = tdmq
         self.http = http
         self.workflows = workflows

@@ -1,18 +1,23 @@
 public import Logging
 public import MediaQueueCore
 public import ServiceLifecycle
+import Synchronization
 
-/// Moves workflow runs on: on a wake-up (the dispatcher ended a workflow's job) and on every
-/// poll, it looks at each running run and lets `WorkflowRunner.advance` start what its ended
-/// jobs made ready and announce the runs that ended; and it replays the uploads whose runs a
-/// crash kept from starting. Any node's service may do either for any run: the runner's
-/// versioned updates and the runs' origins keep each step once.
+/// Moves workflow runs on with `WorkflowRunner.advance`, which starts what a run's ended jobs
+/// made ready and announces the runs that ended: at once for the runs whose jobs this node's
+/// dispatcher ended (`RunsToAdvance`), and every `scanInterval` for every running run (jobs ended
+/// elsewhere: cancelled through the API, or on a node that died before it advanced the run). At
+/// that interval it also replays the uploads whose runs a crash kept from starting. Any node's
+/// service may do either for any run: the runner's versioned updates and the runs' origins keep
+/// each step once.
 public struct WorkflowService: Service {
     let runner: WorkflowRunner
     let store: any JobStore
     let storage: any ObjectStorage
-    let wakeup: Wakeup
-    let pollInterval: Duration
+    let endedRuns: RunsToAdvance
+    /// How often every running run is looked at, and the uploads a crash interrupted replayed.
+    let scanInterval: Duration
+    let time: any TimeSource
     /// How old an upload's arrival must be before it is replayed (its upload may still be in progress before).
     let arrivalGrace: Duration
     let logger: Logger
@@ -21,20 +26,29 @@ public struct WorkflowService: Service {
     static let pageSize = 100
 
     public init(
-        runner: WorkflowRunner, store: any JobStore, storage: any ObjectStorage, wakeup: Wakeup, pollInterval: Duration = .seconds(1),
-        arrivalGrace: Duration = .seconds(300), logger: Logger
+        runner: WorkflowRunner, store: any JobStore, storage: any ObjectStorage, endedRuns: RunsToAdvance, scanInterval: Duration = .seconds(10),
+        arrivalGrace: Duration = .seconds(300), time: any TimeSource = SystemTimeSource(), logger: Logger
     ) {
+        self.time = time
         self.runner = runner
         self.store = store
         self.storage = storage
         self.arrivalGrace = arrivalGrace
-        self.wakeup = wakeup
-        self.pollInterval = pollInterval
+        self.endedRuns = endedRuns
+        self.scanInterval = scanInterval
         self.logger = logger
     }
 
     public func run() async throws {
+        var lastScan: Timestamp?
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            if let last = lastScan, time.now < last + scanInterval {
+                await advance(endedRuns.take())
+                await endedRuns.wait(upTo: .milliseconds((last + scanInterval).milliseconds - time.now.milliseconds))
+                continue
+            }
+            lastScan = time.now
+            _ = endedRuns.take()  // the scan looks at them too
             do {
                 for (arrival, error) in try await runner.replayArrivals(olderThan: arrivalGrace, storage: storage) {
                     logger.error("cannot start the workflow runs of an upload", metadata: [
@@ -45,7 +59,17 @@ public struct WorkflowService: Service {
                 logger.error("cannot replay the uploads a crash interrupted", metadata: ["error": "\(error)"])
             }
             await advanceRunningRuns()
-            await wakeup.wait(upTo: pollInterval)
+        }
+    }
+
+    /// Advances the runs named, as they are now.
+    func advance(_ ids: Set<String>) async {
+        for id in ids {
+            do {
+                if let run = try await store.run(id: id) { try await runner.advance(run) }
+            } catch {
+                logger.error("cannot advance a workflow run", metadata: ["run.id": "\(id)", "error": "\(error)"])
+            }
         }
     }
 
@@ -70,5 +94,35 @@ public struct WorkflowService: Service {
             guard page.count == Self.pageSize, let last = page.last else { return }
             after = last.sequence
         }
+    }
+}
+
+/// The runs whose jobs this node's dispatcher recorded as ended, for the workflow service to
+/// advance; the dispatcher adds them after each completion batch.
+public final class RunsToAdvance: Sendable {
+    private let ids = Mutex<Set<String>>([])
+    private let wakeup: Wakeup
+
+    public init(time: any TimeSource = SystemTimeSource()) {
+        wakeup = Wakeup(time: time)
+    }
+
+    func add(_ runIDs: [String]) {
+        guard !runIDs.isEmpty else { return }
+        ids.withLock { $0.formUnion(runIDs) }
+        wakeup.signal()
+    }
+
+    /// The runs added since the last call.
+    func take() -> Set<String> {
+        ids.withLock { ids in
+            defer { ids = [] }
+            return ids
+        }
+    }
+
+    /// Returns when runs were added, or after `timeout`.
+    func wait(upTo timeout: Duration) async {
+        await wakeup.wait(upTo: timeout)
     }
 }

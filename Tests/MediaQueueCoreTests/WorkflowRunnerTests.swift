@@ -1,4 +1,5 @@
 import MediaQueueCore
+import MediaQueueTestSupport
 import MediaQueueXML
 import Testing
 
@@ -119,29 +120,12 @@ import Testing
         let headers = [CosHeader(key: "x-cos-meta-camera", value: "A7")]
         try await store.recordArrival(Arrival(bucket: "b", key: "in/a.mp4", time: time.now, cosHeaders: headers))
         time.advance(by: .seconds(600))
-        let failures = try await runner.replayArrivals(olderThan: .seconds(300), storage: OneObject(key: "in/a.mp4", written: time.now - .seconds(599)))
+        let failures = try await runner.replayArrivals(olderThan: .seconds(300), storage: ObjectsStub(key: "in/a.mp4", written: time.now - .seconds(599)))
         #expect(failures.isEmpty)
         let run = try #require(try await store.runs(RunQuery(bucket: "b")).first)
         #expect(run.cosHeaders == headers)
         let job = try #require(try await store.jobs(JobQuery(bucket: "b")).first)
         #expect(CosHeader.all(in: job.input) == headers)
         #expect(try await store.arrivals(before: time.now, limit: 10).isEmpty, "the arrival is gone once its run exists")
-    }
-
-    /// A storage holding one object, for replay's check that it was written after its arrival.
-    struct OneObject: ObjectStorage {
-        let key: String
-        let written: Timestamp
-
-        func objectInfo(bucket: String, key: ObjectKey) async throws(WorkFailure) -> ObjectInfo? {
-            key.rawValue == self.key ? ObjectInfo(key: self.key, size: 1, etag: "\"e\"", lastModified: written) : nil
-        }
-        func readableFile(bucket: String, key: ObjectKey) async throws(WorkFailure) -> ReadableFile? { nil }
-        func makeStagingFolder(bucket: String, name: String, for key: ObjectKey?) throws(WorkFailure) -> String { "" }
-        func publish(_ path: String, bucket: String, as key: ObjectKey) async throws(WorkFailure) {}
-        func remove(bucket: String, key: ObjectKey) async {}
-        func listObjects(bucket: String, _ query: ObjectListQuery) async throws(WorkFailure) -> ObjectListing { ObjectListing() }
-        func removeStagingFolder(_ path: String) {}
-        func displayPrefixes(bucket: String) -> [(path: String, shownAs: String)] { [] }
     }
 }

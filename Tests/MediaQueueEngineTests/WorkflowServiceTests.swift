@@ -1,0 +1,80 @@
+import Logging
+import MediaQueueCore
+import MediaQueueTestSupport
+import MediaQueueXML
+import Testing
+@testable import MediaQueueEngine
+
+/// The workflow service on the memory store and a manual clock: a run whose job this node ended
+/// moves on at once, without waiting for the scan; a job ended elsewhere moves its run on at the
+/// next scan of every running run.
+@Suite(.timeLimit(.minutes(1))) struct WorkflowServiceTests {
+    struct AnyWorker: MediaWorker {
+        let tag: String
+        func validate(_ operation: CreateMediaJobsRequest.Operation) throws(CIError) {}
+        func run(_ job: Job, context: WorkContext) async throws -> WorkResult { WorkResult() }
+    }
+
+    let clock = ManualTimeSource(Timestamp(seconds: 1_700_000_000))
+    let store: MemoryJobStore
+
+    init() {
+        store = MemoryJobStore(time: clock)
+    }
+
+    func runner() async throws -> WorkflowRunner {
+        let queues = QueueDirectory(store: store) { MediaQueue(bucket: "", name: MediaQueue.defaultName, createTime: Timestamp(seconds: 0)) }
+        _ = try await queues.defaultQueue(bucket: "b")
+        let topology = try XMLDocumentParser.parse("""
+            <Topology><Dependencies><Start>Snapshot_1</Start><Snapshot_1>MediaInfo_1</Snapshot_1><MediaInfo_1>End</MediaInfo_1></Dependencies>
+            <Nodes><Start><Type>Start</Type><Input><ObjectPrefix>in/</ObjectPrefix></Input></Start>
+            <Snapshot_1><Type>Snapshot</Type><Operation><Output><Object>out/s-${Number}.jpg</Object></Output></Operation></Snapshot_1>
+            <MediaInfo_1><Type>MediaInfo</Type><Operation/></MediaInfo_1></Nodes></Topology>
+            """)
+        try await store.createDefinition(Definition(
+            id: "wflow", kind: .workflow, bucket: "b", name: "flow", label: WorkflowState.active, body: topology, createTime: clock.now, updateTime: clock.now
+        ))
+        return WorkflowRunner(
+            store: store, queues: queues, templates: nil, workers: WorkerRegistry(["Snapshot", "MediaInfo"].map(AnyWorker.init)),
+            formatting: CIFormatting(), time: clock
+        )
+    }
+
+    /// Ends every waiting job with success, as another node's dispatcher would.
+    func endWaitingJobs() async throws {
+        let claimed = try await store.claimJobs(owner: "elsewhere", now: clock.now, leaseUntil: clock.now + .seconds(60), limit: 10)
+        try #require(!claimed.isEmpty)
+        _ = try await store.finish(claimed.map { job in
+            var done = job
+            done.state = .success
+            done.endTime = clock.now
+            return FinishedJob(job: done, outbox: [])
+        }, owner: "elsewhere")
+    }
+
+    @Test func aRunMovesOnWhenThisNodeEndedItsJobAndAtTheScanWhenAnotherDid() async throws {
+        let runner = try await runner()
+        let run = try #require(try await runner.upload(bucket: "b", key: "in/a.mp4") {}.runs.first)
+        let endedRuns = RunsToAdvance(time: clock)
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let service = WorkflowService(
+            runner: runner, store: store, storage: ObjectsStub(), endedRuns: endedRuns, scanInterval: .seconds(10), time: clock, logger: logger
+        )
+        let task = Task { try await service.run() }
+        defer { task.cancel() }
+
+        // Once its first scan is done and it waits for the next, a job ends here: the
+        // dispatcher names the run, which starts its next node at once.
+        await clock.sleepers(atLeast: 1)
+        try await endWaitingJobs()
+        endedRuns.add([run.id])
+        try await eventually("the run's second node to start") { try await store.run(id: run.id)?.tasks.last?.jobID != nil }
+        #expect(clock.now == Timestamp(seconds: 1_700_000_000), "without waiting for the scan")
+
+        // Ended elsewhere: nobody names the run; the next scan ends it.
+        try await endWaitingJobs()
+        clock.advance(by: .seconds(10))
+        try await eventually("the scan to end the run") { try await store.run(id: run.id)?.state == .success }
+    }
+}
