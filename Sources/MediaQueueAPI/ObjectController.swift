@@ -50,6 +50,12 @@ struct ObjectController: RouterMiddleware {
 
     /// Written to a staging file first and published whole, so no reader sees part of it.
     func put(_ request: Request, _ context: APIContext, _ key: ObjectKey) async throws -> Response {
+        // Checked before the body is read: they go with the object's workflow runs and callbacks.
+        let headers = CosHeader.passedOn(from: request.headers.map { (name: $0.name.rawName, value: $0.value) })
+        let metadataBytes = headers.filter { $0.key != "Content-Type" }.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count }
+        guard metadataBytes <= Self.maxMetadataBytes else {
+            throw CIError(Self.metadataTooLarge, "the x-cos-meta-* headers hold \(metadataBytes) bytes; at most \(Self.maxMetadataBytes)", element: "x-cos-meta-*")
+        }
         let expectedMD5 = try request.headers[.contentMD5].map { text throws(CIError) in
             guard let bytes = Data(base64Encoded: text), bytes.count == 16 else {
                 throw CIError(Self.invalidDigest, "Content-MD5 must be the base64 of 16 bytes", element: "Content-MD5")
@@ -81,7 +87,6 @@ struct ObjectController: RouterMiddleware {
         if let expectedMD5, expectedMD5 != digest {
             throw CIError(Self.badDigest, "the body's MD5 is not the Content-MD5 sent", element: "Content-MD5")
         }
-        let headers = CosHeader.passedOn(from: request.headers.map { (name: $0.name.rawName, value: $0.value) })
         try await upload(context.bucket, key, headers) {
             try await Self.work { () async throws(WorkFailure) in try await storage.publish(file, bucket: context.bucket, as: key) }
         }
@@ -110,18 +115,14 @@ struct ObjectController: RouterMiddleware {
         }
         headers[.contentLength] = String(range.count)
         guard sendBody, !range.isEmpty else { return Response(status: status, headers: headers, body: ResponseBody()) }
-        let files = storage
-        let bucket = context.bucket
+        guard let file = try await Self.work({ () async throws(WorkFailure) in try await storage.readableFile(bucket: context.bucket, key: key) }) else {
+            throw CIError(Self.noSuchKey, "the object \(key.rawValue) does not exist", element: "Key")
+        }
+        // Released with the body, whether it was written or the client went away before.
+        let fetched = FetchedObject(file, storage: storage)
         let bytes = range
-        // The file is fetched (a temporary copy, from S3) only once the body is being written,
-        // and removed by the same closure: a client gone before that leaves no copy behind. An
-        // object deleted since `objectInfo` ends the response short, its headers being sent.
         let body = ResponseBody(contentLength: bytes.count) { writer in
-            guard let file = try await Self.work({ () async throws(WorkFailure) in try await files.readableFile(bucket: bucket, key: key) }) else {
-                throw CIError(Self.noSuchKey, "the object \(key.rawValue) does not exist", element: "Key")
-            }
-            defer { if let folder = file.temporaryFolder { files.removeStagingFolder(folder) } }
-            guard let handle = FileHandle(forReadingAtPath: file.path) else { throw CIError(.internalError, "the object's file is gone") }
+            guard let handle = FileHandle(forReadingAtPath: fetched.file.path) else { throw CIError(.internalError, "the object's file is gone") }
             defer { try? handle.close() }
             try handle.seek(toOffset: UInt64(bytes.lowerBound))
             var left = bytes.count
@@ -212,10 +213,29 @@ struct ObjectController: RouterMiddleware {
 
     static let noSuchKey = APIError.noSuchKey
     static let badDigest = CIError.Code("BadDigest")
+    static let metadataTooLarge = CIError.Code("MetadataTooLarge")
+    /// COS's limit on an object's user metadata (`x-cos-meta-*` names and values together).
+    static let maxMetadataBytes = 2048
     static let invalidDigest = CIError.Code("InvalidDigest")
     static let invalidRange = APIError.invalidRange
 }
 
 extension HTTPField.Name {
     static let contentMD5 = HTTPField.Name("Content-MD5")!
+}
+
+/// An object opened for a response: its temporary copy (from S3) is removed when the response
+/// body that holds it is released, written or not.
+private final class FetchedObject: Sendable {
+    let file: ReadableFile
+    let storage: any ObjectStorage
+
+    init(_ file: ReadableFile, storage: any ObjectStorage) {
+        self.file = file
+        self.storage = storage
+    }
+
+    deinit {
+        if let folder = file.temporaryFolder { storage.removeStagingFolder(folder) }
+    }
 }

@@ -47,7 +47,6 @@ public struct WorkflowService: Service {
                 await endedRuns.wait(upTo: .milliseconds((last + scanInterval).milliseconds - time.now.milliseconds))
                 continue
             }
-            lastScan = time.now
             _ = endedRuns.take()  // the scan looks at them too
             do {
                 for (arrival, error) in try await runner.replayArrivals(olderThan: arrivalGrace, storage: storage) {
@@ -59,6 +58,9 @@ public struct WorkflowService: Service {
                 logger.error("cannot replay the uploads a crash interrupted", metadata: ["error": "\(error)"])
             }
             await advanceRunningRuns()
+            // From its end: a scan that takes longer than the interval is not followed by
+            // another at once, and the runs named meanwhile are advanced first.
+            lastScan = time.now
         }
     }
 

@@ -31,7 +31,7 @@ import Testing
             // Each GET fetched its object into a temporary folder; none outlives its response.
             let scratch = harness.configuration.dataDir + "/s3-scratch/" + bucket
             try await eventually("the GETs' temporary copies to be removed") {
-                let left = (try? FileManager.default.contentsOfDirectory(atPath: scratch)) ?? []
+                let left = try FileManager.default.contentsOfDirectory(atPath: scratch)
                 return !left.contains { $0.hasPrefix(".mediaqueue-download-") }
             }
         }

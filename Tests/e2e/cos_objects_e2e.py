@@ -58,6 +58,8 @@ wrong = base64.b64encode(hashlib.md5(b"something else").digest()).decode()
 refused(lambda: cos.put_object(Bucket=BUCKET, Body=b"payload", Key="in/bad.bin", ContentMD5=wrong),
         "BadDigest", "a body that does not match its Content-MD5 is refused", status=400)
 refused(lambda: cos.head_object(Bucket=BUCKET, Key="in/bad.bin"), None, status=404, what="the refused upload left no object")
+refused(lambda: cos.put_object(Bucket=BUCKET, Body=b"x", Key="in/meta.bin", Metadata={"x-cos-meta-notes": "n" * 3000}),
+        "MetadataTooLarge", "more than 2 KB of x-cos-meta-* headers is refused", mentions="x-cos-meta", status=400)
 refused(lambda: cos.put_object(Bucket=BUCKET, Body=b"x", Key="in/../../etc/passwd"), "InvalidArgument",
         "a key that leaves the bucket is refused", status=400)
 refused(lambda: cos.get_object(Bucket=BUCKET, Key="in/missing.mp4"), "NoSuchKey", status=404, what="get_object of a missing key")
