@@ -52,9 +52,9 @@ struct ObjectController: RouterMiddleware {
     func put(_ request: Request, _ context: APIContext, _ key: ObjectKey) async throws -> Response {
         // Checked before the body is read: they go with the object's workflow runs and callbacks.
         let headers = CosHeader.passedOn(from: request.headers.map { (name: $0.name.rawName, value: $0.value) })
-        let metadataBytes = headers.filter { $0.key != "Content-Type" }.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count }
-        guard metadataBytes <= Self.maxMetadataBytes else {
-            throw CIError(Self.metadataTooLarge, "the x-cos-meta-* headers hold \(metadataBytes) bytes; at most \(Self.maxMetadataBytes)", element: "x-cos-meta-*")
+        let metadataBytes = CosHeader.metadataBytes(headers)
+        guard metadataBytes <= CosHeader.maxMetadataBytes else {
+            throw CIError(Self.metadataTooLarge, "the x-cos-meta-* headers hold \(metadataBytes) bytes; at most \(CosHeader.maxMetadataBytes)", element: "x-cos-meta-*")
         }
         let expectedMD5 = try request.headers[.contentMD5].map { text throws(CIError) in
             guard let bytes = Data(base64Encoded: text), bytes.count == 16 else {
@@ -214,8 +214,6 @@ struct ObjectController: RouterMiddleware {
     static let noSuchKey = APIError.noSuchKey
     static let badDigest = CIError.Code("BadDigest")
     static let metadataTooLarge = CIError.Code("MetadataTooLarge")
-    /// COS's limit on an object's user metadata (`x-cos-meta-*` names and values together).
-    static let maxMetadataBytes = 2048
     static let invalidDigest = CIError.Code("InvalidDigest")
     static let invalidRange = APIError.invalidRange
 }

@@ -84,12 +84,9 @@ public struct CallbackBody: Sendable, Hashable {
         case .xml:
             return CallbackBody(bytes: document.xmlBytes(), contentType: "application/xml")
         case .json:
-            return CallbackBody(bytes: Array(JSONTree.serializeChildren(of: document, arrays: Self.jsonArrays).utf8), contentType: "application/json")
+            return CallbackBody(bytes: Array(JSONTree.serializeChildren(of: document).utf8), contentType: "application/json")
         }
     }
-
-    /// Elements a JSON job event writes as arrays even when there is one (spec §5.3).
-    private static let jsonArrays: Set<String> = ["CosHeaders"]
 }
 
 /// CI's `<Error>` body.

@@ -18,9 +18,19 @@ public struct CosHeader: Sendable, Hashable {
         headers.compactMap { header in
             let name = header.name.lowercased()
             if name == "content-type" { return CosHeader(key: "Content-Type", value: header.value) }
-            return name.hasPrefix("x-cos-meta-") ? CosHeader(key: header.name, value: header.value) : nil
+            return name.hasPrefix(metadataPrefix) ? CosHeader(key: header.name, value: header.value) : nil
         }
     }
+
+    /// The bytes of `headers`' user metadata (`x-cos-meta-*` names and values), which COS
+    /// limits to `maxMetadataBytes`.
+    public static func metadataBytes(_ headers: [CosHeader]) -> Int {
+        headers.filter { $0.key.lowercased().hasPrefix(metadataPrefix) }.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count }
+    }
+
+    /// COS's limit on an object's user metadata.
+    public static let maxMetadataBytes = 2048
+    static let metadataPrefix = "x-cos-meta-"
 
     /// `<CosHeaders><Key>…</Key><Value>…</Value></CosHeaders>`
     public var xml: XMLTree {

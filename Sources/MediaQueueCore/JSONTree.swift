@@ -5,14 +5,17 @@ public import MediaQueueXML
 /// repeated elements become arrays and an element with children becomes an object (spec §5.3).
 public enum JSONTree {
     /// Writes `tree`'s children as a JSON object (the root element's name is not written, as CI's
-    /// JSON callbacks have no `Response` wrapper). Elements named in `arrays` are written as
-    /// arrays even when there is only one of them, where CI's document says the field is a list.
-    public static func serializeChildren(of tree: XMLTree, arrays: Set<String> = []) -> String {
+    /// JSON callbacks have no `Response` wrapper).
+    public static func serializeChildren(of tree: XMLTree) -> String {
         var out = ""
         out.reserveCapacity(1024)
-        writeObject(tree.children, arrays: arrays, into: &out)
+        writeObject(tree.children, arrays: listFields, into: &out)
         return out
     }
+
+    /// Fields CI's JSON documents write as arrays even when there is one element (spec §5.3,
+    /// §5.4): a workflow run's `Tasks`, an upload's `CosHeaders`.
+    static let listFields: Set<String> = ["Tasks", "CosHeaders"]
 
     private static func writeObject(_ children: [XMLTree], arrays: Set<String>, into out: inout String) {
         out += "{"

@@ -107,8 +107,7 @@ extension CallbackBody {
         ])
         switch format {
         case .xml: return CallbackBody(bytes: document.xmlBytes(), contentType: "application/xml")
-        case .json:
-            return CallbackBody(bytes: Array(JSONTree.serializeChildren(of: document, arrays: ["Tasks", "CosHeaders"]).utf8), contentType: "application/json")
+        case .json: return CallbackBody(bytes: Array(JSONTree.serializeChildren(of: document).utf8), contentType: "application/json")
         }
     }
 }

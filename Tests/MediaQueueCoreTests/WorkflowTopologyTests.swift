@@ -115,6 +115,7 @@ import Testing
             (name: "x-cos-storage-class", value: "STANDARD"), (name: "Content-MD5", value: "…"),
         ])
         #expect(headers == [CosHeader(key: "Content-Type", value: "video/mp4"), CosHeader(key: "x-cos-meta-Camera", value: "A7")])
+        #expect(CosHeader.metadataBytes(headers) == "x-cos-meta-Camera".utf8.count + 2, "Content-Type is no user metadata")
         #expect(CosHeader.read(stored: CosHeader.stored(headers)) == headers)
         #expect(CosHeader.stored([]) == "" && CosHeader.read(stored: "").isEmpty)
     }
