@@ -40,7 +40,7 @@ public struct APIService: Service {
         self.options = options
         self.controller = CIController(
             store: store, factory: factory, formatting: formatting, time: time, maxBodyBytes: options.maxBodyBytes, maxJobIDs: options.maxJobIDs,
-            onSubmitted: onSubmitted,
+            onSubmitted: onSubmitted, workflows: workflows,
             checkRule: checkRule
         )
         self.templates = TemplateController(

@@ -16,6 +16,8 @@ struct CIController: Sendable {
     let maxBodyBytes: Int
     let maxJobIDs: Int
     let onSubmitted: @Sendable () -> Void
+    /// Cancels jobs, moving on the runs of workflow node jobs cancelled while they waited.
+    let workflows: WorkflowRunner?
     /// Refuses a callback rule early (a literal private address, say); the same check as the CLI's.
     let checkRule: @Sendable (NotifyConfig) throws(CIError) -> Void
 
@@ -173,7 +175,10 @@ struct CIController: Sendable {
         guard let job = try await store.job(id: JobID(rawValue: id)), job.bucket == context.bucket else {
             throw CIError(.noSuchJob, "job \(id) does not exist")
         }
-        _ = try await store.cancel(job.id, now: time.now)
+        let result = try await store.cancel(job.id, now: time.now, workflows: workflows)
+        if let error = result.runDeferred {
+            context.logger.warning("a cancelled job's workflow run moves on later", metadata: ["job.id": "\(job.id)", "error": "\(error)"])
+        }
         return Response(status: .ok)
     }
 

@@ -247,7 +247,7 @@ public struct MediaQueueApplication: Sendable {
                     }
                 },
                 officialTemplates: Self.officialTemplates, workflows: runner,
-                extraRoutes: { [console = try console(workers)] router in console.addRoutes(to: router) }
+                extraRoutes: { [console = try console(workers, workflows: runner)] router in console.addRoutes(to: router) }
             ))
         }
         // Shutdown runs from the end of the list: the node says it is draining, intake stops,
@@ -256,7 +256,7 @@ public struct MediaQueueApplication: Sendable {
     }
 
     /// The web console, on the API's router.
-    func console(_ workers: WorkerRegistry) throws -> ConsoleController {
+    func console(_ workers: WorkerRegistry, workflows: WorkflowRunner) throws -> ConsoleController {
         let configuration = self.configuration
         let sessionKey = configuration.consoleSessionKey.isEmpty
             ? Array(SymmetricKey(size: .bits256).withUnsafeBytes { Data($0) })
@@ -270,7 +270,7 @@ public struct MediaQueueApplication: Sendable {
                 tags: workers.tags
             ),
             formatting: configuration.formatting, logger: logger,
-            checkRule: { rule throws(CIError) in try configuration.checkCallbackRule(rule) }
+            checkRule: { rule throws(CIError) in try configuration.checkCallbackRule(rule) }, workflows: workflows
         )
     }
 

@@ -34,9 +34,13 @@ extension ConsoleController {
                 let form = try await verifiedForm(request, viewer)
                 let job = try await job(context, bucket)
                 let notice: String
-                switch try await store.cancel(job.id, now: time.now) {
+                let result = try await store.cancel(job.id, now: time.now, workflows: workflows)
+                switch result.outcome {
                 case .cancelled: notice = "Job \(job.id) is cancelled."
                 case .stopping: notice = "Job \(job.id) is being stopped."
+                }
+                if let error = result.runDeferred {
+                    logger.warning("a cancelled job's workflow run moves on later", metadata: ["job.id": "\(job.id)", "error": "\(error)"])
                 }
                 logger.info("job cancelled from the console", metadata: ["job.id": "\(job.id)", "by": "\(viewer.displayName)"])
                 // Back to where the button was, within this bucket's pages only.

@@ -19,6 +19,8 @@ public struct ConsoleController: Sendable {
     let formatting: CIFormatting
     let time: any TimeSource
     let checkRule: @Sendable (NotifyConfig) throws(CIError) -> Void
+    /// Cancels jobs, moving on the runs of workflow node jobs cancelled while they waited.
+    let workflows: WorkflowRunner?
     let logger: Logger
     let sessions: ConsoleSessions
     let pages: ConsolePages
@@ -27,8 +29,9 @@ public struct ConsoleController: Sendable {
     public init(
         store: any JobStore, storage: any ObjectStorage, options: ConsoleOptions, formatting: CIFormatting,
         time: any TimeSource = SystemTimeSource(), logger: Logger,
-        checkRule: @escaping @Sendable (NotifyConfig) throws(CIError) -> Void = { _ in }
+        checkRule: @escaping @Sendable (NotifyConfig) throws(CIError) -> Void = { _ in }, workflows: WorkflowRunner? = nil
     ) throws {
+        self.workflows = workflows
         self.store = store
         self.storage = storage
         self.options = options

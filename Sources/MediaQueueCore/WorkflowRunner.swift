@@ -208,6 +208,35 @@ public struct WorkflowRunner: Sendable {
         return (parsed, Array(Set(used)).sorted())
     }
 
+    // MARK: Cancelling
+
+    /// Cancels a job as `JobStore.cancel` does, for the API, the console and the CLI. A node job
+    /// that was waiting ends here, outside the dispatcher, which moves on the runs of the jobs it
+    /// ends; so its run is moved on here, at once, and not at the workflow service's next look.
+    public func cancel(_ id: JobID, now: Timestamp) async throws -> CancelResult {
+        let outcome = try await store.cancel(id, now: now)
+        guard case .cancelled(let job) = outcome, let runID = job.workflowRunID else { return CancelResult(outcome: outcome) }
+        do {
+            if let run = try await store.run(id: runID) { try await advance(run) }
+            return CancelResult(outcome: outcome)
+        } catch {
+            return CancelResult(outcome: outcome, runDeferred: error)
+        }
+    }
+
+    /// What `cancel` did.
+    public struct CancelResult: Sendable {
+        public var outcome: CancelOutcome
+        /// Why the cancelled job's run could not be moved on now; the workflow service does it at
+        /// its next look at the running runs.
+        public var runDeferred: (any Error)?
+
+        public init(outcome: CancelOutcome, runDeferred: (any Error)? = nil) {
+            self.outcome = outcome
+            self.runDeferred = runDeferred
+        }
+    }
+
     // MARK: Advancing
 
     /// Moves `run` on from its jobs' states: starts what is ready and announces its end. Reads
@@ -343,4 +372,13 @@ public struct WorkflowRunner: Sendable {
 public enum WorkflowState {
     public static let active = "Active"
     public static let paused = "Paused"
+}
+
+extension JobStore {
+    /// Cancels job `id`: through `workflows` when there is one (`WorkflowRunner.cancel`, which
+    /// also moves a cancelled node job's run on), else in the store alone.
+    public func cancel(_ id: JobID, now: Timestamp, workflows: WorkflowRunner?) async throws -> WorkflowRunner.CancelResult {
+        if let workflows { return try await workflows.cancel(id, now: now) }
+        return WorkflowRunner.CancelResult(outcome: try await cancel(id, now: now))
+    }
 }

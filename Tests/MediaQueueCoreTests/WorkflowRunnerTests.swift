@@ -96,6 +96,31 @@ import Testing
         #expect(try await store.dueOutbox(.tdmq, now: time.now, limit: 10).isEmpty, "the rule announces TaskFinish only")
     }
 
+    /// A waiting node job ends when it is cancelled, not in a dispatcher: the cancel itself moves
+    /// its run on and announces the run's end. A running one is only asked to stop.
+    @Test func cancellingAWaitingNodeJobEndsItsRunAtOnce() async throws {
+        let rule = NotifyConfig(isOn: true, events: [.workflowFinish], resultFormat: .xml, type: .tdmq, mqMode: .queue, mqName: "runs", mqRegion: "sh")
+        let (runner, _) = try await runner(rule: rule)
+        let running = try #require(try await runner.upload(bucket: "b", key: "in/a.mp4") {}.runs.first)
+        let claimed = try #require(try await store.claimJobs(owner: "n", now: time.now, leaseUntil: time.now + .seconds(60), limit: 1).first)
+        let waiting = try #require(try await runner.upload(bucket: "b", key: "in/b.mp4") {}.runs.first)
+        let waitingJob = try #require(try await store.run(id: waiting.id)?.tasks.first?.jobID)
+
+        let stopping = try await runner.cancel(claimed.id, now: time.now)
+        #expect(stopping.outcome == .stopping(try #require(try await store.job(id: claimed.id))) && stopping.runDeferred == nil)
+        #expect(try await store.run(id: running.id)?.state == .running, "its run moves on when the dispatcher ends the job")
+
+        let cancelled = try await runner.cancel(waitingJob, now: time.now)
+        guard case .cancelled = cancelled.outcome else { Issue.record("\(cancelled.outcome)"); return }
+        #expect(cancelled.runDeferred == nil)
+        let ended = try #require(try await store.run(id: waiting.id))
+        #expect(ended.state == .cancel && ended.tasks.map(\.state) == ["Cancel", "Waiting"])
+        let announced = try await store.dueOutbox(.tdmq, now: time.now, limit: 10)
+        #expect(announced.map(\.event) == [.workflowFinish] && announced.first?.target == .mq(mode: .queue, name: "runs", region: "sh"))
+        let body = try XMLDocumentParser.parse(try #require(announced.first).body)
+        #expect(body.text("WorkflowExecution", "RunId") == waiting.id && body.text("WorkflowExecution", "State") == "Cancel")
+    }
+
     @Test func aRunWhoseQueueIsFullFailsNamingWhyAndIsAnnounced() async throws {
         let rule = NotifyConfig(isOn: true, events: [.workflowFinish], resultFormat: .xml, type: .tdmq, mqMode: .queue, mqName: "runs", mqRegion: "sh")
         let (runner, _) = try await runner(rule: rule)

@@ -30,11 +30,16 @@ struct Jobs: AsyncParsableCommand {
 
         func run() async throws {
             let configuration = try options.load()
-            let application = try MediaQueueApplication(configuration: configuration, logger: options.logger(configuration))
+            let logger = options.logger(configuration)
+            let application = try MediaQueueApplication(configuration: configuration, logger: logger)
             do {
-                switch try await application.store.cancel(JobID(rawValue: id), now: SystemTimeSource().now) {
+                let result = try await application.workflowRunner(application.workers).cancel(JobID(rawValue: id), now: SystemTimeSource().now)
+                switch result.outcome {
                 case .cancelled: print("\(id): Cancel")
                 case .stopping: print("\(id): Running, stopping")
+                }
+                if let error = result.runDeferred {
+                    logger.warning("the job's workflow run moves on when a running service next looks at it", metadata: ["error": "\(error)"])
                 }
             } catch let error as CIError {
                 throw CommandError("\(error.code): \(error.message)")
