@@ -2,7 +2,8 @@ public import MediaQueueXML
 
 /// A header an object was uploaded with, as CI's workflow documents name them (`CosHeaders`):
 /// a run started by an upload carries the upload's `Content-Type` and `x-cos-meta-*` headers
-/// into its node jobs' `Input` and its `WorkflowFinish` (spec §4.5, §5.4).
+/// into its node jobs' `Input` (with the upload's `EventName`) and its `WorkflowFinish`
+/// (spec §4.5, §5.2, §5.4).
 public struct CosHeader: Sendable, Hashable {
     public var key: String
     public var value: String
@@ -27,6 +28,9 @@ public struct CosHeader: Sendable, Hashable {
     public static func metadataBytes(_ headers: [CosHeader]) -> Int {
         headers.filter { $0.key.lowercased().hasPrefix(metadataPrefix) }.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count }
     }
+
+    /// The event of an object written by a PUT, as CI names it in a workflow's node jobs.
+    public static let objectCreatedEvent = CosHeader(key: "EventName", value: "cos:ObjectCreated:Put")
 
     /// COS's limit on an object's user metadata.
     public static let maxMetadataBytes = 2048

@@ -322,7 +322,7 @@ public struct WorkflowRunner: Sendable {
         operation.set(XMLTree("JobLevel", text: String(level)))
         operation.set(run.workflowBlock(node: node.name))
         var request = CreateMediaJobsRequest.Operation(
-            tag: node.type, input: XMLTree("Input", children: [XMLTree("Object", text: input)] + run.cosHeaders.map(\.xml)), operation: operation,
+            tag: node.type, input: XMLTree("Input", children: [XMLTree("Object", text: input)] + run.jobCosHeaders.map(\.xml)), operation: operation,
             jobLevel: level
         )
         try await templates?.resolve(&request, bucket: run.bucket)

@@ -63,8 +63,8 @@ import Testing
         #expect(first.first?.operation.text("Output", "Object") == "out/\(run.id)/s-${Number}.jpg", "${RunId} is filled in")
         #expect(first.first?.workflowRunID == run.id)
         let input = try #require(first.first?.jobsDetail(CIFormatting())["Input"])
-        #expect(input.children.map(\.name) == ["BucketId", "Object", "Region", "CosHeaders", "CosHeaders"], "the upload's headers, after Region")
-        #expect(CosHeader.all(in: input) == headers)
+        #expect(input.children.map(\.name) == ["BucketId", "Object", "Region", "CosHeaders", "CosHeaders", "CosHeaders"], "the upload's headers, after Region")
+        #expect(CosHeader.all(in: input) == headers + [CosHeader(key: "EventName", value: "cos:ObjectCreated:Put")], "and the event, as CI's (spec §5.2)")
         try await runner.advance(try #require(try await store.run(id: run.id)))
         let second = try await finishWaitingJobs(.success)
         #expect(second.map(\.tag) == ["MediaInfo"] && second.first?.jobLevel == 2)
@@ -150,7 +150,7 @@ import Testing
         let run = try #require(try await store.runs(RunQuery(bucket: "b")).first)
         #expect(run.cosHeaders == headers)
         let job = try #require(try await store.jobs(JobQuery(bucket: "b")).first)
-        #expect(CosHeader.all(in: job.input) == headers)
+        #expect(CosHeader.all(in: job.input) == headers + [CosHeader.objectCreatedEvent])
         #expect(try await store.arrivals(before: time.now, limit: 10).isEmpty, "the arrival is gone once its run exists")
     }
 }

@@ -56,7 +56,9 @@ import Testing
             }
             #expect(Set(tasks.compactMap { $0.text("JobsDetail", "Workflow", "Name") }) == ["Transcode_1", "Snapshot_1", "Animation_1"])
             #expect(tasks.allSatisfy { $0.text("JobsDetail", "Workflow", "WorkflowName") == "media-flow" })
-            #expect(tasks.allSatisfy { headers($0["JobsDetail"]?["Input"]) == uploadHeaders }, "each node job's Input carries them")
+            // A node job's Input also names the COS event that started its run, when one did.
+            let inputHeaders = index == 0 ? uploadHeaders + ["eventname: cos:ObjectCreated:Put"] : []
+            #expect(tasks.allSatisfy { headers($0["JobsDetail"]?["Input"]) == inputHeaders }, "each node job's Input carries them")
         }
         let failed = try await eventually("the WorkflowFinish of the failed run") {
             receiver.requests.compactMap { try? XMLDocumentParser.parse($0.body) }

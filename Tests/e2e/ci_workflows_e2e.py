@@ -90,7 +90,8 @@ check(animation["Input"]["Object"] == "out/%s/clip-small.mp4" % run_id, "the ani
 check(animation["Workflow"]["RunId"] == run_id and animation["Workflow"]["Name"] == "Animation_1",
       "the task's job shows its Workflow block beside its Operation")
 headers = {h["Key"].lower(): h["Value"] for h in listed(animation["Input"].get("CosHeaders"))}
-check(headers == {"content-type": "video/mp4", "x-cos-meta-camera": "A7"}, "the task's job shows the upload's headers (%s)" % headers)
+check(headers == {"content-type": "video/mp4", "x-cos-meta-camera": "A7", "eventname": "cos:ObjectCreated:Put"},
+      "the task's job shows the upload's headers and event (%s)" % headers)
 
 again = cos.ci_trigger_workflow(Bucket=BUCKET, WorkflowId=workflow_id, Key="in/clip.mp4")
 second = again["InstanceId"]
