@@ -15,7 +15,8 @@ public final class PostgresJobStore: JobStore {
     let client: PostgresClient
     let time: any TimeSource
     let logger: Logger
-    /// The client's connection pool runs while the store exists.
+    /// The client's connection pool runs while the store exists (cancelled, it closes the
+    /// connections).
     private let running: Task<Void, Never>
     /// The schema migration, run once before the first query.
     private let migrated: Task<Void, any Error>
@@ -37,11 +38,6 @@ public final class PostgresJobStore: JobStore {
     }
 
     deinit {
-        running.cancel()
-    }
-
-    /// Closes the store's connections; queries after this fail.
-    public func close() {
         running.cancel()
     }
 
