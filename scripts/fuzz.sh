@@ -21,7 +21,7 @@ while [ $# -gt 0 ]; do
         *) targets+=("$1"); shift ;;
     esac
 done
-[ ${#targets[@]} -gt 0 ] || targets=(xml create-media-jobs update-media-queue json cos-authorization retry-after object-key ci-time)
+[ ${#targets[@]} -gt 0 ] || targets=(xml create-media-jobs update-media-queue json cos-authorization retry-after object-key ci-time byte-range form-data)
 
 # Its own build folder: every module of the harness is instrumented for coverage and ASan.
 swift build --scratch-path .build-fuzz --product mediaqueue-fuzz --sanitize=address \

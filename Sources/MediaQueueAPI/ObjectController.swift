@@ -106,7 +106,7 @@ struct ObjectController: RouterMiddleware {
         var status = HTTPResponse.Status.ok
         var range = 0..<info.size
         if let text = request.headers[.range] {
-            guard let asked = Self.byteRange(text, size: info.size) else {
+            guard let asked = ByteRange.parse(text, size: info.size) else {
                 throw CIError(Self.invalidRange, "the range \(text) is not within the object's \(info.size) bytes", element: "Range")
             }
             range = asked
@@ -133,21 +133,6 @@ struct ObjectController: RouterMiddleware {
             try await writer.finish(nil)
         }
         return Response(status: status, headers: headers, body: body)
-    }
-
-    /// `bytes=a-b`, `bytes=a-` or `bytes=-n` within `size` bytes; nil when unsatisfiable.
-    static func byteRange(_ text: String, size: Int) -> Range<Int>? {
-        guard text.hasPrefix("bytes="), !text.contains(",") else { return nil }
-        let parts = text.dropFirst(6).split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
-        guard parts.count == 2 else { return nil }
-        if parts[0].isEmpty {
-            guard let suffix = Int(parts[1]), suffix > 0, size > 0 else { return nil }
-            return max(0, size - suffix)..<size
-        }
-        guard let start = Int(parts[0]), start >= 0, start < size else { return nil }
-        if parts[1].isEmpty { return start..<size }
-        guard let end = Int(parts[1]), end >= start else { return nil }
-        return start..<min(end + 1, size)
     }
 
     // MARK: Listing

@@ -24,6 +24,10 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case objectKey = "object-key"
     /// CI's time format: what parses formats to a time that parses to the same instant.
     case ciTime = "ci-time"
+    /// A GET Object's `Range` header: an accepted range is not empty and lies within the object.
+    case byteRange = "byte-range"
+    /// Form bodies and query strings (the console's forms): any value, encoded, decodes to itself.
+    case formData = "form-data"
 
     public func run(_ data: [UInt8]) {
         switch self {
@@ -35,6 +39,8 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .retryAfter: Self.retryAfter(data)
         case .objectKey: Self.objectKey(data)
         case .ciTime: Self.ciTime(data)
+        case .byteRange: Self.byteRange(data)
+        case .formData: Self.formData(data)
         }
     }
 
@@ -96,6 +102,25 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
             guard let again = CITimeFormat.parse(written), again == time else {
                 fatalError("\(text.debugDescription) parsed to \(time.seconds) s, written as \(written), read back as \(String(describing: CITimeFormat.parse(written)?.seconds))")
             }
+        }
+    }
+
+    static func byteRange(_ data: [UInt8]) {
+        let text = String(decoding: data, as: UTF8.self)
+        for size in [0, 1, 1000, Int.max] {
+            guard let range = ByteRange.parse(text, size: size) else { continue }
+            if range.isEmpty || range.lowerBound < 0 || range.upperBound > size {
+                fatalError("\(text.debugDescription) gave bytes \(range) of an object of \(size)")
+            }
+        }
+    }
+
+    static func formData(_ data: [UInt8]) {
+        let text = String(decoding: data, as: UTF8.self)
+        _ = FormData(text)
+        let decoded = FormData("before=1&value=" + URIEncoding.encode(text) + "&after=2")
+        if decoded.all("value") != [text] || decoded.all("before") != ["1"] || decoded.all("after") != ["2"] {
+            fatalError("\(text.debugDescription) encoded in a form read back as \(decoded.all("value"))")
         }
     }
 }

@@ -28,6 +28,9 @@ check(part["Body"].get_raw_stream().read() == payload[1000:2000], "get_object wi
 check(part["Content-Range"] == "bytes 1000-1999/%d" % len(payload), "the ranged answer names its range")
 tail = cos.get_object(Bucket=BUCKET, Key="in/big.bin", Range="bytes=-10")["Body"].get_raw_stream().read()
 check(tail == payload[-10:], "a suffix range returns the last bytes")
+rest = cos.get_object(Bucket=BUCKET, Key="in/big.bin", Range="bytes=1000-9223372036854775807")
+check(rest["Body"].get_raw_stream().read() == payload[1000:],
+      "a range ending at the largest 64-bit integer returns the rest of the object (it once stopped the service)")
 
 for key in ["in/a.mp4", "in/b.mp4", "in/sub/c.mp4", "out/d.jpg", "top.txt"]:
     cos.put_object(Bucket=BUCKET, Body=key.encode(), Key=key)
