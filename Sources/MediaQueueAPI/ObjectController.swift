@@ -144,7 +144,7 @@ struct ObjectController: RouterMiddleware {
         query.delimiter = parameters.nonEmpty("delimiter") ?? ""
         query.marker = parameters.nonEmpty("marker") ?? ""
         query.maxKeys = try parameters.int("max-keys", default: ObjectListQuery.maxKeysLimit, range: 0...ObjectListQuery.maxKeysLimit)
-        if let slash = query.prefix.lastIndex(of: "/"), let problem = ObjectKey.problem(String(query.prefix[..<slash])) {
+        if let folder = ObjectKey.folder(of: query.prefix), let problem = ObjectKey.problem(folder) {
             throw CIError(.invalidArgument, "prefix: its folder \(problem)", element: "prefix")
         }
         let listing = try await Self.work { () async throws(WorkFailure) in try await storage.listObjects(bucket: context.bucket, query) }

@@ -35,6 +35,14 @@ public struct ObjectKey: Sendable, Hashable, CustomStringConvertible {
         return String(decoding: key.utf8[key.utf8.index(after: slash)...], as: UTF8.self)
     }
 
+    /// What comes before the last `/` of `key` (a key or a listing's prefix); nil without one.
+    /// By bytes, as `lastSegment`: a `/` followed by a combining mark is one Character with it,
+    /// which a search for the Character "/" does not find.
+    public static func folder(of key: String) -> String? {
+        guard let slash = key.utf8.lastIndex(of: UInt8(ascii: "/")) else { return nil }
+        return String(decoding: key.utf8[..<slash], as: UTF8.self)
+    }
+
     /// Why `key` is not a key inside a bucket, or nil when it is one.
     public static func problem(_ key: String) -> String? {
         if key.isEmpty { return "is empty" }

@@ -52,24 +52,25 @@ public struct ObjectListing: Sendable, Hashable {
     }
 
     /// The page `query` asks for from every key of a bucket, for storages that can only walk
-    /// their keys: keys compared by their UTF-8 bytes (as S3 and COS order them), a common
-    /// prefix counting as one entry. `info` is asked only for the keys on the page.
+    /// their keys: keys compared by their UTF-8 bytes (as S3 and COS order and match them; Swift's
+    /// own String comparison would take `é` and `e` + U+0301 for one key, and a `/` followed by a
+    /// combining mark for no `/`), a common prefix counting as one entry. `info` is asked only for
+    /// the keys on the page.
     public static func page(
         of keys: [String], _ query: ObjectListQuery, info: (String) throws(WorkFailure) -> ObjectInfo?
     ) throws(WorkFailure) -> ObjectListing {
-        let sorted = keys.filter { $0.hasPrefix(query.prefix) }.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        let prefix = Array(query.prefix.utf8), delimiter = Array(query.delimiter.utf8), marker = Array(query.marker.utf8)
+        let sorted = keys.map { Array($0.utf8) }.filter { $0.starts(with: prefix) }.sorted { $0.lexicographicallyPrecedes($1) }
         var listing = ObjectListing()
+        var lastCommonPrefix: [UInt8]?
         var entries = 0
         var last: String?
-        for key in sorted where query.marker.isEmpty || query.marker.utf8.lexicographicallyPrecedes(key.utf8) {
-            var rolledUp: String?
-            if !query.delimiter.isEmpty, let range = key.dropFirst(query.prefix.count).range(of: query.delimiter) {
-                rolledUp = String(key[..<range.upperBound])
-            }
+        for key in sorted where marker.isEmpty || marker.lexicographicallyPrecedes(key) {
+            let rolledUp = delimiter.isEmpty ? nil : end(of: delimiter, in: key, from: prefix.count).map { Array(key[..<$0]) }
             if let common = rolledUp {
-                if listing.commonPrefixes.last == common { continue }
+                if lastCommonPrefix == common { continue }
                 // A marker inside a rolled-up prefix means that prefix was on an earlier page.
-                if !query.marker.isEmpty, query.marker.hasPrefix(common) { continue }
+                if !marker.isEmpty, marker.starts(with: common) { continue }
             }
             if entries == query.maxKeys {
                 listing.isTruncated = true
@@ -77,15 +78,27 @@ public struct ObjectListing: Sendable, Hashable {
                 return listing
             }
             if let common = rolledUp {
-                listing.commonPrefixes.append(common)
-                last = common
+                let text = String(decoding: common, as: UTF8.self)
+                listing.commonPrefixes.append(text)
+                lastCommonPrefix = common
+                last = text
             } else {
-                guard let object = try info(key) else { continue }
+                let text = String(decoding: key, as: UTF8.self)
+                guard let object = try info(text) else { continue }
                 listing.objects.append(object)
-                last = key
+                last = text
             }
             entries += 1
         }
         return listing
+    }
+
+    /// Where the first `delimiter` in `key` at or after `start` ends.
+    private static func end(of delimiter: [UInt8], in key: [UInt8], from start: Int) -> Int? {
+        guard key.count >= delimiter.count, start <= key.count - delimiter.count else { return nil }
+        for index in start...(key.count - delimiter.count) where key[index..<(index + delimiter.count)].elementsEqual(delimiter) {
+            return index + delimiter.count
+        }
+        return nil
     }
 }

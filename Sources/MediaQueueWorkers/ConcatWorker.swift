@@ -144,12 +144,17 @@ public struct ConcatWorker: MediaWorker, FFmpegWorker {
         try await MediaProbe.run(path: input.path, displayName: input.displayName, configuration: configuration)
     }
 
+    /// Half the longest side an output gets from the input's aspect ratio (ffmpeg's encoders stop
+    /// far below), so the arithmetic on a strange ratio stays in range and ffmpeg names the problem.
+    static let maxHalfSide = 1 << 20
+
     /// `Width`/`Height` when both are set; one of them with the other from the input's aspect
     /// ratio; else the input's size. Always even (4:2:0 needs it).
     static func outputSize(_ video: TranscodeOptions.Video?, source: MediaProbe.Section?) -> (width: Int, height: Int) {
-        let sourceWidth = source?.number("width") ?? 640
-        let sourceHeight = source?.number("height") ?? 360
-        func even(_ value: Double) -> Int { max(2, Int((value / 2).rounded()) * 2) }
+        // A stream without a size (a container that declares one with no frames) probes as 0x0.
+        let sourceWidth = source?.number("width").flatMap { $0 > 0 ? $0 : nil } ?? 640
+        let sourceHeight = source?.number("height").flatMap { $0 > 0 ? $0 : nil } ?? 360
+        func even(_ value: Double) -> Int { max(2, min(Int(saturating: (value / 2).rounded()), Self.maxHalfSide) * 2) }
         switch (video?.width, video?.height) {
         case (let width?, let height?): return (width, height)
         case (let width?, nil): return (width, even(Double(width) * sourceHeight / sourceWidth))

@@ -17,10 +17,12 @@ enum ProgressMeter: Sendable {
             guard let expected, expected > 0, line.hasPrefix("out_time_us="), let micros = Double(line.dropFirst(12)), micros >= 0 else {
                 return nil
             }
-            return min(99, Int(micros / 1_000_000 / expected * 100))
+            // An output may run far longer than expected (a start just before a short stream's
+            // end, with a longer one beside it): the ratio is then any size.
+            return min(99, Int(saturating: micros / 1_000_000 / expected * 100))
         case .frames(let expected):
             guard line.hasPrefix("frame="), let frames = Int(line.dropFirst(6)) else { return nil }
-            return min(99, frames * 100 / max(expected, 1))
+            return min(99, Int(saturating: Double(frames) * 100 / Double(max(expected, 1))))
         }
     }
 }

@@ -106,12 +106,17 @@ extension MediaProbe {
     /// Clockwise degrees in [0, 360): the legacy `rotate` tag, else the display matrix, whose
     /// `rotation` is counter-clockwise; `0` when the stream is not rotated.
     private static func rotation(_ section: Section) -> String {
-        if let tag = section.tags["rotate"], let degrees = Double(tag) {
-            return String(Int(degrees.rounded()).positiveModulo(360))
+        // Within one turn before the conversion: a tag is the file's text, `nan` or `1e400` too.
+        func clockwise(_ degrees: Double) -> String? {
+            guard degrees.isFinite else { return nil }
+            return String(Int(degrees.rounded().truncatingRemainder(dividingBy: 360)).positiveModulo(360))
+        }
+        if let tag = section.tags["rotate"], let degrees = Double(tag), let rotation = clockwise(degrees) {
+            return rotation
         }
         if let matrix = section.sideData.first(where: { $0["rotation"] != nil }),
-           let degrees = matrix["rotation"].flatMap(Double.init) {
-            return String(Int(-degrees.rounded()).positiveModulo(360))
+           let degrees = matrix["rotation"].flatMap(Double.init), let rotation = clockwise(-degrees) {
+            return rotation
         }
         return "0"
     }

@@ -39,7 +39,7 @@ struct SnapshotPlan: Sendable, Hashable {
         case .interval:
             if let step = options.timeInterval {
                 // Shot k is at start + k·step and must be before the end.
-                let possible = remaining.map { Int(($0 / step).rounded(.up)) } ?? options.count
+                let possible = remaining.map { Int(saturating: ($0 / step).rounded(.up)) } ?? options.count
                 if options.isCheckCount, possible < options.count, let remaining {
                     interval = remaining / Double(options.count)
                     maxShots = options.count
@@ -52,7 +52,7 @@ struct SnapshotPlan: Sendable, Hashable {
                 interval = nil
                 maxShots = options.count
                 if let remaining, let frameRate, frameRate > 0 {
-                    expectedShots = min(options.count, max(Int((remaining * frameRate).rounded(.up)), 1))
+                    expectedShots = min(options.count, max(Int(saturating: (remaining * frameRate).rounded(.up)), 1))
                 } else {
                     expectedShots = options.count
                 }
@@ -61,6 +61,6 @@ struct SnapshotPlan: Sendable, Hashable {
     }
 
     private static func seconds(_ value: Double) -> String {
-        value == value.rounded() ? String(Int(value)) : String(value)
+        value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : String(value)
     }
 }

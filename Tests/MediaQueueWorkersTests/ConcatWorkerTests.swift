@@ -18,6 +18,25 @@ struct ConcatWorkerTests {
 
     let mp4 = "<Container><Format>mp4</Format></Container><Video><Preset>veryfast</Preset></Video>"
 
+    /// A stream that declares a video track without frames probes as 0x0: its aspect ratio was
+    /// 0/0, and converting that to a size stopped the process.
+    @Test("an input without a size, or with a strange one, still gives an even size in range")
+    func outputSizeOfStrangeInputs() throws {
+        func section(_ width: String, _ height: String) throws -> MediaProbe.Section? {
+            let json = #"{"streams": [{"index": 0, "codec_type": "video", "width": \#(width), "height": \#(height)}], "format": {}}"#
+            return try MediaProbe(json: Array(json.utf8)).video
+        }
+        func size(width: Int? = nil, height: Int? = nil, source: MediaProbe.Section?) -> [Int] {
+            let video = TranscodeOptions.Video(codec: .h264, width: width, height: height)
+            let size = ConcatWorker.outputSize(video, source: source)
+            return [size.width, size.height]
+        }
+        #expect(size(width: 640, source: try section("0", "0")) == [640, 360], "the default 16:9")
+        #expect(size(height: 360, source: try section("1920", "0")) == [1920, 360], "the default height")
+        #expect(size(width: 640, source: try section("1", "1e300")) == [640, 2 * ConcatWorker.maxHalfSide])
+        #expect(size(width: 640, source: try section("1920", "1080")) == [640, 360])
+    }
+
     @Test("Start fragments, the input, End fragments: one output of the input's size, silence where audio is missing")
     func joins() async throws {
         let bucket = try TemporaryBucket()

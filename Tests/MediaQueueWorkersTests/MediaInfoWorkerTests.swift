@@ -94,6 +94,23 @@ struct MediaInfoWorkerTests {
         #expect(validationError(tag: "MediaInfo", operationXML: "", worker: worker) == nil)
     }
 
+    /// A `rotate` tag is the file's own text: `nan` or `1e400` once stopped the process.
+    @Test("a rotation that is no number of degrees reads as none; others as degrees within a turn", arguments: [
+        ("nan", "0"), ("inf", "0"), ("-inf", "0"), ("1e400", "0"), ("450", "90"), ("-90", "270"), ("1e300", nil),
+    ] as [(String, String?)])
+    func strangeRotation(_ tag: String, _ expected: String?) throws {
+        let json = """
+        {"streams": [{"index": 0, "codec_type": "video", "codec_name": "h264", "width": 2, "height": 2, "tags": {"rotate": "\(tag)"}}],
+         "format": {"nb_streams": 1}}
+        """
+        let rotation = try #require(try MediaProbe(json: Array(json.utf8)).mediaInfo().text("Stream", "Video", "Rotation"))
+        if let expected {
+            #expect(rotation == expected)
+        } else {
+            #expect(Int(rotation).map { (0..<360).contains($0) } == true, "\(rotation)")
+        }
+    }
+
     @Test("maps rotation, languages and subtitles from ffprobe's report")
     func reportMapping() throws {
         let json = """

@@ -123,3 +123,17 @@ struct MediaProcessTests {
         #expect(launched.pid == nil)
     }
 }
+
+/// ffmpeg's `-progress` report read as a percentage, whatever it says.
+@Suite struct ProgressMeterTests {
+    /// A start just before a short video's end, with a longer audio stream beside it: the output
+    /// runs far past the length expected, and the ratio once overflowed Int and stopped the process.
+    @Test func anOutputFarLongerThanExpectedReadsAs99() {
+        #expect(ProgressMeter.duration(1.1e-16).percent("out_time_us=19000000") == 99)
+        #expect(ProgressMeter.duration(10).percent("out_time_us=inf") == 99)
+        #expect(ProgressMeter.duration(10).percent("out_time_us=nan") == nil)
+        #expect(ProgressMeter.duration(10).percent("out_time_us=5000000") == 50)
+        #expect(ProgressMeter.frames(10).percent("frame=\(Int.max)") == 99)
+        #expect(ProgressMeter.frames(10).percent("frame=5") == 50)
+    }
+}

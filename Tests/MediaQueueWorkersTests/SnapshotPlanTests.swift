@@ -52,6 +52,19 @@ struct SnapshotPlanTests {
         }
     }
 
+    /// Values a client may send, and a media file may report, that once stopped the process:
+    /// converting a Double that Int cannot hold traps.
+    @Test("a huge Start, a tiny TimeInterval or a huge frame rate are answered, not a crash")
+    func extremeValues() throws {
+        #expect(throws: WorkFailure.invalidArgument("Operation.Snapshot.Start", "1e+19 s is not before the end of the input (10 s)")) {
+            try SnapshotPlan(options: options(["Start": "1e19"]), duration: 10, frameRate: 25)
+        }
+        let tiny = try SnapshotPlan(options: options(["TimeInterval": "1e-300", "Count": "5"]), duration: 10, frameRate: 25)
+        #expect(tiny.maxShots == 5 && tiny.interval == 1e-300)
+        let everyFrame = try SnapshotPlan(options: options(["Count": "5"]), duration: 1e10, frameRate: 1e10)
+        #expect(everyFrame.expectedShots == 5)
+    }
+
     @Test("output names fill in every wildcard")
     func names() {
         let template = OutputObjectTemplate(template: "x/${jobid}/${InputName}-${Number}.${ext}", jobID: "j1", inputName: "movie", ext: "jpg")

@@ -1,0 +1,25 @@
+import Foundation
+import MediaQueueCore
+import MediaQueueTestSupport
+import Testing
+@testable import MediaQueueWorkers
+
+/// The local store's listing, on prefixes that are strange as Characters.
+@Suite struct LocalListingTests {
+    /// `"in/\u{301}"`: the `/` and the combining mark after it are one Character, so a search for
+    /// the Character "/" found none where the bytes have one; a force unwrap then stopped the process.
+    @Test func aPrefixWhoseLastSlashCarriesACombiningMarkListsThatFolder() throws {
+        let bucket = try TemporaryBucket()
+        try FileManager.default.createDirectory(atPath: bucket.bucketRoot + "/in", withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: bucket.bucketRoot + "/in/\u{301}x.mp4", contents: Data("x".utf8))
+        FileManager.default.createFile(atPath: bucket.bucketRoot + "/in/a.mp4", contents: Data("x".utf8))
+        let storage = LocalObjectStorage(root: bucket.root)
+        var query = ObjectListQuery()
+        query.prefix = "in/\u{301}"
+        let listed = try storage.listObjects(bucket: bucket.bucket, query).objects.map(\.key)
+        #expect(listed == ["in/\u{301}x.mp4"])
+        let folder = try storage.listObjects(bucket: bucket.bucket, ObjectListQuery(prefix: "in/")).objects.map(\.key)
+        #expect(folder == ["in/a.mp4", "in/\u{301}x.mp4"], "a key is in its folder by its bytes, whatever Character its / is part of")
+        #expect(ObjectKey.folder(of: "in/\u{301}") == "in" && ObjectKey.folder(of: "top") == nil)
+    }
+}
