@@ -194,7 +194,7 @@ public struct MediaQueueApplication: Sendable {
                     ),
                     maxRunningJobs: configuration.maxRunningJobs,
                     leaseDuration: .seconds(configuration.leaseSeconds), housekeepingInterval: .seconds(1), pollInterval: .milliseconds(250),
-                    drainTimeout: .seconds(configuration.drainTimeoutSeconds)
+                    drainTimeout: .seconds(configuration.drainTimeoutSeconds), maxAttempts: configuration.maxJobAttempts
                 ),
                 formatting: formatting, relayWakeups: RelayWakeups(tdmq: relayWakeup, http: httpRelayWakeup, workflows: endedRuns),
                 handoff: handoff, progress: regions.map { progressNotifier(regions: $0, signers: signers) }, logger: logger

@@ -63,6 +63,9 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
     public var utcOffset = "+0000"
     /// Lease length in seconds (`MEDIAQUEUE_LEASE_SECONDS`).
     public var leaseSeconds = 60
+    /// How many times a job may start before it fails as `WorkerCrashed` instead, when its process
+    /// died in each start (`MEDIAQUEUE_MAX_JOB_ATTEMPTS`).
+    public var maxJobAttempts = 3
     /// How long a TDMQ delivery stays leased to the relay that took it
     /// (`MEDIAQUEUE_RELAY_LEASE_SECONDS`): a dead relay's unsent events go out from another relay,
     /// or from the restarted process, after this.
@@ -225,6 +228,7 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
             case "region": region = value
             case "utcOffset": utcOffset = value
             case "leaseSeconds": leaseSeconds = try int(key, value)
+            case "maxJobAttempts": maxJobAttempts = try int(key, value)
             case "relayLeaseSeconds": relayLeaseSeconds = try int(key, value)
             case "consoleAdminToken": consoleAdminToken = value
             case "consoleSessionKey": consoleSessionKey = value
@@ -284,6 +288,7 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
         guard jobTimeoutSeconds > 0 else { throw ConfigurationError("jobTimeoutSeconds must be positive") }
         guard workflowArrivalGraceSeconds > 0 else { throw ConfigurationError("workflowArrivalGraceSeconds must be positive") }
         guard drainTimeoutSeconds >= 0 else { throw ConfigurationError("drainTimeoutSeconds must be 0 or more") }
+        guard maxJobAttempts >= 1 else { throw ConfigurationError("maxJobAttempts must be 1 or more") }
         guard progressIntervalSeconds > 0 else { throw ConfigurationError("progressIntervalSeconds must be positive") }
         guard maxBodyBytes > 0, maxObjectBytes > 0, maxOperations > 0, maxUserDataBytes > 0, maxJobIDs > 0, maxHeaderCount > 0, maxHeaderBytes > 0 else {
             throw ConfigurationError("maxBodyBytes, maxObjectBytes, maxOperations, maxUserDataBytes, maxJobIds, maxHeaderCount and maxHeaderBytes must be positive")

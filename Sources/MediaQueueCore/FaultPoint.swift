@@ -6,6 +6,8 @@ import Foundation
 public enum FaultPoint: String, Sendable {
     /// An upload was published and its workflow runs were not started yet.
     case uploadPublished = "upload-published"
+    /// A claimed job's worker is about to start: the process dies as if the job had killed it.
+    case jobStarting = "job-starting"
 
     private static let armed = ProcessInfo.processInfo.environment["MEDIAQUEUE_FAULT_POINT"].flatMap(FaultPoint.init(rawValue:))
 

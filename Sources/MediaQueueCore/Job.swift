@@ -38,7 +38,8 @@ public struct Job: Sendable, Hashable {
     public var mediaInfo: XMLTree?
     /// Which process runs the job, and until when its claim holds unless renewed.
     public var lease: Lease?
-    /// How many times the job has been claimed (more than once after a process died).
+    /// How many times the job has been claimed and not handed back (more than once after a
+    /// process died while running it; see `DispatcherOptions.maxAttempts`).
     public var attempts: Int
     /// Set when a running job was asked to stop; the process running it ends it as `Cancel`.
     public var cancelRequested: Bool

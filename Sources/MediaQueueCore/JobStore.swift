@@ -56,7 +56,8 @@ public protocol JobStore: DefinitionStore, RunStore {
     func renewLeases(_ ids: [JobID], owner: String, until: Timestamp) async throws -> [JobID]
 
     /// Gives a running job back to its queue (state `Submitted`, no lease), e.g. when its process
-    /// shuts down before the job ended; it keeps its place in the order.
+    /// shuts down before the job ended; it keeps its place in the order, and its claim does not
+    /// count as an attempt (`Job.attempts` counts the starts a process's death ended).
     func release(_ ids: [JobID], owner: String) async throws
 
     /// Records progress of a running job.

@@ -179,9 +179,12 @@ public final class MemoryJobStore: JobStore {
 
     public func release(_ ids: [JobID], owner: String) async throws {
         state.withLock { state in
-            for id in ids where state.jobs[id]?.state == .running && state.jobs[id]?.lease?.owner == owner {
-                state.jobs[id]?.state = .submitted
-                state.jobs[id]?.lease = nil
+            for id in ids {
+                guard var job = state.jobs[id], job.state == .running, job.lease?.owner == owner else { continue }
+                job.state = .submitted
+                job.lease = nil
+                job.attempts = max(job.attempts - 1, 0)
+                state.jobs[id] = job
             }
         }
     }

@@ -29,13 +29,19 @@ public struct DispatcherOptions: Sendable {
     /// How long the recording of finished jobs waits for more to end before it writes a batch
     /// smaller than `completionBatchSize`, while jobs end together (a lone job is written at once).
     public var completionLinger: Duration
+    /// How many times a job may be started before it fails instead (`WorkerCrashed`): a start
+    /// counts when its process died before the job ended, so a job that kills its process (an
+    /// input that crashes a tool beyond what it survives, memory it exhausts) does not take every
+    /// node down in turn, forever.
+    public var maxAttempts: Int
 
     public init(
         owner: String, storage: any ObjectStorage, downloader: (any InputDownloader)? = nil, maxRunningJobs: Int = 16, leaseDuration: Duration = .seconds(60),
         housekeepingInterval: Duration = .seconds(1), pollInterval: Duration = .milliseconds(250),
         drainTimeout: Duration = .seconds(30), claimInterval: Duration = .milliseconds(2),
-        completionBatchSize: Int = 500, completionLinger: Duration = .milliseconds(3)
+        completionBatchSize: Int = 500, completionLinger: Duration = .milliseconds(3), maxAttempts: Int = 3
     ) {
+        self.maxAttempts = maxAttempts
         self.claimInterval = claimInterval
         self.completionBatchSize = completionBatchSize
         self.completionLinger = completionLinger
@@ -234,7 +240,12 @@ public struct DispatcherService: Service {
             // Cancelled while its previous process was dead: end it without running it again.
             outcome = .failure(CancellationError())
             stopReason = .cancelled
+        } else if claimed.attempts > options.maxAttempts {
+            let message = "the job was started \(claimed.attempts - 1) times and each time its process ended before the job did; it is not started again"
+            logger.error("job failed: its process died in each of its starts", metadata: ["job.attempts": "\(claimed.attempts - 1)"])
+            outcome = .failure(WorkFailure(code: "WorkerCrashed", message: message))
         } else if let worker = workers.worker(for: job.tag) {
+            FaultPoint.reached(.jobStarting)
             let progress = self.progress
             progress?.jobStarted(claimed.id)
             let context = WorkContext(

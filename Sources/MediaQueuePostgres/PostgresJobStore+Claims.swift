@@ -52,7 +52,7 @@ extension PostgresJobStore {
         guard !ids.isEmpty else { return }
         try await transaction { connection in
             let release: PostgresQuery = """
-                UPDATE jobs SET state = 'Submitted', lease_owner = NULL, lease_expires = NULL
+                UPDATE jobs SET state = 'Submitted', lease_owner = NULL, lease_expires = NULL, attempts = GREATEST(attempts - 1, 0)
                 WHERE id = ANY(\(ids.map(\.rawValue))) AND state = 'Running' AND lease_owner = \(owner)
                 """
             try await connection.run(release, logger: logger)

@@ -117,7 +117,10 @@ extension SQLiteJobStore {
         try await transaction { db in
             for id in ids {
                 try db.execute(
-                    sql: "UPDATE jobs SET state = 'Submitted', lease_owner = NULL, lease_expires = NULL WHERE id = ? AND state = 'Running' AND lease_owner = ?",
+                    sql: """
+                        UPDATE jobs SET state = 'Submitted', lease_owner = NULL, lease_expires = NULL, attempts = MAX(attempts - 1, 0)
+                        WHERE id = ? AND state = 'Running' AND lease_owner = ?
+                        """,
                     arguments: [id.rawValue, owner]
                 )
             }

@@ -48,4 +48,39 @@ import Testing
         let announced = Set(received.compactMap { $0.xml?["JobsDetail"]?.text("JobId") })
         #expect(announced == Set(jobs.map(\.id.rawValue)))
     }
+
+    /// A job that kills its process whenever it starts (here the `job-starting` fault point; in
+    /// life an input that crashes beyond what a worker survives): after the last start allowed,
+    /// the next process ends it as failed, with its callback, instead of dying in turn.
+    @Test(.enabled(if: CrashTests.binary != nil, "needs MEDIAQUEUE_TEST_MEDIAQUEUE_BINARY (scripts/test.sh sets it)"))
+    func aJobWhoseProcessDiesInEveryStartFailsAfterTheLastOne() async throws {
+        let harness = try ServiceHarness()
+        let events = try await harness.subscribeToEvents()
+        let configuration = harness.configuration
+        let log = configuration.dataDir + "/serve.log"
+        try FileManager.default.createDirectory(atPath: configuration.dataDir, withIntermediateDirectories: true)
+        let binary = try #require(Self.binary)
+        let deadly = harness.serveEnvironment([
+            "MEDIAQUEUE_LEASE_SECONDS": "5", "MEDIAQUEUE_MAX_JOB_ATTEMPTS": "2", "MEDIAQUEUE_FAULT_POINT": "job-starting",
+        ])
+        for start in 1...2 {
+            let process = try ChildProcess(binary, ["serve"], environment: deadly, logPath: log)
+            if start == 1 {
+                try await harness.waitForIntake()
+                try await harness.publish(snapshotRequest(userData: "poison"), messageID: "poison-1")
+            }
+            // Start 2 comes once start 1's lease has expired.
+            #expect(await process.waitForExit() == SIGKILL, "start \(start) ended its process: \(process.logTail)")
+        }
+
+        let process = try ChildProcess(binary, ["serve"], environment: deadly, logPath: log)
+        defer { Task { await process.stop() } }
+        let event = try #require(try await harness.receive(1, from: events).first?.xml)
+        #expect(event.text("JobsDetail", "State") == "Failed")
+        #expect(event.text("JobsDetail", "Code") == "WorkerCrashed")
+        #expect(event.text("JobsDetail", "Message")?.contains("started 2 times") == true, "\(event.xmlString())")
+        let store = try SQLiteJobStore(path: configuration.databasePath)
+        let jobs = try await store.jobs(JobQuery(limit: 10))
+        #expect(jobs.count == 1 && jobs.first?.state == .failed, "one job, failed, not a copy per start")
+    }
 }

@@ -36,6 +36,23 @@ public final class ChildProcess: Sendable {
         }
     }
 
+    /// Waits (off the cooperative pool) until the process ends by itself; returns the signal that
+    /// ended it, or nil when it exited.
+    public func waitForExit() async -> Int32? {
+        let pid = self.pid
+        let status = await withCheckedContinuation { (continuation: CheckedContinuation<Int32, Never>) in
+            Thread {
+                var status: Int32 = 0
+                while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+                continuation.resume(returning: status)
+            }.start()
+        }
+        stopped.withLock { $0 = true }
+        // WIFSIGNALED / WTERMSIG, which Swift does not import.
+        let signal = status & 0x7f
+        return signal != 0 && signal != 0x7f ? signal : nil
+    }
+
     /// Sends SIGKILL without waiting (for `defer`, where nothing can be awaited); a later `stop`
     /// still reaps it.
     public func terminate() {
