@@ -22,6 +22,9 @@ public struct WorkflowTopology: Sendable, Hashable {
 
     public static let startName = "Start"
     public static let endName = "End"
+    /// The most work nodes a workflow may have: every upload to its bucket, and every step of a
+    /// run, reads the graph again.
+    public static let maxNodes = 100
     /// The job types a work node may have.
     public static let nodeTypes: Set<String> = ["Transcode", "Snapshot", "Animation", "Concat", "Segment", "MediaInfo"]
 
@@ -68,6 +71,7 @@ public struct WorkflowTopology: Sendable, Hashable {
             nodes[element.name] = Node(name: element.name, type: type, operation: operation)
         }
         guard !nodes.isEmpty else { throw CIError.invalid("Topology.Nodes", "has no work node") }
+        guard nodes.count <= maxNodes else { throw CIError.invalid("Topology.Nodes", "has \(nodes.count) work nodes; at most \(maxNodes)") }
 
         var dependencies: [String: [String]] = [:]
         for (from, targets) in successors {

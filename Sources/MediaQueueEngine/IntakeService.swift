@@ -289,12 +289,29 @@ public struct IntakeService: Service {
     func deadLetter(_ message: AMQPMessage, error: CIError) -> AMQPOutgoingMessage {
         var properties = message.properties
         properties.persistent = true
-        properties.headers["x-mediaqueue-error-code"] = .string(error.code.rawValue)
-        properties.headers["x-mediaqueue-error-message"] = .string(error.message)
-        if let element = error.element { properties.headers["x-mediaqueue-error-element"] = .string(element) }
+        // Bounded: a message may quote what the client sent at any length, and a header frame
+        // larger than the connection's frame size cannot be sent at all, so the dead letter
+        // would fail, and the message come back, forever.
+        properties.headers["x-mediaqueue-error-code"] = .string(Self.headerText(error.code.rawValue))
+        properties.headers["x-mediaqueue-error-message"] = .string(Self.headerText(error.message))
+        if let element = error.element { properties.headers["x-mediaqueue-error-element"] = .string(Self.headerText(element)) }
         properties.headers["x-mediaqueue-source-queue"] = .string(options.queue)
         // Mandatory: a dead-letter queue that is gone returns the message instead of dropping it.
         return AMQPOutgoingMessage(routingKey: options.deadLetterQueue, body: message.body, properties: properties, mandatory: true)
+    }
+
+    /// The most bytes of text one dead-letter header carries.
+    static let maxHeaderTextBytes = 1024
+
+    /// `text` cut to `maxHeaderTextBytes` at a character's end, with `…` when cut.
+    static func headerText(_ text: String) -> String {
+        guard text.utf8.count > maxHeaderTextBytes else { return text }
+        var cut = ""
+        for character in text {
+            if cut.utf8.count + character.utf8.count > maxHeaderTextBytes - 3 { break }
+            cut.append(character)
+        }
+        return cut + "…"
     }
 }
 

@@ -49,13 +49,22 @@ public struct ConcatWorker: MediaWorker, FFmpegWorker {
     /// Joins the pieces and returns `WorkResult(mediaResult:mediaInfo:)`.
     func perform(_ job: Job, input main: JobInput, options: ConcatOptions, context: WorkContext) async throws -> WorkResult {
         var pieces: [Piece] = []
+        // The fragments' copies (an S3 store downloads each) go when the job ends, however it
+        // ends; the main input is the caller's.
+        var fragmentInputs: [JobInput] = []
+        defer { for input in fragmentInputs { input.close() } }
+        func fragmentPiece(_ fragment: ConcatOptions.Fragment) async throws -> Piece {
+            let piece = try await piece(fragment, job: job, context: context)
+            fragmentInputs.append(piece.input)
+            return piece
+        }
         for fragment in options.fragments where fragment.mode == .start {
-            pieces.append(try await piece(fragment, job: job, context: context))
+            pieces.append(try await fragmentPiece(fragment))
         }
         let mainPiece = Piece(input: main, probe: try await probe(main))
         pieces.append(mainPiece)
         for fragment in options.fragments where fragment.mode == .end {
-            pieces.append(try await piece(fragment, job: job, context: context))
+            pieces.append(try await fragmentPiece(fragment))
         }
 
         let output = options.output
@@ -137,7 +146,12 @@ public struct ConcatWorker: MediaWorker, FFmpegWorker {
             throw WorkFailure.invalidArgument("\(fragment.path).Url", "the host '\(host)' is not this bucket's (\(job.bucket).…)")
         }
         let input = try await JobInput.object(fragment.object, context: context)
-        return Piece(input: input, probe: try await probe(input), start: fragment.startTime, end: fragment.endTime)
+        do {
+            return Piece(input: input, probe: try await probe(input), start: fragment.startTime, end: fragment.endTime)
+        } catch {
+            input.close()
+            throw error
+        }
     }
 
     private func probe(_ input: JobInput) async throws -> MediaProbe {

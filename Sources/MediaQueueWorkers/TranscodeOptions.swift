@@ -238,7 +238,9 @@ struct TranscodeOptions: Sendable, Hashable {
         }
         video.maxrate = try fields.int("Maxrate", in: 10...50_000, unit: " kbps")
         video.bufsize = try fields.int("Bufsize", in: 1000...128_000, unit: " kb")
-        video.hlsTsTime = try fields.number("HlsTsTime", above: 0, upTo: 3600, unit: " seconds") ?? 5
+        // At least a second: shorter segments made ffmpeg write a file per frame, each then hashed,
+        // published and listed in the job's result.
+        video.hlsTsTime = try fields.number("HlsTsTime", above: 1, inclusive: true, upTo: 3600, unit: " seconds") ?? 5
         try fields.refuse("LongShortMode", unless: { $0.lowercased() == "false" })
         return video
     }

@@ -50,6 +50,19 @@ import Testing
         #expect(errorElement { try Self.topology("<Start>Snapshot_1</Start><Snapshot_1>Transcode_1</Snapshot_1><Transcode_1>Snapshot_1</Transcode_1>", nodes: nodes) } != nil)
     }
 
+    /// Every upload to a bucket and every step of a run reads its workflows' graphs again.
+    @Test func aGraphOfMoreThanAHundredWorkNodesIsRefused() throws {
+        func chain(_ count: Int) -> (String, String) {
+            let names = (1...count).map { "Snapshot_\($0)" }
+            let edges = zip(["Start"] + names, names + ["End"]).map { "<\($0)>\($1)</\($0)>" }.joined()
+            return (edges, names.map { Self.node($0, "Snapshot") }.joined())
+        }
+        let most = chain(WorkflowTopology.maxNodes)
+        #expect(try Self.topology(most.0, nodes: most.1).nodes.count == WorkflowTopology.maxNodes)
+        let tooMany = chain(WorkflowTopology.maxNodes + 1)
+        #expect(errorElement { try Self.topology(tooMany.0, nodes: tooMany.1) } == "Topology.Nodes")
+    }
+
     @Test func theStartFilterAdmitsByPrefixAndExtension() throws {
         let filtered = try Self.topology(
             "<Start>Snapshot_1</Start><Snapshot_1>End</Snapshot_1>", nodes: Self.node("Snapshot_1", "Snapshot"),

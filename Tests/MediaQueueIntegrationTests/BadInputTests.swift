@@ -50,6 +50,32 @@ import Testing
         #expect(try await harness.client.queueStatus(harness.configuration.intakeQueue).messages == 0)
     }
 
+    /// A reason that quotes 200 KB of what the client sent: as a header it would not fit the
+    /// connection's frames, the dead letter could never be sent, and the message came back
+    /// forever (with a stalled intake). The header carries its beginning.
+    @Test func aReasonLongerThanAFrameIsCutAndTheMessageDeadLettered() async throws {
+        let harness = try ServiceHarness()
+        let (_, service) = try harness.startService()
+        defer { service.cancel() }
+        try await harness.waitForIntake()
+
+        let huge = String(repeating: "X", count: 200_000)
+        try await harness.publish("""
+            <Request><Tag>MediaInfo</Tag><Input><Object>input/a.mp4</Object></Input><Operation/><CallBackFormat>\(huge)</CallBackFormat></Request>
+            """, messageID: "huge-reason")
+        try await harness.publish(mediaInfoRequest(userData: "after"), messageID: "after")
+        let letter = try #require(try await harness.deadLetters(1).first)
+        #expect(letter.properties.messageID == "huge-reason")
+        #expect(letter.body.count > 200_000, "the original body is kept whole")
+        guard case .string(let message)? = letter.properties.headers["x-mediaqueue-error-message"] else {
+            Issue.record("no reason")
+            return
+        }
+        #expect(message.hasPrefix("CallBackFormat: must be XML or JSON, not 'XXX") && message.hasSuffix("…"), "\(message.prefix(80))")
+        #expect(message.utf8.count <= 1024)
+        try await eventually("the next message to be stored") { try await harness.client.queueStatus(harness.configuration.intakeQueue).messages == 0 }
+    }
+
     @Test func aMissingInputFileFailsTheJobWithInputNotExistAndTheServiceGoesOn() async throws {
         let harness = try ServiceHarness()
         try await SampleMedia.makeVideo(at: harness.bucketRoot + "/input/a.mp4", seconds: 2)

@@ -1,4 +1,5 @@
 import Foundation
+import MediaQueueAMQP
 import MediaQueueApp
 import MediaQueueCore
 import MediaQueueHTTPClient
@@ -39,7 +40,9 @@ struct S3StorageTests {
         #expect(try await storage.readableFile(bucket: bucket, key: key) == nil)
     }
 
-    @Test func aTranscodeReadsItsInputFromTheStoreAndWritesItsOutputThere() async throws {
+    /// A running service on a new bucket of the test store, holding a video of the given length
+    /// in seconds at each key; with a subscriber of its events.
+    func serviceWithVideos(_ videos: [String: Int]) async throws -> (ServiceHarness, S3ObjectStorage, AMQPConsumer, Task<Void, any Error>) {
         let bucket = try await S3TestStore.createBucket()
         let harness = try ServiceHarness { configuration in
             configuration.bucket = bucket
@@ -47,12 +50,26 @@ struct S3StorageTests {
         }
         let storage = S3ObjectStorage(configuration: try #require(harness.configuration.s3))
         let local = FileManager.default.temporaryDirectory.appendingPathComponent(TestEnvironment.uniqueName("s3-input")).path
-        try await SampleMedia.makeVideo(at: local + "/a.mp4", seconds: 2)
-        try await storage.publish(local + "/a.mp4", bucket: bucket, as: try ObjectKey("input/a.mp4"))
+        for (key, seconds) in videos {
+            let file = local + "/" + ObjectKey.lastSegment(of: key)
+            try await SampleMedia.makeVideo(at: file, seconds: seconds)
+            try await storage.publish(file, bucket: bucket, as: try ObjectKey(key))
+        }
         let events = try await harness.subscribeToEvents()
         let (_, service) = try harness.startService()
+        do {
+            try await harness.waitForIntake()
+        } catch {
+            service.cancel()
+            throw error
+        }
+        return (harness, storage, events, service)
+    }
+
+    @Test func aTranscodeReadsItsInputFromTheStoreAndWritesItsOutputThere() async throws {
+        let (harness, storage, events, service) = try await serviceWithVideos(["input/a.mp4": 2])
         defer { service.cancel() }
-        try await harness.waitForIntake()
+        let bucket = harness.configuration.bucket
 
         try await harness.publish("""
             <Request><Tag>Transcode</Tag><Input><Object>input/a.mp4</Object></Input><Operation>
@@ -65,6 +82,28 @@ struct S3StorageTests {
         defer { output.temporaryFolder.map(storage.removeStagingFolder) }
         let probe = try await runCommand("/usr/bin/ffprobe", ["-v", "error", "-show_entries", "stream=height", "-of", "csv=p=0", output.path])
         #expect(probe.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "480")
+    }
+
+    /// Each object a Concat reads is downloaded from the store for ffmpeg: the fragments' copies
+    /// stayed in the scratch folder for ever (up to 100 per job).
+    @Test func aConcatLeavesNoDownloadedCopyBehind() async throws {
+        let (harness, _, events, service) = try await serviceWithVideos(["input/a.mp4": 1, "clips/outro.mp4": 1])
+        defer { service.cancel() }
+
+        try await harness.publish("""
+            <Request><Tag>Concat</Tag><Input><Object>input/a.mp4</Object></Input><Operation><ConcatTemplate>
+            <ConcatFragment><Url>clips/outro.mp4</Url><Mode>End</Mode></ConcatFragment>
+            <Container><Format>mp4</Format></Container><Video><Preset>veryfast</Preset></Video></ConcatTemplate>
+            <Output><Object>out/joined.mp4</Object></Output></Operation></Request>
+            """)
+        let detail = try #require(try await harness.receive(1, from: events).first?.xml?["JobsDetail"])
+        #expect(detail.text("State") == "Success", "\(detail.text("Code") ?? "") \(detail.text("Message") ?? "")")
+        let scratch = harness.configuration.dataDir + "/s3-scratch"
+        let left = FileManager.default.subpaths(atPath: scratch) ?? []
+        #expect(left.filter { !$0.hasSuffix("/") }.allSatisfy { path in
+            var isFolder: ObjCBool = false
+            return FileManager.default.fileExists(atPath: scratch + "/" + path, isDirectory: &isFolder) && isFolder.boolValue
+        }, "files left in \(scratch): \(left)")
     }
 
     @Test func aWrongKeyFailsTheJobWithStorageAccessDenied() async throws {

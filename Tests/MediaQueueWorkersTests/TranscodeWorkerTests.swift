@@ -214,6 +214,8 @@ struct TranscodeWorkerTests {
         ("<Transcode><Container><Format>mp4</Format></Container><Audio><Bitrate>1001</Bitrate></Audio></Transcode>", "Operation.Transcode.Audio.Bitrate"),
         ("<Transcode><Container><Format>mp3</Format></Container><Audio><Channels>6</Channels></Audio></Transcode>", "Operation.Transcode.Audio.Channels"),
         ("<Transcode><Container><Format>mp4</Format></Container><Audio><Channels>3</Channels></Audio></Transcode>", "Operation.Transcode.Audio.Channels"),
+        // At least a second: shorter HLS segments were a file per frame.
+        ("<Transcode><Container><Format>hls</Format></Container><Video><HlsTsTime>0.999</HlsTsTime></Video></Transcode>", "Operation.Transcode.Video.HlsTsTime"),
         ("<Transcode><Container><Format>mp4</Format></Container><TimeInterval><Start>-1</Start></TimeInterval></Transcode>", "Operation.Transcode.TimeInterval.Start"),
         ("<Transcode><Container><Format>mp4</Format></Container><TimeInterval><Duration>0</Duration></TimeInterval></Transcode>", "Operation.Transcode.TimeInterval.Duration"),
         ("<Transcode><Container><Format>mp4</Format></Container><TransConfig><AdjDarMethod>stretch</AdjDarMethod></TransConfig></Transcode>", "Operation.Transcode.TransConfig.AdjDarMethod"),
