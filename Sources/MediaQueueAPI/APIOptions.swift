@@ -19,6 +19,9 @@ public struct APIOptions: Sendable {
     public var maxHeaderCount: Int
     /// The most bytes of header names and values one request may carry (431 beyond).
     public var maxHeaderBytes: Int
+    /// How long a connection may stay open without a request, or in the middle of reading one
+    /// without a byte, before it is closed (a response being written is never cut).
+    public var idleTimeout: Duration = .seconds(60)
     /// PEM files of the certificate chain and private key to serve HTTPS with; plain HTTP without.
     public var tls: (certificateFile: String, keyFile: String)?
 

@@ -100,7 +100,10 @@ public struct APIService: Service {
     /// HTTP/1.1, behind TLS when a certificate and key are configured (read now, so a bad file
     /// stops the start with its reason).
     func serverBuilder() throws -> HTTPServerBuilder {
-        guard let tls = options.tls else { return .http1() }
+        // Idle connections go: held open by the thousand, they would use up the process's
+        // descriptors, which the store, storage and ffmpeg need too.
+        let http1 = HTTPServerBuilder.http1(configuration: .init(idleTimeout: TimeAmount(options.idleTimeout)))
+        guard let tls = options.tls else { return http1 }
         let chain: [NIOSSLCertificate]
         let key: NIOSSLPrivateKey
         do {
@@ -110,7 +113,7 @@ public struct APIService: Service {
             throw APITLSError(description: "cannot read the TLS certificate \(tls.certificateFile) or key \(tls.keyFile): \(error)")
         }
         let configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
-        return try .tls(.http1(), tlsConfiguration: configuration)
+        return try .tls(http1, tlsConfiguration: configuration)
     }
 }
 

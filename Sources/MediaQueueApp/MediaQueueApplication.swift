@@ -129,6 +129,7 @@ public struct MediaQueueApplication: Sendable {
             allowAnonymous: configuration.anonymous, hostSuffixes: configuration.hostSuffixes, maxBodyBytes: configuration.maxBodyBytes,
             maxJobIDs: configuration.maxJobIDs, maxHeaderCount: configuration.maxHeaderCount, maxHeaderBytes: configuration.maxHeaderBytes
         )
+        options.idleTimeout = .seconds(configuration.apiIdleTimeoutSeconds)
         if let certificate = configuration.tlsCertificateFile, let key = configuration.tlsKeyFile {
             options.tls = (certificate, key)
         }

@@ -124,6 +124,8 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
     public var maxHeaderCount = 100
     /// The most bytes of header names and values one API request may carry (`MEDIAQUEUE_MAX_HEADER_BYTES`).
     public var maxHeaderBytes = 16 * 1024
+    /// How long an API connection may stay idle before it is closed (`MEDIAQUEUE_API_IDLE_TIMEOUT_SECONDS`).
+    public var apiIdleTimeoutSeconds = 60
     /// What `serve` runs (`MEDIAQUEUE_ROLES`: any of intake, dispatch, relay, api).
     public var roles: Set<Role> = Set(Role.allCases)
     /// `trace` … `critical` (`MEDIAQUEUE_LOG_LEVEL`).
@@ -264,6 +266,7 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
             case "tlsCertificateFile": tlsCertificateFile = value.isEmpty ? nil : value
             case "tlsKeyFile": tlsKeyFile = value.isEmpty ? nil : value
             case "maxHeaderBytes": maxHeaderBytes = try int(key, value)
+            case "apiIdleTimeoutSeconds": apiIdleTimeoutSeconds = try int(key, value)
             default:
                 if try applyCallbackSetting(key, value, source: source) { continue }
                 if source != "environment" { throw ConfigurationError("\(source): unknown key '\(key)'") }
@@ -289,6 +292,7 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
         guard workflowArrivalGraceSeconds > 0 else { throw ConfigurationError("workflowArrivalGraceSeconds must be positive") }
         guard drainTimeoutSeconds >= 0 else { throw ConfigurationError("drainTimeoutSeconds must be 0 or more") }
         guard maxJobAttempts >= 1 else { throw ConfigurationError("maxJobAttempts must be 1 or more") }
+        guard apiIdleTimeoutSeconds >= 1 else { throw ConfigurationError("apiIdleTimeoutSeconds must be 1 or more") }
         guard progressIntervalSeconds > 0 else { throw ConfigurationError("progressIntervalSeconds must be positive") }
         guard maxBodyBytes > 0, maxObjectBytes > 0, maxOperations > 0, maxUserDataBytes > 0, maxJobIDs > 0, maxHeaderCount > 0, maxHeaderBytes > 0 else {
             throw ConfigurationError("maxBodyBytes, maxObjectBytes, maxOperations, maxUserDataBytes, maxJobIds, maxHeaderCount and maxHeaderBytes must be positive")

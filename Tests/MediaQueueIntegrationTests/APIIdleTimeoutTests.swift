@@ -1,0 +1,71 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import MediaQueueApp
+import MediaQueueTestSupport
+import Synchronization
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Connections that send nothing, or stop in the middle of a request, are closed after the API's
+/// idle timeout: held open by the thousand they would use up the process's descriptors.
+@Suite struct APIIdleTimeoutTests {
+    @Test(.timeLimit(.minutes(1))) func anIdleConnectionAndAStalledRequestAreClosedAndTheAPIGoesOn() async throws {
+        let harness = try ServiceHarness {
+            $0.anonymous = true
+            $0.apiIdleTimeoutSeconds = 1
+        }
+        let port = Mutex<Int?>(nil)
+        let (application, service) = try harness.startService(onListening: { _, listening in port.withLock { $0 = listening } })
+        defer { service.cancel() }
+        let listening = try await eventually("the API to listen") { port.withLock { $0 } }
+        _ = try await application.prepare()
+
+        let idle = try Self.connect(port: listening)
+        let stalled = try Self.connect(port: listening)
+        let partial = Array("GET /\(harness.configuration.bucket)/queue HTTP/1.1\r\nHost: 127.0.0.1\r\n".utf8)
+        #expect(write(stalled, partial, partial.count) == partial.count)
+        // A blocking read returns once the server closes the connection (0: its end, or -1: reset).
+        let idleEnd = await Self.readUntilClosed(idle)
+        #expect(idleEnd.received.isEmpty && idleEnd.end <= 0, "the idle connection got nothing and was closed")
+        #expect(await Self.readUntilClosed(stalled).received.isEmpty, "the stalled request got no answer and was closed")
+
+        let (_, response) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(listening)/\(harness.configuration.bucket)/queue")!)
+        #expect((response as? HTTPURLResponse)?.statusCode == 200, "a request after them is served")
+    }
+
+    static func connect(port: Int) throws -> Int32 {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard descriptor >= 0, connected == 0 else { throw POSIXError(.ECONNREFUSED) }
+        return descriptor
+    }
+
+    /// Reads until the peer closes the connection (off the cooperative pool), then closes the
+    /// descriptor: what was received before.
+    static func readUntilClosed(_ descriptor: Int32) async -> (received: [UInt8], end: Int) {
+        await withCheckedContinuation { (continuation: CheckedContinuation<([UInt8], Int), Never>) in
+            Thread {
+                var buffer = [UInt8](repeating: 0, count: 4096)
+                var received: [UInt8] = []
+                var result = 1
+                while result > 0 {
+                    result = read(descriptor, &buffer, buffer.count)
+                    if result > 0 { received += buffer[..<result] }
+                }
+                close(descriptor)
+                continuation.resume(returning: (received, result))
+            }.start()
+        }
+    }
+}
