@@ -50,16 +50,16 @@ public struct WorkflowRun: Sendable, Hashable {
     public var origin: String?
     /// The headers its object was uploaded with (none for a trigger).
     public var cosHeaders: [CosHeader] = []
+    /// Counts the run's stored changes; an update names the one it read (see `RunStore`).
+    public var version: Int = 0
+    /// Its place in the order runs were created (assigned by the store), for paging.
+    public var sequence: Int64 = 0
 
     /// What its node jobs' `Input` carries: the upload's headers and, as CI's do, the COS event
     /// that started the run (only uploads start runs by an event; a trigger has none).
     public var jobCosHeaders: [CosHeader] {
         origin == nil ? cosHeaders : cosHeaders + [CosHeader.objectCreatedEvent]
     }
-    /// Counts the run's stored changes; an update names the one it read (see `RunStore`).
-    public var version: Int = 0
-    /// Its place in the order runs were created (assigned by the store), for paging.
-    public var sequence: Int64 = 0
 
     /// `i` and 32 hex digits, as CI's RunIds look.
     public static func newID() -> String { "i" + timeOrderedHex32() }

@@ -29,10 +29,11 @@ import Glibc
         let stalled = try Self.connect(port: listening)
         let partial = Array("GET /\(harness.configuration.bucket)/queue HTTP/1.1\r\nHost: 127.0.0.1\r\n".utf8)
         #expect(write(stalled, partial, partial.count) == partial.count)
-        // A blocking read returns once the server closes the connection (0: its end, or -1: reset).
+        // A read ends with 0 once the server closes the connection (-1: it did not within 20 s).
         let idleEnd = await Self.readUntilClosed(idle)
-        #expect(idleEnd.received.isEmpty && idleEnd.end <= 0, "the idle connection got nothing and was closed")
-        #expect(await Self.readUntilClosed(stalled).received.isEmpty, "the stalled request got no answer and was closed")
+        #expect(idleEnd.received.isEmpty && idleEnd.end == 0, "the idle connection got nothing and was closed")
+        let stalledEnd = await Self.readUntilClosed(stalled)
+        #expect(stalledEnd.received.isEmpty && stalledEnd.end == 0, "the stalled request got no answer and was closed")
 
         let (_, response) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(listening)/\(harness.configuration.bucket)/queue")!)
         #expect((response as? HTTPURLResponse)?.statusCode == 200, "a request after them is served")
@@ -48,11 +49,14 @@ import Glibc
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         guard descriptor >= 0, connected == 0 else { throw POSIXError(.ECONNREFUSED) }
+        // A server that never closes makes a read fail after this, not hang the test.
+        var limit = timeval(tv_sec: 20, tv_usec: 0)
+        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
         return descriptor
     }
 
-    /// Reads until the peer closes the connection (off the cooperative pool), then closes the
-    /// descriptor: what was received before.
+    /// Reads until the peer closes the connection or a read fails (off the cooperative pool),
+    /// then closes the descriptor: what was received, and the last read's result.
     static func readUntilClosed(_ descriptor: Int32) async -> (received: [UInt8], end: Int) {
         await withCheckedContinuation { (continuation: CheckedContinuation<([UInt8], Int), Never>) in
             Thread {
