@@ -173,6 +173,13 @@ let package = Package(
             path: "Benchmarks/DispatchBenchmark",
             swiftSettings: swiftSettings
         ),
+        // `swift run -c release mediaqueue-store-bench`: the store's CPU per job on the hot path.
+        .executableTarget(
+            name: "mediaqueue-store-bench",
+            dependencies: ["MediaQueueCore", "MediaQueueSQLite", "MediaQueueWorkers"],
+            path: "Benchmarks/StoreBenchmark",
+            swiftSettings: swiftSettings
+        ),
         // `Benchmarks/end-to-end.sh`: AMQP submission to confirmed event through `mediaqueue serve`.
         .executableTarget(
             name: "mediaqueue-e2e-bench",
@@ -250,6 +257,7 @@ let package = Package(
             name: "MediaQueueStoreTests",
             dependencies: [
                 "MediaQueueSQLite", "MediaQueuePostgres", "MediaQueueCore", "MediaQueueXML", "MediaQueueTestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

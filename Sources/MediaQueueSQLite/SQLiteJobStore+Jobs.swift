@@ -55,24 +55,41 @@ extension SQLiteJobStore {
         var outcomes: [SubmissionOutcome] = []
         outcomes.reserveCapacity(submissions.count)
         submissionLoop: for submission in submissions {
-            if let key = submission.idempotencyKey,
-               let ids = try String.fetchOne(db.cachedStatement(sql: "SELECT job_ids FROM idempotency_keys WHERE key = ?"), arguments: [key]) {
-                outcomes.append(.duplicate(ids.split(separator: ",").map { JobID(rawValue: String($0)) }))
-                continue
+            // The key goes in first: a new key (nearly every one) costs one statement, a known
+            // one a second to read its jobs. A refused submission takes its key out again.
+            if let key = submission.idempotencyKey {
+                var insert = DirectStatement(try db.cachedStatement(
+                    sql: "INSERT INTO idempotency_keys (key, job_ids, created_at) VALUES (?, ?, ?) ON CONFLICT (key) DO NOTHING"
+                ))
+                insert.bind(key)
+                insert.bind(submission.jobs.map(\.id.rawValue).joined(separator: ","))
+                insert.bind(now.milliseconds)
+                try insert.run(db)
+                if db.changesCount == 0 {
+                    let ids = try String.fetchOne(db.cachedStatement(sql: "SELECT job_ids FROM idempotency_keys WHERE key = ?"), arguments: [key]) ?? ""
+                    outcomes.append(.duplicate(ids.split(separator: ",").map { JobID(rawValue: String($0)) }))
+                    continue
+                }
+            }
+            func refuse(_ error: CIError) throws {
+                if let key = submission.idempotencyKey {
+                    try db.execute(sql: "DELETE FROM idempotency_keys WHERE key = ?", arguments: [key])
+                }
+                outcomes.append(.refused(error))
             }
             var perQueue: [QueueID: Int] = [:]
             for job in submission.jobs { perQueue[job.queueID, default: 0] += 1 }
             for (queueID, count) in perQueue {
                 guard let info = try queueInfo(queueID) else {
-                    outcomes.append(.refused(CIError(.noSuchQueue, "queue \(queueID) does not exist", element: "QueueId")))
+                    try refuse(CIError(.noSuchQueue, "queue \(queueID) does not exist", element: "QueueId"))
                     continue submissionLoop
                 }
                 if info.unfinished + count > info.maxSize {
-                    outcomes.append(.refused(CIError(
+                    try refuse(CIError(
                         .queueFull,
                         "queue \(queueID) already holds \(info.unfinished) unfinished jobs (MaxSize \(info.maxSize))",
                         element: "QueueId"
-                    )))
+                    ))
                     continue submissionLoop
                 }
             }
@@ -83,13 +100,6 @@ extension SQLiteJobStore {
                 job.sequence = try Self.insert(job, db)
                 queueCache[job.queueID]?.unfinished += 1
                 created.append(job)
-            }
-            if let key = submission.idempotencyKey {
-                var insert = DirectStatement(try db.cachedStatement(sql: "INSERT INTO idempotency_keys (key, job_ids, created_at) VALUES (?, ?, ?)"))
-                insert.bind(key)
-                insert.bind(created.map(\.id.rawValue).joined(separator: ","))
-                insert.bind(now.milliseconds)
-                try insert.run(db)
             }
             outcomes.append(.created(created))
         }

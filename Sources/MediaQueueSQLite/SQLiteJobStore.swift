@@ -164,6 +164,21 @@ public final class SQLiteJobStore: JobStore {
             // The headers an upload came with, for the runs its arrival starts (CosHeader.stored).
             try db.execute(sql: "ALTER TABLE arrivals ADD COLUMN cos_headers TEXT NOT NULL DEFAULT ''")
         }
+        migrator.registerMigration("v10") { db in
+            // Keyed by the key itself: a rowid table kept a third b-tree (the key's own index)
+            // that every submission with a key wrote to.
+            try db.execute(sql: """
+                CREATE TABLE idempotency_keys_v10 (
+                    key TEXT PRIMARY KEY,
+                    job_ids TEXT NOT NULL,
+                    created_at INTEGER NOT NULL
+                ) WITHOUT ROWID;
+                INSERT INTO idempotency_keys_v10 (key, job_ids, created_at) SELECT key, job_ids, created_at FROM idempotency_keys;
+                DROP TABLE idempotency_keys;
+                ALTER TABLE idempotency_keys_v10 RENAME TO idempotency_keys;
+                CREATE INDEX idempotency_keys_age ON idempotency_keys (created_at);
+                """)
+        }
         return migrator
     }
 }
