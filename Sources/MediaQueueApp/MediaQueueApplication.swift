@@ -220,6 +220,13 @@ public struct MediaQueueApplication: Sendable {
         }
         if let dispatcher {
             services.append(dispatcher)
+            if configuration.retentionDays > 0 {
+                let retention = RetentionOptions(
+                    retention: .milliseconds(Int(saturating: configuration.retentionDays * 86_400_000)),
+                    interval: .seconds(configuration.retentionSweepSeconds)
+                )
+                services.append(RetentionService(store: store, options: retention, logger: logger))
+            }
             services.append(WorkflowService(
                 runner: runner, store: store, storage: storage, endedRuns: endedRuns,
                 arrivalGrace: .seconds(configuration.workflowArrivalGraceSeconds), logger: logger

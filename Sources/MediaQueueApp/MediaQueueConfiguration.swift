@@ -66,6 +66,12 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
     /// How many times a job may start before it fails as `WorkerCrashed` instead, when its process
     /// died in each start (`MEDIAQUEUE_MAX_JOB_ATTEMPTS`).
     public var maxJobAttempts = 3
+    /// Ended jobs, their delivered (or dead) callbacks and ended workflow runs are removed this
+    /// many days after they ended (`MEDIAQUEUE_RETENTION_DAYS`, fractions allowed); 0 keeps them.
+    public var retentionDays = 0.0
+    /// How often a dispatching process looks for records past their retention
+    /// (`MEDIAQUEUE_RETENTION_SWEEP_SECONDS`).
+    public var retentionSweepSeconds = 3600
     /// How long a TDMQ delivery stays leased to the relay that took it
     /// (`MEDIAQUEUE_RELAY_LEASE_SECONDS`): a dead relay's unsent events go out from another relay,
     /// or from the restarted process, after this.
@@ -231,6 +237,12 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
             case "utcOffset": utcOffset = value
             case "leaseSeconds": leaseSeconds = try int(key, value)
             case "maxJobAttempts": maxJobAttempts = try int(key, value)
+            case "retentionDays":
+                guard let days = Double(value.trimmingCharacters(in: .whitespaces)), days.isFinite, days >= 0 else {
+                    throw ConfigurationError("\(source): retentionDays must be a number of days, 0 or more, not '\(value)'")
+                }
+                retentionDays = days
+            case "retentionSweepSeconds": retentionSweepSeconds = try int(key, value)
             case "relayLeaseSeconds": relayLeaseSeconds = try int(key, value)
             case "consoleAdminToken": consoleAdminToken = value
             case "consoleSessionKey": consoleSessionKey = value
@@ -292,6 +304,7 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
         guard workflowArrivalGraceSeconds > 0 else { throw ConfigurationError("workflowArrivalGraceSeconds must be positive") }
         guard drainTimeoutSeconds >= 0 else { throw ConfigurationError("drainTimeoutSeconds must be 0 or more") }
         guard maxJobAttempts >= 1 else { throw ConfigurationError("maxJobAttempts must be 1 or more") }
+        guard retentionSweepSeconds >= 1 else { throw ConfigurationError("retentionSweepSeconds must be 1 or more") }
         guard apiIdleTimeoutSeconds >= 1 else { throw ConfigurationError("apiIdleTimeoutSeconds must be 1 or more") }
         guard progressIntervalSeconds > 0 else { throw ConfigurationError("progressIntervalSeconds must be positive") }
         guard maxBodyBytes > 0, maxObjectBytes > 0, maxOperations > 0, maxUserDataBytes > 0, maxJobIDs > 0, maxHeaderCount > 0, maxHeaderBytes > 0 else {

@@ -138,10 +138,37 @@ public protocol JobStore: DefinitionStore, RunStore {
     /// Forgets idempotency keys recorded before `cutoff`.
     func purgeIdempotencyKeys(before cutoff: Timestamp) async throws
 
+    /// Removes, in one transaction, up to `limit` records of each kind that are over: jobs that
+    /// were made and ended before `cutoff` and have no delivery still pending, deliveries
+    /// (delivered or dead) queued before it, and runs that were made before it and have ended.
+    /// Waiting and running jobs, pending deliveries and running runs are never removed.
+    func purgeEnded(before cutoff: Timestamp, limit: Int) async throws -> PurgedRecords
+
     /// Throws unless the store takes writes now (for readiness probes): takes the write lock and
     /// writes one small row. (A write that fits in space the database already holds may still
     /// succeed on a full disk; the intake reports its own failed writes to readiness too.)
     func checkWritable() async throws
+}
+
+/// What one `JobStore.purgeEnded` call removed.
+public struct PurgedRecords: Sendable, Hashable {
+    public var jobs: Int
+    public var deliveries: Int
+    public var runs: Int
+
+    public init(jobs: Int = 0, deliveries: Int = 0, runs: Int = 0) {
+        self.jobs = jobs
+        self.deliveries = deliveries
+        self.runs = runs
+    }
+
+    public var total: Int { jobs + deliveries + runs }
+}
+
+/// The smallest id a time-ordered id with `prefix` made at or after `time` can have: records
+/// with ids below it were made before `time` (jobs `j`, deliveries `e`, runs `i`).
+package func timeOrderedIDFloor(_ prefix: String, at time: Timestamp) -> String {
+    prefix + timeOrderedHex32Floor(at: time)
 }
 
 /// The arguments of a claim (see `JobStore.claim`).

@@ -426,6 +426,37 @@ public final class MemoryJobStore: JobStore {
         }
     }
 
+    public func purgeEnded(before cutoff: Timestamp, limit: Int) async throws -> PurgedRecords {
+        state.withLock { state in
+            var purged = PurgedRecords()
+            let pendingJobs = Set(state.outbox.values.filter { entry in
+                !state.delivered.contains(entry.id) && !state.dead.contains(entry.id)
+            }.map(\.jobID))
+            let jobFloor = JobID(rawValue: timeOrderedIDFloor("j", at: cutoff))
+            for job in state.jobs.values.sorted(by: { $0.sequence < $1.sequence }) where purged.jobs < limit {
+                guard job.id < jobFloor, job.state.isTerminal, let end = job.endTime, end < cutoff, !pendingJobs.contains(job.id) else { continue }
+                state.jobs[job.id] = nil
+                purged.jobs += 1
+            }
+            let deliveryFloor = timeOrderedIDFloor("e", at: cutoff)
+            for id in state.outbox.keys.sorted() where purged.deliveries < limit {
+                guard id < deliveryFloor, state.delivered.contains(id) || state.dead.contains(id) else { continue }
+                state.outbox[id] = nil
+                state.delivered.remove(id)
+                state.deliveredAt[id] = nil
+                state.dead.remove(id)
+                purged.deliveries += 1
+            }
+            let runFloor = timeOrderedIDFloor("i", at: cutoff)
+            for run in state.runs.values.sorted(by: { $0.id < $1.id }) where purged.runs < limit {
+                guard run.id < runFloor, run.state != .running else { continue }
+                state.runs[run.id] = nil
+                purged.runs += 1
+            }
+            return purged
+        }
+    }
+
     /// Memory always takes writes.
     public func checkWritable() async throws {}
 }

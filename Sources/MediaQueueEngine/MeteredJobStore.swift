@@ -181,6 +181,10 @@ public struct MeteredJobStore: JobStore {
         try await timed("purgeIdempotencyKeys") { try await base.purgeIdempotencyKeys(before: cutoff) }
     }
 
+    public func purgeEnded(before cutoff: Timestamp, limit: Int) async throws -> PurgedRecords {
+        try await timed("purgeEnded") { try await base.purgeEnded(before: cutoff, limit: limit) }
+    }
+
     public func checkWritable() async throws {
         try await timed("checkWritable") { try await base.checkWritable() }
     }

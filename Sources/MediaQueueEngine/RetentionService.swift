@@ -1,0 +1,72 @@
+public import Logging
+public import MediaQueueCore
+public import ServiceLifecycle
+
+/// How long ended jobs, their deliveries and ended workflow runs are kept.
+public struct RetentionOptions: Sendable {
+    /// Records older than this are removed.
+    public var retention: Duration
+    /// How often the store is swept.
+    public var interval: Duration
+    /// Records of each kind removed per transaction, so other writers wait at most one batch.
+    public var batchSize: Int
+
+    public init(retention: Duration, interval: Duration = .seconds(3600), batchSize: Int = 1000) {
+        self.retention = retention
+        self.interval = interval
+        self.batchSize = batchSize
+    }
+}
+
+/// Keeps the store from growing for ever: every `interval`, removes the jobs that ended more than
+/// `retention` ago (once none of their callbacks is still to be delivered), the deliveries queued
+/// before then that were delivered or went dead, and the workflow runs made before then that
+/// have ended (`JobStore.purgeEnded`). Any node may sweep at any time; two sweeps at once remove
+/// each record once.
+public struct RetentionService: Service {
+    let store: any JobStore
+    let options: RetentionOptions
+    let time: any TimeSource
+    let logger: Logger
+
+    public init(store: any JobStore, options: RetentionOptions, time: any TimeSource = SystemTimeSource(), logger: Logger) {
+        self.store = store
+        self.options = options
+        self.time = time
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        // A sweep may stop between any two batches: each is a transaction of its own.
+        try await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                await sweep()
+                try? await time.sleep(for: options.interval)
+            }
+        }
+    }
+
+    /// Removes everything over at this moment, a batch at a time; returns what went.
+    @discardableResult
+    public func sweep() async -> PurgedRecords {
+        let cutoff = time.now - options.retention
+        var removed = PurgedRecords()
+        do {
+            while !Task.isCancelled {
+                let batch = try await store.purgeEnded(before: cutoff, limit: options.batchSize)
+                removed.jobs += batch.jobs
+                removed.deliveries += batch.deliveries
+                removed.runs += batch.runs
+                if max(batch.jobs, batch.deliveries, batch.runs) < options.batchSize { break }
+            }
+        } catch {
+            logger.error("cannot remove ended jobs past their retention", metadata: ["error": "\(error)"])
+        }
+        if removed.total > 0 {
+            logger.info("removed records past their retention", metadata: [
+                "jobs": "\(removed.jobs)", "deliveries": "\(removed.deliveries)", "runs": "\(removed.runs)",
+            ])
+        }
+        return removed
+    }
+}
