@@ -238,8 +238,8 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
             case "leaseSeconds": leaseSeconds = try int(key, value)
             case "maxJobAttempts": maxJobAttempts = try int(key, value)
             case "retentionDays":
-                guard let days = Double(value.trimmingCharacters(in: .whitespaces)), days.isFinite, days >= 0 else {
-                    throw ConfigurationError("\(source): retentionDays must be a number of days, 0 or more, not '\(value)'")
+                guard let days = Double(value.trimmingCharacters(in: .whitespaces)), days.isFinite, days == 0 || days * 86_400 >= 1 else {
+                    throw ConfigurationError("\(source): retentionDays must be 0 (keep) or at least a second's worth of days, not '\(value)'")
                 }
                 retentionDays = days
             case "retentionSweepSeconds": retentionSweepSeconds = try int(key, value)

@@ -139,10 +139,11 @@ public protocol JobStore: DefinitionStore, RunStore {
     func purgeIdempotencyKeys(before cutoff: Timestamp) async throws
 
     /// Removes, in one transaction, up to `limit` records of each kind that are over: jobs that
-    /// were made and ended before `cutoff` and have no delivery still pending, deliveries
-    /// (delivered or dead) queued before it, and runs that were made before it and have ended.
+    /// were made and ended before `cutoff`, have no delivery still pending and are not in
+    /// `keeping` (the tasks of running runs, whose later steps read them), deliveries (delivered
+    /// or dead) queued before it, and runs that ended before it and whose end was announced.
     /// Waiting and running jobs, pending deliveries and running runs are never removed.
-    func purgeEnded(before cutoff: Timestamp, limit: Int) async throws -> PurgedRecords
+    func purgeEnded(before cutoff: Timestamp, limit: Int, keeping: Set<JobID>) async throws -> PurgedRecords
 
     /// Throws unless the store takes writes now (for readiness probes): takes the write lock and
     /// writes one small row. (A write that fits in space the database already holds may still

@@ -426,7 +426,7 @@ public final class MemoryJobStore: JobStore {
         }
     }
 
-    public func purgeEnded(before cutoff: Timestamp, limit: Int) async throws -> PurgedRecords {
+    public func purgeEnded(before cutoff: Timestamp, limit: Int, keeping: Set<JobID>) async throws -> PurgedRecords {
         state.withLock { state in
             var purged = PurgedRecords()
             let pendingJobs = Set(state.outbox.values.filter { entry in
@@ -434,7 +434,7 @@ public final class MemoryJobStore: JobStore {
             }.map(\.jobID))
             let jobFloor = JobID(rawValue: timeOrderedIDFloor("j", at: cutoff))
             for job in state.jobs.values.sorted(by: { $0.sequence < $1.sequence }) where purged.jobs < limit {
-                guard job.id < jobFloor, job.state.isTerminal, let end = job.endTime, end < cutoff, !pendingJobs.contains(job.id) else { continue }
+                guard job.id < jobFloor, job.state.isTerminal, let end = job.endTime, end < cutoff, !pendingJobs.contains(job.id), !keeping.contains(job.id) else { continue }
                 state.jobs[job.id] = nil
                 purged.jobs += 1
             }
@@ -449,7 +449,8 @@ public final class MemoryJobStore: JobStore {
             }
             let runFloor = timeOrderedIDFloor("i", at: cutoff)
             for run in state.runs.values.sorted(by: { $0.id < $1.id }) where purged.runs < limit {
-                guard run.id < runFloor, run.state != .running else { continue }
+                let announced = !pendingJobs.contains(JobID(rawValue: run.id))
+                guard run.id < runFloor, run.state != .running, run.updateTime < cutoff, announced else { continue }
                 state.runs[run.id] = nil
                 purged.runs += 1
             }

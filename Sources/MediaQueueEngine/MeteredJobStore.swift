@@ -181,8 +181,8 @@ public struct MeteredJobStore: JobStore {
         try await timed("purgeIdempotencyKeys") { try await base.purgeIdempotencyKeys(before: cutoff) }
     }
 
-    public func purgeEnded(before cutoff: Timestamp, limit: Int) async throws -> PurgedRecords {
-        try await timed("purgeEnded") { try await base.purgeEnded(before: cutoff, limit: limit) }
+    public func purgeEnded(before cutoff: Timestamp, limit: Int, keeping: Set<JobID>) async throws -> PurgedRecords {
+        try await timed("purgeEnded") { try await base.purgeEnded(before: cutoff, limit: limit, keeping: keeping) }
     }
 
     public func checkWritable() async throws {

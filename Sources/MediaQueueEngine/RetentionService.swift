@@ -52,13 +52,18 @@ public struct RetentionService: Service {
         let cutoff = time.now - options.retention
         var removed = PurgedRecords()
         do {
+            // A run that is still going reads its ended tasks' results for its next steps. A run
+            // that starts after this look has no task old enough to be removed.
+            let keeping = try await tasksOfRunningRuns()
             while !Task.isCancelled {
-                let batch = try await store.purgeEnded(before: cutoff, limit: options.batchSize)
+                let batch = try await store.purgeEnded(before: cutoff, limit: options.batchSize, keeping: keeping)
                 removed.jobs += batch.jobs
                 removed.deliveries += batch.deliveries
                 removed.runs += batch.runs
                 if max(batch.jobs, batch.deliveries, batch.runs) < options.batchSize { break }
             }
+        } catch is CancellationError {
+            // Stopping: the next start sweeps again.
         } catch {
             logger.error("cannot remove ended jobs past their retention", metadata: ["error": "\(error)"])
         }
@@ -68,5 +73,16 @@ public struct RetentionService: Service {
             ])
         }
         return removed
+    }
+
+    private func tasksOfRunningRuns() async throws -> Set<JobID> {
+        var jobs: Set<JobID> = []
+        var after: Int64 = 0
+        while true {
+            let page = try await store.runningRuns(after: after, limit: 100)
+            for run in page { jobs.formUnion(run.tasks.compactMap(\.jobID)) }
+            guard page.count == 100, let last = page.last else { return jobs }
+            after = last.sequence
+        }
     }
 }

@@ -119,7 +119,7 @@ extension PostgresJobStore {
         }
     }
 
-    private static func run(_ row: PostgresRow) throws -> WorkflowRun {
+    static func run(_ row: PostgresRow) throws -> WorkflowRun {
         var columns = Columns(row)
         let sequence: Int64 = try columns.next()
         let version: Int64 = try columns.next()

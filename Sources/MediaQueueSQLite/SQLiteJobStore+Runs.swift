@@ -155,7 +155,7 @@ extension SQLiteJobStore {
         }
     }
 
-    private static func run(_ row: Row) throws -> WorkflowRun {
+    static func run(_ row: Row) throws -> WorkflowRun {
         try WorkflowRun(stored: try XMLDocumentParser.parse(row["body"] as String), version: row["version"], sequence: row["seq"])
     }
 }

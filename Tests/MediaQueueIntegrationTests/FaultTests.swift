@@ -77,7 +77,9 @@ final class CrashAfterFirstCommitStore: JobStore, @unchecked Sendable {
         try await base.activity(bucket: bucket, since: since, now: now)
     }
     func purgeIdempotencyKeys(before cutoff: Timestamp) async throws { try await base.purgeIdempotencyKeys(before: cutoff) }
-    func purgeEnded(before cutoff: Timestamp, limit: Int) async throws -> PurgedRecords { try await base.purgeEnded(before: cutoff, limit: limit) }
+    func purgeEnded(before cutoff: Timestamp, limit: Int, keeping: Set<JobID>) async throws -> PurgedRecords {
+        try await base.purgeEnded(before: cutoff, limit: limit, keeping: keeping)
+    }
     func dueOutbox(_ channel: NotifyConfig.Channel, now: Timestamp, limit: Int, excludingEndpoints: Set<String>) async throws -> [OutboxEntry] {
         try await base.dueOutbox(channel, now: now, limit: limit, excludingEndpoints: excludingEndpoints)
     }

@@ -5,8 +5,8 @@ import MediaQueueCore
 import MediaQueueTestSupport
 import Testing
 
-/// A running service with a retention period removes a job, and the record of its delivered
-/// callback, once the job ended longer ago than that.
+/// A running service with a retention period removes a job once it ended longer ago than that
+/// (which deliveries go with it: RetentionContractTests, on SQLite and PostgreSQL).
 @Suite struct RetentionTests {
     @Test func anEndedJobIsRemovedOnceItsRetentionHasPassed() async throws {
         let harness = try ServiceHarness {
@@ -23,12 +23,10 @@ import Testing
         let event = try #require(try await harness.receive(1, from: events).first)
         let body = String(decoding: event.body, as: UTF8.self)
         let id = try #require(body.firstMatch(of: /<JobId>(j[0-9a-f]{32})<\/JobId>/)?.1)
-        let job = try #require(try await application.store.job(id: JobID(rawValue: String(id))))
-        #expect(job.state == .success)
+        #expect(body.contains("<State>Success</State>"))
 
         try await eventually("the ended job to be removed") {
-            try await application.store.job(id: job.id) == nil
+            try await application.store.job(id: JobID(rawValue: String(id))) == nil
         }
-        #expect(try await application.store.deliveries(of: job).isEmpty, "its delivered TaskFinish went with it")
     }
 }
