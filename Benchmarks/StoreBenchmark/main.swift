@@ -65,7 +65,9 @@ func round(jobs: Int, batch: Int) async throws -> (cpuPerJob: Double, jobsPerSec
             submissions, thenClaim: ClaimRequest(owner: "bench", now: now, leaseUntil: now + .seconds(60), limit: count)
         ).claim.jobs
         // What the dispatcher and the completion batcher make of a Noop job that succeeded.
-        let queue = try await store.queue(id: claimed[0].queueID)!
+        guard let first = claimed.first, let queue = try await store.queue(id: first.queueID) else {
+            fatalError("a batch of \(count) stored jobs claimed none")
+        }
         let ended = time.now
         let finished = claimed.map { job in
             var job = job
@@ -87,6 +89,10 @@ let arguments = CommandLine.arguments.dropFirst().compactMap { Int($0) }
 let jobs = arguments.first ?? 20_000
 let batch = arguments.dropFirst().first ?? 32
 let rounds = arguments.dropFirst(2).first ?? 5
+guard jobs > 0, batch > 0, rounds > 0 else {
+    print("usage: mediaqueue-store-bench [jobs] [batch] [rounds], each at least 1")
+    exit(2)
+}
 var figures: [Double] = []
 for number in 1...rounds {
     let result = try await round(jobs: jobs, batch: batch)

@@ -434,7 +434,9 @@ public final class MemoryJobStore: JobStore {
             }.map(\.jobID))
             let jobFloor = JobID(rawValue: timeOrderedIDFloor("j", at: cutoff))
             for job in state.jobs.values.sorted(by: { $0.sequence < $1.sequence }) where purged.jobs < limit {
-                guard job.id < jobFloor, job.state.isTerminal, let end = job.endTime, end < cutoff, !pendingJobs.contains(job.id), !keeping.contains(job.id) else { continue }
+                guard job.id < jobFloor, job.state.isTerminal, let end = job.endTime, end < cutoff,
+                      !pendingJobs.contains(job.id), !keeping.contains(job.id)
+                else { continue }
                 state.jobs[job.id] = nil
                 purged.jobs += 1
             }

@@ -19,10 +19,11 @@ public struct RetentionOptions: Sendable {
 }
 
 /// Keeps the store from growing for ever: every `interval`, removes the jobs that ended more than
-/// `retention` ago (once none of their callbacks is still to be delivered), the deliveries queued
-/// before then that were delivered or went dead, and the workflow runs made before then that
-/// have ended (`JobStore.purgeEnded`). Any node may sweep at any time; two sweeps at once remove
-/// each record once.
+/// `retention` ago (once none of their callbacks is still to be delivered, and unless they are
+/// tasks of a run still going), the deliveries queued before then that were delivered or went
+/// dead, and the workflow runs that ended before then and whose end was announced
+/// (`JobStore.purgeEnded`). Any node may sweep at any time; two sweeps at once remove each
+/// record once.
 public struct RetentionService: Service {
     let store: any JobStore
     let options: RetentionOptions
@@ -79,9 +80,9 @@ public struct RetentionService: Service {
         var jobs: Set<JobID> = []
         var after: Int64 = 0
         while true {
-            let page = try await store.runningRuns(after: after, limit: 100)
+            let page = try await store.runningRuns(after: after, limit: WorkflowService.pageSize)
             for run in page { jobs.formUnion(run.tasks.compactMap(\.jobID)) }
-            guard page.count == 100, let last = page.last else { return jobs }
+            guard page.count == WorkflowService.pageSize, let last = page.last else { return jobs }
             after = last.sequence
         }
     }
