@@ -12,7 +12,8 @@ import Synchronization
 ///   A mandatory message that reaches no queue is returned (`.returned`); one that is not
 ///   mandatory is dropped. Publishing to an exchange that does not exist fails (RabbitMQ's 404).
 /// - Faults for tests: `refusePublishes` makes the broker nack what a rule picks; `delete`
-///   removes a queue and ends its consumers.
+///   removes a queue and ends its consumers; `loseConnection(duringNextDeclares:)` fails
+///   declares as a dropped connection does.
 ///
 /// Tests wait for what they expect with `wait(for:)`, which is re-checked after every change.
 public final class MemoryBroker: MessageBroker {
@@ -25,6 +26,8 @@ public final class MemoryBroker: MessageBroker {
         /// Acks and nacks of deliveries that are not outstanding (RabbitMQ closes the channel
         /// for these), in the order they came.
         public var misuse: [String] = []
+        /// Consumers that have not ended, by queue.
+        public var consumers: [String: Int] = [:]
 
         public func messages(in queue: String) -> [AMQPMessage] { ready[queue] ?? [] }
     }
@@ -46,6 +49,7 @@ public final class MemoryBroker: MessageBroker {
         var nextConsumer: UInt64 = 0
         var consumers: [UInt64: (queue: String, prefetch: Int, ended: Bool)] = [:]
         var refused: PublishRule?
+        var declaresToFail = 0
         var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
         var nextWaiter: UInt64 = 0
     }
@@ -60,7 +64,11 @@ public final class MemoryBroker: MessageBroker {
     public var isConnected: Bool { true }
 
     public func declare(_ topology: AMQPTopology) async throws {
-        changing { state in
+        try changing { (state) throws(AMQPError) in
+            if state.declaresToFail > 0 {
+                state.declaresToFail -= 1
+                throw AMQPError(.connectionLost, "connection lost during the request: the broker closed it")
+            }
             for queue in topology.queues where state.snapshot.ready[queue.name] == nil {
                 state.snapshot.ready[queue.name] = []
             }
@@ -96,7 +104,13 @@ public final class MemoryBroker: MessageBroker {
     // MARK: For tests
 
     /// What the queues hold now.
-    public var snapshot: Snapshot { state.withLock { $0.snapshot } }
+    public var snapshot: Snapshot {
+        state.withLock { state in
+            var snapshot = state.snapshot
+            for consumer in state.consumers.values where !consumer.ended { snapshot.consumers[consumer.queue, default: 0] += 1 }
+            return snapshot
+        }
+    }
 
     /// Waits until `probe` returns a value, checking after every change; throws
     /// `CancellationError` if the task is cancelled first (a test's time limit).
@@ -112,6 +126,13 @@ public final class MemoryBroker: MessageBroker {
     /// From now on, publishes that `rule` picks are nacked by the broker; nil accepts all again.
     public func refusePublishes(_ rule: PublishRule?) {
         changing { $0.refused = rule }
+    }
+
+    /// The next `count` declares fail with `.connectionLost`, declaring nothing: what a client
+    /// sees when the broker closes the connection during one (RabbitMQ does when a quorum queue
+    /// cannot start in time).
+    public func loseConnection(duringNextDeclares count: Int) {
+        changing { $0.declaresToFail = count }
     }
 
     /// Deletes a queue with its ready messages; its consumers end (their deliveries can still be

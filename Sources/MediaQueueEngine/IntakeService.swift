@@ -110,34 +110,66 @@ public struct IntakeService: Service {
     }
 
     public func run() async throws {
-        // Both wait for the broker, which may not be there: a shutdown meanwhile ends the wait,
-        // and the intake stops without having taken anything.
-        let consumer: any MessageConsumer
-        do {
-            consumer = try await cancelWhenGracefulShutdown {
-                try await broker.declare(topology)
-                return try await broker.consume(queue: options.queue, prefetch: options.prefetch)
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { await forgetOldIdempotencyKeys() }
+            // A consumer ends when the broker cancels it (its queue was deleted, or it could not be
+            // resumed after a reconnect): the queues are declared again and consumed again.
+            while let consumer = try await subscribe() {
+                logger.info("intake consuming", metadata: ["queue": "\(options.queue)"])
+                await drain(consumer)
+                if Task.isShuttingDownGracefully || Task.isCancelled { break }
+                logger.warning("the broker ended the intake's consumer; declaring its queues and consuming again", metadata: ["queue": "\(options.queue)"])
             }
-        } catch is CancellationError where Task.isShuttingDownGracefully {
-            logger.info("intake stopped before the broker was reached")
-            return
-        }
-        logger.info("intake consuming", metadata: ["queue": "\(options.queue)"])
-        await withGracefulShutdownHandler {
-            await withDiscardingTaskGroup { group in
-                group.addTask { await forgetOldIdempotencyKeys() }
-                var linger = BatchLinger(options.linger)
-                while let batch = await nextBatch(of: consumer, linger: linger) {
-                    linger.record(size: batch.count)
-                    await handle(batch)
-                }
-                group.cancelAll()
-            }
-        } onGracefulShutdown: {
-            // Stop taking new submissions first; what was delivered but not acked is redelivered.
-            Task { await consumer.cancel() }
+            group.cancelAll()
         }
         logger.debug("intake stopped")
+    }
+
+    /// Declares the queues and consumes the intake queue; nil once the service shuts down. Both
+    /// wait for a broker that is not there; one that drops the connection meanwhile (a quorum
+    /// queue that could not start in time closes it) is asked again after a growing pause. What
+    /// the broker refuses (a queue that exists with other arguments, no permission) is thrown:
+    /// asking again would not change it.
+    private func subscribe() async throws -> (any MessageConsumer)? {
+        var pause = options.retryPause
+        while true {
+            do {
+                return try await cancelWhenGracefulShutdown {
+                    try await broker.declare(topology)
+                    return try await broker.consume(queue: options.queue, prefetch: options.prefetch)
+                }
+            } catch is CancellationError {
+                logger.info("intake stopped before it consumed")
+                return nil
+            } catch let error as AMQPError where error.code == .connectionLost {
+                logger.warning(
+                    "intake lost the broker while declaring or consuming its queue; trying again",
+                    metadata: ["queue": "\(options.queue)", "error": "\(error)", "retryIn": "\(pause)"]
+                )
+            }
+            do {
+                try await cancelWhenGracefulShutdown { [pause] in try await time.sleep(for: pause) }
+            } catch {
+                return nil
+            }
+            pause = min(pause * 2, Self.longestSubscribePause)
+        }
+    }
+
+    private static let longestSubscribePause = Duration.seconds(30)
+
+    /// Stores what `consumer` delivers until it ends or the service shuts down (what was delivered
+    /// but not acked is then redelivered).
+    private func drain(_ consumer: some MessageConsumer) async {
+        await withGracefulShutdownHandler {
+            var linger = BatchLinger(options.linger)
+            while let batch = await nextBatch(of: consumer, linger: linger) {
+                linger.record(size: batch.count)
+                await handle(batch)
+            }
+        } onGracefulShutdown: {
+            Task { await consumer.cancel() }
+        }
     }
 
     /// The next deliveries, up to `batchSize`; when fewer are there and the intake is busy

@@ -30,8 +30,9 @@ import Testing
         AMQPOutgoingMessage(routingKey: options.queue, body: body, properties: AMQPProperties(messageID: id, replyTo: replyTo, persistent: true))
     }
 
-    /// Runs the intake until the returned task is cancelled; returns once it consumes.
-    func startIntake() async throws -> Task<Void, any Error> {
+    /// Runs the intake until the returned task is cancelled; the broker loses the connection
+    /// during the intake's first `lostDeclares` declares.
+    func startIntake(losingConnectionDuringDeclares lostDeclares: Int = 0) async throws -> Task<Void, any Error> {
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         let queues = QueueDirectory(store: store) { MediaQueue(bucket: "", name: "", createTime: Timestamp(seconds: 0)) }
@@ -41,6 +42,7 @@ import Testing
         )
         // The intake declares its queues: producers may publish once they are there.
         try await broker.declare(intake.topology)
+        broker.loseConnection(duringNextDeclares: lostDeclares)
         return Task { try await intake.run() }
     }
 
@@ -170,5 +172,44 @@ import Testing
         try await lingering.waitUntilSettled()
         try await replies(5)
         #expect(try await lingering.storedUserData() == ["a", "b", "c", "d", "e"])
+    }
+
+    /// A broker that drops the connection while the intake declares its queues (RabbitMQ does
+    /// when a quorum queue cannot start in time) is asked again after a pause that doubles each
+    /// time; the intake then consumes and stores what waited.
+    @Test func aDeclareThatLosesTheConnectionIsTriedAgainAfterAGrowingPause() async throws {
+        let intake = try await startIntake(losingConnectionDuringDeclares: 2)
+        defer { intake.cancel() }
+        await publish(message(Self.request("waited")))
+
+        // The first try failed: the intake pauses (beside its purge timer's sleep).
+        await clock.sleepers(atLeast: 2)
+        #expect(broker.snapshot.consumers[options.queue] == nil)
+        clock.advance(by: options.retryPause)
+        // The second failed too: a pause twice as long, so one more retryPause leaves it asleep.
+        await clock.sleepers(atLeast: 2)
+        clock.advance(by: options.retryPause)
+        #expect(clock.sleeping == 2)
+        #expect(broker.snapshot.consumers[options.queue] == nil)
+        clock.advance(by: options.retryPause)
+
+        try await waitUntilSettled()
+        #expect(try await storedUserData() == ["waited"])
+        #expect(broker.snapshot.consumers[options.queue] == 1)
+    }
+
+    /// The broker ends the intake's consumer when its queue is deleted: the intake declares the
+    /// queue again, consumes it again and stores what producers send from then on.
+    @Test func aDeletedIntakeQueueIsDeclaredAndConsumedAgain() async throws {
+        let intake = try await startIntake()
+        defer { intake.cancel() }
+        let queue = options.queue
+        try await broker.wait { $0.consumers[queue] == 1 ? true : nil }
+
+        broker.delete(queue: queue)
+        try await broker.wait { $0.ready[queue] != nil && $0.consumers[queue] == 1 ? true : nil }
+        await publish(message(Self.request("after")))
+        try await waitUntilSettled()
+        #expect(try await storedUserData() == ["after"])
     }
 }

@@ -16,6 +16,9 @@ final class ServiceHarness: Sendable {
     let client: AMQPConnection
     private let clientTask: Task<Void, any Error>
     let logger: Logger
+    /// The error a service started by `startService` ended with, if one did: waits that need the
+    /// service fail with it at once instead of running into `hangBound`.
+    private let serviceFailure = Mutex<String?>(nil)
 
     init(brokerURL: String = TestEnvironment.amqpURL, _ configure: (inout MediaQueueConfiguration) -> Void = { _ in }) throws {
         var configuration = MediaQueueConfiguration()
@@ -82,14 +85,27 @@ final class ServiceHarness: Sendable {
         store: (any JobStore)? = nil, workers: [any MediaWorker] = [], onListening: @escaping @Sendable (String, Int) -> Void = { _, _ in }
     ) throws -> (MediaQueueApplication, Task<Void, any Error>) {
         let application = try MediaQueueApplication(configuration: configuration, store: store, extraWorkers: workers, logger: logger)
-        let task = Task { try await application.run(handleSignals: false, onListening: onListening) }
+        let task = Task {
+            do {
+                try await application.run(handleSignals: false, onListening: onListening)
+            } catch {
+                if !(error is CancellationError) { self.serviceFailure.withLock { $0 = "\(error)" } }
+                throw error
+            }
+        }
         return (application, task)
+    }
+
+    /// Throws if a service started by `startService` ended with an error.
+    func checkServiceIsRunning() throws {
+        if let failure = serviceFailure.withLock({ $0 }) { throw ServiceEnded(description: "the service ended: \(failure)") }
     }
 
     /// Waits until the service consumes its intake queue.
     func waitForIntake() async throws {
         try await eventually("the intake to consume \(configuration.intakeQueue)") {
-            (try? await client.queueStatus(configuration.intakeQueue))?.consumers ?? 0 > 0
+            try checkServiceIsRunning()
+            return (try? await client.queueStatus(configuration.intakeQueue))?.consumers ?? 0 > 0
         }
     }
 
@@ -156,6 +172,7 @@ final class ServiceHarness: Sendable {
         }
         defer { collector.cancel() }
         try await eventually("messages", stalledFor: stall, every: .milliseconds(20)) {
+            try checkServiceIsRunning()
             let messages = received.messages
             return (done(messages), messages.count, "\(messages.count) messages")
         }
@@ -176,6 +193,11 @@ final class ServiceHarness: Sendable {
         }
         return messages
     }
+}
+
+/// A service a test waits on stopped with an error.
+struct ServiceEnded: Error, CustomStringConvertible {
+    let description: String
 }
 
 /// Messages a collector task has received so far.
