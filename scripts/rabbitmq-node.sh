@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A private RabbitMQ node on loopback, with its own ports and data folder, so tests never touch
 # a broker they did not start. Usage: rabbitmq-node.sh start|stop|restart|status DIR [AMQP_PORT],
-# or rabbitmq-node.sh add-user DIR AMQP_PORT NAME PASSWORD (a user with every permission on "/").
+# rabbitmq-node.sh add-user DIR AMQP_PORT NAME PASSWORD (a user with every permission on "/"), or
+# rabbitmq-node.sh stall-quorum-starts|resume-quorum-starts DIR [AMQP_PORT] (a fault for tests).
 # The node name and ports are derived from AMQP_PORT (default 5673); DIR holds mnesia, logs and pid.
 set -euo pipefail
 
@@ -60,6 +61,24 @@ case "$cmd" in
     add-user)
         rabbitmqctl -n "$RABBITMQ_NODENAME" add_user "${4:?user name required}" "${5:?password required}" >/dev/null
         rabbitmqctl -n "$RABBITMQ_NODENAME" set_permissions -p / "$4" ".*" ".*" ".*" >/dev/null
+        ;;
+    # Holds Ra's metadata store, where a new quorum queue's member records its vote, so the queue
+    # cannot elect a leader: RabbitMQ gives up after 5 s and closes the declaring connection
+    # (541 cluster_not_formed), as on a node too loaded to start one in time. Released by
+    # resume-quorum-starts, or after two minutes.
+    stall-quorum-starts)
+        rabbitmqctl -n "$RABBITMQ_NODENAME" eval '
+            Meta = whereis(ra_log_meta),
+            Holder = spawn(fun() ->
+                erlang:suspend_process(Meta),
+                receive resume -> ok after 120000 -> ok end,
+                erlang:resume_process(Meta)
+            end),
+            true = register(mediaqueue_test_stall, Holder), ok.' >/dev/null
+        ;;
+    resume-quorum-starts)
+        rabbitmqctl -n "$RABBITMQ_NODENAME" eval '
+            case whereis(mediaqueue_test_stall) of undefined -> ok; Holder -> Holder ! resume, ok end.' >/dev/null
         ;;
     *) echo "unknown command: $cmd" >&2; exit 2 ;;
 esac

@@ -4,6 +4,7 @@ import MediaQueueApp
 import MediaQueueCore
 import MediaQueueTestSupport
 import MediaQueueXML
+import Synchronization
 import Testing
 
 /// `MEDIAQUEUE_INTAKE_QUEUE_TYPE=quorum`: the intake and dead-letter queues are quorum queues
@@ -31,6 +32,41 @@ import Testing
                 try await harness.client.declare(AMQPTopology(queues: [
                     AMQPQueue(name: queue, durable: true, arguments: ["x-queue-type": .string("classic")]),
                 ]))
+            }
+        }
+    }
+
+    /// A node too loaded to start a new quorum queue in time: RabbitMQ gives up after 5 s and
+    /// closes the declaring connection (541 cluster_not_formed). The service stays up, declares
+    /// again, and takes submissions once the queue can start. Staged on the fault broker by
+    /// holding Ra's metadata store (`rabbitmq-node.sh stall-quorum-starts`).
+    @Test(.enabled(if: FaultBroker.isAvailable, "needs the fault broker of scripts/test.sh"))
+    func aQuorumQueueTooSlowToStartIsDeclaredAgainWhileTheServiceStaysUp() async throws {
+        try await FaultBroker.shared.withExclusiveAccess {
+            let harness = try ServiceHarness(brokerURL: FaultBroker.shared.url) { $0.intakeQueueType = "quorum" }
+            let events = try await harness.subscribeToEvents()
+            try await FaultBroker.control("stall-quorum-starts")
+            do {
+                let port = Mutex<Int?>(nil)
+                let (_, service) = try harness.startService(workers: [RecordingWorker()], onListening: { _, listening in port.withLock { $0 = listening } })
+                defer { service.cancel() }
+                let listening = try await eventually("the API to listen") { port.withLock { $0 } }
+                try await eventually("the broker to close the intake's connection over its declare") {
+                    // A service that stopped closes its API too: its own error says more.
+                    try harness.checkServiceIsRunning()
+                    guard let text = try? await MetricsTests.scrape(port: listening) else { return false }
+                    let samples = MetricsTests.samples(text)
+                    return samples["mediaqueue_amqp_reconnects_total{connection=\"intake\"}", default: 0] >= 1
+                }
+                try await FaultBroker.control("resume-quorum-starts")
+
+                try await harness.waitForIntake()
+                try await harness.publish(recordRequest("after the stall"), messageID: "after")
+                let event = try #require(try await harness.receive(1, from: events).first)
+                #expect(event.xml?["JobsDetail"]?.text("Operation", "UserData") == "after the stall")
+            } catch {
+                try? await FaultBroker.control("resume-quorum-starts")
+                throw error
             }
         }
     }
