@@ -63,22 +63,16 @@ case "$cmd" in
         rabbitmqctl -n "$RABBITMQ_NODENAME" set_permissions -p / "$4" ".*" ".*" ".*" >/dev/null
         ;;
     # Holds Ra's metadata store, where a new quorum queue's member records its vote, so the queue
-    # cannot elect a leader: RabbitMQ gives up after 5 s and closes the declaring connection
+    # cannot elect a leader: RabbitMQ gives up (after 10 s on one node) and closes the declaring connection
     # (541 cluster_not_formed), as on a node too loaded to start one in time. Released by
     # resume-quorum-starts, or after two minutes.
     stall-quorum-starts)
-        rabbitmqctl -n "$RABBITMQ_NODENAME" eval '
-            Meta = whereis(ra_log_meta),
-            Holder = spawn(fun() ->
-                erlang:suspend_process(Meta),
-                receive resume -> ok after 120000 -> ok end,
-                erlang:resume_process(Meta)
-            end),
-            true = register(mediaqueue_test_stall, Holder), ok.' >/dev/null
+        hold='Meta = whereis(ra_log_meta), Holder = spawn(fun() -> erlang:suspend_process(Meta), receive resume -> ok after 120000 -> ok end, erlang:resume_process(Meta) end)'
+        rabbitmqctl -n "$RABBITMQ_NODENAME" eval "$hold, true = register(mediaqueue_test_stall, Holder), ok." >/dev/null
         ;;
     resume-quorum-starts)
-        rabbitmqctl -n "$RABBITMQ_NODENAME" eval '
-            case whereis(mediaqueue_test_stall) of undefined -> ok; Holder -> Holder ! resume, ok end.' >/dev/null
+        release='case whereis(mediaqueue_test_stall) of undefined -> ok; Holder -> Holder ! resume, ok end.'
+        rabbitmqctl -n "$RABBITMQ_NODENAME" eval "$release" >/dev/null
         ;;
     *) echo "unknown command: $cmd" >&2; exit 2 ;;
 esac

@@ -36,8 +36,8 @@ import Testing
         }
     }
 
-    /// A node too loaded to start a new quorum queue in time: RabbitMQ gives up after 5 s and
-    /// closes the declaring connection (541 cluster_not_formed). The service stays up, declares
+    /// A node too loaded to start a new quorum queue in time: RabbitMQ gives up and closes the
+    /// declaring connection (541 cluster_not_formed). The service stays up, declares
     /// again, and takes submissions once the queue can start. Staged on the fault broker by
     /// holding Ra's metadata store (`rabbitmq-node.sh stall-quorum-starts`).
     @Test(.enabled(if: FaultBroker.isAvailable, "needs the fault broker of scripts/test.sh"))
