@@ -67,7 +67,7 @@ case "$cmd" in
     # (541 cluster_not_formed), as on a node too loaded to start one in time. Released by
     # resume-quorum-starts, or after two minutes.
     stall-quorum-starts)
-        hold='Meta = whereis(ra_log_meta), Holder = spawn(fun() -> erlang:suspend_process(Meta), receive resume -> ok after 120000 -> ok end, erlang:resume_process(Meta) end)'
+        hold='Meta = whereis(ra_log_meta), true = is_pid(Meta), Holder = spawn(fun() -> erlang:suspend_process(Meta), receive resume -> ok after 120000 -> ok end, erlang:resume_process(Meta) end)'
         rabbitmqctl -n "$RABBITMQ_NODENAME" eval "$hold, true = register(mediaqueue_test_stall, Holder), ok." >/dev/null
         ;;
     resume-quorum-starts)

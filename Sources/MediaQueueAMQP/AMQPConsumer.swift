@@ -68,6 +68,8 @@ public final class AMQPConsumer: MessageConsumer {
 
     /// Stops the subscription (basic.cancel). Messages already returned by `nextBatch` can still be
     /// acked; those buffered but not yet returned are requeued. Afterwards `nextBatch` returns nil.
+    /// On a consumer that ended already (the broker cancelled it) this frees its channel, which
+    /// requeues whatever is still unsettled: call it once its deliveries are settled.
     public func cancel() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             connection.mailbox.enqueue(.cancel(self, { _ in continuation.resume() }))

@@ -45,10 +45,25 @@ extension ConnectionWorker {
     }
 
     /// basic.cancel; the channel stays open so that messages already handed out can still be
-    /// acked, and buffered ones are requeued.
+    /// acked, and buffered ones are requeued. A consumer already cancelled (by the broker, when its
+    /// queue was deleted) has its channel closed instead: its owner cancels once it settled what it
+    /// took (settlements run in order with commands), and a service that replaces such consumers
+    /// would otherwise use up the connection's channels.
     func cancel(_ consumer: AMQPConsumer) throws(ConnectionDown) {
         guard var record = consumers[consumer.id] else {
             consumer.finish()
+            return
+        }
+        if record.cancelled {
+            consumers[consumer.id] = nil
+            consumer.finish()
+            guard let channel = record.channel, let connection else { return }
+            consumerByChannel[channel] = nil
+            channelSessions[channel] = nil
+            let reply = amqp_channel_close(connection, channel, AMQP_REPLY_SUCCESS)
+            if let error = try RabbitMQStatus.channelOutcome(of: reply, connection: connection, channel: channel, what: "channel.close") {
+                logger.debug("AMQP consumer channel closed on cancel", metadata: ["amqp.error": "\(error.message)"])
+            }
             return
         }
         if !record.cancelled, let channel = record.channel, let connection {

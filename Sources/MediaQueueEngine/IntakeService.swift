@@ -26,7 +26,9 @@ public struct IntakeOptions: Sendable {
     /// How often keys older than the window are purged.
     public var purgeInterval: Duration
     /// The pause after a batch that could not be stored, or whose dead letters could not be
-    /// published, before the next one (the cause is likely still there).
+    /// published, before the next one (the cause is likely still there); also the pause before
+    /// consuming again after the broker ended the consumer, and the first of the doubling pauses
+    /// after a declare the connection dropped under.
     public var retryPause: Duration
 
     public enum QueueType: String, Sendable, CaseIterable {
@@ -112,13 +114,23 @@ public struct IntakeService: Service {
     public func run() async throws {
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { await forgetOldIdempotencyKeys() }
-            // A consumer ends when the broker cancels it (its queue was deleted, or it could not be
-            // resumed after a reconnect): the queues are declared again and consumed again.
-            while let consumer = try await subscribe() {
+            var consumer = try await subscribe()
+            if consumer == nil { logger.info("intake stopped before the broker was reached") }
+            while let current = consumer {
                 logger.info("intake consuming", metadata: ["queue": "\(options.queue)"])
-                await drain(consumer)
+                await drain(current)
+                // Everything it delivered is settled now; one the broker ended gives its channel back.
+                await current.cancel()
                 if Task.isShuttingDownGracefully || Task.isCancelled { break }
-                logger.warning("the broker ended the intake's consumer; declaring its queues and consuming again", metadata: ["queue": "\(options.queue)"])
+                // The broker cancels a consumer when its queue is deleted (or it could not be resumed
+                // after a reconnect): declare the queues and consume again, after a pause, so that a
+                // consumer ended at once each time does not make a busy loop.
+                logger.warning(
+                    "the broker ended the intake's consumer; declaring its queues and consuming again",
+                    metadata: ["queue": "\(options.queue)", "retryIn": "\(options.retryPause)"]
+                )
+                guard await pause(options.retryPause) else { break }
+                consumer = try await subscribe()
             }
             group.cancelAll()
         }
@@ -127,11 +139,11 @@ public struct IntakeService: Service {
 
     /// Declares the queues and consumes the intake queue; nil once the service shuts down. Both
     /// wait for a broker that is not there; one that drops the connection meanwhile (a quorum
-    /// queue that could not start in time closes it) is asked again after a growing pause. What
-    /// the broker refuses (a queue that exists with other arguments, no permission) is thrown:
-    /// asking again would not change it.
+    /// queue that could not start in time closes it) is asked again after a pause that doubles up
+    /// to `longestSubscribePause`. What the broker refuses (a queue that exists with other
+    /// arguments, no permission) is thrown: asking again would not change it.
     private func subscribe() async throws -> (any MessageConsumer)? {
-        var pause = options.retryPause
+        var next = options.retryPause
         while true {
             do {
                 return try await cancelWhenGracefulShutdown {
@@ -139,24 +151,29 @@ public struct IntakeService: Service {
                     return try await broker.consume(queue: options.queue, prefetch: options.prefetch)
                 }
             } catch is CancellationError {
-                logger.info("intake stopped before it consumed")
                 return nil
             } catch let error as AMQPError where error.code == .connectionLost {
                 logger.warning(
                     "intake lost the broker while declaring or consuming its queue; trying again",
-                    metadata: ["queue": "\(options.queue)", "error": "\(error)", "retryIn": "\(pause)"]
+                    metadata: ["queue": "\(options.queue)", "error": "\(error)", "retryIn": "\(next)"]
                 )
             }
-            do {
-                try await cancelWhenGracefulShutdown { [pause] in try await time.sleep(for: pause) }
-            } catch {
-                return nil
-            }
-            pause = min(pause * 2, Self.longestSubscribePause)
+            guard await pause(next) else { return nil }
+            next = min(next * 2, max(options.retryPause, Self.longestSubscribePause))
         }
     }
 
     private static let longestSubscribePause = Duration.seconds(30)
+
+    /// Waits `duration` on the injected clock; false if the service shuts down first.
+    private func pause(_ duration: Duration) async -> Bool {
+        do {
+            try await cancelWhenGracefulShutdown { try await time.sleep(for: duration) }
+            return true
+        } catch {
+            return false
+        }
+    }
 
     /// Stores what `consumer` delivers until it ends or the service shuts down (what was delivered
     /// but not acked is then redelivered).

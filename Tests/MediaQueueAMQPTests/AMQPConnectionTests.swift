@@ -53,6 +53,32 @@ struct AMQPConnectionTests {
         }
     }
 
+    /// A consumer the broker cancelled (its queue deleted) gives its channel back when its owner
+    /// cancels it: the next consumer gets the same channel, so a service that replaces such
+    /// consumers does not use up the connection's channels.
+    @Test func aConsumerTheBrokerCancelledGivesItsChannelBackOnCancel() async throws {
+        try await withConnection { connection in
+            func consumeOne(from queue: String) async throws -> (channel: UInt16, consumer: AMQPConsumer) {
+                try await connection.declare(AMQPTopology(queues: [AMQPQueue(name: queue, durable: false)]))
+                try await connection.publish(AMQPOutgoingMessage(routingKey: queue, body: [1]))
+                let consumer = try await connection.consume(queue: queue, prefetch: 1)
+                let message = try #require(await receive(1, from: consumer, ackingWith: connection).first)
+                return (message.deliveryTag.channel, consumer)
+            }
+            let first = TestEnvironment.uniqueName("amqp.cancelled.a")
+            let (channel, consumer) = try await consumeOne(from: first)
+            try await connection.deleteQueue(first)
+            #expect(await consumer.nextBatch(max: 1) == nil, "the broker's cancel ends the consumer")
+            await consumer.cancel()
+
+            let second = TestEnvironment.uniqueName("amqp.cancelled.b")
+            let next = try await consumeOne(from: second)
+            #expect(next.channel == channel)
+            await next.consumer.cancel()
+            try await connection.deleteQueue(second)
+        }
+    }
+
     @Test func redeclareWithOtherArgumentsFailsAndConnectionGoesOn() async throws {
         let queue = TestEnvironment.uniqueName("amqp.redeclare")
         try await withConnection { connection in

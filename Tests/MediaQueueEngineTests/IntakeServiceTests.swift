@@ -198,15 +198,19 @@ import Testing
         #expect(broker.snapshot.consumers[options.queue] == 1)
     }
 
-    /// The broker ends the intake's consumer when its queue is deleted: the intake declares the
-    /// queue again, consumes it again and stores what producers send from then on.
-    @Test func aDeletedIntakeQueueIsDeclaredAndConsumedAgain() async throws {
+    /// The broker ends the intake's consumer when its queue is deleted: after a pause (beside its
+    /// purge timer's sleep) the intake declares the queue again, consumes it again and stores what
+    /// producers send from then on.
+    @Test func aDeletedIntakeQueueIsDeclaredAndConsumedAgainAfterAPause() async throws {
         let intake = try await startIntake()
         defer { intake.cancel() }
         let queue = options.queue
         try await broker.wait { $0.consumers[queue] == 1 ? true : nil }
 
         broker.delete(queue: queue)
+        await clock.sleepers(atLeast: 2)
+        #expect(broker.snapshot.ready[queue] == nil, "not declared again before the pause")
+        clock.advance(by: options.retryPause)
         try await broker.wait { $0.ready[queue] != nil && $0.consumers[queue] == 1 ? true : nil }
         await publish(message(Self.request("after")))
         try await waitUntilSettled()
