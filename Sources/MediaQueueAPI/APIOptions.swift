@@ -22,6 +22,8 @@ public struct APIOptions: Sendable {
     /// How long a connection may stay open without a request, or in the middle of reading one
     /// without a byte, before it is closed (a response being written is never cut).
     public var idleTimeout: Duration = .seconds(60)
+    /// The most connections held at once; more wait in the kernel's backlog until one closes.
+    public var maxConnections = APIConnectionLimit.half
     /// PEM files of the certificate chain and private key to serve HTTPS with; plain HTTP without.
     public var tls: (certificateFile: String, keyFile: String)?
 

@@ -83,7 +83,10 @@ public struct APIService: Service {
         return Application(
             router: makeRouter(),
             server: try serverBuilder(),
-            configuration: .init(address: .hostname(options.host, port: options.port), serverName: "MediaQueue"),
+            configuration: .init(
+                address: .hostname(options.host, port: options.port), serverName: "MediaQueue",
+                availableConnectionsDelegate: APIConnectionLimit(options.maxConnections, logger: logger)
+            ),
             onServerRunning: { channel in
                 onListening(host, channel.localAddress?.port ?? 0)
             },

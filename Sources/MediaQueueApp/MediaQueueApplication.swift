@@ -130,6 +130,7 @@ public struct MediaQueueApplication: Sendable {
             maxJobIDs: configuration.maxJobIDs, maxHeaderCount: configuration.maxHeaderCount, maxHeaderBytes: configuration.maxHeaderBytes
         )
         options.idleTimeout = .seconds(configuration.apiIdleTimeoutSeconds)
+        if let limit = configuration.apiMaxConnections { options.maxConnections = limit }
         if let certificate = configuration.tlsCertificateFile, let key = configuration.tlsKeyFile {
             options.tls = (certificate, key)
         }

@@ -132,6 +132,9 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
     public var maxHeaderBytes = 16 * 1024
     /// How long an API connection may stay idle before it is closed (`MEDIAQUEUE_API_IDLE_TIMEOUT_SECONDS`).
     public var apiIdleTimeoutSeconds = 60
+    /// The most API connections held at once (`MEDIAQUEUE_API_MAX_CONNECTIONS`); nil for half the
+    /// process's open-file limit.
+    public var apiMaxConnections: Int?
     /// What `serve` runs (`MEDIAQUEUE_ROLES`: any of intake, dispatch, relay, api).
     public var roles: Set<Role> = Set(Role.allCases)
     /// `trace` … `critical` (`MEDIAQUEUE_LOG_LEVEL`).
@@ -279,6 +282,7 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
             case "tlsKeyFile": tlsKeyFile = value.isEmpty ? nil : value
             case "maxHeaderBytes": maxHeaderBytes = try int(key, value)
             case "apiIdleTimeoutSeconds": apiIdleTimeoutSeconds = try int(key, value)
+            case "apiMaxConnections": apiMaxConnections = try int(key, value)
             default:
                 if try applyCallbackSetting(key, value, source: source) { continue }
                 if source != "environment" { throw ConfigurationError("\(source): unknown key '\(key)'") }
@@ -306,6 +310,7 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
         guard maxJobAttempts >= 1 else { throw ConfigurationError("maxJobAttempts must be 1 or more") }
         guard retentionSweepSeconds >= 1 else { throw ConfigurationError("retentionSweepSeconds must be 1 or more") }
         guard apiIdleTimeoutSeconds >= 1 else { throw ConfigurationError("apiIdleTimeoutSeconds must be 1 or more") }
+        guard (apiMaxConnections ?? 1) >= 1 else { throw ConfigurationError("apiMaxConnections must be 1 or more") }
         guard progressIntervalSeconds > 0 else { throw ConfigurationError("progressIntervalSeconds must be positive") }
         guard maxBodyBytes > 0, maxObjectBytes > 0, maxOperations > 0, maxUserDataBytes > 0, maxJobIDs > 0, maxHeaderCount > 0, maxHeaderBytes > 0 else {
             throw ConfigurationError("maxBodyBytes, maxObjectBytes, maxOperations, maxUserDataBytes, maxJobIds, maxHeaderCount and maxHeaderBytes must be positive")

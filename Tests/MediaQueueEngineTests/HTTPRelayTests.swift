@@ -164,17 +164,18 @@ import Testing
     }
 
     @Test func aReceiverThatIsDownThenBackGetsTheDelivery() async throws {
-        let placeholder = try TestHTTPReceiver()
-        let port = placeholder.port
-        placeholder.stop()
-        let entry = try await enqueue(placeholder.url())
+        // Reserved, not merely free: a port given back could be taken meanwhile by any of the
+        // machine's connections, and the relay would then reach that instead of a refusal.
+        let reserved = try ReservedPort()
+        defer { reserved.release() }
+        let entry = try await enqueue("http://127.0.0.1:\(reserved.port)/callback")
         // Retries until the receiver is back, however long the machine takes to get there.
         let relay = startRelay(schedule: Array(repeating: .milliseconds(200), count: 10_000))
         defer { relay.cancel() }
 
         try await eventually("two failed attempts") { try await stored(entry.id).map { $0.attempts >= 2 } ?? false }
         #expect(try await stored(entry.id)?.lastError?.contains("connectFailed") == true)
-        let receiver = try TestHTTPReceiver(port: port)
+        let receiver = try TestHTTPReceiver(port: reserved.port)
         try await eventually("the delivery to be accepted") { try await isDelivered(entry.id) }
         #expect(receiver.requests.map { $0.headers["webhook-id"] } == [entry.id])
     }

@@ -114,9 +114,10 @@ import Testing
     }
 
     @Test func aClosedPortFailsToConnect() async throws {
-        let receiver = try TestHTTPReceiver()
-        let url = receiver.url()
-        receiver.stop()
+        // Reserved, not merely free: a port given back could be taken by any other connection.
+        let reserved = try ReservedPort()
+        defer { reserved.release() }
+        let url = "http://127.0.0.1:\(reserved.port)/callback"
         let error = await #expect(throws: HTTPClientError.self) {
             try await HTTPClient(configuration: Self.loopback).post(HTTPRequest(url: url, body: []))
         }

@@ -51,16 +51,10 @@ public final class TestHTTPReceiver: Sendable {
     /// Signalled once the accept loop has closed the listener.
     private let listenerClosed = DispatchSemaphore(value: 0)
 
-    /// Listens on `port` (0: any free port); `reply` gets each request and its index (from 0).
+    /// Listens on `port` (0: any free port, or a `ReservedPort`'s); `reply` gets each request and its index (from 0).
     public init(port: UInt16 = 0, reply: @escaping @Sendable (Request, Int) -> Reply = { _, _ in .status(200) }) throws {
-        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard listener >= 0 else { throw ReceiverError(description: "socket: \(String(cString: strerror(errno)))") }
-        var yes: Int32 = 1
-        setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = port.bigEndian
-        address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+        let listener = try reusableSocket()
+        var address = loopback(port: port)
         // A receiver stopped a moment ago may still hold the port: try for a while.
         var bound: Int32 = -1
         for _ in 0..<100 {
@@ -284,4 +278,56 @@ public final class Gate: Sendable {
 
 public struct ReceiverError: Error, CustomStringConvertible {
     public let description: String
+}
+
+/// A port held by a socket that is bound but does not listen: connections to it are refused, and
+/// no connection can take it as its own port meanwhile (as one could a port that is merely free).
+/// A `TestHTTPReceiver` may listen on it while it is held (both bind with `SO_REUSEADDR`, and
+/// this one never listens).
+public final class ReservedPort: Sendable {
+    public let port: UInt16
+    private let descriptor: Int32
+    private let released = Mutex(false)
+
+    public init() throws {
+        let descriptor = try reusableSocket()
+        var address = loopback(port: 0)
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0 }
+        }
+        guard bound else {
+            let message = String(cString: strerror(errno))
+            close(descriptor)
+            throw ReceiverError(description: "reserving a port on 127.0.0.1: \(message)")
+        }
+        self.descriptor = descriptor
+        port = UInt16(bigEndian: address.sin_port)
+    }
+
+    deinit { release() }
+
+    /// Gives the port back.
+    public func release() {
+        guard released.withLock({ done in defer { done = true }; return !done }) else { return }
+        close(descriptor)
+    }
+}
+
+/// A TCP socket with `SO_REUSEADDR`: it may bind a port that a socket which does not listen holds.
+private func reusableSocket() throws -> Int32 {
+    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard descriptor >= 0 else { throw ReceiverError(description: "socket: \(String(cString: strerror(errno)))") }
+    var yes: Int32 = 1
+    setsockopt(descriptor, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
+    return descriptor
+}
+
+/// 127.0.0.1:`port`.
+private func loopback(port: UInt16) -> sockaddr_in {
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = port.bigEndian
+    address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+    return address
 }

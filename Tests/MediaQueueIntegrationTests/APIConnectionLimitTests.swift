@@ -1,0 +1,71 @@
+import Foundation
+import MediaQueueApp
+import MediaQueueTestSupport
+import Synchronization
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// With `MEDIAQUEUE_API_MAX_CONNECTIONS` connections open the API takes no more: the next one
+/// waits, unanswered, until one of them closes, and is served then.
+@Suite struct APIConnectionLimitTests {
+    @Test(.timeLimit(.minutes(1))) func aConnectionBeyondTheLimitIsServedOnlyOnceAnotherCloses() async throws {
+        let harness = try ServiceHarness {
+            $0.anonymous = true
+            $0.apiMaxConnections = 1
+            $0.apiIdleTimeoutSeconds = 1
+        }
+        let port = Mutex<Int?>(nil)
+        let (_, service) = try harness.startService(onListening: { _, listening in port.withLock { $0 = listening } })
+        defer { service.cancel() }
+        let listening = try await eventually("the API to listen") { port.withLock { $0 } }
+
+        let held = try APIIdleTimeoutTests.connect(port: listening)
+        defer { close(held) }
+        #expect(try await Self.get("/healthz", on: held).hasPrefix("HTTP/1.1 200"))
+        // The one connection the API may hold now idles until its idle timeout closes it; only
+        // then is the next one taken and answered (without the limit it would be at once).
+        let next = try APIIdleTimeoutTests.connect(port: listening)
+        defer { close(next) }
+        #expect(try await Self.get("/healthz", on: next).hasPrefix("HTTP/1.1 200"))
+        var byte: UInt8 = 0
+        #expect(recv(held, &byte, 1, Int32(MSG_DONTWAIT)) == 0, "the held connection was closed before the next one was answered")
+    }
+
+    static func send(_ path: String, on descriptor: Int32) throws {
+        let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8)
+        guard write(descriptor, request, request.count) == request.count else { throw POSIXError(.EIO) }
+    }
+
+    static func get(_ path: String, on descriptor: Int32) async throws -> String {
+        try send(path, on: descriptor)
+        return try await response(on: descriptor)
+    }
+
+    /// Reads one response with a `Content-Length` body (off the cooperative pool; the socket's
+    /// receive timeout ends a read that never comes).
+    static func response(on descriptor: Int32) async throws -> String {
+        let text = await withCheckedContinuation { (continuation: CheckedContinuation<String?, Never>) in
+            Thread {
+                var received: [UInt8] = []
+                var buffer = [UInt8](repeating: 0, count: 4096)
+                while true {
+                    let text = String(decoding: received, as: UTF8.self)
+                    if let end = text.range(of: "\r\n\r\n") {
+                        let length = text[..<end.lowerBound].split(separator: "\r\n")
+                            .first { $0.lowercased().hasPrefix("content-length:") }
+                            .flatMap { Int($0.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) } ?? 0
+                        if text.utf8.distance(from: end.upperBound, to: text.endIndex) >= length { return continuation.resume(returning: text) }
+                    }
+                    let count = read(descriptor, &buffer, buffer.count)
+                    guard count > 0 else { return continuation.resume(returning: nil) }
+                    received += buffer[..<count]
+                }
+            }.start()
+        }
+        guard let text else { throw POSIXError(.ECONNRESET) }
+        return text
+    }
+}
