@@ -9,6 +9,9 @@ struct APIConnectionLimit: AvailableConnectionsDelegate {
     let limit: Int
     let logger: Logger
     private var open = 0
+    /// Whether reaching the limit was logged: once, until the connections fall to three quarters
+    /// of it, so a limit that stays full does not log every accept.
+    private var warned = false
 
     init(_ limit: Int, logger: Logger) {
         self.limit = limit
@@ -24,13 +27,15 @@ struct APIConnectionLimit: AvailableConnectionsDelegate {
 
     mutating func connectionOpened() {
         open += 1
-        if open == limit {
+        if open >= limit, !warned {
+            warned = true
             logger.warning("the API holds as many connections as it may; new ones wait until one closes", metadata: ["api.maxConnections": "\(limit)"])
         }
     }
 
     mutating func connectionClosed() {
         open -= 1
+        if open <= limit * 3 / 4 { warned = false }
     }
 
     func isAcceptingNewConnections() -> Bool {

@@ -10,7 +10,7 @@ import Testing
 /// stored once, an answer, a dead letter with the reason) and what the broker sees (every
 /// delivery settled, each on its own outcome). Time is a manual clock: the pause after a failed
 /// dead letter passes when the test moves it.
-@Suite(.timeLimit(.minutes(1))) struct IntakeServiceTests {
+@Suite(.timeLimit(.minutes(5))) struct IntakeServiceTests {
     struct RecordWorker: MediaWorker {
         var tag: String { "Record" }
         func validate(_ operation: CreateMediaJobsRequest.Operation) throws(CIError) {}

@@ -10,7 +10,7 @@ import Testing
 /// `TaskProgress` events on the in-memory broker, the memory store and a manual clock: sent where
 /// the rule or the job asks, at most once per interval and only when the progress moved, and
 /// never once the job has ended.
-@Suite(.timeLimit(.minutes(1))) struct ProgressNotifierTests {
+@Suite(.timeLimit(.minutes(5))) struct ProgressNotifierTests {
     let broker = MemoryBroker()
     let clock = ManualTimeSource()
     let store: MemoryJobStore

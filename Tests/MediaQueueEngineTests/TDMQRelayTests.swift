@@ -9,7 +9,7 @@ import Testing
 /// The TDMQ relay on the in-memory broker and the memory store: each event reaches its queue or
 /// topic once the broker confirmed it, carries its event id as `message-id`, and a refused
 /// publish comes again on the retry schedule (on a manual clock) with the same id.
-@Suite(.timeLimit(.minutes(1))) struct TDMQRelayTests {
+@Suite(.timeLimit(.minutes(5))) struct TDMQRelayTests {
     let broker = MemoryBroker()
     let clock = ManualTimeSource()
     let store: MemoryJobStore

@@ -8,7 +8,7 @@ import Testing
 /// The workflow service on the memory store and a manual clock: a run whose job this node ended
 /// moves on at once, without waiting for the scan; a job ended elsewhere moves its run on at the
 /// next scan of every running run.
-@Suite(.timeLimit(.minutes(1))) struct WorkflowServiceTests {
+@Suite(.timeLimit(.minutes(5))) struct WorkflowServiceTests {
     struct AnyWorker: MediaWorker {
         let tag: String
         func validate(_ operation: CreateMediaJobsRequest.Operation) throws(CIError) {}
