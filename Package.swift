@@ -249,6 +249,7 @@ let package = Package(
             dependencies: [
                 "MediaQueueEngine", "MediaQueueAMQP", "MediaQueueCore", "MediaQueueHTTPClient", "MediaQueueXML", "MediaQueueTestSupport",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -44,7 +44,9 @@ public struct WorkflowService: Service {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             if let last = lastScan, time.now < last + scanInterval {
                 await advance(endedRuns.take())
-                await endedRuns.wait(upTo: .milliseconds((last + scanInterval).milliseconds - time.now.milliseconds))
+                // A shutdown ends the wait: stopping should not take up to a scan interval.
+                let timeout = Duration.milliseconds((last + scanInterval).milliseconds - time.now.milliseconds)
+                await cancelWhenGracefulShutdown { [endedRuns] in await endedRuns.wait(upTo: timeout) }
                 continue
             }
             _ = endedRuns.take()  // the scan looks at them too

@@ -2,6 +2,7 @@ import Logging
 import MediaQueueCore
 import MediaQueueTestSupport
 import MediaQueueXML
+import ServiceLifecycle
 import Testing
 @testable import MediaQueueEngine
 
@@ -78,5 +79,24 @@ import Testing
         await clock.sleepers(atLeast: 1)
         clock.advance(by: .seconds(10))
         try await eventually("the scan to end the run") { try await store.run(id: run.id)?.state == .success }
+    }
+
+    /// A graceful shutdown ends the wait for the next scan: with a manual clock that never moves,
+    /// the service would otherwise wait for good.
+    @Test func aShutdownEndsTheWaitForTheNextScan() async throws {
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let service = WorkflowService(
+            runner: try await runner(), store: store, storage: ObjectsStub(), endedRuns: RunsToAdvance(time: clock), scanInterval: .seconds(10),
+            time: clock, logger: logger
+        )
+        let group = ServiceGroup(services: [service], logger: logger)
+        let running = Task { try await group.run() }
+        defer { running.cancel() }
+        await clock.sleepers(atLeast: 1)
+
+        await group.triggerGracefulShutdown()
+        try await running.value
+        #expect(clock.now == Timestamp(seconds: 1_700_000_000))
     }
 }
