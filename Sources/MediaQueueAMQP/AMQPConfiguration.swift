@@ -26,6 +26,10 @@ public struct AMQPConfiguration: Sendable, CustomStringConvertible {
     public var confirmWindow: Int
     /// Shown in the broker's management UI (client property `connection_name`).
     public var connectionName: String
+    /// Bodies of received messages larger than this are not kept: the message comes with an empty
+    /// body and `oversizedBodyBytes`. nil keeps every body (the broker's `max_message_size`, 128
+    /// MiB by default, bounds them).
+    public var maxBodyBytes: Int?
 
     /// Parses and validates `url`; throws `.invalidURL` naming what is wrong.
     public init(url: String) throws(AMQPError) {
@@ -37,6 +41,7 @@ public struct AMQPConfiguration: Sendable, CustomStringConvertible {
         self.reconnectDelay = .milliseconds(100) ... .seconds(5)
         self.confirmWindow = 1000
         self.connectionName = "mediaqueue"
+        self.maxBodyBytes = nil
         _ = try endpoints()
     }
 

@@ -30,6 +30,9 @@ public struct AMQPMessage: Sendable {
     public var exchange: String
     /// Routing key it was published with.
     public var routingKey: String
+    /// Set when the body was larger than the connection's `maxBodyBytes`: its size. The body was
+    /// not kept (`body` is empty).
+    public var oversizedBodyBytes: Int?
 
     /// Creates a message (the client creates these; public for tests of code that consumes them).
     public init(body: [UInt8], properties: AMQPProperties, deliveryTag: AMQPDeliveryTag, redelivered: Bool, exchange: String, routingKey: String) {

@@ -37,6 +37,8 @@ extension ConnectionWorker {
     // MARK: - Incoming frames
 
     func handle(_ frame: amqp_frame_t) throws(ConnectionDown) {
+        if frame.frame_type == UInt8(AMQP_FRAME_HEADER) { return try contentHeader(frame) }
+        if frame.frame_type == UInt8(AMQP_FRAME_BODY) { return try contentBody(frame) }
         guard let connection, frame.frame_type == UInt8(AMQP_FRAME_METHOD) else { return }
         let channel = frame.channel
         let method = frame.payload.method
@@ -46,22 +48,12 @@ extension ConnectionWorker {
         // field used later is copied into a Swift value first.
         switch method.id {
         case AMQP_BASIC_DELIVER_METHOD:
+            // Its header and body follow (`ConnectionWorker+Content`).
             let deliver = decoded.assumingMemoryBound(to: amqp_basic_deliver_t.self).pointee
-            let tagValue = deliver.delivery_tag
-            let redelivered = deliver.redelivered != 0
-            let exchange = deliver.exchange.string
-            let routingKey = deliver.routing_key.string
-            let content = try readContent(on: channel)
-            let tag = AMQPDeliveryTag(session: channelSessions[channel] ?? 0, channel: channel, value: tagValue)
-            let message = AMQPMessage(
-                body: content.body, properties: content.properties, deliveryTag: tag,
-                redelivered: redelivered, exchange: exchange, routingKey: routingKey
-            )
-            if let id = consumerByChannel[channel], let record = consumers[id], !record.cancelled, record.consumer.deliver(message) {
-                return
-            }
-            // Nobody wants it any more (cancelled consumer): give it back at once.
-            try RabbitMQStatus.check(amqp_basic_nack(connection, channel, tagValue, 0, 1), "basic.nack")
+            incoming[channel] = IncomingContent(.deliver(
+                tag: deliver.delivery_tag, redelivered: deliver.redelivered != 0,
+                exchange: deliver.exchange.string, routingKey: deliver.routing_key.string
+            ))
         case AMQP_BASIC_ACK_METHOD where channel == Self.publishChannel:
             let ack = decoded.assumingMemoryBound(to: amqp_basic_ack_t.self).pointee
             confirm(upTo: ack.delivery_tag, multiple: ack.multiple != 0, acked: true)
@@ -71,10 +63,7 @@ extension ConnectionWorker {
         case AMQP_BASIC_RETURN_METHOD:
             let returned = decoded.assumingMemoryBound(to: amqp_basic_return_t.self).pointee
             let reason = "\(returned.reply_code) \(returned.reply_text.string)"
-            let exchange = returned.exchange.string
-            let routingKey = returned.routing_key.string
-            let content = try readContent(on: channel)
-            markReturned(exchange: exchange, routingKey: routingKey, messageID: content.properties.messageID, reason: reason)
+            incoming[channel] = IncomingContent(.returned(exchange: returned.exchange.string, routingKey: returned.routing_key.string, reason: reason))
         case AMQP_BASIC_CANCEL_METHOD:
             // The broker cancelled a consumer (its queue was deleted, or a node went away).
             let cancel = decoded.assumingMemoryBound(to: amqp_basic_cancel_t.self).pointee
@@ -111,6 +100,7 @@ extension ConnectionWorker {
     /// The broker closed `channel` (close-ok already sent): fail or resume what used it.
     func channelClosed(_ channel: UInt16, code: UInt16, reason: String) throws(ConnectionDown) {
         channelSessions[channel] = nil
+        incoming[channel] = nil
         logger.warning("AMQP channel closed by the broker", metadata: ["amqp.channel": "\(channel)", "amqp.reason": "\(reason)"])
         switch channel {
         case Self.publishChannel:

@@ -8,15 +8,16 @@ import Logging
 ///
 /// This file is its lifecycle: connect, serve the mailbox and the socket, reconnect with backoff,
 /// close. Its other parts: `+RPC` (synchronous methods, remembered topology), `+Consumers`
-/// (subscriptions and settling) and `+Publishing` (confirmed publishes and incoming frames).
+/// (subscriptions and settling), `+Publishing` (confirmed publishes and incoming frames) and
+/// `+Content` (messages put together from their frames).
 /// Members are internal rather than private only so that these files share them.
 final class ConnectionWorker {
     static let rpcChannel: UInt16 = 1
     static let publishChannel: UInt16 = 2
     static let firstConsumerChannel: UInt16 = 3
     static let frameMax: Int32 = 131_072
-    /// Frames read per loop turn before the mailbox gets another look.
-    static let framesPerTurn = 256
+    /// Frames read per loop turn before the mailbox gets another look (a message is three or more).
+    static let framesPerTurn = 768
 
     let configuration: AMQPConfiguration
     /// The broker's nodes; connections go to one at a time, the next after a failure.
@@ -47,6 +48,8 @@ final class ConnectionWorker {
     var topologies: [AMQPTopology] = []
     var consumers: [UInt64: ConsumerRecord] = [:]
     var consumerByChannel: [UInt16: UInt64] = [:]
+    /// Messages whose frames are still arriving, by channel.
+    var incoming: [UInt16: IncomingContent] = [:]
     /// Commands taken from the mailbox but not run yet (taken while disconnected, or left over
     /// when the connection dropped), run once connected again.
     var deferred: [Command] = []
@@ -363,6 +366,7 @@ final class ConnectionWorker {
         }
         channelSessions = [:]
         consumerByChannel = [:]
+        incoming = [:]
         for (id, var record) in consumers {
             _ = record.consumer.drainBuffered()
             record.channel = nil

@@ -86,8 +86,9 @@ public struct MediaQueueApplication: Sendable {
     }
 
     /// A broker connection configured from `url` and the TLS settings.
-    public func makeConnection(url: String, name: String) throws -> AMQPConnection {
+    public func makeConnection(url: String, name: String, maxBodyBytes: Int? = nil) throws -> AMQPConnection {
         var amqp = try AMQPConfiguration(url: url)
+        amqp.maxBodyBytes = maxBodyBytes
         amqp.caCertificatePath = configuration.amqpCACertificate
         amqp.connectionName = "mediaqueue \(name) \(nodeID)"
         return AMQPConnection(configuration: amqp, logger: logger)
@@ -204,7 +205,8 @@ public struct MediaQueueApplication: Sendable {
             : nil
 
         if configuration.roles.contains(.intake) {
-            let connection = try makeConnection(url: configuration.amqpURL, name: "intake")
+            // A submission larger than the limit is refused whatever it holds: it is not read into memory.
+            let connection = try makeConnection(url: configuration.amqpURL, name: "intake", maxBodyBytes: configuration.maxBodyBytes)
             watch(connection, role: "intake")
             services.append(IntakeService(
                 broker: connection, store: store, factory: submissionFactory(workers),

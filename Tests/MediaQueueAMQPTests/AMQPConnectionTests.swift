@@ -79,6 +79,33 @@ struct AMQPConnectionTests {
         }
     }
 
+    /// With `maxBodyBytes`, a larger body is counted and dropped as its frames come (it spans
+    /// about forty frames here), never held: the message comes with its properties, an empty body
+    /// and its size; the message after it comes whole, and a large unroutable publish is still
+    /// returned by its properties.
+    @Test func aBodyOverTheLimitIsDroppedWithItsSizeAndTheNextComesWhole() async throws {
+        let queue = TestEnvironment.uniqueName("amqp.oversized")
+        try await withConnection(configure: { $0.maxBodyBytes = 1_000 }) { connection in
+            try await connection.declare(AMQPTopology(queues: [AMQPQueue(name: queue, durable: false)]))
+            let large = [UInt8](repeating: 7, count: 5_000_000)
+            try await connection.publish(AMQPOutgoingMessage(routingKey: queue, body: large, properties: AMQPProperties(messageID: "large")))
+            try await connection.publish(AMQPOutgoingMessage(routingKey: queue, body: Array("small".utf8), properties: AMQPProperties(messageID: "small")))
+            let consumer = try await connection.consume(queue: queue, prefetch: 10)
+            let messages = await receive(2, from: consumer, ackingWith: connection)
+            try #require(messages.count == 2)
+            #expect(messages[0].properties.messageID == "large")
+            #expect(messages[0].body.isEmpty && messages[0].oversizedBodyBytes == large.count)
+            #expect(messages[1].properties.messageID == "small")
+            #expect(messages[1].body == Array("small".utf8) && messages[1].oversizedBodyBytes == nil)
+            await consumer.cancel()
+
+            await expectAMQPError(.returned, containing: "NO_ROUTE") {
+                try await connection.publish(AMQPOutgoingMessage(routingKey: TestEnvironment.uniqueName("amqp.nowhere"), body: large, mandatory: true))
+            }
+            try await connection.deleteQueue(queue)
+        }
+    }
+
     @Test func redeclareWithOtherArgumentsFailsAndConnectionGoesOn() async throws {
         let queue = TestEnvironment.uniqueName("amqp.redeclare")
         try await withConnection { connection in

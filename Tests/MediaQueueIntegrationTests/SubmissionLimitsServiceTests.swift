@@ -49,6 +49,8 @@ import Testing
             }
             #expect(message.contains(item.message), "\(item.id): \(message)")
         }
+        // The oversized one was never read into memory: its dead letter has no body.
+        #expect(dead.first { $0.properties.messageID == "too-large" }?.body.isEmpty == true)
 
         func send(_ method: String, _ path: String, body: String? = nil, headers: [String: String] = [:]) async throws -> (Int, String) {
             var request = URLRequest(url: URL(string: "http://127.0.0.1:\(api)/\(harness.configuration.bucket)\(path)")!)

@@ -1,0 +1,102 @@
+internal import CRabbitMQ
+
+/// A message arriving frame by frame on one channel: its deliver or return method, then a header
+/// with the properties and the body's size, then body frames (other channels' frames may come in
+/// between). It is put together as the frames come, so that a body larger than the connection's
+/// `maxBodyBytes` is only counted, never held.
+struct IncomingContent {
+    enum Method {
+        case deliver(tag: UInt64, redelivered: Bool, exchange: String, routingKey: String)
+        case returned(exchange: String, routingKey: String, reason: String)
+    }
+
+    let method: Method
+    var properties = AMQPProperties()
+    /// The body's size, from the header; nil until the header came.
+    var size: Int?
+    var received = 0
+    /// The body so far; nil while the header is awaited, and for a body too large to keep.
+    var body: [UInt8]?
+
+    init(_ method: Method) {
+        self.method = method
+    }
+
+    var isComplete: Bool { size.map { received >= $0 } ?? false }
+
+    mutating func append(_ fragment: UnsafeRawBufferPointer) {
+        received += fragment.count
+        body?.append(contentsOf: fragment)
+    }
+}
+
+extension ConnectionWorker {
+    // MARK: - Incoming content
+
+    /// A content header: the properties and the body's size, which decides whether it is kept.
+    func contentHeader(_ frame: amqp_frame_t) throws(ConnectionDown) {
+        let channel = frame.channel
+        guard var content = incoming[channel], content.size == nil else {
+            throw ConnectionDown(description: "a content header on channel \(channel) without a deliver or return before it")
+        }
+        let header = frame.payload.properties
+        // Safe: the library decoded the basic properties into the channel's pool, valid until
+        // buffers are released; they are copied here.
+        if let decoded = header.decoded {
+            content.properties = decoded.assumingMemoryBound(to: amqp_basic_properties_t.self).pointee.swiftProperties
+        }
+        let size = Int(clamping: header.body_size)
+        content.size = size
+        if size <= configuration.maxBodyBytes ?? .max {
+            var body: [UInt8] = []
+            body.reserveCapacity(size)
+            content.body = body
+        }
+        if content.isComplete {
+            incoming[channel] = nil
+            try complete(content, on: channel)
+        } else {
+            incoming[channel] = content
+        }
+    }
+
+    /// A body frame: copied out of the library's pool, or only counted for a body too large.
+    func contentBody(_ frame: amqp_frame_t) throws(ConnectionDown) {
+        let channel = frame.channel
+        guard incoming[channel]?.size != nil else {
+            throw ConnectionDown(description: "a content body on channel \(channel) without a header before it")
+        }
+        let fragment = frame.payload.body_fragment
+        // Safe: the fragment lies in the channel's pool until buffers are released; it is copied here.
+        incoming[channel]?.append(UnsafeRawBufferPointer(start: fragment.bytes, count: fragment.len))
+        guard let content = incoming[channel] else { return }
+        if content.body == nil, let connection {
+            // A body that is only counted gives its frames back as they come, not once per turn.
+            amqp_maybe_release_buffers_on_channel(connection, channel)
+        }
+        if content.isComplete {
+            incoming[channel] = nil
+            try complete(content, on: channel)
+        }
+    }
+
+    private func complete(_ content: IncomingContent, on channel: UInt16) throws(ConnectionDown) {
+        switch content.method {
+        case .deliver(let value, let redelivered, let exchange, let routingKey):
+            let tag = AMQPDeliveryTag(session: channelSessions[channel] ?? 0, channel: channel, value: value)
+            var message = AMQPMessage(
+                body: content.body ?? [], properties: content.properties, deliveryTag: tag,
+                redelivered: redelivered, exchange: exchange, routingKey: routingKey
+            )
+            if content.body == nil { message.oversizedBodyBytes = content.size }
+            if let id = consumerByChannel[channel], let record = consumers[id], !record.cancelled, record.consumer.deliver(message) {
+                return
+            }
+            // Nobody wants it any more (cancelled consumer): give it back at once.
+            guard let connection else { return }
+            try RabbitMQStatus.check(amqp_basic_nack(connection, channel, value, 0, 1), "basic.nack")
+        case .returned(let exchange, let routingKey, let reason):
+            markReturned(exchange: exchange, routingKey: routingKey, messageID: content.properties.messageID, reason: reason)
+        }
+    }
+}
