@@ -26,9 +26,9 @@ public struct AMQPConfiguration: Sendable, CustomStringConvertible {
     public var confirmWindow: Int
     /// Shown in the broker's management UI (client property `connection_name`).
     public var connectionName: String
-    /// Bodies of received messages larger than this are not kept: the message comes with an empty
-    /// body and `oversizedBodyBytes`. nil keeps every body (the broker's `max_message_size`, 128
-    /// MiB by default, bounds them).
+    /// Bodies of consumed (and returned) messages larger than this are not kept: the message comes
+    /// with an empty body and `oversizedBodyBytes`. nil keeps every body (the broker's
+    /// `max_message_size`, 128 MiB by default, bounds them). `get` keeps every body.
     public var maxBodyBytes: Int?
 
     /// Parses and validates `url`; throws `.invalidURL` naming what is wrong.

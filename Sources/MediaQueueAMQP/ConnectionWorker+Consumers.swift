@@ -60,6 +60,7 @@ extension ConnectionWorker {
             guard let channel = record.channel, let connection else { return }
             consumerByChannel[channel] = nil
             channelSessions[channel] = nil
+            incoming[channel] = nil
             let reply = amqp_channel_close(connection, channel, AMQP_REPLY_SUCCESS)
             if let error = try RabbitMQStatus.channelOutcome(of: reply, connection: connection, channel: channel, what: "channel.close") {
                 logger.debug("AMQP consumer channel closed on cancel", metadata: ["amqp.error": "\(error.message)"])
@@ -72,6 +73,7 @@ extension ConnectionWorker {
             if let error = try RabbitMQStatus.channelOutcome(of: amqp_get_rpc_reply(connection), connection: connection, channel: channel, what: "basic.cancel") {
                 logger.debug("AMQP consumer channel closed on cancel", metadata: ["amqp.error": "\(error.message)"])
                 channelSessions[channel] = nil
+                incoming[channel] = nil
             }
         }
         record.cancelled = true

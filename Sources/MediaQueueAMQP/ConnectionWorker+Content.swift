@@ -6,7 +6,8 @@ internal import CRabbitMQ
 /// `maxBodyBytes` is only counted, never held.
 struct IncomingContent {
     enum Method {
-        case deliver(tag: UInt64, redelivered: Bool, exchange: String, routingKey: String)
+        /// `session`: the channel's opening the delivery came on, which its tag carries.
+        case deliver(tag: UInt64, session: UInt64, redelivered: Bool, exchange: String, routingKey: String)
         case returned(exchange: String, routingKey: String, reason: String)
     }
 
@@ -24,14 +25,28 @@ struct IncomingContent {
 
     var isComplete: Bool { size.map { received >= $0 } ?? false }
 
-    mutating func append(_ fragment: UnsafeRawBufferPointer) {
+    /// Adds a body frame; false if it goes past the size the header announced.
+    mutating func append(_ fragment: UnsafeRawBufferPointer) -> Bool {
         received += fragment.count
         body?.append(contentsOf: fragment)
+        return received <= size ?? 0
     }
 }
 
 extension ConnectionWorker {
     // MARK: - Incoming content
+
+    /// Room reserved up front for a body the header announces; a larger one grows as it comes.
+    static let largestReservation = 16 << 20
+
+    /// A deliver or return: its content follows on the same channel, and nothing else may come
+    /// there in between.
+    func contentBegins(_ method: IncomingContent.Method, on channel: UInt16) throws(ConnectionDown) {
+        guard incoming[channel] == nil else {
+            throw ConnectionDown(description: "a new message on channel \(channel) before the last one's content ended")
+        }
+        incoming[channel] = IncomingContent(method)
+    }
 
     /// A content header: the properties and the body's size, which decides whether it is kept.
     func contentHeader(_ frame: amqp_frame_t) throws(ConnectionDown) {
@@ -49,9 +64,10 @@ extension ConnectionWorker {
         content.size = size
         if size <= configuration.maxBodyBytes ?? .max {
             var body: [UInt8] = []
-            body.reserveCapacity(size)
+            body.reserveCapacity(min(size, Self.largestReservation))
             content.body = body
         }
+        releaseBuffers(of: channel)
         if content.isComplete {
             incoming[channel] = nil
             try complete(content, on: channel)
@@ -68,22 +84,28 @@ extension ConnectionWorker {
         }
         let fragment = frame.payload.body_fragment
         // Safe: the fragment lies in the channel's pool until buffers are released; it is copied here.
-        incoming[channel]?.append(UnsafeRawBufferPointer(start: fragment.bytes, count: fragment.len))
-        guard let content = incoming[channel] else { return }
-        if content.body == nil, let connection {
-            // A body that is only counted gives its frames back as they come, not once per turn.
-            amqp_maybe_release_buffers_on_channel(connection, channel)
+        guard incoming[channel]?.append(UnsafeRawBufferPointer(start: fragment.bytes, count: fragment.len)) == true else {
+            throw ConnectionDown(description: "a message body on channel \(channel) longer than its header announced")
         }
-        if content.isComplete {
+        releaseBuffers(of: channel)
+        if let content = incoming[channel], content.isComplete {
             incoming[channel] = nil
             try complete(content, on: channel)
         }
     }
 
+    /// Gives the channel's frame memory back to the library's pool now rather than at the end of
+    /// the loop turn, so that a turn of large bodies does not grow it (the library keeps what it
+    /// grew for the connection's life). It does nothing while frames of the channel wait.
+    private func releaseBuffers(of channel: UInt16) {
+        guard let connection else { return }
+        amqp_maybe_release_buffers_on_channel(connection, channel)
+    }
+
     private func complete(_ content: IncomingContent, on channel: UInt16) throws(ConnectionDown) {
         switch content.method {
-        case .deliver(let value, let redelivered, let exchange, let routingKey):
-            let tag = AMQPDeliveryTag(session: channelSessions[channel] ?? 0, channel: channel, value: value)
+        case .deliver(let value, let session, let redelivered, let exchange, let routingKey):
+            let tag = AMQPDeliveryTag(session: session, channel: channel, value: value)
             var message = AMQPMessage(
                 body: content.body ?? [], properties: content.properties, deliveryTag: tag,
                 redelivered: redelivered, exchange: exchange, routingKey: routingKey
@@ -92,8 +114,9 @@ extension ConnectionWorker {
             if let id = consumerByChannel[channel], let record = consumers[id], !record.cancelled, record.consumer.deliver(message) {
                 return
             }
-            // Nobody wants it any more (cancelled consumer): give it back at once.
-            guard let connection else { return }
+            // Nobody wants it any more (cancelled consumer): give it back at once, unless its
+            // channel is gone already (then the broker has it back).
+            guard let connection, channelSessions[channel] == session else { return }
             try RabbitMQStatus.check(amqp_basic_nack(connection, channel, value, 0, 1), "basic.nack")
         case .returned(let exchange, let routingKey, let reason):
             markReturned(exchange: exchange, routingKey: routingKey, messageID: content.properties.messageID, reason: reason)

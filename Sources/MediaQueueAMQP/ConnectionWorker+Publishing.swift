@@ -44,16 +44,17 @@ extension ConnectionWorker {
         let method = frame.payload.method
         guard let decoded = method.decoded else { return }
         // Safe for every case below: the library decoded the method named by `method.id` into its
-        // channel pool, valid until amqp_maybe_release_buffers at the end of this loop turn; every
-        // field used later is copied into a Swift value first.
+        // channel pool, valid until that channel's buffers are released (a later frame of the same
+        // channel, or the end of this loop turn); every field used later is copied into a Swift
+        // value first.
         switch method.id {
         case AMQP_BASIC_DELIVER_METHOD:
             // Its header and body follow (`ConnectionWorker+Content`).
             let deliver = decoded.assumingMemoryBound(to: amqp_basic_deliver_t.self).pointee
-            incoming[channel] = IncomingContent(.deliver(
-                tag: deliver.delivery_tag, redelivered: deliver.redelivered != 0,
+            try contentBegins(.deliver(
+                tag: deliver.delivery_tag, session: channelSessions[channel] ?? 0, redelivered: deliver.redelivered != 0,
                 exchange: deliver.exchange.string, routingKey: deliver.routing_key.string
-            ))
+            ), on: channel)
         case AMQP_BASIC_ACK_METHOD where channel == Self.publishChannel:
             let ack = decoded.assumingMemoryBound(to: amqp_basic_ack_t.self).pointee
             confirm(upTo: ack.delivery_tag, multiple: ack.multiple != 0, acked: true)
@@ -63,7 +64,7 @@ extension ConnectionWorker {
         case AMQP_BASIC_RETURN_METHOD:
             let returned = decoded.assumingMemoryBound(to: amqp_basic_return_t.self).pointee
             let reason = "\(returned.reply_code) \(returned.reply_text.string)"
-            incoming[channel] = IncomingContent(.returned(exchange: returned.exchange.string, routingKey: returned.routing_key.string, reason: reason))
+            try contentBegins(.returned(exchange: returned.exchange.string, routingKey: returned.routing_key.string, reason: reason), on: channel)
         case AMQP_BASIC_CANCEL_METHOD:
             // The broker cancelled a consumer (its queue was deleted, or a node went away).
             let cancel = decoded.assumingMemoryBound(to: amqp_basic_cancel_t.self).pointee

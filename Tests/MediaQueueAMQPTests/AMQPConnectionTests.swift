@@ -106,6 +106,42 @@ struct AMQPConnectionTests {
         }
     }
 
+    /// Bodies of many frames each (a frame holds 128 KiB at most), for two consumers of one
+    /// connection at once, each come whole and in order; at the limit a body is kept, one byte
+    /// over it is not.
+    @Test func bodiesOfManyFramesOnTwoConsumersAtOnceComeWholeAndTheLimitIsExact() async throws {
+        let queues = [TestEnvironment.uniqueName("amqp.frames.a"), TestEnvironment.uniqueName("amqp.frames.b")]
+        let limit = 300_000
+        try await withConnection(configure: { $0.maxBodyBytes = limit }) { connection in
+            try await connection.declare(AMQPTopology(queues: queues.map { AMQPQueue(name: $0, durable: false) }))
+            func body(_ queue: Int, _ index: Int) -> [UInt8] {
+                (0..<(limit - index)).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ index &+ queue) }
+            }
+            for index in 0..<4 {
+                for queue in 0..<2 {
+                    try await connection.publish(AMQPOutgoingMessage(routingKey: queues[queue], body: body(queue, index)))
+                }
+            }
+            try await connection.publish(AMQPOutgoingMessage(routingKey: queues[0], body: [UInt8](repeating: 1, count: limit + 1)))
+            let consumers = [try await connection.consume(queue: queues[0], prefetch: 10), try await connection.consume(queue: queues[1], prefetch: 10)]
+            async let first = receive(5, from: consumers[0], ackingWith: connection)
+            async let second = receive(4, from: consumers[1], ackingWith: connection)
+            let received = await [first, second]
+            for queue in 0..<2 {
+                try #require(received[queue].count == 4 + (queue == 0 ? 1 : 0))
+                for index in 0..<4 {
+                    #expect(received[queue][index].body == body(queue, index), "queue \(queue), message \(index)")
+                    #expect(received[queue][index].oversizedBodyBytes == nil)
+                }
+            }
+            #expect(received[0][4].body.isEmpty && received[0][4].oversizedBodyBytes == limit + 1)
+            for (consumer, queue) in zip(consumers, queues) {
+                await consumer.cancel()
+                try await connection.deleteQueue(queue)
+            }
+        }
+    }
+
     @Test func redeclareWithOtherArgumentsFailsAndConnectionGoesOn() async throws {
         let queue = TestEnvironment.uniqueName("amqp.redeclare")
         try await withConnection { connection in

@@ -18,30 +18,46 @@ import Glibc
             // The held connection must not close on its own: under load this test may wait for
             // the pool long enough to meet the default minute.
             $0.apiIdleTimeoutSeconds = 3600
+            // An address of its own: no other test's client (a probe of a stopped node's port that
+            // this API now has) can take its one connection or join its accept queue.
+            $0.httpAddress = Self.host + ":0"
         }
         let port = Mutex<Int?>(nil)
         let (_, service) = try harness.startService(onListening: { _, listening in port.withLock { $0 = listening } })
         defer { service.cancel() }
         let listening = try await eventually("the API to listen") { port.withLock { $0 } }
 
-        let held = try APIIdleTimeoutTests.connect(port: listening)
+        let held = try APIIdleTimeoutTests.connect(port: listening, host: Self.host)
         #expect(try await Self.get("/healthz", on: held).hasPrefix("HTTP/1.1 200"))
-        let next = try APIIdleTimeoutTests.connect(port: listening)
+        let next = try APIIdleTimeoutTests.connect(port: listening, host: Self.host)
         defer { close(next) }
         try Self.send("/healthz", on: next)
         // The kernel finished its handshake; the API leaves it in the accept queue (a server that
         // took it would empty the queue at once, and this wait would never end).
-        try await eventually("the next connection to wait in the API's accept queue") { try Self.acceptQueueLength(port: listening) == 1 }
+        var seen: Int?
+        do {
+            try await eventually("the next connection to wait in the API's accept queue") {
+                seen = try Self.acceptQueueLength(port: listening)
+                return seen == 1
+            }
+        } catch {
+            var byte: UInt8 = 0
+            let heldRead = recv(held, &byte, 1, Int32(MSG_DONTWAIT))
+            Issue.record("accept queue last seen: \(seen.map(String.init) ?? "no listening socket"); the held connection: \(heldRead == 0 ? "closed" : "open")")
+            throw error
+        }
 
         close(held)
         #expect(try await Self.response(on: next).hasPrefix("HTTP/1.1 200"))
         #expect(try Self.acceptQueueLength(port: listening) == 0)
     }
 
-    /// Connections waiting to be accepted on the listening socket of 127.0.0.1:`port`: Linux shows
-    /// them as a listening socket's receive queue in /proc/net/tcp.
+    static let host = "127.0.0.77"
+
+    /// Connections waiting to be accepted on the listening socket of `host`:`port`: Linux shows
+    /// them as a listening socket's receive queue in /proc/net/tcp (the address's bytes reversed).
     static func acceptQueueLength(port: Int) throws -> Int? {
-        let local = "0100007F:" + String(format: "%04X", port)
+        let local = "4D00007F:" + String(format: "%04X", port)
         let table = try String(contentsOfFile: "/proc/net/tcp", encoding: .utf8)
         for line in table.split(separator: "\n").dropFirst() {
             let fields = line.split(separator: " ")
