@@ -58,13 +58,29 @@ import Glibc
     /// them as a listening socket's receive queue in /proc/net/tcp (the address's bytes reversed).
     static func acceptQueueLength(port: Int) throws -> Int? {
         let local = "4D00007F:" + String(format: "%04X", port)
-        let table = try String(contentsOfFile: "/proc/net/tcp", encoding: .utf8)
+        let table = String(decoding: try Self.readWhole("/proc/net/tcp"), as: UTF8.self)
         for line in table.split(separator: "\n").dropFirst() {
             let fields = line.split(separator: " ")
             guard fields.count > 4, fields[1] == local, fields[3] == "0A" else { continue }
             return fields[4].split(separator: ":").last.flatMap { Int($0, radix: 16) }
         }
         return nil
+    }
+
+    /// A file read to its end: /proc files claim a size of 0, and a read by that size stops at
+    /// the first page, which on a busy machine does not reach the listening socket's line.
+    static func readWhole(_ path: String) throws -> [UInt8] {
+        let descriptor = open(path, O_RDONLY)
+        guard descriptor >= 0 else { throw POSIXError(.ENOENT) }
+        defer { close(descriptor) }
+        var content: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let count = read(descriptor, &buffer, buffer.count)
+            guard count > 0 else { break }
+            content += buffer[..<count]
+        }
+        return content
     }
 
     static func send(_ path: String, on descriptor: Int32) throws {
