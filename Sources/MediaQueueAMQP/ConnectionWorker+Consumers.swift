@@ -57,6 +57,8 @@ extension ConnectionWorker {
         if record.cancelled {
             consumers[consumer.id] = nil
             consumer.finish()
+            // Requeued with the channel's close: handed out now, they would be worked twice.
+            _ = consumer.drainBuffered()
             guard let channel = record.channel, let connection else { return }
             consumerByChannel[channel] = nil
             channelSessions[channel] = nil
@@ -73,7 +75,9 @@ extension ConnectionWorker {
             if let error = try RabbitMQStatus.channelOutcome(of: amqp_get_rpc_reply(connection), connection: connection, channel: channel, what: "basic.cancel") {
                 logger.debug("AMQP consumer channel closed on cancel", metadata: ["amqp.error": "\(error.message)"])
                 channelSessions[channel] = nil
+                consumerByChannel[channel] = nil
                 incoming[channel] = nil
+                record.channel = nil
             }
         }
         record.cancelled = true

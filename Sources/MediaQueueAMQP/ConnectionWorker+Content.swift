@@ -42,6 +42,7 @@ extension ConnectionWorker {
     /// A deliver or return: its content follows on the same channel, and nothing else may come
     /// there in between.
     func contentBegins(_ method: IncomingContent.Method, on channel: UInt16) throws(ConnectionDown) {
+        guard isOpen(channel) else { return }
         guard incoming[channel] == nil else {
             throw ConnectionDown(description: "a new message on channel \(channel) before the last one's content ended")
         }
@@ -51,6 +52,7 @@ extension ConnectionWorker {
     /// A content header: the properties and the body's size, which decides whether it is kept.
     func contentHeader(_ frame: amqp_frame_t) throws(ConnectionDown) {
         let channel = frame.channel
+        guard isOpen(channel) else { return releaseBuffers(of: channel) }
         guard var content = incoming[channel], content.size == nil else {
             throw ConnectionDown(description: "a content header on channel \(channel) without a deliver or return before it")
         }
@@ -79,6 +81,7 @@ extension ConnectionWorker {
     /// A body frame: copied out of the library's pool, or only counted for a body too large.
     func contentBody(_ frame: amqp_frame_t) throws(ConnectionDown) {
         let channel = frame.channel
+        guard isOpen(channel) else { return releaseBuffers(of: channel) }
         guard incoming[channel]?.size != nil else {
             throw ConnectionDown(description: "a content body on channel \(channel) without a header before it")
         }
@@ -92,6 +95,13 @@ extension ConnectionWorker {
             incoming[channel] = nil
             try complete(content, on: channel)
         }
+    }
+
+    /// Whether the channel is open. Frames of one this side closed (a consumer's, on cancel) may
+    /// still wait in the library's queue, read while it waited for the close to be confirmed;
+    /// their message went back to the queue with the channel, so they are dropped.
+    private func isOpen(_ channel: UInt16) -> Bool {
+        channelSessions[channel] != nil
     }
 
     /// Gives the channel's frame memory back to the library's pool now rather than at the end of
