@@ -69,7 +69,7 @@ extension ConnectionWorker {
             }
             return
         }
-        if !record.cancelled, let channel = record.channel, let connection {
+        if let channel = record.channel, let connection {
             let arena = CArena()
             _ = amqp_basic_cancel(connection, channel, arena.bytes("mq-consumer-\(consumer.id)"))
             if let error = try RabbitMQStatus.channelOutcome(of: amqp_get_rpc_reply(connection), connection: connection, channel: channel, what: "basic.cancel") {

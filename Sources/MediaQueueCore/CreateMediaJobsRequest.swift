@@ -33,9 +33,7 @@ public struct CreateMediaJobsRequest: Sendable, Hashable {
         _ body: [UInt8], limits: SubmissionLimits = SubmissionLimits(),
         validate: (Operation) throws(CIError) -> Void
     ) throws(CIError) -> CreateMediaJobsRequest {
-        guard body.count <= limits.maxBodyBytes else {
-            throw CIError(.invalidArgument, "the request is larger than \(limits.maxBodyBytes) bytes", element: "Request")
-        }
+        try limits.checkBodySize(body.count)
         let tree: XMLTree
         if let first = body.first(where: { !($0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09) }), first == UInt8(ascii: "{") {
             tree = try JSONTree.parse(body, rootName: "Request")

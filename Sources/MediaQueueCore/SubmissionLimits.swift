@@ -17,4 +17,12 @@ public struct SubmissionLimits: Sendable, Hashable {
         self.maxUserDataBytes = maxUserDataBytes
         self.maxObjectKeyBytes = min(maxObjectKeyBytes, ObjectKey.maxLength)
     }
+
+    /// Refuses a body of `size` bytes when it is over `maxBodyBytes`: one read whole, or one the
+    /// AMQP intake only counted.
+    public func checkBodySize(_ size: Int) throws(CIError) {
+        guard size <= maxBodyBytes else {
+            throw CIError(.invalidArgument, "the request is \(size) bytes, larger than \(maxBodyBytes) bytes", element: "Request")
+        }
+    }
 }

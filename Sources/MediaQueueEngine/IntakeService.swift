@@ -314,9 +314,12 @@ public struct IntakeService: Service {
     /// The jobs a message asks for, or why it cannot be accepted.
     func submission(for message: AMQPMessage, now: Timestamp) async -> Result<Submission, CIError> {
         if let size = message.oversizedBodyBytes {
-            // Not read at all (the intake's connection keeps no larger body): the same refusal as
-            // for a body that was read, with its size.
-            return .failure(CIError(.invalidArgument, "the request is larger than \(factory.limits.maxBodyBytes) bytes (\(size))", element: "Request"))
+            // Not read at all (the intake's connection keeps no larger body): refused as one read.
+            do throws(CIError) {
+                try factory.limits.checkBodySize(size)
+            } catch {
+                return .failure(error)
+            }
         }
         let bucket = message.properties.headers[IntakeOptions.bucketHeader]?.stringValue ?? options.defaultBucket
         let key = message.properties.messageID ?? message.properties.headers[IntakeOptions.clientTokenHeader]?.stringValue
