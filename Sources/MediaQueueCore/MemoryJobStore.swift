@@ -19,7 +19,12 @@ public final class MemoryJobStore: JobStore {
         var nextRunSequence: Int64 = 1
         /// The `now` of the latest outbox reads, for tests that wait for a relay to have looked.
         var outboxReadTimes: [Timestamp] = []
+        /// How many of the next `markDelivered` calls fail (`failNextMarkDelivered`).
+        var markDeliveredFailures = 0
     }
+
+    /// What a store that cannot be written (a locked file, a server out of reach) throws.
+    public struct WriteFailed: Error {}
 
     let state = Mutex(State())
     private let time: any TimeSource
@@ -301,8 +306,21 @@ public final class MemoryJobStore: JobStore {
         state.withLock { state in state.delivered.contains(id) ? nil : state.outbox[id] }
     }
 
+    /// Makes the next `count` calls of `markDelivered` throw `WriteFailed` and record nothing,
+    /// for tests of what a relay does when the store cannot record what it sent.
+    public func failNextMarkDelivered(_ count: Int) {
+        state.withLock { $0.markDeliveredFailures = count }
+    }
+
+    /// How many of the failures `failNextMarkDelivered` asked for are still to come.
+    public var markDeliveredFailuresLeft: Int { state.withLock { $0.markDeliveredFailures } }
+
     public func markDelivered(_ ids: [String], at: Timestamp) async throws {
-        state.withLock { state in
+        try state.withLock { state in
+            if state.markDeliveredFailures > 0 {
+                state.markDeliveredFailures -= 1
+                throw WriteFailed()
+            }
             for id in ids where state.outbox[id] != nil {
                 state.delivered.insert(id)
                 state.deliveredAt[id] = state.deliveredAt[id] ?? at

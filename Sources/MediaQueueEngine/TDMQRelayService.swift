@@ -82,7 +82,7 @@ public struct TDMQRelayService: Service {
 
     public func run() async throws {
         let declared = DeclaredDestinations()
-        let recorder = DeliveryRecorder(store: store, time: time, linger: options.recordLinger, logger: logger)
+        let recorder = DeliveryRecorder(store: store, time: time, linger: options.recordLinger, retryPause: options.pollInterval, logger: logger)
         await withDiscardingTaskGroup { group in
             group.addTask { await recorder.run() }
             var lastRead: Timestamp?
@@ -224,7 +224,8 @@ final class DeclaredDestinations: Sendable {
 
 /// Records confirmed deliveries in the store in batches, beside the relay's publishing: what
 /// was confirmed while a write was in flight goes into the next write. Until a delivery is
-/// recorded its lease keeps other reads from returning it.
+/// recorded its lease keeps other reads from returning it; a write that fails is tried again
+/// while that lease runs, because a delivery left unrecorded is sent again when it ends.
 final class DeliveryRecorder: Sendable {
     private struct State {
         var pending: [String] = []
@@ -236,13 +237,16 @@ final class DeliveryRecorder: Sendable {
     private let store: any JobStore
     private let time: any TimeSource
     private let linger: Duration
+    private let retryPause: Duration
     private let logger: Logger
 
-    /// `linger`: how long to wait for more confirmed deliveries before a write.
-    init(store: any JobStore, time: any TimeSource, linger: Duration, logger: Logger) {
+    /// `linger`: how long to wait for more confirmed deliveries before a write; `retryPause`:
+    /// how long to wait after a failed write before the next.
+    init(store: any JobStore, time: any TimeSource, linger: Duration, retryPause: Duration, logger: Logger) {
         self.store = store
         self.time = time
         self.linger = linger
+        self.retryPause = retryPause
         self.logger = logger
         wakeup = Wakeup(time: time)
     }
@@ -280,10 +284,16 @@ final class DeliveryRecorder: Sendable {
                 state.withLock { $0.pending.insert(contentsOf: ids, at: 0) }
                 return
             } catch {
-                // Delivered but not recorded: sent again (same message-id) when the lease ends,
-                // not at once, so a store that keeps failing does not make the relay republish in
-                // a tight loop.
-                logger.error("relay could not record deliveries", metadata: ["error": "\(error)"])
+                // Kept, so that a store that is only busy or briefly away does not make the
+                // deliveries go out again; a relay that stops meanwhile tries once more in `flush`
+                // and otherwise leaves them to be sent again (same message-id) when their leases end.
+                logger.error("relay could not record deliveries; it will try again", metadata: ["error": "\(error)", "deliveries": "\(ids.count)"])
+                let stopping = state.withLock { state in
+                    state.pending.insert(contentsOf: ids, at: 0)
+                    return state.stopping
+                }
+                if stopping || Task.isCancelled { return }
+                try? await time.sleep(for: retryPause)
             }
         }
     }
