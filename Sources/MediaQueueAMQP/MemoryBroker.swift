@@ -13,7 +13,8 @@ import Synchronization
 ///   mandatory is dropped. Publishing to an exchange that does not exist fails (RabbitMQ's 404).
 /// - Faults for tests: `refusePublishes` makes the broker nack what a rule picks; `delete`
 ///   removes a queue and ends its consumers; `loseConnection(duringNextDeclares:)` fails
-///   declares as a dropped connection does.
+///   declares as a dropped connection does; `blockPublishers` holds publishes unconfirmed, as
+///   RabbitMQ does under a resource alarm.
 ///
 /// Tests wait for what they expect with `wait(for:)`, which is re-checked after every change.
 public final class MemoryBroker: MessageBroker {
@@ -28,6 +29,8 @@ public final class MemoryBroker: MessageBroker {
         public var misuse: [String] = []
         /// Consumers that have not ended, by queue.
         public var consumers: [String: Int] = [:]
+        /// Publishes waiting for the broker to stop blocking its publishers.
+        public var blockedPublishes = 0
 
         public func messages(in queue: String) -> [AMQPMessage] { ready[queue] ?? [] }
     }
@@ -50,6 +53,7 @@ public final class MemoryBroker: MessageBroker {
         var consumers: [UInt64: (queue: String, prefetch: Int, ended: Bool)] = [:]
         var refused: PublishRule?
         var declaresToFail = 0
+        var blocking = false
         var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
         var nextWaiter: UInt64 = 0
     }
@@ -90,7 +94,14 @@ public final class MemoryBroker: MessageBroker {
     }
 
     public func publish(batch: [AMQPOutgoingMessage]) async -> [Result<Void, AMQPError>] {
-        changing { state in batch.map { route($0, in: &state) } }
+        if state.withLock({ $0.blocking }) {
+            changing { $0.snapshot.blockedPublishes += 1 }
+            while state.withLock({ $0.blocking }) && !Task.isCancelled {
+                await waitForChange { !state.withLock { $0.blocking } }
+            }
+            changing { $0.snapshot.blockedPublishes -= 1 }
+        }
+        return changing { state in batch.map { route($0, in: &state) } }
     }
 
     public func ack(_ tag: AMQPDeliveryTag, multiple: Bool) {
@@ -133,6 +144,12 @@ public final class MemoryBroker: MessageBroker {
     /// cannot start in time).
     public func loseConnection(duringNextDeclares count: Int) {
         changing { $0.declaresToFail = count }
+    }
+
+    /// While `blocked`, publishes neither route nor confirm, and wait until it is lifted: what
+    /// RabbitMQ does to publishers under a memory or disk alarm, for as long as the alarm lasts.
+    public func blockPublishers(_ blocked: Bool) {
+        changing { $0.blocking = blocked }
     }
 
     /// Deletes a queue with its ready messages; its consumers end (their deliveries can still be

@@ -159,7 +159,7 @@ public struct TDMQRelayService: Service {
                     await recordFailure(entry, error: "\(error)")
                 }
             }
-            let results = await broker.publish(batch: ready.map(message(for:)))
+            let results = await publishHoldingLeases(ready, on: broker)
             for (entry, result) in zip(ready, results) {
                 switch result {
                 case .success:
@@ -171,6 +171,43 @@ public struct TDMQRelayService: Service {
         }
         recorder.record(deliveredIDs)
         return deliveredIDs.count
+    }
+
+    /// Publishes `entries` and renews their leases while the broker has not confirmed them all:
+    /// a broker that blocks its publishers (a resource alarm) can hold confirms back for longer
+    /// than a lease, and another relay would otherwise take the deliveries and send them too.
+    func publishHoldingLeases(_ entries: [OutboxEntry], on broker: any MessageBroker) async -> [Result<Void, AMQPError>] {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await renewLeases(of: entries) }
+            let results = await broker.publish(batch: entries.map(message(for:)))
+            group.cancelAll()
+            return results
+        }
+    }
+
+    /// Every third of a lease, until cancelled, moves the leases this relay still holds on
+    /// `entries` to a full lease from now: a compare-and-set on the lease end it holds, so a
+    /// delivery another relay took since its lease ended is left to that relay.
+    private func renewLeases(of entries: [OutboxEntry]) async {
+        var held = Dictionary(grouping: entries, by: \.nextAttempt).mapValues { $0.map(\.id) }
+        while (try? await time.sleep(for: options.lease / 3)) != nil {
+            let until = time.now + options.lease
+            var renewed: [Timestamp: [String]] = [:]
+            for (leaseEnd, ids) in held {
+                do {
+                    renewed[until, default: []] += try await store.deferOutbox(ids, dueBy: leaseEnd, until: until)
+                } catch {
+                    if Task.isCancelled { return }
+                    logger.warning("relay could not renew its leases; another relay may send these deliveries too when they end", metadata: ["error": "\(error)"])
+                    renewed[leaseEnd, default: []] += ids
+                }
+            }
+            let lost = held.values.reduce(0) { $0 + $1.count } - renewed.values.reduce(0) { $0 + $1.count }
+            if lost > 0 {
+                logger.warning("relay's lease on deliveries the broker has not confirmed yet ended; another relay may send them too", metadata: ["deliveries": "\(lost)"])
+            }
+            held = renewed
+        }
     }
 
     func message(for entry: OutboxEntry) -> AMQPOutgoingMessage {

@@ -124,6 +124,34 @@ import Testing
         #expect(broker.snapshot.messages(in: "job-events").count == 1)
     }
 
+    /// A broker that blocks its publishers (a resource alarm) holds their confirms back for
+    /// longer than a lease. The relay renews its leases meanwhile, so a second relay, polling all
+    /// along, never takes those deliveries, and each event goes out once when the block lifts.
+    @Test func leasesAreRenewedWhileTheBrokerHoldsConfirmsBack() async throws {
+        let entries = try await enqueue(3, target: .mq(mode: .queue, name: "job-events", region: ""))
+        broker.blockPublishers(true)
+        let first = startRelay()
+        defer { first.cancel() }
+        try await broker.wait { $0.blockedPublishes == 1 ? () : nil }
+        let second = startRelay()
+        defer { second.cancel() }
+        // Two leases of time, a third of a lease at a step: at each, the first relay renews and
+        // the second reads the outbox.
+        for _ in 0..<6 {
+            // The first relay's renewal wait and the second's poll, each beside its recorder's wait.
+            await clock.sleepers(atLeast: 4)
+            clock.advance(by: .seconds(5))
+            let now = clock.now
+            try await eventually("leases renewed at \(now) and the outbox read") {
+                store.outboxReads(atOrAfter: now) > 0
+                    && entries.allSatisfy { store.outboxEntry(id: $0.id)?.nextAttempt == now + .seconds(15) }
+            }
+        }
+        broker.blockPublishers(false)
+        try await waitUntilDelivered(entries)
+        #expect(broker.snapshot.messages(in: "job-events").count == entries.count)
+    }
+
     /// Two relays on one store lease what they send: each event is published once.
     @Test func twoRelaysOnOneStorePublishEachEventOnce() async throws {
         let entries = try await enqueue(300, target: .mq(mode: .queue, name: "job-events", region: ""))
