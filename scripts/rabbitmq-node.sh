@@ -2,7 +2,8 @@
 # A private RabbitMQ node on loopback, with its own ports and data folder, so tests never touch
 # a broker they did not start. Usage: rabbitmq-node.sh start|stop|restart|status DIR [AMQP_PORT],
 # rabbitmq-node.sh add-user DIR AMQP_PORT NAME PASSWORD (a user with every permission on "/"), or
-# rabbitmq-node.sh stall-quorum-starts|resume-quorum-starts DIR [AMQP_PORT] (a fault for tests).
+# rabbitmq-node.sh stall-quorum-starts|resume-quorum-starts|block-publishers|unblock-publishers
+# DIR [AMQP_PORT] (faults for tests).
 # The node name and ports are derived from AMQP_PORT (default 5673); DIR holds mnesia, logs and pid.
 set -euo pipefail
 
@@ -74,5 +75,9 @@ case "$cmd" in
         release='case whereis(mediaqueue_test_stall) of undefined -> ok; Holder -> Holder ! resume, ok end.'
         rabbitmqctl -n "$RABBITMQ_NODENAME" eval "$release" >/dev/null
         ;;
+    # A memory alarm at once (high watermark 0): the node blocks every connection that publishes
+    # and confirms nothing until unblock-publishers restores RabbitMQ's default watermark.
+    block-publishers) rabbitmqctl -n "$RABBITMQ_NODENAME" set_vm_memory_high_watermark 0 >/dev/null ;;
+    unblock-publishers) rabbitmqctl -n "$RABBITMQ_NODENAME" set_vm_memory_high_watermark 0.4 >/dev/null ;;
     *) echo "unknown command: $cmd" >&2; exit 2 ;;
 esac
