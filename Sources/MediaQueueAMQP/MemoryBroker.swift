@@ -94,7 +94,7 @@ public final class MemoryBroker: MessageBroker {
     }
 
     public func publish(batch: [AMQPOutgoingMessage]) async -> [Result<Void, AMQPError>] {
-        if state.withLock({ $0.blocking }) {
+        if !batch.isEmpty && state.withLock({ $0.blocking }) {
             changing { $0.snapshot.blockedPublishes += 1 }
             while state.withLock({ $0.blocking }) && !Task.isCancelled {
                 await waitForChange { !state.withLock { $0.blocking } }

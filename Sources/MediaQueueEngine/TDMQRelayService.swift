@@ -185,12 +185,17 @@ public struct TDMQRelayService: Service {
         }
     }
 
-    /// Every third of a lease, until cancelled, moves the leases this relay still holds on
-    /// `entries` to a full lease from now: a compare-and-set on the lease end it holds, so a
-    /// delivery another relay took since its lease ended is left to that relay.
+    /// Until cancelled, moves the leases this relay still holds on `entries` to a full lease
+    /// from now: first once a third of the shortest one has passed (a handed-off entry may come
+    /// with little left), then every third of a lease. Each move is a compare-and-set on the lease
+    /// end the relay holds, so a delivery another relay took since its lease ended stays with it.
     private func renewLeases(of entries: [OutboxEntry]) async {
         var held = Dictionary(grouping: entries, by: \.nextAttempt).mapValues { $0.map(\.id) }
-        while (try? await time.sleep(for: options.lease / 3)) != nil {
+        guard let firstEnd = held.keys.min() else { return }
+        let left = Duration.milliseconds(firstEnd.milliseconds - time.now.milliseconds)
+        var pause = max(.zero, left - options.lease * 2 / 3)
+        while (try? await time.sleep(for: pause)) != nil {
+            pause = options.lease / 3
             let until = time.now + options.lease
             var renewed: [Timestamp: [String]] = [:]
             for (leaseEnd, ids) in held {

@@ -46,13 +46,13 @@ import Testing
     }
 
     /// Runs a relay until the returned task is cancelled.
-    func startRelay() -> Task<Void, any Error> {
+    func startRelay(handoff: DeliveryHandoff? = nil) -> Task<Void, any Error> {
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         let relay = TDMQRelayService(
             store: store, regions: MQRegions(fallback: broker),
             options: RelayOptions(pollInterval: .milliseconds(250), retrySchedule: schedule, recordLinger: .zero),
-            time: clock, wakeup: Wakeup(time: clock), logger: logger
+            time: clock, wakeup: handoff?.wakeup ?? Wakeup(time: clock), handoff: handoff, logger: logger
         )
         return Task { try await relay.run() }
     }
@@ -150,6 +150,26 @@ import Testing
         broker.blockPublishers(false)
         try await waitUntilDelivered(entries)
         #expect(broker.snapshot.messages(in: "job-events").count == entries.count)
+    }
+
+    /// A handed-off delivery may reach a publish with little of its lease left; the first
+    /// renewal comes when a third of that lease has passed, here at once, not a third of a full
+    /// lease later.
+    @Test func aDeliveryWithLittleLeaseLeftIsRenewedAtOnceWhileTheBrokerBlocks() async throws {
+        try await enqueue(target: .mq(mode: .queue, name: "job-events", region: ""))
+        let leased = try await store.leaseOutbox(.tdmq, now: clock.now, until: clock.now + .seconds(3), limit: 10)
+        let entry = try #require(leased.first)
+        let handoff = DeliveryHandoff(wakeup: Wakeup(time: clock), lease: .seconds(15))
+        handoff.push(leased)
+        broker.blockPublishers(true)
+        let relay = startRelay(handoff: handoff)
+        defer { relay.cancel() }
+        try await broker.wait { $0.blockedPublishes == 1 ? () : nil }
+        let now = clock.now
+        try await eventually("the lease renewed") { store.outboxEntry(id: entry.id)?.nextAttempt == now + .seconds(15) }
+        broker.blockPublishers(false)
+        try await waitUntilDelivered([entry])
+        #expect(broker.snapshot.messages(in: "job-events").count == 1)
     }
 
     /// Two relays on one store lease what they send: each event is published once.
