@@ -27,9 +27,11 @@ import Glibc
         defer { service.cancel() }
         let listening = try await eventually("the API to listen") { port.withLock { $0 } }
 
-        let held = try APIIdleTimeoutTests.connect(port: listening, host: Self.host)
+        // Reads wait for as long as the test may run: at the start of the full suite the service
+        // can wait tens of seconds for the cooperative pool before it answers.
+        let held = try APIIdleTimeoutTests.connect(port: listening, host: Self.host, readTimeout: Self.readTimeout)
         #expect(try await Self.get("/healthz", on: held).hasPrefix("HTTP/1.1 200"))
-        let next = try APIIdleTimeoutTests.connect(port: listening, host: Self.host)
+        let next = try APIIdleTimeoutTests.connect(port: listening, host: Self.host, readTimeout: Self.readTimeout)
         defer { close(next) }
         try Self.send("/healthz", on: next)
         // The kernel finished its handshake; the API leaves it in the accept queue (a server that
@@ -53,6 +55,8 @@ import Glibc
     }
 
     static let host = "127.0.0.77"
+    /// Below the test's time limit, so that a response that never comes fails the read first.
+    static let readTimeout = 240
 
     /// Connections waiting to be accepted on the listening socket of `host`:`port`: Linux shows
     /// them as a listening socket's receive queue in /proc/net/tcp (the address's bytes reversed).
@@ -93,10 +97,17 @@ import Glibc
         return try await response(on: descriptor)
     }
 
+    /// How a read of a response ended early: the server closed, or the read failed with `errno`
+    /// (EAGAIN: the read timed out).
+    enum ReadEnd: Error {
+        case closed
+        case failed(errno: Int32)
+    }
+
     /// Reads one response with a `Content-Length` body (off the cooperative pool; the socket's
     /// receive timeout ends a read that never comes).
     static func response(on descriptor: Int32) async throws -> String {
-        let text = await withCheckedContinuation { (continuation: CheckedContinuation<String?, Never>) in
+        let text = await withCheckedContinuation { (continuation: CheckedContinuation<Result<String, ReadEnd>, Never>) in
             Thread {
                 var received: [UInt8] = []
                 var buffer = [UInt8](repeating: 0, count: 4096)
@@ -106,15 +117,14 @@ import Glibc
                         let length = text[..<end.lowerBound].split(separator: "\r\n")
                             .first { $0.lowercased().hasPrefix("content-length:") }
                             .flatMap { Int($0.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) } ?? 0
-                        if text.utf8.distance(from: end.upperBound, to: text.endIndex) >= length { return continuation.resume(returning: text) }
+                        if text.utf8.distance(from: end.upperBound, to: text.endIndex) >= length { return continuation.resume(returning: .success(text)) }
                     }
                     let count = read(descriptor, &buffer, buffer.count)
-                    guard count > 0 else { return continuation.resume(returning: nil) }
+                    guard count > 0 else { return continuation.resume(returning: .failure(count == 0 ? .closed : .failed(errno: errno))) }
                     received += buffer[..<count]
                 }
             }.start()
         }
-        guard let text else { throw POSIXError(.ECONNRESET) }
-        return text
+        return try text.get()
     }
 }

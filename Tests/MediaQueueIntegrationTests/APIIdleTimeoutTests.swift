@@ -39,7 +39,8 @@ import Glibc
         #expect((response as? HTTPURLResponse)?.statusCode == 200, "a request after them is served")
     }
 
-    static func connect(port: Int, host: String = "127.0.0.1") throws -> Int32 {
+    /// A connection to `host`:`port` whose reads fail after `readTimeout` seconds without data.
+    static func connect(port: Int, host: String = "127.0.0.1", readTimeout: Int = 20) throws -> Int32 {
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
@@ -50,7 +51,7 @@ import Glibc
         }
         guard descriptor >= 0, connected == 0 else { throw POSIXError(.ECONNREFUSED) }
         // A server that never closes makes a read fail after this, not hang the test.
-        var limit = timeval(tv_sec: 20, tv_usec: 0)
+        var limit = timeval(tv_sec: readTimeout, tv_usec: 0)
         setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
         return descriptor
     }
