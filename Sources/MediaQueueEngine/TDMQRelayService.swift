@@ -267,7 +267,8 @@ final class DeclaredDestinations: Sendable {
 /// Records confirmed deliveries in the store in batches, beside the relay's publishing: what
 /// was confirmed while a write was in flight goes into the next write. Until a delivery is
 /// recorded its lease keeps other reads from returning it; a write that fails is tried again
-/// while that lease runs, because a delivery left unrecorded is sent again when it ends.
+/// after a pause, because a delivery left unrecorded is sent again once its lease ends (which
+/// nothing renews here: a store away for longer than that lets it go out twice).
 final class DeliveryRecorder: Sendable {
     private struct State {
         var pending: [String] = []
