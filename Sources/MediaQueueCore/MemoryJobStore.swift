@@ -19,8 +19,14 @@ public final class MemoryJobStore: JobStore {
         var nextRunSequence: Int64 = 1
         /// The `now` of the latest outbox reads, for tests that wait for a relay to have looked.
         var outboxReadTimes: [Timestamp] = []
-        /// How many of the next `markDelivered` calls fail (`failNextMarkDelivered`).
-        var markDeliveredFailures = 0
+        /// How many of the next `markDelivered` and `markAttemptFailed` calls fail (`failNextRecordings`).
+        var recordingFailures = 0
+
+        mutating func failIfAsked() throws {
+            guard recordingFailures > 0 else { return }
+            recordingFailures -= 1
+            throw WriteFailed()
+        }
     }
 
     /// What a store that cannot be written (a locked file, a server out of reach) throws.
@@ -306,21 +312,19 @@ public final class MemoryJobStore: JobStore {
         state.withLock { state in state.delivered.contains(id) ? nil : state.outbox[id] }
     }
 
-    /// Makes the next `count` calls of `markDelivered` throw `WriteFailed` and record nothing,
-    /// for tests of what a relay does when the store cannot record what it sent.
-    public func failNextMarkDelivered(_ count: Int) {
-        state.withLock { $0.markDeliveredFailures = count }
+    /// Makes the next `count` calls of `markDelivered` or `markAttemptFailed` throw `WriteFailed`
+    /// and record nothing, for tests of what a relay does when the store cannot record what it sent.
+    public func failNextRecordings(_ count: Int) {
+        state.withLock { $0.recordingFailures = count }
     }
 
-    /// How many of the failures `failNextMarkDelivered` asked for are still to come.
-    public var markDeliveredFailuresLeft: Int { state.withLock { $0.markDeliveredFailures } }
+    /// How many of the failures `failNextRecordings` asked for are still to come.
+    public var recordingFailuresLeft: Int { state.withLock { $0.recordingFailures } }
 
     public func markDelivered(_ ids: [String], at: Timestamp) async throws {
+        guard !ids.isEmpty else { return }
         try state.withLock { state in
-            if state.markDeliveredFailures > 0 {
-                state.markDeliveredFailures -= 1
-                throw WriteFailed()
-            }
+            try state.failIfAsked()
             for id in ids where state.outbox[id] != nil {
                 state.delivered.insert(id)
                 state.deliveredAt[id] = state.deliveredAt[id] ?? at
@@ -330,7 +334,8 @@ public final class MemoryJobStore: JobStore {
     }
 
     public func markAttemptFailed(_ id: String, error: String, nextAttempt: Timestamp?) async throws {
-        state.withLock { state in
+        try state.withLock { state in
+            try state.failIfAsked()
             guard state.outbox[id] != nil, !state.delivered.contains(id), !state.dead.contains(id) else { return }
             state.outbox[id]?.attempts += 1
             state.outbox[id]?.lastError = error

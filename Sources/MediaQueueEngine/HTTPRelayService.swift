@@ -103,7 +103,7 @@ public struct HTTPRelayService: Service {
         await withDiscardingTaskGroup { group in
             var lastFullRead: Timestamp?
             while !Task.isShuttingDownGracefully && !Task.isCancelled {
-                await record(flights.takeFinished())
+                await record(flights.takeFinished(), retryingInto: flights)
                 // The outbox is read when there is room for what it holds: when idle, when an
                 // endpoint's queue is half empty, and on the poll timer, which also looks past
                 // full endpoints for others (new endpoints, retries). Reading after every finished
@@ -205,55 +205,75 @@ public struct HTTPRelayService: Service {
         }
     }
 
-    /// Writes the results of finished requests to the store.
-    func record(_ finished: [Flights.Finished]) async {
+    /// Writes the results of finished requests to the store. A result the store refuses is
+    /// kept and written with the next ones: a delivery left unrecorded would be sent again once
+    /// its lease ends.
+    func record(_ finished: [Flights.Finished], retryingInto flights: Flights? = nil) async {
         guard !finished.isEmpty else { return }
         let now = time.now
-        let delivered = finished.filter { $0.outcome == .delivered }.map(\.entry.id)
+        for item in finished where !item.reported { report(item, now: now) }
+        var unrecorded: [Flights.Finished] = []
+        let delivered = finished.filter { $0.outcome == .delivered }
         do {
-            try await store.markDelivered(delivered, at: now)
+            if !delivered.isEmpty { try await store.markDelivered(delivered.map(\.entry.id), at: now) }
         } catch {
-            // Delivered but not recorded: sent again when the lease ends, with the same webhook-id.
-            logger.error("HTTP relay could not record deliveries", metadata: ["error": "\(error)"])
+            logger.error("HTTP relay could not record deliveries; it will try again", metadata: ["error": "\(error)", "deliveries": "\(delivered.count)"])
+            unrecorded += delivered
         }
         var released: [String] = []
         for item in finished {
-            let entry = item.entry
-            let metadata: Logger.Metadata = ["event.id": "\(entry.id)", "job.id": "\(entry.jobID)", "callback.endpoint": "\(entry.endpoint)"]
-            let error: String
-            let next: Timestamp?
             switch item.outcome {
             case .delivered:
-                metrics.callbackAttempt(.url)
                 continue
             case .cancelled:
-                released.append(entry.id)
-                continue
-            case .gone(let reason):
-                error = reason
-                next = nil
-            case .retry(let reason, let retryAfter):
-                error = reason
-                next = options.retrySchedule.nextAttempt(after: entry.attempts + 1, now: now).map { scheduled in
-                    retryAfter.map { now + min($0, options.maxRetryAfter) } ?? scheduled
+                released.append(item.entry.id)
+            case .gone(let error), .retry(let error, _):
+                do {
+                    try await store.markAttemptFailed(item.entry.id, error: error, nextAttempt: nextAttempt(after: item, now: now))
+                } catch {
+                    logger.error("HTTP relay could not record a failed delivery; it will try again", metadata: ["error": "\(error)"])
+                    unrecorded.append(item)
                 }
-            }
-            metrics.callbackAttempt(.url, failed: true, dead: next == nil)
-            if next == nil {
-                logger.error("callback delivery is dead", metadata: metadata.merging(["error": "\(error)", "attempts": "\(entry.attempts + 1)"]) { $1 })
-            } else {
-                logger.warning("callback delivery failed; it will be retried", metadata: metadata.merging(["error": "\(error)"]) { $1 })
-            }
-            do {
-                try await store.markAttemptFailed(entry.id, error: error, nextAttempt: next)
-            } catch {
-                logger.error("HTTP relay could not record a failed delivery", metadata: ["error": "\(error)"])
             }
         }
         if !released.isEmpty {
             // Interrupted by shutdown: due again at once rather than when the lease ends.
             let leaseEnd = finished.map(\.leaseUntil).max() ?? now
             _ = try? await store.deferOutbox(released, dueBy: leaseEnd, until: now)
+        }
+        flights?.retry(unrecorded.map { Flights.Finished(entry: $0.entry, outcome: $0.outcome, leaseUntil: $0.leaseUntil, reported: true) })
+    }
+
+    /// When a failed attempt's delivery is tried next; nil: it is dead.
+    private func nextAttempt(after item: Flights.Finished, now: Timestamp) -> Timestamp? {
+        guard case .retry(_, let retryAfter) = item.outcome else { return nil }
+        return options.retrySchedule.nextAttempt(after: item.entry.attempts + 1, now: now).map { scheduled in
+            retryAfter.map { now + min($0, options.maxRetryAfter) } ?? scheduled
+        }
+    }
+
+    /// Logs and counts one attempt's outcome, once, however often its recording is tried.
+    private func report(_ item: Flights.Finished, now: Timestamp) {
+        let entry = item.entry
+        let error: String
+        switch item.outcome {
+        case .delivered:
+            metrics.callbackAttempt(.url)
+            return
+        case .cancelled:
+            return
+        case .gone(let reason), .retry(let reason, _):
+            error = reason
+        }
+        let dead = nextAttempt(after: item, now: now) == nil
+        metrics.callbackAttempt(.url, failed: true, dead: dead)
+        let metadata: Logger.Metadata = [
+            "event.id": "\(entry.id)", "job.id": "\(entry.jobID)", "callback.endpoint": "\(entry.endpoint)", "error": "\(error)",
+        ]
+        if dead {
+            logger.error("callback delivery is dead", metadata: metadata.merging(["attempts": "\(entry.attempts + 1)"]) { $1 })
+        } else {
+            logger.warning("callback delivery failed; it will be retried", metadata: metadata)
         }
     }
 }
@@ -299,6 +319,8 @@ final class Flights: Sendable {
         var entry: OutboxEntry
         var outcome: HTTPDeliveryOutcome
         var leaseUntil: Timestamp
+        /// Logged and counted already (its recording failed before).
+        var reported = false
     }
 
     private struct State {
@@ -393,6 +415,12 @@ final class Flights: Sendable {
             state.ids.remove(result.entry.id)
             state.finished.append(result)
         }
+    }
+
+    /// Results the store refused, written again with the next ones.
+    func retry(_ unrecorded: [Finished]) {
+        guard !unrecorded.isEmpty else { return }
+        state.withLock { $0.finished.insert(contentsOf: unrecorded, at: 0) }
     }
 
     func takeFinished() -> [Finished] {

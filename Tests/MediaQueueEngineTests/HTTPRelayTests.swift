@@ -163,6 +163,36 @@ import Testing
         #expect(receiver.requests.last?.headers["webhook-id"] == entry.id)
     }
 
+    @Test func aDeliveryTheStoreFailedToRecordIsRecordedAtTheNextTryAndNotSentAgain() async throws {
+        let receiver = try TestHTTPReceiver()
+        store.failNextRecordings(1)
+        let entry = try await enqueue(receiver.url())
+        // A clock the test does not move: the delivery's lease never ends, so only the relay's
+        // own second write can record it.
+        let relay = startRelay(time: ManualTimeSource(SystemTimeSource().now))
+        defer { relay.cancel() }
+
+        try await eventually("the failed write") { store.recordingFailuresLeft == 0 }
+        try await eventually("the delivery to be recorded") { try await isDelivered(entry.id) }
+        #expect(receiver.requests.map { $0.headers["webhook-id"] } == [entry.id])
+    }
+
+    @Test func aFailedAttemptTheStoreFailedToRecordIsRecordedAtTheNextTry() async throws {
+        let receiver = try TestHTTPReceiver { _, _ in .status(500, body: "busy") }
+        store.failNextRecordings(1)
+        let entry = try await enqueue(receiver.url())
+        let clock = ManualTimeSource(SystemTimeSource().now)
+        let relay = startRelay(schedule: [.seconds(30)], time: clock)
+        defer { relay.cancel() }
+
+        try await eventually("the failed write") { store.recordingFailuresLeft == 0 }
+        try await eventually("the failed attempt to be recorded") { try await stored(entry.id)?.attempts == 1 }
+        let recorded = try #require(try await stored(entry.id))
+        #expect(recorded.lastError == "HTTP 500: busy")
+        #expect(recorded.nextAttempt > clock.now)
+        #expect(receiver.requests.count == 1)
+    }
+
     @Test func aReceiverThatIsDownThenBackGetsTheDelivery() async throws {
         // Reserved, not merely free: a port given back could be taken meanwhile by any of the
         // machine's connections, and the relay would then reach that instead of a refusal.

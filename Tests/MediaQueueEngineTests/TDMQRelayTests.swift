@@ -111,12 +111,12 @@ import Testing
     /// A delivery the store failed to record is written again after a poll interval while its
     /// lease runs, instead of being left to go out a second time when the lease ends.
     @Test func aDeliveryTheStoreFailedToRecordIsRecordedAtTheNextTry() async throws {
-        store.failNextMarkDelivered(1)
+        store.failNextRecordings(1)
         let entry = try #require(try await enqueue(target: .mq(mode: .queue, name: "job-events", region: "")).first)
         let relay = startRelay()
         defer { relay.cancel() }
         _ = try await broker.wait { $0.messages(in: "job-events").first }
-        try await eventually("the failed write") { store.markDeliveredFailuresLeft == 0 }
+        try await eventually("the failed write") { store.recordingFailuresLeft == 0 }
         // The recorder pauses beside the relay's poll wait; then time moves on by one poll.
         await clock.sleepers(atLeast: 2)
         clock.advance(by: .milliseconds(250))
