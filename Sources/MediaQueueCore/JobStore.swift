@@ -89,9 +89,13 @@ public protocol JobStore: DefinitionStore, RunStore {
 
     func markDelivered(_ ids: [String], at: Timestamp) async throws
 
-    /// Records a failed attempt on a pending delivery (one delivered meanwhile, by another relay,
-    /// stays delivered): retried at `nextAttempt`, or dead when it is nil.
-    func markAttemptFailed(_ id: String, error: String, nextAttempt: Timestamp?) async throws
+    /// Records a failed attempt on a pending delivery whose lease is still the caller's (its next
+    /// attempt is at most `leaseEnd`, the end of the lease the caller holds): retried at
+    /// `nextAttempt`, or dead when it is nil. Returns false and records nothing when the delivery
+    /// was delivered meanwhile or another relay took it after the caller's lease ended: that
+    /// relay's attempt is the one that counts, and its lease stands.
+    @discardableResult
+    func markAttemptFailed(_ id: String, error: String, nextAttempt: Timestamp?, leaseEnd: Timestamp) async throws -> Bool
 
     /// Deliveries matching `filter` that exhausted their attempts, oldest first.
     func deadOutbox(_ filter: DeliveryFilter, limit: Int) async throws -> [OutboxEntry]

@@ -333,10 +333,13 @@ public final class MemoryJobStore: JobStore {
         }
     }
 
-    public func markAttemptFailed(_ id: String, error: String, nextAttempt: Timestamp?) async throws {
+    @discardableResult
+    public func markAttemptFailed(_ id: String, error: String, nextAttempt: Timestamp?, leaseEnd: Timestamp) async throws -> Bool {
         try state.withLock { state in
             try state.failIfAsked()
-            guard state.outbox[id] != nil, !state.delivered.contains(id), !state.dead.contains(id) else { return }
+            guard let entry = state.outbox[id], !state.delivered.contains(id), !state.dead.contains(id), entry.nextAttempt <= leaseEnd else {
+                return false
+            }
             state.outbox[id]?.attempts += 1
             state.outbox[id]?.lastError = error
             if let nextAttempt {
@@ -344,6 +347,7 @@ public final class MemoryJobStore: JobStore {
             } else {
                 state.dead.insert(id)
             }
+            return true
         }
     }
 

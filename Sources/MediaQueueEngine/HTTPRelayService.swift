@@ -229,7 +229,10 @@ public struct HTTPRelayService: Service {
                 released.append(item.entry.id)
             case .gone(let error), .retry(let error, _):
                 do {
-                    try await store.markAttemptFailed(item.entry.id, error: error, nextAttempt: nextAttempt(after: item, now: now))
+                    let next = nextAttempt(after: item, now: now)
+                    if try await !store.markAttemptFailed(item.entry.id, error: error, nextAttempt: next, leaseEnd: item.leaseUntil) {
+                        logger.info("a failed delivery was not recorded: it was delivered or taken by another relay meanwhile", metadata: ["event.id": "\(item.entry.id)"])
+                    }
                 } catch {
                     logger.error("HTTP relay could not record a failed delivery; it will try again", metadata: ["error": "\(error)"])
                     unrecorded.append(item)

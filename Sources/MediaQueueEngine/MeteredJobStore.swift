@@ -147,8 +147,9 @@ public struct MeteredJobStore: JobStore {
         try await timed("markDelivered") { try await base.markDelivered(ids, at: at) }
     }
 
-    public func markAttemptFailed(_ id: String, error: String, nextAttempt: Timestamp?) async throws {
-        try await timed("markAttemptFailed") { try await base.markAttemptFailed(id, error: error, nextAttempt: nextAttempt) }
+    @discardableResult
+    public func markAttemptFailed(_ id: String, error: String, nextAttempt: Timestamp?, leaseEnd: Timestamp) async throws -> Bool {
+        try await timed("markAttemptFailed") { try await base.markAttemptFailed(id, error: error, nextAttempt: nextAttempt, leaseEnd: leaseEnd) }
     }
 
     public func deadOutbox(_ filter: DeliveryFilter, limit: Int) async throws -> [OutboxEntry] {

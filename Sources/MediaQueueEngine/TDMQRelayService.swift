@@ -82,7 +82,7 @@ public struct TDMQRelayService: Service {
 
     public func run() async throws {
         let declared = DeclaredDestinations()
-        let recorder = DeliveryRecorder(store: store, time: time, linger: options.recordLinger, retryPause: options.pollInterval, logger: logger)
+        let recorder = DeliveryRecorder(store: store, time: time, linger: options.recordLinger, pollInterval: options.pollInterval, logger: logger)
         await withDiscardingTaskGroup { group in
             group.addTask { await recorder.run() }
             var lastRead: Timestamp?
@@ -159,8 +159,7 @@ public struct TDMQRelayService: Service {
                     await recordFailure(entry, error: "\(error)")
                 }
             }
-            let results = await publishHoldingLeases(ready, on: broker)
-            for (entry, result) in zip(ready, results) {
+            for (entry, result) in await publishHoldingLeases(ready, on: broker) {
                 switch result {
                 case .success:
                     metrics.callbackAttempt(.tdmq)
@@ -176,12 +175,24 @@ public struct TDMQRelayService: Service {
     /// Publishes `entries` and renews their leases while the broker has not confirmed them all:
     /// a broker that blocks its publishers (a resource alarm) can hold confirms back for longer
     /// than a lease, and another relay would otherwise take the deliveries and send them too.
-    func publishHoldingLeases(_ entries: [OutboxEntry], on broker: any MessageBroker) async -> [Result<Void, AMQPError>] {
-        await withTaskGroup(of: Void.self) { group in
+    /// Returns each entry, its `nextAttempt` the end of the lease the relay last held on it,
+    /// with its result.
+    func publishHoldingLeases(_ entries: [OutboxEntry], on broker: any MessageBroker) async -> [(OutboxEntry, Result<Void, AMQPError>)] {
+        await withTaskGroup(of: [Timestamp: [String]].self) { group in
             group.addTask { await renewLeases(of: entries) }
             let results = await broker.publish(batch: entries.map(message(for:)))
             group.cancelAll()
-            return results
+            var leaseEnds: [String: Timestamp] = [:]
+            for (end, ids) in await group.next() ?? [:] {
+                for id in ids { leaseEnds[id] = end }
+            }
+            // A lease this relay lost keeps its first end: the compare-and-set of a failure
+            // record on it fails either way.
+            return zip(entries, results).map { entry, result in
+                var held = entry
+                held.nextAttempt = leaseEnds[entry.id] ?? entry.nextAttempt
+                return (held, result)
+            }
         }
     }
 
@@ -189,9 +200,10 @@ public struct TDMQRelayService: Service {
     /// from now: first once a third of the shortest one has passed (a handed-off entry may come
     /// with little left), then every third of a lease. Each move is a compare-and-set on the lease
     /// end the relay holds, so a delivery another relay took since its lease ended stays with it.
-    private func renewLeases(of entries: [OutboxEntry]) async {
+    /// Returns the lease ends it holds when cancelled (those it lost are left out).
+    private func renewLeases(of entries: [OutboxEntry]) async -> [Timestamp: [String]] {
         var held = Dictionary(grouping: entries, by: \.nextAttempt).mapValues { $0.map(\.id) }
-        guard let firstEnd = held.keys.min() else { return }
+        guard let firstEnd = held.keys.min() else { return held }
         let left = Duration.milliseconds(firstEnd.milliseconds - time.now.milliseconds)
         var pause = max(.zero, left - options.lease * 2 / 3)
         while (try? await time.sleep(for: pause)) != nil {
@@ -202,9 +214,10 @@ public struct TDMQRelayService: Service {
                 do {
                     renewed[until, default: []] += try await store.deferOutbox(ids, dueBy: leaseEnd, until: until)
                 } catch {
-                    if Task.isCancelled { return }
-                    logger.warning("relay could not renew its leases; another relay may send these deliveries too when they end", metadata: ["error": "\(error)"])
+                    // Held as before: the lease may not have moved.
                     renewed[leaseEnd, default: []] += ids
+                    if Task.isCancelled { continue }
+                    logger.warning("relay could not renew its leases; another relay may send these deliveries too when they end", metadata: ["error": "\(error)"])
                 }
             }
             let lost = held.values.reduce(0) { $0 + $1.count } - renewed.values.reduce(0) { $0 + $1.count }
@@ -213,6 +226,7 @@ public struct TDMQRelayService: Service {
             }
             held = renewed
         }
+        return held
     }
 
     func message(for entry: OutboxEntry) -> AMQPOutgoingMessage {
@@ -230,7 +244,8 @@ public struct TDMQRelayService: Service {
     }
 
     /// Records the failed attempt, which also ends the relay's lease: the delivery is due again
-    /// at its next attempt, for any relay.
+    /// at its next attempt, for any relay. `entry.nextAttempt` is the end of the lease the relay
+    /// holds: a delivery another relay took since that lease ended is left to it.
     func recordFailure(_ entry: OutboxEntry, error: String) async {
         let next = options.retrySchedule.nextAttempt(after: entry.attempts + 1, now: time.now)
         metrics.callbackAttempt(.tdmq, failed: true, dead: next == nil)
@@ -240,7 +255,9 @@ public struct TDMQRelayService: Service {
             logger.warning("callback delivery failed; it will be retried", metadata: ["event.id": "\(entry.id)", "error": "\(error)"])
         }
         do {
-            try await store.markAttemptFailed(entry.id, error: error, nextAttempt: next)
+            if try await !store.markAttemptFailed(entry.id, error: error, nextAttempt: next, leaseEnd: entry.nextAttempt) {
+                logger.info("a failed delivery was not recorded: it was delivered or taken by another relay meanwhile", metadata: ["event.id": "\(entry.id)"])
+            }
         } catch {
             logger.error("relay could not record a failed delivery", metadata: ["error": "\(error)"])
         }
@@ -280,16 +297,17 @@ final class DeliveryRecorder: Sendable {
     private let store: any JobStore
     private let time: any TimeSource
     private let linger: Duration
-    private let retryPause: Duration
+    private let pollInterval: Duration
     private let logger: Logger
 
-    /// `linger`: how long to wait for more confirmed deliveries before a write; `retryPause`:
-    /// how long to wait after a failed write before the next.
-    init(store: any JobStore, time: any TimeSource, linger: Duration, retryPause: Duration, logger: Logger) {
+    /// `linger`: how long to wait for more confirmed deliveries before a write; `pollInterval`:
+    /// how long to wait after a failed write before the next, and the longest wait for work
+    /// without a signal.
+    init(store: any JobStore, time: any TimeSource, linger: Duration, pollInterval: Duration, logger: Logger) {
         self.store = store
         self.time = time
         self.linger = linger
-        self.retryPause = retryPause
+        self.pollInterval = pollInterval
         self.logger = logger
         wakeup = Wakeup(time: time)
     }
@@ -314,7 +332,7 @@ final class DeliveryRecorder: Sendable {
             }
             if ids.isEmpty {
                 if stopping || Task.isCancelled { return }
-                await wakeup.wait(upTo: .seconds(1))
+                await wakeup.wait(upTo: pollInterval)
                 // The events are out already: waiting a little to record more at once costs no
                 // latency anyone sees, and saves write transactions.
                 if linger > .zero && !state.withLock({ $0.stopping }) { try? await time.sleep(for: linger) }
@@ -336,7 +354,7 @@ final class DeliveryRecorder: Sendable {
                     return state.stopping
                 }
                 if stopping || Task.isCancelled { return }
-                try? await time.sleep(for: retryPause)
+                try? await time.sleep(for: pollInterval)
             }
         }
     }

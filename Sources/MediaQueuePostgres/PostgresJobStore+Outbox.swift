@@ -61,17 +61,21 @@ extension PostgresJobStore {
         }
     }
 
-    public func markAttemptFailed(_ id: String, error: String, nextAttempt: Timestamp?) async throws {
+    @discardableResult
+    public func markAttemptFailed(_ id: String, error: String, nextAttempt: Timestamp?, leaseEnd: Timestamp) async throws -> Bool {
         try await transaction { connection in
             let update: PostgresQuery = if let nextAttempt {
                 """
                 UPDATE outbox SET attempts = attempts + 1, last_error = \(error), next_attempt = \(nextAttempt.milliseconds)
-                WHERE id = \(id) AND status = 'pending'
+                WHERE id = \(id) AND status = 'pending' AND next_attempt <= \(leaseEnd.milliseconds) RETURNING id
                 """
             } else {
-                "UPDATE outbox SET attempts = attempts + 1, last_error = \(error), status = 'dead' WHERE id = \(id) AND status = 'pending'"
+                """
+                UPDATE outbox SET attempts = attempts + 1, last_error = \(error), status = 'dead'
+                WHERE id = \(id) AND status = 'pending' AND next_attempt <= \(leaseEnd.milliseconds) RETURNING id
+                """
             }
-            try await connection.run(update, logger: logger)
+            return try await !connection.rows(update, logger: logger).isEmpty
         }
     }
 

@@ -69,19 +69,24 @@ extension SQLiteJobStore {
         }
     }
 
-    public func markAttemptFailed(_ id: String, error: String, nextAttempt: Timestamp?) async throws {
+    @discardableResult
+    public func markAttemptFailed(_ id: String, error: String, nextAttempt: Timestamp?, leaseEnd: Timestamp) async throws -> Bool {
         try await transaction { db in
             if let nextAttempt {
                 try db.execute(
-                    sql: "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt = ? WHERE id = ? AND status = 'pending'",
-                    arguments: [error, nextAttempt.milliseconds, id]
+                    sql: """
+                        UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt = ?
+                        WHERE id = ? AND status = 'pending' AND next_attempt <= ?
+                        """,
+                    arguments: [error, nextAttempt.milliseconds, id, leaseEnd.milliseconds]
                 )
             } else {
                 try db.execute(
-                    sql: "UPDATE outbox SET attempts = attempts + 1, last_error = ?, status = 'dead' WHERE id = ? AND status = 'pending'",
-                    arguments: [error, id]
+                    sql: "UPDATE outbox SET attempts = attempts + 1, last_error = ?, status = 'dead' WHERE id = ? AND status = 'pending' AND next_attempt <= ?",
+                    arguments: [error, id, leaseEnd.milliseconds]
                 )
             }
+            return db.changesCount == 1
         }
     }
 

@@ -212,7 +212,7 @@ import Testing
                 nextAttempt: now, createdAt: now + .seconds(index)
             )
             #expect(try await store.finish(claimed, owner: "n", outbox: [entry]))
-            try await store.markAttemptFailed(entry.id, error: "HTTP 410 Gone", nextAttempt: nil)
+            try await store.markAttemptFailed(entry.id, error: "HTTP 410 Gone", nextAttempt: nil, leaseEnd: entry.nextAttempt)
             entries.append(entry)
         }
         let ids = entries.map(\.id)

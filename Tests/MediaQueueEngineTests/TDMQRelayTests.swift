@@ -152,6 +152,28 @@ import Testing
         #expect(broker.snapshot.messages(in: "job-events").count == entries.count)
     }
 
+    /// The failure of a publish the relay held its lease on for a while is recorded against the
+    /// renewed lease, not the one it was read with (which the store no longer holds).
+    @Test func aPublishThatFailsAfterItsLeaseWasRenewedIsRecordedAsAFailedAttempt() async throws {
+        let entry = try #require(try await enqueue(target: .mq(mode: .queue, name: "job-events", region: "")).first)
+        broker.blockPublishers(true)
+        let relay = startRelay()
+        defer { relay.cancel() }
+        try await broker.wait { $0.blockedPublishes == 1 ? () : nil }
+        // The renewal's wait and the recorder's.
+        await clock.sleepers(atLeast: 2)
+        clock.advance(by: .seconds(5))
+        let renewedAt = clock.now
+        try await eventually("the lease renewed") { store.outboxEntry(id: entry.id)?.nextAttempt == renewedAt + .seconds(15) }
+
+        broker.refusePublishes { _ in true }
+        broker.blockPublishers(false)
+        try await eventually("the failed attempt recorded") { store.outboxEntry(id: entry.id)?.attempts == 1 }
+        let failed = try #require(store.outboxEntry(id: entry.id))
+        #expect(failed.lastError != nil)
+        #expect(failed.nextAttempt == renewedAt + .seconds(5), "due again on the retry schedule, not when the lease would have ended")
+    }
+
     /// A handed-off delivery may reach a publish with little of its lease left; the first
     /// renewal comes when a third of that lease has passed, here at once, not a third of a full
     /// lease later.

@@ -67,7 +67,9 @@ final class CrashAfterFirstCommitStore: JobStore, @unchecked Sendable {
     func jobs(_ query: JobQuery) async throws -> [Job] { try await base.jobs(query) }
     func dueOutbox(_ channel: NotifyConfig.Channel, now: Timestamp, limit: Int) async throws -> [OutboxEntry] { try await base.dueOutbox(channel, now: now, limit: limit) }
     func markDelivered(_ ids: [String], at: Timestamp) async throws { try await base.markDelivered(ids, at: at) }
-    func markAttemptFailed(_ id: String, error: String, nextAttempt: Timestamp?) async throws { try await base.markAttemptFailed(id, error: error, nextAttempt: nextAttempt) }
+    func markAttemptFailed(_ id: String, error: String, nextAttempt: Timestamp?, leaseEnd: Timestamp) async throws -> Bool {
+        try await base.markAttemptFailed(id, error: error, nextAttempt: nextAttempt, leaseEnd: leaseEnd)
+    }
     func queueStatistics(bucket: String?) async throws -> [QueueStatistics] { try await base.queueStatistics(bucket: bucket) }
     func outboxStatistics() async throws -> OutboxStatistics { try await base.outboxStatistics() }
     func deadOutbox(_ filter: DeliveryFilter, limit: Int) async throws -> [OutboxEntry] { try await base.deadOutbox(filter, limit: limit) }

@@ -33,8 +33,8 @@ import Testing
         let now = SystemTimeSource().now
         let ended = try await endedJobs(store, queue, count: 3, target: .url("http://example.invalid/cb"), start: now)
         try await store.markDelivered([ended[0].1.id], at: now + .seconds(1))
-        try await store.markAttemptFailed(ended[1].1.id, error: "HTTP 410 Gone", nextAttempt: nil)
-        try await store.markAttemptFailed(ended[2].1.id, error: "HTTP 500", nextAttempt: now + .seconds(30))
+        try await store.markAttemptFailed(ended[1].1.id, error: "HTTP 410 Gone", nextAttempt: nil, leaseEnd: ended[1].1.nextAttempt)
+        try await store.markAttemptFailed(ended[2].1.id, error: "HTTP 500", nextAttempt: now + .seconds(30), leaseEnd: ended[2].1.nextAttempt)
 
         let first = try await store.deliveries(of: ended[0].0)
         #expect(first.map(\.entry.id) == [ended[0].1.id])
@@ -57,7 +57,7 @@ import Testing
         let start = SystemTimeSource().now
         let here = try await endedJobs(store, queue, count: 3, target: .url("http://a.example:8080/cb"), start: start)
         let there = try await endedJobs(store, other, count: 2, target: .url("http://b.example/cb"), start: start + .seconds(10))
-        for (_, entry) in here + there { try await store.markAttemptFailed(entry.id, error: "gone", nextAttempt: nil) }
+        for (_, entry) in here + there { try await store.markAttemptFailed(entry.id, error: "gone", nextAttempt: nil, leaseEnd: entry.nextAttempt) }
 
         func dead(_ filter: DeliveryFilter) async throws -> [String] { try await store.deadOutbox(filter, limit: 100).map(\.id) }
         #expect(try await dead(DeliveryFilter()) == (here + there).map(\.1.id))

@@ -263,10 +263,10 @@ func submitOne(_ store: any JobStore, _ job: Job, key: String? = nil) async thro
         #expect(due.first?.target == target.destination)
         #expect(try await store.dueOutbox(.url, now: now, limit: 10).isEmpty)
 
-        try await store.markAttemptFailed(entry.id, error: "broker down", nextAttempt: now + .seconds(5))
+        try await store.markAttemptFailed(entry.id, error: "broker down", nextAttempt: now + .seconds(5), leaseEnd: entry.nextAttempt)
         #expect(try await store.dueOutbox(.tdmq, now: now, limit: 10).isEmpty)
         #expect(try await store.dueOutbox(.tdmq, now: now + .seconds(5), limit: 10).first?.attempts == 1)
-        try await store.markAttemptFailed(entry.id, error: "still down", nextAttempt: nil)
+        try await store.markAttemptFailed(entry.id, error: "still down", nextAttempt: nil, leaseEnd: now + .seconds(5))
         #expect(try await store.deadOutbox(limit: 10).first?.lastError == "still down")
         #expect(try await store.dueOutbox(.tdmq, now: now + .seconds(3600), limit: 10).isEmpty)
         #expect(try await store.redriveDead(now: now) == 1)

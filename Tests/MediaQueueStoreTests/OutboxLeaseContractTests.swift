@@ -54,14 +54,36 @@ import Testing
         let until = Self.now + .seconds(60)
         _ = try await store.leaseOutbox(.tdmq, now: Self.now, until: until, limit: 10)
 
-        try await store.markAttemptFailed(entries[0].id, error: "broker down", nextAttempt: Self.now + .seconds(5))
+        #expect(try await store.markAttemptFailed(entries[0].id, error: "broker down", nextAttempt: Self.now + .seconds(5), leaseEnd: until))
         try await store.markDelivered([entries[1].id], at: Self.now)
         let retried = try await store.leaseOutbox(.tdmq, now: Self.now + .seconds(5), until: until, limit: 10)
         #expect(retried.map(\.id) == [entries[0].id], "due at its next attempt; the delivered one never again")
         #expect(retried.first?.attempts == 1)
         // A relay whose lease ended records its failure after another relay delivered it.
-        try await store.markAttemptFailed(entries[1].id, error: "late", nextAttempt: nil)
+        #expect(try await !store.markAttemptFailed(entries[1].id, error: "late", nextAttempt: nil, leaseEnd: until))
         #expect(try await store.deadOutbox(limit: 10).isEmpty, "a delivered delivery stays delivered")
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func aFailureRecordedAfterTheLeaseWasTakenOverLeavesTheNewLeaseAlone(_ kind: StoreKind) async throws {
+        let store = try await kind.make()
+        let entry = try #require(try await deliveries(store, count: 1).first)
+        let firstLease = Self.now + .seconds(60)
+        _ = try await store.leaseOutbox(.tdmq, now: Self.now, until: firstLease, limit: 10)
+        // The first relay was held up past its lease; a second took the delivery.
+        let secondLease = firstLease + .seconds(60)
+        #expect(try await store.leaseOutbox(.tdmq, now: firstLease, until: secondLease, limit: 10).map(\.id) == [entry.id])
+
+        // The first relay's failure comes in late: the second relay's lease stands, and no third
+        // relay can take the delivery while the second may still be sending it.
+        #expect(try await !store.markAttemptFailed(entry.id, error: "late", nextAttempt: firstLease + .seconds(1), leaseEnd: firstLease))
+        #expect(try await store.leaseOutbox(.tdmq, now: secondLease - .milliseconds(1), until: secondLease + .seconds(60), limit: 10).isEmpty)
+        #expect(try await !store.markAttemptFailed(entry.id, error: "late", nextAttempt: nil, leaseEnd: firstLease))
+        #expect(try await store.deadOutbox(limit: 10).isEmpty)
+        // The second relay's own failure counts.
+        #expect(try await store.markAttemptFailed(entry.id, error: "broker down", nextAttempt: secondLease + .seconds(5), leaseEnd: secondLease))
+        let retried = try await store.leaseOutbox(.tdmq, now: secondLease + .seconds(5), until: secondLease + .seconds(65), limit: 10)
+        #expect(retried.map(\.attempts) == [1])
     }
 
     @Test(.timeLimit(.minutes(5)), arguments: StoreKind.allCases)

@@ -27,7 +27,7 @@ import Testing
             #expect(try await store.finish(job, owner: "n", outbox: [entry]))
         }
         try await store.markDelivered([entries["delivered"]!.id, entries["endedLater"]!.id, entries["taskOfARunningRun"]!.id], at: now)
-        try await store.markAttemptFailed(entries["dead"]!.id, error: "receiver gone", nextAttempt: nil)
+        try await store.markAttemptFailed(entries["dead"]!.id, error: "receiver gone", nextAttempt: nil, leaseEnd: entries["dead"]!.nextAttempt)
 
         let flow = RunContractTests().run(queue)
         let ended = try await store.createRun(flow, jobs: [])

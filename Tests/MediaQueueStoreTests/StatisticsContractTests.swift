@@ -73,8 +73,8 @@ import Testing
         #expect(try await store.outboxStatistics() == OutboxStatistics(pending: [.tdmq: 1, .url: 3]))
 
         try await store.markDelivered([entries[0].id], at: Self.now)
-        try await store.markAttemptFailed(entries[1].id, error: "HTTP 410 Gone", nextAttempt: nil)
-        try await store.markAttemptFailed(entries[2].id, error: "HTTP 500", nextAttempt: Self.now + .seconds(5))
+        try await store.markAttemptFailed(entries[1].id, error: "HTTP 410 Gone", nextAttempt: nil, leaseEnd: entries[1].nextAttempt)
+        try await store.markAttemptFailed(entries[2].id, error: "HTTP 500", nextAttempt: Self.now + .seconds(5), leaseEnd: entries[2].nextAttempt)
         #expect(try await store.outboxStatistics() == OutboxStatistics(pending: [.url: 2], dead: [.url: 1]))
 
         #expect(try await store.redriveDead(now: Self.now) == 1)
