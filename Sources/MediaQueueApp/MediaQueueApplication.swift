@@ -232,7 +232,7 @@ public struct MediaQueueApplication: Sendable {
             }
             services.append(WorkflowService(
                 runner: runner, store: store, storage: storage, endedRuns: endedRuns,
-                arrivalGrace: .seconds(configuration.workflowArrivalGraceSeconds), logger: logger
+                options: WorkflowServiceOptions(arrivalGrace: .seconds(configuration.workflowArrivalGraceSeconds)), logger: logger
             ))
         }
         if configuration.roles.contains(.relay), let regions {

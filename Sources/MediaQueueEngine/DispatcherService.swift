@@ -21,6 +21,8 @@ public struct DispatcherOptions: Sendable {
     public var pollInterval: Duration
     /// On shutdown, how long running jobs may take to finish before they are stopped and handed back.
     public var drainTimeout: Duration
+    /// While draining, how often the dispatcher looks whether every running job has ended.
+    public var drainPollInterval: Duration
     /// The shortest time between two claims: jobs ending one by one would otherwise cost a claim
     /// transaction each; waiting this long lets one claim take them all.
     public var claimInterval: Duration
@@ -38,7 +40,7 @@ public struct DispatcherOptions: Sendable {
     public init(
         owner: String, storage: any ObjectStorage, downloader: (any InputDownloader)? = nil, maxRunningJobs: Int = 16, leaseDuration: Duration = .seconds(60),
         housekeepingInterval: Duration = .seconds(1), pollInterval: Duration = .milliseconds(250),
-        drainTimeout: Duration = .seconds(30), claimInterval: Duration = .milliseconds(2),
+        drainTimeout: Duration = .seconds(30), drainPollInterval: Duration = .milliseconds(100), claimInterval: Duration = .milliseconds(2),
         completionBatchSize: Int = 500, completionLinger: Duration = .milliseconds(3), maxAttempts: Int = 3
     ) {
         self.maxAttempts = maxAttempts
@@ -53,6 +55,7 @@ public struct DispatcherOptions: Sendable {
         self.housekeepingInterval = housekeepingInterval
         self.pollInterval = pollInterval
         self.drainTimeout = drainTimeout
+        self.drainPollInterval = drainPollInterval
     }
 }
 
@@ -180,7 +183,7 @@ public struct DispatcherService: Service {
     private func drain(_ running: RunningJobs) async {
         let deadline = time.now + options.drainTimeout
         while running.count > 0 && time.now < deadline {
-            await handle.claimWakeup.wait(upTo: .milliseconds(100))
+            await handle.claimWakeup.wait(upTo: options.drainPollInterval)
         }
         running.stopAll(.shutdown)
     }

@@ -30,6 +30,8 @@ public struct IntakeOptions: Sendable {
     /// consuming again after the broker ended the consumer, and the first of the doubling pauses
     /// after a declare the connection dropped under.
     public var retryPause: Duration
+    /// The longest of those doubling pauses.
+    public var longestRetryPause: Duration
 
     public enum QueueType: String, Sendable, CaseIterable {
         case classic, quorum
@@ -38,8 +40,10 @@ public struct IntakeOptions: Sendable {
     public init(
         queue: String = "mediaqueue.jobs", deadLetterQueue: String = "mediaqueue.jobs.dead", queueType: QueueType = .classic, prefetch: UInt16 = 500,
         batchSize: Int = 250, linger: Duration = .milliseconds(5), defaultBucket: String,
-        idempotencyWindow: Duration = .seconds(24 * 3600), purgeInterval: Duration = .seconds(3600), retryPause: Duration = .seconds(1)
+        idempotencyWindow: Duration = .seconds(24 * 3600), purgeInterval: Duration = .seconds(3600), retryPause: Duration = .seconds(1),
+        longestRetryPause: Duration = .seconds(30)
     ) {
+        self.longestRetryPause = longestRetryPause
         self.idempotencyWindow = idempotencyWindow
         self.purgeInterval = purgeInterval
         self.retryPause = retryPause
@@ -140,7 +144,7 @@ public struct IntakeService: Service {
     /// Declares the queues and consumes the intake queue; nil once the service shuts down. Both
     /// wait for a broker that is not there; one that drops the connection meanwhile (a quorum
     /// queue that could not start in time closes it) is asked again after a pause that doubles up
-    /// to `longestSubscribePause`. What the broker refuses (a queue that exists with other
+    /// to `longestRetryPause`. What the broker refuses (a queue that exists with other
     /// arguments, no permission) is thrown: asking again would not change it.
     private func subscribe() async throws -> (any MessageConsumer)? {
         var next = options.retryPause
@@ -159,11 +163,9 @@ public struct IntakeService: Service {
                 )
             }
             guard await pause(next) else { return nil }
-            next = min(next * 2, max(options.retryPause, Self.longestSubscribePause))
+            next = min(next * 2, max(options.retryPause, options.longestRetryPause))
         }
     }
-
-    private static let longestSubscribePause = Duration.seconds(30)
 
     /// Waits `duration` on the injected clock; false if the service shuts down first.
     private func pause(_ duration: Duration) async -> Bool {

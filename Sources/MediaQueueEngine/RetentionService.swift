@@ -10,11 +10,14 @@ public struct RetentionOptions: Sendable {
     public var interval: Duration
     /// Records of each kind removed per transaction, so other writers wait at most one batch.
     public var batchSize: Int
+    /// Running workflow runs read per store call while looking for the tasks they still need.
+    public var runsPageSize: Int
 
-    public init(retention: Duration, interval: Duration = .seconds(3600), batchSize: Int = 1000) {
+    public init(retention: Duration, interval: Duration = .seconds(3600), batchSize: Int = 1000, runsPageSize: Int = 100) {
         self.retention = retention
         self.interval = interval
         self.batchSize = batchSize
+        self.runsPageSize = runsPageSize
     }
 }
 
@@ -80,9 +83,9 @@ public struct RetentionService: Service {
         var jobs: Set<JobID> = []
         var after: Int64 = 0
         while true {
-            let page = try await store.runningRuns(after: after, limit: WorkflowService.pageSize)
+            let page = try await store.runningRuns(after: after, limit: options.runsPageSize)
             for run in page { jobs.formUnion(run.tasks.compactMap(\.jobID)) }
-            guard page.count == WorkflowService.pageSize, let last = page.last else { return jobs }
+            guard page.count == options.runsPageSize, let last = page.last else { return jobs }
             after = last.sequence
         }
     }

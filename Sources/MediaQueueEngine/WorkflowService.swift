@@ -3,6 +3,22 @@ public import MediaQueueCore
 public import ServiceLifecycle
 import Synchronization
 
+/// Settings of the workflow service.
+public struct WorkflowServiceOptions: Sendable {
+    /// How often every running run is looked at, and the uploads a crash interrupted replayed.
+    public var scanInterval: Duration
+    /// How old an upload's arrival must be before it is replayed (its upload may still be in progress before).
+    public var arrivalGrace: Duration
+    /// Runs read per store call while looking through the running ones.
+    public var pageSize: Int
+
+    public init(scanInterval: Duration = .seconds(10), arrivalGrace: Duration = .seconds(300), pageSize: Int = 100) {
+        self.scanInterval = scanInterval
+        self.arrivalGrace = arrivalGrace
+        self.pageSize = pageSize
+    }
+}
+
 /// Moves workflow runs on with `WorkflowRunner.advance`, which starts what a run's ended jobs
 /// made ready and announces the runs that ended: at once for the runs whose jobs this node's
 /// dispatcher ended (`RunsToAdvance`), and every `scanInterval` for every running run (jobs ended
@@ -15,43 +31,36 @@ public struct WorkflowService: Service {
     let store: any JobStore
     let storage: any ObjectStorage
     let endedRuns: RunsToAdvance
-    /// How often every running run is looked at, and the uploads a crash interrupted replayed.
-    let scanInterval: Duration
+    let options: WorkflowServiceOptions
     let time: any TimeSource
-    /// How old an upload's arrival must be before it is replayed (its upload may still be in progress before).
-    let arrivalGrace: Duration
     let logger: Logger
 
-    /// Runs read per store call while looking through the running ones.
-    static let pageSize = 100
-
     public init(
-        runner: WorkflowRunner, store: any JobStore, storage: any ObjectStorage, endedRuns: RunsToAdvance, scanInterval: Duration = .seconds(10),
-        arrivalGrace: Duration = .seconds(300), time: any TimeSource = SystemTimeSource(), logger: Logger
+        runner: WorkflowRunner, store: any JobStore, storage: any ObjectStorage, endedRuns: RunsToAdvance,
+        options: WorkflowServiceOptions = WorkflowServiceOptions(), time: any TimeSource = SystemTimeSource(), logger: Logger
     ) {
         self.time = time
         self.runner = runner
         self.store = store
         self.storage = storage
-        self.arrivalGrace = arrivalGrace
+        self.options = options
         self.endedRuns = endedRuns
-        self.scanInterval = scanInterval
         self.logger = logger
     }
 
     public func run() async throws {
         var lastScan: Timestamp?
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            if let last = lastScan, time.now < last + scanInterval {
+            if let last = lastScan, time.now < last + options.scanInterval {
                 await advance(endedRuns.take())
                 // A shutdown ends the wait: stopping should not take up to a scan interval.
-                let timeout = Duration.milliseconds((last + scanInterval).milliseconds - time.now.milliseconds)
+                let timeout = Duration.milliseconds((last + options.scanInterval).milliseconds - time.now.milliseconds)
                 await cancelWhenGracefulShutdown { [endedRuns] in await endedRuns.wait(upTo: timeout) }
                 continue
             }
             _ = endedRuns.take()  // the scan looks at them too
             do {
-                for (arrival, error) in try await runner.replayArrivals(olderThan: arrivalGrace, storage: storage) {
+                for (arrival, error) in try await runner.replayArrivals(olderThan: options.arrivalGrace, storage: storage) {
                     logger.error("cannot start the workflow runs of an upload", metadata: [
                         "bucket": "\(arrival.bucket)", "object": "\(arrival.key)", "error": "\(error)",
                     ])
@@ -83,7 +92,7 @@ public struct WorkflowService: Service {
         while !Task.isCancelled {
             let page: [WorkflowRun]
             do {
-                page = try await store.runningRuns(after: after, limit: Self.pageSize)
+                page = try await store.runningRuns(after: after, limit: options.pageSize)
             } catch {
                 logger.error("cannot read the running workflow runs", metadata: ["error": "\(error)"])
                 return
@@ -95,7 +104,7 @@ public struct WorkflowService: Service {
                     logger.error("cannot advance a workflow run", metadata: ["run.id": "\(run.id)", "error": "\(error)"])
                 }
             }
-            guard page.count == Self.pageSize, let last = page.last else { return }
+            guard page.count == options.pageSize, let last = page.last else { return }
             after = last.sequence
         }
     }

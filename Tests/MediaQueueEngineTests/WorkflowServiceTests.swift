@@ -60,7 +60,7 @@ import Testing
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         let service = WorkflowService(
-            runner: runner, store: store, storage: ObjectsStub(), endedRuns: endedRuns, scanInterval: .seconds(10), time: clock, logger: logger
+            runner: runner, store: store, storage: ObjectsStub(), endedRuns: endedRuns, options: WorkflowServiceOptions(scanInterval: .seconds(10)), time: clock, logger: logger
         )
         let task = Task { try await service.run() }
         defer { task.cancel() }
@@ -87,7 +87,7 @@ import Testing
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         let service = WorkflowService(
-            runner: try await runner(), store: store, storage: ObjectsStub(), endedRuns: RunsToAdvance(time: clock), scanInterval: .seconds(10),
+            runner: try await runner(), store: store, storage: ObjectsStub(), endedRuns: RunsToAdvance(time: clock), options: WorkflowServiceOptions(scanInterval: .seconds(10)),
             time: clock, logger: logger
         )
         let group = ServiceGroup(services: [service], logger: logger)
