@@ -178,14 +178,12 @@ public struct TDMQRelayService: Service {
     /// Returns each entry, its `nextAttempt` the end of the lease the relay last held on it,
     /// with its result.
     func publishHoldingLeases(_ entries: [OutboxEntry], on broker: any MessageBroker) async -> [(OutboxEntry, Result<Void, AMQPError>)] {
-        await withTaskGroup(of: [Timestamp: [String]].self) { group in
+        await withTaskGroup(of: [String: Timestamp].self) { group in
             group.addTask { await renewLeases(of: entries) }
             let results = await broker.publish(batch: entries.map(message(for:)))
             group.cancelAll()
-            var leaseEnds: [String: Timestamp] = [:]
-            for (end, ids) in await group.next() ?? [:] {
-                for id in ids { leaseEnds[id] = end }
-            }
+            let leaseEnds = await group.next() ?? [:]
+            guard !leaseEnds.isEmpty else { return Array(zip(entries, results)) }
             // A lease this relay lost keeps its first end: the compare-and-set of a failure
             // record on it fails either way.
             return zip(entries, results).map { entry, result in
@@ -200,10 +198,12 @@ public struct TDMQRelayService: Service {
     /// from now: first once a third of the shortest one has passed (a handed-off entry may come
     /// with little left), then every third of a lease. Each move is a compare-and-set on the lease
     /// end the relay holds, so a delivery another relay took since its lease ended stays with it.
-    /// Returns the lease ends it holds when cancelled (those it lost are left out).
-    private func renewLeases(of entries: [OutboxEntry]) async -> [Timestamp: [String]] {
+    /// Returns the lease ends it holds when cancelled by id, empty if it never renewed (those it
+    /// lost are left out).
+    private func renewLeases(of entries: [OutboxEntry]) async -> [String: Timestamp] {
         var held = Dictionary(grouping: entries, by: \.nextAttempt).mapValues { $0.map(\.id) }
-        guard let firstEnd = held.keys.min() else { return held }
+        guard let firstEnd = held.keys.min() else { return [:] }
+        var renewedOnce = false
         let left = Duration.milliseconds(firstEnd.milliseconds - time.now.milliseconds)
         var pause = max(.zero, left - options.lease * 2 / 3)
         while (try? await time.sleep(for: pause)) != nil {
@@ -225,8 +225,14 @@ public struct TDMQRelayService: Service {
                 logger.warning("relay's lease on deliveries the broker has not confirmed yet ended; another relay may send them too", metadata: ["deliveries": "\(lost)"])
             }
             held = renewed
+            renewedOnce = true
         }
-        return held
+        guard renewedOnce else { return [:] }
+        var leaseEnds: [String: Timestamp] = [:]
+        for (end, ids) in held {
+            for id in ids { leaseEnds[id] = end }
+        }
+        return leaseEnds
     }
 
     func message(for entry: OutboxEntry) -> AMQPOutgoingMessage {
