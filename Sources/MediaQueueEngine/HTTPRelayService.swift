@@ -131,10 +131,9 @@ public struct HTTPRelayService: Service {
         let unsent = flights.takeUnsent()
         await Task {
             await record(finished)
-            if !unsent.isEmpty {
-                // Due again at once rather than when their leases end.
-                let leaseEnd = unsent.map(\.leaseUntil).max() ?? time.now
-                _ = try? await store.deferOutbox(unsent.map(\.entry.id), dueBy: leaseEnd, until: time.now)
+            // Due again at once rather than when their leases end.
+            for (leaseEnd, items) in Dictionary(grouping: unsent, by: \.leaseUntil) {
+                _ = try? await store.deferOutbox(items.map(\.entry.id), dueBy: leaseEnd, until: time.now)
             }
         }.value
     }
@@ -205,46 +204,62 @@ public struct HTTPRelayService: Service {
         }
     }
 
-    /// Writes the results of finished requests to the store. A result the store refuses is
-    /// kept and written with the next ones: a delivery left unrecorded would be sent again once
-    /// its lease ends.
+    /// Writes the results of finished requests to the store. With `retryingInto`, what the
+    /// store refuses goes back into `flights` and is written with the next results, while its
+    /// lease lasts (a delivery left unrecorded would be sent again when it ends; after that, the
+    /// lease decides). The first refusal ends the round: the store is likely down, and the rest
+    /// wait for the next one.
     func record(_ finished: [Flights.Finished], retryingInto flights: Flights? = nil) async {
         guard !finished.isEmpty else { return }
         let now = time.now
-        for item in finished where !item.reported { report(item, now: now) }
         var unrecorded: [Flights.Finished] = []
+        var storeError: (any Error)?
         let delivered = finished.filter { $0.outcome == .delivered }
         do {
             if !delivered.isEmpty { try await store.markDelivered(delivered.map(\.entry.id), at: now) }
+            for _ in delivered { metrics.callbackAttempt(.url) }
         } catch {
-            logger.error("HTTP relay could not record deliveries; it will try again", metadata: ["error": "\(error)", "deliveries": "\(delivered.count)"])
+            storeError = error
             unrecorded += delivered
         }
-        var released: [String] = []
+        var released: [Flights.Finished] = []
         for item in finished {
             switch item.outcome {
             case .delivered:
                 continue
             case .cancelled:
-                released.append(item.entry.id)
+                released.append(item)
             case .gone(let error), .retry(let error, _):
+                guard storeError == nil else {
+                    unrecorded.append(item)
+                    continue
+                }
+                let next = nextAttempt(after: item, now: now)
                 do {
-                    let next = nextAttempt(after: item, now: now)
-                    if try await !store.markAttemptFailed(item.entry.id, error: error, nextAttempt: next, leaseEnd: item.leaseUntil) {
+                    if try await store.markAttemptFailed(item.entry.id, error: error, nextAttempt: next, leaseEnd: item.leaseUntil) {
+                        report(item, error: error, dead: next == nil)
+                    } else {
                         logger.info("a failed delivery was not recorded: it was delivered or taken by another relay meanwhile", metadata: ["event.id": "\(item.entry.id)"])
                     }
                 } catch {
-                    logger.error("HTTP relay could not record a failed delivery; it will try again", metadata: ["error": "\(error)"])
+                    storeError = error
                     unrecorded.append(item)
                 }
             }
         }
-        if !released.isEmpty {
-            // Interrupted by shutdown: due again at once rather than when the lease ends.
-            let leaseEnd = finished.map(\.leaseUntil).max() ?? now
-            _ = try? await store.deferOutbox(released, dueBy: leaseEnd, until: now)
+        // Interrupted by shutdown: due again at once rather than when their leases end.
+        for (leaseEnd, items) in Dictionary(grouping: released, by: \.leaseUntil) {
+            _ = try? await store.deferOutbox(items.map(\.entry.id), dueBy: leaseEnd, until: now)
         }
-        flights?.retry(unrecorded.map { Flights.Finished(entry: $0.entry, outcome: $0.outcome, leaseUntil: $0.leaseUntil, reported: true) })
+        guard let storeError else { return }
+        let kept = flights == nil ? [] : unrecorded.filter { $0.leaseUntil > now }
+        flights?.retry(kept)
+        logger.error(
+            kept.isEmpty
+                ? "HTTP relay could not record the results of its requests; their deliveries go out again when their leases end"
+                : "HTTP relay could not record the results of its requests; it will try again",
+            metadata: ["error": "\(storeError)", "results": "\(unrecorded.count)"]
+        )
     }
 
     /// When a failed attempt's delivery is tried next; nil: it is dead.
@@ -255,20 +270,9 @@ public struct HTTPRelayService: Service {
         }
     }
 
-    /// Logs and counts one attempt's outcome, once, however often its recording is tried.
-    private func report(_ item: Flights.Finished, now: Timestamp) {
+    /// Logs and counts a failed attempt the store recorded.
+    private func report(_ item: Flights.Finished, error: String, dead: Bool) {
         let entry = item.entry
-        let error: String
-        switch item.outcome {
-        case .delivered:
-            metrics.callbackAttempt(.url)
-            return
-        case .cancelled:
-            return
-        case .gone(let reason), .retry(let reason, _):
-            error = reason
-        }
-        let dead = nextAttempt(after: item, now: now) == nil
         metrics.callbackAttempt(.url, failed: true, dead: dead)
         let metadata: Logger.Metadata = [
             "event.id": "\(entry.id)", "job.id": "\(entry.jobID)", "callback.endpoint": "\(entry.endpoint)", "error": "\(error)",
@@ -303,7 +307,8 @@ public enum HTTPDeliveryOutcome: Sendable, Hashable {
         default:
             let retryAfter = response.header("Retry-After").flatMap { RetryAfter.delay($0, now: now) }
             var reason = "HTTP \(response.status)"
-            let snippet = String(decoding: response.body.prefix(200), as: UTF8.self).trimmed
+            // PostgreSQL refuses text with NUL: a binary error page must not make the attempt unrecordable.
+            let snippet = String(decoding: response.body.prefix(200).filter { $0 != 0 }, as: UTF8.self).trimmed
             if !snippet.isEmpty { reason += ": \(snippet)" }
             self = .retry(reason, retryAfter: retryAfter)
         }
@@ -322,8 +327,6 @@ final class Flights: Sendable {
         var entry: OutboxEntry
         var outcome: HTTPDeliveryOutcome
         var leaseUntil: Timestamp
-        /// Logged and counted already (its recording failed before).
-        var reported = false
     }
 
     private struct State {

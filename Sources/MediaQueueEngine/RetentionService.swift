@@ -17,6 +17,7 @@ public struct RetentionOptions: Sendable {
         self.retention = retention
         self.interval = interval
         self.batchSize = batchSize
+        precondition(runsPageSize > 0, "a page of no runs would find no tasks to keep")
         self.runsPageSize = runsPageSize
     }
 }

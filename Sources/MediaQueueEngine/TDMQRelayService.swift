@@ -214,8 +214,12 @@ public struct TDMQRelayService: Service {
                 do {
                     renewed[until, default: []] += try await store.deferOutbox(ids, dueBy: leaseEnd, until: until)
                 } catch {
-                    // Held as before: the lease may not have moved.
-                    renewed[leaseEnd, default: []] += ids
+                    // The write may have committed all the same. Begun while the lease still ran,
+                    // no other relay's lease can end before `until` (one taken after `leaseEnd`
+                    // ends later), so `until` bounds both cases; begun later, the row may be
+                    // another relay's already, and only the old end is safe.
+                    let started = until - options.lease
+                    renewed[started < leaseEnd ? until : leaseEnd, default: []] += ids
                     if Task.isCancelled { continue }
                     logger.warning("relay could not renew its leases; another relay may send these deliveries too when they end", metadata: ["error": "\(error)"])
                 }
@@ -254,18 +258,19 @@ public struct TDMQRelayService: Service {
     /// holds: a delivery another relay took since that lease ended is left to it.
     func recordFailure(_ entry: OutboxEntry, error: String) async {
         let next = options.retrySchedule.nextAttempt(after: entry.attempts + 1, now: time.now)
-        metrics.callbackAttempt(.tdmq, failed: true, dead: next == nil)
-        if next == nil {
-            logger.error("callback delivery is dead after its last attempt", metadata: ["event.id": "\(entry.id)", "job.id": "\(entry.jobID)", "error": "\(error)"])
-        } else {
-            logger.warning("callback delivery failed; it will be retried", metadata: ["event.id": "\(entry.id)", "error": "\(error)"])
-        }
         do {
-            if try await !store.markAttemptFailed(entry.id, error: error, nextAttempt: next, leaseEnd: entry.nextAttempt) {
+            guard try await store.markAttemptFailed(entry.id, error: error, nextAttempt: next, leaseEnd: entry.nextAttempt) else {
                 logger.info("a failed delivery was not recorded: it was delivered or taken by another relay meanwhile", metadata: ["event.id": "\(entry.id)"])
+                return
+            }
+            metrics.callbackAttempt(.tdmq, failed: true, dead: next == nil)
+            if next == nil {
+                logger.error("callback delivery is dead after its last attempt", metadata: ["event.id": "\(entry.id)", "job.id": "\(entry.jobID)", "error": "\(error)"])
+            } else {
+                logger.warning("callback delivery failed; it will be retried", metadata: ["event.id": "\(entry.id)", "error": "\(error)"])
             }
         } catch {
-            logger.error("relay could not record a failed delivery", metadata: ["error": "\(error)"])
+            logger.error("relay could not record a failed delivery; it is due again when its lease ends", metadata: ["event.id": "\(entry.id)", "error": "\(error)"])
         }
     }
 }

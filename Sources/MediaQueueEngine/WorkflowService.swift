@@ -15,6 +15,7 @@ public struct WorkflowServiceOptions: Sendable {
     public init(scanInterval: Duration = .seconds(10), arrivalGrace: Duration = .seconds(300), pageSize: Int = 100) {
         self.scanInterval = scanInterval
         self.arrivalGrace = arrivalGrace
+        precondition(pageSize > 0, "a page of no runs would look at none")
         self.pageSize = pageSize
     }
 }
