@@ -299,10 +299,13 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
         try BucketName.validate(bucket)
         guard utcOffsetSeconds != nil else { throw ConfigurationError("utcOffset must look like +0800, not '\(utcOffset)'") }
         guard ["XML", "JSON"].contains(eventsFormat) else { throw ConfigurationError("eventsFormat must be XML or JSON") }
-        guard queueMaxConcurrent > 0, queueMaxSize > 0, maxRunningJobs > 0, leaseSeconds >= 5, relayLeaseSeconds >= 2 else {
+        guard MediaQueue.maxConcurrentRange.contains(queueMaxConcurrent), MediaQueue.maxSizeRange.contains(queueMaxSize) else {
             throw ConfigurationError(
-                "queueMaxConcurrent, queueMaxSize and maxRunningJobs must be positive, leaseSeconds at least 5, relayLeaseSeconds at least 2"
+                "queueMaxConcurrent must be from 1 to \(MediaQueue.maxConcurrentRange.upperBound) and queueMaxSize from 1 to \(MediaQueue.maxSizeRange.upperBound)"
             )
+        }
+        guard maxRunningJobs > 0, leaseSeconds >= 5, relayLeaseSeconds >= 2 else {
+            throw ConfigurationError("maxRunningJobs must be positive, leaseSeconds at least 5, relayLeaseSeconds at least 2")
         }
         guard jobTimeoutSeconds > 0 else { throw ConfigurationError("jobTimeoutSeconds must be positive") }
         guard workflowArrivalGraceSeconds > 0 else { throw ConfigurationError("workflowArrivalGraceSeconds must be positive") }

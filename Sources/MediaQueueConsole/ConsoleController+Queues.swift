@@ -140,9 +140,6 @@ struct SettingsForm: Sendable {
     var maxSize: String
     var errors: [String: String] = [:]
 
-    static let maxConcurrentRange = 1...10_000
-    static let maxSizeRange = 1...100_000_000
-
     init(_ queue: MediaQueue) {
         maxConcurrent = String(queue.maxConcurrent)
         maxSize = String(queue.maxSize)
@@ -151,11 +148,11 @@ struct SettingsForm: Sendable {
     init(_ form: FormData) {
         maxConcurrent = form["MaxConcurrent"] ?? ""
         maxSize = form["MaxSize"] ?? ""
-        if !(Int(maxConcurrent).map(Self.maxConcurrentRange.contains) ?? false) {
-            errors["MaxConcurrent"] = "MaxConcurrent must be a whole number from 1 to \(Self.maxConcurrentRange.upperBound)."
+        if !(Int(maxConcurrent).map(MediaQueue.maxConcurrentRange.contains) ?? false) {
+            errors["MaxConcurrent"] = "MaxConcurrent must be a whole number from 1 to \(MediaQueue.maxConcurrentRange.upperBound)."
         }
-        if !(Int(maxSize).map(Self.maxSizeRange.contains) ?? false) {
-            errors["MaxSize"] = "MaxSize must be a whole number from 1 to \(Self.maxSizeRange.upperBound)."
+        if !(Int(maxSize).map(MediaQueue.maxSizeRange.contains) ?? false) {
+            errors["MaxSize"] = "MaxSize must be a whole number from 1 to \(MediaQueue.maxSizeRange.upperBound)."
         }
     }
 }

@@ -27,9 +27,7 @@ public struct QueueUpdateRequest: Sendable, Hashable {
         guard request.name == "Request" else { throw CIError.invalid(request.name, "the root element must be Request") }
         var update = QueueUpdateRequest()
         if let name = request.text("Name")?.trimmed, !name.isEmpty {
-            guard name.count <= 128, name.allSatisfy({ $0.isLetter || $0.isNumber || "_-*".contains($0) }) else {
-                throw CIError.invalid("Name", "may hold letters, digits, '_', '-' and '*', at most 128 characters")
-            }
+            try MediaQueue.validateName(name)
             update.name = name
         }
         if let state = request.text("State")?.trimmed, !state.isEmpty {

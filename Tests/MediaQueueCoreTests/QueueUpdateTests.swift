@@ -45,4 +45,23 @@ import Testing
         let error = #expect(throws: CIError.self) { try Self.update("<State>Running</State>") }
         #expect(error?.message.contains("Active or Paused") == true)
     }
+
+    @Test func limitsOutsideTheirRangesAreRefusedAndNeitherIsSet() throws {
+        var queue = Self.queue()
+        try queue.setLimits(maxConcurrent: 10_000, maxSize: 1)
+        #expect(queue.maxConcurrent == 10_000 && queue.maxSize == 1)
+        let before = queue
+        let tooMany = #expect(throws: CIError.self) { try queue.setLimits(maxConcurrent: 10_001) }
+        #expect(tooMany?.message == "MaxConcurrent: must be a whole number from 1 to 10000, not 10001")
+        let none = #expect(throws: CIError.self) { try queue.setLimits(maxConcurrent: 5, maxSize: 0) }
+        #expect(none?.message == "MaxSize: must be a whole number from 1 to 100000000, not 0")
+        #expect(queue == before, "the valid MaxConcurrent beside the refused MaxSize was not set either")
+    }
+
+    @Test func queueNamesFollowCIsRule() throws {
+        try MediaQueue.validateName("queue_2-*")
+        for bad in ["", "no spaces", "slash/", String(repeating: "q", count: 129)] {
+            #expect(throws: CIError.self, "\(bad)") { try MediaQueue.validateName(bad) }
+        }
+    }
 }

@@ -38,9 +38,9 @@ struct QueueCommand: AsyncParsableCommand {
             try cli { try BucketName.validate(bucket) }
             var queue = configuration.defaultQueueTemplate(now: SystemTimeSource().now)
             queue.bucket = bucket
+            try cli { try MediaQueue.validateName(name) }
             queue.name = name
-            if let maxConcurrent { queue.maxConcurrent = try positive(maxConcurrent, "--max-concurrent") }
-            if let maxSize { queue.maxSize = try positive(maxSize, "--max-size") }
+            try cli { try queue.setLimits(maxConcurrent: maxConcurrent, maxSize: maxSize) }
             if let request {
                 let update = try cli { try QueueUpdateRequest.parse([UInt8](Data(contentsOf: URL(fileURLWithPath: request)))) }
                 try cli { try queue.apply(update, checkRule: configuration.checkCallbackRule) }
@@ -77,8 +77,7 @@ struct QueueCommand: AsyncParsableCommand {
                 }
                 target.state = value
             }
-            if let maxConcurrent { target.maxConcurrent = try positive(maxConcurrent, "--max-concurrent") }
-            if let maxSize { target.maxSize = try positive(maxSize, "--max-size") }
+            try cli { try target.setLimits(maxConcurrent: maxConcurrent, maxSize: maxSize) }
             target.updateTime = SystemTimeSource().now
             try await cliAsync { try await application.store.updateQueue(target) }
             print(XMLTree("Response", children: [target.xml("Queue", times: configuration.formatting.times)]).xmlString())
