@@ -116,10 +116,15 @@ public final class EngineMetrics: Sendable {
 
     /// One attempt to deliver a callback; `failed` when it did not arrive, `dead` when it was the
     /// last attempt.
-    func callbackAttempt(_ channel: NotifyConfig.Channel, failed: Bool = false, dead: Bool = false) {
+    /// An attempt made, whether or not the store could record it.
+    func callbackAttempt(_ channel: NotifyConfig.Channel, failed: Bool = false) {
         callbackCounter(Self.callbackAttempts, channel).increment()
         if failed { callbackCounter(Self.callbackFailures, channel).increment() }
-        if dead { callbackCounter(Self.callbackDead, channel).increment() }
+    }
+
+    /// A delivery the store marked dead after its last attempt.
+    func callbackDied(_ channel: NotifyConfig.Channel) {
+        callbackCounter(Self.callbackDead, channel).increment()
     }
 
     private func callbackCounter(_ name: String, _ channel: NotifyConfig.Channel) -> CoreMetrics.Counter {

@@ -170,6 +170,7 @@ public struct HTTPRelayService: Service {
             group.addTask {
                 while let item = flights.next(endpoint) {
                     let outcome = await attempt(item.entry)
+                    if outcome != .cancelled { metrics.callbackAttempt(.url, failed: outcome != .delivered) }
                     flights.finish(Flights.Finished(entry: item.entry, outcome: outcome, leaseUntil: item.leaseUntil))
                     wakeup.signal()
                 }
@@ -217,7 +218,6 @@ public struct HTTPRelayService: Service {
         let delivered = finished.filter { $0.outcome == .delivered }
         do {
             if !delivered.isEmpty { try await store.markDelivered(delivered.map(\.entry.id), at: now) }
-            for _ in delivered { metrics.callbackAttempt(.url) }
         } catch {
             storeError = error
             unrecorded += delivered
@@ -270,10 +270,10 @@ public struct HTTPRelayService: Service {
         }
     }
 
-    /// Logs and counts a failed attempt the store recorded.
+    /// Logs a failed attempt the store recorded, and counts the delivery if it is dead.
     private func report(_ item: Flights.Finished, error: String, dead: Bool) {
         let entry = item.entry
-        metrics.callbackAttempt(.url, failed: true, dead: dead)
+        if dead { metrics.callbackDied(.url) }
         let metadata: Logger.Metadata = [
             "event.id": "\(entry.id)", "job.id": "\(entry.jobID)", "callback.endpoint": "\(entry.endpoint)", "error": "\(error)",
         ]

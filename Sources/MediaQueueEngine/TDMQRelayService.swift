@@ -214,12 +214,11 @@ public struct TDMQRelayService: Service {
                 do {
                     renewed[until, default: []] += try await store.deferOutbox(ids, dueBy: leaseEnd, until: until)
                 } catch {
-                    // The write may have committed all the same. Begun while the lease still ran,
-                    // no other relay's lease can end before `until` (one taken after `leaseEnd`
-                    // ends later), so `until` bounds both cases; begun later, the row may be
-                    // another relay's already, and only the old end is safe.
-                    let started = until - options.lease
-                    renewed[started < leaseEnd ? until : leaseEnd, default: []] += ids
+                    // Held to the end the store last confirmed, the only one no other relay's
+                    // lease can be below. (Had this write committed, the relay loses the lease
+                    // at the next renewal and a failure then is not recorded: the delivery goes
+                    // out again when the new lease ends.)
+                    renewed[leaseEnd, default: []] += ids
                     if Task.isCancelled { continue }
                     logger.warning("relay could not renew its leases; another relay may send these deliveries too when they end", metadata: ["error": "\(error)"])
                 }
@@ -258,13 +257,14 @@ public struct TDMQRelayService: Service {
     /// holds: a delivery another relay took since that lease ended is left to it.
     func recordFailure(_ entry: OutboxEntry, error: String) async {
         let next = options.retrySchedule.nextAttempt(after: entry.attempts + 1, now: time.now)
+        metrics.callbackAttempt(.tdmq, failed: true)
         do {
             guard try await store.markAttemptFailed(entry.id, error: error, nextAttempt: next, leaseEnd: entry.nextAttempt) else {
                 logger.info("a failed delivery was not recorded: it was delivered or taken by another relay meanwhile", metadata: ["event.id": "\(entry.id)"])
                 return
             }
-            metrics.callbackAttempt(.tdmq, failed: true, dead: next == nil)
             if next == nil {
+                metrics.callbackDied(.tdmq)
                 logger.error("callback delivery is dead after its last attempt", metadata: ["event.id": "\(entry.id)", "job.id": "\(entry.jobID)", "error": "\(error)"])
             } else {
                 logger.warning("callback delivery failed; it will be retried", metadata: ["event.id": "\(entry.id)", "error": "\(error)"])
