@@ -253,6 +253,14 @@ extension JobStore {
         }
     }
 
+    /// Gives leases back before they end: each delivery is due again at `now` if its lease is
+    /// still the one that ends at `leaseEnd`, so a lease another relay took since is left alone.
+    public func releaseLeases(_ leases: [(id: String, leaseEnd: Timestamp)], now: Timestamp) async throws {
+        for (leaseEnd, group) in Dictionary(grouping: leases.filter { $0.leaseEnd > now }, by: \.leaseEnd) {
+            _ = try await deferOutbox(group.map(\.id), dueBy: leaseEnd, until: now)
+        }
+    }
+
     /// Filters `dueOutbox`'s answer: correct, but a driver should exclude in its query so that
     /// excluded deliveries do not use up `limit`.
     public func dueOutbox(_ channel: NotifyConfig.Channel, now: Timestamp, limit: Int, excludingEndpoints: Set<String>) async throws -> [OutboxEntry] {

@@ -132,9 +132,7 @@ public struct HTTPRelayService: Service {
         await Task {
             await record(finished)
             // Due again at once rather than when their leases end.
-            for (leaseEnd, items) in Dictionary(grouping: unsent, by: \.leaseUntil) {
-                _ = try? await store.deferOutbox(items.map(\.entry.id), dueBy: leaseEnd, until: time.now)
-            }
+            try? await store.releaseLeases(unsent.map { ($0.entry.id, $0.leaseUntil) }, now: time.now)
         }.value
     }
 
@@ -248,9 +246,7 @@ public struct HTTPRelayService: Service {
             }
         }
         // Interrupted by shutdown: due again at once rather than when their leases end.
-        for (leaseEnd, items) in Dictionary(grouping: released, by: \.leaseUntil) {
-            _ = try? await store.deferOutbox(items.map(\.entry.id), dueBy: leaseEnd, until: now)
-        }
+        try? await store.releaseLeases(released.map { ($0.entry.id, $0.leaseUntil) }, now: now)
         guard let storeError else { return }
         let kept = flights == nil ? [] : unrecorded.filter { $0.leaseUntil > now }
         flights?.retry(kept)

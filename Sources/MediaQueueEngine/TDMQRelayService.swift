@@ -128,12 +128,10 @@ public struct TDMQRelayService: Service {
     /// leases end: each only if its lease is still the one this relay holds (its next attempt is
     /// still that lease's end), so a lease another relay took since is left alone.
     private static func handBack(_ unsent: [OutboxEntry], store: any JobStore, now: Timestamp, logger: Logger) async {
-        for (leaseEnd, entries) in Dictionary(grouping: unsent.filter { $0.nextAttempt > now }, by: \.nextAttempt) {
-            do {
-                _ = try await store.deferOutbox(entries.map(\.id), dueBy: leaseEnd, until: now)
-            } catch {
-                logger.warning("relay could not hand back unsent deliveries; they go out when their leases end", metadata: ["error": "\(error)"])
-            }
+        do {
+            try await store.releaseLeases(unsent.map { ($0.id, $0.nextAttempt) }, now: now)
+        } catch {
+            logger.warning("relay could not hand back unsent deliveries; they go out when their leases end", metadata: ["error": "\(error)"])
         }
     }
 
