@@ -1,7 +1,7 @@
 import GRDB
 import GRDBSQLite
 
-/// Runs a cached write statement with its values bound through SQLite's C API.
+/// Runs a cached statement with its values bound through SQLite's C API.
 ///
 /// Why: GRDB's `StatementArguments` turn every value into an existential and then a
 /// `DatabaseValue` before binding it. For the statements that run for every job (its insert,
@@ -79,8 +79,8 @@ struct DirectStatement {
         _ = try runReturningFirst(db) { _ in () }
     }
 
-    /// Executes the statement and reads its first row, if any, with `read` (for `… RETURNING`;
-    /// the statement still runs to its end).
+    /// Executes the statement and reads its first row, if any, with `read` (a `SELECT`, or a
+    /// write with `RETURNING`; the statement still runs to its end).
     func runReturningFirst<T>(_ db: Database, _ read: (Columns) -> T) throws -> T? {
         precondition(index == sqlite3_bind_parameter_count(handle), "every parameter must be bound: \(statement.sql)")
         if bindFailure != SQLITE_OK {
