@@ -255,10 +255,17 @@ extension JobStore {
 
     /// Gives leases back before they end: each delivery is due again at `now` if its lease is
     /// still the one that ends at `leaseEnd`, so a lease another relay took since is left alone.
+    /// Every group is tried; the first error is thrown after (the rest go out when their leases end).
     public func releaseLeases(_ leases: [(id: String, leaseEnd: Timestamp)], now: Timestamp) async throws {
+        var firstError: (any Error)?
         for (leaseEnd, group) in Dictionary(grouping: leases.filter { $0.leaseEnd > now }, by: \.leaseEnd) {
-            _ = try await deferOutbox(group.map(\.id), dueBy: leaseEnd, until: now)
+            do {
+                _ = try await deferOutbox(group.map(\.id), dueBy: leaseEnd, until: now)
+            } catch {
+                firstError = firstError ?? error
+            }
         }
+        if let firstError { throw firstError }
     }
 
     /// Filters `dueOutbox`'s answer: correct, but a driver should exclude in its query so that

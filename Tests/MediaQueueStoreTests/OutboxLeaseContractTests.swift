@@ -65,6 +65,23 @@ import Testing
     }
 
     @Test(arguments: StoreKind.allCases)
+    func releasedLeasesAreDueAtOnceExceptOnesAnotherRelayTookSince(_ kind: StoreKind) async throws {
+        let store = try await kind.make()
+        let entries = try await deliveries(store, count: 3)
+        let (shortLease, longLease) = (Self.now + .seconds(30), Self.now + .seconds(60))
+        _ = try await store.leaseOutbox(.tdmq, now: Self.now, until: shortLease, limit: 1)
+        _ = try await store.leaseOutbox(.tdmq, now: Self.now, until: longLease, limit: 2)
+        // The short lease ended and another relay took that delivery; then the first relay stops.
+        let retaken = shortLease + .seconds(60)
+        #expect(try await store.leaseOutbox(.tdmq, now: shortLease, until: retaken, limit: 10).map(\.id) == [entries[0].id])
+
+        let stopping = shortLease + .seconds(1)
+        try await store.releaseLeases(entries.map { ($0.id, $0.id == entries[0].id ? shortLease : longLease) }, now: stopping)
+        let due = try await store.leaseOutbox(.tdmq, now: stopping, until: stopping + .seconds(60), limit: 10)
+        #expect(Set(due.map(\.id)) == Set(entries[1...].map(\.id)), "both lease ends given back; the retaken delivery keeps its new lease")
+    }
+
+    @Test(arguments: StoreKind.allCases)
     func aFailureRecordedAfterTheLeaseWasTakenOverLeavesTheNewLeaseAlone(_ kind: StoreKind) async throws {
         let store = try await kind.make()
         let entry = try #require(try await deliveries(store, count: 1).first)
