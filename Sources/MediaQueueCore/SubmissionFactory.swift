@@ -27,6 +27,7 @@ public struct SubmissionFactory: Sendable {
     public func submission(body: [UInt8], bucket: String, idempotencyKey: String?, now: Timestamp) async -> Result<Submission, CIError> {
         do {
             try BucketName.validate(bucket)
+            let key = try Self.checkedIdempotencyKey(idempotencyKey)
             var request = try CreateMediaJobsRequest.parse(body, limits: limits) { _ throws(CIError) in }
             for index in request.operations.indices {
                 try await templates?.resolve(&request.operations[index], bucket: bucket)
@@ -42,9 +43,28 @@ public struct SubmissionFactory: Sendable {
                     input: operation.input, operation: operation.operation, callback: request.callback, creationTime: now
                 )
             }
-            return .success(Submission(idempotencyKey: idempotencyKey.map { "\(bucket)/\($0)" }, jobs: jobs))
+            return .success(Submission(idempotencyKey: key.map { "\(bucket)/\($0)" }, jobs: jobs))
         } catch {
             return .failure(error)
         }
+    }
+
+    /// The most bytes of an idempotency key (an AMQP `message-id` holds at most 255).
+    public static let maxIdempotencyKeyBytes = 255
+
+    /// `key` as the submission's idempotency key. An empty key is none: as a key it would make
+    /// every submission that sends one the same job. A longer key, or one with control
+    /// characters (PostgreSQL refuses NUL), is refused as bad input rather than left for the
+    /// store to fail on, which would send the message back again and again.
+    static func checkedIdempotencyKey(_ key: String?) throws(CIError) -> String? {
+        guard let key, !key.isEmpty else { return nil }
+        let element = "ClientToken"
+        guard key.utf8.count <= maxIdempotencyKeyBytes else {
+            throw CIError.invalid(element, "the idempotency key (message-id, ClientToken or x-ci-client-token) is \(key.utf8.count) bytes; at most \(maxIdempotencyKeyBytes)")
+        }
+        guard !key.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
+            throw CIError.invalid(element, "the idempotency key (message-id, ClientToken or x-ci-client-token) contains control characters")
+        }
+        return key
     }
 }

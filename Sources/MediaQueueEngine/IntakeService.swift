@@ -348,6 +348,8 @@ public struct IntakeService: Service {
     func deadLetter(_ message: AMQPMessage, error: CIError) -> AMQPOutgoingMessage {
         var properties = message.properties
         properties.persistent = true
+        // Kept until someone reads it: the producer's per-message TTL would drop it unread.
+        properties.expiration = nil
         // Bounded: a message may quote what the client sent at any length, and a header frame
         // larger than the connection's frame size cannot be sent at all, so the dead letter
         // would fail, and the message come back, forever.

@@ -101,6 +101,51 @@ import Testing
         #expect(try await storedUserData().isEmpty)
     }
 
+    /// A key the store could not keep (PostgreSQL refuses NUL and keys over its index's limit)
+    /// would fail the batch's transaction and bring the batch back forever: such a message is
+    /// dead-lettered with the reason, and the messages beside it in the batch are stored.
+    @Test func anIdempotencyKeyTooLongOrWithControlCharactersIsDeadLetteredAndItsBatchStored() async throws {
+        try await broker.declare(AMQPTopology(queues: [AMQPQueue(name: options.queue)]))
+        let tooLong = String(repeating: "k", count: SubmissionFactory.maxIdempotencyKeyBytes + 1)
+        var longToken = message(Self.request("long"))
+        longToken.properties.headers[IntakeOptions.clientTokenHeader] = .string(tooLong)
+        await publish(message(Self.request("first")), longToken, message(Self.request("nul"), id: "a\u{0}b"), message(Self.request("second"), id: "m-3"))
+        let intake = try await startIntake()
+        defer { intake.cancel() }
+
+        let deadLetterQueue = options.deadLetterQueue
+        let dead = try await broker.wait { $0.messages(in: deadLetterQueue).count == 2 ? $0.messages(in: deadLetterQueue) : nil }
+        try await waitUntilSettled()
+        #expect(dead.map { try? XMLDocumentParser.parse($0.body).text("Operation", "UserData") } == ["long", "nul"])
+        for letter in dead {
+            #expect(letter.properties.headers["x-mediaqueue-error-code"]?.stringValue == CIError.Code.invalidArgument.rawValue)
+            #expect(letter.properties.headers["x-mediaqueue-error-element"]?.stringValue == "ClientToken")
+        }
+        #expect(try await storedUserData() == ["first", "second"])
+    }
+
+    /// An empty message-id is no key: as one it would make every such message the same job.
+    @Test func messagesWithAnEmptyMessageIDAreEachAJob() async throws {
+        let intake = try await startIntake()
+        defer { intake.cancel() }
+        await publish(message(Self.request("one"), id: ""), message(Self.request("two"), id: ""))
+        try await waitUntilSettled()
+        #expect(try await storedUserData() == ["one", "two"])
+    }
+
+    /// A producer's per-message TTL is for the job queue: the dead letter stays until read.
+    @Test func aDeadLetterDoesNotKeepTheMessagesExpiration() async throws {
+        let intake = try await startIntake()
+        defer { intake.cancel() }
+        var expiring = message(Array("not xml".utf8), id: "bad-ttl")
+        expiring.properties.expiration = "60000"
+        await publish(expiring)
+
+        let dead = try await broker.wait { $0.messages(in: options.deadLetterQueue).first }
+        #expect(dead.properties.messageID == "bad-ttl")
+        #expect(dead.properties.expiration == nil)
+    }
+
     /// The broker nacks the dead letter: the refused message goes back to the queue (it is not
     /// settled), the stored ones beside it in the batch are acked and never become second jobs
     /// (they carry no message-id, so nothing else would stop that), and once the broker takes
