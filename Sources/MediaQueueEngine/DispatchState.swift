@@ -101,9 +101,11 @@ struct DispatchState {
         return actions
     }
 
-    /// The claim's transaction failed: its slots come back unused.
+    /// The claim's transaction failed: its slots come back unused, and no claim is asked for at
+    /// once. The store just failed; asked again at once it would fail again, every
+    /// `claimInterval`, for as long as it is down. The dispatcher's poll tries again.
     mutating func claimFailed(_ claim: Claim) -> Actions {
-        slotsReturned(claim.slots, jobsMayWait: backlog)
+        slotsReturned(claim.slots, jobsMayWait: false)
     }
 
     /// Jobs were stored that no claim of this process took (the API's submissions).

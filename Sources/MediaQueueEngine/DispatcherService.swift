@@ -197,8 +197,12 @@ public struct DispatcherService: Service {
             guard !ids.isEmpty else { continue }
             do {
                 if time.now >= lastRenewal + options.leaseDuration / 3 {
-                    lastRenewal = time.now
-                    let lost = try await store.renewLeases(ids, owner: options.owner, until: time.now + options.leaseDuration)
+                    // Counted from a renewal the store took: a failed one is tried again at the
+                    // next turn, not a third of a lease later, so that an outage of one or two
+                    // turns does not let the leases end under running jobs.
+                    let renewing = time.now
+                    let lost = try await store.renewLeases(ids, owner: options.owner, until: renewing + options.leaseDuration)
+                    lastRenewal = renewing
                     for id in lost {
                         logger.warning("dispatcher lost the lease of a running job", metadata: ["job.id": "\(id)"])
                         running.stop(id, .leaseLost)

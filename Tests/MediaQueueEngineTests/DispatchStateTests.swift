@@ -135,11 +135,15 @@ import Testing
         #expect(state.jobsEnded().claim)
     }
 
-    @Test func aFailedClaimGivesItsSlotsBack() {
+    /// A store that failed a claim is not asked again at once (it would be, every claim
+    /// interval, while it is down); the dispatcher's poll tries again.
+    @Test func aFailedClaimGivesItsSlotsBackAndLeavesTheNextTryToThePoll() {
         var state = DispatchState(capacity: 3)
         let claim = state.claimBegins(upTo: 2)
-        #expect(state.claimFailed(claim).claim, "jobs may wait (unknown at first)")
+        #expect(state.backlog, "jobs may wait (unknown at first)")
+        #expect(!state.claimFailed(claim).claim)
         #expect(state.slotsInUse == 0)
+        #expect(state.claimBegins(upTo: 2).slots == 2, "the poll's claim has every slot")
     }
 
     @Test func aPausedQueueDoesNotMakeTheDispatcherSpin() {
@@ -285,7 +289,7 @@ private struct World {
             perform(state.claimCommitted(claim.claim, claim.result!))
         case .fails(let index):
             let claim = inFlight.remove(at: index)
-            if claim.kind == .dispatcher { pollDue = true }
+            pollDue = true  // after a failed claim the dispatcher's poll is the next try
             perform(state.claimFailed(claim.claim))
         case .starterTakes:
             let taken = state.takeToStart()
