@@ -50,6 +50,32 @@ import Testing
         #expect(try await harness.client.queueStatus(harness.configuration.intakeQueue).messages == 0)
     }
 
+    /// A `ClientToken` over PostgreSQL's key index limit failed the whole batch's transaction,
+    /// which came back for ever: such a key is refused as bad input, the message dead-lettered,
+    /// and the message after it stored and run.
+    @Test(arguments: ["sqlite", "postgres"])
+    func anIdempotencyKeyTooLongIsDeadLetteredAndTheNextMessageRuns(store: String) async throws {
+        let databaseURL = store == "postgres" ? try await TestDatabase.create() : nil
+        let harness = try ServiceHarness { $0.databaseURL = databaseURL }
+        try await SampleMedia.makeVideo(at: harness.bucketRoot + "/input/a.mp4", seconds: 1)
+        let events = try await harness.subscribeToEvents()
+        let (_, service) = try harness.startService()
+        defer { service.cancel() }
+        try await harness.waitForIntake()
+
+        // Random, so that PostgreSQL cannot compress it under its index limit.
+        let token = String((0..<3_000).map { _ in "abcdefghijklmnopqrstuvwxyz0123456789".randomElement()! })
+        try await harness.publish(mediaInfoRequest(userData: "long-token"), headers: ["ClientToken": .string(token)])
+        try await harness.publish(mediaInfoRequest(userData: "after"), messageID: "after")
+
+        let letter = try #require(try await harness.deadLetters(1).first)
+        #expect(letter.properties.headers["ClientToken"] == .string(token), "the message is kept as sent")
+        #expect(letter.properties.headers["x-mediaqueue-error-code"] == .string("InvalidArgument"))
+        #expect(letter.properties.headers["x-mediaqueue-error-element"] == .string("ClientToken"))
+        let event = try #require(try await harness.receive(1, from: events).first)
+        #expect(event.xml?["JobsDetail"]?.text("Operation", "UserData") == "after")
+    }
+
     /// A reason that quotes 200 KB of what the client sent: as a header it would not fit the
     /// connection's frames, the dead letter could never be sent, and the message came back
     /// forever (with a stalled intake). The header carries its beginning.
