@@ -5,7 +5,7 @@ public struct AMQPError: Error, Sendable, CustomStringConvertible {
     /// What kind of failure this is; compare with the static members.
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         private enum Value: String, Sendable, Hashable {
-            case invalidURL, connectionFailed, connectionLost, returned, nacked, channelClosed, shutdown
+            case invalidURL, connectionFailed, connectionLost, returned, nacked, channelClosed, unencodable, shutdown
         }
 
         private let value: Value
@@ -24,6 +24,9 @@ public struct AMQPError: Error, Sendable, CustomStringConvertible {
         /// The broker closed the channel, e.g. PRECONDITION_FAILED or NOT_FOUND; the message holds
         /// the broker's reply code and text.
         public static let channelClosed = Code(.channelClosed)
+        /// The message cannot be put in AMQP frames (a short string over 255 bytes, properties
+        /// larger than a frame); it was not sent, and sending it again fails the same way.
+        public static let unencodable = Code(.unencodable)
         /// The connection's `run()` ended (or never started and was cancelled).
         public static let shutdown = Code(.shutdown)
 

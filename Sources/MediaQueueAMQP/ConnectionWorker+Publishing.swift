@@ -38,6 +38,10 @@ extension ConnectionWorker {
     func send(_ publish: PendingPublish) throws(ConnectionDown) {
         guard let connection else { throw ConnectionDown(description: "not connected") }
         let message = publish.message
+        // Refused here, not sent: rabbitmq-c would find it while the publish's first frame is out.
+        if let problem = message.encodingProblem(frameMax: Int(amqp_get_frame_max(connection))) {
+            return publish.reply(.failure(AMQPError(.unencodable, "not sent: \(problem)")))
+        }
         // Registered before sending: if the send fails the publish fails with `.connectionLost`
         // in tearDown, since the broker may or may not have received it.
         _ = inFlight.register(

@@ -11,6 +11,8 @@ import Synchronization
 ///   by its bindings (`direct`: equal keys, `fanout`: all, `topic`: `*` one word, `#` any).
 ///   A mandatory message that reaches no queue is returned (`.returned`); one that is not
 ///   mandatory is dropped. Publishing to an exchange that does not exist fails (RabbitMQ's 404).
+///   A message that cannot be put in frames of the size `AMQPConnection` asks for fails with
+///   `.unencodable`, as it does on a connection.
 /// - Faults for tests: `refusePublishes` makes the broker nack what a rule picks; `delete`
 ///   removes a queue and ends its consumers; `loseConnection(duringNextDeclares:)` fails
 ///   declares as a dropped connection does; `blockPublishers` holds publishes unconfirmed, as
@@ -164,6 +166,7 @@ public final class MemoryBroker: MessageBroker {
     // MARK: Rules
 
     private func route(_ message: AMQPOutgoingMessage, in state: inout State) -> Result<Void, AMQPError> {
+        if let problem = message.encodingProblem() { return .failure(AMQPError(.unencodable, "not sent: \(problem)")) }
         if let refused = state.refused, refused(message) { return .failure(AMQPError(.nacked, "the broker nacked the message")) }
         let queues: [String]
         if message.exchange.isEmpty {

@@ -353,10 +353,19 @@ public struct IntakeService: Service {
         // Bounded: a message may quote what the client sent at any length, and a header frame
         // larger than the connection's frame size cannot be sent at all, so the dead letter
         // would fail, and the message come back, forever.
-        properties.headers["x-mediaqueue-error-code"] = .string(Self.headerText(error.code.rawValue))
-        properties.headers["x-mediaqueue-error-message"] = .string(Self.headerText(error.message))
-        if let element = error.element { properties.headers["x-mediaqueue-error-element"] = .string(Self.headerText(element)) }
-        properties.headers["x-mediaqueue-source-queue"] = .string(options.queue)
+        var reason: AMQPTable = [
+            "x-mediaqueue-error-code": .string(Self.headerText(error.code.rawValue)),
+            "x-mediaqueue-error-message": .string(Self.headerText(error.message)),
+            "x-mediaqueue-source-queue": .string(options.queue),
+        ]
+        if let element = error.element { reason["x-mediaqueue-error-element"] = .string(Self.headerText(element)) }
+        properties.headers.merge(reason) { _, ours in ours }
+        if properties.encodedSize > AMQPProperties.maxEncodedSize() {
+            // The message's own headers filled its frame and leave no room for the reason: they
+            // are left out (the body is kept), for the same reason.
+            reason["x-mediaqueue-headers-dropped"] = .string("\(message.properties.headers.encodedSize) bytes of headers, too many to keep beside the reason")
+            properties.headers = reason
+        }
         // Mandatory: a dead-letter queue that is gone returns the message instead of dropping it.
         return AMQPOutgoingMessage(routingKey: options.deadLetterQueue, body: message.body, properties: properties, mandatory: true)
     }

@@ -229,6 +229,54 @@ struct AMQPConnectionTests {
         }
     }
 
+    /// Properties that fill a header frame to the byte go out; one byte more, or a short string
+    /// over 255 bytes, fails that publish alone with `.unencodable`. rabbitmq-c found these only
+    /// after the publish's first frame was out, and the connection went down with every publish
+    /// in flight: the batch's neighbours would fail too.
+    @Test func propertiesThatFillAFrameAreSentAndWhatCannotBeEncodedFailsAloneWithTheConnectionUp() async throws {
+        let queue = TestEnvironment.uniqueName("amqp.framefill")
+        func filled(_ id: String, extra: Int) -> AMQPOutgoingMessage {
+            // Every kind of value and property, so that each one's size is counted as sent.
+            var properties = AMQPProperties(
+                contentType: "application/xml", messageID: id, correlationID: "c", persistent: true, priority: 3, timestamp: 1_700_000_000,
+                headers: [
+                    "int": .int(-1), "bool": true, "double": 0.5, "bytes": .bytes([1, 2, 3]), "wörd": "ü",
+                    "array": .array(["a", .int(2), .table(["k": false])]), "table": .table(["nested": .array([])]), "fill": "",
+                ]
+            )
+            properties.headers["fill"] = .string(String(repeating: "f", count: AMQPProperties.maxEncodedSize() - properties.encodedSize + extra))
+            return AMQPOutgoingMessage(routingKey: queue, body: Array(id.utf8), properties: properties)
+        }
+        try await withConnection { connection in
+            try await connection.declare(AMQPTopology(queues: [AMQPQueue(name: queue, durable: false)]))
+            let exact = filled("exact", extra: 0)
+            #expect(exact.properties.encodedSize == AMQPProperties.maxEncodedSize())
+            var longID = AMQPOutgoingMessage(routingKey: queue, body: [])
+            longID.properties.messageID = String(repeating: "i", count: 256)
+            let longKey = AMQPOutgoingMessage(routingKey: queue, body: [], properties: AMQPProperties(headers: [String(repeating: "k", count: 256): "v"]))
+            let batch = [
+                AMQPOutgoingMessage(routingKey: queue, body: Array("before".utf8)), exact, filled("over", extra: 1), longID, longKey,
+                AMQPOutgoingMessage(routingKey: queue, body: Array("after".utf8)),
+            ]
+            let results = await connection.publish(batch: batch)
+            for index in [0, 1, 5] { #expect((try? results[index].get()) != nil, "message \(index): \(results[index])") }
+            for index in [2, 3, 4] {
+                guard case .failure(let error) = results[index] else {
+                    Issue.record("message \(index) should not be sent")
+                    continue
+                }
+                #expect(error.code == .unencodable, "\(error)")
+            }
+
+            let consumer = try await connection.consume(queue: queue, prefetch: 10)
+            let received = await receive(3, from: consumer, ackingWith: connection)
+            #expect(received.map { String(decoding: $0.body, as: UTF8.self) } == ["before", "exact", "after"])
+            #expect(received.dropFirst().first?.properties == exact.properties, "the full frame arrives as sent")
+            await consumer.cancel()
+            try await connection.deleteQueue(queue)
+        }
+    }
+
     @Test func nackRequeuesAndRejectDeadLetters() async throws {
         let queue = TestEnvironment.uniqueName("amqp.dlx.q")
         let deadLetterExchange = TestEnvironment.uniqueName("amqp.dlx.x")

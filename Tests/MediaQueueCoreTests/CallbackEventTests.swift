@@ -5,10 +5,10 @@ import Testing
 /// Which events go where: the rule's `Event` list and a job's `CallBackEvent` (beyond CI), with
 /// `TaskProgress` beside CI's `TaskFinish`.
 @Suite struct CallbackEventTests {
-    func rule(_ events: String, type: String = "TDMQ") throws -> NotifyConfig {
+    func rule(_ events: String, type: String = "TDMQ", mqName: String = "events") throws -> NotifyConfig {
         try NotifyConfig(xml: XMLDocumentParser.parse("""
             <NotifyConfig><State>On</State><Event>\(events)</Event><Type>\(type)</Type><Url>https://example.com/cb</Url>
-            <MqMode>Topic</MqMode><MqName>events</MqName><MqRegion>sh</MqRegion></NotifyConfig>
+            <MqMode>Topic</MqMode><MqName>\(mqName)</MqName><MqRegion>sh</MqRegion></NotifyConfig>
             """))
     }
 
@@ -47,5 +47,25 @@ import Testing
         #expect(throws: CIError(.invalidArgument, "CallBackEvent: unknown event 'Done'", element: "CallBackEvent")) { try job("<CallBackEvent>TaskFinish,Done</CallBackEvent>") }
         #expect(throws: CIError.self) { try job("<CallBackEvent>WorkflowFinish</CallBackEvent>") }
         #expect(throws: CIError(.invalidArgument, "NotifyConfig.Event: unknown event 'Started'", element: "NotifyConfig.Event")) { try rule("TaskFinish,Started") }
+    }
+
+    /// A name no broker can declare (an AMQP name holds 255 bytes) made every delivery fail
+    /// until its retries ran out: a rule or a job that names one is refused.
+    @Test func aQueueOrTopicNameThatCannotBeDeclaredIsRefusedInARuleAndOnAJob() throws {
+        let longest = String(repeating: "q", count: NotifyConfig.maxMqNameBytes)
+        #expect(try rule("TaskFinish", mqName: longest).mqName == longest)
+        #expect(throws: CIError(.invalidArgument, "NotifyConfig.MqName: must be at most 255 bytes", element: "NotifyConfig.MqName")) {
+            try rule("TaskFinish", mqName: longest + "q")
+        }
+        #expect(throws: CIError(.invalidArgument, "NotifyConfig.MqName: must not contain control characters", element: "NotifyConfig.MqName")) {
+            try rule("TaskFinish", mqName: "a\tb")
+        }
+        func mqConfig(_ name: String) -> String {
+            "<CallBackType>TDMQ</CallBackType><CallBackMqConfig><MqMode>Queue</MqMode><MqName>\(name)</MqName><MqRegion>sh</MqRegion></CallBackMqConfig>"
+        }
+        #expect(try job(mqConfig(longest)).mq?.name == longest)
+        #expect(throws: CIError(.invalidArgument, "CallBackMqConfig.MqName: must be at most 255 bytes", element: "CallBackMqConfig.MqName")) {
+            try job(mqConfig("ü" + longest))
+        }
     }
 }

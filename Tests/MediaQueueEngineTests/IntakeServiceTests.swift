@@ -146,6 +146,29 @@ import Testing
         #expect(dead.properties.expiration == nil)
     }
 
+    /// A message whose own headers fill its frame leaves no room for the reason: its dead letter
+    /// could not be sent, and the message came back forever. The headers are left out (saying
+    /// so), the body and the reason kept.
+    @Test func aMessageWhoseHeadersFillItsFrameIsDeadLetteredWithoutThem() async throws {
+        let intake = try await startIntake()
+        defer { intake.cancel() }
+        var full = message(Array("not xml".utf8), id: "bad-full")
+        full.properties.headers["x-padding"] = ""
+        full.properties.headers["x-padding"] = .string(String(repeating: "p", count: AMQPProperties.maxEncodedSize() - full.properties.encodedSize))
+        await publish(full, message(Array("not xml either".utf8), id: "bad-small"))
+
+        let deadLetterQueue = options.deadLetterQueue
+        let dead = try await broker.wait { $0.messages(in: deadLetterQueue).count == 2 ? $0.messages(in: deadLetterQueue) : nil }
+        try await waitUntilSettled()
+        #expect(dead.map(\.properties.messageID) == ["bad-full", "bad-small"])
+        #expect(dead[0].body == full.body)
+        #expect(dead[0].properties.headers["x-padding"] == nil)
+        #expect(dead[0].properties.headers["x-mediaqueue-headers-dropped"]?.stringValue?.hasPrefix("\(full.properties.headers.encodedSize) bytes") == true)
+        #expect(dead[0].properties.headers["x-mediaqueue-error-code"]?.stringValue == CIError.Code.invalidArgument.rawValue)
+        #expect(dead[0].properties.headers["x-mediaqueue-error-element"]?.stringValue == "Request")
+        #expect(dead[1].properties.headers["x-mediaqueue-headers-dropped"] == nil, "a message with room keeps its headers")
+    }
+
     /// The broker nacks the dead letter: the refused message goes back to the queue (it is not
     /// settled), the stored ones beside it in the batch are acked and never become second jobs
     /// (they carry no message-id, so nothing else would stop that), and once the broker takes

@@ -102,6 +102,33 @@ import Testing
         try await eventually("the next message to be stored") { try await harness.client.queueStatus(harness.configuration.intakeQueue).messages == 0 }
     }
 
+    /// A bad submission whose headers fill its frame: with the reason added, its dead letter
+    /// could not be sent, the intake's connection went down on every try and the message came
+    /// back forever. The dead letter goes without the message's headers, saying so, and the next
+    /// message runs.
+    @Test func aBadSubmissionWhoseHeadersFillItsFrameIsDeadLetteredWithoutThemAndTheNextRuns() async throws {
+        let harness = try ServiceHarness()
+        try await SampleMedia.makeVideo(at: harness.bucketRoot + "/input/a.mp4", seconds: 1)
+        let events = try await harness.subscribeToEvents()
+        let (_, service) = try harness.startService()
+        defer { service.cancel() }
+        try await harness.waitForIntake()
+
+        var properties = AMQPProperties(contentType: "application/xml", messageID: "full-headers", persistent: true, headers: ["x-padding": ""])
+        properties.headers["x-padding"] = .string(String(repeating: "p", count: AMQPProperties.maxEncodedSize() - properties.encodedSize))
+        try await harness.client.publish(AMQPOutgoingMessage(routingKey: harness.configuration.intakeQueue, body: Array("not XML".utf8), properties: properties))
+        try await harness.publish(mediaInfoRequest(userData: "after"), messageID: "after")
+
+        let letter = try #require(try await harness.deadLetters(1).first)
+        #expect(letter.properties.messageID == "full-headers")
+        #expect(letter.text == "not XML", "the body is kept")
+        #expect(letter.properties.headers["x-padding"] == nil)
+        #expect(letter.properties.headers["x-mediaqueue-headers-dropped"] != nil)
+        #expect(letter.properties.headers["x-mediaqueue-error-code"] == .string("InvalidArgument"))
+        let event = try #require(try await harness.receive(1, from: events).first)
+        #expect(event.xml?["JobsDetail"]?.text("Operation", "UserData") == "after")
+    }
+
     @Test func aMissingInputFileFailsTheJobWithInputNotExistAndTheServiceGoesOn() async throws {
         let harness = try ServiceHarness()
         try await SampleMedia.makeVideo(at: harness.bucketRoot + "/input/a.mp4", seconds: 2)

@@ -1,0 +1,92 @@
+/// What AMQP 0-9-1 can carry, checked before a publish is sent: a short string (names, routing
+/// keys, most properties, header keys) holds at most 255 bytes, and a message's properties travel
+/// in one content header frame. rabbitmq-c finds either only while writing the publish's frames,
+/// after its method frame is out, and the connection cannot go on from there.
+extension AMQPOutgoingMessage {
+    /// Why this message cannot be sent on a connection with frames of at most `frameMax` bytes,
+    /// or nil when it can.
+    public func encodingProblem(frameMax: Int = AMQPProperties.requestedFrameMax) -> String? {
+        if exchange.utf8.count > AMQPProperties.maxShortStringBytes { return "the exchange name is over 255 bytes" }
+        if routingKey.utf8.count > AMQPProperties.maxShortStringBytes { return "the routing key is over 255 bytes" }
+        return properties.encodingProblem(frameMax: frameMax)
+    }
+}
+
+extension AMQPProperties {
+    /// The frame size this client asks for. RabbitMQ grants it by default; a connection checks
+    /// its publishes against the size it was granted.
+    public static let requestedFrameMax = Int(ConnectionWorker.frameMax)
+    /// The most bytes of a short string.
+    public static let maxShortStringBytes = 255
+    /// Bytes of a content header frame that are not properties: the frame's type, channel, size
+    /// and end marker (8), and the class, weight and body size (12).
+    static let headerFrameOverhead = 20
+
+    /// The most bytes of properties one content header frame carries with frames of `frameMax` bytes.
+    public static func maxEncodedSize(frameMax: Int = requestedFrameMax) -> Int { frameMax - headerFrameOverhead }
+
+    /// Bytes these properties take in a content header frame.
+    public var encodedSize: Int {
+        // The flags word, then each property that is set; the delivery mode is always sent.
+        var size = 2 + 1
+        forEachShortString { size += 1 + $0.utf8.count }
+        if priority != nil { size += 1 }
+        if timestamp != nil { size += 8 }
+        if !headers.isEmpty { size += headers.encodedSize }
+        return size
+    }
+
+    func encodingProblem(frameMax: Int) -> String? {
+        var longest = 0
+        forEachShortString { longest = max(longest, $0.utf8.count) }
+        if longest > Self.maxShortStringBytes { return "a message property is over 255 bytes" }
+        if let key = headers.firstOverlongKey { return "the header name '\(key.prefix(40))…' is over 255 bytes" }
+        let size = encodedSize
+        let limit = Self.maxEncodedSize(frameMax: frameMax)
+        if size > limit { return "the properties take \(size) bytes, over the \(limit) that one frame carries" }
+        return nil
+    }
+
+    private func forEachShortString(_ body: (String) -> Void) {
+        for case let value? in [contentType, contentEncoding, messageID, correlationID, replyTo, type, appID, expiration] { body(value) }
+    }
+}
+
+extension AMQPTable {
+    /// Bytes of this table as a field table: its length word, then each key and value.
+    public var encodedSize: Int {
+        reduce(4) { size, entry in size + 1 + entry.key.utf8.count + entry.value.encodedSize }
+    }
+
+    /// A key, at any depth, that is too long to be sent.
+    var firstOverlongKey: String? {
+        for (key, value) in self {
+            if key.utf8.count > AMQPProperties.maxShortStringBytes { return key }
+            if let nested = value.firstOverlongKey { return nested }
+        }
+        return nil
+    }
+}
+
+extension AMQPFieldValue {
+    /// Bytes of this value in a field table: its type octet, then its encoding as this client
+    /// sends it (integers as 64 bits, strings and bytes with a 32-bit length).
+    public var encodedSize: Int {
+        switch self {
+        case .string(let value): 1 + 4 + value.utf8.count
+        case .int, .double: 1 + 8
+        case .bool: 1 + 1
+        case .bytes(let value): 1 + 4 + value.count
+        case .table(let table): 1 + table.encodedSize
+        case .array(let values): values.reduce(1 + 4) { $0 + $1.encodedSize }
+        }
+    }
+
+    var firstOverlongKey: String? {
+        switch self {
+        case .table(let table): table.firstOverlongKey
+        case .array(let values): values.lazy.compactMap(\.firstOverlongKey).first
+        default: nil
+        }
+    }
+}
