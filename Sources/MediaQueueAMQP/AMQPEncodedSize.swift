@@ -26,29 +26,40 @@ extension AMQPProperties {
     public static func maxEncodedSize(frameMax: Int = requestedFrameMax) -> Int { frameMax - headerFrameOverhead }
 
     /// Bytes these properties take in a content header frame.
-    public var encodedSize: Int {
-        // The flags word, then each property that is set; the delivery mode is always sent.
-        var size = 2 + 1
-        forEachShortString { size += 1 + $0.utf8.count }
-        if priority != nil { size += 1 }
-        if timestamp != nil { size += 8 }
-        if !headers.isEmpty { size += headers.encodedSize }
-        return size
-    }
+    public var encodedSize: Int { shortStringsAndSize.size }
 
     func encodingProblem(frameMax: Int) -> String? {
-        var longest = 0
-        forEachShortString { longest = max(longest, $0.utf8.count) }
+        let (size, longest) = shortStringsAndSize
         if longest > Self.maxShortStringBytes { return "a message property is over 255 bytes" }
         if let key = headers.firstOverlongKey { return "the header name '\(key.prefix(40))…' is over 255 bytes" }
-        let size = encodedSize
         let limit = Self.maxEncodedSize(frameMax: frameMax)
         if size > limit { return "the properties take \(size) bytes, over the \(limit) that one frame carries" }
         return nil
     }
 
-    private func forEachShortString(_ body: (String) -> Void) {
-        for case let value? in [contentType, contentEncoding, messageID, correlationID, replyTo, type, appID, expiration] { body(value) }
+    /// The encoded size, and the longest short string property. Every publish is checked, so
+    /// one pass and no allocation.
+    private var shortStringsAndSize: (size: Int, longest: Int) {
+        // The flags word, then each property that is set; the delivery mode is always sent.
+        var size = 2 + 1
+        var longest = 0
+        func add(_ value: String?) {
+            guard let count = value?.utf8.count else { return }
+            size += 1 + count
+            longest = max(longest, count)
+        }
+        add(contentType)
+        add(contentEncoding)
+        add(messageID)
+        add(correlationID)
+        add(replyTo)
+        add(type)
+        add(appID)
+        add(expiration)
+        if priority != nil { size += 1 }
+        if timestamp != nil { size += 8 }
+        if !headers.isEmpty { size += headers.encodedSize }
+        return (size, longest)
     }
 }
 

@@ -25,15 +25,15 @@ struct DirectStatement {
     }
 
     mutating func bind(_ value: String) {
-        index += 1
         var value = value
-        let code = value.withUTF8 { bytes -> Int32 in
-            guard let base = bytes.baseAddress else { return sqlite3_bind_text64(handle, index, "", 0, transient, UInt8(SQLITE_UTF8)) }
-            return base.withMemoryRebound(to: CChar.self, capacity: bytes.count) { text in
-                sqlite3_bind_text64(handle, index, text, sqlite3_uint64(bytes.count), transient, UInt8(SQLITE_UTF8))
-            }
-        }
-        note(code)
+        value.withUTF8 { bindText($0) }
+    }
+
+    /// Binds UTF-8 bytes as text: an XML document written for a column, without making a
+    /// `String` of it first (which validates and copies it again).
+    mutating func bind(text value: [UInt8]?) {
+        guard let value else { return bindNull() }
+        value.withUnsafeBufferPointer { bindText($0) }
     }
 
     mutating func bind(_ value: String?) {
@@ -61,6 +61,15 @@ struct DirectStatement {
             } else {
                 sqlite3_bind_zeroblob(handle, index, 0)
             }
+        }
+        note(code)
+    }
+
+    private mutating func bindText(_ bytes: UnsafeBufferPointer<UInt8>) {
+        index += 1
+        let code = bytes.withMemoryRebound(to: CChar.self) { text in
+            guard let base = text.baseAddress else { return sqlite3_bind_text64(handle, index, "", 0, transient, UInt8(SQLITE_UTF8)) }
+            return sqlite3_bind_text64(handle, index, base, sqlite3_uint64(text.count), transient, UInt8(SQLITE_UTF8))
         }
         note(code)
     }

@@ -41,10 +41,14 @@ extension XMLTree {
     /// key may hold them) written as U+FFFD, so that every document written here parses again.
     static func escape(_ text: String, into out: inout [UInt8]) {
         // Most texts need neither: copy them whole. 0xEF leads U+FFFE and U+FFFF (and others).
-        if !text.utf8.contains(where: { byte in
+        func special(_ byte: UInt8) -> Bool {
             byte == UInt8(ascii: "&") || byte == UInt8(ascii: "<") || byte == UInt8(ascii: ">") || byte == 0xEF
                 || (byte < 0x20 && byte != 0x09 && byte != 0x0A)
-        }) {
+        }
+        // Scanned in place when the text is contiguous (native strings are): every finished
+        // job's callback body passes here, and the view's iterator cost more than the bytes.
+        let plain = text.utf8.withContiguousStorageIfAvailable { !$0.contains(where: special) } ?? !text.utf8.contains(where: special)
+        if plain {
             out.append(contentsOf: text.utf8)
             return
         }
