@@ -21,6 +21,8 @@ public final class MemoryJobStore: JobStore {
         var outboxReadTimes: [Timestamp] = []
         /// How many of the next `markDelivered` and `markAttemptFailed` calls fail (`failNextRecordings`).
         var recordingFailures = 0
+        /// How many of the next `renewLeases` calls fail (`failNextLeaseRenewals`).
+        var renewalFailures = 0
 
         mutating func failIfAsked() throws {
             guard recordingFailures > 0 else { return }
@@ -175,7 +177,11 @@ public final class MemoryJobStore: JobStore {
     }
 
     public func renewLeases(_ ids: [JobID], owner: String, until: Timestamp) async throws -> [JobID] {
-        state.withLock { state in
+        try state.withLock { state in
+            if state.renewalFailures > 0 {
+                state.renewalFailures -= 1
+                throw WriteFailed()
+            }
             var lost: [JobID] = []
             for id in ids {
                 if let job = state.jobs[id], job.state == .running, job.lease?.owner == owner {
@@ -317,6 +323,15 @@ public final class MemoryJobStore: JobStore {
     public func failNextRecordings(_ count: Int) {
         state.withLock { $0.recordingFailures = count }
     }
+
+    /// Makes the next `count` calls of `renewLeases` throw `WriteFailed` and renew nothing, for
+    /// tests of what a dispatcher does when its leases cannot be renewed.
+    public func failNextLeaseRenewals(_ count: Int) {
+        state.withLock { $0.renewalFailures = count }
+    }
+
+    /// How many of the failures `failNextLeaseRenewals` asked for are still to come.
+    public var leaseRenewalFailuresLeft: Int { state.withLock { $0.renewalFailures } }
 
     /// How many of the failures `failNextRecordings` asked for are still to come.
     public var recordingFailuresLeft: Int { state.withLock { $0.recordingFailures } }

@@ -1,0 +1,88 @@
+import Logging
+import MediaQueueCore
+import MediaQueueTestSupport
+import Synchronization
+import Testing
+@testable import MediaQueueEngine
+
+/// The dispatcher service on the memory store with a manual clock: what it does over time
+/// while a job runs, moved by the test instead of slept through.
+@Suite(.timeLimit(.minutes(2))) struct DispatcherServiceTests {
+    /// Runs until its task is cancelled: a job that stays running while the test moves time.
+    struct HoldWorker: MediaWorker {
+        let started: AsyncStream<JobID>.Continuation
+        var tag: String { "Hold" }
+        func validate(_ operation: CreateMediaJobsRequest.Operation) throws(CIError) {}
+        func run(_ job: Job, context: WorkContext) async throws -> WorkResult {
+            started.yield(job.id)
+            try await context.time.sleep(for: .seconds(86_400))
+            return WorkResult()
+        }
+    }
+
+    let store = MemoryJobStore()
+    let clock = ManualTimeSource()
+    let leaseDuration = Duration.seconds(60)
+    let turn = Duration.seconds(1)
+
+    /// Stores one Hold job and runs a dispatcher until the returned task is cancelled; returns
+    /// once the job has started.
+    func startHoldingOneJob() async throws -> (job: JobID, dispatcher: Task<Void, any Error>) {
+        let (started, startedContinuation) = AsyncStream.makeStream(of: JobID.self)
+        let workers = WorkerRegistry([HoldWorker(started: startedContinuation)])
+        let queues = QueueDirectory(store: store) { MediaQueue(bucket: "", name: "", createTime: Timestamp(seconds: 0)) }
+        let body = Array("<Request><Tag>Hold</Tag><Input><Object>in.mp4</Object></Input><Operation/></Request>".utf8)
+        let submission = try await SubmissionFactory(queues: queues, workers: workers)
+            .submission(body: body, bucket: "b-1", idempotencyKey: nil, now: clock.now).get()
+        _ = try await store.submit([submission])
+
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let service = DispatcherService(
+            store: store, workers: workers,
+            options: DispatcherOptions(owner: "node-a", storage: ObjectsStub(), leaseDuration: leaseDuration, housekeepingInterval: turn),
+            formatting: CIFormatting(), time: clock, logger: logger
+        )
+        let dispatcher = Task { try await service.run() }
+        var startedJobs = started.makeAsyncIterator()
+        let job = try #require(await startedJobs.next())
+        return (job, dispatcher)
+    }
+
+    func leaseEnd(of job: JobID) async throws -> Timestamp? {
+        try await store.job(id: job)?.lease?.expiresAt
+    }
+
+    /// Moves the clock a housekeeping turn at a time until `done` returns a value, but not past
+    /// `limit`: each poll moves it one turn, which wakes whatever sleeps on it.
+    func turns<T>(_ what: String, upTo limit: Timestamp, until done: () async throws -> T?) async throws -> T {
+        try await eventually(what) {
+            if let value = try await done() { return value }
+            if clock.now + turn <= limit { clock.advance(by: turn) }
+            return nil
+        }
+    }
+
+    /// A renewal the store failed is tried again at the next housekeeping turn, not a third of a
+    /// lease later: two failed turns could otherwise let a running job's lease end, and another
+    /// process (or this one) would run the job a second time.
+    @Test func aFailedLeaseRenewalIsTriedAgainAtTheNextTurn() async throws {
+        let (job, dispatcher) = try await startHoldingOneJob()
+        defer { dispatcher.cancel() }
+        let claimed = clock.now
+        #expect(try await leaseEnd(of: job) == claimed + leaseDuration)
+
+        store.failNextLeaseRenewals(1)
+        let failedAt = try await turns("the renewal due at a third of the lease, which the store fails", upTo: claimed + leaseDuration / 2) {
+            store.leaseRenewalFailuresLeft == 0 ? clock.now : nil
+        }
+        #expect(failedAt >= claimed + leaseDuration / 3)
+        #expect(try await leaseEnd(of: job) == claimed + leaseDuration, "the failed renewal changed nothing")
+
+        // Not as far as a third of a lease after the failure, when a renewal would be due anyway.
+        let renewedEnd = try await turns("the renewal tried again", upTo: failedAt + leaseDuration / 3 - turn) {
+            try await leaseEnd(of: job).flatMap { $0 > claimed + leaseDuration ? $0 : nil }
+        }
+        #expect(renewedEnd <= failedAt + turn * 2 + leaseDuration, "tried again within a turn or two of the failure")
+    }
+}
