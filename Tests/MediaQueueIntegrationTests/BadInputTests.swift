@@ -169,7 +169,12 @@ import Testing
         #expect(letter.properties.headers["x-mediaqueue-error-element"] == .string("CallBack"))
     }
 
-    @Test func theAPIRefusesARuleToAPrivateAddressAndStoresNothing() async throws {
+    /// Rules that could never deliver: a private address, a TDMQ queue name no broker takes.
+    @Test(arguments: [
+        ("<Type>Url</Type><Url>http://192.168.1.10/cb</Url>", "NotifyConfig.Url"),
+        ("<Type>TDMQ</Type><MqMode>Queue</MqMode><MqName>\(String(repeating: "q", count: 256))</MqName><MqRegion>sh</MqRegion>", "NotifyConfig.MqName"),
+    ])
+    func theAPIRefusesARuleItCouldNeverDeliverToAndStoresNothing(destination: String, element: String) async throws {
         let harness = try ServiceHarness { $0.anonymous = true }
         let port = Mutex<Int?>(nil)
         let (application, service) = try harness.startService(onListening: { _, listening in port.withLock { $0 = listening } })
@@ -180,11 +185,14 @@ import Testing
         var request = URLRequest(url: URL(string: "http://127.0.0.1:\(listening)/\(harness.configuration.bucket)/queue/\(queue.id)")!)
         request.httpMethod = "PUT"
         request.httpBody = Data("""
-            <Request><NotifyConfig><State>On</State><Type>Url</Type><Event>TaskFinish</Event><Url>http://192.168.1.10/cb</Url></NotifyConfig></Request>
+            <Request><NotifyConfig><State>On</State><Event>TaskFinish</Event>\(destination)</NotifyConfig></Request>
             """.utf8)
         let (body, response) = try await URLSession.shared.data(for: request)
         #expect((response as? HTTPURLResponse)?.statusCode == 400)
-        #expect(String(decoding: body, as: UTF8.self).contains("NotifyConfig.Url"))
+        let error = try XMLDocumentParser.parse(Array(body))
+        #expect(error.name == "Error")
+        #expect(error.text("Code") == "InvalidArgument")
+        #expect(error.text("Message")?.hasPrefix(element) == true, "\(error.text("Message") ?? "")")
         #expect(try await application.store.queue(id: queue.id)?.notifyConfig == queue.notifyConfig)
     }
 }
