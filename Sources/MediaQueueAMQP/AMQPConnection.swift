@@ -75,20 +75,27 @@ public final class AMQPConnection: MessageBroker {
     /// Whether the connection is up right now.
     public var isConnected: Bool { mailbox.state.withLock { $0.connected } }
 
+    /// The frame size the broker granted on the latest connection (the size asked for before the
+    /// first): what one message's properties must fit in.
+    public var frameMax: Int { mailbox.state.withLock { $0.frameMax } }
+
     /// How many times a connection was established during `run()` (1 after the first connect;
     /// more after reconnects). For tests and metrics.
     package var connectionCount: UInt64 { mailbox.state.withLock { $0.connections } }
 
     /// Declares exchanges, queues and bindings now and remembers them, so they are declared again
-    /// after every reconnect. Throws `.channelClosed` (with the broker's reason) on a conflict.
+    /// after every reconnect. Throws `.channelClosed` (with the broker's reason) on a conflict,
+    /// `.unencodable` for a name longer than AMQP carries (nothing is declared then).
     public func declare(_ topology: AMQPTopology) async throws {
+        if let problem = topology.encodingProblem { throw AMQPError(.unencodable, "not declared: \(problem)") }
         try await request { .declare(topology, $0) }
     }
 
     /// Declares a queue that is not remembered (e.g. a server-named exclusive queue, name "");
     /// returns its name.
     public func declareQueue(_ queue: AMQPQueue) async throws -> String {
-        try await request { .declareQueue(queue, $0) }
+        if let problem = AMQPTopology(queues: [queue]).encodingProblem { throw AMQPError(.unencodable, "not declared: \(problem)") }
+        return try await request { .declareQueue(queue, $0) }
     }
 
     /// Binds a queue to an exchange. Not remembered across reconnects: put bindings that must

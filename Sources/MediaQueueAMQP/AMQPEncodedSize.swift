@@ -12,6 +12,19 @@ extension AMQPOutgoingMessage {
     }
 }
 
+extension AMQPTopology {
+    /// Why these declarations cannot be sent, or nil when they can: every name and routing key
+    /// is a short string, as is every argument's key.
+    public var encodingProblem: String? {
+        let limit = AMQPProperties.maxShortStringBytes
+        let names = exchanges.flatMap { [$0.name, $0.type] } + queues.map(\.name) + bindings.flatMap { [$0.queue, $0.exchange, $0.routingKey] }
+        if let name = names.first(where: { $0.utf8.count > limit }) { return "the name '\(name.prefix(40))…' is over 255 bytes" }
+        let arguments = exchanges.map(\.arguments) + queues.map(\.arguments) + bindings.map(\.arguments)
+        if let key = arguments.lazy.compactMap(\.firstOverlongKey).first { return "the argument name '\(key.prefix(40))…' is over 255 bytes" }
+        return nil
+    }
+}
+
 extension AMQPProperties {
     /// The frame size this client asks for. RabbitMQ grants it by default; a connection checks
     /// its publishes against the size it was granted.
@@ -24,6 +37,17 @@ extension AMQPProperties {
 
     /// The most bytes of properties one content header frame carries with frames of `frameMax` bytes.
     public static func maxEncodedSize(frameMax: Int = requestedFrameMax) -> Int { frameMax - headerFrameOverhead }
+
+    /// These properties without the short strings longer than AMQP carries. A received one can
+    /// be: invalid UTF-8 is repaired into three bytes for each byte.
+    public func withoutOverlongShortStrings() -> AMQPProperties {
+        var kept = self
+        let paths: [WritableKeyPath<AMQPProperties, String?>] = [
+            \.contentType, \.contentEncoding, \.messageID, \.correlationID, \.replyTo, \.type, \.appID, \.expiration,
+        ]
+        for path in paths where (kept[keyPath: path]?.utf8.count ?? 0) > Self.maxShortStringBytes { kept[keyPath: path] = nil }
+        return kept
+    }
 
     /// Bytes these properties take in a content header frame.
     public var encodedSize: Int { shortStringsAndSize.size }

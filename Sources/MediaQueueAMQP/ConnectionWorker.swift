@@ -190,7 +190,7 @@ final class ConnectionWorker {
             }
         }
         amqp_maybe_release_buffers(connection)
-        mailbox.setConnected(true)
+        mailbox.setConnected(true, frameMax: Int(amqp_get_frame_max(connection)))
     }
 
     func openChannel(_ channel: UInt16) throws(ConnectionDown) {

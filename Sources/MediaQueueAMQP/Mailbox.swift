@@ -65,6 +65,8 @@ final class Mailbox: Sendable {
         var phase: Phase = .notStarted
         var stopRequested = false
         var connected = false
+        /// The frame size the broker granted on the latest connection.
+        var frameMax = AMQPProperties.requestedFrameMax
         var connections: UInt64 = 0
         var commands: [Command] = []
         var publishes: [PendingPublish] = []
@@ -191,9 +193,10 @@ final class Mailbox: Sendable {
     var hasPublishes: Bool { state.withLock { $0.publishes.count > $0.publishHead } }
 
     /// Records whether the thread is connected, and releases `waitUntilConnected` callers.
-    func setConnected(_ connected: Bool) {
+    func setConnected(_ connected: Bool, frameMax: Int? = nil) {
         let waiters = state.withLock { state -> [CheckedContinuation<Void, any Error>] in
             state.connected = connected
+            if let frameMax { state.frameMax = frameMax }
             guard connected else { return [] }
             state.connections += 1
             let waiters = Array(state.connectedWaiters.values)

@@ -10,6 +10,9 @@ public protocol MessageBroker: Sendable {
     /// Whether the broker is reachable now: false while a connection is lost and being made
     /// again (publishes then wait for it).
     var isConnected: Bool { get }
+    /// The largest frame the broker takes: a message whose properties do not fit in one is not
+    /// sent (`AMQPOutgoingMessage.encodingProblem(frameMax:)`).
+    var frameMax: Int { get }
     /// Declares queues, exchanges and bindings (idempotent); throws if the broker refuses one.
     func declare(_ topology: AMQPTopology) async throws
     /// Starts consuming from `queue`, with at most `prefetch` unacknowledged deliveries.

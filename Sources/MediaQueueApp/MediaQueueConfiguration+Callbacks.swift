@@ -108,9 +108,14 @@ extension MediaQueueConfiguration {
         }
     }
 
-    /// `checkCallbackURL` for an enabled `Url` rule.
+    /// Checks a new or changed rule's destination: `checkCallbackURL` for an enabled `Url` rule,
+    /// a name a broker takes for a `TDMQ` one.
     public func checkCallbackRule(_ rule: NotifyConfig) throws(CIError) {
-        guard rule.isOn, rule.type == .url else { return }
-        try checkCallbackURL(rule.url, element: "NotifyConfig.Url")
+        guard rule.isOn else { return }
+        switch rule.type {
+        case .url?: try checkCallbackURL(rule.url, element: "NotifyConfig.Url")
+        case .tdmq?: try NotifyConfig.checkMqName(rule.mqName, element: "NotifyConfig.MqName")
+        case nil: return
+        }
     }
 }

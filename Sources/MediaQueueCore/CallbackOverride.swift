@@ -71,7 +71,6 @@ public struct CallbackOverride: Sendable, Hashable {
             guard let name = config.text("MqName")?.trimmed, !name.isEmpty else {
                 throw CIError.invalid("CallBackMqConfig.MqName", "is required")
             }
-            try NotifyConfig.checkMqName(name, element: "CallBackMqConfig.MqName")
             guard let region = config.text("MqRegion")?.trimmed, !region.isEmpty else {
                 throw CIError.invalid("CallBackMqConfig.MqRegion", "is required")
             }

@@ -111,7 +111,6 @@ public struct NotifyConfig: Sendable, Hashable {
             }
         case .tdmq:
             if mqName.isEmpty { throw CIError.invalid("NotifyConfig.MqName", "is required when Type is TDMQ") }
-            try Self.checkMqName(mqName, element: "NotifyConfig.MqName")
             if mqMode == nil { throw CIError.invalid("NotifyConfig.MqMode", "is required when Type is TDMQ") }
         }
     }
@@ -121,6 +120,7 @@ public struct NotifyConfig: Sendable, Hashable {
 
     /// Checks that `name` can name a queue or exchange: a longer name or one with control
     /// characters could never be declared or published to, and every delivery to it would fail.
+    /// For new rules and submissions only: what was stored before this check must still load.
     public static func checkMqName(_ name: String, element: String) throws(CIError) {
         if name.utf8.count > maxMqNameBytes { throw CIError.invalid(element, "must be at most \(maxMqNameBytes) bytes") }
         if name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {

@@ -36,6 +36,7 @@ public struct SubmissionFactory: Sendable {
             if let url = request.callback.url, !request.callback.isSilenced {
                 try checkCallbackURL?(url)
             }
+            if let mq = request.callback.mq { try NotifyConfig.checkMqName(mq.name, element: "CallBackMqConfig.MqName") }
             let queue = try await queues.resolve(bucket: bucket, queueID: request.queueID)
             let jobs = request.operations.map { operation in
                 Job(

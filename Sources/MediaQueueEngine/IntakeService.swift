@@ -360,14 +360,17 @@ public struct IntakeService: Service {
         ]
         if let element = error.element { reason["x-mediaqueue-error-element"] = .string(Self.headerText(element)) }
         properties.headers.merge(reason) { _, ours in ours }
-        if properties.encodedSize > AMQPProperties.maxEncodedSize() {
-            // The message's own headers filled its frame and leave no room for the reason: they
-            // are left out (the body is kept), for the same reason.
-            reason["x-mediaqueue-headers-dropped"] = .string("\(message.properties.headers.encodedSize) bytes of headers, too many to keep beside the reason")
-            properties.headers = reason
-        }
         // Mandatory: a dead-letter queue that is gone returns the message instead of dropping it.
-        return AMQPOutgoingMessage(routingKey: options.deadLetterQueue, body: message.body, properties: properties, mandatory: true)
+        var letter = AMQPOutgoingMessage(routingKey: options.deadLetterQueue, body: message.body, properties: properties, mandatory: true)
+        if letter.encodingProblem(frameMax: broker.frameMax) != nil {
+            // What the message brought leaves no room for the reason (headers filling its frame),
+            // or cannot be sent again (a name that grew past 255 bytes when invalid UTF-8 was
+            // repaired). The reason goes with the body and what of the rest fits.
+            reason["x-mediaqueue-headers-dropped"] = .string("\(message.properties.headers.encodedSize) bytes of headers; with the reason the message's properties could not be sent")
+            letter.properties = properties.withoutOverlongShortStrings()
+            letter.properties.headers = reason
+        }
+        return letter
     }
 
     /// The most bytes of text one dead-letter header carries.

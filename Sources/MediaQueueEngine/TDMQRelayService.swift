@@ -154,7 +154,7 @@ public struct TDMQRelayService: Service {
                     try await declared.ensure(entry.target, on: broker)
                     ready.append(entry)
                 } catch {
-                    await recordFailure(entry, error: "\(error)")
+                    await recordFailure(entry, error: "\(error)", final: (error as? AMQPError)?.code == .unencodable)
                 }
             }
             for (entry, result) in await publishHoldingLeases(ready, on: broker) {
@@ -162,7 +162,7 @@ public struct TDMQRelayService: Service {
                 case .success:
                     metrics.callbackAttempt(.tdmq)
                     deliveredIDs.append(entry.id)
-                case .failure(let error): await recordFailure(entry, error: "\(error)")
+                case .failure(let error): await recordFailure(entry, error: "\(error)", final: error.code == .unencodable)
                 }
             }
         }
@@ -253,8 +253,11 @@ public struct TDMQRelayService: Service {
     /// Records the failed attempt, which also ends the relay's lease: the delivery is due again
     /// at its next attempt, for any relay. `entry.nextAttempt` is the end of the lease the relay
     /// holds: a delivery another relay took since that lease ended is left to it.
-    func recordFailure(_ entry: OutboxEntry, error: String) async {
-        let next = options.retrySchedule.nextAttempt(after: entry.attempts + 1, now: time.now)
+    /// Records a failed attempt. A `final` one (a name stored before names were checked, which
+    /// cannot be put in frames) fails the same way every time: dead at once, not after the whole
+    /// schedule.
+    func recordFailure(_ entry: OutboxEntry, error: String, final: Bool = false) async {
+        let next = final ? nil : options.retrySchedule.nextAttempt(after: entry.attempts + 1, now: time.now)
         metrics.callbackAttempt(.tdmq, failed: true)
         do {
             guard try await store.markAttemptFailed(entry.id, error: error, nextAttempt: next, leaseEnd: entry.nextAttempt) else {

@@ -230,7 +230,8 @@ struct AMQPConnectionTests {
     }
 
     /// Properties that fill a header frame to the byte go out; one byte more, or a short string
-    /// over 255 bytes, fails that publish alone with `.unencodable`. rabbitmq-c found these only
+    /// over 255 bytes, fails that publish alone with `.unencodable`, as does a declare of a name
+    /// over 255 bytes. rabbitmq-c found these only
     /// after the publish's first frame was out, and the connection went down with every publish
     /// in flight: the batch's neighbours would fail too.
     @Test func propertiesThatFillAFrameAreSentAndWhatCannotBeEncodedFailsAloneWithTheConnectionUp() async throws {
@@ -248,6 +249,9 @@ struct AMQPConnectionTests {
             return AMQPOutgoingMessage(routingKey: queue, body: Array(id.utf8), properties: properties)
         }
         try await withConnection { connection in
+            await expectAMQPError(.unencodable, containing: "over 255 bytes") {
+                try await connection.declare(AMQPTopology(queues: [AMQPQueue(name: String(repeating: "q", count: 256), durable: false)]))
+            }
             try await connection.declare(AMQPTopology(queues: [AMQPQueue(name: queue, durable: false)]))
             let exact = filled("exact", extra: 0)
             #expect(exact.properties.encodedSize == AMQPProperties.maxEncodedSize())
@@ -272,6 +276,7 @@ struct AMQPConnectionTests {
             let received = await receive(3, from: consumer, ackingWith: connection)
             #expect(received.map { String(decoding: $0.body, as: UTF8.self) } == ["before", "exact", "after"])
             #expect(received.dropFirst().first?.properties == exact.properties, "the full frame arrives as sent")
+            #expect(connection.connectionCount == 1, "the connection stayed up throughout")
             await consumer.cancel()
             try await connection.deleteQueue(queue)
         }

@@ -33,17 +33,21 @@ import Testing
     /// Runs the intake until the returned task is cancelled; the broker loses the connection
     /// during the intake's first `lostDeclares` declares.
     func startIntake(losingConnectionDuringDeclares lostDeclares: Int = 0) async throws -> Task<Void, any Error> {
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
-        let queues = QueueDirectory(store: store) { MediaQueue(bucket: "", name: "", createTime: Timestamp(seconds: 0)) }
-        let intake = IntakeService(
-            broker: broker, store: store, factory: SubmissionFactory(queues: queues, workers: WorkerRegistry([RecordWorker()])),
-            options: options, formatting: CIFormatting(), time: clock, logger: logger
-        )
+        let intake = makeIntake()
         // The intake declares its queues: producers may publish once they are there.
         try await broker.declare(intake.topology)
         broker.loseConnection(duringNextDeclares: lostDeclares)
         return Task { try await intake.run() }
+    }
+
+    func makeIntake() -> IntakeService {
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let queues = QueueDirectory(store: store) { MediaQueue(bucket: "", name: "", createTime: Timestamp(seconds: 0)) }
+        return IntakeService(
+            broker: broker, store: store, factory: SubmissionFactory(queues: queues, workers: WorkerRegistry([RecordWorker()])),
+            options: options, formatting: CIFormatting(), time: clock, logger: logger
+        )
     }
 
     func publish(_ messages: AMQPOutgoingMessage...) async {
@@ -122,6 +126,42 @@ import Testing
             #expect(letter.properties.headers["x-mediaqueue-error-element"]?.stringValue == "ClientToken")
         }
         #expect(try await storedUserData() == ["first", "second"])
+    }
+
+    /// A received name can be longer than any sent one: the client repairs invalid UTF-8 into
+    /// three bytes for each byte. Copied into the dead letter, it made one that could not be
+    /// sent, and the message came back for ever; such properties are left out.
+    @Test func aDeadLetterLeavesOutPropertiesTooLongToSendAgain() {
+        var properties = AMQPProperties(contentType: "application/xml", messageID: String(repeating: "\u{FFFD}", count: 86), persistent: true)
+        properties.headers["x-from-producer"] = "kept"
+        properties.headers[String(repeating: "\u{FFFD}", count: 86)] = "a key that grew"
+        let received = AMQPMessage(body: Array("not xml".utf8), properties: properties, deliveryTag: .none, redelivered: false, exchange: "", routingKey: options.queue)
+
+        let letter = makeIntake().deadLetter(received, error: CIError(.invalidArgument, "Request: not XML", element: "Request"))
+        #expect(letter.encodingProblem() == nil)
+        #expect(letter.body == received.body)
+        #expect(letter.properties.messageID == nil)
+        #expect(letter.properties.contentType == "application/xml")
+        #expect(letter.properties.headers["x-from-producer"] == nil)
+        #expect(letter.properties.headers["x-mediaqueue-headers-dropped"] != nil)
+        #expect(letter.properties.headers["x-mediaqueue-error-element"]?.stringValue == "Request")
+    }
+
+    /// A job's own TDMQ queue that no broker could declare: refused with the field named, not
+    /// stored to fail every delivery.
+    @Test func aJobNamingAQueueNoBrokerTakesIsDeadLetteredNamingIt() async throws {
+        let intake = try await startIntake()
+        defer { intake.cancel() }
+        let name = String(repeating: "q", count: NotifyConfig.maxMqNameBytes + 1)
+        let body = "<Request><Tag>Record</Tag><Input><Object>in.mp4</Object></Input><Operation/><CallBackType>TDMQ</CallBackType>"
+            + "<CallBackMqConfig><MqMode>Queue</MqMode><MqName>\(name)</MqName><MqRegion>sh</MqRegion></CallBackMqConfig></Request>"
+        await publish(message(Array(body.utf8), id: "long-mq-name"))
+
+        let dead = try await broker.wait { $0.messages(in: options.deadLetterQueue).first }
+        try await waitUntilSettled()
+        #expect(dead.properties.messageID == "long-mq-name")
+        #expect(dead.properties.headers["x-mediaqueue-error-element"]?.stringValue == "CallBackMqConfig.MqName")
+        #expect(try await store.jobs(JobQuery(limit: 10)).isEmpty)
     }
 
     /// An empty message-id is no key: as one it would make every such message the same job.

@@ -108,6 +108,22 @@ import Testing
         #expect(broker.snapshot.messages(in: "job-events").count == 1)
     }
 
+    /// A queue name stored before names were checked, too long for AMQP: it could never be
+    /// declared or published to, so the delivery is dead after its first attempt rather than
+    /// retried through the whole schedule, and the relay goes on with the next.
+    @Test func aDeliveryToANameAMQPCannotCarryIsDeadAtOnceAndTheNextGoesOut() async throws {
+        let stuck = try #require(try await enqueue(target: .mq(mode: .queue, name: String(repeating: "q", count: 256), region: "")).first)
+        let next = try #require(try await enqueue(target: .mq(mode: .queue, name: "job-events", region: "")).first)
+        let relay = startRelay()
+        defer { relay.cancel() }
+        try await waitUntilDelivered([next])
+        let dead = try await eventually("the delivery to the long name to be dead") {
+            try await store.deadOutbox(DeliveryFilter(), limit: 10).first { $0.id == stuck.id }
+        }
+        #expect(dead.attempts == 1)
+        #expect(dead.lastError?.contains("unencodable") == true, "\(dead.lastError ?? "")")
+    }
+
     /// A delivery the store failed to record is written again after a poll interval while its
     /// lease runs, instead of being left to go out a second time when the lease ends.
     @Test func aDeliveryTheStoreFailedToRecordIsRecordedAtTheNextTry() async throws {
