@@ -59,6 +59,10 @@ public final class ManualTimeSource: TimeSource {
         for continuation in due { continuation.resume() }
     }
 
+    /// The earliest deadline of the tasks sleeping on this source now; nil when none sleeps.
+    /// Moving time just there wakes only what was due, however late a task goes back to sleep.
+    public var nextDeadline: Timestamp? { state.withLock { $0.sleepers.values.map(\.deadline).min() } }
+
     /// How many tasks sleep on this source now.
     public var sleeping: Int { state.withLock { $0.sleepers.count } }
 
