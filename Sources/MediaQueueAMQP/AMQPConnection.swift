@@ -87,14 +87,14 @@ public final class AMQPConnection: MessageBroker {
     /// after every reconnect. Throws `.channelClosed` (with the broker's reason) on a conflict,
     /// `.unencodable` for a name longer than AMQP carries (nothing is declared then).
     public func declare(_ topology: AMQPTopology) async throws {
-        if let problem = topology.encodingProblem { throw AMQPError(.unencodable, "not declared: \(problem)") }
+        try topology.checkEncodable()
         try await request { .declare(topology, $0) }
     }
 
     /// Declares a queue that is not remembered (e.g. a server-named exclusive queue, name "");
     /// returns its name.
     public func declareQueue(_ queue: AMQPQueue) async throws -> String {
-        if let problem = AMQPTopology(queues: [queue]).encodingProblem { throw AMQPError(.unencodable, "not declared: \(problem)") }
+        try AMQPTopology(queues: [queue]).checkEncodable()
         return try await request { .declareQueue(queue, $0) }
     }
 

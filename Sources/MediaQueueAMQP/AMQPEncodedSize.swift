@@ -10,6 +10,11 @@ extension AMQPOutgoingMessage {
         if routingKey.utf8.count > AMQPProperties.maxShortStringBytes { return "the routing key is over 255 bytes" }
         return properties.encodingProblem(frameMax: frameMax)
     }
+
+    /// `.unencodable` with `encodingProblem`, or nil when the message can be sent.
+    func encodingError(frameMax: Int) -> AMQPError? {
+        encodingProblem(frameMax: frameMax).map { AMQPError(.unencodable, "not sent: \($0)") }
+    }
 }
 
 extension AMQPTopology {
@@ -22,6 +27,11 @@ extension AMQPTopology {
         let arguments = exchanges.map(\.arguments) + queues.map(\.arguments) + bindings.map(\.arguments)
         if let key = arguments.lazy.compactMap(\.firstOverlongKey).first { return "the argument name '\(key.prefix(40))…' is over 255 bytes" }
         return nil
+    }
+
+    /// Throws `.unencodable` with `encodingProblem`: nothing is declared then.
+    func checkEncodable() throws(AMQPError) {
+        if let problem = encodingProblem { throw AMQPError(.unencodable, "not declared: \(problem)") }
     }
 }
 

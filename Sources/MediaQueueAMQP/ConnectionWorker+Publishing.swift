@@ -39,9 +39,7 @@ extension ConnectionWorker {
         guard let connection else { throw ConnectionDown(description: "not connected") }
         let message = publish.message
         // Refused here, not sent: rabbitmq-c would find it while the publish's first frame is out.
-        if let problem = message.encodingProblem(frameMax: Int(amqp_get_frame_max(connection))) {
-            return publish.reply(.failure(AMQPError(.unencodable, "not sent: \(problem)")))
-        }
+        if let error = message.encodingError(frameMax: Int(amqp_get_frame_max(connection))) { return publish.reply(.failure(error)) }
         // Registered before sending: if the send fails the publish fails with `.connectionLost`
         // in tearDown, since the broker may or may not have received it.
         _ = inFlight.register(

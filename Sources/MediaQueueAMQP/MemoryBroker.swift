@@ -71,7 +71,7 @@ public final class MemoryBroker: MessageBroker {
     public var frameMax: Int { AMQPProperties.requestedFrameMax }
 
     public func declare(_ topology: AMQPTopology) async throws {
-        if let problem = topology.encodingProblem { throw AMQPError(.unencodable, "not declared: \(problem)") }
+        try topology.checkEncodable()
         try changing { (state) throws(AMQPError) in
             if state.declaresToFail > 0 {
                 state.declaresToFail -= 1
@@ -168,7 +168,7 @@ public final class MemoryBroker: MessageBroker {
     // MARK: Rules
 
     private func route(_ message: AMQPOutgoingMessage, in state: inout State) -> Result<Void, AMQPError> {
-        if let problem = message.encodingProblem(frameMax: frameMax) { return .failure(AMQPError(.unencodable, "not sent: \(problem)")) }
+        if let error = message.encodingError(frameMax: frameMax) { return .failure(error) }
         if let refused = state.refused, refused(message) { return .failure(AMQPError(.nacked, "the broker nacked the message")) }
         let queues: [String]
         if message.exchange.isEmpty {

@@ -252,10 +252,9 @@ public struct TDMQRelayService: Service {
 
     /// Records the failed attempt, which also ends the relay's lease: the delivery is due again
     /// at its next attempt, for any relay. `entry.nextAttempt` is the end of the lease the relay
-    /// holds: a delivery another relay took since that lease ended is left to it.
-    /// Records a failed attempt. A `final` one (a name stored before names were checked, which
-    /// cannot be put in frames) fails the same way every time: dead at once, not after the whole
-    /// schedule.
+    /// holds: a delivery another relay took since that lease ended is left to it. A `final` one
+    /// (to a name stored before names were checked, which cannot be put in frames) fails the
+    /// same way every time: dead at once, not after the whole schedule.
     func recordFailure(_ entry: OutboxEntry, error: String, final: Bool = false) async {
         let next = final ? nil : options.retrySchedule.nextAttempt(after: entry.attempts + 1, now: time.now)
         metrics.callbackAttempt(.tdmq, failed: true)
