@@ -72,7 +72,7 @@ extension PostgresJobStore {
         return MediaQueue(
             id: QueueID(rawValue: id), bucket: bucket, name: name, state: MediaQueue.State(rawValue: state) ?? .active,
             maxConcurrent: maxConcurrent, maxSize: maxSize, category: category,
-            notifyConfig: try NotifyConfig(xml: XMLDocumentParser.parse(notifyConfig)),
+            notifyConfig: try NotifyConfig(stored: notifyConfig),
             createTime: Timestamp(milliseconds: createTime), updateTime: Timestamp(milliseconds: updateTime)
         )
     }

@@ -54,7 +54,7 @@ extension SQLiteJobStore {
 
     public func queue(id: QueueID) async throws -> MediaQueue? {
         try await read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM queues WHERE id = ?", arguments: [id.rawValue]).map(Self.queue)
+            try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM queues WHERE id = ?"), arguments: [id.rawValue]).map(Self.queue)
         }
     }
 

@@ -81,7 +81,7 @@ extension SQLiteJobStore {
             maxConcurrent: row["max_concurrent"],
             maxSize: row["max_size"],
             category: row["category"],
-            notifyConfig: try NotifyConfig(xml: XMLDocumentParser.parse(row["notify_config"] as String)),
+            notifyConfig: try NotifyConfig(stored: row["notify_config"]),
             createTime: Timestamp(milliseconds: row["create_time"]),
             updateTime: Timestamp(milliseconds: row["update_time"])
         )

@@ -171,6 +171,23 @@ func submitOne(_ store: any JobStore, _ job: Job, key: String? = nil) async thro
     }
 
     @Test(arguments: StoreKind.allCases)
+    func aChangedCallbackRuleIsReadAsChangedHoweverOftenTheOldOneWasRead(_ kind: StoreKind) async throws {
+        let store = try await kind.make()
+        var queue = try await store.ensureDefaultQueue(bucket: "b", template: template())
+        let other = try await store.ensureDefaultQueue(bucket: "c", template: template())
+        queue.notifyConfig = .topic("first")
+        try await store.updateQueue(queue)
+        for _ in 0..<3 { #expect(try await store.queue(id: queue.id)?.notifyConfig == .topic("first")) }
+        queue.notifyConfig = .topic("second", format: .json)
+        try await store.updateQueue(queue)
+        #expect(try await store.queue(id: queue.id)?.notifyConfig == .topic("second", format: .json))
+        #expect(try await store.queue(id: other.id)?.notifyConfig == template().notifyConfig, "another queue keeps its own rule")
+        queue.notifyConfig = .topic("first")
+        try await store.updateQueue(queue)
+        #expect(try await store.queues(bucket: "b").map(\.notifyConfig) == [.topic("first")])
+    }
+
+    @Test(arguments: StoreKind.allCases)
     func aFullQueueRefusesTheWholeSubmission(_ kind: StoreKind) async throws {
         let store = try await kind.make()
         let queue = try await store.ensureDefaultQueue(bucket: "b", template: template(maxSize: 2))
