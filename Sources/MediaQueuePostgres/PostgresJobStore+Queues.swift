@@ -16,7 +16,7 @@ extension PostgresJobStore {
             guard let row = try await connection.row(select, logger: logger) else {
                 throw CIError(.internalError, "queue-1 of \(bucket) vanished while it was created")
             }
-            return try Self.queue(row)
+            return try self.queue(from: row)
         }
     }
 
@@ -48,14 +48,14 @@ extension PostgresJobStore {
             } else {
                 "SELECT \(unescaped: Self.queueColumns) FROM queues ORDER BY ordinal"
             }
-            return try await connection.rows(select, logger: logger).map(Self.queue)
+            return try await connection.rows(select, logger: logger).map { try self.queue(from: $0) }
         }
     }
 
     public func queue(id: QueueID) async throws -> MediaQueue? {
         try await read { connection in
             let select: PostgresQuery = "SELECT \(unescaped: Self.queueColumns) FROM queues WHERE id = \(id.rawValue)"
-            return try await connection.row(select, logger: logger).map(Self.queue)
+            return try await connection.row(select, logger: logger).map { try self.queue(from: $0) }
         }
     }
 
@@ -98,5 +98,6 @@ extension PostgresJobStore {
             }
             try await connection.run("DELETE FROM queues WHERE id = \(id.rawValue)", logger: logger)
         }
+        queueRules.forget(id)
     }
 }

@@ -57,7 +57,8 @@ extension PostgresJobStore {
     static let queueColumns = "id, bucket, name, state, max_concurrent, max_size, category, notify_config, create_time, update_time"
 
     /// A row of `SELECT \(queueColumns)`.
-    static func queue(_ row: PostgresRow) throws -> MediaQueue {
+    /// A row of `SELECT \(queueColumns)`.
+    func queue(from row: PostgresRow) throws -> MediaQueue {
         var columns = Columns(row)
         let id: String = try columns.next()
         let bucket: String = try columns.next()
@@ -69,10 +70,11 @@ extension PostgresJobStore {
         let notifyConfig: String = try columns.next()
         let createTime: Int64 = try columns.next()
         let updateTime: Int64 = try columns.next()
+        let queueID = QueueID(rawValue: id)
         return MediaQueue(
-            id: QueueID(rawValue: id), bucket: bucket, name: name, state: MediaQueue.State(rawValue: state) ?? .active,
+            id: queueID, bucket: bucket, name: name, state: MediaQueue.State(rawValue: state) ?? .active,
             maxConcurrent: maxConcurrent, maxSize: maxSize, category: category,
-            notifyConfig: try NotifyConfig(stored: notifyConfig),
+            notifyConfig: try queueRules.rule(of: queueID, stored: notifyConfig),
             createTime: Timestamp(milliseconds: createTime), updateTime: Timestamp(milliseconds: updateTime)
         )
     }

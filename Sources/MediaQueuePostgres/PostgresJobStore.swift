@@ -15,6 +15,8 @@ public final class PostgresJobStore: JobStore {
     let client: PostgresClient
     let time: any TimeSource
     let logger: Logger
+    /// The queues' callback rules, parsed once per text.
+    let queueRules = StoredRules()
     /// The client's connection pool runs while the store exists (cancelled, it closes the
     /// connections).
     private let running: Task<Void, Never>

@@ -8,7 +8,7 @@ extension SQLiteJobStore {
     public func ensureDefaultQueue(bucket: String, template: MediaQueue) async throws -> MediaQueue {
         try await transaction { db in
             if let row = try Row.fetchOne(db, sql: "SELECT * FROM queues WHERE bucket = ? AND name = ?", arguments: [bucket, MediaQueue.defaultName]) {
-                return try Self.queue(row)
+                return try self.queue(from: row)
             }
             var queue = template
             queue.bucket = bucket
@@ -48,13 +48,13 @@ extension SQLiteJobStore {
             } else {
                 rows = try Row.fetchAll(db, sql: "SELECT * FROM queues ORDER BY ordinal")
             }
-            return try rows.map(Self.queue)
+            return try rows.map { try self.queue(from: $0) }
         }
     }
 
     public func queue(id: QueueID) async throws -> MediaQueue? {
         try await read { db in
-            try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM queues WHERE id = ?"), arguments: [id.rawValue]).map(Self.queue)
+            try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM queues WHERE id = ?"), arguments: [id.rawValue]).map { try self.queue(from: $0) }
         }
     }
 
@@ -92,5 +92,6 @@ extension SQLiteJobStore {
             }
             try db.execute(sql: "DELETE FROM queues WHERE id = ?", arguments: [id.rawValue])
         }
+        queueRules.forget(id)
     }
 }

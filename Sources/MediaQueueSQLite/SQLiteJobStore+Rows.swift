@@ -72,16 +72,18 @@ extension SQLiteJobStore {
         try CallbackOverride(request: XMLDocumentParser.parse(xml))
     }
 
-    static func queue(_ row: Row) throws -> MediaQueue {
-        MediaQueue(
-            id: QueueID(rawValue: row["id"]),
+    /// A row of `SELECT * FROM queues`.
+    func queue(from row: Row) throws -> MediaQueue {
+        let id = QueueID(rawValue: row["id"])
+        return MediaQueue(
+            id: id,
             bucket: row["bucket"],
             name: row["name"],
             state: MediaQueue.State(rawValue: row["state"]) ?? .active,
             maxConcurrent: row["max_concurrent"],
             maxSize: row["max_size"],
             category: row["category"],
-            notifyConfig: try NotifyConfig(stored: row["notify_config"]),
+            notifyConfig: try queueRules.rule(of: id, stored: row["notify_config"]),
             createTime: Timestamp(milliseconds: row["create_time"]),
             updateTime: Timestamp(milliseconds: row["update_time"])
         )

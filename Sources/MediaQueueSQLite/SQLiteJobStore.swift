@@ -16,6 +16,8 @@ public final class SQLiteJobStore: JobStore {
     let recentJobs: RecentJobs
     /// Writes the write-ahead log out as it grows, so checkpoints do not stall the writer.
     let walFlusher: WALFlusher
+    /// The queues' callback rules, parsed once per text.
+    let queueRules = StoredRules()
 
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     /// `recentJobsLimit`: how many submitted, unclaimed jobs are kept in memory so that their
