@@ -240,7 +240,8 @@ let package = Package(
         .testTarget(name: "MediaQueueCoreTests", dependencies: ["MediaQueueCore", "MediaQueueXML", "MediaQueueTestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "MediaQueueAMQPTests",
-            dependencies: ["MediaQueueAMQP", "MediaQueueTestSupport", .product(name: "Logging", package: "swift-log")],
+            // CRabbitMQ: rabbitmq-c's own encoder is the reference the size checks are tested against.
+            dependencies: ["MediaQueueAMQP", "CRabbitMQ", "MediaQueueTestSupport", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "MediaQueueHTTPClientTests", dependencies: ["MediaQueueHTTPClient", "MediaQueueTestSupport"], swiftSettings: swiftSettings),
