@@ -150,14 +150,23 @@ public struct DispatcherService: Service {
             while !Task.isCancelled {
                 let jobs = await handle.takeToStart()
                 // Checked after taking: a job taken as the dispatcher stops goes back, rather than
-                // starting after the drain has looked.
+                // starting after the drain has looked. The drain closes `running` before it looks,
+                // so a stop that comes between this check and the insert is caught by the insert.
                 if stopping.isSet {
                     await giveBack(jobs)
                     break
                 }
+                var refused: [Job] = []
                 for job in jobs {
-                    running.insert(job.id)
-                    group.addTask { await execute(job, running, completions: completions) }
+                    if running.insert(job.id) {
+                        group.addTask { await execute(job, running, completions: completions) }
+                    } else {
+                        refused.append(job)
+                    }
+                }
+                if !refused.isEmpty {
+                    await giveBack(refused)
+                    break
                 }
                 await handle.startWakeup.wait(upTo: options.pollInterval)
             }
@@ -181,6 +190,7 @@ public struct DispatcherService: Service {
     /// Lets running jobs finish for up to `drainTimeout`, then stops them and hands them back to
     /// their queues, so another process (or this one, restarted) runs them.
     private func drain(_ running: RunningJobs) async {
+        running.close()
         let deadline = time.now + options.drainTimeout
         while running.count > 0 && time.now < deadline {
             await handle.claimWakeup.wait(upTo: options.drainPollInterval)
@@ -360,28 +370,44 @@ final class RunningJobs: Sendable {
         var stopReason: StopReason?
     }
 
-    private let entries = Mutex<[JobID: Entry]>([:])
+    private struct State {
+        var entries: [JobID: Entry] = [:]
+        var isClosed = false
+    }
 
-    var count: Int { entries.withLock { $0.count } }
-    var ids: [JobID] { entries.withLock { Array($0.keys) } }
+    private let state = Mutex(State())
 
-    func insert(_ id: JobID) { entries.withLock { $0[id] = Entry() } }
-    func remove(_ id: JobID) { _ = entries.withLock { $0.removeValue(forKey: id) } }
+    var count: Int { state.withLock { $0.entries.count } }
+    var ids: [JobID] { state.withLock { Array($0.entries.keys) } }
+
+    /// Adds a job about to start; false once `close` was called.
+    func insert(_ id: JobID) -> Bool {
+        state.withLock { state in
+            guard !state.isClosed else { return false }
+            state.entries[id] = Entry()
+            return true
+        }
+    }
+
+    func remove(_ id: JobID) { _ = state.withLock { $0.entries.removeValue(forKey: id) } }
+
+    /// No job is added from now on (the dispatcher drains), so `count` can only go down.
+    func close() { state.withLock { $0.isClosed = true } }
 
     /// Remembers the worker's task; if a stop was asked before it started, it is cancelled at once.
     func attach(_ id: JobID, _ task: Task<WorkResult, any Error>) {
-        let cancelNow = entries.withLock { entries -> Bool in
-            entries[id]?.task = task
-            return entries[id]?.stopReason != nil
+        let cancelNow = state.withLock { state -> Bool in
+            state.entries[id]?.task = task
+            return state.entries[id]?.stopReason != nil
         }
         if cancelNow { task.cancel() }
     }
 
     func stop(_ id: JobID, _ reason: StopReason) {
-        let task = entries.withLock { entries -> Task<WorkResult, any Error>? in
-            guard entries[id] != nil, entries[id]?.stopReason == nil else { return nil }
-            entries[id]?.stopReason = reason
-            return entries[id]?.task
+        let task = state.withLock { state -> Task<WorkResult, any Error>? in
+            guard state.entries[id] != nil, state.entries[id]?.stopReason == nil else { return nil }
+            state.entries[id]?.stopReason = reason
+            return state.entries[id]?.task
         }
         task?.cancel()
     }
@@ -390,20 +416,20 @@ final class RunningJobs: Sendable {
         for id in ids { stop(id, reason) }
     }
 
-    func stopReason(_ id: JobID) -> StopReason? { entries.withLock { $0[id]?.stopReason } }
+    func stopReason(_ id: JobID) -> StopReason? { state.withLock { $0.entries[id]?.stopReason } }
 
     func setProgress(_ id: JobID, _ progress: Int) {
-        entries.withLock { $0[id]?.progress = min(100, max(0, progress)) }
+        state.withLock { $0.entries[id]?.progress = min(100, max(0, progress)) }
     }
 
     /// Progress reported since the last call, to be written to the store.
     func takeProgress() -> [(JobID, Int)] {
-        entries.withLock { entries in
+        state.withLock { state in
             var changed: [(JobID, Int)] = []
-            for (id, entry) in entries {
+            for (id, entry) in state.entries {
                 if let progress = entry.progress {
                     changed.append((id, progress))
-                    entries[id]?.progress = nil
+                    state.entries[id]?.progress = nil
                 }
             }
             return changed

@@ -87,3 +87,18 @@ import Testing
         #expect(renewedEnd < failedAt + leaseDuration / 3 + leaseDuration, "tried again before the next regular renewal")
     }
 }
+
+/// The running jobs the drain waits for: once it has closed them, a job the starter hands over
+/// late is refused (and given back to its queue), so the count the drain reads can only go down.
+@Suite struct RunningJobsTests {
+    @Test func aJobHandedOverAfterTheDrainClosedTheRunningJobsIsRefused() {
+        let running = RunningJobs()
+        let first = JobID(rawValue: "j-first")
+        #expect(running.insert(first))
+        running.close()
+        #expect(!running.insert(JobID(rawValue: "j-late")), "the drain has looked already")
+        #expect(running.ids == [first])
+        running.remove(first)
+        #expect(running.count == 0)
+    }
+}
