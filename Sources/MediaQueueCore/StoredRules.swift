@@ -6,7 +6,8 @@ import Synchronization
 /// The completion path reads its queue's rule for every batch of ending jobs, and a rule rarely
 /// changes. An entry is used only while the stored text is still the text it was parsed from, so
 /// a changed rule (by this process or another) is parsed afresh and nothing stale is returned.
-/// One per store; at most one entry per queue it has read.
+/// One per store; at most one entry per queue it has read (a queue another process deleted stays
+/// until this one restarts: a few hundred bytes each).
 public final class StoredRules: Sendable {
     private let parsed = Mutex<[QueueID: (text: String, rule: NotifyConfig)]>([:])
 

@@ -131,7 +131,7 @@ public struct DispatcherService: Service {
                     // The handle wakes it when slots come back and jobs may wait for them.
                     await handle.claimWakeup.wait(upTo: options.pollInterval)
                 }
-                await drain(running)
+                await drain(running, stopping: stopping)
             }
         } onGracefulShutdown: {
             // The handle first: once `stopping` shows, no claim can hand over another job.
@@ -189,7 +189,11 @@ public struct DispatcherService: Service {
 
     /// Lets running jobs finish for up to `drainTimeout`, then stops them and hands them back to
     /// their queues, so another process (or this one, restarted) runs them.
-    private func drain(_ running: RunningJobs) async {
+    private func drain(_ running: RunningJobs, stopping: StopFlag) async {
+        // However the claim loop ended (shutdown, or its task cancelled), this is a shutdown: the
+        // starter then gives back what it takes instead of dropping it with its slots held.
+        handle.stop()
+        stopping.set()
         running.close()
         let deadline = time.now + options.drainTimeout
         while running.count > 0 && time.now < deadline {

@@ -57,7 +57,6 @@ extension PostgresJobStore {
     static let queueColumns = "id, bucket, name, state, max_concurrent, max_size, category, notify_config, create_time, update_time"
 
     /// A row of `SELECT \(queueColumns)`.
-    /// A row of `SELECT \(queueColumns)`.
     func queue(from row: PostgresRow) throws -> MediaQueue {
         var columns = Columns(row)
         let id: String = try columns.next()

@@ -30,16 +30,40 @@ import Testing
         AMQPProperties(messageID: String(repeating: "m", count: 255), headers: ["fill": .string(String(repeating: "f", count: 120_000))]),
     ]
 
+    /// What rabbitmq-c writes for `properties` into `capacity` bytes: the size, or its error (< 0).
+    func encoded(_ properties: AMQPProperties, capacity: Int) -> Int {
+        let arena = CArena()
+        return withExtendedLifetime(arena) {
+            var c = arena.properties(properties)
+            var buffer = [UInt8](repeating: 0, count: capacity)
+            return Int(buffer.withUnsafeMutableBytes { raw in
+                amqp_encode_properties(UInt16(AMQP_BASIC_CLASS), &c, amqp_bytes_t(len: raw.count, bytes: raw.baseAddress))
+            })
+        }
+    }
+
     @Test(arguments: samples.indices)
     func theCheckedSizeIsTheSizeRabbitMQCEncodes(_ index: Int) {
         let properties = Self.samples[index]
-        let arena = CArena()
-        var c = arena.properties(properties)
-        var buffer = [UInt8](repeating: 0, count: AMQPProperties.requestedFrameMax)
-        let written = buffer.withUnsafeMutableBytes { raw in
-            amqp_encode_properties(UInt16(AMQP_BASIC_CLASS), &c, amqp_bytes_t(len: raw.count, bytes: raw.baseAddress))
-        }
+        let written = encoded(properties, capacity: AMQPProperties.requestedFrameMax)
         #expect(written > 0, "rabbitmq-c could not encode sample \(index): \(written)")
-        #expect(properties.encodedSize == Int(written), "sample \(index)")
+        #expect(properties.encodedSize == written, "sample \(index)")
+    }
+
+    /// The room a header frame leaves for properties (`maxEncodedSize`): rabbitmq-c encodes a
+    /// frame's properties into the frame buffer after the 12 bytes of class, weight and body size,
+    /// and the frame's own 8 bytes of type, channel, size and end marker are around them.
+    @Test func propertiesOfExactlyTheCheckedLimitFitTheRoomAFrameLeavesAndOneByteMoreDoesNot() {
+        func filling(_ extra: Int) -> AMQPProperties {
+            var properties = AMQPProperties(messageID: "m", headers: ["fill": ""])
+            properties.headers["fill"] = .string(String(repeating: "f", count: AMQPProperties.maxEncodedSize() - properties.encodedSize + extra))
+            return properties
+        }
+        let room = AMQPProperties.requestedFrameMax - 8 - 12
+        #expect(AMQPProperties.maxEncodedSize() == room)
+        #expect(encoded(filling(0), capacity: room) == room)
+        #expect(encoded(filling(1), capacity: room) < 0, "one byte over the room")
+        #expect(filling(1).encodingProblem(frameMax: AMQPProperties.requestedFrameMax) != nil)
+        #expect(filling(0).encodingProblem(frameMax: AMQPProperties.requestedFrameMax) == nil)
     }
 }
