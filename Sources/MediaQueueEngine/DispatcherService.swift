@@ -196,7 +196,9 @@ public struct DispatcherService: Service {
         stopping.set()
         running.close()
         let deadline = time.now + options.drainTimeout
-        while running.count > 0 && time.now < deadline {
+        // A cancelled dispatcher stops its jobs now: its waits return at once, and the workers'
+        // tasks are not its children, so nothing else would end them before the deadline.
+        while running.count > 0 && time.now < deadline && !Task.isCancelled {
             await handle.claimWakeup.wait(upTo: options.drainPollInterval)
         }
         running.stopAll(.shutdown)

@@ -86,6 +86,18 @@ import Testing
         }
         #expect(renewedEnd < failedAt + leaseDuration / 3 + leaseDuration, "tried again before the next regular renewal")
     }
+
+    /// Cancelled rather than shut down gracefully, the dispatcher does not wait out the drain
+    /// time (the clock here never reaches it): it stops its running job at once and hands it back
+    /// to its queue.
+    @Test func aCancelledDispatcherHandsItsRunningJobBackWithoutWaitingOutTheDrain() async throws {
+        let (job, dispatcher) = try await startHoldingOneJob()
+        dispatcher.cancel()
+        _ = await dispatcher.result
+        let handedBack = try await store.job(id: job)
+        #expect(handedBack?.state == .submitted)
+        #expect(handedBack?.lease == nil)
+    }
 }
 
 /// The running jobs the drain waits for: once it has closed them, a job the starter hands over
