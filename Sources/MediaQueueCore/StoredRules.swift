@@ -15,7 +15,9 @@ public final class StoredRules: Sendable {
 
     /// The rule of `queue`, whose stored `<NotifyConfig>` document is `text`.
     public func rule(of queue: QueueID, stored text: String) throws -> NotifyConfig {
-        if let known = parsed.withLock({ $0[queue] }), known.text == text { return known.rule }
+        // Byte for byte: `==` on strings would take a URL rewritten in another Unicode
+        // normalization form for the same text and keep sending the old bytes.
+        if let known = parsed.withLock({ $0[queue] }), known.text.utf8.elementsEqual(text.utf8) { return known.rule }
         let rule = try NotifyConfig(xml: XMLDocumentParser.parse(text))
         parsed.withLock { $0[queue] = (text, rule) }
         return rule

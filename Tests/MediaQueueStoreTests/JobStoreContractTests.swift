@@ -185,6 +185,14 @@ func submitOne(_ store: any JobStore, _ job: Job, key: String? = nil) async thro
         queue.notifyConfig = .topic("first")
         try await store.updateQueue(queue)
         #expect(try await store.queues(bucket: "b").map(\.notifyConfig) == [.topic("first")])
+
+        // The same text to Swift's `==`, other bytes: what is sent must be the new bytes.
+        for url in ["https://example.com/caf\u{E9}", "https://example.com/cafe\u{301}"] {
+            queue.notifyConfig = NotifyConfig(isOn: true, events: [.taskFinish], type: .url, url: url)
+            try await store.updateQueue(queue)
+            let read = try await store.queue(id: queue.id)?.notifyConfig.url ?? ""
+            #expect(Array(read.utf8) == Array(url.utf8))
+        }
     }
 
     @Test(arguments: StoreKind.allCases)
