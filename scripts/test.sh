@@ -120,7 +120,11 @@ export MEDIAQUEUE_TEST_FAULT_CA_FILE="$work/fault/tls/ca.pem"
 export MEDIAQUEUE_TEST_MEDIAQUEUE_BINARY="$root/.build/debug/mediaqueue"
 export MEDIAQUEUE_TEST_DATABASE_URL="postgres://mediaqueue:mediaqueue@127.0.0.1:$postgres_port/mediaqueue"
 
-swift test --skip-build "$@"
+# The tests' temporary files and folders (data folders, SQLite files, downloads, browser
+# profiles) go into the run's work folder, which the cleanup removes: the tests leave theirs
+# behind, over a hundred per run.
+mkdir "$work/tmp"
+TMPDIR="$work/tmp" swift test --skip-build "$@"
 
 # ---- fuzzing: each parser under libFuzzer and AddressSanitizer for 30 s (scripts/fuzz.sh; about
 # 6 minutes with its build). Developers may skip it with MEDIAQUEUE_SKIP_FUZZ=1; CI runs it.
