@@ -220,7 +220,8 @@ public struct IntakeService: Service {
         var accepted: [(message: AMQPMessage, submission: Submission)] = []
         var rejected: [(message: AMQPMessage, error: CIError)] = []
         let now = time.now
-        let outcomes: [SubmissionOutcome]
+        // Nil: the message goes back to the broker (the batch failed, and its jobs are not stored).
+        var outcomes: [SubmissionOutcome?]
         do {
             for message in batch {
                 switch await submission(for: message, now: now) {
@@ -240,17 +241,27 @@ public struct IntakeService: Service {
                 throw error
             }
         } catch {
-            // The store failed (disk full, locked too long): the messages are fine, so they go back
-            // to the broker rather than to the dead-letter queue.
+            // The store failed (disk full, locked too long, connection lost): the messages are
+            // fine, so they go back to the broker rather than to the dead-letter queue, except
+            // those whose jobs were stored after all.
             logger.error("intake could not store a batch", metadata: ["error": "\(error)", "messages": "\(batch.count)"])
-            for message in batch { broker.nack(message.deliveryTag, multiple: false, requeue: true) }
-            try? await time.sleep(for: options.retryPause)
-            return
+            guard let stored = await jobsStored(by: accepted.map(\.submission)), stored.contains(where: { $0 != nil }) else {
+                for message in batch { broker.nack(message.deliveryTag, multiple: false, requeue: true) }
+                try? await time.sleep(for: options.retryPause)
+                return
+            }
+            logger.warning("the batch the store failed on was stored; its messages are settled as stored")
+            outcomes = stored.map { jobs in jobs.map(SubmissionOutcome.created) }
+            // Its claim, if it made one, was never handed over: the dispatcher looks for work.
+            dispatcher?.jobsStored()
         }
 
         var replies: [AMQPOutgoingMessage] = []
+        var requeued: Set<AMQPDeliveryTag> = []
         for ((message, _), outcome) in zip(accepted, outcomes) {
             switch outcome {
+            case nil:
+                requeued.insert(message.deliveryTag)
             case .created(let jobs):
                 if let reply = reply(to: message, jobs: jobs) { replies.append(reply) }
             case .duplicate(let ids):
@@ -280,13 +291,16 @@ public struct IntakeService: Service {
         for ((message, error), result) in zip(rejected, results) where !result.isFailure {
             logger.notice("intake dead-lettered a submission", metadata: ["error": "\(error)", "message.id": "\(message.properties.messageID ?? "")"])
         }
-        let unsettled = Set(zip(rejected, results).compactMap { rejected, result in result.isFailure ? rejected.message.deliveryTag : nil })
+        let undeadLettered = Set(zip(rejected, results).compactMap { rejected, result in result.isFailure ? rejected.message.deliveryTag : nil })
+        let unsettled = undeadLettered.union(requeued)
         if unsettled.isEmpty {
             // One consumer per channel and batches handled in order: everything up to the last tag is settled.
             if let last = batch.last { broker.ack(last.deliveryTag, multiple: true) }
             return
         }
-        logger.warning("intake could not dead-letter submissions; they go back to the queue", metadata: ["messages": "\(unsettled.count)"])
+        if !undeadLettered.isEmpty {
+            logger.warning("intake could not dead-letter submissions; they go back to the queue", metadata: ["messages": "\(undeadLettered.count)"])
+        }
         for message in batch {
             if unsettled.contains(message.deliveryTag) {
                 broker.nack(message.deliveryTag, multiple: false, requeue: true)
@@ -294,8 +308,32 @@ public struct IntakeService: Service {
                 broker.ack(message.deliveryTag, multiple: false)
             }
         }
-        // Not at once again: the dead-letter queue is likely still unreachable.
+        // Not at once again: the dead-letter queue or the store is likely still unreachable.
         try? await time.sleep(for: options.retryPause)
+    }
+
+    /// After a batch failed: each submission's jobs as the store holds them, nil where it holds
+    /// none. A failure may come after the commit (a PostgreSQL `COMMIT` whose reply was lost), and
+    /// a message whose jobs were stored must not be stored again when it is redelivered: without
+    /// an idempotency key it would become a second job. The batch is one transaction, so either
+    /// every job it created is there or none is; a submission without jobs in a stored batch was
+    /// a duplicate or refused, and is handled again when redelivered. Asks again, after a pause,
+    /// until the store answers; nil if the intake stops first.
+    private func jobsStored(by submissions: [Submission]) async -> [[Job]?]? {
+        while true {
+            do {
+                var stored: [[Job]?] = []
+                for submission in submissions {
+                    let jobs = try await store.jobs(ids: submission.jobs.map(\.id))
+                    stored.append(jobs.isEmpty ? nil : jobs)
+                }
+                return stored
+            } catch {
+                if Task.isCancelled || Task.isShuttingDownGracefully { return nil }
+                logger.warning("intake cannot read whether a failed batch was stored; it asks again", metadata: ["error": "\(error)"])
+                try? await time.sleep(for: options.retryPause)
+            }
+        }
     }
 
     /// Stores a batch. With a dispatcher in this process, the same transaction claims jobs for

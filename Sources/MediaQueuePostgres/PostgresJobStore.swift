@@ -58,7 +58,9 @@ public final class PostgresJobStore: JobStore {
                         try await connection.query("COMMIT", logger: logger)
                         return value
                     } catch {
-                        _ = try? await connection.query("ROLLBACK", logger: logger)
+                        // Not on a connection that is gone (a COMMIT whose reply was lost): a
+                        // query there can wait for ever instead of failing.
+                        if !connection.isClosed { _ = try? await connection.query("ROLLBACK", logger: logger) }
                         throw error
                     }
                 }

@@ -32,15 +32,15 @@ import Testing
 
     /// Runs the intake until the returned task is cancelled; the broker loses the connection
     /// during the intake's first `lostDeclares` declares.
-    func startIntake(losingConnectionDuringDeclares lostDeclares: Int = 0) async throws -> Task<Void, any Error> {
-        let intake = makeIntake()
+    func startIntake(losingConnectionDuringDeclares lostDeclares: Int = 0, store: (any JobStore)? = nil) async throws -> Task<Void, any Error> {
+        let intake = makeIntake(store: store ?? self.store)
         // The intake declares its queues: producers may publish once they are there.
         try await broker.declare(intake.topology)
         broker.loseConnection(duringNextDeclares: lostDeclares)
         return Task { try await intake.run() }
     }
 
-    func makeIntake() -> IntakeService {
+    func makeIntake(store: any JobStore) -> IntakeService {
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         let queues = QueueDirectory(store: store) { MediaQueue(bucket: "", name: "", createTime: Timestamp(seconds: 0)) }
@@ -58,6 +58,18 @@ import Testing
     func waitUntilSettled() async throws {
         let queue = options.queue
         try await broker.wait { $0.messages(in: queue).isEmpty && ($0.unacknowledged[queue] ?? 0) == 0 ? true : nil }
+    }
+
+    /// Waits until every delivery is settled or the intake pauses after a batch (beside its purge
+    /// timer's sleep): a test that expects the first fails at once on the second instead of at its
+    /// time limit.
+    func waitUntilSettledOrPaused() async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await waitUntilSettled() }
+            group.addTask { await clock.sleepers(atLeast: 2) }
+            try await group.next()
+            group.cancelAll()
+        }
     }
 
     func storedUserData() async throws -> [String] {
@@ -137,7 +149,7 @@ import Testing
         properties.headers[String(repeating: "\u{FFFD}", count: 86)] = "a key that grew"
         let received = AMQPMessage(body: Array("not xml".utf8), properties: properties, deliveryTag: .none, redelivered: false, exchange: "", routingKey: options.queue)
 
-        let letter = makeIntake().deadLetter(received, error: CIError(.invalidArgument, "Request: not XML", element: "Request"))
+        let letter = makeIntake(store: store).deadLetter(received, error: CIError(.invalidArgument, "Request: not XML", element: "Request"))
         #expect(letter.encodingProblem() == nil)
         #expect(letter.body == received.body)
         #expect(letter.properties.messageID == nil)
@@ -235,6 +247,45 @@ import Testing
         try await waitUntilSettled()
         #expect(dead.body == Array("not xml".utf8))
         #expect(try await storedUserData() == ["first", "second"], "each stored once")
+        #expect(broker.snapshot.misuse.isEmpty)
+    }
+
+    /// A batch the store failed on after committing it (a lost `COMMIT` reply) is settled on what
+    /// the store holds: its stored submissions (these without message-id) are answered and acked,
+    /// not redelivered into second jobs, and the refused one of the batch is dead-lettered.
+    @Test func aBatchStoredBeforeTheStoreFailedIsSettledAsStored() async throws {
+        try await broker.declare(AMQPTopology(queues: [AMQPQueue(name: options.queue), AMQPQueue(name: "replies")]))
+        // In the queue before the intake starts: one batch.
+        await publish(message(Self.request("first"), replyTo: "replies"), message(Array("not xml".utf8)), message(Self.request("second")))
+        let intake = try await startIntake(store: CommitThenFailStore(store))
+        defer { intake.cancel() }
+
+        try await waitUntilSettledOrPaused()
+        #expect(broker.snapshot.messages(in: options.queue).isEmpty, "nothing goes back to the queue")
+        #expect(try await storedUserData() == ["first", "second"], "each stored once")
+        #expect(broker.snapshot.messages(in: options.deadLetterQueue).map(\.body) == [Array("not xml".utf8)])
+        let reply = try #require(broker.snapshot.messages(in: "replies").first)
+        let stored = try await store.jobs(JobQuery(limit: 10)).first { $0.userData == "first" }
+        #expect(try XMLDocumentParser.parse(reply.body)["JobsDetail"]?.text("JobId") == stored?.id.rawValue)
+        #expect(broker.snapshot.misuse.isEmpty)
+    }
+
+    /// A batch the store failed on before storing it goes back to the queue whole and is stored
+    /// after the pause.
+    @Test func aBatchTheStoreFailedOnBeforeStoringItIsStoredAfterThePause() async throws {
+        try await broker.declare(AMQPTopology(queues: [AMQPQueue(name: options.queue)]))
+        await publish(message(Self.request("first")), message(Self.request("second")))
+        let intake = try await startIntake(store: CommitThenFailStore(store, commits: false))
+        defer { intake.cancel() }
+
+        // After the batch, the intake pauses (beside its purge timer's sleep) before the next.
+        await clock.sleepers(atLeast: 2)
+        #expect(broker.snapshot.messages(in: options.queue).map(\.redelivered) == [true, true])
+        #expect(try await storedUserData() == [])
+
+        clock.advance(by: options.retryPause)
+        try await waitUntilSettled()
+        #expect(try await storedUserData() == ["first", "second"])
         #expect(broker.snapshot.misuse.isEmpty)
     }
 
