@@ -251,8 +251,10 @@ public struct IntakeService: Service {
                 return
             }
             logger.warning("the batch the store failed on was stored; its messages are settled as stored")
+            writeHealth.record(nil)
             outcomes = stored.map { jobs in jobs.map(SubmissionOutcome.created) }
-            // Its claim, if it made one, was never handed over: the dispatcher looks for work.
+            // Jobs its transaction stored without claiming wait for the dispatcher, which is told.
+            // Jobs it claimed were never handed over: they run when their leases end.
             dispatcher?.jobsStored()
         }
 
@@ -315,10 +317,11 @@ public struct IntakeService: Service {
     /// After a batch failed: each submission's jobs as the store holds them, nil where it holds
     /// none. A failure may come after the commit (a PostgreSQL `COMMIT` whose reply was lost), and
     /// a message whose jobs were stored must not be stored again when it is redelivered: without
-    /// an idempotency key it would become a second job. The batch is one transaction, so either
-    /// every job it created is there or none is; a submission without jobs in a stored batch was
-    /// a duplicate or refused, and is handled again when redelivered. Asks again, after a pause,
-    /// until the store answers; nil if the intake stops first.
+    /// an idempotency key it would become a second job. The batch is one transaction, so every job
+    /// it created is there or none is (unless its commit is still going on when this reads); a
+    /// submission without jobs in a stored batch was a duplicate or refused, and is handled again
+    /// when redelivered. Asks again, after a pause, until the store answers; nil if the intake
+    /// stops first.
     private func jobsStored(by submissions: [Submission]) async -> [[Job]?]? {
         while true {
             do {
@@ -329,9 +332,8 @@ public struct IntakeService: Service {
                 }
                 return stored
             } catch {
-                if Task.isCancelled || Task.isShuttingDownGracefully { return nil }
                 logger.warning("intake cannot read whether a failed batch was stored; it asks again", metadata: ["error": "\(error)"])
-                try? await time.sleep(for: options.retryPause)
+                guard !Task.isCancelled, await pause(options.retryPause) else { return nil }
             }
         }
     }

@@ -51,18 +51,21 @@ public final class PostgresJobStore: JobStore {
         var attempt = 1
         while true {
             do {
-                return try await client.withConnection { connection in
+                return try await withOpenConnection { connection in
                     try await connection.query("BEGIN", logger: logger)
+                    let value: T
                     do {
-                        let value = try await body(connection)
-                        try await connection.query("COMMIT", logger: logger)
-                        return value
+                        value = try await body(connection)
                     } catch {
-                        // Not on a connection that is gone (a COMMIT whose reply was lost): a
-                        // query there can wait for ever instead of failing.
+                        // Not on a connection that is gone: a query there can wait for ever
+                        // instead of failing.
                         if !connection.isClosed { _ = try? await connection.query("ROLLBACK", logger: logger) }
                         throw error
                     }
+                    // No ROLLBACK after a failed COMMIT: the transaction is over either way, and
+                    // the connection is usually gone (a COMMIT whose reply was lost).
+                    try await connection.query("COMMIT", logger: logger)
+                    return value
                 }
             } catch let error as PSQLError where attempt < 5 && Self.isWorthRetrying(error) {
                 attempt += 1
@@ -75,8 +78,26 @@ public final class PostgresJobStore: JobStore {
     /// committed when it began.
     func read<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
         try await migrated.value
-        return try await client.withConnection { connection in try await body(connection) }
+        return try await withOpenConnection { connection in try await body(connection) }
     }
+
+    /// `client.withConnection` on a connection that is still open. The pool may lend one whose
+    /// loss it has not yet taken in (just after a `COMMIT` whose reply was lost), and postgres-nio's
+    /// query there waits for ever instead of failing; such a lease is given back for another.
+    private func withOpenConnection<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+        for _ in 0..<Self.closedConnectionLeases {
+            let result: T? = try await client.withConnection { connection -> Optional<T> in
+                guard !connection.isClosed else { return .none }
+                return .some(try await body(connection))
+            }
+            if let result { return result }
+        }
+        throw CIError(.internalError, "the database pool lent only closed connections")
+    }
+
+    /// How many closed connections in a row the pool may lend before a store call fails: more than
+    /// it holds.
+    static let closedConnectionLeases = 16
 
     /// Deadlock, serialization failure, unique violation.
     static func isWorthRetrying(_ error: PSQLError) -> Bool {

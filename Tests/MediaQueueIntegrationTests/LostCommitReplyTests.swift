@@ -89,7 +89,7 @@ final class CommitReplyDropper: Sendable {
     // previous read are kept so that an insert's long message split between two reads is still
     // recognised; `COMMIT` and `ROLLBACK` are short messages of their own.
     static let script = """
-        import os, socket, sys, threading
+        import os, socket, sys, threading, time
         host, port, arm = sys.argv[1], int(sys.argv[2]), sys.argv[3]
         listener = socket.socket()
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -97,6 +97,13 @@ final class CommitReplyDropper: Sendable {
         listener.listen(64)
         print(listener.getsockname()[1], flush=True)
         lock = threading.Lock()
+        parent = os.getppid()
+
+        def watch_parent():
+            # Ends with the test process, even when a test fails before stopping it.
+            while os.getppid() == parent:
+                time.sleep(1)
+            os._exit(0)
 
         def serve(client):
             upstream = socket.create_connection((host, port))
@@ -152,6 +159,7 @@ final class CommitReplyDropper: Sendable {
             threading.Thread(target=client_to_server, daemon=True).start()
             threading.Thread(target=server_to_client, daemon=True).start()
 
+        threading.Thread(target=watch_parent, daemon=True).start()
         while True:
             accepted, _ = listener.accept()
             threading.Thread(target=serve, args=(accepted,), daemon=True).start()
