@@ -224,11 +224,13 @@ extension PostgresJobStore {
                     }
                     try await connection.query("INSERT INTO mediaqueue_schema (version) VALUES (\(index + 1))", logger: logger)
                 }
-                try await connection.query("COMMIT", logger: logger)
             } catch {
-                _ = try? await connection.query("ROLLBACK", logger: logger)
+                // As in `transaction`: not on a connection that is gone, where it could wait for ever.
+                if !connection.isClosed { _ = try? await connection.query("ROLLBACK", logger: logger) }
                 throw error
             }
+            // No ROLLBACK after a failed COMMIT: the transaction is over either way.
+            try await connection.query("COMMIT", logger: logger)
         }
     }
 }
