@@ -97,13 +97,6 @@ final class CommitReplyDropper: Sendable {
         listener.listen(64)
         print(listener.getsockname()[1], flush=True)
         lock = threading.Lock()
-        parent = os.getppid()
-
-        def watch_parent():
-            # Ends with the test process, even when a test fails before stopping it.
-            while os.getppid() == parent:
-                time.sleep(1)
-            os._exit(0)
 
         def serve(client):
             upstream = socket.create_connection((host, port))
@@ -159,7 +152,7 @@ final class CommitReplyDropper: Sendable {
             threading.Thread(target=client_to_server, daemon=True).start()
             threading.Thread(target=server_to_client, daemon=True).start()
 
-        threading.Thread(target=watch_parent, daemon=True).start()
+        \(PythonScripts.endWithParent)
         while True:
             accepted, _ = listener.accept()
             threading.Thread(target=serve, args=(accepted,), daemon=True).start()

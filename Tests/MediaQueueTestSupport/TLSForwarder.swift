@@ -52,13 +52,6 @@ public final class TLSForwarder: Sendable {
         listener.bind(("127.0.0.1", 0))
         listener.listen(64)
         print(listener.getsockname()[1])
-        parent = os.getppid()
-
-        def watch_parent():
-            # Ends with the test process, even when a test fails before stopping it.
-            while os.getppid() == parent:
-                time.sleep(1)
-            os._exit(0)
 
         def pipe(source, sink):
             try:
@@ -86,7 +79,7 @@ public final class TLSForwarder: Sendable {
             threading.Thread(target=pipe, args=(upstream, tls), daemon=True).start()
             pipe(tls, upstream)
 
-        threading.Thread(target=watch_parent, daemon=True).start()
+        \(PythonScripts.endWithParent)
         while True:
             raw, _ = listener.accept()
             threading.Thread(target=serve, args=(raw,), daemon=True).start()

@@ -1,0 +1,15 @@
+/// Pieces of the Python helper processes that tests start.
+public enum PythonScripts {
+    /// Ends the script's process with the test process that started it, even when a test fails
+    /// before stopping it (needs `os`, `threading` and `time` imported).
+    public static let endWithParent = """
+        parent = os.getppid()
+
+        def watch_parent():
+            while os.getppid() == parent:
+                time.sleep(1)
+            os._exit(0)
+
+        threading.Thread(target=watch_parent, daemon=True).start()
+        """
+}
