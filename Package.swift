@@ -277,7 +277,7 @@ let package = Package(
             dependencies: [
                 "MediaQueueApp", "MediaQueueCore", "MediaQueueXML", "MediaQueueAMQP", "MediaQueueEngine", "MediaQueueSQLite",
                 "MediaQueuePostgres", "MediaQueueWorkers", "MediaQueueHTTPClient", "MediaQueueTestSupport",
-                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Logging", package: "swift-log"), .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             swiftSettings: swiftSettings
         ),

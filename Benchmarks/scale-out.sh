@@ -17,34 +17,13 @@ cd "$(dirname "$0")/.."
 n=${1:-20000}
 amqp_port=${AMQP_PORT:-5696}
 postgres_port=${POSTGRES_PORT:-5697}
-work=$(mktemp -d /tmp/mq-scale-bench.XXXXXX)
-chmod 755 "$work"   # the servers run as their own users
-
-cleanup() {
-    status=$?
-    scripts/rabbitmq-node.sh stop "$work/broker" "$amqp_port" >/dev/null 2>&1 || true
-    scripts/postgres-node.sh stop "$work/postgres" "$postgres_port" >/dev/null 2>&1 || true
-    rm -rf "$work"
-    exit $status
-}
-trap cleanup EXIT INT TERM
-
 scripts/install-packages.sh bench
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
     for product in mediaqueue mediaqueue-e2e-bench mediaqueue-dispatch-bench; do
         swift build -c release --product "$product" 2>&1 | grep -E "error|warning: " | grep -v "\.build/\|swift-distributed-tracing" || true
     done
 fi
-echo "# starting a private broker on 127.0.0.1:$amqp_port and PostgreSQL on :$postgres_port" >&2
-scripts/rabbitmq-node.sh start "$work/broker" "$amqp_port" >/dev/null
-POSTGRES_SYNCHRONOUS_COMMIT=${SYNCHRONOUS_COMMIT:-on} scripts/postgres-node.sh start "$work/postgres" "$postgres_port"
-server="postgres://mediaqueue:mediaqueue@127.0.0.1:$postgres_port"
-# A new database for each run (called in a subshell, so named by the clock, not a counter).
-new_database() {
-    local name="bench_$(date +%s%N)"
-    PGPASSWORD=mediaqueue /usr/lib/postgresql/15/bin/psql -h 127.0.0.1 -p "$postgres_port" -U mediaqueue -d mediaqueue -qc "CREATE DATABASE $name" >/dev/null
-    echo "$server/$name?sslmode=disable"
-}
+source Benchmarks/postgres-servers.sh
 e2e() {
     .build/release/mediaqueue-e2e-bench --amqp "amqp://guest:guest@127.0.0.1:$amqp_port/" --jobs "$n" \
         --mediaqueue .build/release/mediaqueue "$@" 2> >(grep -v '^mediaqueue: ' >&2)

@@ -315,9 +315,11 @@ public struct IntakeService: Service {
     }
 
     /// After a batch failed: each submission's jobs as the store holds them, nil where it holds
-    /// none. A failure may come after the commit (a PostgreSQL `COMMIT` whose reply was lost), and
-    /// a message whose jobs were stored must not be stored again when it is redelivered: without
-    /// an idempotency key it would become a second job. The batch is one transaction, so every job
+    /// none. A failure may come after the commit (a store that commits and then fails; the
+    /// PostgreSQL store asks the server itself how a `COMMIT` whose reply was lost ended, but
+    /// gives up if it cannot ask for some seconds), and a message whose jobs were stored must not
+    /// be stored again when it is redelivered: without an idempotency key it would become a
+    /// second job. The batch is one transaction, so every job
     /// it created is there or none is (unless its commit is still going on when this reads); a
     /// submission without jobs in a stored batch was a duplicate or refused, and is handled again
     /// when redelivered. Asks again, after a pause, until the store answers; nil if the intake

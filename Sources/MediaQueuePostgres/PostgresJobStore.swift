@@ -13,13 +13,16 @@ public import PostgresNIO
 /// same key, runs again.
 public final class PostgresJobStore: JobStore {
     let client: PostgresClient
+    /// Where the store asks how a transaction whose `COMMIT` answer was lost ended
+    /// (`confirmCommitted`): a pool of its own, with no connections until then.
+    let inquiries: PostgresClient
     let time: any TimeSource
     let logger: Logger
     /// The queues' callback rules, parsed once per text.
     let queueRules = StoredRules()
-    /// The client's connection pool runs while the store exists (cancelled, it closes the
+    /// The connection pools run while the store exists (cancelled, they close their
     /// connections).
-    private let running: Task<Void, Never>
+    private let running: [Task<Void, Never>]
     /// The schema migration, run once before the first query.
     private let migrated: Task<Void, any Error>
 
@@ -32,30 +35,38 @@ public final class PostgresJobStore: JobStore {
 
     public init(configuration: PostgresClient.Configuration, time: any TimeSource = SystemTimeSource(), logger: Logger) {
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        var inquiryConfiguration = configuration
+        inquiryConfiguration.options.minimumConnections = 0
+        inquiryConfiguration.options.maximumConnections = 2
+        let inquiries = PostgresClient(configuration: inquiryConfiguration, backgroundLogger: logger)
         self.client = client
+        self.inquiries = inquiries
         self.time = time
         self.logger = logger
-        running = Task { await client.run() }
+        running = [Task { await client.run() }, Task { await inquiries.run() }]
         migrated = Task { try await Self.migrate(client, logger: logger) }
     }
 
     deinit {
-        running.cancel()
+        for pool in running { pool.cancel() }
     }
 
     /// Runs `body` in a transaction on one connection, again (up to 5 times) when PostgreSQL
     /// aborted it for a deadlock or a serialization failure, or it lost a race to insert a unique
-    /// key (the next run reads what the winner wrote).
+    /// key (the next run reads what the winner wrote). When the answer to its `COMMIT` is lost,
+    /// the server is asked how it ended (`confirmCommitted`).
     func transaction<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
         try await migrated.value
         var attempt = 1
         while true {
             do {
-                return try await withOpenConnection { connection in
+                let ending = try await withOpenConnection { connection -> TransactionEnding<T> in
                     try await connection.query("BEGIN", logger: logger)
                     let value: T
+                    let open: OpenTransaction?
                     do {
                         value = try await body(connection)
+                        open = try await Self.openTransaction(on: connection, logger: logger)
                     } catch {
                         // Not on a connection that is gone: a query there can wait for ever
                         // instead of failing.
@@ -63,8 +74,22 @@ public final class PostgresJobStore: JobStore {
                         throw error
                     }
                     // No ROLLBACK after a failed COMMIT: the transaction is over either way, and
-                    // the connection is usually gone (a COMMIT whose reply was lost).
-                    try await connection.query("COMMIT", logger: logger)
+                    // the connection is usually gone.
+                    do {
+                        try await connection.query("COMMIT", logger: logger)
+                    } catch let error as PSQLError where error.serverInfo?[.severity] == "ERROR" {
+                        throw error // The server answered: it rolled back. (FATAL or PANIC may come either way.)
+                    } catch {
+                        guard let open else { throw error }
+                        return .unanswered(value, open, error)
+                    }
+                    return .committed(value)
+                }
+                switch ending {
+                case .committed(let value):
+                    return value
+                case .unanswered(let value, let open, let failure):
+                    try await confirmCommitted(open, failure: failure)
                     return value
                 }
             } catch let error as PSQLError where attempt < 5 && Self.isWorthRetrying(error) {
@@ -72,6 +97,12 @@ public final class PostgresJobStore: JobStore {
                 logger.debug("transaction runs again", metadata: ["sqlState": "\(error.serverInfo?[.sqlState] ?? "")"])
             }
         }
+    }
+
+    private enum TransactionEnding<T: Sendable>: Sendable {
+        case committed(T)
+        /// The `COMMIT` went out and failed without an answer from the server.
+        case unanswered(T, OpenTransaction, any Error)
     }
 
     /// Runs `body` on one connection outside a transaction: each statement sees what was

@@ -1,9 +1,11 @@
 import Foundation
+import Logging
 import MediaQueueApp
 import MediaQueueCore
 import MediaQueuePostgres
 import MediaQueueTestSupport
 import MediaQueueXML
+import PostgresNIO
 import Testing
 
 /// The intake on PostgreSQL when the reply to its `COMMIT` is lost: the server stored the jobs,
@@ -13,8 +15,9 @@ import Testing
         let databaseURL = try await TestDatabase.create()
         let forwarder = try await CommitReplyDropper(databaseURL: databaseURL)
         defer { Task { await forwarder.stop() } }
-        // The lost transaction also claimed the job for this node's dispatcher, which never heard
-        // so: the job runs once that lease ends.
+        // The lost transaction also claimed the job for this node's dispatcher. A short lease, so
+        // that a node which did not learn the claim committed fails the attempts check below
+        // rather than waiting a minute.
         let harness = try ServiceHarness { $0.leaseSeconds = 5 }
         try await SampleMedia.makeVideo(at: harness.bucketRoot + "/input/a.mp4", seconds: 2)
         let view = try PostgresJobStore(url: databaseURL, logger: harness.logger)
@@ -39,12 +42,77 @@ import Testing
         }
         let jobs = try await view.jobs(JobQuery(limit: 10))
         #expect(jobs.compactMap(\.userData).sorted() == ["after", "once"], "the first message must not become a second job")
+        let once = try #require(jobs.first { $0.userData == "once" })
+        #expect(once.attempts == 1, "the node must run the job its lost transaction claimed, not wait for the lease to end")
+    }
+
+    @Test func aStoreCallWhoseCommitAnswerIsLostReturnsWhatItCommitted() async throws {
+        let (forwarder, store, view) = try await Self.storeBehindForwarder()
+        defer { Task { await forwarder.stop() } }
+        let queue = try await store.ensureDefaultQueue(bucket: "b", template: MediaQueue(bucket: "", name: "", createTime: Timestamp(seconds: 1)))
+
+        try forwarder.arm(.answer)
+        let (outcomes, claim) = try await store.submit([Submission(idempotencyKey: nil, jobs: [Self.job(queue)])], thenClaim: Self.claim)
+
+        #expect(forwarder.droppedReplies == 1)
+        guard case .created(let created) = try #require(outcomes.first) else { throw TimedOut(description: "not created: \(outcomes)") }
+        #expect(claim.jobs.map(\.id) == created.map(\.id), "the jobs the lost transaction claimed are this caller's to run")
+        let stored = try await view.jobs(JobQuery(limit: 10))
+        #expect(stored.map(\.id) == created.map(\.id))
+        #expect(stored.first?.state == .running && stored.first?.lease?.owner == "node")
+    }
+
+    @Test func aStoreCallWhoseCommitNeverArrivedFailsAndStoresNothing() async throws {
+        let (forwarder, store, view) = try await Self.storeBehindForwarder()
+        defer { Task { await forwarder.stop() } }
+        let queue = try await store.ensureDefaultQueue(bucket: "b", template: MediaQueue(bucket: "", name: "", createTime: Timestamp(seconds: 1)))
+        let submission = Submission(idempotencyKey: nil, jobs: [Self.job(queue)])
+
+        // The forwarder keeps the server's side open: its transaction stays open, holding the
+        // queue's row, until the store ends it.
+        try forwarder.arm(.request)
+        let failure = await #expect(throws: PSQLError.self) { try await store.submit([submission], thenClaim: Self.claim) }
+        #expect(failure?.serverInfo == nil, "the call fails with the lost connection's error: \(String(reflecting: failure))")
+        #expect(forwarder.heldCommits == 1)
+        try await eventually("the server to end the held transaction's connection") { forwarder.endedHeldConnections == 1 }
+        #expect(try await view.jobs(JobQuery(limit: 10)).isEmpty)
+
+        // The queue's row is free again: the submission, sent again, is stored once.
+        let (outcomes, _) = try await store.submit([submission], thenClaim: Self.claim)
+        guard case .created(let created) = try #require(outcomes.first) else { throw TimedOut(description: "not created: \(outcomes)") }
+        #expect(try await view.jobs(JobQuery(limit: 10)).map(\.id) == created.map(\.id))
+    }
+
+    /// A store whose connections go through a new `CommitReplyDropper` to a new database, and
+    /// one that reads that database directly.
+    static func storeBehindForwarder() async throws -> (CommitReplyDropper, store: PostgresJobStore, view: PostgresJobStore) {
+        let databaseURL = try await TestDatabase.create()
+        let forwarder = try await CommitReplyDropper(databaseURL: databaseURL)
+        let logger = Logger(label: "lost-commit")
+        return (
+            forwarder,
+            try PostgresJobStore(url: forwarder.databaseURL, logger: logger),
+            try PostgresJobStore(url: databaseURL, logger: logger)
+        )
+    }
+
+    static let claim = ClaimRequest(owner: "node", now: Timestamp(seconds: 2), leaseUntil: Timestamp(seconds: 3_000_000_000), limit: 10)
+
+    static func job(_ queue: MediaQueue) -> Job {
+        Job(
+            bucket: queue.bucket, queueID: queue.id, tag: "Snapshot", jobLevel: 0,
+            input: XMLTree("Input", children: [XMLTree("Object", text: "in/a.mp4")]),
+            operation: XMLTree("Operation", children: [XMLTree("UserData", text: "lost-commit")]),
+            callback: CallbackOverride(), creationTime: Timestamp(seconds: 2)
+        )
     }
 }
 
 /// A loopback forwarder to the test PostgreSQL server (plain text, `sslmode=disable`) that, once
-/// armed, lets one transaction that inserted jobs commit and then drops the connection instead of
-/// passing the server's reply to the `COMMIT` on (Python, a stack we did not write).
+/// armed, drops the client's connection at the `COMMIT` of one transaction that inserted jobs:
+/// after the server committed, instead of passing its answer on (`.answer`), or before the
+/// `COMMIT` reaches the server, whose side it then keeps open (`.request`). Python, a stack we
+/// did not write.
 final class CommitReplyDropper: Sendable {
     let databaseURL: String
     private let armFile: String
@@ -71,14 +139,23 @@ final class CommitReplyDropper: Sendable {
         databaseURL = try #require(components.string)
     }
 
-    /// The next transaction that inserts jobs loses its `COMMIT`'s reply.
-    func arm() throws {
-        try Data().write(to: URL(fileURLWithPath: armFile))
+    enum Loss: String {
+        case answer, request
     }
 
-    var droppedReplies: Int {
+    /// The next transaction that inserts jobs loses its `COMMIT`'s answer, or the `COMMIT` itself.
+    func arm(_ loss: Loss = .answer) throws {
+        try Data(loss.rawValue.utf8).write(to: URL(fileURLWithPath: armFile))
+    }
+
+    var droppedReplies: Int { logLines(startingWith: "dropped") }
+    var heldCommits: Int { logLines(startingWith: "held") }
+    /// Held connections whose server side the server closed.
+    var endedHeldConnections: Int { logLines(startingWith: "ended") }
+
+    private func logLines(startingWith prefix: String) -> Int {
         let text = (try? String(contentsOfFile: process.logPath, encoding: .utf8)) ?? ""
-        return text.split(separator: "\n").filter { $0.hasPrefix("dropped") }.count
+        return text.split(separator: "\n").filter { $0.hasPrefix(prefix) }.count
     }
 
     func stop() async {
@@ -86,8 +163,8 @@ final class CommitReplyDropper: Sendable {
     }
 
     // The SQL texts travel NUL-terminated in the client's messages. The last bytes of the
-    // previous read are kept so that an insert's long message split between two reads is still
-    // recognised; `COMMIT` and `ROLLBACK` are short messages of their own.
+    // previous read are kept so that a message split between two reads is still recognised, and
+    // dropped once recognised, so that it is not recognised twice.
     static let script = """
         import os, socket, sys, threading, time
         host, port, arm = sys.argv[1], int(sys.argv[2]), sys.argv[3]
@@ -100,7 +177,7 @@ final class CommitReplyDropper: Sendable {
 
         def serve(client):
             upstream = socket.create_connection((host, port))
-            state = {"inserted": False, "dropping": False, "tail": b""}
+            state = {"inserted": False, "dropping": False, "holding": False, "tail": b""}
 
             def client_to_server():
                 try:
@@ -113,15 +190,27 @@ final class CommitReplyDropper: Sendable {
                         if b"INSERT INTO jobs (" in seen:
                             state["inserted"] = True
                             state["tail"] = b""
-                        if b"ROLLBACK\\0" in data:
+                        if b"ROLLBACK\\0" in seen:
                             state["inserted"] = False
-                        if b"COMMIT\\0" in data:
+                            state["tail"] = b""
+                        if b"COMMIT\\0" in seen:
+                            state["tail"] = b""
                             if state["inserted"]:
                                 with lock:
                                     if os.path.exists(arm):
+                                        with open(arm) as f:
+                                            mode = f.read().strip()
                                         os.remove(arm)
-                                        state["dropping"] = True
+                                        if mode == "request":
+                                            state["holding"] = True
+                                        else:
+                                            state["dropping"] = True
                             state["inserted"] = False
+                        if state["holding"]:
+                            print("held a COMMIT", flush=True)
+                            client.shutdown(socket.SHUT_RDWR)
+                            client.close()
+                            return
                         upstream.sendall(data)
                 except OSError:
                     pass
@@ -139,9 +228,12 @@ final class CommitReplyDropper: Sendable {
                         if state["dropping"]:
                             print("dropped the reply to a COMMIT", flush=True)
                             break
-                        client.sendall(data)
+                        if not state["holding"]:
+                            client.sendall(data)
                 except OSError:
                     pass
+                if state["holding"]:
+                    print("ended by the server: a held connection", flush=True)
                 for end in (client, upstream):
                     try:
                         end.shutdown(socket.SHUT_RDWR)

@@ -1,0 +1,156 @@
+import Logging
+import MediaQueueCore
+import PostgresNIO
+import Synchronization
+
+/// A transaction about to commit, as the server knows it: enough to ask later how it ended.
+struct OpenTransaction: Sendable {
+    /// Its id (`xid8`, as text).
+    let id: String
+    /// The server process that runs it.
+    let backendPID: Int32
+}
+
+/// What the server says of a transaction whose `COMMIT` got no answer.
+enum TransactionStatus: Equatable {
+    case committed
+    case aborted
+    /// Still open: its `COMMIT` has not reached the server, or is being carried out.
+    case inProgress
+    /// Too old for the server to remember, or an answer this code does not know.
+    case unknown
+}
+
+/// A `COMMIT` whose answer was lost (the connection dropped after it went out) leaves the caller
+/// unable to tell whether the transaction committed. Taking it for "nothing stored" makes a
+/// submission without a key a second job; giving up on it leaves the jobs it claimed to wait for
+/// their lease. So the store asks the server.
+///
+/// It asks through a pool of its own (`inquiries`), idle and empty until then: the main pool
+/// may still hold connections that died with the lost one and that it has not noticed yet, and
+/// a query there can wait for ever.
+extension PostgresJobStore {
+    /// The transaction `connection` runs, read just before its `COMMIT`; nil when it has written
+    /// nothing (then it has no id, and how it ends changes nothing).
+    static func openTransaction(on connection: PostgresConnection, logger: Logger) async throws -> OpenTransaction? {
+        guard let row = try await connection.row("SELECT pg_current_xact_id_if_assigned()::text, pg_backend_pid()", logger: logger) else {
+            return nil
+        }
+        var columns = Columns(row)
+        guard let id = try columns.next(String?.self) else { return nil }
+        return OpenTransaction(id: id, backendPID: try columns.next())
+    }
+
+    /// Returns once `transaction`, whose `COMMIT` failed with `failure` without an answer from the
+    /// server, is known to have committed. Throws `failure` once it is known not to have, when
+    /// the server answers the question with an error, when `commitInquiryPatience` has passed
+    /// without an answer, or when the task is cancelled; the caller then handles it as any store
+    /// failure.
+    ///
+    /// A transaction still open is ended by ending its server process: one whose `COMMIT` never
+    /// arrived would otherwise wait, idle, until the server noticed the connection gone, which
+    /// can take hours. (One whose commit record is already written commits all the same.)
+    func confirmCommitted(_ transaction: OpenTransaction, failure: any Error) async throws {
+        let deadline = time.now + Self.commitInquiryPatience
+        var pause = Self.commitInquiryFirstPause
+        while true {
+            var status: TransactionStatus?
+            do {
+                status = try await ask { connection in try await Self.status(of: transaction, connection, logger: self.logger) }
+                if status == .inProgress {
+                    try await ask { connection in try await Self.endServerProcess(of: transaction, connection, logger: self.logger) }
+                }
+            } catch let error as PSQLError where error.serverInfo != nil {
+                // The server refuses the question itself (too old a server, no right to end the
+                // process): asking again would not help.
+                logger.warning("cannot ask how a transaction whose COMMIT answer was lost ended", metadata: ["error": "\(String(reflecting: error))"])
+                throw failure
+            } catch {
+                logger.debug("asking how a transaction ended failed; asking again", metadata: ["error": "\(String(reflecting: error))"])
+            }
+            switch status {
+            case .committed:
+                logger.notice("a COMMIT whose answer was lost had committed", metadata: ["xid": "\(transaction.id)"])
+                return
+            case .aborted, .unknown:
+                throw failure
+            case .inProgress, nil:
+                break
+            }
+            guard time.now + pause < deadline else {
+                logger.warning("no answer on how a transaction whose COMMIT answer was lost ended", metadata: ["xid": "\(transaction.id)"])
+                throw failure
+            }
+            do {
+                try await time.sleep(for: pause)
+            } catch {
+                throw failure
+            }
+            pause = min(pause * 2, Self.commitInquiryLongestPause)
+        }
+    }
+
+    private static func status(of transaction: OpenTransaction, _ connection: PostgresConnection, logger: Logger) async throws -> TransactionStatus {
+        let status = try await connection.value("SELECT pg_xact_status(\(transaction.id)::xid8)", as: String?.self, logger: logger)
+        switch status ?? nil {
+        case "committed": return .committed
+        case "aborted": return .aborted
+        case "in progress": return .inProgress
+        default: return .unknown
+        }
+    }
+
+    /// Ends the server process running `transaction`, if it still runs it (not a later process
+    /// that was given the same number).
+    private static func endServerProcess(of transaction: OpenTransaction, _ connection: PostgresConnection, logger: Logger) async throws {
+        _ = try await connection.rows(
+            """
+            SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+            WHERE pid = \(transaction.backendPID) AND backend_xid = \(transaction.id)::xid8::xid
+            """,
+            logger: logger
+        )
+    }
+
+    /// `query` on a connection of the inquiry pool, or a failure once `commitInquiryRoundLimit`
+    /// has passed. A query still running then is abandoned rather than waited for: on a
+    /// connection that closed before it was sent, it never ends.
+    private func ask<T: Sendable>(_ query: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        let inquiries = self.inquiries
+        let first = FirstComer()
+        return try await withCheckedThrowingContinuation { continuation in
+            let work = Task {
+                let result: Result<T, any Error>
+                do {
+                    result = .success(try await inquiries.withConnection { connection in try await query(connection) })
+                } catch {
+                    result = .failure(error)
+                }
+                if first.claim() { continuation.resume(with: result) }
+            }
+            Task { [time] in
+                try? await time.sleep(for: Self.commitInquiryRoundLimit)
+                guard first.claim() else { return }
+                continuation.resume(throwing: CIError(.internalError, "the database did not answer within \(Self.commitInquiryRoundLimit)"))
+                work.cancel()
+            }
+        }
+    }
+
+    /// How long the server is asked before the failure goes to the caller, the pauses between
+    /// rounds (doubling), and how long one round may take.
+    static let commitInquiryPatience = Duration.seconds(8)
+    static let commitInquiryFirstPause = Duration.milliseconds(50)
+    static let commitInquiryLongestPause = Duration.seconds(1)
+    static let commitInquiryRoundLimit = Duration.seconds(2)
+}
+
+/// Of an answer and its time limit, the one that comes first resumes the question.
+private final class FirstComer: Sendable {
+    private let taken = Atomic(false)
+
+    /// True for the first caller only.
+    func claim() -> Bool {
+        taken.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged
+    }
+}
