@@ -18,11 +18,13 @@ amqp_port=${AMQP_PORT:-5698}
 postgres_port=${POSTGRES_PORT:-5699}
 scripts/install-packages.sh bench
 swift build -c release --product mediaqueue-e2e-bench 2>&1 | grep -E "error|warning: " | grep -v "\.build/\|swift-distributed-tracing" || true
+for build in "$@"; do
+    [ -x "${build#*=}" ] || { echo "not an executable: ${build#*=}" >&2; exit 2; }
+done
 source Benchmarks/postgres-servers.sh
 for round in $(seq 1 "$rounds"); do
     for build in "$@"; do
         label=${build%%=*} binary=${build#*=}
-        [ -x "$binary" ] || { echo "not an executable: $binary" >&2; exit 2; }
         for nodes in ${NODES:-1 2}; do
             result=$(.build/release/mediaqueue-e2e-bench --amqp "amqp://guest:guest@127.0.0.1:$amqp_port/" --jobs "$jobs" \
                 --mediaqueue "$binary" --nodes "$nodes" --database "$(new_database)" 2> >(grep -v '^mediaqueue: ' >&2))

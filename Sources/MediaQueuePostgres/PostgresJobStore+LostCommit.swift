@@ -52,17 +52,19 @@ extension PostgresJobStore {
     /// can take hours. (One whose commit record is already written commits all the same.)
     func confirmCommitted(_ transaction: OpenTransaction, failure: any Error) async throws {
         let deadline = time.now + Self.commitInquiryPatience
+        let logger = self.logger
         var pause = Self.commitInquiryFirstPause
         while true {
             var status: TransactionStatus?
             do {
-                status = try await ask { connection in try await Self.status(of: transaction, connection, logger: self.logger) }
+                let limit = min(Self.commitInquiryRoundLimit, .milliseconds(deadline.milliseconds - time.now.milliseconds))
+                status = try await ask(within: limit) { connection in try await Self.status(of: transaction, connection, logger: logger) }
                 if status == .inProgress {
-                    try await ask { connection in try await Self.endServerProcess(of: transaction, connection, logger: self.logger) }
+                    try await ask(within: limit) { connection in try await Self.endIdleServerProcess(of: transaction, connection, logger: logger) }
                 }
-            } catch let error as PSQLError where error.serverInfo != nil {
-                // The server refuses the question itself (too old a server, no right to end the
-                // process): asking again would not help.
+            } catch let error as PSQLError where error.serverInfo?[.severity] == "ERROR" {
+                // The server refuses the question itself (no right to end the process): asking
+                // again would not help. (FATAL ones, a server restarting, may pass.)
                 logger.warning("cannot ask how a transaction whose COMMIT answer was lost ended", metadata: ["error": "\(String(reflecting: error))"])
                 throw failure
             } catch {
@@ -77,7 +79,7 @@ extension PostgresJobStore {
             case .inProgress, nil:
                 break
             }
-            guard time.now + pause < deadline else {
+            guard time.now + pause < deadline, !Task.isCancelled else {
                 logger.warning("no answer on how a transaction whose COMMIT answer was lost ended", metadata: ["xid": "\(transaction.id)"])
                 throw failure
             }
@@ -100,45 +102,49 @@ extension PostgresJobStore {
         }
     }
 
-    /// Ends the server process running `transaction`, if it still runs it (not a later process
-    /// that was given the same number).
-    private static func endServerProcess(of transaction: OpenTransaction, _ connection: PostgresConnection, logger: Logger) async throws {
+    /// Ends the server process running `transaction` if it waits, idle, for the rest of the
+    /// transaction: not one carrying out its `COMMIT` (a trigger, a wait for a standby), which
+    /// is left to finish, nor a later process given the same number.
+    private static func endIdleServerProcess(of transaction: OpenTransaction, _ connection: PostgresConnection, logger: Logger) async throws {
         _ = try await connection.rows(
             """
             SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-            WHERE pid = \(transaction.backendPID) AND backend_xid = \(transaction.id)::xid8::xid
+            WHERE pid = \(transaction.backendPID) AND backend_xid = \(transaction.id)::xid8::xid AND state = 'idle in transaction'
             """,
             logger: logger
         )
     }
 
-    /// `query` on a connection of the inquiry pool, or a failure once `commitInquiryRoundLimit`
-    /// has passed. A query still running then is abandoned rather than waited for: on a
-    /// connection that closed before it was sent, it never ends.
-    private func ask<T: Sendable>(_ query: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+    /// `query` on a connection of the inquiry pool, or a failure once `limit` has passed. A query
+    /// still running then is abandoned rather than waited for: on a connection that closed
+    /// before it was sent, it never ends.
+    private func ask<T: Sendable>(within limit: Duration, _ query: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         let inquiries = self.inquiries
         let first = FirstComer()
         return try await withCheckedThrowingContinuation { continuation in
             let work = Task {
                 let result: Result<T, any Error>
                 do {
-                    result = .success(try await inquiries.withConnection { connection in try await query(connection) })
+                    result = .success(try await inquiries.withConnection { connection in
+                        guard !connection.isClosed else { throw CIError(.internalError, "the inquiry pool lent a closed connection") }
+                        return try await query(connection)
+                    })
                 } catch {
                     result = .failure(error)
                 }
                 if first.claim() { continuation.resume(with: result) }
             }
             Task { [time] in
-                try? await time.sleep(for: Self.commitInquiryRoundLimit)
+                try? await time.sleep(for: limit)
                 guard first.claim() else { return }
-                continuation.resume(throwing: CIError(.internalError, "the database did not answer within \(Self.commitInquiryRoundLimit)"))
+                continuation.resume(throwing: CIError(.internalError, "the database did not answer within \(limit)"))
                 work.cancel()
             }
         }
     }
 
     /// How long the server is asked before the failure goes to the caller, the pauses between
-    /// rounds (doubling), and how long one round may take.
+    /// rounds (doubling), and how long one question may take.
     static let commitInquiryPatience = Duration.seconds(8)
     static let commitInquiryFirstPause = Duration.milliseconds(50)
     static let commitInquiryLongestPause = Duration.seconds(1)

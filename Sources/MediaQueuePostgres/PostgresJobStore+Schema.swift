@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import MediaQueueCore
 import PostgresNIO
 
 /// The schema and its migrations: each runs once, in order, in the transaction that records it.
@@ -198,10 +199,19 @@ extension PostgresJobStore {
         """,
     ]
 
+    /// PostgreSQL 13 (`server_version_num`).
+    static let minimumServerVersion = 130_000
+
     /// Brings the schema up to date. Nodes starting at once take turns on an advisory lock, so
     /// each migration runs once.
     static func migrate(_ client: PostgresClient, logger: Logger) async throws {
         try await client.withConnection { connection in
+            // Before 13 there is no `pg_current_xact_id_if_assigned()`, which every write
+            // transaction reads (`openTransaction`).
+            let version = try await connection.value("SELECT current_setting('server_version_num')::int", as: Int.self, logger: logger) ?? 0
+            guard version >= minimumServerVersion else {
+                throw CIError(.internalError, "MediaQueue needs PostgreSQL 13 or later; the server is version \(version / 10000)")
+            }
             try await connection.query("BEGIN", logger: logger)
             do {
                 // The lock's key: "mediaqueue" as eight bytes.
