@@ -96,10 +96,20 @@ def blank_expansions(line, queue, number):
     return "".join(out)
 
 
+def defined_functions(source):
+    """The shell functions `source` defines, and those of the project files it sources."""
+    functions = set(re.findall(r"^\s*(?:function\s+)?([\w-]+)\s*\(\)", source, re.M))
+    for sourced in re.findall(r"^\s*(?:source|\.)\s+([\w./-]+)\s*$", source, re.M):
+        path = root / sourced
+        if path.is_file():
+            functions |= defined_functions(path.read_text())
+    return functions
+
+
 def commands(source):
     """Yields (name, line number) for each word in command position."""
     lines = strip_heredocs(source)
-    functions = set(re.findall(r"^\s*(?:function\s+)?([\w-]+)\s*\(\)", source, re.M))
+    functions = defined_functions(source)
     # Join continued lines, keeping the first line's number.
     logical, number, pending = [], 0, ""
     for index, line in enumerate(lines, 1):
