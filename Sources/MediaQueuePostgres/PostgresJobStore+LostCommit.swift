@@ -47,9 +47,9 @@ extension PostgresJobStore {
     /// without an answer, or when the task is cancelled; the caller then handles it as any store
     /// failure.
     ///
-    /// A transaction still open is ended by ending its server process: one whose `COMMIT` never
-    /// arrived would otherwise wait, idle, until the server noticed the connection gone, which
-    /// can take hours. (One whose commit record is already written commits all the same.)
+    /// A transaction still open and idle is ended by ending its server process: its `COMMIT`
+    /// never arrived, and it would otherwise wait until the server noticed the connection gone,
+    /// which can take hours. One carrying out its `COMMIT` is left to finish.
     func confirmCommitted(_ transaction: OpenTransaction, failure: any Error) async throws {
         let deadline = time.now + Self.commitInquiryPatience
         let logger = self.logger
@@ -57,10 +57,13 @@ extension PostgresJobStore {
         while true {
             var status: TransactionStatus?
             do {
-                let limit = min(Self.commitInquiryRoundLimit, .milliseconds(deadline.milliseconds - time.now.milliseconds))
-                status = try await ask(within: limit) { connection in try await Self.status(of: transaction, connection, logger: logger) }
+                status = try await ask(within: timeLeft(until: deadline)) { connection in
+                    try await Self.status(of: transaction, connection, logger: logger)
+                }
                 if status == .inProgress {
-                    try await ask(within: limit) { connection in try await Self.endIdleServerProcess(of: transaction, connection, logger: logger) }
+                    try await ask(within: timeLeft(until: deadline)) { connection in
+                        try await Self.endIdleServerProcess(of: transaction, connection, logger: logger)
+                    }
                 }
             } catch let error as PSQLError where error.serverInfo?[.severity] == "ERROR" {
                 // The server refuses the question itself (no right to end the process): asking
@@ -90,6 +93,11 @@ extension PostgresJobStore {
             }
             pause = min(pause * 2, Self.commitInquiryLongestPause)
         }
+    }
+
+    /// One question's time limit: `commitInquiryRoundLimit`, or less when the deadline is nearer.
+    private func timeLeft(until deadline: Timestamp) -> Duration {
+        min(Self.commitInquiryRoundLimit, .milliseconds(max(deadline.milliseconds - time.now.milliseconds, 0)))
     }
 
     private static func status(of transaction: OpenTransaction, _ connection: PostgresConnection, logger: Logger) async throws -> TransactionStatus {
