@@ -133,10 +133,7 @@ extension PostgresJobStore {
             let work = Task {
                 let result: Result<T, any Error>
                 do {
-                    result = .success(try await inquiries.withConnection { connection in
-                        guard !connection.isClosed else { throw CIError(.internalError, "the inquiry pool lent a closed connection") }
-                        return try await query(connection)
-                    })
+                    result = .success(try await Self.withOpenConnection(from: inquiries) { connection in try await query(connection) })
                 } catch {
                     result = .failure(error)
                 }

@@ -60,7 +60,7 @@ public final class PostgresJobStore: JobStore {
         var attempt = 1
         while true {
             do {
-                let ending = try await withOpenConnection { connection -> TransactionEnding<T> in
+                let ending = try await Self.withOpenConnection(from: client) { connection -> TransactionEnding<T> in
                     try await connection.query("BEGIN", logger: logger)
                     let value: T
                     let open: OpenTransaction?
@@ -109,15 +109,15 @@ public final class PostgresJobStore: JobStore {
     /// committed when it began.
     func read<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
         try await migrated.value
-        return try await withOpenConnection { connection in try await body(connection) }
+        return try await Self.withOpenConnection(from: client) { connection in try await body(connection) }
     }
 
-    /// `client.withConnection` on a connection that is still open. The pool may lend one whose
+    /// `pool.withConnection` on a connection that is still open. The pool may lend one whose
     /// loss it has not yet taken in (just after a `COMMIT` whose reply was lost), and postgres-nio's
     /// query there waits for ever instead of failing; such a lease is given back for another.
-    private func withOpenConnection<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
-        for _ in 0..<Self.closedConnectionLeases {
-            let result: T? = try await client.withConnection { connection -> Optional<T> in
+    static func withOpenConnection<T: Sendable>(from pool: PostgresClient, _ body: (PostgresConnection) async throws -> T) async throws -> T {
+        for _ in 0..<closedConnectionLeases {
+            let result: T? = try await pool.withConnection { connection -> Optional<T> in
                 guard !connection.isClosed else { return .none }
                 return .some(try await body(connection))
             }
