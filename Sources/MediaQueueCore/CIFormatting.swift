@@ -19,7 +19,9 @@ public struct CIFormatting: Sendable, Hashable {
 extension Job {
     /// The job as a `JobsDetail` element (spec §4.5), shared by create, describe, list and callbacks.
     public func jobsDetail(_ formatting: CIFormatting) -> XMLTree {
-        var inputElement = XMLTree("Input", children: [XMLTree("BucketId", text: bucket)])
+        var inputElement = XMLTree("Input")
+        inputElement.children.reserveCapacity(input.children.count + 2)
+        inputElement.children.append(XMLTree("BucketId", text: bucket))
         // A workflow's node job carries its upload's headers, after Region as CI writes them.
         var cosHeaders: [XMLTree] = []
         for child in input.children where child.name != "BucketId" && child.name != "Region" {
@@ -40,7 +42,7 @@ extension Job {
         let workflow = operationElement["Workflow"]
         operationElement.remove("Workflow")
 
-        return XMLTree("JobsDetail", children: [
+        var detail = XMLTree("JobsDetail", children: [
             XMLTree("Code", text: code),
             XMLTree("Message", text: message),
             XMLTree("JobId", text: id.rawValue),
@@ -53,7 +55,9 @@ extension Job {
             XMLTree("Tag", text: tag),
             inputElement,
             operationElement,
-        ] + (workflow.map { [$0] } ?? []))
+        ])
+        if let workflow { detail.children.append(workflow) }
+        return detail
     }
 }
 

@@ -286,6 +286,20 @@ public struct Submission: Sendable, Hashable {
         self.idempotencyKey = idempotencyKey
         self.jobs = jobs
     }
+
+    /// How many of the jobs go to each queue, in the order the queues first appear. A submission
+    /// names one queue or a few, so a list searched in place costs less than a dictionary.
+    public var jobsPerQueue: [(queue: QueueID, count: Int)] {
+        var counts: [(queue: QueueID, count: Int)] = []
+        for job in jobs {
+            if let index = counts.firstIndex(where: { $0.queue == job.queueID }) {
+                counts[index].count += 1
+            } else {
+                counts.append((job.queueID, 1))
+            }
+        }
+        return counts
+    }
 }
 
 public enum SubmissionOutcome: Sendable, Hashable {

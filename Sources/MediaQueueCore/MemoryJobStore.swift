@@ -116,8 +116,7 @@ public final class MemoryJobStore: JobStore {
             if let key = submission.idempotencyKey, let seen = state.keys[key] {
                 return .duplicate(seen.ids)
             }
-            var perQueue: [QueueID: Int] = [:]
-            for job in submission.jobs { perQueue[job.queueID, default: 0] += 1 }
+            let perQueue = submission.jobsPerQueue
             for (queueID, count) in perQueue {
                 guard let queue = state.queues[queueID] else {
                     return .refused(CIError(.noSuchQueue, "queue \(queueID) does not exist", element: "QueueId"))

@@ -24,7 +24,12 @@ public final class EngineMetrics: Sendable {
         var wait: [QueueID: CoreMetrics.Timer] = [:]
         var run: [String: CoreMetrics.Timer] = [:]
         var store: [String: CoreMetrics.Timer] = [:]
-        var callbacks: [String: CoreMetrics.Counter] = [:]
+        var callbacks: [CallbackSeries: CoreMetrics.Counter] = [:]
+    }
+
+    private struct CallbackSeries: Hashable {
+        var name: String
+        var channel: NotifyConfig.Channel
     }
 
     private struct QueueTag: Hashable {
@@ -128,7 +133,7 @@ public final class EngineMetrics: Sendable {
     }
 
     private func callbackCounter(_ name: String, _ channel: NotifyConfig.Channel) -> CoreMetrics.Counter {
-        let key = name + "|" + channel.metricLabel
+        let key = CallbackSeries(name: name, channel: channel)
         return handles.withLock { handles in
             handles.callbacks[key] ?? make(&handles.callbacks, key) {
                 CoreMetrics.Counter(label: name, dimensions: [("channel", channel.metricLabel)], factory: factory)

@@ -55,8 +55,7 @@ extension PostgresJobStore {
                 outcomes.append(.duplicate(ids))
                 continue
             }
-            var perQueue: [QueueID: Int] = [:]
-            for job in submission.jobs { perQueue[job.queueID, default: 0] += 1 }
+            let perQueue = submission.jobsPerQueue
             for (queueID, count) in perQueue {
                 guard let queue = queues[queueID] else {
                     outcomes.append(.refused(CIError(.noSuchQueue, "queue \(queueID) does not exist", element: "QueueId")))

@@ -77,9 +77,7 @@ extension SQLiteJobStore {
                 }
                 outcomes.append(.refused(error))
             }
-            var perQueue: [QueueID: Int] = [:]
-            for job in submission.jobs { perQueue[job.queueID, default: 0] += 1 }
-            for (queueID, count) in perQueue {
+            for (queueID, count) in submission.jobsPerQueue {
                 guard let info = try queueInfo(queueID) else {
                     try refuse(CIError(.noSuchQueue, "queue \(queueID) does not exist", element: "QueueId"))
                     continue submissionLoop
@@ -94,11 +92,14 @@ extension SQLiteJobStore {
                 }
             }
             var created: [Job] = []
+            created.reserveCapacity(submission.jobs.count)
             for var job in submission.jobs {
-                guard let info = try queueInfo(job.queueID) else { continue }
+                guard var info = try queueInfo(job.queueID) else { continue }
                 job.state = info.state == MediaQueue.State.paused.rawValue ? .pause : .submitted
                 job.sequence = try Self.insert(job, db)
-                queueCache[job.queueID]?.unfinished += 1
+                // Set whole rather than modified in place, whose accessor allocated on every job.
+                info.unfinished += 1
+                queueCache[job.queueID] = info
                 created.append(job)
             }
             outcomes.append(.created(created))

@@ -52,9 +52,10 @@ public enum XMLDocumentParser {
         return try tree(root, depth: 1)
     }
 
+    private static let doctype = Array("DOCTYPE".utf8), entity = Array("ENTITY".utf8)
+
     /// `DOCTYPE` or `ENTITY` when the document holds such a declaration (`<!DOCTYPE`, `<!ENTITY`).
     private static func declaration(in bytes: [UInt8]) -> String? {
-        let doctype = Array("DOCTYPE".utf8), entity = Array("ENTITY".utf8)
         var index = 0
         while index + 2 < bytes.count {
             if bytes[index] == UInt8(ascii: "<"), bytes[index + 1] == UInt8(ascii: "!") {
@@ -89,6 +90,9 @@ public enum XMLDocumentParser {
             throw XMLParseError(reason: "elements nest deeper than \(maxDepth) levels", line: Int(node.pointee.line))
         }
         var element = XMLTree(String(cString: node.pointee.name))
+        // Sized up front: growing the array child by child cost an allocation per doubling, for
+        // every element of every submission.
+        element.children.reserveCapacity(Int(xmlChildElementCount(node)))
         var text = ""
         var child = node.pointee.children
         while let current = child {

@@ -52,6 +52,9 @@ public struct XMLTree: Sendable, Hashable {
 
     /// Removes every child named `name`.
     public mutating func remove(_ name: String) {
+        // Checked first: `removeAll` copies a shared array even when nothing matches, and the
+        // trees here are mostly shared (a job's stored Operation, copied into each callback).
+        guard children.contains(where: { $0.name == name }) else { return }
         children.removeAll { $0.name == name }
     }
 
