@@ -46,15 +46,20 @@ import Testing
         #expect(once.attempts == 1, "the node must run the job its lost transaction claimed, not wait for the lease to end")
     }
 
-    @Test func aStoreCallWhoseCommitAnswerIsLostReturnsWhatItCommitted() async throws {
+    /// The answer lost on the way, or replaced by a FATAL error (as when an administrator ends
+    /// the server process while the commit is done but not yet reported): neither says whether
+    /// the transaction committed, so the store asks.
+    @Test(arguments: [CommitReplyDropper.Loss.answer, .fatalAnswer])
+    func aStoreCallWhoseCommitAnswerIsLostReturnsWhatItCommitted(_ loss: CommitReplyDropper.Loss) async throws {
         let (forwarder, store, view) = try await Self.storeBehindForwarder()
         defer { Task { await forwarder.stop() } }
         let queue = try await store.ensureDefaultQueue(bucket: "b", template: MediaQueue(bucket: "", name: "", createTime: Timestamp(seconds: 1)))
 
-        try forwarder.arm(.answer)
+        try forwarder.arm(loss)
         let (outcomes, claim) = try await store.submit([Submission(idempotencyKey: nil, jobs: [Self.job(queue)])], thenClaim: Self.claim)
 
         #expect(forwarder.droppedReplies == 1)
+        #expect(forwarder.fatalAnswers == (loss == .fatalAnswer ? 1 : 0))
         guard case .created(let created) = try #require(outcomes.first) else { throw TimedOut(description: "not created: \(outcomes)") }
         #expect(claim.jobs.map(\.id) == created.map(\.id), "the jobs the lost transaction claimed are this caller's to run")
         let stored = try await view.jobs(JobQuery(limit: 10))
@@ -110,9 +115,9 @@ import Testing
 
 /// A loopback forwarder to the test PostgreSQL server (plain text, `sslmode=disable`) that, once
 /// armed, drops the client's connection at the `COMMIT` of one transaction that inserted jobs:
-/// after the server committed, instead of passing its answer on (`.answer`), or before the
-/// `COMMIT` reaches the server, whose side it then keeps open (`.request`). Python, a stack we
-/// did not write.
+/// after the server committed, instead of passing its answer on (`.answer`), or sending a FATAL
+/// error in its place (`.fatalAnswer`), or before the `COMMIT` reaches the server, whose side it
+/// then keeps open (`.request`). Python, a stack we did not write.
 final class CommitReplyDropper: Sendable {
     let databaseURL: String
     private let armFile: String
@@ -140,7 +145,7 @@ final class CommitReplyDropper: Sendable {
     }
 
     enum Loss: String {
-        case answer, request
+        case answer, fatalAnswer = "fatal", request
     }
 
     /// The next transaction that inserts jobs loses its `COMMIT`'s answer, or the `COMMIT` itself.
@@ -149,6 +154,8 @@ final class CommitReplyDropper: Sendable {
     }
 
     var droppedReplies: Int { logLines(startingWith: "dropped") }
+    /// Dropped answers replaced by a FATAL error.
+    var fatalAnswers: Int { logLines(startingWith: "dropped the reply to a COMMIT and answered FATAL") }
     var heldCommits: Int { logLines(startingWith: "held") }
     /// Held connections whose server side the server closed.
     var endedHeldConnections: Int { logLines(startingWith: "ended") }
@@ -174,6 +181,9 @@ final class CommitReplyDropper: Sendable {
         listener.listen(64)
         print(listener.getsockname()[1], flush=True)
         lock = threading.Lock()
+        # An ErrorResponse as the server sends it when an administrator ends the backend.
+        fields = b"SFATAL\\0VFATAL\\0C57P01\\0Mterminating connection due to administrator command\\0\\0"
+        fatal = b"E" + (len(fields) + 4).to_bytes(4, "big") + fields
 
         def serve(client):
             upstream = socket.create_connection((host, port))
@@ -204,7 +214,7 @@ final class CommitReplyDropper: Sendable {
                                         if mode == "request":
                                             state["holding"] = True
                                         else:
-                                            state["dropping"] = True
+                                            state["dropping"] = mode
                             state["inserted"] = False
                         if state["holding"]:
                             print("held a COMMIT", flush=True)
@@ -224,6 +234,10 @@ final class CommitReplyDropper: Sendable {
                     while True:
                         data = upstream.recv(65536)
                         if not data:
+                            break
+                        if state["dropping"] == "fatal":
+                            client.sendall(fatal)
+                            print("dropped the reply to a COMMIT and answered FATAL", flush=True)
                             break
                         if state["dropping"]:
                             print("dropped the reply to a COMMIT", flush=True)
