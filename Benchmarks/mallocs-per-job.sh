@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Benchmarks/mallocs-per-job.sh N LABEL=BINARY... -- heap allocations per job of builds of
+# `mediaqueue`: calls to glibc's malloc made by `serve` during ../shared/bench's `run.sh ext N`,
+# divided by N. Unlike CPU time, the count does not move with the machine's speed, so one run per
+# build shows what a change to the hot path saved.
+# Root only: counts through the uprobe `probe_libc:malloc`, added when missing. The probe traps on
+# every call, so `serve` runs several times slower here; its rates mean nothing.
+# Needs what Docs/performance.md's "How to reproduce" sets up: a broker on 127.0.0.1:5672 and
+# the harness's Python packages on the PATH.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+if [ $# -lt 2 ]; then
+    echo "usage: $0 N LABEL=BINARY [LABEL=BINARY...]" >&2
+    exit 2
+fi
+jobs=$1
+shift
+libc=$(ldconfig -p | awk '$1 == "libc.so.6" && /x86-64/ { print $NF; exit }')
+perf probe --list 2>/dev/null | grep -q 'probe_libc:malloc' || perf probe -q -x "$libc" malloc
+data=/tmp/mq-bench-data
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+for build in "$@"; do
+    label=${build%%=*} binary=${build#*=}
+    [ -x "$binary" ] || { echo "not an executable: $binary" >&2; exit 2; }
+    rm -rf "$data"
+    sut="env MEDIAQUEUE_ENABLE_NOOP=1 MEDIAQUEUE_DATA_DIR=$data MEDIAQUEUE_HTTP_ADDRESS=127.0.0.1:0"
+    sut+=" MEDIAQUEUE_LOG_LEVEL=warning MEDIAQUEUE_QUEUE_MAX_SIZE=1000000 MEDIAQUEUE_QUEUE_MAX_CONCURRENT=256"
+    sut+=" MEDIAQUEUE_MAX_RUNNING_JOBS=256 $binary serve"
+    (cd ../shared/bench && SUT_CMD="$sut" ./run.sh ext "$jobs" >"$work/run.log" 2>&1) &
+    runner=$!
+    pid=""
+    for _ in $(seq 1 300); do
+        pid=$(pgrep -f -x "$binary serve" | head -n 1 || true)
+        [ -n "$pid" ] && break
+        sleep 0.1
+    done
+    [ -n "$pid" ] || { echo "serve did not start; see the harness's output:" >&2; cat "$work/run.log" >&2; exit 1; }
+    # Ends by itself when `serve` exits at the end of the run.
+    perf stat -x, -e probe_libc:malloc -p "$pid" -o "$work/stat" >/dev/null 2>&1 || true
+    wait "$runner"
+    calls=$(awk -F, '/probe_libc:malloc/ { print $1 }' "$work/stat")
+    echo "$label mallocs=$calls per_job=$(awk -v c="$calls" -v n="$jobs" 'BEGIN { printf "%.1f", c / n }') $(grep '^SUT=' "$work/run.log" | grep -oE 'not_success=[0-9]+')"
+done
