@@ -10,6 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
+. Benchmarks/harness-sut.sh
 if [ $# -lt 3 ]; then
     echo "usage: $0 ROUNDS N LABEL=BINARY [LABEL=BINARY...]" >&2
     exit 2
@@ -23,9 +24,7 @@ for round in $(seq 1 "$rounds"); do
         label=${build%%=*} binary=${build#*=}
         [ -x "$binary" ] || { echo "not an executable: $binary" >&2; exit 2; }
         rm -rf "$data"
-        sut="$root/Benchmarks/cpu-of.sh env MEDIAQUEUE_ENABLE_NOOP=1 MEDIAQUEUE_DATA_DIR=$data"
-        sut+=" MEDIAQUEUE_HTTP_ADDRESS=127.0.0.1:0 MEDIAQUEUE_LOG_LEVEL=warning MEDIAQUEUE_QUEUE_MAX_SIZE=1000000"
-        sut+=" MEDIAQUEUE_QUEUE_MAX_CONCURRENT=256 MEDIAQUEUE_MAX_RUNNING_JOBS=256 $binary serve"
+        sut="$root/Benchmarks/cpu-of.sh $(harness_sut "$binary")"
         result=$(cd ../shared/bench && RATE=${RATE:-} SUT_CMD="$sut" ./run.sh ext "$jobs" 2>&1 | grep '^SUT=' | tail -n 1)
         cpu=$(tail -n 1 "$cpu_log" | sed 's/^cpu_s=//')
         per_job=$(awk -v c="$cpu" -v n="$jobs" 'BEGIN{printf "%.0f", c * 1e6 / n}')

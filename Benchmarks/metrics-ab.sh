@@ -7,13 +7,12 @@
 set -u
 cd "$(dirname "$0")/.."
 root=$PWD
+. Benchmarks/harness-sut.sh
 rounds=${1:-2}
 for round in $(seq 1 "$rounds"); do
     for metrics in on off; do
         rm -rf /tmp/mq-bench-data
-        sut="$root/Benchmarks/cpu-of.sh env MEDIAQUEUE_METRICS=$metrics MEDIAQUEUE_ENABLE_NOOP=1 MEDIAQUEUE_DATA_DIR=/tmp/mq-bench-data"
-        sut+=" MEDIAQUEUE_HTTP_ADDRESS=127.0.0.1:0 MEDIAQUEUE_LOG_LEVEL=warning MEDIAQUEUE_QUEUE_MAX_SIZE=1000000"
-        sut+=" MEDIAQUEUE_QUEUE_MAX_CONCURRENT=256 MEDIAQUEUE_MAX_RUNNING_JOBS=256 $root/.build/release/mediaqueue serve"
+        sut="$root/Benchmarks/cpu-of.sh $(harness_sut "$root/.build/release/mediaqueue" "MEDIAQUEUE_METRICS=$metrics")"
         echo "=== round $round metrics=$metrics"
         (cd ../shared/bench && SUT_CMD="$sut" ./compare.sh 40000 2>&1 | grep -E '^SUT=|^ratio')
         tail -n 1 "${CPU_LOG:-/tmp/mediaqueue-cpu.log}"
