@@ -2,8 +2,8 @@
 # Benchmarks/mallocs-per-job.sh N LABEL=BINARY... -- heap allocations per job of builds of
 # `mediaqueue`: calls to glibc's malloc made by `serve` during ../shared/bench's `run.sh ext N`,
 # divided by N. Unlike CPU time, the count does not move with the machine's speed, so one run per
-# build shows what a change to the hot path saved. Compare builds at the same N: the count per job
-# grows with the length of the run (about 128 at 10,000 jobs, 208 at 20,000 on one build).
+# build shows what a change to the hot path saved. Compare builds at the same N, 20,000 or more:
+# one build gave 207.8 and 207.7 per job at 20,000 and 40,000, but 128–210 in shorter runs.
 # Root only: counts through the uprobe `probe_libc:malloc`, added when missing. The probe traps on
 # every call, so `serve` runs several times slower here; its rates mean nothing.
 # Needs what Docs/performance.md's "How to reproduce" sets up: a broker on 127.0.0.1:5672 and
