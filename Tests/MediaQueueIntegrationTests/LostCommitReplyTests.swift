@@ -67,6 +67,23 @@ import Testing
         #expect(stored.first?.state == .running && stored.first?.lease?.owner == "node")
     }
 
+    /// The answer is lost and the server cannot be reached to ask how the transaction ended: the
+    /// call fails once the store's patience is over rather than waiting for ever. The jobs are
+    /// stored all the same; the intake reads back what a failed batch stored.
+    @Test func aStoreCallWhoseCommitAnswerIsLostFailsWhenTheServerCannotBeAsked() async throws {
+        let (forwarder, store, view) = try await Self.storeBehindForwarder()
+        defer { Task { await forwarder.stop() } }
+        let queue = try await store.ensureDefaultQueue(bucket: "b", template: MediaQueue(bucket: "", name: "", createTime: Timestamp(seconds: 1)))
+
+        try forwarder.arm(.answerThenUnreachable)
+        let failure = await #expect(throws: PSQLError.self) {
+            try await store.submit([Submission(idempotencyKey: nil, jobs: [Self.job(queue)])], thenClaim: Self.claim)
+        }
+        #expect(failure?.serverInfo == nil, "the call fails with the lost connection's error: \(String(reflecting: failure))")
+        #expect(forwarder.droppedReplies == 1)
+        #expect(try await view.jobs(JobQuery(limit: 10)).count == 1)
+    }
+
     @Test func aStoreCallWhoseCommitNeverArrivedFailsAndStoresNothing() async throws {
         let (forwarder, store, view) = try await Self.storeBehindForwarder()
         defer { Task { await forwarder.stop() } }
@@ -116,8 +133,9 @@ import Testing
 /// A loopback forwarder to the test PostgreSQL server (plain text, `sslmode=disable`) that, once
 /// armed, drops the client's connection at the `COMMIT` of one transaction that inserted jobs:
 /// after the server committed, instead of passing its answer on (`.answer`), or sending a FATAL
-/// error in its place (`.fatalAnswer`), or before the `COMMIT` reaches the server, whose side it
-/// then keeps open (`.request`). Python, a stack we did not write.
+/// error in its place (`.fatalAnswer`), or dropping it and then accepting no more connections
+/// (`.answerThenUnreachable`), or before the `COMMIT` reaches the server, whose side it then
+/// keeps open (`.request`). Python, a stack we did not write.
 final class CommitReplyDropper: Sendable {
     let databaseURL: String
     private let armFile: String
@@ -145,7 +163,7 @@ final class CommitReplyDropper: Sendable {
     }
 
     enum Loss: String {
-        case answer, fatalAnswer = "fatal", request
+        case answer, fatalAnswer = "fatal", answerThenUnreachable = "unreachable", request
     }
 
     /// The next transaction that inserts jobs loses its `COMMIT`'s answer, or the `COMMIT` itself.
@@ -241,6 +259,11 @@ final class CommitReplyDropper: Sendable {
                             break
                         if state["dropping"]:
                             print("dropped the reply to a COMMIT", flush=True)
+                            if state["dropping"] == "unreachable":
+                                # Stops listening (shutdown wakes the blocked accept, a close alone
+                                # would not) and ends the accept loop, and with it the process.
+                                listener.shutdown(socket.SHUT_RDWR)
+                                listener.close()
                             break
                         if not state["holding"]:
                             client.sendall(data)
