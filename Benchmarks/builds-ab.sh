@@ -8,6 +8,7 @@
 # Needs what Docs/performance.md's "How to reproduce" sets up: a broker on 127.0.0.1:5672 and
 # the harness's Python packages on the PATH.
 set -euo pipefail
+called_from=$PWD
 cd "$(dirname "$0")/.."
 root=$PWD
 . Benchmarks/harness-sut.sh
@@ -22,6 +23,7 @@ data=/tmp/mq-bench-data
 for round in $(seq 1 "$rounds"); do
     for build in "$@"; do
         label=${build%%=*} binary=${build#*=}
+        [[ $binary == /* ]] || binary=$called_from/$binary
         [ -x "$binary" ] || { echo "not an executable: $binary" >&2; exit 2; }
         rm -rf "$data"
         sut="$root/Benchmarks/cpu-of.sh $(harness_sut "$binary")"

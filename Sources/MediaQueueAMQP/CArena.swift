@@ -9,7 +9,8 @@ import Glibc
 /// Used only on the connection thread; never shared.
 final class CArena {
     /// The blocks taken from malloc, newest first: each begins with the address of the one
-    /// before it. A publish used to cost a malloc per name and header; now it costs one.
+    /// before it. A publish used to cost a malloc per name and header; now they share a block
+    /// (a value over a quarter of a block gets one of its own).
     private var newestBlock: UnsafeMutableRawPointer?
     /// Where the next small allocation starts, in the block being filled, and the room left there.
     private var cursor: UnsafeMutableRawPointer?

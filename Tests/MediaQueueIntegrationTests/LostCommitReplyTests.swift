@@ -68,8 +68,8 @@ import Testing
     }
 
     /// The answer is lost and the server cannot be reached to ask how the transaction ended: the
-    /// call fails once the store's patience is over rather than waiting for ever. The jobs are
-    /// stored all the same; the intake reads back what a failed batch stored.
+    /// store asks again until its patience is over, then fails rather than waiting for ever. The
+    /// jobs are stored all the same; the intake reads back what a failed batch stored.
     @Test func aStoreCallWhoseCommitAnswerIsLostFailsWhenTheServerCannotBeAsked() async throws {
         let (forwarder, store, view) = try await Self.storeBehindForwarder()
         defer { Task { await forwarder.stop() } }
@@ -81,6 +81,7 @@ import Testing
         }
         #expect(failure?.serverInfo == nil, "the call fails with the lost connection's error: \(String(reflecting: failure))")
         #expect(forwarder.droppedReplies == 1)
+        #expect(forwarder.refusedConnections >= 2, "the store gave up without asking again")
         #expect(try await view.jobs(JobQuery(limit: 10)).count == 1)
     }
 
@@ -133,7 +134,7 @@ import Testing
 /// A loopback forwarder to the test PostgreSQL server (plain text, `sslmode=disable`) that, once
 /// armed, drops the client's connection at the `COMMIT` of one transaction that inserted jobs:
 /// after the server committed, instead of passing its answer on (`.answer`), or sending a FATAL
-/// error in its place (`.fatalAnswer`), or dropping it and then accepting no more connections
+/// error in its place (`.fatalAnswer`), or dropping it and then closing every new connection
 /// (`.answerThenUnreachable`), or before the `COMMIT` reaches the server, whose side it then
 /// keeps open (`.request`). Python, a stack we did not write.
 final class CommitReplyDropper: Sendable {
@@ -177,6 +178,8 @@ final class CommitReplyDropper: Sendable {
     var heldCommits: Int { logLines(startingWith: "held") }
     /// Held connections whose server side the server closed.
     var endedHeldConnections: Int { logLines(startingWith: "ended") }
+    /// Connections closed unanswered once the server became unreachable.
+    var refusedConnections: Int { logLines(startingWith: "refused") }
 
     private func logLines(startingWith prefix: String) -> Int {
         let text = (try? String(contentsOfFile: process.logPath, encoding: .utf8)) ?? ""
@@ -199,6 +202,8 @@ final class CommitReplyDropper: Sendable {
         listener.listen(64)
         print(listener.getsockname()[1], flush=True)
         lock = threading.Lock()
+        # Set once the server is to be unreachable: every new connection is closed at once.
+        refusing = threading.Event()
         # An ErrorResponse as the server sends it when an administrator ends the backend.
         fields = b"SFATAL\\0VFATAL\\0C57P01\\0Mterminating connection due to administrator command\\0\\0"
         fatal = b"E" + (len(fields) + 4).to_bytes(4, "big") + fields
@@ -260,10 +265,7 @@ final class CommitReplyDropper: Sendable {
                         if state["dropping"]:
                             print("dropped the reply to a COMMIT", flush=True)
                             if state["dropping"] == "unreachable":
-                                # Stops listening (shutdown wakes the blocked accept, a close alone
-                                # would not) and ends the accept loop, and with it the process.
-                                listener.shutdown(socket.SHUT_RDWR)
-                                listener.close()
+                                refusing.set()
                             break
                         if not state["holding"]:
                             client.sendall(data)
@@ -284,6 +286,10 @@ final class CommitReplyDropper: Sendable {
         \(PythonScripts.endWithParent)
         while True:
             accepted, _ = listener.accept()
+            if refusing.is_set():
+                print("refused a connection", flush=True)
+                accepted.close()
+                continue
             threading.Thread(target=serve, args=(accepted,), daemon=True).start()
         """
 }
