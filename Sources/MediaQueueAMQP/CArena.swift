@@ -71,18 +71,6 @@ final class CArena {
         array.withUnsafeBufferPointer { bytes($0) }
     }
 
-    /// A NUL-terminated copy of `string` valid until the arena goes.
-    func cString(_ string: String) -> UnsafePointer<CChar> {
-        var string = string
-        return string.withUTF8 { utf8 in
-            let pointer = allocate(utf8.count + 1)
-            // Safe: `utf8.count + 1` bytes were allocated above; the last one is the terminator.
-            if let base = utf8.baseAddress { pointer.copyMemory(from: base, byteCount: utf8.count) }
-            pointer.storeBytes(of: 0, toByteOffset: utf8.count, as: UInt8.self)
-            return UnsafePointer(pointer.assumingMemoryBound(to: CChar.self))
-        }
-    }
-
     /// A C field table with the same entries (sorted by key, for a stable wire form).
     func table(_ table: AMQPTable) -> amqp_table_t {
         guard !table.isEmpty else { return amqp_table_t(num_entries: 0, entries: nil) }

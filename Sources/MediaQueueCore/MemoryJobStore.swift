@@ -116,8 +116,7 @@ public final class MemoryJobStore: JobStore {
             if let key = submission.idempotencyKey, let seen = state.keys[key] {
                 return .duplicate(seen.ids)
             }
-            let perQueue = submission.jobsPerQueue
-            for (queueID, count) in perQueue {
+            for (queueID, count) in submission.jobsPerQueue {
                 guard let queue = state.queues[queueID] else {
                     return .refused(CIError(.noSuchQueue, "queue \(queueID) does not exist", element: "QueueId"))
                 }

@@ -94,12 +94,10 @@ extension SQLiteJobStore {
             var created: [Job] = []
             created.reserveCapacity(submission.jobs.count)
             for var job in submission.jobs {
-                guard var info = try queueInfo(job.queueID) else { continue }
+                guard let info = try queueInfo(job.queueID) else { continue }
                 job.state = info.state == MediaQueue.State.paused.rawValue ? .pause : .submitted
                 job.sequence = try Self.insert(job, db)
-                // Set whole rather than modified in place, whose accessor allocated on every job.
-                info.unfinished += 1
-                queueCache[job.queueID] = info
+                queueCache[job.queueID]?.unfinished += 1
                 created.append(job)
             }
             outcomes.append(.created(created))

@@ -24,13 +24,4 @@ import Testing
         let readBack = withExtendedLifetime(arena) { arena.properties(properties).swiftProperties }
         #expect(readBack == properties, "sample \(index)")
     }
-
-    @Test func cStringsAreTerminatedCopies() {
-        let arena = CArena()
-        withExtendedLifetime(arena) {
-            let strings = (0..<200).map { "queue-\($0)-" + String(repeating: "x", count: $0 % 37) } + ["", String(repeating: "ü", count: 600)]
-            let pointers = strings.map { arena.cString($0) }
-            #expect(zip(strings, pointers).allSatisfy { String(cString: $1) == $0 })
-        }
-    }
 }
