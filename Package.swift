@@ -48,6 +48,11 @@ let package = Package(
             pkgConfig: "libcurl",
             providers: [.apt(["libcurl4-openssl-dev"])]
         ),
+        // SQLite's process-wide configuration (a variadic C call), wrapped for Swift; GRDB imports SQLite itself.
+        .target(
+            name: "CSQLiteTuning",
+            linkerSettings: [.linkedLibrary("sqlite3")]
+        ),
 
         // Wrappers.
         .target(
@@ -75,7 +80,8 @@ let package = Package(
         .target(
             name: "MediaQueueSQLite",
             dependencies: [
-                "MediaQueueCore", "MediaQueueXML", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift"),
+                "MediaQueueCore", "MediaQueueXML", "CSQLiteTuning", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings
         ),

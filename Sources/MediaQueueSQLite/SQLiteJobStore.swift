@@ -1,3 +1,4 @@
+import CSQLiteTuning
 import Foundation
 import GRDB
 public import MediaQueueCore
@@ -23,6 +24,7 @@ public final class SQLiteJobStore: JobStore {
     /// `recentJobsLimit`: how many submitted, unclaimed jobs are kept in memory so that their
     /// claim does not read them back (more are read from the file).
     public init(path: String, time: any TimeSource = SystemTimeSource(), recentJobsLimit: Int = 20_000) throws {
+        _ = Self.processConfiguration
         recentJobs = RecentJobs(limit: recentJobsLimit)
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
@@ -53,6 +55,16 @@ public final class SQLiteJobStore: JobStore {
     deinit {
         walFlusher.stop()
     }
+
+    /// SQLite's process-wide settings, made once, before the first connection opens.
+    ///
+    /// Memory statistics off: with them, every allocation and free SQLite makes takes a global
+    /// mutex to count it, and the hot path's statements make several each. Nothing here reads
+    /// the statistics (`sqlite3_memory_used`, heap limits). Too late if SQLite was already used
+    /// in this process (a test that opened a database first): it then keeps counting, no harm.
+    private static let processConfiguration: Void = {
+        _ = mediaqueue_sqlite_disable_memory_statistics()
+    }()
 
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
