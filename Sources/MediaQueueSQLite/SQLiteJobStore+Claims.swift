@@ -13,8 +13,34 @@ extension SQLiteJobStore {
     /// Claims jobs (see `claim`) in the caller's transaction. `known` returns, of the claimed
     /// sequence numbers, the jobs already in memory.
     static func claim(_ request: ClaimRequest, _ db: Database, known: ([Int64]) -> [Int64: Job]) throws -> ClaimResult {
-        let (owner, now, leaseUntil, limit) = (request.owner, request.now, request.leaseUntil, request.limit)
-        var claimedSeqs: [Int64] = []
+        let (choices, moreWaiting) = try chooseClaims(request, arriving: [], db)
+        let stored = choices.map { choice -> Int64 in
+            guard case .stored(let sequence) = choice else { preconditionFailure("nothing arrived") }
+            return sequence
+        }
+        return ClaimResult(jobs: try claimStored(stored, request, db, known: known), moreWaiting: moreWaiting)
+    }
+
+    /// A job a claim takes: a stored row, or one of the jobs arriving in the claim's transaction
+    /// (by its index), not inserted yet.
+    enum ClaimChoice: Equatable {
+        case stored(Int64)
+        case arriving(Int)
+    }
+
+    /// The jobs a claim takes, in dispatch order, and whether any claimable job is left waiting.
+    ///
+    /// `arriving`: jobs this transaction is about to insert, in submission order, so after every
+    /// stored job of their level. They compete for the free slots exactly as they would once
+    /// inserted; the caller inserts the ones chosen already claimed, which spares each a second
+    /// write of its row (and of its dispatch index entry).
+    static func chooseClaims(_ request: ClaimRequest, arriving: [Job], _ db: Database) throws -> (choices: [ClaimChoice], moreWaiting: Bool) {
+        let (now, limit) = (request.now, request.limit)
+        var arrivingByQueue: [String: [Candidate]] = [:]
+        for (index, job) in arriving.enumerated() where job.state == .submitted {
+            arrivingByQueue[job.queueID.rawValue, default: []].append(Candidate(level: job.jobLevel, arrived: true, position: Int64(index)))
+        }
+        var choices: [ClaimChoice] = []
         var moreWaiting = false
         let queues = try Row.fetchAll(db.cachedStatement(sql: "SELECT id, max_concurrent FROM queues WHERE state = 'Active' ORDER BY ordinal"))
         for queue in queues {
@@ -23,11 +49,12 @@ extension SQLiteJobStore {
                 db.cachedStatement(sql: "SELECT COUNT(*) FROM jobs WHERE queue_id = ? AND state = 'Running' AND lease_expires > ?"),
                 arguments: [queueID, now.milliseconds]
             ) ?? 0
-            let free = min((queue[1] as Int) - running, limit - claimedSeqs.count)
+            let free = min((queue[1] as Int) - running, limit - choices.count)
+            let arrived = arrivingByQueue[queueID] ?? []
             guard free > 0 else {
                 // Full (the queue, or this claim): does anything wait behind it?
                 if !moreWaiting {
-                    moreWaiting = try Bool.fetchOne(
+                    moreWaiting = try !arrived.isEmpty || Bool.fetchOne(
                         db.cachedStatement(sql: """
                             SELECT EXISTS (SELECT 1 FROM jobs WHERE queue_id = ? AND state = 'Submitted')
                                 OR EXISTS (SELECT 1 FROM jobs WHERE queue_id = ? AND state = 'Running' AND lease_expires <= ?)
@@ -37,27 +64,52 @@ extension SQLiteJobStore {
                 }
                 continue
             }
-            // Waiting jobs and jobs whose process died (lease expired), merged in dispatch order;
-            // one more than fit tells whether more wait.
+            // Waiting jobs, jobs whose process died (lease expired) and arriving jobs, merged in
+            // dispatch order; one more than fit tells whether more wait.
             let sql = """
                 SELECT seq, job_level FROM jobs WHERE queue_id = ? AND state = 'Submitted'
                 ORDER BY job_level DESC, seq LIMIT ?
                 """
-            var candidates = try Row.fetchAll(db.cachedStatement(sql: sql), arguments: [queueID, free + 1]).map { (seq: $0[0] as Int64, level: $0[1] as Int) }
+            var candidates = try Row.fetchAll(db.cachedStatement(sql: sql), arguments: [queueID, free + 1]).map {
+                Candidate(level: $0[1], arrived: false, position: $0[0])
+            }
             let orphans = try Row.fetchAll(
                 db.cachedStatement(sql: """
                     SELECT seq, job_level FROM jobs WHERE queue_id = ? AND state = 'Running' AND lease_expires <= ?
                     ORDER BY job_level DESC, seq LIMIT ?
                     """),
                 arguments: [queueID, now.milliseconds, free + 1]
-            ).map { (seq: $0[0] as Int64, level: $0[1] as Int) }
-            if !orphans.isEmpty {
-                candidates = (candidates + orphans).sorted { ($0.level, -$0.seq) > ($1.level, -$1.seq) }
+            ).map { Candidate(level: $0[1], arrived: false, position: $0[0]) }
+            if !orphans.isEmpty || !arrived.isEmpty {
+                candidates = (candidates + orphans + arrived).sorted(by: Candidate.dispatchedBefore)
             }
             if candidates.count > free { moreWaiting = true }
-            claimedSeqs.append(contentsOf: candidates.prefix(free).map(\.seq))
+            choices.append(contentsOf: candidates.prefix(free).map { $0.arrived ? .arriving(Int($0.position)) : .stored($0.position) })
         }
-        guard !claimedSeqs.isEmpty else { return ClaimResult(jobs: [], moreWaiting: moreWaiting) }
+        return (choices, moreWaiting)
+    }
+
+    /// A job competing for a queue's free slots.
+    private struct Candidate {
+        var level: Int
+        /// Whether it is arriving in this transaction (after every stored job of its level).
+        var arrived: Bool
+        /// Its sequence number, or its index among the arriving jobs.
+        var position: Int64
+
+        /// Highest level first, then submission.
+        static func dispatchedBefore(_ a: Candidate, _ b: Candidate) -> Bool {
+            if a.level != b.level { return a.level > b.level }
+            if a.arrived != b.arrived { return !a.arrived }
+            return a.position < b.position
+        }
+    }
+
+    /// Marks stored jobs claimed by `request.owner` and returns them, in the given order.
+    /// `known` returns, of these sequence numbers, the jobs already in memory.
+    static func claimStored(_ sequences: [Int64], _ request: ClaimRequest, _ db: Database, known: ([Int64]) -> [Int64: Job]) throws -> [Job] {
+        guard !sequences.isEmpty else { return [] }
+        let (owner, now, leaseUntil) = (request.owner, request.now, request.leaseUntil)
         // One cached statement per job rather than an `IN (…)` list: a statement whose text
         // changes is prepared anew each time (with GRDB's authorizer called for every column),
         // which cost more than the executions at the small claims of a moderately busy service.
@@ -72,10 +124,10 @@ extension SQLiteJobStore {
         let readJob = try db.cachedStatement(sql: "SELECT \(Self.jobColumns) FROM jobs WHERE seq = ?")
         // Jobs this process submitted come from memory with the columns a claim changes or others
         // may have changed (a cancel request) set from the read; the others are read in full.
-        var recent = known(claimedSeqs)
+        var recent = known(sequences)
         var jobs: [Job] = []
-        jobs.reserveCapacity(claimedSeqs.count)
-        for seq in claimedSeqs {
+        jobs.reserveCapacity(sequences.count)
+        for seq in sequences {
             var read = DirectStatement(readClaimed)
             read.bind(seq)
             let before = try read.runReturningFirst(db) { row in
@@ -102,7 +154,7 @@ extension SQLiteJobStore {
                 jobs.append(try Self.job(full))
             }
         }
-        return ClaimResult(jobs: jobs, moreWaiting: moreWaiting)
+        return jobs
     }
 
     public func renewLeases(_ ids: [JobID], owner: String, until: Timestamp) async throws -> [JobID] {

@@ -7,7 +7,10 @@ import MediaQueueXML
 extension SQLiteJobStore {
     public func submit(_ submissions: [Submission]) async throws -> [SubmissionOutcome] {
         let now = time.now
-        let outcomes = try await transaction { db in try Self.store(submissions, now: now, db) }
+        let outcomes = try await transaction { db in
+            let admitted = try Self.admit(submissions, now: now, db)
+            return try Self.insertCreated(admitted, claimed: [:], db)
+        }
         for case .created(let jobs) in outcomes { recentJobs.insert(jobs) }
         return outcomes
     }
@@ -16,27 +19,69 @@ extension SQLiteJobStore {
         let now = time.now
         let recentJobs = self.recentJobs
         let (outcomes, claimed, unclaimed) = try await transaction { db in
-            let outcomes = try Self.store(submissions, now: now, db)
-            var created: [Int64: Job] = [:]
-            for case .created(let jobs) in outcomes {
-                for job in jobs { created[job.sequence] = job }
+            let admitted = try Self.admit(submissions, now: now, db)
+            var arriving: [Job] = []
+            for case .created(let jobs) in admitted { arriving.append(contentsOf: jobs) }
+            // The claim chooses before the new jobs are written, so those it takes are inserted
+            // running: one write of their row instead of an insert and an update.
+            let (choices, moreWaiting) = try Self.chooseClaims(claim, arriving: arriving, db)
+            var claimedArriving: [Int: Job] = [:]
+            for case .arriving(let index) in choices {
+                var job = arriving[index]
+                job.state = .running
+                job.startTime = claim.now
+                job.attempts = 1
+                job.lease = Job.Lease(owner: claim.owner, expiresAt: claim.leaseUntil)
+                claimedArriving[index] = job
             }
-            // The jobs just stored are at hand; older ones may be in the recent-jobs cache.
-            let claimed = try Self.claim(claim, db) { sequences in
-                var found = recentJobs.take(sequences.filter { created[$0] == nil })
-                for sequence in sequences {
-                    if let job = created.removeValue(forKey: sequence) { found[sequence] = job }
+            let outcomes = try Self.insertCreated(admitted, claimed: claimedArriving, db)
+            // The inserted jobs in arrival order, with their sequence numbers.
+            var inserted: [Job] = []
+            for case .created(let jobs) in outcomes { inserted.append(contentsOf: jobs) }
+            let storedChoices = choices.compactMap { choice -> Int64? in
+                if case .stored(let sequence) = choice { return sequence } else { return nil }
+            }
+            // Older jobs claimed here may be in the recent-jobs cache.
+            var storedJobs = try Self.claimStored(storedChoices, claim, db, known: recentJobs.take).makeIterator()
+            var jobs: [Job] = []
+            jobs.reserveCapacity(choices.count)
+            for choice in choices {
+                switch choice {
+                case .arriving(let index):
+                    var job = claimedArriving[index]!
+                    job.sequence = inserted[index].sequence
+                    jobs.append(job)
+                case .stored:
+                    // `claimStored` skips a row that vanished; none can within the transaction.
+                    if let job = storedJobs.next() { jobs.append(job) }
                 }
-                return found
             }
-            return (outcomes, claimed, created.values.sorted { $0.sequence < $1.sequence })
+            let unclaimed = inserted.indices.filter { claimedArriving[$0] == nil }.map { inserted[$0] }
+            return (outcomes, ClaimResult(jobs: jobs, moreWaiting: moreWaiting), unclaimed)
         }
         recentJobs.insert(unclaimed)
         return (outcomes, claimed)
     }
 
-    /// Stores the submissions' jobs (see `submit`), in the caller's transaction.
-    static func store(_ submissions: [Submission], now: Timestamp, _ db: Database) throws -> [SubmissionOutcome] {
+    /// Inserts the jobs of `admitted`'s created outcomes, in order, and returns the outcomes with
+    /// their jobs' sequence numbers. `claimed`: jobs to insert in place of the created ones, by
+    /// their index among all created jobs (claimed in this transaction, so written running).
+    static func insertCreated(_ admitted: [SubmissionOutcome], claimed: [Int: Job], _ db: Database) throws -> [SubmissionOutcome] {
+        var index = 0
+        return try admitted.map { outcome in
+            guard case .created(var jobs) = outcome else { return outcome }
+            for position in jobs.indices {
+                jobs[position].sequence = try Self.insert(claimed[index] ?? jobs[position], db)
+                index += 1
+            }
+            return .created(jobs)
+        }
+    }
+
+    /// Checks the submissions against their queues and records their idempotency keys (see
+    /// `submit`), in the caller's transaction. A created outcome's jobs are not inserted yet:
+    /// their state is set, their sequence number is not (see `insertCreated`).
+    static func admit(_ submissions: [Submission], now: Timestamp, _ db: Database) throws -> [SubmissionOutcome] {
         var queueCache: [QueueID: (state: String, maxSize: Int, unfinished: Int)] = [:]
         func queueInfo(_ id: QueueID) throws -> (state: String, maxSize: Int, unfinished: Int)? {
             if let cached = queueCache[id] { return cached }
@@ -96,7 +141,6 @@ extension SQLiteJobStore {
             for var job in submission.jobs {
                 guard let info = try queueInfo(job.queueID) else { continue }
                 job.state = info.state == MediaQueue.State.paused.rawValue ? .pause : .submitted
-                job.sequence = try Self.insert(job, db)
                 queueCache[job.queueID]?.unfinished += 1
                 created.append(job)
             }

@@ -46,8 +46,8 @@ extension SQLiteJobStore {
     static func insert(_ job: Job, _ db: Database) throws -> Int64 {
         var insert = DirectStatement(try db.cachedStatement(sql: """
             INSERT INTO jobs (id, bucket, queue_id, tag, state, job_level, input, operation, callback,
-                creation_time, start_time, end_time, progress, code, message)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                creation_time, start_time, end_time, progress, code, message, lease_owner, lease_expires, attempts)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """))
         insert.bind(job.id.rawValue)
         insert.bind(job.bucket)
@@ -64,6 +64,9 @@ extension SQLiteJobStore {
         insert.bind(job.progress)
         insert.bind(job.code)
         insert.bind(job.message)
+        insert.bind(job.lease?.owner)
+        insert.bind(job.lease?.expiresAt.milliseconds)
+        insert.bind(job.attempts)
         try insert.run(db)
         return db.lastInsertedRowID
     }

@@ -148,7 +148,8 @@ extension SQLiteJobStore {
     /// queue) undoes the transaction.
     private static func storeRunJobs(_ jobs: [Job], now: Timestamp, _ db: Database) throws -> [Job] {
         guard !jobs.isEmpty else { return [] }
-        switch try store([Submission(idempotencyKey: nil, jobs: jobs)], now: now, db).first {
+        let admitted = try admit([Submission(idempotencyKey: nil, jobs: jobs)], now: now, db)
+        switch try insertCreated(admitted, claimed: [:], db).first {
         case .refused(let error)?: throw error
         case .created(let created)?: return created
         default: return []

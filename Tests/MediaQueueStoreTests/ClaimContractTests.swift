@@ -79,7 +79,19 @@ import Testing
             let stored = try #require(try await store.job(id: job.id))
             #expect(stored.state == .running)
             #expect(stored.input == job.input && stored.operation == job.operation)
+            // Stored as claimed, whether it was waiting already or arrived with the claim.
+            #expect(stored.lease == job.lease && stored.attempts == 1 && stored.startTime == Self.now)
+            #expect(stored.sequence == job.sequence && job.sequence > 0)
         }
+        // Submission order is kept in the sequence numbers: the older jobs, then the new ones.
+        let created = outcomes.flatMap { outcome -> [Job] in
+            guard case .created(let jobs) = outcome else { return [] }
+            return jobs
+        }
+        #expect(created.map(\.userData) == ["new-2", "new-1"])
+        #expect(created.map(\.state) == [.submitted, .submitted])
+        #expect(created[0].sequence < created[1].sequence)
+        #expect(claim.jobs.first { $0.userData == "new-2" }?.sequence == created[0].sequence)
         // The job left waiting is claimed later in full.
         let rest = try await store.claim(Self.request(limit: 10))
         #expect(rest.jobs.isEmpty)
@@ -89,6 +101,62 @@ import Testing
         let later = try await store.claim(Self.request(limit: 10))
         #expect(later.jobs.map(\.userData) == ["old-0"])
         #expect(later.jobs.first?.operation.text("JobLevel") == "0")
+    }
+
+    /// Jobs arriving with the claim wait like stored ones when their queue is full, and the claim
+    /// says so; they are claimed later from where they were stored.
+    @Test(arguments: StoreKind.allCases)
+    func aClaimWithTheSubmissionReportsArrivingJobsLeftWaitingByAFullQueue(_ kind: StoreKind) async throws {
+        let store = try await kind.make()
+        let queue = try await store.ensureDefaultQueue(bucket: "b", template: template(maxConcurrent: 1))
+        let (_, first) = try await store.submit([Submission(idempotencyKey: nil, jobs: [newJob(queue, userData: "a")])], thenClaim: Self.request(limit: 5))
+        #expect(first.jobs.map(\.userData) == ["a"])
+        #expect(!first.moreWaiting)
+
+        let (outcomes, second) = try await store.submit(
+            [Submission(idempotencyKey: nil, jobs: [newJob(queue, level: 2, userData: "b")])], thenClaim: Self.request(limit: 5)
+        )
+        #expect(second.jobs.isEmpty)
+        #expect(second.moreWaiting)
+        guard case .created(let waiting) = outcomes.first else {
+            Issue.record("not created: \(outcomes)")
+            return
+        }
+        let stored = try #require(try await store.job(id: waiting[0].id))
+        #expect(stored.state == .submitted && stored.lease == nil && stored.attempts == 0 && stored.startTime == nil)
+
+        var done = first.jobs[0]
+        done.state = .success
+        let (_, next) = try await store.finish([FinishedJob(job: done, outbox: [])], owner: "n", thenClaim: Self.request(limit: 5))
+        #expect(next.jobs.map(\.userData) == ["b"])
+        #expect(next.jobs.first?.sequence == waiting[0].sequence)
+        #expect(!next.moreWaiting)
+    }
+
+    /// A job whose owner died (lease expired) goes before a job of its level arriving with the
+    /// claim, and the claim's limit is shared by the queues in their order.
+    @Test(arguments: StoreKind.allCases)
+    func aClaimWithTheSubmissionPutsOrphansFirstAndSharesItsLimitAcrossQueues(_ kind: StoreKind) async throws {
+        let store = try await kind.make()
+        let queue = try await store.ensureDefaultQueue(bucket: "b", template: template(maxConcurrent: 1))
+        let orphan = try await submitOne(store, newJob(queue, userData: "orphan"))
+        let dead = ClaimRequest(owner: "dead", now: Self.now - .seconds(60), leaseUntil: Self.now - .seconds(30), limit: 1)
+        #expect(try await store.claim(dead).jobs.map(\.id) == [orphan.id])
+        let other = MediaQueue(bucket: "b", name: "other", maxConcurrent: 5, createTime: Self.now)
+        try await store.createQueue(other)
+
+        let (_, claim) = try await store.submit(
+            [Submission(idempotencyKey: nil, jobs: [newJob(queue, userData: "new"), newJob(other, userData: "elsewhere")])],
+            thenClaim: Self.request("n", limit: 1)
+        )
+        #expect(claim.jobs.map(\.userData) == ["orphan"])
+        #expect(claim.jobs.first?.attempts == 2)
+        #expect(claim.moreWaiting)
+
+        // The next claim: the first queue is full (the orphan runs again), the other's job goes.
+        let next = try await store.claim(Self.request(limit: 5))
+        #expect(next.jobs.map(\.userData) == ["elsewhere"])
+        #expect(next.moreWaiting)
     }
 
     @Test(arguments: StoreKind.allCases)
