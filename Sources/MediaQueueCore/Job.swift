@@ -6,21 +6,22 @@ public struct Job: Sendable, Hashable {
     /// What was asked, fixed when the job is created and shared by every copy of the job: a job
     /// is copied at each step of its way (store, claim, worker, completion), and copying these
     /// fields one by one (two dozen reference counts) showed in profiles of the dispatch path.
+    /// (Each field is read through `shared.request` directly: through a computed `request` the
+    /// whole struct was copied, all its references counted, to read one field of it.)
     private let shared: Shared
-    private var request: Request { shared.request }
 
-    public var id: JobID { request.id }
-    public var bucket: String { request.bucket }
-    public var queueID: QueueID { request.queueID }
-    public var tag: String { request.tag }
+    public var id: JobID { shared.request.id }
+    public var bucket: String { shared.request.bucket }
+    public var queueID: QueueID { shared.request.queueID }
+    public var tag: String { shared.request.tag }
     /// CI's `JobLevel`: 0, 1 or 2; higher runs first.
-    public var jobLevel: Int { request.jobLevel }
+    public var jobLevel: Int { shared.request.jobLevel }
     /// The `<Input>` element as submitted.
-    public var input: XMLTree { request.input }
+    public var input: XMLTree { shared.request.input }
     /// The `<Operation>` element as submitted (without `Tag`), echoed back in `JobsDetail`.
-    public var operation: XMLTree { request.operation }
-    public var callback: CallbackOverride { request.callback }
-    public var creationTime: Timestamp { request.creationTime }
+    public var operation: XMLTree { shared.request.operation }
+    public var callback: CallbackOverride { shared.request.callback }
+    public var creationTime: Timestamp { shared.request.creationTime }
 
     public var state: JobState
     /// Submission order within the store, assigned when the job is stored; ties in `jobLevel` run
