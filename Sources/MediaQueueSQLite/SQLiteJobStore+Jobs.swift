@@ -29,7 +29,7 @@ extension SQLiteJobStore {
             for case .arriving(let index) in choices {
                 var job = arriving[index]
                 job.state = .running
-                job.startTime = claim.now
+                job.startTime = job.startTime ?? claim.now
                 job.attempts = 1
                 job.lease = Job.Lease(owner: claim.owner, expiresAt: claim.leaseUntil)
                 claimedArriving[index] = job
@@ -141,6 +141,10 @@ extension SQLiteJobStore {
             for var job in submission.jobs {
                 guard let info = try queueInfo(job.queueID) else { continue }
                 job.state = info.state == MediaQueue.State.paused.rawValue ? .pause : .submitted
+                // A new row has no claim on it, whatever the value handed in carried.
+                job.lease = nil
+                job.attempts = 0
+                job.cancelRequested = false
                 queueCache[job.queueID]?.unfinished += 1
                 created.append(job)
             }

@@ -159,6 +159,53 @@ import Testing
         #expect(next.moreWaiting)
     }
 
+    /// A batch whose submissions end every way (a known key, a paused queue, a missing queue,
+    /// created): the claim takes the later of two arriving jobs by level, and each job's row,
+    /// outcome and claimed copy agree on its sequence number and state.
+    @Test(arguments: StoreKind.allCases)
+    func aClaimWithAMixedBatchTakesTheRightArrivingJob(_ kind: StoreKind) async throws {
+        let store = try await kind.make()
+        let queue = try await store.ensureDefaultQueue(bucket: "b", template: template(maxConcurrent: 1))
+        let paused = MediaQueue(bucket: "b", name: "paused", state: .paused, createTime: Self.now)
+        try await store.createQueue(paused)
+        let missing = MediaQueue(bucket: "b", name: "missing", createTime: Self.now)
+        let known = try await submitOne(store, newJob(queue, userData: "known"), key: "known")
+
+        let (outcomes, claim) = try await store.submit(
+            [
+                Submission(idempotencyKey: "known", jobs: [newJob(queue, userData: "again")]),
+                Submission(idempotencyKey: nil, jobs: [newJob(paused, userData: "held")]),
+                Submission(idempotencyKey: "lost", jobs: [newJob(missing, userData: "nowhere")]),
+                Submission(idempotencyKey: nil, jobs: [newJob(queue, level: 0, userData: "low")]),
+                Submission(idempotencyKey: nil, jobs: [newJob(queue, level: 2, userData: "high")]),
+            ],
+            thenClaim: Self.request(limit: 5)
+        )
+        #expect(outcomes.count == 5)
+        #expect(outcomes[0] == .duplicate([known.id]))
+        guard case .created(let held) = outcomes[1], case .refused(let refusal) = outcomes[2],
+              case .created(let low) = outcomes[3], case .created(let high) = outcomes[4]
+        else {
+            Issue.record("unexpected outcomes: \(outcomes)")
+            return
+        }
+        #expect(refusal.code == .noSuchQueue)
+        // One slot: the level-2 job, though it came after a waiting and an arriving level-0 job.
+        #expect(claim.jobs.map(\.userData) == ["high"])
+        #expect(claim.moreWaiting)
+        #expect(claim.jobs.first?.sequence == high[0].sequence)
+        #expect(held[0].sequence < low[0].sequence && low[0].sequence < high[0].sequence)
+        #expect(try await store.job(id: high[0].id)?.state == .running)
+        #expect(try await store.job(id: high[0].id)?.sequence == high[0].sequence)
+        #expect(try await store.job(id: low[0].id)?.state == .submitted)
+        #expect(try await store.job(id: held[0].id)?.state == .pause)
+        #expect(try await store.job(id: known.id)?.state == .submitted)
+        if let sqlite = store as? SQLiteJobStore {
+            // The jobs left waiting are kept in memory for their claim; the claimed one is not.
+            #expect(sqlite.recentJobs.count == 3)
+        }
+    }
+
     @Test(arguments: StoreKind.allCases)
     func aClaimWithTheSubmissionLeavesJobsOfAPausedQueueAlone(_ kind: StoreKind) async throws {
         let store = try await kind.make()
