@@ -85,6 +85,30 @@ import Testing
         #expect(try await view.jobs(JobQuery(limit: 10)).count == 1)
     }
 
+    /// The answer is lost and the server answers the question with "unknown" (`pg_xact_status`
+    /// gives NULL for a transaction too old to remember): the store does not take that for a
+    /// commit. The call fails at once, without waiting out its patience, and the jobs are stored
+    /// all the same, as when the server cannot be asked.
+    @Test func aStoreCallWhoseCommitAnswerIsLostFailsWhenTheServerNoLongerKnowsTheTransaction() async throws {
+        // The only server here remembers every recent transaction: this database forgets them,
+        // through a `pg_xact_status` that its search path finds before the built-in one.
+        let (forwarder, store, view) = try await Self.storeBehindForwarder(preparing: [
+            "CREATE SCHEMA forgetful",
+            "CREATE FUNCTION forgetful.pg_xact_status(xid8) RETURNS text LANGUAGE sql AS $$ SELECT NULL::text $$",
+        ]) { name in "ALTER DATABASE \(name) SET search_path = public, forgetful, pg_catalog" }
+        defer { Task { await forwarder.stop() } }
+        let queue = try await store.ensureDefaultQueue(bucket: "b", template: MediaQueue(bucket: "", name: "", createTime: Timestamp(seconds: 1)))
+
+        try forwarder.arm(.answer)
+        let failure = await #expect(throws: PSQLError.self) {
+            try await store.submit([Submission(idempotencyKey: nil, jobs: [Self.job(queue)])], thenClaim: Self.claim)
+        }
+        #expect(failure?.serverInfo == nil, "the call fails with the lost connection's error: \(String(reflecting: failure))")
+        #expect(forwarder.droppedReplies == 1)
+        #expect(forwarder.refusedConnections == 0, "the server was reachable and answered")
+        #expect(try await view.jobs(JobQuery(limit: 10)).count == 1)
+    }
+
     @Test func aStoreCallWhoseCommitNeverArrivedFailsAndStoresNothing() async throws {
         let (forwarder, store, view) = try await Self.storeBehindForwarder()
         defer { Task { await forwarder.stop() } }
@@ -108,8 +132,17 @@ import Testing
 
     /// A store whose connections go through a new `CommitReplyDropper` to a new database, and
     /// one that reads that database directly.
-    static func storeBehindForwarder() async throws -> (CommitReplyDropper, store: PostgresJobStore, view: PostgresJobStore) {
+    /// `preparing`: statements run on the new database first, then the one `databaseStatement`
+    /// makes of the database's name.
+    static func storeBehindForwarder(
+        preparing statements: [String] = [], databaseStatement: ((String) -> String)? = nil
+    ) async throws -> (CommitReplyDropper, store: PostgresJobStore, view: PostgresJobStore) {
         let databaseURL = try await TestDatabase.create()
+        if let databaseStatement, let name = URLComponents(string: databaseURL)?.path.dropFirst() {
+            try await TestDatabase.execute(statements + [databaseStatement(String(name))], on: databaseURL)
+        } else if !statements.isEmpty {
+            try await TestDatabase.execute(statements, on: databaseURL)
+        }
         let forwarder = try await CommitReplyDropper(databaseURL: databaseURL)
         let logger = Logger(label: "lost-commit")
         return (
