@@ -6,8 +6,8 @@ public struct Job: Sendable, Hashable {
     /// What was asked, fixed when the job is created and shared by every copy of the job: a job
     /// is copied at each step of its way (store, claim, worker, completion), and copying these
     /// fields one by one (two dozen reference counts) showed in profiles of the dispatch path.
-    /// (Each field is read through `shared.request` directly: through a computed `request` the
-    /// whole struct was copied, all its references counted, to read one field of it.)
+    /// Each field is read as `shared.request.x`: a computed `request` would copy the whole struct,
+    /// counting all its references, to return one field.
     private let shared: Shared
 
     public var id: JobID { shared.request.id }

@@ -92,10 +92,11 @@ import Testing
     @Test func aStoreCallWhoseCommitAnswerIsLostFailsWhenTheServerNoLongerKnowsTheTransaction() async throws {
         // The only server here remembers every recent transaction: this database forgets them,
         // through a `pg_xact_status` that its search path finds before the built-in one.
-        let (forwarder, store, view) = try await Self.storeBehindForwarder(preparing: [
+        let (forwarder, store, view) = try await Self.storeBehindForwarder { name in [
             "CREATE SCHEMA forgetful",
             "CREATE FUNCTION forgetful.pg_xact_status(xid8) RETURNS text LANGUAGE sql AS $$ SELECT NULL::text $$",
-        ]) { name in "ALTER DATABASE \(name) SET search_path = public, forgetful, pg_catalog" }
+            "ALTER DATABASE \(name) SET search_path = public, forgetful, pg_catalog",
+        ] }
         defer { Task { await forwarder.stop() } }
         let queue = try await store.ensureDefaultQueue(bucket: "b", template: MediaQueue(bucket: "", name: "", createTime: Timestamp(seconds: 1)))
 
@@ -132,17 +133,13 @@ import Testing
 
     /// A store whose connections go through a new `CommitReplyDropper` to a new database, and
     /// one that reads that database directly.
-    /// `preparing`: statements run on the new database first, then the one `databaseStatement`
-    /// makes of the database's name.
+    /// `preparing`: statements to run on the new database first, given its name.
     static func storeBehindForwarder(
-        preparing statements: [String] = [], databaseStatement: ((String) -> String)? = nil
+        preparing: (String) -> [String] = { _ in [] }
     ) async throws -> (CommitReplyDropper, store: PostgresJobStore, view: PostgresJobStore) {
         let databaseURL = try await TestDatabase.create()
-        if let databaseStatement, let name = URLComponents(string: databaseURL)?.path.dropFirst() {
-            try await TestDatabase.execute(statements + [databaseStatement(String(name))], on: databaseURL)
-        } else if !statements.isEmpty {
-            try await TestDatabase.execute(statements, on: databaseURL)
-        }
+        let statements = preparing(String(URLComponents(string: databaseURL)?.path.dropFirst() ?? ""))
+        if !statements.isEmpty { try await TestDatabase.execute(statements, on: databaseURL) }
         let forwarder = try await CommitReplyDropper(databaseURL: databaseURL)
         let logger = Logger(label: "lost-commit")
         return (
