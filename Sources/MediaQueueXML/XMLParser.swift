@@ -17,7 +17,8 @@ public struct XMLParseError: Error, Sendable, Hashable, CustomStringConvertible 
 /// Hostile input gets nowhere: a document with a document type or entity declaration is refused
 /// before libxml2 sees it (CI's documents have none; DTDs are how XXE and entity-expansion
 /// attacks such as "billion laughs" get in), the parser never reaches the network
-/// (`XML_PARSE_NONET`) nor substitutes entities, and elements may nest `maxDepth` deep at most.
+/// (`XML_PARSE_NONET`) and is given no way to declare, load or substitute entities (its SAX
+/// handler has only the element and text events), and elements may nest `maxDepth` deep at most.
 public enum XMLDocumentParser {
     /// The deepest nesting of elements accepted (CI's deepest documents, workflows, nest about
     /// ten deep).
@@ -36,20 +37,37 @@ public enum XMLDocumentParser {
         }
         defer { xmlFreeParserCtxt(context) }
 
-        let options = Int32(XML_PARSE_NONET.rawValue | XML_PARSE_NOCDATA.rawValue | XML_PARSE_NOBLANKS.rawValue)
-        let document = contiguous.withUnsafeBufferPointer { buffer in
-            buffer.baseAddress!.withMemoryRebound(to: CChar.self, capacity: buffer.count) { base in
-                xmlCtxtReadMemory(context, base, Int32(buffer.count), nil, "UTF-8", options)
+        // libxml2 reports elements and text as it reads them, and the tree is built from those
+        // events: the DOM libxml2 would otherwise build, walk and free is never made.
+        var handler = TreeBuilder.saxHandler()
+        var builder = TreeBuilder(maxDepth: maxDepth)
+        let contextHandler = context.pointee.sax
+        let wellFormed = withUnsafeMutablePointer(to: &handler) { handler in
+            withUnsafeMutablePointer(to: &builder) { builder in
+                context.pointee.sax = handler
+                context.pointee._private = UnsafeMutableRawPointer(builder)
+                defer {
+                    // The context frees its handler with itself: it gets its own back.
+                    context.pointee.sax = contextHandler
+                    context.pointee._private = nil
+                }
+                let options = Int32(XML_PARSE_NONET.rawValue)
+                let document = contiguous.withUnsafeBufferPointer { buffer in
+                    buffer.baseAddress!.withMemoryRebound(to: CChar.self, capacity: buffer.count) { base in
+                        xmlCtxtReadMemory(context, base, Int32(buffer.count), nil, "UTF-8", options)
+                    }
+                }
+                // Without a start-document event libxml2 makes no document; freed all the same.
+                if let document { xmlFreeDoc(document) }
+                return context.pointee.wellFormed != 0
             }
         }
-        guard let document else {
-            throw lastError(context)
-        }
-        defer { xmlFreeDoc(document) }
-        guard let root = xmlDocGetRootElement(document) else {
+        if let failure = builder.failure { throw failure }
+        guard wellFormed else { throw lastError(context) }
+        guard let root = builder.root else {
             throw XMLParseError(reason: "the document has no root element", line: 0)
         }
-        return try tree(root, depth: 1)
+        return root
     }
 
     private static let doctype = Array("DOCTYPE".utf8), entity = Array("ENTITY".utf8)
@@ -82,35 +100,6 @@ public enum XMLDocumentParser {
             reason: message.trimmingCharacters(in: " \n\r\t"),
             line: Int(error.pointee.line)
         )
-    }
-
-    // The nodes belong to `document`, which outlives this walk (freed by the caller's defer).
-    private static func tree(_ node: xmlNodePtr, depth: Int) throws(XMLParseError) -> XMLTree {
-        guard depth <= maxDepth else {
-            throw XMLParseError(reason: "elements nest deeper than \(maxDepth) levels", line: Int(node.pointee.line))
-        }
-        var element = XMLTree(String(cString: node.pointee.name))
-        // Sized up front: growing the array child by child cost an allocation per doubling, for
-        // every element of every submission.
-        element.children.reserveCapacity(Int(xmlChildElementCount(node)))
-        var text = ""
-        var child = node.pointee.children
-        while let current = child {
-            switch current.pointee.type {
-            case XML_ELEMENT_NODE:
-                element.children.append(try tree(current, depth: depth + 1))
-            case XML_TEXT_NODE, XML_CDATA_SECTION_NODE:
-                if let content = current.pointee.content {
-                    text += String(cString: content)
-                }
-            default:
-                break  // comments and processing instructions carry nothing CI defines
-            }
-            child = current.pointee.next
-        }
-        // Whitespace between child elements is layout, not content.
-        element.text = element.children.isEmpty ? text : ""
-        return element
     }
 }
 

@@ -11,8 +11,8 @@ import Testing
     @Test func aPrefixWhoseLastSlashCarriesACombiningMarkListsThatFolder() throws {
         let bucket = try TemporaryBucket()
         try FileManager.default.createDirectory(atPath: bucket.bucketRoot + "/in", withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: bucket.bucketRoot + "/in/\u{301}x.mp4", contents: Data("x".utf8))
-        FileManager.default.createFile(atPath: bucket.bucketRoot + "/in/a.mp4", contents: Data("x".utf8))
+        #expect(FileManager.default.createFile(atPath: bucket.bucketRoot + "/in/\u{301}x.mp4", contents: Data("x".utf8)))
+        #expect(FileManager.default.createFile(atPath: bucket.bucketRoot + "/in/a.mp4", contents: Data("x".utf8)))
         let storage = LocalObjectStorage(root: bucket.root)
         var query = ObjectListQuery()
         query.prefix = "in/\u{301}"

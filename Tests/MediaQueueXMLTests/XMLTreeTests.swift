@@ -22,6 +22,33 @@ import Testing
         #expect(tree.text("B") == "x<y")
     }
 
+    @Test func textCountsOnlyInLeavesAndItsPiecesJoin() throws {
+        let tree = try XMLDocumentParser.parse(
+            "<A>text<B>x<!-- a comment -->y<?pi z?>z</B>tail<C><![CDATA[1]]>2&amp;&#x33;</C>\n  <D>  </D></A>"
+        )
+        #expect(tree.text == "")
+        #expect(tree.children.map(\.name) == ["B", "C", "D"])
+        #expect(tree.text("B") == "xyz")
+        #expect(tree.text("C") == "12&3")
+        #expect(tree.text("D") == "  ")
+    }
+
+    @Test func elementsAreNamedWithoutTheirDeclaredPrefixAndAttributesAreIgnored() throws {
+        let tree = try XMLDocumentParser.parse(#"<ci:Request xmlns:ci="urn:x"><ci:Tag kind="1">Snapshot</ci:Tag></ci:Request>"#)
+        #expect(tree == XMLTree("Request", children: [XMLTree("Tag", text: "Snapshot")]))
+        // A prefix never declared stays part of the name.
+        #expect(try XMLDocumentParser.parse("<ci:Request><Tag/></ci:Request>").name == "ci:Request")
+    }
+
+    @Test func anUndeclaredEntityIsAnError() {
+        do {
+            _ = try XMLDocumentParser.parse("<Request><Tag>&secret;</Tag></Request>")
+            Issue.record("accepted")
+        } catch {
+            #expect(error.reason.contains("secret"))
+        }
+    }
+
     @Test func repeatedElementsStayInOrder() throws {
         let tree = try XMLDocumentParser.parse("<R><Op><N>1</N></Op><Op><N>2</N></Op><Other/><Op><N>3</N></Op></R>")
         #expect(tree.all("Op").compactMap { $0.text("N") } == ["1", "2", "3"])
