@@ -2,8 +2,9 @@ internal import CLibXML2
 
 /// Builds an `XMLTree` from libxml2's SAX2 events: element starts and ends, and text.
 ///
-/// Text counts only in leaves, as in `XMLTree`: whitespace between child elements is layout, and
-/// comments and processing instructions carry nothing CI defines (they have no events here).
+/// Text counts only in leaves, as in `XMLTree`: whitespace between child elements is layout. A
+/// leaf's text is all of it, whitespace included, joined across CDATA sections, comments and
+/// processing instructions (which carry nothing CI defines and have no events here).
 struct TreeBuilder {
     /// Elements that ended while their parent is still open, in document order. An open element's
     /// children are the tail of this list from the index it recorded when it started, so each
@@ -25,12 +26,12 @@ struct TreeBuilder {
     ///
     /// An element is named by its local name when its prefix is declared (`ci:Tag` in
     /// `xmlns:ci="…"` is `Tag`), and by its whole name when it is not.
-    mutating func start(_ localName: UnsafePointer<xmlChar>, prefix: UnsafePointer<xmlChar>?, bound: Bool, line: Int) -> Bool {
+    mutating func start(_ localName: UnsafePointer<xmlChar>, prefix: UnsafePointer<xmlChar>?, prefixIsDeclared: Bool, line: Int) -> Bool {
         guard open.count < maxDepth else {
             failure = XMLParseError(reason: "elements nest deeper than \(maxDepth) levels", line: line)
             return false
         }
-        let name = if let prefix, !bound { String(cString: prefix) + ":" + String(cString: localName) } else { String(cString: localName) }
+        let name = if let prefix, !prefixIsDeclared { String(cString: prefix) + ":" + String(cString: localName) } else { String(cString: localName) }
         open.append((name, ended.count))
         text.removeAll(keepingCapacity: true)
         return true
@@ -53,9 +54,11 @@ struct TreeBuilder {
         text.append(contentsOf: UnsafeBufferPointer(start: bytes, count: count))
     }
 
-    /// A handler whose events reach the `TreeBuilder` in the parser context's `_private`. It has
-    /// no entity, document type or external subset events, so libxml2 can neither declare nor
-    /// load anything a document names.
+    /// A handler whose events reach the `TreeBuilder` in the parser context's `_private`: only
+    /// element and text events (no document, so no DOM; no external subset, so nothing loaded).
+    ///
+    /// Each callback's `context` is the parser context itself: libxml2 passes its `userData`,
+    /// which a context made by `xmlNewParserCtxt` points at itself.
     static func saxHandler() -> xmlSAXHandler {
         var handler = xmlSAXHandler()
         handler.initialized = XML_SAX2_MAGIC
@@ -63,7 +66,7 @@ struct TreeBuilder {
             guard let context, let name else { return }
             let parser = context.assumingMemoryBound(to: xmlParserCtxt.self)
             let line = Int(parser.pointee.input?.pointee.line ?? 0)
-            if !builder(parser).pointee.start(name, prefix: prefix, bound: namespace != nil, line: line) {
+            if !builder(parser).pointee.start(name, prefix: prefix, prefixIsDeclared: namespace != nil, line: line) {
                 xmlStopParser(parser)
             }
         }
@@ -85,6 +88,8 @@ struct TreeBuilder {
 }
 
 /// The builder a parse put in its context (a free function: a C callback captures nothing).
+/// `XMLDocumentParser.parse` sets `_private` to its `TreeBuilder` for exactly as long as libxml2
+/// can call back, and libxml2 copies it into any context it makes for itself meanwhile.
 private func builder(_ parser: xmlParserCtxtPtr) -> UnsafeMutablePointer<TreeBuilder> {
     parser.pointee._private!.assumingMemoryBound(to: TreeBuilder.self)
 }

@@ -17,8 +17,9 @@ public struct XMLParseError: Error, Sendable, Hashable, CustomStringConvertible 
 /// Hostile input gets nowhere: a document with a document type or entity declaration is refused
 /// before libxml2 sees it (CI's documents have none; DTDs are how XXE and entity-expansion
 /// attacks such as "billion laughs" get in), the parser never reaches the network
-/// (`XML_PARSE_NONET`) and is given no way to declare, load or substitute entities (its SAX
-/// handler has only the element and text events), and elements may nest `maxDepth` deep at most.
+/// (`XML_PARSE_NONET`) nor substitutes entities, and elements may nest `maxDepth` deep at most.
+/// The byte check is what keeps entities out: libxml2 would still declare a document's internal
+/// entities for itself and replay their text, even to a handler without entity events.
 public enum XMLDocumentParser {
     /// The deepest nesting of elements accepted (CI's deepest documents, workflows, nest about
     /// ten deep).
@@ -42,6 +43,9 @@ public enum XMLDocumentParser {
         var handler = TreeBuilder.saxHandler()
         var builder = TreeBuilder(maxDepth: maxDepth)
         let contextHandler = context.pointee.sax
+        // Both pointers live only inside these closures, and libxml2 holds them only for
+        // `xmlCtxtReadMemory`: the context is given its own handler back and forgets the builder
+        // before the closures end.
         let wellFormed = withUnsafeMutablePointer(to: &handler) { handler in
             withUnsafeMutablePointer(to: &builder) { builder in
                 context.pointee.sax = handler
@@ -62,6 +66,7 @@ public enum XMLDocumentParser {
                 return context.pointee.wellFormed != 0
             }
         }
+        // First: a parse stopped at the depth limit still counts as well-formed to libxml2.
         if let failure = builder.failure { throw failure }
         guard wellFormed else { throw lastError(context) }
         guard let root = builder.root else {

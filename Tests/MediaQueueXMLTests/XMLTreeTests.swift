@@ -33,6 +33,15 @@ import Testing
         #expect(tree.text("D") == "  ")
     }
 
+    /// libxml2's blank-text heuristics once dropped whitespace next to a CDATA section, a comment
+    /// or a processing instruction; a leaf's text is now all of its characters.
+    @Test func aLeafKeepsItsWhitespaceNextToCDATAAndComments() throws {
+        let tree = try XMLDocumentParser.parse("<A><B> <![CDATA[x]]> </B><C> <!--c-->x</C><D> <?pi z?> </D></A>")
+        #expect(tree.text("B") == " x ")
+        #expect(tree.text("C") == " x")
+        #expect(tree.text("D") == "  ")
+    }
+
     @Test func elementsAreNamedWithoutTheirDeclaredPrefixAndAttributesAreIgnored() throws {
         let tree = try XMLDocumentParser.parse(#"<ci:Request xmlns:ci="urn:x"><ci:Tag kind="1">Snapshot</ci:Tag></ci:Request>"#)
         #expect(tree == XMLTree("Request", children: [XMLTree("Tag", text: "Snapshot")]))
