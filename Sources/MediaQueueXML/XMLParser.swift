@@ -61,7 +61,8 @@ public enum XMLDocumentParser {
                         xmlCtxtReadMemory(context, base, Int32(buffer.count), nil, "UTF-8", options)
                     }
                 }
-                // Without a start-document event libxml2 makes no document; freed all the same.
+                // With no start-document event libxml2 makes a document only to keep a document
+                // type's entities in (see above); freed when it did.
                 if let document { xmlFreeDoc(document) }
                 return context.pointee.wellFormed != 0
             }
