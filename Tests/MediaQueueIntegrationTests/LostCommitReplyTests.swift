@@ -15,10 +15,11 @@ import Testing
         let databaseURL = try await TestDatabase.create()
         let forwarder = try await CommitReplyDropper(databaseURL: databaseURL)
         defer { Task { await forwarder.stop() } }
-        // The lost transaction also claimed the job for this node's dispatcher. A short lease, so
-        // that a node which did not learn the claim committed fails the attempts check below
-        // rather than waiting a minute.
-        let harness = try ServiceHarness { $0.leaseSeconds = 5 }
+        // The lost transaction also claimed the job for this node's dispatcher. A lease shorter
+        // than the default minute, so that a node which did not learn the claim committed fails
+        // the attempts check below sooner; long enough that renewals held up on a loaded machine
+        // (the whole suite runs at once) do not let it end while the job runs (5 s once did).
+        let harness = try ServiceHarness { $0.leaseSeconds = 20 }
         try await SampleMedia.makeVideo(at: harness.bucketRoot + "/input/a.mp4", seconds: 2)
         let view = try PostgresJobStore(url: databaseURL, logger: harness.logger)
         let store = try PostgresJobStore(url: forwarder.databaseURL, logger: harness.logger)
