@@ -43,7 +43,7 @@ public struct RetentionService: Service {
 
     public func run() async throws {
         // A sweep may stop between any two batches: each is a transaction of its own.
-        try await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 await sweep()
                 try? await time.sleep(for: options.interval)
