@@ -158,9 +158,17 @@ public struct DispatcherService: Service {
                 }
                 var refused: [Job] = []
                 for job in jobs {
-                    if running.insert(job.id) {
+                    switch running.insert(job.id) {
+                    case .inserted:
                         group.addTask { await execute(job, running, completions: completions) }
-                    } else {
+                    case .alreadyRunning:
+                        // Its lease ended before a renewal came (a store slow or away, a clock
+                        // jump) and this claim took it again, for this process: the claim renewed
+                        // the lease of the run that goes on. A second run would share its files,
+                        // and a cancel or the drain would reach only one of them.
+                        logger.warning("a running job's lease ended before it was renewed; the dispatcher claimed it again and lets the run it has go on", metadata: ["job.id": "\(job.id)"])
+                        handle.jobEnded()
+                    case .closed:
                         refused.append(job)
                     }
                 }
@@ -386,12 +394,16 @@ final class RunningJobs: Sendable {
     var count: Int { state.withLock { $0.entries.count } }
     var ids: [JobID] { state.withLock { Array($0.entries.keys) } }
 
-    /// Adds a job about to start; false once `close` was called.
-    func insert(_ id: JobID) -> Bool {
+    enum Insertion { case inserted, alreadyRunning, closed }
+
+    /// Adds a job about to start: `.closed` once `close` was called, `.alreadyRunning` when a job
+    /// with this id runs here already (its entry is left as it is).
+    func insert(_ id: JobID) -> Insertion {
         state.withLock { state in
-            guard !state.isClosed else { return false }
+            guard !state.isClosed else { return .closed }
+            guard state.entries[id] == nil else { return .alreadyRunning }
             state.entries[id] = Entry()
-            return true
+            return .inserted
         }
     }
 

@@ -11,17 +11,27 @@ import Testing
     /// Runs until its task is cancelled: a job that stays running while the test moves time.
     struct HoldWorker: MediaWorker {
         let started: AsyncStream<JobID>.Continuation
+        let starts: Starts
         var tag: String { "Hold" }
         func validate(_ operation: CreateMediaJobsRequest.Operation) throws(CIError) {}
         func run(_ job: Job, context: WorkContext) async throws -> WorkResult {
+            starts.record(job.id)
             started.yield(job.id)
             try await context.time.sleep(for: .seconds(86_400))
             return WorkResult()
         }
     }
 
+    /// Every start of a Hold job, in order.
+    final class Starts: Sendable {
+        private let ids = Mutex<[JobID]>([])
+        func record(_ id: JobID) { ids.withLock { $0.append(id) } }
+        var all: [JobID] { ids.withLock { $0 } }
+    }
+
     let store = MemoryJobStore()
     let clock = ManualTimeSource()
+    let starts = Starts()
     let leaseDuration = Duration.seconds(60)
     let turn = Duration.seconds(1)
 
@@ -29,12 +39,8 @@ import Testing
     /// once the job has started.
     func startHoldingOneJob() async throws -> (job: JobID, dispatcher: Task<Void, any Error>) {
         let (started, startedContinuation) = AsyncStream.makeStream(of: JobID.self)
-        let workers = WorkerRegistry([HoldWorker(started: startedContinuation)])
-        let queues = QueueDirectory(store: store) { MediaQueue(bucket: "", name: "", createTime: Timestamp(seconds: 0)) }
-        let body = Array("<Request><Tag>Hold</Tag><Input><Object>in.mp4</Object></Input><Operation/></Request>".utf8)
-        let submission = try await SubmissionFactory(queues: queues, workers: workers)
-            .submission(body: body, bucket: "b-1", idempotencyKey: nil, now: clock.now).get()
-        _ = try await store.submit([submission])
+        let workers = WorkerRegistry([HoldWorker(started: startedContinuation, starts: starts)])
+        try await submitHoldJob(workers)
 
         var logger = Logger(label: "test")
         logger.logLevel = .critical
@@ -47,6 +53,16 @@ import Testing
         var startedJobs = started.makeAsyncIterator()
         let job = try #require(await startedJobs.next())
         return (job, dispatcher)
+    }
+
+    @discardableResult
+    func submitHoldJob(_ workers: WorkerRegistry) async throws -> JobID {
+        let queues = QueueDirectory(store: store) { MediaQueue(bucket: "", name: "", createTime: Timestamp(seconds: 0)) }
+        let body = Array("<Request><Tag>Hold</Tag><Input><Object>in.mp4</Object></Input><Operation/></Request>".utf8)
+        let submission = try await SubmissionFactory(queues: queues, workers: workers)
+            .submission(body: body, bucket: "b-1", idempotencyKey: nil, now: clock.now).get()
+        let outcome = try await store.submit([submission]).first
+        return try #require(outcome.flatMap { if case .created(let jobs) = $0 { jobs.first?.id } else { nil } })
     }
 
     func leaseEnd(of job: JobID) async throws -> Timestamp? {
@@ -87,6 +103,27 @@ import Testing
         #expect(renewedEnd < failedAt + leaseDuration / 3 + leaseDuration, "tried again before the next regular renewal")
     }
 
+    /// A running job whose lease ended before a renewal came (the store fails every renewal here)
+    /// is claimed again by its own dispatcher. The run it has goes on alone: the claim does not
+    /// start it a second time (two runs would share its files, and a cancel would reach one), and
+    /// the claim's slot is free for the next job.
+    @Test func aRunningJobItsOwnDispatcherClaimsAgainIsNotStartedTwice() async throws {
+        let (job, dispatcher) = try await startHoldingOneJob()
+        defer { dispatcher.cancel() }
+        let claimed = clock.now
+        store.failNextLeaseRenewals(1_000_000)
+        _ = try await turns("the job claimed again once its lease ended", upTo: claimed + leaseDuration * 2) {
+            try await store.job(id: job).flatMap { $0.attempts > 1 ? $0 : nil }
+        }
+        let workers = WorkerRegistry([HoldWorker(started: AsyncStream.makeStream(of: JobID.self).continuation, starts: starts)])
+        let next = try await submitHoldJob(workers)
+        let started = try await turns("the next job started", upTo: clock.now + leaseDuration) {
+            starts.all.contains(next) ? starts.all : nil
+        }
+        #expect(started == [job, next], "the job claimed again was not started a second time")
+        #expect(try await store.job(id: job)?.state == .running)
+    }
+
     /// Cancelled rather than shut down gracefully, the dispatcher does not wait out the drain
     /// time (the clock here never reaches it): it stops its running job at once and hands it back
     /// to its queue.
@@ -106,9 +143,10 @@ import Testing
     @Test func aJobHandedOverAfterTheDrainClosedTheRunningJobsIsRefused() {
         let running = RunningJobs()
         let first = JobID(rawValue: "j-first")
-        #expect(running.insert(first))
+        #expect(running.insert(first) == .inserted)
+        #expect(running.insert(first) == .alreadyRunning)
         running.close()
-        #expect(!running.insert(JobID(rawValue: "j-late")), "the drain has looked already")
+        #expect(running.insert(JobID(rawValue: "j-late")) == .closed, "the drain has looked already")
         #expect(running.ids == [first])
         running.remove(first)
         #expect(running.count == 0)
