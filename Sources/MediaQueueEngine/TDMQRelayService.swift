@@ -146,17 +146,16 @@ public struct TDMQRelayService: Service {
         var deliveredIDs: [String] = []
         for (region, group) in byRegion {
             let broker = regions.broker(for: region)
-            var ready: [OutboxEntry] = []
-            // Declaring may have waited (a broker down): an entry whose lease ended meanwhile may
-            // be another relay's now, and is left to it.
+            var declaredFor: [OutboxEntry] = []
             for entry in group where entry.nextAttempt > time.now {
                 do {
                     try await declared.ensure(entry.target, on: broker)
-                    ready.append(entry)
+                    declaredFor.append(entry)
                 } catch {
                     await recordFailure(entry, error: "\(error)", final: (error as? AMQPError)?.code == .unencodable)
                 }
             }
+            let ready = await stillHeld(declaredFor)
             for (entry, result) in await publishHoldingLeases(ready, on: broker) {
                 switch result {
                 case .success:
@@ -168,6 +167,37 @@ public struct TDMQRelayService: Service {
         }
         recorder.record(deliveredIDs)
         return deliveredIDs.count
+    }
+
+    /// The entries whose leases this relay still holds, each with at least a third of a lease
+    /// left: one with less is renewed first (a compare-and-set on the end it holds), and left out
+    /// if its lease ended or another relay took it meanwhile. Declaring can wait long (a broker
+    /// slow or down), and a delivery whose lease ended may be another relay's by then: sending it
+    /// too would send it twice. What is left out is due in the outbox, for whichever relay reads.
+    func stillHeld(_ entries: [OutboxEntry]) async -> [OutboxEntry] {
+        let now = time.now
+        var held: [OutboxEntry] = []
+        var shortLeases: [Timestamp: [OutboxEntry]] = [:]
+        for entry in entries where entry.nextAttempt > now {
+            if entry.nextAttempt >= now + options.lease / 3 {
+                held.append(entry)
+            } else {
+                shortLeases[entry.nextAttempt, default: []].append(entry)
+            }
+        }
+        let until = now + options.lease
+        for (leaseEnd, group) in shortLeases {
+            do {
+                let renewed = Set(try await store.deferOutbox(group.map(\.id), dueBy: leaseEnd, until: until))
+                for var entry in group where renewed.contains(entry.id) {
+                    entry.nextAttempt = until
+                    held.append(entry)
+                }
+            } catch {
+                logger.warning("relay could not renew the leases of deliveries it was about to send; they go out when their leases end", metadata: ["error": "\(error)", "deliveries": "\(group.count)"])
+            }
+        }
+        return held
     }
 
     /// Publishes `entries` and renews their leases while the broker has not confirmed them all:

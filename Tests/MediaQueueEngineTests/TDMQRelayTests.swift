@@ -3,6 +3,7 @@ import MediaQueueAMQP
 import MediaQueueCore
 import MediaQueueXML
 import MediaQueueTestSupport
+import Synchronization
 import Testing
 @testable import MediaQueueEngine
 
@@ -210,6 +211,36 @@ import Testing
         #expect(broker.snapshot.messages(in: "job-events").count == 1)
     }
 
+    /// A declare that outlasts the leases (a broker slow to answer): deliveries whose leases
+    /// ended meanwhile, and which another relay has leased since, are left to that relay, not
+    /// published by this one too.
+    @Test func deliveriesWhoseLeasesEndedWhileDeclaringAreLeftToTheRelayThatTookThem() async throws {
+        let entries = try await enqueue(2, target: .mq(mode: .queue, name: "job-events", region: ""))
+        let leased = try await store.leaseOutbox(.tdmq, now: clock.now, until: clock.now + .seconds(15), limit: 10)
+        let otherRelay = Mutex<(leased: [OutboxEntry], until: Timestamp?)>(([], nil))
+        let slow = SlowDeclaringBroker(base: broker, clock: clock, delay: .seconds(16)) { [store, clock] in
+            let until = clock.now + .seconds(15)
+            let taken = try await store.leaseOutbox(.tdmq, now: clock.now, until: until, limit: 10)
+            otherRelay.withLock { $0 = (taken, until) }
+        }
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let relay = TDMQRelayService(
+            store: store, regions: MQRegions(fallback: slow), options: RelayOptions(lease: .seconds(15)), time: clock,
+            wakeup: Wakeup(time: clock), logger: logger
+        )
+        let recorder = DeliveryRecorder(store: store, time: clock, linger: .zero, pollInterval: .seconds(1), logger: logger)
+        let delivered = await relay.deliver(leased, declared: DeclaredDestinations(), recorder: recorder)
+
+        let (taken, until) = otherRelay.withLock { $0 }
+        #expect(Set(taken.map(\.id)) == Set(entries.map(\.id)), "the other relay leased both once this one's leases ended")
+        #expect(delivered == 0)
+        #expect(broker.snapshot.messages(in: "job-events").isEmpty, "this relay published neither")
+        for entry in entries {
+            #expect(store.outboxEntry(id: entry.id)?.nextAttempt == until, "the other relay's lease stands")
+        }
+    }
+
     /// Two relays on one store lease what they send: each event is published once.
     @Test func twoRelaysOnOneStorePublishEachEventOnce() async throws {
         let entries = try await enqueue(300, target: .mq(mode: .queue, name: "job-events", region: ""))
@@ -224,4 +255,33 @@ import Testing
         #expect(ids.count == entries.count)
         #expect(Set(ids) == Set(entries.map(\.id)))
     }
+}
+
+/// The memory broker with declares that take `delay` on the manual clock (a broker slow to
+/// answer), running `whileDeclaring` once that time has passed.
+struct SlowDeclaringBroker: MessageBroker {
+    let base: MemoryBroker
+    let clock: ManualTimeSource
+    let delay: Duration
+    let whileDeclaring: @Sendable () async throws -> Void
+
+    var isConnected: Bool { base.isConnected }
+    var frameMax: Int { base.frameMax }
+
+    func declare(_ topology: AMQPTopology) async throws {
+        clock.advance(by: delay)
+        try await whileDeclaring()
+        try await base.declare(topology)
+    }
+
+    func consume(queue: String, prefetch: UInt16) async throws -> MemoryConsumer {
+        try await base.consume(queue: queue, prefetch: prefetch)
+    }
+
+    func publish(batch: [AMQPOutgoingMessage]) async -> [Result<Void, AMQPError>] {
+        await base.publish(batch: batch)
+    }
+
+    func ack(_ tag: AMQPDeliveryTag, multiple: Bool) { base.ack(tag, multiple: multiple) }
+    func nack(_ tag: AMQPDeliveryTag, multiple: Bool, requeue: Bool) { base.nack(tag, multiple: multiple, requeue: requeue) }
 }
