@@ -167,7 +167,10 @@ public struct HTTPRelayService: Service {
         for endpoint in flights.newSenders(maxPerEndpoint: options.maxPerEndpoint, maxTotal: options.maxInFlight) {
             group.addTask {
                 while let item = flights.next(endpoint) {
-                    let outcome = await attempt(item.entry)
+                    // A delivery that waited here until its lease could end during the request is
+                    // not sent: another relay may take it then and send it too. Given back, it is
+                    // due at once for whichever relay reads next.
+                    let outcome = time.now + client.configuration.timeout < item.leaseUntil ? await attempt(item.entry) : .cancelled
                     if outcome != .cancelled { metrics.callbackAttempt(.url, failed: outcome != .delivered) }
                     flights.finish(Flights.Finished(entry: item.entry, outcome: outcome, leaseUntil: item.leaseUntil))
                     wakeup.signal()
@@ -245,7 +248,8 @@ public struct HTTPRelayService: Service {
                 }
             }
         }
-        // Interrupted by shutdown: due again at once rather than when their leases end.
+        // Not sent or not answered (a shutdown, a lease about to end): due again at once rather
+        // than when their leases end.
         try? await store.releaseLeases(released.map { ($0.entry.id, $0.leaseUntil) }, now: now)
         guard let storeError else { return }
         let kept = flights == nil ? [] : unrecorded.filter { $0.leaseUntil > now }
@@ -289,7 +293,8 @@ public enum HTTPDeliveryOutcome: Sendable, Hashable {
     case retry(String, retryAfter: Duration?)
     /// 410 Gone: the receiver says it will never want it.
     case gone(String)
-    /// The relay stopped before the answer; not an attempt.
+    /// Not an attempt: the relay stopped before the answer, or did not send because the
+    /// delivery's lease could end first. Its lease is given back.
     case cancelled
 
     /// Judges a response: 2xx delivered, 410 gone, anything else (3xx included: redirects are
