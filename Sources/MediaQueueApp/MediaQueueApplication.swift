@@ -149,7 +149,7 @@ public struct MediaQueueApplication: Sendable {
         // memory instead of waiting for its next outbox read, leased to that relay for as long
         // as the relay leases what it reads.
         let relayOptions = RelayOptions(retrySchedule: configuration.retrySchedule, lease: .seconds(configuration.relayLeaseSeconds))
-        let handoff = configuration.roles.isSuperset(of: [.dispatch, .relay]) ? DeliveryHandoff(wakeup: relayWakeup, lease: relayOptions.lease) : nil
+        let handoff = configuration.roles.isSuperset(of: [.dispatch, .relay]) ? DeliveryHandoff(wakeup: relayWakeup, lease: relayOptions.lease, limit: relayOptions.handoffLimit) : nil
         let signers = CallbackSigners(store: store, refresh: configuration.callbackSecretRefresh)
         let workers = self.workers
         // Connections come first in the list: the group stops services in reverse order, so they

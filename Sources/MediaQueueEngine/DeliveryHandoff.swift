@@ -16,28 +16,36 @@ public final class DeliveryHandoff: Sendable {
     public let wakeup: Wakeup
     /// How long a handed-off delivery stays leased to this process's relay.
     public let lease: Duration
+    /// How many deliveries wait here at most. A relay that cannot publish for long (its broker
+    /// down) while jobs go on ending would otherwise hold every one of them in memory; beyond the
+    /// limit they are committed due at once, for the relay's outbox reads, as if not handed off.
+    public let limit: Int
 
-    public init(wakeup: Wakeup, lease: Duration) {
+    public init(wakeup: Wakeup, lease: Duration, limit: Int = RelayOptions().handoffLimit) {
         self.wakeup = wakeup
         self.lease = lease
+        self.limit = limit
     }
 
     /// `entry` as it is to be committed: a TDMQ delivery leased to this process's relay until
-    /// `now + lease`; other targets, and everything once the relay has stopped, unchanged
-    /// (due at once, for whichever relay reads the outbox).
+    /// `now + lease`; other targets, and everything once the relay has stopped or while `limit`
+    /// deliveries wait here, unchanged (due at once, for whichever relay reads the outbox).
     public func leased(_ entry: OutboxEntry, now: Timestamp) -> OutboxEntry {
-        guard entry.isTDMQ, !state.withLock({ $0.closed }) else { return entry }
+        guard entry.isTDMQ, state.withLock({ !$0.closed && $0.queued.count < limit }) else { return entry }
         var leased = entry
         leased.nextAttempt = now + lease
         return leased
     }
 
-    /// Hands over committed entries (those that are not TDMQ deliveries are ignored).
+    /// Hands over committed entries: the TDMQ deliveries committed leased (`leased(_:now:)`),
+    /// as many as the limit leaves room for. One left out waits in the outbox for its lease's end.
+    /// One committed unleased is due at once for any relay's outbox read, so sending it from
+    /// here as well could send it twice.
     public func push(_ committed: [OutboxEntry]) {
-        let tdmq = committed.filter(\.isTDMQ)
-        guard !tdmq.isEmpty else { return }
+        let handed = committed.filter { $0.isTDMQ && $0.nextAttempt > $0.createdAt }
+        guard !handed.isEmpty else { return }
         state.withLock { state in
-            if !state.closed { state.queued.append(contentsOf: tdmq) }
+            if !state.closed { state.queued.append(contentsOf: handed.prefix(max(0, limit - state.queued.count))) }
         }
         wakeup.signal()
     }

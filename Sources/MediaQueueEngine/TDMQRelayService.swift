@@ -16,11 +16,15 @@ public struct RelayOptions: Sendable {
     public var lease: Duration
     /// How long the relay waits for more confirmed deliveries before recording them in one write.
     public var recordLinger: Duration
+    /// How many committed TDMQ deliveries wait in memory for this process's relay at most
+    /// (`DeliveryHandoff`); beyond it they go through the outbox alone.
+    public var handoffLimit: Int
 
     public init(
         batchSize: Int = 500, pollInterval: Duration = .milliseconds(250), retrySchedule: RetrySchedule = .standard,
-        lease: Duration = .seconds(15), recordLinger: Duration = .milliseconds(10)
+        lease: Duration = .seconds(15), recordLinger: Duration = .milliseconds(10), handoffLimit: Int = 20_000
     ) {
+        self.handoffLimit = handoffLimit
         self.batchSize = batchSize
         self.pollInterval = pollInterval
         self.retrySchedule = retrySchedule

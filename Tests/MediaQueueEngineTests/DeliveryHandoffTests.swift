@@ -52,6 +52,23 @@ import Testing
         #expect(handoff.take(max: 10, now: Self.now).isEmpty)
     }
 
+    /// A relay that cannot publish while jobs go on ending: at the limit, deliveries are committed
+    /// due at once (for the relay's outbox reads) and not held in memory.
+    @Test func atItsLimitDeliveriesAreCommittedDueAtOnceAndNotHeld() {
+        let handoff = DeliveryHandoff(wakeup: Wakeup(), lease: .seconds(60), limit: 2)
+        let first = (1...2).map { handoff.leased(Self.entry($0), now: Self.now) }
+        handoff.push(first)
+        let third = Self.entry(3)
+        #expect(handoff.leased(third, now: Self.now) == third, "not leased: no room to hold it")
+        handoff.push([handoff.leased(third, now: Self.now)])
+        #expect(handoff.take(max: 10, now: Self.now).map(\.id) == ["e1", "e2"])
+        // Room again: leased and held.
+        let fourth = handoff.leased(Self.entry(4), now: Self.now)
+        #expect(fourth.nextAttempt == Self.now + .seconds(60))
+        handoff.push([fourth])
+        #expect(handoff.take(max: 10, now: Self.now).map(\.id) == ["e4"])
+    }
+
     /// Without the push's signal this wait would last an hour; the time limit fails the test.
     @Test(.timeLimit(.minutes(5))) func aPushWakesTheRelay() async {
         let wakeup = Wakeup()
