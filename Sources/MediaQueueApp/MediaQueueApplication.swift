@@ -278,7 +278,7 @@ public struct MediaQueueApplication: Sendable {
                 credentials: try Credential.parseList(configuration.credentials),
                 adminToken: configuration.consoleAdminToken.isEmpty ? nil : configuration.consoleAdminToken,
                 allowAnonymous: configuration.anonymous, sessionKey: sessionKey, defaultBucket: configuration.bucket,
-                tags: workers.tags
+                tags: workers.tags, servedOverTLS: configuration.tlsCertificateFile != nil
             ),
             formatting: configuration.formatting, logger: logger,
             checkRule: { rule throws(CIError) in try configuration.checkCallbackRule(rule) }, workflows: workflows

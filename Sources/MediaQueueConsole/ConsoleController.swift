@@ -98,9 +98,10 @@ public struct ConsoleController: Sendable {
         return response
     }
 
-    /// `Secure` when the browser reached the console over TLS (a proxy in front says so).
+    /// `Secure` when the browser reached the console over TLS: this server's own, or a proxy's in
+    /// front that says so.
     private func sessionCookie(_ value: String, maxAge: Int, request: Request) -> Cookie {
-        let secure = request.headers[.xForwardedProto]?.lowercased() == "https" || request.uri.scheme == .https
+        let secure = options.servedOverTLS || request.headers[.xForwardedProto]?.lowercased() == "https"
         return Cookie(
             name: ConsoleSessions.cookieName, value: value, maxAge: maxAge, path: "/console", secure: secure, httpOnly: true, sameSite: .strict
         )

@@ -18,11 +18,16 @@ public struct ConsoleOptions: Sendable {
     public var tags: [String]
     /// Largest form body accepted.
     public var maxFormBytes: Int
+    /// Whether the server itself speaks TLS (its requests do not say so): session cookies are then
+    /// always `Secure`. Behind a TLS-terminating proxy, its `X-Forwarded-Proto: https` does that.
+    public var servedOverTLS: Bool
 
     public init(
         credentials: [Credential] = [], adminToken: String? = nil, allowAnonymous: Bool = false, sessionKey: [UInt8],
-        sessionLifetime: Duration = .seconds(8 * 3600), defaultBucket: String, tags: [String] = [], maxFormBytes: Int = 64 * 1024
+        sessionLifetime: Duration = .seconds(8 * 3600), defaultBucket: String, tags: [String] = [], maxFormBytes: Int = 64 * 1024,
+        servedOverTLS: Bool = false
     ) {
+        self.servedOverTLS = servedOverTLS
         self.credentials = credentials
         self.adminToken = adminToken
         self.allowAnonymous = allowAnonymous

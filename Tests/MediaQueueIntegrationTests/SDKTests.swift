@@ -45,6 +45,18 @@ import Testing
         #expect(output.status == 0, "\(output.stdout)\n\(output.stderr)")
         #expect(output.stdout.hasSuffix("sdk: ok\n"), "\(output.stdout)")
         if scheme == "https" {
+            // Signed in to the console over this server's own TLS, the session cookie is Secure:
+            // a browser never sends it over plain HTTP.
+            let signIn = """
+                import requests, sys
+                url = "https://127.0.0.1:\(listening)"
+                r = requests.post(url + "/console/login", data={"secretId": "AKIDsdk", "secretKey": "sdk-secret-key"},
+                                  headers={"Origin": url}, allow_redirects=False, verify=sys.argv[1])
+                print(r.status_code, r.headers.get("Set-Cookie"))
+                """
+            let signedIn = try await runCommand(try #require(Self.python), ["-c", signIn, "\(tls)/ca.pem"])
+            #expect(signedIn.stdout.hasPrefix("30"), "signed in and sent on: \(signedIn.stdout)\n\(signedIn.stderr)")
+            #expect(signedIn.stdout.contains("; Secure"), "\(signedIn.stdout)")
             // Plain HTTP to a TLS port gets no API answer.
             let plain = try? await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(listening)/readyz")!)
             #expect((plain?.1 as? HTTPURLResponse)?.statusCode != 200)
