@@ -254,8 +254,8 @@ let package = Package(
         .testTarget(
             name: "MediaQueueEngineTests",
             dependencies: [
-                "MediaQueueEngine", "MediaQueueAMQP", "MediaQueueCore", "MediaQueueHTTPClient", "MediaQueueXML", "MediaQueueTestSupport",
-                .product(name: "Logging", package: "swift-log"),
+                "MediaQueueEngine", "MediaQueueAMQP", "MediaQueueCore", "MediaQueueHTTPClient", "MediaQueueSQLite", "MediaQueueXML",
+                "MediaQueueTestSupport", .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings

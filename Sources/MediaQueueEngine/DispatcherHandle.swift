@@ -97,8 +97,9 @@ public final class DispatcherHandle: Sendable {
     /// leases expire).
     private func release(_ jobs: [Job]) async {
         guard !jobs.isEmpty else { return }
+        let (store, owner) = (store, owner)
         do {
-            try await store.release(jobs.map(\.id), owner: owner)
+            try await uncancelled { try await store.release(jobs.map(\.id), owner: owner) }
         } catch {
             logger.warning("dispatcher could not hand back jobs it had not started; they run again when their leases expire", metadata: ["error": "\(error)"])
         }

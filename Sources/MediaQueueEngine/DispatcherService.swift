@@ -179,7 +179,9 @@ public struct DispatcherService: Service {
                 await handle.startWakeup.wait(upTo: options.pollInterval)
             }
             // What was claimed and not started goes back to its queue now, not after the running
-            // jobs have finished (the stopped handle releases it).
+            // jobs have finished (the stopped handle releases it). Stopped here too: a cancelled
+            // dispatcher gets here before its drain stops the handle.
+            handle.stop()
             _ = await handle.takeToStart()
         }
     }
@@ -188,8 +190,9 @@ public struct DispatcherService: Service {
     private func giveBack(_ jobs: [Job]) async {
         guard !jobs.isEmpty else { return }
         for _ in jobs { handle.jobEnded() }
+        let (store, owner) = (store, options.owner)
         do {
-            try await store.release(jobs.map(\.id), owner: options.owner)
+            try await uncancelled { try await store.release(jobs.map(\.id), owner: owner) }
         } catch {
             logger.warning("dispatcher could not hand back jobs it had not started; they run again when their leases expire", metadata: ["error": "\(error)"])
         }
@@ -297,7 +300,8 @@ public struct DispatcherService: Service {
         switch (outcome, stopReason) {
         case (.failure, .shutdown?), (.failure(is CancellationError), nil):
             // Stopped because this process is stopping, not because anyone cancelled the job.
-            try? await store.release([job.id], owner: options.owner)
+            let (store, owner, id) = (store, options.owner, job.id)
+            _ = try? await uncancelled { try await store.release([id], owner: owner) }
             logger.info("job handed back at shutdown")
             return nil
         case (_, .leaseLost?):
