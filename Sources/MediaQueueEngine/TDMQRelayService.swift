@@ -165,7 +165,11 @@ public struct TDMQRelayService: Service {
                 case .success:
                     metrics.callbackAttempt(.tdmq)
                     deliveredIDs.append(entry.id)
-                case .failure(let error): await recordFailure(entry, error: "\(error)", final: error.code == .unencodable)
+                case .failure(let error):
+                    // Its queue or exchange is gone (deleted since it was declared): declared again
+                    // before the next attempt, as for the first.
+                    if error.code == .returned || error.replyCode == 404 { declared.forget(entry.target) }
+                    await recordFailure(entry, error: "\(error)", final: error.code == .unencodable)
                 }
             }
         }
@@ -277,7 +281,8 @@ public struct TDMQRelayService: Service {
         case .mq(.topic, let name, _):
             return AMQPOutgoingMessage(exchange: name, routingKey: entry.routingKey, body: entry.body, properties: properties)
         case .mq(.queue, let name, _):
-            // Mandatory: if the queue was deleted, the broker returns the message and we retry.
+            // Mandatory: if the queue was deleted, the broker returns the message, and the retry
+            // declares it again.
             return AMQPOutgoingMessage(exchange: "", routingKey: name, body: entry.body, properties: properties, mandatory: true)
         case .url:
             preconditionFailure("the TDMQ relay only reads TDMQ deliveries")
@@ -315,14 +320,24 @@ final class DeclaredDestinations: Sendable {
     private let names = Mutex<Set<String>>([])
 
     func ensure(_ target: CallbackTarget.Destination, on broker: any MessageBroker) async throws {
-        guard case .mq(let mode, let name, let region) = target else { return }
-        let key = "\(region)/\(mode.rawValue)/\(name)"
+        guard let key = Self.key(target), case .mq(let mode, let name, _) = target else { return }
         if names.withLock({ $0.contains(key) }) { return }
         switch mode {
         case .topic: try await broker.declare(AMQPTopology(exchanges: [AMQPExchange(name: name, type: "topic", durable: true)]))
         case .queue: try await broker.declare(AMQPTopology(queues: [AMQPQueue(name: name, durable: true)]))
         }
         _ = names.withLock { $0.insert(key) }
+    }
+
+    /// Makes the next `ensure` of `target` declare it again.
+    func forget(_ target: CallbackTarget.Destination) {
+        guard let key = Self.key(target) else { return }
+        _ = names.withLock { $0.remove(key) }
+    }
+
+    private static func key(_ target: CallbackTarget.Destination) -> String? {
+        guard case .mq(let mode, let name, let region) = target else { return nil }
+        return "\(region)/\(mode.rawValue)/\(name)"
     }
 }
 

@@ -109,6 +109,31 @@ import Testing
         #expect(broker.snapshot.messages(in: "job-events").count == 1)
     }
 
+    /// A queue deleted after the relay declared it: the broker returns the next event (it is
+    /// published mandatory), and the retry declares the queue again and delivers it.
+    @Test func aQueueDeletedAfterTheRelayDeclaredItIsDeclaredAgainForTheRetry() async throws {
+        let target = CallbackTarget.Destination.mq(mode: .queue, name: "job-events", region: "")
+        let first = try await enqueue(target: target)
+        let relay = startRelay()
+        defer { relay.cancel() }
+        try await waitUntilDelivered(first)
+
+        broker.delete(queue: "job-events")
+        let entry = try #require(try await enqueue(target: target).first)
+        await clock.sleepers(atLeast: 2)
+        clock.advance(by: .milliseconds(250))
+        try await eventually("the returned event recorded as a failed attempt") { store.outboxEntry(id: entry.id)?.attempts == 1 }
+
+        await clock.sleepers(atLeast: 2)
+        clock.advance(by: .seconds(5))
+        let retried = try await eventually("the retry's outcome") { () -> String? in
+            guard let pending = store.outboxEntry(id: entry.id) else { return "delivered" }
+            return pending.attempts > 1 ? "returned again" : nil
+        }
+        #expect(retried == "delivered")
+        #expect(broker.snapshot.messages(in: "job-events").map(\.properties.messageID) == [entry.id])
+    }
+
     /// A queue name stored before names were checked, too long for AMQP: it could never be
     /// declared or published to, so the delivery is dead after its first attempt rather than
     /// retried through the whole schedule, and the relay goes on with the next.
