@@ -322,9 +322,14 @@ final class DeclaredDestinations: Sendable {
     func ensure(_ target: CallbackTarget.Destination, on broker: any MessageBroker) async throws {
         guard let key = Self.key(target), case .mq(let mode, let name, _) = target else { return }
         if names.withLock({ $0.contains(key) }) { return }
-        switch mode {
-        case .topic: try await broker.declare(AMQPTopology(exchanges: [AMQPExchange(name: name, type: "topic", durable: true)]))
-        case .queue: try await broker.declare(AMQPTopology(queues: [AMQPQueue(name: name, durable: true)]))
+        do {
+            switch mode {
+            case .topic: try await broker.declare(AMQPTopology(exchanges: [AMQPExchange(name: name, type: "topic", durable: true)]))
+            case .queue: try await broker.declare(AMQPTopology(queues: [AMQPQueue(name: name, durable: true)]))
+            }
+        } catch let error as AMQPError where error.replyCode == 406 {
+            // PRECONDITION_FAILED: it exists with other settings than these (a quorum queue, a
+            // TTL, an exchange of another type). It is its owner's, and is published to as it is.
         }
         _ = names.withLock { $0.insert(key) }
     }

@@ -268,6 +268,34 @@ import Testing
         #expect(queued.allSatisfy { $0.properties.persistent && $0.properties.messageID?.isEmpty == false })
     }
 
+    /// The rule's queue was made by its owner with other settings than the relay's plain durable
+    /// queue (here a quorum queue): the broker refuses the relay's declare (406), and the events
+    /// go into the queue as it is.
+    @Test func aRulesQueueThatExistsWithOtherSettingsGetsItsEvents() async throws {
+        let harness = try harness()
+        try await SampleMedia.makeVideo(at: harness.bucketRoot + "/input/a.mp4", seconds: 2)
+        let target = TestEnvironment.uniqueName("it.quorum-rule")
+        try await harness.client.declare(AMQPTopology(queues: [AMQPQueue(name: target, durable: true, arguments: ["x-queue-type": .string("quorum")])]))
+        let (application, service) = try harness.startService()
+        defer { service.cancel() }
+        var queue = try await application.prepare()
+        queue.notifyConfig = try #require(try QueueUpdateRequest.parse(Array("""
+            <Request><NotifyConfig><State>On</State><Type>tdmq</Type><Event>TaskFinish</Event><MqMode>Queue</MqMode>
+            <MqName>\(target)</MqName><MqRegion>sh</MqRegion></NotifyConfig></Request>
+            """.utf8)).notifyConfig)
+        try await application.store.updateQueue(queue)
+        try await harness.waitForIntake()
+
+        try await harness.publish(mediaInfoRequest(userData: "into-quorum"))
+        // The schedule is short: refused, the delivery would be dead in well under a second.
+        let outcome = try await eventually("the event in the quorum queue, or its delivery dead") { () -> String? in
+            if let message = try await harness.client.get(queue: target) { return message.xml?["JobsDetail"]?.text("Operation", "UserData") }
+            return try await application.store.deadOutbox(DeliveryFilter(), limit: 10).isEmpty ? nil : "dead"
+        }
+        #expect(outcome == "into-quorum")
+        try await harness.client.deleteQueue(target)
+    }
+
     @Test func aDeliveryInterruptedBetweenTheJobsEndAndTheAnswerIsDeliveredAfterARestart() async throws {
         // A callback timeout no attempt reaches, so the only way a second request comes is the restart.
         let harness = try harness(timeout: .seconds(600))
