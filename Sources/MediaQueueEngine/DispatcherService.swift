@@ -266,6 +266,10 @@ public struct DispatcherService: Service {
     /// its lease lost to another process.
     private func run(_ claimed: Job, _ running: RunningJobs, logger: JobLogger) async -> Job? {
         var job = claimed
+        if claimed.attempts > 1, await ranToItsEnd(claimed) {
+            logger.info("job claimed again as its run here ended; not run a second time")
+            return nil
+        }
         logger.debug("job started")
 
         let outcome: Result<WorkResult, any Error>
@@ -324,6 +328,16 @@ public struct DispatcherService: Service {
         }
         job.endTime = time.now
         return job
+    }
+
+    /// Whether the run that a claim of an orphaned job took over has ended since: a run of it
+    /// here whose lease ended before its renewal came, which the claim took again, and which then
+    /// recorded its end before the claimed job reached the starter (`RunningJobs.insert` finds it
+    /// gone by then, and its end is in the store). A store that cannot answer: not known to have
+    /// ended, so it runs (at least once).
+    private func ranToItsEnd(_ claimed: Job) async -> Bool {
+        guard let stored = try? await store.job(id: claimed.id) else { return false }
+        return stored.state != .running || stored.lease?.owner != options.owner
     }
 
     private func finish(_ job: Job, completions: CompletionBatcher, logger: JobLogger) async {
@@ -404,8 +418,9 @@ final class RunningJobs: Sendable {
     /// with this id runs here already (its entry is left as it is).
     func insert(_ id: JobID) -> Insertion {
         state.withLock { state in
-            guard !state.isClosed else { return .closed }
+            // Running first: a job that runs here is never handed back, even while draining.
             guard state.entries[id] == nil else { return .alreadyRunning }
+            guard !state.isClosed else { return .closed }
             state.entries[id] = Entry()
             return .inserted
         }

@@ -62,6 +62,10 @@ import Testing
         #expect(handoff.leased(third, now: Self.now) == third, "not leased: no room to hold it")
         handoff.push([handoff.leased(third, now: Self.now)])
         #expect(handoff.take(max: 10, now: Self.now).map(\.id) == ["e1", "e2"])
+        // Committed unleased while there was no room, it is due at once for any relay's outbox
+        // read: not held even now that there is room, or it could be sent twice.
+        handoff.push([third])
+        #expect(handoff.take(max: 10, now: Self.now).isEmpty)
         // Room again: leased and held.
         let fourth = handoff.leased(Self.entry(4), now: Self.now)
         #expect(fourth.nextAttempt == Self.now + .seconds(60))

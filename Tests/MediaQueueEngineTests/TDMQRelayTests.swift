@@ -221,7 +221,9 @@ import Testing
     /// lease later.
     @Test func aDeliveryWithLittleLeaseLeftIsRenewedAtOnceWhileTheBrokerBlocks() async throws {
         try await enqueue(target: .mq(mode: .queue, name: "job-events", region: ""))
-        let leased = try await store.leaseOutbox(.tdmq, now: clock.now, until: clock.now + .seconds(3), limit: 10)
+        // 6 s of a 15-s lease: more than the third the relay checks for before publishing, less
+        // than the two thirds after which the renewal while publishing starts at once.
+        let leased = try await store.leaseOutbox(.tdmq, now: clock.now, until: clock.now + .seconds(6), limit: 10)
         let entry = try #require(leased.first)
         let handoff = DeliveryHandoff(wakeup: Wakeup(time: clock), lease: .seconds(15))
         handoff.push(leased)
