@@ -167,10 +167,7 @@ public struct HTTPRelayService: Service {
         for endpoint in flights.newSenders(maxPerEndpoint: options.maxPerEndpoint, maxTotal: options.maxInFlight) {
             group.addTask {
                 while let item = flights.next(endpoint) {
-                    // A delivery that waited here until its lease could end during the request is
-                    // not sent: another relay may take it then and send it too. Given back, it is
-                    // due at once for whichever relay reads next.
-                    let outcome = time.now + client.configuration.timeout < item.leaseUntil ? await attempt(item.entry) : .cancelled
+                    let outcome = await attempt(item.entry, leaseUntil: item.leaseUntil)
                     if outcome != .cancelled { metrics.callbackAttempt(.url, failed: outcome != .delivered) }
                     flights.finish(Flights.Finished(entry: item.entry, outcome: outcome, leaseUntil: item.leaseUntil))
                     wakeup.signal()
@@ -179,8 +176,8 @@ public struct HTTPRelayService: Service {
         }
     }
 
-    /// One POST of one delivery.
-    func attempt(_ entry: OutboxEntry) async -> HTTPDeliveryOutcome {
+    /// One POST of one delivery, if its lease (ending at `leaseUntil`) outlasts the request.
+    func attempt(_ entry: OutboxEntry, leaseUntil: Timestamp) async -> HTTPDeliveryOutcome {
         guard case .url(let url) = entry.target else { return .gone("not a URL delivery") }
         let timestamp = time.now.seconds
         let signature: String
@@ -189,6 +186,10 @@ public struct HTTPRelayService: Service {
         } catch {
             return .retry("could not read the bucket's signing secret: \(error)", retryAfter: nil)
         }
+        // A delivery that waited in its endpoint's queue (or for its secret) until its lease could
+        // end during the request is not sent: another relay may take it then and send it too.
+        // Given back, it is due at once for whichever relay reads next.
+        guard time.now + client.configuration.timeout < leaseUntil else { return .cancelled }
         let request = HTTPRequest(url: url, headers: [
             HTTPHeader("Content-Type", entry.contentType),
             HTTPHeader("webhook-id", entry.id),
