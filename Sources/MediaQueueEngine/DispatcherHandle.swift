@@ -72,6 +72,13 @@ public final class DispatcherHandle: Sendable {
         if actions.claim { claimWakeup.signal() }
     }
 
+    /// Jobs taken to start that the starter did not start: their slots come back and the jobs go
+    /// back to their queues.
+    func giveBack(_ jobs: [Job]) async {
+        for _ in jobs { jobEnded() }
+        await release(jobs)
+    }
+
     /// The claimed jobs to start now, in claim order; once stopped, none (they are released).
     func takeToStart() async -> [Job] {
         let taken = state.withLock { $0.takeToStart() }

@@ -153,7 +153,7 @@ public struct DispatcherService: Service {
                 // starting after the drain has looked. The drain closes `running` before it looks,
                 // so a stop that comes between this check and the insert is caught by the insert.
                 if stopping.isSet {
-                    await giveBack(jobs)
+                    await handle.giveBack(jobs)
                     break
                 }
                 var refused: [Job] = []
@@ -173,7 +173,7 @@ public struct DispatcherService: Service {
                     }
                 }
                 if !refused.isEmpty {
-                    await giveBack(refused)
+                    await handle.giveBack(refused)
                     break
                 }
                 await handle.startWakeup.wait(upTo: options.pollInterval)
@@ -183,18 +183,6 @@ public struct DispatcherService: Service {
             // dispatcher gets here before its drain stops the handle.
             handle.stop()
             _ = await handle.takeToStart()
-        }
-    }
-
-    /// Hands jobs that were claimed but not started back to their queues.
-    private func giveBack(_ jobs: [Job]) async {
-        guard !jobs.isEmpty else { return }
-        for _ in jobs { handle.jobEnded() }
-        let (store, owner) = (store, options.owner)
-        do {
-            try await uncancelled { try await store.release(jobs.map(\.id), owner: owner) }
-        } catch {
-            logger.warning("dispatcher could not hand back jobs it had not started; they run again when their leases expire", metadata: ["error": "\(error)"])
         }
     }
 
