@@ -30,6 +30,11 @@ cleanup() {
     FAULT_DIR="$work/fault" FAULT_PORT="$fault_port" scripts/fault-broker.sh stop || true
     scripts/postgres-node.sh stop "$work/postgres" "$postgres_port" || true
     if [ -n "$moto_pid" ]; then kill "$moto_pid" 2>/dev/null || true; wait "$moto_pid" 2>/dev/null || true; fi
+    # A failed run shows what moto's S3 server could not handle (it answers those with a bare 500).
+    if [ "$status" != 0 ] && grep -q Traceback "$work/moto.log" 2>/dev/null; then
+        echo "moto's S3 server logged errors:" >&2
+        grep -A40 Traceback "$work/moto.log" | tail -120 >&2
+    fi
     # epmd starts with the first node; stop it only if this script started it and no other
     # node (another run's broker) still uses it.
     if [ "$epmd_was_running" = 0 ] && ! epmd -names 2>/dev/null | grep -q "^name "; then

@@ -25,11 +25,15 @@ public struct S3Configuration: Sendable, Hashable {
     public var scratchDirectory: String
     /// PEM file of the CAs the store's certificate must chain to; nil for the system's.
     public var caFile: String?
+    /// How long to wait before each retry of a request the store answered with 500, 502, 503 or
+    /// 504, or did not answer: S3 asks clients to retry these, and its SDKs retry three times.
+    public var retryDelays: [Duration]
 
     public init(
         endpoint: String, region: String, accessKeyID: String, secretAccessKey: String, pathStyle: Bool = true,
         buckets: [String: String] = [:], multipartThreshold: Int = 64 << 20, partSize: Int = 16 << 20, rangeSize: Int = 64 << 20,
-        scratchDirectory: String, caFile: String? = nil
+        scratchDirectory: String, caFile: String? = nil,
+        retryDelays: [Duration] = [.milliseconds(100), .milliseconds(400), .seconds(2)]
     ) {
         self.endpoint = endpoint
         self.region = region
@@ -42,6 +46,7 @@ public struct S3Configuration: Sendable, Hashable {
         self.rangeSize = rangeSize
         self.scratchDirectory = scratchDirectory
         self.caFile = caFile
+        self.retryDelays = retryDelays
     }
 }
 
@@ -50,7 +55,8 @@ public struct S3Configuration: Sendable, Hashable {
 /// Inputs are downloaded (in `rangeSize` ranges) into a scratch folder that the reader removes;
 /// outputs are written in a scratch staging folder and uploaded on `publish`, in one PUT or, above
 /// `multipartThreshold`, as a multipart upload (aborted if a part fails). A PUT replaces an
-/// object atomically, as S3 does.
+/// object atomically, as S3 does. Each request and each range is retried after the store's
+/// transient answers (`retryDelays`).
 public struct S3ObjectStorage: ObjectStorage {
     public let configuration: S3Configuration
     let client: HTTPClient
@@ -96,7 +102,7 @@ public struct S3ObjectStorage: ObjectStorage {
                 if size > 0 { get.headers.append(HTTPHeader("Range", "bytes=\(offset)-\(end)")) }
                 let download: HTTPDownload
                 do {
-                    download = try await client.download(get, toFile: path, at: offset, maxBytes: configuration.rangeSize)
+                    download = try await retrying({ try await client.download(get, toFile: path, at: offset, maxBytes: configuration.rangeSize) }, status: \.response.status)
                 } catch {
                     throw Self.unreachable(error, reading: key)
                 }
@@ -233,7 +239,7 @@ public struct S3ObjectStorage: ObjectStorage {
         signed.headers += headers
         signed.signature = signature
         do {
-            return try await client.send(signed)
+            return try await retrying({ try await client.send(signed) }, status: \.status)
         } catch {
             throw Self.unreachable(error, reading: key)
         }
@@ -241,11 +247,32 @@ public struct S3ObjectStorage: ObjectStorage {
 
     private func perform(_ request: HTTPRequest, writing key: ObjectKey) async throws(WorkFailure) -> HTTPResponse {
         do {
-            return try await client.send(request)
+            return try await retrying({ try await client.send(request) }, status: \.status)
         } catch {
             throw WorkFailure(code: "StorageUnavailable", message: "cannot upload '\(key.rawValue)' to the object storage: \(error)")
         }
     }
+
+    /// `send`'s answer, sent again after each of `retryDelays` while the store answers a
+    /// transient status or cannot be reached; never once the job is cancelled.
+    func retrying<Answer>(_ send: () async throws -> Answer, status: (Answer) -> Int) async throws -> Answer {
+        var delays = configuration.retryDelays[...]
+        while true {
+            let answer: Answer
+            do {
+                answer = try await send()
+            } catch {
+                guard !Task.isCancelled, let delay = delays.popFirst() else { throw error }
+                try await Task.sleep(for: delay)
+                continue
+            }
+            guard Self.transientStatuses.contains(status(answer)), !Task.isCancelled, let delay = delays.popFirst() else { return answer }
+            try await Task.sleep(for: delay)
+        }
+    }
+
+    /// The answers S3 asks clients to send a request again after.
+    public static let transientStatuses: Set<Int> = [500, 502, 503, 504]
 
     private static func unreachable(_ error: any Error, reading key: ObjectKey) -> WorkFailure {
         if let failure = error as? WorkFailure { return failure }

@@ -1,6 +1,5 @@
 import Foundation
 import Logging
-import MediaQueueTestSupport
 import PostgresNIO
 
 /// Databases on the test PostgreSQL server (`scripts/postgres-node.sh`, started by the test

@@ -186,7 +186,7 @@ public final class TestHTTPReceiver: Sendable {
                 answered()
                 return
             case .status(let status, let extra, let text):
-                let sent = write(fd, status: status, headers: extra, body: Array(text.utf8))
+                let sent = write(fd, status: status, headers: extra, body: Array(text.utf8), headOnly: request.method == "HEAD")
                 answered()
                 guard sent else { return }
             case .bytes(let status, let body):
@@ -201,8 +201,8 @@ public final class TestHTTPReceiver: Sendable {
         }
     }
 
-    /// Sends one response; false when the client has gone.
-    private func write(_ fd: Int32, status: Int, headers: [String: String], body: [UInt8], chunked: Bool = false) -> Bool {
+    /// Sends one response (to a HEAD, only the head a GET would have); false when the client has gone.
+    private func write(_ fd: Int32, status: Int, headers: [String: String], body: [UInt8], chunked: Bool = false, headOnly: Bool = false) -> Bool {
         var head = "HTTP/1.1 \(status) Status\r\nConnection: keep-alive\r\n"
         head += chunked ? "Transfer-Encoding: chunked\r\n" : "Content-Length: \(body.count)\r\n"
         for (name, value) in headers { head += "\(name): \(value)\r\n" }
@@ -215,7 +215,7 @@ public final class TestHTTPReceiver: Sendable {
                 offset = end
             }
             bytes += Array("0\r\n\r\n".utf8)
-        } else {
+        } else if !headOnly {
             bytes += body
         }
         var sent = 0

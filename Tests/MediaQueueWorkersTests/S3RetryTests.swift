@@ -1,0 +1,77 @@
+import Foundation
+import MediaQueueCore
+import MediaQueueTestSupport
+@testable import MediaQueueWorkers
+import Testing
+
+/// The S3 storage against a store that answers 500, 502, 503 or 504 or drops the connection now
+/// and then, as S3 and moto do under load: each request is sent again, and a job fails only when
+/// the store keeps failing.
+@Suite struct S3RetryTests {
+    static let slowDown = "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"
+
+    func storage(_ receiver: TestHTTPReceiver, retries: Int = 3) -> S3ObjectStorage {
+        S3ObjectStorage(configuration: S3Configuration(
+            endpoint: "http://127.0.0.1:\(receiver.port)", region: "us-east-1", accessKeyID: "AKID", secretAccessKey: "secret",
+            scratchDirectory: FileManager.default.temporaryDirectory.appendingPathComponent("s3-retry-\(UUID().uuidString)").path,
+            retryDelays: Array(repeating: .zero, count: retries)
+        ))
+    }
+
+    @Test func aDownloadGoesOnAfterAStatusAskingForARetryAndADroppedConnection() async throws {
+        let receiver = try TestHTTPReceiver { _, index in
+            switch index {
+            case 0: .status(503, body: Self.slowDown)
+            case 1: .status(206, headers: ["Content-Range": "bytes 0-0/5"], body: "h")
+            case 2: .reset
+            default: .status(206, headers: ["Content-Range": "bytes 0-4/5"], body: "hello")
+            }
+        }
+        defer { receiver.stop() }
+        let storage = storage(receiver)
+        let file = try #require(try await storage.readableFile(bucket: "media-1250000000", key: ObjectKey("in/a.mp4")))
+        defer { file.temporaryFolder.map(storage.removeStagingFolder) }
+        #expect(try String(contentsOfFile: file.path, encoding: .utf8) == "hello")
+        #expect(receiver.requests.map(\.headers["range"]) == ["bytes=0-0", "bytes=0-0", "bytes=0-4", "bytes=0-4"])
+    }
+
+    @Test func anUploadIsSentWholeAgainAfterAServerError() async throws {
+        let receiver = try TestHTTPReceiver { request, index in
+            switch (request.method, index) {
+            case ("PUT", 0): .status(500, body: "<Error><Code>InternalError</Code></Error>")
+            case ("PUT", _): .status(200)
+            default: .status(200, body: "hello")  // HEAD: the stored object's length
+            }
+        }
+        defer { receiver.stop() }
+        let storage = storage(receiver)
+        let key = try ObjectKey("out/b.txt")
+        let folder = try storage.makeStagingFolder(bucket: "media-1250000000", name: "upload", for: key)
+        defer { storage.removeStagingFolder(folder) }
+        try Data("hello".utf8).write(to: URL(fileURLWithPath: folder + "/b.txt"))
+        try await storage.publish(folder + "/b.txt", bucket: "media-1250000000", as: key)
+        #expect(receiver.requests.map(\.method) == ["PUT", "PUT", "HEAD"])
+        #expect(receiver.requests.filter { $0.method == "PUT" }.map(\.text) == ["hello", "hello"])
+    }
+
+    @Test func aStoreThatKeepsFailingFailsTheRequestNamingItsLastAnswer() async throws {
+        let receiver = try TestHTTPReceiver { _, _ in .status(503, body: Self.slowDown) }
+        defer { receiver.stop() }
+        let error = await #expect(throws: WorkFailure.self) {
+            _ = try await storage(receiver, retries: 2).readableFile(bucket: "media-1250000000", key: ObjectKey("in/a.mp4"))
+        }
+        #expect(error?.code == "StorageUnavailable")
+        #expect(error?.message.contains("SlowDown (HTTP 503)") == true, "\(error?.message ?? "")")
+        #expect(receiver.requests.count == 3, "the first try and two retries")
+    }
+
+    @Test func answersThatARetryWouldNotChangeAreNotRetried() async throws {
+        let receiver = try TestHTTPReceiver { _, _ in .status(403, body: "<Error><Code>AccessDenied</Code></Error>") }
+        defer { receiver.stop() }
+        let error = await #expect(throws: WorkFailure.self) {
+            _ = try await storage(receiver).readableFile(bucket: "media-1250000000", key: ObjectKey("in/a.mp4"))
+        }
+        #expect(error?.code == "StorageAccessDenied")
+        #expect(receiver.requests.count == 1)
+    }
+}
