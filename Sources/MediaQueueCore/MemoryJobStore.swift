@@ -36,6 +36,8 @@ public final class MemoryJobStore: JobStore {
 
     let state = Mutex(State())
     private let time: any TimeSource
+    private let claimHook = Mutex<(@Sendable (ClaimResult) async -> Void)?>(nil)
+    private let releaseHook = Mutex<(@Sendable ([JobID]) -> Void)?>(nil)
 
     public init(time: any TimeSource = SystemTimeSource()) {
         self.time = time
@@ -145,7 +147,9 @@ public final class MemoryJobStore: JobStore {
     }
 
     public func claim(_ request: ClaimRequest) async throws -> ClaimResult {
-        state.withLock { Self.claim(request, in: &$0) }
+        let result = state.withLock { Self.claim(request, in: &$0) }
+        if let hook = claimHook.withLock({ $0 }) { await hook(result) }
+        return result
     }
 
     private static func claim(_ request: ClaimRequest, in state: inout State) -> ClaimResult {
@@ -193,6 +197,7 @@ public final class MemoryJobStore: JobStore {
     }
 
     public func release(_ ids: [JobID], owner: String) async throws {
+        releaseHook.withLock { $0 }?(ids)
         state.withLock { state in
             for id in ids {
                 guard var job = state.jobs[id], job.state == .running, job.lease?.owner == owner else { continue }
@@ -326,6 +331,17 @@ public final class MemoryJobStore: JobStore {
     /// tests of what a dispatcher does when its leases cannot be renewed.
     public func failNextLeaseRenewals(_ count: Int) {
         state.withLock { $0.renewalFailures = count }
+    }
+
+    /// Runs `hook` with the result of every later `claim`, after the claim took its jobs and
+    /// before the caller gets them: a test can hold a claimer there.
+    public func afterEachClaim(_ hook: @escaping @Sendable (ClaimResult) async -> Void) {
+        claimHook.withLock { $0 = hook }
+    }
+
+    /// Runs `hook` with the ids of every later `release`, before it releases them.
+    public func onEachRelease(_ hook: @escaping @Sendable ([JobID]) -> Void) {
+        releaseHook.withLock { $0 = hook }
     }
 
     /// How many of the failures `failNextLeaseRenewals` asked for are still to come.

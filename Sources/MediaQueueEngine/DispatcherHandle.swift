@@ -18,6 +18,8 @@ public final class DispatcherHandle: Sendable {
     public let owner: String
     public let leaseDuration: Duration
     private let store: any JobStore
+    /// The jobs that run here: read only, so that none is handed back while it runs.
+    private let running: RunningJobs
     private let state: Mutex<DispatchState>
     /// Makes the dispatcher claim.
     let claimWakeup: Wakeup
@@ -25,13 +27,14 @@ public final class DispatcherHandle: Sendable {
     let startWakeup: Wakeup
     private let logger: Logger
 
-    init(capacity: Int, owner: String, leaseDuration: Duration, store: any JobStore, time: any TimeSource, logger: Logger) {
+    init(capacity: Int, owner: String, leaseDuration: Duration, store: any JobStore, running: RunningJobs, time: any TimeSource, logger: Logger) {
         state = Mutex(DispatchState(capacity: capacity))
         claimWakeup = Wakeup(time: time)
         startWakeup = Wakeup(time: time)
         self.owner = owner
         self.leaseDuration = leaseDuration
         self.store = store
+        self.running = running
         self.logger = logger
     }
 
@@ -94,6 +97,8 @@ public final class DispatcherHandle: Sendable {
 
     var freeSlots: Int { state.withLock { $0.freeSlots } }
 
+    var isStopped: Bool { state.withLock { $0.stopped } }
+
     private func perform(_ actions: DispatchState.Actions) async {
         if actions.claim { claimWakeup.signal() }
         if actions.start { startWakeup.signal() }
@@ -101,8 +106,10 @@ public final class DispatcherHandle: Sendable {
     }
 
     /// Claimed, never started: back to their queues (failing that, they run again when their
-    /// leases expire).
-    private func release(_ jobs: [Job]) async {
+    /// leases expire). But not a job that runs here: a claim took it again as its lease had ended
+    /// before a renewal came, and its run, which goes on, hands it back when it ends.
+    private func release(_ claimed: [Job]) async {
+        let jobs = claimed.filter { !running.contains($0.id) }
         guard !jobs.isEmpty else { return }
         let (store, owner) = (store, owner)
         do {

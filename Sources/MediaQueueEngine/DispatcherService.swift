@@ -79,6 +79,7 @@ public struct DispatcherService: Service {
     let progress: ProgressNotifier?
     /// The door for this process's intake and API: they claim through it or say jobs were stored.
     public let handle: DispatcherHandle
+    let running = RunningJobs()
     let logger: Logger
 
     public init(
@@ -89,7 +90,8 @@ public struct DispatcherService: Service {
         self.handoff = handoff
         self.progress = progress
         handle = DispatcherHandle(
-            capacity: options.maxRunningJobs, owner: options.owner, leaseDuration: options.leaseDuration, store: store, time: time, logger: logger
+            capacity: options.maxRunningJobs, owner: options.owner, leaseDuration: options.leaseDuration, store: store, running: running,
+            time: time, logger: logger
         )
         self.store = store
         self.workers = workers
@@ -105,7 +107,6 @@ public struct DispatcherService: Service {
             store: store, dispatcher: handle, formatting: formatting, time: time, maxBatch: options.completionBatchSize,
             linger: options.completionLinger, handoff: handoff, relayWakeups: relayWakeups
         )
-        let running = RunningJobs()
         let stopping = StopFlag()
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
@@ -415,6 +416,8 @@ final class RunningJobs: Sendable {
     }
 
     func remove(_ id: JobID) { _ = state.withLock { $0.entries.removeValue(forKey: id) } }
+
+    func contains(_ id: JobID) -> Bool { state.withLock { $0.entries[id] != nil } }
 
     /// No job is added from now on (the dispatcher drains), so `count` can only go down.
     func close() { state.withLock { $0.isClosed = true } }

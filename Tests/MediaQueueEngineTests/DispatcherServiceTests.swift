@@ -2,6 +2,7 @@ import Logging
 import MediaQueueCore
 import MediaQueueTestSupport
 import Synchronization
+import ServiceLifecycle
 import Testing
 @testable import MediaQueueEngine
 
@@ -17,16 +18,20 @@ import Testing
         func run(_ job: Job, context: WorkContext) async throws -> WorkResult {
             starts.record(job.id)
             started.yield(job.id)
+            defer { starts.recordEnd(job.id) }
             try await context.time.sleep(for: .seconds(86_400))
             return WorkResult()
         }
     }
 
-    /// Every start of a Hold job, in order.
+    /// Every start of a Hold job, in order, and the runs that have ended.
     final class Starts: Sendable {
         private let ids = Mutex<[JobID]>([])
+        private let endedIDs = Mutex<[JobID]>([])
         func record(_ id: JobID) { ids.withLock { $0.append(id) } }
+        func recordEnd(_ id: JobID) { endedIDs.withLock { $0.append(id) } }
         var all: [JobID] { ids.withLock { $0 } }
+        var ended: [JobID] { endedIDs.withLock { $0 } }
     }
 
     let store = MemoryJobStore()
@@ -35,9 +40,9 @@ import Testing
     let leaseDuration = Duration.seconds(60)
     let turn = Duration.seconds(1)
 
-    /// Stores one Hold job and runs a dispatcher until the returned task is cancelled; returns
-    /// once the job has started.
-    func startHoldingOneJob() async throws -> (job: JobID, dispatcher: Task<Void, any Error>) {
+    /// Stores one Hold job and runs a dispatcher until the returned task is cancelled (or, in a
+    /// service group, shut down); returns once the job has started.
+    func startHoldingOneJob(in group: ((DispatcherService) -> ServiceGroup)? = nil) async throws -> (job: JobID, dispatcher: Task<Void, any Error>) {
         let (started, startedContinuation) = AsyncStream.makeStream(of: JobID.self)
         let workers = WorkerRegistry([HoldWorker(started: startedContinuation, starts: starts)])
         try await submitHoldJob(workers)
@@ -46,10 +51,13 @@ import Testing
         logger.logLevel = .critical
         let service = DispatcherService(
             store: store, workers: workers,
-            options: DispatcherOptions(owner: "node-a", storage: ObjectsStub(), leaseDuration: leaseDuration, housekeepingInterval: turn),
+            options: DispatcherOptions(
+                owner: "node-a", storage: ObjectsStub(), leaseDuration: leaseDuration, housekeepingInterval: turn, drainTimeout: .seconds(5),
+                drainPollInterval: turn
+            ),
             formatting: CIFormatting(), time: clock, logger: logger
         )
-        let dispatcher = Task { try await service.run() }
+        let dispatcher = if let group { Task { [group = group(service)] in try await group.run() } } else { Task { try await service.run() } }
         var startedJobs = started.makeAsyncIterator()
         let job = try #require(await startedJobs.next())
         return (job, dispatcher)
@@ -122,6 +130,55 @@ import Testing
         }
         #expect(started == [job, next], "the job claimed again was not started a second time")
         #expect(try await store.job(id: job)?.state == .running)
+    }
+
+    /// A job whose lease ended under its run (no renewal came) is claimed again by its own
+    /// dispatcher just as that dispatcher begins to shut down. The claim cannot start it, but it
+    /// does not hand it back to its queue either while its run goes on through the drain: another
+    /// process would run it a second time. Only the run, once stopped, hands it back.
+    @Test func aRunningJobItsDispatcherClaimsAgainAsItStopsIsNotHandedBackWhileItRuns() async throws {
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let started = Mutex<(ServiceGroup, DispatcherService)?>(nil)
+        let (job, dispatcher) = try await startHoldingOneJob { service in
+            let group = ServiceGroup(services: [service], logger: logger)
+            started.withLock { $0 = (group, service) }
+            return group
+        }
+        defer { dispatcher.cancel() }
+        let (group, service) = try #require(started.withLock { $0 })
+        let releases = Mutex<[(ids: [JobID], runEnded: Bool)]>([])
+        store.onEachRelease { [starts] ids in releases.withLock { $0.append((ids, starts.ended.contains(job))) } }
+        let (claimHeld, heldContinuation) = AsyncStream.makeStream(of: Void.self)
+        let (gate, gateContinuation) = AsyncStream.makeStream(of: Void.self)
+        store.afterEachClaim { result in
+            guard result.jobs.contains(where: { $0.id == job }) else { return }
+            heldContinuation.yield()
+            for await _ in gate { return }
+        }
+
+        store.failNextLeaseRenewals(1_000_000)
+        let claimed = clock.now
+        let held = Task { for await _ in claimHeld { return true }; return false }
+        _ = try await turns("the job claimed again once its lease ended", upTo: claimed + leaseDuration * 2) {
+            try await store.job(id: job).flatMap { $0.attempts > 1 ? $0 : nil }
+        }
+        #expect(await held.value)
+        await group.triggerGracefulShutdown()
+        try await eventually("the dispatcher stopped claiming") { service.handle.isStopped }
+        gateContinuation.yield()
+
+        // The drain waits for the run until its time is up; then the run is stopped and hands the job back.
+        let ended = Mutex(false)
+        let watcher = Task { _ = await dispatcher.result; ended.withLock { $0 = true } }
+        try await turns("the drain over and the dispatcher ended", upTo: clock.now + .seconds(3_600)) {
+            ended.withLock { $0 } ? true : nil
+        }
+        await watcher.value
+        try await dispatcher.value
+        let handBacks = releases.withLock { $0.filter { $0.ids.contains(job) } }
+        #expect(handBacks.map(\.runEnded) == [true], "handed back once, after its run ended")
+        #expect(try await store.job(id: job)?.state == .submitted)
     }
 
     /// Cancelled rather than shut down gracefully, the dispatcher does not wait out the drain
