@@ -87,8 +87,13 @@ public final class AMQPConnection: MessageBroker {
     /// after every reconnect. Throws `.channelClosed` (with the broker's reason) on a conflict,
     /// `.unencodable` for a name longer than AMQP carries (nothing is declared then).
     public func declare(_ topology: AMQPTopology) async throws {
+        try await declare(topology, remember: true)
+    }
+
+    /// Declares exchanges, queues and bindings now; with `remember`, again after every reconnect.
+    public func declare(_ topology: AMQPTopology, remember: Bool) async throws {
         try topology.checkEncodable()
-        try await request { .declare(topology, $0) }
+        try await request { .declare(topology, remember: remember, $0) }
     }
 
     /// Declares a queue that is not remembered (e.g. a server-named exclusive queue, name "");

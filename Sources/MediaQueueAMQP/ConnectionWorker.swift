@@ -278,11 +278,11 @@ final class ConnectionWorker {
 
     func execute(_ command: Command) throws(ConnectionDown) {
         switch command {
-        case .declare(let topology, let reply):
+        case .declare(let topology, let remember, let reply):
             if let error = try declareNow(topology) {
                 reply(.failure(error))
             } else {
-                if !topologies.contains(topology) { topologies.append(topology) }
+                if remember && !topologies.contains(topology) { topologies.append(topology) }
                 reply(.success(()))
             }
         case .declareQueue(let queue, let reply):

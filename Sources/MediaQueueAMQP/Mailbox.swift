@@ -13,7 +13,8 @@ enum Settlement: Sendable {
 
 /// A request other than a publish, for the connection thread.
 enum Command: Sendable {
-    case declare(AMQPTopology, Reply<Void>)
+    /// The topology, whether to declare it again after each reconnect, and the reply.
+    case declare(AMQPTopology, remember: Bool, Reply<Void>)
     case declareQueue(AMQPQueue, Reply<String>)
     case bind(AMQPBinding, Reply<Void>)
     case deleteQueue(String, Reply<Void>)
@@ -27,7 +28,7 @@ enum Command: Sendable {
     /// Fails the request (settlements have nobody waiting).
     func fail(_ error: AMQPError) {
         switch self {
-        case .declare(_, let reply), .bind(_, let reply), .deleteQueue(_, let reply), .deleteExchange(_, let reply):
+        case .declare(_, _, let reply), .bind(_, let reply), .deleteQueue(_, let reply), .deleteExchange(_, let reply):
             reply(.failure(error))
         case .declareQueue(_, let reply): reply(.failure(error))
         case .queueStatus(_, let reply): reply(.failure(error))

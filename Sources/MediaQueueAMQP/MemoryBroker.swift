@@ -70,7 +70,8 @@ public final class MemoryBroker: MessageBroker {
     public var isConnected: Bool { true }
     public var frameMax: Int { AMQPProperties.requestedFrameMax }
 
-    public func declare(_ topology: AMQPTopology) async throws {
+    /// Declares `topology`; a memory broker never reconnects, so `remember` changes nothing.
+    public func declare(_ topology: AMQPTopology, remember: Bool = true) async throws {
         try topology.checkEncodable()
         try changing { (state) throws(AMQPError) in
             if state.declaresToFail > 0 {

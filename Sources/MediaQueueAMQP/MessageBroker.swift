@@ -14,7 +14,10 @@ public protocol MessageBroker: Sendable {
     /// sent (`AMQPOutgoingMessage.encodingProblem(frameMax:)`).
     var frameMax: Int { get }
     /// Declares queues, exchanges and bindings (idempotent); throws if the broker refuses one.
-    func declare(_ topology: AMQPTopology) async throws
+    /// With `remember`, they are declared again after each reconnect: what the service itself
+    /// consumes from. Destinations the users' rules name are not (there may be any number of
+    /// them); their publisher declares them again when one turns out to be gone.
+    func declare(_ topology: AMQPTopology, remember: Bool) async throws
     /// Starts consuming from `queue`, with at most `prefetch` unacknowledged deliveries.
     func consume(queue: String, prefetch: UInt16) async throws -> Consumer
     /// Publishes all and returns one result per message, in order, once each is settled: success

@@ -151,7 +151,7 @@ public struct IntakeService: Service {
         while true {
             do {
                 return try await cancelWhenGracefulShutdown {
-                    try await broker.declare(topology)
+                    try await broker.declare(topology, remember: true)
                     return try await broker.consume(queue: options.queue, prefetch: options.prefetch)
                 }
             } catch is CancellationError {

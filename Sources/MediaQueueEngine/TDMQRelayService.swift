@@ -19,12 +19,17 @@ public struct RelayOptions: Sendable {
     /// How many committed TDMQ deliveries wait in memory for this process's relay at most
     /// (`DeliveryHandoff`); beyond it they go through the outbox alone.
     public var handoffLimit: Int
+    /// How many destinations the TDMQ relay remembers having declared; past it, it forgets them
+    /// all and declares each again at its next publish (rules and jobs may name any number).
+    public var declaredDestinationsLimit: Int
 
     public init(
         batchSize: Int = 500, pollInterval: Duration = .milliseconds(250), retrySchedule: RetrySchedule = .standard,
-        lease: Duration = .seconds(15), recordLinger: Duration = .milliseconds(10), handoffLimit: Int = 20_000
+        lease: Duration = .seconds(15), recordLinger: Duration = .milliseconds(10), handoffLimit: Int = 20_000,
+        declaredDestinationsLimit: Int = 10_000
     ) {
         self.handoffLimit = handoffLimit
+        self.declaredDestinationsLimit = declaredDestinationsLimit
         self.batchSize = batchSize
         self.pollInterval = pollInterval
         self.retrySchedule = retrySchedule
@@ -85,7 +90,7 @@ public struct TDMQRelayService: Service {
     }
 
     public func run() async throws {
-        let declared = DeclaredDestinations()
+        let declared = DeclaredDestinations(limit: options.declaredDestinationsLimit)
         let recorder = DeliveryRecorder(store: store, time: time, linger: options.recordLinger, pollInterval: options.pollInterval, logger: logger)
         await withDiscardingTaskGroup { group in
             group.addTask { await recorder.run() }
@@ -314,25 +319,37 @@ public struct TDMQRelayService: Service {
     }
 }
 
-/// Queues and exchanges the relay has declared, so each is declared once per process (and
-/// remembered by the connection for redeclaration after a reconnect).
+/// Queues and exchanges the relay has declared, so each is declared once, not before every
+/// publish. The connection does not declare them again after a reconnect (a rule or job may name
+/// any number): one found gone since (a publish returned, or refused with 404) is forgotten here
+/// and declared again before its next attempt.
 final class DeclaredDestinations: Sendable {
     private let names = Mutex<Set<String>>([])
+    private let limit: Int
+
+    init(limit: Int = 10_000) {
+        self.limit = limit
+    }
 
     func ensure(_ target: CallbackTarget.Destination, on broker: any MessageBroker) async throws {
         guard let key = Self.key(target), case .mq(let mode, let name, _) = target else { return }
         if names.withLock({ $0.contains(key) }) { return }
         do {
             switch mode {
-            case .topic: try await broker.declare(AMQPTopology(exchanges: [AMQPExchange(name: name, type: "topic", durable: true)]))
-            case .queue: try await broker.declare(AMQPTopology(queues: [AMQPQueue(name: name, durable: true)]))
+            case .topic: try await broker.declare(AMQPTopology(exchanges: [AMQPExchange(name: name, type: "topic", durable: true)]), remember: false)
+            case .queue: try await broker.declare(AMQPTopology(queues: [AMQPQueue(name: name, durable: true)]), remember: false)
             }
         } catch let error as AMQPError where error.replyCode == 406 {
             // PRECONDITION_FAILED: it exists with other settings than these (a quorum queue, a
             // TTL, an exchange of another type). It is its owner's, and is published to as it is.
         }
-        _ = names.withLock { $0.insert(key) }
+        names.withLock { names in
+            if names.count >= limit { names.removeAll() }
+            names.insert(key)
+        }
     }
+
+    var count: Int { names.withLock { $0.count } }
 
     /// Makes the next `ensure` of `target` declare it again.
     func forget(_ target: CallbackTarget.Destination) {

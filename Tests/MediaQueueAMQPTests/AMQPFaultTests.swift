@@ -51,6 +51,11 @@ struct AMQPFaultTests {
                     AMQPQueue(name: liveQueue, durable: true),
                     AMQPQueue(name: storedQueue, durable: true),
                 ]))
+                // Transient queues do not outlive the broker: only the remembered one is back after the reconnect.
+                let rememberedQueue = TestEnvironment.uniqueName("amqp.restart.remembered")
+                let forgottenQueue = TestEnvironment.uniqueName("amqp.restart.forgotten")
+                try await connection.declare(AMQPTopology(queues: [AMQPQueue(name: rememberedQueue, durable: false)]))
+                try await connection.declare(AMQPTopology(queues: [AMQPQueue(name: forgottenQueue, durable: false)]), remember: false)
                 let consumer = try await connection.consume(queue: liveQueue, prefetch: 10)
                 try await connection.publish(AMQPOutgoingMessage(routingKey: liveQueue, body: "before".bytes, properties: .init(persistent: true)))
                 #expect(await receive(1, from: consumer, ackingWith: connection).map(\.text) == ["before"])
@@ -79,6 +84,10 @@ struct AMQPFaultTests {
                 var stored: [String] = []
                 while let message = try await connection.get(queue: storedQueue) { stored.append(message.text) }
                 #expect(stored == ["stored 0", "stored 1", "stored 2"])
+                #expect(try await connection.queueStatus(rememberedQueue).messages == 0)
+                let gone = await #expect(throws: AMQPError.self) { try await connection.queueStatus(forgottenQueue) }
+                #expect(gone?.replyCode == 404)
+                try await connection.deleteQueue(rememberedQueue)
 
                 await consumer.cancel()
                 try await connection.deleteQueue(liveQueue)

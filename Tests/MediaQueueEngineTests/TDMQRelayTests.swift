@@ -295,10 +295,10 @@ struct SlowDeclaringBroker: MessageBroker {
     var isConnected: Bool { base.isConnected }
     var frameMax: Int { base.frameMax }
 
-    func declare(_ topology: AMQPTopology) async throws {
+    func declare(_ topology: AMQPTopology, remember: Bool) async throws {
         clock.advance(by: delay)
         try await whileDeclaring()
-        try await base.declare(topology)
+        try await base.declare(topology, remember: remember)
     }
 
     func consume(queue: String, prefetch: UInt16) async throws -> MemoryConsumer {
@@ -311,4 +311,23 @@ struct SlowDeclaringBroker: MessageBroker {
 
     func ack(_ tag: AMQPDeliveryTag, multiple: Bool) { base.ack(tag, multiple: multiple) }
     func nack(_ tag: AMQPDeliveryTag, multiple: Bool, requeue: Bool) { base.nack(tag, multiple: multiple, requeue: requeue) }
+}
+
+/// The TDMQ relay declares each destination before its first publish, once: a rule or a job may
+/// name any number, so past `limit` it forgets them all and declares each again when next used.
+@Suite struct DeclaredDestinationsTests {
+    @Test func eachDestinationIsDeclaredOnceAndPastTheLimitAllAreDeclaredAgain() async throws {
+        let declares = Mutex(0)
+        let broker = SlowDeclaringBroker(base: MemoryBroker(), clock: ManualTimeSource(), delay: .zero) { declares.withLock { $0 += 1 } }
+        let declared = DeclaredDestinations(limit: 2)
+        let (a, b, c): (CallbackTarget.Destination, CallbackTarget.Destination, CallbackTarget.Destination) = (
+            .mq(mode: .queue, name: "a", region: ""), .mq(mode: .topic, name: "b", region: ""), .mq(mode: .queue, name: "c", region: "")
+        )
+        for target in [a, a, b, b] { try await declared.ensure(target, on: broker) }
+        #expect(declares.withLock { $0 } == 2)
+        try await declared.ensure(c, on: broker)
+        #expect(declared.count == 1, "a and b forgotten")
+        try await declared.ensure(a, on: broker)
+        #expect(declares.withLock { $0 } == 4)
+    }
 }
