@@ -22,12 +22,20 @@ public struct RelayOptions: Sendable {
     /// How many destinations the TDMQ relay remembers having declared; past it, it forgets them
     /// all and declares each again at its next publish (rules and jobs may name any number).
     public var declaredDestinationsLimit: Int
+    /// How many deliveries may wait for a region whose broker is slow or away (`RegionLane`);
+    /// beyond it they wait in the outbox.
+    public var regionBacklogLimit: Int
+    /// How long the TDMQ relay waits for a region's batch before it reads on without it (the
+    /// other regions' deliveries then go out while that region's broker is slow or away).
+    public var slowRegionWait: Duration
 
     public init(
         batchSize: Int = 500, pollInterval: Duration = .milliseconds(250), retrySchedule: RetrySchedule = .standard,
         lease: Duration = .seconds(15), recordLinger: Duration = .milliseconds(10), handoffLimit: Int = 20_000,
-        declaredDestinationsLimit: Int = 10_000
+        declaredDestinationsLimit: Int = 10_000, regionBacklogLimit: Int = 2_000, slowRegionWait: Duration = .seconds(5)
     ) {
+        self.slowRegionWait = slowRegionWait
+        self.regionBacklogLimit = regionBacklogLimit
         self.handoffLimit = handoffLimit
         self.declaredDestinationsLimit = declaredDestinationsLimit
         self.batchSize = batchSize
@@ -63,8 +71,10 @@ public struct MQRegions: Sendable {
 /// so relays in several processes on one store send each event once. Entries come from this
 /// process's dispatcher through `DeliveryHandoff` as soon as they are committed (committed
 /// leased), and from the outbox at least every poll interval (retries, other processes' jobs,
-/// what a dead relay left behind). Recording deliveries runs beside publishing
-/// (`DeliveryRecorder`), so the next batch goes out while the last one is being recorded.
+/// what a dead relay left behind). Each region publishes in a loop of its own (`RegionLane`), so
+/// one region's broker that is down holds back only its own events. Recording deliveries runs
+/// beside publishing (`DeliveryRecorder`), so the next batch goes out while the last one is
+/// being recorded.
 public struct TDMQRelayService: Service {
     let store: any JobStore
     let regions: MQRegions
@@ -92,6 +102,7 @@ public struct TDMQRelayService: Service {
     public func run() async throws {
         let declared = DeclaredDestinations(limit: options.declaredDestinationsLimit)
         let recorder = DeliveryRecorder(store: store, time: time, linger: options.recordLinger, pollInterval: options.pollInterval, logger: logger)
+        var lanes: [String?: RegionLane] = [:]
         await withDiscardingTaskGroup { group in
             group.addTask { await recorder.run() }
             var lastRead: Timestamp?
@@ -116,16 +127,22 @@ public struct TDMQRelayService: Service {
                     }
                 }
                 if !batch.isEmpty {
-                    let delivered = await deliver(batch, declared: declared, recorder: recorder)
+                    let delivered = if regions.brokers.isEmpty {
+                        // One broker: there is no other to hold back, so no hop to a lane.
+                        await deliver(batch, on: regions.fallback, declared: declared, recorder: recorder)
+                    } else {
+                        await sendThroughLanes(batch, lanes: &lanes, group: &group, declared: declared, recorder: recorder)
+                    }
                     if outboxFull { lastRead = nil }  // more is due: read again at once
                     if delivered > 0 || outboxFull { continue }
                 }
                 await wakeup.wait(upTo: options.pollInterval)
             }
+            for lane in lanes.values { lane.close() }
             recorder.stop()
         }
         // Outside the (possibly cancelled) task, so the store takes the writes.
-        let unsent = handoff?.close() ?? []
+        let unsent = (handoff?.close() ?? []) + lanes.values.flatMap { $0.takeUnsent() }
         let relayStore = store, relayTime = time, relayLogger = logger
         await Task {
             await recorder.flush()
@@ -144,38 +161,65 @@ public struct TDMQRelayService: Service {
         }
     }
 
-    /// Publishes a batch, grouped by broker; hands the confirmed ones to `recorder` and records
-    /// failures. Returns how many were confirmed.
-    func deliver(_ entries: [OutboxEntry], declared: DeclaredDestinations, recorder: DeliveryRecorder) async -> Int {
-        var byRegion: [String: [OutboxEntry]] = [:]
-        for entry in entries {
-            guard case .mq(_, _, let region) = entry.target else { continue }
-            byRegion[region, default: []].append(entry)
-        }
-        var deliveredIDs: [String] = []
-        for (region, group) in byRegion {
-            let broker = regions.broker(for: region)
-            var declaredFor: [OutboxEntry] = []
-            for entry in group where entry.nextAttempt > time.now {
-                do {
-                    try await declared.ensure(entry.target, on: broker)
-                    declaredFor.append(entry)
-                } catch {
-                    await recordFailure(entry, error: "\(error)", final: (error as? AMQPError)?.code == .unencodable)
+    /// Hands each broker's deliveries to its lane (made at its first use, keyed by the region
+    /// that names the broker, nil for the fallback broker) and waits for the lanes that were idle,
+    /// up to `slowRegionWait`. Returns how many those delivered.
+    private func sendThroughLanes(
+        _ batch: [OutboxEntry], lanes: inout [String?: RegionLane], group: inout DiscardingTaskGroup, declared: DeclaredDestinations,
+        recorder: DeliveryRecorder
+    ) async -> Int {
+        var sending: [RegionLane] = []
+        for (key, entries) in Dictionary(grouping: batch, by: laneKey(of:)) {
+            let lane: RegionLane
+            if let running = lanes[key] {
+                lane = running
+            } else {
+                let broker = key.map(regions.broker(for:)) ?? regions.fallback
+                lane = RegionLane(batchSize: options.batchSize, limit: options.regionBacklogLimit, time: time)
+                lanes[key] = lane
+                group.addTask { [lane] in
+                    await lane.run { await deliver($0, on: broker, declared: declared, recorder: recorder) }
                 }
             }
-            let ready = await stillHeld(declaredFor)
-            for (entry, result) in await publishHoldingLeases(ready, on: broker) {
-                switch result {
-                case .success:
-                    metrics.callbackAttempt(.tdmq)
-                    deliveredIDs.append(entry.id)
-                case .failure(let error):
-                    // Its queue or exchange is gone (deleted since it was declared): declared again
-                    // before the next attempt, as for the first.
-                    if error.code == .returned || error.replyCode == 404 { declared.forget(entry.target) }
-                    await recordFailure(entry, error: "\(error)", final: error.code == .unencodable)
-                }
+            if lane.add(entries) { sending.append(lane) }
+        }
+        var delivered = 0
+        let deadline = time.now + options.slowRegionWait
+        for lane in sending { delivered += await lane.untilIdle(by: deadline) }
+        return delivered
+    }
+
+    /// The region of a delivery whose region has a broker of its own; nil for the fallback's.
+    private func laneKey(of entry: OutboxEntry) -> String? {
+        guard case .mq(_, _, let region) = entry.target, regions.brokers[region] != nil else { return nil }
+        return region
+    }
+
+    /// Publishes a batch of deliveries on `broker`; hands the confirmed ones to `recorder` and
+    /// records failures. Returns how many were confirmed.
+    func deliver(_ entries: [OutboxEntry], on broker: any MessageBroker, declared: DeclaredDestinations, recorder: DeliveryRecorder) async -> Int {
+        var declaredFor: [OutboxEntry] = []
+        for entry in entries where entry.nextAttempt > time.now {
+            guard case .mq = entry.target else { continue }  // never read by this relay
+            do {
+                try await declared.ensure(entry.target, on: broker)
+                declaredFor.append(entry)
+            } catch {
+                await recordFailure(entry, error: "\(error)", final: (error as? AMQPError)?.code == .unencodable)
+            }
+        }
+        let ready = await stillHeld(declaredFor)
+        var deliveredIDs: [String] = []
+        for (entry, result) in await publishHoldingLeases(ready, on: broker) {
+            switch result {
+            case .success:
+                metrics.callbackAttempt(.tdmq)
+                deliveredIDs.append(entry.id)
+            case .failure(let error):
+                // Its queue or exchange is gone (deleted since it was declared): declared again
+                // before the next attempt, as for the first.
+                if error.code == .returned || error.replyCode == 404 { declared.forget(entry.target) }
+                await recordFailure(entry, error: "\(error)", final: error.code == .unencodable)
             }
         }
         recorder.record(deliveredIDs)

@@ -36,10 +36,33 @@ public final class Wakeup: Sendable {
     /// Whether a signal waits for the next `wait` (for tests).
     var isSignalled: Bool { state.withLock { $0.pending } }
 
+    /// Whether a `wait` is waiting now (for tests: the service waits for its next poll).
+    var hasWaiter: Bool { state.withLock { $0.waiter != nil } }
+
     /// Returns after a signal, after `timeout`, or on cancellation, whichever comes first.
     /// One waiter at a time.
     public func wait(upTo timeout: Duration) async {
-        let generation: Int? = state.withLock { state in
+        guard let generation = beginWait() else { return }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                try? await self.time.sleep(for: timeout)
+                self.expire(generation)
+            }
+            await suspend(generation)
+            group.cancelAll()
+        }
+    }
+
+    /// Returns after a signal or on cancellation, with no timer: for a loop that only new work
+    /// wakes (on a manual clock, it is not a sleeper). One waiter at a time.
+    public func wait() async {
+        guard let generation = beginWait() else { return }
+        await suspend(generation)
+    }
+
+    /// The new wait's generation; nil when a signal is pending (taken: the wait returns at once).
+    private func beginWait() -> Int? {
+        state.withLock { state in
             if state.pending {
                 state.pending = false
                 return nil
@@ -47,28 +70,23 @@ public final class Wakeup: Sendable {
             state.generation += 1
             return state.generation
         }
-        guard let generation else { return }
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask {
-                try? await self.time.sleep(for: timeout)
-                self.expire(generation)
-            }
-            await withTaskCancellationHandler {
-                await withCheckedContinuation { continuation in
-                    let resumeNow = self.state.withLock { state -> Bool in
-                        if state.pending || state.generation != generation {
-                            state.pending = false
-                            return true
-                        }
-                        state.waiter = continuation
-                        return false
+    }
+
+    private func suspend(_ generation: Int) async {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let resumeNow = self.state.withLock { state -> Bool in
+                    if state.pending || state.generation != generation {
+                        state.pending = false
+                        return true
                     }
-                    if resumeNow { continuation.resume() }
+                    state.waiter = continuation
+                    return false
                 }
-            } onCancel: {
-                self.expire(generation)
+                if resumeNow { continuation.resume() }
             }
-            group.cancelAll()
+        } onCancel: {
+            self.expire(generation)
         }
     }
 

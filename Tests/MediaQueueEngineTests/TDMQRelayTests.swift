@@ -46,16 +46,23 @@ import Testing
         return entries
     }
 
-    /// Runs a relay until the returned task is cancelled.
-    func startRelay(handoff: DeliveryHandoff? = nil) -> Task<Void, any Error> {
+    /// Runs a relay until the returned task is cancelled; it waits for its polls on `wakeup`.
+    func startRelay(handoff: DeliveryHandoff? = nil, wakeup: Wakeup? = nil) -> Task<Void, any Error> {
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         let relay = TDMQRelayService(
             store: store, regions: MQRegions(fallback: broker),
             options: RelayOptions(pollInterval: .milliseconds(250), retrySchedule: schedule, recordLinger: .zero),
-            time: clock, wakeup: handoff?.wakeup ?? Wakeup(time: clock), handoff: handoff, logger: logger
+            time: clock, wakeup: handoff?.wakeup ?? wakeup ?? Wakeup(time: clock), handoff: handoff, logger: logger
         )
         return Task { try await relay.run() }
+    }
+
+    /// Returns once the relay waits on `wakeup` for its next poll (its publishing is over) and
+    /// that wait's timer runs, beside its recorder's.
+    func waitsForItsPoll(_ wakeup: Wakeup) async throws {
+        try await eventually("the relay waiting for its next poll") { wakeup.hasWaiter }
+        await clock.sleepers(atLeast: 2)
     }
 
     func waitUntilDelivered(_ entries: [OutboxEntry]) async throws {
@@ -93,15 +100,16 @@ import Testing
         broker.refusePublishes { $0.routingKey == "job-events" }
         let entry = try #require(try await enqueue(target: .mq(mode: .queue, name: "job-events", region: "")).first)
         let start = clock.now
-        let relay = startRelay()
+        let wakeup = Wakeup(time: clock)
+        let relay = startRelay(wakeup: wakeup)
         defer { relay.cancel() }
         try await eventually("the failed attempt to be recorded") { store.outboxEntry(id: entry.id)?.attempts == 1 }
         #expect(store.outboxEntry(id: entry.id)?.nextAttempt == start + .seconds(5))
         #expect(broker.snapshot.messages(in: "job-events").isEmpty)
 
         broker.refusePublishes(nil)
-        // Once the relay waits for its next poll (beside its recorder's wait), time moves on.
-        await clock.sleepers(atLeast: 2)
+        // Once the relay waits for its next poll, time moves on.
+        try await waitsForItsPoll(wakeup)
         clock.advance(by: .seconds(5))
         let message = try await broker.wait { $0.messages(in: "job-events").first }
         #expect(message.properties.messageID == entry.id)
@@ -114,17 +122,18 @@ import Testing
     @Test func aQueueDeletedAfterTheRelayDeclaredItIsDeclaredAgainForTheRetry() async throws {
         let target = CallbackTarget.Destination.mq(mode: .queue, name: "job-events", region: "")
         let first = try await enqueue(target: target)
-        let relay = startRelay()
+        let wakeup = Wakeup(time: clock)
+        let relay = startRelay(wakeup: wakeup)
         defer { relay.cancel() }
         try await waitUntilDelivered(first)
 
         broker.delete(queue: "job-events")
         let entry = try #require(try await enqueue(target: target).first)
-        await clock.sleepers(atLeast: 2)
+        try await waitsForItsPoll(wakeup)
         clock.advance(by: .milliseconds(250))
         try await eventually("the returned event recorded as a failed attempt") { store.outboxEntry(id: entry.id)?.attempts == 1 }
 
-        await clock.sleepers(atLeast: 2)
+        try await waitsForItsPoll(wakeup)
         clock.advance(by: .seconds(5))
         let retried = try await eventually("the retry's outcome") { () -> String? in
             guard let pending = store.outboxEntry(id: entry.id) else { return "delivered" }
@@ -155,12 +164,13 @@ import Testing
     @Test func aDeliveryTheStoreFailedToRecordIsRecordedAtTheNextTry() async throws {
         store.failNextRecordings(1)
         let entry = try #require(try await enqueue(target: .mq(mode: .queue, name: "job-events", region: "")).first)
-        let relay = startRelay()
+        let wakeup = Wakeup(time: clock)
+        let relay = startRelay(wakeup: wakeup)
         defer { relay.cancel() }
         _ = try await broker.wait { $0.messages(in: "job-events").first }
         try await eventually("the failed write") { store.recordingFailuresLeft == 0 }
         // The recorder pauses beside the relay's poll wait; then time moves on by one poll.
-        await clock.sleepers(atLeast: 2)
+        try await waitsForItsPoll(wakeup)
         clock.advance(by: .milliseconds(250))
         try await waitUntilDelivered([entry])
         #expect(broker.snapshot.messages(in: "job-events").count == 1)
@@ -257,7 +267,7 @@ import Testing
             wakeup: Wakeup(time: clock), logger: logger
         )
         let recorder = DeliveryRecorder(store: store, time: clock, linger: .zero, pollInterval: .seconds(1), logger: logger)
-        let delivered = await relay.deliver(leased, declared: DeclaredDestinations(), recorder: recorder)
+        let delivered = await relay.deliver(leased, on: slow, declared: DeclaredDestinations(), recorder: recorder)
 
         let (taken, until) = otherRelay.withLock { $0 }
         #expect(Set(taken.map(\.id)) == Set(entries.map(\.id)), "the other relay leased both once this one's leases ended")
@@ -266,6 +276,42 @@ import Testing
         for entry in entries {
             #expect(store.outboxEntry(id: entry.id)?.nextAttempt == until, "the other relay's lease stands")
         }
+    }
+
+    /// A region whose broker blocks its publishers (or is down) holds back only its own events:
+    /// the relay reads on after `slowRegionWait`, and another region's later events go out
+    /// meanwhile. The blocked ones go out, once each, when their broker takes them again.
+    @Test func aRegionWhoseBrokerBlocksHoldsBackOnlyItsOwnEvents() async throws {
+        let blockedBroker = MemoryBroker()
+        blockedBroker.blockPublishers(true)
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let relay = TDMQRelayService(
+            store: store, regions: MQRegions(brokers: ["ap-blocked": blockedBroker], fallback: broker),
+            options: RelayOptions(pollInterval: .milliseconds(250), retrySchedule: schedule, recordLinger: .zero, slowRegionWait: .seconds(2)),
+            time: clock, wakeup: Wakeup(time: clock), logger: logger
+        )
+        let held = try await enqueue(3, target: .mq(mode: .queue, name: "job-events", region: "ap-blocked"))
+        let running = Task { try await relay.run() }
+        defer { running.cancel() }
+        try await blockedBroker.wait { $0.blockedPublishes == 1 ? () : nil }
+
+        let later = try await enqueue(3, target: .mq(mode: .queue, name: "job-events", region: "ap-other"))
+        // Moved from one sleeper's deadline to the next, well within a lease (15 s).
+        let start = clock.now
+        try await eventually("the other region's events delivered") {
+            if later.allSatisfy({ store.outboxEntry(id: $0.id) == nil }) { return true }
+            if let next = clock.nextDeadline, next <= start + .seconds(4) {
+                clock.advance(by: .milliseconds(max(0, next.milliseconds - clock.now.milliseconds)))
+            }
+            return false
+        }
+        #expect(broker.snapshot.messages(in: "job-events").compactMap(\.properties.messageID).sorted() == later.map(\.id).sorted())
+        #expect(held.allSatisfy { store.outboxEntry(id: $0.id) != nil }, "the blocked region's events are not delivered yet")
+
+        blockedBroker.blockPublishers(false)
+        try await waitUntilDelivered(held)
+        #expect(blockedBroker.snapshot.messages(in: "job-events").compactMap(\.properties.messageID).sorted() == held.map(\.id).sorted(), "each once")
     }
 
     /// Two relays on one store lease what they send: each event is published once.
