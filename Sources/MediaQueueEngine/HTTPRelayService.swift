@@ -162,11 +162,14 @@ public struct HTTPRelayService: Service {
     }
 
     /// Starts a sender per free slot of each endpoint with queued deliveries. A sender sends its
-    /// endpoint's deliveries one after the other until the queue is empty.
+    /// endpoint's deliveries one after the other until the queue is empty; while all slots are
+    /// taken, it moves on to an endpoint that waits with none.
     func startSenders(_ flights: Flights, group: inout DiscardingTaskGroup) {
-        for endpoint in flights.newSenders(maxPerEndpoint: options.maxPerEndpoint, maxTotal: options.maxInFlight) {
+        let maxTotal = options.maxInFlight
+        for endpoint in flights.newSenders(maxPerEndpoint: options.maxPerEndpoint, maxTotal: maxTotal) {
             group.addTask {
-                while let item = flights.next(endpoint) {
+                var endpoint = endpoint
+                while let item = flights.next(&endpoint, maxTotal: maxTotal) {
                     let outcome = await attempt(item.entry, leaseUntil: item.leaseUntil)
                     if outcome != .cancelled { metrics.callbackAttempt(.url, failed: outcome != .delivered) }
                     flights.finish(Flights.Finished(entry: item.entry, outcome: outcome, leaseUntil: item.leaseUntil))
@@ -401,9 +404,20 @@ final class Flights: Sendable {
     }
 
     /// The next delivery for a sender of `endpoint`; nil (and the sender is done) when there is
-    /// none or the relay stops.
-    func next(_ endpoint: String) -> Leased? {
+    /// none or the relay stops. While all `maxTotal` slots are taken and another endpoint has
+    /// deliveries queued but no sender, the sender's slot moves to that endpoint (`endpoint` is
+    /// changed): a backlog for some endpoints would otherwise keep every slot for as long as it
+    /// lasts, and the others' deliveries would wait for it.
+    func next(_ endpoint: inout String, maxTotal: Int) -> Leased? {
         state.withLock { state in
+            if state.sendersTotal >= maxTotal, !state.stopped,
+               let waiting = state.queues.first(where: { $0.key != endpoint && !$0.value.isEmpty && state.senders[$0.key] == nil })?.key {
+                let left = state.senders[endpoint, default: 1] - 1
+                state.senders[endpoint] = left > 0 ? left : nil
+                if state.queues[endpoint]?.isEmpty == true { state.queues[endpoint] = nil }
+                state.senders[waiting] = 1
+                endpoint = waiting
+            }
             if !state.stopped, var queue = state.queues[endpoint], !queue.isEmpty {
                 let item = queue.removeFirst()
                 state.queues[endpoint] = queue

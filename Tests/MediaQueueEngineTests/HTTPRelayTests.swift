@@ -42,7 +42,7 @@ import Testing
 
     /// Runs a relay until the returned task is cancelled.
     func startRelay(
-        schedule: [Duration] = [.milliseconds(100)], maxPerEndpoint: Int = 8, batchSize: Int = 500,
+        schedule: [Duration] = [.milliseconds(100)], maxPerEndpoint: Int = 8, maxInFlight: Int = 512, batchSize: Int = 500,
         timeout: Duration = .seconds(120), policy: AddressPolicy = loopbackOnly, time: any TimeSource = SystemTimeSource()
     ) -> Task<Void, any Error> {
         var logger = Logger(label: "test")
@@ -53,7 +53,7 @@ import Testing
             options: HTTPRelayOptions(
                 batchSize: batchSize, pollInterval: .milliseconds(20), retrySchedule: RetrySchedule(delays: schedule, jitter: 0),
                 // No coalescing pause: on a manual clock it would wait for the test to move time.
-                maxPerEndpoint: maxPerEndpoint, coalesce: .zero
+                maxPerEndpoint: maxPerEndpoint, maxInFlight: maxInFlight, coalesce: .zero
             ),
             time: time, wakeup: Wakeup(), logger: logger
         )
@@ -249,6 +249,33 @@ import Testing
         }
         #expect(slow.mostInFlight == 2)
         #expect(Set(slow.requests.compactMap { $0.headers["webhook-id"] }) == Set(slowEntries.map(\.id)))
+    }
+
+    /// With every slot of the relay taken by one endpoint's backlog, another endpoint's delivery
+    /// gets the next slot that comes free, instead of waiting for the backlog to end.
+    @Test func aBacklogThatHoldsEverySlotLetsAnotherEndpointHaveTheNextOne() async throws {
+        let order = Mutex<[String]>([])
+        let gate = Gate()
+        defer { gate.open() }
+        let busy = try TestHTTPReceiver { _, index in
+            if index == 0 { gate.wait() }
+            order.withLock { $0.append("busy") }
+            return .status(200)
+        }
+        let other = try TestHTTPReceiver { _, _ in
+            order.withLock { $0.append("other") }
+            return .status(200)
+        }
+        for _ in 0..<4 { try await enqueue(busy.url()) }
+        let relay = startRelay(maxPerEndpoint: 1, maxInFlight: 1)
+        defer { relay.cancel() }
+        try await eventually("the busy endpoint's first request in flight") { busy.inFlight == 1 }
+        let waiting = try await enqueue(other.url())
+        try await eventually("the other endpoint's delivery taken") { try await stored(waiting.id).map { $0.nextAttempt > waiting.nextAttempt } ?? false }
+
+        gate.open()
+        try await eventually("all delivered") { order.withLock { $0.count } == 5 }
+        #expect(order.withLock { $0 } == ["busy", "other", "busy", "busy", "busy"])
     }
 
     @Test func aRequestThatTimesOutIsRecordedAsTimedOutAndTriedAgain() async throws {
