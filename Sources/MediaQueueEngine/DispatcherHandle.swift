@@ -109,7 +109,7 @@ public final class DispatcherHandle: Sendable {
     /// leases expire). But not a job that runs here: a claim took it again as its lease had ended
     /// before a renewal came, and its run, which goes on, hands it back when it ends.
     private func release(_ claimed: [Job]) async {
-        let jobs = claimed.filter { !running.contains($0.id) }
+        let jobs = claimed.filter { !running.goesOn($0.id) }
         guard !jobs.isEmpty else { return }
         let (store, owner) = (store, owner)
         do {

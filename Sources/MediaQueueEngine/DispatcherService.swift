@@ -294,6 +294,9 @@ public struct DispatcherService: Service {
         case (.failure, .shutdown?), (.failure(is CancellationError), nil):
             // Stopped because this process is stopping, not because anyone cancelled the job.
             let (store, owner, id) = (store, options.owner, job.id)
+            // From here a claim that takes the job again (once handed back, or its lease having
+            // ended) may hand it back too: this run no longer goes on.
+            running.handingBack(id)
             _ = try? await uncancelled { try await store.release([id], owner: owner) }
             logger.info("job handed back at shutdown")
             return nil
@@ -389,6 +392,7 @@ final class RunningJobs: Sendable {
         var task: Task<WorkResult, any Error>?
         var progress: Int?
         var stopReason: StopReason?
+        var handedBack = false
     }
 
     private struct State {
@@ -417,7 +421,11 @@ final class RunningJobs: Sendable {
 
     func remove(_ id: JobID) { _ = state.withLock { $0.entries.removeValue(forKey: id) } }
 
-    func contains(_ id: JobID) -> Bool { state.withLock { $0.entries[id] != nil } }
+    /// Whether a run of the job goes on here: it is not to be handed back by anyone else.
+    func goesOn(_ id: JobID) -> Bool { state.withLock { $0.entries[id].map { !$0.handedBack } ?? false } }
+
+    /// The job's run ended at shutdown and hands the job back.
+    func handingBack(_ id: JobID) { state.withLock { $0.entries[id]?.handedBack = true } }
 
     /// No job is added from now on (the dispatcher drains), so `count` can only go down.
     func close() { state.withLock { $0.isClosed = true } }

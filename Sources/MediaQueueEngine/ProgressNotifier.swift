@@ -117,10 +117,15 @@ public final class ProgressNotifier: Sendable {
                 try await declared.ensure(target.destination, on: broker)
                 var properties = AMQPProperties(contentType: body.contentType, messageID: eventID, persistent: true)
                 properties.headers = ["x-ci-job-id": .string(job.id.rawValue), "x-ci-event": .string(NotifyConfig.Event.taskProgress.rawValue)]
+                // Mandatory, as the relay's: a queue gone since it was declared returns the event,
+                // and it is declared again for the next one.
                 let message = mode == .topic
                     ? AMQPOutgoingMessage(exchange: name, routingKey: "job.\(job.queueID.rawValue).\(job.tag).Progress", body: body.bytes, properties: properties)
-                    : AMQPOutgoingMessage(exchange: "", routingKey: name, body: body.bytes, properties: properties)
-                for result in await broker.publish(batch: [message]) { try result.get() }
+                    : AMQPOutgoingMessage(exchange: "", routingKey: name, body: body.bytes, properties: properties, mandatory: true)
+                for result in await broker.publish(batch: [message]) {
+                    if case .failure(let error) = result, error.code == .returned || error.replyCode == 404 { declared.forget(target.destination) }
+                    try result.get()
+                }
             case .url(let url):
                 let timestamp = time.now.seconds
                 let signature = try await signers.signature(bucket: job.bucket, id: eventID, timestamp: timestamp, body: body.bytes)

@@ -10,11 +10,16 @@ import Synchronization
 /// only up to a deadline, and not at all for a lane still busy with an earlier batch (its broker
 /// is slow or away). What it adds to a busy lane waits there, up to `limit` deliveries; the rest
 /// are left out, still leased: they are due again in the outbox when their leases end, as are
-/// waiting ones whose leases end meanwhile (the relay sends only what it still holds).
+/// waiting ones whose leases end meanwhile (the relay sends only what it still holds). A copy of
+/// a delivery in the batch being sent is left out too; it keeps the lease it was read with, and
+/// is read again when that ends, after the batch has settled.
 final class RegionLane: Sendable {
     private struct State {
         var pending: [OutboxEntry] = []
         var pendingIDs: Set<String> = []
+        /// The batch being sent: a copy added meanwhile (leased again, its lease having lapsed
+        /// under a long publish) is left out, or it would go out twice.
+        var sendingIDs: Set<String> = []
         var publishing = false
         var closed = false
         var ended = false
@@ -48,7 +53,7 @@ final class RegionLane: Sendable {
     func add(_ entries: [OutboxEntry]) -> Bool {
         let wasIdle = state.withLock { state in
             let wasIdle = state.isIdle
-            for entry in entries {
+            for entry in entries where !state.sendingIDs.contains(entry.id) {
                 if state.pendingIDs.contains(entry.id) {
                     if let index = state.pending.firstIndex(where: { $0.id == entry.id }) { state.pending[index] = entry }
                 } else if state.pending.count < limit {
@@ -97,6 +102,7 @@ final class RegionLane: Sendable {
                 let batch = Array(state.pending.prefix(batchSize))
                 state.pending.removeFirst(batch.count)
                 state.pendingIDs.subtract(batch.map(\.id))
+                state.sendingIDs = Set(batch.map(\.id))
                 state.publishing = !batch.isEmpty
                 return batch
             }
@@ -108,6 +114,7 @@ final class RegionLane: Sendable {
             let delivered = await send(batch)
             let isIdle = state.withLock { state in
                 state.publishing = false
+                state.sendingIDs = []
                 state.delivered += delivered
                 return state.isIdle
             }

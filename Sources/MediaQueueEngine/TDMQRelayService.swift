@@ -127,11 +127,16 @@ public struct TDMQRelayService: Service {
                     }
                 }
                 if !batch.isEmpty {
-                    let delivered = if regions.brokers.isEmpty {
+                    let delivered: Int
+                    if regions.brokers.isEmpty {
                         // One broker: there is no other to hold back, so no hop to a lane.
-                        await deliver(batch, on: regions.fallback, declared: declared, recorder: recorder)
+                        delivered = await deliver(batch, on: regions.fallback, declared: declared, recorder: recorder)
                     } else {
-                        await sendThroughLanes(batch, lanes: &lanes, group: &group, declared: declared, recorder: recorder)
+                        let sent = await sendThroughLanes(batch, lanes: &lanes, group: &group, declared: declared, recorder: recorder)
+                        delivered = sent.delivered
+                        // Only busy lanes took the batch: reading on at once would lease their
+                        // regions' backlog over and over, for lanes that cannot take it.
+                        if !sent.anyIdle { outboxFull = false }
                     }
                     if outboxFull { lastRead = nil }  // more is due: read again at once
                     if delivered > 0 || outboxFull { continue }
@@ -163,11 +168,11 @@ public struct TDMQRelayService: Service {
 
     /// Hands each broker's deliveries to its lane (made at its first use, keyed by the region
     /// that names the broker, nil for the fallback broker) and waits for the lanes that were idle,
-    /// up to `slowRegionWait`. Returns how many those delivered.
+    /// up to `slowRegionWait`. Returns how many those delivered, and whether any lane was idle.
     private func sendThroughLanes(
         _ batch: [OutboxEntry], lanes: inout [String?: RegionLane], group: inout DiscardingTaskGroup, declared: DeclaredDestinations,
         recorder: DeliveryRecorder
-    ) async -> Int {
+    ) async -> (delivered: Int, anyIdle: Bool) {
         var sending: [RegionLane] = []
         for (key, entries) in Dictionary(grouping: batch, by: laneKey(of:)) {
             let lane: RegionLane
@@ -186,7 +191,7 @@ public struct TDMQRelayService: Service {
         var delivered = 0
         let deadline = time.now + options.slowRegionWait
         for lane in sending { delivered += await lane.untilIdle(by: deadline) }
-        return delivered
+        return (delivered, !sending.isEmpty)
     }
 
     /// The region of a delivery whose region has a broker of its own; nil for the fallback's.

@@ -172,7 +172,8 @@ public struct S3ObjectStorage: ObjectStorage {
         let objectURL = url(bucket, key)
         // `uploads=` rather than `uploads`: the signature's canonical query needs the `=`.
         let initiate = try await perform(
-            HTTPRequest(method: .post, url: objectURL + "?uploads=", headers: headers, body: [], signature: signature), writing: key
+            HTTPRequest(method: .post, url: objectURL + "?uploads=", headers: headers, body: [], signature: signature), writing: key,
+            retried: false
         )
         guard (200..<300).contains(initiate.status),
               let uploadID = (try? XMLDocumentParser.parse(initiate.body))?.text("UploadId"), !uploadID.isEmpty
@@ -199,7 +200,8 @@ public struct S3ObjectStorage: ObjectStorage {
                     method: .post, url: objectURL + "?" + upload, headers: headers + [HTTPHeader("Content-Type", "application/xml")],
                     body: body, signature: signature
                 ),
-                writing: key
+                // A retried Complete whose first try took effect would fail as NoSuchUpload.
+                writing: key, retried: false
             )
             // S3 may answer 200 with an <Error> body when completing fails late.
             guard (200..<300).contains(complete.status), (try? XMLDocumentParser.parse(complete.body))?.name != "Error" else {
@@ -245,8 +247,10 @@ public struct S3ObjectStorage: ObjectStorage {
         }
     }
 
-    private func perform(_ request: HTTPRequest, writing key: ObjectKey) async throws(WorkFailure) -> HTTPResponse {
+    /// `retried: false` for the multipart POSTs, which are not idempotent.
+    private func perform(_ request: HTTPRequest, writing key: ObjectKey, retried: Bool = true) async throws(WorkFailure) -> HTTPResponse {
         do {
+            if !retried { return try await client.send(request) }
             return try await retrying({ try await client.send(request) }, status: \.status)
         } catch {
             throw WorkFailure(code: "StorageUnavailable", message: "cannot upload '\(key.rawValue)' to the object storage: \(error)")
@@ -254,7 +258,8 @@ public struct S3ObjectStorage: ObjectStorage {
     }
 
     /// `send`'s answer, sent again after each of `retryDelays` while the store answers a
-    /// transient status or cannot be reached; never once the job is cancelled.
+    /// transient status or cannot be reached (a connection refused, reset or dropped; not a
+    /// whole request's timeout, an hour); never once the job is cancelled.
     func retrying<Answer>(_ send: () async throws -> Answer, status: (Answer) -> Int) async throws -> Answer {
         var delays = configuration.retryDelays[...]
         while true {
@@ -262,7 +267,7 @@ public struct S3ObjectStorage: ObjectStorage {
             do {
                 answer = try await send()
             } catch {
-                guard !Task.isCancelled, let delay = delays.popFirst() else { throw error }
+                guard !Task.isCancelled, Self.isTransient(error), let delay = delays.popFirst() else { throw error }
                 try await Task.sleep(for: delay)
                 continue
             }
@@ -273,6 +278,11 @@ public struct S3ObjectStorage: ObjectStorage {
 
     /// The answers S3 asks clients to send a request again after.
     public static let transientStatuses: Set<Int> = [500, 502, 503, 504]
+
+    private static func isTransient(_ error: any Error) -> Bool {
+        guard let error = error as? HTTPClientError else { return false }
+        return [.connectFailed, .resolveFailed, .transport].contains(error.code)
+    }
 
     private static func unreachable(_ error: any Error, reading key: ObjectKey) -> WorkFailure {
         if let failure = error as? WorkFailure { return failure }

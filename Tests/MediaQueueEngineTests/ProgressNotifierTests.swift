@@ -28,9 +28,12 @@ import Testing
 
     /// A running job in a queue whose rule publishes `events` to the topic exchange `events`, and
     /// a subscriber queue bound to every progress event.
-    func runningJob(events: [NotifyConfig.Event], callback: CallbackOverride = CallbackOverride()) async throws -> Job {
+    /// With `toQueue`, the rule publishes to that queue instead.
+    func runningJob(events: [NotifyConfig.Event], callback: CallbackOverride = CallbackOverride(), toQueue: String? = nil) async throws -> Job {
         var queue = try await store.ensureDefaultQueue(bucket: "b-1", template: MediaQueue(bucket: "", name: "", createTime: clock.now))
-        queue.notifyConfig = NotifyConfig(isOn: true, events: events, type: .tdmq, mqMode: .topic, mqName: "events", mqRegion: "sh")
+        queue.notifyConfig = NotifyConfig(
+            isOn: true, events: events, type: .tdmq, mqMode: toQueue == nil ? .topic : .queue, mqName: toQueue ?? "events", mqRegion: "sh"
+        )
         try await store.updateQueue(queue)
         try await broker.declare(AMQPTopology(
             exchanges: [AMQPExchange(name: "events", type: "topic")], queues: [AMQPQueue(name: "progress")],
@@ -71,6 +74,26 @@ import Testing
         clock.advance(by: .seconds(5))
         notifier.report(job, progress: 30)  // did not move: dropped
         #expect(try await sentProgress(job) == ["10", "30"])
+    }
+
+    /// A queue deleted after progress events went to it: the next event comes back (published
+    /// mandatory) and is lost (progress is best effort), and the one after declares the queue
+    /// again and reaches it. The connection does not declare it again after a reconnect.
+    @Test func aQueueDeletedSinceItWasDeclaredIsDeclaredAgainForTheNextEvent() async throws {
+        let job = try await runningJob(events: [.taskProgress], toQueue: "job-progress")
+        notifier.report(job, progress: 10)
+        await notifier.waitForSends(job.id)
+        #expect(broker.snapshot.messages(in: "job-progress").count == 1)
+
+        broker.delete(queue: "job-progress")
+        for progress in [20, 30] {
+            clock.advance(by: .seconds(5))
+            notifier.report(job, progress: progress)
+            await notifier.waitForSends(job.id)
+        }
+        await notifier.jobEnded(job.id)
+        let progress = try broker.snapshot.messages(in: "job-progress").map { try XMLDocumentParser.parse($0.body)["JobsDetail"]?.text("Progress") }
+        #expect(progress == ["30"])
     }
 
     @Test func nothingGoesOutAfterTheJobEnded() async throws {

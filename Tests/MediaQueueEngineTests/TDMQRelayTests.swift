@@ -377,3 +377,39 @@ struct SlowDeclaringBroker: MessageBroker {
         #expect(declares.withLock { $0 } == 4)
     }
 }
+
+/// A region's lane while its batch is being sent: a copy of a delivery in that batch, leased
+/// again by the reading loop (its lease having lapsed under a long publish), is not sent again.
+@Suite struct RegionLaneTests {
+    @Test func aDeliveryAddedAgainWhileItsBatchIsBeingSentIsNotSentTwice() async throws {
+        let clock = ManualTimeSource()
+        let lane = RegionLane(batchSize: 10, limit: 100, time: clock)
+        let sent = Mutex<[[String]]>([])
+        let (inSend, inSendContinuation) = AsyncStream.makeStream(of: Void.self)
+        let (gate, gateContinuation) = AsyncStream.makeStream(of: Void.self)
+        let running = Task {
+            await lane.run { batch in
+                sent.withLock { $0.append(batch.map(\.id)) }
+                inSendContinuation.yield()
+                for await _ in gate { break }
+                return batch.count
+            }
+        }
+        var entry = OutboxEntry(
+            jobID: JobID.generate(), bucket: "b-1", target: .mq(mode: .queue, name: "job-events", region: "ap-x"), routingKey: "job.x",
+            body: Array("<Response/>".utf8), contentType: "application/xml", nextAttempt: clock.now + .seconds(15), createdAt: clock.now
+        )
+        #expect(lane.add([entry]), "idle")
+        var sends = inSend.makeAsyncIterator()
+        _ = await sends.next()
+
+        entry.nextAttempt = clock.now + .seconds(30)
+        #expect(!lane.add([entry]), "busy sending the first copy")
+        gateContinuation.finish()
+        #expect(await lane.untilIdle(by: clock.now + .seconds(3_600)) == 1)
+        lane.close()
+        await running.value
+        #expect(sent.withLock { $0 } == [[entry.id]], "sent once")
+        #expect(lane.takeUnsent().isEmpty)
+    }
+}
