@@ -208,7 +208,10 @@ public struct S3ObjectStorage: ObjectStorage {
                 throw failure(complete, writing: key)
             }
         } catch {
-            _ = try? await client.send(HTTPRequest(method: .delete, url: objectURL + "?" + upload, headers: headers, body: [], signature: signature))
+            // In a task of its own, so that a cancelled job's parts are dropped too: the client
+            // sends nothing from a cancelled task.
+            let abort = HTTPRequest(method: .delete, url: objectURL + "?" + upload, headers: headers, body: [], signature: signature)
+            _ = try? await Task { try await retrying({ try await client.send(abort) }, status: \.status) }.value
             throw error
         }
     }

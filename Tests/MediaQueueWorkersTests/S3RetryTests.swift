@@ -65,6 +65,33 @@ import Testing
         #expect(receiver.requests.count == 3, "the first try and two retries")
     }
 
+    /// A job cancelled while its output goes up in parts: the upload is aborted, so the store
+    /// does not keep the parts sent so far (they would be stored, and billed, for good).
+    @Test func aMultipartUploadOfACancelledJobIsAborted() async throws {
+        let receiver = try TestHTTPReceiver { request, _ in
+            switch request.method {
+            case "POST": .status(200, body: "<InitiateMultipartUploadResult><UploadId>upload-1</UploadId></InitiateMultipartUploadResult>")
+            case "PUT": .hang
+            default: .status(204)
+            }
+        }
+        defer { receiver.stop() }
+        var configuration = storage(receiver).configuration
+        (configuration.multipartThreshold, configuration.partSize) = (4, 4)
+        let storage = S3ObjectStorage(configuration: configuration)
+        let key = try ObjectKey("out/parts.txt")
+        let folder = try storage.makeStagingFolder(bucket: "media-1250000000", name: "upload", for: key)
+        defer { storage.removeStagingFolder(folder) }
+        try Data("hello world".utf8).write(to: URL(fileURLWithPath: folder + "/parts.txt"))
+        let upload = Task { try await storage.publish(folder + "/parts.txt", bucket: "media-1250000000", as: key) }
+        try await eventually("the first part in flight") { receiver.inFlight == 1 && receiver.requests.last?.method == "PUT" }
+
+        upload.cancel()
+        _ = await upload.result
+        #expect(receiver.requests.map(\.method) == ["POST", "PUT", "DELETE"])
+        #expect(receiver.requests.last?.path.contains("uploadId=upload-1") == true)
+    }
+
     @Test func answersThatARetryWouldNotChangeAreNotRetried() async throws {
         let receiver = try TestHTTPReceiver { _, _ in .status(403, body: "<Error><Code>AccessDenied</Code></Error>") }
         defer { receiver.stop() }
