@@ -37,7 +37,7 @@ public final class MemoryJobStore: JobStore {
     let state = Mutex(State())
     private let time: any TimeSource
     private let claimHook = Mutex<(@Sendable (ClaimResult) async -> Void)?>(nil)
-    private let releaseHook = Mutex<(@Sendable ([JobID]) -> Void)?>(nil)
+    private let releaseHook = Mutex<(@Sendable ([JobID]) async -> Void)?>(nil)
 
     public init(time: any TimeSource = SystemTimeSource()) {
         self.time = time
@@ -197,7 +197,6 @@ public final class MemoryJobStore: JobStore {
     }
 
     public func release(_ ids: [JobID], owner: String) async throws {
-        releaseHook.withLock { $0 }?(ids)
         state.withLock { state in
             for id in ids {
                 guard var job = state.jobs[id], job.state == .running, job.lease?.owner == owner else { continue }
@@ -207,6 +206,7 @@ public final class MemoryJobStore: JobStore {
                 state.jobs[id] = job
             }
         }
+        if let hook = releaseHook.withLock({ $0 }) { await hook(ids) }
     }
 
     public func updateProgress(_ id: JobID, progress: Int) async throws {
@@ -339,8 +339,9 @@ public final class MemoryJobStore: JobStore {
         claimHook.withLock { $0 = hook }
     }
 
-    /// Runs `hook` with the ids of every later `release`, before it releases them.
-    public func onEachRelease(_ hook: @escaping @Sendable ([JobID]) -> Void) {
+    /// Runs `hook` with the ids of every later `release`, once it released them and before the
+    /// caller goes on: a test can hold a releaser there.
+    public func afterEachRelease(_ hook: @escaping @Sendable ([JobID]) async -> Void) {
         releaseHook.withLock { $0 = hook }
     }
 

@@ -148,7 +148,7 @@ import Testing
         defer { dispatcher.cancel() }
         let (group, service) = try #require(started.withLock { $0 })
         let releases = Mutex<[(ids: [JobID], runEnded: Bool)]>([])
-        store.onEachRelease { [starts] ids in releases.withLock { $0.append((ids, starts.ended.contains(job))) } }
+        store.afterEachRelease { [starts] ids in releases.withLock { $0.append((ids, starts.ended.contains(job))) } }
         let (claimHeld, heldContinuation) = AsyncStream.makeStream(of: Void.self)
         let (gate, gateContinuation) = AsyncStream.makeStream(of: Void.self)
         store.afterEachClaim { result in
@@ -179,6 +179,58 @@ import Testing
         let handBacks = releases.withLock { $0.filter { $0.ids.contains(job) } }
         #expect(handBacks.map(\.runEnded) == [true], "handed back once, after its run ended")
         #expect(try await store.job(id: job)?.state == .submitted)
+    }
+
+    /// A job its run hands back when the drain stops it, taken again by a claim through the
+    /// dispatcher's door (as the intake's) that began before the stop and commits after that
+    /// hand-back: the claim hands it back too, rather than leave it leased to a process that is
+    /// ending (nobody would run it until the lease ended).
+    @Test func aJobHandedBackByItsStoppedRunAndClaimedAgainIsHandedBackAgain() async throws {
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let started = Mutex<(ServiceGroup, DispatcherService)?>(nil)
+        let (job, dispatcher) = try await startHoldingOneJob { service in
+            let group = ServiceGroup(services: [service], logger: logger)
+            started.withLock { $0 = (group, service) }
+            return group
+        }
+        defer { dispatcher.cancel() }
+        let (group, service) = try #require(started.withLock { $0 })
+
+        let (gate, gateContinuation) = AsyncStream.makeStream(of: Void.self)
+        let (inClaim, inClaimContinuation) = AsyncStream.makeStream(of: Void.self)
+        let claim = Task { [store, clock] in
+            try await service.handle.claim(upTo: 1, now: clock.now) { request in
+                inClaimContinuation.yield()
+                for await _ in gate { break }
+                guard let request else { return ([JobID](), ClaimResult(jobs: [], moreWaiting: false)) }
+                let result = try await store.claim(request)
+                return (result.jobs.map(\.id), result)
+            }
+        }
+        var claims = inClaim.makeAsyncIterator()
+        _ = await claims.next()
+        // The run's hand-back lets the claim go on and waits for it: the job is still among
+        // those that run here meanwhile.
+        let runHandedBack = Mutex(false)
+        store.afterEachRelease { ids in
+            guard ids.contains(job), !runHandedBack.withLock({ handedBack in defer { handedBack = true }; return handedBack }) else { return }
+            gateContinuation.yield()
+            _ = await claim.result
+        }
+
+        await group.triggerGracefulShutdown()
+        let ended = Mutex(false)
+        let watcher = Task { _ = await dispatcher.result; ended.withLock { $0 = true } }
+        try await turns("the drain over and the dispatcher ended", upTo: clock.now + .seconds(3_600)) {
+            ended.withLock { $0 } ? true : nil
+        }
+        await watcher.value
+        try await dispatcher.value
+        #expect(try await claim.value == [job], "the claim took the job its run had handed back")
+        let stored = try await store.job(id: job)
+        #expect(stored?.state == .submitted)
+        #expect(stored?.lease == nil)
     }
 
     /// Cancelled rather than shut down gracefully, the dispatcher does not wait out the drain
