@@ -63,6 +63,31 @@ import Testing
         return (job, dispatcher)
     }
 
+    /// `startHoldingOneJob` in a service group, which the test can shut down gracefully.
+    func startHoldingOneJobInAServiceGroup() async throws -> (job: JobID, dispatcher: Task<Void, any Error>, group: ServiceGroup, service: DispatcherService) {
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let started = Mutex<(ServiceGroup, DispatcherService)?>(nil)
+        let (job, dispatcher) = try await startHoldingOneJob { service in
+            let group = ServiceGroup(services: [service], logger: logger)
+            started.withLock { $0 = (group, service) }
+            return group
+        }
+        let (group, service) = try #require(started.withLock { $0 })
+        return (job, dispatcher, group, service)
+    }
+
+    /// Moves time on until the dispatcher has ended (a drain waits on the clock).
+    func untilEnded(_ dispatcher: Task<Void, any Error>) async throws {
+        let ended = Mutex(false)
+        let watcher = Task { _ = await dispatcher.result; ended.withLock { $0 = true } }
+        try await turns("the drain over and the dispatcher ended", upTo: clock.now + .seconds(3_600)) {
+            ended.withLock { $0 } ? true : nil
+        }
+        await watcher.value
+        try await dispatcher.value
+    }
+
     @discardableResult
     func submitHoldJob(_ workers: WorkerRegistry) async throws -> JobID {
         let queues = QueueDirectory(store: store) { MediaQueue(bucket: "", name: "", createTime: Timestamp(seconds: 0)) }
@@ -137,16 +162,8 @@ import Testing
     /// does not hand it back to its queue either while its run goes on through the drain: another
     /// process would run it a second time. Only the run, once stopped, hands it back.
     @Test func aRunningJobItsDispatcherClaimsAgainAsItStopsIsNotHandedBackWhileItRuns() async throws {
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
-        let started = Mutex<(ServiceGroup, DispatcherService)?>(nil)
-        let (job, dispatcher) = try await startHoldingOneJob { service in
-            let group = ServiceGroup(services: [service], logger: logger)
-            started.withLock { $0 = (group, service) }
-            return group
-        }
+        let (job, dispatcher, group, service) = try await startHoldingOneJobInAServiceGroup()
         defer { dispatcher.cancel() }
-        let (group, service) = try #require(started.withLock { $0 })
         let releases = Mutex<[(ids: [JobID], runEnded: Bool)]>([])
         store.afterEachRelease { [starts] ids in releases.withLock { $0.append((ids, starts.ended.contains(job))) } }
         let (claimHeld, heldContinuation) = AsyncStream.makeStream(of: Void.self)
@@ -169,13 +186,7 @@ import Testing
         gateContinuation.yield()
 
         // The drain waits for the run until its time is up; then the run is stopped and hands the job back.
-        let ended = Mutex(false)
-        let watcher = Task { _ = await dispatcher.result; ended.withLock { $0 = true } }
-        try await turns("the drain over and the dispatcher ended", upTo: clock.now + .seconds(3_600)) {
-            ended.withLock { $0 } ? true : nil
-        }
-        await watcher.value
-        try await dispatcher.value
+        try await untilEnded(dispatcher)
         let handBacks = releases.withLock { $0.filter { $0.ids.contains(job) } }
         #expect(handBacks.map(\.runEnded) == [true], "handed back once, after its run ended")
         #expect(try await store.job(id: job)?.state == .submitted)
@@ -186,16 +197,8 @@ import Testing
     /// hand-back: the claim hands it back too, rather than leave it leased to a process that is
     /// ending (nobody would run it until the lease ended).
     @Test func aJobHandedBackByItsStoppedRunAndClaimedAgainIsHandedBackAgain() async throws {
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
-        let started = Mutex<(ServiceGroup, DispatcherService)?>(nil)
-        let (job, dispatcher) = try await startHoldingOneJob { service in
-            let group = ServiceGroup(services: [service], logger: logger)
-            started.withLock { $0 = (group, service) }
-            return group
-        }
+        let (job, dispatcher, group, service) = try await startHoldingOneJobInAServiceGroup()
         defer { dispatcher.cancel() }
-        let (group, service) = try #require(started.withLock { $0 })
 
         let (gate, gateContinuation) = AsyncStream.makeStream(of: Void.self)
         let (inClaim, inClaimContinuation) = AsyncStream.makeStream(of: Void.self)
@@ -220,13 +223,7 @@ import Testing
         }
 
         await group.triggerGracefulShutdown()
-        let ended = Mutex(false)
-        let watcher = Task { _ = await dispatcher.result; ended.withLock { $0 = true } }
-        try await turns("the drain over and the dispatcher ended", upTo: clock.now + .seconds(3_600)) {
-            ended.withLock { $0 } ? true : nil
-        }
-        await watcher.value
-        try await dispatcher.value
+        try await untilEnded(dispatcher)
         #expect(try await claim.value == [job], "the claim took the job its run had handed back")
         let stored = try await store.job(id: job)
         #expect(stored?.state == .submitted)
