@@ -81,7 +81,7 @@ import Testing
     func untilEnded(_ dispatcher: Task<Void, any Error>) async throws {
         let ended = Mutex(false)
         let watcher = Task { _ = await dispatcher.result; ended.withLock { $0 = true } }
-        try await turns("the drain over and the dispatcher ended", upTo: clock.now + .seconds(3_600)) {
+        _ = try await turns("the drain over and the dispatcher ended", upTo: clock.now + .seconds(3_600)) {
             ended.withLock { $0 } ? true : nil
         }
         await watcher.value
