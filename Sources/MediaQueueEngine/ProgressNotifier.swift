@@ -123,7 +123,7 @@ public final class ProgressNotifier: Sendable {
                     ? AMQPOutgoingMessage(exchange: name, routingKey: "job.\(job.queueID.rawValue).\(job.tag).Progress", body: body.bytes, properties: properties)
                     : AMQPOutgoingMessage(exchange: "", routingKey: name, body: body.bytes, properties: properties, mandatory: true)
                 for result in await broker.publish(batch: [message]) {
-                    if case .failure(let error) = result, error.code == .returned || error.replyCode == 404 { declared.forget(target.destination) }
+                    if case .failure(let error) = result { declared.forgetIfGone(target.destination, after: error) }
                     try result.get()
                 }
             case .url(let url):

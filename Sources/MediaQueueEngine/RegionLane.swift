@@ -20,13 +20,12 @@ final class RegionLane: Sendable {
         /// The batch being sent: a copy added meanwhile (leased again, its lease having lapsed
         /// under a long publish) is left out, or it would go out twice.
         var sendingIDs: Set<String> = []
-        var publishing = false
         var closed = false
         var ended = false
         /// Confirmed since `untilIdle` last returned.
         var delivered = 0
 
-        var isIdle: Bool { !publishing && pending.isEmpty }
+        var isIdle: Bool { sendingIDs.isEmpty && pending.isEmpty }
     }
 
     private let batchSize: Int
@@ -103,7 +102,6 @@ final class RegionLane: Sendable {
                 state.pending.removeFirst(batch.count)
                 state.pendingIDs.subtract(batch.map(\.id))
                 state.sendingIDs = Set(batch.map(\.id))
-                state.publishing = !batch.isEmpty
                 return batch
             }
             guard let batch else { return }
@@ -113,7 +111,6 @@ final class RegionLane: Sendable {
             }
             let delivered = await send(batch)
             let isIdle = state.withLock { state in
-                state.publishing = false
                 state.sendingIDs = []
                 state.delivered += delivered
                 return state.isIdle

@@ -71,8 +71,9 @@ public struct MQRegions: Sendable {
 /// so relays in several processes on one store send each event once. Entries come from this
 /// process's dispatcher through `DeliveryHandoff` as soon as they are committed (committed
 /// leased), and from the outbox at least every poll interval (retries, other processes' jobs,
-/// what a dead relay left behind). Each region publishes in a loop of its own (`RegionLane`), so
-/// one region's broker that is down holds back only its own events. Recording deliveries runs
+/// what a dead relay left behind). When regions have brokers of their own, each broker is
+/// published to in a loop of its own (`RegionLane`), so one that is down holds back only its own
+/// regions' events. Recording deliveries runs
 /// beside publishing (`DeliveryRecorder`), so the next batch goes out while the last one is
 /// being recorded.
 public struct TDMQRelayService: Service {
@@ -221,9 +222,7 @@ public struct TDMQRelayService: Service {
                 metrics.callbackAttempt(.tdmq)
                 deliveredIDs.append(entry.id)
             case .failure(let error):
-                // Its queue or exchange is gone (deleted since it was declared): declared again
-                // before the next attempt, as for the first.
-                if error.code == .returned || error.replyCode == 404 { declared.forget(entry.target) }
+                declared.forgetIfGone(entry.target, after: error)
                 await recordFailure(entry, error: "\(error)", final: error.code == .unencodable)
             }
         }
@@ -399,6 +398,13 @@ final class DeclaredDestinations: Sendable {
     }
 
     var count: Int { names.withLock { $0.count } }
+
+    /// After a failed publish to `target`: if its queue or exchange is gone (deleted since it
+    /// was declared: the message was returned, or refused with 404), the next `ensure` declares
+    /// it again.
+    func forgetIfGone(_ target: CallbackTarget.Destination, after error: AMQPError) {
+        if error.code == .returned || error.replyCode == 404 { forget(target) }
+    }
 
     /// Makes the next `ensure` of `target` declare it again.
     func forget(_ target: CallbackTarget.Destination) {

@@ -24,7 +24,7 @@ extension S3ObjectStorage {
         request.headers = headers
         let response: HTTPResponse
         do {
-            response = try await retrying({ try await client.send(request) }, status: \.status)
+            response = try await send(request)
         } catch {
             throw WorkFailure(code: "StorageUnavailable", message: "cannot list bucket \(bucket) in the object storage: \(error)")
         }

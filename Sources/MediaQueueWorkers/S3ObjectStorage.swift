@@ -26,7 +26,8 @@ public struct S3Configuration: Sendable, Hashable {
     /// PEM file of the CAs the store's certificate must chain to; nil for the system's.
     public var caFile: String?
     /// How long to wait before each retry of a request the store answered with 500, 502, 503 or
-    /// 504, or did not answer: S3 asks clients to retry these, and its SDKs retry three times.
+    /// 504, or that could not connect or lost its connection: S3 asks clients to retry these, and
+    /// its SDKs retry three times.
     public var retryDelays: [Duration]
 
     public init(
@@ -55,8 +56,8 @@ public struct S3Configuration: Sendable, Hashable {
 /// Inputs are downloaded (in `rangeSize` ranges) into a scratch folder that the reader removes;
 /// outputs are written in a scratch staging folder and uploaded on `publish`, in one PUT or, above
 /// `multipartThreshold`, as a multipart upload (aborted if a part fails). A PUT replaces an
-/// object atomically, as S3 does. Each request and each range is retried after the store's
-/// transient answers (`retryDelays`).
+/// object atomically, as S3 does. Each request but the multipart POSTs, and each range, is
+/// retried after the store's transient answers (`retryDelays`).
 public struct S3ObjectStorage: ObjectStorage {
     public let configuration: S3Configuration
     let client: HTTPClient
@@ -153,7 +154,7 @@ public struct S3ObjectStorage: ObjectStorage {
     }
 
     public func remove(bucket: String, key: ObjectKey) async {
-        _ = try? await client.send(HTTPRequest(method: .delete, url: url(bucket, key), headers: headers, body: [], signature: signature))
+        _ = try? await send(HTTPRequest(method: .delete, url: url(bucket, key), headers: headers, body: [], signature: signature))
     }
 
     public func removeStagingFolder(_ path: String) {
@@ -172,8 +173,7 @@ public struct S3ObjectStorage: ObjectStorage {
         let objectURL = url(bucket, key)
         // `uploads=` rather than `uploads`: the signature's canonical query needs the `=`.
         let initiate = try await perform(
-            HTTPRequest(method: .post, url: objectURL + "?uploads=", headers: headers, body: [], signature: signature), writing: key,
-            retried: false
+            HTTPRequest(method: .post, url: objectURL + "?uploads=", headers: headers, body: [], signature: signature), writing: key
         )
         guard (200..<300).contains(initiate.status),
               let uploadID = (try? XMLDocumentParser.parse(initiate.body))?.text("UploadId"), !uploadID.isEmpty
@@ -200,8 +200,7 @@ public struct S3ObjectStorage: ObjectStorage {
                     method: .post, url: objectURL + "?" + upload, headers: headers + [HTTPHeader("Content-Type", "application/xml")],
                     body: body, signature: signature
                 ),
-                // A retried Complete whose first try took effect would fail as NoSuchUpload.
-                writing: key, retried: false
+                writing: key
             )
             // S3 may answer 200 with an <Error> body when completing fails late.
             guard (200..<300).contains(complete.status), (try? XMLDocumentParser.parse(complete.body))?.name != "Error" else {
@@ -211,7 +210,7 @@ public struct S3ObjectStorage: ObjectStorage {
             // In a task of its own, so that a cancelled job's parts are dropped too: the client
             // sends nothing from a cancelled task.
             let abort = HTTPRequest(method: .delete, url: objectURL + "?" + upload, headers: headers, body: [], signature: signature)
-            _ = try? await Task { try await retrying({ try await client.send(abort) }, status: \.status) }.value
+            _ = try? await Task { try await send(abort) }.value
             throw error
         }
     }
@@ -244,31 +243,37 @@ public struct S3ObjectStorage: ObjectStorage {
         signed.headers += headers
         signed.signature = signature
         do {
-            return try await retrying({ try await client.send(signed) }, status: \.status)
+            return try await send(signed)
         } catch {
             throw Self.unreachable(error, reading: key)
         }
     }
 
-    /// `retried: false` for the multipart POSTs, which are not idempotent.
-    private func perform(_ request: HTTPRequest, writing key: ObjectKey, retried: Bool = true) async throws(WorkFailure) -> HTTPResponse {
+    private func perform(_ request: HTTPRequest, writing key: ObjectKey) async throws(WorkFailure) -> HTTPResponse {
         do {
-            if !retried { return try await client.send(request) }
-            return try await retrying({ try await client.send(request) }, status: \.status)
+            return try await send(request)
         } catch {
             throw WorkFailure(code: "StorageUnavailable", message: "cannot upload '\(key.rawValue)' to the object storage: \(error)")
         }
     }
 
-    /// `send`'s answer, sent again after each of `retryDelays` while the store answers a
+    /// Sends `request`, retried (`retrying`) unless it is a POST: the multipart upload's initiate
+    /// and complete are not idempotent (a retried Complete whose first try took effect would fail
+    /// as NoSuchUpload).
+    func send(_ request: HTTPRequest) async throws -> HTTPResponse {
+        if request.method == .post { return try await client.send(request) }
+        return try await retrying({ try await client.send(request) }, status: \.status)
+    }
+
+    /// `attempt`'s answer, tried again after each of `retryDelays` while the store answers a
     /// transient status or cannot be reached (a connection refused, reset or dropped; not a
     /// whole request's timeout, an hour); never once the job is cancelled.
-    func retrying<Answer>(_ send: () async throws -> Answer, status: (Answer) -> Int) async throws -> Answer {
+    func retrying<Answer>(_ attempt: () async throws -> Answer, status: (Answer) -> Int) async throws -> Answer {
         var delays = configuration.retryDelays[...]
         while true {
             let answer: Answer
             do {
-                answer = try await send()
+                answer = try await attempt()
             } catch {
                 guard !Task.isCancelled, Self.isTransient(error), let delay = delays.popFirst() else { throw error }
                 try await Task.sleep(for: delay)
