@@ -276,23 +276,59 @@ import Testing
         try await SampleMedia.makeVideo(at: harness.bucketRoot + "/input/a.mp4", seconds: 2)
         let target = TestEnvironment.uniqueName("it.quorum-rule")
         try await harness.client.declare(AMQPTopology(queues: [AMQPQueue(name: target, durable: true, arguments: ["x-queue-type": .string("quorum")])]))
-        let (application, service) = try harness.startService()
+        let (application, service) = try await startService(harness, withEventsInQueue: target)
         defer { service.cancel() }
-        var queue = try await application.prepare()
-        queue.notifyConfig = try #require(try QueueUpdateRequest.parse(Array("""
-            <Request><NotifyConfig><State>On</State><Type>tdmq</Type><Event>TaskFinish</Event><MqMode>Queue</MqMode>
-            <MqName>\(target)</MqName><MqRegion>sh</MqRegion></NotifyConfig></Request>
-            """.utf8)).notifyConfig)
-        try await application.store.updateQueue(queue)
-        try await harness.waitForIntake()
 
         try await harness.publish(mediaInfoRequest(userData: "into-quorum"))
-        // The schedule is short: refused, the delivery would be dead in well under a second.
-        let outcome = try await eventually("the event in the quorum queue, or its delivery dead") { () -> String? in
-            if let message = try await harness.client.get(queue: target) { return message.xml?["JobsDetail"]?.text("Operation", "UserData") }
+        #expect(try await nextEvent(in: target, harness, application) == "into-quorum")
+        try await harness.client.deleteQueue(target)
+    }
+
+    /// A running service whose queue's rule puts TaskFinish events in the queue `target`.
+    func startService(_ harness: ServiceHarness, withEventsInQueue target: String) async throws -> (MediaQueueApplication, Task<Void, any Error>) {
+        let (application, service) = try harness.startService()
+        do {
+            var queue = try await application.prepare()
+            queue.notifyConfig = try #require(try QueueUpdateRequest.parse(Array("""
+                <Request><NotifyConfig><State>On</State><Type>tdmq</Type><Event>TaskFinish</Event><MqMode>Queue</MqMode>
+                <MqName>\(target)</MqName><MqRegion>sh</MqRegion></NotifyConfig></Request>
+                """.utf8)).notifyConfig)
+            try await application.store.updateQueue(queue)
+            try await harness.waitForIntake()
+        } catch {
+            service.cancel()
+            throw error
+        }
+        return (application, service)
+    }
+
+    /// The UserData of the next event in the queue `target` (none while the queue is missing),
+    /// or "dead" once a delivery is dead: the schedule is short, so a refused delivery is dead in
+    /// well under a second.
+    func nextEvent(in target: String, _ harness: ServiceHarness, _ application: MediaQueueApplication) async throws -> String {
+        try await eventually("an event in \(target), or its delivery dead") { () -> String? in
+            if let message = try? await harness.client.get(queue: target) { return message.xml?["JobsDetail"]?.text("Operation", "UserData") }
             return try await application.store.deadOutbox(DeliveryFilter(), limit: 10).isEmpty ? nil : "dead"
         }
-        #expect(outcome == "into-quorum")
+    }
+
+    /// The rule's queue deleted while the service runs (a cleanup script, an operator's slip):
+    /// the broker returns the next event (the relay publishes mandatory), the relay declares the
+    /// queue again, and the retry puts the event in it. Nothing declares such queues after a
+    /// reconnect any more; this is how one that is gone comes back.
+    @Test func aRulesQueueDeletedWhileTheServiceRunsIsDeclaredAgainForTheNextEvent() async throws {
+        let harness = try harness()
+        try await SampleMedia.makeVideo(at: harness.bucketRoot + "/input/a.mp4", seconds: 2)
+        let target = TestEnvironment.uniqueName("it.deleted-rule")
+        let (application, service) = try await startService(harness, withEventsInQueue: target)
+        defer { service.cancel() }
+
+        try await harness.publish(mediaInfoRequest(userData: "before"))
+        #expect(try await nextEvent(in: target, harness, application) == "before")
+
+        try await harness.client.deleteQueue(target)
+        try await harness.publish(mediaInfoRequest(userData: "after"))
+        #expect(try await nextEvent(in: target, harness, application) == "after")
         try await harness.client.deleteQueue(target)
     }
 
