@@ -60,6 +60,12 @@ public protocol JobStore: DefinitionStore, RunStore {
     /// count as an attempt (`Job.attempts` counts the starts a process's death ended).
     func release(_ ids: [JobID], owner: String) async throws
 
+    /// Takes back the attempt that a claim by `owner` counted for jobs whose earlier run goes on
+    /// in `owner`: their lease ended before a renewal came, and `owner`'s own claim took them
+    /// again. That claim started nothing, and no process died. Jobs `owner` no longer holds are
+    /// left alone.
+    func uncountAttempts(_ ids: [JobID], owner: String) async throws
+
     /// Records progress of a running job.
     func updateProgress(_ id: JobID, progress: Int) async throws
 

@@ -209,6 +209,15 @@ public final class MemoryJobStore: JobStore {
         if let hook = releaseHook.withLock({ $0 }) { await hook(ids) }
     }
 
+    public func uncountAttempts(_ ids: [JobID], owner: String) async throws {
+        state.withLock { state in
+            for id in ids {
+                guard let job = state.jobs[id], job.state == .running, job.lease?.owner == owner else { continue }
+                state.jobs[id]?.attempts = max(job.attempts - 1, 1)
+            }
+        }
+    }
+
     public func updateProgress(_ id: JobID, progress: Int) async throws {
         state.withLock { state in
             if state.jobs[id]?.state == .running { state.jobs[id]?.progress = progress }

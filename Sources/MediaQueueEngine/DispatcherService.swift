@@ -158,6 +158,7 @@ public struct DispatcherService: Service {
                     break
                 }
                 var refused: [Job] = []
+                var goingOn: [JobID] = []
                 for job in jobs {
                     switch running.insert(job.id) {
                     case .inserted:
@@ -168,10 +169,14 @@ public struct DispatcherService: Service {
                         // the lease of the run that goes on. A second run would share its files,
                         // and a cancel or the drain would reach only one of them.
                         logger.warning("a running job's lease ended before it was renewed; the dispatcher claimed it again and lets the run it has go on", metadata: ["job.id": "\(job.id)"])
+                        goingOn.append(job.id)
                         handle.jobEnded()
                     case .closed:
                         refused.append(job)
                     }
+                }
+                if !goingOn.isEmpty {
+                    group.addTask { await uncountAttempts(of: goingOn) }
                 }
                 if !refused.isEmpty {
                     await handle.giveBack(refused)
@@ -320,6 +325,18 @@ public struct DispatcherService: Service {
         }
         job.endTime = time.now
         return job
+    }
+
+    /// Takes back the attempts that claims of jobs still running here counted: those claims
+    /// started nothing, and with enough of them a job whose process later dies would fail as
+    /// `WorkerCrashed` without the starts it is allowed. Not taken back if the store cannot take
+    /// the write: the job has one start fewer left, which is logged.
+    private func uncountAttempts(of ids: [JobID]) async {
+        do {
+            try await store.uncountAttempts(ids, owner: options.owner)
+        } catch {
+            logger.warning("a claim of jobs still running here counted an attempt the store could not take back", metadata: ["error": "\(error)", "jobs": "\(ids.count)"])
+        }
     }
 
     /// Whether the run that a claim of an orphaned job took over has ended since: a run of it

@@ -93,6 +93,10 @@ public struct MeteredJobStore: JobStore {
         try await timed("release") { try await base.release(ids, owner: owner) }
     }
 
+    public func uncountAttempts(_ ids: [JobID], owner: String) async throws {
+        try await timed("uncountAttempts") { try await base.uncountAttempts(ids, owner: owner) }
+    }
+
     public func updateProgress(_ id: JobID, progress: Int) async throws {
         try await timed("updateProgress") { try await base.updateProgress(id, progress: progress) }
     }

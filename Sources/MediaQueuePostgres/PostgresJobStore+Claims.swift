@@ -59,6 +59,17 @@ extension PostgresJobStore {
         }
     }
 
+    public func uncountAttempts(_ ids: [JobID], owner: String) async throws {
+        guard !ids.isEmpty else { return }
+        try await transaction { connection in
+            let uncount: PostgresQuery = """
+                UPDATE jobs SET attempts = GREATEST(attempts - 1, 1)
+                WHERE id = ANY(\(ids.map(\.rawValue))) AND state = 'Running' AND lease_owner = \(owner)
+                """
+            try await connection.run(uncount, logger: logger)
+        }
+    }
+
     public func finish(_ jobs: [FinishedJob], owner: String) async throws -> [Bool] {
         guard !jobs.isEmpty else { return [] }
         return try await transaction { connection in try await Self.finish(jobs, owner: owner, connection, logger: logger) }

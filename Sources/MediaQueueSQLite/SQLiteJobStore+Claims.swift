@@ -187,6 +187,18 @@ extension SQLiteJobStore {
         }
     }
 
+    public func uncountAttempts(_ ids: [JobID], owner: String) async throws {
+        guard !ids.isEmpty else { return }
+        try await transaction { db in
+            for id in ids {
+                try db.execute(
+                    sql: "UPDATE jobs SET attempts = MAX(attempts - 1, 1) WHERE id = ? AND state = 'Running' AND lease_owner = ?",
+                    arguments: [id.rawValue, owner]
+                )
+            }
+        }
+    }
+
     public func finish(_ jobs: [FinishedJob], owner: String) async throws -> [Bool] {
         guard !jobs.isEmpty else { return [] }
         return try await transaction { db in try Self.finish(jobs, owner: owner, db) }

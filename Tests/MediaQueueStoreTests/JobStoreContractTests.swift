@@ -269,6 +269,40 @@ func submitOne(_ store: any JobStore, _ job: Job, key: String? = nil) async thro
         #expect(try await store.job(id: job.id)?.state == .success)
     }
 
+    /// A node that claims its own running job again (its lease ended before a renewal came) takes
+    /// back the attempt that claim counted; nobody else can, and a job it no longer holds keeps
+    /// its count.
+    @Test(arguments: StoreKind.allCases)
+    func anAttemptCountedByAClaimOfAJobStillRunningThereIsTakenBackByItsOwnerOnly(_ kind: StoreKind) async throws {
+        let store = try await kind.make()
+        let queue = try await store.ensureDefaultQueue(bucket: "b", template: template(maxConcurrent: 2))
+        let job = try await submitOne(store, newJob(queue))
+        let other = try await submitOne(store, newJob(queue))
+        let start = Timestamp(seconds: 1_700_000_000)
+        _ = try await store.claimJobs(owner: "n", now: start, leaseUntil: start + .seconds(30), limit: 2)
+        let later = start + .seconds(31)
+        let again = try await store.claimJobs(owner: "n", now: later, leaseUntil: later + .seconds(30), limit: 2)
+        #expect(Set(again.map(\.id)) == [job.id, other.id])
+        #expect(again.map(\.attempts) == [2, 2])
+
+        try await store.uncountAttempts([job.id], owner: "someone else")
+        #expect(try await store.job(id: job.id)?.attempts == 2, "only the lease's owner takes an attempt back")
+        try await store.uncountAttempts([job.id], owner: "n")
+        #expect(try await store.job(id: job.id)?.attempts == 1)
+        try await store.uncountAttempts([job.id], owner: "n")
+        #expect(try await store.job(id: job.id)?.attempts == 1, "a running job keeps the start it has")
+
+        let lapsed = later + .seconds(31)
+        #expect(try await store.claimJobs(owner: "n2", now: lapsed, leaseUntil: lapsed + .seconds(30), limit: 2).count == 2)
+        try await store.uncountAttempts([other.id], owner: "n")
+        #expect(try await store.job(id: other.id)?.attempts == 3, "a job taken by another node keeps its count")
+        var finished = try #require(try await store.job(id: job.id))
+        finished.state = .success
+        #expect(try await store.finish(finished, owner: "n2", outbox: []))
+        try await store.uncountAttempts([job.id], owner: "n2")
+        #expect(try await store.job(id: job.id)?.attempts == 2, "an ended job keeps its count")
+    }
+
     @Test(arguments: StoreKind.allCases)
     func finishingStoresTheOutboxAndFailedDeliveriesGoDeadThenRedrive(_ kind: StoreKind) async throws {
         let store = try await kind.make()

@@ -59,6 +59,7 @@ public final class CommitThenFailStore: JobStore, Sendable {
     }
     public func renewLeases(_ ids: [JobID], owner: String, until: Timestamp) async throws -> [JobID] { try await base.renewLeases(ids, owner: owner, until: until) }
     public func release(_ ids: [JobID], owner: String) async throws { try await base.release(ids, owner: owner) }
+    public func uncountAttempts(_ ids: [JobID], owner: String) async throws { try await base.uncountAttempts(ids, owner: owner) }
     public func updateProgress(_ id: JobID, progress: Int) async throws { try await base.updateProgress(id, progress: progress) }
     public func finish(_ jobs: [FinishedJob], owner: String) async throws -> [Bool] { try await base.finish(jobs, owner: owner) }
     public func cancel(_ id: JobID, now: Timestamp) async throws -> CancelOutcome { try await base.cancel(id, now: now) }
