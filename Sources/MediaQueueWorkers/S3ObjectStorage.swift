@@ -29,13 +29,18 @@ public struct S3Configuration: Sendable, Hashable {
     /// 504, or that could not connect or lost its connection: S3 asks clients to retry these, and
     /// its SDKs retry three times.
     public var retryDelays: [Duration]
+    /// How long the abort of a failed or cancelled multipart upload may take: the job waits for
+    /// it before it ends (or goes back to its queue at shutdown), and parts an abort leaves behind
+    /// are what a bucket's lifecycle rule for incomplete uploads removes.
+    public var abortTimeout: Duration
 
     public init(
         endpoint: String, region: String, accessKeyID: String, secretAccessKey: String, pathStyle: Bool = true,
         buckets: [String: String] = [:], multipartThreshold: Int = 64 << 20, partSize: Int = 16 << 20, rangeSize: Int = 64 << 20,
         scratchDirectory: String, caFile: String? = nil,
-        retryDelays: [Duration] = [.milliseconds(100), .milliseconds(400), .seconds(2)]
+        retryDelays: [Duration] = [.milliseconds(100), .milliseconds(400), .seconds(2)], abortTimeout: Duration = .seconds(30)
     ) {
+        self.abortTimeout = abortTimeout
         self.endpoint = endpoint
         self.region = region
         self.accessKeyID = accessKeyID
@@ -209,7 +214,9 @@ public struct S3ObjectStorage: ObjectStorage {
         } catch {
             // In a task of its own, so that a cancelled job's parts are dropped too: the client
             // sends nothing from a cancelled task.
-            let abort = HTTPRequest(method: .delete, url: objectURL + "?" + upload, headers: headers, body: [], signature: signature)
+            let abort = HTTPRequest(
+                method: .delete, url: objectURL + "?" + upload, headers: headers, body: [], signature: signature, timeout: configuration.abortTimeout
+            )
             _ = try? await Task { try await send(abort) }.value
             throw error
         }

@@ -7,7 +7,7 @@ import Testing
 /// The S3 storage against a store that answers 500, 502, 503 or 504 or drops the connection now
 /// and then, as S3 and moto do under load: each request is sent again, and a job fails only when
 /// the store keeps failing.
-@Suite struct S3RetryTests {
+@Suite(.timeLimit(.minutes(1))) struct S3RetryTests {
     static let slowDown = "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"
 
     func storage(_ receiver: TestHTTPReceiver, retries: Int = 3) -> S3ObjectStorage {
@@ -90,6 +90,32 @@ import Testing
         _ = await upload.result
         #expect(receiver.requests.map(\.method) == ["POST", "PUT", "DELETE"])
         #expect(receiver.requests.last?.path.contains("uploadId=upload-1") == true)
+    }
+
+    /// A store that takes the abort and never answers it does not hold the cancelled job for the
+    /// client's whole timeout (an hour): the abort gives up after `abortTimeout`, and the job ends.
+    @Test func anAbortTheStoreNeverAnswersDoesNotHoldTheJob() async throws {
+        let receiver = try TestHTTPReceiver { request, _ in
+            switch request.method {
+            case "POST": .status(200, body: "<InitiateMultipartUploadResult><UploadId>upload-1</UploadId></InitiateMultipartUploadResult>")
+            default: .hang
+            }
+        }
+        defer { receiver.stop() }
+        var configuration = storage(receiver).configuration
+        (configuration.multipartThreshold, configuration.partSize, configuration.abortTimeout) = (4, 4, .milliseconds(200))
+        let storage = S3ObjectStorage(configuration: configuration)
+        let key = try ObjectKey("out/parts.txt")
+        let folder = try storage.makeStagingFolder(bucket: "media-1250000000", name: "upload", for: key)
+        defer { storage.removeStagingFolder(folder) }
+        try Data("hello world".utf8).write(to: URL(fileURLWithPath: folder + "/parts.txt"))
+        let upload = Task { try await storage.publish(folder + "/parts.txt", bucket: "media-1250000000", as: key) }
+        try await eventually("the first part in flight") { receiver.inFlight == 1 && receiver.requests.last?.method == "PUT" }
+
+        upload.cancel()
+        let result = await upload.result
+        #expect(throws: (any Error).self) { try result.get() }
+        #expect(receiver.requests.map(\.method) == ["POST", "PUT", "DELETE"], "the abort was sent once, not retried after its timeout")
     }
 
     @Test func answersThatARetryWouldNotChangeAreNotRetried() async throws {
