@@ -138,14 +138,20 @@ public final class AMQPConnection: MessageBroker {
     }
 
     /// Publishes all, streaming within the confirm window, and returns one result per message in
-    /// order once every one is settled.
+    /// order once every one is settled. Cancelled, it returns at once: what is not settled then
+    /// fails with `.cancelled`, and what is not sent yet is not sent.
     public func publish(batch: [AMQPOutgoingMessage]) async -> [Result<Void, AMQPError>] {
         guard !batch.isEmpty else { return [] }
-        return await withCheckedContinuation { (continuation: CheckedContinuation<[Result<Void, AMQPError>], Never>) in
-            let collector = BatchCollector(count: batch.count, continuation: continuation)
-            mailbox.enqueue(batch.enumerated().map { index, message in
-                PendingPublish(message: message, reply: { collector.settle(index, $0) })
-            })
+        let collector = BatchCollector(count: batch.count)
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<[Result<Void, AMQPError>], Never>) in
+                collector.start(continuation)
+                mailbox.enqueue(batch.enumerated().map { index, message in
+                    PendingPublish(message: message, reply: { collector.settle(index, $0) }, abandoned: collector.abandoned)
+                })
+            }
+        } onCancel: {
+            collector.abandon()
         }
     }
 
@@ -253,28 +259,60 @@ private struct WorkerHandoff: @unchecked Sendable {
     let worker: ConnectionWorker
 }
 
-/// Collects the results of a batch publish and resumes the caller when the last one is in.
+/// Collects the results of a batch publish and resumes the caller when the last one is in, or
+/// at once when the caller stops waiting (`abandon`: what is not settled then fails).
 private final class BatchCollector: Sendable {
+    typealias Continuation = CheckedContinuation<[Result<Void, AMQPError>], Never>
+
     private struct State {
         var results: [Result<Void, AMQPError>?]
         var remaining: Int
-        var continuation: CheckedContinuation<[Result<Void, AMQPError>], Never>?
+        var continuation: Continuation?
+
+        /// The results and the continuation to resume with them, once every result is in.
+        mutating func finished() -> ([Result<Void, AMQPError>], Continuation)? {
+            guard remaining == 0, let continuation else { return nil }
+            self.continuation = nil
+            return (results.map { $0! }, continuation)
+        }
     }
 
     private let state: Mutex<State>
+    let abandoned = AbandonFlag()
 
-    init(count: Int, continuation: CheckedContinuation<[Result<Void, AMQPError>], Never>) {
-        state = Mutex(State(results: Array(repeating: nil, count: count), remaining: count, continuation: continuation))
+    init(count: Int) {
+        state = Mutex(State(results: Array(repeating: nil, count: count), remaining: count))
+    }
+
+    /// Takes the caller's continuation (abandoned before, the caller is resumed at once).
+    func start(_ continuation: Continuation) {
+        let done = state.withLock { state in
+            state.continuation = continuation
+            return state.finished()
+        }
+        if let (results, continuation) = done { continuation.resume(returning: results) }
     }
 
     func settle(_ index: Int, _ result: Result<Void, AMQPError>) {
-        let done = state.withLock { state -> ([Result<Void, AMQPError>], CheckedContinuation<[Result<Void, AMQPError>], Never>)? in
+        let done = state.withLock { state -> ([Result<Void, AMQPError>], Continuation)? in
             guard state.results[index] == nil else { return nil }
             state.results[index] = result
             state.remaining -= 1
-            guard state.remaining == 0, let continuation = state.continuation else { return nil }
-            state.continuation = nil
-            return (state.results.map { $0! }, continuation)
+            return state.finished()
+        }
+        if let (results, continuation) = done { continuation.resume(returning: results) }
+    }
+
+    /// The caller stops waiting: publishes not sent yet are not sent, and every result not in
+    /// yet is `.cancelled`.
+    func abandon() {
+        abandoned.set()
+        let done = state.withLock { state in
+            for index in state.results.indices where state.results[index] == nil {
+                state.results[index] = .failure(AMQPError(.cancelled, "the publisher stopped waiting before the broker confirmed the message"))
+            }
+            state.remaining = 0
+            return state.finished()
         }
         if let (results, continuation) = done { continuation.resume(returning: results) }
     }

@@ -5,7 +5,7 @@ public struct AMQPError: Error, Sendable, CustomStringConvertible {
     /// What kind of failure this is; compare with the static members.
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         private enum Value: String, Sendable, Hashable {
-            case invalidURL, connectionFailed, connectionLost, returned, nacked, channelClosed, unencodable, shutdown
+            case invalidURL, connectionFailed, connectionLost, returned, nacked, channelClosed, unencodable, shutdown, cancelled
         }
 
         private let value: Value
@@ -29,6 +29,9 @@ public struct AMQPError: Error, Sendable, CustomStringConvertible {
         public static let unencodable = Code(.unencodable)
         /// The connection's `run()` ended (or never started and was cancelled).
         public static let shutdown = Code(.shutdown)
+        /// The publisher's task was cancelled before the broker settled the message. One still
+        /// waiting to be sent is not sent; one already sent may have reached its queues.
+        public static let cancelled = Code(.cancelled)
 
         public var description: String { value.rawValue }
     }

@@ -54,6 +54,15 @@ struct QueueStatus: Sendable {
 struct PendingPublish: Sendable {
     var message: AMQPOutgoingMessage
     var reply: Reply<Void>
+    /// Set once nobody waits for the publish any more: if it is not sent yet, it is not sent.
+    var abandoned: AbandonFlag?
+}
+
+/// Set when the publisher of a batch stopped waiting for it (its task was cancelled).
+final class AbandonFlag: Sendable {
+    private let flag = Atomic(false)
+    var isSet: Bool { flag.load(ordering: .acquiring) }
+    func set() { flag.store(true, ordering: .releasing) }
 }
 
 /// Where Swift tasks leave requests for the connection thread, and how they learn about its state.

@@ -105,6 +105,9 @@ public final class MemoryBroker: MessageBroker {
                 await waitForChange { !state.withLock { $0.blocking } }
             }
             changing { $0.snapshot.blockedPublishes -= 1 }
+            if Task.isCancelled {
+                return batch.map { _ in .failure(AMQPError(.cancelled, "the publisher stopped waiting before the broker confirmed the message")) }
+            }
         }
         return changing { state in batch.map { route($0, in: &state) } }
     }

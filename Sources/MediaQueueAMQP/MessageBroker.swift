@@ -22,7 +22,9 @@ public protocol MessageBroker: Sendable {
     func consume(queue: String, prefetch: UInt16) async throws -> Consumer
     /// Publishes all and returns one result per message, in order, once each is settled: success
     /// when the broker confirmed it; a failure when it nacked it, returned it (mandatory and
-    /// unroutable: `.returned`) or the connection was lost before the confirm.
+    /// unroutable: `.returned`) or the connection was lost before the confirm. When the task is
+    /// cancelled it returns at once, with `.cancelled` for what was not settled; what was not
+    /// sent yet is then not sent.
     func publish(batch: [AMQPOutgoingMessage]) async -> [Result<Void, AMQPError>]
     /// Acknowledges a delivery (and, with `multiple`, every earlier one of its consumer).
     func ack(_ tag: AMQPDeliveryTag, multiple: Bool)

@@ -33,7 +33,12 @@ extension OutboxEntry {
     public var endpoint: String {
         switch target {
         case .url(let url): CallbackEndpoint.of(url: url)
-        case .mq(_, _, let region): "mq:\(region)"
+        case .mq(_, _, let region): Self.endpoint(ofRegion: region)
         }
+    }
+
+    /// The endpoint of TDMQ deliveries to `region`.
+    public static func endpoint(ofRegion region: String) -> String {
+        "mq:\(region)"
     }
 }

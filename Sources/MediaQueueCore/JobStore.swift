@@ -248,7 +248,22 @@ extension JobStore {
     /// A read, then a compare-and-set per delivery (`deferOutbox` moves only those still due):
     /// correct with several relays, in two transactions; a driver may do both in one.
     public func leaseOutbox(_ channel: NotifyConfig.Channel, now: Timestamp, until: Timestamp, limit: Int) async throws -> [OutboxEntry] {
-        let due = try await dueOutbox(channel, now: now, limit: limit)
+        try await lease(try await dueOutbox(channel, now: now, limit: limit), now: now, until: until)
+    }
+
+    /// `leaseOutbox` without deliveries to `excludingEndpoints` (`OutboxEntry.endpoint`), in two
+    /// transactions as above: the TDMQ relay leaves out the regions whose broker has all it can
+    /// take now, so that their backlog is not leased again and again for nothing, nor read ahead
+    /// of other regions' deliveries.
+    public func leaseOutbox(
+        _ channel: NotifyConfig.Channel, now: Timestamp, until: Timestamp, limit: Int, excludingEndpoints: Set<String>
+    ) async throws -> [OutboxEntry] {
+        guard !excludingEndpoints.isEmpty else { return try await leaseOutbox(channel, now: now, until: until, limit: limit) }
+        return try await lease(try await dueOutbox(channel, now: now, limit: limit, excludingEndpoints: excludingEndpoints), now: now, until: until)
+    }
+
+    /// The deliveries of `due` whose lease this call took (those still due at `now`).
+    private func lease(_ due: [OutboxEntry], now: Timestamp, until: Timestamp) async throws -> [OutboxEntry] {
         guard !due.isEmpty else { return [] }
         let leased = Set(try await deferOutbox(due.map(\.id), dueBy: now, until: until))
         return due.compactMap { entry in

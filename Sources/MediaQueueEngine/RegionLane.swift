@@ -8,8 +8,9 @@ import Synchronization
 /// The relay's reading loop `add`s what it leased for the region and waits (`untilIdle`) for a
 /// lane that was idle when it added, so a healthy broker paces the reads as one loop did; but
 /// only up to a deadline, and not at all for a lane still busy with an earlier batch (its broker
-/// is slow or away). What it adds to a busy lane waits there, up to `limit` deliveries; the rest
-/// are left out, still leased: they are due again in the outbox when their leases end, as are
+/// is slow or away). What it adds to a busy lane waits there, up to `limit` deliveries (a full
+/// lane's region is not read at all until it has room: `isFull`); the rest are left out, still
+/// leased: they are due again in the outbox when their leases end, as are
 /// waiting ones whose leases end meanwhile (the relay sends only what it still holds). A copy of
 /// a delivery in the batch being sent is left out too; it keeps the lease it was read with, and
 /// is read again when that ends, after the batch has settled.
@@ -65,6 +66,9 @@ final class RegionLane: Sendable {
         work.signal()
         return wasIdle
     }
+
+    /// Whether the lane holds as many waiting deliveries as it may: more would be left out.
+    var isFull: Bool { state.withLock { $0.pending.count >= limit } }
 
     /// Waits until the lane has sent all it holds, or `deadline`; returns how many deliveries it
     /// sent since this last returned.

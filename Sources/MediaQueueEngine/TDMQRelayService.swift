@@ -28,12 +28,19 @@ public struct RelayOptions: Sendable {
     /// How long the TDMQ relay waits for a region's batch before it reads on without it (the
     /// other regions' deliveries then go out while that region's broker is slow or away).
     public var slowRegionWait: Duration
+    /// How long the TDMQ relay's last round may wait for its brokers once the service shuts
+    /// down. Past it, what no broker has confirmed stays leased (it goes out again, with the
+    /// same `message-id`, when its lease ends) and the relay stops: a broker that is away does
+    /// not hold the node's shutdown.
+    public var shutdownGrace: Duration
 
     public init(
         batchSize: Int = 500, pollInterval: Duration = .milliseconds(250), retrySchedule: RetrySchedule = .standard,
         lease: Duration = .seconds(15), recordLinger: Duration = .milliseconds(10), handoffLimit: Int = 20_000,
-        declaredDestinationsLimit: Int = 10_000, regionBacklogLimit: Int = 2_000, slowRegionWait: Duration = .seconds(5)
+        declaredDestinationsLimit: Int = 10_000, regionBacklogLimit: Int = 2_000, slowRegionWait: Duration = .seconds(5),
+        shutdownGrace: Duration = .seconds(5)
     ) {
+        self.shutdownGrace = shutdownGrace
         self.slowRegionWait = slowRegionWait
         self.regionBacklogLimit = regionBacklogLimit
         self.handoffLimit = handoffLimit
@@ -103,6 +110,33 @@ public struct TDMQRelayService: Service {
     public func run() async throws {
         let declared = DeclaredDestinations(limit: options.declaredDestinationsLimit)
         let recorder = DeliveryRecorder(store: store, time: time, linger: options.recordLinger, pollInterval: options.pollInterval, logger: logger)
+        let lanes = await withTaskGroup(of: [String?: RegionLane]?.self) { group in
+            group.addTask { await relay(declared: declared, recorder: recorder) }
+            // The last round gets `shutdownGrace`, then is cancelled: its publishes end then.
+            group.addTask { [time, options] in
+                guard (try? await gracefulShutdown()) != nil else { return nil }
+                try? await time.sleep(for: options.shutdownGrace)
+                return nil
+            }
+            var lanes: [String?: RegionLane] = [:]
+            for await ended in group {
+                group.cancelAll()
+                if let ended { lanes = ended }
+            }
+            return lanes
+        }
+        // Outside the (possibly cancelled) task, so the store takes the writes.
+        let unsent = (handoff?.close() ?? []) + lanes.values.flatMap { $0.takeUnsent() }
+        let relayStore = store, relayTime = time, relayLogger = logger
+        await Task {
+            await recorder.flush()
+            await Self.handBack(unsent, store: relayStore, now: relayTime.now, logger: relayLogger)
+        }.value
+    }
+
+    /// Reads, publishes and records until the service shuts down (after the round it is in) or
+    /// is cancelled; returns the region lanes it made, for what they did not send.
+    private func relay(declared: DeclaredDestinations, recorder: DeliveryRecorder) async -> [String?: RegionLane] {
         var lanes: [String?: RegionLane] = [:]
         await withDiscardingTaskGroup { group in
             group.addTask { await recorder.run() }
@@ -117,7 +151,9 @@ public struct TDMQRelayService: Service {
                     lastRead = time.now
                     do {
                         let now = time.now
-                        let leased = try await store.leaseOutbox(.tdmq, now: now, until: now + options.lease, limit: options.batchSize)
+                        let leased = try await store.leaseOutbox(
+                            .tdmq, now: now, until: now + options.lease, limit: options.batchSize, excludingEndpoints: regionsWithoutRoom(lanes)
+                        )
                         // A handed-off entry whose lease ended since `take` may be leased again
                         // here: the new lease is the one that counts.
                         let leasedIDs = Set(leased.map(\.id))
@@ -147,13 +183,7 @@ public struct TDMQRelayService: Service {
             for lane in lanes.values { lane.close() }
             recorder.stop()
         }
-        // Outside the (possibly cancelled) task, so the store takes the writes.
-        let unsent = (handoff?.close() ?? []) + lanes.values.flatMap { $0.takeUnsent() }
-        let relayStore = store, relayTime = time, relayLogger = logger
-        await Task {
-            await recorder.flush()
-            await Self.handBack(unsent, store: relayStore, now: relayTime.now, logger: relayLogger)
-        }.value
+        return lanes
     }
 
     /// Makes handed-off deliveries that were never sent due again at once instead of when their
@@ -195,6 +225,15 @@ public struct TDMQRelayService: Service {
         return (delivered, !sending.isEmpty)
     }
 
+    /// The endpoints (`mq:<region>`) of the regions whose own broker's lane holds all it may:
+    /// their deliveries stay in the outbox, not leased to be left out of the lane.
+    private func regionsWithoutRoom(_ lanes: [String?: RegionLane]) -> Set<String> {
+        Set(lanes.compactMap { region, lane in
+            guard let region, lane.isFull else { return nil }
+            return OutboxEntry.endpoint(ofRegion: region)
+        })
+    }
+
     /// The region of a delivery whose region has a broker of its own; nil for the fallback's.
     private func laneKey(of entry: OutboxEntry) -> String? {
         guard case .mq(_, _, let region) = entry.target, regions.brokers[region] != nil else { return nil }
@@ -210,6 +249,8 @@ public struct TDMQRelayService: Service {
             do {
                 try await declared.ensure(entry.target, on: broker)
                 declaredFor.append(entry)
+            } catch is CancellationError {
+                return 0  // stopping: what is left stays leased, due again when its lease ends
             } catch {
                 await recordFailure(entry, error: "\(error)", final: (error as? AMQPError)?.code == .unencodable)
             }
@@ -221,6 +262,10 @@ public struct TDMQRelayService: Service {
             case .success:
                 metrics.callbackAttempt(.tdmq)
                 deliveredIDs.append(entry.id)
+            case .failure(let error) where error.code == .cancelled:
+                // Stopping before the broker confirmed it: not a failed attempt. It stays leased
+                // and goes out again, with the same message-id, when the lease ends.
+                continue
             case .failure(let error):
                 declared.forgetIfGone(entry.target, after: error)
                 await recordFailure(entry, error: "\(error)", final: error.code == .unencodable)

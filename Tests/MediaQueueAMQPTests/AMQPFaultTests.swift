@@ -96,6 +96,39 @@ struct AMQPFaultTests {
         }
     }
 
+    /// A batch publish waiting for a broker that is away ends as soon as its task is cancelled
+    /// (a stopping relay does not wait for the broker), and what it held is not sent once the
+    /// connection is back: nobody would record its confirm.
+    @Test func aBatchPublishCancelledWhileTheBrokerIsAwayEndsAndIsNotSentLater() async throws {
+        try await FaultBroker.shared.withExclusiveAccess {
+            let queue = TestEnvironment.uniqueName("amqp.restart.cancelled")
+            try await withConnection(url: FaultBroker.shared.url, configure: {
+                $0.reconnectDelay = .milliseconds(100) ... .seconds(1)
+            }) { connection in
+                try await connection.declare(AMQPTopology(queues: [AMQPQueue(name: queue, durable: true)]))
+                try await FaultBroker.control("stop")
+                try await eventually("the client to notice the outage") { !connection.isConnected }
+                let batch = Task {
+                    await connection.publish(batch: ["abandoned 1", "abandoned 2"].map {
+                        AMQPOutgoingMessage(routingKey: queue, body: $0.bytes, properties: .init(persistent: true))
+                    })
+                }
+                try await eventually("the batch waiting for the broker") { connection.mailbox.hasPublishes }
+                batch.cancel()
+                let results = await batch.value
+                #expect(results.map { result -> AMQPError.Code? in if case .failure(let error) = result { error.code } else { nil } } == [.cancelled, .cancelled])
+
+                try await FaultBroker.control("start")
+                try await connectedWithin(connection)
+                try await connection.publish(AMQPOutgoingMessage(routingKey: queue, body: "after".bytes, properties: .init(persistent: true)))
+                var received: [String] = []
+                while let message = try await connection.get(queue: queue) { received.append(message.text) }
+                #expect(received == ["after"], "the abandoned batch was not sent after the reconnect")
+                try await connection.deleteQueue(queue)
+            }
+        }
+    }
+
     @Test func inFlightPublishesFailWithConnectionLostOrSucceed() async throws {
         try await FaultBroker.shared.withExclusiveAccess {
             let queue = TestEnvironment.uniqueName("amqp.restart.inflight")

@@ -4,6 +4,7 @@ import MediaQueueCore
 import MediaQueueXML
 import MediaQueueTestSupport
 import Synchronization
+import ServiceLifecycle
 import Testing
 @testable import MediaQueueEngine
 
@@ -67,6 +68,26 @@ import Testing
 
     func waitUntilDelivered(_ entries: [OutboxEntry]) async throws {
         try await eventually("\(entries.count) deliveries recorded") { entries.allSatisfy { store.outboxEntry(id: $0.id) == nil } }
+    }
+
+    /// A relay on `regions` with `options`, on the test's store and clock, logging nothing.
+    func relay(_ regions: MQRegions, _ options: RelayOptions) -> (TDMQRelayService, Logger) {
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        return (TDMQRelayService(store: store, regions: regions, options: options, time: clock, wakeup: Wakeup(time: clock), logger: logger), logger)
+    }
+
+    /// Moves the clock from one sleeper's deadline to the next, no further than 4 s from now
+    /// (well within a lease, short of a renewal at a third of one), until `done`.
+    func turns(_ what: String, until done: () -> Bool) async throws {
+        let limit = clock.now + .seconds(4)
+        try await eventually(what) {
+            if done() { return true }
+            if let next = clock.nextDeadline, next <= limit {
+                clock.advance(by: .milliseconds(max(0, next.milliseconds - clock.now.milliseconds)))
+            }
+            return nil
+        }
     }
 
     @Test func anEventReachesItsQueueWithItsIDAndIsRecordedDelivered() async throws {
@@ -284,12 +305,9 @@ import Testing
     @Test func aRegionWhoseBrokerBlocksHoldsBackOnlyItsOwnEvents() async throws {
         let blockedBroker = MemoryBroker()
         blockedBroker.blockPublishers(true)
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
-        let relay = TDMQRelayService(
-            store: store, regions: MQRegions(brokers: ["ap-blocked": blockedBroker], fallback: broker),
-            options: RelayOptions(pollInterval: .milliseconds(250), retrySchedule: schedule, recordLinger: .zero, slowRegionWait: .seconds(2)),
-            time: clock, wakeup: Wakeup(time: clock), logger: logger
+        let (relay, _) = relay(
+            MQRegions(brokers: ["ap-blocked": blockedBroker], fallback: broker),
+            RelayOptions(pollInterval: .milliseconds(250), retrySchedule: schedule, recordLinger: .zero, slowRegionWait: .seconds(2))
         )
         let held = try await enqueue(3, target: .mq(mode: .queue, name: "job-events", region: "ap-blocked"))
         let running = Task { try await relay.run() }
@@ -297,21 +315,67 @@ import Testing
         try await blockedBroker.wait { $0.blockedPublishes == 1 ? () : nil }
 
         let later = try await enqueue(3, target: .mq(mode: .queue, name: "job-events", region: "ap-other"))
-        // Moved from one sleeper's deadline to the next, well within a lease (15 s).
-        let start = clock.now
-        try await eventually("the other region's events delivered") {
-            if later.allSatisfy({ store.outboxEntry(id: $0.id) == nil }) { return true }
-            if let next = clock.nextDeadline, next <= start + .seconds(4) {
-                clock.advance(by: .milliseconds(max(0, next.milliseconds - clock.now.milliseconds)))
-            }
-            return false
-        }
+        try await turns("the other region's events delivered") { later.allSatisfy { store.outboxEntry(id: $0.id) == nil } }
         #expect(broker.snapshot.messages(in: "job-events").compactMap(\.properties.messageID).sorted() == later.map(\.id).sorted())
         #expect(held.allSatisfy { store.outboxEntry(id: $0.id) != nil }, "the blocked region's events are not delivered yet")
 
         blockedBroker.blockPublishers(false)
         try await waitUntilDelivered(held)
         #expect(blockedBroker.snapshot.messages(in: "job-events").compactMap(\.properties.messageID).sorted() == held.map(\.id).sorted(), "each once")
+    }
+
+    /// A broker that holds its confirms back (an alarm; or one that is away) does not hold the
+    /// relay's shutdown past `shutdownGrace`: the relay stops, and the event it could not get
+    /// confirmed is neither published nor counted as a failed attempt. It stays leased, to go
+    /// out again with the same message-id when the lease ends.
+    @Test func aBrokerThatHoldsConfirmsBackDoesNotHoldTheShutdownPastItsGrace() async throws {
+        let entry = try #require(try await enqueue(target: .mq(mode: .queue, name: "job-events", region: "")).first)
+        broker.blockPublishers(true)
+        let (relay, logger) = relay(
+            MQRegions(fallback: broker), RelayOptions(retrySchedule: schedule, lease: .seconds(15), recordLinger: .zero, shutdownGrace: .seconds(3))
+        )
+        let group = ServiceGroup(services: [relay], logger: logger)
+        let running = Task { try await group.run() }
+        defer { running.cancel() }
+        try await broker.wait { $0.blockedPublishes == 1 ? () : nil }
+        let leaseEnd = try #require(store.outboxEntry(id: entry.id)?.nextAttempt)
+
+        await group.triggerGracefulShutdown()
+        let ended = Mutex(false)
+        let watcher = Task { _ = await running.result; ended.withLock { $0 = true } }
+        try await turns("the relay stopped") { ended.withLock { $0 } }
+        await watcher.value
+        try await running.value
+        #expect(broker.snapshot.messages(in: "job-events").isEmpty)
+        let left = try #require(store.outboxEntry(id: entry.id))
+        #expect(left.attempts == 0, "not a failed attempt")
+        #expect(left.nextAttempt == leaseEnd, "still leased, due when the lease ends")
+    }
+
+    /// A region whose broker is away, with more due than its lane may hold: once the lane is
+    /// full the relay stops reading that region, so the rest of its backlog stays in the outbox,
+    /// not leased for nothing (again at every lease's end), and another region's event behind
+    /// it in the outbox goes out.
+    @Test func aFullRegionLaneLeavesItsRegionsBacklogInTheOutbox() async throws {
+        let blockedBroker = MemoryBroker()
+        blockedBroker.blockPublishers(true)
+        let (relay, _) = relay(
+            MQRegions(brokers: ["ap-blocked": blockedBroker], fallback: broker),
+            RelayOptions(
+                batchSize: 2, pollInterval: .milliseconds(250), retrySchedule: schedule, recordLinger: .zero, regionBacklogLimit: 2,
+                slowRegionWait: .seconds(1)
+            )
+        )
+        let backlog = try await enqueue(8, target: .mq(mode: .queue, name: "job-events", region: "ap-blocked"))
+        clock.advance(by: .milliseconds(1))  // due after the whole backlog
+        let other = try await enqueue(1, target: .mq(mode: .queue, name: "job-events", region: "ap-other"))
+        let running = Task { try await relay.run() }
+        defer { running.cancel() }
+
+        try await turns("the other region's event delivered") { other.allSatisfy { store.outboxEntry(id: $0.id) == nil } }
+        let leased = backlog.filter { (store.outboxEntry(id: $0.id)?.nextAttempt ?? clock.now) > clock.now }
+        #expect(leased.count <= 4, "at most the batch being sent and the lane's two waiting")
+        #expect(blockedBroker.snapshot.blockedPublishes == 1)
     }
 
     /// Two relays on one store lease what they send: each event is published once.
