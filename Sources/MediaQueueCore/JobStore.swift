@@ -112,10 +112,10 @@ public protocol JobStore: DefinitionStore, RunStore {
     /// The callback deliveries of `job`, oldest first, with their status.
     func deliveries(of job: Job) async throws -> [OutboxDelivery]
 
-    /// Like `dueOutbox`, without deliveries to `excludingEndpoints` (`OutboxEntry.endpoint`):
-    /// the HTTP relay leaves out endpoints already at their concurrency limit, so that a backlog
-    /// for one endpoint never hides due deliveries to others.
-    func dueOutbox(_ channel: NotifyConfig.Channel, now: Timestamp, limit: Int, excludingEndpoints: Set<String>) async throws -> [OutboxEntry]
+    /// Like `dueOutbox`, only deliveries whose endpoint (`OutboxEntry.endpoint`) `endpoints`
+    /// admits: the relays leave out endpoints (or regions) that cannot take more now, so that a
+    /// backlog for one never hides due deliveries to others.
+    func dueOutbox(_ channel: NotifyConfig.Channel, now: Timestamp, limit: Int, endpoints: EndpointFilter) async throws -> [OutboxEntry]
 
     /// Moves the next attempt of each pending delivery in `ids` whose next attempt is at or
     /// before `dueBy` to `until`, without counting an attempt; returns the ids it moved. The HTTP
@@ -251,15 +251,15 @@ extension JobStore {
         try await lease(try await dueOutbox(channel, now: now, limit: limit), now: now, until: until)
     }
 
-    /// `leaseOutbox` without deliveries to `excludingEndpoints` (`OutboxEntry.endpoint`), in two
-    /// transactions as above: the TDMQ relay leaves out the regions whose broker has all it can
-    /// take now, so that their backlog is not leased again and again for nothing, nor read ahead
-    /// of other regions' deliveries.
+    /// `leaseOutbox` of the deliveries `endpoints` admits, in two transactions as above (unless
+    /// it admits all): the TDMQ relay leaves out the regions whose broker has all it can take
+    /// now, so that their backlog is not leased again and again for nothing, nor read ahead of
+    /// other regions' deliveries.
     public func leaseOutbox(
-        _ channel: NotifyConfig.Channel, now: Timestamp, until: Timestamp, limit: Int, excludingEndpoints: Set<String>
+        _ channel: NotifyConfig.Channel, now: Timestamp, until: Timestamp, limit: Int, endpoints: EndpointFilter
     ) async throws -> [OutboxEntry] {
-        guard !excludingEndpoints.isEmpty else { return try await leaseOutbox(channel, now: now, until: until, limit: limit) }
-        return try await lease(try await dueOutbox(channel, now: now, limit: limit, excludingEndpoints: excludingEndpoints), now: now, until: until)
+        guard endpoints != .all else { return try await leaseOutbox(channel, now: now, until: until, limit: limit) }
+        return try await lease(try await dueOutbox(channel, now: now, limit: limit, endpoints: endpoints), now: now, until: until)
     }
 
     /// The deliveries of `due` whose lease this call took (those still due at `now`).
@@ -289,11 +289,33 @@ extension JobStore {
         if let firstError { throw firstError }
     }
 
-    /// Filters `dueOutbox`'s answer: correct, but a driver should exclude in its query so that
-    /// excluded deliveries do not use up `limit`.
-    public func dueOutbox(_ channel: NotifyConfig.Channel, now: Timestamp, limit: Int, excludingEndpoints: Set<String>) async throws -> [OutboxEntry] {
+    /// Filters `dueOutbox`'s answer: correct, but a driver should filter in its query so that
+    /// deliveries left out do not use up `limit`.
+    public func dueOutbox(_ channel: NotifyConfig.Channel, now: Timestamp, limit: Int, endpoints: EndpointFilter) async throws -> [OutboxEntry] {
         let due = try await dueOutbox(channel, now: now, limit: limit)
-        return excludingEndpoints.isEmpty ? due : due.filter { !excludingEndpoints.contains($0.endpoint) }
+        return endpoints == .all ? due : due.filter { endpoints.admits($0.endpoint) }
+    }
+
+    /// `dueOutbox` without deliveries to `excludingEndpoints`.
+    public func dueOutbox(_ channel: NotifyConfig.Channel, now: Timestamp, limit: Int, excludingEndpoints: Set<String>) async throws -> [OutboxEntry] {
+        try await dueOutbox(channel, now: now, limit: limit, endpoints: .excluding(excludingEndpoints))
+    }
+}
+
+/// Which deliveries an outbox read takes, by their endpoint (`OutboxEntry.endpoint`).
+public enum EndpointFilter: Sendable, Hashable {
+    /// All but those to these endpoints.
+    case excluding(Set<String>)
+    /// Only those to these endpoints.
+    case only(Set<String>)
+
+    public static let all = EndpointFilter.excluding([])
+
+    public func admits(_ endpoint: String) -> Bool {
+        switch self {
+        case .excluding(let excluded): !excluded.contains(endpoint)
+        case .only(let included): included.contains(endpoint)
+        }
     }
 }
 

@@ -446,12 +446,12 @@ public final class MemoryJobStore: JobStore {
         }
     }
 
-    public func dueOutbox(_ channel: NotifyConfig.Channel, now: Timestamp, limit: Int, excludingEndpoints: Set<String>) async throws -> [OutboxEntry] {
+    public func dueOutbox(_ channel: NotifyConfig.Channel, now: Timestamp, limit: Int, endpoints: EndpointFilter) async throws -> [OutboxEntry] {
         state.withLock { state in
             Self.recordRead(now, in: &state)
             return Array(state.outbox.values
                 .filter { !state.delivered.contains($0.id) && !state.dead.contains($0.id) && $0.nextAttempt <= now }
-                .filter { $0.target.channel == channel && !excludingEndpoints.contains($0.endpoint) }
+                .filter { $0.target.channel == channel && endpoints.admits($0.endpoint) }
                 .sorted { ($0.nextAttempt, $0.createdAt) < ($1.nextAttempt, $1.createdAt) }
                 .prefix(limit))
         }

@@ -135,8 +135,8 @@ public struct MeteredJobStore: JobStore {
         try await timed("dueOutbox") { try await base.dueOutbox(channel, now: now, limit: limit) }
     }
 
-    public func dueOutbox(_ channel: NotifyConfig.Channel, now: Timestamp, limit: Int, excludingEndpoints: Set<String>) async throws -> [OutboxEntry] {
-        try await timed("dueOutbox") { try await base.dueOutbox(channel, now: now, limit: limit, excludingEndpoints: excludingEndpoints) }
+    public func dueOutbox(_ channel: NotifyConfig.Channel, now: Timestamp, limit: Int, endpoints: EndpointFilter) async throws -> [OutboxEntry] {
+        try await timed("dueOutbox") { try await base.dueOutbox(channel, now: now, limit: limit, endpoints: endpoints) }
     }
 
     public func leaseOutbox(_ channel: NotifyConfig.Channel, now: Timestamp, until: Timestamp, limit: Int) async throws -> [OutboxEntry] {

@@ -151,9 +151,10 @@ public struct TDMQRelayService: Service {
                     lastRead = time.now
                     do {
                         let now = time.now
-                        let leased = try await store.leaseOutbox(
-                            .tdmq, now: now, until: now + options.lease, limit: options.batchSize, excludingEndpoints: regionsWithoutRoom(lanes)
-                        )
+                        var leased: [OutboxEntry] = []
+                        if let endpoints = outboxFilter(lanes) {
+                            leased = try await store.leaseOutbox(.tdmq, now: now, until: now + options.lease, limit: options.batchSize, endpoints: endpoints)
+                        }
                         // A handed-off entry whose lease ended since `take` may be leased again
                         // here: the new lease is the one that counts.
                         let leasedIDs = Set(leased.map(\.id))
@@ -225,13 +226,17 @@ public struct TDMQRelayService: Service {
         return (delivered, !sending.isEmpty)
     }
 
-    /// The endpoints (`mq:<region>`) of the regions whose own broker's lane holds all it may:
-    /// their deliveries stay in the outbox, not leased to be left out of the lane.
-    private func regionsWithoutRoom(_ lanes: [String?: RegionLane]) -> Set<String> {
-        Set(lanes.compactMap { region, lane in
-            guard let region, lane.isFull else { return nil }
-            return OutboxEntry.endpoint(ofRegion: region)
-        })
+    /// The deliveries an outbox read may take: not those of a lane that holds all it may (they
+    /// stay in the outbox rather than be leased and left out of the lane). The fallback broker's
+    /// regions cannot be listed: while its lane is full, only the regions with brokers of their
+    /// own and room are read; nil when no lane has room.
+    private func outboxFilter(_ lanes: [String?: RegionLane]) -> EndpointFilter? {
+        func hasRoom(_ key: String?) -> Bool { lanes[key].map { !$0.isFull } ?? true }
+        guard hasRoom(nil) else {
+            let roomy = regions.brokers.keys.filter { hasRoom($0) }.map(OutboxEntry.endpoint(ofRegion:))
+            return roomy.isEmpty ? nil : .only(Set(roomy))
+        }
+        return .excluding(Set(regions.brokers.keys.filter { !hasRoom($0) }.map(OutboxEntry.endpoint(ofRegion:))))
     }
 
     /// The region of a delivery whose region has a broker of its own; nil for the fallback's.

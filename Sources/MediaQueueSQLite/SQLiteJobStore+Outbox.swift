@@ -164,18 +164,21 @@ extension SQLiteJobStore {
         }
     }
 
-    public func dueOutbox(_ channel: NotifyConfig.Channel, now: Timestamp, limit: Int, excludingEndpoints: Set<String>) async throws -> [OutboxEntry] {
-        guard !excludingEndpoints.isEmpty else { return try await dueOutbox(channel, now: now, limit: limit) }
-        let excluded = Array(excludingEndpoints)
+    public func dueOutbox(_ channel: NotifyConfig.Channel, now: Timestamp, limit: Int, endpoints: EndpointFilter) async throws -> [OutboxEntry] {
+        guard endpoints != .all else { return try await dueOutbox(channel, now: now, limit: limit) }
+        let (listed, condition) = switch endpoints {
+        case .excluding(let excluded): (Array(excluded), "(endpoint IS NULL OR endpoint NOT IN (\(databaseQuestionMarks(count: excluded.count))))")
+        case .only(let included): (Array(included), "endpoint IN (\(databaseQuestionMarks(count: included.count)))")
+        }
         return try await read { db in
             var arguments: StatementArguments = [Self.kind(channel), now.milliseconds]
-            arguments += StatementArguments(excluded)
+            arguments += StatementArguments(listed)
             arguments += [limit]
             return try Row.fetchAll(
                 db,
                 sql: """
                     SELECT \(Self.outboxColumns) FROM outbox WHERE status = 'pending' AND kind = ? AND next_attempt <= ?
-                    AND (endpoint IS NULL OR endpoint NOT IN (\(databaseQuestionMarks(count: excluded.count))))
+                    AND \(condition)
                     ORDER BY next_attempt, created_at LIMIT ?
                     """,
                 arguments: arguments

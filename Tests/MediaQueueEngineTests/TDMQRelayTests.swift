@@ -355,27 +355,31 @@ import Testing
     /// A region whose broker is away, with more due than its lane may hold: once the lane is
     /// full the relay stops reading that region, so the rest of its backlog stays in the outbox,
     /// not leased for nothing (again at every lease's end), and another region's event behind
-    /// it in the outbox goes out.
-    @Test func aFullRegionLaneLeavesItsRegionsBacklogInTheOutbox() async throws {
-        let blockedBroker = MemoryBroker()
-        blockedBroker.blockPublishers(true)
+    /// it in the outbox goes out. The same when the away broker is the fallback, whose regions
+    /// cannot be listed: the relay then reads only the regions with brokers of their own.
+    @Test(arguments: [false, true])
+    func aFullRegionLaneLeavesItsRegionsBacklogInTheOutbox(awayBrokerIsTheFallback: Bool) async throws {
+        let (away, healthy) = (MemoryBroker(), broker)
+        away.blockPublishers(true)
+        let regions = awayBrokerIsTheFallback
+            ? MQRegions(brokers: ["ap-own": healthy], fallback: away) : MQRegions(brokers: ["ap-away": away], fallback: healthy)
         let (relay, _) = relay(
-            MQRegions(brokers: ["ap-blocked": blockedBroker], fallback: broker),
+            regions,
             RelayOptions(
                 batchSize: 2, pollInterval: .milliseconds(250), retrySchedule: schedule, recordLinger: .zero, regionBacklogLimit: 2,
                 slowRegionWait: .seconds(1)
             )
         )
-        let backlog = try await enqueue(8, target: .mq(mode: .queue, name: "job-events", region: "ap-blocked"))
+        let backlog = try await enqueue(8, target: .mq(mode: .queue, name: "job-events", region: awayBrokerIsTheFallback ? "ap-any" : "ap-away"))
         clock.advance(by: .milliseconds(1))  // due after the whole backlog
-        let other = try await enqueue(1, target: .mq(mode: .queue, name: "job-events", region: "ap-other"))
+        let other = try await enqueue(1, target: .mq(mode: .queue, name: "job-events", region: awayBrokerIsTheFallback ? "ap-own" : "ap-other"))
         let running = Task { try await relay.run() }
         defer { running.cancel() }
 
         try await turns("the other region's event delivered") { other.allSatisfy { store.outboxEntry(id: $0.id) == nil } }
         let leased = backlog.filter { (store.outboxEntry(id: $0.id)?.nextAttempt ?? clock.now) > clock.now }
         #expect(leased.count <= 4, "at most the batch being sent and the lane's two waiting")
-        #expect(blockedBroker.snapshot.blockedPublishes == 1)
+        #expect(away.snapshot.blockedPublishes == 1)
     }
 
     /// Two relays on one store lease what they send: each event is published once.

@@ -25,7 +25,7 @@ import Testing
     }
 
     @Test(arguments: StoreKind.allCases)
-    func dueDeliveriesToExcludedEndpointsAreLeftOut(_ kind: StoreKind) async throws {
+    func dueDeliveriesToExcludedOrUnlistedEndpointsAreLeftOut(_ kind: StoreKind) async throws {
         let store = try await kind.make()
         let now = Timestamp(seconds: 1_700_000_000)
         let entries = try await deliveries(store, urls: ["http://slow.example:8080/a", "http://slow.example:8080/b", "https://fast.example/c"], now: now)
@@ -34,6 +34,11 @@ import Testing
         let others = try await store.dueOutbox(.url, now: now + .seconds(1), limit: 2, excludingEndpoints: ["slow.example:8080"])
         #expect(others.map(\.id) == [entries[2].id])
         #expect(others.first?.endpoint == "fast.example:443")
+        let only = try await store.dueOutbox(.url, now: now + .seconds(1), limit: 2, endpoints: .only(["fast.example:443", "none.example:80"]))
+        #expect(only.map(\.id) == [entries[2].id], "only the endpoints listed")
+        let leased = try await store.leaseOutbox(.url, now: now + .seconds(1), until: now + .seconds(60), limit: 5, endpoints: .only(["slow.example:8080"]))
+        #expect(leased.map(\.id) == [entries[0].id, entries[1].id])
+        #expect(try await store.dueOutbox(.url, now: now + .seconds(1), limit: 5).map(\.id) == [entries[2].id], "the others not leased")
     }
 
     @Test(arguments: StoreKind.allCases)

@@ -82,8 +82,8 @@ public final class CommitThenFailStore: JobStore, Sendable {
     public func purgeEnded(before cutoff: Timestamp, limit: Int, keeping: Set<JobID>) async throws -> PurgedRecords {
         try await base.purgeEnded(before: cutoff, limit: limit, keeping: keeping)
     }
-    public func dueOutbox(_ channel: NotifyConfig.Channel, now: Timestamp, limit: Int, excludingEndpoints: Set<String>) async throws -> [OutboxEntry] {
-        try await base.dueOutbox(channel, now: now, limit: limit, excludingEndpoints: excludingEndpoints)
+    public func dueOutbox(_ channel: NotifyConfig.Channel, now: Timestamp, limit: Int, endpoints: EndpointFilter) async throws -> [OutboxEntry] {
+        try await base.dueOutbox(channel, now: now, limit: limit, endpoints: endpoints)
     }
     public func deferOutbox(_ ids: [String], dueBy: Timestamp, until: Timestamp) async throws -> [String] { try await base.deferOutbox(ids, dueBy: dueBy, until: until) }
     public func leaseOutbox(_ channel: NotifyConfig.Channel, now: Timestamp, until: Timestamp, limit: Int) async throws -> [OutboxEntry] {
