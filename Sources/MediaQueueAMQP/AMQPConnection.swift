@@ -146,6 +146,9 @@ public final class AMQPConnection: MessageBroker {
         return await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<[Result<Void, AMQPError>], Never>) in
                 collector.start(continuation)
+                // Cancelled before it began: nothing to send (checked once; a cancel after it
+                // leaves the publishes to be withdrawn by the connection thread).
+                guard !collector.abandoned.isSet else { return }
                 mailbox.enqueue(batch.enumerated().map { index, message in
                     PendingPublish(message: message, reply: { collector.settle(index, $0) }, abandoned: collector.abandoned)
                 })
