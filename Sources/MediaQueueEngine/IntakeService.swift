@@ -32,6 +32,10 @@ public struct IntakeOptions: Sendable {
     public var retryPause: Duration
     /// The longest of those doubling pauses.
     public var longestRetryPause: Duration
+    /// How long a batch's dead letters and answers may wait for the broker once the service
+    /// shuts down; then the submissions whose dead letters are not confirmed go back to the
+    /// queue, and the intake stops.
+    public var shutdownGrace: Duration
 
     public enum QueueType: String, Sendable, CaseIterable {
         case classic, quorum
@@ -41,8 +45,9 @@ public struct IntakeOptions: Sendable {
         queue: String = "mediaqueue.jobs", deadLetterQueue: String = "mediaqueue.jobs.dead", queueType: QueueType = .classic, prefetch: UInt16 = 500,
         batchSize: Int = 250, linger: Duration = .milliseconds(5), defaultBucket: String,
         idempotencyWindow: Duration = .seconds(24 * 3600), purgeInterval: Duration = .seconds(3600), retryPause: Duration = .seconds(1),
-        longestRetryPause: Duration = .seconds(30)
+        longestRetryPause: Duration = .seconds(30), shutdownGrace: Duration = .seconds(5)
     ) {
+        self.shutdownGrace = shutdownGrace
         self.longestRetryPause = longestRetryPause
         self.idempotencyWindow = idempotencyWindow
         self.purgeInterval = purgeInterval
@@ -281,8 +286,12 @@ public struct IntakeService: Service {
             if let reply = errorReply(to: message, error: error) { replies.append(reply) }
         }
 
-        // Dead letters first in the batch, so their results line up with `rejected`.
-        let results = await broker.publish(batch: rejected.map { deadLetter($0.message, error: $0.error) } + replies)
+        // Dead letters first in the batch, so their results line up with `rejected`. A broker
+        // that is away holds a shutdown for `shutdownGrace` at most: what it has not confirmed by
+        // then is `.cancelled`, and its submissions go back to the queue.
+        let outgoing = rejected.map { deadLetter($0.message, error: $0.error) } + replies
+        let results = outgoing.isEmpty
+            ? [] : await cancellingAfterShutdownGrace(options.shutdownGrace, time: time) { [broker] in await broker.publish(batch: outgoing) }
         if let failure = results.dropFirst(rejected.count).first(where: \.isFailure) {
             // The submissions are settled (stored, or dead-lettered below); a lost answer is
             // only logged: redelivering a stored message could make a second job of it.

@@ -110,20 +110,9 @@ public struct TDMQRelayService: Service {
     public func run() async throws {
         let declared = DeclaredDestinations(limit: options.declaredDestinationsLimit)
         let recorder = DeliveryRecorder(store: store, time: time, linger: options.recordLinger, pollInterval: options.pollInterval, logger: logger)
-        let lanes = await withTaskGroup(of: [String?: RegionLane]?.self) { group in
-            group.addTask { await relay(declared: declared, recorder: recorder) }
-            // The last round gets `shutdownGrace`, then is cancelled: its publishes end then.
-            group.addTask { [time, options] in
-                guard (try? await gracefulShutdown()) != nil else { return nil }
-                try? await time.sleep(for: options.shutdownGrace)
-                return nil
-            }
-            var lanes: [String?: RegionLane] = [:]
-            for await ended in group {
-                group.cancelAll()
-                if let ended { lanes = ended }
-            }
-            return lanes
+        // The last round gets `shutdownGrace`, then is cancelled: its publishes end then.
+        let lanes = await cancellingAfterShutdownGrace(options.shutdownGrace, time: time) {
+            await relay(declared: declared, recorder: recorder)
         }
         // Outside the (possibly cancelled) task, so the store takes the writes.
         let unsent = (handoff?.close() ?? []) + lanes.values.flatMap { $0.takeUnsent() }

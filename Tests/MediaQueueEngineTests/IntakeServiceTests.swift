@@ -3,6 +3,8 @@ import MediaQueueAMQP
 import MediaQueueCore
 import MediaQueueXML
 import MediaQueueTestSupport
+import ServiceLifecycle
+import Synchronization
 import Testing
 @testable import MediaQueueEngine
 
@@ -248,6 +250,38 @@ import Testing
         #expect(dead.body == Array("not xml".utf8))
         #expect(try await storedUserData() == ["first", "second"], "each stored once")
         #expect(broker.snapshot.misuse.isEmpty)
+    }
+
+    /// A dead letter the broker holds back (it is away, or blocks its publishers) does not hold
+    /// the intake's shutdown past `shutdownGrace`: the intake stops, and the submission whose
+    /// dead letter was not confirmed goes back to its queue rather than being lost.
+    @Test func aDeadLetterTheBrokerHoldsBackDoesNotHoldTheShutdownPastItsGrace() async throws {
+        let intake = makeIntake(store: store)
+        try await broker.declare(intake.topology)
+        await publish(message(Array("not xml".utf8), id: "bad-1"))
+        broker.blockPublishers(true)
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let group = ServiceGroup(services: [intake], logger: logger)
+        let running = Task { try await group.run() }
+        defer { running.cancel() }
+        try await broker.wait { $0.blockedPublishes == 1 ? () : nil }
+
+        await group.triggerGracefulShutdown()
+        let ended = Mutex(false)
+        let watcher = Task { _ = await running.result; ended.withLock { $0 = true } }
+        let limit = clock.now + .seconds(10)
+        try await eventually("the intake stopped") {
+            if ended.withLock({ $0 }) { return true }
+            if let next = clock.nextDeadline, next <= limit { clock.advance(by: .milliseconds(max(0, next.milliseconds - clock.now.milliseconds))) }
+            return nil
+        }
+        await watcher.value
+        try await running.value
+        let snapshot = broker.snapshot
+        #expect(snapshot.messages(in: options.queue).map(\.properties.messageID) == ["bad-1"], "back in its queue")
+        #expect(snapshot.messages(in: options.deadLetterQueue).isEmpty)
+        #expect(try await storedUserData().isEmpty)
     }
 
     /// A batch the store failed on after committing it (a lost `COMMIT` reply) is settled on what
