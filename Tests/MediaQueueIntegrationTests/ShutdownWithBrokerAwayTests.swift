@@ -1,0 +1,58 @@
+import Foundation
+import FoundationNetworking
+import MediaQueueApp
+import MediaQueueCore
+import MediaQueueSQLite
+import MediaQueueTestSupport
+import Testing
+
+/// SIGTERM to the real `mediaqueue serve` while its broker is away and a job's TaskFinish is on
+/// its way to it. The node stops after the relay's grace, not at the service group's backstop
+/// (the drain time + 30 s, set here far past the test's time limit), and the event stays in the
+/// outbox, to go out once a node reaches the broker again.
+@Suite(.timeLimit(.minutes(3)))
+struct ShutdownWithBrokerAwayTests {
+    @Test(.enabled(if: CrashTests.binary != nil && FaultBroker.isAvailable, "needs the serve binary and the fault broker of scripts/test.sh"))
+    func aNodeWhoseBrokerIsAwayStopsOnSIGTERMWithoutWaitingForIt() async throws {
+        try await FaultBroker.shared.withExclusiveAccess {
+            let harness = try ServiceHarness(brokerURL: FaultBroker.shared.url)
+            let configuration = harness.configuration
+            try FileManager.default.createDirectory(atPath: configuration.dataDir, withIntermediateDirectories: true)
+            let serve = try ChildProcess(
+                try #require(CrashTests.binary), ["serve"],
+                environment: harness.serveEnvironment([
+                    "MEDIAQUEUE_ENABLE_NOOP": "1", "MEDIAQUEUE_ANONYMOUS": "1", "MEDIAQUEUE_DRAIN_TIMEOUT_SECONDS": "600",
+                ]),
+                logPath: configuration.dataDir + "/serve.log"
+            )
+            defer { serve.terminate() }
+            let port = try await serve.apiPort()
+            try await eventually("ready") { try await probeReadiness(port: port).status == 200 }
+
+            try await FaultBroker.control("stop")
+            do {
+                try await eventually("not ready without its broker") { try await probeReadiness(port: port).status == 503 }
+                // Stored through the API, the job runs and ends while the broker is away; its
+                // TaskFinish waits for the broker in the relay's publish.
+                var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)/\(configuration.bucket)/jobs")!)
+                request.httpMethod = "POST"
+                request.httpBody = Data("<Request><Tag>Noop</Tag><Input><Object>in.mp4</Object></Input><Operation/></Request>".utf8)
+                let (data, _) = try await URLSession.shared.data(for: request)
+                let answer = String(decoding: data, as: UTF8.self)
+                let id = try #require(answer.firstMatch(of: /<JobId>([^<]+)<\/JobId>/).map { String($0.1) }, "\(answer)")
+                let store = try SQLiteJobStore(path: configuration.databasePath)
+                try await eventually("the job ended") { try await store.job(id: JobID(rawValue: id))?.state == .success }
+
+                // Returns once the process is gone.
+                await serve.stop(SIGTERM)
+                let outbox = try await store.outboxStatistics()
+                #expect(outbox.pending[.tdmq] == 1, "the TaskFinish waits in the outbox: \(outbox)")
+                #expect(outbox.dead[.tdmq, default: 0] == 0, "not counted as a failed attempt: \(outbox)")
+            } catch {
+                try await FaultBroker.control("start")
+                throw error
+            }
+            try await FaultBroker.control("start")
+        }
+    }
+}
