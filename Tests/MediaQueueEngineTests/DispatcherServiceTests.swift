@@ -8,7 +8,7 @@ import Testing
 
 /// The dispatcher service on the memory store with a manual clock: what it does over time
 /// while a job runs, moved by the test instead of slept through.
-@Suite(.timeLimit(.minutes(2))) struct DispatcherServiceTests {
+@Suite(.timeLimit(.minutes(5))) struct DispatcherServiceTests {
     /// Runs until its task is cancelled: a job that stays running while the test moves time.
     struct HoldWorker: MediaWorker {
         let started: AsyncStream<JobID>.Continuation

@@ -8,9 +8,10 @@ import Testing
 
 /// SIGTERM to the real `mediaqueue serve` while its broker is away and a job's TaskFinish is on
 /// its way to it. The node stops after the relay's grace, not at the service group's backstop
-/// (the drain time + 30 s, set here far past the test's time limit), and the event stays in the
-/// outbox, to go out once a node reaches the broker again.
-@Suite(.timeLimit(.minutes(3)))
+/// (the drain time + 30 s, set here far past the test's time limit, which also covers waiting
+/// for the other fault-broker tests), and the event stays in the outbox, to go out once a node
+/// reaches the broker again.
+@Suite(.timeLimit(.minutes(15)))
 struct ShutdownWithBrokerAwayTests {
     @Test(.enabled(if: CrashTests.binary != nil && FaultBroker.isAvailable, "needs the serve binary and the fault broker of scripts/test.sh"))
     func aNodeWhoseBrokerIsAwayStopsOnSIGTERMWithoutWaitingForIt() async throws {
@@ -21,7 +22,7 @@ struct ShutdownWithBrokerAwayTests {
             let serve = try ChildProcess(
                 try #require(CrashTests.binary), ["serve"],
                 environment: harness.serveEnvironment([
-                    "MEDIAQUEUE_ENABLE_NOOP": "1", "MEDIAQUEUE_ANONYMOUS": "1", "MEDIAQUEUE_DRAIN_TIMEOUT_SECONDS": "600",
+                    "MEDIAQUEUE_ENABLE_NOOP": "1", "MEDIAQUEUE_ANONYMOUS": "1", "MEDIAQUEUE_DRAIN_TIMEOUT_SECONDS": "3600",
                 ]),
                 logPath: configuration.dataDir + "/serve.log"
             )
