@@ -29,9 +29,9 @@ public struct RelayOptions: Sendable {
     /// other regions' deliveries then go out while that region's broker is slow or away).
     public var slowRegionWait: Duration
     /// How long the TDMQ relay's last round may wait for its brokers once the service shuts
-    /// down. Past it, what no broker has confirmed stays leased (it goes out again, with the
-    /// same `message-id`, when its lease ends) and the relay stops: a broker that is away does
-    /// not hold the node's shutdown.
+    /// down. Past it, what no broker has confirmed is handed back, due at once for any relay
+    /// (with the same `message-id`), and the relay stops: a broker that is away does not hold
+    /// the node's shutdown.
     public var shutdownGrace: Duration
 
     public init(
@@ -244,29 +244,39 @@ public struct TDMQRelayService: Service {
                 try await declared.ensure(entry.target, on: broker)
                 declaredFor.append(entry)
             } catch is CancellationError {
-                return 0  // stopping: what is left stays leased, due again when its lease ends
+                await handBackStopped(entries)
+                return 0
             } catch {
                 await recordFailure(entry, error: "\(error)", final: (error as? AMQPError)?.code == .unencodable)
             }
         }
         let ready = await stillHeld(declaredFor)
         var deliveredIDs: [String] = []
+        var stopped: [OutboxEntry] = []
         for (entry, result) in await publishHoldingLeases(ready, on: broker) {
             switch result {
             case .success:
                 metrics.callbackAttempt(.tdmq)
                 deliveredIDs.append(entry.id)
             case .failure(let error) where error.code == .cancelled:
-                // Stopping before the broker confirmed it: not a failed attempt. It stays leased
-                // and goes out again, with the same message-id, when the lease ends.
-                continue
+                stopped.append(entry)  // not a failed attempt
             case .failure(let error):
                 declared.forgetIfGone(entry.target, after: error)
                 await recordFailure(entry, error: "\(error)", final: error.code == .unencodable)
             }
         }
         recorder.record(deliveredIDs)
+        if !stopped.isEmpty { await handBackStopped(stopped) }
         return deliveredIDs.count
+    }
+
+    /// Makes the deliveries of a round that stopped before the broker confirmed them (the relay
+    /// is stopping) due again now, for any relay: sent or not, each would go out again, with the
+    /// same message-id, once its lease ended. From a task of its own: the store takes no write
+    /// in a cancelled one.
+    private func handBackStopped(_ entries: [OutboxEntry]) async {
+        let (store, now, logger) = (store, time.now, logger)
+        await Task { await Self.handBack(entries, store: store, now: now, logger: logger) }.value
     }
 
     /// The entries whose leases this relay still holds, each with at least a third of a lease
