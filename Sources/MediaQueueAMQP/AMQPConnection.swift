@@ -312,7 +312,7 @@ private final class BatchCollector: Sendable {
         abandoned.set()
         let done = state.withLock { state in
             for index in state.results.indices where state.results[index] == nil {
-                state.results[index] = .failure(AMQPError(.cancelled, "the publisher stopped waiting before the broker confirmed the message"))
+                state.results[index] = .failure(.publisherStoppedWaiting)
             }
             state.remaining = 0
             return state.finished()

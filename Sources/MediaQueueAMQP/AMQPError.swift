@@ -43,6 +43,9 @@ public struct AMQPError: Error, Sendable, CustomStringConvertible {
     /// For `.channelClosed` and broker-initiated connection closes: the AMQP reply code (e.g. 404, 406).
     public var replyCode: UInt16?
 
+    /// What a publish whose publisher stopped waiting (its task was cancelled) ends with.
+    static let publisherStoppedWaiting = AMQPError(.cancelled, "the publisher stopped waiting before the broker confirmed the message")
+
     /// Creates an error.
     public init(_ code: Code, _ message: String, replyCode: UInt16? = nil) {
         self.code = code

@@ -37,7 +37,7 @@ extension ConnectionWorker {
 
     func send(_ publish: PendingPublish) throws(ConnectionDown) {
         guard let connection else { throw ConnectionDown(description: "not connected") }
-        if publish.abandoned?.isSet == true { return publish.reply(.failure(AMQPError(.cancelled, "the publisher stopped waiting; not sent"))) }
+        if publish.abandoned?.isSet == true { return publish.reply(.failure(.publisherStoppedWaiting)) }
         let message = publish.message
         // Refused here, not sent: rabbitmq-c would find it while the publish's first frame is out.
         if let error = message.encodingError(frameMax: Int(amqp_get_frame_max(connection))) { return publish.reply(.failure(error)) }

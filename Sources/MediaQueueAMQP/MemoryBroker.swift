@@ -106,7 +106,7 @@ public final class MemoryBroker: MessageBroker {
             }
             changing { $0.snapshot.blockedPublishes -= 1 }
             if Task.isCancelled {
-                return batch.map { _ in .failure(AMQPError(.cancelled, "the publisher stopped waiting before the broker confirmed the message")) }
+                return batch.map { _ in .failure(.publisherStoppedWaiting) }
             }
         }
         return changing { state in batch.map { route($0, in: &state) } }

@@ -115,12 +115,8 @@ public struct TDMQRelayService: Service {
             await relay(declared: declared, recorder: recorder)
         }
         // Outside the (possibly cancelled) task, so the store takes the writes.
-        let unsent = (handoff?.close() ?? []) + lanes.values.flatMap { $0.takeUnsent() }
-        let relayStore = store, relayTime = time, relayLogger = logger
-        await Task {
-            await recorder.flush()
-            await Self.handBack(unsent, store: relayStore, now: relayTime.now, logger: relayLogger)
-        }.value
+        await Task { await recorder.flush() }.value
+        await handBack((handoff?.close() ?? []) + lanes.values.flatMap { $0.takeUnsent() })
     }
 
     /// Reads, publishes and records until the service shuts down (after the round it is in) or
@@ -176,15 +172,22 @@ public struct TDMQRelayService: Service {
         return lanes
     }
 
-    /// Makes handed-off deliveries that were never sent due again at once instead of when their
-    /// leases end: each only if its lease is still the one this relay holds (its next attempt is
-    /// still that lease's end), so a lease another relay took since is left alone.
-    private static func handBack(_ unsent: [OutboxEntry], store: any JobStore, now: Timestamp, logger: Logger) async {
-        do {
-            try await store.releaseLeases(unsent.map { ($0.id, $0.nextAttempt) }, now: now)
-        } catch {
-            logger.warning("relay could not hand back unsent deliveries; they go out when their leases end", metadata: ["error": "\(error)"])
-        }
+    /// Makes deliveries this relay holds and will not send (it is stopping: never sent, or not
+    /// confirmed) due again at once, for any relay, instead of when their leases end; sent or
+    /// not, each would go out again, with the same message-id, then. Each only if its lease is
+    /// still the one this relay holds (its next attempt is still that lease's end), so a lease
+    /// another relay took since is left alone. From a task of its own: the store takes no write
+    /// in a cancelled one.
+    private func handBack(_ entries: [OutboxEntry]) async {
+        guard !entries.isEmpty else { return }
+        let (store, now, logger) = (store, time.now, logger)
+        await Task {
+            do {
+                try await store.releaseLeases(entries.map { ($0.id, $0.nextAttempt) }, now: now)
+            } catch {
+                logger.warning("relay could not hand back deliveries it stopped on; they go out when their leases end", metadata: ["error": "\(error)"])
+            }
+        }.value
     }
 
     /// Hands each broker's deliveries to its lane (made at its first use, keyed by the region
@@ -244,7 +247,7 @@ public struct TDMQRelayService: Service {
                 try await declared.ensure(entry.target, on: broker)
                 declaredFor.append(entry)
             } catch is CancellationError {
-                await handBackStopped(entries)
+                await handBack(entries)
                 return 0
             } catch {
                 await recordFailure(entry, error: "\(error)", final: (error as? AMQPError)?.code == .unencodable)
@@ -266,17 +269,8 @@ public struct TDMQRelayService: Service {
             }
         }
         recorder.record(deliveredIDs)
-        if !stopped.isEmpty { await handBackStopped(stopped) }
+        await handBack(stopped)
         return deliveredIDs.count
-    }
-
-    /// Makes the deliveries of a round that stopped before the broker confirmed them (the relay
-    /// is stopping) due again now, for any relay: sent or not, each would go out again, with the
-    /// same message-id, once its lease ended. From a task of its own: the store takes no write
-    /// in a cancelled one.
-    private func handBackStopped(_ entries: [OutboxEntry]) async {
-        let (store, now, logger) = (store, time.now, logger)
-        await Task { await Self.handBack(entries, store: store, now: now, logger: logger) }.value
     }
 
     /// The entries whose leases this relay still holds, each with at least a third of a lease

@@ -41,22 +41,16 @@ extension PostgresJobStore {
     }
 
     public func dueOutbox(_ channel: NotifyConfig.Channel, now: Timestamp, limit: Int, endpoints: EndpointFilter) async throws -> [OutboxEntry] {
-        let select: PostgresQuery = switch endpoints {
-        case .excluding(let excluded):
-            """
-            SELECT \(unescaped: Self.outboxColumns) FROM outbox
-            WHERE status = 'pending' AND kind = \(Self.kind(channel)) AND next_attempt <= \(now.milliseconds)
-                AND (endpoint IS NULL OR NOT (endpoint = ANY(\(excluded.sorted())::text[])))
-            ORDER BY next_attempt, created_at LIMIT \(limit)
-            """
-        case .only(let included):
-            """
-            SELECT \(unescaped: Self.outboxColumns) FROM outbox
-            WHERE status = 'pending' AND kind = \(Self.kind(channel)) AND next_attempt <= \(now.milliseconds)
-                AND endpoint = ANY(\(included.sorted())::text[])
-            ORDER BY next_attempt, created_at LIMIT \(limit)
-            """
+        let (listed, condition) = switch endpoints {
+        case .excluding(let excluded): (excluded, "endpoint IS NULL OR NOT")
+        case .only(let included): (included, "")
         }
+        let select: PostgresQuery = """
+            SELECT \(unescaped: Self.outboxColumns) FROM outbox
+            WHERE status = 'pending' AND kind = \(Self.kind(channel)) AND next_attempt <= \(now.milliseconds)
+                AND (\(unescaped: condition) (endpoint = ANY(\(listed.sorted())::text[])))
+            ORDER BY next_attempt, created_at LIMIT \(limit)
+            """
         return try await read { connection in try await connection.rows(select, logger: logger).map(Self.outboxEntry) }
     }
 

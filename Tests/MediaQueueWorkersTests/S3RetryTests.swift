@@ -65,19 +65,22 @@ import Testing
         #expect(receiver.requests.count == 3, "the first try and two retries")
     }
 
-    /// A job cancelled while its output goes up in parts: the upload is aborted, so the store
-    /// does not keep the parts sent so far (they would be stored, and billed, for good).
-    @Test func aMultipartUploadOfACancelledJobIsAborted() async throws {
+    /// Uploads an 11-byte output in 4-byte parts to a store that initiates the upload, holds the
+    /// first part and answers the abort with `abort`; cancels the upload while that part is in
+    /// flight. Returns the upload's result and the requests the store received.
+    func cancelledMultipartUpload(
+        abort: TestHTTPReceiver.Reply, abortTimeout: Duration = .seconds(30)
+    ) async throws -> (result: Result<Void, any Error>, requests: [TestHTTPReceiver.Request]) {
         let receiver = try TestHTTPReceiver { request, _ in
             switch request.method {
             case "POST": .status(200, body: "<InitiateMultipartUploadResult><UploadId>upload-1</UploadId></InitiateMultipartUploadResult>")
             case "PUT": .hang
-            default: .status(204)
+            default: abort
             }
         }
         defer { receiver.stop() }
         var configuration = storage(receiver).configuration
-        (configuration.multipartThreshold, configuration.partSize) = (4, 4)
+        (configuration.multipartThreshold, configuration.partSize, configuration.abortTimeout) = (4, 4, abortTimeout)
         let storage = S3ObjectStorage(configuration: configuration)
         let key = try ObjectKey("out/parts.txt")
         let folder = try storage.makeStagingFolder(bucket: "media-1250000000", name: "upload", for: key)
@@ -85,37 +88,24 @@ import Testing
         try Data("hello world".utf8).write(to: URL(fileURLWithPath: folder + "/parts.txt"))
         let upload = Task { try await storage.publish(folder + "/parts.txt", bucket: "media-1250000000", as: key) }
         try await eventually("the first part in flight") { receiver.inFlight == 1 && receiver.requests.last?.method == "PUT" }
-
         upload.cancel()
-        _ = await upload.result
-        #expect(receiver.requests.map(\.method) == ["POST", "PUT", "DELETE"])
-        #expect(receiver.requests.last?.path.contains("uploadId=upload-1") == true)
+        return (await upload.result, receiver.requests)
+    }
+
+    /// A job cancelled while its output goes up in parts: the upload is aborted, so the store
+    /// does not keep the parts sent so far (they would be stored, and billed, for good).
+    @Test func aMultipartUploadOfACancelledJobIsAborted() async throws {
+        let (_, requests) = try await cancelledMultipartUpload(abort: .status(204))
+        #expect(requests.map(\.method) == ["POST", "PUT", "DELETE"])
+        #expect(requests.last?.path.contains("uploadId=upload-1") == true)
     }
 
     /// A store that takes the abort and never answers it does not hold the cancelled job for the
     /// client's whole timeout (an hour): the abort gives up after `abortTimeout`, and the job ends.
     @Test func anAbortTheStoreNeverAnswersDoesNotHoldTheJob() async throws {
-        let receiver = try TestHTTPReceiver { request, _ in
-            switch request.method {
-            case "POST": .status(200, body: "<InitiateMultipartUploadResult><UploadId>upload-1</UploadId></InitiateMultipartUploadResult>")
-            default: .hang
-            }
-        }
-        defer { receiver.stop() }
-        var configuration = storage(receiver).configuration
-        (configuration.multipartThreshold, configuration.partSize, configuration.abortTimeout) = (4, 4, .milliseconds(200))
-        let storage = S3ObjectStorage(configuration: configuration)
-        let key = try ObjectKey("out/parts.txt")
-        let folder = try storage.makeStagingFolder(bucket: "media-1250000000", name: "upload", for: key)
-        defer { storage.removeStagingFolder(folder) }
-        try Data("hello world".utf8).write(to: URL(fileURLWithPath: folder + "/parts.txt"))
-        let upload = Task { try await storage.publish(folder + "/parts.txt", bucket: "media-1250000000", as: key) }
-        try await eventually("the first part in flight") { receiver.inFlight == 1 && receiver.requests.last?.method == "PUT" }
-
-        upload.cancel()
-        let result = await upload.result
+        let (result, requests) = try await cancelledMultipartUpload(abort: .hang, abortTimeout: .milliseconds(200))
         #expect(throws: (any Error).self) { try result.get() }
-        #expect(receiver.requests.map(\.method) == ["POST", "PUT", "DELETE"], "the abort was sent once, not retried after its timeout")
+        #expect(requests.map(\.method) == ["POST", "PUT", "DELETE"], "the abort was sent once, not retried after its timeout")
     }
 
     @Test func answersThatARetryWouldNotChangeAreNotRetried() async throws {
