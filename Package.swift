@@ -267,6 +267,7 @@ let package = Package(
                 "MediaQueueSQLite", "MediaQueuePostgres", "MediaQueueCore", "MediaQueueXML", "MediaQueueTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -127,8 +127,11 @@ public protocol JobStore: DefinitionStore, RunStore {
     /// the transaction that reads them, their next attempt moves to `until` (the lease's end),
     /// so no relay's read returns them again before then. A relay that dies leaves them to
     /// whichever relay reads after `until`; one that fails records the attempt, which ends the
-    /// lease. Of several relays reading at once, each delivery goes to one.
-    func leaseOutbox(_ channel: NotifyConfig.Channel, now: Timestamp, until: Timestamp, limit: Int) async throws -> [OutboxEntry]
+    /// lease. Of several relays reading at once, each delivery goes to one. Only deliveries whose
+    /// endpoint `endpoints` admits are read: the TDMQ relay leaves out the regions whose broker
+    /// has all it can take now, so that their backlog is not leased again and again for nothing,
+    /// nor read ahead of other regions' deliveries.
+    func leaseOutbox(_ channel: NotifyConfig.Channel, now: Timestamp, until: Timestamp, limit: Int, endpoints: EndpointFilter) async throws -> [OutboxEntry]
 
     /// Pending and dead deliveries per channel, for metrics.
     func outboxStatistics() async throws -> OutboxStatistics
@@ -245,21 +248,19 @@ extension JobStore {
 }
 
 extension JobStore {
-    /// A read, then a compare-and-set per delivery (`deferOutbox` moves only those still due):
-    /// correct with several relays, in two transactions; a driver may do both in one.
+    /// Every delivery due over `channel` (see `leaseOutbox(_:now:until:limit:endpoints:)`).
     public func leaseOutbox(_ channel: NotifyConfig.Channel, now: Timestamp, until: Timestamp, limit: Int) async throws -> [OutboxEntry] {
-        try await lease(try await dueOutbox(channel, now: now, limit: limit), now: now, until: until)
+        try await leaseOutbox(channel, now: now, until: until, limit: limit, endpoints: .all)
     }
 
-    /// `leaseOutbox` of the deliveries `endpoints` admits, in two transactions as above (unless
-    /// it admits all): the TDMQ relay leaves out the regions whose broker has all it can take
-    /// now, so that their backlog is not leased again and again for nothing, nor read ahead of
-    /// other regions' deliveries.
+    /// A read, then a compare-and-set per delivery (`deferOutbox` moves only those still due):
+    /// correct with several relays, in two store calls (the memory store's). A database's driver
+    /// leases in the transaction that reads, so that relays on several nodes pass over the rows
+    /// another is taking instead of reading them too.
     public func leaseOutbox(
         _ channel: NotifyConfig.Channel, now: Timestamp, until: Timestamp, limit: Int, endpoints: EndpointFilter
     ) async throws -> [OutboxEntry] {
-        guard endpoints != .all else { return try await leaseOutbox(channel, now: now, until: until, limit: limit) }
-        return try await lease(try await dueOutbox(channel, now: now, limit: limit, endpoints: endpoints), now: now, until: until)
+        try await lease(try await dueOutbox(channel, now: now, limit: limit, endpoints: endpoints), now: now, until: until)
     }
 
     /// The deliveries of `due` whose lease this call took (those still due at `now`).

@@ -139,8 +139,10 @@ public struct MeteredJobStore: JobStore {
         try await timed("dueOutbox") { try await base.dueOutbox(channel, now: now, limit: limit, endpoints: endpoints) }
     }
 
-    public func leaseOutbox(_ channel: NotifyConfig.Channel, now: Timestamp, until: Timestamp, limit: Int) async throws -> [OutboxEntry] {
-        try await timed("leaseOutbox") { try await base.leaseOutbox(channel, now: now, until: until, limit: limit) }
+    public func leaseOutbox(
+        _ channel: NotifyConfig.Channel, now: Timestamp, until: Timestamp, limit: Int, endpoints: EndpointFilter
+    ) async throws -> [OutboxEntry] {
+        try await timed("leaseOutbox") { try await base.leaseOutbox(channel, now: now, until: until, limit: limit, endpoints: endpoints) }
     }
 
     public func deferOutbox(_ ids: [String], dueBy: Timestamp, until: Timestamp) async throws -> [String] {

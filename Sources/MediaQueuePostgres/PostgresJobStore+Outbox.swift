@@ -41,17 +41,23 @@ extension PostgresJobStore {
     }
 
     public func dueOutbox(_ channel: NotifyConfig.Channel, now: Timestamp, limit: Int, endpoints: EndpointFilter) async throws -> [OutboxEntry] {
-        let (listed, condition) = switch endpoints {
-        case .excluding(let excluded): (excluded, "endpoint IS NULL OR NOT")
-        case .only(let included): (included, "")
-        }
+        let (listed, condition) = Self.endpointCondition(endpoints)
         let select: PostgresQuery = """
             SELECT \(unescaped: Self.outboxColumns) FROM outbox
             WHERE status = 'pending' AND kind = \(Self.kind(channel)) AND next_attempt <= \(now.milliseconds)
-                AND (\(unescaped: condition) (endpoint = ANY(\(listed.sorted())::text[])))
+                AND (\(unescaped: condition) (endpoint = ANY(\(listed)::text[])))
             ORDER BY next_attempt, created_at LIMIT \(limit)
             """
         return try await read { connection in try await connection.rows(select, logger: logger).map(Self.outboxEntry) }
+    }
+
+    /// The endpoints `filter` lists, and what goes before `(endpoint = ANY(listed))` for a row to
+    /// pass it.
+    private static func endpointCondition(_ filter: EndpointFilter) -> (listed: [String], condition: String) {
+        switch filter {
+        case .excluding(let excluded): (excluded.sorted(), "endpoint IS NULL OR NOT")
+        case .only(let included): (included.sorted(), "")
+        }
     }
 
     public func markDelivered(_ ids: [String], at: Timestamp) async throws {
@@ -153,12 +159,16 @@ extension PostgresJobStore {
 
     /// One statement: the due rows are locked (`SKIP LOCKED`, so relays on several nodes each
     /// take different ones) and their next attempt moved to the lease's end.
-    public func leaseOutbox(_ channel: NotifyConfig.Channel, now: Timestamp, until: Timestamp, limit: Int) async throws -> [OutboxEntry] {
+    public func leaseOutbox(
+        _ channel: NotifyConfig.Channel, now: Timestamp, until: Timestamp, limit: Int, endpoints: EndpointFilter
+    ) async throws -> [OutboxEntry] {
         let columns = Self.outboxColumns.split(separator: ",").map { "outbox." + $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+        let (listed, condition) = Self.endpointCondition(endpoints)
         let lease: PostgresQuery = """
             WITH due AS (
                 SELECT id, next_attempt AS was_due FROM outbox
                 WHERE status = 'pending' AND kind = \(Self.kind(channel)) AND next_attempt <= \(now.milliseconds)
+                    AND (\(unescaped: condition) (endpoint = ANY(\(listed)::text[])))
                 ORDER BY next_attempt, created_at LIMIT \(limit) FOR UPDATE SKIP LOCKED
             )
             UPDATE outbox SET next_attempt = \(until.milliseconds) FROM due WHERE outbox.id = due.id

@@ -41,17 +41,35 @@ extension SQLiteJobStore {
     /// The `kind` column of a channel's rows.
     static func kind(_ channel: NotifyConfig.Channel) -> String { channel == .url ? "url" : "mq" }
 
-    /// Pending rows over `channel` due at `now`, oldest first (the relays' read, on the
-    /// `outbox_due` index).
-    static func due(_ channel: NotifyConfig.Channel, now: Timestamp, limit: Int, _ db: Database) throws -> [OutboxEntry] {
-        try Row.fetchAll(
-            db.cachedStatement(sql: "SELECT \(outboxColumns) FROM outbox WHERE status = 'pending' AND kind = ? AND next_attempt <= ? ORDER BY next_attempt, created_at LIMIT ?"),
-            arguments: [kind(channel), now.milliseconds, limit]
+    /// Pending rows over `channel` due at `now` to endpoints `endpoints` admits, oldest first (the
+    /// relays' read, on the `outbox_due` index).
+    static func due(_ channel: NotifyConfig.Channel, now: Timestamp, limit: Int, endpoints: EndpointFilter, _ db: Database) throws -> [OutboxEntry] {
+        guard endpoints != .all else {
+            return try Row.fetchAll(
+                db.cachedStatement(sql: "SELECT \(outboxColumns) FROM outbox WHERE status = 'pending' AND kind = ? AND next_attempt <= ? ORDER BY next_attempt, created_at LIMIT ?"),
+                arguments: [kind(channel), now.milliseconds, limit]
+            ).map(outboxEntry)
+        }
+        let (listed, condition) = switch endpoints {
+        case .excluding(let excluded): (Array(excluded), "(endpoint IS NULL OR endpoint NOT IN (\(databaseQuestionMarks(count: excluded.count))))")
+        case .only(let included): (Array(included), "endpoint IN (\(databaseQuestionMarks(count: included.count)))")
+        }
+        var arguments: StatementArguments = [kind(channel), now.milliseconds]
+        arguments += StatementArguments(listed)
+        arguments += [limit]
+        return try Row.fetchAll(
+            db,
+            sql: """
+                SELECT \(outboxColumns) FROM outbox WHERE status = 'pending' AND kind = ? AND next_attempt <= ?
+                AND \(condition)
+                ORDER BY next_attempt, created_at LIMIT ?
+                """,
+            arguments: arguments
         ).map(outboxEntry)
     }
 
     public func dueOutbox(_ channel: NotifyConfig.Channel, now: Timestamp, limit: Int) async throws -> [OutboxEntry] {
-        try await read { db in try Self.due(channel, now: now, limit: limit, db) }
+        try await dueOutbox(channel, now: now, limit: limit, endpoints: .all)
     }
 
     public func markDelivered(_ ids: [String], at: Timestamp) async throws {
@@ -165,25 +183,7 @@ extension SQLiteJobStore {
     }
 
     public func dueOutbox(_ channel: NotifyConfig.Channel, now: Timestamp, limit: Int, endpoints: EndpointFilter) async throws -> [OutboxEntry] {
-        guard endpoints != .all else { return try await dueOutbox(channel, now: now, limit: limit) }
-        let (listed, condition) = switch endpoints {
-        case .excluding(let excluded): (Array(excluded), "(endpoint IS NULL OR endpoint NOT IN (\(databaseQuestionMarks(count: excluded.count))))")
-        case .only(let included): (Array(included), "endpoint IN (\(databaseQuestionMarks(count: included.count)))")
-        }
-        return try await read { db in
-            var arguments: StatementArguments = [Self.kind(channel), now.milliseconds]
-            arguments += StatementArguments(listed)
-            arguments += [limit]
-            return try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT \(Self.outboxColumns) FROM outbox WHERE status = 'pending' AND kind = ? AND next_attempt <= ?
-                    AND \(condition)
-                    ORDER BY next_attempt, created_at LIMIT ?
-                    """,
-                arguments: arguments
-            ).map(Self.outboxEntry)
-        }
+        try await read { db in try Self.due(channel, now: now, limit: limit, endpoints: endpoints, db) }
     }
 
     public func deferOutbox(_ ids: [String], dueBy: Timestamp, until: Timestamp) async throws -> [String] {
@@ -201,7 +201,9 @@ extension SQLiteJobStore {
         }
     }
 
-    public func leaseOutbox(_ channel: NotifyConfig.Channel, now: Timestamp, until: Timestamp, limit: Int) async throws -> [OutboxEntry] {
+    public func leaseOutbox(
+        _ channel: NotifyConfig.Channel, now: Timestamp, until: Timestamp, limit: Int, endpoints: EndpointFilter
+    ) async throws -> [OutboxEntry] {
         // Most polls find nothing due: a read says so without taking the write lock.
         let anyDue = try await read { db in
             try Bool.fetchOne(
@@ -211,7 +213,7 @@ extension SQLiteJobStore {
         }
         guard anyDue else { return [] }
         return try await transaction { db in
-            let due = try Self.due(channel, now: now, limit: limit, db)
+            let due = try Self.due(channel, now: now, limit: limit, endpoints: endpoints, db)
             let lease = try db.cachedStatement(sql: "UPDATE outbox SET next_attempt = ? WHERE id = ?")
             return try due.map { entry in
                 var bound = DirectStatement(lease)

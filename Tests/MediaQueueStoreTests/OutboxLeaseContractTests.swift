@@ -1,12 +1,16 @@
 import Foundation
+import Logging
 import MediaQueueCore
+@testable import MediaQueuePostgres
 import MediaQueueSQLite
 import MediaQueueTestSupport
+import PostgresNIO
 import Testing
 
-/// The relays' lease on what they send (`leaseOutbox`), against the memory store and a real
-/// SQLite file: of relays reading at once each delivery goes to one, a dead relay's deliveries
-/// go to another once its lease ends, and a recorded attempt ends the lease.
+/// The relays' lease on what they send (`leaseOutbox`), against the memory store, a real SQLite
+/// file and a real PostgreSQL database: of relays reading at once each delivery goes to one, a
+/// dead relay's deliveries go to another once its lease ends, and a recorded attempt ends the
+/// lease.
 @Suite struct OutboxLeaseContractTests {
     /// When the relays look: every delivery is due by then.
     static let now = Timestamp(seconds: 1_700_000_010)
@@ -103,8 +107,8 @@ import Testing
         #expect(retried.map(\.attempts) == [1])
     }
 
-    @Test(.timeLimit(.minutes(5)), arguments: StoreKind.allCases)
-    func relaysLeasingAtOnceGetEachDeliveryOnce(_ kind: StoreKind) async throws {
+    @Test(.timeLimit(.minutes(5)), arguments: StoreKind.allCases, [EndpointFilter.all, .excluding(["elsewhere"])])
+    func relaysLeasingAtOnceGetEachDeliveryOnce(_ kind: StoreKind, endpoints: EndpointFilter) async throws {
         let store = try await kind.make()
         let entries = try await deliveries(store, count: 200)
         let taken = try await withThrowingTaskGroup(of: [String].self) { group in
@@ -112,7 +116,7 @@ import Testing
                 group.addTask {
                     var mine: [String] = []
                     for _ in 0..<1000 {
-                        let batch = try await store.leaseOutbox(.tdmq, now: Self.now, until: Self.now + .seconds(60), limit: 7)
+                        let batch = try await store.leaseOutbox(.tdmq, now: Self.now, until: Self.now + .seconds(60), limit: 7, endpoints: endpoints)
                         if batch.isEmpty { return mine }
                         mine += batch.map(\.id)
                     }
@@ -123,5 +127,26 @@ import Testing
         }
         #expect(taken.count == entries.count, "no delivery taken twice")
         #expect(Set(taken) == Set(entries.map(\.id)))
+    }
+
+    /// Relays on several nodes lease from one PostgreSQL database at once. A lease that leaves
+    /// some endpoints out (a relay whose regional broker is full) takes the due deliveries no
+    /// other relay is taking, instead of reading the same oldest ones and waiting on them.
+    @Test(.timeLimit(.minutes(1)))
+    func aPostgresLeaseLeavingEndpointsOutPassesOverDeliveriesAnotherRelayIsLeasing() async throws {
+        let store = try #require(try await StoreKind.postgres.make() as? PostgresJobStore)
+        let entries = try await deliveries(store, count: 4)
+        let (locked, leased) = try await store.transaction { connection in
+            // Another relay's lease, between its read and its commit.
+            let locked = try await connection.query(
+                "SELECT id FROM outbox ORDER BY next_attempt, created_at LIMIT 2 FOR UPDATE", logger: Logger(label: "test")
+            ).collect().map { try $0.decode(String.self) }
+            let leased = try await store.leaseOutbox(
+                .tdmq, now: Self.now, until: Self.now + .seconds(60), limit: 4, endpoints: .excluding(["elsewhere"])
+            )
+            return (locked, leased.map(\.id))
+        }
+        #expect(locked == entries.prefix(2).map(\.id))
+        #expect(leased == entries.suffix(2).map(\.id))
     }
 }

@@ -86,8 +86,10 @@ public final class CommitThenFailStore: JobStore, Sendable {
         try await base.dueOutbox(channel, now: now, limit: limit, endpoints: endpoints)
     }
     public func deferOutbox(_ ids: [String], dueBy: Timestamp, until: Timestamp) async throws -> [String] { try await base.deferOutbox(ids, dueBy: dueBy, until: until) }
-    public func leaseOutbox(_ channel: NotifyConfig.Channel, now: Timestamp, until: Timestamp, limit: Int) async throws -> [OutboxEntry] {
-        try await base.leaseOutbox(channel, now: now, until: until, limit: limit)
+    public func leaseOutbox(
+        _ channel: NotifyConfig.Channel, now: Timestamp, until: Timestamp, limit: Int, endpoints: EndpointFilter
+    ) async throws -> [OutboxEntry] {
+        try await base.leaseOutbox(channel, now: now, until: until, limit: limit, endpoints: endpoints)
     }
     public func signingSecrets(bucket: String) async throws -> SigningSecrets { try await base.signingSecrets(bucket: bucket) }
     public func rotateSigningSecret(bucket: String, now: Timestamp, grace: Duration) async throws -> SigningSecrets {
