@@ -277,17 +277,27 @@ extension JobStore {
 
     /// Gives leases back before they end: each delivery is due again at `now` if its lease is
     /// still the one that ends at `leaseEnd`, so a lease another relay took since is left alone.
-    /// Every group is tried; the first error is thrown after (the rest go out when their leases end).
+    /// Every lease end is tried; the first error is thrown after (the rest go out when their
+    /// leases end).
     public func releaseLeases(_ leases: [(id: String, leaseEnd: Timestamp)], now: Timestamp) async throws {
-        var firstError: (any Error)?
-        for (leaseEnd, group) in Dictionary(grouping: leases.filter { $0.leaseEnd > now }, by: \.leaseEnd) {
+        let held = Dictionary(grouping: leases.filter { $0.leaseEnd > now }, by: \.leaseEnd).mapValues { $0.map(\.id) }
+        if let error = await moveLeases(held, to: now).firstError { throw error }
+    }
+
+    /// Moves the lease of each delivery in `held` (its ids by the lease end the caller holds) to
+    /// end at `until`, if it is still the one that ends there: a compare-and-set per lease end,
+    /// so a lease another relay took since is left alone. Every lease end is tried.
+    public func moveLeases(_ held: [Timestamp: [String]], to until: Timestamp) async -> LeaseMove {
+        var move = LeaseMove()
+        for (leaseEnd, ids) in held {
             do {
-                _ = try await deferOutbox(group.map(\.id), dueBy: leaseEnd, until: now)
+                move.moved += try await deferOutbox(ids, dueBy: leaseEnd, until: until)
             } catch {
-                firstError = firstError ?? error
+                move.unconfirmed[leaseEnd, default: []] += ids
+                move.firstError = move.firstError ?? error
             }
         }
-        if let firstError { throw firstError }
+        return move
     }
 
     /// Filters `dueOutbox`'s answer: correct, but a driver should filter in its query so that
@@ -301,6 +311,17 @@ extension JobStore {
     public func dueOutbox(_ channel: NotifyConfig.Channel, now: Timestamp, limit: Int, excludingEndpoints: Set<String>) async throws -> [OutboxEntry] {
         try await dueOutbox(channel, now: now, limit: limit, endpoints: .excluding(excludingEndpoints))
     }
+}
+
+/// What `JobStore.moveLeases` did.
+public struct LeaseMove: Sendable {
+    /// The deliveries whose lease now ends at the new end.
+    public var moved: [String] = []
+    /// The deliveries whose write failed, by the lease end the caller held: it still holds that
+    /// end unless the write committed without the caller hearing so.
+    public var unconfirmed: [Timestamp: [String]] = [:]
+    /// The first write's error, if any failed.
+    public var firstError: (any Error)?
 }
 
 /// Which deliveries an outbox read takes, by their endpoint (`OutboxEntry.endpoint`).

@@ -280,28 +280,20 @@ public struct TDMQRelayService: Service {
     /// too would send it twice. What is left out is due in the outbox, for whichever relay reads.
     func stillHeld(_ entries: [OutboxEntry]) async -> [OutboxEntry] {
         let now = time.now
-        var held: [OutboxEntry] = []
-        var shortLeases: [Timestamp: [OutboxEntry]] = [:]
-        for entry in entries where entry.nextAttempt > now {
-            if entry.nextAttempt >= now + options.lease / 3 {
-                held.append(entry)
-            } else {
-                shortLeases[entry.nextAttempt, default: []].append(entry)
-            }
+        let (live, renewBefore, until) = (entries.filter { $0.nextAttempt > now }, now + options.lease / 3, now + options.lease)
+        let short = Dictionary(grouping: live.filter { $0.nextAttempt < renewBefore }, by: \.nextAttempt).mapValues { $0.map(\.id) }
+        let move = await store.moveLeases(short, to: until)
+        if let error = move.firstError {
+            logger.warning("relay could not renew the leases of deliveries it was about to send; they go out when their leases end", metadata: ["error": "\(error)", "deliveries": "\(move.unconfirmed.values.joined().count)"])
         }
-        let until = now + options.lease
-        for (leaseEnd, group) in shortLeases {
-            do {
-                let renewed = Set(try await store.deferOutbox(group.map(\.id), dueBy: leaseEnd, until: until))
-                for var entry in group where renewed.contains(entry.id) {
-                    entry.nextAttempt = until
-                    held.append(entry)
-                }
-            } catch {
-                logger.warning("relay could not renew the leases of deliveries it was about to send; they go out when their leases end", metadata: ["error": "\(error)", "deliveries": "\(group.count)"])
-            }
+        let renewed = Set(move.moved)
+        return live.compactMap { entry in
+            guard entry.nextAttempt < renewBefore else { return entry }
+            guard renewed.contains(entry.id) else { return nil }
+            var held = entry
+            held.nextAttempt = until
+            return held
         }
-        return held
     }
 
     /// Publishes `entries` and renews their leases while the broker has not confirmed them all:
@@ -341,19 +333,15 @@ public struct TDMQRelayService: Service {
         while (try? await time.sleep(for: pause)) != nil {
             pause = options.lease / 3
             let until = time.now + options.lease
-            var renewed: [Timestamp: [String]] = [:]
-            for (leaseEnd, ids) in held {
-                do {
-                    renewed[until, default: []] += try await store.deferOutbox(ids, dueBy: leaseEnd, until: until)
-                } catch {
-                    // Held to the end the store last confirmed, the only one no other relay's
-                    // lease can be below. (Had this write committed, the relay loses the lease
-                    // at the next renewal and a failure then is not recorded: the delivery goes
-                    // out again when the new lease ends.)
-                    renewed[leaseEnd, default: []] += ids
-                    if Task.isCancelled { continue }
-                    logger.warning("relay could not renew its leases; another relay may send these deliveries too when they end", metadata: ["error": "\(error)"])
-                }
+            let move = await store.moveLeases(held, to: until)
+            // One whose write failed is held to the end the store last confirmed, the only one
+            // no other relay's lease can be below. (Had the write committed, the relay loses the
+            // lease at the next renewal and a failure then is not recorded: the delivery goes out
+            // again when the new lease ends.)
+            var renewed = move.unconfirmed
+            if !move.moved.isEmpty { renewed[until, default: []] += move.moved }
+            if let error = move.firstError, !Task.isCancelled {
+                logger.warning("relay could not renew its leases; another relay may send these deliveries too when they end", metadata: ["error": "\(error)"])
             }
             let lost = held.values.reduce(0) { $0 + $1.count } - renewed.values.reduce(0) { $0 + $1.count }
             if lost > 0 {

@@ -269,6 +269,29 @@ import Testing
         #expect(broker.snapshot.messages(in: "job-events").count == 1)
     }
 
+    /// Before publishing, a delivery with under a third of its lease left is renewed to a whole
+    /// lease, one with more goes as it is, and one whose lease another relay took since is left
+    /// to that relay.
+    @Test func deliveriesAboutToBeSentKeepTheirLeasesOrAreLeftToTheRelayThatTookThem() async throws {
+        try await enqueue(3, target: .mq(mode: .queue, name: "job-events", region: ""))
+        let (shortEnd, longEnd) = (clock.now + .seconds(4), clock.now + .seconds(10))
+        let short = try await store.leaseOutbox(.tdmq, now: clock.now, until: shortEnd, limit: 2)
+        let long = try #require(try await store.leaseOutbox(.tdmq, now: clock.now, until: longEnd, limit: 1).first)
+        #expect(short.count == 2)
+        // Another relay holds the second now (as if it took it once this relay's lease ended).
+        let othersEnd = clock.now + .seconds(20)
+        #expect(try await store.deferOutbox([short[1].id], dueBy: shortEnd, until: othersEnd) == [short[1].id])
+
+        let (relay, _) = relay(MQRegions(fallback: broker), RelayOptions(lease: .seconds(15)))
+        let held = await relay.stillHeld(short + [long])
+        let renewedEnd = clock.now + .seconds(15)
+        #expect(held.map(\.id) == [short[0].id, long.id])
+        #expect(held.map(\.nextAttempt) == [renewedEnd, longEnd])
+        #expect(store.outboxEntry(id: short[0].id)?.nextAttempt == renewedEnd)
+        #expect(store.outboxEntry(id: short[1].id)?.nextAttempt == othersEnd, "the other relay's lease stands")
+        #expect(store.outboxEntry(id: long.id)?.nextAttempt == longEnd)
+    }
+
     /// A declare that outlasts the leases (a broker slow to answer): deliveries whose leases
     /// ended meanwhile, and which another relay has leased since, are left to that relay, not
     /// published by this one too.
