@@ -2,7 +2,8 @@
 # A private RabbitMQ node on loopback, with its own ports and data folder, so tests never touch
 # a broker they did not start. Usage: rabbitmq-node.sh start|stop|restart|status DIR [AMQP_PORT],
 # rabbitmq-node.sh add-user DIR AMQP_PORT NAME PASSWORD (a user with every permission on "/"), or
-# rabbitmq-node.sh stall-quorum-starts|resume-quorum-starts|block-publishers|unblock-publishers
+# rabbitmq-node.sh stall-quorum-starts|resume-quorum-starts|block-publishers|unblock-publishers|
+# wait-blocked-publisher
 # DIR [AMQP_PORT] (faults for tests).
 # The node name and ports are derived from AMQP_PORT (default 5673); DIR holds mnesia, logs and pid.
 set -euo pipefail
@@ -79,5 +80,15 @@ case "$cmd" in
     # and confirms nothing until unblock-publishers restores RabbitMQ's default watermark.
     block-publishers) rabbitmqctl -n "$RABBITMQ_NODENAME" set_vm_memory_high_watermark 0 >/dev/null ;;
     unblock-publishers) rabbitmqctl -n "$RABBITMQ_NODENAME" set_vm_memory_high_watermark 0.4 >/dev/null ;;
+    # Returns once a connection is blocked (it published under block-publishers and waits for
+    # the alarm to clear); fails after about a minute without one.
+    wait-blocked-publisher)
+        for _ in $(seq 1 120); do
+            if rabbitmqctl -n "$RABBITMQ_NODENAME" list_connections state --silent 2>/dev/null | grep -qx blocked; then exit 0; fi
+            sleep 0.5
+        done
+        echo "no connection was blocked" >&2
+        exit 1
+        ;;
     *) echo "unknown command: $cmd" >&2; exit 2 ;;
 esac

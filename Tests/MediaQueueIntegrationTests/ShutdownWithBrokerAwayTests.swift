@@ -1,5 +1,6 @@
 import Foundation
 import FoundationNetworking
+import MediaQueueAMQP
 import MediaQueueApp
 import MediaQueueCore
 import MediaQueueSQLite
@@ -54,6 +55,50 @@ struct ShutdownWithBrokerAwayTests {
                 throw error
             }
             try await FaultBroker.control("start")
+        }
+    }
+
+    /// SIGTERM while the broker blocks the node's publishes (a memory alarm) and a refused
+    /// submission's dead letter waits for its confirm: the node stops without the service group's
+    /// backstop, and the submission is back in its queue, neither dropped nor settled as
+    /// dead-lettered. (A blocked connection is not read by the broker, so the consumer's cancel
+    /// waits for the AMQP RPC timeout, 30 s, and then the connection is dropped: that, more than
+    /// the intake's 5-s grace, is what ends the dead letter's wait here.)
+    @Test(.enabled(if: CrashTests.binary != nil && FaultBroker.isAvailable, "needs the serve binary and the fault broker of scripts/test.sh"))
+    func aNodeWhoseDeadLetterTheBrokerHoldsBackStopsOnSIGTERMAndKeepsTheSubmission() async throws {
+        try await FaultBroker.shared.withExclusiveAccess {
+            let harness = try ServiceHarness(brokerURL: FaultBroker.shared.url)
+            let configuration = harness.configuration
+            try FileManager.default.createDirectory(atPath: configuration.dataDir, withIntermediateDirectories: true)
+            func serve(_ run: Int) throws -> ChildProcess {
+                try ChildProcess(
+                    try #require(CrashTests.binary), ["serve"],
+                    environment: harness.serveEnvironment(["MEDIAQUEUE_DRAIN_TIMEOUT_SECONDS": "3600"]),
+                    logPath: configuration.dataDir + "/serve-\(run).log"
+                )
+            }
+            // A first run declares the intake's queues; the submission waits there for the second.
+            let first = try serve(1)
+            defer { first.terminate() }
+            try await harness.waitForIntake()
+            await first.stop(SIGTERM)
+            try await harness.publish("<Request><Tag>NoSuchTag</Tag><Input><Object>in.mp4</Object></Input></Request>", messageID: "refused")
+
+            try await FaultBroker.control("block-publishers")
+            do {
+                let second = try serve(2)
+                defer { second.terminate() }
+                // The node took the submission and refused it; its dead letter is blocked.
+                try await FaultBroker.control("wait-blocked-publisher")
+                // Returns once the process is gone.
+                await second.stop(SIGTERM)
+            } catch {
+                try await FaultBroker.control("unblock-publishers")
+                throw error
+            }
+            try await FaultBroker.control("unblock-publishers")
+            let intake = try await harness.client.queueStatus(configuration.intakeQueue)
+            #expect(intake.messages == 1 && intake.consumers == 0, "the submission is back in its queue: \(intake)")
         }
     }
 }
