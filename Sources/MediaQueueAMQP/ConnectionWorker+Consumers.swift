@@ -59,7 +59,9 @@ extension ConnectionWorker {
             consumer.finish()
             // Requeued with the channel's close: handed out now, they would be worked twice.
             _ = consumer.drainBuffered()
-            guard let channel = record.channel, let connection else { return }
+            // A channel.close would wait for the RPC timeout on a connection the broker does not
+            // read: the channel stays open, and unused, until the connection ends.
+            guard let channel = record.channel, let connection, !brokerIsNotReading else { return }
             consumerByChannel[channel] = nil
             channelSessions[channel] = nil
             incoming[channel] = nil
@@ -69,7 +71,13 @@ extension ConnectionWorker {
             }
             return
         }
-        if let channel = record.channel, let connection {
+        if let channel = record.channel, let connection, brokerIsNotReading {
+            // Without waiting for the broker: it takes the cancel once it reads this connection
+            // again, and deliveries that come before are given back (`record.cancelled`).
+            let arena = CArena()
+            var method = amqp_basic_cancel_t(consumer_tag: arena.bytes("mq-consumer-\(consumer.id)"), nowait: 1)
+            try RabbitMQStatus.check(amqp_send_method(connection, channel, AMQP_BASIC_CANCEL_METHOD, &method), "basic.cancel")
+        } else if let channel = record.channel, let connection {
             let arena = CArena()
             _ = amqp_basic_cancel(connection, channel, arena.bytes("mq-consumer-\(consumer.id)"))
             if let error = try RabbitMQStatus.channelOutcome(of: amqp_get_rpc_reply(connection), connection: connection, channel: channel, what: "basic.cancel") {

@@ -115,8 +115,10 @@ extension ConnectionWorker {
         case AMQP_CONNECTION_CLOSE_METHOD:
             throw RabbitMQStatus.connectionClosed(decoded, connection: connection, what: "connection")
         case AMQP_CONNECTION_BLOCKED_METHOD:
+            blockedByBroker = true
             logger.warning("AMQP connection blocked by the broker (resource alarm)")
         case AMQP_CONNECTION_UNBLOCKED_METHOD:
+            blockedByBroker = false
             logger.info("AMQP connection unblocked")
         default:
             logger.debug("AMQP frame ignored", metadata: ["amqp.method": "\(method.id)", "amqp.channel": "\(channel)"])

@@ -38,6 +38,13 @@ final class ConnectionWorker {
 
     /// Publishes sent on the publish channel and not confirmed yet.
     var inFlight = PublisherConfirms<Reply<Void>>()
+    /// Whether the broker said it blocks this connection's publishes (`connection.blocked`, a
+    /// resource alarm).
+    var blockedByBroker = false
+    /// A broker stops reading a connection it blocks once that connection publishes. With
+    /// publishes unconfirmed meanwhile, a synchronous method would only wait for the RPC timeout
+    /// (and then drop the connection, failing those publishes).
+    var brokerIsNotReading: Bool { blockedByBroker && !inFlight.isEmpty }
 
     struct ConsumerRecord {
         var consumer: AMQPConsumer
@@ -147,6 +154,7 @@ final class ConnectionWorker {
                 "publisher_confirms": true,
                 "basic.nack": true,
                 "exchange_exchange_bindings": true,
+                "connection.blocked": true,
             ]),
         ])
         let login = CRabbitMQ_login_plain(
@@ -333,6 +341,7 @@ final class ConnectionWorker {
     /// buffered deliveries are dropped (the broker redelivers them), consumers wait to be resumed.
     func tearDown(reason: String) {
         mailbox.setConnected(false)
+        blockedByBroker = false
         for reply in inFlight.abandonAll() {
             reply(.failure(AMQPError(.connectionLost, "connection lost before the broker confirmed the message: \(reason)")))
         }
@@ -353,7 +362,10 @@ final class ConnectionWorker {
     func closeCleanly() {
         guard let connection else { return }
         mailbox.setConnected(false)
-        _ = amqp_connection_close(connection, AMQP_REPLY_SUCCESS)
+        // One the broker does not read is just dropped; the broker then requeues what it had
+        // delivered and not been acked, as it does after a clean close.
+        if !brokerIsNotReading { _ = amqp_connection_close(connection, AMQP_REPLY_SUCCESS) }
+        blockedByBroker = false
         amqp_destroy_connection(connection)
         self.connection = nil
         logger.info("AMQP connection closed")

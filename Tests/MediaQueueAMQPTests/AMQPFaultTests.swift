@@ -36,6 +36,35 @@ struct AMQPFaultTests {
         }
     }
 
+    /// A broker under a resource alarm stops reading a connection once it publishes. Cancelling a
+    /// consumer then does not wait for an answer that cannot come (and drop the connection at the
+    /// RPC timeout): the connection stays up, and the held publish is confirmed once the alarm
+    /// clears.
+    @Test func aConsumerCancelledWhileTheBrokerHoldsPublishesLeavesTheConnectionUp() async throws {
+        try await FaultBroker.shared.withExclusiveAccess {
+            let queue = TestEnvironment.uniqueName("amqp.blocked")
+            try await withConnection(url: FaultBroker.shared.url) { connection in
+                try await connection.declare(AMQPTopology(queues: [AMQPQueue(name: queue, durable: false)]))
+                let consumer = try await connection.consume(queue: queue, prefetch: 10)
+                try await FaultBroker.control("block-publishers")
+                do {
+                    let held = Task { try await connection.publish(AMQPOutgoingMessage(routingKey: queue, body: "held".bytes)) }
+                    try await FaultBroker.control("wait-blocked-publisher")
+                    await consumer.cancel()
+                    try await FaultBroker.control("unblock-publishers")
+                    try await held.value
+                } catch {
+                    try? await FaultBroker.control("unblock-publishers")
+                    throw error
+                }
+                #expect(connection.connectionCount == 1, "the cancel did not cost the connection")
+                // The cancelled consumer gave back what came before the broker read its cancel.
+                let message = try await eventually("the held message in its queue") { try await connection.get(queue: queue)?.text }
+                #expect(message == "held")
+            }
+        }
+    }
+
     /// Decision documented here: a publish requested while the connection is down waits in the
     /// mailbox and succeeds after the reconnect; only publishes already sent and unconfirmed when
     /// the connection drops fail with `.connectionLost`.

@@ -59,11 +59,11 @@ struct ShutdownWithBrokerAwayTests {
     }
 
     /// SIGTERM while the broker blocks the node's publishes (a memory alarm) and a refused
-    /// submission's dead letter waits for its confirm: the node stops without the service group's
-    /// backstop, and the submission is back in its queue, neither dropped nor settled as
-    /// dead-lettered. (A blocked connection is not read by the broker, so the consumer's cancel
-    /// waits for the AMQP RPC timeout, 30 s, and then the connection is dropped: that, more than
-    /// the intake's 5-s grace, is what ends the dead letter's wait here.)
+    /// submission's dead letter waits for its confirm: the node stops after the intake's grace,
+    /// without the service group's backstop, and the submission is back in its queue, neither
+    /// dropped nor settled as dead-lettered. The broker does not read a connection it blocks, so
+    /// the consumer's cancel and the connection's close do not wait for its answers (they would
+    /// until the AMQP RPC timeout, and then drop the connection).
     @Test(.enabled(if: CrashTests.binary != nil && FaultBroker.isAvailable, "needs the serve binary and the fault broker of scripts/test.sh"))
     func aNodeWhoseDeadLetterTheBrokerHoldsBackStopsOnSIGTERMAndKeepsTheSubmission() async throws {
         try await FaultBroker.shared.withExclusiveAccess {
@@ -99,6 +99,9 @@ struct ShutdownWithBrokerAwayTests {
             try await FaultBroker.control("unblock-publishers")
             let intake = try await harness.client.queueStatus(configuration.intakeQueue)
             #expect(intake.messages == 1 && intake.consumers == 0, "the submission is back in its queue: \(intake)")
+            let log = try String(contentsOfFile: configuration.dataDir + "/serve-2.log", encoding: .utf8)
+            #expect(log.contains("intake could not dead-letter submissions"), "\(log)")
+            #expect(!log.contains("AMQP connection lost"), "no method waited for the RPC timeout: \(log)")
         }
     }
 }
