@@ -239,7 +239,9 @@ public struct IntakeService: Service {
                 }
             }
             do {
-                outcomes = try await storeBatch(accepted.map(\.submission))
+                // A batch of refused messages alone needs no store: they are dead-lettered even
+                // while it is away.
+                outcomes = accepted.isEmpty ? [] : try await storeBatch(accepted.map(\.submission))
                 if !accepted.isEmpty { writeHealth.record(nil) }
             } catch {
                 writeHealth.record(error)
@@ -286,6 +288,24 @@ public struct IntakeService: Service {
             if let reply = errorReply(to: message, error: error) { replies.append(reply) }
         }
 
+        // Each message on its own outcome, and the stored ones before anything is published: a
+        // broker under a resource alarm holds a connection's publishes (and stops reading it)
+        // once it publishes, and if the connection drops meanwhile, a stored message not acked
+        // yet comes back, and without an idempotency key becomes a second job.
+        let refusedTags = Set(rejected.map(\.message.deliveryTag))
+        if refusedTags.isEmpty && requeued.isEmpty {
+            // One consumer per channel and batches handled in order: everything up to the last tag is settled.
+            if let last = batch.last { broker.ack(last.deliveryTag, multiple: true) }
+        } else {
+            for (message, _) in accepted where !refusedTags.contains(message.deliveryTag) {
+                if requeued.contains(message.deliveryTag) {
+                    broker.nack(message.deliveryTag, multiple: false, requeue: true)
+                } else {
+                    broker.ack(message.deliveryTag, multiple: false)
+                }
+            }
+        }
+
         // Dead letters first in the batch, so their results line up with `rejected`. A broker
         // that is away holds a shutdown for `shutdownGrace` at most: what it has not confirmed by
         // then is `.cancelled`, and its submissions go back to the queue.
@@ -297,28 +317,22 @@ public struct IntakeService: Service {
             // only logged: redelivering a stored message could make a second job of it.
             logger.warning("intake could not publish a reply", metadata: ["error": "\(failure)"])
         }
-        // Each message on its own outcome: a stored one is acked whatever else failed; a refused
-        // one only once its dead letter is confirmed, otherwise it goes back to the broker.
-        for ((message, error), result) in zip(rejected, results) where !result.isFailure {
-            logger.notice("intake dead-lettered a submission", metadata: ["error": "\(error)", "message.id": "\(message.properties.messageID ?? "")"])
-        }
-        let undeadLettered = Set(zip(rejected, results).compactMap { rejected, result in result.isFailure ? rejected.message.deliveryTag : nil })
-        let unsettled = undeadLettered.union(requeued)
-        if unsettled.isEmpty {
-            // One consumer per channel and batches handled in order: everything up to the last tag is settled.
-            if let last = batch.last { broker.ack(last.deliveryTag, multiple: true) }
-            return
-        }
-        if !undeadLettered.isEmpty {
-            logger.warning("intake could not dead-letter submissions; they go back to the queue", metadata: ["messages": "\(undeadLettered.count)"])
-        }
-        for message in batch {
-            if unsettled.contains(message.deliveryTag) {
+        // A refused message is acked only once its dead letter is confirmed, otherwise it goes
+        // back to the broker.
+        var undeadLettered = 0
+        for ((message, error), result) in zip(rejected, results) {
+            if result.isFailure {
+                undeadLettered += 1
                 broker.nack(message.deliveryTag, multiple: false, requeue: true)
             } else {
+                logger.notice("intake dead-lettered a submission", metadata: ["error": "\(error)", "message.id": "\(message.properties.messageID ?? "")"])
                 broker.ack(message.deliveryTag, multiple: false)
             }
         }
+        if undeadLettered > 0 {
+            logger.warning("intake could not dead-letter submissions; they go back to the queue", metadata: ["messages": "\(undeadLettered)"])
+        }
+        guard undeadLettered > 0 || !requeued.isEmpty else { return }
         // Not at once again: the dead-letter queue or the store is likely still unreachable.
         try? await time.sleep(for: options.retryPause)
     }
@@ -375,7 +389,10 @@ public struct IntakeService: Service {
             }
         }
         let bucket = message.properties.headers[IntakeOptions.bucketHeader]?.stringValue ?? options.defaultBucket
-        let key = message.properties.messageID ?? message.properties.headers[IntakeOptions.clientTokenHeader]?.stringValue
+        // An empty message-id is no key (some clients send one when none was set): the
+        // `ClientToken` header then is.
+        let key = [message.properties.messageID, message.properties.headers[IntakeOptions.clientTokenHeader]?.stringValue]
+            .lazy.compactMap { $0 }.first { !$0.isEmpty }
         return await factory.submission(body: message.body, bucket: bucket, idempotencyKey: key, now: now)
     }
 

@@ -187,6 +187,49 @@ import Testing
         #expect(try await storedUserData() == ["one", "two"])
     }
 
+    @Test func aClientTokenHeaderIsTheKeyOfAMessageWhoseMessageIDIsEmpty() async throws {
+        let intake = try await startIntake()
+        defer { intake.cancel() }
+        var tokened = message(Self.request("once"), id: "")
+        tokened.properties.headers = [IntakeOptions.clientTokenHeader: .string("token-1")]
+        await publish(tokened)
+        try await waitUntilSettled()
+        await publish(tokened)
+        try await waitUntilSettled()
+        #expect(try await storedUserData() == ["once"])
+    }
+
+    /// A broker under a resource alarm holds a connection's publishes: the stored submissions
+    /// of a batch are acked before its dead letter goes out, so a connection dropped meanwhile
+    /// does not bring them back as second jobs; the refused one waits for its dead letter.
+    @Test func aBatchsStoredSubmissionsAreAckedWhileTheBrokerHoldsItsDeadLetter() async throws {
+        try await broker.declare(AMQPTopology(queues: [AMQPQueue(name: options.queue)]))
+        // In the queue before the intake starts: one batch.
+        await publish(message(Self.request("first")), message(Array("not xml".utf8), id: "bad-1"), message(Self.request("second")))
+        broker.blockPublishers(true)
+        let intake = try await startIntake()
+        defer { intake.cancel() }
+
+        try await broker.wait { $0.blockedPublishes == 1 ? () : nil }
+        #expect(try await storedUserData() == ["first", "second"])
+        #expect(broker.snapshot.unacknowledged[options.queue] == 1, "only the refused one waits")
+        broker.blockPublishers(false)
+        try await waitUntilSettled()
+        #expect(broker.snapshot.messages(in: options.deadLetterQueue).map(\.properties.messageID) == ["bad-1"])
+        #expect(broker.snapshot.misuse.isEmpty)
+    }
+
+    /// A batch of refused messages alone is dead-lettered while the store fails.
+    @Test func refusedMessagesAreDeadLetteredWhileTheStoreFails() async throws {
+        try await broker.declare(AMQPTopology(queues: [AMQPQueue(name: options.queue)]))
+        await publish(message(Array("not xml".utf8), id: "bad-1"))
+        let intake = try await startIntake(store: CommitThenFailStore(store, commits: false))
+        defer { intake.cancel() }
+        try await waitUntilSettledOrPaused()
+        #expect(broker.snapshot.messages(in: options.deadLetterQueue).map(\.properties.messageID) == ["bad-1"])
+        #expect(broker.snapshot.messages(in: options.queue).isEmpty)
+    }
+
     /// A producer's per-message TTL is for the job queue: the dead letter stays until read.
     @Test func aDeadLetterDoesNotKeepTheMessagesExpiration() async throws {
         let intake = try await startIntake()
