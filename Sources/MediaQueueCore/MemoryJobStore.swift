@@ -38,6 +38,7 @@ public final class MemoryJobStore: JobStore {
     private let time: any TimeSource
     private let claimHook = Mutex<(@Sendable (ClaimResult) async -> Void)?>(nil)
     private let releaseHook = Mutex<(@Sendable ([JobID]) async -> Void)?>(nil)
+    private let failedAttemptHook = Mutex<(@Sendable (String) async -> Void)?>(nil)
 
     public init(time: any TimeSource = SystemTimeSource()) {
         self.time = time
@@ -354,6 +355,12 @@ public final class MemoryJobStore: JobStore {
         releaseHook.withLock { $0 = hook }
     }
 
+    /// Runs `hook` with the delivery id of every later `markAttemptFailed`, before it records
+    /// the attempt: a test can hold a relay there.
+    public func beforeEachFailedAttempt(_ hook: @escaping @Sendable (String) async -> Void) {
+        failedAttemptHook.withLock { $0 = hook }
+    }
+
     /// How many of the failures `failNextLeaseRenewals` asked for are still to come.
     public var leaseRenewalFailuresLeft: Int { state.withLock { $0.renewalFailures } }
 
@@ -374,7 +381,8 @@ public final class MemoryJobStore: JobStore {
 
     @discardableResult
     public func markAttemptFailed(_ id: String, error: String, nextAttempt: Timestamp?, leaseEnd: Timestamp) async throws -> Bool {
-        try state.withLock { state in
+        if let hook = failedAttemptHook.withLock({ $0 }) { await hook(id) }
+        return try state.withLock { state in
             try state.failIfAsked()
             guard let entry = state.outbox[id], !state.delivered.contains(id), !state.dead.contains(id), entry.nextAttempt <= leaseEnd else {
                 return false

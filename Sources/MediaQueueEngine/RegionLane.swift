@@ -9,11 +9,12 @@ import Synchronization
 /// lane that was idle when it added, so a healthy broker paces the reads as one loop did; but
 /// only up to a deadline, and not at all for a lane still busy with an earlier batch (its broker
 /// is slow or away). What it adds to a busy lane waits there, up to `limit` deliveries (a full
-/// lane's region is not read at all until it has room: `isFull`); the rest are left out, still
-/// leased: they are due again in the outbox when their leases end, as are
-/// waiting ones whose leases end meanwhile (the relay sends only what it still holds). A copy of
-/// a delivery in the batch being sent is left out too; it keeps the lease it was read with, and
-/// is read again when that ends, after the batch has settled.
+/// lane's region is not read at all until it has room: `isFull`); the rest are left out, and the
+/// relay hands them back, due again at once for any relay. Waiting ones whose leases end
+/// meanwhile are due again in the outbox then (the relay sends only what it still holds). A copy
+/// of a delivery in the batch being sent is left out too, but not handed back (it would be read
+/// again at once, and again left out, until the batch settles): it keeps the lease it was read
+/// with, and is read again when that ends.
 final class RegionLane: Sendable {
     private struct State {
         var pending: [OutboxEntry] = []
@@ -47,24 +48,26 @@ final class RegionLane: Sendable {
     }
 
     /// Queues deliveries for the lane's loop; returns whether the lane was idle (the loop then
-    /// sends them at once). One the lane holds already is replaced: the newer copy carries the
-    /// lease that counts.
-    @discardableResult
-    func add(_ entries: [OutboxEntry]) -> Bool {
-        let wasIdle = state.withLock { state in
+    /// sends them at once), and those left out because the lane was full, for the relay to hand
+    /// back. One the lane holds already is replaced: the newer copy carries the lease that counts.
+    func add(_ entries: [OutboxEntry]) -> (wasIdle: Bool, full: [OutboxEntry]) {
+        let added = state.withLock { state in
             let wasIdle = state.isIdle
+            var full: [OutboxEntry] = []
             for entry in entries where !state.sendingIDs.contains(entry.id) {
                 if state.pendingIDs.contains(entry.id) {
                     if let index = state.pending.firstIndex(where: { $0.id == entry.id }) { state.pending[index] = entry }
                 } else if state.pending.count < limit {
                     state.pending.append(entry)
                     state.pendingIDs.insert(entry.id)
+                } else {
+                    full.append(entry)
                 }
             }
-            return wasIdle
+            return (wasIdle, full)
         }
         work.signal()
-        return wasIdle
+        return added
     }
 
     /// Whether the lane holds as many waiting deliveries as it may: more would be left out.

@@ -173,8 +173,8 @@ public struct TDMQRelayService: Service {
     }
 
     /// Makes deliveries this relay holds and will not send (it is stopping: never sent, or not
-    /// confirmed) due again at once, for any relay, instead of when their leases end; sent or
-    /// not, each would go out again, with the same message-id, then. Each only if its lease is
+    /// confirmed; or their lane is full) due again at once, for any relay, instead of when their
+    /// leases end; sent or not, each would go out again, with the same message-id, then. Each only if its lease is
     /// still the one this relay holds (its next attempt is still that lease's end), so a lease
     /// another relay took since is left alone. From a task of its own: the store takes no write
     /// in a cancelled one.
@@ -185,7 +185,7 @@ public struct TDMQRelayService: Service {
             do {
                 try await store.releaseLeases(entries.map { ($0.id, $0.nextAttempt) }, now: now)
             } catch {
-                logger.warning("relay could not hand back deliveries it stopped on; they go out when their leases end", metadata: ["error": "\(error)"])
+                logger.warning("relay could not hand back deliveries it will not send; they go out when their leases end", metadata: ["error": "\(error)"])
             }
         }.value
     }
@@ -198,6 +198,7 @@ public struct TDMQRelayService: Service {
         recorder: DeliveryRecorder
     ) async -> (delivered: Int, anyIdle: Bool) {
         var sending: [RegionLane] = []
+        var leftOut: [OutboxEntry] = []
         for (key, entries) in Dictionary(grouping: batch, by: laneKey(of:)) {
             let lane: RegionLane
             if let running = lanes[key] {
@@ -210,8 +211,12 @@ public struct TDMQRelayService: Service {
                     await lane.run { await deliver($0, on: broker, declared: declared, recorder: recorder) }
                 }
             }
-            if lane.add(entries) { sending.append(lane) }
+            let added = lane.add(entries)
+            if added.wasIdle { sending.append(lane) }
+            leftOut += added.full
         }
+        // Its region is not read again while the lane is full.
+        await handBack(leftOut)
         var delivered = 0
         let deadline = time.now + options.slowRegionWait
         for lane in sending { delivered += await lane.untilIdle(by: deadline) }
@@ -256,6 +261,7 @@ public struct TDMQRelayService: Service {
         let ready = await stillHeld(declaredFor)
         var deliveredIDs: [String] = []
         var stopped: [OutboxEntry] = []
+        var failed: [(OutboxEntry, AMQPError)] = []
         for (entry, result) in await publishHoldingLeases(ready, on: broker) {
             switch result {
             case .success:
@@ -264,11 +270,16 @@ public struct TDMQRelayService: Service {
             case .failure(let error) where error.code == .cancelled:
                 stopped.append(entry)  // not a failed attempt
             case .failure(let error):
-                declared.forgetIfGone(entry.target, after: error)
-                await recordFailure(entry, error: "\(error)", final: error.code == .unencodable)
+                failed.append((entry, error))
             }
         }
+        // The confirmed ones first: their leases run on while the failures are written one by
+        // one, and one that ended before its delivery is recorded would be sent again.
         recorder.record(deliveredIDs)
+        for (entry, error) in failed {
+            declared.forgetIfGone(entry.target, after: error)
+            await recordFailure(entry, error: "\(error)", final: error.code == .unencodable)
+        }
         await handBack(stopped)
         return deliveredIDs.count
     }

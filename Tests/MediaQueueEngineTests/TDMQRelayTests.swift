@@ -138,6 +138,27 @@ import Testing
         #expect(broker.snapshot.messages(in: "job-events").count == 1)
     }
 
+    /// A batch's confirmed deliveries are recorded while its failures are still being written
+    /// (one by one, a transaction each): the confirmed ones' leases run on meanwhile, and one
+    /// that ended first would be sent again.
+    @Test func aBatchsConfirmedDeliveriesAreRecordedWhileItsFailuresAreWritten() async throws {
+        let refused = try #require(try await enqueue(target: .mq(mode: .queue, name: "refused-events", region: "")).first)
+        let confirmed = try #require(try await enqueue(target: .mq(mode: .queue, name: "job-events", region: "")).first)
+        broker.refusePublishes { $0.routingKey == "refused-events" }
+        let recordedFirst = Mutex<Bool?>(nil)
+        store.beforeEachFailedAttempt { [store] _ in
+            let recorded = (try? await eventually("the confirmed delivery recorded", timeout: .seconds(10)) {
+                store.outboxEntry(id: confirmed.id) == nil
+            }) != nil
+            recordedFirst.withLock { $0 = $0 ?? recorded }
+        }
+        let relay = startRelay()
+        defer { relay.cancel() }
+        try await eventually("the failed attempt recorded") { store.outboxEntry(id: refused.id)?.attempts == 1 }
+        #expect(recordedFirst.withLock { $0 } == true)
+        try await waitUntilDelivered([confirmed])
+    }
+
     /// A queue deleted after the relay declared it: the broker returns the next event (it is
     /// published mandatory), and the retry declares the queue again and delivers it.
     @Test func aQueueDeletedAfterTheRelayDeclaredItIsDeclaredAgainForTheRetry() async throws {
@@ -379,9 +400,10 @@ import Testing
     /// full the relay stops reading that region, so the rest of its backlog stays in the outbox,
     /// not leased for nothing (again at every lease's end), and another region's event behind
     /// it in the outbox goes out. The same when the away broker is the fallback, whose regions
-    /// cannot be listed: the relay then reads only the regions with brokers of their own.
-    @Test(arguments: [false, true])
-    func aFullRegionLaneLeavesItsRegionsBacklogInTheOutbox(awayBrokerIsTheFallback: Bool) async throws {
+    /// cannot be listed: the relay then reads only the regions with brokers of their own. A read
+    /// larger than the lane's room (batches of 4) hands back what the lane cannot take.
+    @Test(arguments: [false, true], [2, 4])
+    func aFullRegionLaneLeavesItsRegionsBacklogInTheOutbox(awayBrokerIsTheFallback: Bool, batchSize: Int) async throws {
         let (away, healthy) = (MemoryBroker(), broker)
         away.blockPublishers(true)
         let regions = awayBrokerIsTheFallback
@@ -389,7 +411,7 @@ import Testing
         let (relay, _) = relay(
             regions,
             RelayOptions(
-                batchSize: 2, pollInterval: .milliseconds(250), retrySchedule: schedule, recordLinger: .zero, regionBacklogLimit: 2,
+                batchSize: batchSize, pollInterval: .milliseconds(250), retrySchedule: schedule, recordLinger: .zero, regionBacklogLimit: 2,
                 slowRegionWait: .seconds(1)
             )
         )
@@ -490,12 +512,12 @@ struct SlowDeclaringBroker: MessageBroker {
             jobID: JobID.generate(), bucket: "b-1", target: .mq(mode: .queue, name: "job-events", region: "ap-x"), routingKey: "job.x",
             body: Array("<Response/>".utf8), contentType: "application/xml", nextAttempt: clock.now + .seconds(15), createdAt: clock.now
         )
-        #expect(lane.add([entry]), "idle")
+        #expect(lane.add([entry]).wasIdle, "idle")
         var sends = inSend.makeAsyncIterator()
         _ = await sends.next()
 
         entry.nextAttempt = clock.now + .seconds(30)
-        #expect(!lane.add([entry]), "busy sending the first copy")
+        #expect(!lane.add([entry]).wasIdle, "busy sending the first copy")
         gateContinuation.finish()
         #expect(await lane.untilIdle(by: clock.now + .seconds(3_600)) == 1)
         lane.close()
