@@ -132,7 +132,7 @@ public struct WorkflowRun: Sendable, Hashable {
             run.tasks[index].templateID = job.operation.text("TemplateId").flatMap { $0.trimmed.isEmpty ? nil : $0.trimmed }
             run.tasks[index].templateName = job.operation.text("TemplateName")
         }
-        run.updateTime = now
+        if !jobs.isEmpty { run.updateTime = now }
         return run
     }
 

@@ -69,7 +69,7 @@ public struct WorkflowRunner: Sendable {
         )
         run.origin = origin
         run.cosHeaders = cosHeaders
-        let (ready, jobs) = await jobs(for: run.advanced(jobs: [:], topology: topology, now: now).ready, of: &run, after: [:], topology: topology, now: now)
+        let (ready, jobs) = try await jobs(for: run.advanced(jobs: [:], topology: topology, now: now).ready, of: &run, after: [:], topology: topology, now: now)
         let waiting = run
         run = run.started(jobs, at: now)
         let stored: WorkflowRun
@@ -171,11 +171,21 @@ public struct WorkflowRunner: Sendable {
         }
     }
 
+    /// Starts a run of each of `workflows` for `arrival`. One that cannot start (its queue was
+    /// deleted, or the store is away) does not keep the others from starting; the first error
+    /// is thrown once all were tried, and the arrival stays for its replay, which starts none
+    /// twice (a run's origin is unique).
     private func start(_ workflows: [Definition], for arrival: Arrival) async throws -> [WorkflowRun] {
         var runs: [WorkflowRun] = []
+        var firstError: (any Error)?
         for workflow in workflows {
-            runs.append(try await start(workflow, object: arrival.key, origin: "\(arrival.id)/\(workflow.id)", cosHeaders: arrival.cosHeaders))
+            do {
+                runs.append(try await start(workflow, object: arrival.key, origin: "\(arrival.id)/\(workflow.id)", cosHeaders: arrival.cosHeaders))
+            } catch {
+                firstError = firstError ?? error
+            }
         }
+        if let firstError { throw firstError }
         return runs
     }
 
@@ -249,13 +259,16 @@ public struct WorkflowRunner: Sendable {
             let jobs = Dictionary(try await store.jobs(ids: ids).map { ($0.id, $0) }) { first, _ in first }
             let now = time.now
             var (next, ready) = current.advanced(jobs: jobs, topology: topology, now: now)
-            let (newJobs, started) = await self.jobs(for: ready, of: &next, after: jobs, topology: topology, now: now)
+            let (newJobs, started) = try await self.jobs(for: ready, of: &next, after: jobs, topology: topology, now: now)
             next = next.started(started, at: now)
             if newJobs.count < ready.count {
                 // A node that could not start failed; see whether the run ended with it.
                 next = next.advanced(jobs: jobs, topology: topology, now: now).run
             }
+            // Unchanged, it is not written again: the workflow service looks at every running
+            // run on each scan.
             guard next != current else { return }
+            next.updateTime = now
             let outbox = next.state == .running ? [] : try await finishCallbacks(next, topology: topology, now: now)
             if try await store.updateRun(next, jobs: newJobs, outbox: outbox) {
                 if !newJobs.isEmpty { onJobsStored() }
@@ -269,10 +282,11 @@ public struct WorkflowRunner: Sendable {
 
     /// The jobs of nodes `names`, and the same by node name; `ended` holds the run's jobs so far.
     /// A node whose job cannot be made (its template was deleted or changed into something its
-    /// job type refuses) fails in `run`.
+    /// job type refuses) fails in `run`. An error that may pass (a template the store could not
+    /// read now) is thrown instead: the run goes on at the next look.
     private func jobs(
         for names: [String], of run: inout WorkflowRun, after ended: [JobID: Job], topology: WorkflowTopology, now: Timestamp
-    ) async -> ([Job], [String: Job]) {
+    ) async throws(CIError) -> ([Job], [String: Job]) {
         var jobs: [Job] = []
         var byNode: [String: Job] = [:]
         for name in names {
@@ -283,6 +297,7 @@ public struct WorkflowRunner: Sendable {
                 jobs.append(job)
                 byNode[name] = job
             } catch {
+                if error.code == .internalError { throw error }
                 guard let index = run.tasks.firstIndex(where: { $0.name == name }) else { continue }
                 run.tasks[index].state = JobState.failed.rawValue
                 run.tasks[index].code = error.code.rawValue

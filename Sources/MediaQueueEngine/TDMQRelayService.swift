@@ -246,15 +246,18 @@ public struct TDMQRelayService: Service {
     /// records failures. Returns how many were confirmed.
     func deliver(_ entries: [OutboxEntry], on broker: any MessageBroker, declared: DeclaredDestinations, recorder: DeliveryRecorder) async -> Int {
         var declaredFor: [OutboxEntry] = []
+        var failedIDs: Set<String> = []
         for entry in entries where entry.nextAttempt > time.now {
             guard case .mq = entry.target else { continue }  // never read by this relay
             do {
                 try await declared.ensure(entry.target, on: broker)
                 declaredFor.append(entry)
             } catch is CancellationError {
-                await handBack(entries)
+                // What this round recorded as a failed attempt keeps its next attempt.
+                await handBack(entries.filter { !failedIDs.contains($0.id) })
                 return 0
             } catch {
+                failedIDs.insert(entry.id)
                 await recordFailure(entry, error: "\(error)", final: (error as? AMQPError)?.code == .unencodable)
             }
         }

@@ -15,13 +15,13 @@ import Testing
     let store = MemoryJobStore()
     let time = ManualTimeSource(Timestamp(seconds: 1_700_000_000))
 
-    func runner(rule: NotifyConfig) async throws -> (WorkflowRunner, Definition) {
+    func runner(rule: NotifyConfig, templates: TemplateResolver? = nil) async throws -> (WorkflowRunner, Definition) {
         let queues = QueueDirectory(store: store) {
             MediaQueue(bucket: "", name: MediaQueue.defaultName, notifyConfig: rule, createTime: Timestamp(seconds: 1_700_000_000))
         }
         _ = try await queues.defaultQueue(bucket: "b")
         let runner = WorkflowRunner(
-            store: store, queues: queues, templates: nil, workers: WorkerRegistry(["Snapshot", "MediaInfo"].map(AnyWorker.init)),
+            store: store, queues: queues, templates: templates, workers: WorkerRegistry(["Snapshot", "MediaInfo"].map(AnyWorker.init)),
             formatting: CIFormatting(), time: time
         )
         let topology = try XMLDocumentParser.parse("""
@@ -35,6 +35,24 @@ import Testing
         )
         try await store.createDefinition(workflow)
         return (runner, workflow)
+    }
+
+    /// Another active workflow of bucket `b` for uploads under `in/`, made after those before,
+    /// with one node of `operation` (a Snapshot) and its Start on `queueID`.
+    @discardableResult
+    func workflow(_ id: String, queueID: String? = nil, operation: String = "<Operation/>") async throws -> Definition {
+        let queue = queueID.map { "<QueueId>\($0)</QueueId>" } ?? ""
+        let topology = try XMLDocumentParser.parse("""
+            <Topology><Dependencies><Start>Snapshot_1</Start><Snapshot_1>End</Snapshot_1></Dependencies>
+            <Nodes><Start><Type>Start</Type><Input>\(queue)<ObjectPrefix>in/</ObjectPrefix></Input></Start>
+            <Snapshot_1><Type>Snapshot</Type>\(operation)</Snapshot_1></Nodes></Topology>
+            """)
+        time.advance(by: .seconds(1))
+        let workflow = Definition(
+            id: id, kind: .workflow, bucket: "b", name: id, label: WorkflowState.active, body: topology, createTime: time.now, updateTime: time.now
+        )
+        try await store.createDefinition(workflow)
+        return workflow
     }
 
     /// Runs every waiting job to `state` as a dispatcher would.
@@ -138,6 +156,48 @@ import Testing
         #expect(try await store.dueOutbox(.tdmq, now: time.now, limit: 10).map(\.event) == [.workflowFinish])
     }
 
+    /// The workflow service looks at every running run on each scan: one whose jobs did not
+    /// change is not written again.
+    @Test func aRunWhoseJobsDidNotChangeIsNotWrittenAgain() async throws {
+        let (runner, _) = try await runner(rule: .topic("events"))
+        let run = try #require(try await runner.upload(bucket: "b", key: "in/a.mp4") {}.runs.first)
+        try await runner.advance(try #require(try await store.run(id: run.id)))
+        let stored = try #require(try await store.run(id: run.id))
+        time.advance(by: .seconds(10))
+        try await runner.advance(stored)
+        #expect(try await store.run(id: run.id)?.version == stored.version)
+
+        _ = try await finishWaitingJobs(.success)
+        try await runner.advance(stored)
+        let moved = try #require(try await store.run(id: run.id))
+        #expect(moved.version > stored.version && moved.updateTime == time.now, "written once something changed")
+    }
+
+    /// A workflow that cannot start (its queue was deleted) does not keep the bucket's other
+    /// workflows from starting for an upload; the upload says why.
+    @Test func aWorkflowThatCannotStartDoesNotKeepTheOthersFromStarting() async throws {
+        let (runner, _) = try await runner(rule: .topic("events"))
+        try await store.deleteDefinition(.workflow, id: "wflow", bucket: "b")
+        try await workflow("wgone", queueID: "pgone")
+        try await workflow("wfine")
+        let outcome = try await runner.upload(bucket: "b", key: "in/a.mp4") {}
+        #expect((outcome.deferred as? CIError)?.code == .noSuchQueue)
+        #expect(try await store.runs(RunQuery(bucket: "b")).map(\.workflowID) == ["wfine"])
+    }
+
+    /// A template the store could not read now is no reason to fail the node: the upload's runs
+    /// are deferred, and its arrival stays for the replay.
+    @Test func aTemplateTheStoreCouldNotReadDefersTheRunsInsteadOfFailingThem() async throws {
+        let templates = TemplateResolver(store: UnreadableDefinitions(), builtInIDs: [])
+        let (runner, _) = try await runner(rule: .topic("events"), templates: templates)
+        try await store.deleteDefinition(.workflow, id: "wflow", bucket: "b")
+        try await workflow("wtemplated", operation: "<Operation><TemplateId>tmine</TemplateId></Operation>")
+        let outcome = try await runner.upload(bucket: "b", key: "in/a.mp4") {}
+        #expect((outcome.deferred as? CIError)?.code == .internalError)
+        #expect(try await store.runs(RunQuery(bucket: "b")).isEmpty, "no run failed for it")
+        #expect(try await store.arrivals(before: time.now + .seconds(1), limit: 10).count == 1)
+    }
+
     /// An arrival left behind by a process that died after publishing starts its runs when
     /// replayed, with the headers the object was uploaded with.
     @Test func aReplayedArrivalStartsItsRunWithTheUploadsHeaders() async throws {
@@ -153,4 +213,14 @@ import Testing
         #expect(CosHeader.all(in: job.input) == headers + [CosHeader.objectCreatedEvent])
         #expect(try await store.arrivals(before: time.now, limit: 10).isEmpty, "the arrival is gone once its run exists")
     }
+}
+
+/// Definitions the store cannot read now (a connection lost, say).
+struct UnreadableDefinitions: DefinitionStore {
+    struct Unreachable: Error {}
+    func createDefinition(_ definition: Definition) async throws { throw Unreachable() }
+    func updateDefinition(_ definition: Definition) async throws { throw Unreachable() }
+    func definitions(_ kind: Definition.Kind, bucket: String) async throws -> [Definition] { throw Unreachable() }
+    func definition(_ kind: Definition.Kind, id: String) async throws -> Definition? { throw Unreachable() }
+    func deleteDefinition(_ kind: Definition.Kind, id: String, bucket: String) async throws { throw Unreachable() }
 }

@@ -313,6 +313,32 @@ import Testing
         #expect(store.outboxEntry(id: long.id)?.nextAttempt == longEnd)
     }
 
+    /// A declare cancelled by the shutdown hands the batch back, due at once, except what the
+    /// round already recorded as a failed attempt: that one keeps its backoff.
+    @Test func aCancelledDeclareHandsBackTheBatchButKeepsTheBackoffOfWhatFailed() async throws {
+        let failing = try #require(try await enqueue(target: .mq(mode: .queue, name: "first", region: "")).first)
+        clock.advance(by: .milliseconds(1))
+        let stopped = try #require(try await enqueue(target: .mq(mode: .queue, name: "second", region: "")).first)
+        let leased = try await store.leaseOutbox(.tdmq, now: clock.now, until: clock.now + .seconds(15), limit: 10)
+        #expect(leased.map(\.id) == [failing.id, stopped.id])
+        let declares = Mutex(0)
+        let declaring = SlowDeclaringBroker(base: broker, clock: clock, delay: .zero) {
+            let call = declares.withLock { calls in
+                calls += 1
+                return calls
+            }
+            if call == 1 { throw AMQPError(.channelClosed, "404 NOT_FOUND") }
+            throw CancellationError()
+        }
+        let (relay, logger) = relay(MQRegions(fallback: declaring), RelayOptions(retrySchedule: schedule))
+        let recorder = DeliveryRecorder(store: store, time: clock, linger: .zero, pollInterval: .seconds(1), logger: logger)
+        #expect(await relay.deliver(leased, on: declaring, declared: DeclaredDestinations(), recorder: recorder) == 0)
+        #expect(store.outboxEntry(id: failing.id)?.nextAttempt == clock.now + .seconds(5), "its backoff kept")
+        #expect(store.outboxEntry(id: failing.id)?.attempts == 1)
+        #expect(store.outboxEntry(id: stopped.id)?.nextAttempt == clock.now, "handed back: due now")
+        #expect(store.outboxEntry(id: stopped.id)?.attempts == 0)
+    }
+
     /// A declare that outlasts the leases (a broker slow to answer): deliveries whose leases
     /// ended meanwhile, and which another relay has leased since, are left to that relay, not
     /// published by this one too.
