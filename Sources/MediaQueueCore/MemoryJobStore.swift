@@ -23,6 +23,8 @@ public final class MemoryJobStore: JobStore {
         var recordingFailures = 0
         /// How many of the next `renewLeases` calls fail (`failNextLeaseRenewals`).
         var renewalFailures = 0
+        /// How many of the next `signingSecrets` calls fail (`failNextSecretReads`).
+        var secretReadFailures = 0
 
         mutating func failIfAsked() throws {
             guard recordingFailures > 0 else { return }
@@ -343,6 +345,11 @@ public final class MemoryJobStore: JobStore {
         state.withLock { $0.renewalFailures = count }
     }
 
+    /// Makes the next `count` calls of `signingSecrets` fail, as a store out of reach would.
+    public func failNextSecretReads(_ count: Int) {
+        state.withLock { $0.secretReadFailures = count }
+    }
+
     /// Runs `hook` with the result of every later `claim`, after the claim took its jobs and
     /// before the caller gets them: a test can hold a claimer there.
     public func afterEachClaim(_ hook: @escaping @Sendable (ClaimResult) async -> Void) {
@@ -477,7 +484,11 @@ public final class MemoryJobStore: JobStore {
     }
 
     public func signingSecrets(bucket: String) async throws -> SigningSecrets {
-        state.withLock { state in
+        try state.withLock { state in
+            if state.secretReadFailures > 0 {
+                state.secretReadFailures -= 1
+                throw WriteFailed()
+            }
             if let secrets = state.webhookSecrets[bucket] { return secrets }
             let secrets = SigningSecrets(current: WebhookSecret.generate())
             state.webhookSecrets[bucket] = secrets

@@ -171,7 +171,7 @@ public struct HTTPRelayService: Service {
                 var endpoint = endpoint
                 while let item = flights.next(&endpoint, maxTotal: maxTotal) {
                     let outcome = await attempt(item.entry, leaseUntil: item.leaseUntil)
-                    if outcome != .cancelled { metrics.callbackAttempt(.url, failed: outcome != .delivered) }
+                    if outcome.isAttempt { metrics.callbackAttempt(.url, failed: outcome != .delivered) }
                     flights.finish(Flights.Finished(entry: item.entry, outcome: outcome, leaseUntil: item.leaseUntil))
                     wakeup.signal()
                 }
@@ -187,7 +187,7 @@ public struct HTTPRelayService: Service {
         do {
             signature = try await signers.signature(bucket: entry.bucket, id: entry.id, timestamp: timestamp, body: entry.body)
         } catch {
-            return .retry("could not read the bucket's signing secret: \(error)", retryAfter: nil)
+            return .notSent("could not read the bucket's signing secret: \(error)")
         }
         // A delivery that waited in its endpoint's queue (or for its secret) until its lease could
         // end during the request is not sent: another relay may take it then and send it too.
@@ -234,6 +234,8 @@ public struct HTTPRelayService: Service {
                 continue
             case .cancelled:
                 released.append(item)
+            case .notSent(let reason):
+                logger.warning("callback not sent; it goes out when its lease ends", metadata: ["event.id": "\(item.entry.id)", "reason": "\(reason)"])
             case .gone(let error), .retry(let error, _):
                 guard storeError == nil else {
                     unrecorded.append(item)
@@ -300,6 +302,17 @@ public enum HTTPDeliveryOutcome: Sendable, Hashable {
     /// Not an attempt: the relay stopped before the answer, or did not send because the
     /// delivery's lease could end first. Its lease is given back.
     case cancelled
+    /// Not an attempt either: not sent, because the bucket's signing secret could not be read
+    /// (the store out of reach). It keeps its lease, and goes out again when that ends.
+    case notSent(String)
+
+    /// Whether the receiver was asked.
+    var isAttempt: Bool {
+        switch self {
+        case .delivered, .retry, .gone: true
+        case .cancelled, .notSent: false
+        }
+    }
 
     /// Judges a response: 2xx delivered, 410 gone, anything else (3xx included: redirects are
     /// not followed) retried, after `Retry-After` when the server sent one.

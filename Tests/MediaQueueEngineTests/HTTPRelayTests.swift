@@ -1,7 +1,7 @@
 import Foundation
 import Logging
 import MediaQueueCore
-import MediaQueueEngine
+@testable import MediaQueueEngine
 import MediaQueueHTTPClient
 import MediaQueueTestSupport
 import MediaQueueXML
@@ -104,6 +104,28 @@ import Testing
         // Each attempt carries its own timestamp, from the (injected) clock.
         let stamps = requests.compactMap { Int64($0.headers["webhook-timestamp"] ?? "") }
         #expect(stamps == stamps.sorted() && stamps.first == start.seconds && stamps.last == (start + elapsed).seconds)
+    }
+
+    /// A delivery whose bucket's signing secret the store could not read is not sent, and that
+    /// is not a failed attempt: it keeps its lease, and goes out when that ends.
+    @Test func aSigningSecretTheStoreCouldNotReadIsNotAFailedAttempt() async throws {
+        let receiver = try TestHTTPReceiver { _, _ in .status(200) }
+        let entry = try await enqueue(receiver.url())
+        store.failNextSecretReads(1)
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let clock = ManualTimeSource(SystemTimeSource().now)
+        let relay = HTTPRelayService(
+            store: store, client: HTTPClient(configuration: HTTPClientConfiguration(addressPolicy: Self.loopbackOnly)), options: HTTPRelayOptions(),
+            time: clock, wakeup: Wakeup(time: clock), logger: logger
+        )
+        let leaseUntil = clock.now + .seconds(300)
+        let outcome = await relay.attempt(entry, leaseUntil: leaseUntil)
+        #expect(!outcome.isAttempt, "\(outcome)")
+        await relay.record([Flights.Finished(entry: entry, outcome: outcome, leaseUntil: leaseUntil)])
+        let stored = try #require(try await stored(entry.id))
+        #expect(stored.attempts == 0 && stored.lastError == nil)
+        #expect(receiver.requests.isEmpty)
     }
 
     @Test func retryAfterIsHonoured() async throws {
