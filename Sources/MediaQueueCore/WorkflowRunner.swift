@@ -76,14 +76,7 @@ public struct WorkflowRunner: Sendable {
         do {
             stored = try await store.createRun(run, jobs: ready)
         } catch let refusal as CIError where !ready.isEmpty && refusal.code != .internalError {
-            run = waiting
-            for index in run.tasks.indices where jobs[run.tasks[index].name] != nil {
-                run.tasks[index].state = JobState.failed.rawValue
-                run.tasks[index].code = refusal.code.rawValue
-                run.tasks[index].message = refusal.message
-                run.tasks[index].endTime = now
-            }
-            let failed = try await store.createRun(run, jobs: [])
+            let failed = try await store.createRun(Self.failing(waiting, nodes: Set(jobs.keys), refusal: refusal, now: now), jobs: [])
             try await advance(failed)
             return try await store.run(id: failed.id) ?? failed
         }
@@ -259,7 +252,8 @@ public struct WorkflowRunner: Sendable {
             let jobs = Dictionary(try await store.jobs(ids: ids).map { ($0.id, $0) }) { first, _ in first }
             let now = time.now
             var (next, ready) = current.advanced(jobs: jobs, topology: topology, now: now)
-            let (newJobs, started) = try await self.jobs(for: ready, of: &next, after: jobs, topology: topology, now: now)
+            var (newJobs, started) = try await self.jobs(for: ready, of: &next, after: jobs, topology: topology, now: now)
+            let waiting = next
             next = next.started(started, at: now)
             if newJobs.count < ready.count {
                 // A node that could not start failed; see whether the run ended with it.
@@ -269,15 +263,45 @@ public struct WorkflowRunner: Sendable {
             // run on each scan.
             guard next != current else { return }
             next.updateTime = now
-            let outbox = next.state == .running ? [] : try await finishCallbacks(next, topology: topology, now: now)
-            if try await store.updateRun(next, jobs: newJobs, outbox: outbox) {
+            var written: Bool
+            do {
+                written = try await write(next, jobs: newJobs, topology: topology, now: now)
+            } catch let refusal as CIError where !newJobs.isEmpty && refusal.code == .noSuchQueue {
+                // The run's queue was deleted since it started (its jobs had all ended): the
+                // nodes it was to start fail, and the run ends with them.
+                next = Self.failing(waiting, nodes: Set(started.keys), refusal: refusal, now: now).advanced(jobs: jobs, topology: topology, now: now).run
+                next.updateTime = now
+                newJobs = []
+                written = try await write(next, jobs: [], topology: topology, now: now)
+            }
+            if written {
                 if !newJobs.isEmpty { onJobsStored() }
-                if !outbox.isEmpty { onOutboxQueued() }
                 return
             }
             guard let reread = try await store.run(id: run.id) else { return }
             current = reread
         }
+    }
+
+    /// Writes `run` with `jobs` and, if it ended, its end's callbacks; false if another node
+    /// changed it meanwhile.
+    private func write(_ run: WorkflowRun, jobs: [Job], topology: WorkflowTopology, now: Timestamp) async throws -> Bool {
+        let outbox = run.state == .running ? [] : try await finishCallbacks(run, topology: topology, now: now)
+        guard try await store.updateRun(run, jobs: jobs, outbox: outbox) else { return false }
+        if !outbox.isEmpty { onOutboxQueued() }
+        return true
+    }
+
+    /// `run` with the tasks of `nodes` failed for `refusal`: the store refused their jobs.
+    static func failing(_ run: WorkflowRun, nodes: Set<String>, refusal: CIError, now: Timestamp) -> WorkflowRun {
+        var failed = run
+        for index in failed.tasks.indices where nodes.contains(failed.tasks[index].name) {
+            failed.tasks[index].state = JobState.failed.rawValue
+            failed.tasks[index].code = refusal.code.rawValue
+            failed.tasks[index].message = refusal.message
+            failed.tasks[index].endTime = now
+        }
+        return failed
     }
 
     /// The jobs of nodes `names`, and the same by node name; `ended` holds the run's jobs so far.

@@ -173,6 +173,21 @@ import Testing
         #expect(moved.version > stored.version && moved.updateTime == time.now, "written once something changed")
     }
 
+    /// A run whose queue was deleted between its steps (its jobs had all ended, so the queue
+    /// could go) does not stay Running: the next step fails naming why, and the run ends.
+    @Test func aRunWhoseQueueWasDeletedBetweenItsStepsEnds() async throws {
+        let (runner, _) = try await runner(rule: .topic("events"))
+        let run = try #require(try await runner.upload(bucket: "b", key: "in/a.mp4") {}.runs.first)
+        _ = try await finishWaitingJobs(.success)
+        try await store.deleteQueue(id: run.queueID)
+
+        try await runner.advance(try #require(try await store.run(id: run.id)))
+        let ended = try #require(try await store.run(id: run.id))
+        #expect(ended.state == .failed)
+        #expect(ended.tasks.map(\.state) == ["Success", "Failed"])
+        #expect(ended.tasks.last?.code == "NoSuchQueue" && ended.tasks.last?.jobID == nil)
+    }
+
     /// A workflow that cannot start (its queue was deleted) does not keep the bucket's other
     /// workflows from starting for an upload; the upload says why.
     @Test func aWorkflowThatCannotStartDoesNotKeepTheOthersFromStarting() async throws {
