@@ -95,6 +95,9 @@ public final class HTTPClient: Sendable {
                 loop.submit(CurlTransfer(
                     id: id, request: request, configuration: configuration, sink: sink, source: source, continuation: continuation
                 ))
+                // Cancelled between the check and the submission: `onCancel`'s cancel may have
+                // reached the loop first and found nothing to cancel; this one comes after.
+                if Task.isCancelled { loop.cancel(id) }
             }
         } onCancel: {
             loop.cancel(id)
