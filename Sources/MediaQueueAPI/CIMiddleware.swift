@@ -129,8 +129,22 @@ struct CIMiddleware: RouterMiddleware {
         let now = time.now.seconds
         if now < authorization.signStart { throw CIError(APIError.requestNotYetValid, "the signature is not valid before \(authorization.signStart)") }
         if now > authorization.signEnd { throw CIError(APIError.requestExpired, "the signature expired at \(authorization.signEnd)") }
+        // The signing key (q-key-time) has a life of its own: a leaked one must not sign for ever.
+        if now < authorization.keyStart { throw CIError(APIError.requestNotYetValid, "the signing key is not valid before \(authorization.keyStart)") }
+        if now > authorization.keyEnd { throw CIError(APIError.requestExpired, "the signing key expired at \(authorization.keyEnd)") }
+        // The request's Host is its authority; a Host left among the fields is a second one,
+        // which could be signed while the first names the bucket.
+        guard !request.headers.contains(where: { $0.name.canonicalName == "host" }) else {
+            throw CIError(.invalidArgument, "the request has more than one Host header")
+        }
         let headers = request.headers.map { ($0.name.canonicalName, $0.value) }
             + [("host", request.head.authority ?? "")]
+        // A signed name sent twice (in any case) could have one value signed and the other used.
+        for (listed, pairs, what) in [(authorization.headerList, headers, "header"), (authorization.paramList, parameters, "query parameter")] {
+            for name in listed where pairs.count(where: { COSSigner.encode($0.0).lowercased() == name }) > 1 {
+                throw CIError(.invalidArgument, "the signed \(what) \(name) appears more than once; send each once")
+            }
+        }
         let expected = authorization.expectedSignature(
             secretKey: credential.secretKey, method: request.method.rawValue, path: request.uri.path.removingPercentEncoding ?? request.uri.path,
             headers: headers, parameters: parameters

@@ -17,6 +17,9 @@ public struct COSAuthorization: Sendable, Hashable {
     public var signStart: Int64
     public var signEnd: Int64
     public var keyTime: String
+    /// When the signing key (`q-key-time`) may be used: the SDKs make it the sign time's.
+    public var keyStart: Int64
+    public var keyEnd: Int64
     public var headerList: [String]
     public var paramList: [String]
     public var signature: String
@@ -53,10 +56,13 @@ public struct COSAuthorization: Sendable, Hashable {
         guard let signTime = fields["q-sign-time"], let keyTime = fields["q-key-time"], let signature = fields["q-signature"] else {
             throw malformed("q-sign-time, q-key-time and q-signature are required")
         }
-        let times = signTime.split(separator: ";", omittingEmptySubsequences: false)
-        guard times.count == 2, let start = Int64(times[0]), let end = Int64(times[1]), start <= end else {
-            throw malformed("q-sign-time must be start;end in Unix seconds")
+        func window(_ text: String) -> (Int64, Int64)? {
+            let times = text.split(separator: ";", omittingEmptySubsequences: false)
+            guard times.count == 2, let start = Int64(times[0]), let end = Int64(times[1]), start <= end else { return nil }
+            return (start, end)
         }
+        guard let (start, end) = window(signTime) else { throw malformed("q-sign-time must be start;end in Unix seconds") }
+        guard let (keyStart, keyEnd) = window(keyTime) else { throw malformed("q-key-time must be start;end in Unix seconds") }
         guard let headerList = fields["q-header-list"], let paramList = fields["q-url-param-list"] else {
             throw malformed("q-header-list and q-url-param-list are required")
         }
@@ -64,6 +70,8 @@ public struct COSAuthorization: Sendable, Hashable {
         self.signStart = start
         self.signEnd = end
         self.keyTime = keyTime
+        self.keyStart = keyStart
+        self.keyEnd = keyEnd
         self.headerList = headerList.split(separator: ";").map { String($0).lowercased() }
         self.paramList = paramList.split(separator: ";").map { String($0).lowercased() }
         self.signature = signature.lowercased()

@@ -66,6 +66,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         let text = String(decoding: data, as: UTF8.self)
         if let header = try? COSAuthorization(header: text) {
             if header.signStart > header.signEnd { fatalError("a signature valid from \(header.signStart) to \(header.signEnd)") }
+            if header.keyStart > header.keyEnd { fatalError("a signing key valid from \(header.keyStart) to \(header.keyEnd)") }
             if header.secretID.isEmpty { fatalError("a signature without q-ak was accepted") }
         }
         let query = text.split(separator: "&").map { pair -> (String, String) in

@@ -13,7 +13,7 @@ import MediaQueueXML
 enum TestSigner {
     static func authorization(
         secretID: String, secretKey: String, method: String, path: String,
-        headers: [String: String] = [:], parameters: [String: String] = [:], start: Int64, end: Int64
+        headers: [String: String] = [:], parameters: [String: String] = [:], start: Int64, end: Int64, keyTime: String? = nil
     ) -> String {
         func encode(_ text: String) -> String {
             let allowed = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~")
@@ -29,9 +29,10 @@ enum TestSigner {
             signedHeaders.map { "\($0.0)=\($0.1)" }.joined(separator: "&"),
         ].joined(separator: "\n") + "\n"
         let stringToSign = "sha1\n\(time)\n\(hex(Insecure.SHA1.hash(data: Data(httpString.utf8))))\n"
-        let signKey = hex(HMAC<Insecure.SHA1>.authenticationCode(for: Data(time.utf8), using: SymmetricKey(data: Data(secretKey.utf8))))
+        let keyTime = keyTime ?? time
+        let signKey = hex(HMAC<Insecure.SHA1>.authenticationCode(for: Data(keyTime.utf8), using: SymmetricKey(data: Data(secretKey.utf8))))
         let signature = hex(HMAC<Insecure.SHA1>.authenticationCode(for: Data(stringToSign.utf8), using: SymmetricKey(data: Data(signKey.utf8))))
-        return "q-sign-algorithm=sha1&q-ak=\(secretID)&q-sign-time=\(time)&q-key-time=\(time)"
+        return "q-sign-algorithm=sha1&q-ak=\(secretID)&q-sign-time=\(time)&q-key-time=\(keyTime)"
             + "&q-header-list=\(signedHeaders.map(\.0).joined(separator: ";"))"
             + "&q-url-param-list=\(signedParameters.map(\.0).joined(separator: ";"))&q-signature=\(signature)"
     }

@@ -61,6 +61,53 @@ import Testing
         }
     }
 
+    /// The signing key's own window (q-key-time) is enforced besides the signature's: a key
+    /// that leaked cannot sign requests for ever.
+    @Test func aSigningKeyPastItsKeyTimeIsRefused() async throws {
+        let fixture = APIFixture()
+        try await fixture.test { client in
+            func signed(keyTime: String) -> String {
+                TestSigner.authorization(
+                    secretID: APIFixture.secretID, secretKey: APIFixture.secretKey, method: "GET", path: "/\(APIFixture.bucket)/queue",
+                    headers: ["host": "localhost"], start: APIFixture.now - 60, end: APIFixture.now + 60, keyTime: keyTime
+                )
+            }
+            let current = try await client.execute(
+                uri: "/\(APIFixture.bucket)/queue", method: .get, headers: [.authorization: signed(keyTime: "\(APIFixture.now - 600);\(APIFixture.now + 600)")]
+            )
+            #expect(current.status == .ok)
+            let expired = try await client.execute(
+                uri: "/\(APIFixture.bucket)/queue", method: .get, headers: [.authorization: signed(keyTime: "\(APIFixture.now - 7200);\(APIFixture.now - 3600)")]
+            )
+            #expect(expired.errorCode == "RequestExpired")
+            let malformed = try await client.execute(uri: "/\(APIFixture.bucket)/queue", method: .get, headers: [.authorization: signed(keyTime: "soon")])
+            #expect(malformed.errorCode == "AccessDenied")
+        }
+    }
+
+    /// A signed query parameter or header sent twice (a name in any case) is refused: the
+    /// signature could cover one copy while the handler reads the other. So is a second Host.
+    @Test func aSignedParameterOrHeaderSentTwiceIsRefused() async throws {
+        let fixture = APIFixture()
+        try await fixture.test { client in
+            let authorization = TestSigner.authorization(
+                secretID: APIFixture.secretID, secretKey: APIFixture.secretKey, method: "GET", path: "/\(APIFixture.bucket)/queue",
+                headers: ["host": "localhost"], parameters: ["state": "Active"], start: APIFixture.now - 60, end: APIFixture.now + 60
+            )
+            let once = try await client.execute(uri: "/\(APIFixture.bucket)/queue?state=Active", method: .get, headers: [.authorization: authorization])
+            #expect(once.status == .ok)
+            let twice = try await client.execute(
+                uri: "/\(APIFixture.bucket)/queue?STATE=Active&state=Paused", method: .get, headers: [.authorization: authorization]
+            )
+            #expect(twice.status == .badRequest && twice.errorCode == "InvalidArgument")
+
+            var twoHosts: HTTPFields = [.authorization: authorization]
+            twoHosts.append(HTTPField(name: HTTPField.Name("Host")!, value: "localhost"))
+            let hosts = try await client.execute(uri: "/\(APIFixture.bucket)/queue?state=Active", method: .get, headers: twoHosts)
+            #expect(hosts.status == .badRequest && hosts.errorCode == "InvalidArgument")
+        }
+    }
+
     @Test func aPresignedURLCarriesItsSignatureInTheQuery() async throws {
         let fixture = APIFixture()
         try await fixture.test { client in

@@ -132,7 +132,7 @@ import Testing
     /// Relays on several nodes lease from one PostgreSQL database at once. A lease that leaves
     /// some endpoints out (a relay whose regional broker is full) takes the due deliveries no
     /// other relay is taking, instead of reading the same oldest ones and waiting on them.
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(5)))
     func aPostgresLeaseLeavingEndpointsOutPassesOverDeliveriesAnotherRelayIsLeasing() async throws {
         let store = try #require(try await StoreKind.postgres.make() as? PostgresJobStore)
         let entries = try await deliveries(store, count: 4)

@@ -16,11 +16,19 @@ public enum SampleMedia {
         ])
     }
 
-    /// Writes `count` random bytes to `path`: a file no demuxer recognises, whatever its name.
+    /// Writes `count` pseudo-random bytes, the same every time, to `path`: a file no demuxer
+    /// recognises, whatever its name.
     public static func makeCorruptFile(at path: String, count: Int = 64 * 1024) throws {
         try createFolder(of: path)
-        var generator = SystemRandomNumberGenerator()
-        let bytes = (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        // The same bytes every time (xorshift64 from a fixed seed): fresh random bytes now and
+        // then look enough like some format for ffprobe to accept them.
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        let bytes = (0..<count).map { _ -> UInt8 in
+            state ^= state << 13
+            state ^= state >> 7
+            state ^= state << 17
+            return UInt8(truncatingIfNeeded: state >> 32)
+        }
         try Data(bytes).write(to: URL(fileURLWithPath: path))
     }
 
