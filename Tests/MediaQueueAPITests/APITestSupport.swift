@@ -73,6 +73,15 @@ struct APIFixture {
 
     /// Sends a request signed with the test key (or `key`), the way the SDK signs: host header
     /// and the query parameters present.
+    /// An `Authorization` for `GET /<bucket>/queue` with `parameters`, signed with the fixture's
+    /// key (and `host`) for the minute around `now`.
+    static func queueListAuthorization(parameters: [String: String] = [:], keyTime: String? = nil) -> String {
+        TestSigner.authorization(
+            secretID: secretID, secretKey: secretKey, method: "GET", path: "/\(bucket)/queue",
+            headers: ["host": "localhost"], parameters: parameters, start: now - 60, end: now + 60, keyTime: keyTime
+        )
+    }
+
     static func signed(
         _ client: some TestClientProtocol, _ method: HTTPRequest.Method, _ path: String, query: [String: String] = [:],
         body: String? = nil, secretID: String = secretID, key: String = secretKey, start: Int64 = now - 60, end: Int64 = now + 600

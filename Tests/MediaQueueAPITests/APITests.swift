@@ -52,10 +52,7 @@ import Testing
         let fixture = APIFixture()
         try await fixture.test { client in
             // Signed for state=Active, sent with state=Paused: the signature no longer matches.
-            let authorization = TestSigner.authorization(
-                secretID: APIFixture.secretID, secretKey: APIFixture.secretKey, method: "GET", path: "/\(APIFixture.bucket)/queue",
-                headers: ["host": "localhost"], parameters: ["state": "Active"], start: APIFixture.now - 60, end: APIFixture.now + 60
-            )
+            let authorization = APIFixture.queueListAuthorization(parameters: ["state": "Active"])
             let response = try await client.execute(uri: "/\(APIFixture.bucket)/queue?state=Paused", method: .get, headers: [.authorization: authorization])
             #expect(response.errorCode == "SignatureDoesNotMatch")
         }
@@ -66,12 +63,7 @@ import Testing
     @Test func aSigningKeyPastItsKeyTimeIsRefused() async throws {
         let fixture = APIFixture()
         try await fixture.test { client in
-            func signed(keyTime: String) -> String {
-                TestSigner.authorization(
-                    secretID: APIFixture.secretID, secretKey: APIFixture.secretKey, method: "GET", path: "/\(APIFixture.bucket)/queue",
-                    headers: ["host": "localhost"], start: APIFixture.now - 60, end: APIFixture.now + 60, keyTime: keyTime
-                )
-            }
+            func signed(keyTime: String) -> String { APIFixture.queueListAuthorization(keyTime: keyTime) }
             let current = try await client.execute(
                 uri: "/\(APIFixture.bucket)/queue", method: .get, headers: [.authorization: signed(keyTime: "\(APIFixture.now - 600);\(APIFixture.now + 600)")]
             )
@@ -90,10 +82,7 @@ import Testing
     @Test func aSignedParameterOrHeaderSentTwiceIsRefused() async throws {
         let fixture = APIFixture()
         try await fixture.test { client in
-            let authorization = TestSigner.authorization(
-                secretID: APIFixture.secretID, secretKey: APIFixture.secretKey, method: "GET", path: "/\(APIFixture.bucket)/queue",
-                headers: ["host": "localhost"], parameters: ["state": "Active"], start: APIFixture.now - 60, end: APIFixture.now + 60
-            )
+            let authorization = APIFixture.queueListAuthorization(parameters: ["state": "Active"])
             let once = try await client.execute(uri: "/\(APIFixture.bucket)/queue?state=Active", method: .get, headers: [.authorization: authorization])
             #expect(once.status == .ok)
             let twice = try await client.execute(
