@@ -16,7 +16,7 @@ extension ConsoleController {
         }
         router.get("/console/b/:bucket/jobs/:jobId") { request, context in
             await bucketPage(request, context) { viewer, bucket in
-                try await jobPage(viewer, try await job(context, bucket), notice: FormData(request.uri.query ?? "")["notice"])
+                try await jobPage(viewer, try await job(context, bucket), notice: sessions.notice(in: FormData(request.uri.query ?? "")))
             }
         }
         router.get("/console/b/:bucket/jobs/:jobId/progress") { request, context in
@@ -45,7 +45,7 @@ extension ConsoleController {
                 logger.info("job cancelled from the console", metadata: ["job.id": "\(job.id)", "by": "\(viewer.displayName)"])
                 // Back to where the button was, within this bucket's pages only.
                 let back = form["back"].flatMap { $0.hasPrefix("/console/b/\(bucket)/") ? $0 : nil } ?? "/console/b/\(bucket)/jobs/\(job.id)"
-                return .redirect(to: back + (back.contains("?") ? "&" : "?") + "notice=" + notice.urlEncoded)
+                return .redirect(to: back + (back.contains("?") ? "&" : "?") + sessions.noticeParameters(notice))
             }
         }
         router.get("/console/b/:bucket/objects") { request, context in
@@ -116,7 +116,7 @@ extension ConsoleController {
         }
         var frame = viewer.frame("Jobs", bucket: bucket)
         frame.onJobs = true
-        frame.notice = query["notice"]
+        frame.notice = sessions.notice(in: query)
         let filters = JobFilters(
             queues: queues.map { Choice(value: $0.id.rawValue, label: "\($0.name) (\($0.id))", selected: filter.queueID == $0.id) },
             tags: options.tags.map { Choice(value: $0, label: $0, selected: filter.tag == $0) },

@@ -28,7 +28,7 @@ extension ConsoleController {
                 logger.info("dead callbacks redriven from the console", metadata: ["count": "\(count)", "by": "\(viewer.displayName)"])
                 let notice = count == 1 ? "1 delivery is due again." : "\(count) deliveries are due again."
                 let parameters = form.query(["queue", "endpoint", "from", "to"])
-                return .redirect(to: "/console/b/\(bucket)/callbacks/dead?" + (parameters + ["notice=\(notice.urlEncoded)"]).joined(separator: "&"))
+                return .redirect(to: "/console/b/\(bucket)/callbacks/dead?" + (parameters + [sessions.noticeParameters(notice)]).joined(separator: "&"))
             }
         }
     }
@@ -64,7 +64,7 @@ extension ConsoleController {
         let queues = try await store.queues(bucket: bucket)
         var frame = viewer.frame("Dead callbacks", bucket: bucket)
         frame.onDead = true
-        frame.notice = query["notice"]
+        frame.notice = sessions.notice(in: query)
         let model = DeadModel(
             page: frame,
             filters: DeadFilters(

@@ -9,7 +9,7 @@ import MediaQueueXML
 extension ConsoleController {
     func addQueueRoutes(to router: Router<APIContext>) {
         router.get("/console/b/:bucket/queues") { request, context in
-            await bucketPage(request, context) { viewer, bucket in try await queuesPage(viewer, bucket, notice: FormData(request.uri.query ?? "")["notice"]) }
+            await bucketPage(request, context) { viewer, bucket in try await queuesPage(viewer, bucket, notice: sessions.notice(in: FormData(request.uri.query ?? ""))) }
         }
         router.get("/console/b/:bucket/queues/:queueId") { request, context in
             await bucketPage(request, context) { viewer, bucket in
@@ -27,7 +27,7 @@ extension ConsoleController {
                 try await store.updateQueue(queue)
                 logger.info("queue state changed from the console", metadata: ["queue.id": "\(queue.id)", "state": "\(state.rawValue)", "by": "\(viewer.displayName)"])
                 let notice = "\(queue.name) is \(state == .paused ? "paused" : "enabled")."
-                return .redirect(to: "/console/b/\(bucket)/queues?notice=\(notice.urlEncoded)")
+                return .redirect(to: "/console/b/\(bucket)/queues?" + sessions.noticeParameters(notice))
             }
         }
         router.post("/console/b/:bucket/queues/:queueId/settings") { request, context in

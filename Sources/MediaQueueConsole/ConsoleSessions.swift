@@ -48,6 +48,18 @@ struct ConsoleSessions: Sendable {
         mac("csrf|" + cookie)
     }
 
+    /// The query parameters of a notice to show after a redirect (what an action did), with its
+    /// MAC: a link of someone else's cannot make the console show a text of theirs.
+    func noticeParameters(_ text: String) -> String {
+        "notice=\(text.urlEncoded)&nmac=\(mac("notice|" + text))"
+    }
+
+    /// The notice `query` carries, if this console made it.
+    func notice(in query: FormData) -> String? {
+        guard let text = query["notice"], let given = query["nmac"], constantTimeEquals(given, mac("notice|" + text)) else { return nil }
+        return text
+    }
+
     private func mac(_ text: String) -> String {
         Data(HMAC<SHA256>.authenticationCode(for: Array(text.utf8), using: SymmetricKey(data: key))).base64EncodedString()
             .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")

@@ -156,6 +156,26 @@ import Testing
         }
     }
 
+    /// A notice (what an action did) comes only from the console's own redirect: a link with a
+    /// text of its own shows nothing.
+    @Test func aNoticeIsShownOnlyWhenTheConsoleMadeIt() async throws {
+        let (api, queue) = try await fixture()
+        try await api.makeApplication().test(.router) { client in
+            let (cookie, csrf) = try await signIn(client, "secretId=AKIDmine&secretKey=mine-key")
+            let forged = try await client.execute(
+                uri: "/console/b/\(Self.bucket)/queues?notice=Session%20expired%3B%20re-enter%20your%20SecretKey&nmac=x", method: .get,
+                headers: [.cookie: cookie]
+            )
+            #expect(forged.status == .ok)
+            #expect(!String(buffer: forged.body).contains("Session expired"))
+
+            let pause = try await post(client, "/console/b/\(Self.bucket)/queues/\(queue.id)/state", cookie: cookie, form: "state=Paused&csrf=\(csrf)")
+            let location = try #require(pause.headers[.location])
+            let shown = try await client.execute(uri: location, method: .get, headers: [.cookie: cookie])
+            #expect(String(buffer: shown.body).contains("\(queue.name) is paused."))
+        }
+    }
+
     @Test func anonymousModeNeedsNoSignInButItsFormsMustComeFromTheConsole() async throws {
         let (api, queue) = try await fixture(anonymous: true)
         let uri = "/console/b/\(Self.bucket)/queues/\(queue.id)/state"
