@@ -70,9 +70,12 @@ public struct APIService: Service {
         if let metrics { router.middlewares.add(MetricsEndpoint(source: metrics)) }
         router.middlewares.add(CIMiddleware(options: options, time: time, logger: logger))
         if let objects { router.middlewares.add(objects) }
-        controller.addRoutes(to: router)
-        templates.addRoutes(to: router)
-        workflows?.addRoutes(to: router)
+        // A path the CI middleware left unsigned (the console's) never reaches CI's routes, which
+        // it could if the router matched `/console/jobs` as `/:bucket/jobs`.
+        let ci = router.group().add(middleware: BucketNamed())
+        controller.addRoutes(to: ci)
+        templates.addRoutes(to: ci)
+        workflows?.addRoutes(to: ci)
         extraRoutes(router)
         return router
     }
@@ -143,4 +146,16 @@ public struct ObjectAPI: Sendable {
 
 struct APITLSError: Error, CustomStringConvertible {
     let description: String
+}
+
+/// Lets through only requests the CI middleware named a bucket for (and so checked).
+struct BucketNamed: RouterMiddleware {
+    typealias Context = APIContext
+
+    // `@concurrent` matches the protocol as Hummingbird declares it (NonisolatedNonsendingByDefault is on here).
+    @concurrent
+    func handle(_ request: Request, context: APIContext, next: @concurrent (Request, APIContext) async throws -> Response) async throws -> Response {
+        guard !context.bucket.isEmpty else { throw HTTPError(.notFound) }
+        return try await next(request, context)
+    }
 }

@@ -22,7 +22,7 @@ struct CIController: Sendable {
     let checkRule: @Sendable (NotifyConfig) throws(CIError) -> Void
 
     /// Each route is registered twice: as CI has it, and path style behind `/<bucket>`.
-    func addRoutes(to router: Router<APIContext>) {
+    func addRoutes(to router: some RouterMethods<APIContext>) {
         for prefix in ["", "/:bucket"] {
             router.post("\(prefix)/mediabucket") { request, context in try await activate(request, context) }
             router.get("\(prefix)/queue") { request, context in try await listQueues(request, context) }

@@ -15,7 +15,7 @@ struct TemplateController: Sendable {
     let time: any TimeSource
     let body: @Sendable (Request) async throws -> [UInt8]
 
-    func addRoutes(to router: Router<APIContext>) {
+    func addRoutes(to router: some RouterMethods<APIContext>) {
         for prefix in ["", "/:bucket"] {
             router.post("\(prefix)/template") { request, context in try await create(request, context) }
             router.get("\(prefix)/template") { request, context in try await list(request, context) }

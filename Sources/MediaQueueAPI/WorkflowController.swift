@@ -17,7 +17,7 @@ struct WorkflowController: Sendable {
     /// Refuses a Start node's NotifyConfig early (a literal private address), as for queue rules.
     let checkRule: @Sendable (NotifyConfig) throws(CIError) -> Void
 
-    func addRoutes(to router: Router<APIContext>) {
+    func addRoutes(to router: some RouterMethods<APIContext>) {
         for prefix in ["", "/:bucket"] {
             router.post("\(prefix)/workflow") { request, context in try await create(request, context) }
             router.get("\(prefix)/workflow") { request, context in try await list(request, context) }

@@ -58,6 +58,20 @@ import Testing
         }
     }
 
+    /// The CI middleware leaves paths under `/console/` to the console, unsigned: they never
+    /// reach CI's routes, also in an API without the console (where `/console/jobs` matches
+    /// `/:bucket/jobs`).
+    @Test func aConsolePathNeverReachesCIsRoutesUnsigned() async throws {
+        let fixture = APIFixture()
+        try await fixture.test { client in
+            let created = try await client.execute(uri: "/console/jobs", method: .post, body: ByteBuffer(string: jobRequest()))
+            #expect(created.status == .notFound)
+            let listed = try await client.execute(uri: "/console/queue", method: .get)
+            #expect(listed.status == .notFound)
+        }
+        #expect(try await fixture.store.jobs(JobQuery(limit: 10)).isEmpty)
+    }
+
     /// The signing key's own window (q-key-time) is enforced besides the signature's: a key
     /// that leaked cannot sign requests for ever.
     @Test func aSigningKeyPastItsKeyTimeIsRefused() async throws {
