@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -184,14 +185,18 @@ struct CIController: Sendable {
 
     // MARK: Helpers
 
+    /// The request's body, checked against its `Content-MD5` when it sent one.
     func body(_ request: Request) async throws -> [UInt8] {
+        let expectedMD5 = try ContentMD5.expected(in: request.headers)
         var request = request
+        let bytes: [UInt8]
         do {
-            let buffer = try await request.collectBody(upTo: maxBodyBytes)
-            return Array(buffer.readableBytesView)
+            bytes = Array(try await request.collectBody(upTo: maxBodyBytes).readableBytesView)
         } catch is NIOTooManyBytesError {
             throw CIError(APIError.entityTooLarge, "the request body is larger than \(maxBodyBytes) bytes")
         }
+        if expectedMD5 != nil { try ContentMD5.check(Data(Insecure.MD5.hash(data: bytes)), expected: expectedMD5) }
+        return bytes
     }
 
     func xml(_ tree: XMLTree) -> Response {

@@ -56,12 +56,7 @@ struct ObjectController: RouterMiddleware {
         guard metadataBytes <= CosHeader.maxMetadataBytes else {
             throw CIError(Self.metadataTooLarge, "the x-cos-meta-* headers hold \(metadataBytes) bytes; at most \(CosHeader.maxMetadataBytes)", element: "x-cos-meta-*")
         }
-        let expectedMD5 = try request.headers[.contentMD5].map { text throws(CIError) in
-            guard let bytes = Data(base64Encoded: text), bytes.count == 16 else {
-                throw CIError(Self.invalidDigest, "Content-MD5 must be the base64 of 16 bytes", element: "Content-MD5")
-            }
-            return bytes
-        }
+        let expectedMD5 = try ContentMD5.expected(in: request.headers)
         let staging = try await Self.work { () throws(WorkFailure) in
             try storage.makeStagingFolder(bucket: context.bucket, name: "upload-" + context.requestID, for: key)
         }
@@ -84,9 +79,7 @@ struct ObjectController: RouterMiddleware {
             }
         }
         let digest = Data(md5.finalize())
-        if let expectedMD5, expectedMD5 != digest {
-            throw CIError(Self.badDigest, "the body's MD5 is not the Content-MD5 sent", element: "Content-MD5")
-        }
+        try ContentMD5.check(digest, expected: expectedMD5)
         try await upload(context.bucket, key, headers) {
             try await Self.work { () async throws(WorkFailure) in try await storage.publish(file, bucket: context.bucket, as: key) }
         }
@@ -197,9 +190,7 @@ struct ObjectController: RouterMiddleware {
     ]
 
     static let noSuchKey = APIError.noSuchKey
-    static let badDigest = CIError.Code("BadDigest")
     static let metadataTooLarge = CIError.Code("MetadataTooLarge")
-    static let invalidDigest = CIError.Code("InvalidDigest")
     static let invalidRange = APIError.invalidRange
 }
 

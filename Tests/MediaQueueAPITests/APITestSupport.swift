@@ -84,19 +84,18 @@ struct APIFixture {
 
     static func signed(
         _ client: some TestClientProtocol, _ method: HTTPRequest.Method, _ path: String, query: [String: String] = [:],
-        body: String? = nil, secretID: String = secretID, key: String = secretKey, start: Int64 = now - 60, end: Int64 = now + 600
+        body: String? = nil, headers: [String: String] = [:], secretID: String = secretID, key: String = secretKey, start: Int64 = now - 60,
+        end: Int64 = now + 600
     ) async throws -> TestResponse {
         let fullPath = "/\(bucket)\(path)"
         let authorization = TestSigner.authorization(
             secretID: secretID, secretKey: key, method: method.rawValue, path: fullPath,
-            headers: ["host": "localhost"], parameters: query, start: start, end: end
+            headers: headers.merging(["host": "localhost"]) { $1 }, parameters: query, start: start, end: end
         )
         let queryString = query.isEmpty ? "" : "?" + query.map { "\($0.key)=\($0.value.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)" }.joined(separator: "&")
-        return try await client.execute(
-            uri: fullPath + queryString, method: method,
-            headers: [.authorization: authorization, .contentType: "application/xml"],
-            body: body.map { ByteBuffer(string: $0) }
-        )
+        var fields: HTTPFields = [.authorization: authorization, .contentType: "application/xml"]
+        for (name, value) in headers { fields.append(HTTPField(name: HTTPField.Name(name)!, value: value)) }
+        return try await client.execute(uri: fullPath + queryString, method: method, headers: fields, body: body.map { ByteBuffer(string: $0) })
     }
 }
 

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -70,6 +71,23 @@ import Testing
             #expect(listed.status == .notFound)
         }
         #expect(try await fixture.store.jobs(JobQuery(limit: 10)).isEmpty)
+    }
+
+    /// A body that is not the Content-MD5 the client signed is refused, on CI's calls as on
+    /// object uploads: it was changed on the way.
+    @Test func aBodyThatIsNotItsContentMD5IsRefused() async throws {
+        let fixture = APIFixture()
+        try await fixture.test { client in
+            func md5(_ text: String) -> String { Data(Insecure.MD5.hash(data: Data(text.utf8))).base64EncodedString() }
+            let body = jobRequest(userData: "sent")
+            let changed = try await APIFixture.signed(client, .post, "/jobs", body: body, headers: ["content-md5": md5(jobRequest(userData: "signed"))])
+            #expect(changed.status == .badRequest && changed.errorCode == "BadDigest")
+            let malformed = try await APIFixture.signed(client, .post, "/jobs", body: body, headers: ["content-md5": "not-a-digest"])
+            #expect(malformed.errorCode == "InvalidDigest")
+            let intact = try await APIFixture.signed(client, .post, "/jobs", body: body, headers: ["content-md5": md5(body)])
+            #expect(intact.status == .ok)
+        }
+        #expect(try await fixture.store.jobs(JobQuery(limit: 10)).map(\.userData) == ["sent"])
     }
 
     /// The signing key's own window (q-key-time) is enforced besides the signature's: a key
