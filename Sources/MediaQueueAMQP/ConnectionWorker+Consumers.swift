@@ -57,11 +57,16 @@ extension ConnectionWorker {
         if record.cancelled {
             consumers[consumer.id] = nil
             consumer.finish()
+            if brokerIsNotReading {
+                // A channel.close would wait for the RPC timeout on a connection the broker does
+                // not read: the channel stays open, and unused, until the connection ends, and
+                // what it buffered goes back now.
+                for message in consumer.drainBuffered() { try settle(message.deliveryTag, .nack(multiple: false, requeue: true)) }
+                return
+            }
             // Requeued with the channel's close: handed out now, they would be worked twice.
             _ = consumer.drainBuffered()
-            // A channel.close would wait for the RPC timeout on a connection the broker does not
-            // read: the channel stays open, and unused, until the connection ends.
-            guard let channel = record.channel, let connection, !brokerIsNotReading else { return }
+            guard let channel = record.channel, let connection else { return }
             consumerByChannel[channel] = nil
             channelSessions[channel] = nil
             incoming[channel] = nil

@@ -12,7 +12,15 @@ extension ConnectionWorker {
     func sendPublishes() throws(ConnectionDown) {
         let room = configuration.confirmWindow - inFlight.count
         guard room > 0 else { return }
-        if unsent.isEmpty { unsent = mailbox.takePublishes(limit: room) }
+        if unsent.isEmpty {
+            // With the commands queued before them, which go first: an ack must not wait behind
+            // a publish the broker may hold (under a resource alarm it stops reading the
+            // connection at a publish).
+            let taken = mailbox.takeCommandsAndPublishes(limit: room)
+            deferred += taken.commands
+            try executeCommands()
+            unsent = taken.publishes
+        }
         var sent = 0
         // rabbitmq-c writes each publish as three frames, three send calls, and pushes a TCP
         // segment after the last; corked, a batch goes out in full segments when it is uncorked,

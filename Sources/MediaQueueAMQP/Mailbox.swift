@@ -181,23 +181,31 @@ final class Mailbox: Sendable {
         }
     }
 
-    /// Takes up to `limit` queued publishes, oldest first.
-    func takePublishes(limit: Int) -> [PendingPublish] {
+    /// Takes every queued command and up to `limit` queued publishes, oldest first, at once: a
+    /// command queued before a publish (an ack before a dead letter) is among those taken.
+    func takeCommandsAndPublishes(limit: Int) -> (commands: [Command], publishes: [PendingPublish]) {
         state.withLock { state in
-            let available = state.publishes.count - state.publishHead
-            let count = min(limit, available)
-            guard count > 0 else { return [] }
-            let taken = Array(state.publishes[state.publishHead..<(state.publishHead + count)])
-            state.publishHead += count
-            if state.publishHead == state.publishes.count {
-                state.publishes.removeAll(keepingCapacity: true)
-                state.publishHead = 0
-            } else if state.publishHead > 4096 {
-                state.publishes.removeFirst(state.publishHead)
-                state.publishHead = 0
-            }
-            return taken
+            state.wakePending = false
+            let commands = state.commands
+            state.commands = []
+            return (commands, Self.takePublishes(limit: limit, from: &state))
         }
+    }
+
+    private static func takePublishes(limit: Int, from state: inout State) -> [PendingPublish] {
+        let available = state.publishes.count - state.publishHead
+        let count = min(limit, available)
+        guard count > 0 else { return [] }
+        let taken = Array(state.publishes[state.publishHead..<(state.publishHead + count)])
+        state.publishHead += count
+        if state.publishHead == state.publishes.count {
+            state.publishes.removeAll(keepingCapacity: true)
+            state.publishHead = 0
+        } else if state.publishHead > 4096 {
+            state.publishes.removeFirst(state.publishHead)
+            state.publishHead = 0
+        }
+        return taken
     }
 
     var hasPublishes: Bool { state.withLock { $0.publishes.count > $0.publishHead } }

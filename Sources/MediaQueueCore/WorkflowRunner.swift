@@ -165,20 +165,22 @@ public struct WorkflowRunner: Sendable {
     }
 
     /// Starts a run of each of `workflows` for `arrival`. One that cannot start (its queue was
-    /// deleted, or the store is away) does not keep the others from starting; the first error
-    /// is thrown once all were tried, and the arrival stays for its replay, which starts none
-    /// twice (a run's origin is unique).
+    /// deleted, or the store is away) does not keep the others from starting. Once all were
+    /// tried, an error that may pass is thrown first, so that the arrival stays for its replay
+    /// (which starts none twice: a run's origin is unique); else the first refusal.
     private func start(_ workflows: [Definition], for arrival: Arrival) async throws -> [WorkflowRun] {
         var runs: [WorkflowRun] = []
-        var firstError: (any Error)?
+        var (passing, refusal): ((any Error)?, CIError?) = (nil, nil)
         for workflow in workflows {
             do {
                 runs.append(try await start(workflow, object: arrival.key, origin: "\(arrival.id)/\(workflow.id)", cosHeaders: arrival.cosHeaders))
+            } catch let error as CIError where error.code != .internalError {
+                refusal = refusal ?? error
             } catch {
-                firstError = firstError ?? error
+                passing = passing ?? error
             }
         }
-        if let firstError { throw firstError }
+        if let error = passing ?? refusal { throw error }
         return runs
     }
 

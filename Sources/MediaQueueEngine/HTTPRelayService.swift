@@ -186,6 +186,10 @@ public struct HTTPRelayService: Service {
         let signature: String
         do {
             signature = try await signers.signature(bucket: entry.bucket, id: entry.id, timestamp: timestamp, body: entry.body)
+        } catch let error as SigningSecretError {
+            // A stored secret that cannot be used fails the same way every time: attempts, so
+            // that the delivery ends dead rather than going round for ever.
+            return .retry("the bucket's signing secret cannot be used: \(error)", retryAfter: nil)
         } catch {
             return .notSent("could not read the bucket's signing secret: \(error)")
         }

@@ -200,6 +200,19 @@ import Testing
         #expect(try await store.runs(RunQuery(bucket: "b")).map(\.workflowID) == ["wfine"])
     }
 
+    /// Of a refusal (a queue gone) and an error that may pass (a template unread), the latter is
+    /// the one reported: the arrival then stays for its replay, which a refusal would remove.
+    @Test func anErrorThatMayPassOutranksARefusalSoTheArrivalStays() async throws {
+        let templates = TemplateResolver(store: UnreadableDefinitions(), builtInIDs: [])
+        let (runner, _) = try await runner(rule: .topic("events"), templates: templates)
+        try await store.deleteDefinition(.workflow, id: "wflow", bucket: "b")
+        try await workflow("wgone", queueID: "pgone")
+        try await workflow("wtemplated", operation: "<Operation><TemplateId>tmine</TemplateId></Operation>")
+        let outcome = try await runner.upload(bucket: "b", key: "in/a.mp4") {}
+        #expect((outcome.deferred as? CIError)?.code == .internalError)
+        #expect(try await store.arrivals(before: time.now + .seconds(1), limit: 10).count == 1)
+    }
+
     /// A template the store could not read now is no reason to fail the node: the upload's runs
     /// are deferred, and its arrival stays for the replay.
     @Test func aTemplateTheStoreCouldNotReadDefersTheRunsInsteadOfFailingThem() async throws {
