@@ -195,7 +195,7 @@ struct CIController: Sendable {
         } catch is NIOTooManyBytesError {
             throw CIError(APIError.entityTooLarge, "the request body is larger than \(maxBodyBytes) bytes")
         }
-        if expectedMD5 != nil { try ContentMD5.check(Data(Insecure.MD5.hash(data: bytes)), expected: expectedMD5) }
+        if let expectedMD5 { try ContentMD5.check(Data(Insecure.MD5.hash(data: bytes)), expected: expectedMD5) }
         return bytes
     }
 

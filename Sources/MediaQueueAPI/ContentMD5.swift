@@ -19,9 +19,9 @@ enum ContentMD5 {
         return bytes
     }
 
-    /// Throws `BadDigest` unless `digest` (the body's MD5) is `expected`, when there is one.
-    static func check(_ digest: Data, expected: Data?) throws(CIError) {
-        if let expected, expected != digest {
+    /// Throws `BadDigest` unless `digest` (the body's MD5) is `expected`.
+    static func check(_ digest: Data, expected: Data) throws(CIError) {
+        if expected != digest {
             throw CIError(badDigest, "the body's MD5 is not the Content-MD5 sent", element: "Content-MD5")
         }
     }

@@ -121,8 +121,9 @@ public struct WorkflowRun: Sendable, Hashable {
         return (run, ready)
     }
 
-    /// The run with `jobs` (one per node name) recorded as its tasks' jobs.
-    public func started(_ jobs: [String: Job], at now: Timestamp) -> WorkflowRun {
+    /// The run with `jobs` (one per node name) recorded as its tasks' jobs. (Whoever writes the
+    /// run sets its `updateTime`.)
+    public func started(_ jobs: [String: Job]) -> WorkflowRun {
         var run = self
         for index in run.tasks.indices {
             guard let job = jobs[run.tasks[index].name] else { continue }
@@ -132,7 +133,6 @@ public struct WorkflowRun: Sendable, Hashable {
             run.tasks[index].templateID = job.operation.text("TemplateId").flatMap { $0.trimmed.isEmpty ? nil : $0.trimmed }
             run.tasks[index].templateName = job.operation.text("TemplateName")
         }
-        if !jobs.isEmpty { run.updateTime = now }
         return run
     }
 

@@ -71,7 +71,7 @@ public struct WorkflowRunner: Sendable {
         run.cosHeaders = cosHeaders
         let (ready, jobs) = try await jobs(for: run.advanced(jobs: [:], topology: topology, now: now).ready, of: &run, after: [:], topology: topology, now: now)
         let waiting = run
-        run = run.started(jobs, at: now)
+        run = run.started(jobs)
         let stored: WorkflowRun
         do {
             stored = try await store.createRun(run, jobs: ready)
@@ -256,7 +256,7 @@ public struct WorkflowRunner: Sendable {
             var (next, ready) = current.advanced(jobs: jobs, topology: topology, now: now)
             var (newJobs, started) = try await self.jobs(for: ready, of: &next, after: jobs, topology: topology, now: now)
             let waiting = next
-            next = next.started(started, at: now)
+            next = next.started(started)
             if newJobs.count < ready.count {
                 // A node that could not start failed; see whether the run ended with it.
                 next = next.advanced(jobs: jobs, topology: topology, now: now).run

@@ -174,10 +174,10 @@ public struct TDMQRelayService: Service {
 
     /// Makes deliveries this relay holds and will not send (it is stopping: never sent, or not
     /// confirmed; or their lane is full) due again at once, for any relay, instead of when their
-    /// leases end; sent or not, each would go out again, with the same message-id, then. Each only if its lease is
-    /// still the one this relay holds (its next attempt is still that lease's end), so a lease
-    /// another relay took since is left alone. From a task of its own: the store takes no write
-    /// in a cancelled one.
+    /// leases end; sent or not, each would go out again, with the same message-id, then. Each only
+    /// if its lease is still the one this relay holds (its next attempt is still that lease's
+    /// end), so a lease another relay took since is left alone. From a task of its own: the store
+    /// takes no write in a cancelled one.
     private func handBack(_ entries: [OutboxEntry]) async {
         guard !entries.isEmpty else { return }
         let (store, now, logger) = (store, time.now, logger)

@@ -204,9 +204,11 @@ extension SQLiteJobStore {
     public func leaseOutbox(
         _ channel: NotifyConfig.Channel, now: Timestamp, until: Timestamp, limit: Int, endpoints: EndpointFilter
     ) async throws -> [OutboxEntry] {
-        // Most polls find nothing due: a read says so without taking the write lock.
+        // Most polls find nothing due (for the endpoints they read): a read says so without
+        // taking the write lock.
         let anyDue = try await read { db in
-            try Bool.fetchOne(
+            guard endpoints == .all else { return !(try Self.due(channel, now: now, limit: 1, endpoints: endpoints, db)).isEmpty }
+            return try Bool.fetchOne(
                 db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM outbox WHERE status = 'pending' AND kind = ? AND next_attempt <= ?)"),
                 arguments: [Self.kind(channel), now.milliseconds]
             ) ?? false

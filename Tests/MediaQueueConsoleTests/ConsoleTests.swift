@@ -290,7 +290,7 @@ import Testing
             bucket: Self.bucket, queueID: queue.id, tag: "Snapshot", jobLevel: 0, input: XMLTree("Input"), operation: XMLTree("Operation"), creationTime: time.now
         )
         let run = WorkflowRun(bucket: Self.bucket, workflowID: "wconsole", workflowName: "nightly", object: "uploads/a.mp4", queueID: queue.id, topology: topology, now: time.now)
-        let stored = try await store.createRun(run.started(["Snapshot_1": job], at: time.now), jobs: [job])
+        let stored = try await store.createRun(run.started(["Snapshot_1": job]), jobs: [job])
         let foreign = try await store.createRun(
             WorkflowRun(bucket: Self.other, workflowID: "wother", workflowName: "theirs", object: "x.mp4", queueID: queue.id, topology: topology, now: time.now),
             jobs: []

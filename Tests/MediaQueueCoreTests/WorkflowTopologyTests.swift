@@ -86,7 +86,7 @@ import Testing
         let (fresh, first) = run.advanced(jobs: [:], topology: topology, now: now)
         #expect(Set(first) == ["Transcode_1", "Snapshot_1"])
         var transcode = job("Transcode_1"), snapshot = job("Snapshot_1")
-        run = fresh.started(["Transcode_1": transcode, "Snapshot_1": snapshot], at: now)
+        run = fresh.started(["Transcode_1": transcode, "Snapshot_1": snapshot])
         let firstTwo = run
         #expect(run.advanced(jobs: [transcode.id: transcode, snapshot.id: snapshot], topology: topology, now: now).ready.isEmpty)
 
@@ -94,7 +94,7 @@ import Testing
         let (afterTranscode, next) = run.advanced(jobs: [transcode.id: transcode, snapshot.id: snapshot], topology: topology, now: now)
         #expect(next == ["Animation_1"])
         var animation = job("Animation_1")
-        run = afterTranscode.started(["Animation_1": animation], at: now)
+        run = afterTranscode.started(["Animation_1": animation])
         snapshot.state = .success
         animation.state = .success
         let (done, none) = run.advanced(jobs: [transcode.id: transcode, snapshot.id: snapshot, animation.id: animation], topology: topology, now: now)

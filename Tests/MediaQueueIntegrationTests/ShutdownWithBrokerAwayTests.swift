@@ -14,19 +14,24 @@ import Testing
 /// reaches the broker again.
 @Suite(.timeLimit(.minutes(15)))
 struct ShutdownWithBrokerAwayTests {
+    /// A real `mediaqueue serve` on `harness`'s broker and data folder, with `extra` in its
+    /// environment and a drain time that puts the service group's backstop past the suite's time
+    /// limit, logging to `log` in the data folder.
+    static func serve(_ harness: ServiceHarness, _ extra: [String: String] = [:], log: String) throws -> ChildProcess {
+        try FileManager.default.createDirectory(atPath: harness.configuration.dataDir, withIntermediateDirectories: true)
+        return try ChildProcess(
+            try #require(CrashTests.binary), ["serve"],
+            environment: harness.serveEnvironment(extra.merging(["MEDIAQUEUE_DRAIN_TIMEOUT_SECONDS": "3600"]) { $1 }),
+            logPath: harness.configuration.dataDir + "/" + log
+        )
+    }
+
     @Test(.enabled(if: CrashTests.binary != nil && FaultBroker.isAvailable, "needs the serve binary and the fault broker of scripts/test.sh"))
     func aNodeWhoseBrokerIsAwayStopsOnSIGTERMWithoutWaitingForIt() async throws {
         try await FaultBroker.shared.withExclusiveAccess {
             let harness = try ServiceHarness(brokerURL: FaultBroker.shared.url)
             let configuration = harness.configuration
-            try FileManager.default.createDirectory(atPath: configuration.dataDir, withIntermediateDirectories: true)
-            let serve = try ChildProcess(
-                try #require(CrashTests.binary), ["serve"],
-                environment: harness.serveEnvironment([
-                    "MEDIAQUEUE_ENABLE_NOOP": "1", "MEDIAQUEUE_ANONYMOUS": "1", "MEDIAQUEUE_DRAIN_TIMEOUT_SECONDS": "3600",
-                ]),
-                logPath: configuration.dataDir + "/serve.log"
-            )
+            let serve = try Self.serve(harness, ["MEDIAQUEUE_ENABLE_NOOP": "1", "MEDIAQUEUE_ANONYMOUS": "1"], log: "serve.log")
             defer { serve.terminate() }
             let port = try await serve.apiPort()
             try await eventually("ready") { try await probeReadiness(port: port).status == 200 }
@@ -69,14 +74,7 @@ struct ShutdownWithBrokerAwayTests {
         try await FaultBroker.shared.withExclusiveAccess {
             let harness = try ServiceHarness(brokerURL: FaultBroker.shared.url)
             let configuration = harness.configuration
-            try FileManager.default.createDirectory(atPath: configuration.dataDir, withIntermediateDirectories: true)
-            func serve(_ run: Int) throws -> ChildProcess {
-                try ChildProcess(
-                    try #require(CrashTests.binary), ["serve"],
-                    environment: harness.serveEnvironment(["MEDIAQUEUE_DRAIN_TIMEOUT_SECONDS": "3600"]),
-                    logPath: configuration.dataDir + "/serve-\(run).log"
-                )
-            }
+            func serve(_ run: Int) throws -> ChildProcess { try Self.serve(harness, log: "serve-\(run).log") }
             // A first run declares the intake's queues; the submission waits there for the second.
             let first = try serve(1)
             defer { first.terminate() }

@@ -21,7 +21,7 @@ import Testing
         let store = try await kind.make()
         let queue = try await store.ensureDefaultQueue(bucket: "b", template: template())
         let job = newJob(queue)
-        let created = try await store.createRun(run(queue).started(["Snapshot_1": job], at: Timestamp(seconds: 1)), jobs: [job])
+        let created = try await store.createRun(run(queue).started(["Snapshot_1": job]), jobs: [job])
         #expect(created.sequence > 0)
         #expect(try await store.job(id: job.id)?.state == .submitted, "the first job is stored with the run")
         let read = try #require(try await store.run(id: created.id))
@@ -97,7 +97,7 @@ import Testing
         var first = run(queue)
         first.origin = "a1/w1"
         let job = newJob(queue)
-        let stored = try await store.createRun(first.started(["Snapshot_1": job], at: Timestamp(seconds: 1)), jobs: [job])
+        let stored = try await store.createRun(first.started(["Snapshot_1": job]), jobs: [job])
         var replay = run(queue)
         replay.origin = "a1/w1"
         let again = try await store.createRun(replay, jobs: [newJob(queue)])
