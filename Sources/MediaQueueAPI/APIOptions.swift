@@ -11,6 +11,8 @@ public struct APIOptions: Sendable {
     /// Host suffixes that name a bucket in the first label: `<bucket>.<suffix>`, besides CI's own
     /// `<bucket>.ci.<region>.myqcloud.com` and `<bucket>.cos.<region>.myqcloud.com`.
     public var hostSuffixes: [String]
+    /// The names an unsigned request may reach the API by.
+    public var anonymousHosts: AnonymousHosts { AnonymousHosts(suffixes: hostSuffixes) }
     /// Largest request body accepted (413 beyond).
     public var maxBodyBytes: Int
     /// The most job ids one `GET /jobs/<ids>` may name.
@@ -24,6 +26,8 @@ public struct APIOptions: Sendable {
     public var idleTimeout: Duration = .seconds(60)
     /// The most connections held at once; more wait in the kernel's backlog until one closes.
     public var maxConnections = APIConnectionLimit.half
+    /// What a scrape of `/metrics` must send as `Authorization: Bearer …`; nil: `/metrics` is open.
+    public var metricsToken: String?
     /// PEM files of the certificate chain and private key to serve HTTPS with; plain HTTP without.
     public var tls: (certificateFile: String, keyFile: String)?
 

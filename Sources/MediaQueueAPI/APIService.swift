@@ -67,7 +67,7 @@ public struct APIService: Service {
     public func makeRouter() -> Router<APIContext> {
         let router = Router(context: APIContext.self)
         router.middlewares.add(HealthEndpoints(readiness: readiness))
-        if let metrics { router.middlewares.add(MetricsEndpoint(source: metrics)) }
+        if let metrics { router.middlewares.add(MetricsEndpoint(source: metrics, token: options.metricsToken)) }
         router.middlewares.add(CIMiddleware(options: options, time: time, logger: logger))
         if let objects { router.middlewares.add(objects) }
         // A path the CI middleware left unsigned (the console's) never reaches CI's routes, which

@@ -14,9 +14,11 @@ struct CIMiddleware: RouterMiddleware {
     let time: any TimeSource
     let logger: Logger
     private let credentials: [String: Credential]
+    private let anonymousHosts: AnonymousHosts
 
     init(options: APIOptions, time: any TimeSource, logger: Logger) {
         self.options = options
+        self.anonymousHosts = options.anonymousHosts
         self.time = time
         self.logger = logger
         self.credentials = Dictionary(options.credentials.map { ($0.secretID, $0) }, uniquingKeysWith: { _, last in last })
@@ -120,7 +122,12 @@ struct CIMiddleware: RouterMiddleware {
         } else if let presigned = try COSAuthorization(query: parameters) {
             authorization = presigned
         } else {
-            if options.allowAnonymous { return }
+            if options.allowAnonymous {
+                guard anonymousHosts.allow(request.head.authority) else {
+                    throw CIError(APIError.accessDenied, anonymousHosts.refusal(request.head.authority ?? ""))
+                }
+                return
+            }
             throw CIError(APIError.accessDenied, "the request is not signed (no Authorization header, no q-signature in the query)")
         }
         guard let credential = credentials[authorization.secretID] else {

@@ -1,6 +1,7 @@
 import HTTPTypes
 import Hummingbird
 import Logging
+import MediaQueueCore
 import NIOCore
 
 /// Renders the process's metrics in Prometheus text format, collected fresh for each scrape.
@@ -12,10 +13,12 @@ public struct MetricsSource: Sendable {
     }
 }
 
-/// `GET /metrics` for Prometheus, answered before the CI middleware (no bucket, no signature),
-/// like the health probes.
+/// `GET /metrics` for Prometheus, answered before the CI middleware (no bucket, no COS
+/// signature), like the health probes; with a token configured, only to scrapes that send it
+/// (the series name every bucket and queue).
 struct MetricsEndpoint<Context: RequestContext>: RouterMiddleware {
     let source: MetricsSource
+    let token: String?
 
     // `@concurrent` matches the protocol as Hummingbird declares it (NonisolatedNonsendingByDefault is on here).
     @concurrent
@@ -23,6 +26,12 @@ struct MetricsEndpoint<Context: RequestContext>: RouterMiddleware {
         guard request.uri.path == "/metrics" else { return try await next(request, context) }
         guard request.method == .get || request.method == .head else {
             return Response(status: .methodNotAllowed, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: "use GET\n")))
+        }
+        if let token, !(Self.bearer(of: request).map { constantTimeEquals($0, token) } ?? false) {
+            return Response(
+                status: .unauthorized, headers: [.contentType: "text/plain; charset=utf-8", .wwwAuthenticate: "Bearer realm=\"metrics\""],
+                body: .init(byteBuffer: ByteBuffer(string: "send the metrics token as Authorization: Bearer <token>\n"))
+            )
         }
         do {
             return Response(
@@ -37,5 +46,10 @@ struct MetricsEndpoint<Context: RequestContext>: RouterMiddleware {
                 body: .init(byteBuffer: ByteBuffer(string: "metrics could not be collected; the service log says why\n"))
             )
         }
+    }
+
+    private static func bearer(of request: Request) -> String? {
+        guard let value = request.headers[.authorization], value.count > 7, value.prefix(7).lowercased() == "bearer " else { return nil }
+        return String(value.dropFirst(7).drop { $0 == " " })
     }
 }

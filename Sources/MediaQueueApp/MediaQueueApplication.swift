@@ -102,7 +102,11 @@ public struct MediaQueueApplication: Sendable {
         WorkflowRunner(
             store: store, queues: queueDirectory(), templates: templateResolver, workers: workers, formatting: configuration.formatting,
             time: SystemTimeSource(), onJobsStored: onJobsStored, onOutboxQueued: onOutboxQueued
-        )
+        ) { [logger] run, error in
+            logger.warning("a workflow run started but could not be moved on; the workflow service's next scan will", metadata: [
+                "run.id": "\(run.id)", "workflow.id": "\(run.workflowID)", "error": "\(error)",
+            ])
+        }
     }
 
     var templateResolver: TemplateResolver {
@@ -131,6 +135,7 @@ public struct MediaQueueApplication: Sendable {
             maxJobIDs: configuration.maxJobIDs, maxHeaderCount: configuration.maxHeaderCount, maxHeaderBytes: configuration.maxHeaderBytes
         )
         options.idleTimeout = .seconds(configuration.apiIdleTimeoutSeconds)
+        options.metricsToken = configuration.metricsToken.isEmpty ? nil : configuration.metricsToken
         if let limit = configuration.apiMaxConnections { options.maxConnections = limit }
         if let certificate = configuration.tlsCertificateFile, let key = configuration.tlsKeyFile {
             options.tls = (certificate, key)
@@ -277,7 +282,8 @@ public struct MediaQueueApplication: Sendable {
             options: ConsoleOptions(
                 credentials: try Credential.parseList(configuration.credentials),
                 adminToken: configuration.consoleAdminToken.isEmpty ? nil : configuration.consoleAdminToken,
-                allowAnonymous: configuration.anonymous, sessionKey: sessionKey, defaultBucket: configuration.bucket,
+                allowAnonymous: configuration.anonymous, anonymousHosts: AnonymousHosts(suffixes: configuration.hostSuffixes),
+                sessionKey: sessionKey, defaultBucket: configuration.bucket,
                 tags: workers.tags, servedOverTLS: configuration.tlsCertificateFile != nil
             ),
             formatting: configuration.formatting, logger: logger,

@@ -78,6 +78,9 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
     public var relayLeaseSeconds = 15
     /// Signs in to the console for every bucket (`MEDIAQUEUE_CONSOLE_ADMIN_TOKEN`); empty: no admin.
     public var consoleAdminToken = ""
+    /// What a scrape of `/metrics` must send as `Authorization: Bearer …` (`MEDIAQUEUE_METRICS_TOKEN`);
+    /// empty: `/metrics` is open, like the health probes.
+    public var metricsToken = ""
     /// Signs console sessions (`MEDIAQUEUE_CONSOLE_SESSION_KEY`): nodes behind one address need the
     /// same; empty: a random key per process (sessions end when it restarts).
     public var consoleSessionKey = ""
@@ -248,6 +251,7 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
             case "retentionSweepSeconds": retentionSweepSeconds = try int(key, value)
             case "relayLeaseSeconds": relayLeaseSeconds = try int(key, value)
             case "consoleAdminToken": consoleAdminToken = value
+            case "metricsToken": metricsToken = value
             case "consoleSessionKey": consoleSessionKey = value
             case "progressIntervalSeconds": progressIntervalSeconds = try int(key, value)
             case "metrics": metrics = !["0", "false", "no", "off"].contains(value.lowercased())

@@ -63,7 +63,9 @@ public struct ConsoleController: Sendable {
 
     func loginPage(_ request: Request) async throws -> Response {
         if try await viewer(of: request) != nil { return .redirect(to: "/console") }
-        return html(pages.render("login", LoginModel(page: PageFrame(title: "Sign in"), secretID: nil)))
+        var frame = PageFrame(title: "Sign in")
+        if options.allowAnonymous, let host = request.head.authority { frame.error = options.anonymousHosts.refusal(host) }
+        return html(pages.render("login", LoginModel(page: frame, secretID: nil)))
     }
 
     func login(_ request: Request) async throws -> Response {
@@ -131,15 +133,15 @@ public struct ConsoleController: Sendable {
 
     // MARK: Who is asking
 
-    /// The request's viewer: the session's, or an anonymous one where that is allowed; nil when
-    /// nobody is signed in.
+    /// The request's viewer: the session's, or an anonymous one where that is allowed (for this
+    /// `Host` too); nil when nobody is signed in.
     func viewer(of request: Request) async throws -> ConsoleViewer? {
         if let cookie = request.cookies[ConsoleSessions.cookieName]?.value, !cookie.isEmpty,
            let principal = sessions.verify(cookie, now: time.now, currentSecret: secret(of:)) {
             let buckets = if case .key(let secretID) = principal { credentials[secretID]?.buckets.sorted() ?? [] } else { try await allBuckets() }
             return ConsoleViewer(principal: principal, buckets: buckets, csrf: sessions.csrfToken(for: cookie))
         }
-        if options.allowAnonymous {
+        if options.allowAnonymous, options.anonymousHosts.allow(request.head.authority) {
             return ConsoleViewer(principal: .anonymous, buckets: try await allBuckets(), csrf: "")
         }
         return nil

@@ -9,6 +9,8 @@ public struct ConsoleOptions: Sendable {
     public var adminToken: String?
     /// Serve the console without signing in, for every bucket (`MEDIAQUEUE_ANONYMOUS=1`).
     public var allowAnonymous: Bool
+    /// The names an anonymous viewer may reach the console by.
+    public var anonymousHosts: AnonymousHosts
     /// Signs session cookies; nodes behind one address need the same key.
     public var sessionKey: [UInt8]
     public var sessionLifetime: Duration
@@ -23,7 +25,8 @@ public struct ConsoleOptions: Sendable {
     public var servedOverTLS: Bool
 
     public init(
-        credentials: [Credential] = [], adminToken: String? = nil, allowAnonymous: Bool = false, sessionKey: [UInt8],
+        credentials: [Credential] = [], adminToken: String? = nil, allowAnonymous: Bool = false,
+        anonymousHosts: AnonymousHosts = AnonymousHosts(suffixes: []), sessionKey: [UInt8],
         sessionLifetime: Duration = .seconds(8 * 3600), defaultBucket: String, tags: [String] = [], maxFormBytes: Int = 64 * 1024,
         servedOverTLS: Bool = false
     ) {
@@ -31,6 +34,7 @@ public struct ConsoleOptions: Sendable {
         self.credentials = credentials
         self.adminToken = adminToken
         self.allowAnonymous = allowAnonymous
+        self.anonymousHosts = anonymousHosts
         self.sessionKey = sessionKey
         self.sessionLifetime = sessionLifetime
         self.defaultBucket = defaultBucket

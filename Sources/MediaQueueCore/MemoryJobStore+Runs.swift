@@ -17,6 +17,10 @@ extension MemoryJobStore {
 
     public func updateRun(_ run: WorkflowRun, jobs: [Job], outbox: [OutboxEntry]) async throws -> Bool {
         try state.withLock { state throws(CIError) in
+            if state.runUpdateFailures > 0 {
+                state.runUpdateFailures -= 1
+                throw CIError(.internalError, "the store could not be written")
+            }
             guard let stored = state.runs[run.id], stored.version == run.version else { return false }
             if !jobs.isEmpty, case .refused(let error) = store([Submission(idempotencyKey: nil, jobs: jobs)], in: &state).first {
                 throw error

@@ -25,6 +25,8 @@ public final class MemoryJobStore: JobStore {
         var renewalFailures = 0
         /// How many of the next `signingSecrets` calls fail (`failNextSecretReads`).
         var secretReadFailures = 0
+        /// How many of the next `updateRun` calls fail (`failNextRunUpdates`).
+        var runUpdateFailures = 0
 
         mutating func failIfAsked() throws {
             guard recordingFailures > 0 else { return }
@@ -348,6 +350,12 @@ public final class MemoryJobStore: JobStore {
     /// Makes the next `count` calls of `signingSecrets` fail, as a store out of reach would.
     public func failNextSecretReads(_ count: Int) {
         state.withLock { $0.secretReadFailures = count }
+    }
+
+    /// Makes the next `count` calls of `updateRun` fail and change nothing, as a store out of
+    /// reach would.
+    public func failNextRunUpdates(_ count: Int) {
+        state.withLock { $0.runUpdateFailures = count }
     }
 
     /// Runs `hook` with the result of every later `claim`, after the claim took its jobs and

@@ -18,12 +18,17 @@ public struct WorkflowRunner: Sendable {
     let onJobsStored: @Sendable () -> Void
     /// Called after a run's end was queued in the outbox, to wake the relays.
     let onOutboxQueued: @Sendable () -> Void
+    /// Called with a run just started, and why it could not be advanced at once (the workflow
+    /// service's scan does it later), for the log.
+    let onAdvanceDeferred: @Sendable (WorkflowRun, any Error) -> Void
 
     public init(
         store: any JobStore, queues: QueueDirectory, templates: TemplateResolver?, workers: WorkerRegistry, formatting: CIFormatting,
-        time: any TimeSource, onJobsStored: @escaping @Sendable () -> Void = {}, onOutboxQueued: @escaping @Sendable () -> Void = {}
+        time: any TimeSource, onJobsStored: @escaping @Sendable () -> Void = {}, onOutboxQueued: @escaping @Sendable () -> Void = {},
+        onAdvanceDeferred: @escaping @Sendable (WorkflowRun, any Error) -> Void = { _, _ in }
     ) {
         self.onOutboxQueued = onOutboxQueued
+        self.onAdvanceDeferred = onAdvanceDeferred
         self.store = store
         self.queues = queues
         self.templates = templates
@@ -77,12 +82,25 @@ public struct WorkflowRunner: Sendable {
             stored = try await store.createRun(run, jobs: ready)
         } catch let refusal as CIError where !ready.isEmpty && refusal.code != .internalError {
             let failed = try await store.createRun(Self.failing(waiting, nodes: Set(jobs.keys), refusal: refusal, now: now), jobs: [])
-            try await advance(failed)
-            return try await store.run(id: failed.id) ?? failed
+            return await advanceStarted(failed)
         }
         if !ready.isEmpty { onJobsStored() }
-        if ready.count < topology.firstNodes.count { try await advance(stored) }
+        if ready.count < topology.firstNodes.count { return await advanceStarted(stored) }
         return stored
+    }
+
+    /// Moves on a run that just started without all its first nodes, and returns it as stored
+    /// then. The run exists whatever happens here: an error (the store away) leaves it to the
+    /// workflow service's scan of running runs, and is not its starter's, whose client would
+    /// otherwise start it again.
+    private func advanceStarted(_ run: WorkflowRun) async -> WorkflowRun {
+        do {
+            try await advance(run)
+            return try await store.run(id: run.id) ?? run
+        } catch {
+            onAdvanceDeferred(run, error)
+            return run
+        }
     }
 
     // MARK: Uploads

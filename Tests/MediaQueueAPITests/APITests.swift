@@ -164,6 +164,22 @@ import Testing
         }
     }
 
+    @Test func anonymousRequestsAreServedOnlyToNamesAnotherSiteCannotPointHere() {
+        let hosts = AnonymousHosts(suffixes: ["MQ.internal"])
+        for allowed in [
+            nil, "127.0.0.1", "10.0.0.7:8080", "[::1]:8080", "[fe80::1]", "localhost", "LOCALHOST:80", "app.localhost.", "mq.internal",
+            "b-1250000000.mq.internal:8080", "b-1250000000.cos.ap-guangzhou.myqcloud.com",
+        ] as [String?] {
+            #expect(hosts.allow(allowed), "\(allowed ?? "no Host")")
+        }
+        for refused in [
+            "rebound.example.net", "rebound.example.net:8080", "127.0.0.1.example.net", "localhost.example.net", "1.2.3", "1.2.3.256",
+            "01234.1.1.1", "xmq.internal", "mq.internal.example.net", "myqcloud.com.example.net",
+        ] {
+            #expect(!hosts.allow(refused), "\(refused)")
+        }
+    }
+
     @Test func credentialsParseFromTheEnvironmentForm() throws {
         let list = try Credential.parseList("AKID1:key1:a-1,b-2; AKID2:key2:c-3")
         #expect(list.map(\.secretID) == ["AKID1", "AKID2"])

@@ -1,6 +1,7 @@
 import MediaQueueCore
 import MediaQueueTestSupport
 import MediaQueueXML
+import Synchronization
 import Testing
 
 /// `WorkflowRunner` on the memory store: nodes become jobs as their dependencies succeed, and
@@ -153,6 +154,37 @@ import Testing
         let run = try #require(outcome.runs.first)
         #expect(run.state == .failed)
         #expect(run.tasks.first?.code == "QueueFull" && run.tasks.first?.jobID == nil)
+        #expect(try await store.dueOutbox(.tdmq, now: time.now, limit: 10).map(\.event) == [.workflowFinish])
+    }
+
+    /// A run that started but could not be moved on at once (the store refused its first job,
+    /// then failed the update that ends it) is still the start's answer, not an error that would
+    /// have a trigger's client start it again; the next look ends it.
+    @Test func aRunThatStartedButCouldNotMoveOnIsStillTheStartsAnswer() async throws {
+        let rule = NotifyConfig(isOn: true, events: [.workflowFinish], resultFormat: .xml, type: .tdmq, mqMode: .queue, mqName: "runs", mqRegion: "sh")
+        let deferred = Mutex<[String]>([])
+        let queues = QueueDirectory(store: store) {
+            MediaQueue(bucket: "", name: MediaQueue.defaultName, maxSize: 1, notifyConfig: rule, createTime: Timestamp(seconds: 1_700_000_000))
+        }
+        let queue = try await queues.defaultQueue(bucket: "b")
+        let runner = WorkflowRunner(
+            store: store, queues: queues, templates: nil, workers: WorkerRegistry(["Snapshot", "MediaInfo"].map(AnyWorker.init)),
+            formatting: CIFormatting(), time: time, onAdvanceDeferred: { run, _ in deferred.withLock { $0.append(run.id) } }
+        )
+        let workflow = try await workflow("wfull")
+        _ = try await store.submit([Submission(idempotencyKey: nil, jobs: [Job(
+            bucket: "b", queueID: queue.id, tag: "Snapshot", jobLevel: 0, input: XMLTree("Input"), operation: XMLTree("Operation"), creationTime: time.now
+        )])])
+        store.failNextRunUpdates(1)
+
+        let run = try await runner.start(workflow, object: "in/a.mp4")
+        #expect(run.tasks.first?.code == "QueueFull")
+        #expect(deferred.withLock { $0 } == [run.id])
+        #expect(try await store.runs(RunQuery(bucket: "b")).map(\.id) == [run.id], "one run")
+        #expect(try await store.run(id: run.id)?.state == .running)
+
+        try await runner.advance(try #require(try await store.run(id: run.id)))
+        #expect(try await store.run(id: run.id)?.state == .failed)
         #expect(try await store.dueOutbox(.tdmq, now: time.now, limit: 10).map(\.event) == [.workflowFinish])
     }
 
