@@ -126,6 +126,10 @@ struct CIMiddleware: RouterMiddleware {
                 guard anonymousHosts.allow(request.head.authority) else {
                     throw CIError(APIError.accessDenied, anonymousHosts.refusal(request.head.authority ?? ""))
                 }
+                let (origin, fetchSite) = (request.headers[.origin], request.headers[.secFetchSite])
+                guard !AnonymousHosts.isCrossSite(origin: origin, fetchSite: fetchSite, authority: request.head.authority) else {
+                    throw CIError(APIError.accessDenied, "an unsigned request from a page of another site (Origin \(origin ?? "-"), Sec-Fetch-Site \(fetchSite ?? "-")) is not served; sign it")
+                }
                 return
             }
             throw CIError(APIError.accessDenied, "the request is not signed (no Authorization header, no q-signature in the query)")
@@ -176,4 +180,5 @@ struct CIMiddleware: RouterMiddleware {
 
 extension HTTPField.Name {
     static let ciRequestID = HTTPField.Name("x-ci-request-id")!
+    static let secFetchSite = HTTPField.Name("Sec-Fetch-Site")!
 }

@@ -135,7 +135,8 @@ public struct MediaQueueApplication: Sendable {
             maxJobIDs: configuration.maxJobIDs, maxHeaderCount: configuration.maxHeaderCount, maxHeaderBytes: configuration.maxHeaderBytes
         )
         options.idleTimeout = .seconds(configuration.apiIdleTimeoutSeconds)
-        options.metricsToken = configuration.metricsToken.isEmpty ? nil : configuration.metricsToken
+        let metricsToken = configuration.metricsToken.trimmingCharacters(in: .whitespacesAndNewlines)
+        options.metricsToken = metricsToken.isEmpty ? nil : metricsToken
         if let limit = configuration.apiMaxConnections { options.maxConnections = limit }
         if let certificate = configuration.tlsCertificateFile, let key = configuration.tlsKeyFile {
             options.tls = (certificate, key)

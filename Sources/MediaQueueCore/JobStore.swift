@@ -95,13 +95,12 @@ public protocol JobStore: DefinitionStore, RunStore {
 
     func markDelivered(_ ids: [String], at: Timestamp) async throws
 
-    /// Records a failed attempt on a pending delivery whose lease is still the caller's (its next
-    /// attempt is at most `leaseEnd`, the end of the lease the caller holds): retried at
-    /// `nextAttempt`, or dead when it is nil. Returns false and records nothing when the delivery
-    /// was delivered meanwhile or another relay took it after the caller's lease ended: that
-    /// relay's attempt is the one that counts, and its lease stands.
-    @discardableResult
-    func markAttemptFailed(_ id: String, error: String, nextAttempt: Timestamp?, leaseEnd: Timestamp) async throws -> Bool
+    /// Records failed attempts, in one transaction, on pending deliveries whose leases are still
+    /// the caller's (each one's next attempt is at most its `leaseEnd`, the end of the lease the
+    /// caller holds): each retried at its `nextAttempt`, or dead when that is nil. Returns the ids
+    /// recorded. One delivered meanwhile, or taken by another relay after the caller's lease
+    /// ended, is left as it is: that relay's attempt is the one that counts, and its lease stands.
+    func markAttemptsFailed(_ attempts: [FailedAttempt]) async throws -> Set<String>
 
     /// Deliveries matching `filter` that exhausted their attempts, oldest first.
     func deadOutbox(_ filter: DeliveryFilter, limit: Int) async throws -> [OutboxEntry]
@@ -325,6 +324,31 @@ public struct LeaseMove: Sendable {
 }
 
 /// Which deliveries an outbox read takes, by their endpoint (`OutboxEntry.endpoint`).
+/// A delivery's failed attempt, to be recorded (`JobStore.markAttemptsFailed`).
+public struct FailedAttempt: Sendable, Hashable {
+    public var id: String
+    public var error: String
+    /// When it is tried next; nil: it is dead.
+    public var nextAttempt: Timestamp?
+    /// The end of the lease the recording relay holds on it.
+    public var leaseEnd: Timestamp
+
+    public init(id: String, error: String, nextAttempt: Timestamp?, leaseEnd: Timestamp) {
+        self.id = id
+        self.error = error
+        self.nextAttempt = nextAttempt
+        self.leaseEnd = leaseEnd
+    }
+}
+
+extension JobStore {
+    /// `markAttemptsFailed` for one delivery: whether it was recorded.
+    @discardableResult
+    public func markAttemptFailed(_ id: String, error: String, nextAttempt: Timestamp?, leaseEnd: Timestamp) async throws -> Bool {
+        try await markAttemptsFailed([FailedAttempt(id: id, error: error, nextAttempt: nextAttempt, leaseEnd: leaseEnd)]).contains(id)
+    }
+}
+
 public enum EndpointFilter: Sendable, Hashable {
     /// All but those to these endpoints.
     case excluding(Set<String>)

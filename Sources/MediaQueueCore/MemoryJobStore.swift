@@ -19,7 +19,7 @@ public final class MemoryJobStore: JobStore {
         var nextRunSequence: Int64 = 1
         /// The `now` of the latest outbox reads, for tests that wait for a relay to have looked.
         var outboxReadTimes: [Timestamp] = []
-        /// How many of the next `markDelivered` and `markAttemptFailed` calls fail (`failNextRecordings`).
+        /// How many of the next `markDelivered` and `markAttemptsFailed` calls fail (`failNextRecordings`).
         var recordingFailures = 0
         /// How many of the next `renewLeases` calls fail (`failNextLeaseRenewals`).
         var renewalFailures = 0
@@ -335,7 +335,7 @@ public final class MemoryJobStore: JobStore {
         state.withLock { state in state.delivered.contains(id) ? nil : state.outbox[id] }
     }
 
-    /// Makes the next `count` calls of `markDelivered` or `markAttemptFailed` throw `WriteFailed`
+    /// Makes the next `count` calls of `markDelivered` or `markAttemptsFailed` throw `WriteFailed`
     /// and record nothing, for tests of what a relay does when the store cannot record what it sent.
     public func failNextRecordings(_ count: Int) {
         state.withLock { $0.recordingFailures = count }
@@ -370,7 +370,7 @@ public final class MemoryJobStore: JobStore {
         releaseHook.withLock { $0 = hook }
     }
 
-    /// Runs `hook` with the delivery id of every later `markAttemptFailed`, before it records
+    /// Runs `hook` with the delivery id of every later failed attempt (`markAttemptsFailed`), before it records
     /// the attempt: a test can hold a relay there.
     public func beforeEachFailedAttempt(_ hook: @escaping @Sendable (String) async -> Void) {
         failedAttemptHook.withLock { $0 = hook }
@@ -394,22 +394,28 @@ public final class MemoryJobStore: JobStore {
         }
     }
 
-    @discardableResult
-    public func markAttemptFailed(_ id: String, error: String, nextAttempt: Timestamp?, leaseEnd: Timestamp) async throws -> Bool {
-        if let hook = failedAttemptHook.withLock({ $0 }) { await hook(id) }
+    public func markAttemptsFailed(_ attempts: [FailedAttempt]) async throws -> Set<String> {
+        guard !attempts.isEmpty else { return [] }
+        if let hook = failedAttemptHook.withLock({ $0 }) {
+            for attempt in attempts { await hook(attempt.id) }
+        }
         return try state.withLock { state in
             try state.failIfAsked()
-            guard let entry = state.outbox[id], !state.delivered.contains(id), !state.dead.contains(id), entry.nextAttempt <= leaseEnd else {
-                return false
+            var recorded: Set<String> = []
+            for attempt in attempts {
+                let id = attempt.id
+                guard let entry = state.outbox[id], !state.delivered.contains(id), !state.dead.contains(id), entry.nextAttempt <= attempt.leaseEnd
+                else { continue }
+                state.outbox[id]?.attempts += 1
+                state.outbox[id]?.lastError = attempt.error
+                if let nextAttempt = attempt.nextAttempt {
+                    state.outbox[id]?.nextAttempt = nextAttempt
+                } else {
+                    state.dead.insert(id)
+                }
+                recorded.insert(id)
             }
-            state.outbox[id]?.attempts += 1
-            state.outbox[id]?.lastError = error
-            if let nextAttempt {
-                state.outbox[id]?.nextAttempt = nextAttempt
-            } else {
-                state.dead.insert(id)
-            }
-            return true
+            return recorded
         }
     }
 

@@ -96,11 +96,11 @@ public struct WorkflowRunner: Sendable {
     private func advanceStarted(_ run: WorkflowRun) async -> WorkflowRun {
         do {
             try await advance(run)
-            return try await store.run(id: run.id) ?? run
         } catch {
             onAdvanceDeferred(run, error)
             return run
         }
+        return ((try? await store.run(id: run.id)) ?? nil) ?? run
     }
 
     // MARK: Uploads

@@ -217,8 +217,8 @@ public struct HTTPRelayService: Service {
     /// Writes the results of finished requests to the store. With `retryingInto`, what the
     /// store refuses goes back into `flights` and is written with the next results, while its
     /// lease lasts (a delivery left unrecorded would be sent again when it ends; after that, the
-    /// lease decides). The first refusal ends the round: the store is likely down, and the rest
-    /// wait for the next one.
+    /// lease decides). Deliveries and failed attempts are written in one call each; when the
+    /// first is refused the second waits for the next round with it (the store is likely down).
     func record(_ finished: [Flights.Finished], retryingInto flights: Flights? = nil) async {
         guard !finished.isEmpty else { return }
         let now = time.now
@@ -232,6 +232,7 @@ public struct HTTPRelayService: Service {
             unrecorded += delivered
         }
         var released: [Flights.Finished] = []
+        var failed: [(item: Flights.Finished, attempt: FailedAttempt)] = []
         for item in finished {
             switch item.outcome {
             case .delivered:
@@ -241,21 +242,25 @@ public struct HTTPRelayService: Service {
             case .notSent(let reason):
                 logger.warning("callback not sent; it goes out when its lease ends", metadata: ["event.id": "\(item.entry.id)", "reason": "\(reason)"])
             case .gone(let error), .retry(let error, _):
-                guard storeError == nil else {
-                    unrecorded.append(item)
-                    continue
-                }
-                let next = nextAttempt(after: item, now: now)
-                do {
-                    if try await store.markAttemptFailed(item.entry.id, error: error, nextAttempt: next, leaseEnd: item.leaseUntil) {
-                        report(item, error: error, dead: next == nil)
+                let attempt = FailedAttempt(id: item.entry.id, error: error, nextAttempt: nextAttempt(after: item, now: now), leaseEnd: item.leaseUntil)
+                failed.append((item, attempt))
+            }
+        }
+        if storeError != nil {
+            unrecorded += failed.map(\.item)
+        } else if !failed.isEmpty {
+            do {
+                let recorded = try await store.markAttemptsFailed(failed.map(\.attempt))
+                for (item, attempt) in failed {
+                    if recorded.contains(item.entry.id) {
+                        report(item, error: attempt.error, dead: attempt.nextAttempt == nil)
                     } else {
                         logger.info("a failed delivery was not recorded: it was delivered or taken by another relay meanwhile", metadata: ["event.id": "\(item.entry.id)"])
                     }
-                } catch {
-                    storeError = error
-                    unrecorded.append(item)
                 }
+            } catch {
+                storeError = error
+                unrecorded += failed.map(\.item)
             }
         }
         // Not sent or not answered (a shutdown, a lease about to end): due again at once rather

@@ -154,8 +154,8 @@ public struct MeteredJobStore: JobStore {
     }
 
     @discardableResult
-    public func markAttemptFailed(_ id: String, error: String, nextAttempt: Timestamp?, leaseEnd: Timestamp) async throws -> Bool {
-        try await timed("markAttemptFailed") { try await base.markAttemptFailed(id, error: error, nextAttempt: nextAttempt, leaseEnd: leaseEnd) }
+    public func markAttemptsFailed(_ attempts: [FailedAttempt]) async throws -> Set<String> {
+        try await timed("markAttemptsFailed") { try await base.markAttemptsFailed(attempts) }
     }
 
     public func deadOutbox(_ filter: DeliveryFilter, limit: Int) async throws -> [OutboxEntry] {

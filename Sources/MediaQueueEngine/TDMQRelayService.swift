@@ -258,7 +258,7 @@ public struct TDMQRelayService: Service {
                 return 0
             } catch {
                 failedIDs.insert(entry.id)
-                await recordFailure(entry, error: "\(error)", final: (error as? AMQPError)?.code == .unencodable)
+                await recordFailures([(entry, "\(error)", final: (error as? AMQPError)?.code == .unencodable)])
             }
         }
         let ready = await stillHeld(declaredFor)
@@ -276,13 +276,11 @@ public struct TDMQRelayService: Service {
                 failed.append((entry, error))
             }
         }
-        // The confirmed ones first: their leases run on while the failures are written one by
-        // one, and one that ended before its delivery is recorded would be sent again.
+        // The confirmed ones first: their leases run on while the failures are written, and one
+        // that ended before its delivery is recorded would be sent again.
         recorder.record(deliveredIDs)
-        for (entry, error) in failed {
-            declared.forgetIfGone(entry.target, after: error)
-            await recordFailure(entry, error: "\(error)", final: error.code == .unencodable)
-        }
+        for (entry, error) in failed { declared.forgetIfGone(entry.target, after: error) }
+        await recordFailures(failed.map { entry, error in (entry, "\(error)", final: error.code == .unencodable) })
         await handBack(stopped)
         return deliveredIDs.count
     }
@@ -387,27 +385,41 @@ public struct TDMQRelayService: Service {
         }
     }
 
-    /// Records the failed attempt, which also ends the relay's lease: the delivery is due again
-    /// at its next attempt, for any relay. `entry.nextAttempt` is the end of the lease the relay
-    /// holds: a delivery another relay took since that lease ended is left to it. A `final` one
-    /// (to a name stored before names were checked, which cannot be put in frames) fails the
-    /// same way every time: dead at once, not after the whole schedule.
-    func recordFailure(_ entry: OutboxEntry, error: String, final: Bool = false) async {
-        let next = final ? nil : options.retrySchedule.nextAttempt(after: entry.attempts + 1, now: time.now)
-        metrics.callbackAttempt(.tdmq, failed: true)
+    /// Records failed attempts in one store call, which also ends the relay's leases: each
+    /// delivery is due again at its next attempt, for any relay. `entry.nextAttempt` is the end
+    /// of the lease the relay holds: a delivery another relay took since that lease ended is left
+    /// to it. A `final` one (to a name stored before names were checked, which cannot be put in
+    /// frames) fails the same way every time: dead at once, not after the whole schedule.
+    func recordFailures(_ failures: [(entry: OutboxEntry, error: String, final: Bool)]) async {
+        guard !failures.isEmpty else { return }
+        let now = time.now
+        let attempts = failures.map { entry, error, final in
+            FailedAttempt(
+                id: entry.id, error: error, nextAttempt: final ? nil : options.retrySchedule.nextAttempt(after: entry.attempts + 1, now: now),
+                leaseEnd: entry.nextAttempt
+            )
+        }
+        for _ in failures { metrics.callbackAttempt(.tdmq, failed: true) }
+        let recorded: Set<String>
         do {
-            guard try await store.markAttemptFailed(entry.id, error: error, nextAttempt: next, leaseEnd: entry.nextAttempt) else {
+            recorded = try await store.markAttemptsFailed(attempts)
+        } catch {
+            logger.error("relay could not record failed deliveries; they are due again when their leases end", metadata: [
+                "event.ids": "\(attempts.map(\.id))", "error": "\(error)",
+            ])
+            return
+        }
+        for ((entry, error, _), attempt) in zip(failures, attempts) {
+            guard recorded.contains(entry.id) else {
                 logger.info("a failed delivery was not recorded: it was delivered or taken by another relay meanwhile", metadata: ["event.id": "\(entry.id)"])
-                return
+                continue
             }
-            if next == nil {
+            if attempt.nextAttempt == nil {
                 metrics.callbackDied(.tdmq)
                 logger.error("callback delivery is dead after its last attempt", metadata: ["event.id": "\(entry.id)", "job.id": "\(entry.jobID)", "error": "\(error)"])
             } else {
                 logger.warning("callback delivery failed; it will be retried", metadata: ["event.id": "\(entry.id)", "error": "\(error)"])
             }
-        } catch {
-            logger.error("relay could not record a failed delivery; it is due again when its lease ends", metadata: ["event.id": "\(entry.id)", "error": "\(error)"])
         }
     }
 }

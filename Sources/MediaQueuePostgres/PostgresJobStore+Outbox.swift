@@ -70,21 +70,22 @@ extension PostgresJobStore {
         }
     }
 
-    @discardableResult
-    public func markAttemptFailed(_ id: String, error: String, nextAttempt: Timestamp?, leaseEnd: Timestamp) async throws -> Bool {
-        try await transaction { connection in
-            let update: PostgresQuery = if let nextAttempt {
-                """
-                UPDATE outbox SET attempts = attempts + 1, last_error = \(error), next_attempt = \(nextAttempt.milliseconds)
-                WHERE id = \(id) AND status = 'pending' AND next_attempt <= \(leaseEnd.milliseconds) RETURNING id
-                """
-            } else {
-                """
-                UPDATE outbox SET attempts = attempts + 1, last_error = \(error), status = 'dead'
-                WHERE id = \(id) AND status = 'pending' AND next_attempt <= \(leaseEnd.milliseconds) RETURNING id
-                """
-            }
-            return try await !connection.rows(update, logger: logger).isEmpty
+    /// One statement for all of them; a next attempt of -1 stands for none (dead).
+    public func markAttemptsFailed(_ attempts: [FailedAttempt]) async throws -> Set<String> {
+        guard !attempts.isEmpty else { return [] }
+        let update: PostgresQuery = """
+            UPDATE outbox SET attempts = outbox.attempts + 1, last_error = failed.error,
+                next_attempt = CASE WHEN failed.next_attempt < 0 THEN outbox.next_attempt ELSE failed.next_attempt END,
+                status = CASE WHEN failed.next_attempt < 0 THEN 'dead' ELSE outbox.status END
+            FROM unnest(
+                \(attempts.map(\.id))::text[], \(attempts.map(\.error))::text[],
+                \(attempts.map { $0.nextAttempt?.milliseconds ?? -1 })::bigint[], \(attempts.map(\.leaseEnd.milliseconds))::bigint[]
+            ) AS failed(id, error, next_attempt, lease_end)
+            WHERE outbox.id = failed.id AND outbox.status = 'pending' AND outbox.next_attempt <= failed.lease_end
+            RETURNING outbox.id
+            """
+        return try await transaction { connection in
+            Set(try await connection.rows(update, logger: logger).map { try $0.decode(String.self) })
         }
     }
 

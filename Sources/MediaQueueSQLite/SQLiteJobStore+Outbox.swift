@@ -87,24 +87,27 @@ extension SQLiteJobStore {
         }
     }
 
-    @discardableResult
-    public func markAttemptFailed(_ id: String, error: String, nextAttempt: Timestamp?, leaseEnd: Timestamp) async throws -> Bool {
-        try await transaction { db in
-            if let nextAttempt {
-                try db.execute(
-                    sql: """
-                        UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt = ?
-                        WHERE id = ? AND status = 'pending' AND next_attempt <= ?
-                        """,
-                    arguments: [error, nextAttempt.milliseconds, id, leaseEnd.milliseconds]
-                )
-            } else {
-                try db.execute(
-                    sql: "UPDATE outbox SET attempts = attempts + 1, last_error = ?, status = 'dead' WHERE id = ? AND status = 'pending' AND next_attempt <= ?",
-                    arguments: [error, id, leaseEnd.milliseconds]
-                )
+    public func markAttemptsFailed(_ attempts: [FailedAttempt]) async throws -> Set<String> {
+        guard !attempts.isEmpty else { return [] }
+        return try await transaction { db in
+            let retry = try db.cachedStatement(sql: """
+                UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt = ?
+                WHERE id = ? AND status = 'pending' AND next_attempt <= ?
+                """)
+            let dead = try db.cachedStatement(
+                sql: "UPDATE outbox SET attempts = attempts + 1, last_error = ?, status = 'dead' WHERE id = ? AND status = 'pending' AND next_attempt <= ?"
+            )
+            var recorded: Set<String> = []
+            for attempt in attempts {
+                var bound = DirectStatement(attempt.nextAttempt == nil ? dead : retry)
+                bound.bind(attempt.error)
+                if let next = attempt.nextAttempt { bound.bind(next.milliseconds) }
+                bound.bind(attempt.id)
+                bound.bind(attempt.leaseEnd.milliseconds)
+                try bound.run(db)
+                if db.changesCount == 1 { recorded.insert(attempt.id) }
             }
-            return db.changesCount == 1
+            return recorded
         }
     }
 

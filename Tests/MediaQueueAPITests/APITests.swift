@@ -174,10 +174,20 @@ import Testing
         }
         for refused in [
             "rebound.example.net", "rebound.example.net:8080", "127.0.0.1.example.net", "localhost.example.net", "1.2.3", "1.2.3.256",
-            "01234.1.1.1", "xmq.internal", "mq.internal.example.net", "myqcloud.com.example.net",
+            "01234.1.1.1", "xmq.internal", "mq.internal.example.net", "myqcloud.com.example.net", "rebound.myqcloud.com",
+            "a.rebound.ap-guangzhou.myqcloud.com", "", ":8080",
         ] {
             #expect(!hosts.allow(refused), "\(refused)")
         }
+        // A page of another site that sends its form or fetch to an allowed name.
+        let host = "127.0.0.1:8080"
+        #expect(!AnonymousHosts.isCrossSite(origin: nil, fetchSite: nil, authority: host), "curl, an SDK")
+        #expect(!AnonymousHosts.isCrossSite(origin: "http://127.0.0.1:8080", fetchSite: "same-origin", authority: host))
+        #expect(!AnonymousHosts.isCrossSite(origin: nil, fetchSite: "none", authority: host), "typed into the address bar")
+        #expect(AnonymousHosts.isCrossSite(origin: "https://evil.example", fetchSite: nil, authority: host))
+        #expect(AnonymousHosts.isCrossSite(origin: "null", fetchSite: nil, authority: host))
+        #expect(AnonymousHosts.isCrossSite(origin: nil, fetchSite: "cross-site", authority: host))
+        #expect(AnonymousHosts.isCrossSite(origin: nil, fetchSite: "same-site", authority: host))
     }
 
     @Test func credentialsParseFromTheEnvironmentForm() throws {

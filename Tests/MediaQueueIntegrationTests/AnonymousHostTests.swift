@@ -38,6 +38,17 @@ import Glibc
             #expect(served.body.contains("<Name>queue-1</Name>"), "Host: \(host)")
         }
 
+        // A page of another site posting a submission to an allowed name: refused, no job.
+        let submission = "<Request><Tag>MediaInfo</Tag><Input><Object>in/a.mp4</Object></Input><Operation/></Request>"
+        for header in ["Origin: https://evil.example", "Sec-Fetch-Site: cross-site"] {
+            let posted = try await Self.request(
+                port: api, "POST /\(bucket)/jobs", host: "127.0.0.1:\(api)",
+                headers: [header, "Content-Type: text/plain", "Content-Length: \(submission.utf8.count)"], body: submission
+            )
+            #expect(posted.status == 403 && posted.body.contains("from a page of another site"), "\(header)")
+        }
+        #expect(try await application.store.jobs(JobQuery(bucket: bucket)).isEmpty)
+
         // The console: no anonymous viewer under the other name, so its pages ask for a sign-in
         // that says why, and a form posted from that origin changes nothing.
         let page = try await Self.request(port: api, "GET /console/b/\(bucket)/jobs", host: Self.rebound)

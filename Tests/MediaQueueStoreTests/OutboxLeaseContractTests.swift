@@ -68,6 +68,34 @@ import Testing
         #expect(try await store.deadOutbox(limit: 10).isEmpty, "a delivered delivery stays delivered")
     }
 
+    /// A relay's failed attempts are recorded together: each as its own lease allows.
+    @Test(arguments: StoreKind.allCases)
+    func failedAttemptsRecordedTogetherEachFollowTheirOwnLease(_ kind: StoreKind) async throws {
+        let store = try await kind.make()
+        let entries = try await deliveries(store, count: 4)
+        let (short, lease, later) = (Self.now + .seconds(30), Self.now + .seconds(60), Self.now + .seconds(120))
+        _ = try await store.leaseOutbox(.tdmq, now: Self.now, until: lease, limit: 3)
+        _ = try await store.leaseOutbox(.tdmq, now: Self.now, until: short, limit: 10)
+        try await store.markDelivered([entries[2].id], at: Self.now)
+        // Another relay took the last one after this relay's (shorter) lease on it ended.
+        #expect(try await store.leaseOutbox(.tdmq, now: short, until: later, limit: 10).map(\.id) == [entries[3].id])
+
+        let recorded = try await store.markAttemptsFailed([
+            FailedAttempt(id: entries[0].id, error: "HTTP 503", nextAttempt: Self.now + .seconds(5), leaseEnd: lease),
+            FailedAttempt(id: entries[1].id, error: "HTTP 410", nextAttempt: nil, leaseEnd: lease),
+            FailedAttempt(id: entries[2].id, error: "late", nextAttempt: nil, leaseEnd: lease),
+            FailedAttempt(id: entries[3].id, error: "late", nextAttempt: nil, leaseEnd: short),
+        ])
+        #expect(recorded == [entries[0].id, entries[1].id])
+        let dead = try await store.deadOutbox(limit: 10)
+        #expect(dead.map(\.id) == [entries[1].id] && dead.first?.lastError == "HTTP 410" && dead.first?.attempts == 1)
+        let retried = try await store.leaseOutbox(.tdmq, now: Self.now + .seconds(5), until: lease, limit: 10)
+        #expect(retried.map(\.id) == [entries[0].id] && retried.first?.attempts == 1 && retried.first?.lastError == "HTTP 503")
+        let taken = try await store.leaseOutbox(.tdmq, now: later, until: later + .seconds(60), limit: 10)
+        #expect(taken.first { $0.id == entries[3].id }?.attempts == 0, "the other relay's lease stood: nothing recorded on it")
+        #expect(try await store.markAttemptsFailed([]).isEmpty)
+    }
+
     @Test(arguments: StoreKind.allCases)
     func releasedLeasesAreDueAtOnceExceptOnesAnotherRelayTookSince(_ kind: StoreKind) async throws {
         let store = try await kind.make()

@@ -67,8 +67,8 @@ public final class CommitThenFailStore: JobStore, Sendable {
     public func jobs(_ query: JobQuery) async throws -> [Job] { try await base.jobs(query) }
     public func dueOutbox(_ channel: NotifyConfig.Channel, now: Timestamp, limit: Int) async throws -> [OutboxEntry] { try await base.dueOutbox(channel, now: now, limit: limit) }
     public func markDelivered(_ ids: [String], at: Timestamp) async throws { try await base.markDelivered(ids, at: at) }
-    public func markAttemptFailed(_ id: String, error: String, nextAttempt: Timestamp?, leaseEnd: Timestamp) async throws -> Bool {
-        try await base.markAttemptFailed(id, error: error, nextAttempt: nextAttempt, leaseEnd: leaseEnd)
+    public func markAttemptsFailed(_ attempts: [FailedAttempt]) async throws -> Set<String> {
+        try await base.markAttemptsFailed(attempts)
     }
     public func queueStatistics(bucket: String?) async throws -> [QueueStatistics] { try await base.queueStatistics(bucket: bucket) }
     public func outboxStatistics() async throws -> OutboxStatistics { try await base.outboxStatistics() }
