@@ -50,8 +50,14 @@ extension PostgresJobStore {
     /// A transaction still open and idle is ended by ending its server process: its `COMMIT`
     /// never arrived, and it would otherwise wait until the server noticed the connection gone,
     /// which can take hours. One carrying out its `COMMIT` is left to finish.
+    ///
+    /// The patience counts from the last answer that the `COMMIT` is being carried out (up to
+    /// `commitInProgressPatience` in all): a server that says so is there, and its answer will
+    /// come; taking a commit that takes long for a failure would make a submission without a key
+    /// a second job.
     func confirmCommitted(_ transaction: OpenTransaction, failure: any Error) async throws {
-        let deadline = time.now + Self.commitInquiryPatience
+        let started = time.now
+        var deadline = started + Self.commitInquiryPatience
         let logger = self.logger
         var pause = Self.commitInquiryFirstPause
         while true {
@@ -61,8 +67,11 @@ extension PostgresJobStore {
                     try await Self.status(of: transaction, connection, logger: logger)
                 }
                 if status == .inProgress {
-                    try await ask(within: timeLeft(until: deadline)) { connection in
+                    let ended = try await ask(within: timeLeft(until: deadline)) { connection in
                         try await Self.endIdleServerProcess(of: transaction, connection, logger: logger)
+                    }
+                    if !ended {
+                        deadline = max(deadline, min(time.now + Self.commitInquiryPatience, started + Self.commitInProgressPatience))
                     }
                 }
             } catch let error as PSQLError where error.serverInfo?[.severity] == "ERROR" {
@@ -112,15 +121,15 @@ extension PostgresJobStore {
 
     /// Ends the server process running `transaction` if it waits, idle, for the rest of the
     /// transaction: not one carrying out its `COMMIT` (a trigger, a wait for a standby), which
-    /// is left to finish, nor a later process given the same number.
-    private static func endIdleServerProcess(of transaction: OpenTransaction, _ connection: PostgresConnection, logger: Logger) async throws {
-        _ = try await connection.rows(
+    /// is left to finish, nor a later process given the same number. Returns whether it ended one.
+    private static func endIdleServerProcess(of transaction: OpenTransaction, _ connection: PostgresConnection, logger: Logger) async throws -> Bool {
+        try await !connection.rows(
             """
             SELECT pg_terminate_backend(pid) FROM pg_stat_activity
             WHERE pid = \(transaction.backendPID) AND backend_xid = \(transaction.id)::xid8::xid AND state = 'idle in transaction'
             """,
             logger: logger
-        )
+        ).isEmpty
     }
 
     /// `query` on a connection of the inquiry pool, or a failure once `limit` has passed. A query
@@ -151,6 +160,8 @@ extension PostgresJobStore {
     /// How long the server is asked before the failure goes to the caller, the pauses between
     /// rounds (doubling), and how long one question may take.
     static let commitInquiryPatience = Duration.seconds(8)
+    /// How long a `COMMIT` the server says it is carrying out is waited for at most.
+    static let commitInProgressPatience = Duration.seconds(120)
     static let commitInquiryFirstPause = Duration.milliseconds(50)
     static let commitInquiryLongestPause = Duration.seconds(1)
     static let commitInquiryRoundLimit = Duration.seconds(2)

@@ -111,6 +111,28 @@ import Testing
         #expect(try await view.jobs(JobQuery(limit: 10)).count == 1)
     }
 
+    /// The connection is lost while the server carries out a `COMMIT` that takes longer than the
+    /// store's 8 s of patience (a deferred trigger here; a wait for a synchronous standby in
+    /// production). The server keeps saying it is in progress, so the store waits for its end
+    /// and returns what it committed instead of failing a stored submission.
+    @Test(.timeLimit(.minutes(3))) func aStoreCallWhoseLostCommitTakesLongIsWaitedForWhileTheServerSaysItIsInProgress() async throws {
+        let (forwarder, store, view) = try await Self.storeBehindForwarder()
+        defer { Task { await forwarder.stop() } }
+        let queue = try await store.ensureDefaultQueue(bucket: "b", template: MediaQueue(bucket: "", name: "", createTime: Timestamp(seconds: 1)))
+        try await TestDatabase.execute([
+            "CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(12); RETURN NULL; END $$",
+            "CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT ON jobs DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION slow_commit()",
+        ], on: forwarder.databaseURL)
+
+        try forwarder.arm(.whileCommitting)
+        let (outcomes, claim) = try await store.submit([Submission(idempotencyKey: nil, jobs: [Self.job(queue)])], thenClaim: Self.claim)
+
+        #expect(forwarder.droppedWhileCommitting == 1)
+        guard case .created(let created) = try #require(outcomes.first) else { throw TimedOut(description: "not created: \(outcomes)") }
+        #expect(claim.jobs.map(\.id) == created.map(\.id))
+        #expect(try await view.jobs(JobQuery(limit: 10)).map(\.id) == created.map(\.id))
+    }
+
     @Test func aStoreCallWhoseCommitNeverArrivedFailsAndStoresNothing() async throws {
         let (forwarder, store, view) = try await Self.storeBehindForwarder()
         defer { Task { await forwarder.stop() } }
@@ -195,7 +217,7 @@ final class CommitReplyDropper: Sendable {
     }
 
     enum Loss: String {
-        case answer, fatalAnswer = "fatal", answerThenUnreachable = "unreachable", request
+        case answer, fatalAnswer = "fatal", answerThenUnreachable = "unreachable", request, whileCommitting = "committing"
     }
 
     /// The next transaction that inserts jobs loses its `COMMIT`'s answer, or the `COMMIT` itself.
@@ -207,6 +229,8 @@ final class CommitReplyDropper: Sendable {
     /// Dropped answers replaced by a FATAL error.
     var fatalAnswers: Int { logLines(startingWith: "dropped the reply to a COMMIT and answered FATAL") }
     var heldCommits: Int { logLines(startingWith: "held") }
+    /// Client connections closed just after their `COMMIT` went to the server.
+    var droppedWhileCommitting: Int { logLines(startingWith: "closed the client after its COMMIT") }
     /// Held connections whose server side the server closed.
     var endedHeldConnections: Int { logLines(startingWith: "ended") }
     /// Connections closed unanswered once the server became unreachable.
@@ -270,6 +294,12 @@ final class CommitReplyDropper: Sendable {
                                         else:
                                             state["dropping"] = mode
                             state["inserted"] = False
+                        if state["dropping"] == "committing":
+                            upstream.sendall(data)
+                            print("closed the client after its COMMIT", flush=True)
+                            client.shutdown(socket.SHUT_RDWR)
+                            client.close()
+                            return
                         if state["holding"]:
                             print("held a COMMIT", flush=True)
                             client.shutdown(socket.SHUT_RDWR)
