@@ -34,10 +34,12 @@ public final class SQLiteJobStore: JobStore {
             // 16 MiB of page cache per connection instead of 2 MiB: the job indexes of a large
             // backlog stay cached, which halves the page reads (pread) of a busy dispatcher.
             try db.execute(sql: "PRAGMA cache_size = -16384")
-            // Checkpoint every 8,192 WAL pages (32 MiB) instead of 1,000: the index pages a busy
-            // queue rewrites in every transaction are copied to the database (and synced) once per
-            // checkpoint, so fewer checkpoints mean fewer copies and fewer fdatasync calls.
-            try db.execute(sql: "PRAGMA wal_autocheckpoint = 8192")
+            // A checkpoint runs in the commit that crosses this many WAL pages, and every write
+            // queued behind the writer waits for it: its copy and its syncs are the slowest
+            // jobs' latency. Small ones (1,024 pages, about SQLite's default) keep each wait
+            // short; larger ones copy and sync less in all, which only a store writing flat out
+            // notices (Docs/performance.md).
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = 1024")
             // Temporary b-trees (sorts, `IN` lists) in memory: on disk, SQLite created, wrote and
             // unlinked a file in /var/tmp for many transactions.
             try db.execute(sql: "PRAGMA temp_store = MEMORY")

@@ -4,8 +4,9 @@ import Synchronization
 /// Writes the write-ahead log's new pages to disk every `interval`, on a thread of its own.
 ///
 /// Why: with `synchronous = NORMAL`, SQLite syncs the log only when it checkpoints it into the
-/// database (every 8,192 pages here), and that sync then had up to 32 MiB to write while the one
-/// writer, and every transaction queued behind it, waited. On a disk shared with RabbitMQ's own
+/// database, and that sync then had all the log's new pages to write (up to 32 MiB when a
+/// checkpoint came every 8,192 pages) while the one writer, and every transaction queued behind
+/// it, waited. On a disk shared with RabbitMQ's own
 /// syncs it took up to a few hundred milliseconds, which became the slowest jobs' latency (p99 at
 /// 4,500 jobs/s: 64–226 ms in the shared harness, 39–46 ms with this). Written out as it grows,
 /// the log leaves the checkpoint's sync little to do. This is only write-back of data pages
