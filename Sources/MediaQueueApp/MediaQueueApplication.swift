@@ -37,7 +37,12 @@ public struct MediaQueueApplication: Sendable {
         if let store {
             base = store
         } else if let url = configuration.databaseURL {
-            base = try PostgresJobStore(url: url, maximumConnections: configuration.databaseMaxConnections, logger: logger)
+            // A third of the claim lease: jobs a late commit claimed still have two thirds of
+            // it, and the dispatcher renews before that ends.
+            base = try PostgresJobStore(
+                url: url, maximumConnections: configuration.databaseMaxConnections,
+                commitInProgressPatience: .seconds(configuration.leaseSeconds / 3), logger: logger
+            )
         } else {
             base = try SQLiteJobStore(path: configuration.databasePath)
         }

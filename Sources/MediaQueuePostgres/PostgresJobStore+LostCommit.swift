@@ -51,10 +51,10 @@ extension PostgresJobStore {
     /// never arrived, and it would otherwise wait until the server noticed the connection gone,
     /// which can take hours. One carrying out its `COMMIT` is left to finish.
     ///
-    /// The patience counts from the last answer that the `COMMIT` is being carried out (up to
-    /// `commitInProgressPatience` in all): a server that says so is there, and its answer will
-    /// come; taking a commit that takes long for a failure would make a submission without a key
-    /// a second job.
+    /// The patience counts from the last answer that the `COMMIT` is being carried out by an
+    /// active server process (up to `commitInProgressPatience` in all): a server that says so is
+    /// there, and its answer will come; taking a commit that takes long for a failure would make a
+    /// submission without a key a second job.
     func confirmCommitted(_ transaction: OpenTransaction, failure: any Error) async throws {
         let started = time.now
         var deadline = started + Self.commitInquiryPatience
@@ -67,11 +67,11 @@ extension PostgresJobStore {
                     try await Self.status(of: transaction, connection, logger: logger)
                 }
                 if status == .inProgress {
-                    let ended = try await ask(within: timeLeft(until: deadline)) { connection in
+                    let committing = try await ask(within: timeLeft(until: deadline)) { connection in
                         try await Self.endIdleServerProcess(of: transaction, connection, logger: logger)
                     }
-                    if !ended {
-                        deadline = max(deadline, min(time.now + Self.commitInquiryPatience, started + Self.commitInProgressPatience))
+                    if committing {
+                        deadline = max(deadline, min(time.now + Self.commitInquiryPatience, started + commitInProgressPatience))
                     }
                 }
             } catch let error as PSQLError where error.serverInfo?[.severity] == "ERROR" {
@@ -121,15 +121,17 @@ extension PostgresJobStore {
 
     /// Ends the server process running `transaction` if it waits, idle, for the rest of the
     /// transaction: not one carrying out its `COMMIT` (a trigger, a wait for a standby), which
-    /// is left to finish, nor a later process given the same number. Returns whether it ended one.
+    /// is left to finish, nor a later process given the same number. Returns whether the process
+    /// is carrying out the `COMMIT` (active).
     private static func endIdleServerProcess(of transaction: OpenTransaction, _ connection: PostgresConnection, logger: Logger) async throws -> Bool {
-        try await !connection.rows(
+        let state = try await connection.value(
             """
-            SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-            WHERE pid = \(transaction.backendPID) AND backend_xid = \(transaction.id)::xid8::xid AND state = 'idle in transaction'
+            SELECT state, CASE WHEN state = 'idle in transaction' THEN pg_terminate_backend(pid) END FROM pg_stat_activity
+            WHERE pid = \(transaction.backendPID) AND backend_xid = \(transaction.id)::xid8::xid
             """,
-            logger: logger
-        ).isEmpty
+            as: String?.self, logger: logger
+        )
+        return (state ?? nil) == "active"
     }
 
     /// `query` on a connection of the inquiry pool, or a failure once `limit` has passed. A query
@@ -160,8 +162,6 @@ extension PostgresJobStore {
     /// How long the server is asked before the failure goes to the caller, the pauses between
     /// rounds (doubling), and how long one question may take.
     static let commitInquiryPatience = Duration.seconds(8)
-    /// How long a `COMMIT` the server says it is carrying out is waited for at most.
-    static let commitInProgressPatience = Duration.seconds(120)
     static let commitInquiryFirstPause = Duration.milliseconds(50)
     static let commitInquiryLongestPause = Duration.seconds(1)
     static let commitInquiryRoundLimit = Duration.seconds(2)

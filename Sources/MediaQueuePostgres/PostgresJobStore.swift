@@ -18,6 +18,9 @@ public final class PostgresJobStore: JobStore {
     let inquiries: PostgresClient
     let time: any TimeSource
     let logger: Logger
+    /// How long a `COMMIT` whose answer was lost is waited for while the server says it carries
+    /// it out (`confirmCommitted`).
+    let commitInProgressPatience: Duration
     /// The queues' callback rules, parsed once per text.
     let queueRules = StoredRules()
     /// The connection pools run while the store exists (cancelled, they close their
@@ -28,12 +31,24 @@ public final class PostgresJobStore: JobStore {
 
     /// Connects to the database at `url` (`postgres://user:password@host:port/database`,
     /// optionally `?sslmode=disable|prefer|require`) and brings its schema up to date before the
-    /// first query. `maximumConnections`: the pool's size.
-    public convenience init(url: String, time: any TimeSource = SystemTimeSource(), maximumConnections: Int = 8, logger: Logger) throws {
-        try self.init(configuration: PostgresURL.parse(url, maximumConnections: maximumConnections), time: time, logger: logger)
+    /// first query. `maximumConnections`: the pool's size. `commitInProgressPatience`: how long a
+    /// `COMMIT` whose answer was lost is waited for while the server carries it out; keep it well
+    /// under the jobs' claim lease, or jobs the transaction claimed come back with little of it left.
+    public convenience init(
+        url: String, time: any TimeSource = SystemTimeSource(), maximumConnections: Int = 8, commitInProgressPatience: Duration = .seconds(20),
+        logger: Logger
+    ) throws {
+        try self.init(
+            configuration: PostgresURL.parse(url, maximumConnections: maximumConnections), time: time,
+            commitInProgressPatience: commitInProgressPatience, logger: logger
+        )
     }
 
-    public init(configuration: PostgresClient.Configuration, time: any TimeSource = SystemTimeSource(), logger: Logger) {
+    public init(
+        configuration: PostgresClient.Configuration, time: any TimeSource = SystemTimeSource(), commitInProgressPatience: Duration = .seconds(20),
+        logger: Logger
+    ) {
+        self.commitInProgressPatience = commitInProgressPatience
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         var inquiryConfiguration = configuration
         inquiryConfiguration.options.minimumConnections = 0

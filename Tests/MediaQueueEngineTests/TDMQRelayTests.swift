@@ -138,9 +138,8 @@ import Testing
         #expect(broker.snapshot.messages(in: "job-events").count == 1)
     }
 
-    /// A batch's confirmed deliveries are recorded while its failures are still being written
-    /// (one by one, a transaction each): the confirmed ones' leases run on meanwhile, and one
-    /// that ended first would be sent again.
+    /// A batch's confirmed deliveries are recorded while its failures are still being written:
+    /// the confirmed ones' leases run on meanwhile, and one that ended first would be sent again.
     @Test func aBatchsConfirmedDeliveriesAreRecordedWhileItsFailuresAreWritten() async throws {
         let refused = try #require(try await enqueue(target: .mq(mode: .queue, name: "refused-events", region: "")).first)
         let confirmed = try #require(try await enqueue(target: .mq(mode: .queue, name: "job-events", region: "")).first)
