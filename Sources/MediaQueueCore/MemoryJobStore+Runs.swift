@@ -42,9 +42,12 @@ extension MemoryJobStore {
         state.withLock { $0.arrivals[id] = nil }
     }
 
-    public func arrivals(before cutoff: Timestamp, limit: Int) async throws -> [Arrival] {
+    public func arrivals(before cutoff: Timestamp, after: Arrival?, limit: Int) async throws -> [Arrival] {
         state.withLock { state in
-            Array(state.arrivals.values.filter { $0.time < cutoff }.sorted { ($0.time, $0.id) < ($1.time, $1.id) }.prefix(limit))
+            let later = state.arrivals.values.filter { arrival in
+                arrival.time < cutoff && after.map { (arrival.time, arrival.id) > ($0.time, $0.id) } ?? true
+            }
+            return Array(later.sorted { ($0.time, $0.id) < ($1.time, $1.id) }.prefix(limit))
         }
     }
 

@@ -202,8 +202,9 @@ public protocol RunStore: Sendable {
 
     func removeArrival(id: String) async throws
 
-    /// Arrivals recorded before `cutoff`, oldest first, at most `limit`.
-    func arrivals(before cutoff: Timestamp, limit: Int) async throws -> [Arrival]
+    /// Arrivals recorded before `cutoff`, oldest first (by time, then id), after `after` when
+    /// given (the last of the page before), at most `limit`.
+    func arrivals(before cutoff: Timestamp, after: Arrival?, limit: Int) async throws -> [Arrival]
 
     /// Stores `run`'s new state and the jobs of the tasks it started, and queues `outbox`
     /// (the run's end announced), only if the stored run is still at `run.version` (then it
@@ -223,4 +224,11 @@ public protocol RunStore: Sendable {
 extension Job {
     /// The run this job is a task of, if a workflow made it.
     public var workflowRunID: String? { operation.text("Workflow", "RunId") }
+}
+
+extension JobStore {
+    /// The first page of `arrivals(before:after:limit:)`.
+    public func arrivals(before cutoff: Timestamp, limit: Int) async throws -> [Arrival] {
+        try await arrivals(before: cutoff, after: nil, limit: limit)
+    }
 }

@@ -156,7 +156,24 @@ public struct WorkflowRunner: Sendable {
     /// with its error; those refused are gone, the others are tried again next time.
     public func replayArrivals(olderThan grace: Duration, storage: any ObjectStorage) async throws -> [(Arrival, any Error)] {
         var failures: [(Arrival, any Error)] = []
-        for arrival in try await store.arrivals(before: time.now - grace, limit: 100) {
+        let cutoff = time.now - grace
+        // Page by page: arrivals that keep failing stay, and must not hide the later ones.
+        var page = try await store.arrivals(before: cutoff, limit: Self.arrivalPage)
+        while let last = page.last {
+            failures += await replay(page, storage: storage)
+            guard page.count == Self.arrivalPage else { break }
+            page = try await store.arrivals(before: cutoff, after: last, limit: Self.arrivalPage)
+        }
+        return failures
+    }
+
+    /// Arrivals read per store call by `replayArrivals`.
+    public static let arrivalPage = 100
+
+    /// Starts the runs of `arrivals` and removes those done; returns the failures.
+    private func replay(_ arrivals: [Arrival], storage: any ObjectStorage) async -> [(Arrival, any Error)] {
+        var failures: [(Arrival, any Error)] = []
+        for arrival in arrivals {
             do {
                 var info: ObjectInfo?
                 if let key = try? ObjectKey(arrival.key) { info = try await storage.objectInfo(bucket: arrival.bucket, key: key) }

@@ -63,10 +63,15 @@ extension PostgresJobStore {
         try await transaction { connection in try await connection.run("DELETE FROM arrivals WHERE id = \(id)", logger: logger) }
     }
 
-    public func arrivals(before cutoff: Timestamp, limit: Int) async throws -> [Arrival] {
-        try await read { connection in
+    public func arrivals(before cutoff: Timestamp, after: Arrival?, limit: Int) async throws -> [Arrival] {
+        // Without a page before, the first: before every arrival.
+        let (time, id) = after.map { ($0.time.milliseconds, $0.id) } ?? (Int64.min, "")
+        return try await read { connection in
             try await connection.rows(
-                "SELECT id, bucket, object, time, cos_headers FROM arrivals WHERE time < \(cutoff.milliseconds) ORDER BY time, id LIMIT \(limit)",
+                """
+                SELECT id, bucket, object, time, cos_headers FROM arrivals
+                WHERE time < \(cutoff.milliseconds) AND (time, id) > (\(time), \(id)) ORDER BY time, id LIMIT \(limit)
+                """,
                 logger: logger
             ).map { row in
                 var columns = Columns(row)

@@ -84,9 +84,17 @@ extension SQLiteJobStore {
         try await transaction { db in try db.execute(sql: "DELETE FROM arrivals WHERE id = ?", arguments: [id]) }
     }
 
-    public func arrivals(before cutoff: Timestamp, limit: Int) async throws -> [Arrival] {
-        try await read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM arrivals WHERE time < ? ORDER BY time, id LIMIT ?", arguments: [cutoff.milliseconds, limit]).map { row in
+    public func arrivals(before cutoff: Timestamp, after: Arrival?, limit: Int) async throws -> [Arrival] {
+        let (sql, arguments): (String, StatementArguments) = if let after {
+            (
+                "SELECT * FROM arrivals WHERE time < ? AND (time, id) > (?, ?) ORDER BY time, id LIMIT ?",
+                [cutoff.milliseconds, after.time.milliseconds, after.id, limit]
+            )
+        } else {
+            ("SELECT * FROM arrivals WHERE time < ? ORDER BY time, id LIMIT ?", [cutoff.milliseconds, limit])
+        }
+        return try await read { db in
+            try Row.fetchAll(db, sql: sql, arguments: arguments).map { row in
                 Arrival(
                     id: row["id"], bucket: row["bucket"], key: row["object"], time: Timestamp(milliseconds: row["time"]),
                     cosHeaders: CosHeader.read(stored: row["cos_headers"])

@@ -258,6 +258,23 @@ import Testing
         #expect(try await store.arrivals(before: time.now + .seconds(1), limit: 10).count == 1)
     }
 
+    /// Arrivals whose replay keeps failing (their objects cannot be read now) stay, and do not
+    /// keep the later ones from being replayed, however many there are.
+    @Test func arrivalsThatKeepFailingDoNotHideLaterOnesFromTheReplay() async throws {
+        let (runner, _) = try await runner(rule: .topic("events"))
+        let stuck = WorkflowRunner.arrivalPage + 1
+        for index in 0..<stuck { try await store.recordArrival(Arrival(bucket: "b", key: "broken/\(index).mp4", time: time.now)) }
+        time.advance(by: .seconds(1))
+        try await store.recordArrival(Arrival(bucket: "b", key: "in/a.mp4", time: time.now))
+        time.advance(by: .seconds(600))
+
+        let storage = ObjectsStub(key: "in/a.mp4", written: time.now - .seconds(599), unreadablePrefix: "broken/")
+        let failures = try await runner.replayArrivals(olderThan: .seconds(300), storage: storage)
+        #expect(failures.count == stuck)
+        #expect(try await store.runs(RunQuery(bucket: "b")).map(\.object) == ["in/a.mp4"])
+        #expect(try await store.arrivals(before: time.now, limit: 1_000).count == stuck, "the failing ones stay for the next replay")
+    }
+
     /// An arrival left behind by a process that died after publishing starts its runs when
     /// replayed, with the headers the object was uploaded with.
     @Test func aReplayedArrivalStartsItsRunWithTheUploadsHeaders() async throws {

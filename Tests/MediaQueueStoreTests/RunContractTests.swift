@@ -114,6 +114,14 @@ import Testing
         try await store.recordArrival(older)
         #expect(try await store.arrivals(before: Timestamp(seconds: 30), limit: 10) == [older, newer])
         #expect(try await store.arrivals(before: Timestamp(seconds: 15), limit: 10) == [older])
+        // Pages: after the last of the one before, by time and then id.
+        let tied = Arrival(id: older.id + "z", bucket: "b", key: "in/c.mp4", time: older.time)
+        try await store.recordArrival(tied)
+        #expect(try await store.arrivals(before: Timestamp(seconds: 30), limit: 1) == [older])
+        #expect(try await store.arrivals(before: Timestamp(seconds: 30), after: older, limit: 1) == [tied])
+        #expect(try await store.arrivals(before: Timestamp(seconds: 30), after: tied, limit: 10) == [newer])
+        #expect(try await store.arrivals(before: Timestamp(seconds: 30), after: newer, limit: 10).isEmpty)
+        try await store.removeArrival(id: tied.id)
         try await store.removeArrival(id: older.id)
         #expect(try await store.arrivals(before: Timestamp(seconds: 30), limit: 10) == [newer])
     }

@@ -39,7 +39,9 @@ public final class CommitThenFailStore: JobStore, Sendable {
     public func run(id: String) async throws -> WorkflowRun? { try await base.run(id: id) }
     public func recordArrival(_ arrival: Arrival) async throws { try await base.recordArrival(arrival) }
     public func removeArrival(id: String) async throws { try await base.removeArrival(id: id) }
-    public func arrivals(before cutoff: Timestamp, limit: Int) async throws -> [Arrival] { try await base.arrivals(before: cutoff, limit: limit) }
+    public func arrivals(before cutoff: Timestamp, after: Arrival?, limit: Int) async throws -> [Arrival] {
+        try await base.arrivals(before: cutoff, after: after, limit: limit)
+    }
     public func runs(_ query: RunQuery) async throws -> [WorkflowRun] { try await base.runs(query) }
     public func runningRuns(after sequence: Int64, limit: Int) async throws -> [WorkflowRun] { try await base.runningRuns(after: sequence, limit: limit) }
     public func queues(bucket: String?) async throws -> [MediaQueue] { try await base.queues(bucket: bucket) }

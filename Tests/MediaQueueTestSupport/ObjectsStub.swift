@@ -5,14 +5,20 @@ public import MediaQueueCore
 public struct ObjectsStub: ObjectStorage {
     let key: String?
     let written: Timestamp
+    /// Keys under it cannot be read (`objectInfo` fails), as with a storage that is away.
+    let unreadablePrefix: String?
 
-    public init(key: String? = nil, written: Timestamp = Timestamp(milliseconds: 0)) {
+    public init(key: String? = nil, written: Timestamp = Timestamp(milliseconds: 0), unreadablePrefix: String? = nil) {
         self.key = key
         self.written = written
+        self.unreadablePrefix = unreadablePrefix
     }
 
     public func objectInfo(bucket: String, key: ObjectKey) async throws(WorkFailure) -> ObjectInfo? {
-        key.rawValue == self.key ? ObjectInfo(key: key.rawValue, size: 1, etag: "\"e\"", lastModified: written) : nil
+        if let unreadablePrefix, key.rawValue.hasPrefix(unreadablePrefix) {
+            throw WorkFailure(code: "InternalError", message: "the storage could not be read")
+        }
+        return key.rawValue == self.key ? ObjectInfo(key: key.rawValue, size: 1, etag: "\"e\"", lastModified: written) : nil
     }
 
     public func readableFile(bucket: String, key: ObjectKey) async throws(WorkFailure) -> ReadableFile? { nil }
