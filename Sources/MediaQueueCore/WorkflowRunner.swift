@@ -157,11 +157,12 @@ public struct WorkflowRunner: Sendable {
     public func replayArrivals(olderThan grace: Duration, storage: any ObjectStorage) async throws -> [(Arrival, any Error)] {
         var failures: [(Arrival, any Error)] = []
         let cutoff = time.now - grace
-        // Page by page: arrivals that keep failing stay, and must not hide the later ones.
+        // Page by page: arrivals that keep failing stay, and must not hide the later ones. A
+        // cancelled caller (a stopping service) stops between pages; the rest wait for next time.
         var page = try await store.arrivals(before: cutoff, limit: Self.arrivalPage)
         while let last = page.last {
             failures += await replay(page, storage: storage)
-            guard page.count == Self.arrivalPage else { break }
+            guard page.count == Self.arrivalPage, !Task.isCancelled else { break }
             page = try await store.arrivals(before: cutoff, after: last, limit: Self.arrivalPage)
         }
         return failures
