@@ -18,9 +18,9 @@ public struct AnonymousHosts: Sendable {
     /// none did not come from a browser.
     public func allow(_ authority: String?) -> Bool {
         guard let authority else { return true }
-        let host = Self.hostName(authority)
+        let host = RequestHost.name(authority)
         if host.hasPrefix("[") || Self.isIPv4(host) { return true }
-        if host == "localhost" || host.hasSuffix(".localhost") || Self.isCIName(host) { return true }
+        if host == "localhost" || host.hasSuffix(".localhost") || RequestHost.ciBucket(host) != nil { return true }
         return suffixes.contains { host == $0 || host.hasSuffix("." + $0) }
     }
 
@@ -31,35 +31,14 @@ public struct AnonymousHosts: Sendable {
     public static func isCrossSite(origin: String?, fetchSite: String?, authority: String?) -> Bool {
         if let fetchSite, fetchSite != "same-origin", fetchSite != "none" { return true }
         guard let origin else { return false }
-        let host = authority ?? ""
-        return origin != "http://\(host)" && origin != "https://\(host)"
+        return !RequestHost.isSameOrigin(origin, authority: authority)
     }
 
     /// Why a request for `authority` was refused, for the error the caller answers with.
     public func refusal(_ authority: String) -> String {
         "anonymous access is served only to requests that name this server by an IP address, localhost, a CI myqcloud.com name "
-            + "or a name under MEDIAQUEUE_HOST_SUFFIXES (a page elsewhere can point a name of its own, like '\(Self.hostName(authority))', "
+            + "or a name under MEDIAQUEUE_HOST_SUFFIXES (a page elsewhere can point a name of its own, like '\(RequestHost.name(authority))', "
             + "here); sign the request or add the name to MEDIAQUEUE_HOST_SUFFIXES"
-    }
-
-    /// The authority without its port, lower-cased, without a trailing dot.
-    static func hostName(_ authority: String) -> String {
-        var host = authority.lowercased()
-        if host.hasPrefix("[") {
-            if let end = host.firstIndex(of: "]") { host = String(host[...end]) }
-            return host
-        }
-        if let colon = host.lastIndex(of: ":") { host = String(host[..<colon]) }
-        while host.hasSuffix(".") { host.removeLast() }
-        return host
-    }
-
-    /// `<bucket>.ci.<region>.myqcloud.com` or `<bucket>.cos.<region>.myqcloud.com`, the names
-    /// CI's SDKs send.
-    private static func isCIName(_ host: String) -> Bool {
-        let labels = host.split(separator: ".", omittingEmptySubsequences: false)
-        return labels.count == 5 && !labels[0].isEmpty && (labels[1] == "ci" || labels[1] == "cos") && !labels[2].isEmpty
-            && labels[3] == "myqcloud" && labels[4] == "com"
     }
 
     private static func isIPv4(_ host: String) -> Bool {

@@ -68,11 +68,9 @@ struct CIMiddleware: RouterMiddleware {
     /// and whether the request is an object call (a path on the bucket's COS or suffix host that
     /// names no CI resource).
     func bucket(of request: Request) throws(CIError) -> (String, objects: Bool) {
-        var host = (request.head.authority ?? "").lowercased()
-        if let colon = host.lastIndex(of: ":"), !host.hasSuffix("]") { host = String(host[..<colon]) }
-        let labels = host.split(separator: ".")
-        if labels.count == 5, labels[1] == "ci" || labels[1] == "cos", labels[3] == "myqcloud", labels[4] == "com" {
-            return (String(labels[0]), labels[1] == "cos" && !Self.isCICall(request.uri.path))
+        let host = RequestHost.name(request.head.authority ?? "")
+        if let named = RequestHost.ciBucket(host) {
+            return (named.bucket, named.cos && !Self.isCICall(request.uri.path))
         }
         for suffix in options.hostSuffixes where host.hasSuffix("." + suffix.lowercased()) {
             let name = host.dropLast(suffix.count + 1)

@@ -170,8 +170,7 @@ public struct ConsoleController: Sendable {
             if required { throw ConsoleError.csrf }
             return
         }
-        let host = request.head.authority ?? ""
-        guard origin == "http://\(host)" || origin == "https://\(host)" else { throw ConsoleError.csrf }
+        guard RequestHost.isSameOrigin(origin, authority: request.head.authority) else { throw ConsoleError.csrf }
     }
 
     func formBody(_ request: Request) async throws -> FormData {

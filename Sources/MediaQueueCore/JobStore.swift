@@ -323,7 +323,6 @@ public struct LeaseMove: Sendable {
     public var firstError: (any Error)?
 }
 
-/// Which deliveries an outbox read takes, by their endpoint (`OutboxEntry.endpoint`).
 /// A delivery's failed attempt, to be recorded (`JobStore.markAttemptsFailed`).
 public struct FailedAttempt: Sendable, Hashable {
     public var id: String
@@ -349,6 +348,7 @@ extension JobStore {
     }
 }
 
+/// Which deliveries an outbox read takes, by their endpoint (`OutboxEntry.endpoint`).
 public enum EndpointFilter: Sendable, Hashable {
     /// All but those to these endpoints.
     case excluding(Set<String>)

@@ -226,7 +226,7 @@ extension Job {
     public var workflowRunID: String? { operation.text("Workflow", "RunId") }
 }
 
-extension JobStore {
+extension RunStore {
     /// The first page of `arrivals(before:after:limit:)`.
     public func arrivals(before cutoff: Timestamp, limit: Int) async throws -> [Arrival] {
         try await arrivals(before: cutoff, after: nil, limit: limit)

@@ -153,7 +153,6 @@ public struct MeteredJobStore: JobStore {
         try await timed("markDelivered") { try await base.markDelivered(ids, at: at) }
     }
 
-    @discardableResult
     public func markAttemptsFailed(_ attempts: [FailedAttempt]) async throws -> Set<String> {
         try await timed("markAttemptsFailed") { try await base.markAttemptsFailed(attempts) }
     }
