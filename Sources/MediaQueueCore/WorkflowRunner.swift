@@ -21,12 +21,17 @@ public struct WorkflowRunner: Sendable {
     /// Called with a run just started, and why it could not be advanced at once (the workflow
     /// service's scan does it later), for the log.
     let onAdvanceDeferred: @Sendable (WorkflowRun, any Error) -> Void
+    /// How long a node that is ready waits for a template the store cannot read before it fails
+    /// with `InternalError`: a store away for a while is waited for, but a template row that can
+    /// never be read must not keep its run Running, or an upload's runs from starting, forever.
+    public let templatePatience: Duration
 
     public init(
         store: any JobStore, queues: QueueDirectory, templates: TemplateResolver?, workers: WorkerRegistry, formatting: CIFormatting,
-        time: any TimeSource, onJobsStored: @escaping @Sendable () -> Void = {}, onOutboxQueued: @escaping @Sendable () -> Void = {},
-        onAdvanceDeferred: @escaping @Sendable (WorkflowRun, any Error) -> Void = { _, _ in }
+        time: any TimeSource, templatePatience: Duration = .seconds(3600), onJobsStored: @escaping @Sendable () -> Void = {},
+        onOutboxQueued: @escaping @Sendable () -> Void = {}, onAdvanceDeferred: @escaping @Sendable (WorkflowRun, any Error) -> Void = { _, _ in }
     ) {
+        self.templatePatience = templatePatience
         self.onOutboxQueued = onOutboxQueued
         self.onAdvanceDeferred = onAdvanceDeferred
         self.store = store
@@ -65,6 +70,12 @@ public struct WorkflowRunner: Sendable {
     /// the workflow's state and filter; `origin` names the arrival that started it (see
     /// `WorkflowRun.origin`).
     public func start(_ workflow: Definition, object: String, origin: String? = nil, cosHeaders: [CosHeader] = []) async throws -> WorkflowRun {
+        try await start(workflow, object: object, origin: origin, cosHeaders: cosHeaders, uploadedAt: nil)
+    }
+
+    /// `start`, for an upload made at `uploadedAt` when it is not now (a replayed arrival): its
+    /// first nodes have waited since then.
+    private func start(_ workflow: Definition, object: String, origin: String?, cosHeaders: [CosHeader], uploadedAt: Timestamp?) async throws -> WorkflowRun {
         let topology = try WorkflowTopology.parse(workflow.body)
         let queue = try await queues.resolve(bucket: workflow.bucket, queueID: topology.start.queueID)
         let now = time.now
@@ -74,7 +85,10 @@ public struct WorkflowRunner: Sendable {
         )
         run.origin = origin
         run.cosHeaders = cosHeaders
-        let (ready, jobs) = try await jobs(for: run.advanced(jobs: [:], topology: topology, now: now).ready, of: &run, after: [:], topology: topology, now: now)
+        let (ready, jobs) = try await jobs(
+            for: run.advanced(jobs: [:], topology: topology, now: now).ready, of: &run, after: [:], topology: topology, firstReady: uploadedAt ?? now,
+            now: now
+        )
         let waiting = run
         run = run.started(jobs)
         let stored: WorkflowRun
@@ -209,7 +223,9 @@ public struct WorkflowRunner: Sendable {
         var (passing, refusal): ((any Error)?, CIError?) = (nil, nil)
         for workflow in workflows {
             do {
-                runs.append(try await start(workflow, object: arrival.key, origin: "\(arrival.id)/\(workflow.id)", cosHeaders: arrival.cosHeaders))
+                runs.append(try await start(
+                    workflow, object: arrival.key, origin: "\(arrival.id)/\(workflow.id)", cosHeaders: arrival.cosHeaders, uploadedAt: arrival.time
+                ))
             } catch let error as CIError where error.code != .internalError {
                 refusal = refusal ?? error
             } catch {
@@ -290,7 +306,9 @@ public struct WorkflowRunner: Sendable {
             let jobs = Dictionary(try await store.jobs(ids: ids).map { ($0.id, $0) }) { first, _ in first }
             let now = time.now
             var (next, ready) = current.advanced(jobs: jobs, topology: topology, now: now)
-            var (newJobs, started) = try await self.jobs(for: ready, of: &next, after: jobs, topology: topology, now: now)
+            var (newJobs, started) = try await self.jobs(
+                for: ready, of: &next, after: jobs, topology: topology, firstReady: current.createTime, now: now
+            )
             let waiting = next
             next = next.started(started)
             if newJobs.count < ready.count {
@@ -345,9 +363,12 @@ public struct WorkflowRunner: Sendable {
     /// The jobs of nodes `names`, and the same by node name; `ended` holds the run's jobs so far.
     /// A node whose job cannot be made (its template was deleted or changed into something its
     /// job type refuses) fails in `run`. An error that may pass (a template the store could not
-    /// read now) is thrown instead: the run goes on at the next look.
+    /// read now) is thrown instead, and the run goes on at the next look, until the node has
+    /// been ready for `templatePatience`: since its dependencies ended, or since `firstReady`
+    /// for a first node.
     private func jobs(
-        for names: [String], of run: inout WorkflowRun, after ended: [JobID: Job], topology: WorkflowTopology, now: Timestamp
+        for names: [String], of run: inout WorkflowRun, after ended: [JobID: Job], topology: WorkflowTopology, firstReady: Timestamp,
+        now: Timestamp
     ) async throws(CIError) -> ([Job], [String: Job]) {
         var jobs: [Job] = []
         var byNode: [String: Job] = [:]
@@ -359,7 +380,8 @@ public struct WorkflowRunner: Sendable {
                 jobs.append(job)
                 byNode[name] = job
             } catch {
-                if error.code == .internalError { throw error }
+                let readySince = (topology.dependencies[name] ?? []).compactMap { run.task($0)?.endTime }.max() ?? firstReady
+                if error.code == .internalError, now < readySince + templatePatience { throw error }
                 guard let index = run.tasks.firstIndex(where: { $0.name == name }) else { continue }
                 run.tasks[index].state = JobState.failed.rawValue
                 run.tasks[index].code = error.code.rawValue

@@ -258,6 +258,66 @@ import Testing
         #expect(try await store.arrivals(before: time.now + .seconds(1), limit: 10).count == 1)
     }
 
+    /// A template the store cannot read is waited for, counted from when its node became ready
+    /// (not from the run's start: the node before it ran long), and once that has lasted the
+    /// runner's patience the node fails with the reason and the run ends, announced.
+    @Test func aNodeWhoseTemplateCannotBeReadFailsOnceItWaitedThePatience() async throws {
+        let rule = NotifyConfig(isOn: true, events: [.workflowFinish], resultFormat: .xml, type: .tdmq, mqMode: .queue, mqName: "runs", mqRegion: "sh")
+        let (runner, _) = try await runner(rule: rule, templates: TemplateResolver(store: UnreadableDefinitions(), builtInIDs: []))
+        try await store.deleteDefinition(.workflow, id: "wflow", bucket: "b")
+        let topology = try XMLDocumentParser.parse("""
+            <Topology><Dependencies><Start>Snapshot_1</Start><Snapshot_1>MediaInfo_1</Snapshot_1><MediaInfo_1>End</MediaInfo_1></Dependencies>
+            <Nodes><Start><Type>Start</Type><Input><ObjectPrefix>in/</ObjectPrefix></Input></Start>
+            <Snapshot_1><Type>Snapshot</Type><Operation/></Snapshot_1>
+            <MediaInfo_1><Type>MediaInfo</Type><Operation><TemplateId>tmine</TemplateId></Operation></MediaInfo_1></Nodes></Topology>
+            """)
+        try await store.createDefinition(Definition(
+            id: "wtwo", kind: .workflow, bucket: "b", name: "two", label: WorkflowState.active, body: topology, createTime: time.now, updateTime: time.now
+        ))
+        let run = try #require(try await runner.upload(bucket: "b", key: "in/a.mp4") {}.runs.first)
+        time.advance(by: runner.templatePatience * 2)
+        _ = try await finishWaitingJobs(.success)
+
+        await #expect(throws: CIError.self) { try await runner.advance(try #require(try await store.run(id: run.id))) }
+        time.advance(by: runner.templatePatience - .seconds(1))
+        await #expect(throws: CIError.self) { try await runner.advance(try #require(try await store.run(id: run.id))) }
+        #expect(try await store.run(id: run.id)?.state == .running, "still waited for")
+        #expect(try await store.dueOutbox(.tdmq, now: time.now, limit: 10).isEmpty)
+
+        time.advance(by: .seconds(1))
+        try await runner.advance(try #require(try await store.run(id: run.id)))
+        let ended = try #require(try await store.run(id: run.id))
+        #expect(ended.state == .failed)
+        #expect(ended.task("MediaInfo_1")?.code == "InternalError")
+        #expect(ended.task("MediaInfo_1")?.message.contains("tmine") == true)
+        #expect(try await store.dueOutbox(.tdmq, now: time.now, limit: 10).map(\.event) == [.workflowFinish])
+    }
+
+    /// An upload's runs that could not start for a template the store cannot read start from
+    /// its arrival once the upload is older than the patience, with that node failed: a failed
+    /// run announced, not an upload that never starts anything.
+    @Test func anArrivalWhoseTemplateCannotBeReadStartsAFailedRunAfterThePatience() async throws {
+        let rule = NotifyConfig(isOn: true, events: [.workflowFinish], resultFormat: .xml, type: .tdmq, mqMode: .queue, mqName: "runs", mqRegion: "sh")
+        let (runner, _) = try await runner(rule: rule, templates: TemplateResolver(store: UnreadableDefinitions(), builtInIDs: []))
+        try await store.deleteDefinition(.workflow, id: "wflow", bucket: "b")
+        try await workflow("wtemplated", operation: "<Operation><TemplateId>tmine</TemplateId></Operation>")
+        let uploaded = time.now
+        #expect(try await runner.upload(bucket: "b", key: "in/a.mp4") {}.deferred != nil)
+        let storage = ObjectsStub(key: "in/a.mp4", written: uploaded)
+
+        time.advance(by: runner.templatePatience - .seconds(1))
+        #expect(try await runner.replayArrivals(olderThan: .seconds(300), storage: storage).count == 1)
+        #expect(try await store.runs(RunQuery(bucket: "b")).isEmpty, "still waited for")
+
+        time.advance(by: .seconds(1))
+        #expect(try await runner.replayArrivals(olderThan: .seconds(300), storage: storage).isEmpty)
+        let run = try #require(try await store.runs(RunQuery(bucket: "b")).first)
+        #expect(run.state == .failed)
+        #expect(run.task("Snapshot_1")?.code == "InternalError")
+        #expect(try await store.dueOutbox(.tdmq, now: time.now, limit: 10).map(\.event) == [.workflowFinish])
+        #expect(try await store.arrivals(before: time.now, limit: 10).isEmpty)
+    }
+
     /// Arrivals whose replay keeps failing (their objects cannot be read now) stay, and do not
     /// keep the later ones from being replayed, however many there are.
     @Test func arrivalsThatKeepFailingDoNotHideLaterOnesFromTheReplay() async throws {
