@@ -345,9 +345,11 @@ public struct IntakeService: Service {
     /// second job. The batch is one transaction, so every job
     /// it created is there or none is (unless its commit is still going on when this reads); a
     /// submission without jobs in a stored batch was a duplicate or refused, and is handled again
-    /// when redelivered. Asks again, after a pause, until the store answers; nil if the intake
-    /// stops first.
+    /// when redelivered. Asks again, after a pause, until the store answers; once the service
+    /// shuts down, for `shutdownGrace` more (the batch then goes back, and a message of it
+    /// without a key could become a second job); nil if it stops before an answer.
     private func jobsStored(by submissions: [Submission]) async -> [[Job]?]? {
+        var deadline: Timestamp?
         while true {
             do {
                 var stored: [[Job]?] = []
@@ -358,7 +360,13 @@ public struct IntakeService: Service {
                 return stored
             } catch {
                 logger.warning("intake cannot read whether a failed batch was stored; it asks again", metadata: ["error": "\(error)"])
-                guard !Task.isCancelled, await pause(options.retryPause) else { return nil }
+                guard !Task.isCancelled else { return nil }
+                if let deadline {
+                    let left = Duration.milliseconds(deadline.milliseconds - time.now.milliseconds)
+                    guard left > .zero, (try? await time.sleep(for: min(options.retryPause, left))) != nil else { return nil }
+                } else if !(await pause(options.retryPause)) {
+                    deadline = time.now + options.shutdownGrace  // stopping (a pause ends at once then)
+                }
             }
         }
     }

@@ -347,6 +347,39 @@ import Testing
         #expect(broker.snapshot.misuse.isEmpty)
     }
 
+    /// A shutdown that comes while the intake asks whether a failed batch was stored (the store
+    /// failed after committing it, and then on the first reads) does not give the batch back at
+    /// once: it asks on for its shutdown grace, and the stored submission is acked, not left to be
+    /// redelivered into a second job (it has no message-id).
+    @Test func aShutdownDuringTheReadBackOfAFailedBatchAsksOnBeforeGivingTheBatchBack() async throws {
+        let intake = makeIntake(store: CommitThenFailStore(store, failingReads: 2))
+        try await broker.declare(intake.topology)
+        await publish(message(Self.request("first")))
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let group = ServiceGroup(services: [intake], logger: logger)
+        let running = Task { try await group.run() }
+        defer { running.cancel() }
+        // The first read failed: the intake pauses (beside its purge timer's sleep).
+        await clock.sleepers(atLeast: 2)
+
+        await group.triggerGracefulShutdown()
+        let ended = Mutex(false)
+        let watcher = Task { _ = await running.result; ended.withLock { $0 = true } }
+        let limit = clock.now + options.shutdownGrace
+        try await eventually("the intake stopped") {
+            if ended.withLock({ $0 }) { return true }
+            if let next = clock.nextDeadline, next <= limit { clock.advance(by: .milliseconds(max(0, next.milliseconds - clock.now.milliseconds))) }
+            return nil
+        }
+        await watcher.value
+        try await running.value
+        #expect(broker.snapshot.messages(in: options.queue).isEmpty, "not given back")
+        #expect(broker.snapshot.unacknowledged[options.queue] ?? 0 == 0)
+        #expect(try await storedUserData() == ["first"])
+        #expect(broker.snapshot.misuse.isEmpty)
+    }
+
     /// A batch the store failed on before storing it goes back to the queue whole and is stored
     /// after the pause.
     @Test func aBatchTheStoreFailedOnBeforeStoringItIsStoredAfterThePause() async throws {

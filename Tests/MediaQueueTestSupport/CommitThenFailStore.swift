@@ -8,10 +8,14 @@ public final class CommitThenFailStore: JobStore, Sendable {
     public let base: any JobStore
     private let commits: Bool
     private let hasFailed = Mutex(false)
+    /// How many of the next job reads fail.
+    private let failingReads: Mutex<Int>
 
-    public init(_ base: any JobStore, commits: Bool = true) {
+    /// `failingReads`: how many job reads (`job(id:)`) fail before they are answered again.
+    public init(_ base: any JobStore, commits: Bool = true, failingReads: Int = 0) {
         self.base = base
         self.commits = commits
+        self.failingReads = Mutex(failingReads)
     }
 
     public struct SimulatedFailure: Error {}
@@ -48,7 +52,14 @@ public final class CommitThenFailStore: JobStore, Sendable {
     public func queue(id: QueueID) async throws -> MediaQueue? { try await base.queue(id: id) }
     public func updateQueue(_ queue: MediaQueue) async throws { try await base.updateQueue(queue) }
     public func deleteQueue(id: QueueID) async throws { try await base.deleteQueue(id: id) }
-    public func job(id: JobID) async throws -> Job? { try await base.job(id: id) }
+    public func job(id: JobID) async throws -> Job? {
+        let fails = failingReads.withLock { left in
+            defer { left = max(0, left - 1) }
+            return left > 0
+        }
+        if fails { throw SimulatedFailure() }
+        return try await base.job(id: id)
+    }
     public func claim(_ request: ClaimRequest) async throws -> ClaimResult { try await base.claim(request) }
     public func finish(_ jobs: [FinishedJob], owner: String, thenClaim claim: ClaimRequest) async throws -> (recorded: [Bool], claim: ClaimResult) {
         try await base.finish(jobs, owner: owner, thenClaim: claim)
