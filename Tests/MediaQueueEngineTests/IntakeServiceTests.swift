@@ -74,6 +74,20 @@ import Testing
         }
     }
 
+    /// Moves the clock from one sleeper's deadline to the next, up to `limit`, until `running`
+    /// (a service group shutting down) ends.
+    func moveClockUntilEnded(_ running: Task<Void, any Error>, upTo limit: Timestamp) async throws {
+        let ended = Mutex(false)
+        let watcher = Task { _ = await running.result; ended.withLock { $0 = true } }
+        try await eventually("the intake stopped") {
+            if ended.withLock({ $0 }) { return true }
+            if let next = clock.nextDeadline, next <= limit { clock.advance(by: .milliseconds(max(0, next.milliseconds - clock.now.milliseconds))) }
+            return nil
+        }
+        await watcher.value
+        try await running.value
+    }
+
     func storedUserData() async throws -> [String] {
         try await store.jobs(JobQuery(limit: 100)).compactMap(\.userData).sorted()
     }
@@ -311,16 +325,7 @@ import Testing
         try await broker.wait { $0.blockedPublishes == 1 ? () : nil }
 
         await group.triggerGracefulShutdown()
-        let ended = Mutex(false)
-        let watcher = Task { _ = await running.result; ended.withLock { $0 = true } }
-        let limit = clock.now + .seconds(10)
-        try await eventually("the intake stopped") {
-            if ended.withLock({ $0 }) { return true }
-            if let next = clock.nextDeadline, next <= limit { clock.advance(by: .milliseconds(max(0, next.milliseconds - clock.now.milliseconds))) }
-            return nil
-        }
-        await watcher.value
-        try await running.value
+        try await moveClockUntilEnded(running, upTo: clock.now + .seconds(10))
         let snapshot = broker.snapshot
         #expect(snapshot.messages(in: options.queue).map(\.properties.messageID) == ["bad-1"], "back in its queue")
         #expect(snapshot.messages(in: options.deadLetterQueue).isEmpty)
@@ -364,16 +369,7 @@ import Testing
         await clock.sleepers(atLeast: 2)
 
         await group.triggerGracefulShutdown()
-        let ended = Mutex(false)
-        let watcher = Task { _ = await running.result; ended.withLock { $0 = true } }
-        let limit = clock.now + options.shutdownGrace
-        try await eventually("the intake stopped") {
-            if ended.withLock({ $0 }) { return true }
-            if let next = clock.nextDeadline, next <= limit { clock.advance(by: .milliseconds(max(0, next.milliseconds - clock.now.milliseconds))) }
-            return nil
-        }
-        await watcher.value
-        try await running.value
+        try await moveClockUntilEnded(running, upTo: clock.now + options.shutdownGrace)
         #expect(broker.snapshot.messages(in: options.queue).isEmpty, "not given back")
         #expect(broker.snapshot.unacknowledged[options.queue] ?? 0 == 0)
         #expect(try await storedUserData() == ["first"])
