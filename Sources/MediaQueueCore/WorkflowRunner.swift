@@ -172,7 +172,7 @@ public struct WorkflowRunner: Sendable {
         var failures: [(Arrival, any Error)] = []
         let cutoff = time.now - grace
         // Page by page: arrivals that keep failing stay, and must not hide the later ones. A
-        // cancelled caller (a stopping service) stops between pages; the rest wait for next time.
+        // cancelled caller (a stopping service) stops between arrivals; the rest wait for next time.
         var page = try await store.arrivals(before: cutoff, limit: Self.arrivalPage)
         while let last = page.last {
             failures += await replay(page, storage: storage)
@@ -185,10 +185,11 @@ public struct WorkflowRunner: Sendable {
     /// Arrivals read per store call by `replayArrivals`.
     public static let arrivalPage = 100
 
-    /// Starts the runs of `arrivals` and removes those done; returns the failures.
+    /// Starts the runs of `arrivals` and removes those done, until its task is cancelled; returns
+    /// the failures.
     private func replay(_ arrivals: [Arrival], storage: any ObjectStorage) async -> [(Arrival, any Error)] {
         var failures: [(Arrival, any Error)] = []
-        for arrival in arrivals {
+        for arrival in arrivals where !Task.isCancelled {
             do {
                 var info: ObjectInfo?
                 if let key = try? ObjectKey(arrival.key) { info = try await storage.objectInfo(bucket: arrival.bucket, key: key) }

@@ -61,7 +61,12 @@ public struct WorkflowService: Service {
             }
             _ = endedRuns.take()  // the scan looks at them too
             do {
-                for (arrival, error) in try await runner.replayArrivals(olderThan: options.arrivalGrace, storage: storage) {
+                // A shutdown ends the replay between arrivals: with object storage away, each can
+                // wait out a timeout, and the rest wait for the next start.
+                let failures = try await cancelWhenGracefulShutdown { [runner, options, storage] in
+                    try await runner.replayArrivals(olderThan: options.arrivalGrace, storage: storage)
+                }
+                for (arrival, error) in failures {
                     logger.error("cannot start the workflow runs of an upload", metadata: [
                         "bucket": "\(arrival.bucket)", "object": "\(arrival.key)", "error": "\(error)",
                     ])

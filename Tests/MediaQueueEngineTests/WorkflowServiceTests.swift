@@ -3,6 +3,7 @@ import MediaQueueCore
 import MediaQueueTestSupport
 import MediaQueueXML
 import ServiceLifecycle
+import Synchronization
 import Testing
 @testable import MediaQueueEngine
 
@@ -83,6 +84,59 @@ import Testing
 
     /// A graceful shutdown ends the wait for the next scan: with a manual clock that never moves,
     /// the service would otherwise wait for good.
+    /// Object storage that does not answer until the call is cancelled, as one away can hold
+    /// each call for a client's whole timeout.
+    final class UnansweringStorage: ObjectStorage {
+        let base = ObjectsStub()
+        let clock: ManualTimeSource
+        let calls = Mutex(0)
+
+        init(clock: ManualTimeSource) {
+            self.clock = clock
+        }
+
+        func objectInfo(bucket: String, key: ObjectKey) async throws(WorkFailure) -> ObjectInfo? {
+            calls.withLock { $0 += 1 }
+            try? await clock.sleep(for: .seconds(24 * 3600))
+            throw WorkFailure(code: "InternalError", message: "no answer")
+        }
+
+        func readableFile(bucket: String, key: ObjectKey) async throws(WorkFailure) -> ReadableFile? { nil }
+        func makeStagingFolder(bucket: String, name: String, for key: ObjectKey?) throws(WorkFailure) -> String { "" }
+        func publish(_ path: String, bucket: String, as key: ObjectKey) async throws(WorkFailure) {}
+        func remove(bucket: String, key: ObjectKey) async {}
+        func listObjects(bucket: String, _ query: ObjectListQuery) async throws(WorkFailure) -> ObjectListing { ObjectListing() }
+        func removeStagingFolder(_ path: String) {}
+        func displayPrefixes(bucket: String) -> [(path: String, shownAs: String)] { [] }
+    }
+
+    /// A shutdown while uploads are replayed with object storage away ends the replay at the
+    /// arrival it is on: the service stops, and the arrivals stay for the next start.
+    @Test func aShutdownEndsAReplayWaitingOnObjectStorage() async throws {
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        for key in ["in/a.mp4", "in/b.mp4"] {
+            try await store.recordArrival(Arrival(bucket: "b", key: key, time: clock.now - .seconds(600)))
+        }
+        let storage = UnansweringStorage(clock: clock)
+        let service = WorkflowService(
+            runner: try await runner(), store: store, storage: storage, endedRuns: RunsToAdvance(time: clock), time: clock, logger: logger
+        )
+        let group = ServiceGroup(services: [service], logger: logger)
+        let running = Task { try await group.run() }
+        defer { running.cancel() }
+        try await eventually("the replay asks about the first arrival") { storage.calls.withLock { $0 } == 1 }
+
+        await group.triggerGracefulShutdown()
+        let ended = Mutex(false)
+        let watcher = Task { _ = await running.result; ended.withLock { $0 = true } }
+        try await eventually("the service stopped") { ended.withLock { $0 } }
+        await watcher.value
+        try await running.value
+        #expect(storage.calls.withLock { $0 } == 1, "the second arrival waits for the next start")
+        #expect(try await store.arrivals(before: clock.now, limit: 10).count == 2)
+    }
+
     @Test func aShutdownEndsTheWaitForTheNextScan() async throws {
         var logger = Logger(label: "test")
         logger.logLevel = .critical
