@@ -323,9 +323,10 @@ public struct WorkflowRunner: Sendable {
             var written: Bool
             do {
                 written = try await write(next, jobs: newJobs, topology: topology, now: now)
-            } catch let refusal as CIError where !newJobs.isEmpty && refusal.code == .noSuchQueue {
-                // The run's queue was deleted since it started (its jobs had all ended): the
-                // nodes it was to start fail, and the run ends with them.
+            } catch let refusal as CIError where !newJobs.isEmpty && refusal.code != .internalError {
+                // The store refused the jobs (the run's queue is full, or was deleted since the
+                // run started): the nodes it was to start fail with the reason, as a start's
+                // first nodes do, and the run ends with them rather than stay Running for ever.
                 next = Self.failing(waiting, nodes: Set(started.keys), refusal: refusal, now: now).advanced(jobs: jobs, topology: topology, now: now).run
                 next.updateTime = now
                 newJobs = []

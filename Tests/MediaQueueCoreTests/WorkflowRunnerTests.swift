@@ -16,9 +16,9 @@ import Testing
     let store = MemoryJobStore()
     let time = ManualTimeSource(Timestamp(seconds: 1_700_000_000))
 
-    func runner(rule: NotifyConfig, templates: TemplateResolver? = nil) async throws -> (WorkflowRunner, Definition) {
+    func runner(rule: NotifyConfig, templates: TemplateResolver? = nil, maxSize: Int = 10_000) async throws -> (WorkflowRunner, Definition) {
         let queues = QueueDirectory(store: store) {
-            MediaQueue(bucket: "", name: MediaQueue.defaultName, notifyConfig: rule, createTime: Timestamp(seconds: 1_700_000_000))
+            MediaQueue(bucket: "", name: MediaQueue.defaultName, maxSize: maxSize, notifyConfig: rule, createTime: Timestamp(seconds: 1_700_000_000))
         }
         _ = try await queues.defaultQueue(bucket: "b")
         let runner = WorkflowRunner(
@@ -218,6 +218,28 @@ import Testing
         #expect(ended.state == .failed)
         #expect(ended.tasks.map(\.state) == ["Success", "Failed"])
         #expect(ended.tasks.last?.code == "NoSuchQueue" && ended.tasks.last?.jobID == nil)
+    }
+
+    /// A run whose next node its queue has no room for (MaxSize reached by other jobs) does not
+    /// stay Running, refused at every look: the node fails with the reason and the run ends,
+    /// as a run whose first node is refused does.
+    @Test func aRunWhoseNextNodeTheFullQueueRefusesEnds() async throws {
+        let rule = NotifyConfig(isOn: true, events: [.workflowFinish], resultFormat: .xml, type: .tdmq, mqMode: .queue, mqName: "runs", mqRegion: "sh")
+        let (runner, _) = try await runner(rule: rule, maxSize: 1)
+        let run = try #require(try await runner.upload(bucket: "b", key: "in/a.mp4") {}.runs.first)
+        _ = try await finishWaitingJobs(.success)
+        let other = Job(bucket: "b", queueID: run.queueID, tag: "Snapshot", jobLevel: 0, input: XMLTree("Input"), operation: XMLTree("Operation"), creationTime: time.now)
+        guard case .created? = try await store.submit([Submission(idempotencyKey: nil, jobs: [other])]).first else {
+            Issue.record("the other job fills the queue")
+            return
+        }
+
+        try await runner.advance(try #require(try await store.run(id: run.id)))
+        let ended = try #require(try await store.run(id: run.id))
+        #expect(ended.state == .failed)
+        #expect(ended.tasks.map(\.state) == ["Success", "Failed"])
+        #expect(ended.tasks.last?.code == "QueueFull" && ended.tasks.last?.jobID == nil)
+        #expect(try await store.dueOutbox(.tdmq, now: time.now, limit: 10).map(\.event) == [.workflowFinish])
     }
 
     /// A workflow that cannot start (its queue was deleted) does not keep the bucket's other
