@@ -256,6 +256,7 @@ let package = Package(
             dependencies: [
                 "MediaQueueEngine", "MediaQueueAMQP", "MediaQueueCore", "MediaQueueHTTPClient", "MediaQueueSQLite", "MediaQueueXML",
                 "MediaQueueTestSupport", .product(name: "Logging", package: "swift-log"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings

@@ -205,11 +205,19 @@ public struct MeteredJobStore: JobStore {
         try await base.deleteDefinition(kind, id: id, bucket: bucket)
     }
 
-    // MARK: Runs (not on a hot path: passed on unmeasured)
+    // MARK: Runs (not on a hot path: not timed, but the jobs they store are counted)
 
-    public func createRun(_ run: WorkflowRun, jobs: [Job]) async throws -> WorkflowRun { try await base.createRun(run, jobs: jobs) }
+    public func createRun(_ run: WorkflowRun, jobs: [Job]) async throws -> WorkflowRun {
+        let stored = try await base.createRun(run, jobs: jobs)
+        // Another run of the same origin, returned instead, stored nothing.
+        if stored.id == run.id { metrics.jobsSubmitted(jobs) }
+        return stored
+    }
+
     public func updateRun(_ run: WorkflowRun, jobs: [Job], outbox: [OutboxEntry]) async throws -> Bool {
-        try await base.updateRun(run, jobs: jobs, outbox: outbox)
+        let updated = try await base.updateRun(run, jobs: jobs, outbox: outbox)
+        if updated { metrics.jobsSubmitted(jobs) }
+        return updated
     }
     public func run(id: String) async throws -> WorkflowRun? { try await base.run(id: id) }
     public func recordArrival(_ arrival: Arrival) async throws { try await base.recordArrival(arrival) }

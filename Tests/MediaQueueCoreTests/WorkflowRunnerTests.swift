@@ -58,15 +58,7 @@ import Testing
 
     /// Runs every waiting job to `state` as a dispatcher would.
     func finishWaitingJobs(_ state: JobState) async throws -> [Job] {
-        let claimed = try await store.claimJobs(owner: "n", now: time.now, leaseUntil: time.now + .seconds(60), limit: 10)
-        let ended = claimed.map { job -> FinishedJob in
-            var done = job
-            done.state = state
-            done.endTime = time.now
-            return FinishedJob(job: done, outbox: [])
-        }
-        _ = try await store.finish(ended, owner: "n")
-        return claimed
+        try await store.endWaitingJobs(state, owner: "n", now: time.now)
     }
 
     @Test func nodesRunInTurnAndTheRunsEndGoesToTheQueuesRule() async throws {
