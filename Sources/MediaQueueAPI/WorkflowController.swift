@@ -114,6 +114,8 @@ struct WorkflowController: Sendable {
         let (parsed, templates) = try await runner.check(topology, bucket: workflow.bucket)
         if let config = parsed.start.notifyConfig, config.isOn {
             do {
+                // Checked here, not where stored workflows are read: one saved before must still run.
+                try config.validate()
                 try checkRule(config)
             } catch {
                 throw CIError(error.code, "Topology.Nodes.Start.Input.\(error.message)", element: error.element.map { "Topology.Nodes.Start.Input.\($0)" })

@@ -134,6 +134,12 @@ missing = workflow_body("missing", dependencies={"Start": "Transcode_1", "Transc
                                                                                    "Output": output("x.mp4")}}})
 refused(lambda: cos.ci_create_workflow(Bucket=BUCKET, Body=missing), "InvalidArgument", "a missing template is refused",
         mentions="Topology.Nodes.Transcode_1")
+nowhere = workflow_body("nowhere", dependencies={"Start": "Snapshot_1", "Snapshot_1": "End"},
+                        nodes={"Start": {"Type": "Start", "Input": {"ObjectPrefix": "in/", "NotifyConfig": {"Type": "Url"}}},
+                               "Snapshot_1": {"Type": "Snapshot", "Operation": {"TemplateId": builtin_snapshot,
+                                                                                "Output": output("x-${Number}.jpg")}}})
+refused(lambda: cos.ci_create_workflow(Bucket=BUCKET, Body=nowhere), "InvalidArgument",
+        "a Start node announcing to a Url it does not give is refused", mentions="Topology.Nodes.Start.Input.NotifyConfig.Url")
 refused(lambda: cos.ci_trigger_workflow(Bucket=BUCKET, WorkflowId=workflow_id, Key="in/../../etc/passwd"), "InvalidArgument",
         "a key with '..' is refused")
 refused(lambda: cos.ci_trigger_workflow(Bucket=BUCKET, WorkflowId=workflow_id, Key="in/never-uploaded.mp4"), "NoSuchKey",
