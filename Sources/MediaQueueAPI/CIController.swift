@@ -157,11 +157,14 @@ struct CIController: Sendable {
         filter.states = Set(try query.states(JobState.init(ciName:)))
         filter.newestFirst = try query.newestFirst()
         filter.createdFrom = try query.time("startCreationTime")
-        filter.createdTo = try query.time("endCreationTime")
+        filter.createdTo = try query.endOfSecond("endCreationTime")
+        filter.workflowID = query.nonEmpty("workflowId")
+        filter.inputObject = query.nonEmpty("inputObject")
         let size = try query.int("size", default: 10, range: 1...100)
         filter.after = try query.nextToken()
         filter.limit = size + 1
-        let jobs = try await store.jobs(filter)
+        // No batch (inventory) jobs run here, so none of the jobs was triggered by one.
+        let jobs = query.nonEmpty("inventoryTriggerJobId") == nil ? try await store.jobs(filter) : []
         let page = jobs.prefix(size)
         var children = page.map { $0.jobsDetail(formatting) }
         children.append(XMLTree("NextToken", text: jobs.count > size ? String(page.last!.sequence) : ""))
@@ -226,6 +229,12 @@ extension FlatDictionary<Substring, Substring> {
             throw CIError(.invalidArgument, "\(name) must look like 2001-01-01T00:00:00+0800", element: name)
         }
         return time
+    }
+
+    /// The time `name` gives, as the last millisecond of its second: times are shown in whole
+    /// seconds, and a job shown at the time an `endCreationTime` names is within it.
+    func endOfSecond(_ name: String) throws(CIError) -> Timestamp? {
+        try time(name).map { Timestamp(milliseconds: $0.milliseconds + 999) }
     }
 
     /// `states`: a comma-separated list, `All` (or nothing) for every state.

@@ -149,7 +149,8 @@ struct WorkflowController: Sendable {
         query.states = Set(try parameters.states { name in WorkflowRun.State.allCases.first { $0.rawValue.lowercased() == name.lowercased() } })
         query.newestFirst = try parameters.newestFirst()
         query.createdFrom = try parameters.time("startCreationTime")
-        query.createdTo = try parameters.time("endCreationTime")
+        query.createdTo = try parameters.endOfSecond("endCreationTime")
+        query.jobID = parameters.nonEmpty("jobId").map(JobID.init(rawValue:))
         let size = try parameters.int("size", default: 10, range: 1...100)
         query.after = try parameters.nextToken()
         query.limit = size + 1

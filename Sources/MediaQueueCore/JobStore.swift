@@ -1,3 +1,5 @@
+import MediaQueueXML
+
 /// The queue of record: buckets' queues, jobs, the callback outbox and idempotency keys, in one
 /// transactional store.
 ///
@@ -415,6 +417,10 @@ public struct JobQuery: Sendable, Hashable {
     public var states: Set<JobState>
     public var createdFrom: Timestamp?
     public var createdTo: Timestamp?
+    /// Only the jobs of this workflow's runs (their Operation's `Workflow.WorkflowId`).
+    public var workflowID: String?
+    /// Only the jobs whose `Input.Object` is this key, exactly.
+    public var inputObject: String?
     public var newestFirst: Bool
     /// Continue after this sequence number (the previous page's last).
     public var after: Int64?
@@ -434,6 +440,21 @@ public struct JobQuery: Sendable, Hashable {
         self.newestFirst = newestFirst
         self.after = after
         self.limit = limit
+    }
+}
+
+extension JobQuery {
+    /// For stores that keep a job's Operation and Input as XML text: what the Operation text of
+    /// a job of `workflowID` contains, and what the Input text of a job on `inputObject` does.
+    public var storedTextNeedles: (operation: String?, input: String?) {
+        (workflowID.map { XMLTree("WorkflowId", text: $0).xmlString() }, inputObject.map { XMLTree("Object", text: $0).xmlString() })
+    }
+
+    /// Whether `job` is one the query asks for, by `workflowID` and `inputObject` (the rest is
+    /// the store's own).
+    public func matchesContent(_ job: Job) -> Bool {
+        (workflowID == nil || job.operation["Workflow"]?.text("WorkflowId") == workflowID)
+            && (inputObject == nil || job.input.text("Object") == inputObject)
     }
 }
 

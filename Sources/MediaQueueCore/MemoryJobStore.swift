@@ -301,6 +301,7 @@ public final class MemoryJobStore: JobStore {
                     && (query.createdFrom.map { job.creationTime >= $0 } ?? true)
                     && (query.createdTo.map { job.creationTime <= $0 } ?? true)
                     && (query.after.map { query.newestFirst ? job.sequence < $0 : job.sequence > $0 } ?? true)
+                    && query.matchesContent(job)
             }
             let sorted = matching.sorted { query.newestFirst ? $0.sequence > $1.sequence : $0.sequence < $1.sequence }
             return Array(sorted.prefix(query.limit))

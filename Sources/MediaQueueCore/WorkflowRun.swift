@@ -152,6 +152,8 @@ public struct RunQuery: Sendable, Hashable {
     public var workflowID: String?
     public var states: Set<WorkflowRun.State> = []
     public var object: String?
+    /// Only the run that has this job as one of its tasks'.
+    public var jobID: JobID?
     public var createdFrom: Timestamp?
     public var createdTo: Timestamp?
     public var newestFirst = true
@@ -169,7 +171,12 @@ public struct RunQuery: Sendable, Hashable {
         run.bucket == bucket && (workflowID == nil || run.workflowID == workflowID)
             && (states.isEmpty || states.contains(run.state)) && (object == nil || run.object == object)
             && (createdFrom.map { run.createTime >= $0 } ?? true) && (createdTo.map { run.createTime <= $0 } ?? true)
+            && (jobID.map { id in run.tasks.contains { $0.jobID == id } } ?? true)
     }
+
+    /// For stores that keep a run as XML text: what the text of a run with task job `jobID`
+    /// contains.
+    public var storedTextNeedle: String? { jobID.map { XMLTree("JobId", text: $0.rawValue).xmlString() } }
 }
 
 /// An object upload that may start workflow runs, recorded before the object is published and

@@ -194,6 +194,9 @@ extension PostgresJobStore {
         if !query.states.isEmpty { conditions.append("state = ANY(\(sql.bind(query.states.map(\.rawValue).sorted())))") }
         if let from = query.createdFrom { conditions.append("creation_time >= \(sql.bind(from.milliseconds))") }
         if let to = query.createdTo { conditions.append("creation_time <= \(sql.bind(to.milliseconds))") }
+        let needles = query.storedTextNeedles
+        if let needle = needles.operation { conditions.append("strpos(operation, \(sql.bind(needle))) > 0") }
+        if let needle = needles.input { conditions.append("strpos(input, \(sql.bind(needle))) > 0") }
         if let after = query.after { conditions.append("seq \(query.newestFirst ? "<" : ">") \(sql.bind(after))") }
         if !conditions.isEmpty { sql.append(" WHERE " + conditions.joined(separator: " AND ")) }
         sql.append(" ORDER BY seq \(query.newestFirst ? "DESC" : "ASC") LIMIT \(sql.bind(query.limit))")

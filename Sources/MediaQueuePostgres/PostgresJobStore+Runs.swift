@@ -99,6 +99,7 @@ extension PostgresJobStore {
         if let object = query.object { conditions.append("object = \(sql.bind(object))") }
         if let from = query.createdFrom { conditions.append("create_time >= \(sql.bind(from.milliseconds))") }
         if let to = query.createdTo { conditions.append("create_time <= \(sql.bind(to.milliseconds))") }
+        if let needle = query.storedTextNeedle { conditions.append("strpos(body, \(sql.bind(needle))) > 0") }
         if let after = query.after { conditions.append("seq \(query.newestFirst ? "<" : ">") \(sql.bind(after))") }
         sql.append(" WHERE " + conditions.joined(separator: " AND "))
         sql.append(" ORDER BY seq \(query.newestFirst ? "DESC" : "ASC") LIMIT \(sql.bind(query.limit))")

@@ -209,6 +209,9 @@ extension SQLiteJobStore {
             }
             if let from = query.createdFrom { conditions.append("creation_time >= ?"); arguments += [from.milliseconds] }
             if let to = query.createdTo { conditions.append("creation_time <= ?"); arguments += [to.milliseconds] }
+            let needles = query.storedTextNeedles
+            if let needle = needles.operation { conditions.append("instr(operation, ?) > 0"); arguments += [needle] }
+            if let needle = needles.input { conditions.append("instr(input, ?) > 0"); arguments += [needle] }
             if let after = query.after {
                 conditions.append(query.newestFirst ? "seq < ?" : "seq > ?")
                 arguments += [after]

@@ -132,6 +132,10 @@ extension SQLiteJobStore {
             sql += " AND create_time <= ?"
             _ = arguments.append(contentsOf: [to.milliseconds])
         }
+        if let needle = query.storedTextNeedle {
+            sql += " AND instr(body, ?) > 0"
+            _ = arguments.append(contentsOf: [needle])
+        }
         if let after = query.after {
             sql += query.newestFirst ? " AND seq < ?" : " AND seq > ?"
             _ = arguments.append(contentsOf: [after])

@@ -319,6 +319,9 @@ import Testing
 
     @Test func listingFiltersAndPagesWithNextToken() async throws {
         let fixture = APIFixture()
+        // Jobs made half a second into the second that an endCreationTime names are within it:
+        // their times are shown in whole seconds.
+        fixture.time.advance(by: .milliseconds(500))
         try await fixture.test { client in
             for index in 0..<5 { _ = try await APIFixture.signed(client, .post, "/jobs", body: jobRequest(userData: "\(index)")) }
             let firstPage = try #require(try await APIFixture.signed(client, .get, "/jobs", query: ["tag": "Snapshot", "size": "2", "nextToken": ""]).xml)
@@ -340,6 +343,12 @@ import Testing
                 client, .get, "/jobs", query: ["startCreationTime": "2023-11-14T22:13:20+0000", "endCreationTime": "2023-11-14T22:13:20+0000", "size": "100"]
             ).xml)
             #expect(window.all("JobsDetail").count == 5)
+            let onObject = try #require(try await APIFixture.signed(client, .get, "/jobs", query: ["inputObject": "in/a.mp4", "size": "100"]).xml)
+            #expect(onObject.all("JobsDetail").count == 5)
+            for (name, value) in [("inputObject", "in/a.mp"), ("workflowId", "w\(String(repeating: "0", count: 32))"), ("inventoryTriggerJobId", "b1")] {
+                let none = try #require(try await APIFixture.signed(client, .get, "/jobs", query: [name: value]).xml)
+                #expect(none["JobsDetail"] == nil, "\(name) filters")
+            }
         }
     }
 

@@ -90,6 +90,45 @@ import Testing
         #expect(later == [ids[3]])
     }
 
+    /// `GET /jobs?workflowId=&inputObject=` and `GET /workflowexecution?jobId=`: a workflow's
+    /// jobs, the jobs on one object (exactly: not a key it begins, nor one with characters XML
+    /// escapes written otherwise), and the run of a job.
+    @Test(arguments: StoreKind.allCases)
+    func jobsAreListedByWorkflowAndObjectAndRunsByTheirJob(_ kind: StoreKind) async throws {
+        let store = try await kind.make()
+        let queue = try await store.ensureDefaultQueue(bucket: "b", template: template())
+        func nodeJob(_ run: WorkflowRun, object: String) -> Job {
+            Job(
+                bucket: "b", queueID: queue.id, tag: "Snapshot", jobLevel: 0, input: XMLTree("Input", children: [XMLTree("Object", text: object)]),
+                operation: XMLTree("Operation", children: [run.workflowBlock(node: "Snapshot_1")]), creationTime: Timestamp(seconds: 1_700_000_000)
+            )
+        }
+        let first = run(queue, workflow: "w\(String(repeating: "1", count: 32))", object: "in/a&b <1>.mp4")
+        let firstJob = nodeJob(first, object: first.object)
+        _ = try await store.createRun(first.started(["Snapshot_1": firstJob]), jobs: [firstJob])
+        let second = run(queue, workflow: "w\(String(repeating: "2", count: 32))", object: "in/a&b <1>.mp4.jpg", at: 2)
+        let secondJob = nodeJob(second, object: second.object)
+        _ = try await store.createRun(second.started(["Snapshot_1": secondJob]), jobs: [secondJob])
+        let plain = try await submitOne(store, newJob(queue))
+
+        var byWorkflow = JobQuery(bucket: "b")
+        byWorkflow.workflowID = first.workflowID
+        #expect(try await store.jobs(byWorkflow).map(\.id) == [firstJob.id])
+        var byObject = JobQuery(bucket: "b")
+        byObject.inputObject = "in/a&b <1>.mp4"
+        #expect(try await store.jobs(byObject).map(\.id) == [firstJob.id])
+        byObject.inputObject = "in/a.mp4"
+        #expect(try await store.jobs(byObject).map(\.id) == [plain.id])
+        byObject.workflowID = first.workflowID
+        #expect(try await store.jobs(byObject).isEmpty, "both filters apply")
+
+        var byJob = RunQuery(bucket: "b")
+        byJob.jobID = secondJob.id
+        #expect(try await store.runs(byJob).map(\.id) == [second.id])
+        byJob.jobID = plain.id
+        #expect(try await store.runs(byJob).isEmpty)
+    }
+
     @Test(arguments: StoreKind.allCases)
     func aRunsOriginStartsItOnceAndArrivalsWaitUntilRemoved(_ kind: StoreKind) async throws {
         let store = try await kind.make()

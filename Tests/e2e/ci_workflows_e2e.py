@@ -11,6 +11,9 @@ line printed is "workflows: ok".
 import json
 import os
 
+from qcloud_cos.cos_auth import CosS3Auth
+from qcloud_cos.cos_comm import xml_to_dict
+
 from sdk_support import BUCKET, check, cos, listed, probe, refused, wait_for
 
 
@@ -35,6 +38,16 @@ builtin_gif = [t for t in listed(cos.ci_get_template(Bucket=BUCKET, Category="Of
 
 def output(key):
     return {"Region": "ap-guangzhou", "Bucket": BUCKET, "Object": key}
+
+
+def ci_get(path, **params):
+    """A signed GET of CI's `path` with query parameters the Python SDK has no argument for (the Go
+    SDK's `WorkflowId` of DescribeMediaJobs, `JobId` of DescribeWorkflowExecutions), signed and
+    sent the way its own calls are."""
+    url = cos._conf.uri(bucket=BUCKET, path=path, endpoint=cos._conf._endpoint_ci)
+    answer = cos.send_request(method="GET", url=url, bucket=BUCKET, auth=CosS3Auth(cos._conf, path, params=params),
+                              params=params, headers={}, ci_request=True)
+    return xml_to_dict(answer.content)
 
 
 def workflow_body(name, state="Active", nodes=None, dependencies=None):
@@ -77,6 +90,14 @@ check(sorted(t["Name"] for t in tasks) == ["Animation_1", "Snapshot_1", "Transco
 check(all(t["JobId"].startswith("j") for t in tasks), "each task names its job")
 check(listed(cos.ci_list_workflowexecution(Bucket=BUCKET, WorkflowId=workflow_id, States="Success")["WorkflowExecutionList"])[0]["RunId"] == run_id,
       "ci_list_workflowexecution shows the run as Success")
+workflow_jobs = listed(ci_get("/jobs", tag="Animation", workflowId=workflow_id, size="100").get("JobsDetail"))
+check([j["JobId"] for j in workflow_jobs] == [t["JobId"] for t in tasks if t["Name"] == "Animation_1"],
+      "GET /jobs?workflowId= lists the workflow's jobs of that tag")
+check(not listed(ci_get("/jobs", tag="Animation", workflowId="w" + "0" * 32).get("JobsDetail")),
+      "GET /jobs?workflowId= of another workflow lists none of them")
+snapshot_job = [t["JobId"] for t in tasks if t["Name"] == "Snapshot_1"][0]
+by_job = listed(ci_get("/workflowexecution", workflowId=workflow_id, jobId=snapshot_job).get("WorkflowExecutionList"))
+check([r["RunId"] for r in by_job] == [run_id], "GET /workflowexecution?jobId= finds the run of a task's job")
 
 small = [s for s in probe("out/%s/clip-small.mp4" % run_id)["streams"] if s["codec_type"] == "video"][0]
 check((small["width"], small["height"]) == (320, 240), "ffprobe: the transcode has the custom template's size")
