@@ -45,7 +45,7 @@ public struct APIService: Service {
         )
         self.templates = TemplateController(
             store: store, workers: factory.workers, official: officialTemplates, formatting: formatting, time: time,
-            body: { [controller] request in try await controller.body(request) }
+            body: { [controller] request in try await controller.body(request) }, workflows: workflows
         )
         let body: @Sendable (Request) async throws -> [UInt8] = { [controller] request in try await controller.body(request) }
         // Workflows start on objects: served where the object calls are.

@@ -24,6 +24,7 @@ struct ObjectController: RouterMiddleware {
     func handle(_ request: Request, context: APIContext, next: @concurrent (Request, APIContext) async throws -> Response) async throws -> Response {
         guard context.addressesObjects else { return try await next(request, context) }
         let path = request.uri.path.removingPercentEncoding ?? request.uri.path
+        try Self.checkSupported(request, listing: path == "/")
         if path == "/" {
             guard request.method == .get else { throw CIError(APIError.methodNotAllowed, "\(request.method) / is not an object call") }
             return try await list(request, context)
@@ -66,6 +67,7 @@ struct ObjectController: RouterMiddleware {
             throw CIError(.internalError, "cannot create the upload's staging file")
         }
         var md5 = Insecure.MD5()
+        var crc = CRC64()
         var size = 0
         do {
             defer { try? handle.close() }
@@ -74,7 +76,10 @@ struct ObjectController: RouterMiddleware {
                 guard size <= maxObjectBytes else {
                     throw CIError(APIError.entityTooLarge, "the object is larger than \(maxObjectBytes) bytes")
                 }
-                buffer.withUnsafeReadableBytes { md5.update(bufferPointer: $0) }
+                buffer.withUnsafeReadableBytes { bytes in
+                    md5.update(bufferPointer: bytes)
+                    crc.update(bytes)
+                }
                 try handle.write(contentsOf: buffer.readableBytesView)
             }
         }
@@ -83,7 +88,7 @@ struct ObjectController: RouterMiddleware {
         try await upload(context.bucket, key, headers) {
             try await Self.work { () async throws(WorkFailure) in try await storage.publish(file, bucket: context.bucket, as: key) }
         }
-        return Response(status: .ok, headers: [.eTag: "\"\(Self.hex(digest))\""])
+        return Response(status: .ok, headers: [.eTag: "\"\(Self.hex(digest))\"", .cosCRC64: String(crc.checksum)])
     }
 
     // MARK: Download
@@ -96,6 +101,7 @@ struct ObjectController: RouterMiddleware {
             .eTag: info.etag, .lastModified: HTTPDate.format(info.lastModified), .acceptRanges: "bytes",
             .contentType: Self.contentType(of: key),
         ]
+        if let crc = info.crc64 { headers[.cosCRC64] = String(crc) }
         var status = HTTPResponse.Status.ok
         var range = 0..<info.size
         if let text = request.headers[.range] {
@@ -132,6 +138,15 @@ struct ObjectController: RouterMiddleware {
 
     func list(_ request: Request, _ context: APIContext) async throws -> Response {
         let parameters = request.uri.queryParameters
+        // Tencent's Python SDK asks for url encoding and decodes every key it lists: sent as they
+        // are, keys with a `%` came back as other keys.
+        let urlEncoded: Bool
+        switch parameters.nonEmpty("encoding-type") {
+        case nil: urlEncoded = false
+        case let type? where type.lowercased() == "url": urlEncoded = true
+        case let type?: throw CIError(.invalidArgument, "encoding-type must be url, not '\(type)'", element: "encoding-type")
+        }
+        func shown(_ text: String) -> String { urlEncoded ? URIEncoding.encode(text, keepSlash: true) : text }
         var query = ObjectListQuery()
         query.prefix = parameters.nonEmpty("prefix") ?? ""
         query.delimiter = parameters.nonEmpty("delimiter") ?? ""
@@ -142,24 +157,44 @@ struct ObjectController: RouterMiddleware {
         }
         let listing = try await Self.work { () async throws(WorkFailure) in try await storage.listObjects(bucket: context.bucket, query) }
         var children = [
-            XMLTree("Name", text: context.bucket), XMLTree("Prefix", text: query.prefix), XMLTree("Marker", text: query.marker),
-            XMLTree("MaxKeys", text: String(query.maxKeys)), XMLTree("Delimiter", text: query.delimiter),
+            XMLTree("Name", text: context.bucket), XMLTree("Prefix", text: shown(query.prefix)), XMLTree("Marker", text: shown(query.marker)),
+            XMLTree("MaxKeys", text: String(query.maxKeys)), XMLTree("Delimiter", text: shown(query.delimiter)),
             XMLTree("IsTruncated", text: listing.isTruncated ? "true" : "false"),
         ]
-        if let next = listing.nextMarker { children.append(XMLTree("NextMarker", text: next)) }
+        if urlEncoded { children.append(XMLTree("EncodingType", text: "url")) }
+        if let next = listing.nextMarker { children.append(XMLTree("NextMarker", text: shown(next))) }
         children += listing.objects.map { object in
             XMLTree("Contents", children: [
-                XMLTree("Key", text: object.key), XMLTree("LastModified", text: HTTPDate.formatISO(object.lastModified)),
+                XMLTree("Key", text: shown(object.key)), XMLTree("LastModified", text: HTTPDate.formatISO(object.lastModified)),
                 XMLTree("ETag", text: object.etag), XMLTree("Size", text: String(object.size)),
                 XMLTree("StorageClass", text: "STANDARD"),
             ])
         }
-        children += listing.commonPrefixes.map { XMLTree("CommonPrefixes", children: [XMLTree("Prefix", text: $0)]) }
+        children += listing.commonPrefixes.map { XMLTree("CommonPrefixes", children: [XMLTree("Prefix", text: shown($0))]) }
         let body = XMLTree("ListBucketResult", children: children).xmlBytes(declaration: true)
         return Response(status: .ok, headers: [.contentType: "application/xml"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 
     // MARK: Helpers
+
+    /// Refuses COS's sub-resources (`?acl`, `?tagging`, `?uploads`, `?versionId`, …) and server-
+    /// side copies (`x-cos-copy-source`): other calls on the same paths, which taken for plain
+    /// object calls did harm (a `PUT ?acl` emptied the object, a `DELETE ?tagging` removed it, a
+    /// copy wrote an empty one). Signature fields, a session token and `response-*` overrides
+    /// (not applied) pass; so do ListObjects' own parameters on `/`.
+    static func checkSupported(_ request: Request, listing: Bool) throws(CIError) {
+        for (name, _) in request.uri.queryParameters {
+            let name = String(name)
+            if name.hasPrefix("q-") || name.hasPrefix("response-") || name == "x-cos-security-token" { continue }
+            if listing, listParameters.contains(name) { continue }
+            throw CIError(APIError.notImplemented, "?\(name) is not a call this service answers", element: name)
+        }
+        if request.headers.contains(where: { $0.name.canonicalName.hasPrefix("x-cos-copy-source") }) {
+            throw CIError(APIError.notImplemented, "copying on the server (x-cos-copy-source) is not a call this service answers; upload the object", element: "x-cos-copy-source")
+        }
+    }
+
+    static let listParameters: Set<String> = ["prefix", "delimiter", "marker", "max-keys", "encoding-type"]
 
     /// A storage failure as the client sees it: access refused stays a refusal; anything else is
     /// the service's trouble.
@@ -196,6 +231,8 @@ struct ObjectController: RouterMiddleware {
 
 extension HTTPField.Name {
     static let contentMD5 = HTTPField.Name("Content-MD5")!
+    /// The object's CRC-64 (`CRC64`) in decimal, which Tencent's SDKs compare with their own.
+    static let cosCRC64 = HTTPField.Name("x-cos-hash-crc64ecma")!
 }
 
 /// An object opened for a response: its temporary copy (from S3) is removed when the response

@@ -14,6 +14,8 @@ struct TemplateController: Sendable {
     let formatting: CIFormatting
     let time: any TimeSource
     let body: @Sendable (Request) async throws -> [UInt8]
+    /// Checks the workflows that use a template being changed; nil where workflows are not served.
+    let workflows: WorkflowRunner?
 
     func addRoutes(to router: some RouterMethods<APIContext>) {
         for prefix in ["", "/:bucket"] {
@@ -47,6 +49,7 @@ struct TemplateController: Sendable {
         template.name = parsed.name
         template.body = parsed.parameters
         template.updateTime = time.now
+        try await workflows?.checkWorkflows(using: template)
         try await store.updateDefinition(template)
         return context.answer([document("Template", template)])
     }

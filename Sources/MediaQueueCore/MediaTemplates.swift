@@ -108,6 +108,11 @@ public struct TemplateResolver: Sendable {
         self.builtInIDs = builtInIDs
     }
 
+    /// This resolver as it would be with `template` saved: to check a change before it is made.
+    public func replacing(_ template: Definition) -> TemplateResolver {
+        TemplateResolver(store: ReplacedTemplate(base: store, template: template), builtInIDs: builtInIDs)
+    }
+
     public func resolve(_ operation: inout CreateMediaJobsRequest.Operation, bucket: String) async throws(CIError) {
         guard let id = operation.operation.text("TemplateId")?.trimmed, !id.isEmpty, !builtInIDs.contains(id) else { return }
         let found: Definition?
@@ -129,5 +134,25 @@ public struct TemplateResolver: Sendable {
         element.children.insert(XMLTree("TemplateName", text: template.name), at: at)
         element.children.append(XMLTree(container, children: template.body.children))
         operation.operation = element
+    }
+}
+
+/// Definitions as `base` holds them, but with `template` in place of the stored one of its id.
+private struct ReplacedTemplate: DefinitionStore {
+    let base: any DefinitionStore
+    let template: Definition
+
+    func definition(_ kind: Definition.Kind, id: String) async throws -> Definition? {
+        kind == .template && id == template.id ? template : try await base.definition(kind, id: id)
+    }
+
+    func definitions(_ kind: Definition.Kind, bucket: String) async throws -> [Definition] {
+        try await base.definitions(kind, bucket: bucket).map { kind == .template && $0.id == template.id ? template : $0 }
+    }
+
+    func createDefinition(_ definition: Definition) async throws { try await base.createDefinition(definition) }
+    func updateDefinition(_ definition: Definition) async throws { try await base.updateDefinition(definition) }
+    func deleteDefinition(_ kind: Definition.Kind, id: String, bucket: String) async throws {
+        try await base.deleteDefinition(kind, id: id, bucket: bucket)
     }
 }

@@ -8,12 +8,15 @@ public struct ObjectInfo: Sendable, Hashable {
     /// as the `ETag` header carries it.
     public var etag: String
     public var lastModified: Timestamp
+    /// The content's `CRC64`, when the storage knows it (COS's `x-cos-hash-crc64ecma`).
+    public var crc64: UInt64?
 
-    public init(key: String, size: Int, etag: String, lastModified: Timestamp) {
+    public init(key: String, size: Int, etag: String, lastModified: Timestamp, crc64: UInt64? = nil) {
         self.key = key
         self.size = size
         self.etag = etag
         self.lastModified = lastModified
+        self.crc64 = crc64
     }
 }
 

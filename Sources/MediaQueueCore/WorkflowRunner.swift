@@ -10,7 +10,7 @@ public import MediaQueueXML
 public struct WorkflowRunner: Sendable {
     let store: any JobStore
     let queues: QueueDirectory
-    let templates: TemplateResolver?
+    private(set) var templates: TemplateResolver?
     let workers: WorkerRegistry
     let formatting: CIFormatting
     let time: any TimeSource
@@ -264,6 +264,25 @@ public struct WorkflowRunner: Sendable {
             }
         }
         return (parsed, Array(Set(used)).sorted())
+    }
+
+    /// Checks that the bucket's workflows that use `template` could still run with it as it is
+    /// to be saved (its parameters go into their nodes' jobs, which their job types check): a
+    /// change they could not run is refused, naming the first workflow and node, rather than
+    /// failing those nodes in every later run.
+    public func checkWorkflows(using template: Definition) async throws {
+        var checker = self
+        checker.templates = templates?.replacing(template)
+        for workflow in try await store.definitions(.workflow, bucket: template.bucket) where workflow.references.contains(template.id) {
+            do {
+                _ = try await checker.check(workflow.body, bucket: template.bucket)
+            } catch {
+                throw CIError(
+                    error.code, "workflow \(workflow.id) (\(workflow.name)) uses this template and could not run with it: \(error.message)",
+                    element: error.element
+                )
+            }
+        }
     }
 
     // MARK: Cancelling

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Synchronization
 public import MediaQueueCore
@@ -42,21 +43,41 @@ extension LocalObjectStorage {
         var status = stat()
         guard stat(path, &status) == 0, status.st_mode & S_IFMT == S_IFREG else { return nil }
         let modified = Timestamp(milliseconds: Int64(status.st_mtim.tv_sec) * 1000 + Int64(status.st_mtim.tv_nsec) / 1_000_000)
-        return ObjectInfo(key: key, size: Int(status.st_size), etag: "\"\(try md5(ofFile: path, key: key, status: status))\"", lastModified: modified)
+        let content = try fileDigests(ofFile: path, key: key, status: status)
+        return ObjectInfo(key: key, size: Int(status.st_size), etag: "\"\(content.md5)\"", lastModified: modified, crc64: content.crc64)
     }
 
-    private func md5(ofFile path: String, key: String, status: stat) throws(WorkFailure) -> String {
+    private func fileDigests(ofFile path: String, key: String, status: stat) throws(WorkFailure) -> FileDigests {
         let version = FileVersion(device: UInt64(status.st_dev), inode: UInt64(status.st_ino), size: Int64(status.st_size),
                                   modified: Int64(status.st_mtim.tv_sec) * 1_000_000_000 + Int64(status.st_mtim.tv_nsec))
-        if let digest = digests.digest(of: version) { return digest }
-        let digest: String
+        if let known = digests.digests(of: version) { return known }
+        let computed: FileDigests
         do {
-            digest = try MD5.hexDigest(ofFile: path)
+            computed = try FileDigests(ofFile: path)
         } catch {
             throw WorkFailure(code: "InternalError", message: "cannot read '\(key)': \(error)")
         }
-        digests.remember(digest, of: version)
-        return digest
+        digests.remember(computed, of: version)
+        return computed
+    }
+}
+
+/// A file's MD5 (its ETag) and `CRC64`, read in one pass.
+struct FileDigests: Hashable {
+    var md5: String
+    var crc64: UInt64
+
+    init(ofFile path: String) throws {
+        let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
+        defer { try? handle.close() }
+        var md5 = Insecure.MD5()
+        var crc = CRC64()
+        while let chunk = try handle.read(upToCount: 256 * 1024), !chunk.isEmpty {
+            md5.update(data: chunk)
+            chunk.withUnsafeBytes { crc.update($0) }
+        }
+        self.md5 = MD5.hex(md5.finalize())
+        crc64 = crc.checksum
     }
 }
 
@@ -68,20 +89,20 @@ struct FileVersion: Hashable {
     var modified: Int64
 }
 
-/// The MD5s of files read lately, so that HEAD and ListObjects read each file once.
+/// The digests of files read lately, so that HEAD and ListObjects read each file once.
 final class DigestCache: Sendable {
-    private let digests = Mutex<[FileVersion: String]>([:])
+    private let digests = Mutex<[FileVersion: FileDigests]>([:])
     private let capacity: Int
 
     init(capacity: Int = 50_000) {
         self.capacity = capacity
     }
 
-    func digest(of version: FileVersion) -> String? {
+    func digests(of version: FileVersion) -> FileDigests? {
         digests.withLock { $0[version] }
     }
 
-    func remember(_ digest: String, of version: FileVersion) {
+    func remember(_ digest: FileDigests, of version: FileVersion) {
         digests.withLock { digests in
             if digests.count >= capacity { digests.removeAll(keepingCapacity: true) }
             digests[version] = digest

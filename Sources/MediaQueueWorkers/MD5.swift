@@ -20,7 +20,7 @@ enum MD5 {
         return hex(md5.finalize())
     }
 
-    private static func hex(_ digest: Insecure.MD5Digest) -> String {
+    static func hex(_ digest: Insecure.MD5Digest) -> String {
         let digits = Array("0123456789abcdef".utf8)
         var text: [UInt8] = []
         text.reserveCapacity(32)

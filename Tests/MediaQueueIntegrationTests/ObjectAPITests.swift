@@ -24,7 +24,7 @@ import Testing
         #expect(try await harness.cli(["objects", "put", local, "cli/put.bin"]).contains("put cli/put.bin"))
 
         try await runSDKScript(
-            "cos_objects_e2e.py", harness: harness, environment: ["MQ_CLI_KEY": "cli/put.bin", "MQ_CLI_BYTES": String(cliBytes)], done: "objects: ok"
+            "cos_objects_e2e.py", harness: harness, environment: ["MQ_CLI_KEY": "cli/put.bin", "MQ_CLI_BYTES": String(cliBytes), "MQ_STORAGE": storage], done: "objects: ok"
         )
 
         if storage == "s3" {

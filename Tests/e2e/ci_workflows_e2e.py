@@ -168,6 +168,26 @@ refused(lambda: cos.ci_trigger_workflow(Bucket=BUCKET, WorkflowId=workflow_id, K
 refused(lambda: cos.ci_delete_template(Bucket=BUCKET, TemplateId=template_id), "ResourceInUse",
         "a template a workflow uses cannot be deleted", mentions=workflow_id)
 
+# A template change that a workflow using it could not run is refused: its runs would fail there.
+one_shot = {"Tag": "Snapshot", "Name": "one-shot", "Snapshot": {"Mode": "Interval", "Start": "0", "Count": "1"}}
+shot_id = listed(cos.ci_create_template(Bucket=BUCKET, Template=one_shot)["Template"])[0]["TemplateId"]
+covered = workflow_body("cover", dependencies={"Start": "Snapshot_1", "Snapshot_1": "End"},
+                        nodes={"Start": {"Type": "Start", "Input": {"ObjectPrefix": "covers/"}},
+                               "Snapshot_1": {"Type": "Snapshot", "Operation": {"TemplateId": shot_id,
+                                                                                "Output": output("out/${RunId}/cover.jpg")}}})
+cover_id = listed(cos.ci_create_workflow(Bucket=BUCKET, Body=covered)["MediaWorkflow"])[0]["WorkflowId"]
+one_shot["Snapshot"]["Count"] = "5"
+refused(lambda: cos.ci_update_template(Bucket=BUCKET, TemplateId=shot_id, Template=one_shot), "InvalidArgument",
+        "a template change a workflow using it could not run is refused, naming the workflow", mentions=cover_id)
+kept = listed(cos.ci_get_template(Bucket=BUCKET, Ids=shot_id)["TemplateList"])[0]
+check(kept["Snapshot"]["Count"] == "1", "the refused change left the template as it was")
+one_shot["Snapshot"]["Start"] = "1"
+one_shot["Snapshot"]["Count"] = "1"
+check(listed(cos.ci_update_template(Bucket=BUCKET, TemplateId=shot_id, Template=one_shot)["Template"])[0]["Snapshot"]["Start"] == "1",
+      "a change the workflow can run is saved")
+cos.ci_delete_workflow(Bucket=BUCKET, WorkflowId=cover_id)
+cos.ci_delete_template(Bucket=BUCKET, TemplateId=shot_id)
+
 cos.ci_delete_workflow(Bucket=BUCKET, WorkflowId=workflow_id)
 check(not listed(cos.ci_get_workflow(Bucket=BUCKET).get("MediaWorkflowList")), "ci_delete_workflow removes it")
 cos.ci_delete_template(Bucket=BUCKET, TemplateId=template_id)

@@ -1,16 +1,23 @@
 """Moves objects through a running MediaQueue with Tencent's COS Python SDK (cos-python-sdk-v5):
-put_object, get_object (whole and ranged), head_object, list_objects (prefix, delimiter, paging),
-delete_object, and the refusals (a wrong Content-MD5, a key that leaves the bucket, a missing key).
+put_object, get_object (whole and ranged), head_object, list_objects (prefix, delimiter, paging, url
+encoding), delete_object, the CRC-64 the SDKs check, and the refusals (a wrong Content-MD5, a key
+that leaves the bucket, a missing key, COS calls this service does not answer).
 
 Run by MediaQueueIntegrationTests.ObjectAPITests with MQ_PORT, MQ_BUCKET, MQ_SECRET_ID,
-MQ_SECRET_KEY; MQ_CLI_KEY names an object the test put with `mediaqueue objects put`, holding
+MQ_SECRET_KEY, MQ_STORAGE (folder or s3); MQ_CLI_KEY names an object the test put with `mediaqueue objects put`, holding
 MQ_CLI_BYTES bytes. Every check raises on failure; the last line printed is "objects: ok".
 """
 import base64
 import hashlib
 import os
+import tempfile
+
+import crcmod
 
 from sdk_support import BUCKET, check, cos, refused
+
+# COS's x-cos-hash-crc64ecma, as the SDK's own download check computes it.
+crc64 = crcmod.mkCrcFun(0x142F0E1EBA9EA3693, initCrc=0, xorOut=0xffffffffffffffff, rev=True)
 
 payload = os.urandom(3 * 1024 * 1024 + 17)
 digest = hashlib.md5(payload).hexdigest()
@@ -20,6 +27,14 @@ check(put["ETag"].strip('"') == digest, "put_object with Content-MD5 answers the
 head = cos.head_object(Bucket=BUCKET, Key="in/big.bin")
 check(int(head["Content-Length"]) == len(payload) and head["ETag"].strip('"') == digest, "head_object: size and ETag")
 check("GMT" in head["Last-Modified"], "head_object: Last-Modified is an HTTP date")
+check(put.get("x-cos-hash-crc64ecma") == str(crc64(payload)), "put_object answers the CRC-64 the Go SDK checks every upload against")
+if os.environ["MQ_STORAGE"] == "folder":
+    check(head.get("x-cos-hash-crc64ecma") == str(crc64(payload)), "head_object gives the object's CRC-64 too")
+    with tempfile.TemporaryDirectory() as folder:
+        copy = os.path.join(folder, "big.bin")
+        cos.download_file(Bucket=BUCKET, Key="in/big.bin", DestFilePath=copy, EnableCRC=True)
+        with open(copy, "rb") as downloaded:
+            check(downloaded.read() == payload, "download_file with EnableCRC checks the CRC-64 and gets the bytes")
 
 whole = cos.get_object(Bucket=BUCKET, Key="in/big.bin")["Body"].get_raw_stream().read()
 check(whole == payload, "get_object returns the bytes put")
@@ -54,6 +69,15 @@ small = [entry for entry in cos.list_objects(Bucket=BUCKET, Prefix="top")["Conte
 check(small[0]["Size"] == str(len(b"top.txt")) and small[0]["ETag"].strip('"') == hashlib.md5(b"top.txt").hexdigest(),
       "a listed object's Size and ETag")
 
+odd = "in/100%25 & more.mp4"  # decoded as it is listed unencoded, this would read "in/100% & more.mp4"
+cos.put_object(Bucket=BUCKET, Body=b"odd", Key=odd)
+odd_listed = cos.list_objects(Bucket=BUCKET, Prefix="in/100%")
+check([entry["Key"] for entry in odd_listed.get("Contents", [])] == [odd],
+      "list_objects (which asks for url encoding and decodes) gives a key with % and spaces back as it is")
+check(cos.get_object(Bucket=BUCKET, Key=odd_listed["Contents"][0]["Key"])["Body"].get_raw_stream().read() == b"odd",
+      "the listed key reads the object")
+cos.delete_object(Bucket=BUCKET, Key=odd)
+
 cli_object = cos.get_object(Bucket=BUCKET, Key=cli_key)["Body"].get_raw_stream().read()
 check(len(cli_object) == int(os.environ["MQ_CLI_BYTES"]), "an object put by `mediaqueue objects put` is read through the API")
 
@@ -78,6 +102,17 @@ check(not combined.get("Contents"), "a prefix whose last / carries a combining m
 check([entry["Key"] for entry in cos.list_objects(Bucket=BUCKET, Prefix="in/a")["Contents"]] == ["in/a.mp4"], "the service still lists")
 refused(lambda: cos.put_object(Bucket=BUCKET, Body=b"x", Key="in/odd\uffff.mp4"), "InvalidArgument",
         "a key with a character XML cannot carry is refused", status=400)
+
+# COS's sub-resources and server-side copy are other calls: refused, and the object is untouched.
+refused(lambda: cos.put_object_acl(Bucket=BUCKET, Key="top.txt", ACL="private"), "NotImplemented",
+        "put_object_acl (PUT ?acl) is refused", status=501)
+refused(lambda: cos.delete_object_tagging(Bucket=BUCKET, Key="top.txt"), "NotImplemented",
+        "delete_object_tagging (DELETE ?tagging) is refused", status=501)
+refused(lambda: cos.copy_object(Bucket=BUCKET, Key="copy.txt", CopySource={"Bucket": BUCKET, "Key": "top.txt", "Region": "ap-guangzhou"}),
+        "NotImplemented", "copy_object (x-cos-copy-source) is refused", status=501)
+check(cos.get_object(Bucket=BUCKET, Key="top.txt")["Body"].get_raw_stream().read() == b"top.txt",
+      "the object those calls named is as it was")
+refused(lambda: cos.head_object(Bucket=BUCKET, Key="copy.txt"), None, status=404, what="and no copy was written")
 
 cos.delete_object(Bucket=BUCKET, Key="in/sub")
 check([e["Key"] for e in cos.list_objects(Bucket=BUCKET, Prefix="in/sub/")["Contents"]] == ["in/sub/c.mp4"],
