@@ -114,7 +114,11 @@ struct ObjectController: RouterMiddleware {
         }
         headers[.contentLength] = String(range.count)
         guard sendBody, !range.isEmpty else { return Response(status: status, headers: headers, body: ResponseBody()) }
-        guard let file = try await Self.work({ () async throws(WorkFailure) in try await storage.readableFile(bucket: context.bucket, key: key) }) else {
+        // Only the range: a storage that downloads (S3) fetches just that.
+        let wanted = range
+        guard let file = try await Self.work({ () async throws(WorkFailure) in
+            try await storage.readableFile(bucket: context.bucket, key: key, range: wanted)
+        }) else {
             throw CIError(Self.noSuchKey, "the object \(key.rawValue) does not exist", element: "Key")
         }
         // Released with the body, whether it was written or the client went away before.
@@ -123,7 +127,7 @@ struct ObjectController: RouterMiddleware {
         let body = ResponseBody(contentLength: bytes.count) { writer in
             guard let handle = FileHandle(forReadingAtPath: fetched.file.path) else { throw CIError(.internalError, "the object's file is gone") }
             defer { try? handle.close() }
-            try handle.seek(toOffset: UInt64(bytes.lowerBound))
+            try handle.seek(toOffset: UInt64(bytes.lowerBound - fetched.file.firstByte))
             var left = bytes.count
             while left > 0, let chunk = try handle.read(upToCount: min(left, 256 * 1024)), !chunk.isEmpty {
                 left -= chunk.count

@@ -13,6 +13,11 @@ public protocol ObjectStorage: Sendable {
     /// throw.
     func readableFile(bucket: String, key: ObjectKey) async throws(WorkFailure) -> ReadableFile?
 
+    /// A local file holding bytes `range` of object `key` at least (`ReadableFile.firstByte`
+    /// says where in the object it begins): for a ranged read, which a storage that downloads
+    /// should not pay for with the whole object. Nil when there is no such object.
+    func readableFile(bucket: String, key: ObjectKey, range: Range<Int>) async throws(WorkFailure) -> ReadableFile?
+
     /// Creates an empty folder in which a job writes files before they are published to `key`
     /// and keys beside it (publishing from it must be cheap and atomic, e.g. the same file
     /// system); nil: files that are never published (a downloaded input). `name` is unique per
@@ -46,10 +51,20 @@ public struct ReadableFile: Sendable, Hashable {
     /// The folder of a downloaded copy, for the reader to remove (`removeStagingFolder`) once it
     /// is done; nil when `path` is the object's own file.
     public var temporaryFolder: String?
+    /// The object's offset of the file's first byte: 0 but for a download of part of it.
+    public var firstByte: Int
 
-    public init(path: String, temporaryFolder: String? = nil) {
+    public init(path: String, temporaryFolder: String? = nil, firstByte: Int = 0) {
         self.path = path
         self.temporaryFolder = temporaryFolder
+        self.firstByte = firstByte
+    }
+}
+
+extension ObjectStorage {
+    /// The whole object's file: for storages whose files are the objects' own.
+    public func readableFile(bucket: String, key: ObjectKey, range: Range<Int>) async throws(WorkFailure) -> ReadableFile? {
+        try await readableFile(bucket: bucket, key: key)
     }
 }
 

@@ -80,6 +80,16 @@ public struct S3ObjectStorage: ObjectStorage {
     // MARK: ObjectStorage
 
     public func readableFile(bucket: String, key: ObjectKey) async throws(WorkFailure) -> ReadableFile? {
+        try await download(bucket: bucket, key: key, range: nil)
+    }
+
+    public func readableFile(bucket: String, key: ObjectKey, range: Range<Int>) async throws(WorkFailure) -> ReadableFile? {
+        try await download(bucket: bucket, key: key, range: range)
+    }
+
+    /// Downloads the object, or only the bytes of `range` in it, into a scratch folder, range by
+    /// range of `rangeSize`.
+    private func download(bucket: String, key: ObjectKey, range wanted: Range<Int>?) async throws(WorkFailure) -> ReadableFile? {
         // The first byte rather than a HEAD: a refusal then comes with S3's error body, whose
         // code (SignatureDoesNotMatch, AccessDenied…) the job's message names.
         let probe = try await perform(
@@ -100,15 +110,24 @@ public struct S3ObjectStorage: ObjectStorage {
             throw WorkFailure(code: "InternalError", message: "cannot create a folder for the input download")
         }
         let path = folder + "/" + key.fileName
+        let first = min(wanted?.lowerBound ?? 0, size)
+        let last = min(wanted?.upperBound ?? size, size)
+        if first >= last, size > 0 {
+            // A range past an object that shrank meanwhile: nothing of it to fetch.
+            FileManager.default.createFile(atPath: path, contents: nil)
+            return ReadableFile(path: path, temporaryFolder: folder, firstByte: first)
+        }
         do throws(WorkFailure) {
-            var offset = 0
+            var offset = first
             repeat {
-                let end = min(size, offset + configuration.rangeSize) - 1
+                let end = min(last, offset + configuration.rangeSize) - 1
                 var get = HTTPRequest(method: .get, url: url(bucket, key), headers: headers, body: [], signature: signature)
                 if size > 0 { get.headers.append(HTTPHeader("Range", "bytes=\(offset)-\(end)")) }
                 let download: HTTPDownload
                 do {
-                    download = try await retrying({ try await client.download(get, toFile: path, at: offset, maxBytes: configuration.rangeSize) }, status: \.response.status)
+                    download = try await retrying(
+                        { try await client.download(get, toFile: path, at: offset - first, maxBytes: configuration.rangeSize) }, status: \.response.status
+                    )
                 } catch {
                     throw Self.unreachable(error, reading: key)
                 }
@@ -117,12 +136,12 @@ public struct S3ObjectStorage: ObjectStorage {
                 guard download.bytesWritten > 0 || size == 0 else {
                     throw WorkFailure(code: "StorageUnavailable", message: "the object storage sent nothing for '\(key.rawValue)' at byte \(offset)")
                 }
-            } while offset < size
+            } while offset < last
         } catch {
             removeStagingFolder(folder)
             throw error
         }
-        return ReadableFile(path: path, temporaryFolder: folder)
+        return ReadableFile(path: path, temporaryFolder: folder, firstByte: first)
     }
 
     public func makeStagingFolder(bucket: String, name: String, for key: ObjectKey?) throws(WorkFailure) -> String {

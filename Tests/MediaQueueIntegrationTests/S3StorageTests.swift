@@ -36,6 +36,13 @@ struct S3StorageTests {
         #expect(try Data(contentsOf: URL(fileURLWithPath: file.path)) == Data(content), "13 ranges of 1 MiB make the same bytes")
         storage.removeStagingFolder(temporary)
 
+        // A ranged read (an object GET with Range) fetches that range, not the object.
+        let wanted = (3 << 20) + 7..<(5 << 20) + 100
+        let part = try #require(try await storage.readableFile(bucket: bucket, key: key, range: wanted))
+        #expect(part.firstByte == wanted.lowerBound)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: part.path)) == Data(content[wanted]), "only the range's bytes are on disk")
+        storage.removeStagingFolder(try #require(part.temporaryFolder))
+
         await storage.remove(bucket: bucket, key: key)
         #expect(try await storage.readableFile(bucket: bucket, key: key) == nil)
     }
