@@ -16,6 +16,7 @@ enum APIError {
     static let noSuchKey = CIError.Code.noSuchKey
     static let invalidRange = CIError.Code("InvalidRange")
     static let notImplemented = CIError.Code("NotImplemented")
+    static let preconditionFailed = CIError.Code("PreconditionFailed")
 
     /// The HTTP status CI-style clients expect for a code.
     static func status(of code: CIError.Code) -> Int {
@@ -27,6 +28,7 @@ enum APIError {
         case entityTooLarge: 413
         case requestHeaderTooLarge: 431
         case invalidRange: 416
+        case preconditionFailed: 412
         case .internalError: 500
         case notImplemented: 501
         default: 400

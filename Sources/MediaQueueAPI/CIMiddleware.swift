@@ -167,9 +167,16 @@ struct CIMiddleware: RouterMiddleware {
     }
 
     func errorResponse(_ error: CIError, request: Request, context: APIContext) -> Response {
-        let body = error.xml(requestID: context.requestID, resource: request.uri.path).xmlBytes(declaration: true)
+        error.response(requestID: context.requestID, resource: request.uri.path)
+    }
+}
+
+extension CIError {
+    /// CI's `<Error>` answer, with the HTTP status of its code.
+    func response(requestID: String, resource: String) -> Response {
+        let body = xml(requestID: requestID, resource: resource).xmlBytes(declaration: true)
         return Response(
-            status: .init(code: APIError.status(of: error.code)),
+            status: .init(code: APIError.status(of: code)),
             headers: [.contentType: "application/xml"],
             body: .init(byteBuffer: ByteBuffer(bytes: body))
         )

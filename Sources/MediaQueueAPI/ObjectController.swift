@@ -102,11 +102,15 @@ struct ObjectController: RouterMiddleware {
             .contentType: Self.contentType(of: key),
         ]
         if let crc = info.crc64 { headers[.cosCRC64] = String(crc) }
+        if try Self.notModified(request, info) { return Response(status: .notModified, headers: headers, body: ResponseBody()) }
         var status = HTTPResponse.Status.ok
         var range = 0..<info.size
         if let text = request.headers[.range] {
             guard let asked = ByteRange.parse(text, size: info.size) else {
-                throw CIError(Self.invalidRange, "the range \(text) is not within the object's \(info.size) bytes", element: "Range")
+                let refusal = CIError(Self.invalidRange, "the range \(text) is not within the object's \(info.size) bytes", element: "Range")
+                var answer = refusal.response(requestID: context.requestID, resource: request.uri.path)
+                answer.headers[.contentRange] = "bytes */\(info.size)"
+                return answer
             }
             range = asked
             status = .partialContent
@@ -180,6 +184,29 @@ struct ObjectController: RouterMiddleware {
     }
 
     // MARK: Helpers
+
+    /// The conditional headers of a GET or HEAD against the object as it is: true for a `304`
+    /// (`If-None-Match` names its ETag, or it was not modified since `If-Modified-Since`);
+    /// `PreconditionFailed` (412) when `If-Match` names other ETags or it was modified since
+    /// `If-Unmodified-Since`. Times compare in whole seconds, as HTTP dates carry them.
+    static func notModified(_ request: Request, _ info: ObjectInfo) throws(CIError) -> Bool {
+        func names(_ list: String) -> Bool {
+            list.split(separator: ",").contains { tag in
+                let tag = tag.trimmingCharacters(in: .whitespaces)
+                return tag == "*" || (tag.hasPrefix("W/") ? String(tag.dropFirst(2)) : tag) == info.etag
+            }
+        }
+        let modified = info.lastModified.seconds
+        if let list = request.headers[.ifMatch], !names(list) {
+            throw CIError(APIError.preconditionFailed, "If-Match: the object's ETag is \(info.etag)", element: "If-Match")
+        }
+        if request.headers[.ifMatch] == nil, let text = request.headers[.ifUnmodifiedSince], let since = HTTPDate.parse(text), modified > since.seconds {
+            throw CIError(APIError.preconditionFailed, "If-Unmodified-Since: the object was modified since", element: "If-Unmodified-Since")
+        }
+        if let list = request.headers[.ifNoneMatch] { return names(list) }
+        if let text = request.headers[.ifModifiedSince], let since = HTTPDate.parse(text) { return modified <= since.seconds }
+        return false
+    }
 
     /// Refuses COS's sub-resources (`?acl`, `?tagging`, `?uploads`, `?versionId`, …) and server-
     /// side copies (`x-cos-copy-source`): other calls on the same paths, which taken for plain

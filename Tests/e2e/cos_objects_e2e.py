@@ -13,6 +13,7 @@ import os
 import tempfile
 
 import crcmod
+import requests
 
 from sdk_support import BUCKET, check, cos, refused
 
@@ -92,6 +93,23 @@ refused(lambda: cos.put_object(Bucket=BUCKET, Body=b"x", Key="in/../../etc/passw
 refused(lambda: cos.get_object(Bucket=BUCKET, Key="in/missing.mp4"), "NoSuchKey", status=404, what="get_object of a missing key")
 refused(lambda: cos.get_object(Bucket=BUCKET, Key="top.txt", Range="bytes=500-600"), "InvalidRange",
         "a range beyond the object is refused", status=416)
+# What the SDK does not show: the 416's Content-Range, and the conditional answers.
+presigned = cos.get_presigned_url(Bucket=BUCKET, Key="top.txt", Method="GET", SignHost=False)
+cos_host = {"Host": "%s.cos.ap-guangzhou.myqcloud.com" % BUCKET}
+beyond = requests.get(presigned, headers={**cos_host, "Range": "bytes=500-600"})
+check(beyond.status_code == 416 and beyond.headers.get("Content-Range") == "bytes */7", "a 416 names the object's size in Content-Range")
+top_etag = cos.head_object(Bucket=BUCKET, Key="top.txt")["ETag"]
+unchanged = requests.get(presigned, headers={**cos_host, "If-None-Match": top_etag})
+check(unchanged.status_code == 304 and not unchanged.content and unchanged.headers.get("ETag") == top_etag,
+      "If-None-Match with the object's ETag answers 304 without the body")
+since = requests.get(presigned, headers={**cos_host, "If-Modified-Since": unchanged.headers["Last-Modified"]})
+check(since.status_code == 304, "If-Modified-Since its Last-Modified answers 304")
+check(requests.get(presigned, headers={**cos_host, "If-None-Match": '"0000"'}).content == b"top.txt",
+      "If-None-Match with another ETag gets the object")
+refused(lambda: cos.get_object(Bucket=BUCKET, Key="top.txt", IfMatch='"0000"'), "PreconditionFailed",
+        "get_object with If-Match of another ETag is refused", status=412)
+check(cos.get_object(Bucket=BUCKET, Key="top.txt", IfMatch=top_etag)["Body"].get_raw_stream().read() == b"top.txt",
+      "get_object with If-Match of its ETag gets the object")
 
 refused(lambda: cos.list_objects(Bucket=BUCKET, Prefix="../"), "InvalidArgument", "a prefix that leaves the bucket is refused", status=400)
 refused(lambda: cos.list_objects(Bucket=BUCKET, Prefix="in/../../x"), "InvalidArgument", "so is one that climbs out of a folder", status=400)
