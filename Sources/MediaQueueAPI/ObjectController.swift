@@ -190,20 +190,21 @@ struct ObjectController: RouterMiddleware {
     /// `PreconditionFailed` (412) when `If-Match` names other ETags or it was modified since
     /// `If-Unmodified-Since`. Times compare in whole seconds, as HTTP dates carry them.
     static func notModified(_ request: Request, _ info: ObjectInfo) throws(CIError) -> Bool {
-        func names(_ list: String) -> Bool {
+        // If-Match compares strongly (a weak tag never matches), If-None-Match weakly.
+        func names(_ list: String, weak: Bool) -> Bool {
             list.split(separator: ",").contains { tag in
                 let tag = tag.trimmingCharacters(in: .whitespaces)
-                return tag == "*" || (tag.hasPrefix("W/") ? String(tag.dropFirst(2)) : tag) == info.etag
+                return tag == "*" || (tag.hasPrefix("W/") ? (weak ? String(tag.dropFirst(2)) : "") : tag) == info.etag
             }
         }
         let modified = info.lastModified.seconds
-        if let list = request.headers[.ifMatch], !names(list) {
+        if let list = request.headers[.ifMatch], !names(list, weak: false) {
             throw CIError(APIError.preconditionFailed, "If-Match: the object's ETag is \(info.etag)", element: "If-Match")
         }
         if request.headers[.ifMatch] == nil, let text = request.headers[.ifUnmodifiedSince], let since = HTTPDate.parse(text), modified > since.seconds {
             throw CIError(APIError.preconditionFailed, "If-Unmodified-Since: the object was modified since", element: "If-Unmodified-Since")
         }
-        if let list = request.headers[.ifNoneMatch] { return names(list) }
+        if let list = request.headers[.ifNoneMatch] { return names(list, weak: true) }
         if let text = request.headers[.ifModifiedSince], let since = HTTPDate.parse(text) { return modified <= since.seconds }
         return false
     }
@@ -211,19 +212,31 @@ struct ObjectController: RouterMiddleware {
     /// Refuses COS's sub-resources (`?acl`, `?tagging`, `?uploads`, `?versionId`, …) and server-
     /// side copies (`x-cos-copy-source`): other calls on the same paths, which taken for plain
     /// object calls did harm (a `PUT ?acl` emptied the object, a `DELETE ?tagging` removed it, a
-    /// copy wrote an empty one). Signature fields, a session token and `response-*` overrides
-    /// (not applied) pass; so do ListObjects' own parameters on `/`.
+    /// copy wrote an empty one). A write passes only the signature's fields and a session token;
+    /// a read also any parameter that is not a sub-resource (a player's cache-buster, a presigned
+    /// URL's `x-cos-traffic-limit`, `response-*` overrides, which are not applied), as COS and S3
+    /// serve them.
     static func checkSupported(_ request: Request, listing: Bool) throws(CIError) {
+        let reading = request.method == .get || request.method == .head
         for (name, _) in request.uri.queryParameters {
             let name = String(name)
-            if name.hasPrefix("q-") || name.hasPrefix("response-") || name == "x-cos-security-token" { continue }
+            if name.hasPrefix("q-") || name == "x-cos-security-token" { continue }
             if listing, listParameters.contains(name) { continue }
+            if reading, !subResources.contains(name) { continue }
             throw CIError(APIError.notImplemented, "?\(name) is not a call this service answers", element: name)
         }
         if request.headers.contains(where: { $0.name.canonicalName.hasPrefix("x-cos-copy-source") }) {
             throw CIError(APIError.notImplemented, "copying on the server (x-cos-copy-source) is not a call this service answers; upload the object", element: "x-cos-copy-source")
         }
     }
+
+    /// COS's query names that make a request on an object or bucket path another call.
+    static let subResources: Set<String> = [
+        "acl", "tagging", "uploads", "uploadId", "partNumber", "versionId", "versions", "delete", "restore", "append", "position",
+        "select", "select-type", "symlink", "torrent", "cors", "policy", "lifecycle", "website", "referer", "domain", "logging",
+        "inventory", "replication", "encryption", "object-lock", "retention", "legal-hold", "notification", "accelerate",
+        "intelligenttiering", "origin", "ci-process", "list-type",
+    ]
 
     static let listParameters: Set<String> = ["prefix", "delimiter", "marker", "max-keys", "encoding-type"]
 

@@ -21,17 +21,19 @@ public struct WorkflowRunner: Sendable {
     /// Called with a run just started, and why it could not be advanced at once (the workflow
     /// service's scan does it later), for the log.
     let onAdvanceDeferred: @Sendable (WorkflowRun, any Error) -> Void
-    /// How long a node that is ready waits for a template the store cannot read before it fails
-    /// with `InternalError`: a store away for a while is waited for, but a template row that can
-    /// never be read must not keep its run Running, or an upload's runs from starting, forever.
-    public let templatePatience: Duration
+    /// How long a node that is ready waits for what it needs to start (a template the store
+    /// cannot read, room in its queue) before it fails with the reason: a store away or a queue
+    /// full for a while is waited for, but a template row that can never be read, or more nodes
+    /// than the queue's MaxSize, must not keep a run Running, or an upload's runs from starting,
+    /// for ever.
+    public let nodePatience: Duration
 
     public init(
         store: any JobStore, queues: QueueDirectory, templates: TemplateResolver?, workers: WorkerRegistry, formatting: CIFormatting,
-        time: any TimeSource, templatePatience: Duration = .seconds(3600), onJobsStored: @escaping @Sendable () -> Void = {},
+        time: any TimeSource, nodePatience: Duration = .seconds(3600), onJobsStored: @escaping @Sendable () -> Void = {},
         onOutboxQueued: @escaping @Sendable () -> Void = {}, onAdvanceDeferred: @escaping @Sendable (WorkflowRun, any Error) -> Void = { _, _ in }
     ) {
-        self.templatePatience = templatePatience
+        self.nodePatience = nodePatience
         self.onOutboxQueued = onOutboxQueued
         self.onAdvanceDeferred = onAdvanceDeferred
         self.store = store
@@ -277,6 +279,9 @@ public struct WorkflowRunner: Sendable {
             do {
                 _ = try await checker.check(workflow.body, bucket: template.bucket)
             } catch {
+                // One that could not run with the template as it is either (its queue deleted,
+                // another node refused) is not this change's doing.
+                guard (try? await check(workflow.body, bucket: template.bucket)) != nil else { continue }
                 throw CIError(
                     error.code, "workflow \(workflow.id) (\(workflow.name)) uses this template and could not run with it: \(error.message)",
                     element: error.element
@@ -342,10 +347,14 @@ public struct WorkflowRunner: Sendable {
             var written: Bool
             do {
                 written = try await write(next, jobs: newJobs, topology: topology, now: now)
-            } catch let refusal as CIError where !newJobs.isEmpty && refusal.code != .internalError {
-                // The store refused the jobs (the run's queue is full, or was deleted since the
-                // run started): the nodes it was to start fail with the reason, as a start's
-                // first nodes do, and the run ends with them rather than stay Running for ever.
+            } catch let refusal as CIError where !newJobs.isEmpty
+                && (refusal.code == .noSuchQueue
+                    || (refusal.code != .internalError && now >= Self.readySince(started.keys, run: waiting, topology: topology, firstReady: current.createTime) + nodePatience))
+            {
+                // The store refused the jobs: their queue was deleted since the run started, or
+                // has been full for the whole patience (another look may find room before). The
+                // nodes fail with the reason, as a start's first nodes do, and the run ends with
+                // them rather than stay Running for ever.
                 next = Self.failing(waiting, nodes: Set(started.keys), refusal: refusal, now: now).advanced(jobs: jobs, topology: topology, now: now).run
                 next.updateTime = now
                 newJobs = []
@@ -385,8 +394,7 @@ public struct WorkflowRunner: Sendable {
     /// A node whose job cannot be made (its template was deleted or changed into something its
     /// job type refuses) fails in `run`. An error that may pass (a template the store could not
     /// read now) is thrown instead, and the run goes on at the next look, until the node has
-    /// been ready for `templatePatience`: since its dependencies ended, or since `firstReady`
-    /// for a first node.
+    /// been ready for `nodePatience` (`readySince`).
     private func jobs(
         for names: [String], of run: inout WorkflowRun, after ended: [JobID: Job], topology: WorkflowTopology, firstReady: Timestamp,
         now: Timestamp
@@ -401,8 +409,9 @@ public struct WorkflowRunner: Sendable {
                 jobs.append(job)
                 byNode[name] = job
             } catch {
-                let readySince = (topology.dependencies[name] ?? []).compactMap { run.task($0)?.endTime }.max() ?? firstReady
-                if error.code == .internalError, now < readySince + templatePatience { throw error }
+                // A cancelled read (the service stopping) says nothing of the template.
+                let readySince = Self.readySince([name], run: run, topology: topology, firstReady: firstReady)
+                if error.code == .internalError, Task.isCancelled || now < readySince + nodePatience { throw error }
                 guard let index = run.tasks.firstIndex(where: { $0.name == name }) else { continue }
                 run.tasks[index].state = JobState.failed.rawValue
                 run.tasks[index].code = error.code.rawValue
@@ -411,6 +420,12 @@ public struct WorkflowRunner: Sendable {
             }
         }
         return (jobs, byNode)
+    }
+
+    /// Since when the first of `names` has been ready to start: the end of its dependencies'
+    /// jobs, or `firstReady` for a first node.
+    static func readySince(_ names: some Sequence<String>, run: WorkflowRun, topology: WorkflowTopology, firstReady: Timestamp) -> Timestamp {
+        names.map { name in (topology.dependencies[name] ?? []).compactMap { run.task($0)?.endTime }.max() ?? firstReady }.min() ?? firstReady
     }
 
     /// What node `name` works on: the output of the Transcode or Concat node before it (as CI's

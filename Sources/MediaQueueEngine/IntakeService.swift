@@ -351,23 +351,37 @@ public struct IntakeService: Service {
     private func jobsStored(by submissions: [Submission]) async -> [[Job]?]? {
         var deadline: Timestamp?
         while true {
-            do {
-                var stored: [[Job]?] = []
-                for submission in submissions {
-                    let jobs = try await store.jobs(ids: submission.jobs.map(\.id))
-                    stored.append(jobs.isEmpty ? nil : jobs)
-                }
-                return stored
-            } catch {
+            if deadline == nil, Task.isShuttingDownGracefully { deadline = time.now + options.shutdownGrace }
+            // A read that hangs (a database that does not answer) ends with the shutdown's grace.
+            let grace = deadline.map { Duration.milliseconds($0.milliseconds - time.now.milliseconds) } ?? options.shutdownGrace
+            guard grace > .zero else { return nil }
+            let attempt = await cancellingAfterShutdownGrace(grace, time: time) { [store] in await Self.read(submissions, in: store) }
+            switch attempt {
+            case .success(let stored): return stored
+            case .failure(let error):
                 logger.warning("intake cannot read whether a failed batch was stored; it asks again", metadata: ["error": "\(error)"])
-                guard !Task.isCancelled else { return nil }
-                if let deadline {
-                    let left = Duration.milliseconds(deadline.milliseconds - time.now.milliseconds)
-                    guard left > .zero, (try? await time.sleep(for: min(options.retryPause, left))) != nil else { return nil }
-                } else if !(await pause(options.retryPause)) {
-                    deadline = time.now + options.shutdownGrace  // stopping (a pause ends at once then)
-                }
             }
+            guard !Task.isCancelled else { return nil }
+            if let deadline {
+                let left = Duration.milliseconds(deadline.milliseconds - time.now.milliseconds)
+                guard left > .zero, (try? await time.sleep(for: min(options.retryPause, left))) != nil else { return nil }
+            } else {
+                _ = await pause(options.retryPause)  // a shutdown ends it, and sets the deadline above
+            }
+        }
+    }
+
+    /// Each submission's jobs as `store` holds them, nil where it holds none.
+    private static func read(_ submissions: [Submission], in store: any JobStore) async -> Result<[[Job]?], any Error> {
+        do {
+            var stored: [[Job]?] = []
+            for submission in submissions {
+                let jobs = try await store.jobs(ids: submission.jobs.map(\.id))
+                stored.append(jobs.isEmpty ? nil : jobs)
+            }
+            return .success(stored)
+        } catch {
+            return .failure(error)
         }
     }
 

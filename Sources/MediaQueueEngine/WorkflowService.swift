@@ -74,6 +74,7 @@ public struct WorkflowService: Service {
             } catch {
                 logger.error("cannot replay the uploads a crash interrupted", metadata: ["error": "\(error)"])
             }
+            guard !Task.isShuttingDownGracefully else { break }
             await advanceRunningRuns()
             // From its end: a scan that takes longer than the interval is not followed by
             // another at once, and the runs named meanwhile are advanced first.

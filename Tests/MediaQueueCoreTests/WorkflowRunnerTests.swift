@@ -212,26 +212,96 @@ import Testing
         #expect(ended.tasks.last?.code == "NoSuchQueue" && ended.tasks.last?.jobID == nil)
     }
 
-    /// A run whose next node its queue has no room for (MaxSize reached by other jobs) does not
-    /// stay Running, refused at every look: the node fails with the reason and the run ends,
-    /// as a run whose first node is refused does.
-    @Test func aRunWhoseNextNodeTheFullQueueRefusesEnds() async throws {
+    /// A run whose next node its queue has no room for (MaxSize reached by other jobs) waits for
+    /// room: the node starts once there is some.
+    @Test func aRunWhoseNextNodeTheFullQueueRefusesStartsItOnceThereIsRoom() async throws {
+        let (runner, _) = try await runner(rule: .topic("events"), maxSize: 1)
+        let run = try #require(try await runner.upload(bucket: "b", key: "in/a.mp4") {}.runs.first)
+        _ = try await finishWaitingJobs(.success)
+        try await fillQueue(of: run)
+
+        await #expect(throws: CIError.self) { try await runner.advance(try #require(try await store.run(id: run.id))) }
+        #expect(try await store.run(id: run.id)?.state == .running, "waiting for room")
+        _ = try await finishWaitingJobs(.success)
+        try await runner.advance(try #require(try await store.run(id: run.id)))
+        let moved = try #require(try await store.run(id: run.id))
+        #expect(moved.state == .running && moved.task("MediaInfo_1")?.jobID != nil, "started once the other job ended")
+    }
+
+    /// One that finds no room for the whole patience (more nodes than MaxSize, or a queue never
+    /// drained) does not stay Running, refused at every look: the node fails with the reason and
+    /// the run ends, announced, as a run whose first node is refused does.
+    @Test func aRunWhoseNextNodeTheFullQueueRefusesForThePatienceEnds() async throws {
         let rule = NotifyConfig(isOn: true, events: [.workflowFinish], resultFormat: .xml, type: .tdmq, mqMode: .queue, mqName: "runs", mqRegion: "sh")
         let (runner, _) = try await runner(rule: rule, maxSize: 1)
         let run = try #require(try await runner.upload(bucket: "b", key: "in/a.mp4") {}.runs.first)
         _ = try await finishWaitingJobs(.success)
-        let other = Job(bucket: "b", queueID: run.queueID, tag: "Snapshot", jobLevel: 0, input: XMLTree("Input"), operation: XMLTree("Operation"), creationTime: time.now)
-        guard case .created? = try await store.submit([Submission(idempotencyKey: nil, jobs: [other])]).first else {
-            Issue.record("the other job fills the queue")
-            return
-        }
+        try await fillQueue(of: run)
 
+        time.advance(by: runner.nodePatience - .seconds(1))
+        await #expect(throws: CIError.self) { try await runner.advance(try #require(try await store.run(id: run.id))) }
+        time.advance(by: .seconds(1))
         try await runner.advance(try #require(try await store.run(id: run.id)))
         let ended = try #require(try await store.run(id: run.id))
         #expect(ended.state == .failed)
         #expect(ended.tasks.map(\.state) == ["Success", "Failed"])
         #expect(ended.tasks.last?.code == "QueueFull" && ended.tasks.last?.jobID == nil)
         #expect(try await store.dueOutbox(.tdmq, now: time.now, limit: 10).map(\.event) == [.workflowFinish])
+    }
+
+    /// A job of another client in `run`'s queue, which a MaxSize of 1 then leaves no room beside.
+    func fillQueue(of run: WorkflowRun) async throws {
+        let other = Job(bucket: "b", queueID: run.queueID, tag: "Snapshot", jobLevel: 0, input: XMLTree("Input"), operation: XMLTree("Operation"), creationTime: time.now)
+        guard case .created? = try await store.submit([Submission(idempotencyKey: nil, jobs: [other])]).first else {
+            Issue.record("the other job fills the queue")
+            return
+        }
+    }
+
+    /// A template change is checked against the workflows that use it: refused, naming the
+    /// workflow, when one could not run with it; not when the workflow could not run with the
+    /// template as it is either (its queue is gone), which is not the change's doing.
+    @Test func aTemplateChangeIsRefusedOnlyForWorkflowsItWouldBreak() async throws {
+        /// Snapshots as the real worker checks them: more than one needs `${Number}` in the output.
+        struct Snapshots: MediaWorker {
+            var tag: String { "Snapshot" }
+            func validate(_ operation: CreateMediaJobsRequest.Operation) throws(CIError) {
+                let count = Int(operation.operation["Snapshot"]?.text("Count") ?? "1") ?? 1
+                if count > 1, operation.operation.text("Output", "Object")?.contains("${Number}") != true {
+                    throw CIError(.invalidArgument, "Operation.Output.Object: must contain ${Number} when Count is more than 1")
+                }
+            }
+            func run(_ job: Job, context: WorkContext) async throws -> WorkResult { WorkResult() }
+        }
+        let queues = QueueDirectory(store: store) {
+            MediaQueue(bucket: "", name: MediaQueue.defaultName, createTime: Timestamp(seconds: 1_700_000_000))
+        }
+        let runner = WorkflowRunner(
+            store: store, queues: queues, templates: TemplateResolver(store: store, builtInIDs: []), workers: WorkerRegistry([Snapshots()]),
+            formatting: CIFormatting(), time: time
+        )
+        let shot = Definition(
+            id: "tshot", kind: .template, bucket: "b", name: "one", label: "Snapshot", body: XMLTree("Snapshot", children: [XMLTree("Count", text: "1")]),
+            createTime: time.now, updateTime: time.now
+        )
+        try await store.createDefinition(shot)
+        var users = try await workflow("wcover", operation: "<Operation><TemplateId>tshot</TemplateId><Output><Object>o/cover.jpg</Object></Output></Operation>")
+        users.references = ["tshot"]
+        try await store.updateDefinition(users)
+        var five = shot
+        five.body = XMLTree("Snapshot", children: [XMLTree("Count", text: "5")])
+
+        await #expect(throws: CIError.self) { try await runner.checkWorkflows(using: five) }
+        do {
+            try await runner.checkWorkflows(using: five)
+        } catch let refusal as CIError {
+            #expect(refusal.message.contains("wcover"))
+        }
+        var broken = try await workflow("wgone", queueID: "pgone", operation: "<Operation><TemplateId>tshot</TemplateId></Operation>")
+        broken.references = ["tshot"]
+        try await store.updateDefinition(broken)
+        try await store.deleteDefinition(.workflow, id: "wcover", bucket: "b")
+        try await runner.checkWorkflows(using: five)
     }
 
     /// A workflow that cannot start (its queue was deleted) does not keep the bucket's other
@@ -289,11 +359,11 @@ import Testing
             id: "wtwo", kind: .workflow, bucket: "b", name: "two", label: WorkflowState.active, body: topology, createTime: time.now, updateTime: time.now
         ))
         let run = try #require(try await runner.upload(bucket: "b", key: "in/a.mp4") {}.runs.first)
-        time.advance(by: runner.templatePatience * 2)
+        time.advance(by: runner.nodePatience * 2)
         _ = try await finishWaitingJobs(.success)
 
         await #expect(throws: CIError.self) { try await runner.advance(try #require(try await store.run(id: run.id))) }
-        time.advance(by: runner.templatePatience - .seconds(1))
+        time.advance(by: runner.nodePatience - .seconds(1))
         await #expect(throws: CIError.self) { try await runner.advance(try #require(try await store.run(id: run.id))) }
         #expect(try await store.run(id: run.id)?.state == .running, "still waited for")
         #expect(try await store.dueOutbox(.tdmq, now: time.now, limit: 10).isEmpty)
@@ -319,7 +389,7 @@ import Testing
         #expect(try await runner.upload(bucket: "b", key: "in/a.mp4") {}.deferred != nil)
         let storage = ObjectsStub(key: "in/a.mp4", written: uploaded)
 
-        time.advance(by: runner.templatePatience - .seconds(1))
+        time.advance(by: runner.nodePatience - .seconds(1))
         #expect(try await runner.replayArrivals(olderThan: .seconds(300), storage: storage).count == 1)
         #expect(try await store.runs(RunQuery(bucket: "b")).isEmpty, "still waited for")
 

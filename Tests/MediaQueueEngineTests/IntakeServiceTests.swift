@@ -88,6 +88,24 @@ import Testing
         try await running.value
     }
 
+    /// Runs the intake on `store` with one submission (without message-id) in its queue, and
+    /// shuts it down once the first read after the failed batch failed; the clock then moves on
+    /// until the intake stops, up to `extra`.
+    func stopWhileReadingBack(_ store: CommitThenFailStore, within extra: Duration) async throws {
+        let intake = makeIntake(store: store)
+        try await broker.declare(intake.topology)
+        await publish(message(Self.request("first")))
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let group = ServiceGroup(services: [intake], logger: logger)
+        let running = Task { try await group.run() }
+        defer { running.cancel() }
+        // The first read failed: the intake pauses (beside its purge timer's sleep).
+        await clock.sleepers(atLeast: 2)
+        await group.triggerGracefulShutdown()
+        try await moveClockUntilEnded(running, upTo: clock.now + extra)
+    }
+
     func storedUserData() async throws -> [String] {
         try await store.jobs(JobQuery(limit: 100)).compactMap(\.userData).sorted()
     }
@@ -357,22 +375,22 @@ import Testing
     /// once: it asks on for its shutdown grace, and the stored submission is acked, not left to be
     /// redelivered into a second job (it has no message-id).
     @Test func aShutdownDuringTheReadBackOfAFailedBatchAsksOnBeforeGivingTheBatchBack() async throws {
-        let intake = makeIntake(store: CommitThenFailStore(store, failingReads: 2))
-        try await broker.declare(intake.topology)
-        await publish(message(Self.request("first")))
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
-        let group = ServiceGroup(services: [intake], logger: logger)
-        let running = Task { try await group.run() }
-        defer { running.cancel() }
-        // The first read failed: the intake pauses (beside its purge timer's sleep).
-        await clock.sleepers(atLeast: 2)
-
-        await group.triggerGracefulShutdown()
-        try await moveClockUntilEnded(running, upTo: clock.now + options.shutdownGrace)
+        try await stopWhileReadingBack(CommitThenFailStore(store, failingReads: 2), within: options.shutdownGrace)
         #expect(broker.snapshot.messages(in: options.queue).isEmpty, "not given back")
         #expect(broker.snapshot.unacknowledged[options.queue] ?? 0 == 0)
         #expect(try await storedUserData() == ["first"])
+        #expect(broker.snapshot.misuse.isEmpty)
+    }
+
+    /// A read that does not answer while the intake stops (a database that hangs) ends with the
+    /// shutdown's grace: the intake stops, and the batch goes back to its queue.
+    @Test func aReadBackThatHangsDuringTheShutdownEndsWithItsGrace() async throws {
+        // The grace, the pause after a batch given back, and the pause the shutdown cut short
+        // (the clock may pass it before the intake sees the shutdown).
+        try await stopWhileReadingBack(
+            CommitThenFailStore(store, failingReads: 1, hangingReads: true), within: options.shutdownGrace + options.retryPause * 2
+        )
+        #expect(broker.snapshot.messages(in: options.queue).count == 1, "back in its queue")
         #expect(broker.snapshot.misuse.isEmpty)
     }
 

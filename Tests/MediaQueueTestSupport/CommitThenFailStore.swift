@@ -10,12 +10,16 @@ public final class CommitThenFailStore: JobStore, Sendable {
     private let hasFailed = Mutex(false)
     /// How many of the next job reads fail.
     private let failingReads: Mutex<Int>
+    private let hangingReads: Bool
 
-    /// `failingReads`: how many job reads (`job(id:)`) fail before they are answered again.
-    public init(_ base: any JobStore, commits: Bool = true, failingReads: Int = 0) {
+    /// `failingReads`: how many job reads (`job(id:)`) fail before they are answered again;
+    /// `hangingReads`: the reads after those never answer, until their task is cancelled (a
+    /// database that does not answer).
+    public init(_ base: any JobStore, commits: Bool = true, failingReads: Int = 0, hangingReads: Bool = false) {
         self.base = base
         self.commits = commits
         self.failingReads = Mutex(failingReads)
+        self.hangingReads = hangingReads
     }
 
     public struct SimulatedFailure: Error {}
@@ -58,6 +62,10 @@ public final class CommitThenFailStore: JobStore, Sendable {
             return left > 0
         }
         if fails { throw SimulatedFailure() }
+        if hangingReads {
+            // Ended by cancellation only: the wait is for the caller to give up, not for time.
+            try await Task.sleep(for: .seconds(24 * 3600))
+        }
         return try await base.job(id: id)
     }
     public func claim(_ request: ClaimRequest) async throws -> ClaimResult { try await base.claim(request) }

@@ -108,6 +108,10 @@ check(requests.get(presigned, headers={**cos_host, "If-None-Match": '"0000"'}).c
       "If-None-Match with another ETag gets the object")
 refused(lambda: cos.get_object(Bucket=BUCKET, Key="top.txt", IfMatch='"0000"'), "PreconditionFailed",
         "get_object with If-Match of another ETag is refused", status=412)
+refused(lambda: cos.get_object(Bucket=BUCKET, Key="top.txt", IfMatch="W/" + top_etag), "PreconditionFailed",
+        "If-Match compares strongly: a weak tag of the same value does not match", status=412)
+busted = requests.get(presigned + "&t=1700000000", headers=cos_host)
+check(busted.status_code == 200 and busted.content == b"top.txt", "a read with a parameter that is not a COS call (a cache-buster) is served")
 check(cos.get_object(Bucket=BUCKET, Key="top.txt", IfMatch=top_etag)["Body"].get_raw_stream().read() == b"top.txt",
       "get_object with If-Match of its ETag gets the object")
 
