@@ -57,6 +57,13 @@ struct ObjectController: RouterMiddleware {
         guard metadataBytes <= CosHeader.maxMetadataBytes else {
             throw CIError(Self.metadataTooLarge, "the x-cos-meta-* headers hold \(metadataBytes) bytes; at most \(CosHeader.maxMetadataBytes)", element: "x-cos-meta-*")
         }
+        // Each part becomes a file or folder name (a staging file, on every storage).
+        if let long = key.rawValue.split(separator: "/").first(where: { $0.utf8.count > Self.maxNameBytes }) {
+            throw CIError(.invalidArgument, "the object key's part '\(long.prefix(32))…' is \(long.utf8.count) bytes; at most \(Self.maxNameBytes) between slashes", element: "Key")
+        }
+        if let conflict = storage.conflict(of: key, bucket: context.bucket) {
+            throw CIError(.invalidArgument, "the object key \(key.rawValue): \(conflict)", element: "Key")
+        }
         let expectedMD5 = try ContentMD5.expected(in: request.headers)
         let staging = try await Self.work { () throws(WorkFailure) in
             try storage.makeStagingFolder(bucket: context.bucket, name: "upload-" + context.requestID, for: key)
@@ -269,6 +276,8 @@ struct ObjectController: RouterMiddleware {
     ]
 
     static let noSuchKey = APIError.noSuchKey
+    /// The longest file name Linux file systems take.
+    static let maxNameBytes = 255
     static let metadataTooLarge = CIError.Code("MetadataTooLarge")
     static let invalidRange = APIError.invalidRange
 }

@@ -18,6 +18,10 @@ public protocol ObjectStorage: Sendable {
     /// should not pay for with the whole object. Nil when there is no such object.
     func readableFile(bucket: String, key: ObjectKey, range: Range<Int>) async throws(WorkFailure) -> ReadableFile?
 
+    /// Why the storage could not keep an object at `key` beside the objects it holds now (a
+    /// folder storage: `a` and `a/b` both), or nil when it could: checked before an upload.
+    func conflict(of key: ObjectKey, bucket: String) -> String?
+
     /// Creates an empty folder in which a job writes files before they are published to `key`
     /// and keys beside it (publishing from it must be cheap and atomic, e.g. the same file
     /// system); nil: files that are never published (a downloaded input). `name` is unique per
@@ -62,6 +66,9 @@ public struct ReadableFile: Sendable, Hashable {
 }
 
 extension ObjectStorage {
+    /// Any key: a store of keys (S3) keeps `a` and `a/b` both.
+    public func conflict(of key: ObjectKey, bucket: String) -> String? { nil }
+
     /// The whole object's file: for storages whose files are the objects' own.
     public func readableFile(bucket: String, key: ObjectKey, range: Range<Int>) async throws(WorkFailure) -> ReadableFile? {
         try await readableFile(bucket: bucket, key: key)

@@ -43,6 +43,23 @@ public struct LocalObjectStorage: ObjectStorage {
         }
     }
 
+    /// Files and folders are one tree here: `a` and `a/b` cannot both be kept.
+    public func conflict(of key: ObjectKey, bucket: String) -> String? {
+        let root = bucketFolder(bucket)
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: root + "/" + key.rawValue, isDirectory: &isFolder), isFolder.boolValue {
+            return "objects under \(key.rawValue)/ exist, and the folder storage keeps no object of that name beside them"
+        }
+        var folder = key.folder
+        while !folder.isEmpty {
+            if FileManager.default.fileExists(atPath: root + "/" + folder, isDirectory: &isFolder) {
+                return isFolder.boolValue ? nil : "the object \(folder) is where a folder of the key would be, and the folder storage keeps no keys under an object's name"
+            }
+            folder = ObjectKey.folder(of: folder) ?? ""
+        }
+        return nil
+    }
+
     /// Removes the object's file; a folder of that name (keys under it) stays, as in S3.
     public func remove(bucket: String, key: ObjectKey) {
         let path = bucketFolder(bucket) + "/" + key.rawValue

@@ -136,6 +136,16 @@ check(cos.get_object(Bucket=BUCKET, Key="top.txt")["Body"].get_raw_stream().read
       "the object those calls named is as it was")
 refused(lambda: cos.head_object(Bucket=BUCKET, Key="copy.txt"), None, status=404, what="and no copy was written")
 
+# What this service cannot keep is refused as the request's fault (400), not its own (500).
+refused(lambda: cos.put_object(Bucket=BUCKET, Body=b"x", Key="in/" + "\u00e9" * 130 + ".mp4"), "InvalidArgument",
+        "a key with a part over 255 bytes between slashes is refused", mentions="255", status=400)
+if os.environ["MQ_STORAGE"] == "folder":
+    refused(lambda: cos.put_object(Bucket=BUCKET, Body=b"x", Key="top.txt/inner.txt"), "InvalidArgument",
+            "the folder storage refuses a key under an object's name", mentions="folder storage", status=400)
+    refused(lambda: cos.put_object(Bucket=BUCKET, Body=b"x", Key="in/sub"), "InvalidArgument",
+            "and an object named as the folder of others", mentions="folder storage", status=400)
+    check(cos.get_object(Bucket=BUCKET, Key="top.txt")["Body"].get_raw_stream().read() == b"top.txt", "the object in the way is as it was")
+
 cos.delete_object(Bucket=BUCKET, Key="in/sub")
 check([e["Key"] for e in cos.list_objects(Bucket=BUCKET, Prefix="in/sub/")["Contents"]] == ["in/sub/c.mp4"],
       "deleting a key that is a folder removes no object under it")
