@@ -199,9 +199,14 @@ struct ObjectController: RouterMiddleware {
     static func notModified(_ request: Request, _ info: ObjectInfo) throws(CIError) -> Bool {
         // If-Match compares strongly (a weak tag never matches), If-None-Match weakly.
         func names(_ list: String, weak: Bool) -> Bool {
-            list.split(separator: ",").contains { tag in
-                let tag = tag.trimmingCharacters(in: .whitespaces)
-                return tag == "*" || (tag.hasPrefix("W/") ? (weak ? String(tag.dropFirst(2)) : "") : tag) == info.etag
+            list.split(separator: ",").contains { listed in
+                var tag = listed.trimmingCharacters(in: .whitespaces)
+                if tag == "*" { return true }
+                if tag.hasPrefix("W/") {
+                    guard weak else { return false }
+                    tag.removeFirst(2)
+                }
+                return tag == info.etag
             }
         }
         let modified = info.lastModified.seconds

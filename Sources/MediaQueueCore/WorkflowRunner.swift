@@ -348,13 +348,10 @@ public struct WorkflowRunner: Sendable {
             do {
                 written = try await write(next, jobs: newJobs, topology: topology, now: now)
             } catch let refusal as CIError where !newJobs.isEmpty
-                && (refusal.code == .noSuchQueue
-                    || (refusal.code != .internalError && now >= Self.readySince(started.keys, run: waiting, topology: topology, firstReady: current.createTime) + nodePatience))
+                && refusalIsFinal(refusal, waitingSince: Self.readySince(started.keys, run: waiting, topology: topology, firstReady: current.createTime), now: now)
             {
-                // The store refused the jobs: their queue was deleted since the run started, or
-                // has been full for the whole patience (another look may find room before). The
-                // nodes fail with the reason, as a start's first nodes do, and the run ends with
-                // them rather than stay Running for ever.
+                // The nodes fail with the reason, as a start's first nodes do, and the run ends
+                // with them rather than stay Running for ever.
                 next = Self.failing(waiting, nodes: Set(started.keys), refusal: refusal, now: now).advanced(jobs: jobs, topology: topology, now: now).run
                 next.updateTime = now
                 newJobs = []
@@ -411,7 +408,7 @@ public struct WorkflowRunner: Sendable {
             } catch {
                 // A cancelled read (the service stopping) says nothing of the template.
                 let readySince = Self.readySince([name], run: run, topology: topology, firstReady: firstReady)
-                if error.code == .internalError, Task.isCancelled || now < readySince + nodePatience { throw error }
+                if error.code == .internalError, Task.isCancelled || !hasWaited(since: readySince, now: now) { throw error }
                 guard let index = run.tasks.firstIndex(where: { $0.name == name }) else { continue }
                 run.tasks[index].state = JobState.failed.rawValue
                 run.tasks[index].code = error.code.rawValue
@@ -420,6 +417,18 @@ public struct WorkflowRunner: Sendable {
             }
         }
         return (jobs, byNode)
+    }
+
+    /// Whether nodes ready since `since` have waited the whole `nodePatience`.
+    private func hasWaited(since: Timestamp, now: Timestamp) -> Bool {
+        now >= since + nodePatience
+    }
+
+    /// Whether nodes the store refused their jobs for `refusal` fail now: their queue was deleted
+    /// since the run started, or has been full for the whole patience. Otherwise another look
+    /// may find room for them.
+    private func refusalIsFinal(_ refusal: CIError, waitingSince: Timestamp, now: Timestamp) -> Bool {
+        refusal.code == .noSuchQueue || (refusal.code != .internalError && hasWaited(since: waitingSince, now: now))
     }
 
     /// Since when the first of `names` has been ready to start: the end of its dependencies'

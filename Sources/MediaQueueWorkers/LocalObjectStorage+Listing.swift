@@ -68,11 +68,9 @@ struct FileDigests: Hashable {
     var crc64: UInt64
 
     init(ofFile path: String) throws {
-        let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
-        defer { try? handle.close() }
         var md5 = Insecure.MD5()
         var crc = CRC64()
-        while let chunk = try handle.read(upToCount: 256 * 1024), !chunk.isEmpty {
+        try MD5.forEachChunk(ofFile: path) { chunk in
             md5.update(data: chunk)
             chunk.withUnsafeBytes { crc.update($0) }
         }

@@ -9,15 +9,20 @@ enum MD5 {
         hex(Insecure.MD5.hash(data: bytes))
     }
 
-    /// The digest of a whole file, read in chunks so large files need little memory.
+    /// The digest of a whole file.
     static func hexDigest(ofFile path: String) throws -> String {
+        var md5 = Insecure.MD5()
+        try forEachChunk(ofFile: path) { md5.update(data: $0) }
+        return hex(md5.finalize())
+    }
+
+    /// Reads a whole file in chunks, so that large files need little memory.
+    static func forEachChunk(ofFile path: String, _ body: (Data) -> Void) throws {
         let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
         defer { try? handle.close() }
-        var md5 = Insecure.MD5()
         while let chunk = try handle.read(upToCount: 256 * 1024), !chunk.isEmpty {
-            md5.update(data: chunk)
+            body(chunk)
         }
-        return hex(md5.finalize())
     }
 
     static func hex(_ digest: Insecure.MD5Digest) -> String {
