@@ -101,9 +101,21 @@ struct ObjectController: RouterMiddleware {
     // MARK: Download
 
     func get(_ request: Request, _ context: APIContext, _ key: ObjectKey, sendBody: Bool) async throws -> Response {
-        guard let info = try await Self.work({ () async throws(WorkFailure) in try await storage.objectInfo(bucket: context.bucket, key: key) }) else {
+        // The headers and the bytes must be of one version: a download that found another one
+        // (the object replaced after its info was read) starts again.
+        for _ in 1..<Self.downloadTries {
+            if let response = try await get(request, context, key, sendBody: sendBody, lastTry: false) { return response }
+        }
+        return try await get(request, context, key, sendBody: sendBody, lastTry: true)!
+    }
+
+    /// One try of `get`: nil when the bytes downloaded were of another version than the info,
+    /// unless it is the last try, which then fails.
+    private func get(_ request: Request, _ context: APIContext, _ key: ObjectKey, sendBody: Bool, lastTry: Bool) async throws -> Response? {
+        guard let object = try await Self.work({ () async throws(WorkFailure) in try await storage.openObject(bucket: context.bucket, key: key) }) else {
             throw CIError(Self.noSuchKey, "the object \(key.rawValue) does not exist", element: "Key")
         }
+        let info = object.info
         var headers: HTTPFields = [
             .eTag: info.etag, .lastModified: HTTPDate.format(info.lastModified), .acceptRanges: "bytes",
             .contentType: Self.contentType(of: key),
@@ -125,19 +137,31 @@ struct ObjectController: RouterMiddleware {
         }
         headers[.contentLength] = String(range.count)
         guard sendBody, !range.isEmpty else { return Response(status: status, headers: headers, body: ResponseBody()) }
-        // Only the range: a storage that downloads (S3) fetches just that.
-        let wanted = range
-        guard let file = try await Self.work({ () async throws(WorkFailure) in
-            try await storage.readableFile(bucket: context.bucket, key: key, range: wanted)
-        }) else {
-            throw CIError(Self.noSuchKey, "the object \(key.rawValue) does not exist", element: "Key")
+        let file: ReadableFile
+        if let opened = object.file {
+            file = opened
+        } else {
+            // Only the range: a storage that downloads (S3) fetches just that.
+            let wanted = range
+            guard let downloaded = try await Self.work({ () async throws(WorkFailure) in
+                try await storage.readableFile(bucket: context.bucket, key: key, range: wanted)
+            }) else {
+                throw CIError(Self.noSuchKey, "the object \(key.rawValue) does not exist", element: "Key")
+            }
+            file = downloaded
         }
         // Released with the body, whether it was written or the client went away before.
         let fetched = FetchedObject(file, storage: storage)
+        if let version = file.etag, version != info.etag {
+            guard lastTry else { return nil }
+            throw CIError(.internalError, "the object \(key.rawValue) was replaced each time it was read; try again")
+        }
         let bytes = range
         let body = ResponseBody(contentLength: bytes.count) { writer in
-            guard let handle = FileHandle(forReadingAtPath: fetched.file.path) else { throw CIError(.internalError, "the object's file is gone") }
-            defer { try? handle.close() }
+            guard let handle = fetched.file.opened ?? FileHandle(forReadingAtPath: fetched.file.path) else {
+                throw CIError(.internalError, "the object's file is gone")
+            }
+            defer { if fetched.file.opened == nil { try? handle.close() } }
             try handle.seek(toOffset: UInt64(bytes.lowerBound - fetched.file.firstByte))
             var left = bytes.count
             while left > 0, let chunk = try handle.read(upToCount: min(left, 256 * 1024)), !chunk.isEmpty {
@@ -283,6 +307,8 @@ struct ObjectController: RouterMiddleware {
     static let noSuchKey = APIError.noSuchKey
     /// The longest file name Linux file systems take.
     static let maxNameBytes = 255
+    /// Reads of an object being replaced again and again, before its download fails.
+    static let downloadTries = 3
     static let metadataTooLarge = CIError.Code("MetadataTooLarge")
     static let invalidRange = APIError.invalidRange
 }
@@ -293,8 +319,8 @@ extension HTTPField.Name {
     static let cosCRC64 = HTTPField.Name("x-cos-hash-crc64ecma")!
 }
 
-/// An object opened for a response: its temporary copy (from S3) is removed when the response
-/// body that holds it is released, written or not.
+/// An object opened for a response: its temporary copy (from S3) is removed, and its opened file
+/// closed, when the response body that holds it is released, written or not.
 private final class FetchedObject: Sendable {
     let file: ReadableFile
     let storage: any ObjectStorage
@@ -305,6 +331,7 @@ private final class FetchedObject: Sendable {
     }
 
     deinit {
+        try? file.opened?.close()
         if let folder = file.temporaryFolder { storage.removeStagingFolder(folder) }
     }
 }

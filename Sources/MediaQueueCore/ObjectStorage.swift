@@ -1,3 +1,5 @@
+public import Foundation
+
 /// Where buckets keep their objects, as the media workers use them.
 ///
 /// ffmpeg and ffprobe read and write local files, so a storage hands out local paths: the file
@@ -17,6 +19,12 @@ public protocol ObjectStorage: Sendable {
     /// says where in the object it begins): for a ranged read, which a storage that downloads
     /// should not pay for with the whole object. Nil when there is no such object.
     func readableFile(bucket: String, key: ObjectKey, range: Range<Int>) async throws(WorkFailure) -> ReadableFile?
+
+    /// Object `key` for a download (GET): what a client sees of it and, where the storage can
+    /// hold on to that version (a local file opened once), its file; nil when there is no such
+    /// object. Without a file, the bytes come from `readableFile(bucket:key:range:)`, whose
+    /// `etag` says whether they are of the same version.
+    func openObject(bucket: String, key: ObjectKey) async throws(WorkFailure) -> OpenObject?
 
     /// Why the storage could not keep an object at `key` beside the objects it holds now (a
     /// folder storage: `a` and `a/b` both), or nil when it could: checked before an upload.
@@ -57,17 +65,42 @@ public struct ReadableFile: Sendable, Hashable {
     public var temporaryFolder: String?
     /// The object's offset of the file's first byte: 0 but for a download of part of it.
     public var firstByte: Int
+    /// The file opened once, when it is the object's own: read through this, the bytes are
+    /// those of the version opened even when the object is replaced meanwhile (a `rename` over
+    /// it). ffmpeg, which needs a path, reads `path`.
+    public var opened: FileHandle?
+    /// The ETag of the version downloaded, when the storage reports it.
+    public var etag: String?
 
-    public init(path: String, temporaryFolder: String? = nil, firstByte: Int = 0) {
+    public init(path: String, temporaryFolder: String? = nil, firstByte: Int = 0, opened: FileHandle? = nil, etag: String? = nil) {
         self.path = path
         self.temporaryFolder = temporaryFolder
         self.firstByte = firstByte
+        self.opened = opened
+        self.etag = etag
+    }
+}
+
+/// An object as a download finds it: `info` and, when the storage has it at hand, the file of
+/// that same version.
+public struct OpenObject: Sendable {
+    public var info: ObjectInfo
+    public var file: ReadableFile?
+
+    public init(info: ObjectInfo, file: ReadableFile? = nil) {
+        self.info = info
+        self.file = file
     }
 }
 
 extension ObjectStorage {
     /// Any key: a store of keys (S3) keeps `a` and `a/b` both.
     public func conflict(of key: ObjectKey, bucket: String) -> String? { nil }
+
+    /// The object's info alone: its bytes are downloaded afterwards.
+    public func openObject(bucket: String, key: ObjectKey) async throws(WorkFailure) -> OpenObject? {
+        try await objectInfo(bucket: bucket, key: key).map { OpenObject(info: $0) }
+    }
 
     /// The whole object's file: for storages whose files are the objects' own.
     public func readableFile(bucket: String, key: ObjectKey, range: Range<Int>) async throws(WorkFailure) -> ReadableFile? {

@@ -39,26 +39,42 @@ extension LocalObjectStorage {
         }
     }
 
+    /// What a client sees of the file at `path`, read through one descriptor: the size, the
+    /// time and the digests are all of the version opened, even when an upload replaces it
+    /// meanwhile.
     private func info(path: String, key: String) throws(WorkFailure) -> ObjectInfo? {
-        var status = stat()
-        guard stat(path, &status) == 0, status.st_mode & S_IFMT == S_IFREG else { return nil }
-        let modified = Timestamp(milliseconds: Int64(status.st_mtim.tv_sec) * 1000 + Int64(status.st_mtim.tv_nsec) / 1_000_000)
-        let content = try fileDigests(ofFile: path, key: key, status: status)
-        return ObjectInfo(key: key, size: Int(status.st_size), etag: "\"\(content.md5)\"", lastModified: modified, crc64: content.crc64)
+        guard let (handle, info) = try opened(path: path, key: key) else { return nil }
+        try? handle.close()
+        return info
     }
 
-    private func fileDigests(ofFile path: String, key: String, status: stat) throws(WorkFailure) -> FileDigests {
+    /// The file at `path` opened for reading, with what a client sees of it; nil when it is no
+    /// regular file.
+    func opened(path: String, key: String) throws(WorkFailure) -> (FileHandle, ObjectInfo)? {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return nil }
+        let handle = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
+        var status = stat()
+        guard fstat(descriptor, &status) == 0, status.st_mode & S_IFMT == S_IFREG else {
+            try? handle.close()
+            return nil
+        }
+        let modified = Timestamp(milliseconds: Int64(status.st_mtim.tv_sec) * 1000 + Int64(status.st_mtim.tv_nsec) / 1_000_000)
         let version = FileVersion(device: UInt64(status.st_dev), inode: UInt64(status.st_ino), size: Int64(status.st_size),
                                   modified: Int64(status.st_mtim.tv_sec) * 1_000_000_000 + Int64(status.st_mtim.tv_nsec))
-        if let known = digests.digests(of: version) { return known }
-        let computed: FileDigests
-        do {
-            computed = try FileDigests(ofFile: path)
-        } catch {
-            throw WorkFailure(code: "InternalError", message: "cannot read '\(key)': \(error)")
+        let content: FileDigests
+        if let known = digests.digests(of: version) {
+            content = known
+        } else {
+            do {
+                content = try FileDigests(of: handle)
+            } catch {
+                try? handle.close()
+                throw WorkFailure(code: "InternalError", message: "cannot read '\(key)': \(error)")
+            }
+            digests.remember(content, of: version)
         }
-        digests.remember(computed, of: version)
-        return computed
+        return (handle, ObjectInfo(key: key, size: Int(status.st_size), etag: "\"\(content.md5)\"", lastModified: modified, crc64: content.crc64))
     }
 }
 
@@ -67,10 +83,10 @@ struct FileDigests: Hashable {
     var md5: String
     var crc64: UInt64
 
-    init(ofFile path: String) throws {
+    init(of handle: FileHandle) throws {
         var md5 = Insecure.MD5()
         var crc = CRC64()
-        try MD5.forEachChunk(ofFile: path) { chunk in
+        try MD5.forEachChunk(of: handle) { chunk in
             md5.update(data: chunk)
             chunk.withUnsafeBytes { crc.update($0) }
         }

@@ -22,6 +22,14 @@ public struct LocalObjectStorage: ObjectStorage {
         return ReadableFile(path: path)
     }
 
+    /// The object's file opened once: its info and the bytes read through it are of one version.
+    public func openObject(bucket: String, key: ObjectKey) throws(WorkFailure) -> OpenObject? {
+        let path = bucketFolder(bucket) + "/" + key.rawValue
+        return try opened(path: path, key: key.rawValue).map { handle, info in
+            OpenObject(info: info, file: ReadableFile(path: path, opened: handle))
+        }
+    }
+
     public func makeStagingFolder(bucket: String, name: String, for key: ObjectKey?) throws(WorkFailure) -> String {
         let folder = key?.folder ?? ""
         let parent = bucketFolder(bucket) + (folder.isEmpty ? "" : "/" + folder)

@@ -88,8 +88,30 @@ public struct S3ObjectStorage: ObjectStorage {
     }
 
     /// Downloads the object, or only the bytes of `range` in it, into a scratch folder, range by
-    /// range of `rangeSize`.
+    /// range of `rangeSize`, all of one version: one replaced meanwhile is downloaded again.
     private func download(bucket: String, key: ObjectKey, range wanted: Range<Int>?) async throws(WorkFailure) -> ReadableFile? {
+        for _ in 1..<Self.downloadTries {
+            switch try await downloadOnce(bucket: bucket, key: key, range: wanted) {
+            case .missing: return nil
+            case .file(let file): return file
+            case .replaced: continue
+            }
+        }
+        guard case .file(let file) = try await downloadOnce(bucket: bucket, key: key, range: wanted) else { return nil }
+        return file
+    }
+
+    /// Downloads of an object being replaced again and again, before the last is let fail.
+    static let downloadTries = 3
+
+    private enum Download {
+        case missing
+        case file(ReadableFile)
+        /// Another version answered a later range (`If-Match` on the first one's ETag).
+        case replaced
+    }
+
+    private func downloadOnce(bucket: String, key: ObjectKey, range wanted: Range<Int>?) async throws(WorkFailure) -> Download {
         // The first byte rather than a HEAD: a refusal then comes with S3's error body, whose
         // code (SignatureDoesNotMatch, AccessDenied…) the job's message names.
         let probe = try await perform(
@@ -97,7 +119,7 @@ public struct S3ObjectStorage: ObjectStorage {
         )
         let size: Int
         switch probe.status {
-        case 404: return nil
+        case 404: return .missing
         case 206: size = Int(probe.header("Content-Range")?.split(separator: "/").last ?? "") ?? 0
         case 200: size = Int(probe.header("Content-Length") ?? "") ?? 0
         case 416: size = 0  // an empty object has no first byte
@@ -110,19 +132,22 @@ public struct S3ObjectStorage: ObjectStorage {
             throw WorkFailure(code: "InternalError", message: "cannot create a folder for the input download")
         }
         let path = folder + "/" + key.fileName
+        let etag = probe.header("ETag")
         let first = min(wanted?.lowerBound ?? 0, size)
         let last = min(wanted?.upperBound ?? size, size)
         if first >= last, size > 0 {
             // A range past an object that shrank meanwhile: nothing of it to fetch.
             FileManager.default.createFile(atPath: path, contents: nil)
-            return ReadableFile(path: path, temporaryFolder: folder, firstByte: first)
+            return .file(ReadableFile(path: path, temporaryFolder: folder, firstByte: first, etag: etag))
         }
+        var replaced = false
         do throws(WorkFailure) {
             var offset = first
             repeat {
                 let end = min(last, offset + configuration.rangeSize) - 1
                 var get = HTTPRequest(method: .get, url: url(bucket, key), headers: headers, body: [], signature: signature)
                 if size > 0 { get.headers.append(HTTPHeader("Range", "bytes=\(offset)-\(end)")) }
+                if let etag { get.headers.append(HTTPHeader("If-Match", etag)) }
                 let download: HTTPDownload
                 do {
                     download = try await retrying(
@@ -130,6 +155,10 @@ public struct S3ObjectStorage: ObjectStorage {
                     )
                 } catch {
                     throw Self.unreachable(error, reading: key)
+                }
+                if download.response.status == 412 {
+                    replaced = true
+                    break
                 }
                 guard download.succeeded else { throw failure(download.response, reading: key) }
                 offset += download.bytesWritten
@@ -141,7 +170,11 @@ public struct S3ObjectStorage: ObjectStorage {
             removeStagingFolder(folder)
             throw error
         }
-        return ReadableFile(path: path, temporaryFolder: folder, firstByte: first)
+        if replaced {
+            removeStagingFolder(folder)
+            return .replaced
+        }
+        return .file(ReadableFile(path: path, temporaryFolder: folder, firstByte: first, etag: etag))
     }
 
     public func makeStagingFolder(bucket: String, name: String, for key: ObjectKey?) throws(WorkFailure) -> String {

@@ -49,7 +49,7 @@ struct APIFixture {
     let time = ManualTimeSource(Timestamp(seconds: now))
     let service: APIService
 
-    init(anonymous: Bool = false, maxBodyBytes: Int = 1 << 20, readiness: ReadinessCheck = .alwaysReady) {
+    init(anonymous: Bool = false, maxBodyBytes: Int = 1 << 20, readiness: ReadinessCheck = .alwaysReady, objects: ObjectAPI? = nil) {
         let queues = QueueDirectory(store: store) {
             MediaQueue(bucket: "", name: MediaQueue.defaultName, maxConcurrent: 2, maxSize: 5, createTime: Timestamp(seconds: APIFixture.now))
         }
@@ -63,7 +63,7 @@ struct APIFixture {
                 allowAnonymous: anonymous, maxBodyBytes: maxBodyBytes
             ),
             store: store, factory: SubmissionFactory(queues: queues, workers: workers), formatting: CIFormatting(),
-            time: time, logger: Logger(label: "api-test"), readiness: readiness
+            time: time, logger: Logger(label: "api-test"), readiness: readiness, objects: objects
         )
     }
 

@@ -23,3 +23,28 @@ import Testing
         #expect(ObjectKey.folder(of: "in/\u{301}") == "in" && ObjectKey.folder(of: "top") == nil)
     }
 }
+
+/// A download reads one version of an object, whatever uploads replace it meanwhile.
+@Suite struct LocalOpenObjectTests {
+    @Test func anOpenedObjectKeepsItsVersionWhenAnUploadReplacesIt() throws {
+        let bucket = try TemporaryBucket()
+        let storage = LocalObjectStorage(root: bucket.root)
+        let key = try ObjectKey("in/a.bin")
+        try publish("first version", as: key, in: bucket, storage)
+        let object = try #require(try storage.openObject(bucket: bucket.bucket, key: key))
+        try publish("the second, longer version", as: key, in: bucket, storage)
+
+        #expect(object.info.size == 13 && object.info.etag == "\"\(MD5.hexDigest(of: Data("first version".utf8)))\"")
+        let handle = try #require(object.file?.opened)
+        try handle.seek(toOffset: 0)
+        #expect(try handle.readToEnd() == Data("first version".utf8), "the bytes of the version whose info was given")
+        #expect(try storage.objectInfo(bucket: bucket.bucket, key: key)?.size == 26, "a new look finds the new version")
+    }
+
+    private func publish(_ text: String, as key: ObjectKey, in bucket: TemporaryBucket, _ storage: LocalObjectStorage) throws {
+        let staging = try storage.makeStagingFolder(bucket: bucket.bucket, name: "upload", for: key)
+        #expect(FileManager.default.createFile(atPath: staging + "/file", contents: Data(text.utf8)))
+        try storage.publish(staging + "/file", bucket: bucket.bucket, as: key)
+        storage.removeStagingFolder(staging)
+    }
+}

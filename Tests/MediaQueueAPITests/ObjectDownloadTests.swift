@@ -1,0 +1,84 @@
+import Crypto
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import MediaQueueAPI
+import MediaQueueCore
+import Testing
+
+/// GET answers with the headers and the bytes of one version of an object.
+@Suite struct ObjectDownloadTests {
+    @Test func aGetRacingAnUploadSendsTheBytesOfTheVersionItsHeadersDescribe() async throws {
+        let storage = try ReplacedOnEveryLook(versions: ["first version", "the second, longer version"])
+        defer { try? FileManager.default.removeItem(atPath: storage.folder) }
+        let fixture = APIFixture(objects: ObjectAPI(storage: storage))
+        // Live, for a client that names the bucket's COS host (the router test's is localhost).
+        try await fixture.service.makeApplication().test(.live) { live in
+            let client = TestClient(host: "localhost", port: try #require(live.port), configuration: .init(timeout: .seconds(20)))
+            client.connect()
+            let host = "\(APIFixture.bucket).cos.ap-guangzhou.myqcloud.com"
+            let authorization = TestSigner.authorization(
+                secretID: APIFixture.secretID, secretKey: APIFixture.secretKey, method: "GET", path: "/in/a.bin",
+                headers: ["host": host], start: APIFixture.now - 60, end: APIFixture.now + 60
+            )
+            let response = try await client.execute(TestClient.Request("/in/a.bin", method: .get, authority: host, headers: [.authorization: authorization]))
+            try await client.shutdown()
+            #expect(response.head.status == .ok)
+            let body = response.body.map { String(buffer: $0) } ?? ""
+            #expect(body == "first version", "the version the headers were read from, not the one that replaced it")
+            #expect(response.head.headerFields[.eTag] == "\"\(Insecure.MD5.hash(data: Data(body.utf8)).map { String(format: "%02x", $0) }.joined())\"")
+            #expect(response.head.headerFields[.contentLength] == "13")
+        }
+    }
+}
+
+/// One object whose file is replaced by the next version right after each look at it (its info,
+/// or its opening), as an upload finishing at that moment would.
+private final class ReplacedOnEveryLook: ObjectStorage, @unchecked Sendable {
+    let folder: String
+    private let lock = NSLock()
+    private var versions: [String]
+    var path: String { folder + "/object" }
+
+    init(versions: [String]) throws {
+        folder = NSTemporaryDirectory() + "replaced-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        self.versions = versions
+        replace()
+    }
+
+    /// Puts the next version in place with a `rename`, as storages publish.
+    private func replace() {
+        lock.withLock {
+            guard !versions.isEmpty else { return }
+            let next = folder + "/next"
+            FileManager.default.createFile(atPath: next, contents: Data(versions.removeFirst().utf8))
+            rename(next, path)
+        }
+    }
+
+    private func info(of data: Data) -> ObjectInfo {
+        let etag = "\"" + Insecure.MD5.hash(data: data).map { String(format: "%02x", $0) }.joined() + "\""
+        return ObjectInfo(key: "in/a.bin", size: data.count, etag: etag, lastModified: Timestamp(seconds: APIFixture.now))
+    }
+
+    func objectInfo(bucket: String, key: ObjectKey) -> ObjectInfo? {
+        defer { replace() }
+        return FileManager.default.contents(atPath: path).map(info(of:))
+    }
+
+    func openObject(bucket: String, key: ObjectKey) -> OpenObject? {
+        defer { replace() }
+        guard let handle = FileHandle(forReadingAtPath: path), let data = try? handle.readToEnd() else { return nil }
+        return OpenObject(info: info(of: data), file: ReadableFile(path: path, opened: handle))
+    }
+
+    func readableFile(bucket: String, key: ObjectKey) -> ReadableFile? { ReadableFile(path: path) }
+    func makeStagingFolder(bucket: String, name: String, for key: ObjectKey?) throws(WorkFailure) -> String { folder }
+    func publish(_ path: String, bucket: String, as key: ObjectKey) throws(WorkFailure) {}
+    func remove(bucket: String, key: ObjectKey) {}
+    func listObjects(bucket: String, _ query: ObjectListQuery) -> ObjectListing { ObjectListing() }
+    func removeStagingFolder(_ path: String) {}
+    func displayPrefixes(bucket: String) -> [(path: String, shownAs: String)] { [] }
+}
