@@ -32,6 +32,25 @@ extension PostgresJobStore {
         return ClaimResult(jobs: jobs, moreWaiting: moreWaiting)
     }
 
+    /// Locks the rows of queues `ids` and, in a transaction that claims afterwards, of every
+    /// Active queue, in creation order: the order in which the claim takes them, so that no two
+    /// transactions wait for each other in a circle. (A finish or a submission holding a later
+    /// queue while its claim waited for an earlier one, which a claim elsewhere held while it
+    /// waited for the later one, was a deadlock.) Returns the rows locked.
+    static func lockQueues(
+        _ ids: [String], claiming: Bool, _ connection: PostgresConnection, logger: Logger
+    ) async throws -> [(id: String, state: String, maxSize: Int, unfinished: Int)] {
+        guard claiming || !ids.isEmpty else { return [] }
+        let lock: PostgresQuery = """
+            SELECT id, state, max_size, unfinished FROM queues WHERE id = ANY(\(ids)) OR (\(claiming) AND state = 'Active')
+            ORDER BY ordinal FOR UPDATE
+            """
+        return try await connection.rows(lock, logger: logger).map { row in
+            var columns = Columns(row)
+            return (try columns.next(), try columns.next(), try columns.next(), try columns.next())
+        }
+    }
+
     public func renewLeases(_ ids: [JobID], owner: String, until: Timestamp) async throws -> [JobID] {
         guard !ids.isEmpty else { return [] }
         let held = try await transaction { connection in
@@ -72,22 +91,23 @@ extension PostgresJobStore {
 
     public func finish(_ jobs: [FinishedJob], owner: String) async throws -> [Bool] {
         guard !jobs.isEmpty else { return [] }
-        return try await transaction { connection in try await Self.finish(jobs, owner: owner, connection, logger: logger) }
+        return try await transaction { connection in try await Self.finish(jobs, owner: owner, claiming: false, connection, logger: logger) }
     }
 
     public func finish(_ jobs: [FinishedJob], owner: String, thenClaim claim: ClaimRequest) async throws -> (recorded: [Bool], claim: ClaimResult) {
         try await transaction { connection in
-            let recorded = try await Self.finish(jobs, owner: owner, connection, logger: logger)
+            let recorded = try await Self.finish(jobs, owner: owner, claiming: true, connection, logger: logger)
             return (recorded, try await Self.claim(claim, connection, logger: logger))
         }
     }
 
     /// Ends jobs (see `finish`) in the caller's transaction: one update for every job (which also
     /// counts them out of their queues' unfinished jobs), one insert for the deliveries of those
-    /// `owner` still held.
-    static func finish(_ finished: [FinishedJob], owner: String, _ connection: PostgresConnection, logger: Logger) async throws -> [Bool] {
+    /// `owner` still held. `claiming`: the transaction claims afterwards (`lockQueues`).
+    static func finish(_ finished: [FinishedJob], owner: String, claiming: Bool, _ connection: PostgresConnection, logger: Logger) async throws -> [Bool] {
         guard !finished.isEmpty else { return [] }
         let jobs = finished.map(\.job)
+        _ = try await lockQueues(Array(Set(jobs.map(\.queueID.rawValue))), claiming: claiming, connection, logger: logger)
         // Nil results travel as '' (arrays of this driver hold no NULL; XML text is never empty).
         let update: PostgresQuery = """
             WITH ended AS (

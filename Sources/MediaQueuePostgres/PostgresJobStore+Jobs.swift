@@ -6,13 +6,13 @@ import PostgresNIO
 extension PostgresJobStore {
     public func submit(_ submissions: [Submission]) async throws -> [SubmissionOutcome] {
         let now = time.now
-        return try await transaction { connection in try await Self.store(submissions, now: now, connection, logger: logger) }
+        return try await transaction { connection in try await Self.store(submissions, now: now, claiming: false, connection, logger: logger) }
     }
 
     public func submit(_ submissions: [Submission], thenClaim claim: ClaimRequest) async throws -> (outcomes: [SubmissionOutcome], claim: ClaimResult) {
         let now = time.now
         return try await transaction { connection in
-            let outcomes = try await Self.store(submissions, now: now, connection, logger: logger)
+            let outcomes = try await Self.store(submissions, now: now, claiming: true, connection, logger: logger)
             return (outcomes, try await Self.claim(claim, connection, logger: logger))
         }
     }
@@ -20,21 +20,15 @@ extension PostgresJobStore {
     /// Stores the submissions' jobs (see `submit`) in the caller's transaction, in a few
     /// statements whatever their number: their queues with their unfinished counts (locked, so
     /// that `MaxSize` holds across nodes), the keys seen before, then one insert of every job
-    /// (which counts them into their queues) and one of every new key.
-    static func store(_ submissions: [Submission], now: Timestamp, _ connection: PostgresConnection, logger: Logger) async throws -> [SubmissionOutcome] {
+    /// (which counts them into their queues) and one of every new key. `claiming`: the
+    /// transaction claims afterwards (`lockQueues`).
+    static func store(
+        _ submissions: [Submission], now: Timestamp, claiming: Bool, _ connection: PostgresConnection, logger: Logger
+    ) async throws -> [SubmissionOutcome] {
         let queueIDs = Array(Set(submissions.flatMap { $0.jobs.map(\.queueID.rawValue) }))
         var queues: [QueueID: (paused: Bool, maxSize: Int, unfinished: Int)] = [:]
-        if !queueIDs.isEmpty {
-            let lock: PostgresQuery = """
-                SELECT id, state, max_size, unfinished FROM queues WHERE id = ANY(\(queueIDs)) ORDER BY ordinal FOR UPDATE
-                """
-            for row in try await connection.rows(lock, logger: logger) {
-                var columns = Columns(row)
-                let id: String = try columns.next()
-                let state: String = try columns.next()
-                let maxSize: Int = try columns.next()
-                queues[QueueID(rawValue: id)] = (state == MediaQueue.State.paused.rawValue, maxSize, try columns.next(Int.self))
-            }
+        for row in try await lockQueues(queueIDs, claiming: claiming, connection, logger: logger) where queueIDs.contains(row.id) {
+            queues[QueueID(rawValue: row.id)] = (row.state == MediaQueue.State.paused.rawValue, row.maxSize, row.unfinished)
         }
         var seenKeys: [String: [JobID]] = [:]
         let keys = submissions.compactMap(\.idempotencyKey)

@@ -120,7 +120,7 @@ extension PostgresJobStore {
     /// queue) undoes the transaction.
     private static func storeRunJobs(_ jobs: [Job], now: Timestamp, _ connection: PostgresConnection, logger: Logger) async throws {
         guard !jobs.isEmpty else { return }
-        if case .refused(let error)? = try await store([Submission(idempotencyKey: nil, jobs: jobs)], now: now, connection, logger: logger).first {
+        if case .refused(let error)? = try await store([Submission(idempotencyKey: nil, jobs: jobs)], now: now, claiming: false, connection, logger: logger).first {
             throw error
         }
     }
