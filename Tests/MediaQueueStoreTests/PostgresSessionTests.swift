@@ -1,0 +1,58 @@
+import Logging
+import MediaQueueCore
+import MediaQueueTestSupport
+import PostgresNIO
+import Testing
+@testable import MediaQueuePostgres
+
+/// A node gone silent inside a transaction does not hold the other nodes' claims for long.
+@Suite struct PostgresSessionTests {
+    static let now = Timestamp(seconds: 1_700_000_000)
+
+    /// A connection (as a node whose network was cut would leave it) locks the queue and says
+    /// nothing more: the server ends its session after `idle_in_transaction_session_timeout`
+    /// (1 s here, from the URL's `options`), and another node's claim goes through.
+    @Test func aTransactionLeftIdleEndsAndAnotherNodesClaimGoesThrough() async throws {
+        let url = try await TestDatabase.create() + "&options=-c%20idle_in_transaction_session_timeout%3D1000"
+        let node = try PostgresJobStore(url: url, logger: Logger(label: "test-store"))
+        let queue = try await node.ensureDefaultQueue(bucket: "b", template: template())
+        _ = try await submitOne(node, newJob(queue))
+
+        let silent = PostgresClient(configuration: try PostgresURL.parse(url, maximumConnections: 1))
+        let pool = Task { await silent.run() }
+        defer { pool.cancel() }
+        let locked = AsyncStream<Void>.makeStream()
+        let holder = Task {
+            try await silent.withConnection { connection in
+                try await connection.query("BEGIN", logger: Logger(label: "silent"))
+                try await connection.query("SELECT 1 FROM queues FOR UPDATE", logger: Logger(label: "silent"))
+                locked.continuation.yield()
+                // Idle in its transaction until the server ends the session.
+                while !connection.isClosed { try await Task.sleep(for: .milliseconds(50)) }
+            }
+        }
+        defer { holder.cancel() }
+        for await _ in locked.stream { break }
+
+        let request = ClaimRequest(owner: "other", now: Self.now, leaseUntil: Self.now + .seconds(300), limit: 1)
+        let claimed = try await withThrowingTaskGroup(of: [Job].self) { group in
+            group.addTask { try await node.claim(request).jobs }
+            group.addTask {
+                try await Task.sleep(for: hangBound)
+                throw TimedOut(description: "the claim still waits for the silent session's lock")
+            }
+            defer { group.cancelAll() }
+            return try await group.next() ?? []
+        }
+        #expect(claimed.count == 1, "the claim waited for the silent session's lock, then took the job")
+        _ = try? await holder.value
+    }
+
+    @Test func theURLsOptionsSetTheSessionsSettings() throws {
+        let settings = try PostgresURL.sessionSettings("-c idle_in_transaction_session_timeout=5s -cstatement_timeout=0")
+        #expect(settings.first { $0.0 == "idle_in_transaction_session_timeout" }?.1 == "5s")
+        #expect(settings.first { $0.0 == "statement_timeout" }?.1 == "0")
+        #expect(settings.first { $0.0 == "tcp_user_timeout" }?.1 == "30000")
+        #expect(throws: CIError.self) { try PostgresURL.sessionSettings("idle=1") }
+    }
+}
