@@ -53,6 +53,8 @@ let package = Package(
             name: "CSQLiteTuning",
             linkerSettings: [.linkedLibrary("sqlite3")]
         ),
+        // glibc's posix_spawn_file_actions_addclosefrom_np, which Swift's Glibc module hides.
+        .target(name: "CSpawn"),
 
         // Wrappers.
         .target(
@@ -99,7 +101,7 @@ let package = Package(
         .target(
             name: "MediaQueueWorkers",
             dependencies: [
-                "MediaQueueCore", "MediaQueueXML", "MediaQueueHTTPClient", .product(name: "Crypto", package: "swift-crypto"),
+                "MediaQueueCore", "MediaQueueXML", "MediaQueueHTTPClient", "CSpawn", .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

@@ -167,6 +167,7 @@ final class CurlTransfer: @unchecked Sendable {
             transfer.refusals.append(refusal)
             return CCurl_socket_bad()
         }
-        return socket(address.pointee.family, address.pointee.socktype, address.pointee.protocol)
+        // Close-on-exec: no child process (ffmpeg) keeps a connection open after libcurl closed it.
+        return socket(address.pointee.family, address.pointee.socktype | Int32(SOCK_CLOEXEC.rawValue), address.pointee.protocol)
     }
 }

@@ -1,3 +1,4 @@
+import CSpawn
 import Dispatch
 import Foundation
 import Synchronization
@@ -216,6 +217,10 @@ extension MediaProcess {
             posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
             posix_spawn_file_actions_adddup2(&actions, stdoutPipe[1], 1)
             posix_spawn_file_actions_adddup2(&actions, stderrPipe[1], 2)
+            // Nothing else of this process: descriptors that libraries opened without
+            // close-on-exec (libcurl's and rabbitmq-c's sockets) would otherwise stay open in
+            // ffmpeg for as long as it runs, a connection closed here still open to its peer.
+            _ = cspawn_addclosefrom(&actions, 3)
 
             var attributes = posix_spawnattr_t()
             posix_spawnattr_init(&attributes)

@@ -29,6 +29,20 @@ struct MediaProcessTests {
         #expect(String(decoding: output.stdout, as: UTF8.self) == "hello\n")
     }
 
+    /// A socket a library opened without close-on-exec (rabbitmq-c's, libcurl's before) would
+    /// stay open in ffmpeg for as long as it runs, its connection open to the peer after this
+    /// process closed it.
+    @Test("the child gets stdin, stdout and stderr and none of this process's other descriptors")
+    func noInheritedDescriptors() async throws {
+        let socketDescriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        #expect(socketDescriptor >= 3)
+        defer { close(socketDescriptor) }
+        let output = try await MediaProcess(executable: "/bin/sh", arguments: ["-c", "ls /proc/$$/fd"]).run()
+        #expect(output.succeeded)
+        let open = String(decoding: output.stdout, as: UTF8.self).split(separator: "\n").map(String.init)
+        #expect(open == ["0", "1", "2"], "the child's descriptors")
+    }
+
     @Test("drains megabytes on both pipes without stalling the child")
     func largeOutputs() async throws {
         let script = "head -c 3000000 /dev/zero; head -c 3000000 /dev/zero >&2; echo done >&2"
