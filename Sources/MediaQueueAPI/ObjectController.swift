@@ -150,26 +150,12 @@ struct ObjectController: RouterMiddleware {
             }
             file = downloaded
         }
-        // Released with the body, whether it was written or the client went away before.
-        let fetched = FetchedObject(file, storage: storage)
         if let version = file.etag, version != info.etag {
+            FileResponse.release(file, storage: storage)
             guard lastTry else { return nil }
             throw CIError(.internalError, "the object \(key.rawValue) was replaced each time it was read; try again")
         }
-        let bytes = range
-        let body = ResponseBody(contentLength: bytes.count) { writer in
-            guard let handle = fetched.file.opened ?? FileHandle(forReadingAtPath: fetched.file.path) else {
-                throw CIError(.internalError, "the object's file is gone")
-            }
-            defer { if fetched.file.opened == nil { try? handle.close() } }
-            try handle.seek(toOffset: UInt64(bytes.lowerBound - fetched.file.firstByte))
-            var left = bytes.count
-            while left > 0, let chunk = try handle.read(upToCount: min(left, 256 * 1024)), !chunk.isEmpty {
-                left -= chunk.count
-                try await writer.write(ByteBuffer(bytes: chunk))
-            }
-            try await writer.finish(nil)
-        }
+        let body = FileResponse.body(file, bytes: range, storage: storage)
         return Response(status: status, headers: headers, body: body)
     }
 
@@ -317,21 +303,4 @@ extension HTTPField.Name {
     static let contentMD5 = HTTPField.Name("Content-MD5")!
     /// The object's CRC-64 (`CRC64`) in decimal, which Tencent's SDKs compare with their own.
     static let cosCRC64 = HTTPField.Name("x-cos-hash-crc64ecma")!
-}
-
-/// An object opened for a response: its temporary copy (from S3) is removed, and its opened file
-/// closed, when the response body that holds it is released, written or not.
-private final class FetchedObject: Sendable {
-    let file: ReadableFile
-    let storage: any ObjectStorage
-
-    init(_ file: ReadableFile, storage: any ObjectStorage) {
-        self.file = file
-        self.storage = storage
-    }
-
-    deinit {
-        try? file.opened?.close()
-        if let folder = file.temporaryFolder { storage.removeStagingFolder(folder) }
-    }
 }

@@ -51,16 +51,17 @@ extension ConsoleController {
         router.get("/console/b/:bucket/objects") { request, context in
             await bucketPage(request, context) { _, bucket in
                 let name = FormData(request.uri.query ?? "")["key"] ?? ""
-                guard let key = try? ObjectKey(name), let file = try await storage.readableFile(bucket: bucket, key: key) else {
+                guard let key = try? ObjectKey(name), let object = try await storage.openObject(bucket: bucket, key: key) else {
                     throw ConsoleError.notFound("Object \(name)")
                 }
+                // Sent in chunks, never read whole: outputs are videos.
                 let body: ResponseBody
-                if let copy = file.temporaryFolder {
-                    // A downloaded copy is read whole, so that its folder can go at once.
-                    defer { storage.removeStagingFolder(copy) }
-                    body = ResponseBody(byteBuffer: ByteBuffer(bytes: try Data(contentsOf: URL(fileURLWithPath: file.path))))
+                if let file = object.file {
+                    body = FileResponse.body(file, bytes: 0..<object.info.size, storage: storage)
                 } else {
-                    body = try await FileIO().loadFile(path: file.path, context: context)
+                    guard let file = try await storage.readableFile(bucket: bucket, key: key) else { throw ConsoleError.notFound("Object \(name)") }
+                    let size = (try? FileManager.default.attributesOfItem(atPath: file.path)[.size] as? Int) ?? 0
+                    body = FileResponse.body(file, bytes: 0..<size, storage: storage)
                 }
                 var response = Response(status: .ok, body: body)
                 response.headers[.contentType] = "application/octet-stream"
@@ -130,8 +131,11 @@ extension ConsoleController {
         var frame = viewer.frame("Job \(job.id)", bucket: job.bucket)
         frame.onJobs = true
         frame.notice = notice
+        // Sprites are listed in a `SpriteOutputFile` inside the `OutputFile`.
         let outputs = (job.mediaResult.map { result in
-            ["OutputFile", "SpriteOutputFile"].flatMap { name in result.all(name).flatMap { $0.all("ObjectName").map(\.text) } }
+            result.all("OutputFile").flatMap { file in
+                (file.all("ObjectName") + file.all("SpriteOutputFile").flatMap { $0.all("ObjectName") }).map(\.text)
+            }
         } ?? []).map { Output(key: $0, encodedKey: $0.urlEncoded) }
         let deliveries = try await store.deliveries(of: job).map { delivery in
             DeliveryRow(

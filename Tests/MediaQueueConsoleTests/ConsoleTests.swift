@@ -27,10 +27,35 @@ import Testing
         func displayPrefixes(bucket: String) -> [(path: String, shownAs: String)] { [] }
     }
 
+    /// Hands out each object as a downloaded copy in a folder of its own, as the S3 storage does.
+    final class DownloadedCopies: ObjectStorage {
+        let folder = NSTemporaryDirectory() + "console-download-" + UUID().uuidString
+        let content: String
+
+        init(content: String) throws {
+            self.content = content
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        }
+
+        func readableFile(bucket: String, key: ObjectKey) -> ReadableFile? {
+            FileManager.default.createFile(atPath: folder + "/copy", contents: Data(content.utf8))
+            return ReadableFile(path: folder + "/copy", temporaryFolder: folder)
+        }
+        func makeStagingFolder(bucket: String, name: String, for key: ObjectKey?) throws(WorkFailure) -> String { "" }
+        func publish(_ path: String, bucket: String, as key: ObjectKey) throws(WorkFailure) {}
+        func remove(bucket: String, key: ObjectKey) {}
+        func removeStagingFolder(_ path: String) { try? FileManager.default.removeItem(atPath: path) }
+        func objectInfo(bucket: String, key: ObjectKey) -> ObjectInfo? {
+            ObjectInfo(key: key.rawValue, size: content.utf8.count, etag: "\"e\"", lastModified: Timestamp(seconds: 0))
+        }
+        func listObjects(bucket: String, _ query: ObjectListQuery) -> ObjectListing { ObjectListing() }
+        func displayPrefixes(bucket: String) -> [(path: String, shownAs: String)] { [] }
+    }
+
     let store = MemoryJobStore()
     let time = ManualTimeSource(Timestamp(seconds: 1_700_000_000))
 
-    func fixture(anonymous: Bool = false) async throws -> (APIService, MediaQueue) {
+    func fixture(anonymous: Bool = false, storage: any ObjectStorage = NoStorage()) async throws -> (APIService, MediaQueue) {
         let queue = try await store.ensureDefaultQueue(bucket: Self.bucket, template: MediaQueue(bucket: "", name: "", createTime: time.now))
         _ = try await store.ensureDefaultQueue(bucket: Self.other, template: MediaQueue(bucket: "", name: "", createTime: time.now))
         let credentials = [
@@ -38,7 +63,7 @@ import Testing
             Credential(secretID: "AKIDother", secretKey: "other-key", buckets: [Self.other]),
         ]
         let console = try ConsoleController(
-            store: store, storage: NoStorage(),
+            store: store, storage: storage,
             options: ConsoleOptions(
                 credentials: credentials, adminToken: "admin-token", allowAnonymous: anonymous, sessionKey: Array("test key".utf8),
                 defaultBucket: Self.bucket, tags: ["Snapshot"]
@@ -246,6 +271,33 @@ import Testing
             #expect(redrive.headers[.location]?.contains("notice=2%20deliveries%20are%20due%20again.") == true)
         }
         #expect(try await store.deadOutbox(limit: 10).map(\.id) == [ids[2]])
+    }
+
+    /// A snapshot's sprites are listed in a `SpriteOutputFile` inside its `OutputFile`, and each
+    /// output downloads from the job's page; a downloaded copy (S3) goes once it was sent.
+    @Test func aJobsPageListsItsOutputsAndSpritesAndDownloadsThem() async throws {
+        let storage = try DownloadedCopies(content: "sprite bytes")
+        let (api, queue) = try await fixture(storage: storage)
+        let now = SystemTimeSource().now
+        let job = Job(bucket: Self.bucket, queueID: queue.id, tag: "Snapshot", input: XMLTree("Input"), operation: XMLTree("Operation"), creationTime: now)
+        _ = try await store.submit([Submission(idempotencyKey: nil, jobs: [job])])
+        var ended = try #require(try await store.claimJobs(owner: "n", now: now, leaseUntil: now + .seconds(60), limit: 1).first)
+        ended.state = .success
+        ended.endTime = now
+        ended.mediaResult = XMLTree("MediaResult", children: [XMLTree("OutputFile", children: [
+            XMLTree("ObjectName", text: "out/shot-1.jpg"),
+            XMLTree("SpriteOutputFile", children: [XMLTree("ObjectName", text: "out/sprite-1.jpg")]),
+        ])])
+        #expect(try await store.finish(ended, owner: "n", outbox: []))
+        try await api.makeApplication().test(.router) { client in
+            let (cookie, _) = try await signIn(client, "secretId=AKIDmine&secretKey=mine-key")
+            let page = String(buffer: try await client.execute(uri: "/console/b/\(Self.bucket)/jobs/\(job.id)", method: .get, headers: [.cookie: cookie]).body)
+            #expect(page.contains("out/shot-1.jpg") && page.contains("out/sprite-1.jpg"))
+            let download = try await client.execute(uri: "/console/b/\(Self.bucket)/objects?key=out%2Fsprite-1.jpg", method: .get, headers: [.cookie: cookie])
+            #expect(download.status == .ok)
+            #expect(String(buffer: download.body) == "sprite bytes")
+        }
+        #expect(!FileManager.default.fileExists(atPath: storage.folder), "the downloaded copy is removed")
     }
 
     @Test func theOverviewCountsJobsByStateAndTheLastHoursEnds() async throws {
