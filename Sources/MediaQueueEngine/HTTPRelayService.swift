@@ -194,9 +194,10 @@ public struct HTTPRelayService: Service {
             return .notSent("could not read the bucket's signing secret: \(error)")
         }
         // A delivery that waited in its endpoint's queue (or for its secret) until its lease could
-        // end during the request is not sent: another relay may take it then and send it too.
+        // end during the request, or before its result is written (the margin), is not sent:
+        // another relay may take it then and send it too, and the result would not be recorded.
         // Given back, it is due at once for whichever relay reads next.
-        guard time.now + client.configuration.timeout < leaseUntil else { return .cancelled }
+        guard time.now + client.configuration.timeout + options.leaseMargin <= leaseUntil else { return .cancelled }
         let request = HTTPRequest(url: url, headers: [
             HTTPHeader("Content-Type", entry.contentType),
             HTTPHeader("webhook-id", entry.id),
