@@ -3,7 +3,9 @@
 # touch a database they did not start. Usage: postgres-node.sh start|stop|restart|status DIR [PORT]
 # (default port 5433). `start` creates the cluster on first use, with a superuser `mediaqueue`
 # (password `mediaqueue`, md5 over TCP) and a database `mediaqueue`, and prints nothing; the URL
-# is postgres://mediaqueue:mediaqueue@127.0.0.1:PORT/mediaqueue.
+# is postgres://mediaqueue:mediaqueue@127.0.0.1:PORT/mediaqueue. The server also speaks TLS, with
+# a self-signed certificate for localhost and 127.0.0.1 (DIR/server.crt, its own CA), so that
+# clients' sslmode can be tested.
 #
 # PostgreSQL refuses to run as root: as root, the server runs as Debian's `postgres` user (the
 # postgresql-15 package creates it), which then owns DIR.
@@ -43,7 +45,14 @@ prepare() {
         # Test data need not survive a power cut: commits return without waiting for the disk.
         # (A production server keeps the default, `on`.)
         echo "synchronous_commit = ${POSTGRES_SYNCHRONOUS_COMMIT:-off}"
+        echo "ssl = on"
+        echo "ssl_cert_file = '$dir/server.crt'"
+        echo "ssl_key_file = '$dir/server.key'"
     } >> "$data/postgresql.conf"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj /CN=localhost \
+        -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" -keyout "$dir/server.key" -out "$dir/server.crt" >/dev/null 2>&1
+    chmod 600 "$dir/server.key"
+    if [ "$(id -u)" -eq 0 ]; then chown postgres:postgres "$dir/server.key" "$dir/server.crt"; fi
 }
 
 start() {

@@ -124,6 +124,7 @@ export MEDIAQUEUE_TEST_FAULT_AMQPS_URL="amqps://guest:guest@localhost:$fault_tls
 export MEDIAQUEUE_TEST_FAULT_CA_FILE="$work/fault/tls/ca.pem"
 export MEDIAQUEUE_TEST_MEDIAQUEUE_BINARY="$root/.build/debug/mediaqueue"
 export MEDIAQUEUE_TEST_DATABASE_URL="postgres://mediaqueue:mediaqueue@127.0.0.1:$postgres_port/mediaqueue"
+export MEDIAQUEUE_TEST_DATABASE_CA="$work/postgres/server.crt"
 
 # The tests' temporary files and folders (data folders, SQLite files, downloads, browser
 # profiles) go into the run's work folder, which the cleanup removes: the tests leave theirs

@@ -161,14 +161,8 @@ enum PostgresURL {
             throw CIError(.invalidArgument, "database URL must look like postgres://user:password@host:port/database")
         }
         let database = String(components.path.drop { $0 == "/" })
-        let mode = components.queryItems?.first { $0.name == "sslmode" }?.value ?? "prefer"
-        let tls: PostgresClient.Configuration.TLS
-        switch mode {
-        case "disable": tls = .disable
-        case "prefer", "allow": tls = .prefer(.makeClientConfiguration())
-        case "require", "verify-ca", "verify-full": tls = .require(.makeClientConfiguration())
-        default: throw CIError(.invalidArgument, "database URL: sslmode must be disable, prefer or require, not '\(mode)'")
-        }
+        let tls = try tls(mode: components.queryItems?.first { $0.name == "sslmode" }?.value ?? "prefer",
+                          rootCertificate: components.queryItems?.first { $0.name == "sslrootcert" }?.value)
         var configuration = PostgresClient.Configuration(
             host: host, port: components.port ?? 5432, username: user,
             password: components.password, database: database.isEmpty ? nil : database, tls: tls
@@ -176,6 +170,28 @@ enum PostgresURL {
         configuration.options.maximumConnections = maximumConnections
         configuration.options.additionalStartupParameters = try sessionSettings(components.queryItems?.first { $0.name == "options" }?.value)
         return configuration
+    }
+
+    /// libpq's `sslmode`: `prefer` (the default) and `require` encrypt without checking the
+    /// server's certificate (servers commonly have a self-signed one), `verify-ca` checks that a
+    /// trusted CA signed it, `verify-full` also that it names the host. Trusted: `sslrootcert`'s
+    /// certificates when given (which makes `require` check the CA too, as in libpq), otherwise
+    /// the system's.
+    static func tls(mode: String, rootCertificate: String?) throws -> PostgresClient.Configuration.TLS {
+        func configuration(_ verification: CertificateVerification) -> TLSConfiguration {
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.certificateVerification = verification
+            if let rootCertificate { tls.trustRoots = .file(rootCertificate) }
+            return tls
+        }
+        switch mode {
+        case "disable": return .disable
+        case "allow", "prefer": return .prefer(configuration(.none))
+        case "require": return .require(configuration(rootCertificate == nil ? .none : .noHostnameVerification))
+        case "verify-ca": return .require(configuration(.noHostnameVerification))
+        case "verify-full": return .require(configuration(.fullVerification))
+        default: throw CIError(.invalidArgument, "database URL: sslmode must be disable, allow, prefer, require, verify-ca or verify-full, not '\(mode)'")
+        }
     }
 
     /// The settings each session starts with: `defaultSettings`, then those of the URL's

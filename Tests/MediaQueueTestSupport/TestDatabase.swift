@@ -10,6 +10,9 @@ public enum TestDatabase {
         TestEnvironment.value("MEDIAQUEUE_TEST_DATABASE_URL") ?? "postgres://mediaqueue:mediaqueue@127.0.0.1:5433/mediaqueue"
     }
 
+    /// The test server's self-signed certificate (`scripts/postgres-node.sh`), its own CA.
+    public static var serverCertificate: String? { TestEnvironment.value("MEDIAQUEUE_TEST_DATABASE_CA") }
+
     /// Creates a database of its own for one test; returns its URL.
     public static func create() async throws -> String {
         guard var components = URLComponents(string: serverURL) else {

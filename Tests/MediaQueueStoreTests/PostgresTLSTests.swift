@@ -1,0 +1,78 @@
+import Foundation
+import Logging
+import MediaQueueTestSupport
+import PostgresNIO
+import Testing
+@testable import MediaQueuePostgres
+
+/// `sslmode` means what it means to libpq, against the test server's TLS with its self-signed
+/// certificate for localhost and 127.0.0.1.
+@Suite struct PostgresTLSTests {
+    /// Whether a session opened with `parameters` is encrypted; throws when it cannot be opened
+    /// (the pool's first failed attempt: it would try again for ever).
+    func encrypted(host: String = "127.0.0.1", _ parameters: String) async throws -> Bool {
+        var components = try #require(URLComponents(string: TestDatabase.serverURL))
+        components.host = host
+        components.query = parameters
+        let failures = AsyncStream<String>.makeStream()
+        let client = PostgresClient(
+            configuration: try PostgresURL.parse(try #require(components.string), maximumConnections: 1),
+            backgroundLogger: Logger(label: "tls-test") { _ in ConnectFailures(failures: failures.continuation) }
+        )
+        let pool = Task { await client.run() }
+        defer { pool.cancel() }
+        return try await withThrowingTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                let row = try await client.withConnection { connection in
+                    try await connection.query("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", logger: Logger(label: "tls-test"))
+                        .collect().first
+                }
+                return try #require(row).decode(Bool.self)
+            }
+            group.addTask {
+                for await failure in failures.stream { throw ConnectFailed(reason: failure) }
+                throw CancellationError()
+            }
+            defer { group.cancelAll() }
+            return try #require(try await group.next())
+        }
+    }
+
+    @Test func preferAndRequireEncryptWithAServersSelfSignedCertificate() async throws {
+        #expect(try await encrypted(""), "prefer, the default")
+        #expect(try await encrypted("sslmode=require"))
+        #expect(try await !encrypted("sslmode=disable"))
+    }
+
+    @Test func verifyCAAndVerifyFullCheckTheCertificateAgainstTheRootGiven() async throws {
+        let root = try #require(TestDatabase.serverCertificate, "MEDIAQUEUE_TEST_DATABASE_CA names the test server's certificate")
+        #expect(try await encrypted("sslmode=verify-ca&sslrootcert=\(root)"))
+        #expect(try await encrypted(host: "localhost", "sslmode=verify-full&sslrootcert=\(root)"))
+        await #expect(throws: (any Error).self, "the system's CAs did not sign it") {
+            try await encrypted("sslmode=verify-full")
+        }
+        await #expect(throws: (any Error).self, "another CA than the one given") {
+            try await encrypted("sslmode=verify-ca&sslrootcert=/etc/ssl/certs/ca-certificates.crt")
+        }
+    }
+}
+
+struct ConnectFailed: Error {
+    let reason: String
+}
+
+/// Passes on the pool's "Connection creation failed" records.
+private struct ConnectFailures: LogHandler {
+    let failures: AsyncStream<String>.Continuation
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .info
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        if event.message.description == "Connection creation failed" { failures.yield("\(event.metadata ?? [:])") }
+    }
+}
