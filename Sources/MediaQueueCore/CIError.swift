@@ -52,4 +52,9 @@ public struct CIError: Error, Sendable, Hashable, CustomStringConvertible {
     static func invalid(_ element: String, _ message: String) -> CIError {
         CIError(.invalidArgument, "\(element): \(message)", element: element)
     }
+
+    /// A queue created or renamed to a name its bucket's other queue has.
+    public static func queueNameTaken(_ name: String) -> CIError {
+        invalid("Name", "the bucket already has a queue named '\(name)'")
+    }
 }

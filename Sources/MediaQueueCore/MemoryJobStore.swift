@@ -67,7 +67,7 @@ public final class MemoryJobStore: JobStore {
     public func createQueue(_ queue: MediaQueue) async throws {
         try state.withLock { state throws(CIError) in
             if state.queues.values.contains(where: { $0.bucket == queue.bucket && $0.name == queue.name }) {
-                throw CIError.invalid("Name", "the bucket already has a queue named '\(queue.name)'")
+                throw CIError.queueNameTaken(queue.name)
             }
             state.queues[queue.id] = queue
             state.queueOrder.append(queue.id)
@@ -87,6 +87,9 @@ public final class MemoryJobStore: JobStore {
     public func updateQueue(_ queue: MediaQueue) async throws {
         try state.withLock { state throws(CIError) in
             guard let old = state.queues[queue.id] else { throw CIError(.noSuchQueue, "queue \(queue.id) does not exist") }
+            if state.queues.values.contains(where: { $0.id != queue.id && $0.bucket == queue.bucket && $0.name == queue.name }) {
+                throw CIError.queueNameTaken(queue.name)
+            }
             state.queues[queue.id] = queue
             guard old.state != queue.state else { return }
             let (from, to): (JobState, JobState) = queue.state == .paused ? (.submitted, .pause) : (.pause, .submitted)

@@ -24,7 +24,7 @@ extension PostgresJobStore {
         try await transaction { connection in
             let exists: PostgresQuery = "SELECT 1 FROM queues WHERE bucket = \(queue.bucket) AND name = \(queue.name)"
             if try await connection.row(exists, logger: logger) != nil {
-                throw CIError(.invalidArgument, "Name: the bucket already has a queue named '\(queue.name)'", element: "Name")
+                throw CIError.queueNameTaken(queue.name)
             }
             try await Self.insertQueue(queue, ifAbsent: false, connection, logger: logger)
         }
@@ -66,6 +66,10 @@ extension PostgresJobStore {
             guard let oldState = try await connection.value(lock, as: String.self, logger: logger) else {
                 throw CIError(.noSuchQueue, "queue \(queue.id) does not exist", element: "QueueId")
             }
+            // A rename racing another to the same name loses on the unique key, runs again and
+            // finds it here.
+            let taken: PostgresQuery = "SELECT 1 FROM queues WHERE bucket = \(queue.bucket) AND name = \(queue.name) AND id <> \(queue.id.rawValue)"
+            if try await connection.row(taken, logger: logger) != nil { throw CIError.queueNameTaken(queue.name) }
             try await connection.run(
                 """
                 UPDATE queues SET name = \(queue.name), state = \(queue.state.rawValue), max_concurrent = \(queue.maxConcurrent),

@@ -21,7 +21,7 @@ extension SQLiteJobStore {
     public func createQueue(_ queue: MediaQueue) async throws {
         try await transaction { db in
             if try Bool.fetchOne(db, sql: "SELECT 1 FROM queues WHERE bucket = ? AND name = ?", arguments: [queue.bucket, queue.name]) == true {
-                throw CIError(.invalidArgument, "Name: the bucket already has a queue named '\(queue.name)'", element: "Name")
+                throw CIError.queueNameTaken(queue.name)
             }
             try Self.insertQueue(queue, db)
         }
@@ -62,6 +62,10 @@ extension SQLiteJobStore {
         try await transaction { db in
             guard let oldState = try String.fetchOne(db, sql: "SELECT state FROM queues WHERE id = ?", arguments: [queue.id.rawValue]) else {
                 throw CIError(.noSuchQueue, "queue \(queue.id) does not exist", element: "QueueId")
+            }
+            let taken = "SELECT 1 FROM queues WHERE bucket = ? AND name = ? AND id != ?"
+            if try Bool.fetchOne(db, sql: taken, arguments: [queue.bucket, queue.name, queue.id.rawValue]) == true {
+                throw CIError.queueNameTaken(queue.name)
             }
             try db.execute(
                 sql: """

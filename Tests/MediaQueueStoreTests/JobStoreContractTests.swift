@@ -75,6 +75,28 @@ func submitOne(_ store: any JobStore, _ job: Job, key: String? = nil) async thro
         #expect(try await store.queues(bucket: "b-1").map(\.id) == [first.id])
     }
 
+    /// A rename to the name of the bucket's other queue is refused as a create would be (it was
+    /// InternalError on SQLite and PostgreSQL, the unique key's failure, and allowed in memory);
+    /// another bucket's names and the queue's own are free.
+    @Test(arguments: StoreKind.allCases)
+    func aQueueIsNotRenamedToTheNameOfItsBucketsOtherQueue(_ kind: StoreKind) async throws {
+        let store = try await kind.make()
+        let first = try await store.ensureDefaultQueue(bucket: "b-1", template: template())
+        var second = MediaQueue(bucket: "b-1", name: "second", createTime: first.createTime)
+        try await store.createQueue(second)
+        _ = try await store.ensureDefaultQueue(bucket: "b-2", template: template())
+        second.name = first.name
+        await #expect(throws: CIError.queueNameTaken(first.name)) { try await store.updateQueue(second) }
+        second.name = "second"
+        second.maxConcurrent = 3
+        try await store.updateQueue(second)
+        #expect(try await store.queue(id: second.id)?.maxConcurrent == 3, "its own name is kept")
+        var moved = try #require(try await store.queues(bucket: "b-2").first)
+        moved.name = "second"
+        try await store.updateQueue(moved)
+        #expect(try await store.queues(bucket: "b-1").map(\.name).sorted() == ["queue-1", "second"])
+    }
+
     @Test func sqliteKeepsQueuesAndJobsAcrossReopening() async throws {
         let path = FileManager.default.temporaryDirectory
             .appendingPathComponent(TestEnvironment.uniqueName("store")).appendingPathComponent("mq.sqlite").path
