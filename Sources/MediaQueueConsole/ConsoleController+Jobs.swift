@@ -88,7 +88,7 @@ extension ConsoleController {
             filter.states = [value]
         }
         filter.createdFrom = try localTime(query["from"], field: "from")
-        filter.createdTo = try localTime(query["to"], field: "to")
+        filter.createdTo = try localTime(query["to"], field: "to", through: true)
         filter.after = query["after"].flatMap(Int64.init)
 
         var jobs: [Job]
@@ -154,8 +154,10 @@ extension ConsoleController {
         return html(pages.render("job", model))
     }
 
-    /// A `datetime-local` value read in the service's UTC offset (the one every page shows).
-    func localTime(_ value: String?, field: String) throws -> Timestamp? {
+    /// A `datetime-local` value read in the service's UTC offset (the one every page shows);
+    /// `through`: the last millisecond of the minute (or second) it names, for the end of a
+    /// range, so that "to 10:30" keeps the jobs of 10:30:59.
+    func localTime(_ value: String?, field: String, through: Bool = false) throws -> Timestamp? {
         guard let value else { return nil }
         let offset = formatting.times.utcOffsetSeconds
         let sign = offset < 0 ? "-" : "+"
@@ -164,7 +166,8 @@ extension ConsoleController {
         guard let time = CITimeFormat.parse(full + zone) else {
             throw ConsoleError.badRequest("\(field) must be a date and time like 2026-12-04T10:30")
         }
-        return time
+        guard through else { return time }
+        return time + (value.count == 16 ? .milliseconds(59_999) : .milliseconds(999))
     }
 }
 

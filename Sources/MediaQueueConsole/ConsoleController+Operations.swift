@@ -87,7 +87,7 @@ extension ConsoleController {
     func deliveryFilter(_ fields: FormData, bucket: String) throws -> DeliveryFilter {
         DeliveryFilter(
             bucket: bucket, queueID: fields["queue"].map(QueueID.init(rawValue:)), endpoint: fields["endpoint"],
-            createdFrom: try localTime(fields["from"], field: "from"), createdTo: try localTime(fields["to"], field: "to")
+            createdFrom: try localTime(fields["from"], field: "from"), createdTo: try localTime(fields["to"], field: "to", through: true)
         )
     }
 

@@ -42,6 +42,10 @@ extension ConsoleController {
                 queue.maxSize = maxSize
                 queue.updateTime = time.now
                 try await store.updateQueue(queue)
+                logger.info(
+                    "queue limits changed from the console",
+                    metadata: ["queue.id": "\(queue.id)", "maxConcurrent": "\(maxConcurrent)", "maxSize": "\(maxSize)", "by": "\(viewer.displayName)"]
+                )
                 return queuePage(viewer, queue, settings: SettingsForm(queue), rule: RuleForm(queue.notifyConfig), notice: "Limits saved.")
             }
         }

@@ -300,6 +300,26 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: storage.folder), "the downloaded copy is removed")
     }
 
+    /// The jobs list's "to" takes in the whole minute it names: a job of 10:30:20 is in "to 10:30".
+    @Test func theJobsFilterToKeepsTheJobsOfItsLastMinute() async throws {
+        let (api, queue) = try await fixture()
+        let created = Timestamp(seconds: 1_700_000_000)  // 20 s into its minute
+        let job = Job(bucket: Self.bucket, queueID: queue.id, tag: "Snapshot", input: XMLTree("Input"), operation: XMLTree("Operation"), creationTime: created)
+        _ = try await store.submit([Submission(idempotencyKey: nil, jobs: [job])])
+        let minute = String(CIFormatting().times.format(created).prefix(16))
+        let before = String(CIFormatting().times.format(created - .seconds(60)).prefix(16))
+        try await api.makeApplication().test(.router) { client in
+            let (cookie, _) = try await signIn(client, "secretId=AKIDmine&secretKey=mine-key")
+            func listed(to: String) async throws -> Bool {
+                let page = try await client.execute(uri: "/console/b/\(Self.bucket)/jobs?to=\(to)", method: .get, headers: [.cookie: cookie])
+                #expect(page.status == .ok)
+                return String(buffer: page.body).contains(job.id.rawValue)
+            }
+            #expect(try await listed(to: minute), "to \(minute)")
+            #expect(try await !listed(to: before), "to \(before)")
+        }
+    }
+
     @Test func theOverviewCountsJobsByStateAndTheLastHoursEnds() async throws {
         let (api, queue) = try await fixture()
         let now = SystemTimeSource().now
