@@ -159,7 +159,16 @@ struct SQLBuilder {
 extension PostgresConnection {
     /// The rows of `query`, read to the end.
     func rows(_ query: PostgresQuery, logger: Logger) async throws -> [PostgresRow] {
-        try await self.query(query, logger: logger).collect()
+        try checkOpen()
+        return try await self.query(query, logger: logger).collect()
+    }
+
+    /// Throws when the connection has closed: postgres-nio's query on a closed connection waits
+    /// for ever instead of failing. A session the server ended in the middle of a transaction
+    /// (`idle_in_transaction_session_timeout` after a stall of this process, an administrator,
+    /// a restart) is such a connection.
+    func checkOpen() throws {
+        guard !isClosed else { throw ClosedConnection() }
     }
 
     /// The first row of `query`, if any.
@@ -176,6 +185,12 @@ extension PostgresConnection {
 
     /// Runs `query` for its effect.
     func run(_ query: PostgresQuery, logger: Logger) async throws {
+        try checkOpen()
         try await self.query(query, logger: logger)
     }
+}
+
+/// The database connection closed in the middle of a store call, which did not commit.
+struct ClosedConnection: Error, CustomStringConvertible {
+    var description: String { "the database connection closed during the transaction" }
 }

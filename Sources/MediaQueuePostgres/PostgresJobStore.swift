@@ -82,6 +82,7 @@ public final class PostgresJobStore: JobStore {
                     do {
                         value = try await body(connection)
                         open = try await Self.openTransaction(on: connection, logger: logger)
+                        try connection.checkOpen()
                     } catch {
                         // Not on a connection that is gone: a query there can wait for ever
                         // instead of failing.
@@ -212,10 +213,11 @@ enum PostgresURL {
     }
 
     /// A node that stops answering in the middle of a transaction (its power or its network
-    /// lost) holds that transaction's locks, queue rows included, until the server gives up on
-    /// its session; every node's claims wait for them. Without these the server waits for an
-    /// idle transaction for ever and notices a silent peer after its kernel's keepalive (about
-    /// two hours); with them, within half a minute.
+    /// lost, the process stalled) holds that transaction's locks, queue rows included, until the
+    /// server gives up on its session; every node's claims wait for them. Without these the
+    /// server waits for an idle transaction for ever and notices a silent peer after its
+    /// kernel's keepalive (about two hours); with them, within half a minute. A node whose
+    /// session was ended so finds its connection closed (`checkOpen`) and its call fails.
     static let defaultSettings: [(String, String)] = [
         ("idle_in_transaction_session_timeout", "30000"),
         ("tcp_keepalives_idle", "10"), ("tcp_keepalives_interval", "5"), ("tcp_keepalives_count", "3"),

@@ -13,8 +13,11 @@ import Testing
     /// nothing more: the server ends its session after `idle_in_transaction_session_timeout`
     /// (1 s here, from the URL's `options`), and another node's claim goes through.
     @Test func aTransactionLeftIdleEndsAndAnotherNodesClaimGoesThrough() async throws {
-        let url = try await TestDatabase.create() + "&options=-c%20idle_in_transaction_session_timeout%3D1000"
-        let node = try PostgresJobStore(url: url, logger: Logger(label: "test-store"))
+        let nodeURL = try await TestDatabase.create()
+        // Only the silent session's idle transactions end after a second: a loaded machine may
+        // stall the node's own that long.
+        let url = nodeURL + "&options=-c%20idle_in_transaction_session_timeout%3D1000"
+        let node = try PostgresJobStore(url: nodeURL, logger: Logger(label: "test-store"))
         let queue = try await node.ensureDefaultQueue(bucket: "b", template: template())
         _ = try await submitOne(node, newJob(queue))
 
@@ -46,6 +49,23 @@ import Testing
         }
         #expect(claimed.count == 1, "the claim waited for the silent session's lock, then took the job")
         _ = try? await holder.value
+    }
+
+    /// The node's own session, ended by the server while the node stalled in the middle of a
+    /// transaction: the call fails instead of waiting for ever on the closed connection.
+    @Test func aCallWhoseSessionTheServerEndedMidTransactionFails() async throws {
+        let url = try await TestDatabase.create() + "&options=-c%20idle_in_transaction_session_timeout%3D200"
+        let client = PostgresClient(configuration: try PostgresURL.parse(url, maximumConnections: 1))
+        let pool = Task { await client.run() }
+        defer { pool.cancel() }
+        await #expect(throws: ClosedConnection.self) {
+            try await client.withConnection { connection in
+                try await connection.run("BEGIN", logger: Logger(label: "stalled"))
+                // Stalled: the server ends the session after 200 ms idle in its transaction.
+                while !connection.isClosed { try await Task.sleep(for: .milliseconds(50)) }
+                try await connection.run("SELECT 1", logger: Logger(label: "stalled"))
+            }
+        }
     }
 
     @Test func theURLsOptionsSetTheSessionsSettings() throws {
