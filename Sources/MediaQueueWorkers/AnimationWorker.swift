@@ -49,7 +49,7 @@ public struct AnimationWorker: MediaWorker, FFmpegWorker {
         if options.onlyKeyFrames { arguments += ["-skip_frame", "nokey"] }
         if span.start > 0 { arguments += ["-ss", FFmpegConfiguration.seconds(span.start)] }
         if let duration = options.duration { arguments += ["-t", FFmpegConfiguration.seconds(duration)] }
-        arguments += ["-i", input.path, "-filter_complex", options.filterGraph(), "-map", "[out]", "-an", "-sn", "-dn"]
+        arguments += FFmpegConfiguration.input(input.path) + ["-filter_complex", options.filterGraph(), "-map", "[out]", "-an", "-sn", "-dn"]
         if options.onlyKeyFrames && options.fps == nil {
             // Key frames keep their own times: the animation plays at the video's pace.
             arguments += ["-fps_mode", "vfr"]
@@ -68,7 +68,7 @@ public struct AnimationWorker: MediaWorker, FFmpegWorker {
             hiding: [input.hiding, staging.hiding]
         )
         // ffprobe reads GIF fully; animated WebP only partly, so its MediaInfo may be missing.
-        let mediaInfo = try? await MediaProbe.run(path: staging.path(for: object), displayName: object, configuration: configuration).mediaInfo()
+        let mediaInfo = try? await MediaProbe.run(path: staging.path(for: object), displayName: object, configuration: configuration, output: true).mediaInfo()
         let published = try await staging.publish([object])
         context.reportProgress(100)
         return WorkResult(mediaResult: MediaResult.xml(published, bucket: job.bucket, region: context.formatting.region), mediaInfo: mediaInfo)

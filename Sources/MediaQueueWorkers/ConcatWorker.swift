@@ -86,7 +86,7 @@ public struct ConcatWorker: MediaWorker, FFmpegWorker {
         for (index, piece) in pieces.enumerated() {
             if let start = piece.start { arguments += ["-ss", FFmpegConfiguration.seconds(start)] }
             if let end = piece.end { arguments += ["-t", FFmpegConfiguration.seconds(end - (piece.start ?? 0))] }
-            arguments += ["-i", piece.input.path]
+            arguments += FFmpegConfiguration.input(piece.input.path)
             if let size {
                 graph.append(
                     "[\(index):v:0]scale=\(size.width):\(size.height):force_original_aspect_ratio=decrease,"
@@ -128,7 +128,7 @@ public struct ConcatWorker: MediaWorker, FFmpegWorker {
             hiding: pieces.map(\.input.hiding) + [staging.hiding]
         )
 
-        let mediaInfo = try? await MediaProbe.run(path: staging.path(for: object), displayName: object, configuration: configuration).mediaInfo()
+        let mediaInfo = try? await MediaProbe.run(path: staging.path(for: object), displayName: object, configuration: configuration, output: true).mediaInfo()
         var files: [(file: String, object: String)] = []
         if output.format == .hls {
             for name in staging.stagedFiles() where name.hasPrefix(stem + "-") && name.hasSuffix(".ts") {

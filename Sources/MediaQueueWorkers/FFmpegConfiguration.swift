@@ -37,6 +37,33 @@ public struct FFmpegConfiguration: Sendable, Hashable {
         return "/usr/bin/\(name)"
     }
 
+    /// A job's input for ffmpeg: `-i path` with what may read it. Only local files, and only
+    /// through demuxers of media files: a playlist (HLS, DASH), an IMF package or a concat
+    /// list names further files, and ffmpeg would open them, other buckets' objects included.
+    static func input(_ path: String) -> [String] {
+        inputLimits + ["-i", path]
+    }
+
+    /// `-protocol_whitelist` and `-format_whitelist` for a job's input (ffprobe takes them too).
+    static let inputLimits = ["-protocol_whitelist", "file", "-format_whitelist", mediaDemuxers.joined(separator: ",")]
+
+    /// The demuxers of media files, each reading one file only (`ffmpeg -demuxers` names them;
+    /// `mov` is also mp4 and m4a, `matroska` also webm, `image2` a still image's file).
+    static let mediaDemuxers = [
+        "mov", "matroska", "avi", "flv", "mpegts", "mpeg", "mpegvideo", "m4v", "h264", "hevc", "obu", "vc1", "mjpeg", "asf",
+        "mxf", "dv", "nut", "ivf", "rm", "ogg", "mp3", "aac", "ac3", "eac3", "dts", "truehd", "wav", "w64", "flac", "aiff",
+        "caf", "amr", "ape", "wv", "tta", "mpc", "mpc8", "image2", "png_pipe", "jpeg_pipe", "webp_pipe", "bmp_pipe",
+        "tiff_pipe", "gif", "gif_pipe", "srt", "ass", "webvtt",
+    ]
+
+    /// The message of an input that ffmpeg refused for its format (`inputLimits`), or nil.
+    static func refusedFormat(in reason: String, displayName: String) -> String? {
+        guard let range = reason.range(of: "Format not on whitelist") else { return nil }
+        let before = reason[..<range.lowerBound]
+        let format = before.range(of: "[", options: .backwards).map { before[$0.upperBound...].prefix { $0 != " " } } ?? ""
+        return "\(displayName): its format\(format.isEmpty ? "" : " (\(format))") is not read as an input; playlists and other files that name further files are refused, only media files are read"
+    }
+
     func ffmpeg(_ arguments: [String]) -> MediaProcess {
         MediaProcess(executable: ffmpegPath, arguments: arguments, terminationGracePeriod: terminationGracePeriod)
     }

@@ -71,17 +71,20 @@ struct MediaProbe: Sendable, Hashable {
     /// Throws `WorkFailure.invalidInput` with ffprobe's reason (the storage path replaced by
     /// `displayName`, so clients never see server paths), `WorkFailure.toolUnavailable` when
     /// ffprobe cannot start, or `CancellationError`.
-    static func run(path: String, displayName: String, configuration: FFmpegConfiguration) async throws -> MediaProbe {
+    /// `output`: a file the job wrote (a playlist among them), read without the limits of a
+    /// job's input (`FFmpegConfiguration.inputLimits`).
+    static func run(path: String, displayName: String, configuration: FFmpegConfiguration, output ownFile: Bool = false) async throws -> MediaProbe {
         let output: MediaProcess.Output
         do {
-            output = try await configuration.ffprobe([
-                "-v", "error", "-print_format", "json", "-show_format", "-show_streams", path,
-            ]).run()
+            output = try await configuration.ffprobe(
+                ["-v", "error", "-print_format", "json", "-show_format", "-show_streams"] + (ownFile ? [] : FFmpegConfiguration.inputLimits) + [path]
+            ).run()
         } catch let error as MediaProcess.LaunchError {
             throw WorkFailure.toolUnavailable(error.description)
         }
         guard output.succeeded else {
-            throw WorkFailure.invalidInput(output.reason().replacingOccurrences(of: path, with: displayName))
+            let reason = output.reason().replacingOccurrences(of: path, with: displayName)
+            throw WorkFailure.invalidInput(FFmpegConfiguration.refusedFormat(in: reason, displayName: displayName) ?? reason)
         }
         do {
             return try MediaProbe(json: output.stdout)

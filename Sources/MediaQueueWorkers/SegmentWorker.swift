@@ -43,7 +43,7 @@ public struct SegmentWorker: MediaWorker, FFmpegWorker {
 
         var arguments: [String] = []
         if span.start > 0 { arguments += ["-ss", FFmpegConfiguration.seconds(span.start)] }
-        arguments += ["-i", input.path]
+        arguments += FFmpegConfiguration.input(input.path)
         if let duration = span.duration { arguments += ["-t", FFmpegConfiguration.seconds(duration)] }
         arguments += ["-map", "0:v:0?", "-map", "0:a:0?", "-c", "copy"]
         let stem = OutputStaging.stem(OutputStaging.fileName(ofKey: first))
@@ -94,7 +94,7 @@ public struct SegmentWorker: MediaWorker, FFmpegWorker {
             throw WorkFailure.processingFailed("ffmpeg wrote no segment")
         }
         let infoFile = options.format.isPlaylist ? staging.path(for: first) : staging.folder + "/" + files[0].file
-        let mediaInfo = try? await MediaProbe.run(path: infoFile, displayName: files[0].object, configuration: configuration).mediaInfo()
+        let mediaInfo = try? await MediaProbe.run(path: infoFile, displayName: files[0].object, configuration: configuration, output: true).mediaInfo()
         let published = try await staging.publish(files)
         context.reportProgress(100)
         return WorkResult(mediaResult: MediaResult.xml(published, bucket: job.bucket, region: context.formatting.region), mediaInfo: mediaInfo)

@@ -115,7 +115,7 @@ public struct SnapshotWorker: MediaWorker, FFmpegWorker {
 
         var arguments: [String] = []
         if options.mode == .keyFrame { arguments += ["-skip_frame", "nokey"] }
-        arguments += ["-ss", FFmpegConfiguration.seconds(plan.start), "-i", input.path, "-filter_complex", graph]
+        arguments += ["-ss", FFmpegConfiguration.seconds(plan.start)] + FFmpegConfiguration.input(input.path) + ["-filter_complex", graph]
         for (label, files) in [("shots", shots), ("sprites", sprites)] {
             guard let files else { continue }
             arguments += ["-map", "[\(label)]", "-fps_mode", "passthrough", "-frames:v", String(files.maxShots)]

@@ -63,7 +63,7 @@ public struct TranscodeWorker: MediaWorker, FFmpegWorker {
 
         var arguments: [String] = []
         if plan.start > 0 { arguments += ["-ss", FFmpegConfiguration.seconds(plan.start)] }
-        arguments += ["-i", input.path]
+        arguments += FFmpegConfiguration.input(input.path)
         if let duration = options.duration { arguments += ["-t", FFmpegConfiguration.seconds(duration)] }
         if mapsVideo {
             arguments += ["-map", "0:v:0"]
@@ -81,7 +81,7 @@ public struct TranscodeWorker: MediaWorker, FFmpegWorker {
         )
 
         // The output's MediaInfo, probed before it is published.
-        let mediaInfo = try? await MediaProbe.run(path: staging.path(for: object), displayName: object, configuration: configuration).mediaInfo()
+        let mediaInfo = try? await MediaProbe.run(path: staging.path(for: object), displayName: object, configuration: configuration, output: true).mediaInfo()
         var files: [(file: String, object: String)] = []
         if options.format == .hls {
             // Segments first, the playlist last: it never names a segment that is not there yet.
