@@ -38,8 +38,9 @@ struct CIMiddleware: RouterMiddleware {
         if request.uri.path == "/console" || request.uri.path.hasPrefix("/console/") { return try await next(request, context) }
         var response: Response
         do {
-            (context.bucket, context.addressesObjects) = try bucket(of: request)
-            try authenticate(request, bucket: context.bucket)
+            let named = try bucket(of: request)
+            (context.bucket, context.addressesObjects) = (named.bucket, named.objects)
+            try authenticate(request, bucket: context.bucket, namedByHost: named.byHost)
             response = try await next(request, context)
         } catch let error as CIError {
             response = errorResponse(error, request: request, context: context)
@@ -66,21 +67,25 @@ struct CIMiddleware: RouterMiddleware {
     /// `<bucket>.ci.<region>.myqcloud.com`, `<bucket>.cos.<region>.myqcloud.com` (what the SDKs
     /// send, even to an IP), `<bucket>.<configured suffix>`, or path style `/<bucket>/queue…`;
     /// and whether the request is an object call (a path on the bucket's COS or suffix host that
-    /// names no CI resource).
-    func bucket(of request: Request) throws(CIError) -> (String, objects: Bool) {
+    /// names no CI resource), and whether the Host named the bucket (the path, signed, did not).
+    func bucket(of request: Request) throws(CIError) -> (bucket: String, objects: Bool, byHost: Bool) {
         let host = RequestHost.name(request.head.authority ?? "")
         if let named = RequestHost.ciBucket(host) {
-            return (named.bucket, named.cos && !Self.isCICall(request.uri.path))
+            try BucketName.validate(named.bucket)
+            return (named.bucket, named.cos && !Self.isCICall(request.uri.path), true)
         }
         for suffix in options.hostSuffixes where host.hasSuffix("." + suffix.lowercased()) {
-            let name = host.dropLast(suffix.count + 1)
-            if !name.contains(".") { return (String(name), !Self.isCICall(request.uri.path)) }
+            let name = String(host.dropLast(suffix.count + 1))
+            if !name.contains(".") {
+                try BucketName.validate(name)
+                return (name, !Self.isCICall(request.uri.path), true)
+            }
         }
         let segments = request.uri.path.split(separator: "/")
         if segments.count >= 2, Self.resources.contains(String(segments[1])) {
             let bucket = String(segments[0])
             try BucketName.validate(bucket)
-            return (bucket, false)
+            return (bucket, false, false)
         }
         throw CIError(APIError.noSuchBucket, "name the bucket in the Host header (<bucket>.ci.<region>.myqcloud.com) or as the first path segment (/<bucket>/queue)")
     }
@@ -109,7 +114,7 @@ struct CIMiddleware: RouterMiddleware {
         return nil
     }
 
-    func authenticate(_ request: Request, bucket: String) throws(CIError) {
+    func authenticate(_ request: Request, bucket: String, namedByHost: Bool) throws(CIError) {
         let parameters = request.uri.queryParameters.map { (String($0.key), String($0.value)) }
         let authorization: COSAuthorization
         if let header = request.headers[.authorization], !header.isEmpty {
@@ -163,6 +168,11 @@ struct CIMiddleware: RouterMiddleware {
         }
         guard credential.buckets.contains(bucket) else {
             throw CIError(APIError.accessDenied, "this key may not use bucket \(bucket)")
+        }
+        // Only the Host names the bucket then: unsigned, a signature made for one of the key's
+        // buckets would serve for all of them.
+        if namedByHost, credential.buckets.count > 1, !authorization.headerList.contains("host") {
+            throw CIError(APIError.accessDenied, "sign the Host header (q-header-list): this key may use several buckets, and only the Host names \(bucket)")
         }
     }
 

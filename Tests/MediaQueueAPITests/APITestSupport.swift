@@ -49,7 +49,10 @@ struct APIFixture {
     let time = ManualTimeSource(Timestamp(seconds: now))
     let service: APIService
 
-    init(anonymous: Bool = false, maxBodyBytes: Int = 1 << 20, readiness: ReadinessCheck = .alwaysReady, objects: ObjectAPI? = nil) {
+    init(
+        anonymous: Bool = false, maxBodyBytes: Int = 1 << 20, readiness: ReadinessCheck = .alwaysReady, objects: ObjectAPI? = nil,
+        moreCredentials: [Credential] = []
+    ) {
         let queues = QueueDirectory(store: store) {
             MediaQueue(bucket: "", name: MediaQueue.defaultName, maxConcurrent: 2, maxSize: 5, createTime: Timestamp(seconds: APIFixture.now))
         }
@@ -59,7 +62,7 @@ struct APIFixture {
                 credentials: [
                     Credential(secretID: Self.secretID, secretKey: Self.secretKey, buckets: [Self.bucket]),
                     Credential(secretID: "AKIDother", secretKey: "other-key", buckets: ["other-1250000000"]),
-                ],
+                ] + moreCredentials,
                 allowAnonymous: anonymous, maxBodyBytes: maxBodyBytes
             ),
             store: store, factory: SubmissionFactory(queues: queues, workers: workers), formatting: CIFormatting(),
