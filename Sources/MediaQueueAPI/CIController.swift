@@ -56,8 +56,13 @@ struct CIController: Sendable {
         let queues = try await store.queues(bucket: context.bucket)
         var children = [XMLTree("RequestId", text: context.requestID)]
 
-        let requested = (query.nonEmpty("queueIds") ?? query.nonEmpty("queueId"))?
+        let listed = (query.nonEmpty("queueIds") ?? query.nonEmpty("queueId"))?
             .split(separator: ",").map { String($0).trimmed }.filter { !$0.isEmpty } ?? []
+        var seen = Set<String>()
+        let requested = listed.filter { seen.insert($0).inserted }
+        guard requested.count <= Self.maxQueueIDs else {
+            throw CIError(.invalidArgument, "queueIds names \(requested.count) queues; at most \(Self.maxQueueIDs) may be asked for at once", element: "QueueIds")
+        }
         if !requested.isEmpty {
             var missing: [String] = []
             for id in requested {
@@ -209,6 +214,9 @@ struct CIController: Sendable {
             body: .init(byteBuffer: ByteBuffer(bytes: tree.xmlBytes(declaration: true)))
         )
     }
+
+    /// Queues one `GET /queue?queueIds=` may name (CI's documented limit).
+    static let maxQueueIDs = 10
 }
 
 extension HTTPField.Name {

@@ -83,6 +83,11 @@ public struct CreateMediaJobsRequest: Sendable, Hashable {
             var operation = element
             operation.remove("Tag")
             operation.remove("Input")
+            // What the service writes into a job's Operation: a client's would make a plain job
+            // pass for a node of any workflow run, or carry a result it never had.
+            for reserved in ["Workflow", "MediaResult", "MediaInfo"] where operation[reserved] != nil {
+                throw CIError.invalid("\(path).\(reserved)", "is written by the service, not by a submission")
+            }
             let level = try jobLevel(operation, path: path)
             operation.set(XMLTree("JobLevel", text: String(level)))
             if let userData = operation.text("UserData"), userData.utf8.count > limits.maxUserDataBytes {

@@ -217,6 +217,11 @@ import Testing
             #expect(byID.all("QueueList").count == 1)
             #expect(byID["NonExistPIDs"]?.all("QueueID").map(\.text) == ["pmissing"])
             #expect(byID["TotalCount"] == nil)
+            let repeated = try #require(try await APIFixture.signed(client, .get, "/queue", query: ["queueIds": "\(id),\(id),\(id)"]).xml)
+            #expect(repeated.all("QueueList").count == 1, "an id named twice is answered once")
+            let many = (0...10).map { "p\($0)" }.joined(separator: ",")
+            let tooMany = try await APIFixture.signed(client, .get, "/queue", query: ["queueIds": many])
+            #expect(tooMany.status == .badRequest && tooMany.errorCode == "InvalidArgument", "at most 10 queues at once")
 
             let paused = try #require(try await APIFixture.signed(client, .get, "/queue", query: ["state": "Paused"]).xml)
             #expect(paused.text("TotalCount") == "0")

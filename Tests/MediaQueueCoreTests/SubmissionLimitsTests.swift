@@ -21,6 +21,16 @@ import Testing
         }
     }
 
+    /// A job's `Workflow` names the run it is a node of, and `MediaResult`/`MediaInfo` its
+    /// results: the service writes them, and a client's would be taken for its own.
+    @Test func whatTheServiceWritesIntoAnOperationIsRefusedFromASubmission() {
+        for element in ["<Workflow><WorkflowId>w-other</WorkflowId><RunId>i-other</RunId></Workflow>", "<MediaResult/>", "<MediaInfo/>"] {
+            let body = "<Request><Input><Object>a.mp4</Object></Input><Operation><Tag>MediaInfo</Tag>\(element)</Operation></Request>"
+            let name = String(element.dropFirst().prefix { $0 != ">" && $0 != "/" })
+            #expect(refusal(Array(body.utf8))?.element == "Operation.\(name)")
+        }
+    }
+
     @Test func withinTheLimitsARequestIsAccepted() {
         #expect(refusal(request(operations: 2, userData: "12345678")) == nil)
     }
