@@ -1,3 +1,5 @@
+import MediaQueueXML
+
 /// Turns a CreateMediaJobs request body into the jobs to store, the same way for every way in
 /// (AMQP intake, `POST /jobs`): parse, validate each operation with its tag's worker, find the
 /// queue, and build `Submitted` jobs.
@@ -32,6 +34,7 @@ public struct SubmissionFactory: Sendable {
             for index in request.operations.indices {
                 try await templates?.resolve(&request.operations[index], bucket: bucket)
                 try workers.validate(request.operations[index])
+                try Self.checkOutputBucket(request.operations[index], bucket: bucket)
             }
             if let url = request.callback.url, !request.callback.isSilenced {
                 try checkCallbackURL?(url)
@@ -48,6 +51,13 @@ public struct SubmissionFactory: Sendable {
         } catch {
             return .failure(error)
         }
+    }
+
+    /// Outputs are written to the job's own bucket: an `Output.Bucket` naming another is refused
+    /// rather than ignored (the output would land where the client did not ask).
+    static func checkOutputBucket(_ operation: CreateMediaJobsRequest.Operation, bucket: String) throws(CIError) {
+        guard let named = operation.operation["Output"]?.text("Bucket")?.trimmed, !named.isEmpty, named != bucket else { return }
+        throw CIError.invalid("Operation.Output.Bucket", "outputs are written to the job's bucket \(bucket), not to \(named)")
     }
 
     /// The most bytes of an idempotency key (an AMQP `message-id` holds at most 255).

@@ -287,7 +287,12 @@ import Testing
             #expect(unknownTag.status == .badRequest)
             let unknownQueue = try await APIFixture.signed(client, .post, "/jobs", body: "<Request><Tag>Snapshot</Tag><QueueId>pnope</QueueId><Input><Object>a</Object></Input><Operation/></Request>")
             #expect(unknownQueue.status == .notFound)
-            #expect(try await fixture.store.jobs(JobQuery(limit: 10)).count == 1)
+            let otherBucket = "<Request><Tag>Snapshot</Tag><Input><Object>a</Object></Input><Operation><Output><Bucket>other-1250000000</Bucket><Object>o/${Number}.jpg</Object></Output></Operation></Request>"
+            let elsewhere = try await APIFixture.signed(client, .post, "/jobs", body: otherBucket)
+            #expect(elsewhere.status == .badRequest && elsewhere.xml?.text("Message")?.hasPrefix("Operation.Output.Bucket:") == true, "outputs go to the job's bucket only")
+            let ownBucket = otherBucket.replacingOccurrences(of: "other-1250000000", with: APIFixture.bucket)
+            #expect(try await APIFixture.signed(client, .post, "/jobs", body: ownBucket).status == .ok)
+            #expect(try await fixture.store.jobs(JobQuery(limit: 10)).count == 2)
         }
     }
 
