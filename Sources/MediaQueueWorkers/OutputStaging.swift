@@ -65,7 +65,8 @@ struct OutputStaging: Sendable {
     }
 
     /// Hashes every local file, then publishes each as its object, in order; on failure the
-    /// objects published so far are removed again and the error is thrown.
+    /// objects published so far that are new are removed again and the error is thrown. One
+    /// that replaced an object keeps its new content: removing it would lose both versions.
     static func publish(
         _ files: [(path: String, object: String)], storage: any ObjectStorage, bucket: String
     ) async throws -> [PublishedObject] {
@@ -79,17 +80,24 @@ struct OutputStaging: Sendable {
                 throw WorkFailure.outputWriteFailed(object, "ffmpeg did not write it")
             }
         }
-        var done: [ObjectKey] = []
+        var done: [PublishedObject] = []
         do {
-            for ((path, _), output) in zip(files, published) {
+            for ((path, _), var output) in zip(files, published) {
+                // A look that fails counts as "there was one": only what surely is new is removed.
+                output.replaced = (try? await storage.objectInfo(bucket: bucket, key: output.key)) != .some(nil)
                 try await storage.publish(path, bucket: bucket, as: output.key)
-                done.append(output.key)
+                done.append(output)
             }
         } catch {
-            for key in done { await storage.remove(bucket: bucket, key: key) }
+            await unpublish(done, storage: storage, bucket: bucket)
             throw error
         }
-        return published
+        return done
+    }
+
+    /// Removes the objects of `published` that the job created (not those it replaced).
+    static func unpublish(_ published: [PublishedObject], storage: any ObjectStorage, bucket: String) async {
+        for object in published where !object.replaced { await storage.remove(bucket: bucket, key: object.key) }
     }
 
     /// The last segment of a key, split by bytes as `ObjectKey` splits it.
@@ -108,13 +116,16 @@ struct OutputStaging: Sendable {
 struct PublishedObject: Sendable, Hashable {
     var key: ObjectKey
     var md5: String
+    /// Whether it replaced an object of that key (then it is not removed when the job fails).
+    var replaced = false
 
     var object: String { key.rawValue }
 }
 
 extension WorkContext {
-    /// Removes objects a job published before it failed.
+    /// Removes the objects a job created before it failed (those it replaced keep their new
+    /// content: removing them would lose both versions).
     func unpublish(_ objects: [PublishedObject]) async {
-        for object in objects { await storage.remove(bucket: bucket, key: object.key) }
+        await OutputStaging.unpublish(objects, storage: storage, bucket: bucket)
     }
 }

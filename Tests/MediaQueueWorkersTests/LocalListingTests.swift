@@ -48,3 +48,48 @@ import Testing
         storage.removeStagingFolder(staging)
     }
 }
+
+/// Outputs published before a later one failed: those the job created go, those it replaced stay
+/// with their new content (removing them would lose the old version and the new).
+@Suite struct OutputRollbackTests {
+    /// The bucket's storage, whose publish of `failing` fails.
+    struct FailingPublish: ObjectStorage {
+        let local: LocalObjectStorage
+        let failing: String
+
+        func readableFile(bucket: String, key: ObjectKey) -> ReadableFile? { local.readableFile(bucket: bucket, key: key) }
+        func makeStagingFolder(bucket: String, name: String, for key: ObjectKey?) throws(WorkFailure) -> String {
+            try local.makeStagingFolder(bucket: bucket, name: name, for: key)
+        }
+        func publish(_ path: String, bucket: String, as key: ObjectKey) throws(WorkFailure) {
+            guard key.rawValue != failing else { throw WorkFailure.outputWriteFailed(key.rawValue, "the store refused it") }
+            try local.publish(path, bucket: bucket, as: key)
+        }
+        func remove(bucket: String, key: ObjectKey) { local.remove(bucket: bucket, key: key) }
+        func objectInfo(bucket: String, key: ObjectKey) throws(WorkFailure) -> ObjectInfo? { try local.objectInfo(bucket: bucket, key: key) }
+        func listObjects(bucket: String, _ query: ObjectListQuery) throws(WorkFailure) -> ObjectListing { try local.listObjects(bucket: bucket, query) }
+        func removeStagingFolder(_ path: String) { local.removeStagingFolder(path) }
+        func displayPrefixes(bucket: String) -> [(path: String, shownAs: String)] { local.displayPrefixes(bucket: bucket) }
+    }
+
+    @Test func aFailedPublishRemovesTheNewObjectsAndKeepsTheReplacedOnes() async throws {
+        let bucket = try TemporaryBucket()
+        defer { bucket.remove() }
+        try FileManager.default.createDirectory(atPath: bucket.path("out"), withIntermediateDirectories: true)
+        #expect(FileManager.default.createFile(atPath: bucket.path("out/v.m3u8"), contents: Data("old playlist".utf8)))
+        #expect(FileManager.default.createFile(atPath: bucket.path("out/v-0.ts"), contents: Data("old segment".utf8)))
+        let storage = FailingPublish(local: LocalObjectStorage(root: bucket.root), failing: "out/v.m3u8")
+        let staging = try storage.makeStagingFolder(bucket: bucket.bucket, name: "job-out", for: try ObjectKey("out/v.m3u8"))
+        for name in ["v-0.ts", "v-1.ts", "v.m3u8"] {
+            #expect(FileManager.default.createFile(atPath: staging + "/" + name, contents: Data("new \(name)".utf8)))
+        }
+        await #expect(throws: WorkFailure.self) {
+            try await OutputStaging.publish(
+                ["v-0.ts", "v-1.ts", "v.m3u8"].map { (staging + "/" + $0, "out/" + $0) }, storage: storage, bucket: bucket.bucket
+            )
+        }
+        #expect(FileManager.default.contents(atPath: bucket.path("out/v-0.ts")) == Data("new v-0.ts".utf8), "replaced: kept, with the new content")
+        #expect(!FileManager.default.fileExists(atPath: bucket.path("out/v-1.ts")), "created by the job: removed")
+        #expect(FileManager.default.contents(atPath: bucket.path("out/v.m3u8")) == Data("old playlist".utf8), "never replaced")
+    }
+}
