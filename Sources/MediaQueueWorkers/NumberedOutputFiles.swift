@@ -19,12 +19,12 @@ struct NumberedOutputFiles: Sendable {
     ///
     /// - Parameters:
     ///   - kind: tells apart two sets of one job (shots and sprites).
-    ///   - fileExtension: nil for images: `png` when the keys end in `.png`, else `jpg` (JPEG is
-    ///     CI's default shot format).
+    ///   - fileExtension: nil for images: the format the keys' extension names
+    ///     (`SnapshotOptions.imageFormat`).
     init(context: WorkContext, names: OutputObjectTemplate, maxShots: Int, kind: String, fileExtension: String? = nil) throws(WorkFailure) {
         self.names = names
         self.maxShots = maxShots
-        self.fileExtension = fileExtension ?? (names.fileExtension == "png" ? "png" : "jpg")
+        self.fileExtension = fileExtension ?? SnapshotOptions.imageFormat(extension: names.fileExtension) ?? "jpg"
         for number in 0..<maxShots {
             _ = try OutputObjectTemplate.key(names.object(number: number))
         }

@@ -58,6 +58,25 @@ struct SnapshotOptions: Sendable, Hashable {
     var template: MediaTemplate?
 
     static let countRange = 1...10_000
+
+    /// The image format (ffmpeg's file extension) a key's extension names, nil for another
+    /// extension; a key without one is a JPEG, CI's default.
+    static func imageFormat(extension name: String) -> String? {
+        switch name.lowercased() {
+        case "", "jpg", "jpeg": "jpg"
+        case "png", "webp", "bmp": name.lowercased()
+        default: nil
+        }
+    }
+
+    /// Refuses an output key whose extension names no image format the shots can be written in.
+    static func checkImageFormat(_ template: String, element: String) throws(CIError) {
+        let file = template.split(separator: "/").last ?? ""
+        let name = file.lastIndex(of: ".").map { String(file[file.index(after: $0)...]) } ?? ""
+        // `${ext}` is filled in with jpg.
+        guard name != "${ext}", imageFormat(extension: name) == nil else { return }
+        throw OperationFields.invalid(element, "images are written as jpg, png, webp or bmp, which the key's extension names; '.\(name)' is none of them")
+    }
     static let sizeRange = 128...4096
     static let maxTimeInterval = 3600.0
 
@@ -67,6 +86,7 @@ struct SnapshotOptions: Sendable, Hashable {
             throw OperationFields.invalid("Operation.Output.Object", "is required")
         }
         outputObject = output
+        try Self.checkImageFormat(output, element: "Operation.Output.Object")
         let resolved = try SystemTemplates.resolve(operation, tag: "Snapshot", container: "Snapshot")
         template = resolved.template
         let snapshot = OperationFields(resolved.element, path: "Operation.Snapshot")
@@ -102,6 +122,7 @@ struct SnapshotOptions: Sendable, Hashable {
         if object.split(separator: "/").contains("..") || object.hasPrefix("/") {
             throw OperationFields.invalid("Operation.Output.SpriteObject", "must be a key inside the bucket")
         }
+        try checkImageFormat(object, element: "Operation.Output.SpriteObject")
         guard let color = config.string("Color") else { throw config.invalid("Color", "is required") }
         // Goes into an ffmpeg filter graph: only what colour syntax needs, nothing that separates filters.
         guard color.utf8.allSatisfy({ $0.isASCIILetterOrDigit || $0 == UInt8(ascii: "#") || $0 == UInt8(ascii: "@") || $0 == UInt8(ascii: ".") }) else {

@@ -66,8 +66,11 @@ extension TranscodeOptions {
             if preset == "realtime" { arguments += ["-cpu-used", "8"] }
         }
         if let gop = video.gop { arguments += ["-g", String(gop)] }
-        if let maxrate = video.maxrate { arguments += ["-maxrate", "\(maxrate)k"] }
-        if let bufsize = video.bufsize { arguments += ["-bufsize", "\(bufsize)k"] }
+        if let maxrate = video.maxrate {
+            // x264 and x265 ignore a maximum rate without a buffer to hold it over: two seconds
+            // of it unless one is given.
+            arguments += ["-maxrate", "\(maxrate)k", "-bufsize", "\(video.bufsize ?? 2 * maxrate)k"]
+        }
         // 4:2:0 unless asked otherwise: what players expect, whatever the source has.
         arguments += ["-pix_fmt", video.pixelFormat ?? "yuv420p"]
         if format == .hls {

@@ -238,6 +238,10 @@ struct TranscodeOptions: Sendable, Hashable {
         }
         video.maxrate = try fields.int("Maxrate", in: 10...50_000, unit: " kbps")
         video.bufsize = try fields.int("Bufsize", in: 1000...128_000, unit: " kb")
+        if video.bufsize != nil, video.maxrate == nil {
+            throw fields.invalid("Bufsize", "needs Maxrate: the encoders ignore a buffer size without a maximum rate")
+        }
+        try fields.refuse("ScanMode")
         // At least a second: shorter segments made ffmpeg write a file per frame, each then hashed,
         // published and listed in the job's result.
         video.hlsTsTime = try fields.number("HlsTsTime", above: 1, inclusive: true, upTo: 3600, unit: " seconds") ?? 5
@@ -255,6 +259,10 @@ struct TranscodeOptions: Sendable, Hashable {
                 throw fields.invalid("Codec", "\(match.rawValue) cannot go in \(format.rawValue) (it takes \(format.audioCodecs.map(\.rawValue).joined(separator: ", ")))")
             }
             codec = match
+        }
+        try fields.refuse("SampleFormat")
+        for name in ["KeepTwoTracks", "SwitchTrack"] {
+            try fields.refuse(name, unless: { $0.lowercased() == "false" })
         }
         return Audio(
             codec: codec,

@@ -138,6 +138,18 @@ struct SnapshotWorkerTests {
         #expect(try await SampleMedia.videoStream(of: bucket.path(expected[0])).codec == "png")
     }
 
+    @Test("WebP and BMP by extension, as the key names them")
+    func webpAndBMP() async throws {
+        let bucket = try await bucketWithVideo()
+        defer { bucket.remove() }
+        for (extension_, codec) in [("webp", "webp"), ("bmp", "bmp"), ("jpeg", "mjpeg")] {
+            let job = try snapshotJob("<Start>1</Start>", output: "shots/cover.\(extension_)", bucket: bucket)
+            let result = try await worker.run(job, context: makeContext(bucket))
+            #expect(try listed(result).names == ["shots/cover.\(extension_)"])
+            #expect(try await SampleMedia.videoStream(of: bucket.path("shots/cover.\(extension_)")).codec == codec)
+        }
+    }
+
     @Test("one shot needs no ${Number}; ${ext} is jpg")
     func singleShot() async throws {
         let bucket = try await bucketWithVideo()
@@ -164,6 +176,7 @@ struct SnapshotWorkerTests {
         ("<Snapshot><Count>3</Count></Snapshot><Output><Object>out/one.jpg</Object></Output>", "Operation.Output.Object"),
         ("<Snapshot><Count>1</Count></Snapshot>", "Operation.Output.Object"),
         ("<Snapshot></Snapshot><Output><Object>../escape-${Number}.jpg</Object></Output>", "Operation.Output.Object"),
+        ("<Snapshot></Snapshot><Output><Object>out/s-${Number}.gif</Object></Output>", "Operation.Output.Object"),
     ])
     func validation(operationXML: String, element: String) {
         // Cases without their own Output get a valid one, except the one about a missing Output.

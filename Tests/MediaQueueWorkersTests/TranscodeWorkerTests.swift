@@ -180,6 +180,24 @@ struct TranscodeWorkerTests {
         #expect(job.jobsDetail(CIFormatting())["Operation"]?["TemplateName"] == nil)
     }
 
+    /// x264 and x265 ignore a maximum rate without a buffer size (ffmpeg logs it below the
+    /// level the workers keep): a Maxrate alone gets a buffer of two seconds of it.
+    @Test("Maxrate comes with a buffer size, its own or two seconds of the rate")
+    func maxrateHasABuffer() throws {
+        func arguments(_ video: String) throws -> [String] {
+            let transcode = try XMLDocumentParser.parse(Array("<Transcode><Container><Format>mp4</Format></Container><Video>\(video)</Video></Transcode>".utf8))
+            return try TranscodeOptions(transcode, path: "Operation.Transcode").videoCodecArguments()
+        }
+        func value(_ flag: String, in arguments: [String]) -> String? {
+            arguments.firstIndex(of: flag).map { arguments[$0 + 1] }
+        }
+        let alone = try arguments("<Maxrate>1200</Maxrate>")
+        #expect(value("-maxrate", in: alone) == "1200k" && value("-bufsize", in: alone) == "2400k")
+        let both = try arguments("<Maxrate>1200</Maxrate><Bufsize>5000</Bufsize>")
+        #expect(value("-maxrate", in: both) == "1200k" && value("-bufsize", in: both) == "5000k")
+        #expect(value("-bufsize", in: try arguments("<Crf>23</Crf>")) == nil)
+    }
+
     @Test("validation names the field at fault", arguments: [
         ("<Transcode><Container><Format>avi</Format></Container></Transcode>", "Operation.Transcode.Container.Format"),
         ("<Transcode><Video><Codec>H.264</Codec></Video></Transcode>", "Operation.Transcode.Container.Format"),
@@ -197,6 +215,10 @@ struct TranscodeWorkerTests {
         ("<Transcode><Container><Format>mp4</Format></Container><Video><Crf>0</Crf></Video></Transcode>", "Operation.Transcode.Video.Crf"),
         ("<Transcode><Container><Format>mp4</Format></Container><Video><Crf>52</Crf></Video></Transcode>", "Operation.Transcode.Video.Crf"),
         ("<Transcode><Container><Format>mp4</Format></Container><Video><Gop>100001</Gop></Video></Transcode>", "Operation.Transcode.Video.Gop"),
+        ("<Transcode><Container><Format>mp4</Format></Container><Video><Bufsize>2000</Bufsize></Video></Transcode>", "Operation.Transcode.Video.Bufsize"),
+        ("<Transcode><Container><Format>mp4</Format></Container><Video><ScanMode>interlaced</ScanMode></Video></Transcode>", "Operation.Transcode.Video.ScanMode"),
+        ("<Transcode><Container><Format>mp4</Format></Container><Audio><SampleFormat>s16p</SampleFormat></Audio></Transcode>", "Operation.Transcode.Audio.SampleFormat"),
+        ("<Transcode><Container><Format>mp4</Format></Container><Audio><KeepTwoTracks>true</KeepTwoTracks></Audio></Transcode>", "Operation.Transcode.Audio.KeepTwoTracks"),
         ("<Transcode><Container><Format>mp4</Format></Container><Video><Preset>good</Preset></Video></Transcode>", "Operation.Transcode.Video.Preset"),
         ("<Transcode><Container><Format>webm</Format></Container><Video><Preset>fast</Preset></Video></Transcode>", "Operation.Transcode.Video.Preset"),
         ("<Transcode><Container><Format>mp4</Format></Container><Video><Profile>extended</Profile></Video></Transcode>", "Operation.Transcode.Video.Profile"),
