@@ -3,7 +3,8 @@ import MediaQueueCore
 /// Runs one job's work under the per-job time limit (`FFmpegConfiguration.jobTimeout`).
 ///
 /// When the limit passes first, the work is cancelled (which stops its ffmpeg and removes its
-/// partial outputs, as any cancellation does) and the job fails with `JobTimeout`. A cancellation
+/// partial outputs, as any cancellation does) and the job fails with `JobTimeout`, unless the
+/// work ends with its result all the same (it was publishing, which a cancellation does not stop). A cancellation
 /// of the caller stays a `CancellationError`, so a cancelled job still ends as `Cancel`.
 func withJobTimeout(
     _ limit: Duration, on time: any TimeSource, _ work: @escaping @Sendable () async throws -> WorkResult
@@ -22,7 +23,13 @@ func withJobTimeout(
         case .timedOut:
             group.cancelAll()
             // Let the work end (ffmpeg stopped, outputs removed) before the job is reported.
-            while let _ = try? await group.next() {}
+            var finished: WorkResult?
+            while let outcome = try? await group.next() {
+                if case .finished(let result) = outcome { finished = result }
+            }
+            // Work past the point where it can stop (publishing its outputs) ends as it would
+            // have: its outputs are in the bucket, and a failed job must not leave any.
+            if let finished { return finished }
             try Task.checkCancellation()
             throw WorkFailure.jobTimeout(limit)
         }
