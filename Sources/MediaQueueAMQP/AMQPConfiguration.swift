@@ -91,10 +91,13 @@ struct AMQPEndpoint: Sendable, Hashable {
         default: throw AMQPError(.invalidURL, "unsupported URL scheme '\(scheme)'; expected amqp or amqps")
         }
         var rest = url[schemeEnd.upperBound...]
-        if let query = rest.firstIndex(where: { $0 == "?" || $0 == "#" }) { rest = rest[..<query] }
+        // The user info ends at the last '@': a password may hold '/', '?', '#' or '@' unencoded,
+        // and must not be taken for the host, the port or the vhost (nor shown as one).
+        let hostStart = rest.lastIndex(of: "@").map { rest.index(after: $0) } ?? rest.startIndex
+        if let query = rest[hostStart...].firstIndex(where: { $0 == "?" || $0 == "#" }) { rest = rest[..<query] }
         let authority: Substring
         let path: Substring
-        if let slash = rest.firstIndex(of: "/") {
+        if let slash = rest[hostStart...].firstIndex(of: "/") {
             authority = rest[..<slash]
             path = rest[rest.index(after: slash)...]
         } else {

@@ -20,13 +20,24 @@ extension MediaQueueApplication {
         }
     }
 
-    /// Copies object `key` to the local file at `path`; false when there is no such object.
-    public func getObject(bucket: String, key: ObjectKey, to path: String) async throws -> Bool {
-        guard let file = try await storage.readableFile(bucket: bucket, key: key) else { return false }
+    /// Copies object `key` to the local file at `path`, or into the folder `path` names (as `cp`
+    /// does); returns the file written, nil when there is no such object. The copy is written
+    /// beside its target and renamed over it: an existing file is replaced whole, and nothing else
+    /// is ever removed.
+    public func getObject(bucket: String, key: ObjectKey, to path: String) async throws -> String? {
+        guard let file = try await storage.readableFile(bucket: bucket, key: key) else { return nil }
         defer { if let folder = file.temporaryFolder { storage.removeStagingFolder(folder) } }
-        try? FileManager.default.removeItem(atPath: path)
-        try FileManager.default.copyItem(atPath: file.path, toPath: path)
-        return true
+        var isFolder: ObjCBool = false
+        let target = FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) && isFolder.boolValue
+            ? (path.hasSuffix("/") ? path : path + "/") + key.fileName : path
+        let partial = target + ".mediaqueue-partial-" + UUID().uuidString
+        try FileManager.default.copyItem(atPath: file.path, toPath: partial)
+        guard rename(partial, target) == 0 else {
+            let reason = String(cString: strerror(errno))
+            try? FileManager.default.removeItem(atPath: partial)
+            throw CIError(.invalidArgument, "cannot write \(target): \(reason)")
+        }
+        return target
     }
 
     /// Every object under `prefix` (and, with a delimiter, the common prefixes), page after page.

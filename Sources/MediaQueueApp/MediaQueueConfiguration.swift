@@ -215,9 +215,10 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
             case "amqpCaFile", "amqpCACertificate": amqpCACertificate = value.isEmpty ? nil : value
             case "mqRegions":
                 mqRegions = [:]
-                for pair in value.split(separator: ",") {
+                for (index, pair) in value.split(separator: ",").enumerated() {
                     let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
-                    guard parts.count == 2 else { throw ConfigurationError("\(source): mqRegions entries look like sh=amqp://host/, not '\(pair)'") }
+                    // Not echoed: an entry is a URL, maybe with a password.
+                    guard parts.count == 2 else { throw ConfigurationError("\(source): mqRegions entries look like sh=amqp://host/; entry \(index + 1) does not") }
                     mqRegions[parts[0].trimmingCharacters(in: .whitespaces)] = parts[1].trimmingCharacters(in: .whitespaces)
                 }
             case "dataDir": dataDir = value
@@ -329,13 +330,29 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
         guard inputURLMaxBytes > 0, inputURLTimeoutSeconds > 0 else {
             throw ConfigurationError("inputUrlMaxBytes and inputUrlTimeoutSeconds must be positive")
         }
+        guard !roles.isEmpty else { throw ConfigurationError("roles must name at least one of intake, dispatch, relay, api") }
+        guard databaseMaxConnections >= 1 else { throw ConfigurationError("databaseMaxConnections must be 1 or more") }
+        guard Self.logLevels.contains(logLevel) else {
+            throw ConfigurationError("logLevel must be one of \(Self.logLevels.joined(separator: ", ")), not '\(logLevel)'")
+        }
+        if roles.contains(.dispatch) {
+            // Every job of the node would fail once it ran; better not to start.
+            for (name, path) in [("ffmpeg", ffmpegPath), ("ffprobe", ffprobePath)] where !FileManager.default.isExecutableFile(atPath: path) {
+                throw ConfigurationError("\(name) (\(path)) is not an executable file; the dispatch role runs it for every job")
+            }
+        }
         try validateCallbackSettings()
         try validateStorage()
     }
 
+    /// swift-log's levels, as `logLevel` names them.
+    static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+
     var utcOffsetSeconds: Int? {
         let digits = utcOffset.dropFirst().filter { $0 != ":" }
-        guard let sign = utcOffset.first, sign == "+" || sign == "-", digits.count == 4, let value = Int(digits) else { return nil }
+        guard let sign = utcOffset.first, sign == "+" || sign == "-", digits.count == 4, digits.allSatisfy({ $0.isASCII && $0.isNumber }),
+              let value = Int(digits), value / 100 <= 14, value % 100 < 60
+        else { return nil }
         return (value / 100 * 3600 + value % 100 * 60) * (sign == "-" ? -1 : 1)
     }
 

@@ -27,11 +27,16 @@ func cliAsync<T>(_ body: () async throws -> T) async throws -> T {
     }
 }
 
-func redacted(_ url: String) -> String {
-    guard let at = url.firstIndex(of: "@"), let scheme = url.range(of: "://") else { return url }
-    let credentials = url[scheme.upperBound..<at]
-    guard let colon = credentials.firstIndex(of: ":") else { return url }
-    return url.replacingCharacters(in: colon..<at, with: ":***")
+/// `urls` (one URL or a comma-separated list of them) with each password replaced by `***`; a
+/// password's end is the last '@' before the host, since it may hold '@' or '/' unencoded.
+func redacted(_ urls: String) -> String {
+    urls.split(separator: ",", omittingEmptySubsequences: false).map { entry in
+        let url = String(entry)
+        guard let scheme = url.range(of: "://"), let at = url[scheme.upperBound...].lastIndex(of: "@") else { return url }
+        let credentials = url[scheme.upperBound..<at]
+        guard let colon = credentials.firstIndex(of: ":") else { return url }
+        return url.replacingCharacters(in: colon..<at, with: ":***")
+    }.joined(separator: ",")
 }
 
 /// A failure to report in one line, without the usage text that `ValidationError` adds.

@@ -1,4 +1,4 @@
-import MediaQueueAMQP
+@testable import MediaQueueAMQP
 import Testing
 
 @Suite("AMQP URL parsing")
@@ -61,6 +61,18 @@ struct AMQPConfigurationTests {
             #expect(!error.description.contains("TopSecretPw"))
             #expect(!error.message.contains("TopSecretPw"))
         }
+    }
+
+    /// Unencoded, a password's '/' was taken for the start of the vhost: the host became the
+    /// user name, the port part of the password, and both showed in errors and logs.
+    @Test func aPasswordWithSlashesQuestionMarksAndAtSignsIsReadAsAPassword() throws {
+        let url = "amqp://mq:2024/se?cr#e@t@broker.internal:5673/media"
+        let endpoint = try AMQPEndpoint(parsing: url)
+        #expect(endpoint.host == "broker.internal" && endpoint.port == 5673 && endpoint.vhost == "media")
+        #expect(endpoint.user == "mq" && endpoint.password == "2024/se?cr#e@t")
+        let configuration = try AMQPConfiguration(url: url)
+        #expect(configuration.description.contains("amqp://mq:***@broker.internal:5673/media"))
+        #expect(!configuration.description.contains("se?cr"))
     }
 
     @Test func severalURLsNameAClustersNodesAndEachIsChecked() throws {

@@ -44,5 +44,14 @@ import Testing
         let copy = harness.configuration.dataDir + "-top.txt"
         _ = try await harness.cli(["objects", "get", "top.txt", copy])
         #expect(try String(contentsOfFile: copy, encoding: .utf8) == "top.txt")
+        // Into a folder, as cp does: the folder and what it held stay (it used to be removed
+        // and replaced by the object).
+        let folder = harness.configuration.dataDir + "-downloads"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        #expect(FileManager.default.createFile(atPath: folder + "/kept.txt", contents: Data("mine".utf8)))
+        let answer = try await harness.cli(["objects", "get", "top.txt", folder])
+        #expect(answer.contains("as \(folder)/top.txt"), "\(answer)")
+        #expect(try String(contentsOfFile: folder + "/top.txt", encoding: .utf8) == "top.txt")
+        #expect(try String(contentsOfFile: folder + "/kept.txt", encoding: .utf8) == "mine")
     }
 }

@@ -30,17 +30,16 @@ struct Objects: AsyncParsableCommand {
         @OptionGroup var options: GlobalOptions
         @Option(name: .long, help: "The bucket (default: the configured one).") var bucket: String?
         @Argument(help: "The object key.") var key: String
-        @Argument(help: "The local file to write (default: the key's last segment).") var file: String?
+        @Argument(help: "The local file to write, or a folder to write it into (default: the key's last segment).") var file: String?
 
         func run() async throws {
             let configuration = try options.load()
             let application = try MediaQueueApplication(configuration: configuration, logger: options.logger(configuration))
             let objectKey = try objectKey(key)
-            let target = file ?? objectKey.fileName
-            guard try await application.getObject(bucket: bucket ?? configuration.bucket, key: objectKey, to: target) else {
+            guard let written = try await application.getObject(bucket: bucket ?? configuration.bucket, key: objectKey, to: file ?? objectKey.fileName) else {
                 throw CommandError("NoSuchKey: the object \(key) does not exist")
             }
-            print("got \(key) as \(target)")
+            print("got \(key) as \(written)")
         }
     }
 
