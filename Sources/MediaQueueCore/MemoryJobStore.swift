@@ -23,10 +23,18 @@ public final class MemoryJobStore: JobStore {
         var recordingFailures = 0
         /// How many of the next `renewLeases` calls fail (`failNextLeaseRenewals`).
         var renewalFailures = 0
+        /// How many of the next `finish` calls fail (`failNextFinishes`).
+        var finishFailures = 0
         /// How many of the next `signingSecrets` calls fail (`failNextSecretReads`).
         var secretReadFailures = 0
         /// How many of the next `updateRun` calls fail (`failNextRunUpdates`).
         var runUpdateFailures = 0
+
+        mutating func failFinishIfAsked() throws {
+            guard finishFailures > 0 else { return }
+            finishFailures -= 1
+            throw WriteFailed()
+        }
 
         mutating func failIfAsked() throws {
             guard recordingFailures > 0 else { return }
@@ -233,11 +241,15 @@ public final class MemoryJobStore: JobStore {
     }
 
     public func finish(_ jobs: [FinishedJob], owner: String) async throws -> [Bool] {
-        state.withLock { Self.finish(jobs, owner: owner, in: &$0) }
+        try state.withLock { state in
+            try state.failFinishIfAsked()
+            return Self.finish(jobs, owner: owner, in: &state)
+        }
     }
 
     public func finish(_ jobs: [FinishedJob], owner: String, thenClaim claim: ClaimRequest) async throws -> (recorded: [Bool], claim: ClaimResult) {
-        state.withLock { state in
+        try state.withLock { state in
+            try state.failFinishIfAsked()
             let recorded = Self.finish(jobs, owner: owner, in: &state)
             return (recorded, Self.claim(claim, in: &state))
         }
@@ -344,6 +356,15 @@ public final class MemoryJobStore: JobStore {
     public func failNextRecordings(_ count: Int) {
         state.withLock { $0.recordingFailures = count }
     }
+
+    /// Makes the next `count` calls of `finish` throw `WriteFailed` and end nothing, for tests of
+    /// what a dispatcher does when the end of a job cannot be written.
+    public func failNextFinishes(_ count: Int) {
+        state.withLock { $0.finishFailures = count }
+    }
+
+    /// How many of the failures `failNextFinishes` asked for are still to come.
+    public var finishFailuresLeft: Int { state.withLock { $0.finishFailures } }
 
     /// Makes the next `count` calls of `renewLeases` throw `WriteFailed` and renew nothing, for
     /// tests of what a dispatcher does when its leases cannot be renewed.

@@ -29,13 +29,16 @@ public final class CompletionBatcher: Sendable {
     private let maxBatch: Int
     private let handoff: DeliveryHandoff?
     private let relayWakeups: RelayWakeups
+    private let rewriteWindow: Duration
 
     /// `handoff`: where committed TDMQ deliveries go at once (this process's relay), if anywhere;
-    /// they are committed leased to that relay.
+    /// they are committed leased to that relay. `rewriteWindow`: how long a batch whose write
+    /// failed is written again (the jobs' lease: after it, another claim may have taken them).
     init(
         store: any JobStore, dispatcher: DispatcherHandle, formatting: CIFormatting, time: any TimeSource, maxBatch: Int,
-        linger: Duration, handoff: DeliveryHandoff? = nil, relayWakeups: RelayWakeups = RelayWakeups()
+        linger: Duration, handoff: DeliveryHandoff? = nil, relayWakeups: RelayWakeups = RelayWakeups(), rewriteWindow: Duration = .seconds(60)
     ) {
+        self.rewriteWindow = rewriteWindow
         self.dispatcher = dispatcher
         self.relayWakeups = relayWakeups
         state = Mutex(State(linger: BatchLinger(linger)))
@@ -82,19 +85,48 @@ public final class CompletionBatcher: Sendable {
             guard !batch.isEmpty else { return }
             do {
                 let (finished, recorded) = try await write(batch.map(\.job))
-                let committed = zip(finished, recorded).flatMap { job, ok in ok ? job.outbox : [] }
-                handoff?.push(committed)
-                // One wakeup per batch and only for the relay that has something new (a handoff
-                // push wakes the TDMQ relay itself): waking both per job made the idle one read
-                // the outbox thousands of times a second.
-                if handoff == nil && committed.contains(where: \.isTDMQ) { relayWakeups.tdmq?.signal() }
-                if committed.contains(where: { !$0.isTDMQ }) { relayWakeups.http?.signal() }
-                relayWakeups.workflows?.add(zip(batch, recorded).compactMap { $1 ? $0.job.workflowRunID : nil })
-                for (entry, ok) in zip(batch, recorded) { entry.waiter.resume(returning: .success(ok)) }
+                announce(batch, finished: finished, recorded: recorded)
             } catch {
-                for entry in batch { entry.waiter.resume(returning: .failure(error)) }
+                await rewrite(batch, after: error)
             }
         }
+    }
+
+    /// Hands the committed deliveries on, wakes who has new work, and answers the callers.
+    private func announce(_ batch: [(job: Job, waiter: Waiter)], finished: [FinishedJob], recorded: [Bool]) {
+        let committed = zip(finished, recorded).flatMap { job, ok in ok ? job.outbox : [] }
+        handoff?.push(committed)
+        // One wakeup per batch and only for the relay that has something new (a handoff
+        // push wakes the TDMQ relay itself): waking both per job made the idle one read
+        // the outbox thousands of times a second.
+        if handoff == nil && committed.contains(where: \.isTDMQ) { relayWakeups.tdmq?.signal() }
+        if committed.contains(where: { !$0.isTDMQ }) { relayWakeups.http?.signal() }
+        relayWakeups.workflows?.add(zip(batch, recorded).compactMap { $1 ? $0.job.workflowRunID : nil })
+        for (entry, ok) in zip(batch, recorded) { entry.waiter.resume(returning: .success(ok)) }
+    }
+
+    /// Writes a batch whose write failed again, within `rewriteWindow`, pausing longer each
+    /// time: given up, its jobs would run again from the start once their leases ended (their
+    /// callers keep the jobs, and so their leases, meanwhile). Without a claim: the failed write
+    /// freed the batch's slots already. Later batches wait for it, so a store that is away
+    /// costs one write every few seconds, not one per batch.
+    private func rewrite(_ batch: [(job: Job, waiter: Waiter)], after failure: any Error) async {
+        var failure = failure
+        let jobs = batch.map(\.job)
+        let giveUp = time.now + rewriteWindow
+        var pause = Duration.milliseconds(250)
+        while !(failure is CancellationError), time.now + pause < giveUp {
+            try? await time.sleep(for: pause)
+            pause = min(pause * 2, .seconds(5))
+            do {
+                let finished = try await withCallbacks(jobs)
+                announce(batch, finished: finished, recorded: try await store.finish(finished, owner: dispatcher.owner))
+                return
+            } catch {
+                failure = error
+            }
+        }
+        for entry in batch { entry.waiter.resume(returning: .failure(failure)) }
     }
 
     /// Ends the jobs, whatever the write's outcome for their slots, and claims for the freed

@@ -105,7 +105,7 @@ public struct DispatcherService: Service {
     public func run() async throws {
         let completions = CompletionBatcher(
             store: store, dispatcher: handle, formatting: formatting, time: time, maxBatch: options.completionBatchSize,
-            linger: options.completionLinger, handoff: handoff, relayWakeups: relayWakeups
+            linger: options.completionLinger, handoff: handoff, relayWakeups: relayWakeups, rewriteWindow: options.leaseDuration
         )
         let stopping = StopFlag()
         await withGracefulShutdownHandler {
@@ -360,7 +360,8 @@ public struct DispatcherService: Service {
             // The process is being torn down; the lease expires and the job runs again.
             logger.debug("job's end not recorded: the dispatcher was cancelled")
         } catch {
-            // The lease will expire and the job runs again: at least once, never lost.
+            // Written again for as long as its lease could hold (`CompletionBatcher.rewrite`);
+            // now the lease will expire and the job runs again: at least once, never lost.
             logger.error("could not record a job's end", metadata: ["error": "\(error)"])
         }
     }

@@ -113,6 +113,46 @@ import Testing
         }
     }
 
+    /// Ends at once, counting its runs.
+    struct QuickWorker: MediaWorker {
+        let starts: Starts
+        var tag: String { "Quick" }
+        func validate(_ operation: CreateMediaJobsRequest.Operation) throws(CIError) {}
+        func run(_ job: Job, context: WorkContext) async throws -> WorkResult {
+            starts.record(job.id)
+            return WorkResult()
+        }
+    }
+
+    /// The end of a job that the store failed to write (a database restarting, a locked file) is
+    /// written again while the job's lease holds. Given up at once, it left the job to run again
+    /// from the start once its lease ended, and a third such failure ended it as WorkerCrashed.
+    @Test func anEndTheStoreFailedToWriteIsWrittenAgainAndTheJobRunsOnce() async throws {
+        let workers = WorkerRegistry([QuickWorker(starts: starts)])
+        let queues = QueueDirectory(store: store) { MediaQueue(bucket: "", name: "", createTime: Timestamp(seconds: 0)) }
+        let body = Array("<Request><Tag>Quick</Tag><Input><Object>in.mp4</Object></Input><Operation/></Request>".utf8)
+        let submission = try await SubmissionFactory(queues: queues, workers: workers)
+            .submission(body: body, bucket: "b-1", idempotencyKey: nil, now: clock.now).get()
+        let job = try #require(try await store.submit([submission]).first.flatMap { if case .created(let jobs) = $0 { jobs.first?.id } else { nil } })
+        store.failNextFinishes(3)
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let service = DispatcherService(
+            store: store, workers: workers,
+            options: DispatcherOptions(owner: "node-a", storage: ObjectsStub(), leaseDuration: leaseDuration, housekeepingInterval: turn),
+            formatting: CIFormatting(), time: clock, logger: logger
+        )
+        let dispatcher = Task { try await service.run() }
+        defer { dispatcher.cancel() }
+        let ended = try await turns("the job's end recorded", upTo: clock.now + leaseDuration * 3) {
+            try await store.job(id: job).flatMap { $0.state.isTerminal ? $0 : nil }
+        }
+        #expect(ended.state == .success)
+        #expect(ended.attempts == 1)
+        #expect(starts.all == [job], "one run")
+        #expect(store.finishFailuresLeft == 0, "the three failed writes were tried again")
+    }
+
     /// A renewal the store failed is tried again at the next housekeeping turn, not a third of a
     /// lease later: two failed turns could otherwise let a running job's lease end, and another
     /// process (or this one) would run the job a second time.
