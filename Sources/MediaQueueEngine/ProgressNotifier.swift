@@ -84,7 +84,8 @@ public final class ProgressNotifier: Sendable {
     }
 
     /// The job ended: no event after this, and the one in flight has been sent (or has had
-    /// `sendTimeout` to be) when it returns.
+    /// `sendTimeout` to be, and is then cancelled, so that it cannot go out after the job's
+    /// TaskFinish) when it returns.
     func jobEnded(_ id: JobID) async {
         guard let inFlight = jobs.withLock({ jobs in jobs.removeValue(forKey: id)?.inFlight }) else { return }
         let (done, finished) = AsyncStream<Void>.makeStream()
@@ -97,6 +98,7 @@ public final class ProgressNotifier: Sendable {
             finished.yield()
         }
         for await _ in done { break }
+        inFlight.cancel()
         send.cancel()
         timer.cancel()
     }
@@ -107,6 +109,8 @@ public final class ProgressNotifier: Sendable {
             guard let queue = try await store.queue(id: job.queueID),
                   let target = CallbackTarget.resolve(rule: queue.notifyConfig, override: job.callback, event: .taskProgress)
             else { return }
+            // Given up by the job's end while it read the rule: not sent at all.
+            try Task.checkCancellation()
             let body = CallbackBody.jobEvent(.taskProgress, job, format: target.format, formatting: formatting)
             let eventID = "e" + timeOrderedHex32()
             switch target.destination {
@@ -129,6 +133,7 @@ public final class ProgressNotifier: Sendable {
             case .url(let url):
                 let timestamp = time.now.seconds
                 let signature = try await signers.signature(bucket: job.bucket, id: eventID, timestamp: timestamp, body: body.bytes)
+                try Task.checkCancellation()
                 let response = try await client.post(HTTPRequest(url: url, headers: [
                     HTTPHeader("Content-Type", body.contentType),
                     HTTPHeader("webhook-id", eventID),

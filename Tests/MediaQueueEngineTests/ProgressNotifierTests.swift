@@ -4,6 +4,7 @@ import MediaQueueCore
 import MediaQueueHTTPClient
 import MediaQueueTestSupport
 import MediaQueueXML
+import Synchronization
 import Testing
 @testable import MediaQueueEngine
 
@@ -104,6 +105,42 @@ import Testing
         clock.advance(by: .seconds(10))
         notifier.report(job, progress: 90)
         #expect(try await sentProgress(job) == ["50"])
+    }
+
+    /// A send that is still reading the queue's rule when the job's end has waited `sendTimeout`
+    /// for it is cancelled: left to go on, its event could go out after the job's TaskFinish.
+    @Test func aSendStillUnderWayWhenTheEndStopsWaitingIsCancelled() async throws {
+        let reading = AsyncStream<Void>.makeStream()
+        let release = AsyncStream<Void>.makeStream()
+        let cancelledWhenReleased = Observed()
+        let gated = CommitThenFailStore(store) {
+            reading.continuation.yield()
+            for await _ in release.stream { break }
+            cancelledWhenReleased.set(Task.isCancelled)
+        }
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let notifier = ProgressNotifier(
+            store: gated, regions: MQRegions(fallback: broker), client: HTTPClient(),
+            options: ProgressOptions(interval: .seconds(5), sendTimeout: .seconds(5)), formatting: CIFormatting(), time: clock, logger: logger
+        )
+        let job = try await runningJob(events: [.taskFinish, .taskProgress])
+        notifier.jobStarted(job.id)
+        notifier.report(job, progress: 50)
+        for await _ in reading.stream { break }
+        let ended = Task { await notifier.jobEnded(job.id) }
+        await clock.sleepers(atLeast: 1)
+        clock.advance(by: .seconds(5))
+        await ended.value
+        release.continuation.yield()
+        try await eventually("the held send to go on") { cancelledWhenReleased.value != nil }
+        #expect(cancelledWhenReleased.value == true, "the send was cancelled when the end stopped waiting for it")
+    }
+
+    final class Observed: Sendable {
+        private let seen = Mutex<Bool?>(nil)
+        var value: Bool? { seen.withLock { $0 } }
+        func set(_ value: Bool) { seen.withLock { $0 = value } }
     }
 
     @Test func aRuleWithoutTaskProgressSendsNone() async throws {

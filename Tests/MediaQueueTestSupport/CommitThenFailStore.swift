@@ -11,11 +11,17 @@ public final class CommitThenFailStore: JobStore, Sendable {
     /// How many of the next job reads fail.
     private let failingReads: Mutex<Int>
     private let hangingReads: Bool
+    private let beforeQueueReads: @Sendable () async -> Void
 
     /// `failingReads`: how many job reads (`job(id:)`) fail before they are answered again;
     /// `hangingReads`: the reads after those never answer, until their task is cancelled (a
-    /// database that does not answer).
-    public init(_ base: any JobStore, commits: Bool = true, failingReads: Int = 0, hangingReads: Bool = false) {
+    /// database that does not answer); `beforeQueueReads` runs before each `queue(id:)` is
+    /// answered (a test can hold a reader there).
+    public init(
+        _ base: any JobStore, commits: Bool = true, failingReads: Int = 0, hangingReads: Bool = false,
+        beforeQueueReads: @escaping @Sendable () async -> Void = {}
+    ) {
+        self.beforeQueueReads = beforeQueueReads
         self.base = base
         self.commits = commits
         self.failingReads = Mutex(failingReads)
@@ -53,7 +59,10 @@ public final class CommitThenFailStore: JobStore, Sendable {
     public func runs(_ query: RunQuery) async throws -> [WorkflowRun] { try await base.runs(query) }
     public func runningRuns(after sequence: Int64, limit: Int) async throws -> [WorkflowRun] { try await base.runningRuns(after: sequence, limit: limit) }
     public func queues(bucket: String?) async throws -> [MediaQueue] { try await base.queues(bucket: bucket) }
-    public func queue(id: QueueID) async throws -> MediaQueue? { try await base.queue(id: id) }
+    public func queue(id: QueueID) async throws -> MediaQueue? {
+        await beforeQueueReads()
+        return try await base.queue(id: id)
+    }
     public func updateQueue(_ queue: MediaQueue) async throws { try await base.updateQueue(queue) }
     public func deleteQueue(id: QueueID) async throws { try await base.deleteQueue(id: id) }
     public func job(id: JobID) async throws -> Job? {
