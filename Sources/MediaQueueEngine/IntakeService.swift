@@ -224,6 +224,9 @@ public struct IntakeService: Service {
     func handle(_ batch: [AMQPMessage]) async {
         var accepted: [(message: AMQPMessage, submission: Submission)] = []
         var rejected: [(message: AMQPMessage, error: CIError)] = []
+        // Messages the store could not be read for (a template, a queue): back to the broker on
+        // their own, so that one whose read keeps failing holds up no other.
+        var unchecked: [(message: AMQPMessage, error: CIError)] = []
         let now = time.now
         // Nil: the message goes back to the broker (the batch failed, and its jobs are not stored).
         var outcomes: [SubmissionOutcome?]
@@ -233,11 +236,13 @@ public struct IntakeService: Service {
                 case .success(let submission):
                     accepted.append((message, submission))
                 case .failure(let error) where error.code == .internalError:
-                    throw error
+                    unchecked.append((message, error))
                 case .failure(let error):
                     rejected.append((message, error))
                 }
             }
+            // None could be checked: the store is likely away.
+            if let first = unchecked.first, accepted.isEmpty, rejected.isEmpty { throw first.error }
             do {
                 // A batch of refused messages alone needs no store: they are dead-lettered even
                 // while it is away.
@@ -293,7 +298,14 @@ public struct IntakeService: Service {
         // once it publishes, and if the connection drops meanwhile, a stored message not acked
         // yet comes back, and without an idempotency key becomes a second job.
         let refusedTags = Set(rejected.map(\.message.deliveryTag))
-        if refusedTags.isEmpty && requeued.isEmpty {
+        for (message, error) in unchecked {
+            logger.warning(
+                "intake could not check a submission; it goes back to the queue",
+                metadata: ["error": "\(error)", "message.id": "\(message.properties.messageID ?? "")"]
+            )
+            broker.nack(message.deliveryTag, multiple: false, requeue: true)
+        }
+        if refusedTags.isEmpty && requeued.isEmpty && unchecked.isEmpty {
             // One consumer per channel and batches handled in order: everything up to the last tag is settled.
             if let last = batch.last { broker.ack(last.deliveryTag, multiple: true) }
         } else {
@@ -332,7 +344,7 @@ public struct IntakeService: Service {
         if undeadLettered > 0 {
             logger.warning("intake could not dead-letter submissions; they go back to the queue", metadata: ["messages": "\(undeadLettered)"])
         }
-        guard undeadLettered > 0 || !requeued.isEmpty else { return }
+        guard undeadLettered > 0 || !requeued.isEmpty || !unchecked.isEmpty else { return }
         // Not at once again: the dead-letter queue or the store is likely still unreachable.
         try? await time.sleep(for: options.retryPause)
     }

@@ -52,6 +52,43 @@ import Testing
         )
     }
 
+    /// Templates of a store that cannot read one of them (`unreadable`), as a damaged row would.
+    struct OneUnreadableTemplate: DefinitionStore {
+        let unreadable: String
+        struct ReadFailed: Error {}
+        func createDefinition(_ definition: Definition) async throws {}
+        func updateDefinition(_ definition: Definition) async throws {}
+        func definitions(_ kind: Definition.Kind, bucket: String) async throws -> [Definition] { [] }
+        func definition(_ kind: Definition.Kind, id: String) async throws -> Definition? {
+            if id == unreadable { throw ReadFailed() }
+            return nil
+        }
+        func deleteDefinition(_ kind: Definition.Kind, id: String, bucket: String) async throws {}
+    }
+
+    /// A message the store cannot be read for goes back to the queue on its own: the others of its
+    /// batch are stored. It took the whole batch back with it, every time, so no message behind it
+    /// was ever stored.
+    @Test func aMessageTheStoreCannotBeReadForHoldsUpNoOther() async throws {
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let queues = QueueDirectory(store: store) { MediaQueue(bucket: "", name: "", createTime: Timestamp(seconds: 0)) }
+        let factory = SubmissionFactory(
+            queues: queues, workers: WorkerRegistry([RecordWorker()]),
+            templates: TemplateResolver(store: OneUnreadableTemplate(unreadable: "tdamaged"), builtInIDs: [])
+        )
+        let intake = IntakeService(broker: broker, store: store, factory: factory, options: options, formatting: CIFormatting(), time: clock, logger: logger)
+        try await broker.declare(intake.topology)
+        let running = Task { try await intake.run() }
+        defer { running.cancel() }
+        let poisoned = Array("<Request><Tag>Record</Tag><Input><Object>in.mp4</Object></Input><Operation><TemplateId>tdamaged</TemplateId></Operation></Request>".utf8)
+        await publish(message(poisoned, id: "poisoned"), message(Self.request("first"), id: "first"), message(Self.request("second"), id: "second"))
+        try await eventually("the two good submissions stored") {
+            try await store.jobs(JobQuery(limit: 10)).compactMap(\.userData).sorted() == ["first", "second"]
+        }
+        try await broker.wait { $0.messages(in: options.queue).count + ($0.unacknowledged[options.queue] ?? 0) == 1 ? true : nil }
+    }
+
     func publish(_ messages: AMQPOutgoingMessage...) async {
         for result in await broker.publish(batch: messages) { #expect((try? result.get()) != nil) }
     }
