@@ -25,11 +25,12 @@ import Glibc
         let listening = try await eventually("the API to listen") { port.withLock { $0 } }
         _ = try await application.prepare()
 
-        let idle = try Self.connect(port: listening)
-        let stalled = try Self.connect(port: listening)
+        let idle = try Self.connect(port: listening, readTimeout: 120)
+        let stalled = try Self.connect(port: listening, readTimeout: 120)
         let partial = Array("GET /\(harness.configuration.bucket)/queue HTTP/1.1\r\nHost: 127.0.0.1\r\n".utf8)
         #expect(write(stalled, partial, partial.count) == partial.count)
-        // A read ends with 0 once the server closes the connection (-1: it did not within 60 s).
+        // A read ends with 0 once the server closes the connection (-1: it did not within 120 s;
+        // in the whole suite, on two cores, a 1-s idle timeout once took more than 60 s to act).
         let idleEnd = await Self.readUntilClosed(idle)
         #expect(idleEnd.received.isEmpty && idleEnd.end == 0, "the idle connection got nothing and was closed")
         let stalledEnd = await Self.readUntilClosed(stalled)
