@@ -41,7 +41,7 @@ struct ObjectController: RouterMiddleware {
         case .get: return try await get(request, context, key, sendBody: true)
         case .head: return try await get(request, context, key, sendBody: false)
         case .delete:
-            await storage.remove(bucket: context.bucket, key: key)
+            try await Self.work { () async throws(WorkFailure) in try await storage.remove(bucket: context.bucket, key: key) }
             return Response(status: .noContent)
         default: throw CIError(APIError.methodNotAllowed, "\(request.method) is not an object call")
         }

@@ -40,8 +40,9 @@ public protocol ObjectStorage: Sendable {
     /// the local file is used up (moved or uploaded, then gone from the staging folder or not).
     func publish(_ path: String, bucket: String, as key: ObjectKey) async throws(WorkFailure)
 
-    /// Removes object `key` (undoing part of a publish that failed); a missing object is fine.
-    func remove(bucket: String, key: ObjectKey) async
+    /// Removes object `key`; a missing object is fine. Throws when the storage refused it or
+    /// could not be reached (a rollback of outputs may ignore that; a client's DELETE may not).
+    func remove(bucket: String, key: ObjectKey) async throws(WorkFailure)
 
     /// What a client sees of object `key` (size, ETag, time), or nil when the bucket has none.
     func objectInfo(bucket: String, key: ObjectKey) async throws(WorkFailure) -> ObjectInfo?

@@ -69,11 +69,13 @@ public struct LocalObjectStorage: ObjectStorage {
     }
 
     /// Removes the object's file; a folder of that name (keys under it) stays, as in S3.
-    public func remove(bucket: String, key: ObjectKey) {
+    public func remove(bucket: String, key: ObjectKey) throws(WorkFailure) {
         let path = bucketFolder(bucket) + "/" + key.rawValue
         var status = stat()
         guard lstat(path, &status) == 0, status.st_mode & S_IFMT == S_IFREG else { return }
-        unlink(path)
+        guard unlink(path) == 0 || errno == ENOENT else {
+            throw WorkFailure(code: "InternalError", message: "cannot remove '\(key.rawValue)': \(String(cString: strerror(errno)))")
+        }
     }
 
     public func removeStagingFolder(_ path: String) {

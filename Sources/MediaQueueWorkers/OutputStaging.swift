@@ -97,7 +97,8 @@ struct OutputStaging: Sendable {
 
     /// Removes the objects of `published` that the job created (not those it replaced).
     static func unpublish(_ published: [PublishedObject], storage: any ObjectStorage, bucket: String) async {
-        for object in published where !object.replaced { await storage.remove(bucket: bucket, key: object.key) }
+        // What cannot be removed stays: the job fails either way, and says why.
+        for object in published where !object.replaced { try? await storage.remove(bucket: bucket, key: object.key) }
     }
 
     /// The last segment of a key, split by bytes as `ObjectKey` splits it.

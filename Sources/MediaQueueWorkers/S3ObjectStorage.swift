@@ -210,8 +210,14 @@ public struct S3ObjectStorage: ObjectStorage {
         }
     }
 
-    public func remove(bucket: String, key: ObjectKey) async {
-        _ = try? await send(HTTPRequest(method: .delete, url: url(bucket, key), headers: headers, body: [], signature: signature))
+    public func remove(bucket: String, key: ObjectKey) async throws(WorkFailure) {
+        let response: HTTPResponse
+        do {
+            response = try await send(HTTPRequest(method: .delete, url: url(bucket, key), headers: headers, body: [], signature: signature))
+        } catch {
+            throw WorkFailure(code: "StorageUnavailable", message: "cannot remove '\(key.rawValue)' from the object storage: \(error)")
+        }
+        guard (200..<300).contains(response.status) || response.status == 404 else { throw failure(response, writing: key) }
     }
 
     public func removeStagingFolder(_ path: String) {

@@ -23,12 +23,21 @@ import Testing
                 headers: ["host": host], start: APIFixture.now - 60, end: APIFixture.now + 60
             )
             let response = try await client.execute(TestClient.Request("/in/a.bin", method: .get, authority: host, headers: [.authorization: authorization]))
-            try await client.shutdown()
             #expect(response.head.status == .ok)
             let body = response.body.map { String(buffer: $0) } ?? ""
             #expect(body == "first version", "the version the headers were read from, not the one that replaced it")
             #expect(response.head.headerFields[.eTag] == "\"\(Insecure.MD5.hash(data: Data(body.utf8)).map { String(format: "%02x", $0) }.joined())\"")
             #expect(response.head.headerFields[.contentLength] == "13")
+
+            // A DELETE the storage refuses is an error, not 204 (the object is still there).
+            let deleteAuthorization = TestSigner.authorization(
+                secretID: APIFixture.secretID, secretKey: APIFixture.secretKey, method: "DELETE", path: "/in/a.bin",
+                headers: ["host": host], start: APIFixture.now - 60, end: APIFixture.now + 60
+            )
+            let refused = try await client.execute(TestClient.Request("/in/a.bin", method: .delete, authority: host, headers: [.authorization: deleteAuthorization]))
+            #expect(refused.head.status.code >= 500, "\(refused.head.status)")
+            #expect(refused.body.map { String(buffer: $0) }?.contains("the store refused to remove in/a.bin") == true)
+            try await client.shutdown()
         }
     }
 }
@@ -77,7 +86,9 @@ private final class ReplacedOnEveryLook: ObjectStorage, @unchecked Sendable {
     func readableFile(bucket: String, key: ObjectKey) -> ReadableFile? { ReadableFile(path: path) }
     func makeStagingFolder(bucket: String, name: String, for key: ObjectKey?) throws(WorkFailure) -> String { folder }
     func publish(_ path: String, bucket: String, as key: ObjectKey) throws(WorkFailure) {}
-    func remove(bucket: String, key: ObjectKey) {}
+    func remove(bucket: String, key: ObjectKey) throws(WorkFailure) {
+        throw WorkFailure(code: "StorageUnavailable", message: "the store refused to remove \(key.rawValue)")
+    }
     func listObjects(bucket: String, _ query: ObjectListQuery) -> ObjectListing { ObjectListing() }
     func removeStagingFolder(_ path: String) {}
     func displayPrefixes(bucket: String) -> [(path: String, shownAs: String)] { [] }

@@ -65,7 +65,7 @@ import Testing
             guard key.rawValue != failing else { throw WorkFailure.outputWriteFailed(key.rawValue, "the store refused it") }
             try local.publish(path, bucket: bucket, as: key)
         }
-        func remove(bucket: String, key: ObjectKey) { local.remove(bucket: bucket, key: key) }
+        func remove(bucket: String, key: ObjectKey) throws(WorkFailure) { try local.remove(bucket: bucket, key: key) }
         func objectInfo(bucket: String, key: ObjectKey) throws(WorkFailure) -> ObjectInfo? { try local.objectInfo(bucket: bucket, key: key) }
         func listObjects(bucket: String, _ query: ObjectListQuery) throws(WorkFailure) -> ObjectListing { try local.listObjects(bucket: bucket, query) }
         func removeStagingFolder(_ path: String) { local.removeStagingFolder(path) }

@@ -73,7 +73,11 @@ struct Objects: AsyncParsableCommand {
         func run() async throws {
             let configuration = try options.load()
             let application = try MediaQueueApplication(configuration: configuration, logger: options.logger(configuration))
-            await application.storage.remove(bucket: bucket ?? configuration.bucket, key: try objectKey(key))
+            do {
+                try await application.storage.remove(bucket: bucket ?? configuration.bucket, key: try objectKey(key))
+            } catch let failure as WorkFailure {
+                throw CommandError("\(failure.code): \(failure.message)")
+            }
             print("removed \(key)")
         }
     }
