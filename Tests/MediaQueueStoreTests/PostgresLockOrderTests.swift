@@ -67,29 +67,12 @@ private final class Counter: Sendable {
 
 /// Counts the store's "transaction runs again" records for deadlocks (SQLSTATE 40P01).
 private final class RetryLog: Sendable {
-    private let count = Atomic<Int>(0)
-    var deadlocks: Int { count.load(ordering: .relaxed) }
+    private let count = Counter()
+    var deadlocks: Int { count.value }
 
     var logger: Logger {
-        var logger = Logger(label: "lock-order") { _ in Handler(log: self) }
-        logger.logLevel = .debug
-        return logger
-    }
-
-    private struct Handler: LogHandler {
-        let log: RetryLog
-        var metadata: Logger.Metadata = [:]
-        var logLevel: Logger.Level = .debug
-
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { metadata[key] }
-            set { metadata[key] = newValue }
-        }
-
-        func log(event: LogEvent) {
-            if event.message.description == "transaction runs again", event.metadata?["sqlState"]?.description == "40P01" {
-                log.count.add(1, ordering: .relaxed)
-            }
+        Logger.observed("lock-order", level: .debug) { [count] event in
+            if event.message.description == "transaction runs again", event.metadata?["sqlState"]?.description == "40P01" { count.add(1) }
         }
     }
 }

@@ -17,7 +17,9 @@ import Testing
         let failures = AsyncStream<String>.makeStream()
         let client = PostgresClient(
             configuration: try PostgresURL.parse(try #require(components.string), maximumConnections: 1),
-            backgroundLogger: Logger(label: "tls-test") { _ in ConnectFailures(failures: failures.continuation) }
+            backgroundLogger: Logger.observed("tls-test", level: .info) { event in
+                if event.message.description == "Connection creation failed" { failures.continuation.yield("\(event.metadata ?? [:])") }
+            }
         )
         let pool = Task { await client.run() }
         defer { pool.cancel() }
@@ -59,20 +61,4 @@ import Testing
 
 struct ConnectFailed: Error {
     let reason: String
-}
-
-/// Passes on the pool's "Connection creation failed" records.
-private struct ConnectFailures: LogHandler {
-    let failures: AsyncStream<String>.Continuation
-    var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level = .info
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    func log(event: LogEvent) {
-        if event.message.description == "Connection creation failed" { failures.yield("\(event.metadata ?? [:])") }
-    }
 }
