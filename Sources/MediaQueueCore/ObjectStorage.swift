@@ -26,6 +26,9 @@ public protocol ObjectStorage: Sendable {
     /// `etag` says whether they are of the same version.
     func openObject(bucket: String, key: ObjectKey) async throws(WorkFailure) -> OpenObject?
 
+    /// Whether object `key` exists, without reading its content.
+    func exists(bucket: String, key: ObjectKey) async throws(WorkFailure) -> Bool
+
     /// Why the storage could not keep an object at `key` beside the objects it holds now (a
     /// folder storage: `a` and `a/b` both), or nil when it could: checked before an upload.
     func conflict(of key: ObjectKey, bucket: String) -> String?
@@ -97,6 +100,11 @@ public struct OpenObject: Sendable {
 extension ObjectStorage {
     /// Any key: a store of keys (S3) keeps `a` and `a/b` both.
     public func conflict(of key: ObjectKey, bucket: String) -> String? { nil }
+
+    /// For a storage whose info costs no read of the content (S3's HEAD).
+    public func exists(bucket: String, key: ObjectKey) async throws(WorkFailure) -> Bool {
+        try await objectInfo(bucket: bucket, key: key) != nil
+    }
 
     /// The object's info alone: its bytes are downloaded afterwards.
     public func openObject(bucket: String, key: ObjectKey) async throws(WorkFailure) -> OpenObject? {

@@ -68,6 +68,12 @@ public struct LocalObjectStorage: ObjectStorage {
         return nil
     }
 
+    /// A regular file at the key: its digests (`objectInfo`) would read it whole.
+    public func exists(bucket: String, key: ObjectKey) -> Bool {
+        var status = stat()
+        return lstat(bucketFolder(bucket) + "/" + key.rawValue, &status) == 0 && status.st_mode & S_IFMT == S_IFREG
+    }
+
     /// Removes the object's file; a folder of that name (keys under it) stays, as in S3.
     public func remove(bucket: String, key: ObjectKey) throws(WorkFailure) {
         let path = bucketFolder(bucket) + "/" + key.rawValue

@@ -84,7 +84,7 @@ struct OutputStaging: Sendable {
         do {
             for ((path, _), var output) in zip(files, published) {
                 // A look that fails counts as "there was one": only what surely is new is removed.
-                output.replaced = (try? await storage.objectInfo(bucket: bucket, key: output.key)) != .some(nil)
+                output.replaced = (try? await storage.exists(bucket: bucket, key: output.key)) != false
                 try await storage.publish(path, bucket: bucket, as: output.key)
                 done.append(output)
             }
