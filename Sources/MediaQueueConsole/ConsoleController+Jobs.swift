@@ -38,6 +38,7 @@ extension ConsoleController {
                 switch result.outcome {
                 case .cancelled: notice = "Job \(job.id) is cancelled."
                 case .stopping: notice = "Job \(job.id) is being stopped."
+                case .alreadyCancelled: notice = "Job \(job.id) was cancelled already."
                 }
                 if let error = result.runDeferred {
                     logger.warning("a cancelled job's workflow run moves on later", metadata: ["job.id": "\(job.id)", "error": "\(error)"])

@@ -81,7 +81,8 @@ public protocol JobStore: DefinitionStore, RunStore {
     func finish(_ jobs: [FinishedJob], owner: String, thenClaim claim: ClaimRequest) async throws -> (recorded: [Bool], claim: ClaimResult)
 
     /// Cancels a job: `Submitted` or `Pause` jobs end as `Cancel` at once; a `Running` job is
-    /// marked so that the process running it stops it. Throws `CIError` for unknown or finished jobs.
+    /// marked so that the process running it stops it; a `Cancel` job is left as it is. Throws
+    /// `CIError` for unknown jobs and for jobs that ended as `Success` or `Failed`.
     func cancel(_ id: JobID, now: Timestamp) async throws -> CancelOutcome
 
     /// Ids of running jobs held by `owner` that were asked to stop.
@@ -407,6 +408,8 @@ public enum CancelOutcome: Sendable, Hashable {
     case cancelled(Job)
     /// The job is running; its process will stop it.
     case stopping(Job)
+    /// The job had been cancelled before: a repeated cancel (a client's retry) changes nothing.
+    case alreadyCancelled(Job)
 }
 
 /// A filter for listing jobs.

@@ -280,7 +280,9 @@ public final class MemoryJobStore: JobStore {
                 job.cancelRequested = true
                 state.jobs[id] = job
                 return .stopping(job)
-            case .success, .failed, .cancel:
+            case .cancel:
+                return .alreadyCancelled(job)
+            case .success, .failed:
                 throw CIError(.invalidJobState, "job \(id) has already ended as \(job.state.rawValue)")
             }
         }

@@ -163,7 +163,9 @@ extension PostgresJobStore {
                 try await connection.run("UPDATE jobs SET cancel_requested = TRUE WHERE id = \(id.rawValue)", logger: logger)
                 job.cancelRequested = true
                 return .stopping(job)
-            case .success, .failed, .cancel:
+            case .cancel:
+                return .alreadyCancelled(job)
+            case .success, .failed:
                 throw CIError(.invalidJobState, "job \(id) has already ended as \(job.state.rawValue)")
             }
         }

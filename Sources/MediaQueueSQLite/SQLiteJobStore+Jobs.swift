@@ -181,7 +181,9 @@ extension SQLiteJobStore {
                 try db.execute(sql: "UPDATE jobs SET cancel_requested = 1 WHERE id = ?", arguments: [id.rawValue])
                 job.cancelRequested = true
                 return .stopping(job)
-            case .success, .failed, .cancel:
+            case .cancel:
+                return .alreadyCancelled(job)
+            case .success, .failed:
                 throw CIError(.invalidJobState, "job \(id) has already ended as \(job.state.rawValue)")
             }
         }

@@ -359,11 +359,15 @@ func submitOne(_ store: any JobStore, _ job: Job, key: String? = nil) async thro
     @Test(arguments: StoreKind.allCases)
     func cancelEndsWaitingJobsFlagsRunningOnesAndRefusesFinishedOnes(_ kind: StoreKind) async throws {
         let store = try await kind.make()
-        let queue = try await store.ensureDefaultQueue(bucket: "b", template: template(maxConcurrent: 1))
+        let queue = try await store.ensureDefaultQueue(bucket: "b", template: template(maxConcurrent: 2))
         let running = try await submitOne(store, newJob(queue))
+        let succeeded = try await submitOne(store, newJob(queue))
         let waiting = try await submitOne(store, newJob(queue))
         let now = Timestamp(seconds: 1_700_000_000)
-        _ = try await store.claimJobs(owner: "n", now: now, leaseUntil: now + .seconds(30), limit: 5)
+        var claimed = try await store.claimJobs(owner: "n", now: now, leaseUntil: now + .seconds(30), limit: 5)
+        #expect(claimed.map(\.id) == [running.id, succeeded.id])
+        claimed[1].state = .success
+        _ = try await store.finish([FinishedJob(job: claimed[1], outbox: [])], owner: "n")
 
         guard case .cancelled(let cancelled) = try await store.cancel(waiting.id, now: now) else {
             Issue.record("waiting job not cancelled")
@@ -375,7 +379,15 @@ func submitOne(_ store: any JobStore, _ job: Job, key: String? = nil) async thro
             return
         }
         #expect(try await store.cancelRequests(owner: "n") == [running.id])
-        await #expect(throws: CIError.self) { try await store.cancel(waiting.id, now: now) }
+        // A client retrying its cancel is answered as the first time, and the job is left alone.
+        guard case .alreadyCancelled(let again) = try await store.cancel(waiting.id, now: now + .seconds(5)) else {
+            Issue.record("a repeated cancel is not answered as one")
+            return
+        }
+        #expect(again.state == .cancel && again.endTime == now)
+        #expect(try await store.job(id: waiting.id)?.endTime == now)
+        await #expect(throws: CIError.self) { try await store.cancel(succeeded.id, now: now) }
+        #expect(try await store.job(id: succeeded.id)?.state == .success)
         await #expect(throws: CIError.self) { try await store.cancel(JobID.generate(), now: now) }
     }
 

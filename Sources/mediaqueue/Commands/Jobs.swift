@@ -37,6 +37,7 @@ struct Jobs: AsyncParsableCommand {
                 switch result.outcome {
                 case .cancelled: print("\(id): Cancel")
                 case .stopping: print("\(id): Running, stopping")
+                case .alreadyCancelled: print("\(id): Cancel (already)")
                 }
                 if let error = result.runDeferred {
                     logger.warning("the job's workflow run moves on when a running service next looks at it", metadata: ["error": "\(error)"])
