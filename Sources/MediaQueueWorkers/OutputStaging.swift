@@ -95,10 +95,16 @@ struct OutputStaging: Sendable {
         return done
     }
 
-    /// Removes the objects of `published` that the job created (not those it replaced).
+    /// Removes the objects of `published` that the job created (not those it replaced), also
+    /// when the job was cancelled: in a task of its own, since the S3 storage's client sends
+    /// nothing from a cancelled task.
     static func unpublish(_ published: [PublishedObject], storage: any ObjectStorage, bucket: String) async {
+        let created = published.filter { !$0.replaced }
+        guard !created.isEmpty else { return }
         // What cannot be removed stays: the job fails either way, and says why.
-        for object in published where !object.replaced { try? await storage.remove(bucket: bucket, key: object.key) }
+        await Task {
+            for object in created { try? await storage.remove(bucket: bucket, key: object.key) }
+        }.value
     }
 
     /// The last segment of a key, split by bytes as `ObjectKey` splits it.

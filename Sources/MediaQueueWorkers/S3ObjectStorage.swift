@@ -29,18 +29,19 @@ public struct S3Configuration: Sendable, Hashable {
     /// 504, or that could not connect or lost its connection: S3 asks clients to retry these, and
     /// its SDKs retry three times.
     public var retryDelays: [Duration]
-    /// How long the abort of a failed or cancelled multipart upload may take: the job waits for
-    /// it before it ends (or goes back to its queue at shutdown), and parts an abort leaves behind
-    /// are what a bucket's lifecycle rule for incomplete uploads removes.
-    public var abortTimeout: Duration
+    /// How long a DELETE may take: the abort of a failed or cancelled multipart upload, or the
+    /// removal of an object (a failed or cancelled job's outputs). The job waits for its
+    /// clean-up before it ends (or goes back to its queue at shutdown); parts an abort leaves
+    /// behind are what a bucket's lifecycle rule for incomplete uploads removes.
+    public var deleteTimeout: Duration
 
     public init(
         endpoint: String, region: String, accessKeyID: String, secretAccessKey: String, pathStyle: Bool = true,
         buckets: [String: String] = [:], multipartThreshold: Int = 64 << 20, partSize: Int = 16 << 20, rangeSize: Int = 64 << 20,
         scratchDirectory: String, caFile: String? = nil,
-        retryDelays: [Duration] = [.milliseconds(100), .milliseconds(400), .seconds(2)], abortTimeout: Duration = .seconds(30)
+        retryDelays: [Duration] = [.milliseconds(100), .milliseconds(400), .seconds(2)], deleteTimeout: Duration = .seconds(30)
     ) {
-        self.abortTimeout = abortTimeout
+        self.deleteTimeout = deleteTimeout
         self.endpoint = endpoint
         self.region = region
         self.accessKeyID = accessKeyID
@@ -73,9 +74,13 @@ public struct S3ObjectStorage: ObjectStorage {
         let everywhere = ["0.0.0.0/0", "::/0"].compactMap(IPNetwork.init)
         client = HTTPClient(configuration: HTTPClientConfiguration(
             timeout: .seconds(3600), addressPolicy: AddressPolicy(allowedNetworks: everywhere),
-            maxResponseBodyBytes: 64 * 1024, caFile: configuration.caFile
+            maxResponseBodyBytes: Self.maxListingBytes, caFile: configuration.caFile
         ))
     }
+
+    /// Room for the largest body the store answers in memory: a listing page of 1,000 keys of
+    /// up to 1,024 bytes each, escaped (objects' bodies go to files, not here).
+    static let maxListingBytes = 8 << 20
 
     // MARK: ObjectStorage
 
@@ -213,7 +218,9 @@ public struct S3ObjectStorage: ObjectStorage {
     public func remove(bucket: String, key: ObjectKey) async throws(WorkFailure) {
         let response: HTTPResponse
         do {
-            response = try await send(HTTPRequest(method: .delete, url: url(bucket, key), headers: headers, body: [], signature: signature))
+            response = try await send(HTTPRequest(
+                method: .delete, url: url(bucket, key), headers: headers, body: [], signature: signature, timeout: configuration.deleteTimeout
+            ))
         } catch {
             throw WorkFailure(code: "StorageUnavailable", message: "cannot remove '\(key.rawValue)' from the object storage: \(error)")
         }
@@ -273,7 +280,7 @@ public struct S3ObjectStorage: ObjectStorage {
             // In a task of its own, so that a cancelled job's parts are dropped too: the client
             // sends nothing from a cancelled task.
             let abort = HTTPRequest(
-                method: .delete, url: objectURL + "?" + upload, headers: headers, body: [], signature: signature, timeout: configuration.abortTimeout
+                method: .delete, url: objectURL + "?" + upload, headers: headers, body: [], signature: signature, timeout: configuration.deleteTimeout
             )
             _ = try? await Task { try await send(abort) }.value
             throw error

@@ -48,6 +48,32 @@ struct S3StorageTests {
         try await storage.remove(bucket: bucket, key: key)  // a missing object is fine
     }
 
+    /// A full listing page is about 300 KB: it used to be cut at 64 KiB, so a bucket of more
+    /// than about 200 objects could not be listed at all.
+    @Test func aBucketOfManyObjectsIsListedPageByPage() async throws {
+        let bucket = try await S3TestStore.createBucket()
+        let storage = S3ObjectStorage(configuration: S3TestStore.configuration())
+        let keys = (0..<1_100).map { "videos/2026/12/lecture-recording-\(String(format: "%04d", $0)).mp4" }
+        let folder = try storage.makeStagingFolder(bucket: bucket, name: "many", for: nil)
+        defer { storage.removeStagingFolder(folder) }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (index, key) in keys.enumerated() {
+                if index >= 8 { try await group.next() }
+                group.addTask {
+                    let file = folder + "/\(index)"
+                    try Data("x".utf8).write(to: URL(fileURLWithPath: file))
+                    try await storage.publish(file, bucket: bucket, as: try ObjectKey(key))
+                }
+            }
+            try await group.waitForAll()
+        }
+        let first = try await storage.listObjects(bucket: bucket, ObjectListQuery(prefix: "videos/", maxKeys: 1_000))
+        #expect(first.objects.count == 1_000 && first.isTruncated)
+        let rest = try await storage.listObjects(bucket: bucket, ObjectListQuery(prefix: "videos/", marker: try #require(first.nextMarker), maxKeys: 1_000))
+        #expect(rest.objects.count == 100 && !rest.isTruncated)
+        #expect((first.objects + rest.objects).map(\.key) == keys)
+    }
+
     /// A running service on a new bucket of the test store, holding a video of the given length
     /// in seconds at each key; with a subscriber of its events.
     func serviceWithVideos(_ videos: [String: Int]) async throws -> (ServiceHarness, S3ObjectStorage, AMQPConsumer, Task<Void, any Error>) {

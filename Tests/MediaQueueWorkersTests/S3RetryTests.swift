@@ -69,7 +69,7 @@ import Testing
     /// first part and answers the abort with `abort`; cancels the upload while that part is in
     /// flight. Returns the upload's result and the requests the store received.
     func cancelledMultipartUpload(
-        abort: TestHTTPReceiver.Reply, abortTimeout: Duration = .seconds(30)
+        abort: TestHTTPReceiver.Reply, deleteTimeout: Duration = .seconds(30)
     ) async throws -> (result: Result<Void, any Error>, requests: [TestHTTPReceiver.Request]) {
         let receiver = try TestHTTPReceiver { request, _ in
             switch request.method {
@@ -80,7 +80,7 @@ import Testing
         }
         defer { receiver.stop() }
         var configuration = storage(receiver).configuration
-        (configuration.multipartThreshold, configuration.partSize, configuration.abortTimeout) = (4, 4, abortTimeout)
+        (configuration.multipartThreshold, configuration.partSize, configuration.deleteTimeout) = (4, 4, deleteTimeout)
         let storage = S3ObjectStorage(configuration: configuration)
         let key = try ObjectKey("out/parts.txt")
         let folder = try storage.makeStagingFolder(bucket: "media-1250000000", name: "upload", for: key)
@@ -101,11 +101,41 @@ import Testing
     }
 
     /// A store that takes the abort and never answers it does not hold the cancelled job for the
-    /// client's whole timeout (an hour): the abort gives up after `abortTimeout`, and the job ends.
+    /// client's whole timeout (an hour): the abort gives up after `deleteTimeout`, and the job ends.
     @Test func anAbortTheStoreNeverAnswersDoesNotHoldTheJob() async throws {
-        let (result, requests) = try await cancelledMultipartUpload(abort: .hang, abortTimeout: .milliseconds(200))
+        let (result, requests) = try await cancelledMultipartUpload(abort: .hang, deleteTimeout: .milliseconds(200))
         #expect(throws: (any Error).self) { try result.get() }
         #expect(requests.map(\.method) == ["POST", "PUT", "DELETE"], "the abort was sent once, not retried after its timeout")
+    }
+
+    /// A job cancelled (or timed out) while its outputs go up: the ones already in the bucket
+    /// are removed, though the job's task is cancelled; they used to stay, a playlist's segments
+    /// without their playlist.
+    @Test func aCancelledPublishRemovesTheOutputsItHadPublished() async throws {
+        let receiver = try TestHTTPReceiver { request, index in
+            switch (request.method, index) {
+            case ("HEAD", 2): .status(200, body: "hello")  // the first output, as stored
+            case ("HEAD", _): .status(404)  // neither output was there before
+            case ("PUT", 1): .status(200)
+            case ("PUT", _): .hang
+            default: .status(204)
+            }
+        }
+        defer { receiver.stop() }
+        let storage = storage(receiver)
+        let folder = try storage.makeStagingFolder(bucket: "media-1250000000", name: "job", for: nil)
+        defer { storage.removeStagingFolder(folder) }
+        for name in ["a.ts", "b.ts"] { try Data("hello".utf8).write(to: URL(fileURLWithPath: folder + "/" + name)) }
+        let publish = Task {
+            try await OutputStaging.publish(
+                [(folder + "/a.ts", "out/a.ts"), (folder + "/b.ts", "out/b.ts")], storage: storage, bucket: "media-1250000000"
+            )
+        }
+        try await eventually("the second output in flight") { receiver.inFlight == 1 && receiver.requests.count == 5 }
+        publish.cancel()
+        await #expect(throws: (any Error).self) { try await publish.value }
+        #expect(receiver.requests.map(\.method) == ["HEAD", "PUT", "HEAD", "HEAD", "PUT", "DELETE"])
+        #expect(receiver.requests.last?.path.hasSuffix("/out/a.ts") == true, "\(receiver.requests.last?.path ?? "")")
     }
 
     @Test func answersThatARetryWouldNotChangeAreNotRetried() async throws {
