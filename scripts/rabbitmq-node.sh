@@ -3,7 +3,7 @@
 # a broker they did not start. Usage: rabbitmq-node.sh start|stop|restart|status DIR [AMQP_PORT],
 # rabbitmq-node.sh add-user DIR AMQP_PORT NAME PASSWORD (a user with every permission on "/"), or
 # rabbitmq-node.sh stall-quorum-starts|resume-quorum-starts|block-publishers|unblock-publishers|
-# wait-blocked-publisher
+# wait-blocked-publisher|freeze|thaw
 # DIR [AMQP_PORT] (faults for tests).
 # The node name and ports are derived from AMQP_PORT (default 5673); DIR holds mnesia, logs and pid.
 set -euo pipefail
@@ -90,5 +90,9 @@ case "$cmd" in
         echo "no connection was blocked" >&2
         exit 1
         ;;
+    # The node stops (SIGSTOP) with its sockets open: the kernel still takes what clients send,
+    # but nothing answers, as with a hung broker or a network that drops every packet.
+    freeze) kill -STOP "$(cat "$dir/pid")" ;;
+    thaw) kill -CONT "$(cat "$dir/pid")" ;;
     *) echo "unknown command: $cmd" >&2; exit 2 ;;
 esac

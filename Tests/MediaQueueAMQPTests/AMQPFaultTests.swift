@@ -36,6 +36,35 @@ struct AMQPFaultTests {
         }
     }
 
+    /// A broker that stops answering with its socket open (hung, or behind a network that drops
+    /// every packet): nothing the connection sends fails, so only the broker's missed heartbeats
+    /// can end it, also on a connection that only consumes and acks; the consumer then goes on
+    /// at the next node of the list.
+    @Test func aConsumerLeavesABrokerThatStoppedAnsweringAfterItsMissedHeartbeats() async throws {
+        try await FaultBroker.shared.withExclusiveAccess {
+            let queue = TestEnvironment.uniqueName("amqp.frozen")
+            try await withConnection(url: "\(FaultBroker.shared.url),\(TestEnvironment.amqpURL)", configure: {
+                $0.heartbeat = .seconds(2)
+                $0.connectTimeout = .seconds(2)
+                $0.reconnectDelay = .milliseconds(100) ... .seconds(1)
+            }) { connection in
+                try await connection.declare(AMQPTopology(queues: [AMQPQueue(name: queue, durable: false)]))
+                let consumer = try await connection.consume(queue: queue, prefetch: 10)
+                try await FaultBroker.control("freeze")
+                do {
+                    try await eventually("the connection to leave the silent node") { connection.connectionCount >= 2 && connection.isConnected }
+                } catch {
+                    try? await FaultBroker.control("thaw")
+                    throw error
+                }
+                try await FaultBroker.control("thaw")
+                try await connection.publish(AMQPOutgoingMessage(routingKey: queue, body: "on the next node".bytes))
+                #expect(await receive(1, from: consumer, ackingWith: connection).map(\.text) == ["on the next node"])
+                try await connection.deleteQueue(queue)
+            }
+        }
+    }
+
     /// A broker under a resource alarm stops reading a connection once it publishes. Cancelling a
     /// consumer then does not wait for an answer that cannot come (and drop the connection at the
     /// RPC timeout): the connection stays up, and the held publish is confirmed once the alarm
