@@ -28,7 +28,8 @@ public final class AMQPConnection: MessageBroker {
 
     /// Owns the connection thread until the calling task is cancelled, reconnecting as needed; on
     /// cancellation it closes cleanly (waiting up to `connectTimeout` for outstanding confirms),
-    /// fails what waits with `.shutdown`, finishes consumers, and returns.
+    /// fails what waits with `.shutdown`, finishes consumers, and returns, within about twice
+    /// `connectTimeout` even when the broker stopped reading the connection.
     ///
     /// Throws `.invalidURL` if the configuration's URL is not valid and `.shutdown` if `run()` was
     /// called before; connection failures are retried, not thrown.
@@ -61,8 +62,15 @@ public final class AMQPConnection: MessageBroker {
                 thread.stackSize = 1 << 20
                 thread.start()
             }
-        } onCancel: {
+        } onCancel: { [configuration] in
             mailbox.requestStop()
+            // The thread closes within `connectTimeout` (it waits that long for confirms) unless
+            // it is stuck in a write the broker does not read; past twice that, its socket is
+            // shut down under it. Once the connection is closed this finds no socket.
+            Task.detached { [mailbox] in
+                try? await Task.sleep(for: configuration.connectTimeout * 2)
+                mailbox.shutDownSocket()
+            }
         }
     }
 

@@ -198,7 +198,7 @@ final class ConnectionWorker {
             }
         }
         amqp_maybe_release_buffers(connection)
-        mailbox.setConnected(true, frameMax: Int(amqp_get_frame_max(connection)))
+        mailbox.setConnected(true, frameMax: Int(amqp_get_frame_max(connection)), socket: amqp_get_sockfd(connection))
     }
 
     func openChannel(_ channel: UInt16) throws(ConnectionDown) {
@@ -375,6 +375,7 @@ final class ConnectionWorker {
     func shutDown() {
         let shutdown = AMQPError(.shutdown, "the AMQP connection's run() ended")
         if let connection {
+            mailbox.setConnected(false)
             amqp_destroy_connection(connection)
             self.connection = nil
         }

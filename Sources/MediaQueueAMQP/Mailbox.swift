@@ -83,6 +83,9 @@ final class Mailbox: Sendable {
         var publishHead = 0
         var wakeFD: Int32 = -1
         var wakePending = false
+        /// The socket of the connection the thread has up, or -1: cleared under the lock before
+        /// the thread closes it, so `shutDownSocket` never touches a reused descriptor number.
+        var socketFD: Int32 = -1
         var connectedWaiters: [UInt64: CheckedContinuation<Void, any Error>] = [:]
         var nextWaiterID: UInt64 = 0
     }
@@ -106,6 +109,15 @@ final class Mailbox: Sendable {
         state.withLock { state in
             state.stopRequested = true
             Self.wake(&state)
+        }
+    }
+
+    /// Shuts down the connection's socket under the thread, which then finds the connection
+    /// lost: for a thread that cannot see a stop because it waits in a write the broker does not
+    /// read (under a resource alarm RabbitMQ stops reading a connection that publishes).
+    func shutDownSocket() {
+        state.withLock { state in
+            if state.socketFD >= 0 { _ = shutdown(state.socketFD, Int32(SHUT_RDWR)) }
         }
     }
 
@@ -211,9 +223,10 @@ final class Mailbox: Sendable {
     var hasPublishes: Bool { state.withLock { $0.publishes.count > $0.publishHead } }
 
     /// Records whether the thread is connected, and releases `waitUntilConnected` callers.
-    func setConnected(_ connected: Bool, frameMax: Int? = nil) {
+    func setConnected(_ connected: Bool, frameMax: Int? = nil, socket: Int32 = -1) {
         let waiters = state.withLock { state -> [CheckedContinuation<Void, any Error>] in
             state.connected = connected
+            state.socketFD = connected ? socket : -1
             if let frameMax { state.frameMax = frameMax }
             guard connected else { return [] }
             state.connections += 1
@@ -229,6 +242,7 @@ final class Mailbox: Sendable {
         state.withLock { state in
             state.phase = .finished
             state.connected = false
+            state.socketFD = -1
             state.wakeFD = -1
             let result = (
                 state.commands,

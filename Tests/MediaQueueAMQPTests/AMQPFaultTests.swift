@@ -1,6 +1,7 @@
 import Foundation
 @testable import MediaQueueAMQP
 import MediaQueueTestSupport
+import Synchronization
 import Testing
 
 /// Tests that stop and start the fault broker, or use its TLS listener. Each holds the fault
@@ -63,6 +64,48 @@ struct AMQPFaultTests {
                 try await connection.deleteQueue(queue)
             }
         }
+    }
+
+    /// A broker under a resource alarm stops reading a connection once it publishes. A batch
+    /// larger than the socket's buffers left the connection thread waiting in its write until
+    /// the alarm cleared, and `run()` with it: a service asked to stop did not. Now the socket
+    /// is shut down under the thread past twice `connectTimeout`, and `run()` ends.
+    @Test func aStopEndsAConnectionStuckWritingToABrokerThatStoppedReading() async throws {
+        try await FaultBroker.shared.withExclusiveAccess {
+            let queue = TestEnvironment.uniqueName("amqp.stuck")
+            var configuration = try AMQPConfiguration(url: FaultBroker.shared.url)
+            configuration.connectTimeout = .seconds(2)
+            let connection = AMQPConnection(configuration: configuration, logger: testLogger)
+            let running = Task { try await connection.run() }
+            let ended = RunEnded()
+            let watcher = Task {
+                _ = try? await running.value
+                ended.flag.store(true, ordering: .releasing)
+            }
+            try await connectedWithin(connection)
+            try await connection.declare(AMQPTopology(queues: [AMQPQueue(name: queue, durable: false)]))
+            try await FaultBroker.control("block-publishers")
+            do {
+                let body = [UInt8](repeating: 0x61, count: 100_000)
+                let batch = Task { await connection.publish(batch: (0..<300).map { _ in AMQPOutgoingMessage(routingKey: queue, body: body) }) }
+                try await FaultBroker.control("wait-blocked-publisher")
+                running.cancel()
+                try await eventually("run() to end though the broker reads nothing") { ended.flag.load(ordering: .acquiring) }
+                #expect(await batch.value.allSatisfy { (try? $0.get()) == nil }, "nothing was confirmed")
+            } catch {
+                running.cancel()
+                try? await FaultBroker.control("unblock-publishers")
+                throw error
+            }
+            try await FaultBroker.control("unblock-publishers")
+            await watcher.value
+            try await withConnection(url: FaultBroker.shared.url) { connection in try await connection.deleteQueue(queue) }
+        }
+    }
+
+    /// Set once a connection's `run()` returned.
+    final class RunEnded: Sendable {
+        let flag = Atomic(false)
     }
 
     /// A broker under a resource alarm stops reading a connection once it publishes. Cancelling a
