@@ -76,6 +76,10 @@ extension ConnectionWorker {
             }
             return
         }
+        // Marked before the broker is asked: a connection lost during the cancel must not
+        // subscribe the consumer again when it comes back.
+        record.cancelled = true
+        consumers[consumer.id] = record
         if let channel = record.channel, let connection, brokerIsNotReading {
             // Without waiting for the broker: it takes the cancel once it reads this connection
             // again, and deliveries that come before are given back (`record.cancelled`).
@@ -91,10 +95,9 @@ extension ConnectionWorker {
                 consumerByChannel[channel] = nil
                 incoming[channel] = nil
                 record.channel = nil
+                consumers[consumer.id] = record
             }
         }
-        record.cancelled = true
-        consumers[consumer.id] = record
         consumer.finish()
         for message in consumer.drainBuffered() {
             try settle(message.deliveryTag, .nack(multiple: false, requeue: true))

@@ -319,6 +319,11 @@ final class ConnectionWorker {
         case .get(let queue, let reply):
             reply(try getNow(queue))
         case .consume(let consumer, let reply):
+            // Its subscriber gave up while it waited for a connection, and the cancel that
+            // followed ended it: subscribed now, it would take deliveries nobody reads.
+            guard !consumer.isFinished else {
+                return reply(.failure(AMQPError(.cancelled, "the consumer was cancelled before it could be subscribed")))
+            }
             var record = ConsumerRecord(consumer: consumer)
             if let error = try subscribe(&record) {
                 consumer.finish()

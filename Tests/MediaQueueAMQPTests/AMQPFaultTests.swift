@@ -103,6 +103,58 @@ struct AMQPFaultTests {
         }
     }
 
+    /// A consumer cancelled as the connection is lost (here: the broker stops answering during
+    /// the cancel) was subscribed again after the reconnect, where every delivery to it went
+    /// back to the queue at once, round after round.
+    @Test func aConsumerCancelledAsTheConnectionIsLostIsNotSubscribedAgain() async throws {
+        try await FaultBroker.shared.withExclusiveAccess {
+            let queue = TestEnvironment.uniqueName("amqp.cancel.lost")
+            try await withConnection(url: "\(FaultBroker.shared.url),\(TestEnvironment.amqpURL)", configure: {
+                $0.heartbeat = .seconds(2)
+                $0.connectTimeout = .seconds(2)
+                $0.reconnectDelay = .milliseconds(100) ... .seconds(1)
+            }) { connection in
+                try await connection.declare(AMQPTopology(queues: [AMQPQueue(name: queue, durable: false)]))
+                let consumer = try await connection.consume(queue: queue, prefetch: 10)
+                try await FaultBroker.control("freeze")
+                do {
+                    await consumer.cancel()
+                    try await eventually("the connection to leave the silent node") { connection.connectionCount >= 2 && connection.isConnected }
+                } catch {
+                    try? await FaultBroker.control("thaw")
+                    throw error
+                }
+                try await FaultBroker.control("thaw")
+                #expect(try await connection.queueStatus(queue).consumers == 0)
+                try await connection.deleteQueue(queue)
+            }
+        }
+    }
+
+    /// A consume whose caller gave up while the broker was away (the request waits for the
+    /// connection, and the caller's cancel follows it) was made once the broker was back.
+    @Test func aConsumeGivenUpWhileTheBrokerWasAwayIsNotMadeWhenItIsBack() async throws {
+        try await FaultBroker.shared.withExclusiveAccess {
+            let queue = TestEnvironment.uniqueName("amqp.consume.given-up")
+            try await withConnection(url: FaultBroker.shared.url, configure: {
+                $0.heartbeat = .seconds(2)
+                $0.reconnectDelay = .milliseconds(100) ... .seconds(1)
+            }) { connection in
+                try await connection.declare(AMQPTopology(queues: [AMQPQueue(name: queue, durable: false)]))
+                try await FaultBroker.control("stop")
+                try await eventually("the client to notice the outage") { !connection.isConnected }
+                // What `consume` sends when its caller is cancelled while it waits.
+                let consumer = AMQPConsumer(id: 1 << 40, queue: queue, prefetch: 10, connection: connection)
+                connection.mailbox.enqueue(.consume(consumer, { _ in }))
+                connection.mailbox.enqueue(.cancel(consumer, { _ in }))
+                try await FaultBroker.control("start")
+                try await connectedWithin(connection)
+                #expect(try await connection.queueStatus(queue).consumers == 0)
+                try await connection.deleteQueue(queue)
+            }
+        }
+    }
+
     /// Set once a connection's `run()` returned.
     final class RunEnded: Sendable {
         let flag = Atomic(false)
