@@ -11,7 +11,8 @@ public struct AMQPConfiguration: Sendable, CustomStringConvertible {
     /// Several URLs separated by commas name the nodes of a cluster: the connection uses one at a
     /// time, and a failed connect or a lost connection moves it to the next.
     public var url: String
-    /// For amqps: a PEM file of trusted CA certificates. With `verifyPeer` the host name is checked too.
+    /// For amqps: a PEM file of trusted CA certificates; when nil, `defaultCAFile()`. With
+    /// `verifyPeer` the host name is checked too.
     public var caCertificatePath: String?
     /// For amqps: verify the broker's certificate chain and host name. Default true.
     public var verifyPeer: Bool
@@ -30,6 +31,17 @@ public struct AMQPConfiguration: Sendable, CustomStringConvertible {
     /// with an empty body and `oversizedBodyBytes`. nil keeps every body (the broker's
     /// `max_message_size`, 128 MiB by default, bounds them). `get` keeps every body.
     public var maxBodyBytes: Int?
+
+    /// The CA file an `amqps://` connection trusts when `caCertificatePath` is not set: OpenSSL's
+    /// `SSL_CERT_FILE`, else the system's bundle. rabbitmq-c loads no trust store of its own, so
+    /// without a file every certificate, a public CA's too, was refused.
+    static func defaultCAFile(environment: [String: String] = ProcessInfo.processInfo.environment) -> String? {
+        if let file = environment["SSL_CERT_FILE"], !file.isEmpty { return file }
+        return FileManager.default.fileExists(atPath: systemCABundle) ? systemCABundle : nil
+    }
+
+    /// Debian's bundle of the CAs the system trusts (package ca-certificates).
+    static let systemCABundle = "/etc/ssl/certs/ca-certificates.crt"
 
     /// Parses and validates `url`; throws `.invalidURL` naming what is wrong.
     public init(url: String) throws(AMQPError) {

@@ -123,7 +123,7 @@ final class ConnectionWorker {
         if endpoint.tls {
             socket = amqp_ssl_socket_new(connection)
             if let socket {
-                if let path = configuration.caCertificatePath {
+                if let path = configuration.caCertificatePath ?? AMQPConfiguration.defaultCAFile() {
                     try RabbitMQStatus.check(amqp_ssl_socket_set_cacert(socket, path), "loading the CA certificate")
                 }
                 amqp_ssl_socket_set_verify_peer(socket, configuration.verifyPeer ? 1 : 0)

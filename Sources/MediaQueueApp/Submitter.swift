@@ -66,6 +66,13 @@ extension MediaQueueApplication {
             group.addTask {
                 try await Submitter(connection: connection, intakeQueue: intakeQueue).submit(body, bucket: bucket, timeout: timeout)
             }
+            let brokers = connection.configuration.redactedURL
+            group.addTask {
+                // Once connected, the submitter's own wait for the answer decides.
+                try await Task.sleep(for: timeout)
+                guard connection.isConnected else { throw SubmitError("could not connect to the broker (\(brokers)) within \(timeout)") }
+                return nil
+            }
             defer { group.cancelAll() }
             while let result = try await group.next() {
                 if let result { return result }

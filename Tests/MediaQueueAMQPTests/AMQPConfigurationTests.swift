@@ -82,4 +82,12 @@ struct AMQPConfigurationTests {
         #expect(throws: AMQPError.self) { try AMQPConfiguration(url: "amqp://node-1/,http://node-2/") }
         #expect(throws: AMQPError.self) { try AMQPConfiguration(url: " , ") }
     }
+
+    /// rabbitmq-c loads no trust store of its own: with no CA file named, OpenSSL's
+    /// `SSL_CERT_FILE` or else the system's bundle is given to it.
+    @Test func amqpsTrustsTheSystemStoreWhenNoCAFileIsNamed() {
+        #expect(AMQPConfiguration.defaultCAFile(environment: ["SSL_CERT_FILE": "/etc/mq/ca.pem"]) == "/etc/mq/ca.pem")
+        let system = AMQPConfiguration.defaultCAFile(environment: [:])
+        #expect(system == "/etc/ssl/certs/ca-certificates.crt" || system == nil)
+    }
 }
