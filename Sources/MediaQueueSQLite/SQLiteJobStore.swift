@@ -48,10 +48,30 @@ public final class SQLiteJobStore: JobStore {
         if !folder.isEmpty {
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         }
-        pool = try DatabasePool(path: path, configuration: configuration)
+        pool = try Self.withOpeningLock(databasePath: path) {
+            let pool = try DatabasePool(path: path, configuration: configuration)
+            try Self.migrator.migrate(pool)
+            return pool
+        }
         self.time = time
         walFlusher = WALFlusher(databasePath: path)
-        try Self.migrator.migrate(pool)
+    }
+
+    /// Runs `body` holding an exclusive lock on a file beside the database, so that processes
+    /// opening one data folder at once (a relay and a dispatcher started together, or after an
+    /// upgrade) open and migrate it one after the other. Together, one of them failed: GRDB's
+    /// migrator reads which migrations are applied before it takes SQLite's write lock, so the
+    /// second applied them again ("duplicate column name"), and switching a new file to WAL
+    /// does not wait for SQLite's busy timeout ("database is locked").
+    static func withOpeningLock<T>(databasePath: String, _ body: () throws -> T) throws -> T {
+        let lockPath = databasePath + "-open.lock"
+        let descriptor = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else { throw CIError(.internalError, "cannot open \(lockPath): errno \(errno)") }
+        defer { close(descriptor) }
+        while flock(descriptor, LOCK_EX) != 0 {
+            guard errno == EINTR else { throw CIError(.internalError, "cannot lock \(lockPath): errno \(errno)") }
+        }
+        return try body()
     }
 
     deinit {

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import MediaQueueCore
+import Synchronization
 import Testing
 @testable import MediaQueueSQLite
 
@@ -30,5 +31,27 @@ import Testing
         }
         #expect(ids == [JobID(rawValue: "j1"), JobID(rawValue: "j2")])
         #expect(try await store.jobs(JobQuery(limit: 10)).count == 1)
+    }
+
+    /// Two processes opening a new data folder at once (`serve --role relay` and `serve --role
+    /// intake,dispatch` started together): one of them used to fail to start, applying the
+    /// migrations the other had just applied.
+    @Test func storesOpenedAtOnceOnOneFileMigrateItOnce() throws {
+        for _ in 0..<10 {
+            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("mq-migration-\(UUID().uuidString)")
+            defer { try? FileManager.default.removeItem(at: folder) }
+            let path = folder.appendingPathComponent("store.sqlite").path
+            let failures = Mutex<[String]>([])
+            DispatchQueue.concurrentPerform(iterations: 2) { _ in
+                do {
+                    _ = try SQLiteJobStore(path: path)
+                } catch {
+                    failures.withLock { $0.append("\(error)") }
+                }
+            }
+            #expect(failures.withLock { $0 } == [])
+            let applied = try DatabaseQueue(path: path).read { db in try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations") }
+            #expect(applied.count == Set(applied).count && applied.contains("v1"))
+        }
     }
 }
