@@ -228,11 +228,23 @@ extension SQLiteJobStore {
         }
     }
 
+    /// In transactions of `idempotencyPurgeBatch` keys: an hour of keys at a high rate is
+    /// millions of rows, and one transaction would hold SQLite's only write lock (every
+    /// submission, claim and end, and the other processes on the folder) for seconds.
     public func purgeIdempotencyKeys(before cutoff: Timestamp) async throws {
-        try await transaction { db in
-            try db.execute(sql: "DELETE FROM idempotency_keys WHERE created_at < ?", arguments: [cutoff.milliseconds])
+        while true {
+            let removed = try await transaction { db in
+                try db.execute(
+                    sql: "DELETE FROM idempotency_keys WHERE key IN (SELECT key FROM idempotency_keys WHERE created_at < ? LIMIT ?)",
+                    arguments: [cutoff.milliseconds, Self.idempotencyPurgeBatch]
+                )
+                return db.changesCount
+            }
+            if removed < Self.idempotencyPurgeBatch { return }
         }
     }
+
+    static let idempotencyPurgeBatch = 5_000
 
     /// An empty IMMEDIATE transaction: it fails when the write lock cannot be had (another
     /// writer holds it past the busy timeout) or the file cannot be written.
