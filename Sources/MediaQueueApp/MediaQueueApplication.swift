@@ -44,7 +44,11 @@ public struct MediaQueueApplication: Sendable {
                 commitInProgressPatience: .seconds(configuration.leaseSeconds / 3), logger: logger
             )
         } else {
-            base = try SQLiteJobStore(path: configuration.databasePath)
+            // Jobs submitted here are kept for this process's own claims; one that does not
+            // dispatch (another process on the folder runs them) would only fill the cache.
+            base = try SQLiteJobStore(
+                path: configuration.databasePath, recentJobsLimit: configuration.roles.contains(.dispatch) ? Self.recentJobsLimit : 0
+            )
         }
         if configuration.metrics {
             metrics = EngineMetrics(factory: exporter.factory)
@@ -56,6 +60,9 @@ public struct MediaQueueApplication: Sendable {
         storage = configuration.s3.map(S3ObjectStorage.init) ?? LocalObjectStorage(root: configuration.resolvedStorageDir)
         self.nodeID = "\(ProcessInfo.processInfo.hostName)/\(ProcessInfo.processInfo.processIdentifier)/\(randomHex32().prefix(6))"
     }
+
+    /// How many submitted, unclaimed jobs a dispatching process keeps parsed for its claims.
+    static let recentJobsLimit = 20_000
 
     /// The job types this process runs.
     public var workers: WorkerRegistry {

@@ -1,4 +1,6 @@
+import Logging
 import MediaQueueApp
+@testable import MediaQueueSQLite
 import Testing
 
 /// Settings that would start a node that cannot work, or work otherwise than asked, are refused at
@@ -28,5 +30,17 @@ import Testing
         let message = refusal(["MEDIAQUEUE_MQ_REGIONS": "sh=amqp://u:p1@a/,amqp://u:SecondSecret@b/"])
         #expect(message?.contains("mqRegions") == true)
         #expect(message?.contains("SecondSecret") == false)
+    }
+
+    /// A process that does not dispatch (`--role intake`, `api`, `relay` beside a dispatcher on
+    /// the same folder) kept up to 20,000 parsed jobs it never claims.
+    @Test func onlyADispatchingProcessKeepsItsSubmittedJobsInMemory() throws {
+        var configuration = try ServiceHarness().configuration
+        configuration.metrics = false
+        for (roles, limit) in [([MediaQueueConfiguration.Role.intake, .api], 0), ([.intake, .dispatch], 20_000)] {
+            configuration.roles = Set(roles)
+            let application = try MediaQueueApplication(configuration: configuration, logger: Logger(label: "configuration-test"))
+            #expect(try #require(application.store as? SQLiteJobStore).recentJobs.limit == limit, "\(roles)")
+        }
     }
 }
