@@ -42,20 +42,26 @@ public struct LocalObjectStorage: ObjectStorage {
 
     public func publish(_ path: String, bucket: String, as key: ObjectKey) throws(WorkFailure) {
         let target = bucketFolder(bucket) + "/" + key.rawValue
-        if !key.folder.isEmpty { try Self.createFolder(bucketFolder(bucket) + "/" + key.folder, for: key.rawValue) }
         // The object's time is its publishing, as S3's Last-Modified is (a copied file keeps its own).
         utimes(path, nil)
-        // rename(2) replaces an existing object atomically, as an overwrite in CI would.
-        guard rename(path, target) == 0 else {
-            throw WorkFailure.outputWriteFailed(key.rawValue, String(cString: strerror(errno)))
+        // An empty folder of the key's name holds no object: it gives way, as in S3.
+        rmdir(target)
+        // Twice: a removal may take away the key's folder, emptied, between its making and the rename.
+        for attempt in 1...2 {
+            if !key.folder.isEmpty { try Self.createFolder(bucketFolder(bucket) + "/" + key.folder, for: key.rawValue) }
+            // rename(2) replaces an existing object atomically, as an overwrite in CI would.
+            if rename(path, target) == 0 { return }
+            guard errno == ENOENT, attempt == 1, FileManager.default.fileExists(atPath: path) else { break }
         }
+        throw WorkFailure.outputWriteFailed(key.rawValue, String(cString: strerror(errno)))
     }
 
     /// Files and folders are one tree here: `a` and `a/b` cannot both be kept.
     public func conflict(of key: ObjectKey, bucket: String) -> String? {
         let root = bucketFolder(bucket)
         var isFolder: ObjCBool = false
-        if FileManager.default.fileExists(atPath: root + "/" + key.rawValue, isDirectory: &isFolder), isFolder.boolValue {
+        if FileManager.default.fileExists(atPath: root + "/" + key.rawValue, isDirectory: &isFolder), isFolder.boolValue,
+           (try? FileManager.default.contentsOfDirectory(atPath: root + "/" + key.rawValue))?.isEmpty != true {
             return "objects under \(key.rawValue)/ exist, and the folder storage keeps no object of that name beside them"
         }
         var folder = key.folder
@@ -74,7 +80,8 @@ public struct LocalObjectStorage: ObjectStorage {
         return lstat(bucketFolder(bucket) + "/" + key.rawValue, &status) == 0 && status.st_mode & S_IFMT == S_IFREG
     }
 
-    /// Removes the object's file; a folder of that name (keys under it) stays, as in S3.
+    /// Removes the object's file, and its folders that are left empty; a folder of that name
+    /// (keys under it) stays, as in S3.
     public func remove(bucket: String, key: ObjectKey) throws(WorkFailure) {
         let path = bucketFolder(bucket) + "/" + key.rawValue
         var status = stat()
@@ -82,10 +89,27 @@ public struct LocalObjectStorage: ObjectStorage {
         guard unlink(path) == 0 || errno == ENOENT else {
             throw WorkFailure(code: "InternalError", message: "cannot remove '\(key.rawValue)': \(String(cString: strerror(errno)))")
         }
+        removeEmptyFolders(from: key.folder, bucket: bucket)
     }
 
     public func removeStagingFolder(_ path: String) {
         try? FileManager.default.removeItem(atPath: path)
+        // The folders made for a key whose job or upload failed: empty, they would stand in the
+        // way of an object of their name, though no listing shows them.
+        let bucketsRoot = root + "/"
+        guard path.hasPrefix(bucketsRoot) else { return }
+        let inside = path.dropFirst(bucketsRoot.count).split(separator: "/", omittingEmptySubsequences: false)
+        guard inside.count > 2 else { return }
+        removeEmptyFolders(from: inside[1..<(inside.count - 1)].joined(separator: "/"), bucket: String(inside[0]))
+    }
+
+    /// Removes `folder` of `bucket` and its parents, as long as they are empty (rmdir(2) leaves a
+    /// folder that is not); never the bucket's own folder.
+    private func removeEmptyFolders(from folder: String, bucket: String) {
+        var folder = folder
+        while !folder.isEmpty, rmdir(bucketFolder(bucket) + "/" + folder) == 0 {
+            folder = ObjectKey.folder(of: folder) ?? ""
+        }
     }
 
     public func displayPrefixes(bucket: String) -> [(path: String, shownAs: String)] {
