@@ -106,6 +106,13 @@ public struct S3ObjectStorage: ObjectStorage {
         return file
     }
 
+    /// The downloaded copy's file name: the key's, unless the file system cannot hold it (a
+    /// key's segment may have 850 bytes and more, a file name 255), then `input` and its
+    /// extension, which helps ffmpeg guess raw formats.
+    static func downloadName(_ key: ObjectKey) -> String {
+        key.fileName.utf8.count <= 200 ? key.fileName : "input" + JobInput.fileExtension(ofURL: key.fileName)
+    }
+
     /// Downloads of an object being replaced again and again, before the last is let fail.
     static let downloadTries = 3
 
@@ -136,7 +143,7 @@ public struct S3ObjectStorage: ObjectStorage {
         } catch {
             throw WorkFailure(code: "InternalError", message: "cannot create a folder for the input download")
         }
-        let path = folder + "/" + key.fileName
+        let path = folder + "/" + Self.downloadName(key)
         let etag = probe.header("ETag")
         let first = min(wanted?.lowerBound ?? 0, size)
         let last = min(wanted?.upperBound ?? size, size)

@@ -74,6 +74,22 @@ struct S3StorageTests {
         #expect((first.objects + rest.objects).map(\.key) == keys)
     }
 
+    /// A key's last segment may be longer than a file name can be (255 bytes): such an input
+    /// could not be downloaded ("File name too long").
+    @Test func anObjectWhoseNameIsLongerThanAFileNameIsDownloaded() async throws {
+        let bucket = try await S3TestStore.createBucket()
+        let storage = S3ObjectStorage(configuration: S3TestStore.configuration())
+        let key = try ObjectKey("in/" + String(repeating: "长", count: 100) + ".mp4")
+        let staging = try storage.makeStagingFolder(bucket: bucket, name: "long", for: nil)
+        defer { storage.removeStagingFolder(staging) }
+        try Data("long name".utf8).write(to: URL(fileURLWithPath: staging + "/upload"))
+        try await storage.publish(staging + "/upload", bucket: bucket, as: key)
+        let file = try #require(try await storage.readableFile(bucket: bucket, key: key))
+        defer { file.temporaryFolder.map(storage.removeStagingFolder) }
+        #expect(try String(contentsOfFile: file.path, encoding: .utf8) == "long name")
+        #expect(file.path.hasSuffix("/input.mp4"))
+    }
+
     /// A running service on a new bucket of the test store, holding a video of the given length
     /// in seconds at each key; with a subscriber of its events.
     func serviceWithVideos(_ videos: [String: Int]) async throws -> (ServiceHarness, S3ObjectStorage, AMQPConsumer, Task<Void, any Error>) {
