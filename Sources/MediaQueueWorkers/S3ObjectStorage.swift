@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 public import MediaQueueCore
 import MediaQueueHTTPClient
@@ -258,6 +259,7 @@ public struct S3ObjectStorage: ObjectStorage {
         let upload = "uploadId=" + Self.encode(uploadID, keepSlash: false)
         do throws(WorkFailure) {
             var parts: [XMLTree] = []
+            var partETags: [String] = []
             var offset = 0
             while offset < size {
                 let length = min(configuration.partSize, size - offset)
@@ -268,19 +270,28 @@ public struct S3ObjectStorage: ObjectStorage {
                 put.upload = FileRegion(path: path, offset: offset, length: length)
                 let response = try await perform(put, writing: key)
                 guard (200..<300).contains(response.status), let etag = response.header("ETag") else { throw failure(response, writing: key) }
+                partETags.append(etag)
                 parts.append(XMLTree("Part", children: [XMLTree("PartNumber", text: String(parts.count + 1)), XMLTree("ETag", text: etag)]))
                 offset += length
             }
             let body = Array(XMLTree("CompleteMultipartUpload", children: parts).xmlString().utf8)
-            let complete = try await perform(
-                HTTPRequest(
-                    method: .post, url: objectURL + "?" + upload, headers: headers + [HTTPHeader("Content-Type", "application/xml")],
-                    body: body, signature: signature
-                ),
-                writing: key
+            let request = HTTPRequest(
+                method: .post, url: objectURL + "?" + upload, headers: headers + [HTTPHeader("Content-Type", "application/xml")],
+                body: body, signature: signature
             )
-            // S3 may answer 200 with an <Error> body when completing fails late.
-            guard (200..<300).contains(complete.status), (try? XMLDocumentParser.parse(complete.body))?.name != "Error" else {
+            // Retried as S3 asks (its answer may also be a 200 with an <Error> body, when
+            // completing fails late), so a large output is not lost at its last request.
+            let complete: HTTPResponse
+            do {
+                complete = try await retrying({ try await client.send(request) }, status: { $0.status == 200 && Self.isErrorBody($0) ? 500 : $0.status })
+            } catch {
+                throw WorkFailure(code: "StorageUnavailable", message: "cannot upload '\(key.rawValue)' to the object storage: \(error)")
+            }
+            // A retry whose earlier try took effect (its answer lost) finds the upload gone; so
+            // may libcurl's own retry of a request whose reused connection died, which this
+            // does not see. The stored object's ETag, made from the parts', tells.
+            if complete.status == 404, try await storedETag(objectURL, key) == Self.multipartETag(partETags) { return }
+            guard (200..<300).contains(complete.status), !Self.isErrorBody(complete) else {
                 throw failure(complete, writing: key)
             }
         } catch {
@@ -336,9 +347,35 @@ public struct S3ObjectStorage: ObjectStorage {
         }
     }
 
-    /// Sends `request`, retried (`retrying`) unless it is a POST: the multipart upload's initiate
-    /// and complete are not idempotent (a retried Complete whose first try took effect would fail
-    /// as NoSuchUpload).
+    /// The ETag S3 gives an object completed from parts of these ETags: the MD5 of their MD5s,
+    /// and their count. Nil when a part's ETag is not an MD5 (a store that makes its own).
+    static func multipartETag(_ partETags: [String]) -> String? {
+        var digests: [UInt8] = []
+        for etag in partETags {
+            let hex = Array(etag.utf8.filter { $0 != UInt8(ascii: "\"") })
+            guard hex.count == 32 else { return nil }
+            for index in stride(from: 0, to: 32, by: 2) {
+                guard let byte = UInt8(String(decoding: hex[index..<index + 2], as: UTF8.self), radix: 16) else { return nil }
+                digests.append(byte)
+            }
+        }
+        return "\"" + Insecure.MD5.hash(data: digests).map { String(format: "%02x", $0) }.joined() + "-\(partETags.count)\""
+    }
+
+    /// The ETag of the object at `objectURL` as the store has it now, nil when there is none.
+    private func storedETag(_ objectURL: String, _ key: ObjectKey) async throws(WorkFailure) -> String? {
+        let head = try await perform(HTTPRequest(method: .head, url: objectURL, headers: headers, body: [], signature: signature), writing: key)
+        return (200..<300).contains(head.status) ? head.header("ETag") : nil
+    }
+
+    /// Whether `response` is S3's `<Error>` body (which may come with a 200).
+    static func isErrorBody(_ response: HTTPResponse) -> Bool {
+        !response.body.isEmpty && (try? XMLDocumentParser.parse(response.body))?.name == "Error"
+    }
+
+    /// Sends `request`, retried (`retrying`) unless it is a POST: a retried initiate would leave
+    /// an upload behind, and the complete's retries know what a lost answer means
+    /// (`multipartUpload`).
     func send(_ request: HTTPRequest) async throws -> HTTPResponse {
         if request.method == .post { return try await client.send(request) }
         return try await retrying({ try await client.send(request) }, status: \.status)

@@ -2,6 +2,7 @@ import Foundation
 import MediaQueueCore
 import MediaQueueTestSupport
 @testable import MediaQueueWorkers
+import Synchronization
 import Testing
 
 /// The S3 storage against a store that answers 500, 502, 503 or 504 or drops the connection now
@@ -136,6 +137,73 @@ import Testing
         await #expect(throws: (any Error).self) { try await publish.value }
         #expect(receiver.requests.map(\.method) == ["HEAD", "PUT", "HEAD", "HEAD", "PUT", "DELETE"])
         #expect(receiver.requests.last?.path.hasSuffix("/out/a.ts") == true, "\(receiver.requests.last?.path ?? "")")
+    }
+
+    /// Uploads "hello world" in 4-byte parts to a store that answers the complete with
+    /// `completes` in turn; the stored object then has the whole length. Returns the methods of
+    /// the requests the store received.
+    func multipartUpload(completes: [TestHTTPReceiver.Reply], storedETag: String = objectETag) async throws -> [String] {
+        let answers = Mutex(completes[...])
+        let receiver = try TestHTTPReceiver { request, _ in
+            switch request.method {
+            case "POST" where request.path.contains("uploads="):
+                .status(200, body: "<InitiateMultipartUploadResult><UploadId>upload-1</UploadId></InitiateMultipartUploadResult>")
+            case "POST": answers.withLock { $0.popFirst() } ?? .status(200, body: "<CompleteMultipartUploadResult/>")
+            case "PUT": .status(200, headers: ["ETag": Self.partETag])
+            default: .status(200, headers: ["ETag": storedETag], body: "hello world")  // HEAD: the stored object
+            }
+        }
+        defer { receiver.stop() }
+        var configuration = storage(receiver).configuration
+        (configuration.multipartThreshold, configuration.partSize) = (4, 4)
+        let storage = S3ObjectStorage(configuration: configuration)
+        let key = try ObjectKey("out/parts.txt")
+        let folder = try storage.makeStagingFolder(bucket: "media-1250000000", name: "upload", for: key)
+        defer { storage.removeStagingFolder(folder) }
+        try Data("hello world".utf8).write(to: URL(fileURLWithPath: folder + "/parts.txt"))
+        try await storage.publish(folder + "/parts.txt", bucket: "media-1250000000", as: key)
+        return receiver.requests.map(\.method)
+    }
+
+    /// What S3 answers for each part (an MD5) and then for the object made of three of them.
+    static let partETag = "\"5d41402abc4b2a76b9719d911017c592\""
+    static let objectETag = S3ObjectStorage.multipartETag(Array(repeating: partETag, count: 3))!
+
+    /// S3's ETag of an object completed from parts, as AWS documents it and moto computes it.
+    @Test func aMultipartObjectsETagIsTheMD5OfItsPartsMD5s() {
+        #expect(S3ObjectStorage.multipartETag(["\"5d41402abc4b2a76b9719d911017c592\"", "\"7d793037a0760186574b0282f2f435e7\""])
+            == "\"065947336a2f2a95ba8899f3675c3be6-2\"")
+        #expect(S3ObjectStorage.multipartETag(["\"not-an-md5\""]) == nil)
+    }
+
+    /// S3 asks for a failed complete to be sent again; a large output was lost at its last request.
+    @Test func aCompleteTheStoreFailsIsSentAgain() async throws {
+        let methods = try await multipartUpload(completes: [
+            .status(503, body: Self.slowDown),
+            .status(200, body: "<Error><Code>InternalError</Code><Message>We encountered an internal error.</Message></Error>"),
+        ])
+        #expect(methods == ["POST", "PUT", "PUT", "PUT", "POST", "POST", "POST", "HEAD"])
+    }
+
+    /// A complete that took effect but whose answer was lost: its retry finds no upload any more,
+    /// and the stored object, whole, says the upload is done.
+    @Test func aCompleteWhoseAnswerWasLostIsFoundDoneByTheStoredObject() async throws {
+        let methods = try await multipartUpload(completes: [
+            .reset, .status(404, body: "<Error><Code>NoSuchUpload</Code><Message>The specified upload does not exist.</Message></Error>"),
+        ])
+        #expect(methods == ["POST", "PUT", "PUT", "PUT", "POST", "POST", "HEAD", "HEAD"])
+    }
+
+    /// An upload that is gone, and an object of that key that is not made of its parts (an older
+    /// one): the upload failed.
+    @Test func aCompleteThatFindsNoUploadAndAnotherObjectFails() async throws {
+        let error = await #expect(throws: WorkFailure.self) {
+            _ = try await multipartUpload(
+                completes: [.status(404, body: "<Error><Code>NoSuchUpload</Code><Message>The specified upload does not exist.</Message></Error>")],
+                storedETag: "\"5d41402abc4b2a76b9719d911017c592\""
+            )
+        }
+        #expect(error?.message.contains("NoSuchUpload") == true, "\(error?.message ?? "")")
     }
 
     @Test func answersThatARetryWouldNotChangeAreNotRetried() async throws {
