@@ -169,6 +169,10 @@ final class CurlMultiLoop: @unchecked Sendable {
         check(CCurl_easy_setopt_long(handle, CURLOPT_NOSIGNAL, 1), "no signals")
         check(CCurl_easy_setopt_long(handle, CURLOPT_CONNECTTIMEOUT_MS, configuration.connectTimeout.milliseconds), "connect timeout")
         check(CCurl_easy_setopt_long(handle, CURLOPT_TIMEOUT_MS, (transfer.request.timeout ?? configuration.timeout).milliseconds), "timeout")
+        // Always set: a reused handle must not keep another request's limit.
+        let stallSeconds = configuration.stallTimeout.map { max(1, Int($0.components.seconds)) } ?? 0
+        check(CCurl_easy_setopt_long(handle, CURLOPT_LOW_SPEED_LIMIT, stallSeconds > 0 ? 1 : 0), "stall limit")
+        check(CCurl_easy_setopt_long(handle, CURLOPT_LOW_SPEED_TIME, stallSeconds), "stall time")
         check(CCurl_easy_setopt_long(handle, CURLOPT_TCP_KEEPALIVE, 1), "TCP keep-alive")
         check(CCurl_easy_setopt_string(handle, CURLOPT_USERAGENT, configuration.userAgent), "user agent")
         check(CCurl_easy_setopt_pointer(handle, CURLOPT_ERRORBUFFER, transfer.errorBuffer), "error buffer")

@@ -88,6 +88,8 @@ final class CurlTransfer: @unchecked Sendable {
         }
         switch code {
         case CURLE_OPERATION_TIMEDOUT:
+            // libcurl ends a transfer under its low-speed limit with the timeout's code.
+            if configuration.stallTimeout != nil, detail.contains("too slow") { return HTTPClientError(.stalled, detail) }
             return HTTPClientError(.timedOut, detail)
         case CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_RESOLVE_PROXY:
             return HTTPClientError(.resolveFailed, detail)

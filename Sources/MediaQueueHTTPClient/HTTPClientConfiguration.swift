@@ -4,6 +4,9 @@ public struct HTTPClientConfiguration: Sendable, Hashable {
     public var connectTimeout: Duration
     /// Longest a whole request may take, connecting included.
     public var timeout: Duration
+    /// A request that moves less than a byte a second for this long fails with `.stalled`
+    /// (nil: only `timeout` ends it): for long transfers, whose `timeout` is long too.
+    public var stallTimeout: Duration?
     /// Which resolved addresses may be connected to (the SSRF guard).
     public var addressPolicy: AddressPolicy
     /// Response bodies are cut after this many bytes (the rest is read and dropped).
@@ -17,9 +20,11 @@ public struct HTTPClientConfiguration: Sendable, Hashable {
 
     public init(
         connectTimeout: Duration = .seconds(10), timeout: Duration = .seconds(30), addressPolicy: AddressPolicy = .publicOnly,
-        maxResponseBodyBytes: Int = 16 * 1024, userAgent: String = "MediaQueue", maxIdleConnections: Int = 256, caFile: String? = nil
+        maxResponseBodyBytes: Int = 16 * 1024, userAgent: String = "MediaQueue", maxIdleConnections: Int = 256, caFile: String? = nil,
+        stallTimeout: Duration? = nil
     ) {
         self.caFile = caFile
+        self.stallTimeout = stallTimeout
         self.connectTimeout = connectTimeout
         self.timeout = timeout
         self.addressPolicy = addressPolicy

@@ -2,7 +2,7 @@
 public struct HTTPClientError: Error, Hashable, CustomStringConvertible {
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         private enum Base: String, Sendable, Hashable {
-            case invalidURL, addressRefused, resolveFailed, connectFailed, timedOut, tls, transport, tooLarge, fileWrite, shutdown
+            case invalidURL, addressRefused, resolveFailed, connectFailed, timedOut, stalled, tls, transport, tooLarge, fileWrite, shutdown
         }
         private let base: Base
 
@@ -16,6 +16,8 @@ public struct HTTPClientError: Error, Hashable, CustomStringConvertible {
         public static let connectFailed = Code(base: .connectFailed)
         /// The connect or total timeout passed.
         public static let timedOut = Code(base: .timedOut)
+        /// Nothing moved for the configuration's `stallTimeout`.
+        public static let stalled = Code(base: .stalled)
         /// TLS handshake or certificate failure.
         public static let tls = Code(base: .tls)
         /// The connection failed while sending or receiving.

@@ -35,14 +35,19 @@ public struct S3Configuration: Sendable, Hashable {
     /// clean-up before it ends (or goes back to its queue at shutdown); parts an abort leaves
     /// behind are what a bucket's lifecycle rule for incomplete uploads removes.
     public var deleteTimeout: Duration
+    /// A request that moves nothing for this long (a stalled connection) fails, and is retried
+    /// as a dropped connection is; only the hour a whole request may take ended it before.
+    public var stallTimeout: Duration
 
     public init(
         endpoint: String, region: String, accessKeyID: String, secretAccessKey: String, pathStyle: Bool = true,
         buckets: [String: String] = [:], multipartThreshold: Int = 64 << 20, partSize: Int = 16 << 20, rangeSize: Int = 64 << 20,
         scratchDirectory: String, caFile: String? = nil,
-        retryDelays: [Duration] = [.milliseconds(100), .milliseconds(400), .seconds(2)], deleteTimeout: Duration = .seconds(30)
+        retryDelays: [Duration] = [.milliseconds(100), .milliseconds(400), .seconds(2)], deleteTimeout: Duration = .seconds(30),
+        stallTimeout: Duration = .seconds(60)
     ) {
         self.deleteTimeout = deleteTimeout
+        self.stallTimeout = stallTimeout
         self.endpoint = endpoint
         self.region = region
         self.accessKeyID = accessKeyID
@@ -75,7 +80,7 @@ public struct S3ObjectStorage: ObjectStorage {
         let everywhere = ["0.0.0.0/0", "::/0"].compactMap(IPNetwork.init)
         client = HTTPClient(configuration: HTTPClientConfiguration(
             timeout: .seconds(3600), addressPolicy: AddressPolicy(allowedNetworks: everywhere),
-            maxResponseBodyBytes: Self.maxListingBytes, caFile: configuration.caFile
+            maxResponseBodyBytes: Self.maxListingBytes, caFile: configuration.caFile, stallTimeout: configuration.stallTimeout
         ))
     }
 
@@ -382,8 +387,8 @@ public struct S3ObjectStorage: ObjectStorage {
     }
 
     /// `attempt`'s answer, tried again after each of `retryDelays` while the store answers a
-    /// transient status or cannot be reached (a connection refused, reset or dropped; not a
-    /// whole request's timeout, an hour); never once the job is cancelled.
+    /// transient status or cannot be reached (a connection refused, reset, dropped or stalled;
+    /// not a whole request's timeout, an hour); never once the job is cancelled.
     func retrying<Answer>(_ attempt: () async throws -> Answer, status: (Answer) -> Int) async throws -> Answer {
         var delays = configuration.retryDelays[...]
         while true {
@@ -405,7 +410,7 @@ public struct S3ObjectStorage: ObjectStorage {
 
     private static func isTransient(_ error: any Error) -> Bool {
         guard let error = error as? HTTPClientError else { return false }
-        return [.connectFailed, .resolveFailed, .transport].contains(error.code)
+        return [.connectFailed, .resolveFailed, .transport, .stalled].contains(error.code)
     }
 
     private static func unreachable(_ error: any Error, reading key: ObjectKey) -> WorkFailure {

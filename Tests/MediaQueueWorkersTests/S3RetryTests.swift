@@ -36,6 +36,27 @@ import Testing
         #expect(receiver.requests.map(\.headers["range"]) == ["bytes=0-0", "bytes=0-0", "bytes=0-4", "bytes=0-4"])
     }
 
+    /// A request the store stops answering mid-way (a stalled connection) is sent again once
+    /// nothing moved for `stallTimeout`; only the hour a whole request may take ended it before,
+    /// and it was not retried.
+    @Test func aRequestThatStallsIsSentAgain() async throws {
+        let receiver = try TestHTTPReceiver { _, index in
+            switch index {
+            case 0: .hang
+            case 1: .status(206, headers: ["Content-Range": "bytes 0-0/5"], body: "h")
+            default: .status(206, headers: ["Content-Range": "bytes 0-4/5"], body: "hello")
+            }
+        }
+        defer { receiver.stop() }
+        var configuration = storage(receiver).configuration
+        configuration.stallTimeout = .seconds(1)
+        let storage = S3ObjectStorage(configuration: configuration)
+        let file = try #require(try await storage.readableFile(bucket: "media-1250000000", key: ObjectKey("in/a.mp4")))
+        defer { file.temporaryFolder.map(storage.removeStagingFolder) }
+        #expect(try String(contentsOfFile: file.path, encoding: .utf8) == "hello")
+        #expect(receiver.requests.map(\.headers["range"]) == ["bytes=0-0", "bytes=0-0", "bytes=0-4"])
+    }
+
     @Test func anUploadIsSentWholeAgainAfterAServerError() async throws {
         let receiver = try TestHTTPReceiver { request, index in
             switch (request.method, index) {
