@@ -92,10 +92,12 @@ struct ObjectController: RouterMiddleware {
         }
         let digest = Data(md5.finalize())
         if let expectedMD5 { try ContentMD5.check(digest, expected: expectedMD5) }
+        var storedETag: String?
         try await upload(context.bucket, key, headers) {
-            try await Self.work { () async throws(WorkFailure) in try await storage.publish(file, bucket: context.bucket, as: key) }
+            storedETag = try await Self.work { () async throws(WorkFailure) in try await storage.publish(file, bucket: context.bucket, as: key) }
         }
-        return Response(status: .ok, headers: [.eTag: "\"\(Self.hex(digest))\"", .cosCRC64: String(crc.checksum)])
+        // The object's ETag as a HEAD or GET will give it (S3's for a multipart upload is not the MD5).
+        return Response(status: .ok, headers: [.eTag: storedETag ?? "\"\(Self.hex(digest))\"", .cosCRC64: String(crc.checksum)])
     }
 
     // MARK: Download

@@ -41,7 +41,10 @@ public protocol ObjectStorage: Sendable {
 
     /// Makes the local file at `path` the object `key`, replacing an existing object atomically;
     /// the local file is used up (moved or uploaded, then gone from the staging folder or not).
-    func publish(_ path: String, bucket: String, as key: ObjectKey) async throws(WorkFailure)
+    /// Returns the ETag the storage gave the object when it makes its own (S3's multipart ETag
+    /// is not the content's MD5), nil when it is the content's MD5.
+    @discardableResult
+    func publish(_ path: String, bucket: String, as key: ObjectKey) async throws(WorkFailure) -> String?
 
     /// Removes object `key`; a missing object is fine. Throws when the storage refused it or
     /// could not be reached (a rollback of outputs may ignore that; a client's DELETE may not).

@@ -40,7 +40,8 @@ public struct LocalObjectStorage: ObjectStorage {
         return staging
     }
 
-    public func publish(_ path: String, bucket: String, as key: ObjectKey) throws(WorkFailure) {
+    @discardableResult
+    public func publish(_ path: String, bucket: String, as key: ObjectKey) throws(WorkFailure) -> String? {
         let target = bucketFolder(bucket) + "/" + key.rawValue
         // The object's time is its publishing, as S3's Last-Modified is (a copied file keeps its own).
         utimes(path, nil)
@@ -50,7 +51,7 @@ public struct LocalObjectStorage: ObjectStorage {
         for attempt in 1...2 {
             if !key.folder.isEmpty { try Self.createFolder(bucketFolder(bucket) + "/" + key.folder, for: key.rawValue) }
             // rename(2) replaces an existing object atomically, as an overwrite in CI would.
-            if rename(path, target) == 0 { return }
+            if rename(path, target) == 0 { return nil }
             guard errno == ENOENT, attempt == 1, FileManager.default.fileExists(atPath: path) else { break }
         }
         throw WorkFailure.outputWriteFailed(key.rawValue, String(cString: strerror(errno)))

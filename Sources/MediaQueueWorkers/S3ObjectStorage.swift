@@ -206,7 +206,8 @@ public struct S3ObjectStorage: ObjectStorage {
         return folder
     }
 
-    public func publish(_ path: String, bucket: String, as key: ObjectKey) async throws(WorkFailure) {
+    @discardableResult
+    public func publish(_ path: String, bucket: String, as key: ObjectKey) async throws(WorkFailure) -> String? {
         defer { try? FileManager.default.removeItem(atPath: path) }
         guard let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) else {
             throw WorkFailure.outputWriteFailed(key.rawValue, "the file to upload is gone")
@@ -226,6 +227,7 @@ public struct S3ObjectStorage: ObjectStorage {
                 key.rawValue, "the object storage holds \(head.header("Content-Length") ?? "nothing") bytes of \(size) (HTTP \(head.status))"
             )
         }
+        return head.header("ETag")
     }
 
     public func remove(bucket: String, key: ObjectKey) async throws(WorkFailure) {

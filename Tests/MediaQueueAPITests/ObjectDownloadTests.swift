@@ -85,7 +85,7 @@ private final class ReplacedOnEveryLook: ObjectStorage, @unchecked Sendable {
 
     func readableFile(bucket: String, key: ObjectKey) -> ReadableFile? { ReadableFile(path: path) }
     func makeStagingFolder(bucket: String, name: String, for key: ObjectKey?) throws(WorkFailure) -> String { folder }
-    func publish(_ path: String, bucket: String, as key: ObjectKey) throws(WorkFailure) {}
+    func publish(_ path: String, bucket: String, as key: ObjectKey) throws(WorkFailure) -> String? { nil }
     func remove(bucket: String, key: ObjectKey) throws(WorkFailure) {
         throw WorkFailure(code: "StorageUnavailable", message: "the store refused to remove \(key.rawValue)")
     }

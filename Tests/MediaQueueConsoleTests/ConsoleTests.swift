@@ -19,7 +19,7 @@ import Testing
     struct NoStorage: ObjectStorage {
         func readableFile(bucket: String, key: ObjectKey) -> ReadableFile? { nil }
         func makeStagingFolder(bucket: String, name: String, for key: ObjectKey?) throws(WorkFailure) -> String { "" }
-        func publish(_ path: String, bucket: String, as key: ObjectKey) throws(WorkFailure) {}
+        func publish(_ path: String, bucket: String, as key: ObjectKey) throws(WorkFailure) -> String? { nil }
         func remove(bucket: String, key: ObjectKey) {}
         func removeStagingFolder(_ path: String) {}
         func objectInfo(bucket: String, key: ObjectKey) -> ObjectInfo? { nil }
@@ -42,7 +42,7 @@ import Testing
             return ReadableFile(path: folder + "/copy", temporaryFolder: folder)
         }
         func makeStagingFolder(bucket: String, name: String, for key: ObjectKey?) throws(WorkFailure) -> String { "" }
-        func publish(_ path: String, bucket: String, as key: ObjectKey) throws(WorkFailure) {}
+        func publish(_ path: String, bucket: String, as key: ObjectKey) throws(WorkFailure) -> String? { nil }
         func remove(bucket: String, key: ObjectKey) {}
         func removeStagingFolder(_ path: String) { try? FileManager.default.removeItem(atPath: path) }
         func objectInfo(bucket: String, key: ObjectKey) -> ObjectInfo? {

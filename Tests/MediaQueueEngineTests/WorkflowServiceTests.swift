@@ -96,7 +96,7 @@ import Testing
 
         func readableFile(bucket: String, key: ObjectKey) async throws(WorkFailure) -> ReadableFile? { nil }
         func makeStagingFolder(bucket: String, name: String, for key: ObjectKey?) throws(WorkFailure) -> String { "" }
-        func publish(_ path: String, bucket: String, as key: ObjectKey) async throws(WorkFailure) {}
+        func publish(_ path: String, bucket: String, as key: ObjectKey) async throws(WorkFailure) -> String? { nil }
         func remove(bucket: String, key: ObjectKey) async {}
         func listObjects(bucket: String, _ query: ObjectListQuery) async throws(WorkFailure) -> ObjectListing { ObjectListing() }
         func removeStagingFolder(_ path: String) {}

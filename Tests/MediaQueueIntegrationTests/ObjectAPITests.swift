@@ -16,7 +16,11 @@ import Testing
         let harness = try ServiceHarness { configuration in
             configuration.bucket = bucket
             configuration.credentials = sdkCredentials(bucket: bucket)
-            if storage == "s3" { S3TestStore.configure(&configuration) }
+            if storage == "s3" {
+                S3TestStore.configure(&configuration)
+                // Multipart uploads from 5 MiB, so that the script's 11 MiB object goes up in parts.
+                (configuration.s3PartBytes, configuration.s3MultipartThresholdBytes) = (5 << 20, 5 << 20)
+            }
         }
         let local = harness.configuration.dataDir + "-cli.bin"
         let cliBytes = 200_001

@@ -23,7 +23,7 @@ public struct ObjectsStub: ObjectStorage {
 
     public func readableFile(bucket: String, key: ObjectKey) async throws(WorkFailure) -> ReadableFile? { nil }
     public func makeStagingFolder(bucket: String, name: String, for key: ObjectKey?) throws(WorkFailure) -> String { "" }
-    public func publish(_ path: String, bucket: String, as key: ObjectKey) async throws(WorkFailure) {}
+    public func publish(_ path: String, bucket: String, as key: ObjectKey) async throws(WorkFailure) -> String? { nil }
     public func remove(bucket: String, key: ObjectKey) async {}
     public func listObjects(bucket: String, _ query: ObjectListQuery) async throws(WorkFailure) -> ObjectListing { ObjectListing() }
     public func removeStagingFolder(_ path: String) {}

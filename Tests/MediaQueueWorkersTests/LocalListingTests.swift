@@ -61,9 +61,9 @@ import Testing
         func makeStagingFolder(bucket: String, name: String, for key: ObjectKey?) throws(WorkFailure) -> String {
             try local.makeStagingFolder(bucket: bucket, name: name, for: key)
         }
-        func publish(_ path: String, bucket: String, as key: ObjectKey) throws(WorkFailure) {
+        func publish(_ path: String, bucket: String, as key: ObjectKey) throws(WorkFailure) -> String? {
             guard key.rawValue != failing else { throw WorkFailure.outputWriteFailed(key.rawValue, "the store refused it") }
-            try local.publish(path, bucket: bucket, as: key)
+            return try local.publish(path, bucket: bucket, as: key)
         }
         func remove(bucket: String, key: ObjectKey) throws(WorkFailure) { try local.remove(bucket: bucket, key: key) }
         func objectInfo(bucket: String, key: ObjectKey) throws(WorkFailure) -> ObjectInfo? { try local.objectInfo(bucket: bucket, key: key) }
