@@ -52,9 +52,11 @@ extension MediaQueueConfiguration {
         guard !s3AccessKeyID.isEmpty, !s3SecretAccessKey.isEmpty else {
             throw ConfigurationError("an S3 store needs MEDIAQUEUE_S3_ACCESS_KEY_ID and MEDIAQUEUE_S3_SECRET_ACCESS_KEY")
         }
-        // S3's smallest part is 5 MiB (all but the last).
-        guard s3PartBytes >= 5 << 20, s3MultipartThresholdBytes >= s3PartBytes else {
-            throw ConfigurationError("s3PartBytes must be at least 5 MiB (5242880), and s3MultipartThresholdBytes at least s3PartBytes")
+        // S3's parts are 5 MiB (all but the last) to 5 GiB, and so is a single PUT at most.
+        guard (5 << 20...5 << 30).contains(s3PartBytes), (s3PartBytes...5 << 30).contains(s3MultipartThresholdBytes) else {
+            throw ConfigurationError(
+                "s3PartBytes must be from 5 MiB (5242880) to 5 GiB (5368709120), and s3MultipartThresholdBytes from s3PartBytes to 5 GiB"
+            )
         }
     }
 }

@@ -268,8 +268,9 @@ public struct S3ObjectStorage: ObjectStorage {
             var parts: [XMLTree] = []
             var partETags: [String] = []
             var offset = 0
+            let partSize = Self.partSize(configuration.partSize, forUploadOf: size)
             while offset < size {
-                let length = min(configuration.partSize, size - offset)
+                let length = min(partSize, size - offset)
                 // Query parameters in sorted order, as the signature's canonical request lists them.
                 var put = HTTPRequest(
                     method: .put, url: objectURL + "?partNumber=\(parts.count + 1)&" + upload, headers: headers, body: [], signature: signature
@@ -353,6 +354,17 @@ public struct S3ObjectStorage: ObjectStorage {
             throw WorkFailure(code: "StorageUnavailable", message: "cannot upload '\(key.rawValue)' to the object storage: \(error)")
         }
     }
+
+    /// `configured`, or larger for a file that would need more than S3's 10,000 parts: the
+    /// least whole MiB that makes do with them.
+    static func partSize(_ configured: Int, forUploadOf size: Int) -> Int {
+        let needed = (size + maxParts - 1) / maxParts
+        guard needed > configured else { return configured }
+        return ((needed + (1 << 20) - 1) >> 20) << 20
+    }
+
+    /// The most parts S3 takes in one upload.
+    static let maxParts = 10_000
 
     /// The ETag S3 gives an object completed from parts of these ETags: the MD5 of their MD5s,
     /// and their count. Nil when a part's ETag is not an MD5 (a store that makes its own).

@@ -24,6 +24,11 @@ import Testing
         #expect(refusal(["MEDIAQUEUE_FFMPEG": "/nonexistent/ffmpeg"])?.contains("/nonexistent/ffmpeg") == true)
         #expect(refusal(["MEDIAQUEUE_FFMPEG": "/nonexistent/ffmpeg", "MEDIAQUEUE_ROLES": "relay,api"]) == nil, "only the dispatch role runs it")
         #expect(refusal(["MEDIAQUEUE_LOG_LEVEL": "warning", "MEDIAQUEUE_UTC_OFFSET": "-0530"]) == nil)
+        // S3 takes no single PUT or part over 5 GiB: refused at start, not after the upload.
+        let s3 = ["MEDIAQUEUE_S3_ENDPOINT": "http://127.0.0.1:9", "MEDIAQUEUE_S3_ACCESS_KEY_ID": "k", "MEDIAQUEUE_S3_SECRET_ACCESS_KEY": "s"]
+        #expect(refusal(s3.merging(["MEDIAQUEUE_S3_MULTIPART_THRESHOLD_BYTES": String(6 << 30)]) { $1 })?.contains("5 GiB") == true)
+        #expect(refusal(s3.merging(["MEDIAQUEUE_S3_PART_BYTES": String(6 << 30)]) { $1 })?.contains("s3PartBytes") == true)
+        #expect(refusal(s3) == nil)
     }
 
     @Test func aBadRegionEntryIsRefusedWithoutItsPassword() {

@@ -197,6 +197,14 @@ import Testing
         #expect(S3ObjectStorage.multipartETag(["\"not-an-md5\""]) == nil)
     }
 
+    /// S3 takes at most 10,000 parts: a file that would need more goes up in larger ones.
+    @Test func partsGrowForAFileThatWouldNeedMoreThanTenThousand() {
+        #expect(S3ObjectStorage.partSize(16 << 20, forUploadOf: 100 << 30) == 16 << 20)
+        let size = 200 << 30
+        let part = S3ObjectStorage.partSize(16 << 20, forUploadOf: size)
+        #expect(part == 21 << 20 && (size + part - 1) / part <= 10_000)
+    }
+
     /// S3 asks for a failed complete to be sent again; a large output was lost at its last request.
     @Test func aCompleteTheStoreFailsIsSentAgain() async throws {
         let methods = try await multipartUpload(completes: [
