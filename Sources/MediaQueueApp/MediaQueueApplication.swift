@@ -332,6 +332,12 @@ public struct MediaQueueApplication: Sendable {
             "bucket": "\(configuration.bucket)", "queue.id": "\(queue.id)", "storage": "\(configuration.s3.map { "S3 at \($0.endpoint)" } ?? configuration.resolvedStorageDir)",
             "intake": "\(configuration.intakeQueue)", "roles": "\(configuration.roles.map(\.rawValue).sorted().joined(separator: ","))",
         ])
+        if let s3 = storage as? S3ObjectStorage {
+            // Left by a process of this data folder that died; an hour past the longest a job
+            // may run, no process still reads them.
+            let removed = s3.removeAbandonedScratch(olderThan: .seconds(configuration.jobTimeoutSeconds + 3600))
+            if removed > 0 { logger.notice("abandoned S3 scratch folders removed", metadata: ["folders": "\(removed)"]) }
+        }
         var group = ServiceGroupConfiguration(
             services: try makeServices(onListening: onListening).map { .init(service: $0) },
             gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],

@@ -246,6 +246,28 @@ public struct S3ObjectStorage: ObjectStorage {
         try? FileManager.default.removeItem(atPath: path)
     }
 
+    /// Removes the scratch directory's download and staging folders in which nothing changed for
+    /// `age`: left by a process that died while it used them (a job or a GET stopped by a crash
+    /// or a kill), they hold whole copies of objects and nothing else removes them. Returns how
+    /// many went. `age` must be longer than any job runs, which reads its input all along.
+    @discardableResult
+    public func removeAbandonedScratch(olderThan age: Duration) -> Int {
+        let files = FileManager.default
+        let cutoff = Date().addingTimeInterval(-Double(age.components.seconds))
+        var removed = 0
+        for bucket in (try? files.contentsOfDirectory(atPath: configuration.scratchDirectory)) ?? [] {
+            let bucketFolder = configuration.scratchDirectory + "/" + bucket
+            for name in (try? files.contentsOfDirectory(atPath: bucketFolder)) ?? [] where name.hasPrefix(ObjectKey.reservedPrefix) {
+                let folder = bucketFolder + "/" + name
+                let paths = [folder] + ((try? files.subpathsOfDirectory(atPath: folder)) ?? []).map { folder + "/" + $0 }
+                let changed = paths.compactMap { (try? files.attributesOfItem(atPath: $0))?[.modificationDate] as? Date }.max()
+                guard let changed, changed < cutoff, (try? files.removeItem(atPath: folder)) != nil else { continue }
+                removed += 1
+            }
+        }
+        return removed
+    }
+
     public func displayPrefixes(bucket: String) -> [(path: String, shownAs: String)] {
         [(configuration.scratchDirectory + "/" + bucket + "/", "")]
     }

@@ -197,6 +197,26 @@ import Testing
         #expect(S3ObjectStorage.multipartETag(["\"not-an-md5\""]) == nil)
     }
 
+    /// Download and staging folders a dead process left in the scratch directory go once nothing
+    /// in them changed for longer than a job may run; those in use stay.
+    @Test func abandonedScratchFoldersGoAndFreshOnesStay() throws {
+        let receiver = try TestHTTPReceiver { _, _ in .status(500) }
+        defer { receiver.stop() }
+        let storage = storage(receiver)
+        let old = try storage.makeStagingFolder(bucket: "media-1250000000", name: "download-old", for: nil)
+        let fresh = try storage.makeStagingFolder(bucket: "media-1250000000", name: "download-fresh", for: nil)
+        let written = try storage.makeStagingFolder(bucket: "media-1250000000", name: "upload-written", for: nil)
+        defer { [old, fresh, written].forEach(storage.removeStagingFolder) }
+        for folder in [old, fresh, written] { #expect(FileManager.default.createFile(atPath: folder + "/copy", contents: Data("x".utf8))) }
+        let longAgo = Date().addingTimeInterval(-8 * 3600)
+        for path in [old, old + "/copy", written] { try FileManager.default.setAttributes([.modificationDate: longAgo], ofItemAtPath: path) }
+
+        #expect(storage.removeAbandonedScratch(olderThan: .seconds(7 * 3600)) == 1)
+        #expect(!FileManager.default.fileExists(atPath: old))
+        #expect(FileManager.default.fileExists(atPath: fresh + "/copy"))
+        #expect(FileManager.default.fileExists(atPath: written + "/copy"), "a file written lately keeps its folder")
+    }
+
     /// S3 takes at most 10,000 parts: a file that would need more goes up in larger ones.
     @Test func partsGrowForAFileThatWouldNeedMoreThanTenThousand() {
         #expect(S3ObjectStorage.partSize(16 << 20, forUploadOf: 100 << 30) == 16 << 20)
