@@ -2,7 +2,10 @@ import Foundation
 public import MediaQueueXML
 
 /// CI's JSON form of its XML documents: a mechanical conversion in which every scalar is a string,
-/// repeated elements become arrays and an element with children becomes an object (spec §5.3).
+/// repeated elements become arrays, an element with children becomes an object, and an empty
+/// element is left out (spec §5.3: CI drops a success's empty `Message`). Written as `""`, an
+/// empty container (`<Format/>` of a probe that found nothing) failed the decoding of clients
+/// that bind it to a struct; left out, it decodes in every language.
 public enum JSONTree {
     /// Writes `tree`'s children as a JSON object (the root element's name is not written, as CI's
     /// JSON callbacks have no `Response` wrapper).
@@ -23,7 +26,7 @@ public enum JSONTree {
         // element count, which a submission's `Input` (echoed in every callback) chooses.
         var names: [String] = []
         var byName: [String: [XMLTree]] = [:]
-        for child in children {
+        for child in children where !child.children.isEmpty || !child.text.isEmpty {
             if byName[child.name] == nil { names.append(child.name) }
             byName[child.name, default: []].append(child)
         }

@@ -193,6 +193,11 @@ import Testing
         #expect(operation["UserData"] as? String == "id:1 <&>")
         let files = (operation["MediaResult"] as? [String: Any])?["OutputFile"] as? [String: Any]
         #expect(files?["ObjectName"] as? [String] == ["out/0.jpg", "out/1.jpg"])
+        // Empty elements are left out, as CI leaves out a success's empty Message: a "" where a
+        // client expects an object would fail its decoding.
+        #expect(detail["Message"] == nil)
+        let empty = XMLTree("Response", children: [XMLTree("MediaInfo", children: [XMLTree("Format"), XMLTree("Stream", text: "")]), XMLTree("Kept", text: "0")])
+        #expect(JSONTree.serializeChildren(of: empty) == #"{"MediaInfo":{},"Kept":"0"}"#)
     }
 
     @Test func waitingJobsPrintDashForTimesNotReached() {
