@@ -72,7 +72,8 @@ struct WorkflowController: Sendable {
         let pageSize = try query.int("pageSize", default: 10, range: 1...100)
         let page = workflows.dropFirst((pageNumber - 1) * pageSize).prefix(pageSize)
         var children = page.map { $0.workflowDocument("MediaWorkflowList", formatting) }
-        if !missing.isEmpty { children.append(XMLTree("NonExistIDs", children: missing.map { XMLTree("WorkflowId", text: $0) })) }
+        // One element per unknown id, as the Go SDK reads them (`NonExistIDs []string`).
+        children += missing.map { XMLTree("NonExistIDs", text: $0) }
         children += [
             XMLTree("TotalCount", text: String(workflows.count)), XMLTree("PageNumber", text: String(pageNumber)),
             XMLTree("PageSize", text: String(pageSize)),

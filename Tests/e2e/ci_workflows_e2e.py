@@ -72,6 +72,10 @@ created = listed(cos.ci_create_workflow(Bucket=BUCKET, Body=workflow_body("media
 workflow_id = created["WorkflowId"]
 check(workflow_id.startswith("w") and created["State"] == "Active", "ci_create_workflow makes an Active workflow")
 got = listed(cos.ci_get_workflow(Bucket=BUCKET, Ids=workflow_id)["MediaWorkflowList"])[0]
+unknown = "w" + "0" * 32
+both = cos.ci_get_workflow(Bucket=BUCKET, Ids=workflow_id + "," + unknown)
+check(listed(both.get("NonExistIDs")) == [unknown] and len(listed(both["MediaWorkflowList"])) == 1,
+      "ci_get_workflow names an unknown id in NonExistIDs, one element per id as the Go SDK reads them: %s" % both.get("NonExistIDs"))
 check(got["Name"] == "media-flow" and "Transcode_1" in got["Topology"]["Nodes"], "ci_get_workflow shows it with its topology")
 
 with open(os.environ["MQ_VIDEO"], "rb") as video:
