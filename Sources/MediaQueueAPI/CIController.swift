@@ -159,6 +159,8 @@ struct CIController: Sendable {
         var filter = JobQuery(bucket: context.bucket)
         filter.tag = query.nonEmpty("tag")
         filter.queueID = query.nonEmpty("queueId").map(QueueID.init(rawValue:))
+        // Every queue here is a Transcoding one: another type (SpeedTranscoding) lists no job.
+        let otherQueueType = filter.queueID == nil && query.nonEmpty("queueType").map { $0 != "Transcoding" } == true
         filter.states = Set(try query.states(JobState.init(ciName:)))
         filter.newestFirst = try query.newestFirst()
         filter.createdFrom = try query.time("startCreationTime")
@@ -169,7 +171,7 @@ struct CIController: Sendable {
         filter.after = try query.nextToken()
         filter.limit = size + 1
         // No batch (inventory) jobs run here, so none of the jobs was triggered by one.
-        let jobs = query.nonEmpty("inventoryTriggerJobId") == nil ? try await store.jobs(filter) : []
+        let jobs = query.nonEmpty("inventoryTriggerJobId") == nil && !otherQueueType ? try await store.jobs(filter) : []
         let page = jobs.prefix(size)
         var children = page.map { $0.jobsDetail(formatting) }
         children.append(XMLTree("NextToken", text: jobs.count > size ? String(page.last!.sequence) : ""))

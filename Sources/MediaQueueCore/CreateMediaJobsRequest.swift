@@ -68,6 +68,16 @@ public struct CreateMediaJobsRequest: Sendable, Hashable {
             queueID = QueueID(rawValue: id)
         }
         let queueType = request.text("QueueType")?.trimmed
+        // CI's accelerated queue: none runs here, and a job meant for it must not run in another
+        // queue unnoticed. A named queue wins over the type, as in CI's job listing.
+        if queueID == nil, let queueType, !queueType.isEmpty, queueType != "Transcoding" {
+            throw CIError.invalid(
+                "QueueType",
+                queueType == "SpeedTranscoding"
+                    ? "this service has no speed-transcoding queue: leave QueueType out, or name a QueueId"
+                    : "must be SpeedTranscoding or left out, not '\(queueType)'"
+            )
+        }
         let callback = try CallbackOverride(request: request)
         let sharedInput = request["Input"]
 

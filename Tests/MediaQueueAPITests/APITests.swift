@@ -304,6 +304,22 @@ import Testing
         }
     }
 
+    /// CI's accelerated queue does not exist here: a job sent to it is refused, not run in the
+    /// bucket's queue unnoticed; with a QueueId, the named queue wins.
+    @Test func aJobForTheSpeedTranscodingQueueIsRefusedUnlessItNamesAQueue() async throws {
+        let fixture = APIFixture()
+        try await fixture.test { client in
+            let speed = jobRequest().replacingOccurrences(of: "<Request>", with: "<Request><QueueType>SpeedTranscoding</QueueType>")
+            let refused = try await APIFixture.signed(client, .post, "/jobs", body: speed)
+            #expect(refused.status == .badRequest)
+            #expect(refused.errorCode == "InvalidArgument")
+            #expect(refused.xml?.text("Message")?.contains("no speed-transcoding queue") == true)
+            let queueID = try #require(try await APIFixture.signed(client, .post, "/jobs", body: jobRequest()).xml?.text("JobsDetail", "QueueId"))
+            let named = speed.replacingOccurrences(of: "<Request>", with: "<Request><QueueId>\(queueID)</QueueId>")
+            #expect(try await APIFixture.signed(client, .post, "/jobs", body: named).status == .ok)
+        }
+    }
+
     @Test func aFullQueueRefusesWithAClearError() async throws {
         let fixture = APIFixture()
         try await fixture.test { client in
@@ -355,7 +371,12 @@ import Testing
             #expect(window.all("JobsDetail").count == 5)
             let onObject = try #require(try await APIFixture.signed(client, .get, "/jobs", query: ["inputObject": "in/a.mp4", "size": "100"]).xml)
             #expect(onObject.all("JobsDetail").count == 5)
-            for (name, value) in [("inputObject", "in/a.mp"), ("workflowId", "w\(String(repeating: "0", count: 32))"), ("inventoryTriggerJobId", "b1")] {
+            let transcoding = try #require(try await APIFixture.signed(client, .get, "/jobs", query: ["queueType": "Transcoding", "size": "100"]).xml)
+            #expect(transcoding.all("JobsDetail").count == 5)
+            for (name, value) in [
+                ("inputObject", "in/a.mp"), ("workflowId", "w\(String(repeating: "0", count: 32))"), ("inventoryTriggerJobId", "b1"),
+                ("queueType", "SpeedTranscoding"),
+            ] {
                 let none = try #require(try await APIFixture.signed(client, .get, "/jobs", query: [name: value]).xml)
                 #expect(none["JobsDetail"] == nil, "\(name) filters")
             }
