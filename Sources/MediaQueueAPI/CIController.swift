@@ -120,7 +120,18 @@ struct CIController: Sendable {
     func createJobs(_ request: Request, _ context: APIContext) async throws -> Response {
         let bytes = try await body(request)
         let token = request.headers[.clientToken]
-        let submission = try await factory.submission(body: bytes, bucket: context.bucket, idempotencyKey: token, now: time.now).get()
+        let submission: Submission
+        switch await factory.submission(body: bytes, bucket: context.bucket, idempotencyKey: token, now: time.now) {
+        case .success(let made):
+            submission = made
+        case .failure(let error):
+            // A retry of a POST that succeeded gets its jobs, though the checks would now
+            // refuse it (its template or queue since deleted).
+            guard let key = SubmissionFactory.storedKey(token, bucket: context.bucket), let ids = try await store.jobIDs(idempotencyKey: key) else {
+                throw error
+            }
+            return xml(XMLTree("Response", children: try await store.jobs(ids: ids).map { $0.jobsDetail(formatting) }))
+        }
         guard let outcome = try await store.submit([submission]).first else {
             throw CIError(.internalError, "the store returned no outcome")
         }

@@ -41,6 +41,10 @@ public protocol JobStore: DefinitionStore, RunStore {
     /// Jobs to a paused queue are stored as `Pause`. Sequence numbers are assigned here.
     func submit(_ submissions: [Submission]) async throws -> [SubmissionOutcome]
 
+    /// The jobs a submission with idempotency key `key` created, nil when the key is not known:
+    /// a retry the checks now refuse (its template deleted since) still gets its jobs.
+    func jobIDs(idempotencyKey key: String) async throws -> [JobID]?
+
     func job(id: JobID) async throws -> Job?
 
     /// Claims up to `request.limit` jobs to run, in priority order per queue: queues `Active`,

@@ -546,6 +546,10 @@ public final class MemoryJobStore: JobStore {
         }
     }
 
+    public func jobIDs(idempotencyKey key: String) async throws -> [JobID]? {
+        state.withLock { $0.keys[key]?.ids }
+    }
+
     public func purgeIdempotencyKeys(before cutoff: Timestamp) async throws {
         state.withLock { state in
             state.keys = state.keys.filter { $0.value.at >= cutoff }

@@ -47,10 +47,16 @@ public struct SubmissionFactory: Sendable {
                     input: operation.input, operation: operation.operation, callback: request.callback, creationTime: now
                 )
             }
-            return .success(Submission(idempotencyKey: key.map { "\(bucket)/\($0)" }, jobs: jobs))
+            return .success(Submission(idempotencyKey: key.flatMap { Self.storedKey($0, bucket: bucket) }, jobs: jobs))
         } catch {
             return .failure(error)
         }
+    }
+
+    /// The key a client's idempotency key is stored under: per bucket, so that two buckets'
+    /// clients never meet on one.
+    public static func storedKey(_ key: String?, bucket: String) -> String? {
+        key.map { "\(bucket)/\($0)" }
     }
 
     /// Outputs are written to the job's own bucket: an `Output.Bucket` naming another is refused

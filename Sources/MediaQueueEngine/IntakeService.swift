@@ -227,6 +227,9 @@ public struct IntakeService: Service {
         // Messages the store could not be read for (a template, a queue): back to the broker on
         // their own, so that one whose read keeps failing holds up no other.
         var unchecked: [(message: AMQPMessage, error: CIError)] = []
+        // Refused now, but their keys' jobs were stored before (a redelivery after the template
+        // was deleted, say): settled as the duplicates they are.
+        var storedBefore: [(message: AMQPMessage, ids: [JobID])] = []
         let now = time.now
         // Nil: the message goes back to the broker (the batch failed, and its jobs are not stored).
         var outcomes: [SubmissionOutcome?]
@@ -238,11 +241,15 @@ public struct IntakeService: Service {
                 case .failure(let error) where error.code == .internalError:
                     unchecked.append((message, error))
                 case .failure(let error):
-                    rejected.append((message, error))
+                    if let ids = await jobsStoredBefore(message) {
+                        storedBefore.append((message, ids))
+                    } else {
+                        rejected.append((message, error))
+                    }
                 }
             }
             // None could be checked: the store is likely away.
-            if let first = unchecked.first, accepted.isEmpty, rejected.isEmpty { throw first.error }
+            if let first = unchecked.first, accepted.isEmpty, rejected.isEmpty, storedBefore.isEmpty { throw first.error }
             do {
                 // A batch of refused messages alone needs no store: they are dead-lettered even
                 // while it is away.
@@ -287,6 +294,9 @@ public struct IntakeService: Service {
                 rejected.append((message, error))
             }
         }
+        for (message, ids) in storedBefore where message.properties.replyTo != nil {
+            if let reply = reply(to: message, jobs: (try? await store.jobs(ids: ids)) ?? []) { replies.append(reply) }
+        }
         // A refused message's producer is answered each time it is handled, also while its dead
         // letter cannot be confirmed (it is refused either way).
         for (message, error) in rejected {
@@ -316,6 +326,7 @@ public struct IntakeService: Service {
                     broker.ack(message.deliveryTag, multiple: false)
                 }
             }
+            for (message, _) in storedBefore { broker.ack(message.deliveryTag, multiple: false) }
         }
 
         // Dead letters first in the batch, so their results line up with `rejected`. A broker
@@ -422,12 +433,25 @@ public struct IntakeService: Service {
                 return .failure(error)
             }
         }
+        let (bucket, key) = idempotencyKey(of: message)
+        return await factory.submission(body: message.body, bucket: bucket, idempotencyKey: key, now: now)
+    }
+
+    /// The bucket a message submits to, and its idempotency key. An empty message-id is no key
+    /// (some clients send one when none was set): the `ClientToken` header then is.
+    func idempotencyKey(of message: AMQPMessage) -> (bucket: String, key: String?) {
         let bucket = message.properties.headers[IntakeOptions.bucketHeader]?.stringValue ?? options.defaultBucket
-        // An empty message-id is no key (some clients send one when none was set): the
-        // `ClientToken` header then is.
         let key = [message.properties.messageID, message.properties.headers[IntakeOptions.clientTokenHeader]?.stringValue]
             .lazy.compactMap { $0 }.first { !$0.isEmpty }
-        return await factory.submission(body: message.body, bucket: bucket, idempotencyKey: key, now: now)
+        return (bucket, key)
+    }
+
+    /// The jobs a refused message's key stored before, if it has a key the store knows; nil
+    /// also when the store cannot be read (the message is then refused, as without a key).
+    func jobsStoredBefore(_ message: AMQPMessage) async -> [JobID]? {
+        let (bucket, key) = idempotencyKey(of: message)
+        guard let stored = SubmissionFactory.storedKey(key, bucket: bucket) else { return nil }
+        return try? await store.jobIDs(idempotencyKey: stored)
     }
 
     func reply(to message: AMQPMessage, jobs: [Job]) -> AMQPOutgoingMessage? {

@@ -183,6 +183,10 @@ public struct MeteredJobStore: JobStore {
         try await timed("rotateSigningSecret") { try await base.rotateSigningSecret(bucket: bucket, now: now, grace: grace) }
     }
 
+    public func jobIDs(idempotencyKey key: String) async throws -> [JobID]? {
+        try await timed("jobIDsForIdempotencyKey") { try await base.jobIDs(idempotencyKey: key) }
+    }
+
     public func purgeIdempotencyKeys(before cutoff: Timestamp) async throws {
         try await timed("purgeIdempotencyKeys") { try await base.purgeIdempotencyKeys(before: cutoff) }
     }

@@ -200,6 +200,15 @@ extension PostgresJobStore {
         return try await read { connection in try await connection.rows(statement, logger: logger).map(Self.job) }
     }
 
+    public func jobIDs(idempotencyKey key: String) async throws -> [JobID]? {
+        try await read { connection in
+            guard let row = try await connection.row("SELECT job_ids FROM idempotency_keys WHERE key = \(key)", logger: logger) else { return nil }
+            var columns = Columns(row)
+            let ids: String = try columns.next()
+            return ids.split(separator: ",").map { JobID(rawValue: String($0)) }
+        }
+    }
+
     public func purgeIdempotencyKeys(before cutoff: Timestamp) async throws {
         try await transaction { connection in
             try await connection.run("DELETE FROM idempotency_keys WHERE created_at < \(cutoff.milliseconds)", logger: logger)

@@ -228,6 +228,12 @@ extension SQLiteJobStore {
         }
     }
 
+    public func jobIDs(idempotencyKey key: String) async throws -> [JobID]? {
+        try await pool.read { db in
+            try String.fetchOne(db, sql: "SELECT job_ids FROM idempotency_keys WHERE key = ?", arguments: [key])
+        }.map { ids in ids.split(separator: ",").map { JobID(rawValue: String($0)) } }
+    }
+
     /// In transactions of `idempotencyPurgeBatch` keys: an hour of keys at a high rate is
     /// millions of rows, and one transaction would hold SQLite's only write lock (every
     /// submission, claim and end, and the other processes on the folder) for seconds.

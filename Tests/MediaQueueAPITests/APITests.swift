@@ -320,6 +320,20 @@ import Testing
         }
     }
 
+    /// A retry of a POST that succeeded gets its jobs even when the checks would now refuse it
+    /// (its template or queue since deleted; here its body); a new token still gets the error.
+    @Test func aRetryWithTheClientTokenOfAStoredSubmissionGetsItsJobsThoughItIsNowRefused() async throws {
+        try await APIFixture().test { client in
+            let first = try #require(try await APIFixture.signed(client, .post, "/jobs", body: jobRequest(), headers: ["x-ci-client-token": "t-1"]).xml)
+            let id = try #require(first.text("JobsDetail", "JobId"))
+            let retry = try await APIFixture.signed(client, .post, "/jobs", body: "<Request><Tag>Nope</Tag></Request>", headers: ["x-ci-client-token": "t-1"])
+            #expect(retry.status == .ok)
+            #expect(retry.xml?.all("JobsDetail").map { $0.text("JobId") } == [id])
+            let fresh = try await APIFixture.signed(client, .post, "/jobs", body: "<Request><Tag>Nope</Tag></Request>", headers: ["x-ci-client-token": "t-2"])
+            #expect(fresh.status == .badRequest)
+        }
+    }
+
     @Test func aFullQueueRefusesWithAClearError() async throws {
         let fixture = APIFixture()
         try await fixture.test { client in

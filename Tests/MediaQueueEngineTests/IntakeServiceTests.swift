@@ -174,6 +174,26 @@ import Testing
         #expect(try await storedUserData() == ["once"])
     }
 
+    /// A message whose jobs were stored, delivered again when the checks refuse it (its template
+    /// deleted meanwhile; here its body no longer reads): it was dead-lettered and its producer
+    /// told it failed, though its job runs. It is settled as the duplicate it is.
+    @Test func aStoredMessageRefusedWhenDeliveredAgainIsAnsweredWithItsJobs() async throws {
+        let intake = try await startIntake()
+        defer { intake.cancel() }
+        try await broker.declare(AMQPTopology(queues: [AMQPQueue(name: "replies")]))
+        await publish(message(Self.request("kept"), id: "m-3"))
+        try await waitUntilSettled()
+        await publish(message(Array("no longer a request".utf8), id: "m-3", replyTo: "replies"))
+
+        let reply = try await broker.wait { $0.messages(in: "replies").first }
+        try await waitUntilSettled()
+        let jobs = try await store.jobs(JobQuery(limit: 100))
+        #expect(jobs.map(\.userData) == ["kept"])
+        #expect(try XMLDocumentParser.parse(reply.body).text("JobsDetail", "JobId") == jobs.first?.id.rawValue)
+        #expect(broker.snapshot.messages(in: options.deadLetterQueue).isEmpty)
+        #expect(broker.snapshot.misuse.isEmpty)
+    }
+
     @Test func badInputIsDeadLetteredWithItsReasonAndMakesNoJob() async throws {
         let intake = try await startIntake()
         defer { intake.cancel() }

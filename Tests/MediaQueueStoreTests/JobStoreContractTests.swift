@@ -124,6 +124,8 @@ func submitOne(_ store: any JobStore, _ job: Job, key: String? = nil) async thro
         }
         #expect(ids == jobs.map(\.id))
         #expect(try await store.jobs(JobQuery(limit: 100)).count == 2)
+        #expect(try await store.jobIDs(idempotencyKey: "msg-1") == jobs.map(\.id))
+        #expect(try await store.jobIDs(idempotencyKey: "msg-2") == nil)
     }
 
     @Test(arguments: StoreKind.allCases)

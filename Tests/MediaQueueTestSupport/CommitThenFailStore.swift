@@ -109,6 +109,7 @@ public final class CommitThenFailStore: JobStore, Sendable {
         try await base.activity(bucket: bucket, since: since, now: now)
     }
     public func purgeIdempotencyKeys(before cutoff: Timestamp) async throws { try await base.purgeIdempotencyKeys(before: cutoff) }
+    public func jobIDs(idempotencyKey key: String) async throws -> [JobID]? { try await base.jobIDs(idempotencyKey: key) }
     public func purgeEnded(before cutoff: Timestamp, limit: Int, keeping: Set<JobID>) async throws -> PurgedRecords {
         try await base.purgeEnded(before: cutoff, limit: limit, keeping: keeping)
     }
