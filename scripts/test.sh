@@ -80,7 +80,8 @@ if grep -q "error:" "$work/build.log"; then
     tail -50 "$work/build.log" >&2
     exit 1
 fi
-wait "$main_pid" "$fault_pid" "$postgres_pid"
+# One at a time: `wait` on several returns only the last one's status.
+for pid in "$main_pid" "$fault_pid" "$postgres_pid"; do wait "$pid"; done
 
 # Tencent's Python SDK for the API's end-to-end test, in a virtual environment under .build.
 venv=.build/test-venv
