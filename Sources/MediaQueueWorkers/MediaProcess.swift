@@ -233,7 +233,11 @@ extension MediaProcess {
             sigdelset(&allSignals, SIGKILL)
             sigdelset(&allSignals, SIGSTOP)
             posix_spawnattr_setsigdefault(&attributes, &allSignals)
-            posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+            // A process group of its own: a Ctrl-C in the server's terminal (or a signal to its
+            // whole group) is the server's to handle, which lets running jobs finish as it
+            // drains; the child, signalled too, would end its job as failed.
+            posix_spawnattr_setpgroup(&attributes, 0)
+            posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP))
 
             let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
             defer { argv.forEach { free($0) } }

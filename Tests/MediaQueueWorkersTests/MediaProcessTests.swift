@@ -43,6 +43,15 @@ struct MediaProcessTests {
         #expect(open == ["0", "1", "2"], "the child's descriptors")
     }
 
+    /// A signal to the server's process group (Ctrl-C in its terminal) must not reach ffmpeg,
+    /// which would end its job as failed while the server drains.
+    @Test func theChildRunsInAProcessGroupOfItsOwn() async throws {
+        let output = try await MediaProcess(executable: "/bin/sh", arguments: ["-c", "ps -o pgid= -p $$"]).run()
+        #expect(output.succeeded)
+        let childGroup = Int32(String(decoding: output.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+        #expect(childGroup != nil && childGroup != getpgrp())
+    }
+
     @Test("drains megabytes on both pipes without stalling the child")
     func largeOutputs() async throws {
         let script = "head -c 3000000 /dev/zero; head -c 3000000 /dev/zero >&2; echo done >&2"
