@@ -50,6 +50,10 @@ final class NodeReadiness: Sendable {
         return failure
     }
 
+    /// How long a failed intake batch keeps the node not ready when no batch came after it: the
+    /// intake retries its batches within seconds, so a failure older than this was not seen again.
+    static let intakeFailureShown: Duration = .seconds(30)
+
     func reasons() async -> [String] {
         var reasons: [String] = []
         if draining.load(ordering: .relaxed) { reasons.append("draining: the node is shutting down") }
@@ -57,7 +61,7 @@ final class NodeReadiness: Sendable {
             reasons.append("broker not connected (\(role), \(connection.configuration.redactedURL))")
         }
         if let failure = await storeWriteFailure() { reasons.append("store not writable: \(failure)") }
-        if let failure = intakeWrites.failure {
+        if let failure = intakeWrites.failure(after: time.now - Self.intakeFailureShown) {
             reasons.append("the intake cannot store submissions (they stay in the broker): \(failure)")
         }
         return reasons

@@ -254,9 +254,9 @@ public struct IntakeService: Service {
                 // A batch of refused messages alone needs no store: they are dead-lettered even
                 // while it is away.
                 outcomes = accepted.isEmpty ? [] : try await storeBatch(accepted.map(\.submission))
-                if !accepted.isEmpty { writeHealth.record(nil) }
+                if !accepted.isEmpty { writeHealth.record(nil, at: time.now) }
             } catch {
-                writeHealth.record(error)
+                writeHealth.record(error, at: time.now)
                 throw error
             }
         } catch {
@@ -270,7 +270,7 @@ public struct IntakeService: Service {
                 return
             }
             logger.warning("the batch the store failed on was stored; its messages are settled as stored")
-            writeHealth.record(nil)
+            writeHealth.record(nil, at: time.now)
             outcomes = stored.map { jobs in jobs.map(SubmissionOutcome.created) }
             // Jobs its transaction stored without claiming wait for the dispatcher, which is told.
             // Jobs it claimed were never handed over: they run when their leases end.

@@ -1,6 +1,7 @@
 import Foundation
-import MediaQueueApp
+@testable import MediaQueueApp
 import MediaQueueCore
+@testable import MediaQueueEngine
 import MediaQueueSQLite
 import MediaQueueTestSupport
 import Testing
@@ -37,5 +38,25 @@ import Testing
         }
         #expect(draining == "not ready: draining: the node is shutting down\n")
         #expect(try await store.jobs(JobQuery(states: [.running], limit: 5)).count == 1, "the job still runs: the node drains")
+    }
+}
+
+/// A failed intake batch (a database blip) made the node not ready until its intake stored
+/// another batch, for ever when the batch's messages went to another node or none came: the
+/// API and console of a healthy node stayed out of service. It now counts while batches keep
+/// failing, and stops once none failed for `intakeFailureShown`.
+@Suite struct IntakeReadinessTests {
+    @Test func aFailedIntakeBatchCountsOnlyWhileBatchesKeepFailing() async throws {
+        let time = ManualTimeSource(Timestamp(seconds: 1_700_000_000))
+        let readiness = NodeReadiness(store: MemoryJobStore(), time: time)
+        readiness.intakeWrites.record(CIError(.internalError, "the database went away"), at: time.now)
+        #expect(await readiness.reasons().contains { $0.contains("the database went away") })
+        time.advance(by: NodeReadiness.intakeFailureShown - .seconds(1))
+        #expect(await readiness.reasons().contains { $0.contains("the intake cannot store") })
+        time.advance(by: .seconds(2))
+        #expect(await readiness.reasons() == [])
+        readiness.intakeWrites.record(CIError(.internalError, "again"), at: time.now)
+        readiness.intakeWrites.record(nil, at: time.now)
+        #expect(await readiness.reasons() == [], "a stored batch clears it at once")
     }
 }
