@@ -184,19 +184,21 @@ public struct MediaQueueApplication: Sendable {
 
         // The brokers of TDMQ callbacks by region, for the relay and for the dispatcher's progress
         // events. A node without the relay role has them for progress events alone, which are
-        // best effort, so its readiness does not wait for them.
+        // best effort, so its readiness does not wait for them. A region's broker is a callback
+        // destination, as an HTTP receiver is: while it is away its deliveries wait in the
+        // outbox, and the node (its API, intake and jobs) is no less ready.
         var regions: MQRegions?
         if !configuration.roles.isDisjoint(with: [.relay, .dispatch]) {
             let name = configuration.roles.contains(.relay) ? "relay" : "progress"
-            func connect(_ url: String, _ role: String) throws -> AMQPConnection {
+            func connect(_ url: String, _ role: String, forReadiness: Bool) throws -> AMQPConnection {
                 let connection = try makeConnection(url: url, name: role)
-                watch(connection, role: role, forReadiness: configuration.roles.contains(.relay))
+                watch(connection, role: role, forReadiness: forReadiness)
                 return connection
             }
-            let fallback = try connect(configuration.amqpURL, name)
+            let fallback = try connect(configuration.amqpURL, name, forReadiness: configuration.roles.contains(.relay))
             var regional: [String: any MessageBroker] = [:]
             for (region, url) in configuration.mqRegions.sorted(by: { $0.key < $1.key }) {
-                regional[region] = try connect(url, "\(name) \(region)")
+                regional[region] = try connect(url, "\(name) \(region)", forReadiness: false)
             }
             regions = MQRegions(brokers: regional, fallback: fallback)
         }

@@ -4,6 +4,7 @@ import MediaQueueCore
 @testable import MediaQueueEngine
 import MediaQueueSQLite
 import MediaQueueTestSupport
+import Synchronization
 import Testing
 
 /// `/readyz` of the real `mediaqueue serve` binary while it drains after SIGTERM.
@@ -58,5 +59,19 @@ import Testing
         readiness.intakeWrites.record(CIError(.internalError, "again"), at: time.now)
         readiness.intakeWrites.record(nil, at: time.now)
         #expect(await readiness.reasons() == [], "a stored batch clears it at once")
+    }
+}
+
+/// One TDMQ region's broker away made every relay node not ready, taking its API and console
+/// out of service, though only that region's callbacks wait (in the outbox, as for an HTTP
+/// receiver that is down).
+@Suite struct RegionReadinessTests {
+    @Test func aRegionsBrokerThatIsAwayLeavesTheNodeReady() async throws {
+        let harness = try ServiceHarness { $0.mqRegions = ["gz": "amqp://guest:guest@127.0.0.1:1/"] }
+        let port = Mutex<Int?>(nil)
+        let (_, service) = try harness.startService(onListening: { _, listening in port.withLock { $0 = listening } })
+        defer { service.cancel() }
+        let listening = try await eventually("the API to listen") { port.withLock { $0 } }
+        try await eventually("/readyz to be 200") { try await probeReadiness(port: listening).status == 200 }
     }
 }
