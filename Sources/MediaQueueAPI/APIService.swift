@@ -16,6 +16,8 @@ public struct APIService: Service {
     let onListening: @Sendable (String, Int) -> Void
     let readiness: ReadinessCheck
     let metrics: MetricsSource?
+    /// Everything, or only `/healthz`, `/readyz` and `/metrics` (a node without the API role).
+    let endpoints: Endpoints
     /// Routes served beside CI's, outside its signatures (the console).
     let extraRoutes: @Sendable (Router<APIContext>) -> Void
     let objects: ObjectController?
@@ -31,8 +33,9 @@ public struct APIService: Service {
         onSubmitted: @escaping @Sendable () -> Void = {}, onListening: @escaping @Sendable (String, Int) -> Void = { _, _ in },
         checkRule: @escaping @Sendable (NotifyConfig) throws(CIError) -> Void = { _ in },
         objects: ObjectAPI? = nil, officialTemplates: [Definition] = [], workflows: WorkflowRunner? = nil,
-        extraRoutes: @escaping @Sendable (Router<APIContext>) -> Void = { _ in }
+        extraRoutes: @escaping @Sendable (Router<APIContext>) -> Void = { _ in }, endpoints: Endpoints = .all
     ) {
+        self.endpoints = endpoints
         self.extraRoutes = extraRoutes
         self.objects = objects.map {
             ObjectController(storage: $0.storage, maxObjectBytes: $0.maxObjectBytes, upload: $0.upload)
@@ -68,6 +71,7 @@ public struct APIService: Service {
         let router = Router(context: APIContext.self)
         router.middlewares.add(HealthEndpoints(readiness: readiness))
         if let metrics { router.middlewares.add(MetricsEndpoint(source: metrics, token: options.metricsToken)) }
+        guard endpoints == .all else { return router }
         router.middlewares.add(CIMiddleware(options: options, time: time, logger: logger))
         if let objects { router.middlewares.add(objects) }
         // A path the CI middleware left unsigned (the console's) never reaches CI's routes, which
@@ -95,6 +99,14 @@ public struct APIService: Service {
             },
             logger: logger
         )
+    }
+
+    /// What a listener serves.
+    public enum Endpoints: Sendable, Hashable {
+        /// The CI API, the object calls, the console, and the operations endpoints.
+        case all
+        /// `/healthz`, `/readyz` and `/metrics` only.
+        case operations
     }
 
     /// `run()`, not `runService()`: the latter installs its own signal handlers and service group,

@@ -265,6 +265,14 @@ public struct MediaQueueApplication: Sendable {
                 options: configuration.httpRelayOptions, wakeup: httpRelayWakeup, signers: signers, metrics: metrics, logger: logger
             ))
         }
+        if !configuration.roles.contains(.api), let address = configuration.operationsAddress {
+            var options = try apiOptions()
+            (options.host, options.port) = try APIOptions.address(address)
+            services.append(APIService(
+                options: options, store: store, factory: submissionFactory(workers), formatting: formatting, logger: logger,
+                readiness: readiness.check, metrics: metricsSource(brokers: brokers), onListening: onListening, endpoints: .operations
+            ))
+        }
         if configuration.roles.contains(.api) {
             services.append(APIService(
                 options: try apiOptions(), store: store,

@@ -41,6 +41,10 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
     public var bucket = "media-1250000000"
     /// Where the REST API listens (`MEDIAQUEUE_HTTP_ADDRESS`).
     public var httpAddress = "127.0.0.1:8080"
+    /// Where a node without the API role serves `/healthz`, `/readyz` and `/metrics`
+    /// (`MEDIAQUEUE_OPERATIONS_ADDRESS`); nil: it serves no HTTP (processes of several roles on
+    /// one host would otherwise all want the API's port).
+    public var operationsAddress: String?
     /// Intake queue and its dead-letter queue (`MEDIAQUEUE_INTAKE_QUEUE`, `MEDIAQUEUE_DEAD_LETTER_QUEUE`).
     public var intakeQueue = "mediaqueue.jobs"
     public var deadLetterQueue = "mediaqueue.jobs.dead"
@@ -227,6 +231,7 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
             case "storageDir": storageDir = value.isEmpty ? nil : value
             case "bucket": bucket = value
             case "httpAddress": httpAddress = value
+            case "operationsAddress": operationsAddress = value.isEmpty ? nil : value
             case "intakeQueue": intakeQueue = value
             case "deadLetterQueue": deadLetterQueue = value
             case "intakeQueueType":

@@ -1,4 +1,5 @@
 import Foundation
+import FoundationNetworking
 @testable import MediaQueueApp
 import MediaQueueCore
 @testable import MediaQueueEngine
@@ -73,5 +74,30 @@ import Testing
         defer { service.cancel() }
         let listening = try await eventually("the API to listen") { port.withLock { $0 } }
         try await eventually("/readyz to be 200") { try await probeReadiness(port: listening).status == 200 }
+    }
+}
+
+/// A node without the API role (a dispatch-only worker) had no `/healthz`, `/readyz` or
+/// `/metrics`: its jobs' counters and timings never reached Prometheus, and probes had nothing
+/// to ask. With `operationsAddress` it serves those three, and nothing of the API.
+@Suite struct OperationsEndpointTests {
+    @Test func aNodeWithoutTheAPIRoleServesHealthReadinessAndMetricsOnly() async throws {
+        let harness = try ServiceHarness {
+            $0.roles = [.intake, .dispatch]
+            $0.operationsAddress = "127.0.0.1:0"
+        }
+        let port = Mutex<Int?>(nil)
+        let (_, service) = try harness.startService(onListening: { _, listening in port.withLock { $0 = listening } })
+        defer { service.cancel() }
+        let listening = try await eventually("the operations endpoints to listen") { port.withLock { $0 } }
+        try await eventually("/readyz to be 200") { try await probeReadiness(port: listening).status == 200 }
+        func get(_ path: String) async throws -> (Int, String) {
+            let (body, response) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(listening)\(path)")!)
+            return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: body, as: UTF8.self))
+        }
+        #expect(try await get("/healthz").0 == 200)
+        let (status, metrics) = try await get("/metrics")
+        #expect(status == 200 && metrics.contains("mediaqueue_jobs_waiting"), "\(metrics.prefix(300))")
+        #expect(try await get("/\(harness.configuration.bucket)/jobs").0 == 404, "no API on it")
     }
 }
