@@ -33,14 +33,19 @@ struct ChaosFigures: CustomStringConvertible {
     var callbacksLost = 0
     /// Announcements beyond the first of each job (allowed: delivery is at least once).
     var duplicateDeliveries = 0
+    /// Jobs that ended Failed for another reason than their process dying on every attempt
+    /// (`WorkerCrashed`, which a node killed again and again may cause): a fault must not fail jobs.
+    var failed = 0
 
     var description: String {
         "chaos \(scenario): submitted \(submitted), finished \(finished), lost \(lost), created twice \(createdTwice), "
             + "more than one terminal state \(multipleTerminalStates), callbacks lost \(callbacksLost), "
-            + "duplicate deliveries \(duplicateDeliveries) [\(faults)]"
+            + "duplicate deliveries \(duplicateDeliveries), failed \(failed) [\(faults)]"
     }
 
-    var isClean: Bool { lost == 0 && createdTwice == 0 && multipleTerminalStates == 0 && callbacksLost == 0 && finished == submitted }
+    var isClean: Bool {
+        lost == 0 && createdTwice == 0 && multipleTerminalStates == 0 && callbacksLost == 0 && finished == submitted && failed == 0
+    }
 
     func report() {
         print(description)
@@ -64,6 +69,7 @@ struct ChaosFigures: CustomStringConvertible {
         figures.lost = (0..<submitted).filter { byUserData["chaos-\($0)"] == nil }.count
         figures.createdTwice = byUserData.values.filter { $0.count > 1 }.count
         figures.finished = jobs.filter(\.state.isTerminal).count
+        figures.failed = jobs.filter { $0.state == .failed && $0.code != "WorkerCrashed" }.count
         guard let announcements else { return figures }
         for job in jobs where job.state.isTerminal {
             guard let states = announcements[job.id.rawValue] else {

@@ -112,7 +112,7 @@ import Testing
         let harness = try ServiceHarness()
         try await SampleMedia.makeVideo(at: harness.bucketRoot + "/input/a.mp4", seconds: 2)
         let events = try await harness.subscribeToEvents()
-        let (_, service) = try harness.startService()
+        let (application, service) = try harness.startService()
         defer { service.cancel() }
         try await harness.waitForIntake()
 
@@ -133,8 +133,15 @@ import Testing
             return delivered != nil
         }
         #expect(delivered?.xml?["JobsDetail"]?.text("Operation", "UserData") == "to-queue")
-        // The rule's topic sees only the job without an override; "silent" never shows up.
-        let ruleEvents = try await harness.receive(1, from: events)
+        // The rule's topic sees only the job without an override; "silent" never shows up: once
+        // all three ended and every delivery went out, a marker closes what the topic got.
+        try await eventually("the three jobs to end and their deliveries to go out") {
+            let jobs = try await application.store.jobs(JobQuery(limit: 10))
+            let pending = try await application.store.dueOutbox(.tdmq, now: Timestamp(seconds: Int64.max / 2000), limit: 1)
+            return jobs.count == 3 && jobs.allSatisfy(\.state.isTerminal) && pending.isEmpty
+        }
+        try await harness.publishMarker("job.marker")
+        let ruleEvents = try await harness.receive(until: "job.marker", from: events)
         #expect(ruleEvents.map { $0.xml?["JobsDetail"]?.text("Operation", "UserData") } == ["rule"])
     }
 }

@@ -39,8 +39,12 @@ import Testing
             "<CallBack>\(receiver.url())</CallBack><CallBackEvent>TaskFinish,TaskProgress</CallBackEvent>", userData: "url"
         ))
 
-        // The topic: every message up to a marker published after the job's TaskFinish arrived.
+        // The topic: every message up to the job's TaskFinish; then, once both jobs ended and the
+        // service stopped (nothing it sends can still be on its way), up to a marker.
         let untilFinish = try await harness.receive(from: events) { $0.contains { $0.routingKey.hasSuffix(".Transcode.Success") } }
+        try await eventually("the URL job's TaskFinish") { receiver.requests.contains { $0.headers["x-ci-event"] == "TaskFinish" } }
+        service.cancel()
+        _ = await service.result
         try await harness.publishMarker("job.marker")
         let afterFinish = try await harness.receive(until: "job.marker", from: events)
         let progress = untilFinish.filter { $0.routingKey == "job.\(queue.id.rawValue).Transcode.Progress" }
@@ -57,8 +61,7 @@ import Testing
         #expect(topicValues == topicValues.sorted() && topicValues.allSatisfy { (0...100).contains($0) }, "\(topicValues)")
         #expect(afterFinish.allSatisfy { !$0.routingKey.hasSuffix(".Progress") }, "no progress after TaskFinish")
 
-        // The URL: signed POSTs of TaskProgress, all before its TaskFinish.
-        try await eventually("the URL job's TaskFinish") { receiver.requests.contains { $0.headers["x-ci-event"] == "TaskFinish" } }
+        // The URL: signed POSTs of TaskProgress, all before its TaskFinish (read after the service stopped).
         let requests = receiver.requests
         let finishIndex = try #require(requests.firstIndex { $0.headers["x-ci-event"] == "TaskFinish" })
         let posted = requests.filter { $0.headers["x-ci-event"] == "TaskProgress" }
