@@ -90,10 +90,10 @@ venv=.build/test-venv
     || "$venv/bin/pip" install -q --disable-pip-version-check cos-python-sdk-v5 >/dev/null
 export MEDIAQUEUE_TEST_PYTHON="$root/$venv/bin/python"
 # The standardwebhooks package verifies callback signatures in the tests (an implementation we did
-# not write); without it they are checked with Python's hmac alone.
+# not write): without it those checks would be skipped, so the run stops instead.
 "$venv/bin/python" -c "import standardwebhooks" 2>/dev/null \
     || "$venv/bin/pip" install -q --disable-pip-version-check standardwebhooks==1.1.0 >/dev/null \
-    || echo "could not install standardwebhooks; signatures are checked with Python's hmac only" >&2
+    || { echo "could not install standardwebhooks (PyPI), which checks the callbacks' signatures" >&2; exit 1; }
 # Selenium drives headless Chromium (Debian's chromium and chromium-driver) in the console test.
 "$venv/bin/python" -c "import selenium" 2>/dev/null \
     || "$venv/bin/pip" install -q --disable-pip-version-check selenium >/dev/null

@@ -141,8 +141,9 @@ failed = ended(broken[0]["RunId"])
 failed_tasks = [t for t in listed(failed.get("Tasks")) if t["State"] == "Failed"]
 check(failed["State"] == "Failed" and failed_tasks and failed_tasks[0]["Name"] in ("Transcode_1", "Snapshot_1"),
       "a failing node fails the run and is named (%s)" % json.dumps(listed(failed.get("Tasks"))))
-check(all(t["State"] == "Waiting" for t in listed(failed.get("Tasks")) if t["Name"] == "Animation_1"),
-      "the node after the failed one never started")
+animation = [t for t in listed(failed.get("Tasks")) if t["Name"] == "Animation_1"]
+check(len(animation) == 1 and animation[0]["State"] == "Waiting" and not animation[0].get("JobId"),
+      "the node after the failed one never started (%s)" % json.dumps(animation))
 print("failed run:", broken[0]["RunId"])
 
 cyclic = workflow_body("cyclic", dependencies={"Start": "Transcode_1", "Transcode_1": "Snapshot_1", "Snapshot_1": "Transcode_1,End"})
@@ -195,6 +196,7 @@ cos.ci_delete_template(Bucket=BUCKET, TemplateId=shot_id)
 cos.ci_delete_workflow(Bucket=BUCKET, WorkflowId=workflow_id)
 check(not listed(cos.ci_get_workflow(Bucket=BUCKET).get("MediaWorkflowList")), "ci_delete_workflow removes it")
 cos.ci_delete_template(Bucket=BUCKET, TemplateId=template_id)
-check(True, "the template can go once no workflow uses it")
+check(not [t for t in listed(cos.ci_get_template(Bucket=BUCKET, Ids=template_id).get("TemplateList")) if t["TemplateId"] == template_id],
+      "the template can go once no workflow uses it")
 
 print("workflows: ok")
