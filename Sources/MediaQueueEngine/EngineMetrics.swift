@@ -59,12 +59,14 @@ public final class EngineMetrics: Sendable {
         }
     }
 
-    /// Jobs that just started; their wait is from submission to start.
-    func jobsStarted(_ jobs: [Job]) {
+    /// Jobs a claim at `claimedAt` just took; the wait of those it started for the first time is
+    /// from submission to start. A job claimed again (handed back at a shutdown, or its lease
+    /// over) keeps its first start, and its wait was recorded then.
+    func jobsStarted(_ jobs: [Job], claimedAt: Timestamp) {
         guard !jobs.isEmpty else { return }
         handles.withLock { handles in
             for job in jobs {
-                guard let start = job.startTime else { continue }
+                guard let start = job.startTime, start == claimedAt else { continue }
                 let timer = handles.wait[job.queueID] ?? make(&handles.wait, job.queueID) {
                     CoreMetrics.Timer(label: Self.jobWait, dimensions: queueLabels(job), factory: factory)
                 }

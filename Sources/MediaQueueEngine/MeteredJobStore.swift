@@ -71,7 +71,7 @@ public struct MeteredJobStore: JobStore {
     public func submit(_ submissions: [Submission], thenClaim claim: ClaimRequest) async throws -> (outcomes: [SubmissionOutcome], claim: ClaimResult) {
         let result = try await timed("submitAndClaim") { try await base.submit(submissions, thenClaim: claim) }
         counted(result.outcomes)
-        metrics.jobsStarted(result.claim.jobs)
+        metrics.jobsStarted(result.claim.jobs, claimedAt: claim.now)
         return result
     }
 
@@ -81,7 +81,7 @@ public struct MeteredJobStore: JobStore {
 
     public func claim(_ request: ClaimRequest) async throws -> ClaimResult {
         let result = try await timed("claim") { try await base.claim(request) }
-        metrics.jobsStarted(result.jobs)
+        metrics.jobsStarted(result.jobs, claimedAt: request.now)
         return result
     }
 
@@ -110,7 +110,7 @@ public struct MeteredJobStore: JobStore {
     public func finish(_ jobs: [FinishedJob], owner: String, thenClaim claim: ClaimRequest) async throws -> (recorded: [Bool], claim: ClaimResult) {
         let result = try await timed("finishAndClaim") { try await base.finish(jobs, owner: owner, thenClaim: claim) }
         counted(jobs, recorded: result.recorded)
-        metrics.jobsStarted(result.claim.jobs)
+        metrics.jobsStarted(result.claim.jobs, claimedAt: claim.now)
         return result
     }
 

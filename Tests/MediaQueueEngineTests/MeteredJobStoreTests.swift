@@ -53,4 +53,25 @@ import Testing
         try await runner.advance(try #require(try await store.run(id: run.id)))
         #expect(try submitted("MediaInfo") == 1)
     }
+
+    /// A job handed back (a shutdown) and claimed again keeps its first start: its wait was
+    /// recorded once, at that start, not again with the same figure at every claim.
+    @Test func aJobsWaitIsRecordedAtItsFirstStartOnly() async throws {
+        let metrics = TestMetrics()
+        let time = ManualTimeSource(Timestamp(seconds: 1_700_000_000))
+        let store = MeteredJobStore(MemoryJobStore(time: time), metrics: EngineMetrics(factory: metrics))
+        let queue = try await store.ensureDefaultQueue(bucket: "b", template: MediaQueue(bucket: "", name: MediaQueue.defaultName, createTime: time.now))
+        let job = Job(bucket: "b", queueID: queue.id, tag: "Snapshot", jobLevel: 0, input: XMLTree("Input"), operation: XMLTree("Operation"), creationTime: time.now)
+        _ = try await store.submit([Submission(idempotencyKey: nil, jobs: [job])])
+        func claim() async throws -> [Job] {
+            try await store.claim(ClaimRequest(owner: "n", now: time.now, leaseUntil: time.now + .seconds(60), limit: 1)).jobs
+        }
+        time.advance(by: .seconds(5))
+        #expect(try await claim().count == 1)
+        try await store.release([job.id], owner: "n")
+        time.advance(by: .seconds(20))
+        #expect(try await claim().count == 1)
+        let wait = try metrics.expectTimer(EngineMetrics.jobWait, [("bucket", "b"), ("queue", queue.id.rawValue)])
+        #expect(wait.values == [5_000_000_000], "one wait, of five seconds")
+    }
 }
