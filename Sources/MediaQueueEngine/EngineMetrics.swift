@@ -17,6 +17,15 @@ public final class EngineMetrics: Sendable {
     private let handles = Mutex(Handles())
     /// The last reconnect count reported per connection, so the counter only moves forward.
     private let reportedReconnects = Mutex<[String: UInt64]>([:])
+    /// The queue gauges the last collection set: one whose queue (or level) is gone since is set
+    /// to 0, or it would show its last count until the process restarts (the exporter keeps
+    /// every series it has seen).
+    private let queueGauges = Mutex<Set<QueueGauge>>([])
+
+    private struct QueueGauge: Hashable {
+        var name: String
+        var labels: [String]
+    }
 
     private struct Handles {
         var submitted: [QueueTag: CoreMetrics.Counter] = [:]
@@ -147,12 +156,25 @@ public final class EngineMetrics: Sendable {
 
     /// Reads the gauges from `store` and the connections' reconnect counts; call before export.
     public func collect(from store: any JobStore, connections: [(name: String, connection: AMQPConnection)]) async throws {
+        var set: Set<QueueGauge> = []
+        func record(_ name: String, _ labels: [(String, String)], _ value: Int) {
+            gauge(name, labels).record(value)
+            set.insert(QueueGauge(name: name, labels: labels.flatMap { [$0.0, $0.1] }))
+        }
         for queue in try await store.queueStatistics(bucket: nil) {
             let labels = [("bucket", queue.bucket), ("queue", queue.queueID.rawValue)]
             for (level, count) in queue.waitingByLevel.enumerated() {
-                gauge(Self.jobsWaiting, labels + [("level", String(level))]).record(count)
+                record(Self.jobsWaiting, labels + [("level", String(level))], count)
             }
-            gauge(Self.jobsRunning, labels).record(queue.running)
+            record(Self.jobsRunning, labels, queue.running)
+        }
+        let gone = queueGauges.withLock { previous in
+            defer { previous = set }
+            return previous.subtracting(set)
+        }
+        for series in gone {
+            let labels = stride(from: 0, to: series.labels.count, by: 2).map { (series.labels[$0], series.labels[$0 + 1]) }
+            gauge(series.name, labels).record(0)
         }
         let outbox = try await store.outboxStatistics()
         for channel in [NotifyConfig.Channel.url, .tdmq] {

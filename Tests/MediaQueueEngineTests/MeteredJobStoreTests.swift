@@ -74,4 +74,25 @@ import Testing
         let wait = try metrics.expectTimer(EngineMetrics.jobWait, [("bucket", "b"), ("queue", queue.id.rawValue)])
         #expect(wait.values == [5_000_000_000], "one wait, of five seconds")
     }
+
+    /// A gauge whose queue is gone reads 0: the exporter keeps
+    /// every series it has seen, so it showed its last count until the process restarted, and
+    /// a "waiting > 0" alert fired for ever.
+    @Test func aQueueGaugeThatIsNoLongerReportedReadsZero() async throws {
+        let metrics = TestMetrics()
+        let engine = EngineMetrics(factory: metrics)
+        let time = ManualTimeSource(Timestamp(seconds: 1_700_000_000))
+        let store = MemoryJobStore(time: time)
+        let queue = try await store.ensureDefaultQueue(bucket: "b", template: MediaQueue(bucket: "", name: MediaQueue.defaultName, createTime: time.now))
+        let job = Job(bucket: "b", queueID: queue.id, tag: "Snapshot", jobLevel: 2, input: XMLTree("Input"), operation: XMLTree("Operation"), creationTime: time.now)
+        _ = try await store.submit([Submission(idempotencyKey: nil, jobs: [job])])
+        let levelTwo = [("bucket", "b"), ("queue", queue.id.rawValue), ("level", "2")]
+        try await engine.collect(from: store, connections: [])
+        #expect(try metrics.expectGauge(EngineMetrics.jobsWaiting, levelTwo).lastValue == 1)
+        // Between two scrapes the job is cancelled and its queue deleted.
+        _ = try await store.cancel(job.id, now: time.now)
+        try await store.deleteQueue(id: queue.id)
+        try await engine.collect(from: store, connections: [])
+        #expect(try metrics.expectGauge(EngineMetrics.jobsWaiting, levelTwo).lastValue == 0)
+    }
 }
