@@ -51,7 +51,7 @@ struct ShutdownWithBrokerAwayTests {
                 try await eventually("the job ended") { try await store.job(id: JobID(rawValue: id))?.state == .success }
 
                 // Returns once the process is gone.
-                await serve.stop(SIGTERM)
+                #expect(await serve.stop(SIGTERM) == 0, "a clean exit")
                 let outbox = try await store.outboxStatistics()
                 #expect(outbox.pending[.tdmq] == 1, "the TaskFinish waits in the outbox: \(outbox)")
                 #expect(outbox.dead[.tdmq, default: 0] == 0, "not counted as a failed attempt: \(outbox)")
@@ -89,7 +89,7 @@ struct ShutdownWithBrokerAwayTests {
                 // The node took the submission and refused it; its dead letter is blocked.
                 try await FaultBroker.control("wait-blocked-publisher")
                 // Returns once the process is gone.
-                await second.stop(SIGTERM)
+                #expect(await second.stop(SIGTERM) == 0, "a clean exit")
             } catch {
                 try await FaultBroker.control("unblock-publishers")
                 throw error

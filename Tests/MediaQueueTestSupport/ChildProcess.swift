@@ -22,18 +22,22 @@ public final class ChildProcess: Sendable {
     }
 
     /// Sends `signal` (default SIGKILL) and waits (off the cooperative pool) until the process is
-    /// gone. Once it has been reaped its pid may be another process's: a second call does nothing.
-    public func stop(_ signal: Int32 = 9) async {
-        guard stopped.withLock({ stopped in defer { stopped = true }; return !stopped }) else { return }
+    /// gone; returns its exit code, or nil when a signal ended it (or it was stopped before). Once
+    /// it has been reaped its pid may be another process's: a second call does nothing.
+    @discardableResult
+    public func stop(_ signal: Int32 = 9) async -> Int32? {
+        guard stopped.withLock({ stopped in defer { stopped = true }; return !stopped }) else { return nil }
         kill(pid, signal)
         let pid = self.pid
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+        let status = await withCheckedContinuation { (continuation: CheckedContinuation<Int32, Never>) in
             Thread {
                 var status: Int32 = 0
                 while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-                continuation.resume()
+                continuation.resume(returning: status)
             }.start()
         }
+        // WIFEXITED / WEXITSTATUS, which Swift does not import.
+        return status & 0x7f == 0 ? (status >> 8) & 0xff : nil
     }
 
     /// Waits (off the cooperative pool) until the process ends by itself; returns the signal that
