@@ -20,12 +20,16 @@ enum MD5 {
     static func forEachChunk(ofFile path: String, _ body: (Data) -> Void) throws {
         let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
         defer { try? handle.close() }
-        try forEachChunk(of: handle, body)
+        try readToEnd(handle, body)
     }
 
     /// Reads an open file from its start to its end in chunks.
     static func forEachChunk(of handle: FileHandle, _ body: (Data) -> Void) throws {
         try handle.seek(toOffset: 0)
+        try readToEnd(handle, body)
+    }
+
+    private static func readToEnd(_ handle: FileHandle, _ body: (Data) -> Void) throws {
         while let chunk = try handle.read(upToCount: 256 * 1024), !chunk.isEmpty {
             body(chunk)
         }

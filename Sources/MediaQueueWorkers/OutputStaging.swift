@@ -75,7 +75,7 @@ struct OutputStaging: Sendable {
             let key = try OutputObjectTemplate.key(object)
             try Task.checkCancellation()
             do {
-                published.append(PublishedObject(key: key, md5: try MD5.hexDigest(ofFile: path)))
+                published.append(PublishedObject(key: key, md5: try await onOwnThread { try MD5.hexDigest(ofFile: path) }))
             } catch {
                 throw WorkFailure.outputWriteFailed(object, "ffmpeg did not write it")
             }
