@@ -5,12 +5,19 @@ public import MediaQueueCore
 
 /// HEAD and ListObjects on a folder of buckets.
 extension LocalObjectStorage {
-    /// The ETag is the content's MD5, computed once per version of the file (`DigestCache`).
-    public func objectInfo(bucket: String, key: ObjectKey) throws(WorkFailure) -> ObjectInfo? {
-        try info(path: bucketFolder(bucket) + "/" + key.rawValue, key: key.rawValue)
+    /// The ETag is the content's MD5, computed once per version of the file (`DigestCache`); on
+    /// a thread of its own, since a version seen first is read whole (`onOwnThread`).
+    public func objectInfo(bucket: String, key: ObjectKey) async throws(WorkFailure) -> ObjectInfo? {
+        let path = bucketFolder(bucket) + "/" + key.rawValue
+        return try await onOwnThread { () throws(WorkFailure) in try info(path: path, key: key.rawValue) }
     }
 
-    public func listObjects(bucket: String, _ query: ObjectListQuery) throws(WorkFailure) -> ObjectListing {
+    /// On a thread of its own, as `objectInfo`.
+    public func listObjects(bucket: String, _ query: ObjectListQuery) async throws(WorkFailure) -> ObjectListing {
+        try await onOwnThread { () throws(WorkFailure) in try listObjectsNow(bucket: bucket, query) }
+    }
+
+    private func listObjectsNow(bucket: String, _ query: ObjectListQuery) throws(WorkFailure) -> ObjectListing {
         let folder = bucketFolder(bucket)
         // Only the folder the prefix names can hold matching keys; one that is no folder inside
         // the bucket (`..`, a staging folder) holds none.

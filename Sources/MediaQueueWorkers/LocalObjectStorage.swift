@@ -23,10 +23,14 @@ public struct LocalObjectStorage: ObjectStorage {
     }
 
     /// The object's file opened once: its info and the bytes read through it are of one version.
-    public func openObject(bucket: String, key: ObjectKey) throws(WorkFailure) -> OpenObject? {
+    /// On a thread of its own, as `objectInfo` and `listObjects`: a version seen first is read
+    /// whole for its digests.
+    public func openObject(bucket: String, key: ObjectKey) async throws(WorkFailure) -> OpenObject? {
         let path = bucketFolder(bucket) + "/" + key.rawValue
-        return try opened(path: path, key: key.rawValue).map { handle, info in
-            OpenObject(info: info, file: ReadableFile(path: path, opened: handle))
+        return try await onOwnThread { () throws(WorkFailure) in
+            try opened(path: path, key: key.rawValue).map { handle, info in
+                OpenObject(info: info, file: ReadableFile(path: path, opened: handle))
+            }
         }
     }
 

@@ -8,7 +8,7 @@ import Testing
 @Suite struct LocalListingTests {
     /// `"in/\u{301}"`: the `/` and the combining mark after it are one Character, so a search for
     /// the Character "/" found none where the bytes have one; a force unwrap then stopped the process.
-    @Test func aPrefixWhoseLastSlashCarriesACombiningMarkListsThatFolder() throws {
+    @Test func aPrefixWhoseLastSlashCarriesACombiningMarkListsThatFolder() async throws {
         let bucket = try TemporaryBucket()
         try FileManager.default.createDirectory(atPath: bucket.bucketRoot + "/in", withIntermediateDirectories: true)
         #expect(FileManager.default.createFile(atPath: bucket.bucketRoot + "/in/\u{301}x.mp4", contents: Data("x".utf8)))
@@ -16,9 +16,9 @@ import Testing
         let storage = LocalObjectStorage(root: bucket.root)
         var query = ObjectListQuery()
         query.prefix = "in/\u{301}"
-        let listed = try storage.listObjects(bucket: bucket.bucket, query).objects.map(\.key)
+        let listed = try await storage.listObjects(bucket: bucket.bucket, query).objects.map(\.key)
         #expect(listed == ["in/\u{301}x.mp4"])
-        let folder = try storage.listObjects(bucket: bucket.bucket, ObjectListQuery(prefix: "in/")).objects.map(\.key)
+        let folder = try await storage.listObjects(bucket: bucket.bucket, ObjectListQuery(prefix: "in/")).objects.map(\.key)
         #expect(folder == ["in/a.mp4", "in/\u{301}x.mp4"], "a key is in its folder by its bytes, whatever Character its / is part of")
         #expect(ObjectKey.folder(of: "in/\u{301}") == "in" && ObjectKey.folder(of: "top") == nil)
     }
@@ -26,19 +26,19 @@ import Testing
 
 /// A download reads one version of an object, whatever uploads replace it meanwhile.
 @Suite struct LocalOpenObjectTests {
-    @Test func anOpenedObjectKeepsItsVersionWhenAnUploadReplacesIt() throws {
+    @Test func anOpenedObjectKeepsItsVersionWhenAnUploadReplacesIt() async throws {
         let bucket = try TemporaryBucket()
         let storage = LocalObjectStorage(root: bucket.root)
         let key = try ObjectKey("in/a.bin")
         try publish("first version", as: key, in: bucket, storage)
-        let object = try #require(try storage.openObject(bucket: bucket.bucket, key: key))
+        let object = try #require(try await storage.openObject(bucket: bucket.bucket, key: key))
         try publish("the second, longer version", as: key, in: bucket, storage)
 
         #expect(object.info.size == 13 && object.info.etag == "\"\(MD5.hexDigest(of: Data("first version".utf8)))\"")
         let handle = try #require(object.file?.opened)
         try handle.seek(toOffset: 0)
         #expect(try handle.readToEnd() == Data("first version".utf8), "the bytes of the version whose info was given")
-        #expect(try storage.objectInfo(bucket: bucket.bucket, key: key)?.size == 26, "a new look finds the new version")
+        #expect(try await storage.objectInfo(bucket: bucket.bucket, key: key)?.size == 26, "a new look finds the new version")
     }
 
     private func publish(_ text: String, as key: ObjectKey, in bucket: TemporaryBucket, _ storage: LocalObjectStorage) throws {
@@ -66,8 +66,8 @@ import Testing
             return try local.publish(path, bucket: bucket, as: key)
         }
         func remove(bucket: String, key: ObjectKey) throws(WorkFailure) { try local.remove(bucket: bucket, key: key) }
-        func objectInfo(bucket: String, key: ObjectKey) throws(WorkFailure) -> ObjectInfo? { try local.objectInfo(bucket: bucket, key: key) }
-        func listObjects(bucket: String, _ query: ObjectListQuery) throws(WorkFailure) -> ObjectListing { try local.listObjects(bucket: bucket, query) }
+        func objectInfo(bucket: String, key: ObjectKey) async throws(WorkFailure) -> ObjectInfo? { try await local.objectInfo(bucket: bucket, key: key) }
+        func listObjects(bucket: String, _ query: ObjectListQuery) async throws(WorkFailure) -> ObjectListing { try await local.listObjects(bucket: bucket, query) }
         func removeStagingFolder(_ path: String) { local.removeStagingFolder(path) }
         func displayPrefixes(bucket: String) -> [(path: String, shownAs: String)] { local.displayPrefixes(bucket: bucket) }
     }
