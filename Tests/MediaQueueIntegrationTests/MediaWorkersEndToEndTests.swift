@@ -78,7 +78,10 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: scripts) }
         // Written by a child shell, so no child forked meanwhile holds it open for writing (ETXTBSY).
         let hanging = scripts + "/ffmpeg"
-        try await runCommand("/bin/sh", ["-c", "printf '#!/bin/sh\\nexec sleep 600\\n' > \"$1\" && chmod 755 \"$1\"", "sh", hanging])
+        let pidFile = scripts + "/pid"
+        // It says who it is, starts its output (the last argument), and hangs.
+        let script = "#!/bin/sh\\necho $$ > \"%s\"\\nfor last; do :; done\\nprintf partial > \"$last\"\\nexec sleep 600\\n"
+        try await runCommand("/bin/sh", ["-c", "printf '\(script)' \"$2\" > \"$1\" && chmod 755 \"$1\"", "sh", hanging, pidFile])
         let harness = try ServiceHarness { configuration in
             configuration.ffmpegPath = hanging
             configuration.jobTimeoutSeconds = 1
@@ -96,7 +99,11 @@ import Testing
         #expect(detail.text("State") == "Failed")
         #expect(detail.text("Code") == "JobTimeout")
         #expect(detail.text("Message")?.contains("time limit of 1 s") == true)
-        let left = (try? FileManager.default.subpathsOfDirectory(atPath: harness.bucketRoot + "/out")) ?? []
-        #expect(left.isEmpty)
+        // The hung process is stopped, and what it had started writing is gone with its folder.
+        let pid = try #require(Int32(try String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+        try await eventually("the hung ffmpeg to be gone") { kill(pid, 0) != 0 }
+        let out = harness.bucketRoot + "/out"
+        let left = FileManager.default.fileExists(atPath: out) ? try FileManager.default.subpathsOfDirectory(atPath: out) : []
+        #expect(left.isEmpty, "\(left)")
     }
 }
