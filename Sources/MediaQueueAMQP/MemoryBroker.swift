@@ -109,7 +109,17 @@ public final class MemoryBroker: MessageBroker {
                 return batch.map { _ in .failure(.publisherStoppedWaiting) }
             }
         }
-        return changing { state in batch.map { route($0, in: &state) } }
+        return changing { state in
+            // As RabbitMQ: a publish to a missing exchange closes the channel, and the publishes
+            // after it on that channel fail with the same close.
+            var closed: AMQPError?
+            return batch.map { message in
+                if let closed { return .failure(closed) }
+                let result = route(message, in: &state)
+                if case .failure(let error) = result, error.code == .channelClosed { closed = error }
+                return result
+            }
+        }
     }
 
     public func ack(_ tag: AMQPDeliveryTag, multiple: Bool) {
@@ -166,6 +176,14 @@ public final class MemoryBroker: MessageBroker {
         changing { state in
             state.snapshot.ready[queue] = nil
             for (id, consumer) in state.consumers where consumer.queue == queue { state.consumers[id]?.ended = true }
+        }
+    }
+
+    /// Deletes an exchange and its bindings (an operator's cleanup, or a broker's reset).
+    public func delete(exchange: String) {
+        changing { state in
+            state.exchanges[exchange] = nil
+            state.bindings.removeAll { $0.exchange == exchange }
         }
     }
 

@@ -272,6 +272,11 @@ public struct TDMQRelayService: Service {
                 deliveredIDs.append(entry.id)
             case .failure(let error) where error.code == .cancelled:
                 stopped.append(entry)  // not a failed attempt
+            case .failure(let error) where error.code == .channelClosed && !Self.names(error, entry.target):
+                // The broker closed the publish channel over another delivery of the batch (its
+                // exchange gone, say), and this one failed with it: not its failed attempt, or
+                // each retry of one bad destination would push every delivery beside it back.
+                stopped.append(entry)
             case .failure(let error):
                 failed.append((entry, error))
             }
@@ -283,6 +288,12 @@ public struct TDMQRelayService: Service {
         await recordFailures(failed.map { entry, error in (entry, "\(error)", final: error.code == .unencodable) })
         await handBack(stopped)
         return deliveredIDs.count
+    }
+
+    /// Whether the broker's close names `target`'s exchange or queue (`no exchange 'name'`).
+    static func names(_ error: AMQPError, _ target: CallbackTarget.Destination) -> Bool {
+        guard case .mq(_, let name, _) = target else { return true }
+        return error.message.contains("'\(name)'")
     }
 
     /// The entries whose leases this relay still holds, each with at least a third of a lease

@@ -158,6 +158,31 @@ import Testing
         try await waitUntilDelivered([confirmed])
     }
 
+    /// An exchange deleted after the relay declared it: the broker closes the publish channel at
+    /// its next event, and every publish after it in the batch fails with that close. Those
+    /// went down as failed attempts too, pushed back by the retry schedule at every retry of
+    /// the one bad destination; now only the event for the gone exchange counts one.
+    @Test func aDestinationThatClosesThePublishChannelChargesNoOtherDeliveryAnAttempt() async throws {
+        let topic = CallbackTarget.Destination.mq(mode: .topic, name: "gone-topic", region: "")
+        let first = try await enqueue(target: topic)
+        let wakeup = Wakeup(time: clock)
+        let relay = startRelay(wakeup: wakeup)
+        defer { relay.cancel() }
+        try await waitUntilDelivered(first)
+        try await waitsForItsPoll(wakeup)
+
+        broker.delete(exchange: "gone-topic")
+        let failedAttempts = Mutex<[String]>([])
+        store.beforeEachFailedAttempt { id in failedAttempts.withLock { $0.append(id) } }
+        let culprit = try #require(try await enqueue(target: topic).first)
+        let beside = try await enqueue(3, target: .mq(mode: .queue, name: "job-events", region: ""))
+        wakeup.signal()
+        // The handed-back deliveries go at the relay's next poll; the culprit's retry is seconds on.
+        try await turns("the three beside it delivered") { beside.allSatisfy { store.outboxEntry(id: $0.id) == nil } }
+        #expect(failedAttempts.withLock { $0 } == [culprit.id])
+        #expect(store.outboxEntry(id: culprit.id)?.attempts == 1)
+    }
+
     /// A queue deleted after the relay declared it: the broker returns the next event (it is
     /// published mandatory), and the retry declares the queue again and delivers it.
     @Test func aQueueDeletedAfterTheRelayDeclaredItIsDeclaredAgainForTheRetry() async throws {

@@ -84,7 +84,8 @@ import Testing
         try await runCommand("/bin/sh", ["-c", "printf '\(script)' \"$2\" > \"$1\" && chmod 755 \"$1\"", "sh", hanging, pidFile])
         let harness = try ServiceHarness { configuration in
             configuration.ffmpegPath = hanging
-            configuration.jobTimeoutSeconds = 1
+            // Long enough for the real ffprobe before it, on a loaded machine, to be done.
+            configuration.jobTimeoutSeconds = 5
         }
         try await SampleMedia.makeVideo(at: harness.bucketRoot + "/input/a.mp4", seconds: 3)
         let events = try await harness.subscribeToEvents()
@@ -98,7 +99,7 @@ import Testing
         #expect(event.routingKey.hasSuffix(".Snapshot.Failed"))
         #expect(detail.text("State") == "Failed")
         #expect(detail.text("Code") == "JobTimeout")
-        #expect(detail.text("Message")?.contains("time limit of 1 s") == true)
+        #expect(detail.text("Message")?.contains("time limit of 5 s") == true)
         // The hung process is stopped, and what it had started writing is gone with its folder.
         let pid = try #require(Int32(try String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
         try await eventually("the hung ffmpeg to be gone") { kill(pid, 0) != 0 }
