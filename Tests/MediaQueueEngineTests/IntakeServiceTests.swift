@@ -507,6 +507,9 @@ import Testing
         await lingering.publish(lingering.message(Self.request("d"), replyTo: "replies"))
         await lingering.clock.sleepers(atLeast: 2)
         await lingering.publish(lingering.message(Self.request("e"), replyTo: "replies"))
+        // d held by the lingering intake, e in the queue: what the linger's end takes together.
+        let queue = options.queue
+        try await lingering.broker.wait { $0.unacknowledged[queue] == 1 && $0.messages(in: queue).count == 1 ? true : nil }
         #expect(lingering.broker.snapshot.messages(in: "replies").count == 3, "nothing stored while it lingers")
         lingering.clock.advance(by: options.linger)
         try await lingering.waitUntilSettled()
