@@ -502,6 +502,12 @@ public struct OutboxEntry: Sendable, Hashable {
     /// What the entry announces: a run's end (`WorkflowFinish`, routed `workflow.…`) or a job's.
     public var event: NotifyConfig.Event { routingKey.hasPrefix("workflow.") ? .workflowFinish : .taskFinish }
 
+    /// The header naming what the event is about: `x-ci-job-id` with a JobId, or for a
+    /// WorkflowFinish `x-ci-run-id` with its RunId (which `jobID` holds then).
+    public var subjectHeader: (name: String, value: String) {
+        (event == .workflowFinish ? "x-ci-run-id" : "x-ci-job-id", jobID.rawValue)
+    }
+
     /// The outbox entry that announces `job`'s end to `target`.
     public static func taskFinish(_ job: Job, target: CallbackTarget, formatting: CIFormatting, now: Timestamp) -> OutboxEntry {
         let body = CallbackBody.taskFinish(job, format: target.format, formatting: formatting)

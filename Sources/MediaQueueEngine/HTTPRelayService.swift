@@ -65,7 +65,8 @@ public struct HTTPRelayOptions: Sendable {
 ///   delivery is dead (`mediaqueue callbacks dead`, `… redrive`).
 /// - Headers: `Content-Type` of the body, `webhook-id` (the event id, the same on every attempt),
 ///   `webhook-timestamp` (this attempt), `webhook-signature` (`v1,` HMAC-SHA256 with the
-///   bucket's secret), and `x-ci-job-id`, `x-ci-event` as on TDMQ messages.
+///   bucket's secret), and `x-ci-job-id` (`x-ci-run-id` for a WorkflowFinish), `x-ci-event` as
+///   on TDMQ messages.
 /// - At most `maxPerEndpoint` requests per `host:port`, each sent by a sender task that works
 ///   through its endpoint's queue. An endpoint's queue holds at most `maxPerEndpoint × prefetch`
 ///   deliveries; endpoints with a full queue are left out of the outbox query, so a backlog (or
@@ -203,7 +204,7 @@ public struct HTTPRelayService: Service {
             HTTPHeader("webhook-id", entry.id),
             HTTPHeader("webhook-timestamp", String(timestamp)),
             HTTPHeader("webhook-signature", signature),
-            HTTPHeader("x-ci-job-id", entry.jobID.rawValue),
+            HTTPHeader(entry.subjectHeader.name, entry.subjectHeader.value),
             HTTPHeader("x-ci-event", entry.event.rawValue),
         ], body: entry.body)
         do {

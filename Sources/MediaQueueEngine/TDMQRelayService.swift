@@ -383,7 +383,7 @@ public struct TDMQRelayService: Service {
 
     func message(for entry: OutboxEntry) -> AMQPOutgoingMessage {
         var properties = AMQPProperties(contentType: entry.contentType, messageID: entry.id, persistent: true)
-        properties.headers = ["x-ci-job-id": .string(entry.jobID.rawValue), "x-ci-event": .string(entry.event.rawValue)]
+        properties.headers = [entry.subjectHeader.name: .string(entry.subjectHeader.value), "x-ci-event": .string(entry.event.rawValue)]
         switch entry.target {
         case .mq(.topic, let name, _):
             return AMQPOutgoingMessage(exchange: name, routingKey: entry.routingKey, body: entry.body, properties: properties)

@@ -44,6 +44,9 @@ import Testing
                 receiver.requests.compactMap { try? XMLDocumentParser.parse($0.body) }
                     .first { $0.text("EventName") == "WorkflowFinish" && $0.text("WorkflowExecution", "RunId") == run }
             }
+            // Named by its RunId, not under a job's header.
+            let finishRequest = try #require(receiver.requests.first { $0.headers["x-ci-event"] == "WorkflowFinish" && $0.headers["x-ci-run-id"] == run })
+            #expect(finishRequest.headers["x-ci-job-id"] == nil)
             let execution = try #require(finish["WorkflowExecution"])
             #expect(execution.text("State") == "Success")
             #expect(execution.all("Tasks").count == 3 && execution.all("Tasks").allSatisfy { $0.text("State") == "Success" })
