@@ -265,12 +265,19 @@ public struct MediaQueueApplication: Sendable {
                 options: configuration.httpRelayOptions, wakeup: httpRelayWakeup, signers: signers, metrics: metrics, logger: logger
             ))
         }
-        if !configuration.roles.contains(.api), let address = configuration.operationsAddress {
+        if let address = configuration.operationsAddress {
+            // A listener of its own: probes and scrapes do not wait behind the API's connections
+            // (at its connection limit they would sit in the listen backlog, and a liveness probe
+            // would fail on a node that is only busy). `onListening` reports the API's address
+            // where there is an API.
+            var reportListening = onListening
+            if configuration.roles.contains(.api) { reportListening = { _, _ in } }
             var options = try apiOptions()
             (options.host, options.port) = try APIOptions.address(address)
             services.append(APIService(
                 options: options, store: store, factory: submissionFactory(workers), formatting: formatting, logger: logger,
-                readiness: readiness.check, metrics: metricsSource(brokers: brokers), onListening: onListening, endpoints: .operations
+                readiness: readiness.check, metrics: metricsSource(brokers: brokers), onListening: reportListening,
+                endpoints: .operations
             ))
         }
         if configuration.roles.contains(.api) {

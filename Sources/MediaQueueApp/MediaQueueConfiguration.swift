@@ -41,9 +41,10 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
     public var bucket = "media-1250000000"
     /// Where the REST API listens (`MEDIAQUEUE_HTTP_ADDRESS`).
     public var httpAddress = "127.0.0.1:8080"
-    /// Where a node without the API role serves `/healthz`, `/readyz` and `/metrics`
-    /// (`MEDIAQUEUE_OPERATIONS_ADDRESS`); nil: it serves no HTTP (processes of several roles on
-    /// one host would otherwise all want the API's port).
+    /// A listener of its own for `/healthz`, `/readyz` and `/metrics`
+    /// (`MEDIAQUEUE_OPERATIONS_ADDRESS`): the only HTTP of a node without the API role, and on an
+    /// API node a way past the API's connection limit. Nil: a node without the API serves no HTTP
+    /// (processes of several roles on one host would otherwise all want the API's port).
     public var operationsAddress: String?
     /// Intake queue and its dead-letter queue (`MEDIAQUEUE_INTAKE_QUEUE`, `MEDIAQUEUE_DEAD_LETTER_QUEUE`).
     public var intakeQueue = "mediaqueue.jobs"

@@ -100,4 +100,37 @@ import Testing
         #expect(status == 200 && metrics.contains("mediaqueue_jobs_waiting"), "\(metrics.prefix(300))")
         #expect(try await get("/\(harness.configuration.bucket)/jobs").0 == 404, "no API on it")
     }
+
+    /// On an API node at its connection limit, probes waited in the listen backlog behind the
+    /// API's clients, and a liveness probe could fail on a node that was only busy. The
+    /// operations listener is apart from that limit.
+    @Test func anAPINodeAtItsConnectionLimitAnswersProbesOnItsOperationsListener() async throws {
+        let reserved = try ReservedPort()
+        let operations = Int(reserved.port)
+        reserved.release()
+        let harness = try ServiceHarness {
+            $0.apiMaxConnections = 1
+            $0.operationsAddress = "127.0.0.1:\(operations)"
+        }
+        let port = Mutex<Int?>(nil)
+        let (_, service) = try harness.startService(onListening: { _, listening in port.withLock { $0 = listening } })
+        defer { service.cancel() }
+        let api = try await eventually("the API to listen") { port.withLock { $0 } }
+        #expect(api != operations, "onListening reports the API's address")
+        try await eventually("/readyz on the operations listener") { try await probeReadiness(port: operations).status == 200 }
+        // The API's one connection taken and held.
+        let held = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(held) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(api).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(held, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        #expect(connected == 0)
+        #expect(try await probeReadiness(port: operations).status == 200)
+        let (_, response) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(operations)/healthz")!)
+        #expect((response as? HTTPURLResponse)?.statusCode == 200)
+    }
 }
