@@ -127,9 +127,7 @@ struct CIController: Sendable {
         case .failure(let error):
             // A retry of a POST that succeeded gets its jobs, though the checks would now
             // refuse it (its template or queue since deleted).
-            guard let key = SubmissionFactory.storedKey(token, bucket: context.bucket), let ids = try await store.jobIDs(idempotencyKey: key) else {
-                throw error
-            }
+            guard let ids = try await store.jobsStoredBefore(clientKey: token, bucket: context.bucket) else { throw error }
             return xml(XMLTree("Response", children: try await store.jobs(ids: ids).map { $0.jobsDetail(formatting) }))
         }
         guard let outcome = try await store.submit([submission]).first else {

@@ -6,6 +6,12 @@ public struct JobID: RawRepresentable, Sendable, Hashable, Comparable, CustomStr
     public let rawValue: String
     public init(rawValue: String) { self.rawValue = rawValue }
     public static func generate() -> JobID { JobID(rawValue: "j" + timeOrderedHex32()) }
+
+    /// Ids as the stores keep an idempotency key's jobs: comma-separated (ids hold no comma).
+    public static func joined(_ ids: [JobID]) -> String { ids.map(\.rawValue).joined(separator: ",") }
+
+    /// The ids `joined` wrote.
+    public static func split(_ joined: String) -> [JobID] { joined.split(separator: ",").map { JobID(rawValue: String($0)) } }
     public var description: String { rawValue }
     public static func < (lhs: JobID, rhs: JobID) -> Bool { lhs.rawValue < rhs.rawValue }
 }

@@ -55,7 +55,7 @@ public struct SubmissionFactory: Sendable {
 
     /// The key a client's idempotency key is stored under: per bucket, so that two buckets'
     /// clients never meet on one.
-    public static func storedKey(_ key: String?, bucket: String) -> String? {
+    static func storedKey(_ key: String?, bucket: String) -> String? {
         key.map { "\(bucket)/\($0)" }
     }
 
@@ -83,5 +83,15 @@ public struct SubmissionFactory: Sendable {
             throw CIError.invalid(element, "the idempotency key (message-id, ClientToken or x-ci-client-token) contains control characters")
         }
         return key
+    }
+}
+
+extension JobStore {
+    /// The jobs a submission to `bucket` with the client's idempotency key `key` created before,
+    /// nil when there is no key or the store does not know it: a retry that the checks now
+    /// refuse (its template or queue deleted since) still gets them.
+    public func jobsStoredBefore(clientKey key: String?, bucket: String) async throws -> [JobID]? {
+        guard let stored = SubmissionFactory.storedKey(key, bucket: bucket) else { return nil }
+        return try await jobIDs(idempotencyKey: stored)
     }
 }

@@ -24,7 +24,12 @@ public final class EngineMetrics: Sendable {
 
     private struct QueueGauge: Hashable {
         var name: String
-        var labels: [String]
+        var labels: [Label]
+    }
+
+    private struct Label: Hashable {
+        var name: String
+        var value: String
     }
 
     private struct Handles {
@@ -159,7 +164,7 @@ public final class EngineMetrics: Sendable {
         var set: Set<QueueGauge> = []
         func record(_ name: String, _ labels: [(String, String)], _ value: Int) {
             gauge(name, labels).record(value)
-            set.insert(QueueGauge(name: name, labels: labels.flatMap { [$0.0, $0.1] }))
+            set.insert(QueueGauge(name: name, labels: labels.map { Label(name: $0.0, value: $0.1) }))
         }
         for queue in try await store.queueStatistics(bucket: nil) {
             let labels = [("bucket", queue.bucket), ("queue", queue.queueID.rawValue)]
@@ -172,10 +177,7 @@ public final class EngineMetrics: Sendable {
             defer { previous = set }
             return previous.subtracting(set)
         }
-        for series in gone {
-            let labels = stride(from: 0, to: series.labels.count, by: 2).map { (series.labels[$0], series.labels[$0 + 1]) }
-            gauge(series.name, labels).record(0)
-        }
+        for series in gone { gauge(series.name, series.labels.map { ($0.name, $0.value) }).record(0) }
         let outbox = try await store.outboxStatistics()
         for channel in [NotifyConfig.Channel.url, .tdmq] {
             gauge(Self.outboxPending, [("channel", channel.metricLabel)]).record(outbox.pending[channel] ?? 0)

@@ -450,8 +450,7 @@ public struct IntakeService: Service {
     /// also when the store cannot be read (the message is then refused, as without a key).
     func jobsStoredBefore(_ message: AMQPMessage) async -> [JobID]? {
         let (bucket, key) = idempotencyKey(of: message)
-        guard let stored = SubmissionFactory.storedKey(key, bucket: bucket) else { return nil }
-        return try? await store.jobIDs(idempotencyKey: stored)
+        return try? await store.jobsStoredBefore(clientKey: key, bucket: bucket)
     }
 
     func reply(to message: AMQPMessage, jobs: [Job]) -> AMQPOutgoingMessage? {

@@ -37,7 +37,7 @@ extension PostgresJobStore {
                 var columns = Columns(row)
                 let key: String = try columns.next()
                 let ids: String = try columns.next()
-                seenKeys[key] = ids.split(separator: ",").map { JobID(rawValue: String($0)) }
+                seenKeys[key] = JobID.split(ids)
             }
         }
 
@@ -82,7 +82,7 @@ extension PostgresJobStore {
         if !newKeys.isEmpty {
             let insertKeys: PostgresQuery = """
                 INSERT INTO idempotency_keys (key, job_ids, created_at)
-                SELECT key, job_ids, \(now.milliseconds) FROM unnest(\(newKeys.map(\.key))::text[], \(newKeys.map { $0.ids.map(\.rawValue).joined(separator: ",") })::text[]) AS k(key, job_ids)
+                SELECT key, job_ids, \(now.milliseconds) FROM unnest(\(newKeys.map(\.key))::text[], \(newKeys.map { JobID.joined($0.ids) })::text[]) AS k(key, job_ids)
                 """
             try await connection.run(insertKeys, logger: logger)
         }
@@ -205,7 +205,7 @@ extension PostgresJobStore {
             guard let row = try await connection.row("SELECT job_ids FROM idempotency_keys WHERE key = \(key)", logger: logger) else { return nil }
             var columns = Columns(row)
             let ids: String = try columns.next()
-            return ids.split(separator: ",").map { JobID(rawValue: String($0)) }
+            return JobID.split(ids)
         }
     }
 

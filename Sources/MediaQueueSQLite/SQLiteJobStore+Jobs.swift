@@ -107,12 +107,12 @@ extension SQLiteJobStore {
                     sql: "INSERT INTO idempotency_keys (key, job_ids, created_at) VALUES (?, ?, ?) ON CONFLICT (key) DO NOTHING"
                 ))
                 insert.bind(key)
-                insert.bind(submission.jobs.map(\.id.rawValue).joined(separator: ","))
+                insert.bind(JobID.joined(submission.jobs.map(\.id)))
                 insert.bind(now.milliseconds)
                 try insert.run(db)
                 if db.changesCount == 0 {
                     let ids = try String.fetchOne(db.cachedStatement(sql: "SELECT job_ids FROM idempotency_keys WHERE key = ?"), arguments: [key]) ?? ""
-                    outcomes.append(.duplicate(ids.split(separator: ",").map { JobID(rawValue: String($0)) }))
+                    outcomes.append(.duplicate(JobID.split(ids)))
                     continue
                 }
             }
@@ -231,7 +231,7 @@ extension SQLiteJobStore {
     public func jobIDs(idempotencyKey key: String) async throws -> [JobID]? {
         try await pool.read { db in
             try String.fetchOne(db, sql: "SELECT job_ids FROM idempotency_keys WHERE key = ?", arguments: [key])
-        }.map { ids in ids.split(separator: ",").map { JobID(rawValue: String($0)) } }
+        }.map(JobID.split)
     }
 
     /// In transactions of `idempotencyPurgeBatch` keys: an hour of keys at a high rate is

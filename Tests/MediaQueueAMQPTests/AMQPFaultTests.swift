@@ -42,8 +42,21 @@ struct AMQPFaultTests {
     /// can end it, also on a connection that only consumes and acks; the consumer then goes on
     /// at the next node of the list.
     @Test func aConsumerLeavesABrokerThatStoppedAnsweringAfterItsMissedHeartbeats() async throws {
+        try await consumeThroughAFreeze("amqp.frozen") { connection, queue, consumer in
+            try await connection.publish(AMQPOutgoingMessage(routingKey: queue, body: "on the next node".bytes))
+            #expect(await receive(1, from: consumer, ackingWith: connection).map(\.text) == ["on the next node"])
+        }
+    }
+
+    /// Consumes a new queue on a connection to the fault broker, then the main one (a cluster's
+    /// list); freezes the fault broker (`whileFrozen` runs then), waits until the connection
+    /// left it after its missed heartbeats, thaws it, and runs `afterwards` on the main broker.
+    func consumeThroughAFreeze(
+        _ name: String, whileFrozen: @Sendable (AMQPConsumer) async -> Void = { _ in },
+        afterwards: @Sendable (AMQPConnection, String, AMQPConsumer) async throws -> Void
+    ) async throws {
         try await FaultBroker.shared.withExclusiveAccess {
-            let queue = TestEnvironment.uniqueName("amqp.frozen")
+            let queue = TestEnvironment.uniqueName(name)
             try await withConnection(url: "\(FaultBroker.shared.url),\(TestEnvironment.amqpURL)", configure: {
                 $0.heartbeat = .seconds(2)
                 $0.connectTimeout = .seconds(2)
@@ -53,14 +66,14 @@ struct AMQPFaultTests {
                 let consumer = try await connection.consume(queue: queue, prefetch: 10)
                 try await FaultBroker.control("freeze")
                 do {
+                    await whileFrozen(consumer)
                     try await eventually("the connection to leave the silent node") { connection.connectionCount >= 2 && connection.isConnected }
                 } catch {
                     try? await FaultBroker.control("thaw")
                     throw error
                 }
                 try await FaultBroker.control("thaw")
-                try await connection.publish(AMQPOutgoingMessage(routingKey: queue, body: "on the next node".bytes))
-                #expect(await receive(1, from: consumer, ackingWith: connection).map(\.text) == ["on the next node"])
+                try await afterwards(connection, queue, consumer)
                 try await connection.deleteQueue(queue)
             }
         }
@@ -107,27 +120,9 @@ struct AMQPFaultTests {
     /// the cancel) was subscribed again after the reconnect, where every delivery to it went
     /// back to the queue at once, round after round.
     @Test func aConsumerCancelledAsTheConnectionIsLostIsNotSubscribedAgain() async throws {
-        try await FaultBroker.shared.withExclusiveAccess {
-            let queue = TestEnvironment.uniqueName("amqp.cancel.lost")
-            try await withConnection(url: "\(FaultBroker.shared.url),\(TestEnvironment.amqpURL)", configure: {
-                $0.heartbeat = .seconds(2)
-                $0.connectTimeout = .seconds(2)
-                $0.reconnectDelay = .milliseconds(100) ... .seconds(1)
-            }) { connection in
-                try await connection.declare(AMQPTopology(queues: [AMQPQueue(name: queue, durable: false)]))
-                let consumer = try await connection.consume(queue: queue, prefetch: 10)
-                try await FaultBroker.control("freeze")
-                do {
-                    await consumer.cancel()
-                    try await eventually("the connection to leave the silent node") { connection.connectionCount >= 2 && connection.isConnected }
-                } catch {
-                    try? await FaultBroker.control("thaw")
-                    throw error
-                }
-                try await FaultBroker.control("thaw")
-                #expect(try await connection.queueStatus(queue).consumers == 0)
-                try await connection.deleteQueue(queue)
-            }
+        try await consumeThroughAFreeze("amqp.cancel.lost", whileFrozen: { consumer in await consumer.cancel() }) { connection, queue, _ in
+            let consumers = try await connection.queueStatus(queue).consumers
+            #expect(consumers == 0)
         }
     }
 
