@@ -375,19 +375,22 @@ struct AMQPConnectionTests {
 
     @Test func idleConnectionSurvivesOnHeartbeats() async throws {
         let queue = TestEnvironment.uniqueName("amqp.heartbeat")
-        try await withConnection(configure: { $0.heartbeat = .seconds(4) }) { connection in
+        let tap = try await HeartbeatTap(brokerURL: TestEnvironment.amqpURL)
+        defer { Task { await tap.stop() } }
+        try await withConnection(url: try tap.url(for: TestEnvironment.amqpURL), configure: { $0.heartbeat = .seconds(2) }) { connection in
             try await connection.declare(AMQPTopology(queues: [AMQPQueue(name: queue, durable: false)]))
             let consumer = try await connection.consume(queue: queue, prefetch: 1)
-            // Idle for more than three heartbeat intervals: without heartbeats the broker would drop
-            // the connection after two missed ones. The idle time is what is tested, so this one
-            // wait is for time itself; a slower machine only makes it longer, never fails it.
-            try await Task.sleep(for: .seconds(13))
+            // Idle: only heartbeats pass. The client sends one at most every interval, so four of
+            // its own span three intervals, past the two missed ones after which the broker
+            // drops a connection.
+            try await eventually("four heartbeats each way") { tap.heartbeatsToBroker >= 4 && tap.heartbeatsToClient >= 4 }
             #expect(connection.isConnected)
             #expect(connection.connectionCount == 1)
             try await connection.publish(AMQPOutgoingMessage(routingKey: queue, body: "still here".bytes))
             let messages = await receive(1, from: consumer, ackingWith: connection)
             #expect(messages.map(\.text) == ["still here"])
             #expect(connection.connectionCount == 1)
+            #expect(tap.connections == 1)
             await consumer.cancel()
             try await connection.deleteQueue(queue)
         }

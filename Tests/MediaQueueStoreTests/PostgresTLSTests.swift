@@ -50,15 +50,18 @@ import Testing
         let root = try #require(TestDatabase.serverCertificate, "MEDIAQUEUE_TEST_DATABASE_CA names the test server's certificate")
         #expect(try await encrypted("sslmode=verify-ca&sslrootcert=\(root)"))
         #expect(try await encrypted(host: "localhost", "sslmode=verify-full&sslrootcert=\(root)"))
-        await #expect(throws: (any Error).self, "the system's CAs did not sign it") {
+        let notTrusted = await #expect(throws: ConnectFailed.self, "the system's CAs did not sign it") {
             try await encrypted("sslmode=verify-full")
         }
-        await #expect(throws: (any Error).self, "another CA than the one given") {
+        #expect(notTrusted?.reason.contains("CERTIFICATE_VERIFY_FAILED") == true, "\(notTrusted?.reason ?? "")")
+        let otherCA = await #expect(throws: ConnectFailed.self, "another CA than the one given") {
             try await encrypted("sslmode=verify-ca&sslrootcert=/etc/ssl/certs/ca-certificates.crt")
         }
+        #expect(otherCA?.reason.contains("CERTIFICATE_VERIFY_FAILED") == true, "\(otherCA?.reason ?? "")")
     }
 }
 
+/// The pool's report of a failed connection attempt (its logged metadata, with the TLS error).
 struct ConnectFailed: Error {
     let reason: String
 }

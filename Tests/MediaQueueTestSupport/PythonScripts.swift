@@ -12,4 +12,15 @@ public enum PythonScripts {
 
         threading.Thread(target=watch_parent, daemon=True).start()
         """
+
+    /// `shut_down(*sockets)`: ends both directions of each socket, ignoring ones already closed,
+    /// so a forwarder passes one side's end on to the other (needs `socket` imported).
+    public static let shutDown = """
+        def shut_down(*sockets):
+            for sock in sockets:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+        """
 }

@@ -53,6 +53,8 @@ public final class TLSForwarder: Sendable {
         listener.listen(64)
         print(listener.getsockname()[1])
 
+        \(PythonScripts.shutDown)
+
         def pipe(source, sink):
             try:
                 while True:
@@ -62,11 +64,7 @@ public final class TLSForwarder: Sendable {
                     sink.sendall(data)
             except OSError:
                 pass
-            for sock in (source, sink):
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+            shut_down(source, sink)
 
         def serve(raw):
             try:
