@@ -43,5 +43,12 @@ swift build -c release --product mediaqueue
 .build/release/mediaqueue serve "$@" &
 server=$!
 trap 'kill -TERM $server 2>/dev/null' INT TERM
-wait $server || true
-wait $server 2>/dev/null || true
+status=0
+wait $server || status=$?
+# Ctrl-C or a TERM to this script ends the first wait early (status over 128), while the server
+# stops on the TERM passed on to it: its own exit status is the one to give.
+if [ "$status" -gt 128 ]; then
+    status=0
+    wait $server 2>/dev/null || status=$?
+fi
+exit "$status"

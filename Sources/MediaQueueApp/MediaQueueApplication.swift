@@ -29,7 +29,12 @@ public struct MediaQueueApplication: Sendable {
     let metrics: EngineMetrics
     let exporter = PrometheusExporter()
 
-    public init(configuration: MediaQueueConfiguration, store: (any JobStore)? = nil, extraWorkers: [any MediaWorker] = [], logger: Logger) throws {
+    /// `existingStore`: open only a SQLite file that is already there (the one-shot commands,
+    /// which would otherwise answer from a new empty store when run outside serve's folder).
+    public init(
+        configuration: MediaQueueConfiguration, store: (any JobStore)? = nil, existingStore: Bool = false, extraWorkers: [any MediaWorker] = [],
+        logger: Logger
+    ) throws {
         self.configuration = configuration
         self.extraWorkers = extraWorkers
         self.logger = logger
@@ -44,6 +49,11 @@ public struct MediaQueueApplication: Sendable {
                 commitInProgressPatience: .seconds(configuration.leaseSeconds / 3), logger: logger
             )
         } else {
+            if existingStore, !FileManager.default.fileExists(atPath: configuration.databasePath) {
+                throw ConfigurationError(
+                    "no MediaQueue database at \(configuration.databasePath): give this command serve's configuration (--config, or MEDIAQUEUE_DATA_DIR or MEDIAQUEUE_DATABASE_URL)"
+                )
+            }
             // Jobs submitted here are kept for this process's own claims; one that does not
             // dispatch (another process on the folder runs them) would only fill the cache.
             base = try SQLiteJobStore(

@@ -172,12 +172,23 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
     public var resolvedStorageDir: String { storageDir ?? dataDir + "/storage" }
     public var databasePath: String { dataDir + "/mediaqueue.sqlite" }
 
-    /// Loads a configuration: defaults, then `file` (JSON with the keys above), then `environment`.
-    public static func load(file: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> MediaQueueConfiguration {
+    /// Loads a configuration: defaults, then `file` (JSON with the keys above), then `environment`,
+    /// then `roles` (`serve --role`, a comma-separated list), and checks the result.
+    public static func load(
+        file: String?, environment: [String: String] = ProcessInfo.processInfo.environment, roles: String? = nil
+    ) throws -> MediaQueueConfiguration {
         var configuration = MediaQueueConfiguration()
         if let file {
-            let data = try Data(contentsOf: URL(fileURLWithPath: file))
-            guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            guard let data = FileManager.default.contents(atPath: file) else {
+                throw ConfigurationError("\(file): cannot read the configuration file")
+            }
+            let parsed: Any
+            do {
+                parsed = try JSONSerialization.jsonObject(with: data)
+            } catch {
+                throw ConfigurationError("\(file): the configuration file is not valid JSON (\((error as NSError).userInfo[NSDebugDescriptionErrorKey] ?? error))")
+            }
+            guard let object = parsed as? [String: Any] else {
                 throw ConfigurationError("\(file): the configuration file must hold a JSON object")
             }
             try configuration.apply(object.mapValues { "\($0)" }.merging(Self.nested(object)) { $1 }, source: file)
@@ -185,6 +196,7 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
         try configuration.apply(environment.reduce(into: [:]) { result, pair in
             if pair.key.hasPrefix("MEDIAQUEUE_") { result[Self.keyName(pair.key)] = pair.value }
         }, source: "environment")
+        if let roles { try configuration.apply(["roles": roles], source: "--role") }
         try configuration.validate()
         return configuration
     }
@@ -301,11 +313,6 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
         }
     }
 
-    /// Sets the roles from a comma-separated list (`serve --role`).
-    public mutating func setRoles(_ list: String) throws {
-        try apply(["roles": list], source: "--role")
-    }
-
     func validate() throws {
         try BucketName.validate(bucket)
         guard utcOffsetSeconds != nil else { throw ConfigurationError("utcOffset must look like +0800, not '\(utcOffset)'") }
@@ -341,14 +348,18 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
         guard Self.logLevels.contains(logLevel) else {
             throw ConfigurationError("logLevel must be one of \(Self.logLevels.joined(separator: ", ")), not '\(logLevel)'")
         }
-        if roles.contains(.dispatch) {
-            // Every job of the node would fail once it ran; better not to start.
-            for (name, path) in [("ffmpeg", ffmpegPath), ("ffprobe", ffprobePath)] where !FileManager.default.isExecutableFile(atPath: path) {
-                throw ConfigurationError("\(name) (\(path)) is not an executable file; the dispatch role runs it for every job")
-            }
-        }
         try validateCallbackSettings()
         try validateStorage()
+    }
+
+    /// Checks what a serving node of these roles runs: ffmpeg and ffprobe for the dispatch role.
+    /// The one-shot commands run neither, so they do not need them.
+    public func checkToolsForServing() throws {
+        guard roles.contains(.dispatch) else { return }
+        // Every job of the node would fail once it ran; better not to start.
+        for (name, path) in [("ffmpeg", ffmpegPath), ("ffprobe", ffprobePath)] where !FileManager.default.isExecutableFile(atPath: path) {
+            throw ConfigurationError("\(name) (\(path)) is not an executable file; the dispatch role runs it for every job")
+        }
     }
 
     /// swift-log's levels, as `logLevel` names them.

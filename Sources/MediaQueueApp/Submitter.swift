@@ -1,4 +1,5 @@
 import Foundation
+public import Logging
 public import MediaQueueAMQP
 import MediaQueueCore
 public import MediaQueueXML
@@ -53,10 +54,16 @@ public struct Submitter: Sendable {
     }
 }
 
-extension MediaQueueApplication {
-    /// Opens a connection to the configured broker, submits `body`, and closes it again.
-    public func submit(_ body: [UInt8], bucket: String?, timeout: Duration) async throws -> Submitter.Reply {
-        let connection = try makeConnection(url: configuration.amqpURL, name: "submit")
+extension Submitter {
+    /// Opens a connection to the configured broker, submits `body`, and closes it again. Needs
+    /// only the broker: a producer's machine has no store.
+    public static func submit(
+        _ body: [UInt8], bucket: String?, timeout: Duration, configuration: MediaQueueConfiguration, logger: Logger
+    ) async throws -> Submitter.Reply {
+        var amqp = try AMQPConfiguration(url: configuration.amqpURL)
+        amqp.caCertificatePath = configuration.amqpCACertificate
+        amqp.connectionName = "mediaqueue submit \(ProcessInfo.processInfo.hostName)/\(ProcessInfo.processInfo.processIdentifier)"
+        let connection = AMQPConnection(configuration: amqp, logger: logger)
         let intakeQueue = configuration.intakeQueue
         return try await withThrowingTaskGroup(of: Submitter.Reply?.self) { group in
             group.addTask {

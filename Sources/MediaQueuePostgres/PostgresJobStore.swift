@@ -28,6 +28,8 @@ public final class PostgresJobStore: JobStore {
     private let running: [Task<Void, Never>]
     /// The schema migration, run once before the first query.
     private let migrated: Task<Void, any Error>
+    /// What the pool last said when it could not connect, for the errors the store throws.
+    private let connectFailures: ConnectFailureLog
 
     /// Connects to the database at `url` (`postgres://user:password@host:port/database`,
     /// optionally `?sslmode=disable|prefer|require`) and brings its schema up to date before the
@@ -49,7 +51,9 @@ public final class PostgresJobStore: JobStore {
         logger: Logger
     ) {
         self.commitInProgressPatience = commitInProgressPatience
-        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        let connectFailures = ConnectFailureLog()
+        self.connectFailures = connectFailures
+        let client = PostgresClient(configuration: configuration, backgroundLogger: connectFailures.recording(logger))
         var inquiryConfiguration = configuration
         inquiryConfiguration.options.minimumConnections = 0
         inquiryConfiguration.options.maximumConnections = 2
@@ -71,6 +75,10 @@ public final class PostgresJobStore: JobStore {
     /// key (the next run reads what the winner wrote). When the answer to its `COMMIT` is lost,
     /// the server is asked how it ended (`confirmCommitted`).
     func transaction<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+        try await connectFailures.readable { try await retryingTransaction(body) }
+    }
+
+    private func retryingTransaction<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
         try await migrated.value
         var attempt = 1
         while true {
@@ -124,8 +132,10 @@ public final class PostgresJobStore: JobStore {
     /// Runs `body` on one connection outside a transaction: each statement sees what was
     /// committed when it began.
     func read<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
-        try await migrated.value
-        return try await Self.withOpenConnection(from: client) { connection in try await body(connection) }
+        try await connectFailures.readable {
+            try await migrated.value
+            return try await Self.withOpenConnection(from: client) { connection in try await body(connection) }
+        }
     }
 
     /// `pool.withConnection` on a connection that is still open. The pool may lend one whose

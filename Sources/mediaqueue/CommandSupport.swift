@@ -10,6 +10,14 @@ func positive(_ value: Int, _ option: String) throws -> Int {
     return value
 }
 
+/// The bytes of the file at `path`, or a one-line error naming it.
+func readFile(_ path: String) throws -> [UInt8] {
+    guard let data = FileManager.default.contents(atPath: path) else {
+        throw CommandError("cannot read \(path): \(FileManager.default.fileExists(atPath: path) ? "not a readable file" : "no such file")")
+    }
+    return [UInt8](data)
+}
+
 /// Runs `body`, turning a CI error into a one-line command error.
 func cli<T>(_ body: () throws -> T) throws -> T {
     do {

@@ -19,8 +19,17 @@ struct GlobalOptions: ParsableArguments {
     @Option(name: .long, help: "A JSON configuration file; MEDIAQUEUE_* environment variables override it.")
     var config: String?
 
-    func load() throws -> MediaQueueConfiguration {
-        try MediaQueueConfiguration.load(file: config)
+    func load(roles: String? = nil) throws -> MediaQueueConfiguration {
+        try MediaQueueConfiguration.load(file: config, roles: roles)
+    }
+
+    /// The configuration and the application on it, for a one-shot command. Its SQLite store must
+    /// exist already unless the command `createsStore` (ones that set things up before a first
+    /// `serve`); a read elsewhere would answer from a new, empty one.
+    func open(createsStore: Bool = false) throws -> (MediaQueueConfiguration, MediaQueueApplication) {
+        let configuration = try load()
+        let application = try MediaQueueApplication(configuration: configuration, existingStore: !createsStore, logger: logger(configuration))
+        return (configuration, application)
     }
 
     /// A logger at the configured level; one-shot commands (`submit`, `jobs`, `queue`) log only
@@ -34,5 +43,24 @@ struct GlobalOptions: ParsableArguments {
             return handler
         }
         return Logger(label: "mediaqueue")
+    }
+}
+
+/// `--bucket`, checked as the API checks bucket names: the storage folder names its buckets'
+/// folders by them, so a name like `..` must not get through.
+struct BucketOption: ParsableArguments {
+    @Option(name: .long, help: "The bucket (default: the configured one).")
+    var bucket: String?
+
+    /// The bucket named, or the configured one.
+    func name(_ configuration: MediaQueueConfiguration) throws -> String {
+        try checked(bucket) ?? configuration.bucket
+    }
+
+    /// The bucket named, if one was.
+    func checked(_ bucket: String?) throws -> String? {
+        guard let bucket else { return nil }
+        try cli { try BucketName.validate(bucket) }
+        return bucket
     }
 }

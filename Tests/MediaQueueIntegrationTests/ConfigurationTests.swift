@@ -1,14 +1,17 @@
+import Foundation
 import Logging
 import MediaQueueApp
+import MediaQueueTestSupport
 @testable import MediaQueueSQLite
 import Testing
 
 /// Settings that would start a node that cannot work, or work otherwise than asked, are refused at
 /// start with a message naming them, and never repeat a password.
 @Suite struct ConfigurationTests {
-    func refusal(_ environment: [String: String]) -> String? {
+    /// Why `serve` (with `--role roles`, if given) would refuse these settings, if it would.
+    func refusal(_ environment: [String: String], roles: String? = nil) -> String? {
         do {
-            _ = try MediaQueueConfiguration.load(file: nil, environment: environment)
+            try MediaQueueConfiguration.load(file: nil, environment: environment, roles: roles).checkToolsForServing()
             return nil
         } catch {
             return "\(error)"
@@ -23,12 +26,35 @@ import Testing
         #expect(refusal(["MEDIAQUEUE_UTC_OFFSET": "+-100"])?.contains("utcOffset") == true)
         #expect(refusal(["MEDIAQUEUE_FFMPEG": "/nonexistent/ffmpeg"])?.contains("/nonexistent/ffmpeg") == true)
         #expect(refusal(["MEDIAQUEUE_FFMPEG": "/nonexistent/ffmpeg", "MEDIAQUEUE_ROLES": "relay,api"]) == nil, "only the dispatch role runs it")
+        // `serve --role` is applied before the checks, not after them.
+        #expect(refusal(["MEDIAQUEUE_FFMPEG": "/nonexistent/ffmpeg"], roles: "relay,api") == nil)
+        #expect(refusal([:], roles: ",")?.contains("roles") == true)
+        #expect(refusal([:], roles: "api,worker")?.contains("unknown role 'worker'") == true)
+        // The one-shot commands run no ffmpeg: they load settings without it.
+        #expect((try? MediaQueueConfiguration.load(file: nil, environment: ["MEDIAQUEUE_FFMPEG": "/nonexistent/ffmpeg"])) != nil)
         #expect(refusal(["MEDIAQUEUE_LOG_LEVEL": "warning", "MEDIAQUEUE_UTC_OFFSET": "-0530"]) == nil)
         // S3 takes no single PUT or part over 5 GiB: refused at start, not after the upload.
         let s3 = ["MEDIAQUEUE_S3_ENDPOINT": "http://127.0.0.1:9", "MEDIAQUEUE_S3_ACCESS_KEY_ID": "k", "MEDIAQUEUE_S3_SECRET_ACCESS_KEY": "s"]
         #expect(refusal(s3.merging(["MEDIAQUEUE_S3_MULTIPART_THRESHOLD_BYTES": String(6 << 30)]) { $1 })?.contains("5 GiB") == true)
         #expect(refusal(s3.merging(["MEDIAQUEUE_S3_PART_BYTES": String(6 << 30)]) { $1 })?.contains("s3PartBytes") == true)
         #expect(refusal(s3) == nil)
+    }
+
+    @Test func aConfigurationFileThatCannotBeReadOrParsedIsNamedInOneLine() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent(TestEnvironment.uniqueName("config") + ".json").path
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        try Data(#"{"bucket": "a-1250000000""#.utf8).write(to: URL(fileURLWithPath: file))
+        #expect(throws: ConfigurationError.self) { try MediaQueueConfiguration.load(file: file, environment: [:]) }
+        for (path, expected) in [(file, "is not valid JSON"), (file + ".missing", "cannot read the configuration file")] {
+            do {
+                _ = try MediaQueueConfiguration.load(file: path, environment: [:])
+                Issue.record("\(path) was loaded")
+            } catch {
+                #expect("\(error)".hasPrefix(path + ": "), "\(error)")
+                #expect("\(error)".contains(expected), "\(error)")
+                #expect(!"\(error)".contains("NSCocoaErrorDomain"), "\(error)")
+            }
+        }
     }
 
     @Test func aBadRegionEntryIsRefusedWithoutItsPassword() {

@@ -77,10 +77,10 @@ import Testing
         let queue = try await store.ensureDefaultQueue(bucket: "b", template: MediaQueue(bucket: "", name: "", createTime: Timestamp(seconds: 1)))
 
         try forwarder.arm(.answerThenUnreachable)
-        let failure = await #expect(throws: PSQLError.self) {
+        let failure = await #expect(throws: PostgresStoreError.self) {
             try await store.submit([Submission(idempotencyKey: nil, jobs: [Self.job(queue)])], thenClaim: Self.claim)
         }
-        #expect(failure?.serverInfo == nil, "the call fails with the lost connection's error: \(String(reflecting: failure))")
+        #expect(failure?.sqlState == nil, "the call fails with the lost connection's error: \(failure.map { "\($0)" } ?? "")")
         #expect(forwarder.droppedReplies == 1)
         #expect(forwarder.refusedConnections >= 2, "the store gave up without asking again")
         #expect(try await view.jobs(JobQuery(limit: 10)).count == 1)
@@ -102,10 +102,10 @@ import Testing
         let queue = try await store.ensureDefaultQueue(bucket: "b", template: MediaQueue(bucket: "", name: "", createTime: Timestamp(seconds: 1)))
 
         try forwarder.arm(.answer)
-        let failure = await #expect(throws: PSQLError.self) {
+        let failure = await #expect(throws: PostgresStoreError.self) {
             try await store.submit([Submission(idempotencyKey: nil, jobs: [Self.job(queue)])], thenClaim: Self.claim)
         }
-        #expect(failure?.serverInfo == nil, "the call fails with the lost connection's error: \(String(reflecting: failure))")
+        #expect(failure?.sqlState == nil, "the call fails with the lost connection's error: \(failure.map { "\($0)" } ?? "")")
         #expect(forwarder.droppedReplies == 1)
         #expect(forwarder.refusedConnections == 0, "the server was reachable and answered")
         #expect(try await view.jobs(JobQuery(limit: 10)).count == 1)
@@ -142,8 +142,8 @@ import Testing
         // The forwarder keeps the server's side open: its transaction stays open, holding the
         // queue's row, until the store ends it.
         try forwarder.arm(.request)
-        let failure = await #expect(throws: PSQLError.self) { try await store.submit([submission], thenClaim: Self.claim) }
-        #expect(failure?.serverInfo == nil, "the call fails with the lost connection's error: \(String(reflecting: failure))")
+        let failure = await #expect(throws: PostgresStoreError.self) { try await store.submit([submission], thenClaim: Self.claim) }
+        #expect(failure?.sqlState == nil, "the call fails with the lost connection's error: \(failure.map { "\($0)" } ?? "")")
         #expect(forwarder.heldCommits == 1)
         try await eventually("the server to end the held transaction's connection") { forwarder.endedHeldConnections == 1 }
         #expect(try await view.jobs(JobQuery(limit: 10)).isEmpty)

@@ -18,9 +18,8 @@ struct CallbacksCommand: AsyncParsableCommand {
         @Option(name: .long, help: "List at most this many.") var limit: Int = 1000
 
         func run() async throws {
-            let configuration = try options.load()
-            let application = try MediaQueueApplication(configuration: configuration, logger: options.logger(configuration))
-            let dead = try await application.store.deadOutbox(limit: limit)
+            let (_, application) = try options.open()
+            let dead = try await application.store.deadOutbox(limit: try positive(limit, "--limit"))
             if dead.isEmpty {
                 print("no dead deliveries")
                 return
@@ -43,8 +42,7 @@ struct CallbacksCommand: AsyncParsableCommand {
         @OptionGroup var options: GlobalOptions
 
         func run() async throws {
-            let configuration = try options.load()
-            let application = try MediaQueueApplication(configuration: configuration, logger: options.logger(configuration))
+            let (_, application) = try options.open()
             let count = try await application.store.redriveDead(now: SystemTimeSource().now)
             print("\(count) dead deliver\(count == 1 ? "y" : "ies") due again")
         }
@@ -61,23 +59,25 @@ struct CallbacksCommand: AsyncParsableCommand {
                 """
         )
         @OptionGroup var options: GlobalOptions
-        @Option(name: .long, help: "The bucket (default: the configured one).") var bucket: String?
+        @OptionGroup var bucket: BucketOption
         @Flag(name: .long, help: "Make a new secret; prints it.") var rotate = false
-        @Option(name: .long, help: "With --rotate: how long the old secret is still signed with.") var graceSeconds: Int = 86_400
+        @Option(name: .long, help: "With --rotate: how long the old secret is still signed with.") var graceSeconds: Int = Self.defaultGrace
 
         func validate() throws {
             guard (0...30 * 86_400).contains(graceSeconds) else { throw ValidationError("--grace-seconds must be 0 to 2592000 (30 days)") }
+            guard rotate || graceSeconds == Self.defaultGrace else { throw ValidationError("--grace-seconds goes with --rotate") }
         }
 
+        static let defaultGrace = 86_400
+
         func run() async throws {
-            let configuration = try options.load()
-            let application = try MediaQueueApplication(configuration: configuration, logger: options.logger(configuration))
-            let bucket = bucket ?? configuration.bucket
+            let (configuration, application) = try options.open(createsStore: true)
+            let name = try bucket.name(configuration)
             guard rotate else {
-                print(try await application.store.webhookSecret(bucket: bucket))
+                print(try await application.store.webhookSecret(bucket: name))
                 return
             }
-            let secrets = try await application.store.rotateSigningSecret(bucket: bucket, now: SystemTimeSource().now, grace: .seconds(graceSeconds))
+            let secrets = try await application.store.rotateSigningSecret(bucket: name, now: SystemTimeSource().now, grace: .seconds(graceSeconds))
             print(secrets.current)
         }
     }

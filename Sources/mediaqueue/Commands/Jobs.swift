@@ -14,8 +14,7 @@ struct Jobs: AsyncParsableCommand {
         @Argument(help: "The JobId.") var id: String
 
         func run() async throws {
-            let configuration = try options.load()
-            let application = try MediaQueueApplication(configuration: configuration, logger: options.logger(configuration))
+            let (configuration, application) = try options.open()
             guard let job = try await application.store.job(id: JobID(rawValue: id)) else {
                 throw CommandError("no job \(id)")
             }
@@ -29,9 +28,8 @@ struct Jobs: AsyncParsableCommand {
         @Argument(help: "The JobId.") var id: String
 
         func run() async throws {
-            let configuration = try options.load()
-            let logger = options.logger(configuration)
-            let application = try MediaQueueApplication(configuration: configuration, logger: logger)
+            let (_, application) = try options.open()
+            let logger = application.logger
             do {
                 let result = try await application.workflowRunner(application.workers).cancel(JobID(rawValue: id), now: SystemTimeSource().now)
                 switch result.outcome {

@@ -12,15 +12,14 @@ struct Objects: AsyncParsableCommand {
     struct Put: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Upload a local file as an object.")
         @OptionGroup var options: GlobalOptions
-        @Option(name: .long, help: "The bucket (default: the configured one).") var bucket: String?
+        @OptionGroup var bucket: BucketOption
         @Argument(help: "The local file.") var file: String
         @Argument(help: "The object key, e.g. in/movie.mp4.") var key: String
 
         func run() async throws {
-            let configuration = try options.load()
-            let application = try MediaQueueApplication(configuration: configuration, logger: options.logger(configuration))
+            let (configuration, application) = try options.open(createsStore: true)
             guard FileManager.default.isReadableFile(atPath: file) else { throw CommandError("cannot read \(file)") }
-            try await application.putObject(from: file, bucket: bucket ?? configuration.bucket, key: try objectKey(key))
+            try await application.putObject(from: file, bucket: try bucket.name(configuration), key: try objectKey(key))
             print("put \(key)")
         }
     }
@@ -28,15 +27,14 @@ struct Objects: AsyncParsableCommand {
     struct Get: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Download an object to a local file.")
         @OptionGroup var options: GlobalOptions
-        @Option(name: .long, help: "The bucket (default: the configured one).") var bucket: String?
+        @OptionGroup var bucket: BucketOption
         @Argument(help: "The object key.") var key: String
         @Argument(help: "The local file to write, or a folder to write it into (default: the key's last segment).") var file: String?
 
         func run() async throws {
-            let configuration = try options.load()
-            let application = try MediaQueueApplication(configuration: configuration, logger: options.logger(configuration))
+            let (configuration, application) = try options.open()
             let objectKey = try objectKey(key)
-            guard let written = try await application.getObject(bucket: bucket ?? configuration.bucket, key: objectKey, to: file ?? objectKey.fileName) else {
+            guard let written = try await application.getObject(bucket: try bucket.name(configuration), key: objectKey, to: file ?? objectKey.fileName) else {
                 throw CommandError("NoSuchKey: the object \(key) does not exist")
             }
             print("got \(key) as \(written)")
@@ -48,14 +46,13 @@ struct Objects: AsyncParsableCommand {
             commandName: "ls", abstract: "List objects: size, ETag, last modified, key; rolled-up prefixes as PRE <prefix>."
         )
         @OptionGroup var options: GlobalOptions
-        @Option(name: .long, help: "The bucket (default: the configured one).") var bucket: String?
+        @OptionGroup var bucket: BucketOption
         @Option(name: .long, help: "Roll up keys at this delimiter, as ListObjects does (e.g. /).") var delimiter = ""
         @Argument(help: "Only keys starting with this.") var prefix = ""
 
         func run() async throws {
-            let configuration = try options.load()
-            let application = try MediaQueueApplication(configuration: configuration, logger: options.logger(configuration))
-            let listing = try await application.listObjects(bucket: bucket ?? configuration.bucket, prefix: prefix, delimiter: delimiter)
+            let (configuration, application) = try options.open()
+            let listing = try await application.listObjects(bucket: try bucket.name(configuration), prefix: prefix, delimiter: delimiter)
             let times = CITimeFormat()
             for common in listing.commonPrefixes { print("PRE \(common)") }
             for object in listing.objects {
@@ -67,14 +64,13 @@ struct Objects: AsyncParsableCommand {
     struct Remove: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "rm", abstract: "Remove an object (a missing one is fine).")
         @OptionGroup var options: GlobalOptions
-        @Option(name: .long, help: "The bucket (default: the configured one).") var bucket: String?
+        @OptionGroup var bucket: BucketOption
         @Argument(help: "The object key.") var key: String
 
         func run() async throws {
-            let configuration = try options.load()
-            let application = try MediaQueueApplication(configuration: configuration, logger: options.logger(configuration))
+            let (configuration, application) = try options.open()
             do {
-                try await application.storage.remove(bucket: bucket ?? configuration.bucket, key: try objectKey(key))
+                try await application.storage.remove(bucket: try bucket.name(configuration), key: try objectKey(key))
             } catch let failure as WorkFailure {
                 throw CommandError("\(failure.code): \(failure.message)")
             }

@@ -13,9 +13,12 @@ struct QueueCommand: AsyncParsableCommand {
         @OptionGroup var options: GlobalOptions
         @Option(name: .long, help: "Only this bucket's queues.") var bucket: String?
 
+        func validate() throws {
+            if let bucket { try cli { try BucketName.validate(bucket) } }
+        }
+
         func run() async throws {
-            let configuration = try options.load()
-            let application = try MediaQueueApplication(configuration: configuration, logger: options.logger(configuration))
+            let (configuration, application) = try options.open()
             _ = try await application.prepare()
             let queues = try await application.store.queues(bucket: bucket)
             print(XMLTree("Response", children: queues.map { $0.xml(times: configuration.formatting.times) }).xmlString())
@@ -26,23 +29,20 @@ struct QueueCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create another queue in a bucket (CI's API cannot; MediaQueue can).")
         @OptionGroup var options: GlobalOptions
         @Argument(help: "The new queue's name.") var name: String
-        @Option(name: .long, help: "The bucket (default: the configured one).") var bucket: String?
+        @OptionGroup var bucket: BucketOption
         @Option(name: .long, help: "Jobs of this queue running at once.") var maxConcurrent: Int?
         @Option(name: .long, help: "Unfinished jobs the queue may hold.") var maxSize: Int?
         @Option(name: .long, help: "A CI UpdateMediaQueue <Request> with the callback rule (NotifyConfig).") var request: String?
 
         func run() async throws {
-            let configuration = try options.load()
-            let application = try MediaQueueApplication(configuration: configuration, logger: options.logger(configuration))
-            let bucket = self.bucket ?? configuration.bucket
-            try cli { try BucketName.validate(bucket) }
+            let (configuration, application) = try options.open(createsStore: true)
             var queue = configuration.defaultQueueTemplate(now: SystemTimeSource().now)
-            queue.bucket = bucket
+            queue.bucket = try bucket.name(configuration)
             try cli { try MediaQueue.validateName(name) }
             queue.name = name
             try cli { try queue.setLimits(maxConcurrent: maxConcurrent, maxSize: maxSize) }
             if let request {
-                let update = try cli { try QueueUpdateRequest.parse([UInt8](Data(contentsOf: URL(fileURLWithPath: request)))) }
+                let update = try cli { try QueueUpdateRequest.parse(readFile(request)) }
                 try cli { try queue.apply(update, checkRule: configuration.checkCallbackRule) }
                 queue.name = name  // the argument names the new queue
             }
@@ -56,19 +56,19 @@ struct QueueCommand: AsyncParsableCommand {
             abstract: "Change a queue: a CI UpdateMediaQueue <Request> (Name, State, NotifyConfig) and/or its limits."
         )
         @OptionGroup var options: GlobalOptions
-        @Argument(help: "The QueueId, or the queue's name in the configured bucket (e.g. queue-1).") var queue: String
+        @Argument(help: "The QueueId, or the queue's name in the bucket (e.g. queue-1).") var queue: String
+        @OptionGroup var bucket: BucketOption
         @Option(name: .long, help: "The request file.") var request: String?
         @Option(name: .long, help: "Jobs of this queue running at once.") var maxConcurrent: Int?
         @Option(name: .long, help: "Unfinished jobs the queue may hold.") var maxSize: Int?
         @Option(name: .long, help: "Active or Paused.") var state: String?
 
         func run() async throws {
-            let configuration = try options.load()
-            let application = try MediaQueueApplication(configuration: configuration, logger: options.logger(configuration))
+            let (configuration, application) = try options.open()
             _ = try await application.prepare()
-            var target = try await findQueue(queue, application)
+            var target = try await findQueue(queue, bucket: try bucket.name(configuration), application)
             if let request {
-                let update = try cli { try QueueUpdateRequest.parse([UInt8](Data(contentsOf: URL(fileURLWithPath: request)))) }
+                let update = try cli { try QueueUpdateRequest.parse(readFile(request)) }
                 try cli { try target.apply(update, checkRule: configuration.checkCallbackRule) }
             }
             if let state {
@@ -87,23 +87,23 @@ struct QueueCommand: AsyncParsableCommand {
     struct Delete: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Delete a queue that holds no unfinished job.")
         @OptionGroup var options: GlobalOptions
-        @Argument(help: "The QueueId, or the queue's name in the configured bucket.") var queue: String
+        @Argument(help: "The QueueId, or the queue's name in the bucket.") var queue: String
+        @OptionGroup var bucket: BucketOption
 
         func run() async throws {
-            let configuration = try options.load()
-            let application = try MediaQueueApplication(configuration: configuration, logger: options.logger(configuration))
-            let target = try await findQueue(queue, application)
+            let (configuration, application) = try options.open()
+            let target = try await findQueue(queue, bucket: try bucket.name(configuration), application)
             try await cliAsync { try await application.store.deleteQueue(id: target.id) }
             print("deleted \(target.id) (\(target.name))")
         }
     }
 }
 
-/// The queue with this id, or with this name in the configured bucket.
-func findQueue(_ idOrName: String, _ application: MediaQueueApplication) async throws -> MediaQueue {
+/// The queue with this id, or with this name in `bucket`.
+func findQueue(_ idOrName: String, bucket: String, _ application: MediaQueueApplication) async throws -> MediaQueue {
     let all = try await application.store.queues(bucket: nil)
     guard let queue = all.first(where: { $0.id.rawValue == idOrName })
-        ?? all.first(where: { $0.name == idOrName && $0.bucket == application.configuration.bucket })
+        ?? all.first(where: { $0.name == idOrName && $0.bucket == bucket })
     else {
         throw CommandError("no queue \(idOrName)")
     }

@@ -14,10 +14,8 @@ struct Serve: AsyncParsableCommand {
     var role: String?
 
     func run() async throws {
-        var configuration = try options.load()
-        if let role {
-            try configuration.setRoles(role)
-        }
+        let configuration = try options.load(roles: role)
+        try configuration.checkToolsForServing()
         keepFreedHeapMemory()
         let logger = options.logger(configuration, oneShot: false)
         let application = try MediaQueueApplication(configuration: configuration, logger: logger)

@@ -13,18 +13,21 @@ struct Submit: AsyncParsableCommand {
     @Option(name: .long, help: "The request file (a CreateMediaJobs <Request>).")
     var request: String
 
-    @Option(name: .long, help: "The bucket (default: the configured one).")
-    var bucket: String?
+    @OptionGroup var bucket: BucketOption
 
     @Option(name: .long, help: "Seconds to wait for the service's answer.")
     var timeout: Int = 30
 
+    func validate() throws {
+        _ = try positive(timeout, "--timeout")
+    }
+
     func run() async throws {
         let configuration = try options.load()
-        let logger = options.logger(configuration)
-        let body = try [UInt8](Data(contentsOf: URL(fileURLWithPath: request)))
-        let application = try MediaQueueApplication(configuration: configuration, logger: logger)
-        let reply = try await application.submit(body, bucket: bucket, timeout: .seconds(timeout))
+        let body = try readFile(request)
+        let reply = try await Submitter.submit(
+            body, bucket: try bucket.checked(bucket.bucket), timeout: .seconds(timeout), configuration: configuration, logger: options.logger(configuration)
+        )
         switch reply {
         case .accepted(let response):
             for detail in response.all("JobsDetail") {

@@ -13,12 +13,11 @@ struct Workflows: AsyncParsableCommand {
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Workflows of the bucket: id, state, name, object prefix.")
         @OptionGroup var options: GlobalOptions
-        @Option(name: .long, help: "The bucket (default: the configured one).") var bucket: String?
+        @OptionGroup var bucket: BucketOption
 
         func run() async throws {
-            let configuration = try options.load()
-            let application = try MediaQueueApplication(configuration: configuration, logger: options.logger(configuration))
-            for workflow in try await application.store.definitions(.workflow, bucket: bucket ?? configuration.bucket) {
+            let (configuration, application) = try options.open()
+            for workflow in try await application.store.definitions(.workflow, bucket: try bucket.name(configuration)) {
                 let prefix = (try? WorkflowTopology.parse(workflow.body))?.start.objectPrefix ?? "?"
                 print([workflow.id, workflow.label, workflow.name, prefix.isEmpty ? "(every object)" : prefix].joined(separator: "\t"))
             }
@@ -31,8 +30,7 @@ struct Workflows: AsyncParsableCommand {
         @Argument(help: "The workflow id.") var id: String
 
         func run() async throws {
-            let configuration = try options.load()
-            let application = try MediaQueueApplication(configuration: configuration, logger: options.logger(configuration))
+            let (configuration, application) = try options.open()
             guard let workflow = try await application.store.definition(.workflow, id: id) else {
                 throw CommandError("NoSuchWorkflow: workflow \(id) does not exist")
             }
@@ -47,8 +45,7 @@ struct Workflows: AsyncParsableCommand {
         @Argument(help: "The object key, e.g. in/movie.mp4.") var key: String
 
         func run() async throws {
-            let configuration = try options.load()
-            let application = try MediaQueueApplication(configuration: configuration, logger: options.logger(configuration))
+            let (_, application) = try options.open()
             guard let workflow = try await application.store.definition(.workflow, id: id) else {
                 throw CommandError("NoSuchWorkflow: workflow \(id) does not exist")
             }
@@ -64,14 +61,13 @@ struct Workflows: AsyncParsableCommand {
             abstract: "A workflow's runs, newest first: RunId, state, created, object; with --run, one run's tasks."
         )
         @OptionGroup var options: GlobalOptions
-        @Option(name: .long, help: "The bucket (default: the configured one).") var bucket: String?
+        @OptionGroup var bucket: BucketOption
         @Option(name: .long, help: "Show this run's tasks: node, type, state, job id, code, message.") var run: String?
         @Option(name: .long, help: "List at most this many runs.") var limit: Int = 50
         @Argument(help: "The workflow id (not needed with --run).") var id: String?
 
         func run() async throws {
-            let configuration = try options.load()
-            let application = try MediaQueueApplication(configuration: configuration, logger: options.logger(configuration))
+            let (configuration, application) = try options.open()
             let times = configuration.formatting.times
             if let runID = run {
                 guard let found = try await application.store.run(id: runID) else { throw CommandError("NoSuchWorkflow: run \(runID) does not exist") }
@@ -82,7 +78,7 @@ struct Workflows: AsyncParsableCommand {
                 return
             }
             guard let id else { throw ValidationError("name a workflow id, or --run <RunId>") }
-            var query = RunQuery(bucket: bucket ?? configuration.bucket, workflowID: id)
+            var query = RunQuery(bucket: try bucket.name(configuration), workflowID: id)
             query.limit = try positive(limit, "--limit")
             for found in try await application.store.runs(query) {
                 print([found.id, found.state.rawValue, times.format(found.createTime), found.object].joined(separator: "\t"))

@@ -1,0 +1,78 @@
+import Foundation
+import MediaQueueApp
+import MediaQueueTestSupport
+import Testing
+
+/// The real `mediaqueue` binary given what an operator gets wrong: each mistake ends with a
+/// non-zero status and one line saying what was wrong, and changes nothing.
+@Suite(.timeLimit(.minutes(5))) struct CommandLineTests {
+    /// Runs the command, which must fail; returns what it printed on standard error.
+    func refusal(_ harness: ServiceHarness, _ arguments: [String], environment: [String: String] = [:]) async throws -> String {
+        let output = try await harness.runCLI(arguments, environment: environment, allowFailure: true)
+        #expect(output.status != 0, "\(arguments) succeeded: \(output.stdout)")
+        #expect(!output.stderr.contains("NSCocoaErrorDomain") && !output.stderr.contains("Generic description"), "\(output.stderr)")
+        return output.stderr
+    }
+
+    /// The storage folder names a bucket's folder after it: `..` reached the data folder itself.
+    @Test func aBucketNameThatIsNotOneIsRefusedBeforeAnythingIsTouched() async throws {
+        let harness = try ServiceHarness()
+        _ = try await harness.cli(["queue", "create", "spare"])
+        let database = harness.configuration.databasePath
+        let before = try FileManager.default.attributesOfItem(atPath: database)[.size] as? Int
+
+        for arguments in [
+            ["objects", "ls", "--bucket", ".."],
+            ["objects", "rm", "--bucket", "..", "mediaqueue.sqlite"],
+            ["objects", "get", "--bucket", "..", "mediaqueue.sqlite", harness.configuration.dataDir + "-copy"],
+            ["callbacks", "secret", "--bucket", "Bad/Name"],
+            ["queue", "list", "--bucket", "../x"],
+            ["queue", "delete", "spare", "--bucket", ".."],
+        ] {
+            let stderr = try await refusal(harness, arguments)
+            #expect(stderr.contains("InvalidArgument") || stderr.contains("bucket"), "\(arguments): \(stderr)")
+        }
+        #expect(FileManager.default.fileExists(atPath: database))
+        #expect(try FileManager.default.attributesOfItem(atPath: database)[.size] as? Int == before)
+        #expect(!FileManager.default.fileExists(atPath: harness.configuration.dataDir + "-copy"))
+        #expect(try await harness.cli(["queue", "list"]).contains("<Name>spare</Name>"))
+    }
+
+    /// Run outside serve's data folder, a read used to create an empty store there and answer
+    /// from it ("no job …", a fresh queue-1).
+    @Test func aReadingCommandWithoutAStoreSaysWhereItLookedAndCreatesNone() async throws {
+        let harness = try ServiceHarness()
+        for arguments in [["jobs", "get", "j1234"], ["queue", "list"], ["callbacks", "dead"], ["workflows", "list"]] {
+            let stderr = try await refusal(harness, arguments)
+            #expect(stderr.contains("no MediaQueue database at \(harness.configuration.databasePath)"), "\(arguments): \(stderr)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: harness.configuration.databasePath))
+        // Setting up before the first serve still works.
+        #expect(try await harness.cli(["queue", "create", "fast"]).contains("<Name>fast</Name>"))
+        #expect(try await harness.cli(["queue", "list"]).contains("<Name>fast</Name>"))
+    }
+
+    @Test func optionsOutOfRangeAndUnreadableFilesAreNamed() async throws {
+        let harness = try ServiceHarness()
+        _ = try await harness.cli(["queue", "create", "spare"])
+        #expect(try await refusal(harness, ["callbacks", "dead", "--limit", "0"]).contains("--limit must be at least 1"))
+        #expect(try await refusal(harness, ["submit", "--request", "r.xml", "--timeout", "0"]).contains("--timeout must be at least 1"))
+        #expect(try await refusal(harness, ["callbacks", "secret", "--grace-seconds", "60"]).contains("--grace-seconds goes with --rotate"))
+        let missing = harness.configuration.dataDir + "/missing.xml"
+        #expect(try await refusal(harness, ["submit", "--request", missing]).contains("cannot read \(missing): no such file"))
+        #expect(try await refusal(harness, ["queue", "update", "spare", "--request", missing]).contains("cannot read \(missing): no such file"))
+        #expect(try await refusal(harness, ["serve", "--role", ","]).contains("roles must name at least one"))
+    }
+
+    /// postgres-nio describes every error with one placeholder; the operator needs the server's.
+    @Test(.enabled(if: TestEnvironment.value("MEDIAQUEUE_TEST_DATABASE_URL") != nil))
+    func aDatabaseThatRefusesTheLoginSaysWhy() async throws {
+        let harness = try ServiceHarness()
+        var url = try #require(URLComponents(string: TestDatabase.serverURL))
+        url.password = "not-the-password"
+        let stderr = try await refusal(harness, ["queue", "list"], environment: ["MEDIAQUEUE_DATABASE_URL": try #require(url.string)])
+        #expect(stderr.contains("password authentication failed"), "\(stderr)")
+        #expect(stderr.contains("28P01"), "\(stderr)")
+        #expect(!stderr.contains("not-the-password"), "\(stderr)")
+    }
+}
