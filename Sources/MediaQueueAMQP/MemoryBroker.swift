@@ -54,7 +54,8 @@ public final class MemoryBroker: MessageBroker {
         var nextConsumer: UInt64 = 0
         var consumers: [UInt64: (queue: String, prefetch: Int, ended: Bool)] = [:]
         var refused: PublishRule?
-        var declaresToFail = 0
+        /// What the next declares fail with, first one first.
+        var declareFailures: [AMQPError] = []
         var blocking = false
         var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
         var nextWaiter: UInt64 = 0
@@ -74,10 +75,7 @@ public final class MemoryBroker: MessageBroker {
     public func declare(_ topology: AMQPTopology, remember: Bool = true) async throws {
         try topology.checkEncodable()
         try changing { (state) throws(AMQPError) in
-            if state.declaresToFail > 0 {
-                state.declaresToFail -= 1
-                throw AMQPError(.connectionLost, "connection lost during the request: the broker closed it")
-            }
+            if !state.declareFailures.isEmpty { throw state.declareFailures.removeFirst() }
             for queue in topology.queues where state.snapshot.ready[queue.name] == nil {
                 state.snapshot.ready[queue.name] = []
             }
@@ -161,7 +159,18 @@ public final class MemoryBroker: MessageBroker {
     /// sees when the broker closes the connection during one (RabbitMQ does when a quorum queue
     /// cannot start in time).
     public func loseConnection(duringNextDeclares count: Int) {
-        changing { $0.declaresToFail = count }
+        failNextDeclares(count, with: AMQPError(.connectionLost, "connection lost during the request: the broker closed it"))
+    }
+
+    /// The next `count` declares are refused, declaring nothing: what RabbitMQ answers (406) when
+    /// a queue exists with other arguments, or (403) when the user may no longer declare it.
+    public func refuseNextDeclares(_ count: Int, replyCode: UInt16 = 406) {
+        let reason = replyCode == 403 ? "ACCESS_REFUSED - access to the queue refused" : "PRECONDITION_FAILED - inequivalent arg 'x-queue-type'"
+        failNextDeclares(count, with: AMQPError(.channelClosed, reason, replyCode: replyCode))
+    }
+
+    private func failNextDeclares(_ count: Int, with error: AMQPError) {
+        changing { $0.declareFailures = Array(repeating: error, count: count) }
     }
 
     /// While `blocked`, publishes neither route nor confirm, and wait until it is lifted: what

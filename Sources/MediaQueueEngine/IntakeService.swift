@@ -139,7 +139,7 @@ public struct IntakeService: Service {
                     metadata: ["queue": "\(options.queue)", "retryIn": "\(options.retryPause)"]
                 )
                 guard await pause(options.retryPause) else { break }
-                consumer = try await subscribe()
+                consumer = try await subscribe(again: true)
             }
             group.cancelAll()
         }
@@ -150,15 +150,20 @@ public struct IntakeService: Service {
     /// wait for a broker that is not there; one that drops the connection meanwhile (a quorum
     /// queue that could not start in time closes it) is asked again after a pause that doubles up
     /// to `longestRetryPause`. What the broker refuses (a queue that exists with other
-    /// arguments, no permission) is thrown: asking again would not change it.
-    private func subscribe() async throws -> (any MessageConsumer)? {
+    /// arguments, no permission) is thrown at start, where it is a setting to fix. Once the
+    /// intake has consumed (`again`), a refusal is an operator's change in progress (a queue
+    /// being recreated as another type): it is asked again in the same way, and shown in
+    /// readiness, instead of ending the node and the jobs it is running.
+    private func subscribe(again: Bool = false) async throws -> (any MessageConsumer)? {
         var next = options.retryPause
         while true {
             do {
-                return try await cancelWhenGracefulShutdown {
+                let consumer = try await cancelWhenGracefulShutdown {
                     try await broker.declare(topology, remember: true)
                     return try await broker.consume(queue: options.queue, prefetch: options.prefetch)
                 }
+                if again { writeHealth.record(nil, at: time.now) }
+                return consumer
             } catch is CancellationError {
                 return nil
             } catch let error as AMQPError where error.code == .connectionLost {
@@ -166,6 +171,12 @@ public struct IntakeService: Service {
                     "intake lost the broker while declaring or consuming its queue; trying again",
                     metadata: ["queue": "\(options.queue)", "error": "\(error)", "retryIn": "\(next)"]
                 )
+            } catch where again {
+                logger.error(
+                    "the broker refuses the intake's queue; trying again",
+                    metadata: ["queue": "\(options.queue)", "error": "\(error)", "retryIn": "\(next)"]
+                )
+                writeHealth.record(IntakeQueueRefused(queue: options.queue, reason: "\(error)"), at: time.now)
             }
             guard await pause(next) else { return nil }
             next = min(next * 2, max(options.retryPause, options.longestRetryPause))
@@ -529,4 +540,11 @@ extension AMQPFieldValue {
         default: nil
         }
     }
+}
+
+/// The broker refused to declare or consume the intake queue after the intake had consumed it.
+struct IntakeQueueRefused: Error, CustomStringConvertible {
+    let queue: String
+    let reason: String
+    var description: String { "the broker refuses the queue \(queue): \(reason)" }
 }

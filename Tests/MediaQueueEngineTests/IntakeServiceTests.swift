@@ -22,6 +22,7 @@ import Testing
     let broker = MemoryBroker()
     let store = MemoryJobStore()
     let clock = ManualTimeSource()
+    let writeHealth = StoreWriteHealth()
     var options = IntakeOptions(linger: .zero, defaultBucket: "b-1")
 
     static func request(_ userData: String) -> [UInt8] {
@@ -48,7 +49,7 @@ import Testing
         let queues = QueueDirectory(store: store) { MediaQueue(bucket: "", name: "", createTime: Timestamp(seconds: 0)) }
         return IntakeService(
             broker: broker, store: store, factory: SubmissionFactory(queues: queues, workers: WorkerRegistry([RecordWorker()])),
-            options: options, formatting: CIFormatting(), time: clock, logger: logger
+            options: options, formatting: CIFormatting(), time: clock, writeHealth: writeHealth, logger: logger
         )
     }
 
@@ -558,5 +559,37 @@ import Testing
         await publish(message(Self.request("after")))
         try await waitUntilSettled()
         #expect(try await storedUserData() == ["after"])
+    }
+
+    /// Once the intake has consumed, a broker that refuses its queue (an operator recreating it
+    /// as another type, or a permission taken away meanwhile) is asked again after a growing
+    /// pause, with the node shown not ready, instead of ending the service group and with it the
+    /// node's running jobs.
+    @Test func aQueueTheBrokerRefusesAfterTheIntakeConsumedItIsAskedForAgainWhileTheNodeIsNotReady() async throws {
+        let intake = try await startIntake()
+        defer { intake.cancel() }
+        let queue = options.queue
+        try await broker.wait { $0.consumers[queue] == 1 ? true : nil }
+
+        broker.refuseNextDeclares(2)
+        broker.delete(queue: queue)
+        await clock.sleepers(atLeast: 2)
+        clock.advance(by: options.retryPause)
+        // Refused: shown, and asked again after a pause.
+        await clock.sleepers(atLeast: 2)
+        #expect(writeHealth.failure(after: Timestamp(milliseconds: 0))?.contains("PRECONDITION_FAILED") == true)
+        clock.advance(by: options.retryPause)
+        // Refused again: the pause doubles.
+        await clock.sleepers(atLeast: 2)
+        clock.advance(by: options.retryPause)
+        #expect(clock.sleeping == 2)
+        #expect(broker.snapshot.consumers[queue] == nil)
+        clock.advance(by: options.retryPause)
+
+        try await broker.wait { $0.ready[queue] != nil && $0.consumers[queue] == 1 ? true : nil }
+        await publish(message(Self.request("after")))
+        try await waitUntilSettled()
+        #expect(try await storedUserData() == ["after"])
+        #expect(writeHealth.failure(after: Timestamp(milliseconds: 0)) == nil, "consuming again, the node is ready")
     }
 }
