@@ -8,18 +8,28 @@ import Synchronization
 /// Whether this node should get traffic (`/readyz`): its broker connections are up, its store
 /// takes writes, and it is not draining.
 final class NodeReadiness: Sendable {
-    private let store: any JobStore
+    private let checkWritable: @Sendable () async throws -> Void
     private let time: any TimeSource
     /// The intake's last store write.
     let intakeWrites = StoreWriteHealth()
-    /// The store's last write check and when it ran: probes within a second reuse it, so that
-    /// `/readyz` (unauthenticated) cannot make the store write at any rate it is called.
-    private let lastStoreCheck = Mutex<(at: Timestamp, failure: String?)?>(nil)
+    /// The store's write check: the one running, or the last one and when it ended. Probes meet
+    /// the running one, and reuse the last for a second, so that `/readyz` (unauthenticated)
+    /// cannot make the store write at the rate it is called, however many call at once.
+    private let storeCheck = Mutex<StoreCheck?>(nil)
     private let connections = Mutex<[(role: String, connection: AMQPConnection)]>([])
     private let draining = Atomic<Bool>(false)
 
-    init(store: any JobStore, time: any TimeSource = SystemTimeSource()) {
-        self.store = store
+    private enum StoreCheck {
+        case running(Task<String?, Never>)
+        case ended(at: Timestamp, failure: String?)
+    }
+
+    convenience init(store: any JobStore, time: any TimeSource = SystemTimeSource()) {
+        self.init(checkWritable: { try await store.checkWritable() }, time: time)
+    }
+
+    init(checkWritable: @escaping @Sendable () async throws -> Void, time: any TimeSource = SystemTimeSource()) {
+        self.checkWritable = checkWritable
         self.time = time
     }
 
@@ -39,14 +49,29 @@ final class NodeReadiness: Sendable {
 
     private func storeWriteFailure() async -> String? {
         let now = time.now
-        if let last = lastStoreCheck.withLock({ $0 }), now < last.at + .seconds(1) { return last.failure }
-        var failure: String?
-        do {
-            try await store.checkWritable()
-        } catch {
-            failure = "\(error)"
+        let check: Task<String?, Never> = storeCheck.withLock { state in
+            switch state {
+            case .running(let task):
+                return task
+            case .ended(let at, let failure) where now < at + .seconds(1):
+                return Task { failure }
+            default:
+                let task = Task { [checkWritable] () -> String? in
+                    do {
+                        try await checkWritable()
+                        return nil
+                    } catch {
+                        return "\(error)"
+                    }
+                }
+                state = .running(task)
+                return task
+            }
         }
-        lastStoreCheck.withLock { $0 = (now, failure) }
+        let failure = await check.value
+        storeCheck.withLock { state in
+            if case .running(let task) = state, task == check { state = .ended(at: time.now, failure: failure) }
+        }
         return failure
     }
 

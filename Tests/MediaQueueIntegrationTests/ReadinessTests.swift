@@ -134,3 +134,43 @@ import Testing
         #expect((response as? HTTPURLResponse)?.statusCode == 200)
     }
 }
+
+/// Probes that arrive while the store's write check runs wait for that one check. Each used to
+/// start its own write (the reuse began only once one had ended), so parallel unauthenticated
+/// probes of a slow store queued writes ahead of the intake's.
+@Suite struct StoreCheckReadinessTests {
+    @Test func probesAtOnceShareOneStoreWriteCheck() async throws {
+        let counts = Counts()
+        let readiness = NodeReadiness(
+            checkWritable: {
+                counts.started.add(1, ordering: .relaxed)
+                // A slow store: the check ends when the test says so.
+                while !counts.released.load(ordering: .relaxed) { try await Task.sleep(for: .milliseconds(5)) }
+                throw CIError(.internalError, "the disk is slow")
+            },
+            time: ManualTimeSource(Timestamp(seconds: 1_700_000_000))
+        )
+        let answers = try await withThrowingTaskGroup(of: [String].self) { group in
+            for _ in 0..<20 {
+                group.addTask {
+                    counts.entered.add(1, ordering: .relaxed)
+                    return await readiness.reasons()
+                }
+            }
+            try await eventually("every probe to ask, and the check to start") {
+                counts.entered.load(ordering: .relaxed) == 20 && counts.started.load(ordering: .relaxed) >= 1
+            }
+            counts.released.store(true, ordering: .relaxed)
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(counts.started.load(ordering: .relaxed) == 1)
+        #expect(answers.count == 20)
+        #expect(answers.allSatisfy { $0 == ["store not writable: InternalError: the disk is slow"] }, "\(answers.first ?? [])")
+    }
+
+    final class Counts: Sendable {
+        let started = Atomic<Int>(0)
+        let released = Atomic<Bool>(false)
+        let entered = Atomic<Int>(0)
+    }
+}
