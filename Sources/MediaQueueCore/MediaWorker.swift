@@ -64,6 +64,10 @@ public struct WorkFailure: Error, Sendable, Hashable, CustomStringConvertible {
 
     public var description: String { "\(code): \(message)" }
 
+    /// The object storage could not be reached, or kept failing, past its own retries: a
+    /// failure of the service, not of the job, which the dispatcher hands back to its queue.
+    public static let storageUnavailable = "StorageUnavailable"
+
     public static func inputNotExist(_ object: String) -> WorkFailure {
         WorkFailure(code: "InputNotExist", message: "the input object '\(object)' does not exist")
     }

@@ -42,10 +42,22 @@ struct DispatchState {
     /// A claim got no slot because others held them: when slots come back, the dispatcher claims
     /// (the wake-up that led to the refused claim was spent on it).
     private var refusedWhileHeld = false
+    /// Until when claims take no slots: the object storage failed a job (`storageFailed`).
+    private(set) var claimsHeldUntil: Timestamp?
+    /// The first and the longest hold after a storage failure; each failure in a row doubles it.
+    let storageHolds: ClosedRange<Duration>
+    private var nextStorageHold: Duration
 
-    init(capacity: Int) {
+    init(capacity: Int, storageHolds: ClosedRange<Duration> = .seconds(2) ... .seconds(60)) {
         precondition(capacity > 0, "a dispatcher runs at least one job")
         self.capacity = capacity
+        self.storageHolds = storageHolds
+        nextStorageHold = storageHolds.lowerBound
+    }
+
+    /// Whether claims at `now` take no slots.
+    func claimsHeld(at now: Timestamp) -> Bool {
+        claimsHeldUntil.map { now < $0 } ?? false
     }
 
     var freeSlots: Int { capacity - slotsInUse }
@@ -126,6 +138,22 @@ struct DispatchState {
         guard stopped else { return (toStart, []) }
         slotsInUse -= toStart.count
         return ([], toStart)
+    }
+
+    /// The object storage failed a job, which went back to its queue: claims take no slots for a
+    /// while, since the jobs they would start would fail too. The hold doubles with each failure
+    /// after the last hold ended (up to the longest); failures during a hold (the other jobs that
+    /// were running when the storage went away) do not lengthen it. A job that succeeds ends the
+    /// series (`storageWorked`).
+    mutating func storageFailed(at now: Timestamp) {
+        noteBacklog()
+        guard !claimsHeld(at: now) else { return }
+        claimsHeldUntil = now + nextStorageHold
+        nextStorageHold = min(nextStorageHold * 2, storageHolds.upperBound)
+    }
+
+    mutating func storageWorked() {
+        nextStorageHold = storageHolds.lowerBound
     }
 
     /// Shutdown: no more claims; the starter is woken to release what waits to start.

@@ -27,8 +27,11 @@ public final class DispatcherHandle: Sendable {
     let startWakeup: Wakeup
     private let logger: Logger
 
-    init(capacity: Int, owner: String, leaseDuration: Duration, store: any JobStore, running: RunningJobs, time: any TimeSource, logger: Logger) {
-        state = Mutex(DispatchState(capacity: capacity))
+    init(
+        capacity: Int, storageHolds: ClosedRange<Duration> = .seconds(2) ... .seconds(60), owner: String, leaseDuration: Duration, store: any JobStore,
+        running: RunningJobs, time: any TimeSource, logger: Logger
+    ) {
+        state = Mutex(DispatchState(capacity: capacity, storageHolds: storageHolds))
         claimWakeup = Wakeup(time: time)
         startWakeup = Wakeup(time: time)
         self.owner = owner
@@ -47,7 +50,9 @@ public final class DispatcherHandle: Sendable {
         upTo limit: Int, ending: Int = 0, onlyForBacklog: Bool = false, now: Timestamp,
         in transaction: (ClaimRequest?) async throws -> (T, ClaimResult)
     ) async throws -> T {
-        let claim = state.withLock { $0.claimBegins(upTo: limit, ending: ending, onlyForBacklog: onlyForBacklog) }
+        let claim = state.withLock { state in
+            state.claimBegins(upTo: state.claimsHeld(at: now) ? 0 : limit, ending: ending, onlyForBacklog: onlyForBacklog)
+        }
         let request = claim.slots > 0 ? ClaimRequest(owner: owner, now: now, leaseUntil: now + leaseDuration, limit: claim.slots) : nil
         let value: T
         let result: ClaimResult
@@ -87,6 +92,16 @@ public final class DispatcherHandle: Sendable {
         let taken = state.withLock { $0.takeToStart() }
         await release(taken.release)
         return taken.start
+    }
+
+    /// A job went back to its queue because the object storage failed it: claims pause.
+    func storageFailed(at now: Timestamp) {
+        state.withLock { $0.storageFailed(at: now) }
+    }
+
+    /// A job succeeded: the storage works.
+    func storageWorked() {
+        state.withLock { $0.storageWorked() }
     }
 
     /// Refuses further claims; the starter is woken to release what waits to start.

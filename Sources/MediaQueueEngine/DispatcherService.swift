@@ -36,6 +36,14 @@ public struct DispatcherOptions: Sendable {
     /// input that crashes a tool beyond what it survives, memory it exhausts) does not take every
     /// node down in turn, forever.
     public var maxAttempts: Int
+    /// When the object storage fails a job (`StorageUnavailable`: unreachable, or answering 5xx
+    /// past its retries), the job goes back to its queue and this process claims nothing for the
+    /// first of these pauses, doubling with each failure in a row up to the second: an outage
+    /// would otherwise fail the whole backlog, a job every few seconds.
+    public var storageHolds: ClosedRange<Duration> = .seconds(2) ... .seconds(60)
+    /// How long after its first start a job is still handed back for a storage failure; past
+    /// this it fails, so a storage that keeps failing one object does not hold its job for ever.
+    public var storageOutagePatience: Duration = .seconds(15 * 60)
 
     public init(
         owner: String, storage: any ObjectStorage, downloader: (any InputDownloader)? = nil, maxRunningJobs: Int = 16, leaseDuration: Duration = .seconds(60),
@@ -90,7 +98,7 @@ public struct DispatcherService: Service {
         self.handoff = handoff
         self.progress = progress
         handle = DispatcherHandle(
-            capacity: options.maxRunningJobs, owner: options.owner, leaseDuration: options.leaseDuration, store: store, running: running,
+            capacity: options.maxRunningJobs, storageHolds: options.storageHolds, owner: options.owner, leaseDuration: options.leaseDuration, store: store, running: running,
             time: time, logger: logger
         )
         self.store = store
@@ -308,12 +316,25 @@ public struct DispatcherService: Service {
         case (_, .leaseLost?):
             return nil  // another process owns the job now
         case (.success(let result), _):
+            handle.storageWorked()
             job.state = .success
             job.progress = 100
             job.mediaResult = result.mediaResult
             job.mediaInfo = result.mediaInfo
         case (.failure, .cancelled?):
             job.state = .cancel
+        case (.failure(let failure as WorkFailure), _)
+        where failure.code == WorkFailure.storageUnavailable && time.now < (claimed.startTime ?? time.now) + options.storageOutagePatience:
+            let (store, owner, id) = (store, options.owner, job.id)
+            running.handingBack(id)
+            do {
+                try await uncancelled { try await store.release([id], owner: owner) }
+            } catch {
+                logger.warning("the object storage failed the job, which could not be handed back; it runs again when its lease ends", metadata: ["error": "\(error)"])
+            }
+            handle.storageFailed(at: time.now)
+            logger.warning("the object storage failed the job; it goes back to its queue and claims pause", metadata: ["error": "\(failure.message)"])
+            return nil
         case (.failure(let failure as WorkFailure), _):
             job.state = .failed
             job.code = failure.code

@@ -26,7 +26,7 @@ extension S3ObjectStorage {
         do {
             response = try await send(request)
         } catch {
-            throw WorkFailure(code: "StorageUnavailable", message: "cannot list bucket \(bucket) in the object storage: \(error)")
+            throw WorkFailure(code: WorkFailure.storageUnavailable, message: "cannot list bucket \(bucket) in the object storage: \(error)")
         }
         guard (200..<300).contains(response.status), let result = try? XMLDocumentParser.parse(response.body), result.name == "ListBucketResult" else {
             throw Self.failure(response, "cannot list bucket \(bucket)")

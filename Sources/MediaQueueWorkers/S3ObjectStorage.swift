@@ -181,7 +181,7 @@ public struct S3ObjectStorage: ObjectStorage {
                 guard download.succeeded else { throw failure(download.response, reading: key) }
                 offset += download.bytesWritten
                 guard download.bytesWritten > 0 || size == 0 else {
-                    throw WorkFailure(code: "StorageUnavailable", message: "the object storage sent nothing for '\(key.rawValue)' at byte \(offset)")
+                    throw WorkFailure(code: WorkFailure.storageUnavailable, message: "the object storage sent nothing for '\(key.rawValue)' at byte \(offset)")
                 }
             } while offset < last
         } catch {
@@ -237,7 +237,7 @@ public struct S3ObjectStorage: ObjectStorage {
                 method: .delete, url: url(bucket, key), headers: headers, body: [], signature: signature, timeout: configuration.deleteTimeout
             ))
         } catch {
-            throw WorkFailure(code: "StorageUnavailable", message: "cannot remove '\(key.rawValue)' from the object storage: \(error)")
+            throw WorkFailure(code: WorkFailure.storageUnavailable, message: "cannot remove '\(key.rawValue)' from the object storage: \(error)")
         }
         guard (200..<300).contains(response.status) || response.status == 404 else { throw failure(response, writing: key) }
     }
@@ -315,7 +315,7 @@ public struct S3ObjectStorage: ObjectStorage {
             do {
                 complete = try await retrying({ try await client.send(request) }, status: { $0.status == 200 && Self.isErrorBody($0) ? 500 : $0.status })
             } catch {
-                throw WorkFailure(code: "StorageUnavailable", message: "cannot upload '\(key.rawValue)' to the object storage: \(error)")
+                throw WorkFailure(code: WorkFailure.storageUnavailable, message: "cannot upload '\(key.rawValue)' to the object storage: \(error)")
             }
             // A retry whose earlier try took effect (its answer lost) finds the upload gone; so
             // may libcurl's own retry of a request whose reused connection died, which this
@@ -373,7 +373,7 @@ public struct S3ObjectStorage: ObjectStorage {
         do {
             return try await send(request)
         } catch {
-            throw WorkFailure(code: "StorageUnavailable", message: "cannot upload '\(key.rawValue)' to the object storage: \(error)")
+            throw WorkFailure(code: WorkFailure.storageUnavailable, message: "cannot upload '\(key.rawValue)' to the object storage: \(error)")
         }
     }
 
@@ -451,7 +451,7 @@ public struct S3ObjectStorage: ObjectStorage {
 
     private static func unreachable(_ error: any Error, reading key: ObjectKey) -> WorkFailure {
         if let failure = error as? WorkFailure { return failure }
-        return WorkFailure(code: "StorageUnavailable", message: "cannot read '\(key.rawValue)' from the object storage: \(error)")
+        return WorkFailure(code: WorkFailure.storageUnavailable, message: "cannot read '\(key.rawValue)' from the object storage: \(error)")
     }
 
     func failure(_ response: HTTPResponse, reading key: ObjectKey) -> WorkFailure {
@@ -469,7 +469,7 @@ public struct S3ObjectStorage: ObjectStorage {
         let answer = error?.text("Code").map { "\($0) (HTTP \(response.status))" } ?? "HTTP \(response.status)"
         let detail = error?.text("Message").map { ": " + $0 } ?? ""
         let denied = [401, 403].contains(response.status)
-        return WorkFailure(code: denied ? "StorageAccessDenied" : "StorageUnavailable", message: "\(what): the object storage answered \(answer)\(detail)")
+        return WorkFailure(code: denied ? "StorageAccessDenied" : WorkFailure.storageUnavailable, message: "\(what): the object storage answered \(answer)\(detail)")
     }
 
     /// S3's URI encoding: every byte but `A-Z a-z 0-9 - . _ ~` (and `/` in paths) as `%XX`.

@@ -52,6 +52,29 @@ import Testing
         #expect(backlogged.claimBegins(upTo: .max, ending: 2, onlyForBacklog: true).slots == 2)
     }
 
+    /// The storage failed a job: claims are held for a pause that doubles with each failure after
+    /// a hold has ended, not with the failures of the jobs that were running meanwhile, and a job
+    /// that succeeds starts the series again.
+    @Test func aStorageFailureHoldsClaimsForAPauseThatDoublesUntilAJobSucceeds() {
+        var state = DispatchState(capacity: 4, storageHolds: .seconds(2) ... .seconds(5))
+        let start = Timestamp(seconds: 1_000)
+        #expect(!state.claimsHeld(at: start))
+        state.storageFailed(at: start)
+        state.storageFailed(at: start + .seconds(1))
+        #expect(state.claimsHeldUntil == start + .seconds(2), "the second job failed during the hold")
+        #expect(state.claimsHeld(at: start + .milliseconds(1_999)))
+        #expect(!state.claimsHeld(at: start + .seconds(2)))
+        state.storageFailed(at: start + .seconds(3))
+        #expect(state.claimsHeldUntil == start + .seconds(7), "doubled")
+        state.storageFailed(at: start + .seconds(8))
+        #expect(state.claimsHeldUntil == start + .seconds(13), "at most the longest")
+        state.storageWorked()
+        state.storageFailed(at: start + .seconds(20))
+        #expect(state.claimsHeldUntil == start + .seconds(22), "the series starts again")
+        // The job handed back waits: the completion path's claims look for it.
+        #expect(state.claimBegins(upTo: .max, onlyForBacklog: true).slots == 4)
+    }
+
     @Test func claimedJobsKeepTheirSlotsAndUnusedOnesComeBack() {
         var state = DispatchState(capacity: 4)
         let claim = state.claimBegins(upTo: .max)
