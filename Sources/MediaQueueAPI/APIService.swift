@@ -31,7 +31,7 @@ public struct APIService: Service {
         options: APIOptions, store: any JobStore, factory: SubmissionFactory, formatting: CIFormatting,
         time: any TimeSource = SystemTimeSource(), logger: Logger, readiness: ReadinessCheck = .alwaysReady, metrics: MetricsSource? = nil,
         onSubmitted: @escaping @Sendable () -> Void = {}, onListening: @escaping @Sendable (String, Int) -> Void = { _, _ in },
-        checkRule: @escaping @Sendable (NotifyConfig) throws(CIError) -> Void = { _ in },
+        checkRule: @escaping @Sendable (NotifyConfig, _ bucket: String) throws(CIError) -> Void = { _, _ in },
         objects: ObjectAPI? = nil, officialTemplates: [Definition] = [], workflows: WorkflowRunner? = nil,
         extraRoutes: @escaping @Sendable (Router<APIContext>) -> Void = { _ in }, endpoints: Endpoints = .all
     ) {

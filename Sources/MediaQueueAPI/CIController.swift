@@ -20,7 +20,7 @@ struct CIController: Sendable {
     /// Cancels jobs, moving on the runs of workflow node jobs cancelled while they waited.
     let workflows: WorkflowRunner?
     /// Refuses a callback rule early (a literal private address, say); the same check as the CLI's.
-    let checkRule: @Sendable (NotifyConfig) throws(CIError) -> Void
+    let checkRule: @Sendable (NotifyConfig, _ bucket: String) throws(CIError) -> Void
 
     /// Each route is registered twice: as CI has it, and path style behind `/<bucket>`.
     func addRoutes(to router: some RouterMethods<APIContext>) {

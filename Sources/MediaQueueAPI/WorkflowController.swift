@@ -15,7 +15,7 @@ struct WorkflowController: Sendable {
     let time: any TimeSource
     let body: @Sendable (Request) async throws -> [UInt8]
     /// Refuses a Start node's NotifyConfig early (a literal private address), as for queue rules.
-    let checkRule: @Sendable (NotifyConfig) throws(CIError) -> Void
+    let checkRule: @Sendable (NotifyConfig, _ bucket: String) throws(CIError) -> Void
 
     func addRoutes(to router: some RouterMethods<APIContext>) {
         for prefix in ["", "/:bucket"] {
@@ -117,7 +117,7 @@ struct WorkflowController: Sendable {
             do {
                 // Checked here, not where stored workflows are read: one saved before must still run.
                 try config.validate()
-                try checkRule(config)
+                try checkRule(config, workflow.bucket)
             } catch {
                 throw CIError(error.code, "Topology.Nodes.Start.Input.\(error.message)", element: error.element.map { "Topology.Nodes.Start.Input.\($0)" })
             }

@@ -143,7 +143,8 @@ public struct MediaQueueApplication: Sendable {
             maxBodyBytes: configuration.maxBodyBytes, maxOperations: configuration.maxOperations, maxUserDataBytes: configuration.maxUserDataBytes,
             maxObjectKeyBytes: configuration.maxObjectKeyBytes
         )
-        return SubmissionFactory(queues: queueDirectory(), workers: workers, limits: limits, templates: templateResolver) { url throws(CIError) in
+        return SubmissionFactory(queues: queueDirectory(), workers: workers, limits: limits, templates: templateResolver, mqNames: configuration.mqNamePolicy) {
+            url throws(CIError) in
             try configuration.checkCallbackURL(url, element: "CallBack")
         }
     }
@@ -296,7 +297,7 @@ public struct MediaQueueApplication: Sendable {
                 factory: submissionFactory(workers), formatting: formatting, logger: logger, readiness: readiness.check,
                 metrics: metricsSource(brokers: brokers),
                 onSubmitted: { dispatcher?.handle.jobsStored() }, onListening: onListening,
-                checkRule: { rule throws(CIError) in try configuration.checkCallbackRule(rule) },
+                checkRule: { rule, bucket throws(CIError) in try configuration.checkCallbackRule(rule, bucket: bucket) },
                 objects: ObjectAPI(storage: storage, maxObjectBytes: configuration.maxObjectBytes) { bucket, key, headers, publish in
                     if let error = try await runner.upload(bucket: bucket, key: key.rawValue, cosHeaders: headers, publish: publish).deferred {
                         logger.warning("an upload's workflow runs start later", metadata: ["object": "\(key)", "error": "\(error)"])
@@ -327,7 +328,7 @@ public struct MediaQueueApplication: Sendable {
                 tags: workers.tags, servedOverTLS: configuration.tlsCertificateFile != nil
             ),
             formatting: configuration.formatting, logger: logger,
-            checkRule: { rule throws(CIError) in try configuration.checkCallbackRule(rule) }, workflows: workflows
+            checkRule: { rule, bucket throws(CIError) in try configuration.checkCallbackRule(rule, bucket: bucket) }, workflows: workflows
         )
     }
 

@@ -6,8 +6,16 @@ public import MediaQueueHTTPClient
 /// The HTTP callback settings: parsing, checks, and the options they make.
 extension MediaQueueConfiguration {
     /// Applies one `callback…` key; returns false for keys that are not about callbacks.
+    /// The queue and exchange names TDMQ callbacks may use: not the service's own, and with
+    /// `callbackMqBucketPrefix`, only the bucket's.
+    public var mqNamePolicy: MqNamePolicy {
+        MqNamePolicy(reserved: [intakeQueue, deadLetterQueue, eventsExchange], bucketPrefix: callbackMqBucketPrefix)
+    }
+
     mutating func applyCallbackSetting(_ key: String, _ value: String, source: String) throws -> Bool {
         switch key {
+        case "callbackMqBucketPrefix":
+            callbackMqBucketPrefix = ["1", "true", "yes", "on"].contains(value.lowercased())
         case "callbackRetrySchedule", "callbackRetryDelays":
             var delays: [Duration] = []
             for item in value.split(separator: ",") {
@@ -109,12 +117,12 @@ extension MediaQueueConfiguration {
     }
 
     /// Checks a new or changed rule's destination: `checkCallbackURL` for an enabled `Url` rule,
-    /// a name a broker takes for a `TDMQ` one.
-    public func checkCallbackRule(_ rule: NotifyConfig) throws(CIError) {
+    /// a name `mqNamePolicy` lets `bucket` use for a `TDMQ` one.
+    public func checkCallbackRule(_ rule: NotifyConfig, bucket: String) throws(CIError) {
         guard rule.isOn else { return }
         switch rule.type {
         case .url?: try checkCallbackURL(rule.url, element: "NotifyConfig.Url")
-        case .tdmq?: try NotifyConfig.checkMqName(rule.mqName, element: "NotifyConfig.MqName")
+        case .tdmq?: try mqNamePolicy.check(rule.mqName, bucket: bucket, element: "NotifyConfig.MqName")
         case nil: return
         }
     }

@@ -162,6 +162,10 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
     /// PEM file of the CAs that HTTPS callback receivers' certificates must chain to
     /// (`MEDIAQUEUE_CALLBACK_CA_FILE`); nil for the system's CAs. Certificates are always verified.
     public var callbackCAFile: String?
+    /// Whether a TDMQ callback's queue or exchange must be named after its bucket
+    /// (`<bucket>.…`; `MEDIAQUEUE_CALLBACK_MQ_BUCKET_PREFIX`): for a service that several tenants
+    /// share, whose callbacks all go to its one broker. Off by default.
+    public var callbackMqBucketPrefix = false
 
     public enum Role: String, Sendable, Hashable, CaseIterable, Codable {
         case intake, dispatch, relay, api

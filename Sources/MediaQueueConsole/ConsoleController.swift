@@ -18,7 +18,7 @@ public struct ConsoleController: Sendable {
     let options: ConsoleOptions
     let formatting: CIFormatting
     let time: any TimeSource
-    let checkRule: @Sendable (NotifyConfig) throws(CIError) -> Void
+    let checkRule: @Sendable (NotifyConfig, _ bucket: String) throws(CIError) -> Void
     /// Cancels jobs, moving on the runs of workflow node jobs cancelled while they waited.
     let workflows: WorkflowRunner?
     let logger: Logger
@@ -29,7 +29,7 @@ public struct ConsoleController: Sendable {
     public init(
         store: any JobStore, storage: any ObjectStorage, options: ConsoleOptions, formatting: CIFormatting,
         time: any TimeSource = SystemTimeSource(), logger: Logger,
-        checkRule: @escaping @Sendable (NotifyConfig) throws(CIError) -> Void = { _ in }, workflows: WorkflowRunner? = nil
+        checkRule: @escaping @Sendable (NotifyConfig, _ bucket: String) throws(CIError) -> Void = { _, _ in }, workflows: WorkflowRunner? = nil
     ) throws {
         self.workflows = workflows
         self.store = store

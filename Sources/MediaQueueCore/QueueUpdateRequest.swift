@@ -46,9 +46,10 @@ public struct QueueUpdateRequest: Sendable, Hashable {
 extension MediaQueue {
     /// Applies CI's UpdateMediaQueue request (the API's `PUT /queue/<id>`, the CLI's `queue
     /// update` and `queue create --request`): its name, state and callback rule, each when
-    /// given; `checkRule` vets the rule first (the configuration's SSRF guard).
-    public mutating func apply(_ update: QueueUpdateRequest, checkRule: (NotifyConfig) throws(CIError) -> Void) throws(CIError) {
-        if let rule = update.notifyConfig { try checkRule(rule) }
+    /// given; `checkRule` vets the rule for the queue's bucket first (the configuration's SSRF
+    /// guard, its queue names).
+    public mutating func apply(_ update: QueueUpdateRequest, checkRule: (NotifyConfig, _ bucket: String) throws(CIError) -> Void) throws(CIError) {
+        if let rule = update.notifyConfig { try checkRule(rule, bucket) }
         if let name = update.name { self.name = name }
         if let state = update.state { self.state = state }
         if let rule = update.notifyConfig { notifyConfig = rule }

@@ -12,11 +12,15 @@ public struct SubmissionFactory: Sendable {
     let checkCallbackURL: (@Sendable (String) throws(CIError) -> Void)?
     /// Gives operations naming a custom template its parameters; nil knows only built-in ones.
     public let templates: TemplateResolver?
+    /// Which queues and exchanges a job's own TDMQ callback may name.
+    let mqNames: MqNamePolicy
 
     public init(
         queues: QueueDirectory, workers: WorkerRegistry, limits: SubmissionLimits = SubmissionLimits(),
-        templates: TemplateResolver? = nil, checkCallbackURL: (@Sendable (String) throws(CIError) -> Void)? = nil
+        templates: TemplateResolver? = nil, mqNames: MqNamePolicy = MqNamePolicy(),
+        checkCallbackURL: (@Sendable (String) throws(CIError) -> Void)? = nil
     ) {
+        self.mqNames = mqNames
         self.limits = limits
         self.templates = templates
         self.queues = queues
@@ -39,7 +43,7 @@ public struct SubmissionFactory: Sendable {
             if let url = request.callback.url, !request.callback.isSilenced {
                 try checkCallbackURL?(url)
             }
-            if let mq = request.callback.mq { try NotifyConfig.checkMqName(mq.name, element: "CallBackMqConfig.MqName") }
+            if let mq = request.callback.mq { try mqNames.check(mq.name, bucket: bucket, element: "CallBackMqConfig.MqName") }
             let queue = try await queues.resolve(bucket: bucket, queueID: request.queueID)
             let jobs = request.operations.map { operation in
                 Job(

@@ -69,7 +69,7 @@ import Testing
                 defaultBucket: Self.bucket, tags: ["Snapshot"]
             ),
             formatting: CIFormatting(), time: time, logger: Logger(label: "console-test"),
-            checkRule: { rule throws(CIError) in
+            checkRule: { rule, _ throws(CIError) in
                 if rule.url.contains("10.1.2.3") { throw CIError(.invalidArgument, "NotifyConfig.Url: a private address", element: "NotifyConfig.Url") }
             }
         )

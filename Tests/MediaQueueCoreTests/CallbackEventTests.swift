@@ -66,4 +66,24 @@ import Testing
         let job = try job("<CallBackType>TDMQ</CallBackType><CallBackMqConfig><MqName>\(stored)</MqName><MqRegion>sh</MqRegion></CallBackMqConfig>")
         #expect(job.mq?.name == stored)
     }
+
+    /// Every bucket's TDMQ callbacks go to the service's one broker: a job or rule naming the
+    /// intake queue could plant a submission, one naming the events exchange a TaskFinish; with
+    /// `bucketPrefix` (several tenants on one service) a bucket names only its own queues.
+    @Test func aCallbackNamesNoneOfTheServicesOwnQueuesAndWithBucketPrefixOnlyItsBucketsOwn() throws {
+        let policy = MqNamePolicy(reserved: ["mediaqueue.jobs", "job-events"])
+        #expect(throws: CIError(.invalidArgument, "CallBackMqConfig.MqName: 'mediaqueue.jobs' is one of the service's own queues or exchanges", element: "CallBackMqConfig.MqName")) {
+            try policy.check("mediaqueue.jobs", bucket: "a-1", element: "CallBackMqConfig.MqName")
+        }
+        #expect(throws: CIError.self) { try policy.check("job-events", bucket: "a-1", element: "NotifyConfig.MqName") }
+        #expect(throws: CIError.self) { try policy.check("amq.topic", bucket: "a-1", element: "NotifyConfig.MqName") }
+        #expect(throws: Never.self) { try policy.check("b-2.done", bucket: "a-1", element: "NotifyConfig.MqName") }
+
+        let tenants = MqNamePolicy(reserved: ["mediaqueue.jobs"], bucketPrefix: true)
+        #expect(throws: Never.self) { try tenants.check("a-1.done", bucket: "a-1", element: "NotifyConfig.MqName") }
+        #expect(throws: CIError(.invalidArgument, "NotifyConfig.MqName: must start with the bucket's name and a dot ('a-1.')", element: "NotifyConfig.MqName")) {
+            try tenants.check("b-2.done", bucket: "a-1", element: "NotifyConfig.MqName")
+        }
+        #expect(throws: CIError.self) { try tenants.check("a-1", bucket: "a-1", element: "NotifyConfig.MqName") }
+    }
 }

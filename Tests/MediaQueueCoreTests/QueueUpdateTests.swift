@@ -9,13 +9,13 @@ import Testing
 
     @Test func nameStateAndRuleAreAppliedWhenGivenAndTheRestIsKept() throws {
         var queue = Self.queue()
-        try queue.apply(try Self.update("<State>paused</State>"), checkRule: { _ in })
+        try queue.apply(try Self.update("<State>paused</State>"), checkRule: { _, _ in })
         #expect(queue.state == .paused)
         #expect(queue.name == "queue-1")
         try queue.apply(try Self.update("""
             <Name>renamed</Name><NotifyConfig><State>On</State><Type>Url</Type><Event>TaskFinish</Event>
             <Url>https://example.com/cb</Url></NotifyConfig>
-            """), checkRule: { _ in })
+            """), checkRule: { _, _ in })
         #expect(queue.name == "renamed")
         #expect(queue.state == .paused)
         #expect(queue.notifyConfig.url == "https://example.com/cb")
@@ -29,7 +29,7 @@ import Testing
             <Url>http://10.0.0.8/cb</Url></NotifyConfig>
             """)
         let error = #expect(throws: CIError.self) {
-            try queue.apply(update, checkRule: { _ throws(CIError) in throw CIError(.invalidArgument, "private address", element: "NotifyConfig.Url") })
+            try queue.apply(update, checkRule: { _, _ throws(CIError) in throw CIError(.invalidArgument, "private address", element: "NotifyConfig.Url") })
         }
         #expect(error?.element == "NotifyConfig.Url")
         #expect(queue == before)

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
-import MediaQueueApp
+@testable import MediaQueueApp
+import MediaQueueCore
 import MediaQueueTestSupport
 @testable import MediaQueueSQLite
 import Testing
@@ -55,6 +56,40 @@ import Testing
                 #expect(!"\(error)".contains("NSCocoaErrorDomain"), "\(error)")
             }
         }
+    }
+
+    /// The configuration's own queue names, and the bucket prefix when set, reach both the rules
+    /// (API, console, CLI) and the jobs' own callbacks (API and intake).
+    @Test func tdmqCallbacksAreKeptOffTheServicesQueuesAndWithThePrefixToTheirBucket() async throws {
+        var configuration = try MediaQueueConfiguration.load(file: nil, environment: ["MEDIAQUEUE_CALLBACK_MQ_BUCKET_PREFIX": "true"])
+        configuration.dataDir = FileManager.default.temporaryDirectory.appendingPathComponent(TestEnvironment.uniqueName("mq-data")).path
+        defer { try? FileManager.default.removeItem(atPath: configuration.dataDir) }
+        var rule = NotifyConfig()
+        rule.isOn = true
+        rule.type = .tdmq
+        rule.mqName = configuration.deadLetterQueue
+        #expect(throws: CIError.self) { try configuration.checkCallbackRule(rule, bucket: configuration.bucket) }
+        rule.mqName = "other-1250000000.done"
+        #expect(throws: CIError.self) { try configuration.checkCallbackRule(rule, bucket: configuration.bucket) }
+        rule.mqName = configuration.bucket + ".done"
+        #expect(throws: Never.self) { try configuration.checkCallbackRule(rule, bucket: configuration.bucket) }
+
+        let application = try MediaQueueApplication(configuration: configuration, logger: Logger(label: "configuration-test"))
+        let factory = application.submissionFactory(application.workers)
+        func submission(mqName: String) async -> Result<Submission, CIError> {
+            let body = """
+                <Request><Tag>Snapshot</Tag><Input><Object>a.mp4</Object></Input><Operation><Snapshot><Start>0</Start></Snapshot>\
+                <Output><Object>a.jpg</Object></Output></Operation><CallBackType>TDMQ</CallBackType>\
+                <CallBackMqConfig><MqRegion>gz</MqRegion><MqName>\(mqName)</MqName></CallBackMqConfig></Request>
+                """
+            return await factory.submission(body: Array(body.utf8), bucket: configuration.bucket, idempotencyKey: nil, now: Timestamp(seconds: 1))
+        }
+        guard case .failure(let intake) = await submission(mqName: configuration.intakeQueue) else {
+            Issue.record("a job's callback named the intake queue")
+            return
+        }
+        #expect(intake.element == "CallBackMqConfig.MqName")
+        await #expect(throws: Never.self) { try await submission(mqName: configuration.bucket + ".done").get() }
     }
 
     @Test func aBadRegionEntryIsRefusedWithoutItsPassword() {
