@@ -103,12 +103,12 @@ struct CIController: Sendable {
     func updateQueue(_ request: Request, _ context: APIContext) async throws -> Response {
         let id = try context.parameters.require("queueId")
         let update = try QueueUpdateRequest.parse(try await body(request))
-        guard var queue = try await store.queue(id: QueueID(rawValue: id)), queue.bucket == context.bucket else {
-            throw CIError(.noSuchQueue, "queue \(id) does not exist in bucket \(context.bucket)", element: "QueueId")
+        let (bucket, checkRule, now) = (context.bucket, checkRule, time.now)
+        let queue = try await store.changeQueue(id: QueueID(rawValue: id)) { queue throws(CIError) in
+            guard queue.bucket == bucket else { throw CIError(.noSuchQueue, "queue \(id) does not exist in bucket \(bucket)", element: "QueueId") }
+            try queue.apply(update, checkRule: checkRule)
+            queue.updateTime = now
         }
-        try queue.apply(update, checkRule: checkRule)
-        queue.updateTime = time.now
-        try await store.updateQueue(queue)
         return xml(XMLTree("Response", children: [
             XMLTree("RequestId", text: context.requestID),
             queue.xml("Queue", times: formatting.times),

@@ -20,11 +20,13 @@ extension ConsoleController {
         router.post("/console/b/:bucket/queues/:queueId/state") { request, context in
             await bucketPage(request, context) { viewer, bucket in
                 let form = try await verifiedForm(request, viewer)
-                var queue = try await queue(context, bucket)
+                let shown = try await queue(context, bucket)
                 guard let state = form["state"].flatMap(MediaQueue.State.init(anyCase:)) else { throw ConsoleError.badRequest("state must be Active or Paused") }
-                try queue.apply(QueueUpdateRequest(state: state), checkRule: checkRule)
-                queue.updateTime = time.now
-                try await store.updateQueue(queue)
+                let (checkRule, now) = (checkRule, time.now)
+                let queue = try await store.changeQueue(id: shown.id) { queue throws(CIError) in
+                    try queue.apply(QueueUpdateRequest(state: state), checkRule: checkRule)
+                    queue.updateTime = now
+                }
                 logger.info("queue state changed from the console", metadata: ["queue.id": "\(queue.id)", "state": "\(state.rawValue)", "by": "\(viewer.displayName)"])
                 let notice = "\(queue.name) is \(state == .paused ? "paused" : "enabled")."
                 return .redirect(to: "/console/b/\(bucket)/queues?" + sessions.noticeParameters(notice))
@@ -33,15 +35,17 @@ extension ConsoleController {
         router.post("/console/b/:bucket/queues/:queueId/settings") { request, context in
             await bucketPage(request, context) { viewer, bucket in
                 let form = try await verifiedForm(request, viewer)
-                var queue = try await queue(context, bucket)
+                let shown = try await queue(context, bucket)
                 let settings = SettingsForm(form)
                 guard settings.errors.isEmpty, let maxConcurrent = Int(settings.maxConcurrent), let maxSize = Int(settings.maxSize) else {
-                    return queuePage(viewer, queue, settings: settings, rule: RuleForm(queue.notifyConfig), status: .badRequest)
+                    return queuePage(viewer, shown, settings: settings, rule: RuleForm(shown.notifyConfig), status: .badRequest)
                 }
-                queue.maxConcurrent = maxConcurrent
-                queue.maxSize = maxSize
-                queue.updateTime = time.now
-                try await store.updateQueue(queue)
+                let now = time.now
+                let queue = try await store.changeQueue(id: shown.id) { queue in
+                    queue.maxConcurrent = maxConcurrent
+                    queue.maxSize = maxSize
+                    queue.updateTime = now
+                }
                 logger.info(
                     "queue limits changed from the console",
                     metadata: ["queue.id": "\(queue.id)", "maxConcurrent": "\(maxConcurrent)", "maxSize": "\(maxSize)", "by": "\(viewer.displayName)"]
@@ -52,16 +56,20 @@ extension ConsoleController {
         router.post("/console/b/:bucket/queues/:queueId/rule") { request, context in
             await bucketPage(request, context) { viewer, bucket in
                 let form = try await verifiedForm(request, viewer)
-                var queue = try await queue(context, bucket)
+                let shown = try await queue(context, bucket)
                 var rule = RuleForm(form)
+                let (checkRule, now) = (checkRule, time.now)
+                let queue: MediaQueue
                 do {
-                    try queue.apply(QueueUpdateRequest(notifyConfig: try NotifyConfig(xml: rule.notifyConfig)), checkRule: checkRule)
-                } catch {
+                    let update = QueueUpdateRequest(notifyConfig: try NotifyConfig(xml: rule.notifyConfig))
+                    queue = try await store.changeQueue(id: shown.id) { queue throws(CIError) in
+                        try queue.apply(update, checkRule: checkRule)
+                        queue.updateTime = now
+                    }
+                } catch let error as CIError {
                     rule.show(error)
-                    return queuePage(viewer, queue, settings: SettingsForm(queue), rule: rule, status: .badRequest)
+                    return queuePage(viewer, shown, settings: SettingsForm(shown), rule: rule, status: .badRequest)
                 }
-                queue.updateTime = time.now
-                try await store.updateQueue(queue)
                 logger.info("callback rule changed from the console", metadata: ["queue.id": "\(queue.id)", "by": "\(viewer.displayName)"])
                 return queuePage(viewer, queue, settings: SettingsForm(queue), rule: RuleForm(queue.notifyConfig), notice: "Callback rule saved.")
             }

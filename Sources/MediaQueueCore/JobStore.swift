@@ -19,9 +19,11 @@ public protocol JobStore: DefinitionStore, RunStore {
 
     func queue(id: QueueID) async throws -> MediaQueue?
 
-    /// Stores `queue`'s new settings. Pausing turns its `Submitted` jobs into `Pause`; enabling
-    /// turns `Pause` jobs back into `Submitted`, in their original order.
-    func updateQueue(_ queue: MediaQueue) async throws
+    /// Reads the queue, lets `change` change it and stores the result, in one transaction, so
+    /// that changes made at once (one operator pausing the queue while another edits its rule)
+    /// each keep the other's; returns the queue as stored. Pausing turns its `Submitted` jobs into
+    /// `Pause`; enabling turns `Pause` jobs back into `Submitted`, in their original order.
+    func changeQueue(id: QueueID, _ change: @escaping @Sendable (inout MediaQueue) throws(CIError) -> Void) async throws -> MediaQueue
 
     /// Removes a queue that holds no unfinished job.
     func deleteQueue(id: QueueID) async throws
@@ -523,5 +525,13 @@ extension JobStore {
     /// The bucket's current secret for signing HTTP callbacks, created the first time.
     public func webhookSecret(bucket: String) async throws -> String {
         try await signingSecrets(bucket: bucket).current
+    }
+}
+
+extension JobStore {
+    /// Stores `queue` whole, as it is: for a caller that owns every setting (tests, a queue just
+    /// made). Changes of some settings go through `changeQueue`.
+    public func updateQueue(_ queue: MediaQueue) async throws {
+        _ = try await changeQueue(id: queue.id) { $0 = queue }
     }
 }

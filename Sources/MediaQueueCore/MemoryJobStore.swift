@@ -92,18 +92,21 @@ public final class MemoryJobStore: JobStore {
         state.withLock { $0.queues[id] }
     }
 
-    public func updateQueue(_ queue: MediaQueue) async throws {
+    public func changeQueue(id: QueueID, _ change: @escaping @Sendable (inout MediaQueue) throws(CIError) -> Void) async throws -> MediaQueue {
         try state.withLock { state throws(CIError) in
-            guard let old = state.queues[queue.id] else { throw CIError(.noSuchQueue, "queue \(queue.id) does not exist") }
+            guard let old = state.queues[id] else { throw CIError(.noSuchQueue, "queue \(id) does not exist", element: "QueueId") }
+            var queue = old
+            try change(&queue)
             if state.queues.values.contains(where: { $0.id != queue.id && $0.bucket == queue.bucket && $0.name == queue.name }) {
                 throw CIError.queueNameTaken(queue.name)
             }
             state.queues[queue.id] = queue
-            guard old.state != queue.state else { return }
+            guard old.state != queue.state else { return queue }
             let (from, to): (JobState, JobState) = queue.state == .paused ? (.submitted, .pause) : (.pause, .submitted)
             for (id, job) in state.jobs where job.queueID == queue.id && job.state == from {
                 state.jobs[id]?.state = to
             }
+            return queue
         }
     }
 

@@ -44,8 +44,8 @@ public struct MeteredJobStore: JobStore {
         try await timed("queue") { try await base.queue(id: id) }
     }
 
-    public func updateQueue(_ queue: MediaQueue) async throws {
-        try await timed("updateQueue") { try await base.updateQueue(queue) }
+    public func changeQueue(id: QueueID, _ change: @escaping @Sendable (inout MediaQueue) throws(CIError) -> Void) async throws -> MediaQueue {
+        try await timed("changeQueue") { try await base.changeQueue(id: id, change) }
     }
 
     public func deleteQueue(id: QueueID) async throws {

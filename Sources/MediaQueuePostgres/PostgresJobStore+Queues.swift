@@ -59,13 +59,17 @@ extension PostgresJobStore {
         }
     }
 
-    public func updateQueue(_ queue: MediaQueue) async throws {
+    public func changeQueue(id: QueueID, _ change: @escaping @Sendable (inout MediaQueue) throws(CIError) -> Void) async throws -> MediaQueue {
         try await transaction { connection in
-            // The row lock orders this change with claims, which lock the queues they claim from.
-            let lock: PostgresQuery = "SELECT state FROM queues WHERE id = \(queue.id.rawValue) FOR UPDATE"
-            guard let oldState = try await connection.value(lock, as: String.self, logger: logger) else {
-                throw CIError(.noSuchQueue, "queue \(queue.id) does not exist", element: "QueueId")
+            // The row lock orders this change with claims, which lock the queues they claim from,
+            // and with other changes, which read the queue only once they hold it.
+            let lock: PostgresQuery = "SELECT \(unescaped: Self.queueColumns) FROM queues WHERE id = \(id.rawValue) FOR UPDATE"
+            guard let row = try await connection.row(lock, logger: logger) else {
+                throw CIError(.noSuchQueue, "queue \(id) does not exist", element: "QueueId")
             }
+            var queue = try self.queue(from: row)
+            let oldState = queue.state.rawValue
+            try change(&queue)
             // A rename racing another to the same name loses on the unique key, runs again and
             // finds it here.
             let taken: PostgresQuery = "SELECT 1 FROM queues WHERE bucket = \(queue.bucket) AND name = \(queue.name) AND id <> \(queue.id.rawValue)"
@@ -79,12 +83,13 @@ extension PostgresJobStore {
                 """,
                 logger: logger
             )
-            guard oldState != queue.state.rawValue else { return }
+            guard oldState != queue.state.rawValue else { return queue }
             let (from, to): (JobState, JobState) = queue.state == .paused ? (.submitted, .pause) : (.pause, .submitted)
             try await connection.run(
                 "UPDATE jobs SET state = \(to.rawValue) WHERE queue_id = \(queue.id.rawValue) AND state = \(from.rawValue)",
                 logger: logger
             )
+            return queue
         }
     }
 

@@ -58,11 +58,14 @@ extension SQLiteJobStore {
         }
     }
 
-    public func updateQueue(_ queue: MediaQueue) async throws {
+    public func changeQueue(id: QueueID, _ change: @escaping @Sendable (inout MediaQueue) throws(CIError) -> Void) async throws -> MediaQueue {
         try await transaction { db in
-            guard let oldState = try String.fetchOne(db, sql: "SELECT state FROM queues WHERE id = ?", arguments: [queue.id.rawValue]) else {
-                throw CIError(.noSuchQueue, "queue \(queue.id) does not exist", element: "QueueId")
+            guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM queues WHERE id = ?"), arguments: [id.rawValue]) else {
+                throw CIError(.noSuchQueue, "queue \(id) does not exist", element: "QueueId")
             }
+            var queue = try self.queue(from: row)
+            let oldState = queue.state.rawValue
+            try change(&queue)
             let taken = "SELECT 1 FROM queues WHERE bucket = ? AND name = ? AND id != ?"
             if try Bool.fetchOne(db, sql: taken, arguments: [queue.bucket, queue.name, queue.id.rawValue]) == true {
                 throw CIError.queueNameTaken(queue.name)
@@ -77,12 +80,13 @@ extension SQLiteJobStore {
                     queue.notifyConfig.xml.xmlString(), queue.updateTime.milliseconds, queue.id.rawValue,
                 ]
             )
-            guard oldState != queue.state.rawValue else { return }
+            guard oldState != queue.state.rawValue else { return queue }
             let (from, to): (JobState, JobState) = queue.state == .paused ? (.submitted, .pause) : (.pause, .submitted)
             try db.execute(
                 sql: "UPDATE jobs SET state = ? WHERE queue_id = ? AND state = ?",
                 arguments: [to.rawValue, queue.id.rawValue, from.rawValue]
             )
+            return queue
         }
     }
 

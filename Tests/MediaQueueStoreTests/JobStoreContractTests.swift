@@ -194,6 +194,38 @@ func submitOne(_ store: any JobStore, _ job: Job, key: String? = nil) async thro
         #expect(claimed.map(\.userData) == ["early", "late"])
     }
 
+    /// A change is made to the queue as stored, not to a copy read before: one operator's pause
+    /// and another's new limit (or rule) both stay. Written whole from copies read before each
+    /// other's change, the second write undid the pause and put its jobs back to Submitted.
+    @Test(arguments: StoreKind.allCases)
+    func aChangeOfOneSettingKeepsTheOthersChangedMeanwhile(_ kind: StoreKind) async throws {
+        let store = try await kind.make()
+        let queue = try await store.ensureDefaultQueue(bucket: "b", template: template())
+        let waiting = try await submitOne(store, newJob(queue, userData: "waiting"))
+        _ = try await store.changeQueue(id: queue.id) { $0.state = .paused }
+        let changed = try await store.changeQueue(id: queue.id) { queue in
+            #expect(queue.state == .paused, "the change sees the pause")
+            queue.maxConcurrent = 7
+            queue.notifyConfig = .topic("after")
+        }
+        #expect(changed.state == .paused && changed.maxConcurrent == 7)
+        let stored = try #require(try await store.queue(id: queue.id))
+        #expect(stored.state == .paused)
+        #expect(stored.maxConcurrent == 7)
+        #expect(stored.notifyConfig == .topic("after"))
+        #expect(try await store.job(id: waiting.id)?.state == .pause, "its jobs stay paused")
+
+        // A refused change changes nothing.
+        await #expect(throws: CIError.self) {
+            try await store.changeQueue(id: queue.id) { queue throws(CIError) in
+                queue.state = .active
+                throw CIError(.invalidArgument, "refused")
+            }
+        }
+        #expect(try await store.queue(id: queue.id)?.state == .paused)
+        await #expect(throws: CIError.self) { try await store.changeQueue(id: QueueID(rawValue: "no-such-queue")) { _ in } }
+    }
+
     @Test(arguments: StoreKind.allCases)
     func aChangedCallbackRuleIsReadAsChangedHoweverOftenTheOldOneWasRead(_ kind: StoreKind) async throws {
         let store = try await kind.make()

@@ -63,7 +63,9 @@ public final class CommitThenFailStore: JobStore, Sendable {
         await beforeQueueReads()
         return try await base.queue(id: id)
     }
-    public func updateQueue(_ queue: MediaQueue) async throws { try await base.updateQueue(queue) }
+    public func changeQueue(id: QueueID, _ change: @escaping @Sendable (inout MediaQueue) throws(CIError) -> Void) async throws -> MediaQueue {
+        try await base.changeQueue(id: id, change)
+    }
     public func deleteQueue(id: QueueID) async throws { try await base.deleteQueue(id: id) }
     public func job(id: JobID) async throws -> Job? {
         let fails = failingReads.withLock { left in

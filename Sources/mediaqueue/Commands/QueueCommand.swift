@@ -66,20 +66,21 @@ struct QueueCommand: AsyncParsableCommand {
         func run() async throws {
             let (configuration, application) = try options.open()
             _ = try await application.prepare()
-            var target = try await findQueue(queue, bucket: try bucket.name(configuration), application)
-            if let request {
-                let update = try cli { try QueueUpdateRequest.parse(readFile(request)) }
-                try cli { try target.apply(update, checkRule: configuration.checkCallbackRule) }
+            let found = try await findQueue(queue, bucket: try bucket.name(configuration), application)
+            let update = try request.map { request in try cli { try QueueUpdateRequest.parse(readFile(request)) } }
+            let newState = try state.map { state in
+                guard let value = MediaQueue.State(anyCase: state) else { throw CommandError("--state must be Active or Paused") }
+                return value
             }
-            if let state {
-                guard let value = MediaQueue.State(anyCase: state) else {
-                    throw CommandError("--state must be Active or Paused")
+            let (maxConcurrent, maxSize, now) = (maxConcurrent, maxSize, SystemTimeSource().now)
+            let target = try await cliAsync {
+                try await application.store.changeQueue(id: found.id) { target throws(CIError) in
+                    if let update { try target.apply(update, checkRule: configuration.checkCallbackRule) }
+                    if let newState { target.state = newState }
+                    try target.setLimits(maxConcurrent: maxConcurrent, maxSize: maxSize)
+                    target.updateTime = now
                 }
-                target.state = value
             }
-            try cli { try target.setLimits(maxConcurrent: maxConcurrent, maxSize: maxSize) }
-            target.updateTime = SystemTimeSource().now
-            try await cliAsync { try await application.store.updateQueue(target) }
             print(XMLTree("Response", children: [target.xml("Queue", times: configuration.formatting.times)]).xmlString())
         }
     }
