@@ -75,7 +75,7 @@ struct MediaProcess: Sendable {
     /// gone afterwards).
     func run(
         stdout handling: StdoutHandling = .collect,
-        onLaunch: @Sendable (Int32) -> Void = { _ in }
+        onLaunch: @escaping @Sendable (Int32) -> Void = { _ in }
     ) async throws -> Output {
         let run = Run(grace: terminationGracePeriod, stderrLimit: stderrTailLimit, handling: handling)
         let output = try await withTaskCancellationHandler {
@@ -120,33 +120,36 @@ extension MediaProcess {
             executable: String,
             arguments: [String],
             continuation: CheckedContinuation<Output, any Error>,
-            onLaunch: @Sendable (Int32) -> Void
+            onLaunch: @escaping @Sendable (Int32) -> Void
         ) {
             // Cancelled before the child exists: never start it.
             if state.withLock({ $0.cancelled }) {
                 continuation.resume(throwing: CancellationError())
                 return
             }
-            let child: (pid: pid_t, stdout: Int32, stderr: Int32)
-            do {
-                child = try Self.spawn(executable, arguments)
-            } catch {
-                continuation.resume(throwing: error)
-                return
-            }
-            let cancelledMeanwhile = state.withLock { state in
-                state.pid = child.pid
-                return state.cancelled
-            }
-            onLaunch(child.pid)
+            // One thread spawns the child and drives it, and ends only once the child has
+            // exited: the child's parent-death signal goes with the thread that spawned it, so
+            // one of Swift's pool, which may end while the child runs, would kill it early.
             let thread = Thread { [self] in
+                let child: (pid: pid_t, stdout: Int32, stderr: Int32)
+                do {
+                    child = try Self.spawn(executable, arguments)
+                } catch {
+                    continuation.resume(throwing: error)
+                    return
+                }
+                let cancelledMeanwhile = state.withLock { state in
+                    state.pid = child.pid
+                    return state.cancelled
+                }
+                Thread.current.name = "MediaProcess \(child.pid)"
+                onLaunch(child.pid)
+                // A cancellation that raced with the launch found no pid to signal; signal now.
+                if cancelledMeanwhile { terminate() }
                 let output = drive(pid: child.pid, stdout: child.stdout, stderr: child.stderr)
                 continuation.resume(returning: output)
             }
-            thread.name = "MediaProcess \(child.pid)"
             thread.start()
-            // A cancellation that raced with the launch found no pid to signal; signal now.
-            if cancelledMeanwhile { terminate() }
         }
 
         func cancel() {
@@ -197,7 +200,15 @@ extension MediaProcess {
             return ends
         }
 
+        /// Sets the child's parent-death signal before it runs the program (`posix_spawn` cannot):
+        /// a server killed outright (the OOM killer, a crash, SIGKILL outside systemd or a
+        /// container) takes its ffmpeg with it, instead of leaving it to write, for as long as it
+        /// runs, into a staging folder the job's next run has made again.
+        static let parentDeathWrapper = "/usr/bin/setpriv"
+
         private static func spawnLocked(_ executable: String, _ arguments: [String]) throws -> (pid: pid_t, stdout: Int32, stderr: Int32) {
+            // Checked here, as the wrapper would only report it from the child.
+            guard access(executable, X_OK) == 0 else { throw LaunchError(executable: executable, reason: errorText()) }
             guard let stdoutPipe = makePipe() else { throw LaunchError(executable: executable, reason: errorText()) }
             guard let stderrPipe = makePipe() else {
                 let reason = errorText()
@@ -239,10 +250,13 @@ extension MediaProcess {
             posix_spawnattr_setpgroup(&attributes, 0)
             posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP))
 
-            let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
+            let wrapped = access(parentDeathWrapper, X_OK) == 0
+            let program = wrapped ? parentDeathWrapper : executable
+            let words = (wrapped ? [parentDeathWrapper, "--pdeathsig", "KILL", "--", executable] : [executable]) + arguments
+            let argv: [UnsafeMutablePointer<CChar>?] = words.map { strdup($0) } + [nil]
             defer { argv.forEach { free($0) } }
             var pid: pid_t = 0
-            let result = posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
+            let result = posix_spawn(&pid, program, &actions, &attributes, argv, environ)
             guard result == 0 else {
                 _ = close(stdoutPipe[0])
                 _ = close(stderrPipe[0])
