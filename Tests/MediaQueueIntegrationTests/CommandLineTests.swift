@@ -1,6 +1,9 @@
 import Foundation
 import MediaQueueApp
+import MediaQueueCore
+import MediaQueueSQLite
 import MediaQueueTestSupport
+import MediaQueueXML
 import Testing
 
 /// The real `mediaqueue` binary given what an operator gets wrong: each mistake ends with a
@@ -62,6 +65,35 @@ import Testing
         #expect(try await refusal(harness, ["submit", "--request", missing]).contains("cannot read \(missing): no such file"))
         #expect(try await refusal(harness, ["queue", "update", "spare", "--request", missing]).contains("cannot read \(missing): no such file"))
         #expect(try await refusal(harness, ["serve", "--role", ","]).contains("roles must name at least one"))
+    }
+
+    /// Every bucket has a queue-1 (made again by whichever node next uses it, while the others
+    /// went on with the one they remembered), and a workflow's runs start on the queue it names:
+    /// neither is deleted; a spare queue is.
+    @Test func theDefaultQueueAndAQueueAWorkflowStartsOnAreNotDeleted() async throws {
+        let harness = try ServiceHarness()
+        let created = try await harness.cli(["queue", "create", "workflows"])
+        let id = try #require(created.range(of: "<QueueId>").flatMap { start in
+            created[start.upperBound...].range(of: "</QueueId>").map { String(created[start.upperBound..<$0.lowerBound]) }
+        })
+        _ = try await harness.cli(["queue", "create", "spare"])
+        #expect(try await harness.cli(["queue", "list"]).contains("<Name>queue-1</Name>"))
+        let store = try SQLiteJobStore(path: harness.configuration.databasePath)
+        let topology = try XMLDocumentParser.parse("""
+            <Topology><Dependencies><Start>Snapshot_1</Start><Snapshot_1>End</Snapshot_1></Dependencies>
+            <Nodes><Start><Type>Start</Type><Input><QueueId>\(id)</QueueId><ObjectPrefix>in/</ObjectPrefix></Input></Start>
+            <Snapshot_1><Type>Snapshot</Type><Operation/></Snapshot_1></Nodes></Topology>
+            """)
+        try await store.createDefinition(Definition(
+            id: "w1", kind: .workflow, bucket: harness.configuration.bucket, name: "thumbnails", label: "Active", body: topology,
+            createTime: Timestamp(seconds: 1), updateTime: Timestamp(seconds: 1)
+        ))
+
+        #expect(try await refusal(harness, ["queue", "delete", "queue-1"]).contains("default queue"))
+        #expect(try await refusal(harness, ["queue", "delete", "workflows"]).contains("workflow w1 (thumbnails) starts its runs on \(id)"))
+        #expect(try await harness.cli(["queue", "delete", "spare"]).contains("deleted"))
+        let names = try await store.queues(bucket: harness.configuration.bucket).map(\.name)
+        #expect(Set(names) == ["queue-1", "workflows"])
     }
 
     /// postgres-nio describes every error with one placeholder; the operator needs the server's.

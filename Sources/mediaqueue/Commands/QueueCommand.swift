@@ -86,7 +86,9 @@ struct QueueCommand: AsyncParsableCommand {
     }
 
     struct Delete: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Delete a queue that holds no unfinished job.")
+        static let configuration = CommandConfiguration(
+            abstract: "Delete a queue that holds no unfinished job, is not its bucket's queue-1 and starts no workflow."
+        )
         @OptionGroup var options: GlobalOptions
         @Argument(help: "The QueueId, or the queue's name in the bucket.") var queue: String
         @OptionGroup var bucket: BucketOption
@@ -94,6 +96,18 @@ struct QueueCommand: AsyncParsableCommand {
         func run() async throws {
             let (configuration, application) = try options.open()
             let target = try await findQueue(queue, bucket: try bucket.name(configuration), application)
+            // Every bucket has a queue-1, made again on its next use, by whichever node uses it
+            // first; the others would go on with the deleted one they remember.
+            if target.name == MediaQueue.defaultName {
+                throw CommandError("InvalidArgument: \(target.name) is the bucket's default queue; it cannot be deleted")
+            }
+            // A workflow's runs would start on a queue that is gone, failing at once.
+            let starting = try await application.store.definitions(.workflow, bucket: target.bucket).filter { workflow in
+                (try? WorkflowTopology.parse(workflow.body))?.start.queueID == target.id
+            }
+            if let workflow = starting.first {
+                throw CommandError("InvalidArgument: workflow \(workflow.id) (\(workflow.name)) starts its runs on \(target.id); change or delete it first")
+            }
             try await cliAsync { try await application.store.deleteQueue(id: target.id) }
             print("deleted \(target.id) (\(target.name))")
         }
