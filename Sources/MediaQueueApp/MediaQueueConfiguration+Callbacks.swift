@@ -15,7 +15,7 @@ extension MediaQueueConfiguration {
     mutating func applyCallbackSetting(_ key: String, _ value: String, source: String) throws -> Bool {
         switch key {
         case "callbackMqBucketPrefix":
-            callbackMqBucketPrefix = ["1", "true", "yes", "on"].contains(value.lowercased())
+            callbackMqBucketPrefix = try Self.bool(key, value, source: source)
         case "callbackRetrySchedule", "callbackRetryDelays":
             var delays: [Duration] = []
             for item in value.split(separator: ",") {

@@ -25,7 +25,7 @@ extension MediaQueueConfiguration {
         case "s3Region": s3Region = value
         case "s3AccessKeyId", "s3AccessKeyID": s3AccessKeyID = value
         case "s3SecretAccessKey": s3SecretAccessKey = value
-        case "s3PathStyle": s3PathStyle = !["0", "false", "no", "off"].contains(value.lowercased())
+        case "s3PathStyle": s3PathStyle = try Self.bool(key, value, source: source)
         case "s3Buckets":
             s3Buckets = [:]
             for pair in value.split(separator: ",") {

@@ -166,6 +166,9 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
     /// (`<bucket>.…`; `MEDIAQUEUE_CALLBACK_MQ_BUCKET_PREFIX`): for a service that several tenants
     /// share, whose callbacks all go to its one broker. Off by default.
     public var callbackMqBucketPrefix = false
+    /// `MEDIAQUEUE_` variables of the environment that name no setting (a misspelt one does
+    /// nothing); `serve` warns of them.
+    public var unknownVariables: [String] = []
 
     public enum Role: String, Sendable, Hashable, CaseIterable, Codable {
         case intake, dispatch, relay, api
@@ -195,15 +198,20 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
             guard let object = parsed as? [String: Any] else {
                 throw ConfigurationError("\(file): the configuration file must hold a JSON object")
             }
-            try configuration.apply(object.mapValues { "\($0)" }.merging(Self.nested(object)) { $1 }, source: file)
+            _ = try configuration.apply(object.mapValues { "\($0)" }.merging(Self.nested(object)) { $1 }, source: file)
         }
-        try configuration.apply(environment.reduce(into: [:]) { result, pair in
-            if pair.key.hasPrefix("MEDIAQUEUE_") { result[Self.keyName(pair.key)] = pair.value }
-        }, source: "environment")
-        if let roles { try configuration.apply(["roles": roles], source: "--role") }
+        let variables = environment.filter { name, _ in
+            name.hasPrefix("MEDIAQUEUE_") && !notSettings.contains { name.hasPrefix("MEDIAQUEUE_" + $0) }
+        }
+        let unknown = try configuration.apply(variables.reduce(into: [:]) { $0[Self.keyName($1.key)] = $1.value }, source: "environment")
+        configuration.unknownVariables = variables.keys.filter { unknown.contains(Self.keyName($0)) }.sorted()
+        if let roles { _ = try configuration.apply(["roles": roles], source: "--role") }
         try configuration.validate()
         return configuration
     }
+
+    /// `MEDIAQUEUE_` variables that are not settings: the tests', scripts' and fault points'.
+    static let notSettings = ["TEST_", "SKIP_", "COMPOSE_", "CHAOS_", "FUZZ_", "FAULT_POINT", "RABBITMQ_DIR"]
 
     /// `MEDIAQUEUE_AMQP_URL` → `amqpURL`: the file keys are the environment names in camel case.
     static func keyName(_ variable: String) -> String {
@@ -222,7 +230,11 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
         }
     }
 
-    mutating func apply(_ values: [String: String], source: String) throws {
+    /// Applies `values`; returns the keys that name no setting (only the environment may hold
+    /// such: a file's unknown key is refused).
+    @discardableResult
+    mutating func apply(_ values: [String: String], source: String) throws -> [String] {
+        var unknown: [String] = []
         func int(_ key: String, _ value: String) throws -> Int {
             guard let number = Int(value.trimmingCharacters(in: .whitespaces)) else {
                 throw ConfigurationError("\(source): \(key) must be a whole number, not '\(value)'")
@@ -242,7 +254,7 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
                     guard parts.count == 2 else { throw ConfigurationError("\(source): mqRegions entries look like sh=amqp://host/; entry \(index + 1) does not") }
                     mqRegions[parts[0].trimmingCharacters(in: .whitespaces)] = parts[1].trimmingCharacters(in: .whitespaces)
                 }
-            case "dataDir": dataDir = value
+            case "dataDir": dataDir = value.isEmpty ? Self().dataDir : value
             case "databaseURL": databaseURL = value.isEmpty ? nil : value
             case "databaseMaxConnections": databaseMaxConnections = try int(key, value)
             case "storageDir": storageDir = value.isEmpty ? nil : value
@@ -277,8 +289,8 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
             case "metricsToken": metricsToken = value
             case "consoleSessionKey": consoleSessionKey = value
             case "progressIntervalSeconds": progressIntervalSeconds = try int(key, value)
-            case "metrics": metrics = !["0", "false", "no", "off"].contains(value.lowercased())
-            case "enableNoop": enableNoop = ["1", "true", "yes", "on"].contains(value.lowercased())
+            case "metrics": metrics = try Self.bool(key, value, source: source)
+            case "enableNoop": enableNoop = try Self.bool(key, value, source: source)
             case "ffmpeg", "ffmpegPath": ffmpegPath = value
             case "ffprobe", "ffprobePath": ffprobePath = value
             case "jobTimeoutSeconds": jobTimeoutSeconds = try int(key, value)
@@ -295,7 +307,7 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
                 }
             case "logLevel": logLevel = value.lowercased()
             case "credentials": credentials = value
-            case "anonymous": anonymous = ["1", "true", "yes", "on"].contains(value.lowercased())
+            case "anonymous": anonymous = try Self.bool(key, value, source: source)
             case "hostSuffixes": hostSuffixes = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
             case "maxBodyBytes": maxBodyBytes = try int(key, value)
             case "maxObjectBytes": maxObjectBytes = try int(key, value)
@@ -313,8 +325,10 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
             default:
                 if try applyCallbackSetting(key, value, source: source) { continue }
                 if source != "environment" { throw ConfigurationError("\(source): unknown key '\(key)'") }
+                unknown.append(key)
             }
         }
+        return unknown
     }
 
     func validate() throws {
@@ -363,6 +377,17 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
         // Every job of the node would fail once it ran; better not to start.
         for (name, path) in [("ffmpeg", ffmpegPath), ("ffprobe", ffprobePath)] where !FileManager.default.isExecutableFile(atPath: path) {
             throw ConfigurationError("\(name) (\(path)) is not an executable file; the dispatch role runs it for every job")
+        }
+    }
+
+    /// A yes-or-no setting: `true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`, in any case. Anything
+    /// else is refused, where it used to count as the default (`MEDIAQUEUE_METRICS=disabled` left
+    /// metrics on).
+    static func bool(_ key: String, _ value: String, source: String) throws -> Bool {
+        switch value.trimmingCharacters(in: .whitespaces).lowercased() {
+        case "1", "true", "yes", "on": return true
+        case "0", "false", "no", "off": return false
+        default: throw ConfigurationError("\(source): \(key) must be true or false, not '\(value)'")
         }
     }
 

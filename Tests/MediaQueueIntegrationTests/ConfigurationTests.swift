@@ -92,6 +92,24 @@ import Testing
         await #expect(throws: Never.self) { try await submission(mqName: configuration.bucket + ".done").get() }
     }
 
+    /// A yes-or-no setting that is neither counted as the default (`MEDIAQUEUE_METRICS=disabled`
+    /// left metrics on), a misspelt variable did nothing unseen, and an empty data folder put the
+    /// database at `/mediaqueue.sqlite`.
+    @Test func yesOrNoSettingsMisspeltVariablesAndAnEmptyDataFolder() throws {
+        #expect(refusal(["MEDIAQUEUE_METRICS": "disabled"])?.contains("metrics must be true or false, not 'disabled'") == true)
+        #expect(refusal(["MEDIAQUEUE_ANONYMOUS": "enabled"])?.contains("anonymous") == true)
+        #expect(try MediaQueueConfiguration.load(file: nil, environment: ["MEDIAQUEUE_METRICS": "Off"]).metrics == false)
+        #expect(try MediaQueueConfiguration.load(file: nil, environment: ["MEDIAQUEUE_ANONYMOUS": " YES"]).anonymous == true)
+
+        let loaded = try MediaQueueConfiguration.load(file: nil, environment: [
+            "MEDIAQUEUE_MAX_RUNING_JOBS": "4", "MEDIAQUEUE_TEST_AMQP_URL": "amqp://x/", "MEDIAQUEUE_FAULT_POINT": "job-starting",
+            "MEDIAQUEUE_MAX_RUNNING_JOBS": "5", "MEDIAQUEUE_DATA_DIR": "",
+        ])
+        #expect(loaded.unknownVariables == ["MEDIAQUEUE_MAX_RUNING_JOBS"])
+        #expect(loaded.maxRunningJobs == 5)
+        #expect(loaded.dataDir == MediaQueueConfiguration().dataDir)
+    }
+
     @Test func aBadRegionEntryIsRefusedWithoutItsPassword() {
         let message = refusal(["MEDIAQUEUE_MQ_REGIONS": "sh=amqp://u:p1@a/,amqp://u:SecondSecret@b/"])
         #expect(message?.contains("mqRegions") == true)

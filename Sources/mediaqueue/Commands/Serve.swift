@@ -18,6 +18,9 @@ struct Serve: AsyncParsableCommand {
         try configuration.checkToolsForServing()
         keepFreedHeapMemory()
         let logger = options.logger(configuration, oneShot: false)
+        if !configuration.unknownVariables.isEmpty {
+            logger.warning("environment variables that name no setting are ignored", metadata: ["variables": "\(configuration.unknownVariables.joined(separator: ", "))"])
+        }
         let application = try MediaQueueApplication(configuration: configuration, logger: logger)
         // Written straight to the file descriptor: scripts wait for this line on a pipe, where
         // print's buffer would hold it back.
