@@ -10,9 +10,12 @@ public struct APIContext: RequestContext {
     public var requestID: String = ""
     /// The request is addressed to the bucket's COS host: an object call, not a CI one.
     public var addressesObjects = false
+    /// The client's address as this server sees it (a proxy's, behind one); empty when unknown.
+    public let clientAddress: String
 
     public init(source: Source) {
         self.coreContext = .init(source: source)
+        clientAddress = source.channel.remoteAddress?.ipAddress ?? ""
     }
 }
 

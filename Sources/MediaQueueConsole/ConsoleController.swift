@@ -24,6 +24,7 @@ public struct ConsoleController: Sendable {
     let logger: Logger
     let sessions: ConsoleSessions
     let pages: ConsolePages
+    let loginThrottle: LoginThrottle
     private let credentials: [String: Credential]
 
     public init(
@@ -40,6 +41,7 @@ public struct ConsoleController: Sendable {
         self.checkRule = checkRule
         self.logger = logger
         sessions = ConsoleSessions(key: options.sessionKey, lifetime: options.sessionLifetime)
+        loginThrottle = options.loginThrottle
         pages = try ConsolePages()
         credentials = Dictionary(options.credentials.map { ($0.secretID, $0) }, uniquingKeysWith: { _, last in last })
     }
@@ -48,7 +50,7 @@ public struct ConsoleController: Sendable {
         router.get("/console/assets/console.css") { _, _ in asset(ConsoleAssets.css, type: "text/css; charset=utf-8") }
         router.get("/console/assets/console.js") { _, _ in asset(ConsoleAssets.javascript, type: "text/javascript; charset=utf-8") }
         router.get("/console/login") { request, _ in await respond(request) { try await loginPage(request) } }
-        router.post("/console/login") { request, _ in await respond(request) { try await login(request) } }
+        router.post("/console/login") { request, context in await respond(request) { try await login(request, client: context.clientAddress) } }
         router.post("/console/logout") { request, _ in await respond(request) { try await logout(request) } }
         router.get("/console") { request, _ in await page(request) { viewer in home(viewer) } }
         router.get("/console/go") { request, _ in await page(request) { viewer in try go(request, viewer) } }
@@ -68,11 +70,21 @@ public struct ConsoleController: Sendable {
         return html(pages.render("login", LoginModel(page: frame, secretID: nil)))
     }
 
-    func login(_ request: Request) async throws -> Response {
+    func login(_ request: Request, client: String) async throws -> Response {
         let form = try await formBody(request)
         // No session yet, so no token: the origin guards against signing a visitor in to
         // someone else's account from another site.
         try checkOrigin(request, required: true)
+        let account = form["adminToken"] != nil ? "admin" : form["secretId"] ?? ""
+        let now = time.now
+        if let wait = loginThrottle.wait(account: account, client: client, now: now) {
+            let seconds = max(1, wait.components.seconds + (wait.components.attoseconds > 0 ? 1 : 0))
+            var frame = PageFrame(title: "Sign in")
+            frame.error = "Too many failed sign-ins for this account from here; try again in \(seconds) s."
+            var response = html(pages.render("login", LoginModel(page: frame, secretID: form["secretId"])), status: .tooManyRequests)
+            response.headers[.retryAfter] = String(seconds)
+            return response
+        }
         var principal: ConsolePrincipal?
         if let token = form["adminToken"] {
             if options.adminToken.map({ constantTimeEquals($0, token) }) == true { principal = .admin }
@@ -81,11 +93,13 @@ public struct ConsoleController: Sendable {
             principal = .key(secretID: secretID)
         }
         guard let principal else {
-            logger.info("console sign-in refused", metadata: ["secret.id": "\(form["secretId"] ?? "-")"])
+            loginThrottle.failed(account: account, client: client, now: now)
+            logger.info("console sign-in refused", metadata: ["secret.id": "\(form["secretId"] ?? "-")", "client": "\(client)"])
             var frame = PageFrame(title: "Sign in")
             frame.error = "Wrong SecretId and SecretKey, or wrong admin token."
             return html(pages.render("login", LoginModel(page: frame, secretID: form["secretId"])), status: .unauthorized)
         }
+        loginThrottle.succeeded(account: account, client: client)
         var response = Response.redirect(to: "/console")
         let cookie = sessions.issue(principal, secret: secret(of: principal) ?? "", now: time.now)
         response.setCookie(sessionCookie(cookie, maxAge: Int(options.sessionLifetime.components.seconds), request: request))

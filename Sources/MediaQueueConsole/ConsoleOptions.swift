@@ -23,6 +23,8 @@ public struct ConsoleOptions: Sendable {
     /// Whether the server itself speaks TLS (its requests do not say so): session cookies are then
     /// always `Secure`. Behind a TLS-terminating proxy, its `X-Forwarded-Proto: https` does that.
     public var servedOverTLS: Bool
+    /// Failed sign-ins per account and client, and how long they then wait.
+    public var loginThrottle = LoginThrottle()
 
     public init(
         credentials: [Credential] = [], adminToken: String? = nil, allowAnonymous: Bool = false,

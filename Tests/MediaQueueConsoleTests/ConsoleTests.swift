@@ -126,6 +126,35 @@ import Testing
         #expect(try await store.queue(id: queue.id)?.state == .active)
     }
 
+    /// Guessing at an account's key (or the admin token) was not slowed at all: after five wrong
+    /// tries that account waits from that client, even with the right key, 30 s and then twice as
+    /// long after each further failure; other accounts sign in meanwhile, and a success clears it.
+    @Test func repeatedFailedSignInsMakeThatAccountWait() async throws {
+        let (api, _) = try await fixture()
+        try await api.makeApplication().test(.router) { client in
+            for _ in 0..<5 {
+                #expect(try await post(client, "/console/login", cookie: nil, form: "secretId=AKIDmine&secretKey=guess").status == .unauthorized)
+            }
+            let blocked = try await post(client, "/console/login", cookie: nil, form: "secretId=AKIDmine&secretKey=mine-key")
+            #expect(blocked.status == .tooManyRequests)
+            #expect(blocked.headers[.retryAfter] == "30")
+            #expect(blocked.headers[.setCookie] == nil)
+            #expect(String(buffer: blocked.body).contains("Too many failed sign-ins"))
+            _ = try await signIn(client, "secretId=AKIDother&secretKey=other-key")
+
+            time.advance(by: .seconds(30))
+            #expect(try await post(client, "/console/login", cookie: nil, form: "secretId=AKIDmine&secretKey=guess").status == .unauthorized)
+            let longer = try await post(client, "/console/login", cookie: nil, form: "secretId=AKIDmine&secretKey=mine-key")
+            #expect(longer.headers[.retryAfter] == "60", "the sixth failure doubles the wait")
+            time.advance(by: .seconds(60))
+            _ = try await signIn(client, "secretId=AKIDmine&secretKey=mine-key")
+            #expect(try await post(client, "/console/login", cookie: nil, form: "secretId=AKIDmine&secretKey=guess").status == .unauthorized, "the count starts again")
+
+            for _ in 0..<5 { _ = try await post(client, "/console/login", cookie: nil, form: "adminToken=guess") }
+            #expect(try await post(client, "/console/login", cookie: nil, form: "adminToken=admin-token").status == .tooManyRequests)
+        }
+    }
+
     @Test func aKeySeesOnlyItsOwnBuckets() async throws {
         let (api, _) = try await fixture()
         try await api.makeApplication().test(.router) { client in
