@@ -1,6 +1,6 @@
 public import Hummingbird
 import MediaQueueXML
-import NIOCore
+public import NIOCore
 
 /// Per-request state: the bucket the request is about and the id printed in `x-ci-request-id`
 /// and error bodies.
@@ -10,13 +10,16 @@ public struct APIContext: RequestContext {
     public var requestID: String = ""
     /// The request is addressed to the bucket's COS host: an object call, not a CI one.
     public var addressesObjects = false
-    /// The client's address as this server sees it (a proxy's, behind one); empty when unknown.
-    public let clientAddress: String
+    /// The client's address as this server sees it (a proxy's, behind one).
+    public let clientSocketAddress: SocketAddress?
 
     public init(source: Source) {
         self.coreContext = .init(source: source)
-        clientAddress = source.channel.remoteAddress?.ipAddress ?? ""
+        clientSocketAddress = source.channel.remoteAddress
     }
+
+    /// `clientSocketAddress`'s IP address; empty when unknown.
+    public var clientAddress: String { clientSocketAddress?.ipAddress ?? "" }
 }
 
 extension APIContext {
