@@ -57,22 +57,26 @@ extension WorkflowRun {
         self.sequence = sequence
     }
 
-    /// `<WorkflowExecution>` for `GET /workflowexecution/<RunId>` (with the topology) and for
-    /// `WorkflowFinish` (times written with a space, as CI's workflow callbacks write them).
-    public func execution(_ formatting: CIFormatting, topology includesTopology: Bool, callbackTimes: Bool = false) -> XMLTree {
+    /// `<WorkflowExecution>` for `GET /workflowexecution/<RunId>` (with the topology) and, as
+    /// `callback`, for `WorkflowFinish`, as CI's workflow callbacks write it: times with a space,
+    /// the run's `State` `Success` or `Failed` only (a cancelled run is `Failed`), and only the
+    /// tasks that ran or failed (not those its end left `Waiting`).
+    public func execution(_ formatting: CIFormatting, topology includesTopology: Bool, callback: Bool = false) -> XMLTree {
         func format(_ time: Timestamp?) -> String {
             let text = formatting.times.format(time)
-            return callbackTimes ? text.replacingFirst("T", with: " ") : text
+            return callback ? text.replacingFirst("T", with: " ") : text
         }
+        let shownState = callback && state == .cancel ? State.failed : state
         var children = [
             XMLTree("RunId", text: id), XMLTree("WorkflowId", text: workflowID), XMLTree("WorkflowName", text: workflowName),
-            XMLTree("State", text: state.rawValue), XMLTree("BucketId", text: bucket), XMLTree("Object", text: object),
+            XMLTree("State", text: shownState.rawValue), XMLTree("BucketId", text: bucket), XMLTree("Object", text: object),
             XMLTree("CreateTime", text: format(createTime)),
         ]
         if state != .running { children.append(XMLTree("EndTime", text: format(updateTime))) }
         children += cosHeaders.map(\.xml)
         if includesTopology { children.append(topology) }
-        children += tasks.map { task in
+        let shownTasks = callback ? tasks.filter { $0.state != Task.waiting } : tasks
+        children += shownTasks.map { task in
             var fields = [
                 XMLTree("Type", text: task.type), XMLTree("CreateTime", text: format(task.createTime)),
                 XMLTree("StartTime", text: format(task.startTime)), XMLTree("EndTime", text: format(task.endTime)),
@@ -103,7 +107,7 @@ extension CallbackBody {
     public static func workflowFinish(_ run: WorkflowRun, format: NotifyConfig.Format, formatting: CIFormatting) -> CallbackBody {
         let document = XMLTree("Response", children: [
             XMLTree("EventName", text: NotifyConfig.Event.workflowFinish.rawValue),
-            run.execution(formatting, topology: false, callbackTimes: true),
+            run.execution(formatting, topology: false, callback: true),
         ])
         switch format {
         case .xml: return CallbackBody(bytes: document.xmlBytes(), contentType: "application/xml")

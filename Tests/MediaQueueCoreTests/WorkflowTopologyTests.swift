@@ -114,12 +114,36 @@ import Testing
         let topology = try Self.topology("<Start>Snapshot_1</Start><Snapshot_1>End</Snapshot_1>", nodes: Self.node("Snapshot_1", "Snapshot"))
         var run = WorkflowRun(bucket: "b", workflowID: "w", workflowName: "flow", object: "in/a.mp4", queueID: QueueID(rawValue: "q"), topology: topology, now: Timestamp(milliseconds: 0))
         run.cosHeaders = [CosHeader(key: "Content-Type", value: "video/mp4")]
+        run.tasks[0].state = JobState.success.rawValue
+        run.tasks[0].jobID = JobID(rawValue: "j1")
+        run.state = .success
         let body = String(decoding: CallbackBody.workflowFinish(run, format: .json, formatting: CIFormatting()).bytes, as: UTF8.self)
         #expect(body.contains(#""Tasks":[{"Type":"Snapshot""#), "spec §5.4: Tasks is an array")
         #expect(body.contains(#""CosHeaders":[{"Key":"Content-Type","Value":"video/mp4"}]"#), "spec §5.4: CosHeaders is an array")
         // Kept with the run as stored.
         let stored = try WorkflowRun(stored: try XMLDocumentParser.parse(run.storedXML.xmlString()), version: 0, sequence: 1)
         #expect(stored.cosHeaders == run.cosHeaders)
+    }
+
+    /// CI's WorkflowFinish says `Success` or `Failed` (spec §5.4), and its tasks are the ones that
+    /// ran: a cancelled run was announced as `Cancel`, with the nodes it never started as
+    /// `Waiting` tasks without a JobId. The run's own description keeps both.
+    @Test func aWorkflowFinishOfACancelledRunSaysFailedAndListsOnlyTheTasksThatRan() throws {
+        let topology = try Self.topology(
+            "<Start>Snapshot_1</Start><Snapshot_1>MediaInfo_1</Snapshot_1><MediaInfo_1>End</MediaInfo_1>",
+            nodes: Self.node("Snapshot_1", "Snapshot") + Self.node("MediaInfo_1", "MediaInfo")
+        )
+        var run = WorkflowRun(bucket: "b", workflowID: "w", workflowName: "flow", object: "in/a.mp4", queueID: QueueID(rawValue: "q"), topology: topology, now: Timestamp(milliseconds: 0))
+        run.tasks[0].state = JobState.cancel.rawValue
+        run.tasks[0].jobID = JobID(rawValue: "j1")
+        run.state = .cancel
+        let finish = try XMLDocumentParser.parse(CallbackBody.workflowFinish(run, format: .xml, formatting: CIFormatting()).bytes)
+        #expect(finish.text("WorkflowExecution", "State") == "Failed")
+        #expect(finish["WorkflowExecution"]?.all("Tasks").map { $0.text("Name") } == ["Snapshot_1"])
+        #expect(finish["WorkflowExecution"]?.all("Tasks").first?.text("State") == "Cancel")
+        let described = run.execution(CIFormatting(), topology: false)
+        #expect(described.text("State") == "Cancel")
+        #expect(described.all("Tasks").map { $0.text("State") } == ["Cancel", "Waiting"])
     }
 
     @Test func anUploadPassesOnItsContentTypeAndMetadataHeadersOnly() {
