@@ -96,6 +96,10 @@ public struct WorkflowRunner: Sendable {
         let stored: WorkflowRun
         do {
             stored = try await store.createRun(run, jobs: ready)
+        } catch let refusal as CIError where !ready.isEmpty && refusal.code == .queueFull {
+            // The first nodes wait for room as later ones do, up to `nodePatience`: the run is
+            // stored without their jobs, and the scan of running runs starts them.
+            return await advanceStarted(try await store.createRun(waiting, jobs: []))
         } catch let refusal as CIError where !ready.isEmpty && refusal.code != .internalError {
             let failed = try await store.createRun(Self.failing(waiting, nodes: Set(jobs.keys), refusal: refusal, now: now), jobs: [])
             return await advanceStarted(failed)

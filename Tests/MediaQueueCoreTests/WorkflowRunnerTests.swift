@@ -133,7 +133,10 @@ import Testing
         #expect(body.text("WorkflowExecution", "RunId") == waiting.id && body.text("WorkflowExecution", "State") == "Failed")
     }
 
-    @Test func aRunWhoseQueueIsFullFailsNamingWhyAndIsAnnounced() async throws {
+    /// A run whose queue is full when it starts waits for room, as its later nodes do: it used
+    /// to fail at once, each upload's run during a burst, with nothing to start it again. Past
+    /// `nodePatience` it fails, naming why, and is announced.
+    @Test func aRunWhoseQueueIsFullWaitsForRoomThenFailsNamingWhyAndIsAnnounced() async throws {
         let rule = NotifyConfig(isOn: true, events: [.workflowFinish], resultFormat: .xml, type: .tdmq, mqMode: .queue, mqName: "runs", mqRegion: "sh")
         let (runner, _) = try await runner(rule: rule)
         var queue = try #require(try await store.queues(bucket: "b").first)
@@ -142,17 +145,33 @@ import Testing
         _ = try await store.submit([Submission(idempotencyKey: nil, jobs: [Job(
             bucket: "b", queueID: queue.id, tag: "Snapshot", jobLevel: 0, input: XMLTree("Input"), operation: XMLTree("Operation"), creationTime: time.now
         )])])
-        let outcome = try await runner.upload(bucket: "b", key: "in/a.mp4") {}
-        #expect(outcome.deferred == nil, "a refusal is the run's outcome, not the upload's")
-        let run = try #require(outcome.runs.first)
-        #expect(run.state == .failed)
-        #expect(run.tasks.first?.code == "QueueFull" && run.tasks.first?.jobID == nil)
+
+        // Two uploads during the burst: both runs wait.
+        let first = try #require(try await runner.upload(bucket: "b", key: "in/a.mp4") {}.runs.first)
+        let second = try #require(try await runner.upload(bucket: "b", key: "in/b.mp4") {}.runs.first)
+        for run in [first, second] {
+            #expect(run.state == .running)
+            #expect(run.tasks.first?.state == WorkflowRun.Task.waiting && run.tasks.first?.jobID == nil)
+        }
+        #expect(try await store.dueOutbox(.tdmq, now: time.now, limit: 10).isEmpty)
+
+        // Room: the next look starts the first run's node.
+        _ = try await finishWaitingJobs(.success)
+        try await runner.advance(try #require(try await store.run(id: first.id)))
+        #expect(try await store.run(id: first.id)?.tasks.first?.jobID != nil)
+
+        // The queue stays full for the second: past the patience its node fails, naming why.
+        time.advance(by: runner.nodePatience)
+        try await runner.advance(try #require(try await store.run(id: second.id)))
+        let failed = try #require(try await store.run(id: second.id))
+        #expect(failed.state == .failed)
+        #expect(failed.tasks.first?.code == "QueueFull" && failed.tasks.first?.jobID == nil)
         #expect(try await store.dueOutbox(.tdmq, now: time.now, limit: 10).map(\.event) == [.workflowFinish])
     }
 
-    /// A run that started but could not be moved on at once (the store refused its first job,
-    /// then failed the update that ends it) is still the start's answer, not an error that would
-    /// have a trigger's client start it again; the next look ends it.
+    /// A run that started but could not be moved on at once (its queue full) is still the start's
+    /// answer, not an error that would have a trigger's client start it again; a later look
+    /// ends it.
     @Test func aRunThatStartedButCouldNotMoveOnIsStillTheStartsAnswer() async throws {
         let rule = NotifyConfig(isOn: true, events: [.workflowFinish], resultFormat: .xml, type: .tdmq, mqMode: .queue, mqName: "runs", mqRegion: "sh")
         let deferred = Mutex<[String]>([])
@@ -168,14 +187,13 @@ import Testing
         _ = try await store.submit([Submission(idempotencyKey: nil, jobs: [Job(
             bucket: "b", queueID: queue.id, tag: "Snapshot", jobLevel: 0, input: XMLTree("Input"), operation: XMLTree("Operation"), creationTime: time.now
         )])])
-        store.failNextRunUpdates(1)
 
         let run = try await runner.start(workflow, object: "in/a.mp4")
-        #expect(run.tasks.first?.code == "QueueFull")
+        #expect(run.state == .running && run.tasks.first?.jobID == nil)
         #expect(deferred.withLock { $0 } == [run.id])
         #expect(try await store.runs(RunQuery(bucket: "b")).map(\.id) == [run.id], "one run")
-        #expect(try await store.run(id: run.id)?.state == .running)
 
+        time.advance(by: runner.nodePatience)
         try await runner.advance(try #require(try await store.run(id: run.id)))
         #expect(try await store.run(id: run.id)?.state == .failed)
         #expect(try await store.dueOutbox(.tdmq, now: time.now, limit: 10).map(\.event) == [.workflowFinish])
