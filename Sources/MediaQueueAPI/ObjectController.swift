@@ -57,13 +57,7 @@ struct ObjectController: RouterMiddleware {
         guard metadataBytes <= CosHeader.maxMetadataBytes else {
             throw CIError(Self.metadataTooLarge, "the x-cos-meta-* headers hold \(metadataBytes) bytes; at most \(CosHeader.maxMetadataBytes)", element: "x-cos-meta-*")
         }
-        // Each part becomes a file or folder name (a staging file, on every storage).
-        if let long = key.rawValue.split(separator: "/").first(where: { $0.utf8.count > Self.maxNameBytes }) {
-            throw CIError(.invalidArgument, "the object key's part '\(long.prefix(32))…' is \(long.utf8.count) bytes; at most \(Self.maxNameBytes) between slashes", element: "Key")
-        }
-        if let conflict = storage.conflict(of: key, bucket: context.bucket) {
-            throw CIError(.invalidArgument, "the object key \(key.rawValue): \(conflict)", element: "Key")
-        }
+        try storage.checkUpload(of: key, bucket: context.bucket)
         let expectedMD5 = try ContentMD5.expected(in: request.headers)
         let staging = try await Self.work { () throws(WorkFailure) in
             try storage.makeStagingFolder(bucket: context.bucket, name: "upload-" + context.requestID, for: key)
@@ -179,9 +173,7 @@ struct ObjectController: RouterMiddleware {
         query.delimiter = parameters.nonEmpty("delimiter") ?? ""
         query.marker = parameters.nonEmpty("marker") ?? ""
         query.maxKeys = try parameters.int("max-keys", default: ObjectListQuery.maxKeysLimit, range: 0...ObjectListQuery.maxKeysLimit)
-        if let folder = ObjectKey.folder(of: query.prefix), let problem = ObjectKey.problem(folder) {
-            throw CIError(.invalidArgument, "prefix: its folder \(problem)", element: "prefix")
-        }
+        try ObjectListQuery.checkPrefix(query.prefix)
         let listing = try await Self.work { () async throws(WorkFailure) in try await storage.listObjects(bucket: context.bucket, query) }
         var children = [
             XMLTree("Name", text: context.bucket), XMLTree("Prefix", text: shown(query.prefix)), XMLTree("Marker", text: shown(query.marker)),
@@ -293,8 +285,6 @@ struct ObjectController: RouterMiddleware {
     ]
 
     static let noSuchKey = APIError.noSuchKey
-    /// The longest file name Linux file systems take.
-    static let maxNameBytes = 255
     /// Reads of an object being replaced again and again, before its download fails.
     static let downloadTries = 3
     static let metadataTooLarge = CIError.Code("MetadataTooLarge")

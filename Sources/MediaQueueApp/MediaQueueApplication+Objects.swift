@@ -5,8 +5,14 @@ public import MediaQueueCore
 /// Objects as the CLI moves them: the same storage, and the same consequences (workflow runs
 /// start), as the COS object calls of the API.
 extension MediaQueueApplication {
-    /// Uploads the local file at `path` as object `key`, visible only once whole.
+    /// Uploads the local file at `path` as object `key`, visible only once whole. Refused as the
+    /// API's PUT refuses it: a key the storage cannot hold, a file over `maxObjectBytes`.
     public func putObject(from path: String, bucket: String, key: ObjectKey) async throws {
+        try storage.checkUpload(of: key, bucket: bucket)
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+        guard size <= configuration.maxObjectBytes else {
+            throw CIError(CIError.Code("EntityTooLarge"), "\(path) is \(size) bytes; objects are at most \(configuration.maxObjectBytes) (MEDIAQUEUE_MAX_OBJECT_BYTES)")
+        }
         let staging = try storage.makeStagingFolder(bucket: bucket, name: "upload-" + randomHex32(), for: key)
         defer { storage.removeStagingFolder(staging) }
         let staged = staging + "/" + key.fileName
@@ -42,6 +48,7 @@ extension MediaQueueApplication {
 
     /// Every object under `prefix` (and, with a delimiter, the common prefixes), page after page.
     public func listObjects(bucket: String, prefix: String, delimiter: String) async throws -> ObjectListing {
+        try ObjectListQuery.checkPrefix(prefix)
         var all = ObjectListing()
         var query = ObjectListQuery(prefix: prefix, delimiter: delimiter)
         while true {

@@ -8,6 +8,9 @@ public struct ObjectKey: Sendable, Hashable, CustomStringConvertible {
     public let rawValue: String
 
     public static let maxLength = 850
+    /// The longest part between slashes an upload may have: a file name on Linux file systems,
+    /// which each part becomes (a staging file, on every storage).
+    public static let maxPartBytes = 255
     /// Prefix of the folders in which running jobs stage their files; no key may name one.
     public static let reservedPrefix = ".mediaqueue-"
 

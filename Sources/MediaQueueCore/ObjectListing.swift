@@ -31,6 +31,14 @@ public struct ObjectListQuery: Sendable, Hashable {
 
     public static let maxKeysLimit = 1000
 
+    /// Refuses a prefix whose folder no key could be in (`..`, a reserved name): the API's list
+    /// and the CLI's `ls` answer it with an error rather than an empty listing.
+    public static func checkPrefix(_ prefix: String) throws(CIError) {
+        if let folder = ObjectKey.folder(of: prefix), let problem = ObjectKey.problem(folder) {
+            throw CIError(.invalidArgument, "prefix: its folder \(problem)", element: "prefix")
+        }
+    }
+
     public init(prefix: String = "", delimiter: String = "", marker: String = "", maxKeys: Int = maxKeysLimit) {
         self.prefix = prefix
         self.delimiter = delimiter

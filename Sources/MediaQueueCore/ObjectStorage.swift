@@ -104,6 +104,21 @@ extension ObjectStorage {
     /// Any key: a store of keys (S3) keeps `a` and `a/b` both.
     public func conflict(of key: ObjectKey, bucket: String) -> String? { nil }
 
+    /// Refuses `key` for an upload to `bucket`, the same for the API's PUT and the CLI's put: a
+    /// part longer than a file name (each becomes one, a staging file on every storage), or a key
+    /// this storage cannot hold beside what it holds (`conflict`).
+    public func checkUpload(of key: ObjectKey, bucket: String) throws(CIError) {
+        if let long = key.rawValue.split(separator: "/").first(where: { $0.utf8.count > ObjectKey.maxPartBytes }) {
+            throw CIError(
+                .invalidArgument, "the object key's part '\(long.prefix(32))…' is \(long.utf8.count) bytes; at most \(ObjectKey.maxPartBytes) between slashes",
+                element: "Key"
+            )
+        }
+        if let conflict = conflict(of: key, bucket: bucket) {
+            throw CIError(.invalidArgument, "the object key \(key.rawValue): \(conflict)", element: "Key")
+        }
+    }
+
     /// For a storage whose info costs no read of the content (S3's HEAD).
     public func exists(bucket: String, key: ObjectKey) async throws(WorkFailure) -> Bool {
         try await objectInfo(bucket: bucket, key: key) != nil

@@ -47,6 +47,10 @@ struct DispatchState {
     /// The first and the longest hold after a storage failure; each failure in a row doubles it.
     let storageHolds: ClosedRange<Duration>
     private var nextStorageHold: Duration
+    /// When the storage first failed each job it is failing here: the job's patience runs from
+    /// then. Forgotten when the job ends here; at most `storageFailuresKept` (the oldest go).
+    private var storageFailingSince: [JobID: Timestamp] = [:]
+    static let storageFailuresKept = 10_000
 
     init(capacity: Int, storageHolds: ClosedRange<Duration> = .seconds(2) ... .seconds(60)) {
         precondition(capacity > 0, "a dispatcher runs at least one job")
@@ -140,20 +144,35 @@ struct DispatchState {
         return ([], toStart)
     }
 
-    /// The object storage failed a job, which went back to its queue: claims take no slots for a
+    /// The object storage failed `job`, which goes back to its queue: claims take no slots for a
     /// while, since the jobs they would start would fail too. The hold doubles with each failure
     /// after the last hold ended (up to the longest); failures during a hold (the other jobs that
-    /// were running when the storage went away) do not lengthen it. A job that succeeds ends the
-    /// series (`storageWorked`).
-    mutating func storageFailed(at now: Timestamp) {
+    /// were running when the storage went away) do not double it, but it lasts at least the first
+    /// pause from each, so that no claim of this node takes a job back before its run here has
+    /// let go of it. A job that succeeds ends the series (`jobSettled`). Returns since when the
+    /// storage has been failing `job` here.
+    mutating func storageFailed(_ job: JobID, at now: Timestamp) -> Timestamp {
         noteBacklog()
-        guard !claimsHeld(at: now) else { return }
-        claimsHeldUntil = now + nextStorageHold
-        nextStorageHold = min(nextStorageHold * 2, storageHolds.upperBound)
+        let since = storageFailingSince[job] ?? now
+        storageFailingSince[job] = since
+        if storageFailingSince.count > Self.storageFailuresKept {
+            let oldest = storageFailingSince.sorted { $0.value < $1.value }.prefix(Self.storageFailuresKept / 2).map(\.key)
+            for id in oldest where id != job { storageFailingSince[id] = nil }
+        }
+        if let until = claimsHeldUntil, now < until {
+            claimsHeldUntil = max(until, now + storageHolds.lowerBound)
+        } else {
+            claimsHeldUntil = now + nextStorageHold
+            nextStorageHold = min(nextStorageHold * 2, storageHolds.upperBound)
+        }
+        return since
     }
 
-    mutating func storageWorked() {
-        nextStorageHold = storageHolds.lowerBound
+    /// `job` ended here (or the storage failed it past its patience): its failures are
+    /// forgotten, and if it `worked`, the storage does, so the next hold is the first again.
+    mutating func jobSettled(_ job: JobID, worked: Bool) {
+        storageFailingSince[job] = nil
+        if worked { nextStorageHold = storageHolds.lowerBound }
     }
 
     /// Shutdown: no more claims; the starter is woken to release what waits to start.

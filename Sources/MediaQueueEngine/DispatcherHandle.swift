@@ -94,14 +94,15 @@ public final class DispatcherHandle: Sendable {
         return taken.start
     }
 
-    /// A job went back to its queue because the object storage failed it: claims pause.
-    func storageFailed(at now: Timestamp) {
-        state.withLock { $0.storageFailed(at: now) }
+    /// The object storage failed `job`: claims pause (see `DispatchState.storageFailed`);
+    /// returns since when the storage has been failing it here.
+    func storageFailed(_ job: JobID, at now: Timestamp) -> Timestamp {
+        state.withLock { $0.storageFailed(job, at: now) }
     }
 
-    /// A job succeeded: the storage works.
-    func storageWorked() {
-        state.withLock { $0.storageWorked() }
+    /// `job` ended here; `worked`: it succeeded, so the storage works.
+    func jobSettled(_ job: JobID, worked: Bool) {
+        state.withLock { $0.jobSettled(job, worked: worked) }
     }
 
     /// Refuses further claims; the starter is woken to release what waits to start.

@@ -37,12 +37,13 @@ public struct DispatcherOptions: Sendable {
     /// node down in turn, forever.
     public var maxAttempts: Int
     /// When the object storage fails a job (`StorageUnavailable`: unreachable, or answering 5xx
-    /// past its retries), the job goes back to its queue and this process claims nothing for the
+    /// or 429 past its retries), the job goes back to its queue and this process claims nothing for the
     /// first of these pauses, doubling with each failure in a row up to the second: an outage
     /// would otherwise fail the whole backlog, a job every few seconds.
     public var storageHolds: ClosedRange<Duration> = .seconds(2) ... .seconds(60)
-    /// How long after its first start a job is still handed back for a storage failure; past
-    /// this it fails, so a storage that keeps failing one object does not hold its job for ever.
+    /// How long after the storage first failed a job (on this node) the job is still handed back;
+    /// past this it fails, so a storage that keeps failing one object does not hold its job for
+    /// ever.
     public var storageOutagePatience: Duration = .seconds(15 * 60)
 
     public init(
@@ -303,6 +304,14 @@ public struct DispatcherService: Service {
             outcome = .failure(WorkFailure(code: "UnsupportedTag", message: "no worker runs tag '\(job.tag)' in this process"))
         }
 
+        // A storage outage: the job goes back to its queue unless the storage has failed it here
+        // for the whole patience. Claims are held from here (`storageFailed`), so that none of
+        // this node takes the job back before this run has let go of it.
+        var storageHandsBack = false
+        if stopReason == nil, case .failure(let failure as WorkFailure) = outcome, failure.code == WorkFailure.storageUnavailable {
+            storageHandsBack = time.now < handle.storageFailed(job.id, at: time.now) + options.storageOutagePatience
+        }
+
         switch (outcome, stopReason) {
         case (.failure, .shutdown?), (.failure(is CancellationError), nil):
             // Stopped because this process is stopping, not because anyone cancelled the job.
@@ -316,15 +325,13 @@ public struct DispatcherService: Service {
         case (_, .leaseLost?):
             return nil  // another process owns the job now
         case (.success(let result), _):
-            handle.storageWorked()
             job.state = .success
             job.progress = 100
             job.mediaResult = result.mediaResult
             job.mediaInfo = result.mediaInfo
         case (.failure, .cancelled?):
             job.state = .cancel
-        case (.failure(let failure as WorkFailure), _)
-        where failure.code == WorkFailure.storageUnavailable && time.now < (claimed.startTime ?? time.now) + options.storageOutagePatience:
+        case (.failure(let failure as WorkFailure), nil) where storageHandsBack:
             let (store, owner, id) = (store, options.owner, job.id)
             running.handingBack(id)
             do {
@@ -332,7 +339,6 @@ public struct DispatcherService: Service {
             } catch {
                 logger.warning("the object storage failed the job, which could not be handed back; it runs again when its lease ends", metadata: ["error": "\(error)"])
             }
-            handle.storageFailed(at: time.now)
             logger.warning("the object storage failed the job; it goes back to its queue and claims pause", metadata: ["error": "\(failure.message)"])
             return nil
         case (.failure(let failure as WorkFailure), _):
@@ -344,6 +350,7 @@ public struct DispatcherService: Service {
             job.code = "InternalError"
             job.message = "\(error)"
         }
+        handle.jobSettled(job.id, worked: job.state == .success)
         job.endTime = time.now
         return job
     }

@@ -462,14 +462,19 @@ public struct S3ObjectStorage: ObjectStorage {
         Self.failure(response, "cannot write '\(key.rawValue)'")
     }
 
-    /// A refused key or signature is `StorageAccessDenied`; anything else the store answered is
-    /// `StorageUnavailable`. The message carries S3's own error code.
+    /// A refused key or signature is `StorageAccessDenied`; a server error or a request to slow
+    /// down (5xx, 429), which sending again later may get past, is `StorageUnavailable`, which
+    /// the dispatcher hands back to the queue; any other answer (a missing bucket, a conflict) is
+    /// `StorageRefused`, final for the job. The message carries S3's own error code.
     static func failure(_ response: HTTPResponse, _ what: String) -> WorkFailure {
         let error = try? XMLDocumentParser.parse(response.body)
         let answer = error?.text("Code").map { "\($0) (HTTP \(response.status))" } ?? "HTTP \(response.status)"
         let detail = error?.text("Message").map { ": " + $0 } ?? ""
-        let denied = [401, 403].contains(response.status)
-        return WorkFailure(code: denied ? "StorageAccessDenied" : WorkFailure.storageUnavailable, message: "\(what): the object storage answered \(answer)\(detail)")
+        let code =
+            if [401, 403].contains(response.status) { "StorageAccessDenied" }
+            else if response.status >= 500 || response.status == 429 { WorkFailure.storageUnavailable }
+            else { "StorageRefused" }
+        return WorkFailure(code: code, message: "\(what): the object storage answered \(answer)\(detail)")
     }
 
     /// S3's URI encoding: every byte but `A-Z a-z 0-9 - . _ ~` (and `/` in paths) as `%XX`.

@@ -53,26 +53,29 @@ import Testing
     }
 
     /// The storage failed a job: claims are held for a pause that doubles with each failure after
-    /// a hold has ended, not with the failures of the jobs that were running meanwhile, and a job
-    /// that succeeds starts the series again.
+    /// a hold has ended, and is only stretched to the first pause by the failures of the jobs
+    /// that were running meanwhile; a job that succeeds starts the series again. Each job's
+    /// patience runs from the storage's first failure of it here.
     @Test func aStorageFailureHoldsClaimsForAPauseThatDoublesUntilAJobSucceeds() {
         var state = DispatchState(capacity: 4, storageHolds: .seconds(2) ... .seconds(5))
+        let (a, b) = (JobID(rawValue: "ja"), JobID(rawValue: "jb"))
         let start = Timestamp(seconds: 1_000)
         #expect(!state.claimsHeld(at: start))
-        state.storageFailed(at: start)
-        state.storageFailed(at: start + .seconds(1))
-        #expect(state.claimsHeldUntil == start + .seconds(2), "the second job failed during the hold")
-        #expect(state.claimsHeld(at: start + .milliseconds(1_999)))
-        #expect(!state.claimsHeld(at: start + .seconds(2)))
-        state.storageFailed(at: start + .seconds(3))
+        #expect(state.storageFailed(a, at: start) == start)
+        #expect(state.storageFailed(b, at: start + .milliseconds(500)) == start + .milliseconds(500))
+        #expect(state.claimsHeldUntil == start + .milliseconds(2_500), "stretched to the first pause from b's failure, not doubled")
+        #expect(state.claimsHeld(at: start + .milliseconds(2_499)))
+        #expect(!state.claimsHeld(at: start + .milliseconds(2_500)))
+        #expect(state.storageFailed(a, at: start + .seconds(3)) == start, "a's patience runs from its first failure")
         #expect(state.claimsHeldUntil == start + .seconds(7), "doubled")
-        state.storageFailed(at: start + .seconds(8))
+        _ = state.storageFailed(a, at: start + .seconds(8))
         #expect(state.claimsHeldUntil == start + .seconds(13), "at most the longest")
-        state.storageWorked()
-        state.storageFailed(at: start + .seconds(20))
-        #expect(state.claimsHeldUntil == start + .seconds(22), "the series starts again")
-        // The job handed back waits: the completion path's claims look for it.
-        #expect(state.claimBegins(upTo: .max, onlyForBacklog: true).slots == 4)
+        state.jobSettled(a, worked: true)
+        #expect(state.storageFailed(a, at: start + .seconds(20)) == start + .seconds(20), "settled: forgotten")
+        #expect(state.claimsHeldUntil == start + .seconds(22), "a success starts the series again")
+        state.jobSettled(b, worked: false)
+        #expect(state.storageFailed(b, at: start + .seconds(30)) == start + .seconds(30))
+        #expect(state.claimsHeldUntil == start + .seconds(34), "a failure does not end the series")
     }
 
     @Test func claimedJobsKeepTheirSlotsAndUnusedOnesComeBack() {

@@ -153,6 +153,70 @@ import Testing
         #expect(store.finishFailuresLeft == 0, "the three failed writes were tried again")
     }
 
+    /// Fails with `StorageUnavailable` the first `failures` times it runs.
+    struct StorageOutageWorker: MediaWorker {
+        let starts: Starts
+        let failures: Int
+        var tag: String { "Quick" }
+        func validate(_ operation: CreateMediaJobsRequest.Operation) throws(CIError) {}
+        func run(_ job: Job, context: WorkContext) async throws -> WorkResult {
+            starts.record(job.id)
+            if starts.all.count <= failures {
+                throw WorkFailure(code: WorkFailure.storageUnavailable, message: "cannot read 'in.mp4' from the object storage")
+            }
+            return WorkResult()
+        }
+    }
+
+    /// Stores one Quick job and runs a dispatcher with `worker` until the returned task is cancelled.
+    func runQuickJob(_ worker: any MediaWorker, patience: Duration = .seconds(900)) async throws -> (JobID, Task<Void, any Error>) {
+        let workers = WorkerRegistry([worker])
+        let queues = QueueDirectory(store: store) { MediaQueue(bucket: "", name: "", createTime: Timestamp(seconds: 0)) }
+        let body = Array("<Request><Tag>Quick</Tag><Input><Object>in.mp4</Object></Input><Operation/></Request>".utf8)
+        let submission = try await SubmissionFactory(queues: queues, workers: workers)
+            .submission(body: body, bucket: "b-1", idempotencyKey: nil, now: clock.now).get()
+        let job = try #require(try await store.submit([submission]).first.flatMap { if case .created(let jobs) = $0 { jobs.first?.id } else { nil } })
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        var options = DispatcherOptions(owner: "node-a", storage: ObjectsStub(), leaseDuration: leaseDuration, housekeepingInterval: turn)
+        options.storageHolds = .seconds(2) ... .seconds(8)
+        options.storageOutagePatience = patience
+        let service = DispatcherService(store: store, workers: workers, options: options, formatting: CIFormatting(), time: clock, logger: logger)
+        return (job, Task { try await service.run() })
+    }
+
+    /// An object storage away for a while failed every job the dispatcher started, for good, one
+    /// every few seconds. The job now goes back to its queue, claims pause for a time that
+    /// doubles, and the job succeeds once the storage is back, with no attempt counted.
+    @Test func aJobTheStorageFailsGoesBackToItsQueueAndRunsWhenTheStorageIsBack() async throws {
+        let (job, dispatcher) = try await runQuickJob(StorageOutageWorker(starts: starts, failures: 2))
+        defer { dispatcher.cancel() }
+        let first = try await eventually("the first start") { starts.all.count == 1 ? clock.now : nil }
+        try await eventually("the job back in its queue") { try await store.job(id: job)?.state == .submitted }
+        let ended = try await turns("the job's end recorded", upTo: clock.now + .seconds(60)) {
+            try await store.job(id: job).flatMap { $0.state.isTerminal ? $0 : nil }
+        }
+        #expect(ended.state == .success)
+        #expect(ended.attempts == 1)
+        #expect(starts.all == [job, job, job])
+        // Held 2 s, then 4 s: not started again before.
+        #expect(clock.now >= first + .seconds(6))
+    }
+
+    /// A storage that keeps failing one job (an object it cannot serve) holds it no longer than
+    /// the patience from its first failure: then the job fails, saying why.
+    @Test func aJobTheStorageKeepsFailingPastThePatienceFails() async throws {
+        let (job, dispatcher) = try await runQuickJob(StorageOutageWorker(starts: starts, failures: .max), patience: .seconds(10))
+        defer { dispatcher.cancel() }
+        let ended = try await turns("the job's end recorded", upTo: clock.now + .seconds(120)) {
+            try await store.job(id: job).flatMap { $0.state.isTerminal ? $0 : nil }
+        }
+        #expect(ended.state == .failed)
+        #expect(ended.code == WorkFailure.storageUnavailable)
+        // Failures at 0, 2, 6 and 14 s: the fourth is past the 10 s.
+        #expect(starts.all.count == 4)
+    }
+
     /// A renewal the store failed is tried again at the next housekeeping turn, not a third of a
     /// lease later: two failed turns could otherwise let a running job's lease end, and another
     /// process (or this one) would run the job a second time.

@@ -96,6 +96,25 @@ import Testing
         #expect(Set(names) == ["queue-1", "workflows"])
     }
 
+    /// `objects put` and `ls` refuse what the API's PUT and list refuse, with the same words:
+    /// the put failed inside a file copy with a raw error, or later in a job; the list of an
+    /// impossible prefix was empty.
+    @Test func objectsPutAndListRefuseWhatTheAPIRefuses() async throws {
+        let harness = try ServiceHarness()
+        _ = try await harness.cli(["queue", "create", "spare"])
+        let file = harness.configuration.dataDir + "/upload.bin"
+        try Data(repeating: 7, count: 100).write(to: URL(fileURLWithPath: file))
+        _ = try await harness.cli(["objects", "put", file, "a"])
+
+        let long = String(repeating: "n", count: 256)
+        #expect(try await refusal(harness, ["objects", "put", file, "in/" + long]).contains("at most 255 between slashes"))
+        #expect(try await refusal(harness, ["objects", "put", file, "a/b"]).contains("InvalidArgument: the object key a/b"))
+        #expect(try await refusal(harness, ["objects", "ls", "../x"]).contains("prefix: its folder"))
+        let large = try await refusal(harness, ["objects", "put", file, "big"], environment: ["MEDIAQUEUE_MAX_OBJECT_BYTES": "10"])
+        #expect(large.contains("EntityTooLarge"), "\(large)")
+        #expect(try await harness.cli(["objects", "ls"]).split(separator: "\n").map { $0.split(separator: "\t").last.map(String.init) } == ["a"])
+    }
+
     /// postgres-nio describes every error with one placeholder; the operator needs the server's.
     @Test(.enabled(if: TestEnvironment.value("MEDIAQUEUE_TEST_DATABASE_URL") != nil))
     func aDatabaseThatRefusesTheLoginSaysWhy() async throws {

@@ -76,6 +76,25 @@ import Testing
         #expect(receiver.requests.filter { $0.method == "PUT" }.map(\.text) == ["hello", "hello"])
     }
 
+    /// An answer that sending again cannot change (a bucket that does not exist) is final for the
+    /// job, `StorageRefused`: as `StorageUnavailable` the dispatcher would hand the job back and
+    /// hold every claim of the node, for a job that can never succeed.
+    @Test func anAnswerNoRetryCanChangeIsStorageRefusedAndNotSentAgain() async throws {
+        let receiver = try TestHTTPReceiver { _, _ in
+            .status(404, body: "<Error><Code>NoSuchBucket</Code><Message>The specified bucket does not exist.</Message></Error>")
+        }
+        defer { receiver.stop() }
+        let storage = storage(receiver)
+        let key = try ObjectKey("out/b.txt")
+        let folder = try storage.makeStagingFolder(bucket: "media-1250000000", name: "upload", for: key)
+        defer { storage.removeStagingFolder(folder) }
+        try Data("hello".utf8).write(to: URL(fileURLWithPath: folder + "/b.txt"))
+        let error = await #expect(throws: WorkFailure.self) { try await storage.publish(folder + "/b.txt", bucket: "media-1250000000", as: key) }
+        #expect(error?.code == "StorageRefused")
+        #expect(error?.message.contains("NoSuchBucket (HTTP 404)") == true, "\(error?.message ?? "")")
+        #expect(receiver.requests.map(\.method) == ["PUT"])
+    }
+
     @Test func aStoreThatKeepsFailingFailsTheRequestNamingItsLastAnswer() async throws {
         let receiver = try TestHTTPReceiver { _, _ in .status(503, body: Self.slowDown) }
         defer { receiver.stop() }

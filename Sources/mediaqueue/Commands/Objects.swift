@@ -19,7 +19,9 @@ struct Objects: AsyncParsableCommand {
         func run() async throws {
             let (configuration, application) = try options.open(createsStore: true)
             guard FileManager.default.isReadableFile(atPath: file) else { throw CommandError("cannot read \(file)") }
-            try await application.putObject(from: file, bucket: try bucket.name(configuration), key: try objectKey(key))
+            let name = try bucket.name(configuration)
+            let objectKey = try objectKey(key)
+            try await cliAsync { try await application.putObject(from: file, bucket: name, key: objectKey) }
             print("put \(key)")
         }
     }
@@ -52,7 +54,8 @@ struct Objects: AsyncParsableCommand {
 
         func run() async throws {
             let (configuration, application) = try options.open()
-            let listing = try await application.listObjects(bucket: try bucket.name(configuration), prefix: prefix, delimiter: delimiter)
+            let name = try bucket.name(configuration)
+            let listing = try await cliAsync { try await application.listObjects(bucket: name, prefix: prefix, delimiter: delimiter) }
             let times = CITimeFormat()
             for common in listing.commonPrefixes { print("PRE \(common)") }
             for object in listing.objects {
