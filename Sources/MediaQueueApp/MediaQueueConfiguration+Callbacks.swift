@@ -6,10 +6,12 @@ public import MediaQueueHTTPClient
 /// The HTTP callback settings: parsing, checks, and the options they make.
 extension MediaQueueConfiguration {
     /// Applies one `callback…` key; returns false for keys that are not about callbacks.
-    /// The queue and exchange names TDMQ callbacks may use: not the service's own, and with
-    /// `callbackMqBucketPrefix`, only the bucket's.
+    /// The queue and exchange names TDMQ callbacks may use: not the service's intake and
+    /// dead-letter queues, and with `callbackMqBucketPrefix`, only the bucket's. The events
+    /// exchange is allowed: a bucket's `queue-1` announces its jobs there by default, and what a
+    /// rule sends there is a real event of the bucket's own jobs.
     public var mqNamePolicy: MqNamePolicy {
-        MqNamePolicy(reserved: [intakeQueue, deadLetterQueue, eventsExchange], bucketPrefix: callbackMqBucketPrefix)
+        MqNamePolicy(reserved: [intakeQueue, deadLetterQueue], bucketPrefix: callbackMqBucketPrefix)
     }
 
     mutating func applyCallbackSetting(_ key: String, _ value: String, source: String) throws -> Bool {

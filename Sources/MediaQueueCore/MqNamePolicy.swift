@@ -1,10 +1,9 @@
 /// Which queues and exchanges a bucket's TDMQ callbacks may name. Every bucket's callbacks go
-/// to the one broker the service uses, so a name is checked against the service's own queues
-/// (a fake submission or TaskFinish there would pass for a real one) and, where several
+/// to the one broker the service uses, so a name is checked against the service's own queues (a
+/// callback body planted in the intake queue, or among its dead letters) and, where several
 /// tenants share the service, kept to the bucket's own names.
 public struct MqNamePolicy: Sendable {
-    /// The service's own queues and exchanges: the intake queue, its dead-letter queue, the
-    /// events exchange.
+    /// The service's own queues: the intake queue and its dead-letter queue.
     public var reserved: Set<String>
     /// Whether a name must start with its bucket's name and a dot (`examplebucket-1250000000.done`).
     public var bucketPrefix: Bool

@@ -49,7 +49,9 @@ extension MediaQueue {
     /// given; `checkRule` vets the rule for the queue's bucket first (the configuration's SSRF
     /// guard, its queue names).
     public mutating func apply(_ update: QueueUpdateRequest, checkRule: (NotifyConfig, _ bucket: String) throws(CIError) -> Void) throws(CIError) {
-        if let rule = update.notifyConfig { try checkRule(rule, bucket) }
+        // Only a changed rule: one read back and sent again unchanged (CI's UpdateMediaQueue
+        // carries the rule with every change) passed when it was set, or is the configured default.
+        if let rule = update.notifyConfig, rule != notifyConfig { try checkRule(rule, bucket) }
         if let name = update.name { self.name = name }
         if let state = update.state { self.state = state }
         if let rule = update.notifyConfig { notifyConfig = rule }

@@ -35,6 +35,21 @@ import Testing
         #expect(queue == before)
     }
 
+    /// CI's UpdateMediaQueue carries the rule with every change: the rule read back and sent again
+    /// unchanged (a default queue's, on the events exchange) is not checked again, where a pause
+    /// sent with it was refused; a changed one is.
+    @Test func aRuleSentAgainUnchangedIsNotCheckedAgain() throws {
+        var queue = Self.queue()
+        queue.notifyConfig = .topic("job-events")
+        let refuseEveryRule: (NotifyConfig, String) throws(CIError) -> Void = { _, _ throws(CIError) in
+            throw CIError(.invalidArgument, "refused", element: "NotifyConfig.MqName")
+        }
+        try queue.apply(QueueUpdateRequest(state: .paused, notifyConfig: .topic("job-events")), checkRule: refuseEveryRule)
+        #expect(queue.state == .paused)
+        #expect(throws: CIError.self) { try queue.apply(QueueUpdateRequest(notifyConfig: .topic("elsewhere")), checkRule: refuseEveryRule) }
+        #expect(queue.notifyConfig == .topic("job-events"))
+    }
+
     @Test(arguments: [("Active", MediaQueue.State.active), ("paused", .paused), ("PAUSED", .paused), ("aCtIvE", .active)])
     func statesAreReadInAnyLetterCase(_ text: String, _ state: MediaQueue.State) {
         #expect(MediaQueue.State(anyCase: text) == state)
