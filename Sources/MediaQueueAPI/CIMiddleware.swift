@@ -42,6 +42,11 @@ struct CIMiddleware: RouterMiddleware {
             (context.bucket, context.addressesObjects) = (named.bucket, named.objects)
             try authenticate(request, bucket: context.bucket, namedByHost: named.byHost)
             response = try await next(request, context)
+        } catch let error as CIError where error.code == .internalError {
+            // The service's own failure: what it says (a database's answer, a host, a path) is for
+            // the operator's log, not for the client.
+            logger.error("API request failed", metadata: ["error": "\(error.message)", "request.id": "\(context.requestID)"])
+            response = errorResponse(Self.internalError(context), request: request, context: context)
         } catch let error as CIError {
             response = errorResponse(error, request: request, context: context)
         } catch let error as HTTPError {
@@ -57,11 +62,15 @@ struct CIMiddleware: RouterMiddleware {
             response = errorResponse(CIError(code, message), request: request, context: context)
         } catch {
             logger.error("API request failed", metadata: ["error": "\(error)", "request.id": "\(context.requestID)"])
-            response = errorResponse(CIError(.internalError, "internal error; see the service log for request \(context.requestID)"), request: request, context: context)
+            response = errorResponse(Self.internalError(context), request: request, context: context)
         }
         response.headers[.ciRequestID] = context.requestID
         response.headers[.server] = "MediaQueue"
         return response
+    }
+
+    static func internalError(_ context: APIContext) -> CIError {
+        CIError(.internalError, "internal error; see the service log for request \(context.requestID)")
     }
 
     /// `<bucket>.ci.<region>.myqcloud.com`, `<bucket>.cos.<region>.myqcloud.com` (what the SDKs

@@ -236,7 +236,7 @@ public struct ConsoleController: Sendable {
         switch error {
         case let error as ConsoleError:
             (status, message) = (error.status, error.message)
-        case let error as CIError:
+        case let error as CIError where error.code != .internalError:
             (status, message) = (.badRequest, error.message)
         default:
             logger.error("console request failed", metadata: ["error": "\(error)"])

@@ -51,7 +51,7 @@ struct APIFixture {
 
     init(
         anonymous: Bool = false, maxBodyBytes: Int = 1 << 20, readiness: ReadinessCheck = .alwaysReady, objects: ObjectAPI? = nil,
-        moreCredentials: [Credential] = []
+        moreCredentials: [Credential] = [], extraRoutes: @escaping @Sendable (Router<APIContext>) -> Void = { _ in }
     ) {
         let queues = QueueDirectory(store: store) {
             MediaQueue(bucket: "", name: MediaQueue.defaultName, maxConcurrent: 2, maxSize: 5, createTime: Timestamp(seconds: APIFixture.now))
@@ -66,7 +66,7 @@ struct APIFixture {
                 allowAnonymous: anonymous, maxBodyBytes: maxBodyBytes
             ),
             store: store, factory: SubmissionFactory(queues: queues, workers: workers), formatting: CIFormatting(),
-            time: time, logger: Logger(label: "api-test"), readiness: readiness, objects: objects
+            time: time, logger: Logger(label: "api-test"), readiness: readiness, objects: objects, extraRoutes: extraRoutes
         )
     }
 

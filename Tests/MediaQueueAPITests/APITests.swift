@@ -9,6 +9,26 @@ import MediaQueueXML
 import Testing
 
 @Suite struct SignatureTests {
+    /// The service's own failures (a database's answer, a host, a path) were answered to the
+    /// client word for word when they came as an `InternalError`; the client now gets the request
+    /// id to quote, and the log has the rest.
+    @Test func anInternalErrorTellsTheClientNothingButTheRequestID() async throws {
+        let fixture = APIFixture(extraRoutes: { router in
+            router.get("/:bucket/queue/failing") { _, _ -> Response in
+                throw CIError(.internalError, "PostgreSQL: password authentication failed for user \"mediaqueue\" at db.internal:5432")
+            }
+        })
+        try await fixture.test { client in
+            let response = try await APIFixture.signed(client, .get, "/queue/failing")
+            #expect(response.status == .internalServerError)
+            let text = String(buffer: response.body)
+            #expect(text.contains("<Code>InternalError</Code>"))
+            #expect(!text.contains("password") && !text.contains("db.internal"), "\(text)")
+            let id = try #require(response.headers[.init("x-ci-request-id")!])
+            #expect(text.contains("see the service log for request \(id)"))
+        }
+    }
+
     @Test func aCorrectlySignedRequestIsServedAndEveryResponseHasARequestID() async throws {
         let fixture = APIFixture()
         try await fixture.test { client in
