@@ -245,7 +245,8 @@ public struct MediaQueueApplication: Sendable {
                     queue: configuration.intakeQueue, deadLetterQueue: configuration.deadLetterQueue,
                     queueType: IntakeOptions.QueueType(rawValue: configuration.intakeQueueType) ?? .classic, defaultBucket: configuration.bucket
                 ),
-                formatting: formatting, dispatcher: dispatcher?.handle, writeHealth: readiness.intakeWrites, logger: logger
+                formatting: formatting, dispatcher: dispatcher?.handle, writeHealth: readiness.intakeWrites,
+                queueHealth: readiness.intakeQueue, logger: logger
             ))
         }
         let runner = workflowRunner(workers, onJobsStored: { dispatcher?.handle.jobsStored() }) {

@@ -8,29 +8,25 @@ import Synchronization
 /// Whether this node should get traffic (`/readyz`): its broker connections are up, its store
 /// takes writes, and it is not draining.
 final class NodeReadiness: Sendable {
-    private let checkWritable: @Sendable () async throws -> Void
     private let time: any TimeSource
     /// The intake's last store write.
     let intakeWrites = StoreWriteHealth()
-    /// The store's write check: the one running, or the last one and when it ended. Probes meet
-    /// the running one, and reuse the last for a second, so that `/readyz` (unauthenticated)
-    /// cannot make the store write at the rate it is called, however many call at once.
-    private let storeCheck = Mutex<StoreCheck?>(nil)
+    /// The broker's last answer to the intake declaring and consuming its queue again.
+    let intakeQueue = StoreWriteHealth()
+    private let storeWrites: StoreWriteProbe
     private let connections = Mutex<[(role: String, connection: AMQPConnection)]>([])
     private let draining = Atomic<Bool>(false)
 
-    private enum StoreCheck {
-        case running(Task<String?, Never>)
-        case ended(at: Timestamp, failure: String?)
-    }
+    /// How long a probe waits for the store's write check (`StoreWriteProbe`).
+    static let storeCheckPatience: Duration = .seconds(5)
 
     convenience init(store: any JobStore, time: any TimeSource = SystemTimeSource()) {
         self.init(checkWritable: { try await store.checkWritable() }, time: time)
     }
 
     init(checkWritable: @escaping @Sendable () async throws -> Void, time: any TimeSource = SystemTimeSource()) {
-        self.checkWritable = checkWritable
         self.time = time
+        storeWrites = StoreWriteProbe(checkWritable: checkWritable, time: time, patience: Self.storeCheckPatience)
     }
 
     /// A connection the node needs; `role` names it in the reason.
@@ -47,37 +43,12 @@ final class NodeReadiness: Sendable {
         ReadinessCheck { [self] in await reasons() }
     }
 
-    private func storeWriteFailure() async -> String? {
-        let now = time.now
-        let check: Task<String?, Never> = storeCheck.withLock { state in
-            switch state {
-            case .running(let task):
-                return task
-            case .ended(let at, let failure) where now < at + .seconds(1):
-                return Task { failure }
-            default:
-                let task = Task { [checkWritable] () -> String? in
-                    do {
-                        try await checkWritable()
-                        return nil
-                    } catch {
-                        return "\(error)"
-                    }
-                }
-                state = .running(task)
-                return task
-            }
-        }
-        let failure = await check.value
-        storeCheck.withLock { state in
-            if case .running(let task) = state, task == check { state = .ended(at: time.now, failure: failure) }
-        }
-        return failure
-    }
-
     /// How long a failed intake batch keeps the node not ready when no batch came after it: the
     /// intake retries its batches within seconds, so a failure older than this was not seen again.
     static let intakeFailureShown: Duration = .seconds(30)
+    /// How long a refusal of the intake's queue keeps the node not ready: longer than the
+    /// intake's longest pause between two tries (30 s), so that it stays shown between them.
+    static let intakeQueueRefusalShown: Duration = .seconds(90)
 
     func reasons() async -> [String] {
         var reasons: [String] = []
@@ -85,9 +56,12 @@ final class NodeReadiness: Sendable {
         for (role, connection) in connections.withLock({ $0 }) where !connection.isConnected {
             reasons.append("broker not connected (\(role), \(connection.configuration.redactedURL))")
         }
-        if let failure = await storeWriteFailure() { reasons.append("store not writable: \(failure)") }
+        if let failure = await storeWrites.failure() { reasons.append("store not writable: \(failure)") }
         if let failure = intakeWrites.failure(after: time.now - Self.intakeFailureShown) {
             reasons.append("the intake cannot store submissions (they stay in the broker): \(failure)")
+        }
+        if let failure = intakeQueue.failure(after: time.now - Self.intakeQueueRefusalShown) {
+            reasons.append("the intake cannot consume (submissions stay in the broker): \(failure)")
         }
         return reasons
     }

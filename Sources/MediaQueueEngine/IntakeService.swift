@@ -93,13 +93,17 @@ public struct IntakeService: Service {
     let time: any TimeSource
     let dispatcher: DispatcherHandle?
     let writeHealth: StoreWriteHealth
+    /// Whether the broker refuses the intake's queue (after it had been consumed), for readiness.
+    let queueHealth: StoreWriteHealth
     let logger: Logger
 
     public init(
         broker: any MessageBroker, store: any JobStore, factory: SubmissionFactory, options: IntakeOptions, formatting: CIFormatting, time: any TimeSource = SystemTimeSource(),
-        dispatcher: DispatcherHandle? = nil, writeHealth: StoreWriteHealth = StoreWriteHealth(), logger: Logger
+        dispatcher: DispatcherHandle? = nil, writeHealth: StoreWriteHealth = StoreWriteHealth(), queueHealth: StoreWriteHealth = StoreWriteHealth(),
+        logger: Logger
     ) {
         self.writeHealth = writeHealth
+        self.queueHealth = queueHealth
         self.dispatcher = dispatcher
         self.broker = broker
         self.store = store
@@ -162,7 +166,7 @@ public struct IntakeService: Service {
                     try await broker.declare(topology, remember: true)
                     return try await broker.consume(queue: options.queue, prefetch: options.prefetch)
                 }
-                if again { writeHealth.record(nil, at: time.now) }
+                if again { queueHealth.record(nil, at: time.now) }
                 return consumer
             } catch is CancellationError {
                 return nil
@@ -176,7 +180,7 @@ public struct IntakeService: Service {
                     "the broker refuses the intake's queue; trying again",
                     metadata: ["queue": "\(options.queue)", "error": "\(error)", "retryIn": "\(next)"]
                 )
-                writeHealth.record(IntakeQueueRefused(queue: options.queue, reason: "\(error)"), at: time.now)
+                queueHealth.record(IntakeQueueRefused(queue: options.queue, reason: "\(error)"), at: time.now)
             }
             guard await pause(next) else { return nil }
             next = min(next * 2, max(options.retryPause, options.longestRetryPause))

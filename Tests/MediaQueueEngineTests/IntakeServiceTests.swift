@@ -22,7 +22,7 @@ import Testing
     let broker = MemoryBroker()
     let store = MemoryJobStore()
     let clock = ManualTimeSource()
-    let writeHealth = StoreWriteHealth()
+    let queueHealth = StoreWriteHealth()
     var options = IntakeOptions(linger: .zero, defaultBucket: "b-1")
 
     static func request(_ userData: String) -> [UInt8] {
@@ -49,7 +49,7 @@ import Testing
         let queues = QueueDirectory(store: store) { MediaQueue(bucket: "", name: "", createTime: Timestamp(seconds: 0)) }
         return IntakeService(
             broker: broker, store: store, factory: SubmissionFactory(queues: queues, workers: WorkerRegistry([RecordWorker()])),
-            options: options, formatting: CIFormatting(), time: clock, writeHealth: writeHealth, logger: logger
+            options: options, formatting: CIFormatting(), time: clock, queueHealth: queueHealth, logger: logger
         )
     }
 
@@ -577,7 +577,7 @@ import Testing
         clock.advance(by: options.retryPause)
         // Refused: shown, and asked again after a pause.
         await clock.sleepers(atLeast: 2)
-        #expect(writeHealth.failure(after: Timestamp(milliseconds: 0))?.contains("PRECONDITION_FAILED") == true)
+        #expect(queueHealth.failure(after: Timestamp(milliseconds: 0))?.contains("PRECONDITION_FAILED") == true)
         clock.advance(by: options.retryPause)
         // Refused again: the pause doubles.
         await clock.sleepers(atLeast: 2)
@@ -590,6 +590,6 @@ import Testing
         await publish(message(Self.request("after")))
         try await waitUntilSettled()
         #expect(try await storedUserData() == ["after"])
-        #expect(writeHealth.failure(after: Timestamp(milliseconds: 0)) == nil, "consuming again, the node is ready")
+        #expect(queueHealth.failure(after: Timestamp(milliseconds: 0)) == nil, "consuming again, the node is ready")
     }
 }

@@ -61,6 +61,21 @@ import Testing
         readiness.intakeWrites.record(nil, at: time.now)
         #expect(await readiness.reasons() == [], "a stored batch clears it at once")
     }
+
+    /// A broker refusing the intake's queue shows between the intake's tries (up to 30 s apart),
+    /// apart from the store's writes: consuming again does not clear a store failure.
+    @Test func aRefusedIntakeQueueShowsBetweenTriesAndApartFromTheStoresWrites() async throws {
+        let time = ManualTimeSource(Timestamp(seconds: 1_700_000_000))
+        let readiness = NodeReadiness(store: MemoryJobStore(), time: time)
+        readiness.intakeQueue.record(CIError(.invalidArgument, "PRECONDITION_FAILED"), at: time.now)
+        readiness.intakeWrites.record(CIError(.internalError, "the disk is full"), at: time.now)
+        time.advance(by: .seconds(29))
+        readiness.intakeQueue.record(nil, at: time.now)
+        #expect(await readiness.reasons().contains { $0.contains("the disk is full") })
+        readiness.intakeQueue.record(CIError(.invalidArgument, "PRECONDITION_FAILED"), at: time.now)
+        time.advance(by: .seconds(31))
+        #expect(await readiness.reasons().contains { $0.hasPrefix("the intake cannot consume") && $0.contains("PRECONDITION_FAILED") })
+    }
 }
 
 /// One TDMQ region's broker away made every relay node not ready, taking its API and console
@@ -166,6 +181,30 @@ import Testing
         #expect(counts.started.load(ordering: .relaxed) == 1)
         #expect(answers.count == 20)
         #expect(answers.allSatisfy { $0 == ["store not writable: InternalError: the disk is slow"] }, "\(answers.first ?? [])")
+    }
+
+    /// A write check that never answers (a query on a connection that died) held every later
+    /// probe once they shared it: each now waits `storeCheckPatience` and reports it, and once
+    /// the store answers again a new check finds it.
+    @Test func aCheckThatNeverAnswersIsGivenUpAndANewOneFindsTheStoreBack() async throws {
+        let time = ManualTimeSource(Timestamp(seconds: 1_700_000_000))
+        let counts = Counts()
+        let readiness = NodeReadiness(
+            checkWritable: {
+                // The first check hangs until its task is given up; later ones answer.
+                guard counts.started.add(1, ordering: .relaxed).newValue == 1 else { return }
+                while !counts.released.load(ordering: .relaxed) { try await Task.sleep(for: .milliseconds(5)) }
+            },
+            time: time
+        )
+        let probe = Task { await readiness.reasons() }
+        try await eventually("the check to start and the probe to wait") { counts.started.load(ordering: .relaxed) == 1 && time.sleeping == 1 }
+        time.advance(by: NodeReadiness.storeCheckPatience)
+        #expect(await probe.value == ["store not writable: the store did not answer a write within 5.0 seconds"])
+        time.advance(by: .seconds(1))
+        #expect(await readiness.reasons() == [], "a new check, and the store answers")
+        #expect(counts.started.load(ordering: .relaxed) == 2)
+        counts.released.store(true, ordering: .relaxed)
     }
 
     final class Counts: Sendable {
