@@ -25,14 +25,17 @@ extension MediaQueueApplication {
             logger.warning("the upload's workflow runs start later, from a running node", metadata: ["object": "\(key)", "error": "\(error)"])
         }
     }
+}
 
+/// Objects as the CLI reads them, from the storage alone: no store is needed.
+extension ObjectStorage {
     /// Copies object `key` to the local file at `path`, or into the folder `path` names (as `cp`
     /// does); returns the file written, nil when there is no such object. The copy is written
     /// beside its target and renamed over it: an existing file is replaced whole, and nothing else
     /// is ever removed.
     public func getObject(bucket: String, key: ObjectKey, to path: String) async throws -> String? {
-        guard let file = try await storage.readableFile(bucket: bucket, key: key) else { return nil }
-        defer { if let folder = file.temporaryFolder { storage.removeStagingFolder(folder) } }
+        guard let file = try await self.readableFile(bucket: bucket, key: key) else { return nil }
+        defer { if let folder = file.temporaryFolder { removeStagingFolder(folder) } }
         var isFolder: ObjCBool = false
         let target = FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) && isFolder.boolValue
             ? (path.hasSuffix("/") ? path : path + "/") + key.fileName : path
@@ -47,12 +50,12 @@ extension MediaQueueApplication {
     }
 
     /// Every object under `prefix` (and, with a delimiter, the common prefixes), page after page.
-    public func listObjects(bucket: String, prefix: String, delimiter: String) async throws -> ObjectListing {
+    public func listAllObjects(bucket: String, prefix: String, delimiter: String) async throws -> ObjectListing {
         try ObjectListQuery.checkPrefix(prefix)
         var all = ObjectListing()
         var query = ObjectListQuery(prefix: prefix, delimiter: delimiter)
         while true {
-            let page = try await storage.listObjects(bucket: bucket, query)
+            let page = try await self.listObjects(bucket: bucket, query)
             all.objects += page.objects
             all.commonPrefixes += page.commonPrefixes
             guard page.isTruncated, let next = page.nextMarker else { return all }

@@ -67,7 +67,7 @@ public struct MediaQueueApplication: Sendable {
             metrics = .disabled
             self.store = base
         }
-        storage = configuration.s3.map(S3ObjectStorage.init) ?? LocalObjectStorage(root: configuration.resolvedStorageDir)
+        storage = configuration.objectStorage()
         self.nodeID = "\(ProcessInfo.processInfo.hostName)/\(ProcessInfo.processInfo.processIdentifier)/\(randomHex32().prefix(6))"
     }
 

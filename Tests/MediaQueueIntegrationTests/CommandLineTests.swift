@@ -50,6 +50,12 @@ import Testing
             #expect(stderr.contains("no MediaQueue database at \(harness.configuration.databasePath)"), "\(arguments): \(stderr)")
         }
         #expect(!FileManager.default.fileExists(atPath: harness.configuration.databasePath))
+        // Reading objects needs only the storage (an operator's machine may have only its settings).
+        try FileManager.default.createDirectory(atPath: harness.bucketRoot + "/in", withIntermediateDirectories: true)
+        try Data("seen".utf8).write(to: URL(fileURLWithPath: harness.bucketRoot + "/in/seen.txt"))
+        #expect(try await harness.cli(["objects", "ls"]).hasSuffix("\tin/seen.txt\n"))
+        #expect(try await harness.cli(["objects", "get", "in/seen.txt", harness.configuration.dataDir + "/copy.txt"]).contains("got in/seen.txt"))
+        #expect(!FileManager.default.fileExists(atPath: harness.configuration.databasePath))
         // Setting up before the first serve still works.
         #expect(try await harness.cli(["queue", "create", "fast"]).contains("<Name>fast</Name>"))
         #expect(try await harness.cli(["queue", "list"]).contains("<Name>fast</Name>"))

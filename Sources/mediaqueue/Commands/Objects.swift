@@ -34,9 +34,10 @@ struct Objects: AsyncParsableCommand {
         @Argument(help: "The local file to write, or a folder to write it into (default: the key's last segment).") var file: String?
 
         func run() async throws {
-            let (configuration, application) = try options.open()
+            let configuration = try options.load()
             let objectKey = try objectKey(key)
-            guard let written = try await application.getObject(bucket: try bucket.name(configuration), key: objectKey, to: file ?? objectKey.fileName) else {
+            let storage = configuration.objectStorage()
+            guard let written = try await storage.getObject(bucket: try bucket.name(configuration), key: objectKey, to: file ?? objectKey.fileName) else {
                 throw CommandError("NoSuchKey: the object \(key) does not exist")
             }
             print("got \(key) as \(written)")
@@ -53,9 +54,10 @@ struct Objects: AsyncParsableCommand {
         @Argument(help: "Only keys starting with this.") var prefix = ""
 
         func run() async throws {
-            let (configuration, application) = try options.open()
+            let configuration = try options.load()
             let name = try bucket.name(configuration)
-            let listing = try await cliAsync { try await application.listObjects(bucket: name, prefix: prefix, delimiter: delimiter) }
+            let storage = configuration.objectStorage()
+            let listing = try await cliAsync { try await storage.listAllObjects(bucket: name, prefix: prefix, delimiter: delimiter) }
             let times = CITimeFormat()
             for common in listing.commonPrefixes { print("PRE \(common)") }
             for object in listing.objects {
@@ -71,9 +73,9 @@ struct Objects: AsyncParsableCommand {
         @Argument(help: "The object key.") var key: String
 
         func run() async throws {
-            let (configuration, application) = try options.open()
+            let configuration = try options.load()
             do {
-                try await application.storage.remove(bucket: try bucket.name(configuration), key: try objectKey(key))
+                try await configuration.objectStorage().remove(bucket: try bucket.name(configuration), key: try objectKey(key))
             } catch let failure as WorkFailure {
                 throw CommandError("\(failure.code): \(failure.message)")
             }
