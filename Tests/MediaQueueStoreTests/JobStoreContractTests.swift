@@ -224,6 +224,14 @@ func submitOne(_ store: any JobStore, _ job: Job, key: String? = nil) async thro
         }
         #expect(try await store.queue(id: queue.id)?.state == .paused)
         await #expect(throws: CIError.self) { try await store.changeQueue(id: QueueID(rawValue: "no-such-queue")) { _ in } }
+
+        // Changes at once: each sees the others' (a copy read outside the write would lose some).
+        let before = try #require(try await store.queue(id: queue.id)).maxConcurrent
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<20 { group.addTask { _ = try await store.changeQueue(id: queue.id) { $0.maxConcurrent += 1 } } }
+            try await group.waitForAll()
+        }
+        #expect(try await store.queue(id: queue.id)?.maxConcurrent == before + 20)
     }
 
     @Test(arguments: StoreKind.allCases)
