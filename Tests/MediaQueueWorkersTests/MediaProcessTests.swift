@@ -104,6 +104,20 @@ struct MediaProcessTests {
         }
     }
 
+    /// A program the kernel will not run (its interpreter is missing) is a LaunchError too, though
+    /// it is the parent-death wrapper that fails to run it: not a failed job blaming its input.
+    @Test("a program that exists but cannot be run is a LaunchError")
+    func unrunnableProgram() async throws {
+        let script = FileManager.default.temporaryDirectory.appendingPathComponent("unrunnable-\(UUID().uuidString)").path
+        try "#!/nonexistent/interpreter\n".write(toFile: script, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: script) }
+        chmod(script, 0o755)
+        let error = await #expect(throws: MediaProcess.LaunchError.self) {
+            try await MediaProcess(executable: script, arguments: []).run()
+        }
+        #expect(error?.description.contains("No such file or directory") == true, "\(error.map { "\($0)" } ?? "")")
+    }
+
     @Test("cancellation ends the child with SIGTERM and waits for it")
     func cancellationTerminates() async throws {
         let launched = LaunchedPID()
