@@ -443,6 +443,8 @@ public struct S3ObjectStorage: ObjectStorage {
 
     /// The answers S3 asks clients to send a request again after.
     public static let transientStatuses: Set<Int> = [500, 502, 503, 504]
+    /// S3's error codes for a failure that passes, whatever the status they come with.
+    static let transientCodes: Set<String> = ["InternalError", "SlowDown", "ServiceUnavailable", "RequestTimeout"]
 
     private static func isTransient(_ error: any Error) -> Bool {
         guard let error = error as? HTTPClientError else { return false }
@@ -462,17 +464,21 @@ public struct S3ObjectStorage: ObjectStorage {
         Self.failure(response, "cannot write '\(key.rawValue)'")
     }
 
-    /// A refused key or signature is `StorageAccessDenied`; a server error or a request to slow
-    /// down (5xx, 429), which sending again later may get past, is `StorageUnavailable`, which
-    /// the dispatcher hands back to the queue; any other answer (a missing bucket, a conflict) is
-    /// `StorageRefused`, final for the job. The message carries S3's own error code.
+    /// A refused key or signature is `StorageAccessDenied`; what sending again later may get
+    /// past is `StorageUnavailable`, which the dispatcher hands back to the queue: a server error
+    /// or a request to slow down (5xx, 429, or S3's codes for them, which it also sends with a
+    /// 200 to a multipart complete, and its 400 `RequestTimeout`). Any other answer (a missing
+    /// bucket, a conflict) is `StorageRefused`, final for the job. The message carries S3's own
+    /// error code.
     static func failure(_ response: HTTPResponse, _ what: String) -> WorkFailure {
         let error = try? XMLDocumentParser.parse(response.body)
         let answer = error?.text("Code").map { "\($0) (HTTP \(response.status))" } ?? "HTTP \(response.status)"
         let detail = error?.text("Message").map { ": " + $0 } ?? ""
+        let passing = response.status >= 500 || response.status == 429 || response.status == 200
+            || error?.text("Code").map(transientCodes.contains) == true
         let code =
             if [401, 403].contains(response.status) { "StorageAccessDenied" }
-            else if response.status >= 500 || response.status == 429 { WorkFailure.storageUnavailable }
+            else if passing { WorkFailure.storageUnavailable }
             else { "StorageRefused" }
         return WorkFailure(code: code, message: "\(what): the object storage answered \(answer)\(detail)")
     }

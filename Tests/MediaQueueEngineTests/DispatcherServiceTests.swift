@@ -208,13 +208,16 @@ import Testing
     @Test func aJobTheStorageKeepsFailingPastThePatienceFails() async throws {
         let (job, dispatcher) = try await runQuickJob(StorageOutageWorker(starts: starts, failures: .max), patience: .seconds(10))
         defer { dispatcher.cancel() }
+        let first = try await eventually("the first failure") { starts.all.count == 1 ? clock.now : nil }
         let ended = try await turns("the job's end recorded", upTo: clock.now + .seconds(120)) {
             try await store.job(id: job).flatMap { $0.state.isTerminal ? $0 : nil }
         }
         #expect(ended.state == .failed)
         #expect(ended.code == WorkFailure.storageUnavailable)
-        // Failures at 0, 2, 6 and 14 s: the fourth is past the 10 s.
-        #expect(starts.all.count == 4)
+        // Handed back within the patience (held 2, 4, 8 s; how many starts fit depends on how
+        // far the clock moved while the machine was busy), failed past it.
+        #expect(starts.all.count >= 2)
+        #expect(try #require(ended.endTime) >= first + .seconds(10))
     }
 
     /// A renewal the store failed is tried again at the next housekeeping turn, not a third of a

@@ -207,6 +207,34 @@ import Testing
         counts.released.store(true, ordering: .relaxed)
     }
 
+    /// A store where every check hangs, whatever is asked of it: given-up checks are not piled
+    /// up (on PostgreSQL each would hold a connection of the pool): while one has not ended, the
+    /// next probe answers at once instead of starting a third.
+    @Test func checksThatNeverEndAreNotPiledUp() async throws {
+        let time = ManualTimeSource(Timestamp(seconds: 1_700_000_000))
+        let counts = Counts()
+        let readiness = NodeReadiness(
+            checkWritable: {
+                counts.started.add(1, ordering: .relaxed)
+                // Ignores cancellation, as a query on a dead connection may.
+                while !counts.released.load(ordering: .relaxed) { try? await Task.sleep(for: .milliseconds(5)) }
+            },
+            time: time
+        )
+        for expectedChecks in [1, 2] {
+            let probe = Task { await readiness.reasons() }
+            try await eventually("check \(expectedChecks) to start and its probe to wait") {
+                counts.started.load(ordering: .relaxed) == expectedChecks && time.sleeping == 1
+            }
+            time.advance(by: NodeReadiness.storeCheckPatience)
+            #expect(await probe.value.first?.contains("did not answer") == true)
+            time.advance(by: .seconds(1))
+        }
+        #expect(await readiness.reasons().first?.contains("did not answer") == true)
+        #expect(counts.started.load(ordering: .relaxed) == 2, "no third check while the first has not ended")
+        counts.released.store(true, ordering: .relaxed)
+    }
+
     final class Counts: Sendable {
         let started = Atomic<Int>(0)
         let released = Atomic<Bool>(false)

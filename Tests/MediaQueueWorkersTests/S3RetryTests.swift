@@ -1,5 +1,6 @@
 import Foundation
 import MediaQueueCore
+import MediaQueueHTTPClient
 import MediaQueueTestSupport
 @testable import MediaQueueWorkers
 import Synchronization
@@ -93,6 +94,17 @@ import Testing
         #expect(error?.code == "StorageRefused")
         #expect(error?.message.contains("NoSuchBucket (HTTP 404)") == true, "\(error?.message ?? "")")
         #expect(receiver.requests.map(\.method) == ["PUT"])
+    }
+
+    /// S3's codes for a failure that passes count whatever status they come with: a multipart
+    /// complete answered 200 with `InternalError`, a 400 `RequestTimeout`.
+    @Test func s3sCodesForAPassingFailureAreStorageUnavailableWhateverTheStatus() {
+        for (status, code) in [(200, "InternalError"), (400, "RequestTimeout"), (503, "SlowDown")] {
+            let answer = HTTPResponse(status: status, body: Array("<Error><Code>\(code)</Code></Error>".utf8))
+            #expect(S3ObjectStorage.failure(answer, "cannot write 'a'").code == WorkFailure.storageUnavailable, "\(status) \(code)")
+        }
+        let missing = HTTPResponse(status: 404, body: Array("<Error><Code>NoSuchBucket</Code></Error>".utf8))
+        #expect(S3ObjectStorage.failure(missing, "cannot write 'a'").code == "StorageRefused")
     }
 
     @Test func aStoreThatKeepsFailingFailsTheRequestNamingItsLastAnswer() async throws {
