@@ -17,6 +17,8 @@ enum APIError {
     static let invalidRange = CIError.Code("InvalidRange")
     static let notImplemented = CIError.Code("NotImplemented")
     static let preconditionFailed = CIError.Code("PreconditionFailed")
+    /// A passing trouble the client may try again after (COS's `ServiceUnavailable`).
+    static let serviceUnavailable = CIError.Code("ServiceUnavailable")
 
     /// The HTTP status CI-style clients expect for a code.
     static func status(of code: CIError.Code) -> Int {
@@ -31,6 +33,7 @@ enum APIError {
         case preconditionFailed: 412
         case .internalError: 500
         case notImplemented: 501
+        case serviceUnavailable: 503
         default: 400
         }
     }

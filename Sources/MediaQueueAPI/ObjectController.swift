@@ -149,7 +149,7 @@ struct ObjectController: RouterMiddleware {
         if let version = file.etag, version != info.etag {
             FileResponse.release(file, storage: storage)
             guard lastTry else { return nil }
-            throw CIError(.internalError, "the object \(key.rawValue) was replaced each time it was read; try again")
+            throw CIError(APIError.serviceUnavailable, "the object \(key.rawValue) was replaced each time it was read; try again")
         }
         let body = FileResponse.body(file, bytes: range, storage: storage)
         return Response(status: status, headers: headers, body: body)

@@ -125,6 +125,10 @@ public struct MediaQueueApplication: Sendable {
             store: store, queues: queueDirectory(), templates: templateResolver, workers: workers, formatting: configuration.formatting,
             time: SystemTimeSource(), onJobsStored: onJobsStored, onOutboxQueued: onOutboxQueued
         ) { [logger] run, error in
+            if let refusal = error as? CIError, refusal.code == .queueFull {
+                logger.info("a workflow run waits for room in its queue", metadata: ["run.id": "\(run.id)", "workflow.id": "\(run.workflowID)"])
+                return
+            }
             logger.warning("a workflow run started but could not be moved on; the workflow service's next scan will", metadata: [
                 "run.id": "\(run.id)", "workflow.id": "\(run.workflowID)", "error": "\(error)",
             ])

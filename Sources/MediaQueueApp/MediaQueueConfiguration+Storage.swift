@@ -5,11 +5,6 @@ public import MediaQueueWorkers
 /// Object storage: a local folder (maybe a shared mount), or an S3-compatible store.
 extension MediaQueueConfiguration {
     /// The S3 store's settings (`MEDIAQUEUE_S3_*`), or nil for the local folder.
-    /// The buckets' objects: the S3-compatible store when one is configured, else the storage folder.
-    public func objectStorage() -> any ObjectStorage {
-        s3.map(S3ObjectStorage.init) ?? LocalObjectStorage(root: resolvedStorageDir)
-    }
-
     public var s3: S3Configuration? {
         guard let endpoint = s3Endpoint else { return nil }
         return S3Configuration(
@@ -17,6 +12,11 @@ extension MediaQueueConfiguration {
             pathStyle: s3PathStyle, buckets: s3Buckets, multipartThreshold: s3MultipartThresholdBytes, partSize: s3PartBytes,
             rangeSize: s3RangeBytes, scratchDirectory: dataDir + "/s3-scratch", caFile: s3CAFile
         )
+    }
+
+    /// The buckets' objects: the S3-compatible store when one is configured, else the storage folder.
+    public func objectStorage() -> any ObjectStorage {
+        s3.map(S3ObjectStorage.init) ?? LocalObjectStorage(root: resolvedStorageDir)
     }
 
     mutating func applyStorage(_ key: String, _ value: String, source: String) throws -> Bool {

@@ -66,7 +66,7 @@ extension ConsoleController {
                         try queue.apply(update, checkRule: checkRule)
                         queue.updateTime = now
                     }
-                } catch let error as CIError where error.code != .noSuchQueue {
+                } catch let error as CIError where error.code != .noSuchQueue && error.code != .internalError {
                     rule.show(error)
                     return queuePage(viewer, shown, settings: SettingsForm(shown), rule: rule, status: .badRequest)
                 }

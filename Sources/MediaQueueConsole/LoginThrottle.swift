@@ -46,7 +46,7 @@ public final class LoginThrottle: Sendable {
                 entry.blockedUntil = now + min(first * (1 << doublings), longest)
             }
             entries[key] = entry
-            if entries.count > capacity { Self.forgetIdlest(&entries, keeping: capacity / 2) }
+            if entries.count > capacity { Self.forgetIdlest(&entries, keeping: capacity / 2, now: now) }
         }
     }
 
@@ -56,8 +56,12 @@ public final class LoginThrottle: Sendable {
 
     private static func key(_ account: String, _ client: String) -> String { account + "\u{0}" + client }
 
-    private static func forgetIdlest(_ entries: inout [String: Entry], keeping count: Int) {
-        let kept = entries.sorted { $0.value.last > $1.value.last }.prefix(count)
-        entries = Dictionary(uniqueKeysWithValues: kept.map { ($0.key, $0.value) })
+    /// Keeps the pairs still waiting first (flooding the table with new failures must not free a
+    /// blocked one), then the most recently used of the others: `count` in all.
+    private static func forgetIdlest(_ entries: inout [String: Entry], keeping count: Int, now: Timestamp) {
+        let byUse = entries.sorted { $0.value.last > $1.value.last }
+        let blocked = byUse.filter { $0.value.blockedUntil.map { now < $0 } ?? false }.prefix(count)
+        let others = byUse.filter { !($0.value.blockedUntil.map { now < $0 } ?? false) }.prefix(max(0, count - blocked.count))
+        entries = Dictionary(uniqueKeysWithValues: (blocked + others).map { ($0.key, $0.value) })
     }
 }

@@ -52,10 +52,14 @@ struct DispatchState {
     private var storageFailingSince: [JobID: Timestamp] = [:]
     static let storageFailuresKept = 10_000
 
-    init(capacity: Int, storageHolds: ClosedRange<Duration> = .seconds(2) ... .seconds(60)) {
+    /// How long after the storage first failed a job here it is still handed back.
+    let storagePatience: Duration
+
+    init(capacity: Int, storageHolds: ClosedRange<Duration> = .seconds(2) ... .seconds(60), storagePatience: Duration = .seconds(900)) {
         precondition(capacity > 0, "a dispatcher runs at least one job")
         self.capacity = capacity
         self.storageHolds = storageHolds
+        self.storagePatience = storagePatience
         nextStorageHold = storageHolds.lowerBound
     }
 
@@ -156,8 +160,14 @@ struct DispatchState {
         let since = storageFailingSince[job] ?? now
         storageFailingSince[job] = since
         if storageFailingSince.count > Self.storageFailuresKept {
-            let oldest = storageFailingSince.sorted { $0.value < $1.value }.prefix(Self.storageFailuresKept / 2).map(\.key)
-            for id in oldest where id != job { storageFailingSince[id] = nil }
+            // First those failing longer than a job still handed back here can have been: they
+            // ended on another node (or were handed on and lost their lease).
+            let stale = now - (storagePatience + storageHolds.upperBound)
+            storageFailingSince = storageFailingSince.filter { $0.value >= stale || $0.key == job }
+            if storageFailingSince.count > Self.storageFailuresKept {
+                let oldest = storageFailingSince.sorted { $0.value < $1.value }.prefix(Self.storageFailuresKept / 2).map(\.key)
+                for id in oldest where id != job { storageFailingSince[id] = nil }
+            }
         }
         if let until = claimsHeldUntil, now < until {
             claimsHeldUntil = max(until, now + storageHolds.lowerBound)

@@ -28,10 +28,10 @@ public final class DispatcherHandle: Sendable {
     private let logger: Logger
 
     init(
-        capacity: Int, storageHolds: ClosedRange<Duration> = .seconds(2) ... .seconds(60), owner: String, leaseDuration: Duration, store: any JobStore,
-        running: RunningJobs, time: any TimeSource, logger: Logger
+        capacity: Int, storageHolds: ClosedRange<Duration> = .seconds(2) ... .seconds(60), storagePatience: Duration = .seconds(900), owner: String,
+        leaseDuration: Duration, store: any JobStore, running: RunningJobs, time: any TimeSource, logger: Logger
     ) {
-        state = Mutex(DispatchState(capacity: capacity, storageHolds: storageHolds))
+        state = Mutex(DispatchState(capacity: capacity, storageHolds: storageHolds, storagePatience: storagePatience))
         claimWakeup = Wakeup(time: time)
         startWakeup = Wakeup(time: time)
         self.owner = owner

@@ -99,7 +99,7 @@ public struct DispatcherService: Service {
         self.handoff = handoff
         self.progress = progress
         handle = DispatcherHandle(
-            capacity: options.maxRunningJobs, storageHolds: options.storageHolds, owner: options.owner, leaseDuration: options.leaseDuration, store: store, running: running,
+            capacity: options.maxRunningJobs, storageHolds: options.storageHolds, storagePatience: options.storageOutagePatience, owner: options.owner, leaseDuration: options.leaseDuration, store: store, running: running,
             time: time, logger: logger
         )
         self.store = store

@@ -88,8 +88,18 @@ public struct WorkflowService: Service {
             do {
                 if let run = try await store.run(id: id) { try await runner.advance(run) }
             } catch {
-                logger.error("cannot advance a workflow run", metadata: ["run.id": "\(id)", "error": "\(error)"])
+                logAdvanceFailure(error, run: id)
             }
+        }
+    }
+
+    /// A node waiting for room in its full queue is a wait, not a failure: a burst of uploads
+    /// would otherwise log an error for each of its runs on every scan, for up to the hour.
+    private func logAdvanceFailure(_ error: any Error, run: String) {
+        if let refusal = error as? CIError, refusal.code == .queueFull {
+            logger.debug("a workflow run waits for room in its queue", metadata: ["run.id": "\(run)"])
+        } else {
+            logger.error("cannot advance a workflow run", metadata: ["run.id": "\(run)", "error": "\(error)"])
         }
     }
 
@@ -108,7 +118,7 @@ public struct WorkflowService: Service {
                 do {
                     try await runner.advance(run)
                 } catch {
-                    logger.error("cannot advance a workflow run", metadata: ["run.id": "\(run.id)", "error": "\(error)"])
+                    logAdvanceFailure(error, run: run.id)
                 }
             }
             guard page.count == options.pageSize, let last = page.last else { return }

@@ -88,7 +88,7 @@ struct MediaProcess: Sendable {
         if run.wasCancelled { throw CancellationError() }
         // The wrapper could not run the program (a format the kernel refuses, a busy file): as
         // when posix_spawn itself fails, the service's trouble, not the job's input.
-        if !output.uncaughtSignal, [126, 127].contains(output.status), output.stderrTail.hasPrefix("setpriv: failed to execute") {
+        if !output.uncaughtSignal, [126, 127].contains(output.status), output.stderrTail.hasPrefix("setpriv: ") {
             throw LaunchError(executable: executable, reason: output.stderrTail.trimmingCharacters(in: .whitespacesAndNewlines))
         }
         return output

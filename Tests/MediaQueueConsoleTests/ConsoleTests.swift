@@ -155,6 +155,16 @@ import Testing
         }
     }
 
+    /// A flood of failures for other accounts does not free a blocked one: the table forgets the
+    /// idle pairs first.
+    @Test func aBlockedAccountStaysBlockedWhenTheTableOverflows() {
+        let throttle = LoginThrottle(capacity: 10)
+        let now = Timestamp(seconds: 1_700_000_000)
+        for _ in 0..<5 { throttle.failed(account: "admin", client: "10.0.0.9", now: now) }
+        for index in 0..<50 { throttle.failed(account: "AKID\(index)", client: "10.0.0.9", now: now + .seconds(1)) }
+        #expect(throttle.wait(account: "admin", client: "10.0.0.9", now: now + .seconds(2)) != nil)
+    }
+
     @Test func aKeySeesOnlyItsOwnBuckets() async throws {
         let (api, _) = try await fixture()
         try await api.makeApplication().test(.router) { client in

@@ -76,6 +76,7 @@ import Testing
         state.jobSettled(b, worked: false)
         #expect(state.storageFailed(b, at: start + .seconds(30)) == start + .seconds(30))
         #expect(state.claimsHeldUntil == start + .seconds(34), "a failure does not end the series")
+        #expect(state.backlog, "the jobs handed back wait: the completion path's claims look for them")
     }
 
     @Test func claimedJobsKeepTheirSlotsAndUnusedOnesComeBack() {

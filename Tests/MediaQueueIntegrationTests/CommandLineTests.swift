@@ -50,7 +50,9 @@ import Testing
             #expect(stderr.contains("no MediaQueue database at \(harness.configuration.databasePath)"), "\(arguments): \(stderr)")
         }
         #expect(!FileManager.default.fileExists(atPath: harness.configuration.databasePath))
-        // Reading objects needs only the storage (an operator's machine may have only its settings).
+        // Reading objects needs only the storage (an operator's machine may have only its settings),
+        // but it must be there: a listing of a folder that is not would be empty.
+        #expect(try await refusal(harness, ["objects", "ls"]).contains("no storage folder at \(harness.configuration.resolvedStorageDir)"))
         try FileManager.default.createDirectory(atPath: harness.bucketRoot + "/in", withIntermediateDirectories: true)
         try Data("seen".utf8).write(to: URL(fileURLWithPath: harness.bucketRoot + "/in/seen.txt"))
         #expect(try await harness.cli(["objects", "ls"]).hasSuffix("\tin/seen.txt\n"))

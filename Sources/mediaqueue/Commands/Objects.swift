@@ -36,8 +36,9 @@ struct Objects: AsyncParsableCommand {
         func run() async throws {
             let configuration = try options.load()
             let objectKey = try objectKey(key)
-            let storage = configuration.objectStorage()
-            guard let written = try await storage.getObject(bucket: try bucket.name(configuration), key: objectKey, to: file ?? objectKey.fileName) else {
+            let name = try bucket.name(configuration)
+            let storage = try objectStorage(configuration)
+            guard let written = try await storage.getObject(bucket: name, key: objectKey, to: file ?? objectKey.fileName) else {
                 throw CommandError("NoSuchKey: the object \(key) does not exist")
             }
             print("got \(key) as \(written)")
@@ -56,7 +57,7 @@ struct Objects: AsyncParsableCommand {
         func run() async throws {
             let configuration = try options.load()
             let name = try bucket.name(configuration)
-            let storage = configuration.objectStorage()
+            let storage = try objectStorage(configuration)
             let listing = try await cliAsync { try await storage.listAllObjects(bucket: name, prefix: prefix, delimiter: delimiter) }
             let times = CITimeFormat()
             for common in listing.commonPrefixes { print("PRE \(common)") }
@@ -75,7 +76,8 @@ struct Objects: AsyncParsableCommand {
         func run() async throws {
             let configuration = try options.load()
             do {
-                try await configuration.objectStorage().remove(bucket: try bucket.name(configuration), key: try objectKey(key))
+                let (name, objectKey) = (try bucket.name(configuration), try objectKey(key))
+                try await objectStorage(configuration).remove(bucket: name, key: objectKey)
             } catch let failure as WorkFailure {
                 throw CommandError("\(failure.code): \(failure.message)")
             }
@@ -90,4 +92,13 @@ private func objectKey(_ text: String) throws -> ObjectKey {
     } catch {
         throw CommandError("InvalidArgument: \(error)")
     }
+}
+
+/// The configured storage. A storage folder that is not there is refused: run with another
+/// data folder than serve's, a listing would be empty and a removal would say it removed.
+private func objectStorage(_ configuration: MediaQueueConfiguration) throws -> any ObjectStorage {
+    if configuration.s3 == nil, !FileManager.default.fileExists(atPath: configuration.resolvedStorageDir) {
+        throw CommandError("no storage folder at \(configuration.resolvedStorageDir): give this command serve's configuration (--config, or MEDIAQUEUE_DATA_DIR or MEDIAQUEUE_STORAGE_DIR)")
+    }
+    return configuration.objectStorage()
 }
