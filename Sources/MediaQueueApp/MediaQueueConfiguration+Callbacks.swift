@@ -29,6 +29,8 @@ extension MediaQueueConfiguration {
             callbackRetrySchedule = delays.isEmpty ? nil : delays
         case "callbackAllowedNetworks":
             callbackAllowedNetworks = value.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        case "inputUrlAllowedNetworks", "inputURLAllowedNetworks":
+            inputURLAllowedNetworks = value.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         case "callbackConnectTimeout", "callbackTimeout":
             guard let duration = Self.parseDuration(value), duration > .zero else {
                 throw ConfigurationError("\(source): \(key) must be a positive duration such as 10s or 500ms, not '\(value)'")
@@ -55,6 +57,9 @@ extension MediaQueueConfiguration {
     func validateCallbackSettings() throws {
         if case .failure(let error) = IPNetwork.parseList(callbackAllowedNetworks.joined(separator: ",")) {
             throw ConfigurationError("callbackAllowedNetworks: \(error)")
+        }
+        if case .failure(let error) = IPNetwork.parseList(inputURLAllowedNetworks.joined(separator: ",")) {
+            throw ConfigurationError("inputUrlAllowedNetworks: \(error)")
         }
         if let callbackCAFile, !FileManager.default.isReadableFile(atPath: callbackCAFile) {
             throw ConfigurationError("callbackCaFile: cannot read '\(callbackCAFile)'")
@@ -88,11 +93,14 @@ extension MediaQueueConfiguration {
         )
     }
 
-    /// Settings of the HTTP client that fetches `Input.Url`: the callbacks' SSRF guard (the same
-    /// allowed networks), their connect timeout and CAs, and the download time limit.
+    /// Settings of the HTTP client that fetches `Input.Url`: the SSRF guard with its own allowed
+    /// networks (a job's URL is a tenant's choice: the callbacks' exemptions would let any tenant
+    /// probe the operator's internal receivers), the callbacks' connect timeout and CAs, and the
+    /// download time limit.
     public var inputURLClientConfiguration: HTTPClientConfiguration {
         HTTPClientConfiguration(
-            connectTimeout: callbackConnectTimeout, timeout: .seconds(inputURLTimeoutSeconds), addressPolicy: callbackAddressPolicy,
+            connectTimeout: callbackConnectTimeout, timeout: .seconds(inputURLTimeoutSeconds),
+            addressPolicy: AddressPolicy(allowedNetworks: inputURLAllowedNetworks.compactMap(IPNetwork.init)),
             maxIdleConnections: 16, caFile: callbackCAFile
         )
     }

@@ -152,6 +152,10 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
     public var callbackRetrySchedule: [Duration]?
     /// CIDRs exempt from the SSRF guard (`MEDIAQUEUE_CALLBACK_ALLOWED_NETWORKS`, e.g. `127.0.0.0/8`).
     public var callbackAllowedNetworks: [String] = []
+    /// CIDRs `Input.Url` downloads may reach despite the SSRF guard
+    /// (`MEDIAQUEUE_INPUT_URL_ALLOWED_NETWORKS`): apart from the callbacks', since a tenant's
+    /// job picks its input URL while the operator picks the callback receivers it exempts.
+    public var inputURLAllowedNetworks: [String] = []
     /// HTTP callback timeouts (`MEDIAQUEUE_CALLBACK_CONNECT_TIMEOUT`, `MEDIAQUEUE_CALLBACK_TIMEOUT`).
     public var callbackConnectTimeout: Duration = .seconds(10)
     public var callbackTimeout: Duration = .seconds(30)

@@ -46,7 +46,7 @@ import Testing
             """
 
         // Loopback allowed, as an operator would allow a private media origin.
-        let allowed = try ServiceHarness { $0.callbackAllowedNetworks = ["127.0.0.0/8"] }
+        let allowed = try ServiceHarness { $0.inputURLAllowedNetworks = ["127.0.0.0/8"] }
         let events = try await allowed.subscribeToEvents()
         let (_, service) = try allowed.startService()
         try await allowed.waitForIntake()
@@ -58,8 +58,10 @@ import Testing
         #expect(detail.text("Operation", "MediaInfo", "Stream", "Video", "Width") == "320")
         #expect(origin.requests.map(\.method) == ["GET"])
 
-        // The default guard: the same URL ends Failed with the reason, and nothing is requested.
-        let guarded = try ServiceHarness()
+        // The default guard, even with loopback exempt for callbacks (the operator's receivers,
+        // which a tenant's input URL must not reach): the same URL ends Failed with the reason,
+        // and nothing is requested.
+        let guarded = try ServiceHarness { $0.callbackAllowedNetworks = ["127.0.0.0/8"] }
         let guardedEvents = try await guarded.subscribeToEvents()
         let (_, guardedService) = try guarded.startService()
         defer { guardedService.cancel() }
