@@ -39,6 +39,17 @@ struct SnapshotOptions: Sendable, Hashable {
         var outputObject: String
 
         var cellsPerSprite: Int { columns * lines }
+
+        /// The largest sprite made, in pixels: each is a whole grid, allocated at once by ffmpeg's
+        /// tile filter (Columns and Lines may each be 10,000), for every running job.
+        static let maxPixels = 8192 * 8192
+
+        /// The sprite's size for cells of `cell` pixels (those given, else the shots' size).
+        func size(cell: (width: Int, height: Int)) -> (width: Int, height: Int) {
+            let width = columns * (cellWidth ?? cell.width) + (columns - 1) * padding + 2 * margin
+            let height = lines * (cellHeight ?? cell.height) + (lines - 1) * padding + 2 * margin
+            return (width, height)
+        }
     }
 
     var mode: Mode = .interval

@@ -43,6 +43,9 @@ public struct SnapshotWorker: MediaWorker, FFmpegWorker {
             throw WorkFailure.invalidInput("'\(input.displayName)' has no video stream")
         }
         let plan = try SnapshotPlan(options: options, duration: probe.duration, frameRate: video.rational("avg_frame_rate"))
+        if let sprite = options.sprite {
+            try Self.checkSpriteSize(sprite, options: options, video: (video.number("width") ?? 0, video.number("height") ?? 0))
+        }
         let names = OutputObjectTemplate(template: options.outputObject, jobID: job.id.rawValue, inputName: input.name, ext: "jpg")
         let shots = options.outMode.writesShots
             ? try NumberedOutputFiles(context: context, names: names, maxShots: plan.maxShots, kind: "shot") : nil
@@ -80,6 +83,21 @@ public struct SnapshotWorker: MediaWorker, FFmpegWorker {
         return WorkResult(mediaResult: MediaResult.xml(
             publishedShots, sprites: publishedSprites, bucket: job.bucket, region: context.formatting.region
         ))
+    }
+
+    /// Refuses a sprite larger than `Sprite.maxPixels`: the shots are the video's frames, scaled
+    /// to `Width`/`Height` when given, and the cells those, or `CellWidth`/`CellHeight`.
+    static func checkSpriteSize(_ sprite: SnapshotOptions.Sprite, options: SnapshotOptions, video: (width: Double, height: Double)) throws(WorkFailure) {
+        let aspect = video.width > 0 && video.height > 0 ? video.width / video.height : 16.0 / 9.0
+        let shotWidth = options.width.map(Double.init) ?? options.height.map { Double($0) * aspect } ?? video.width
+        let shotHeight = options.height.map(Double.init) ?? options.width.map { Double($0) / aspect } ?? video.height
+        let size = sprite.size(cell: (Int(shotWidth.rounded()), Int(shotHeight.rounded())))
+        guard size.width * size.height <= SnapshotOptions.Sprite.maxPixels else {
+            throw WorkFailure.invalidArgument(
+                "Operation.Snapshot.SpriteSnapshotConfig",
+                "a \(sprite.columns)x\(sprite.lines) sprite of these cells is \(size.width)x\(size.height) pixels; at most \(SnapshotOptions.Sprite.maxPixels) pixels (8192x8192): fewer columns or lines, or smaller cells"
+            )
+        }
     }
 
     /// One ffmpeg run for every shot and sprite; progress comes from `-progress pipe:1`

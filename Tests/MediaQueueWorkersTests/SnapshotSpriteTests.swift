@@ -72,6 +72,32 @@ struct SnapshotSpriteTests {
         #expect(sprite.height == 120)
     }
 
+    /// ffmpeg's tile filter allocates the whole grid at once (Columns and Lines go to 10,000
+    /// each): a sprite over 8192x8192 pixels is refused, naming its size, before ffmpeg runs;
+    /// one just under is made.
+    @Test("a sprite larger than 8192x8192 pixels is refused before ffmpeg runs")
+    func aSpriteTooLargeIsRefused() async throws {
+        let bucket = try await bucketWithVideo()
+        defer { bucket.remove() }
+        // 160x120 cells: 52 columns make 8320 pixels across.
+        let job = try snapshotJob("""
+            <Snapshot><Count>1</Count><SnapshotOutMode>OnlySprite</SnapshotOutMode>
+            <SpriteSnapshotConfig><Color>black</Color><Columns>52</Columns><Lines>1000</Lines></SpriteSnapshotConfig></Snapshot>
+            <Output><Object>s/shot.jpg</Object><SpriteObject>s/sprite.jpg</SpriteObject></Output>
+            """, bucket: bucket)
+        let error = await #expect(throws: WorkFailure.self) { try await worker.run(job, context: makeContext(bucket)) }
+        #expect(error?.message.contains("8320x120000 pixels") == true, "\(error?.message ?? "")")
+        #expect(bucket.objects() == ["input/a.mp4"])
+
+        let options = try SnapshotOptions(operation: XMLDocumentParser.parse("""
+            <Operation><Snapshot><SnapshotOutMode>OnlySprite</SnapshotOutMode><SpriteSnapshotConfig><CellWidth>8</CellWidth>\
+            <CellHeight>8</CellHeight><Color>black</Color><Columns>1024</Columns><Lines>1024</Lines></SpriteSnapshotConfig></Snapshot>\
+            <Output><Object>s/shot.jpg</Object><SpriteObject>s/sprite-${Number}.jpg</SpriteObject></Output></Operation>
+            """))
+        let justUnder = try #require(options.sprite)
+        #expect(throws: Never.self) { try SnapshotWorker.checkSpriteSize(justUnder, options: options, video: (160, 120)) }
+    }
+
     @Test("sprite validation names the field at fault", arguments: [
         ("<Color>red</Color><Columns>2</Columns>", "s-${Number}.jpg", "Operation.Snapshot.SpriteSnapshotConfig.Lines"),
         ("<Color>red</Color><Lines>2</Lines>", "s-${Number}.jpg", "Operation.Snapshot.SpriteSnapshotConfig.Columns"),
