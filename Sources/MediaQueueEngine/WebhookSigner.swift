@@ -45,6 +45,7 @@ public final class CallbackSigners: Sendable {
     private let time: any TimeSource
     private let refresh: Duration
     private let cache = Mutex<[String: Entry]>([:])
+    static let cachedBuckets = 10_000
 
     public init(store: any JobStore, time: any TimeSource = SystemTimeSource(), refresh: Duration = .seconds(30)) {
         self.store = store
@@ -72,7 +73,13 @@ public final class CallbackSigners: Sendable {
         if let previous = secrets.previous, let until = secrets.previousUntil, now < until, let signer = WebhookSigner(secret: previous) {
             keys.append(Key(signer: signer, until: until))
         }
-        cache.withLock { $0[bucket] = Entry(keys: keys, readAt: now) }
+        cache.withLock { cache in
+            // Entries past their refresh are read again anyway: with many buckets (anyone who
+            // may submit names one), they go rather than pile up.
+            if cache.count >= Self.cachedBuckets { cache = cache.filter { now < $0.value.readAt + refresh } }
+            if cache.count >= Self.cachedBuckets { cache.removeAll() }
+            cache[bucket] = Entry(keys: keys, readAt: now)
+        }
         return keys
     }
 }
