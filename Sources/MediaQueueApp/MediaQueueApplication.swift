@@ -109,10 +109,8 @@ public struct MediaQueueApplication: Sendable {
 
     /// A broker connection configured from `url` and the TLS settings.
     public func makeConnection(url: String, name: String, maxBodyBytes: Int? = nil) throws -> AMQPConnection {
-        var amqp = try AMQPConfiguration(url: url)
+        var amqp = try configuration.amqpConfiguration(url: url, name: "\(name) \(nodeID)")
         amqp.maxBodyBytes = maxBodyBytes
-        amqp.caCertificatePath = configuration.amqpCACertificate
-        amqp.connectionName = "mediaqueue \(name) \(nodeID)"
         return AMQPConnection(configuration: amqp, logger: logger)
     }
 

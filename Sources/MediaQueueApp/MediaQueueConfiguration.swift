@@ -1,4 +1,5 @@
 public import Foundation
+public import MediaQueueAMQP
 public import MediaQueueCore
 import MediaQueueWorkers
 
@@ -212,6 +213,15 @@ public struct MediaQueueConfiguration: Sendable, Hashable {
         if let roles { _ = try configuration.apply(["roles": roles], source: "--role") }
         try configuration.validate()
         return configuration
+    }
+
+    /// A broker connection's settings: `url`, the configured CA file, and `mediaqueue <name>` as
+    /// the name the broker shows for it.
+    public func amqpConfiguration(url: String, name: String) throws -> AMQPConfiguration {
+        var amqp = try AMQPConfiguration(url: url)
+        amqp.caCertificatePath = amqpCACertificate
+        amqp.connectionName = "mediaqueue \(name)"
+        return amqp
     }
 
     /// `MEDIAQUEUE_` variables that are not settings: the tests', scripts' and fault points'.

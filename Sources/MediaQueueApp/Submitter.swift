@@ -60,9 +60,9 @@ extension Submitter {
     public static func submit(
         _ body: [UInt8], bucket: String?, timeout: Duration, configuration: MediaQueueConfiguration, logger: Logger
     ) async throws -> Submitter.Reply {
-        var amqp = try AMQPConfiguration(url: configuration.amqpURL)
-        amqp.caCertificatePath = configuration.amqpCACertificate
-        amqp.connectionName = "mediaqueue submit \(ProcessInfo.processInfo.hostName)/\(ProcessInfo.processInfo.processIdentifier)"
+        let amqp = try configuration.amqpConfiguration(
+            url: configuration.amqpURL, name: "submit \(ProcessInfo.processInfo.hostName)/\(ProcessInfo.processInfo.processIdentifier)"
+        )
         let connection = AMQPConnection(configuration: amqp, logger: logger)
         let intakeQueue = configuration.intakeQueue
         return try await withThrowingTaskGroup(of: Submitter.Reply?.self) { group in

@@ -10,12 +10,10 @@ import Testing
     func aServerKilledOutrightTakesTheToolItRunsWithIt() async throws {
         let harness = try ServiceHarness()
         let configuration = harness.configuration
-        try FileManager.default.createDirectory(atPath: harness.bucketRoot + "/input", withIntermediateDirectories: true)
-        _ = FileManager.default.createFile(atPath: harness.bucketRoot + "/input/a.mp4", contents: Data("not really".utf8))
+        try harness.placeFakeInput()
         // A tool that says who it is, then runs until it is killed.
         let pidFile = configuration.dataDir + "/tool.pid"
-        let tool = configuration.dataDir + "/tool"
-        _ = try await runCommand("/bin/sh", ["-c", "printf '#!/bin/sh\\necho $$ > \"%s\"\\nexec sleep 600\\n' \"$2\" > \"$1\" && chmod 755 \"$1\"", "sh", tool, pidFile])
+        let tool = try harness.tool("tool", "echo $$ > '\(pidFile)'\nexec sleep 600")
         let binary = try #require(CrashTests.binary)
         let serve = try ChildProcess(
             binary, ["serve"], environment: harness.serveEnvironment(["MEDIAQUEUE_FFPROBE": tool, "MEDIAQUEUE_FFMPEG": tool]),

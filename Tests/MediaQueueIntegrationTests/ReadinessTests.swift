@@ -14,11 +14,9 @@ import Testing
     func aDrainingNodeIsNotReadyWhileItsJobsFinish() async throws {
         let harness = try ServiceHarness()
         let configuration = harness.configuration
-        try FileManager.default.createDirectory(atPath: harness.bucketRoot + "/input", withIntermediateDirectories: true)
-        _ = FileManager.default.createFile(atPath: harness.bucketRoot + "/input/a.mp4", contents: Data("not really".utf8))
+        try harness.placeFakeInput()
         // An ffprobe that never ends keeps the job running, so the drain waits for it.
-        let hanging = configuration.dataDir + "/hanging-ffprobe"
-        _ = try await runCommand("/bin/sh", ["-c", "printf '#!/bin/sh\\nexec sleep 600\\n' > \"$1\" && chmod 755 \"$1\"", "sh", hanging])
+        let hanging = try harness.tool("hanging-ffprobe", "exec sleep 600")
         let log = configuration.dataDir + "/serve.log"
         let binary = try #require(CrashTests.binary)
         let serve = try ChildProcess(

@@ -44,6 +44,22 @@ final class ServiceHarness: Sendable {
 
     var bucketRoot: String { configuration.resolvedStorageDir + "/" + configuration.bucket }
 
+    /// `input/a.mp4`, which is no media: for tests whose fake ffprobe never reads it.
+    func placeFakeInput() throws {
+        try FileManager.default.createDirectory(atPath: bucketRoot + "/input", withIntermediateDirectories: true)
+        _ = FileManager.default.createFile(atPath: bucketRoot + "/input/a.mp4", contents: Data("not really".utf8))
+    }
+
+    /// An executable `/bin/sh` script `name` in the data folder with `body` after its first line,
+    /// to stand in for ffmpeg or ffprobe; returns its path.
+    func tool(_ name: String, _ body: String) throws -> String {
+        let path = configuration.dataDir + "/" + name
+        try FileManager.default.createDirectory(atPath: configuration.dataDir, withIntermediateDirectories: true)
+        try ("#!/bin/sh\n" + body + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        guard chmod(path, 0o755) == 0 else { throw CocoaError(.fileWriteNoPermission) }
+        return path
+    }
+
     /// The environment of a real `mediaqueue serve` child process on this harness's broker, data
     /// and names, with `extra` on top.
     func serveEnvironment(_ extra: [String: String]) -> [String: String] {

@@ -12,6 +12,15 @@ import Testing
 @Suite(.timeLimit(.minutes(1))) struct S3RetryTests {
     static let slowDown = "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"
 
+    /// Publishes "hello" as `out/b.txt` of `media-1250000000`, staged as an upload is.
+    func publishHello(_ storage: S3ObjectStorage) async throws {
+        let key = try ObjectKey("out/b.txt")
+        let folder = try storage.makeStagingFolder(bucket: "media-1250000000", name: "upload", for: key)
+        defer { storage.removeStagingFolder(folder) }
+        try Data("hello".utf8).write(to: URL(fileURLWithPath: folder + "/b.txt"))
+        try await storage.publish(folder + "/b.txt", bucket: "media-1250000000", as: key)
+    }
+
     func storage(_ receiver: TestHTTPReceiver, retries: Int = 3) -> S3ObjectStorage {
         S3ObjectStorage(configuration: S3Configuration(
             endpoint: "http://127.0.0.1:\(receiver.port)", region: "us-east-1", accessKeyID: "AKID", secretAccessKey: "secret",
@@ -67,12 +76,7 @@ import Testing
             }
         }
         defer { receiver.stop() }
-        let storage = storage(receiver)
-        let key = try ObjectKey("out/b.txt")
-        let folder = try storage.makeStagingFolder(bucket: "media-1250000000", name: "upload", for: key)
-        defer { storage.removeStagingFolder(folder) }
-        try Data("hello".utf8).write(to: URL(fileURLWithPath: folder + "/b.txt"))
-        try await storage.publish(folder + "/b.txt", bucket: "media-1250000000", as: key)
+        try await publishHello(storage(receiver))
         #expect(receiver.requests.map(\.method) == ["PUT", "PUT", "HEAD"])
         #expect(receiver.requests.filter { $0.method == "PUT" }.map(\.text) == ["hello", "hello"])
     }
@@ -85,12 +89,7 @@ import Testing
             .status(404, body: "<Error><Code>NoSuchBucket</Code><Message>The specified bucket does not exist.</Message></Error>")
         }
         defer { receiver.stop() }
-        let storage = storage(receiver)
-        let key = try ObjectKey("out/b.txt")
-        let folder = try storage.makeStagingFolder(bucket: "media-1250000000", name: "upload", for: key)
-        defer { storage.removeStagingFolder(folder) }
-        try Data("hello".utf8).write(to: URL(fileURLWithPath: folder + "/b.txt"))
-        let error = await #expect(throws: WorkFailure.self) { try await storage.publish(folder + "/b.txt", bucket: "media-1250000000", as: key) }
+        let error = await #expect(throws: WorkFailure.self) { try await publishHello(storage(receiver)) }
         #expect(error?.code == "StorageRefused")
         #expect(error?.message.contains("NoSuchBucket (HTTP 404)") == true, "\(error?.message ?? "")")
         #expect(receiver.requests.map(\.method) == ["PUT"])
