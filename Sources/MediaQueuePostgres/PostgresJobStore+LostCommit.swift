@@ -135,27 +135,41 @@ extension PostgresJobStore {
     }
 
     /// `query` on a connection of the inquiry pool, or a failure once `limit` has passed. A query
-    /// still running then is abandoned rather than waited for: on a connection that closed
-    /// before it was sent, it never ends.
-    private func ask<T: Sendable>(within limit: Duration, _ query: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+    /// still running then is abandoned rather than waited for (on a connection that closed before
+    /// it was sent, it never ends), and its connection is closed: the pool holds two, and a lease
+    /// left to such a query would be lost to every later question.
+    func ask<T: Sendable>(within limit: Duration, _ query: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         let inquiries = self.inquiries
-        let first = FirstComer()
+        let round = QuestionRound()
         return try await withCheckedThrowingContinuation { continuation in
             let work = Task {
                 let result: Result<T, any Error>
                 do {
-                    result = .success(try await Self.withOpenConnection(from: inquiries) { connection in try await query(connection) })
+                    result = .success(
+                        try await Self.withOpenConnection(from: inquiries) { connection in
+                            round.lent.withLock { $0 = connection }
+                            defer { round.lent.withLock { $0 = nil } }
+                            return try await query(connection)
+                        }
+                    )
                 } catch {
                     result = .failure(error)
                 }
-                if first.claim() { continuation.resume(with: result) }
+                round.timer.withLock { $0?.cancel() }
+                if round.claim() { continuation.resume(with: result) }
             }
-            Task { [time] in
-                try? await time.sleep(for: limit)
-                guard first.claim() else { return }
+            let sleeper = Task { [time, logger] in
+                guard (try? await time.sleep(for: limit)) != nil, round.claim() else { return }
                 continuation.resume(throwing: CIError(.internalError, "the database did not answer within \(limit)"))
                 work.cancel()
+                guard let connection = round.lent.withLock({ $0 }) else { return }
+                do {
+                    try await connection.close()
+                } catch {
+                    logger.debug("closing a connection whose question went unanswered failed", metadata: ["error": "\(String(reflecting: error))"])
+                }
             }
+            round.timer.withLock { $0 = sleeper }
         }
     }
 
@@ -167,9 +181,13 @@ extension PostgresJobStore {
     static let commitInquiryRoundLimit = Duration.seconds(2)
 }
 
-/// Of an answer and its time limit, the one that comes first resumes the question.
-private final class FirstComer: Sendable {
+/// One question: of its answer and its time limit, the one that comes first resumes it.
+private final class QuestionRound: Sendable {
     private let taken = Atomic(false)
+    /// The connection the question runs on, while it runs: closed when the limit comes first.
+    let lent = Mutex<PostgresConnection?>(nil)
+    /// The limit's sleep, cancelled by the answer.
+    let timer = Mutex<Task<Void, Never>?>(nil)
 
     /// True for the first caller only.
     func claim() -> Bool {
