@@ -2,6 +2,7 @@ import Foundation
 public import Hummingbird
 public import MediaQueueCore
 import NIOCore
+import NIOPosix
 
 /// Response bodies that send a storage's file in chunks, whatever its size, and release it (its
 /// opened descriptor closed, its downloaded copy removed) when the body is released, written or
@@ -12,13 +13,18 @@ public enum FileResponse {
     public static func body(_ file: ReadableFile, bytes: Range<Int>, storage: any ObjectStorage) -> ResponseBody {
         let fetched = FetchedObject(file, storage: storage)
         return ResponseBody(contentLength: bytes.count) { writer in
-            guard let handle = fetched.file.opened ?? FileHandle(forReadingAtPath: fetched.file.path) else {
-                throw CIError(.internalError, "the object's file is gone")
+            let handle = try await BlockingFileWork.run { () throws -> FileHandle in
+                guard let handle = fetched.file.opened ?? FileHandle(forReadingAtPath: fetched.file.path) else {
+                    throw CIError(.internalError, "the object's file is gone")
+                }
+                try handle.seek(toOffset: UInt64(bytes.lowerBound - fetched.file.firstByte))
+                return handle
             }
             defer { if fetched.file.opened == nil { try? handle.close() } }
-            try handle.seek(toOffset: UInt64(bytes.lowerBound - fetched.file.firstByte))
             var left = bytes.count
-            while left > 0, let chunk = try handle.read(upToCount: min(left, 256 * 1024)), !chunk.isEmpty {
+            while left > 0 {
+                let wanted = min(left, BlockingFileWork.chunkBytes)
+                guard let chunk = try await BlockingFileWork.run({ try handle.read(upToCount: wanted) }), !chunk.isEmpty else { break }
                 left -= chunk.count
                 try await writer.write(ByteBuffer(bytes: chunk))
             }
@@ -45,5 +51,17 @@ private final class FetchedObject: Sendable {
     deinit {
         try? file.opened?.close()
         if let folder = file.temporaryFolder { storage.removeStagingFolder(folder) }
+    }
+}
+
+/// Reads and writes of files, which block their thread for as long as the disk takes, run on
+/// NIO's pool for blocking work: on Swift's cooperative pool (a thread per core) each would hold
+/// a core's share of every other request and of the engine.
+enum BlockingFileWork {
+    /// The bytes read or written in one go.
+    static let chunkBytes = 1024 * 1024
+
+    static func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await NIOThreadPool.singleton.runIfActive(body)
     }
 }

@@ -64,14 +64,18 @@ struct ObjectController: RouterMiddleware {
         }
         defer { storage.removeStagingFolder(staging) }
         let file = staging + "/" + key.fileName
-        guard FileManager.default.createFile(atPath: file, contents: nil), let handle = FileHandle(forWritingAtPath: file) else {
-            throw CIError(.internalError, "cannot create the upload's staging file")
+        let handle = try await BlockingFileWork.run { () throws -> FileHandle in
+            guard FileManager.default.createFile(atPath: file, contents: nil), let handle = FileHandle(forWritingAtPath: file) else {
+                throw CIError(.internalError, "cannot create the upload's staging file")
+            }
+            return handle
         }
         var md5 = Insecure.MD5()
         var crc = CRC64()
         var size = 0
         do {
             defer { try? handle.close() }
+            var pending = ByteBuffer()
             for try await buffer in request.body {
                 size += buffer.readableBytes
                 guard size <= maxObjectBytes else {
@@ -81,8 +85,13 @@ struct ObjectController: RouterMiddleware {
                     md5.update(bufferPointer: bytes)
                     crc.update(bytes)
                 }
-                try handle.write(contentsOf: buffer.readableBytesView)
+                pending.writeImmutableBuffer(buffer)
+                if pending.readableBytes >= BlockingFileWork.chunkBytes {
+                    try await Self.write(pending, to: handle)
+                    pending.clear()
+                }
             }
+            if pending.readableBytes > 0 { try await Self.write(pending, to: handle) }
         }
         let digest = Data(md5.finalize())
         if let expectedMD5 { try ContentMD5.check(digest, expected: expectedMD5) }
@@ -92,6 +101,10 @@ struct ObjectController: RouterMiddleware {
         }
         // The object's ETag as a HEAD or GET will give it (S3's for a multipart upload is not the MD5).
         return Response(status: .ok, headers: [.eTag: storedETag ?? "\"\(Self.hex(digest))\"", .cosCRC64: String(crc.checksum)])
+    }
+
+    private static func write(_ bytes: ByteBuffer, to handle: FileHandle) async throws {
+        try await BlockingFileWork.run { try handle.write(contentsOf: bytes.readableBytesView) }
     }
 
     // MARK: Download
