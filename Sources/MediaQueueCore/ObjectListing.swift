@@ -70,8 +70,18 @@ public struct ObjectListing: Sendable, Hashable {
     public static func page(
         of keys: [String], _ query: ObjectListQuery, info: (String) throws(WorkFailure) -> ObjectInfo?
     ) throws(WorkFailure) -> ObjectListing {
-        let prefix = Array(query.prefix.utf8), delimiter = Array(query.delimiter.utf8), marker = Array(query.marker.utf8)
+        let prefix = Array(query.prefix.utf8)
         let sorted = keys.map { Array($0.utf8) }.filter { $0.starts(with: prefix) }.sorted { $0.lexicographicallyPrecedes($1) }
+        return try page(ofSorted: sorted, query, info: info)
+    }
+
+    /// `page(of:)` for keys that come already in the order of their bytes, each starting with the
+    /// prefix: read only until the page is full, so a storage that walks its keys in that order
+    /// walks no further than the page.
+    public static func page(
+        ofSorted sorted: some Sequence<[UInt8]>, _ query: ObjectListQuery, info: (String) throws(WorkFailure) -> ObjectInfo?
+    ) throws(WorkFailure) -> ObjectListing {
+        let prefix = Array(query.prefix.utf8), delimiter = Array(query.delimiter.utf8), marker = Array(query.marker.utf8)
         var listing = ObjectListing()
         var lastCommonPrefix: [UInt8]?
         var entries = 0

@@ -23,27 +23,8 @@ extension LocalObjectStorage {
         // the bucket (`..`, a staging folder) holds none.
         let start = ObjectKey.folder(of: query.prefix) ?? ""
         guard start.isEmpty || ObjectKey.problem(start) == nil else { return ObjectListing() }
-        var keys: [String] = []
-        Self.collectFiles(in: start.isEmpty ? folder : folder + "/" + start, as: start, into: &keys)
-        return try ObjectListing.page(of: keys, query) { key throws(WorkFailure) in try info(path: folder + "/" + key, key: key) }
-    }
-
-    /// The keys of the regular files under `folder`, whose key is `key` ("" for the bucket),
-    /// leaving out the store's own folders and files. Not FileManager's enumerator: it gives a
-    /// name that starts with a combining mark as a whole path, without its attributes.
-    private static func collectFiles(in folder: String, as key: String, into keys: inout [String]) {
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return }
-        for name in names where !name.utf8.starts(with: ObjectKey.reservedPrefix.utf8) {
-            let path = folder + "/" + name
-            let child = key.isEmpty ? name : key + "/" + name
-            var status = stat()
-            guard lstat(path, &status) == 0 else { continue }
-            switch status.st_mode & S_IFMT {
-            case S_IFDIR: collectFiles(in: path, as: child, into: &keys)
-            case S_IFREG: keys.append(child)
-            default: continue
-            }
-        }
+        let keys = SortedKeyWalk(bucketFolder: folder, from: start, query)
+        return try ObjectListing.page(ofSorted: keys, query) { key throws(WorkFailure) in try info(path: folder + "/" + key, key: key) }
     }
 
     /// What a client sees of the file at `path`, read through one descriptor: the size, the

@@ -24,6 +24,48 @@ import Testing
     }
 }
 
+/// The local store walks its folders in key order and only as far as a page needs: every page
+/// is the one the listing of all keys, sorted, gives.
+@Suite struct LocalListingPagesTests {
+    /// Names chosen so that a folder's name is followed, in byte order, by names that sort
+    /// between it and its keys (`a-b`, `a.b` against `a/…`), with empty folders, deep folders and
+    /// names past ASCII.
+    static let keys = [
+        "a!", "a-b", "a.b", "a/0", "a/b/c", "a/b/d/e", "a/b-x", "a/bc/1", "a/bc/2", "a0", "b/1", "b/2/x", "b/2/y", "b/3",
+        "c/x/y/z", "d", "é/1", "z-",
+    ]
+
+    @Test func everyPageIsThePageOfAllKeysSorted() async throws {
+        let bucket = try TemporaryBucket()
+        defer { bucket.remove() }
+        for key in Self.keys {
+            try FileManager.default.createDirectory(atPath: bucket.path(ObjectKey.folder(of: key) ?? ""), withIntermediateDirectories: true)
+            #expect(FileManager.default.createFile(atPath: bucket.path(key), contents: Data(key.utf8)))
+        }
+        try FileManager.default.createDirectory(atPath: bucket.path("empty/inner"), withIntermediateDirectories: true)
+        let storage = LocalObjectStorage(root: bucket.root)
+        let info: (String) throws(WorkFailure) -> ObjectInfo? = { key in ObjectInfo(key: key, size: 0, etag: "", lastModified: Timestamp(seconds: 0)) }
+        for prefix in ["", "a", "a/", "a/b", "a/b/", "b/", "c/x", "e", "é"] {
+            for delimiter in ["", "/", "-", "b"] {
+                for maxKeys in [1, 2, 3, 1000] {
+                    var query = ObjectListQuery(prefix: prefix, delimiter: delimiter, maxKeys: maxKeys)
+                    var pages = 0
+                    while true {
+                        let listed = try await storage.listObjects(bucket: bucket.bucket, query)
+                        let expected = try ObjectListing.page(of: Self.keys, query, info: info)
+                        #expect(listed.objects.map(\.key) == expected.objects.map(\.key), "\(query)")
+                        #expect(listed.commonPrefixes == expected.commonPrefixes, "\(query)")
+                        #expect(listed.isTruncated == expected.isTruncated && listed.nextMarker == expected.nextMarker, "\(query)")
+                        pages += 1
+                        guard expected.isTruncated, let next = expected.nextMarker, pages < 50 else { break }
+                        query.marker = next
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// A download reads one version of an object, whatever uploads replace it meanwhile.
 @Suite struct LocalOpenObjectTests {
     @Test func anOpenedObjectKeepsItsVersionWhenAnUploadReplacesIt() async throws {
