@@ -279,11 +279,17 @@ public struct HTTPRelayService: Service {
         )
     }
 
-    /// When a failed attempt's delivery is tried next; nil: it is dead.
+    /// When a failed attempt's delivery is tried next; nil: it is dead. A `Retry-After` can only
+    /// put it later than the schedule: taken as it is, `0` (or a date past on a skewed clock) spent
+    /// every attempt within seconds of a short outage. The schedule's jitter goes on top of it, so
+    /// that a backlog told the same delay does not come back at one instant.
     private func nextAttempt(after item: Flights.Finished, now: Timestamp) -> Timestamp? {
         guard case .retry(_, let retryAfter) = item.outcome else { return nil }
-        return options.retrySchedule.nextAttempt(after: item.entry.attempts + 1, now: now).map { scheduled in
-            retryAfter.map { now + min($0, options.maxRetryAfter) } ?? scheduled
+        let schedule = options.retrySchedule
+        return schedule.nextAttempt(after: item.entry.attempts + 1, now: now).map { scheduled in
+            guard let retryAfter else { return scheduled }
+            let asked = min(retryAfter, options.maxRetryAfter)
+            return max(scheduled, now + asked + asked * Double.random(in: 0...max(0, schedule.jitter)))
         }
     }
 

@@ -149,6 +149,27 @@ import Testing
         #expect(receiver.requests.count == 2)
     }
 
+    /// A `Retry-After` shorter than the schedule's delay (a maintenance page's `0`) does not
+    /// bring the next attempt forward: taken as it was, a short outage spent every attempt.
+    @Test func aRetryAfterShorterThanTheScheduleKeepsTheSchedule() async throws {
+        let receiver = try TestHTTPReceiver { _, index in
+            index == 0 ? .status(503, headers: ["Retry-After": "0"]) : .status(204)
+        }
+        let entry = try await enqueue(receiver.url())
+        let clock = ManualTimeSource(SystemTimeSource().now)
+        let start = clock.now
+        let relay = startRelay(schedule: [.seconds(30), .seconds(30)], time: clock)
+        defer { relay.cancel() }
+
+        try await eventually("the first attempt to be recorded") { try await stored(entry.id)?.attempts == 1 }
+        #expect(try await stored(entry.id)?.nextAttempt == start + .seconds(30))
+        clock.advance(by: .seconds(30) - .milliseconds(1))
+        try await relayHasLooked(at: clock.now)
+        #expect(receiver.requests.count == 1)
+        clock.advance(by: .milliseconds(1))
+        try await eventually("the delivery to be accepted") { try await isDelivered(entry.id) }
+    }
+
     @Test func goneStopsRetryingAtOnce() async throws {
         let receiver = try TestHTTPReceiver { _, _ in .status(410) }
         let entry = try await enqueue(receiver.url())
