@@ -122,6 +122,8 @@ final class CurlMultiLoop: @unchecked Sendable {
                     var status = 0
                     _ = CCurl_easy_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
                     end(handle, with: .success(status))
+                } else if let transfer = active[handle], transfer.headIsTheAnswer, transfer.headComplete {
+                    end(handle, with: .success(transfer.status))
                 } else {
                     end(handle, with: .failure(active[handle]?.error(for: code) ?? HTTPClientError(.transport, "unknown transfer")))
                 }

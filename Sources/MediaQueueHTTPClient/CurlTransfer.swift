@@ -19,12 +19,17 @@ final class CurlTransfer: @unchecked Sendable {
     let sink: DownloadSink?
     /// Where a PUT's body comes from; nil for every other request, and for a PUT of `body`.
     let source: UploadSource?
+    /// Only the status and headers matter (`HTTPClient.post`): the body is read up to its limit,
+    /// and its failure after a complete head is no failure of the request.
+    let headIsTheAnswer: Bool
     private var continuation: CheckedContinuation<HTTPResponse, any Error>?
 
     // Filled by libcurl's callbacks on the loop thread.
     var status = 0
     var headers: [HTTPHeader] = []
     var body: [UInt8] = []
+    /// Whether the final response's head (status line and headers, up to their empty line) came.
+    var headComplete = false
     /// Set when the SSRF guard refused an address; the transfer then fails to connect.
     var refusals: [String] = []
 
@@ -36,8 +41,9 @@ final class CurlTransfer: @unchecked Sendable {
 
     init(
         id: UInt64, request: HTTPRequest, configuration: HTTPClientConfiguration, sink: DownloadSink? = nil,
-        source: UploadSource? = nil, continuation: CheckedContinuation<HTTPResponse, any Error>
+        source: UploadSource? = nil, headIsTheAnswer: Bool = false, continuation: CheckedContinuation<HTTPResponse, any Error>
     ) {
+        self.headIsTheAnswer = headIsTheAnswer
         self.id = id
         self.request = request
         self.configuration = configuration
@@ -121,7 +127,9 @@ final class CurlTransfer: @unchecked Sendable {
         if room > 0 {
             transfer.body.append(contentsOf: UnsafeRawBufferPointer(start: data, count: min(length, room)))
         }
-        // Always claim the whole chunk: a shorter count would abort the transfer.
+        // A short count aborts the transfer: where the head is the answer, once the body is past
+        // its limit (a receiver's endless body would hold the request until its timeout).
+        if transfer.headIsTheAnswer, transfer.headComplete, length > room { return 0 }
         return length
     }
 
@@ -138,9 +146,13 @@ final class CurlTransfer: @unchecked Sendable {
         guard let data, let context else { return length }
         let transfer = Unmanaged<CurlTransfer>.fromOpaque(context).takeUnretainedValue()
         var line = String(decoding: UnsafeRawBufferPointer(start: data, count: length), as: UTF8.self)
-        while line.last == "\n" || line.last == "\r" { line.removeLast() }
-        if line.hasPrefix("HTTP/") {
+        // By scalars: "\r\n" is one Character, which is neither "\r" nor "\n".
+        while let last = line.unicodeScalars.last, last == "\n" || last == "\r" { line.unicodeScalars.removeLast() }
+        if line.isEmpty {
+            transfer.headComplete = transfer.status >= 200
+        } else if line.hasPrefix("HTTP/") {
             // A new response begins (after a 100 Continue, say): keep only the final one's headers.
+            transfer.headComplete = false
             transfer.headers = []
             let parts = line.split(separator: " ", maxSplits: 2)
             if parts.count >= 2, let status = Int(parts[1]) { transfer.status = status }

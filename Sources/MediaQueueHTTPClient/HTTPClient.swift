@@ -26,13 +26,16 @@ public final class HTTPClient: Sendable {
 
     deinit { loop.stop() }
 
-    /// Sends a POST. Throws `HTTPClientError` when no response came (timeout, refused address,
-    /// connection failure), `CancellationError` when the task was cancelled; any status code is
-    /// a response, not an error.
+    /// Sends a POST whose answer is its status and headers (a callback's): the body is read up
+    /// to `maxResponseBodyBytes` and the transfer ends there, and a body that fails after the
+    /// whole head came (cut short, reset, too slow) does not fail the request. Throws
+    /// `HTTPClientError` when no response came (timeout, refused address, connection failure),
+    /// `CancellationError` when the task was cancelled; any status code is a response, not an
+    /// error.
     public func post(_ request: HTTPRequest) async throws -> HTTPResponse {
         var request = request
         request.method = .post
-        return try await send(request, sink: nil)
+        return try await send(request, sink: nil, headIsTheAnswer: true)
     }
 
     /// GETs `url` and writes a 2xx response's body to the file at `path` (created, or truncated
@@ -82,7 +85,7 @@ public final class HTTPClient: Sendable {
         return HTTPDownload(response: response, bytesWritten: sink.written)
     }
 
-    private func send(_ request: HTTPRequest, sink: DownloadSink?, source: UploadSource? = nil) async throws -> HTTPResponse {
+    private func send(_ request: HTTPRequest, sink: DownloadSink?, source: UploadSource? = nil, headIsTheAnswer: Bool = false) async throws -> HTTPResponse {
         let id = nextID.add(1, ordering: .relaxed).oldValue
         let configuration = self.configuration
         let loop = self.loop
@@ -93,7 +96,8 @@ public final class HTTPClient: Sendable {
                     return
                 }
                 loop.submit(CurlTransfer(
-                    id: id, request: request, configuration: configuration, sink: sink, source: source, continuation: continuation
+                    id: id, request: request, configuration: configuration, sink: sink, source: source, headIsTheAnswer: headIsTheAnswer,
+                    continuation: continuation
                 ))
                 // Cancelled between the check and the submission: `onCancel`'s cancel may have
                 // reached the loop first and found nothing to cancel; this one comes after.

@@ -31,6 +31,28 @@ import Testing
         #expect(request.headers["expect"] == nil)
     }
 
+    /// A callback's answer is its status: a receiver that answers 200 and then sends less body
+    /// than it announced, or a body without end, has answered. Before, the first was a failed
+    /// attempt (sent again up to the retry schedule's end, then dead), the second held the
+    /// request until its timeout.
+    @Test func aPostsAnswerIsItsHeadWhateverItsBodyDoes() async throws {
+        let receiver = try TestHTTPReceiver { request, _ in
+            request.path == "/endless" ? .endless(200) : .cutShort(200, announced: 100, body: "short")
+        }
+        var configuration = Self.loopback
+        configuration.timeout = .seconds(30)
+        let client = HTTPClient(configuration: configuration)
+        let cut = try await client.post(HTTPRequest(url: receiver.url("/cut"), body: [1]))
+        #expect(cut.status == 200 && String(decoding: cut.body, as: UTF8.self) == "short")
+        let endless = try await client.post(HTTPRequest(url: receiver.url("/endless"), body: [2]))
+        #expect(endless.status == 200 && endless.body.count == configuration.maxResponseBodyBytes)
+
+        // Where the body is the answer (a store's GET), a body cut short is a failure.
+        await #expect(throws: HTTPClientError.self) {
+            _ = try await client.send(HTTPRequest(method: .get, url: receiver.url("/cut"), body: []))
+        }
+    }
+
     @Test func httpsServersAreVerifiedAgainstTheConfiguredCAsAndRefusedOtherwise() async throws {
         let receiver = try TestHTTPReceiver()
         let server = try await TLSForwarder(targetPort: Int(receiver.port))

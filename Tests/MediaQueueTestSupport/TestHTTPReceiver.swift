@@ -33,6 +33,10 @@ public final class TestHTTPReceiver: Sendable {
         case hang
         /// Answer nothing and close the connection with a TCP reset.
         case reset
+        /// Answer with this status and a `Content-Length` larger than the body sent, then close.
+        case cutShort(Int, announced: Int, body: String)
+        /// Answer with this status and a chunked body that never ends, until the client hangs up.
+        case endless(Int)
     }
 
     private struct State {
@@ -197,6 +201,17 @@ public final class TestHTTPReceiver: Sendable {
                 let sent = write(fd, status: 200, headers: [:], body: body, chunked: true)
                 answered()
                 guard sent else { return }
+            case .cutShort(let status, let announced, let text):
+                let head = "HTTP/1.1 \(status) Status\r\nContent-Length: \(announced)\r\n\r\n"
+                _ = send(fd, bytes: Array((head + text).utf8))
+                answered()
+                return
+            case .endless(let status):
+                var sent = send(fd, bytes: Array("HTTP/1.1 \(status) Status\r\nTransfer-Encoding: chunked\r\n\r\n".utf8))
+                let chunk = Array("4000\r\n".utf8) + [UInt8](repeating: UInt8(ascii: "x"), count: 0x4000) + [13, 10]
+                while sent { sent = send(fd, bytes: chunk) }
+                answered()
+                return
             }
         }
     }
@@ -218,9 +233,14 @@ public final class TestHTTPReceiver: Sendable {
         } else if !headOnly {
             bytes += body
         }
+        return send(fd, bytes: bytes)
+    }
+
+    /// Sends all of `bytes`; false when the client has gone.
+    private func send(_ fd: Int32, bytes: [UInt8]) -> Bool {
         var sent = 0
         while sent < bytes.count {
-            let written = bytes[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            let written = bytes[sent...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
             if written <= 0 { return false }
             sent += written
         }
