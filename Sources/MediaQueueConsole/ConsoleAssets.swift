@@ -72,8 +72,13 @@ enum ConsoleAssets {
           var state = document.getElementById('job-state');
           function poll() {
             fetch(section.dataset.progressUrl, { credentials: 'same-origin', cache: 'no-store' })
-              .then(function (response) { return response.ok ? response.json() : null; })
+              .then(function (response) {
+                // A session that ended answers with the sign-in page: show it, and stop asking.
+                if (response.redirected) { location.reload(); return 'reloading'; }
+                return response.ok ? response.json() : null;
+              })
               .then(function (job) {
+                if (job === 'reloading') return;
                 if (!job) { setTimeout(poll, 2000); return; }
                 bar.value = job.progress;
                 text.textContent = job.progress + '%';

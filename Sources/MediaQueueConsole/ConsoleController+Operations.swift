@@ -73,7 +73,7 @@ extension ConsoleController {
             ),
             deliveries: dead.prefix(Self.deadShown).map { entry in
                 DeadRow(
-                    id: entry.id, jobID: entry.jobID.rawValue, endpoint: entry.endpoint, attempts: entry.attempts, lastError: entry.lastError ?? "",
+                    id: entry.id, jobID: entry.jobID.rawValue, isRun: entry.event == .workflowFinish, endpoint: entry.endpoint, attempts: entry.attempts, lastError: entry.lastError ?? "",
                     created: formatting.times.format(entry.createdAt)
                 )
             },
@@ -152,7 +152,9 @@ struct DeadFilters: Sendable {
 
 struct DeadRow: Sendable {
     var id: String
+    /// A WorkflowFinish's is its run's id.
     var jobID: String
+    var isRun: Bool
     var endpoint: String
     var attempts: Int
     var lastError: String

@@ -14,7 +14,8 @@ extension ConsoleController {
         router.get("/console/b/:bucket/queues/:queueId") { request, context in
             await bucketPage(request, context) { viewer, bucket in
                 let queue = try await queue(context, bucket)
-                return queuePage(viewer, queue, settings: SettingsForm(queue), rule: RuleForm(queue.notifyConfig))
+                let notice = sessions.notice(in: FormData(request.uri.query ?? ""))
+                return queuePage(viewer, queue, settings: SettingsForm(queue), rule: RuleForm(queue.notifyConfig), notice: notice)
             }
         }
         router.post("/console/b/:bucket/queues/:queueId/state") { request, context in
@@ -50,7 +51,7 @@ extension ConsoleController {
                     "queue limits changed from the console",
                     metadata: ["queue.id": "\(queue.id)", "maxConcurrent": "\(maxConcurrent)", "maxSize": "\(maxSize)", "by": "\(viewer.displayName)"]
                 )
-                return queuePage(viewer, queue, settings: SettingsForm(queue), rule: RuleForm(queue.notifyConfig), notice: "Limits saved.")
+                return savedRedirect(queue, notice: "Limits saved.")
             }
         }
         router.post("/console/b/:bucket/queues/:queueId/rule") { request, context in
@@ -71,9 +72,15 @@ extension ConsoleController {
                     return queuePage(viewer, shown, settings: SettingsForm(shown), rule: rule, status: .badRequest)
                 }
                 logger.info("callback rule changed from the console", metadata: ["queue.id": "\(queue.id)", "by": "\(viewer.displayName)"])
-                return queuePage(viewer, queue, settings: SettingsForm(queue), rule: RuleForm(queue.notifyConfig), notice: "Callback rule saved.")
+                return savedRedirect(queue, notice: "Callback rule saved.")
             }
         }
+    }
+
+    /// To the queue's page, after a change was saved: reloading that page does not post the
+    /// form again (which would put back what another operator changed since).
+    private func savedRedirect(_ queue: MediaQueue, notice: String) -> Response {
+        .redirect(to: "/console/b/\(queue.bucket)/queues/\(queue.id)?" + sessions.noticeParameters(notice))
     }
 
     func queue(_ context: APIContext, _ bucket: String) async throws -> MediaQueue {

@@ -94,7 +94,10 @@ public struct ConsoleController: Sendable {
         }
         guard let principal else {
             loginThrottle.failed(account: account, client: client, now: now)
-            logger.info("console sign-in refused", metadata: ["secret.id": "\(form["secretId"] ?? "-")", "client": "\(client)"])
+            // Quoted and escaped, and cut short: anyone may post it, and a line break in it would
+            // write a line of the log's own.
+            let secretID = form["secretId"].map { String(reflecting: String($0.prefix(64))) } ?? "-"
+            logger.info("console sign-in refused", metadata: ["secret.id": "\(secretID)", "client": "\(client)"])
             var frame = PageFrame(title: "Sign in")
             frame.error = "Wrong SecretId and SecretKey, or wrong admin token."
             return html(pages.render("login", LoginModel(page: frame, secretID: form["secretId"])), status: .unauthorized)

@@ -5,8 +5,10 @@ import HummingbirdTesting
 import Logging
 import MediaQueueAPI
 import MediaQueueCore
+import MediaQueueTestSupport
 import MediaQueueXML
 import NIOCore
+import Synchronization
 import Testing
 @testable import MediaQueueConsole
 
@@ -55,7 +57,9 @@ import Testing
     let store = MemoryJobStore()
     let time = ManualTimeSource(Timestamp(seconds: 1_700_000_000))
 
-    func fixture(anonymous: Bool = false, storage: any ObjectStorage = NoStorage()) async throws -> (APIService, MediaQueue) {
+    func fixture(
+        anonymous: Bool = false, storage: any ObjectStorage = NoStorage(), logger: Logger = Logger(label: "console-test")
+    ) async throws -> (APIService, MediaQueue) {
         let queue = try await store.ensureDefaultQueue(bucket: Self.bucket, template: MediaQueue(bucket: "", name: "", createTime: time.now))
         _ = try await store.ensureDefaultQueue(bucket: Self.other, template: MediaQueue(bucket: "", name: "", createTime: time.now))
         let credentials = [
@@ -68,7 +72,7 @@ import Testing
                 credentials: credentials, adminToken: "admin-token", allowAnonymous: anonymous, sessionKey: Array("test key".utf8),
                 defaultBucket: Self.bucket, tags: ["Snapshot"]
             ),
-            formatting: CIFormatting(), time: time, logger: Logger(label: "console-test"),
+            formatting: CIFormatting(), time: time, logger: logger,
             checkRule: { rule, _ throws(CIError) in
                 if rule.url.contains("10.1.2.3") { throw CIError(.invalidArgument, "NotifyConfig.Url: a private address", element: "NotifyConfig.Url") }
             }
@@ -155,6 +159,25 @@ import Testing
         }
     }
 
+    /// Anyone may post a SecretId; logged as it came, a line break in it wrote a log line of the
+    /// poster's choosing ("… job cancelled from the console … by=admin").
+    @Test func aRefusedSignInsSecretIDIsLoggedEscapedOnOneLine() async throws {
+        final class Logged: Sendable { let values = Mutex<[String]>([]) }
+        let logged = Logged()
+        let logger = Logger.observed("console-test", level: .info) { event in
+            if let value = event.metadata?["secret.id"] { logged.values.withLock { $0.append("\(value)") } }
+        }
+        let (api, _) = try await fixture(logger: logger)
+        try await api.makeApplication().test(.router) { client in
+            let forged = "AKIDx%0A2026-12-07T00:00:00+0000+info+console:+job+cancelled+by%3Dadmin"
+            let refused = try await post(client, "/console/login", cookie: nil, form: "secretId=\(forged)&secretKey=guess")
+            #expect(refused.status == .unauthorized)
+        }
+        let value = try #require(logged.values.withLock { $0.first })
+        #expect(!value.contains("\n") && value.hasPrefix("\"AKIDx\\n2026"), "\(value)")
+        #expect(!value.contains("by=admin"), "cut at 64 characters")
+    }
+
     /// A flood of failures for other accounts does not free a blocked one: the table forgets the
     /// idle pairs first.
     @Test func aBlockedAccountStaysBlockedWhenTheTableOverflows() {
@@ -213,7 +236,12 @@ import Testing
             let saved = try await post(
                 client, uri, cookie: cookie, form: "csrf=\(csrf)&State=On&Type=Url&Url=https%3A%2F%2Fexample.com%2Fcb&Event=TaskFinish&Event=TaskProgress"
             )
-            #expect(saved.status == .ok)
+            // Redirected to the queue's page (a reload there posts nothing again), which says so.
+            #expect(saved.status == .seeOther)
+            let location = try #require(saved.headers[.location])
+            #expect(location.hasPrefix("/console/b/\(Self.bucket)/queues/\(queue.id)?"))
+            let shown = try await client.execute(uri: location, method: .get, headers: [.cookie: cookie])
+            #expect(String(buffer: shown.body).contains("Callback rule saved."))
             let rule = try await store.queue(id: queue.id)?.notifyConfig
             #expect(rule?.url == "https://example.com/cb")
             #expect(rule?.events == [.taskFinish, .taskProgress])
@@ -286,13 +314,14 @@ import Testing
         let (api, queue) = try await fixture()
         let now = SystemTimeSource().now
         var entries: [OutboxEntry] = []
-        for (index, url) in ["http://a.example/cb", "http://a.example/cb", "http://b.example/cb"].enumerated() {
+        let targets = [("http://a.example/cb", "job"), ("http://a.example/cb", "job"), ("http://a.example/cb", "job"), ("http://b.example/cb", "workflow.finish")]
+        for (index, (url, routingKey)) in targets.enumerated() {
             let job = Job(bucket: Self.bucket, queueID: queue.id, tag: "Snapshot", input: XMLTree("Input"), operation: XMLTree("Operation"), creationTime: now)
             _ = try await store.submit([Submission(idempotencyKey: nil, jobs: [job])])
             var claimed = try #require(try await store.claimJobs(owner: "n", now: now, leaseUntil: now + .seconds(60), limit: 1).first)
             claimed.state = .success
             let entry = OutboxEntry(
-                jobID: claimed.id, bucket: Self.bucket, target: .url(url), routingKey: "job", body: [], contentType: "application/xml",
+                jobID: claimed.id, bucket: Self.bucket, target: .url(url), routingKey: routingKey, body: [], contentType: "application/xml",
                 nextAttempt: now, createdAt: now + .seconds(index)
             )
             #expect(try await store.finish(claimed, owner: "n", outbox: [entry]))
@@ -300,16 +329,26 @@ import Testing
             entries.append(entry)
         }
         let ids = entries.map(\.id)
+        let runID = entries[3].jobID.rawValue
         try await api.makeApplication().test(.router) { client in
             let (cookie, csrf) = try await signIn(client, "secretId=AKIDmine&secretKey=mine-key")
             let listed = try await client.execute(uri: "/console/b/\(Self.bucket)/callbacks/dead?endpoint=a.example%3A80", method: .get, headers: [.cookie: cookie])
             let html = String(buffer: listed.body)
-            #expect(html.contains(ids[0]) && html.contains(ids[1]) && !html.contains(ids[2]))
+            #expect(html.contains(ids[0]) && html.contains(ids[1]) && html.contains(ids[2]) && !html.contains(ids[3]))
+            // One row's redrive keeps the filters: the page it leads to, and its "Redrive all",
+            // are still the filtered ones, not the whole bucket's.
+            #expect(html.components(separatedBy: "name=\"endpoint\" value=\"a.example:80\"").count - 1 == 4, "the redrive-all form's and each row's")
+            let one = try await post(client, "/console/b/\(Self.bucket)/callbacks/dead/redrive", cookie: cookie, form: "csrf=\(csrf)&id=\(ids[0])&endpoint=a.example%3A80")
+            #expect(one.headers[.location]?.contains("endpoint=a.example%3A80") == true, "\(one.headers[.location] ?? "")")
             let redrive = try await post(client, "/console/b/\(Self.bucket)/callbacks/dead/redrive", cookie: cookie, form: "csrf=\(csrf)&endpoint=a.example%3A80")
             #expect(redrive.status == .seeOther)
             #expect(redrive.headers[.location]?.contains("notice=2%20deliveries%20are%20due%20again.") == true)
+
+            // A WorkflowFinish's id is its run's, and it links to the run.
+            let all = String(buffer: try await client.execute(uri: "/console/b/\(Self.bucket)/callbacks/dead", method: .get, headers: [.cookie: cookie]).body)
+            #expect(all.contains("/console/b/\(Self.bucket)/runs/\(runID)"))
         }
-        #expect(try await store.deadOutbox(limit: 10).map(\.id) == [ids[2]])
+        #expect(try await store.deadOutbox(limit: 10).map(\.id) == [ids[3]])
     }
 
     /// A snapshot's sprites are listed in a `SpriteOutputFile` inside its `OutputFile`, and each

@@ -39,13 +39,16 @@ enum OperationsTemplates {
           <button id="redrive-matching">Redrive all {{total}}matching</button>
         </form>
         <table class="grid" id="dead">
-          <thead><tr><th>Event id</th><th>JobId</th><th>Endpoint</th><th>Attempts</th><th>Last error</th><th>Created</th><th></th></tr></thead>
+          <thead><tr><th>Event id</th><th>JobId / RunId</th><th>Endpoint</th><th>Attempts</th><th>Last error</th><th>Created</th><th></th></tr></thead>
           <tbody>
           {{#deliveries}}
-          <tr data-event-id="{{id}}"><td class="mono">{{id}}</td><td class="mono"><a href="/console/b/{{page.bucket}}/jobs/{{jobID}}">{{jobID}}</a></td>
+          <tr data-event-id="{{id}}"><td class="mono">{{id}}</td><td class="mono"><a href="/console/b/{{page.bucket}}/{{#isRun}}runs{{/isRun}}{{^isRun}}jobs{{/isRun}}/{{jobID}}">{{jobID}}</a></td>
             <td class="mono">{{endpoint}}</td><td>{{attempts}}</td><td>{{lastError}}</td><td>{{created}}</td>
             <td><form method="post" action="/console/b/{{page.bucket}}/callbacks/dead/redrive">
-              <input type="hidden" name="csrf" value="{{page.csrf}}"><input type="hidden" name="id" value="{{id}}"><button>Redrive</button></form></td></tr>
+              <input type="hidden" name="csrf" value="{{page.csrf}}"><input type="hidden" name="id" value="{{id}}">
+              <input type="hidden" name="queue" value="{{filters.queue}}"><input type="hidden" name="endpoint" value="{{filters.endpoint}}">
+              <input type="hidden" name="from" value="{{filters.from}}"><input type="hidden" name="to" value="{{filters.to}}">
+              <button>Redrive</button></form></td></tr>
           {{/deliveries}}
           {{^deliveries}}<tr><td colspan="7" class="empty">No dead callback matches.</td></tr>{{/deliveries}}
           </tbody>
