@@ -146,6 +146,11 @@ extension PostgresJobStore {
 
     public func cancel(_ id: JobID, now: Timestamp) async throws -> CancelOutcome {
         try await transaction { connection in
+            // Its queue first, as every transaction takes a queue and its jobs: a pause or resume
+            // of the queue, which changes its waiting jobs, and this one would otherwise each
+            // wait for the other's lock. (A job's queue never changes.)
+            let lockQueue: PostgresQuery = "SELECT 1 FROM queues WHERE id = (SELECT queue_id FROM jobs WHERE id = \(id.rawValue)) FOR UPDATE"
+            _ = try await connection.row(lockQueue, logger: logger)
             // Locked, so that a claim taking it meanwhile is seen: the job is then Running.
             let select: PostgresQuery = "SELECT \(unescaped: Self.jobColumns) FROM jobs WHERE id = \(id.rawValue) FOR UPDATE"
             guard let row = try await connection.row(select, logger: logger) else {

@@ -59,6 +59,42 @@ import Testing
     }
 }
 
+extension PostgresLockOrderTests {
+    /// A cancel took the job and then its queue; a pause or resume takes the queue and then its
+    /// waiting jobs. Cancelling jobs one by one while another node pauses and resumes their queue
+    /// made PostgreSQL break deadlocks between the two.
+    @Test func cancellingBesideAQueuesPausesAndResumesNeverDeadlocks() async throws {
+        let url = try await TestDatabase.create()
+        let retries = RetryLog()
+        let nodes = try (0..<2).map { _ in try PostgresJobStore(url: url, logger: retries.logger) }
+        let queue = try await nodes[0].ensureDefaultQueue(bucket: "a", template: template(maxConcurrent: 1_000))
+        let outcomes = try await nodes[0].submit((0..<200).map { Submission(idempotencyKey: nil, jobs: [newJob(queue, userData: "\($0)")]) })
+        let ids = outcomes.flatMap { outcome -> [JobID] in
+            guard case .created(let jobs) = outcome else { return [] }
+            return jobs.map(\.id)
+        }
+        #expect(ids.count == 200)
+        let cancelling = Counter()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                defer { cancelling.add(1) }
+                for id in ids { _ = try await nodes[0].cancel(id, now: Self.now) }
+            }
+            group.addTask {
+                var paused = false
+                while cancelling.value == 0 {
+                    paused.toggle()
+                    let state: MediaQueue.State = paused ? .paused : .active
+                    _ = try await nodes[1].changeQueue(id: queue.id) { $0.state = state }
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(try await nodes[0].jobs(JobQuery(limit: 1_000)).allSatisfy { $0.state == .cancel })
+        #expect(retries.deadlocks == 0, "transactions run again after PostgreSQL broke a deadlock")
+    }
+}
+
 private final class Counter: Sendable {
     private let count = Atomic<Int>(0)
     var value: Int { count.load(ordering: .relaxed) }
