@@ -43,7 +43,12 @@ extension PostgresJobStore {
     public func outboxStatistics() async throws -> OutboxStatistics {
         try await read { connection in
             var statistics = OutboxStatistics()
-            let select: PostgresQuery = "SELECT status, kind, COUNT(*) FROM outbox WHERE status IN ('pending', 'dead') GROUP BY status, kind"
+            // One query per status: each is answered by its partial index (`outbox_due`,
+            // `outbox_dead`), where `status IN (…)` matched neither and read every delivered row.
+            let select: PostgresQuery = """
+                SELECT 'pending', kind, COUNT(*) FROM outbox WHERE status = 'pending' GROUP BY kind
+                UNION ALL SELECT 'dead', kind, COUNT(*) FROM outbox WHERE status = 'dead' GROUP BY kind
+                """
             for row in try await connection.rows(select, logger: logger) {
                 var columns = Columns(row)
                 let status: String = try columns.next()
