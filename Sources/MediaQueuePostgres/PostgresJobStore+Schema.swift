@@ -225,6 +225,14 @@ extension PostgresJobStore {
                     .decode(Int.self) {
                     version = current
                 }
+                // A schema a newer MediaQueue migrated has columns and tables this one would not
+                // keep up (a counter it does not update, a table it does not write): refused.
+                guard version <= migrations.count else {
+                    throw CIError(
+                        .internalError,
+                        "the database's schema is version \(version), migrated by a newer MediaQueue than this one (version \(migrations.count)); run that version"
+                    )
+                }
                 for (index, migration) in migrations.enumerated() where index + 1 > version {
                     // One statement a query: the extended protocol takes no lists. (A function's
                     // body holds semicolons: such a migration is one statement.)

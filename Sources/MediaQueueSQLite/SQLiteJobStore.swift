@@ -50,6 +50,11 @@ public final class SQLiteJobStore: JobStore {
         }
         pool = try Self.withOpeningLock(databasePath: path) {
             let pool = try DatabasePool(path: path, configuration: configuration)
+            // A file a newer MediaQueue migrated has columns and tables this one would not keep
+            // up (a counter it does not update, a table it does not write): refused, not used.
+            if try pool.read({ try Self.migrator.hasBeenSuperseded($0) }) {
+                throw CIError(.internalError, "\(path) was migrated by a newer MediaQueue than this one; run that version, or restore a backup taken before it")
+            }
             try Self.migrator.migrate(pool)
             return pool
         }

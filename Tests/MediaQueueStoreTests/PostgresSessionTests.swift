@@ -76,3 +76,21 @@ import Testing
         #expect(throws: CIError.self) { try PostgresURL.sessionSettings("idle=1") }
     }
 }
+
+/// A schema a newer version migrated is refused with a message that says so.
+@Suite struct PostgresSchemaVersionTests {
+    @Test func aDatabaseMigratedByANewerVersionIsRefused() async throws {
+        let url = try await TestDatabase.create()
+        _ = try await PostgresJobStore(url: url, logger: Logger(label: "test-store")).queues(bucket: "b")
+        let client = PostgresClient(configuration: try PostgresURL.parse(url, maximumConnections: 1))
+        let pool = Task { await client.run() }
+        defer { pool.cancel() }
+        try await client.query("INSERT INTO mediaqueue_schema (version) VALUES (999)", logger: Logger(label: "test"))
+        let older = try PostgresJobStore(url: url, logger: Logger(label: "test-store"))
+        await #expect {
+            _ = try await older.queues(bucket: "b")
+        } throws: { error in
+            "\(error)".contains("migrated by a newer MediaQueue")
+        }
+    }
+}

@@ -33,6 +33,25 @@ import Testing
         #expect(try await store.jobs(JobQuery(limit: 10)).count == 1)
     }
 
+    /// A file a newer version migrated is refused with a message that says so, rather than used
+    /// by code that does not keep up what the newer schema holds.
+    @Test func aStoreMigratedByANewerVersionIsRefused() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("mq-migration-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let path = folder.appendingPathComponent("store.sqlite").path
+        do {
+            _ = try SQLiteJobStore(path: path)
+            let newer = try DatabaseQueue(path: path)
+            try newer.write { db in try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v999')") }
+        }
+        #expect {
+            _ = try SQLiteJobStore(path: path)
+        } throws: { error in
+            "\(error)".contains("migrated by a newer MediaQueue")
+        }
+    }
+
     /// Two processes opening a new data folder at once (`serve --role relay` and `serve --role
     /// intake,dispatch` started together): one of them used to fail to start, applying the
     /// migrations the other had just applied.
