@@ -97,61 +97,7 @@ extension PostgresJobStore {
             SELECT COUNT(*) FROM jobs WHERE jobs.queue_id = queues.id AND jobs.state IN ('Submitted', 'Pause', 'Running')
         );
         """,
-        """
-        -- A claim in one call: PostgreSQL runs each statement of the function with a new
-        -- snapshot, so the running count after the queue's lock sees every claim committed
-        -- before it, and the queue's lock is held for one round trip instead of five.
-        CREATE FUNCTION mediaqueue_claim(p_owner TEXT, p_now BIGINT, p_until BIGINT, p_limit BIGINT)
-        RETURNS TABLE (more_waiting BOOLEAN, claimed BIGINT[]) LANGUAGE plpgsql AS $$
-        DECLARE
-            q RECORD;
-            v_max BIGINT;
-            v_running BIGINT;
-            v_free BIGINT;
-            v_taken BIGINT[] := '{}';
-            v_more BOOLEAN := FALSE;
-            v_candidates BIGINT[];
-        BEGIN
-            FOR q IN SELECT id FROM queues WHERE state = 'Active' ORDER BY ordinal LOOP
-                IF cardinality(v_taken) >= p_limit THEN
-                    IF NOT v_more THEN
-                        v_more := EXISTS (SELECT 1 FROM jobs WHERE queue_id = q.id AND state = 'Submitted')
-                            OR EXISTS (SELECT 1 FROM jobs WHERE queue_id = q.id AND state = 'Running' AND lease_expires <= p_now);
-                    END IF;
-                    CONTINUE;
-                END IF;
-                SELECT max_concurrent INTO v_max FROM queues WHERE id = q.id AND state = 'Active' FOR UPDATE;
-                IF NOT FOUND THEN CONTINUE; END IF;
-                SELECT COUNT(*) INTO v_running FROM jobs WHERE queue_id = q.id AND state = 'Running' AND lease_expires > p_now;
-                v_free := LEAST(v_max - v_running, p_limit - cardinality(v_taken));
-                IF v_free <= 0 THEN
-                    IF NOT v_more THEN
-                        v_more := EXISTS (SELECT 1 FROM jobs WHERE queue_id = q.id AND state = 'Submitted')
-                            OR EXISTS (SELECT 1 FROM jobs WHERE queue_id = q.id AND state = 'Running' AND lease_expires <= p_now);
-                    END IF;
-                    CONTINUE;
-                END IF;
-                WITH waiting AS (
-                    SELECT seq, job_level FROM jobs WHERE queue_id = q.id AND state = 'Submitted'
-                    ORDER BY job_level DESC, seq LIMIT v_free + 1 FOR UPDATE SKIP LOCKED
-                ), orphaned AS (
-                    SELECT seq, job_level FROM jobs WHERE queue_id = q.id AND state = 'Running' AND lease_expires <= p_now
-                    ORDER BY job_level DESC, seq LIMIT v_free + 1 FOR UPDATE SKIP LOCKED
-                )
-                SELECT array_agg(c.seq ORDER BY c.job_level DESC, c.seq) INTO v_candidates
-                FROM (SELECT * FROM waiting UNION ALL SELECT * FROM orphaned) c;
-                IF cardinality(v_candidates) > v_free THEN v_more := TRUE; END IF;
-                v_taken := v_taken || COALESCE(v_candidates[1:v_free], '{}');
-            END LOOP;
-            IF cardinality(v_taken) > 0 THEN
-                UPDATE jobs SET state = 'Running', start_time = COALESCE(start_time, p_now), lease_owner = p_owner,
-                    lease_expires = p_until, attempts = attempts + 1
-                WHERE seq = ANY(v_taken);
-            END IF;
-            RETURN QUERY SELECT v_more, v_taken;
-        END
-        $$;
-        """,
+        claimFunction,
         """
         -- Buckets' templates and workflows, as CI's XML.
         CREATE TABLE definitions (
@@ -197,7 +143,68 @@ extension PostgresJobStore {
         -- The headers an upload came with, for the runs its arrival starts (CosHeader.stored).
         ALTER TABLE arrivals ADD COLUMN cos_headers TEXT NOT NULL DEFAULT '';
         """,
+        // The claim's function as it is now (queues with nothing to claim are no longer locked).
+        claimFunction,
     ]
+
+    /// The claim's function (`claim`), created by migration 3 and replaced whole by later ones:
+    /// it holds no data, so every database gets its current body from the last of them.
+    static let claimFunction = """
+        -- A claim in one call: PostgreSQL runs each statement of the function with a new
+        -- snapshot, so the running count after the queue's lock sees every claim committed
+        -- before it, and the queue's lock is held for one round trip instead of five.
+        CREATE OR REPLACE FUNCTION mediaqueue_claim(p_owner TEXT, p_now BIGINT, p_until BIGINT, p_limit BIGINT)
+        RETURNS TABLE (more_waiting BOOLEAN, claimed BIGINT[]) LANGUAGE plpgsql AS $$
+        DECLARE
+            q RECORD;
+            v_max BIGINT;
+            v_running BIGINT;
+            v_free BIGINT;
+            v_taken BIGINT[] := '{}';
+            v_more BOOLEAN := FALSE;
+            v_candidates BIGINT[];
+        BEGIN
+            FOR q IN SELECT id FROM queues WHERE state = 'Active' ORDER BY ordinal LOOP
+                -- A queue with nothing to claim is not locked: every bucket has its queue-1, and
+                -- locking them all held every submission and every other node's claim. (A job
+                -- committed after this look is taken by the next claim.)
+                IF NOT (EXISTS (SELECT 1 FROM jobs WHERE queue_id = q.id AND state = 'Submitted')
+                    OR EXISTS (SELECT 1 FROM jobs WHERE queue_id = q.id AND state = 'Running' AND lease_expires <= p_now)) THEN
+                    CONTINUE;
+                END IF;
+                IF cardinality(v_taken) >= p_limit THEN
+                    v_more := TRUE;
+                    CONTINUE;
+                END IF;
+                SELECT max_concurrent INTO v_max FROM queues WHERE id = q.id AND state = 'Active' FOR UPDATE;
+                IF NOT FOUND THEN CONTINUE; END IF;
+                SELECT COUNT(*) INTO v_running FROM jobs WHERE queue_id = q.id AND state = 'Running' AND lease_expires > p_now;
+                v_free := LEAST(v_max - v_running, p_limit - cardinality(v_taken));
+                IF v_free <= 0 THEN
+                    v_more := TRUE;
+                    CONTINUE;
+                END IF;
+                WITH waiting AS (
+                    SELECT seq, job_level FROM jobs WHERE queue_id = q.id AND state = 'Submitted'
+                    ORDER BY job_level DESC, seq LIMIT v_free + 1 FOR UPDATE SKIP LOCKED
+                ), orphaned AS (
+                    SELECT seq, job_level FROM jobs WHERE queue_id = q.id AND state = 'Running' AND lease_expires <= p_now
+                    ORDER BY job_level DESC, seq LIMIT v_free + 1 FOR UPDATE SKIP LOCKED
+                )
+                SELECT array_agg(c.seq ORDER BY c.job_level DESC, c.seq) INTO v_candidates
+                FROM (SELECT * FROM waiting UNION ALL SELECT * FROM orphaned) c;
+                IF cardinality(v_candidates) > v_free THEN v_more := TRUE; END IF;
+                v_taken := v_taken || COALESCE(v_candidates[1:v_free], '{}');
+            END LOOP;
+            IF cardinality(v_taken) > 0 THEN
+                UPDATE jobs SET state = 'Running', start_time = COALESCE(start_time, p_now), lease_owner = p_owner,
+                    lease_expires = p_until, attempts = attempts + 1
+                WHERE seq = ANY(v_taken);
+            END IF;
+            RETURN QUERY SELECT v_more, v_taken;
+        END
+        $$;
+        """
 
     /// PostgreSQL 13 (`server_version_num`).
     static let minimumServerVersion = 130_000

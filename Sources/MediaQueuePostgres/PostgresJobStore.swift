@@ -142,12 +142,15 @@ public final class PostgresJobStore: JobStore {
     /// loss it has not yet taken in (just after a `COMMIT` whose reply was lost), and postgres-nio's
     /// query there waits for ever instead of failing; such a lease is given back for another.
     static func withOpenConnection<T: Sendable>(from pool: PostgresClient, _ body: (PostgresConnection) async throws -> T) async throws -> T {
-        for _ in 0..<closedConnectionLeases {
+        for attempt in 0..<closedConnectionLeases {
             let result: T? = try await pool.withConnection { connection -> Optional<T> in
                 guard !connection.isClosed else { return .none }
                 return .some(try await body(connection))
             }
             if let result { return result }
+            // The pool takes in a closed connection's loss a moment after it is given back, and
+            // until then lends it again at once.
+            try await Task.sleep(for: .milliseconds(5 * (attempt + 1)))
         }
         throw CIError(.internalError, "the database pool lent only closed connections")
     }

@@ -51,6 +51,38 @@ import Testing
         _ = try? await holder.value
     }
 
+    /// A claim locks only the queues it may take jobs from: another bucket's empty queue, locked
+    /// by a transaction that goes on (a pause, a long submission), does not hold it. Every bucket
+    /// has its queue-1, and each claim locked them all.
+    @Test(.timeLimit(.minutes(1))) func aClaimDoesNotWaitForAnEmptyQueueAnotherTransactionHolds() async throws {
+        let url = try await TestDatabase.create()
+        let node = try PostgresJobStore(url: url, logger: Logger(label: "test-store"))
+        let empty = try await node.ensureDefaultQueue(bucket: "a", template: template())
+        let busy = try await node.ensureDefaultQueue(bucket: "b", template: template())
+        _ = try await submitOne(node, newJob(busy))
+
+        let other = PostgresClient(configuration: try PostgresURL.parse(url, maximumConnections: 1))
+        let pool = Task { await other.run() }
+        defer { pool.cancel() }
+        let locked = AsyncStream<Void>.makeStream()
+        let claimed = AsyncStream<Void>.makeStream()
+        let holder = Task {
+            try await other.withConnection { connection in
+                try await connection.query("BEGIN", logger: Logger(label: "holder"))
+                try await connection.query("SELECT 1 FROM queues WHERE id = \(empty.id.rawValue) FOR UPDATE", logger: Logger(label: "holder"))
+                locked.continuation.yield()
+                for await _ in claimed.stream { break }
+                try await connection.query("ROLLBACK", logger: Logger(label: "holder"))
+            }
+        }
+        for await _ in locked.stream { break }
+        let request = ClaimRequest(owner: "n", now: Self.now, leaseUntil: Self.now + .seconds(300), limit: 5)
+        let jobs = try await node.claim(request).jobs
+        claimed.continuation.yield()
+        try await holder.value
+        #expect(jobs.map(\.queueID) == [busy.id])
+    }
+
     /// The node's own session, ended by the server while the node stalled in the middle of a
     /// transaction: the call fails instead of waiting for ever on the closed connection.
     @Test func aCallWhoseSessionTheServerEndedMidTransactionFails() async throws {
