@@ -34,8 +34,11 @@ struct CIMiddleware: RouterMiddleware {
             response.headers[.ciRequestID] = context.requestID
             return response
         }
-        // The console signs its users in itself and answers in HTML.
-        if request.uri.path == "/console" || request.uri.path.hasPrefix("/console/") { return try await next(request, context) }
+        // The console signs its users in itself and answers in HTML; on a bucket's object host,
+        // `console/…` is an object's key like any other.
+        if request.uri.path == "/console" || request.uri.path.hasPrefix("/console/"), (try? bucket(of: request))?.objects != true {
+            return try await next(request, context)
+        }
         var response: Response
         do {
             let named = try bucket(of: request)

@@ -42,6 +42,27 @@ import Testing
             try await client.shutdown()
         }
     }
+
+    /// On a bucket's object host a key under `console/` is an object like any other: the
+    /// console's path took it, and such an object could be neither read nor written.
+    @Test func aKeyUnderConsoleIsAnObjectOnTheBucketsHost() async throws {
+        let storage = try ReplacedOnEveryLook(versions: ["in the console folder"])
+        defer { try? FileManager.default.removeItem(atPath: storage.folder) }
+        let fixture = APIFixture(objects: ObjectAPI(storage: storage))
+        try await fixture.service.makeApplication().test(.live) { live in
+            let client = TestClient(host: "localhost", port: try #require(live.port), configuration: .init(timeout: .seconds(20)))
+            client.connect()
+            let host = "\(APIFixture.bucket).cos.ap-guangzhou.myqcloud.com"
+            let authorization = TestSigner.authorization(
+                secretID: APIFixture.secretID, secretKey: APIFixture.secretKey, method: "GET", path: "/console/a.bin",
+                headers: ["host": host], start: APIFixture.now - 60, end: APIFixture.now + 60
+            )
+            let response = try await client.execute(TestClient.Request("/console/a.bin", method: .get, authority: host, headers: [.authorization: authorization]))
+            #expect(response.head.status == .ok)
+            #expect(response.body.map { String(buffer: $0) } == "in the console folder")
+            try await client.shutdown()
+        }
+    }
 }
 
 /// One object whose file is replaced by the next version right after each look at it (its info,
