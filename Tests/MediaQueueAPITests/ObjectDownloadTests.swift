@@ -12,17 +12,8 @@ import Testing
     @Test func aGetRacingAnUploadSendsTheBytesOfTheVersionItsHeadersDescribe() async throws {
         let storage = try ReplacedOnEveryLook(versions: ["first version", "the second, longer version"])
         defer { try? FileManager.default.removeItem(atPath: storage.folder) }
-        let fixture = APIFixture(objects: ObjectAPI(storage: storage))
-        // Live, for a client that names the bucket's COS host (the router test's is localhost).
-        try await fixture.service.makeApplication().test(.live) { live in
-            let client = TestClient(host: "localhost", port: try #require(live.port), configuration: .init(timeout: .seconds(20)))
-            client.connect()
-            let host = "\(APIFixture.bucket).cos.ap-guangzhou.myqcloud.com"
-            let authorization = TestSigner.authorization(
-                secretID: APIFixture.secretID, secretKey: APIFixture.secretKey, method: "GET", path: "/in/a.bin",
-                headers: ["host": host], start: APIFixture.now - 60, end: APIFixture.now + 60
-            )
-            let response = try await client.execute(TestClient.Request("/in/a.bin", method: .get, authority: host, headers: [.authorization: authorization]))
+        try await Self.onTheBucketsHost(storage) { client in
+            let response = try await Self.signed(client, .get, "/in/a.bin")
             #expect(response.head.status == .ok)
             let body = response.body.map { String(buffer: $0) } ?? ""
             #expect(body == "first version", "the version the headers were read from, not the one that replaced it")
@@ -30,16 +21,11 @@ import Testing
             #expect(response.head.headerFields[.contentLength] == "13")
 
             // A DELETE the storage refuses is an error, not 204 (the object is still there).
-            let deleteAuthorization = TestSigner.authorization(
-                secretID: APIFixture.secretID, secretKey: APIFixture.secretKey, method: "DELETE", path: "/in/a.bin",
-                headers: ["host": host], start: APIFixture.now - 60, end: APIFixture.now + 60
-            )
-            let refused = try await client.execute(TestClient.Request("/in/a.bin", method: .delete, authority: host, headers: [.authorization: deleteAuthorization]))
+            let refused = try await Self.signed(client, .delete, "/in/a.bin")
             #expect(refused.head.status.code >= 500, "\(refused.head.status)")
             // Why is for the service log (what a storage says can name its hosts); the client gets the request id.
             #expect(refused.body.map { String(buffer: $0) }?.contains("<Code>InternalError</Code>") == true)
             #expect(refused.body.map { String(buffer: $0) }?.contains("see the service log for request") == true)
-            try await client.shutdown()
         }
     }
 
@@ -48,20 +34,31 @@ import Testing
     @Test func aKeyUnderConsoleIsAnObjectOnTheBucketsHost() async throws {
         let storage = try ReplacedOnEveryLook(versions: ["in the console folder"])
         defer { try? FileManager.default.removeItem(atPath: storage.folder) }
-        let fixture = APIFixture(objects: ObjectAPI(storage: storage))
-        try await fixture.service.makeApplication().test(.live) { live in
-            let client = TestClient(host: "localhost", port: try #require(live.port), configuration: .init(timeout: .seconds(20)))
-            client.connect()
-            let host = "\(APIFixture.bucket).cos.ap-guangzhou.myqcloud.com"
-            let authorization = TestSigner.authorization(
-                secretID: APIFixture.secretID, secretKey: APIFixture.secretKey, method: "GET", path: "/console/a.bin",
-                headers: ["host": host], start: APIFixture.now - 60, end: APIFixture.now + 60
-            )
-            let response = try await client.execute(TestClient.Request("/console/a.bin", method: .get, authority: host, headers: [.authorization: authorization]))
+        try await Self.onTheBucketsHost(storage) { client in
+            let response = try await Self.signed(client, .get, "/console/a.bin")
             #expect(response.head.status == .ok)
             #expect(response.body.map { String(buffer: $0) } == "in the console folder")
+        }
+    }
+
+    static let host = "\(APIFixture.bucket).cos.ap-guangzhou.myqcloud.com"
+
+    /// Live, for a client that names the bucket's COS host (the router test's is localhost).
+    static func onTheBucketsHost(_ storage: some ObjectStorage, _ body: @escaping @Sendable (TestClient) async throws -> Void) async throws {
+        try await APIFixture(objects: ObjectAPI(storage: storage)).service.makeApplication().test(.live) { live in
+            let client = TestClient(host: "localhost", port: try #require(live.port), configuration: .init(timeout: .seconds(20)))
+            client.connect()
+            try await body(client)
             try await client.shutdown()
         }
+    }
+
+    static func signed(_ client: TestClient, _ method: HTTPRequest.Method, _ path: String) async throws -> TestClient.Response {
+        let authorization = TestSigner.authorization(
+            secretID: APIFixture.secretID, secretKey: APIFixture.secretKey, method: method.rawValue, path: path,
+            headers: ["host": host], start: APIFixture.now - 60, end: APIFixture.now + 60
+        )
+        return try await client.execute(TestClient.Request(path, method: method, authority: host, headers: [.authorization: authorization]))
     }
 }
 
