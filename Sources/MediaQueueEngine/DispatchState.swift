@@ -55,7 +55,11 @@ struct DispatchState {
     /// How long after the storage first failed a job here it is still handed back.
     let storagePatience: Duration
 
-    init(capacity: Int, storageHolds: ClosedRange<Duration> = .seconds(2) ... .seconds(60), storagePatience: Duration = .seconds(900)) {
+    /// The defaults of `DispatcherOptions.storageHolds` and `storageOutagePatience`.
+    static let defaultStorageHolds: ClosedRange<Duration> = .seconds(2) ... .seconds(60)
+    static let defaultStoragePatience = Duration.seconds(15 * 60)
+
+    init(capacity: Int, storageHolds: ClosedRange<Duration> = defaultStorageHolds, storagePatience: Duration = defaultStoragePatience) {
         precondition(capacity > 0, "a dispatcher runs at least one job")
         self.capacity = capacity
         self.storageHolds = storageHolds

@@ -28,7 +28,7 @@ public final class DispatcherHandle: Sendable {
     private let logger: Logger
 
     init(
-        capacity: Int, storageHolds: ClosedRange<Duration> = .seconds(2) ... .seconds(60), storagePatience: Duration = .seconds(900), owner: String,
+        capacity: Int, storageHolds: ClosedRange<Duration> = DispatchState.defaultStorageHolds, storagePatience: Duration = DispatchState.defaultStoragePatience, owner: String,
         leaseDuration: Duration, store: any JobStore, running: RunningJobs, time: any TimeSource, logger: Logger
     ) {
         state = Mutex(DispatchState(capacity: capacity, storageHolds: storageHolds, storagePatience: storagePatience))

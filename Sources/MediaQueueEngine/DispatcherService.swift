@@ -40,11 +40,11 @@ public struct DispatcherOptions: Sendable {
     /// or 429 past its retries), the job goes back to its queue and this process claims nothing for the
     /// first of these pauses, doubling with each failure in a row up to the second: an outage
     /// would otherwise fail the whole backlog, a job every few seconds.
-    public var storageHolds: ClosedRange<Duration> = .seconds(2) ... .seconds(60)
+    public var storageHolds = DispatchState.defaultStorageHolds
     /// How long after the storage first failed a job (on this node) the job is still handed back;
     /// past this it fails, so a storage that keeps failing one object does not hold its job for
     /// ever.
-    public var storageOutagePatience: Duration = .seconds(15 * 60)
+    public var storageOutagePatience = DispatchState.defaultStoragePatience
 
     public init(
         owner: String, storage: any ObjectStorage, downloader: (any InputDownloader)? = nil, maxRunningJobs: Int = 16, leaseDuration: Duration = .seconds(60),
