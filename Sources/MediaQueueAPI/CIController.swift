@@ -51,7 +51,7 @@ struct CIController: Sendable {
     }
 
     func listQueues(_ request: Request, _ context: APIContext) async throws -> Response {
-        let query = request.uri.queryParameters
+        let query = request.queryParameters
         _ = try await factory.queues.defaultQueue(bucket: context.bucket)
         let queues = try await store.queues(bucket: context.bucket)
         var children = [XMLTree("RequestId", text: context.requestID)]
@@ -164,7 +164,7 @@ struct CIController: Sendable {
     }
 
     func listJobs(_ request: Request, _ context: APIContext) async throws -> Response {
-        let query = request.uri.queryParameters
+        let query = request.queryParameters
         var filter = JobQuery(bucket: context.bucket)
         filter.tag = query.nonEmpty("tag")
         filter.queueID = query.nonEmpty("queueId").map(QueueID.init(rawValue:))
@@ -189,7 +189,7 @@ struct CIController: Sendable {
 
     func cancelJob(_ request: Request, _ context: APIContext) async throws -> Response {
         let id = try context.parameters.require("jobIds")
-        guard request.uri.queryParameters.has("cancel") else {
+        guard request.queryParameters.has("cancel") else {
             throw CIError(.invalidArgument, "PUT /jobs/<id> needs ?cancel", element: "cancel")
         }
         guard let job = try await store.job(id: JobID(rawValue: id)), job.bucket == context.bucket else {
@@ -235,15 +235,11 @@ extension HTTPField.Name {
     static let clientToken = HTTPField.Name("x-ci-client-token")!
 }
 
-extension FlatDictionary<Substring, Substring> {
-    /// The parameter's value, or nil when absent or empty (the SDKs send empty values for "not given").
-    func nonEmpty(_ name: String) -> String? {
-        guard let value = self[name[...]], !value.isEmpty else { return nil }
-        return String(value)
-    }
-
+extension QueryParameters {
     func time(_ name: String) throws(CIError) -> Timestamp? {
-        guard let text = nonEmpty(name) else { return nil }
+        guard var text = nonEmpty(name) else { return nil }
+        // A `+` before the offset that was not encoded (`%2B`) arrives as a space.
+        if let space = text.lastIndex(of: " ") { text.replaceSubrange(space...space, with: "+") }
         guard let time = CITimeFormat.parse(text) else {
             throw CIError(.invalidArgument, "\(name) must look like 2001-01-01T00:00:00+0800", element: name)
         }

@@ -127,7 +127,7 @@ struct CIMiddleware: RouterMiddleware {
     }
 
     func authenticate(_ request: Request, bucket: String, namedByHost: Bool) throws(CIError) {
-        let parameters = request.uri.queryParameters.map { (String($0.key), String($0.value)) }
+        let parameters = request.queryParameters.map { ($0.name, $0.value) }
         let authorization: COSAuthorization
         if let header = request.headers[.authorization], !header.isEmpty {
             guard !parameters.contains(where: { $0.0 == "q-signature" }) else {

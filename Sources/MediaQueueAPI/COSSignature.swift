@@ -15,9 +15,12 @@ extension COSAuthorization {
         )
     }
 
+    /// The listed fields, as the request has them: `names` are encoded and lowercased (as
+    /// signed), so the request's own name is what gets encoded for the signature, not the listed
+    /// one a second time (`a%2fb` would become `a%252fb`).
     private static func pick(_ names: [String], from pairs: [(String, String)]) -> [(String, String)] {
         names.map { name in
-            (name, pairs.first { COSSigner.encode($0.0).lowercased() == name }?.1 ?? "")
+            pairs.first { COSSigner.encode($0.0).lowercased() == name } ?? (name.removingPercentEncoding ?? name, "")
         }
     }
 }

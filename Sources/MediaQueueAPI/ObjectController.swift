@@ -171,7 +171,7 @@ struct ObjectController: RouterMiddleware {
     // MARK: Listing
 
     func list(_ request: Request, _ context: APIContext) async throws -> Response {
-        let parameters = request.uri.queryParameters
+        let parameters = request.queryParameters
         // Tencent's Python SDK asks for url encoding and decodes every key it lists: sent as they
         // are, keys with a `%` came back as other keys.
         let urlEncoded: Bool
@@ -247,8 +247,7 @@ struct ObjectController: RouterMiddleware {
     /// serve them.
     static func checkSupported(_ request: Request, listing: Bool) throws(CIError) {
         let reading = request.method == .get || request.method == .head
-        for (name, _) in request.uri.queryParameters {
-            let name = String(name)
+        for (name, _) in request.queryParameters {
             if name.hasPrefix("q-") || name == "x-cos-security-token" { continue }
             if listing, listParameters.contains(name) { continue }
             if reading, !subResources.contains(name) { continue }

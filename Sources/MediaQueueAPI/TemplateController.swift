@@ -55,7 +55,7 @@ struct TemplateController: Sendable {
     }
 
     func list(_ request: Request, _ context: APIContext) async throws -> Response {
-        let query = request.uri.queryParameters
+        let query = request.queryParameters
         var templates: [Definition]
         switch query.nonEmpty("category") ?? "Custom" {
         case "Custom": templates = try await store.definitions(.template, bucket: context.bucket)

@@ -47,7 +47,7 @@ struct WorkflowController: Sendable {
         guard var workflow = try await store.definition(.workflow, id: id), workflow.bucket == context.bucket else {
             throw Definition.Kind.workflow.missing(id)
         }
-        let query = request.uri.queryParameters
+        let query = request.queryParameters
         if query.has("active") || query.has("paused") {
             workflow.label = query.has("active") ? WorkflowState.active : WorkflowState.paused
         } else {
@@ -59,7 +59,7 @@ struct WorkflowController: Sendable {
     }
 
     func list(_ request: Request, _ context: APIContext) async throws -> Response {
-        let query = request.uri.queryParameters
+        let query = request.queryParameters
         var workflows = try await store.definitions(.workflow, bucket: context.bucket)
         var missing: [String] = []
         if let ids = query.nonEmpty("ids") {
@@ -130,7 +130,7 @@ struct WorkflowController: Sendable {
     // MARK: Runs
 
     func trigger(_ request: Request, _ context: APIContext) async throws -> Response {
-        let query = request.uri.queryParameters
+        let query = request.queryParameters
         guard let id = query.nonEmpty("workflowId") else { throw CIError(.invalidArgument, "workflowId is required", element: "workflowId") }
         guard let object = query.nonEmpty("object") else { throw CIError(.invalidArgument, "object is required", element: "object") }
         guard let workflow = try await store.definition(.workflow, id: id), workflow.bucket == context.bucket else {
@@ -141,7 +141,7 @@ struct WorkflowController: Sendable {
     }
 
     func listRuns(_ request: Request, _ context: APIContext) async throws -> Response {
-        let parameters = request.uri.queryParameters
+        let parameters = request.queryParameters
         guard let workflowID = parameters.nonEmpty("workflowId") else {
             throw CIError(.invalidArgument, "workflowId is required", element: "workflowId")
         }

@@ -3,12 +3,15 @@
 /// (the URL standard's percent-decoding).
 public struct FormData: Sendable {
     private var values: [String: [String]] = [:]
+    /// Every field as sent, in order, names and values decoded.
+    public private(set) var pairs: [(name: String, value: String)] = []
 
     public init(_ encoded: String) {
         for pair in encoded.split(separator: "&") where !pair.isEmpty {
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            let name = Self.decode(parts[0])
-            values[name, default: []].append(parts.count > 1 ? Self.decode(parts[1]) : "")
+            let name = Self.decode(parts[0]), value = parts.count > 1 ? Self.decode(parts[1]) : ""
+            values[name, default: []].append(value)
+            pairs.append((name, value))
         }
     }
 

@@ -41,6 +41,23 @@ import Testing
         }
     }
 
+    /// Query parameters as the SDKs send them: a space as `+` (signed as `%20`), a name with
+    /// characters to encode (a CI processing rule) encoded. Read as they came, both failed the
+    /// signature.
+    @Test func queryParametersAreReadAsTheSDKsEncodeThem() async throws {
+        let storage = try ReplacedOnEveryLook(versions: ["an object"])
+        defer { try? FileManager.default.removeItem(atPath: storage.folder) }
+        try await Self.onTheBucketsHost(storage) { client in
+            let spaced = try await Self.signed(
+                client, .get, "/in/a.bin", query: "response-content-disposition=attachment%3B+filename%3Da+b.bin",
+                parameters: ["response-content-disposition": "attachment; filename=a b.bin"]
+            )
+            #expect(spaced.head.status == .ok)
+            let rule = try await Self.signed(client, .get, "/in/a.bin", query: "imageMogr2%2Fthumbnail%2F!50p", parameters: ["imageMogr2/thumbnail/!50p": ""])
+            #expect(rule.head.status == .ok)
+        }
+    }
+
     static let host = "\(APIFixture.bucket).cos.ap-guangzhou.myqcloud.com"
 
     /// Live, for a client that names the bucket's COS host (the router test's is localhost).
@@ -53,12 +70,16 @@ import Testing
         }
     }
 
-    static func signed(_ client: TestClient, _ method: HTTPRequest.Method, _ path: String) async throws -> TestClient.Response {
+    /// `query` is sent as it is; `parameters` are what the client signed of it.
+    static func signed(
+        _ client: TestClient, _ method: HTTPRequest.Method, _ path: String, query: String = "", parameters: [String: String] = [:]
+    ) async throws -> TestClient.Response {
         let authorization = TestSigner.authorization(
             secretID: APIFixture.secretID, secretKey: APIFixture.secretKey, method: method.rawValue, path: path,
-            headers: ["host": host], start: APIFixture.now - 60, end: APIFixture.now + 60
+            headers: ["host": host], parameters: parameters, start: APIFixture.now - 60, end: APIFixture.now + 60
         )
-        return try await client.execute(TestClient.Request(path, method: method, authority: host, headers: [.authorization: authorization]))
+        let uri = query.isEmpty ? path : path + "?" + query
+        return try await client.execute(TestClient.Request(uri, method: method, authority: host, headers: [.authorization: authorization]))
     }
 }
 

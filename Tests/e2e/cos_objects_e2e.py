@@ -77,6 +77,12 @@ check([entry["Key"] for entry in odd_listed.get("Contents", [])] == [odd],
       "list_objects (which asks for url encoding and decodes) gives a key with % and spaces back as it is")
 check(cos.get_object(Bucket=BUCKET, Key=odd_listed["Contents"][0]["Key"])["Body"].get_raw_stream().read() == b"odd",
       "the listed key reads the object")
+# The SDK sends a space in the query as "+" (and signs it as "%20"): a prefix and a marker with
+# spaces are read as the SDK meant them, and their signature matches.
+spaced = cos.list_objects(Bucket=BUCKET, Prefix="in/100%25 & m")
+check([entry["Key"] for entry in spaced.get("Contents", [])] == [odd], "list_objects with a space in the prefix")
+after = cos.list_objects(Bucket=BUCKET, Prefix="in/", Marker=odd)
+check([entry["Key"] for entry in after.get("Contents", [])][:1] == ["in/a.mp4"], "list_objects after a marker with spaces")
 cos.delete_object(Bucket=BUCKET, Key=odd)
 
 cli_object = cos.get_object(Bucket=BUCKET, Key=cli_key)["Body"].get_raw_stream().read()
