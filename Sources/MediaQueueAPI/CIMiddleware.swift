@@ -163,19 +163,27 @@ struct CIMiddleware: RouterMiddleware {
         guard !request.headers.contains(where: { $0.name.canonicalName == "host" }) else {
             throw CIError(.invalidArgument, "the request has more than one Host header")
         }
-        let headers = request.headers.map { ($0.name.canonicalName, $0.value) }
-            + [("host", request.head.authority ?? "")]
+        let authority = request.head.authority ?? ""
+        let headers = request.headers.map { ($0.name.canonicalName, $0.value) } + [("host", authority)]
         // A signed name sent twice (in any case) could have one value signed and the other used.
         for (listed, pairs, what) in [(authorization.headerList, headers, "header"), (authorization.paramList, parameters, "query parameter")] {
             for name in listed where pairs.count(where: { COSSigner.encode($0.0).lowercased() == name }) > 1 {
                 throw CIError(.invalidArgument, "the signed \(what) \(name) appears more than once; send each once")
             }
         }
-        let expected = authorization.expectedSignature(
-            secretKey: credential.secretKey, method: request.method.rawValue, path: request.uri.path.removingPercentEncoding ?? request.uri.path,
-            headers: headers, parameters: parameters
-        )
-        guard constantTimeEquals(expected, authorization.signature) else {
+        func signed(host: String) -> Bool {
+            let expected = authorization.expectedSignature(
+                secretKey: credential.secretKey, method: request.method.rawValue, path: request.uri.path.removingPercentEncoding ?? request.uri.path,
+                headers: headers.dropLast() + [("host", host)], parameters: parameters
+            )
+            return constantTimeEquals(expected, authorization.signature)
+        }
+        // Tencent's Python SDK signs the Host it sends without its port (`urlparse(…).hostname`)
+        // when the service is not on 80 or 443; the Go SDK signs it whole.
+        let hostWithoutPort = RequestHost.name(authority)
+        let matches = signed(host: authority)
+            || (authorization.headerList.contains("host") && hostWithoutPort != authority.lowercased() && signed(host: hostWithoutPort))
+        guard matches else {
             throw CIError(APIError.signatureDoesNotMatch, "the request signature does not match; check the SecretKey and what was signed")
         }
         guard credential.buckets.contains(bucket) else {

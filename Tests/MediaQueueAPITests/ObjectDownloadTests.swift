@@ -58,6 +58,24 @@ import Testing
         }
     }
 
+    /// On a port of its own, the Host that Tencent's Python SDK signs is the name without the
+    /// port (`urlparse(url).hostname`), while it sends the port in the Host header.
+    @Test func aHostSignedWithoutItsPortIsTheHostSent() async throws {
+        let storage = try ReplacedOnEveryLook(versions: ["an object"])
+        defer { try? FileManager.default.removeItem(atPath: storage.folder) }
+        try await Self.onTheBucketsHost(storage) { client in
+            for (signedHost, status) in [(Self.host, HTTPResponse.Status.ok), ("another-host.example.com", .forbidden)] {
+                let authorization = TestSigner.authorization(
+                    secretID: APIFixture.secretID, secretKey: APIFixture.secretKey, method: "GET", path: "/in/a.bin",
+                    headers: ["host": signedHost], start: APIFixture.now - 60, end: APIFixture.now + 60
+                )
+                let request = TestClient.Request("/in/a.bin", method: .get, authority: Self.host + ":8080", headers: [.authorization: authorization])
+                let response = try await client.execute(request)
+                #expect(response.head.status == status, "signed for \(signedHost)")
+            }
+        }
+    }
+
     static let host = "\(APIFixture.bucket).cos.ap-guangzhou.myqcloud.com"
 
     /// Live, for a client that names the bucket's COS host (the router test's is localhost).
