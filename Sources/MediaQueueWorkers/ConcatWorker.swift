@@ -117,7 +117,7 @@ public struct ConcatWorker: MediaWorker, FFmpegWorker {
         defer { staging.remove() }
         let stem = OutputStaging.stem(OutputStaging.fileName(ofKey: object))
         arguments += output.containerArguments(
-            output: staging.path(for: object), segmentPattern: output.format == .hls ? FFmpegConfiguration.patternEscaped(staging.folder + "/" + stem) + "-%d.ts" : nil
+            output: staging.path(for: object), segmentPattern: output.format == .hls ? try FFmpegConfiguration.hlsSegmentPattern(folder: staging.folder, stem: stem, object: object) : nil
         )
 
         let durations = pieces.map(\.duration)

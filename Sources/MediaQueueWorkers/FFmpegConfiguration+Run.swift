@@ -66,6 +66,17 @@ extension FFmpegConfiguration {
         path.replacingOccurrences(of: "%", with: "%%")
     }
 
+    /// The HLS muxer's segment names (`<stem>-0.ts`, …) beside the playlist. Unlike the other
+    /// muxers it writes an escaped `%%` into the names as it is, so the playlist would name
+    /// segments that were never written: an output whose path has a `%` is refused.
+    static func hlsSegmentPattern(folder: String, stem: String, object: String) throws(WorkFailure) -> String {
+        let path = folder + "/" + stem
+        guard !path.contains("%") else {
+            throw WorkFailure.invalidArgument("Output.Object", "an HLS output's name cannot hold '%' (\(object))")
+        }
+        return path + "-%d.ts"
+    }
+
     /// Formats seconds for ffmpeg's time options: fixed notation (its parser has no exponents).
     static func seconds(_ value: Double) -> String {
         String(format: "%.3f", value)

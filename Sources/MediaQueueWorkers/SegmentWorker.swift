@@ -52,7 +52,8 @@ public struct SegmentWorker: MediaWorker, FFmpegWorker {
         case .hls, .m3u8:
             arguments += [
                 "-hls_time", String(options.duration ?? SegmentOptions.playlistDefaultDuration), "-hls_list_size", "0",
-                "-hls_playlist_type", "vod", "-hls_segment_filename", FFmpegConfiguration.patternEscaped(staging.folder + "/" + stem) + "-%d.ts",
+                "-hls_playlist_type", "vod", "-hls_segment_filename",
+                try FFmpegConfiguration.hlsSegmentPattern(folder: staging.folder, stem: stem, object: first),
                 "-f", "hls", staging.path(for: first),
             ]
         case .mp4, .ts, .mkv:

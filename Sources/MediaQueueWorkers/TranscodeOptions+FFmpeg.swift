@@ -7,7 +7,10 @@ extension TranscodeOptions {
         guard let video else { return [] }
         switch (video.width, video.height) {
         case (nil, nil):
-            return []
+            // x264 and x265 refuse an odd width or height in 4:2:0 and 4:2:2 (a 1279x719 screen
+            // recording): such a side loses its last pixel.
+            guard video.codec != .vp8, !(video.pixelFormat ?? "").hasSuffix("444p") else { return [] }
+            return ["scale=trunc(iw/2)*2:trunc(ih/2)*2"]
         case (let width?, nil):
             // -2: the other side follows the aspect ratio, rounded to an even size.
             return ["scale=\(width):-2"]

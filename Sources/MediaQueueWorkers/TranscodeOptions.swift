@@ -164,6 +164,8 @@ struct TranscodeOptions: Sendable, Hashable {
     init(_ element: XMLTree?, path: String, readsTimeInterval: Bool = true) throws(CIError) {
         let fields = OperationFields(element, path: path)
         let container = fields.child("Container")
+        // Not built; a job that asks for it must not silently get something else.
+        try container.refuse("ClipConfig")
         guard let formatName = try container.choice("Format", Format.allCases.map(\.rawValue)) else {
             throw container.invalid("Format", "is required (one of \(Format.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
@@ -226,7 +228,13 @@ struct TranscodeOptions: Sendable, Hashable {
         video.fps = try fields.number("Fps", above: 0, upTo: 60, unit: " frames per second")
         video.bitrate = try fields.int("Bitrate", in: 10...50_000, unit: " kbps")
         video.crf = try fields.number("Crf", above: 0, upTo: 51)
-        video.gop = try fields.int("Gop", in: 0...100_000, unit: " frames")
+        // 0 is "automatic", as in Tencent's media processing: ffmpeg's -g 0 made every frame a key frame.
+        video.gop = try fields.int("Gop", in: 0...100_000, unit: " frames").flatMap { $0 == 0 ? nil : $0 }
+        // Not built; a job that asks for them must not silently get something else.
+        let isOff: (String) -> Bool = { ["", "0", "false"].contains($0.lowercased()) }
+        for name in ["Rotate", "Crop", "Interlaced", "Roi"] {
+            try fields.refuse(name, unless: isOff)
+        }
         video.preset = try fields.choice("Preset", codec.presets)
         if let profile = try fields.choice("Profile", ["baseline", "main", "high"]) {
             guard codec == .h264 else { throw fields.invalid("Profile", "applies to H.264 only") }

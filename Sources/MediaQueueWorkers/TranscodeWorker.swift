@@ -32,7 +32,7 @@ public struct TranscodeWorker: MediaWorker, FFmpegWorker {
     /// container/codec table.
     static func options(_ operation: XMLTree) throws(CIError) -> TranscodeOptions {
         let fields = OperationFields(operation, path: "Operation")
-        for name in ["Watermark", "WatermarkTemplateId", "RemoveWatermark", "DigitalWatermark"] {
+        for name in ["Watermark", "WatermarkTemplateId", "RemoveWatermark", "DigitalWatermark", "Subtitles"] {
             try fields.refuse(name)
         }
         let resolved = try SystemTemplates.resolve(operation, tag: "Transcode", container: "Transcode")
@@ -59,7 +59,7 @@ public struct TranscodeWorker: MediaWorker, FFmpegWorker {
         let staging = try OutputStaging(context: context, jobID: job.id.rawValue, object: object)
         defer { staging.remove() }
         let stem = OutputStaging.stem(OutputStaging.fileName(ofKey: object))
-        let segmentPattern = options.format == .hls ? FFmpegConfiguration.patternEscaped(staging.folder + "/" + stem) + "-%d.ts" : nil
+        let segmentPattern = options.format == .hls ? try FFmpegConfiguration.hlsSegmentPattern(folder: staging.folder, stem: stem, object: object) : nil
 
         var arguments: [String] = []
         if plan.start > 0 { arguments += ["-ss", FFmpegConfiguration.seconds(plan.start)] }

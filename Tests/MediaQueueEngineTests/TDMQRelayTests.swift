@@ -146,7 +146,7 @@ import Testing
         broker.refusePublishes { $0.routingKey == "refused-events" }
         let recordedFirst = Mutex<Bool?>(nil)
         store.beforeEachFailedAttempt { [store] _ in
-            let recorded = (try? await eventually("the confirmed delivery recorded", timeout: .seconds(10)) {
+            let recorded = (try? await eventually("the confirmed delivery recorded", timeout: .seconds(60)) {
                 store.outboxEntry(id: confirmed.id) == nil
             }) != nil
             recordedFirst.withLock { $0 = $0 ?? recorded }

@@ -54,7 +54,7 @@ import Testing
     /// A claim locks only the queues it may take jobs from: another bucket's empty queue, locked
     /// by a transaction that goes on (a pause, a long submission), does not hold it. Every bucket
     /// has its queue-1, and each claim locked them all.
-    @Test(.timeLimit(.minutes(1))) func aClaimDoesNotWaitForAnEmptyQueueAnotherTransactionHolds() async throws {
+    @Test(.timeLimit(.minutes(3))) func aClaimDoesNotWaitForAnEmptyQueueAnotherTransactionHolds() async throws {
         let url = try await TestDatabase.create()
         let node = try PostgresJobStore(url: url, logger: Logger(label: "test-store"))
         let empty = try await node.ensureDefaultQueue(bucket: "a", template: template())

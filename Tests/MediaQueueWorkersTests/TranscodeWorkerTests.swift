@@ -118,6 +118,57 @@ struct TranscodeWorkerTests {
         #expect(result.mediaInfo?.text("Stream", "Video", "CodecName") == "h264")
     }
 
+    @Test("HLS: an output whose name holds % is refused, not published with a playlist that names segments never written")
+    func hlsWithPercent() async throws {
+        let bucket = try await bucketWithVideo(seconds: 1)
+        defer { bucket.remove() }
+        let job = try transcodeJob(
+            "<Container><Format>hls</Format></Container><Video><Preset>veryfast</Preset></Video>", output: "hls/50%off.${ext}", bucket: bucket
+        )
+        await #expect {
+            _ = try await worker.run(job, context: makeContext(bucket))
+        } throws: { error in
+            (error as? WorkFailure)?.code == "InvalidArgument"
+        }
+        #expect(bucket.objects() == ["input/a.mp4"])
+    }
+
+    @Test("a source of odd width and height transcodes to H.264 4:2:0, a pixel narrower and shorter")
+    func oddSize() async throws {
+        let bucket = try TemporaryBucket()
+        defer { bucket.remove() }
+        try FileManager.default.createDirectory(atPath: bucket.path("input"), withIntermediateDirectories: true)
+        // 4:4:4, which allows odd sizes; a screen recording's 1279x719 is the same case.
+        try await runCommand("/usr/bin/ffmpeg", [
+            "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc=duration=1:size=129x97:rate=25",
+            "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv444p", bucket.path("input/a.mp4"),
+        ])
+        let job = try transcodeJob("<Container><Format>mp4</Format></Container><Video><Preset>veryfast</Preset></Video>", bucket: bucket)
+        _ = try await worker.run(job, context: makeContext(bucket))
+        let video = try #require(try await Probed(bucket.path("out/b.mp4")).video)
+        #expect(video["width"] == "128" && video["height"] == "96" && video["pix_fmt"] == "yuv420p")
+    }
+
+    static let output = "<Output><Object>out/b.mp4</Object></Output>"
+
+    @Test("settings that are not built are refused, not ignored; Gop 0 is automatic")
+    func refusedAndAutomaticSettings() throws {
+        for (extra, transcode) in [
+            ("<Subtitles><Subtitle><Url>a.srt</Url></Subtitle></Subtitles>", "<Container><Format>mp4</Format></Container>"),
+            ("", "<Container><Format>mp4</Format></Container><Video><Rotate>90</Rotate></Video>"),
+            ("", "<Container><Format>mp4</Format><ClipConfig><Duration>5</Duration></ClipConfig></Container>"),
+        ] {
+            #expect(throws: CIError.self, "\(extra)\(transcode)") {
+                _ = try submit(tag: "Transcode", operationXML: "\(extra)<Transcode>\(transcode)</Transcode>\(Self.output)", worker: worker)
+            }
+        }
+        let automatic = try submit(
+            tag: "Transcode", operationXML: "<Transcode><Container><Format>mp4</Format></Container><Video><Gop>0</Gop><Rotate>0</Rotate></Video></Transcode>" + Self.output,
+            worker: worker
+        )
+        #expect(try TranscodeWorker.options(automatic.operation).video?.gop == nil)
+    }
+
     @Test("Width and Height with AdjDarMethod pad: letterboxed to exactly that size")
     func padding() async throws {
         let bucket = try await bucketWithVideo(seconds: 1)
