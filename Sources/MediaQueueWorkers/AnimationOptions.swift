@@ -60,9 +60,25 @@ struct AnimationOptions: Sendable, Hashable {
         return framesPerSecond ?? fps
     }
 
-    /// The filter graph: frame selection, playback rate, size, and for GIF a palette made for
-    /// this very clip (GIF holds 256 colours at most).
+    /// The filter graph: frame selection, playback rate, size, and for GIF the palette made for
+    /// this very clip by `paletteGraph` (GIF holds 256 colours at most), input 1.
     func filterGraph() -> String {
+        switch format {
+        case .gif: framesGraph() + "[frames];[frames][1:v]paletteuse[out]"
+        case .webp: framesGraph() + "[out]"
+        }
+    }
+
+    /// The graph of a first pass over the same frames that makes a GIF's palette. In one pass
+    /// with the animation, ffmpeg held every frame until the palette was made at the clip's end:
+    /// about a megabyte a frame at 640x360, gigabytes for a long clip.
+    func paletteGraph() -> String {
+        let colours = quality.map { max(4, min(256, Int(($0 / 100 * 256).rounded()))) } ?? 256
+        return framesGraph() + ",palettegen=max_colors=\(colours)[out]"
+    }
+
+    /// Frame selection, playback rate and size.
+    private func framesGraph() -> String {
         var chain: [String] = []
         if let rate = samplingRate { chain.append("fps=\(String(format: "%.6f", rate))") }
         if let fps, onlyKeyFrames || intervalOfFrame != nil || framesPerSecond != nil {
@@ -77,14 +93,6 @@ struct AnimationOptions: Sendable, Hashable {
         if width != nil || height != nil {
             chain.append("scale=\(width ?? -1):\(height ?? -1):flags=lanczos")
         }
-        let base = "[0:v]" + (chain.isEmpty ? "null" : chain.joined(separator: ","))
-        switch format {
-        case .gif:
-            let colours = quality.map { max(4, min(256, Int(($0 / 100 * 256).rounded()))) } ?? 256
-            return base + ",split[frames][forpalette];[forpalette]palettegen=max_colors=\(colours)[palette];"
-                + "[frames][palette]paletteuse[out]"
-        case .webp:
-            return base + "[out]"
-        }
+        return "[0:v]" + (chain.isEmpty ? "null" : chain.joined(separator: ","))
     }
 }

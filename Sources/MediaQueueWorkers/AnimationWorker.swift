@@ -45,11 +45,27 @@ public struct AnimationWorker: MediaWorker, FFmpegWorker {
         let staging = try OutputStaging(context: context, jobID: job.id.rawValue, object: object)
         defer { staging.remove() }
 
-        var arguments: [String] = []
-        if options.onlyKeyFrames { arguments += ["-skip_frame", "nokey"] }
-        if span.start > 0 { arguments += ["-ss", FFmpegConfiguration.seconds(span.start)] }
-        if let duration = options.duration { arguments += ["-t", FFmpegConfiguration.seconds(duration)] }
-        arguments += FFmpegConfiguration.input(input.path) + ["-filter_complex", options.filterGraph(), "-map", "[out]", "-an", "-sn", "-dn"]
+        // The same frames in both passes of a GIF: the palette's and the animation's.
+        var frames: [String] = []
+        if options.onlyKeyFrames { frames += ["-skip_frame", "nokey"] }
+        if span.start > 0 { frames += ["-ss", FFmpegConfiguration.seconds(span.start)] }
+        if let duration = options.duration { frames += ["-t", FFmpegConfiguration.seconds(duration)] }
+        frames += FFmpegConfiguration.input(input.path)
+        var arguments = frames
+        let report = context.reportProgress
+        var second = context
+        if options.format == .gif {
+            let palette = staging.folder + "/palette.png"
+            var first = context
+            first.reportProgress = { percent in report(percent / 2) }
+            try await configuration.runFFmpeg(
+                frames + ["-filter_complex", options.paletteGraph(), "-map", "[out]", "-frames:v", "1", "-update", "1", palette],
+                meter: .duration(span.expectedDuration), context: first, hiding: [input.hiding, staging.hiding]
+            )
+            arguments += ["-i", palette]
+            second.reportProgress = { percent in report(50 + percent / 2) }
+        }
+        arguments += ["-filter_complex", options.filterGraph(), "-map", "[out]", "-an", "-sn", "-dn"]
         if options.onlyKeyFrames && options.fps == nil {
             // Key frames keep their own times: the animation plays at the video's pace.
             arguments += ["-fps_mode", "vfr"]
@@ -64,7 +80,7 @@ public struct AnimationWorker: MediaWorker, FFmpegWorker {
 
         logger.debug("animating", metadata: ["job.id": "\(job.id)", "input": "\(input.displayName)", "format": "\(options.format.rawValue)"])
         try await configuration.runFFmpeg(
-            arguments, meter: .duration(span.expectedDuration), context: context,
+            arguments, meter: .duration(span.expectedDuration), context: second,
             hiding: [input.hiding, staging.hiding]
         )
         // ffprobe reads GIF fully; animated WebP only partly, so its MediaInfo may be missing.
