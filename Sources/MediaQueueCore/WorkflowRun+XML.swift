@@ -91,11 +91,13 @@ extension WorkflowRun {
         return XMLTree("WorkflowExecution", children: children)
     }
 
-    /// A `<WorkflowExecutionList>` entry of `GET /workflowexecution`.
+    /// A `<WorkflowExecutionList>` entry of `GET /workflowexecution`. Its time is `CreateTime` in
+    /// CI's documentation and `CreationTime` in the Go SDK's struct (and an older page): both.
     public func listEntry(_ formatting: CIFormatting) -> XMLTree {
-        XMLTree("WorkflowExecutionList", children: [
+        let created = formatting.times.format(createTime)
+        return XMLTree("WorkflowExecutionList", children: [
             XMLTree("RunId", text: id), XMLTree("WorkflowId", text: workflowID), XMLTree("State", text: state.rawValue),
-            XMLTree("CreateTime", text: formatting.times.format(createTime)), XMLTree("Object", text: object),
+            XMLTree("CreateTime", text: created), XMLTree("CreationTime", text: created), XMLTree("Object", text: object),
         ])
     }
 }

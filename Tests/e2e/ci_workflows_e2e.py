@@ -92,8 +92,10 @@ check(execution["State"] == "Success", "the run succeeds (%s)" % json.dumps(task
 check(sorted(t["Name"] for t in tasks) == ["Animation_1", "Snapshot_1", "Transcode_1"] and all(t["State"] == "Success" for t in tasks),
       "its three tasks succeeded")
 check(all(t["JobId"].startswith("j") for t in tasks), "each task names its job")
-check(listed(cos.ci_list_workflowexecution(Bucket=BUCKET, WorkflowId=workflow_id, States="Success")["WorkflowExecutionList"])[0]["RunId"] == run_id,
-      "ci_list_workflowexecution shows the run as Success")
+listed_run = listed(cos.ci_list_workflowexecution(Bucket=BUCKET, WorkflowId=workflow_id, States="Success")["WorkflowExecutionList"])[0]
+check(listed_run["RunId"] == run_id, "ci_list_workflowexecution shows the run as Success")
+check(listed_run["CreateTime"] and listed_run["CreationTime"] == listed_run["CreateTime"],
+      "a listed run's time is CreateTime (CI's documentation) and CreationTime (the Go SDK's struct)")
 workflow_jobs = listed(ci_get("/jobs", tag="Animation", workflowId=workflow_id, size="100").get("JobsDetail"))
 check([j["JobId"] for j in workflow_jobs] == [t["JobId"] for t in tasks if t["Name"] == "Animation_1"],
       "GET /jobs?workflowId= lists the workflow's jobs of that tag")
