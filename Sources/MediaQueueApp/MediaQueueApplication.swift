@@ -363,11 +363,19 @@ public struct MediaQueueApplication: Sendable {
             "bucket": "\(configuration.bucket)", "queue.id": "\(queue.id)", "storage": "\(configuration.s3.map { "S3 at \($0.endpoint)" } ?? configuration.resolvedStorageDir)",
             "intake": "\(configuration.intakeQueue)", "roles": "\(configuration.roles.map(\.rawValue).sorted().joined(separator: ","))",
         ])
+        // Left by a process that died; an hour past the longest a job may run, no process still
+        // reads them.
+        let abandonedAge = Duration.seconds(configuration.jobTimeoutSeconds + 3600)
         if let s3 = storage as? S3ObjectStorage {
-            // Left by a process of this data folder that died; an hour past the longest a job
-            // may run, no process still reads them.
-            let removed = s3.removeAbandonedScratch(olderThan: .seconds(configuration.jobTimeoutSeconds + 3600))
+            let removed = s3.removeAbandonedScratch(olderThan: abandonedAge)
             if removed > 0 { logger.notice("abandoned S3 scratch folders removed", metadata: ["folders": "\(removed)"]) }
+        } else if let local = storage as? LocalObjectStorage {
+            // On a thread of its own: it walks the whole storage, which may hold many files.
+            let logger = self.logger
+            Thread {
+                let removed = local.removeAbandonedStaging(olderThan: abandonedAge)
+                if removed > 0 { logger.notice("abandoned staging folders removed", metadata: ["folders": "\(removed)"]) }
+            }.start()
         }
         var group = ServiceGroupConfiguration(
             services: try makeServices(onListening: onListening).map { .init(service: $0) },

@@ -259,9 +259,7 @@ public struct S3ObjectStorage: ObjectStorage {
             let bucketFolder = configuration.scratchDirectory + "/" + bucket
             for name in (try? files.contentsOfDirectory(atPath: bucketFolder)) ?? [] where name.hasPrefix(ObjectKey.reservedPrefix) {
                 let folder = bucketFolder + "/" + name
-                let paths = [folder] + ((try? files.subpathsOfDirectory(atPath: folder)) ?? []).map { folder + "/" + $0 }
-                let changed = paths.compactMap { (try? files.attributesOfItem(atPath: $0))?[.modificationDate] as? Date }.max()
-                guard let changed, changed < cutoff, (try? files.removeItem(atPath: folder)) != nil else { continue }
+                guard AbandonedStaging.isAbandoned(folder, before: cutoff), (try? files.removeItem(atPath: folder)) != nil else { continue }
                 removed += 1
             }
         }

@@ -84,3 +84,18 @@ import Testing
         #expect(jobs.count == 1 && jobs.first?.state == .failed, "one job, failed, not a copy per start")
     }
 }
+
+/// What a process that died mid-job left in the storage goes when a process starts again.
+@Suite struct AbandonedStagingServiceTests {
+    @Test func aStartRemovesStagingFoldersLeftLongAgo() async throws {
+        let harness = try ServiceHarness()
+        let left = harness.bucketRoot + "/out/" + ObjectKey.reservedPrefix + "job-of-a-dead-process"
+        try FileManager.default.createDirectory(atPath: left, withIntermediateDirectories: true)
+        #expect(FileManager.default.createFile(atPath: left + "/partial.mp4", contents: Data("partial".utf8)))
+        let longAgo = Date().addingTimeInterval(-Double(harness.configuration.jobTimeoutSeconds + 7200))
+        for path in [left, left + "/partial.mp4"] { try FileManager.default.setAttributes([.modificationDate: longAgo], ofItemAtPath: path) }
+        let (_, service) = try harness.startService()
+        defer { service.cancel() }
+        try await eventually("the abandoned staging folder to be removed") { !FileManager.default.fileExists(atPath: left) }
+    }
+}

@@ -57,3 +57,31 @@ import Testing
         #expect(storage.conflict(of: try ObjectKey("f"), bucket: bucket.bucket) != nil, "a folder with objects in it still refuses")
     }
 }
+
+/// Staging folders a process left when it died mid-job go at the next start, once nothing in
+/// them changed for longer than a job may run; a job's that still writes stays.
+@Suite struct AbandonedStagingTests {
+    @Test func stagingFoldersNothingChangedInForLongGoAndOthersStay() throws {
+        let bucket = try TemporaryBucket()
+        defer { bucket.remove() }
+        let storage = LocalObjectStorage(root: bucket.root)
+        let old = try storage.makeStagingFolder(bucket: bucket.bucket, name: "job-old", for: try ObjectKey("out/deep/a.mp4"))
+        let oldInput = try storage.makeStagingFolder(bucket: bucket.bucket, name: "job-old-input", for: nil)
+        let stillWritten = try storage.makeStagingFolder(bucket: bucket.bucket, name: "job-running", for: try ObjectKey("out/b.mp4"))
+        let fresh = try storage.makeStagingFolder(bucket: bucket.bucket, name: "job-new", for: try ObjectKey("out/c.mp4"))
+        for folder in [old, oldInput, stillWritten, fresh] {
+            #expect(FileManager.default.createFile(atPath: folder + "/part.bin", contents: Data("x".utf8)))
+        }
+        #expect(FileManager.default.createFile(atPath: bucket.path("out/kept.mp4"), contents: Data("object".utf8)))
+        let eightHoursAgo = Date().addingTimeInterval(-8 * 3600)
+        for path in [old, old + "/part.bin", oldInput, oldInput + "/part.bin", stillWritten, bucket.path("out/kept.mp4")] {
+            try FileManager.default.setAttributes([.modificationDate: eightHoursAgo], ofItemAtPath: path)
+        }
+        // `stillWritten`'s file changed just now (its folder did not).
+
+        #expect(storage.removeAbandonedStaging(olderThan: .seconds(7 * 3600)) == 2)
+        #expect(!FileManager.default.fileExists(atPath: old) && !FileManager.default.fileExists(atPath: oldInput))
+        #expect(FileManager.default.fileExists(atPath: stillWritten) && FileManager.default.fileExists(atPath: fresh))
+        #expect(FileManager.default.fileExists(atPath: bucket.path("out/kept.mp4")))
+    }
+}
