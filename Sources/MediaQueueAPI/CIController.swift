@@ -238,7 +238,8 @@ extension HTTPField.Name {
 extension QueryParameters {
     func time(_ name: String) throws(CIError) -> Timestamp? {
         guard var text = nonEmpty(name) else { return nil }
-        // A `+` before the offset that was not encoded (`%2B`) arrives as a space.
+        // A `+` before the offset that was not encoded (`%2B`) arrives as a space. (Signed, it
+        // would not get here: a `+` is a space to the signature too, as to COS and the SDKs.)
         if let space = text.lastIndex(of: " ") { text.replaceSubrange(space...space, with: "+") }
         guard let time = CITimeFormat.parse(text) else {
             throw CIError(.invalidArgument, "\(name) must look like 2001-01-01T00:00:00+0800", element: name)

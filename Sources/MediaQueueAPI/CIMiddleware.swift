@@ -34,9 +34,9 @@ struct CIMiddleware: RouterMiddleware {
             response.headers[.ciRequestID] = context.requestID
             return response
         }
-        // The console signs its users in itself and answers in HTML; on a bucket's object host,
-        // `console/…` is an object's key like any other.
-        if request.uri.path == "/console" || request.uri.path.hasPrefix("/console/"), (try? bucket(of: request))?.objects != true {
+        // The console signs its users in itself and answers in HTML. A COS-signed request on a
+        // bucket's object host is a client's, for an object whose key is under `console/`.
+        if request.uri.path == "/console" || request.uri.path.hasPrefix("/console/"), !isSignedObjectCall(request) {
             return try await next(request, context)
         }
         var response: Response
@@ -100,6 +100,11 @@ struct CIMiddleware: RouterMiddleware {
             return (bucket, false, false)
         }
         throw CIError(APIError.noSuchBucket, "name the bucket in the Host header (<bucket>.ci.<region>.myqcloud.com) or as the first path segment (/<bucket>/queue)")
+    }
+
+    private func isSignedObjectCall(_ request: Request) -> Bool {
+        let signed = request.headers[.authorization] != nil || request.queryParameters.has("q-signature")
+        return signed && (try? bucket(of: request))?.objects == true
     }
 
     static let resources: Set<String> = ["queue", "jobs", "mediabucket", "template", "workflow", "triggerworkflow", "workflowexecution"]

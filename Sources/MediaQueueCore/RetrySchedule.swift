@@ -20,8 +20,11 @@ public struct RetrySchedule: Sendable, Hashable {
     /// The time of the next attempt after `failedAttempts` failures, or nil when the delivery is dead.
     public func nextAttempt(after failedAttempts: Int, now: Timestamp) -> Timestamp? {
         guard failedAttempts >= 1, failedAttempts <= delays.count else { return nil }
-        let base = delays[failedAttempts - 1]
-        let extra = base * Double.random(in: 0...max(0, jitter))
-        return now + base + extra
+        return now + jittered(delays[failedAttempts - 1])
+    }
+
+    /// `delay` and up to `jitter` of it more, at random.
+    public func jittered(_ delay: Duration) -> Duration {
+        delay + delay * Double.random(in: 0...max(0, jitter))
     }
 }

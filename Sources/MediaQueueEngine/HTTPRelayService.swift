@@ -288,8 +288,7 @@ public struct HTTPRelayService: Service {
         let schedule = options.retrySchedule
         return schedule.nextAttempt(after: item.entry.attempts + 1, now: now).map { scheduled in
             guard let retryAfter else { return scheduled }
-            let asked = min(retryAfter, options.maxRetryAfter)
-            return max(scheduled, now + asked + asked * Double.random(in: 0...max(0, schedule.jitter)))
+            return max(scheduled, now + schedule.jittered(min(retryAfter, options.maxRetryAfter)))
         }
     }
 

@@ -9,8 +9,8 @@ extension PostgresJobStore {
         try await transaction { connection in try await Self.claim(request, connection, logger: logger) }
     }
 
-    /// Claims jobs (see `claim`) in the caller's transaction, through `mediaqueue_claim` (schema
-    /// v3), which does it on the server in one call:
+    /// Claims jobs (see `claim`) in the caller's transaction, through `mediaqueue_claim`
+    /// (`claimFunction`), which does it on the server in one call:
     ///
     /// Each queue it claims from is locked first (its row, in creation order, so that claims
     /// never wait on each other in a circle): of several nodes claiming at once, one counts the

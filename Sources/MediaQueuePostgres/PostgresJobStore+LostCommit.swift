@@ -158,15 +158,14 @@ extension PostgresJobStore {
                 round.timer.withLock { $0?.cancel() }
                 if round.claim() { continuation.resume(with: result) }
             }
-            let sleeper = Task { [time, logger] in
+            let sleeper = Task { [time] in
                 guard (try? await time.sleep(for: limit)) != nil, round.claim() else { return }
                 continuation.resume(throwing: CIError(.internalError, "the database did not answer within \(limit)"))
                 work.cancel()
-                guard let connection = round.lent.withLock({ $0 }) else { return }
-                do {
-                    try await connection.close()
-                } catch {
-                    logger.debug("closing a connection whose question went unanswered failed", metadata: ["error": "\(String(reflecting: error))"])
+                // Under the lock: once the query has ended, the connection may be another's.
+                round.lent.withLock { connection in
+                    let closing: EventLoopFuture<Void>? = connection?.close()
+                    _ = closing
                 }
             }
             round.timer.withLock { $0 = sleeper }

@@ -69,12 +69,13 @@ struct AnimationOptions: Sendable, Hashable {
         }
     }
 
-    /// The graph of a first pass over the same frames that makes a GIF's palette. In one pass
-    /// with the animation, ffmpeg held every frame until the palette was made at the clip's end:
-    /// about a megabyte a frame at 640x360, gigabytes for a long clip.
+    /// The graph of a first pass over the same frames that makes a GIF's palette (`[out]`, one
+    /// image at the clip's end) and passes the frames on to `[progress]`, an output whose time
+    /// shows how far the pass is. In one pass with the animation, ffmpeg held every frame until
+    /// the palette was made: about a megabyte a frame at 640x360, gigabytes for a long clip.
     func paletteGraph() -> String {
         let colours = quality.map { max(4, min(256, Int(($0 / 100 * 256).rounded()))) } ?? 256
-        return framesGraph() + ",palettegen=max_colors=\(colours)[out]"
+        return framesGraph() + ",split[forpalette][progress];[forpalette]palettegen=max_colors=\(colours)[out]"
     }
 
     /// Frame selection, playback rate and size.

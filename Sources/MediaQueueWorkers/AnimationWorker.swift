@@ -55,11 +55,14 @@ public struct AnimationWorker: MediaWorker, FFmpegWorker {
         let report = context.reportProgress
         var second = context
         if options.format == .gif {
-            let palette = staging.folder + "/palette.png"
+            let palette = staging.folder + "/" + ObjectKey.reservedPrefix + "palette.png"
             var first = context
             first.reportProgress = { percent in report(percent / 2) }
             try await configuration.runFFmpeg(
-                frames + ["-filter_complex", options.paletteGraph(), "-map", "[out]", "-frames:v", "1", "-update", "1", palette],
+                frames + [
+                    "-filter_complex", options.paletteGraph(), "-map", "[out]", "-frames:v", "1", "-update", "1", palette,
+                    "-map", "[progress]", "-f", "null", "-",
+                ],
                 meter: .duration(span.expectedDuration), context: first, hiding: [input.hiding, staging.hiding]
             )
             arguments += ["-i", palette]

@@ -68,13 +68,13 @@ extension FFmpegConfiguration {
 
     /// The HLS muxer's segment names (`<stem>-0.ts`, …) beside the playlist. Unlike the other
     /// muxers it writes an escaped `%%` into the names as it is, so the playlist would name
-    /// segments that were never written: an output whose path has a `%` is refused.
+    /// segments that were never written: an output whose key has a `%` is refused. (The staging
+    /// folder is the key's folder's.)
     static func hlsSegmentPattern(folder: String, stem: String, object: String) throws(WorkFailure) -> String {
-        let path = folder + "/" + stem
-        guard !path.contains("%") else {
+        guard !object.contains("%") else {
             throw WorkFailure.invalidArgument("Output.Object", "an HLS output's name cannot hold '%' (\(object))")
         }
-        return path + "-%d.ts"
+        return patternEscaped(folder) + "/" + stem + "-%d.ts"
     }
 
     /// Formats seconds for ffmpeg's time options: fixed notation (its parser has no exponents).

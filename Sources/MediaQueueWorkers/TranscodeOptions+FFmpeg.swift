@@ -2,7 +2,8 @@ import Foundation
 
 /// The ffmpeg arguments that carry out a `TranscodeOptions` (shared by Transcode and Concat).
 extension TranscodeOptions {
-    /// The video filters for `Width`/`Height` and `AdjDarMethod`; empty when the size stays.
+    /// The video filters for `Width`/`Height` and `AdjDarMethod`; without them, an odd side
+    /// made even for the codecs that need it, or nothing.
     func scaleFilters() -> [String] {
         guard let video else { return [] }
         switch (video.width, video.height) {

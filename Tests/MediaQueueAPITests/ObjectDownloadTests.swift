@@ -64,7 +64,12 @@ import Testing
         let storage = try ReplacedOnEveryLook(versions: ["an object"])
         defer { try? FileManager.default.removeItem(atPath: storage.folder) }
         try await Self.onTheBucketsHost(storage) { client in
-            for (signedHost, status) in [(Self.host, HTTPResponse.Status.ok), ("another-host.example.com", .forbidden)] {
+            let cases: [(String, HTTPResponse.Status)] = [
+                (Self.host, .ok), (Self.host + ":8080", .ok),
+                // Another bucket's host, or another name: the port taken off changes only this one.
+                ("other-1250000000.cos.ap-guangzhou.myqcloud.com", .forbidden), ("another-host.example.com", .forbidden),
+            ]
+            for (signedHost, status) in cases {
                 let authorization = TestSigner.authorization(
                     secretID: APIFixture.secretID, secretKey: APIFixture.secretKey, method: "GET", path: "/in/a.bin",
                     headers: ["host": signedHost], start: APIFixture.now - 60, end: APIFixture.now + 60
