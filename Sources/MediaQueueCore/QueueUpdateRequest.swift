@@ -51,6 +51,14 @@ extension MediaQueue {
     public mutating func apply(_ update: QueueUpdateRequest, checkRule: (NotifyConfig, _ bucket: String) throws(CIError) -> Void) throws(CIError) {
         // Only a changed rule: one read back and sent again unchanged (CI's UpdateMediaQueue
         // carries the rule with every change) passed when it was set, or is the configured default.
+        // Every node finds a bucket's default queue by its name, for submissions without a
+        // QueueId: renamed, the next node to look for it would make a second `queue-1`.
+        if let name = update.name, name != self.name, self.name == MediaQueue.defaultName {
+            throw CIError(
+                .invalidArgument, "Name: the bucket's default queue keeps the name \(MediaQueue.defaultName) (submissions without a QueueId go to it by that name)",
+                element: "Name"
+            )
+        }
         if let rule = update.notifyConfig, rule != notifyConfig { try checkRule(rule, bucket) }
         if let name = update.name { self.name = name }
         if let state = update.state { self.state = state }

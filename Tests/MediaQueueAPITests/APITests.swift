@@ -255,13 +255,13 @@ import Testing
         try await fixture.test { client in
             let id = try #require(try await APIFixture.signed(client, .get, "/queue").xml?["QueueList"]?.text("QueueId"))
             let body = """
-                <Request><Name>My-Queue</Name><State>Paused</State><NotifyConfig><State>On</State><Type>Url</Type>
+                <Request><Name>queue-1</Name><State>Paused</State><NotifyConfig><State>On</State><Type>Url</Type>
                 <Url>http://callback.example/cb</Url><Event>TaskFinish</Event><ResultFormat>JSON</ResultFormat></NotifyConfig></Request>
                 """
             let response = try await APIFixture.signed(client, .put, "/queue/\(id)", body: body)
             #expect(response.status == .ok)
             let queue = try #require(response.xml?["Queue"])
-            #expect(queue.text("Name") == "My-Queue")
+            #expect(queue.text("Name") == "queue-1")
             #expect(queue.text("State") == "Paused")
             #expect(queue.text("NotifyConfig", "Url") == "http://callback.example/cb")
             #expect(try await fixture.store.queue(id: QueueID(rawValue: id))?.state == .paused)
@@ -269,7 +269,10 @@ import Testing
             let malformed = try await APIFixture.signed(client, .put, "/queue/\(id)", body: "<Request><State>Sleeping</State></Request>")
             #expect(malformed.status == .badRequest)
             #expect(malformed.errorCode == "InvalidArgument")
-            #expect(try await fixture.store.queue(id: QueueID(rawValue: id))?.name == "My-Queue", "nothing stored")
+            #expect(try await fixture.store.queue(id: QueueID(rawValue: id))?.state == .paused, "nothing stored")
+            // The bucket's default queue keeps its name: submissions without a QueueId find it by it.
+            let renamed = try await APIFixture.signed(client, .put, "/queue/\(id)", body: "<Request><Name>My-Queue</Name></Request>")
+            #expect(renamed.status == .badRequest && renamed.errorCode == "InvalidArgument")
 
             let unknown = try await APIFixture.signed(client, .put, "/queue/p00000000000000000000000000000000", body: "<Request/>")
             #expect(unknown.status == .notFound)

@@ -3,7 +3,7 @@ import Testing
 
 /// CI's UpdateMediaQueue rules, which the API and the CLI share.
 @Suite struct QueueUpdateTests {
-    static func queue() -> MediaQueue { MediaQueue(bucket: "b-1250000000", name: "queue-1", createTime: Timestamp(seconds: 1_700_000_000)) }
+    static func queue(name: String = "queue-2") -> MediaQueue { MediaQueue(bucket: "b-1250000000", name: name, createTime: Timestamp(seconds: 1_700_000_000)) }
 
     static func update(_ body: String) throws -> QueueUpdateRequest { try QueueUpdateRequest.parse(Array("<Request>\(body)</Request>".utf8)) }
 
@@ -11,7 +11,7 @@ import Testing
         var queue = Self.queue()
         try queue.apply(try Self.update("<State>paused</State>"), checkRule: { _, _ in })
         #expect(queue.state == .paused)
-        #expect(queue.name == "queue-1")
+        #expect(queue.name == "queue-2")
         try queue.apply(try Self.update("""
             <Name>renamed</Name><NotifyConfig><State>On</State><Type>Url</Type><Event>TaskFinish</Event>
             <Url>https://example.com/cb</Url></NotifyConfig>
@@ -19,6 +19,16 @@ import Testing
         #expect(queue.name == "renamed")
         #expect(queue.state == .paused)
         #expect(queue.notifyConfig.url == "https://example.com/cb")
+    }
+
+    /// Submissions without a QueueId go to the bucket's queue of that name on every node: a
+    /// renamed one was not found by the next node to look, which made a second `queue-1`.
+    @Test func theDefaultQueueKeepsItsName() throws {
+        var queue = Self.queue(name: MediaQueue.defaultName)
+        let error = #expect(throws: CIError.self) { try queue.apply(try Self.update("<Name>renamed</Name>"), checkRule: { _, _ in }) }
+        #expect(error?.element == "Name")
+        try queue.apply(try Self.update("<Name>queue-1</Name><State>Paused</State>"), checkRule: { _, _ in })
+        #expect(queue.name == "queue-1" && queue.state == .paused, "its own name, sent again, is no rename")
     }
 
     @Test func aRefusedRuleChangesNothing() throws {
