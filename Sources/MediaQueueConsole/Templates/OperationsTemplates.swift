@@ -7,7 +7,8 @@ enum OperationsTemplates {
         </section>
         <p class="hint">Jobs submitted in the last 24 hours, by their state now.</p>
         <h2>Throughput, last hour</h2>
-        <p><span id="ended-last-hour">{{endedLastHour}}</span> jobs ended in the last hour; the busiest minute saw {{busiestMinute}}.</p>
+        <p><span id="ended-last-hour">{{endedLastHour}}</span> of them ended in the last hour; the busiest minute saw {{busiestMinute}}.
+          (A job submitted earlier than 24 hours ago is not counted here.)</p>
         <svg class="chart" id="throughput" viewBox="0 0 600 100" preserveAspectRatio="none" role="img" aria-label="jobs ended per minute">
           {{#bars}}<rect x="{{x}}" y="{{y}}" width="9" height="{{height}}"><title>{{label}}</title></rect>{{/bars}}
         </svg>
