@@ -169,7 +169,8 @@ struct CIMiddleware: RouterMiddleware {
             throw CIError(.invalidArgument, "the request has more than one Host header")
         }
         let authority = request.head.authority ?? ""
-        let headers = request.headers.map { ($0.name.canonicalName, $0.value) } + [("host", authority)]
+        let fields = request.headers.map { ($0.name.canonicalName, $0.value) }
+        let headers = fields + [("host", authority)]
         // A signed name sent twice (in any case) could have one value signed and the other used.
         for (listed, pairs, what) in [(authorization.headerList, headers, "header"), (authorization.paramList, parameters, "query parameter")] {
             for name in listed where pairs.count(where: { COSSigner.encode($0.0).lowercased() == name }) > 1 {
@@ -179,7 +180,7 @@ struct CIMiddleware: RouterMiddleware {
         func signed(host: String) -> Bool {
             let expected = authorization.expectedSignature(
                 secretKey: credential.secretKey, method: request.method.rawValue, path: request.uri.path.removingPercentEncoding ?? request.uri.path,
-                headers: headers.dropLast() + [("host", host)], parameters: parameters
+                headers: fields + [("host", host)], parameters: parameters
             )
             return constantTimeEquals(expected, authorization.signature)
         }

@@ -49,8 +49,6 @@ extension MediaQueue {
     /// given; `checkRule` vets the rule for the queue's bucket first (the configuration's SSRF
     /// guard, its queue names).
     public mutating func apply(_ update: QueueUpdateRequest, checkRule: (NotifyConfig, _ bucket: String) throws(CIError) -> Void) throws(CIError) {
-        // Only a changed rule: one read back and sent again unchanged (CI's UpdateMediaQueue
-        // carries the rule with every change) passed when it was set, or is the configured default.
         // Every node finds a bucket's default queue by its name, for submissions without a
         // QueueId: renamed, the next node to look for it would make a second `queue-1`.
         if let name = update.name, name != self.name, self.name == MediaQueue.defaultName {
@@ -59,6 +57,8 @@ extension MediaQueue {
                 element: "Name"
             )
         }
+        // Only a changed rule: one read back and sent again unchanged (CI's UpdateMediaQueue
+        // carries the rule with every change) passed when it was set, or is the configured default.
         if let rule = update.notifyConfig, rule != notifyConfig { try checkRule(rule, bucket) }
         if let name = update.name { self.name = name }
         if let state = update.state { self.state = state }

@@ -147,7 +147,7 @@ extension PostgresJobStore {
                 do {
                     result = .success(
                         try await Self.withOpenConnection(from: inquiries) { connection in
-                            round.lent.withLock { $0 = connection }
+                            try round.lend(connection)
                             defer { round.lent.withLock { $0 = nil } }
                             return try await query(connection)
                         }
@@ -159,14 +159,9 @@ extension PostgresJobStore {
                 if round.claim() { continuation.resume(with: result) }
             }
             let sleeper = Task { [time] in
-                guard (try? await time.sleep(for: limit)) != nil, round.claim() else { return }
+                guard (try? await time.sleep(for: limit)) != nil, round.abandon() else { return }
                 continuation.resume(throwing: CIError(.internalError, "the database did not answer within \(limit)"))
                 work.cancel()
-                // Under the lock: once the query has ended, the connection may be another's.
-                round.lent.withLock { connection in
-                    let closing: EventLoopFuture<Void>? = connection?.close()
-                    _ = closing
-                }
             }
             round.timer.withLock { $0 = sleeper }
         }
@@ -191,5 +186,28 @@ private final class QuestionRound: Sendable {
     /// True for the first caller only.
     func claim() -> Bool {
         taken.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged
+    }
+
+    /// The limit came: true when it came first, and then the connection lent, if any, is
+    /// closed, so that its query ends and the pool takes it back. Under the lock that `lend`
+    /// takes, so a connection lent a moment later is closed by `lend` instead.
+    func abandon() -> Bool {
+        lent.withLock { connection in
+            guard claim() else { return false }
+            _ = connection?.close() as EventLoopFuture<Void>?
+            return true
+        }
+    }
+
+    /// Records the connection the question is about to run on; throws, closing it, when the
+    /// limit already came (the pool lent it late: its query would hold it unwaited for).
+    func lend(_ connection: PostgresConnection) throws {
+        try lent.withLock { lent in
+            guard !taken.load(ordering: .relaxed) else {
+                _ = connection.close() as EventLoopFuture<Void>
+                throw CancellationError()
+            }
+            lent = connection
+        }
     }
 }

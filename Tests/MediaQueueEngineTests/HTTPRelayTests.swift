@@ -128,46 +128,31 @@ import Testing
         #expect(receiver.requests.isEmpty)
     }
 
-    @Test func retryAfterIsHonoured() async throws {
+    /// A `Retry-After` longer than the schedule's delay puts the next attempt that far ahead; a
+    /// shorter one (a maintenance page's `0`) does not bring it forward: taken as it was, a
+    /// short outage spent every attempt within seconds.
+    @Test(arguments: [
+        (retryAfter: "2", scheduled: Duration.milliseconds(50), next: Duration.seconds(2)),
+        (retryAfter: "0", scheduled: .seconds(30), next: .seconds(30)),
+    ])
+    func aRetryAfterCanOnlyPutTheNextAttemptLater(retryAfter: String, scheduled: Duration, next: Duration) async throws {
         let receiver = try TestHTTPReceiver { _, index in
-            index == 0 ? .status(503, headers: ["Retry-After": "2"]) : .status(204)
+            index == 0 ? .status(503, headers: ["Retry-After": retryAfter]) : .status(204)
         }
         let entry = try await enqueue(receiver.url())
         let clock = ManualTimeSource(SystemTimeSource().now)
         let start = clock.now
-        let relay = startRelay(schedule: [.milliseconds(50), .milliseconds(50)], time: clock)
+        let relay = startRelay(schedule: [scheduled, scheduled], time: clock)
         defer { relay.cancel() }
 
-        // The answer's 2 seconds replace the schedule's 50 ms.
         try await eventually("the first attempt to be recorded") { try await stored(entry.id)?.attempts == 1 }
-        #expect(try await stored(entry.id)?.nextAttempt == start + .seconds(2))
-        clock.advance(by: .seconds(2) - .milliseconds(1))
+        #expect(try await stored(entry.id)?.nextAttempt == start + next)
+        clock.advance(by: next - .milliseconds(1))
         try await relayHasLooked(at: clock.now)
         #expect(receiver.requests.count == 1)
         clock.advance(by: .milliseconds(1))
         try await eventually("the delivery to be accepted") { try await isDelivered(entry.id) }
         #expect(receiver.requests.count == 2)
-    }
-
-    /// A `Retry-After` shorter than the schedule's delay (a maintenance page's `0`) does not
-    /// bring the next attempt forward: taken as it was, a short outage spent every attempt.
-    @Test func aRetryAfterShorterThanTheScheduleKeepsTheSchedule() async throws {
-        let receiver = try TestHTTPReceiver { _, index in
-            index == 0 ? .status(503, headers: ["Retry-After": "0"]) : .status(204)
-        }
-        let entry = try await enqueue(receiver.url())
-        let clock = ManualTimeSource(SystemTimeSource().now)
-        let start = clock.now
-        let relay = startRelay(schedule: [.seconds(30), .seconds(30)], time: clock)
-        defer { relay.cancel() }
-
-        try await eventually("the first attempt to be recorded") { try await stored(entry.id)?.attempts == 1 }
-        #expect(try await stored(entry.id)?.nextAttempt == start + .seconds(30))
-        clock.advance(by: .seconds(30) - .milliseconds(1))
-        try await relayHasLooked(at: clock.now)
-        #expect(receiver.requests.count == 1)
-        clock.advance(by: .milliseconds(1))
-        try await eventually("the delivery to be accepted") { try await isDelivered(entry.id) }
     }
 
     @Test func goneStopsRetryingAtOnce() async throws {
